@@ -1,0 +1,17 @@
+//! oxvirt's typed models of libvirt's XML documents, with parsing that locates every error
+//! (line:column and element path) and formatting in libvirt's canonical form.
+
+// The derive macros name `::oxvirt_xml`; let them work inside this crate too.
+extern crate self as oxvirt_xml;
+
+pub mod core;
+pub mod units;
+pub mod values;
+
+pub use crate::core::{
+    parse_document, Diagnostic, El, Empty, FromXml, Location, ParseOptions, RawXml, ToXml, Writer, XmlDocument,
+    XmlError, XmlValue,
+};
+pub use oxvirt_xml_derive::{Xml, XmlValue};
+pub use units::{Bytes, KiB};
+pub use values::{Hex, OnOff, YesNo};
