@@ -5,6 +5,7 @@
 extern crate self as oxvirt_xml;
 
 pub mod core;
+pub mod domain;
 pub mod units;
 pub mod values;
 

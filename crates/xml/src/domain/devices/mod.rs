@@ -1,0 +1,121 @@
+//! `<devices>`: every device of a domain, grouped by kind in libvirt's output order.
+//! Each kind lives in its own module; `common` holds what many share (addresses, aliases, boot order).
+
+pub mod common;
+pub mod disk;
+pub mod controller;
+pub mod lease;
+pub mod filesystem;
+pub mod interface;
+pub mod smartcard;
+pub mod chardev;
+pub mod input;
+pub mod tpm;
+pub mod graphics;
+pub mod sound;
+pub mod audio;
+pub mod video;
+pub mod hostdev;
+pub mod redirdev;
+pub mod hub;
+pub mod watchdog;
+pub mod memballoon;
+pub mod rng;
+pub mod panic;
+pub mod shmem;
+pub mod memory;
+pub mod iommu;
+pub mod vsock;
+pub mod crypto;
+
+use crate::Xml;
+pub use common::*;
+pub use disk::*;
+pub use controller::*;
+pub use lease::*;
+pub use filesystem::*;
+pub use interface::*;
+pub use smartcard::*;
+pub use chardev::*;
+pub use input::*;
+pub use tpm::*;
+pub use graphics::*;
+pub use sound::*;
+pub use audio::*;
+pub use video::*;
+pub use hostdev::*;
+pub use redirdev::*;
+pub use hub::*;
+pub use watchdog::*;
+pub use memballoon::*;
+pub use rng::*;
+pub use panic::*;
+pub use shmem::*;
+pub use memory::*;
+pub use iommu::*;
+pub use vsock::*;
+pub use crypto::*;
+
+#[derive(Debug, Clone, PartialEq, Default, Xml)]
+pub struct Devices {
+    #[xml(child_text = "emulator")]
+    pub emulator: Option<String>,
+    #[xml(child = "disk")]
+    pub disks: Vec<Disk>,
+    #[xml(child = "controller")]
+    pub controllers: Vec<Controller>,
+    #[xml(child = "lease")]
+    pub leases: Vec<Lease>,
+    #[xml(child = "filesystem")]
+    pub filesystems: Vec<Filesystem>,
+    #[xml(child = "interface")]
+    pub interfaces: Vec<Interface>,
+    #[xml(child = "smartcard")]
+    pub smartcards: Vec<Smartcard>,
+    #[xml(child = "serial")]
+    pub serials: Vec<Chardev>,
+    #[xml(child = "parallel")]
+    pub parallels: Vec<Chardev>,
+    #[xml(child = "console")]
+    pub consoles: Vec<Chardev>,
+    #[xml(child = "channel")]
+    pub channels: Vec<Chardev>,
+    #[xml(child = "input")]
+    pub inputs: Vec<Input>,
+    #[xml(child = "tpm")]
+    pub tpms: Vec<Tpm>,
+    #[xml(child = "graphics")]
+    pub graphics: Vec<Graphics>,
+    #[xml(child = "sound")]
+    pub sounds: Vec<Sound>,
+    #[xml(child = "audio")]
+    pub audios: Vec<Audio>,
+    #[xml(child = "video")]
+    pub videos: Vec<Video>,
+    #[xml(child = "hostdev")]
+    pub hostdevs: Vec<Hostdev>,
+    #[xml(child = "redirdev")]
+    pub redirdevs: Vec<Redirdev>,
+    #[xml(child = "redirfilter")]
+    pub redirfilter: Option<RedirFilter>,
+    #[xml(child = "hub")]
+    pub hubs: Vec<Hub>,
+    #[xml(child = "watchdog")]
+    pub watchdogs: Vec<Watchdog>,
+    #[xml(child = "memballoon")]
+    pub memballoon: Option<Memballoon>,
+    #[xml(child = "rng")]
+    pub rngs: Vec<Rng>,
+    #[xml(child = "panic")]
+    pub panics: Vec<Panic>,
+    #[xml(child = "shmem")]
+    pub shmems: Vec<Shmem>,
+    #[xml(child = "memory")]
+    pub memories: Vec<MemoryDevice>,
+    #[xml(child = "iommu")]
+    pub iommu: Option<Iommu>,
+    #[xml(child = "vsock")]
+    pub vsock: Option<Vsock>,
+    #[xml(child = "crypto")]
+    pub cryptos: Vec<Crypto>,
+}
