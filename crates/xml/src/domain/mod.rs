@@ -8,7 +8,6 @@ use crate::{Xml, XmlDocument, XmlError};
 pub use devices::*;
 
 #[derive(Debug, Clone, PartialEq, Default, Xml)]
-#[xml(root = "domain")]
 pub struct Domain {
     /// Hypervisor type: `qemu`, `kvm`, `test`, `lxc`, ...
     #[xml(attr = "type")]
