@@ -1,0 +1,15 @@
+//! oxvirt's public API: open a connection by URI, look up domains, networks and storage, and act
+//! on them — libvirt's object model and semantics, in Rust. Drivers implement [`Driver`].
+
+pub mod codes;
+pub mod connect;
+pub mod driver;
+pub mod error;
+pub mod types;
+pub mod uri;
+
+pub use connect::{default_uri, register_driver, Connect, Domain, EventBus, Network, StoragePool, StorageVol};
+pub use driver::{DomainEventCallback, DomainRef, Driver, DriverFactory, NetworkRef, PoolRef, VolRef};
+pub use error::{Error, ErrorCode, ErrorDomain, Result};
+pub use types::*;
+pub use uri::{ConnectUri, Transport};
