@@ -6,6 +6,7 @@ extern crate self as oxvirt_xml;
 
 pub mod core;
 pub mod domain;
+pub mod network;
 pub mod units;
 pub mod values;
 
@@ -15,4 +16,4 @@ pub use crate::core::{
 };
 pub use oxvirt_xml_derive::{Xml, XmlValue};
 pub use units::{Bytes, KiB};
-pub use values::{Hex, OnOff, YesNo};
+pub use values::{Hex, MacAddr, OnOff, YesNo};

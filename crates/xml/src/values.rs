@@ -132,3 +132,74 @@ impl<const W: usize> XmlValue for Hex<W> {
         Cow::Owned(format!("0x{:0width$x}", self.0, width = W))
     }
 }
+
+impl XmlValue for std::net::IpAddr {
+    fn from_xml_value(s: &str) -> Result<Self, String> {
+        s.trim().parse().map_err(|_| "expected an IPv4 or IPv6 address".to_string())
+    }
+    fn to_xml_value(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_string())
+    }
+}
+
+impl XmlValue for std::net::Ipv4Addr {
+    fn from_xml_value(s: &str) -> Result<Self, String> {
+        s.trim().parse().map_err(|_| "expected an IPv4 address".to_string())
+    }
+    fn to_xml_value(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_string())
+    }
+}
+
+/// An Ethernet MAC address; read in any letter case, written lowercase as libvirt does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    /// A random address in QEMU/KVM's `52:54:00` range, as libvirt generates for new NICs and networks.
+    pub fn random_qemu() -> Self {
+        let r = uuid::Uuid::new_v4();
+        let b = r.as_bytes();
+        MacAddr([0x52, 0x54, 0x00, b[0], b[1], b[2]])
+    }
+
+    pub fn is_multicast(self) -> bool {
+        self.0[0] & 1 == 1
+    }
+}
+
+impl std::fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = self.0;
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+    }
+}
+
+impl std::str::FromStr for MacAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("expected a MAC address like 52:54:00:12:34:56, got '{s}'");
+        let mut out = [0u8; 6];
+        let mut parts = s.trim().split([':', '-']);
+        for b in out.iter_mut() {
+            let p = parts.next().ok_or_else(bad)?;
+            if p.is_empty() || p.len() > 2 {
+                return Err(bad());
+            }
+            *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+        }
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        Ok(MacAddr(out))
+    }
+}
+
+impl XmlValue for MacAddr {
+    fn from_xml_value(s: &str) -> Result<Self, String> {
+        s.parse()
+    }
+    fn to_xml_value(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_string())
+    }
+}
