@@ -97,10 +97,58 @@ pub struct Acpi {
 /// `<rom bar='on' file='...' enabled='yes'/>`
 #[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
 pub struct Rom {
+    #[xml(attr = "enabled")]
+    pub enabled: Option<YesNo>,
     #[xml(attr = "bar")]
     pub bar: Option<OnOff>,
     #[xml(attr = "file")]
     pub file: Option<String>,
+}
+
+/// Virtio transport options shared by every virtio device's `<driver>` (flattened into it).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
+pub struct VirtioOptions {
+    #[xml(attr = "iommu")]
+    pub iommu: Option<OnOff>,
+    #[xml(attr = "ats")]
+    pub ats: Option<OnOff>,
+    #[xml(attr = "packed")]
+    pub packed: Option<OnOff>,
+    #[xml(attr = "page_per_vq")]
+    pub page_per_vq: Option<OnOff>,
+}
+
+/// `<seclabel>` inside a device's `<source>`: a per-device override of the domain's labelling.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
+pub struct DeviceSeclabel {
+    #[xml(attr = "model")]
+    pub model: Option<String>,
+    #[xml(attr = "labelskip")]
+    pub labelskip: Option<YesNo>,
+    #[xml(attr = "relabel")]
+    pub relabel: Option<YesNo>,
+    #[xml(child_text = "label")]
+    pub label: Option<String>,
+}
+
+/// An IP address attribute (v4 or v6), checked on input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IpAddress(pub std::net::IpAddr);
+
+impl crate::XmlValue for IpAddress {
+    fn from_xml_value(s: &str) -> Result<Self, String> {
+        s.parse().map(IpAddress).map_err(|_| "expected an IPv4 or IPv6 address".to_string())
+    }
+    fn to_xml_value(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Owned(self.0.to_string())
+    }
+}
+
+/// `<reconnect enabled='yes' timeout='N'/>`: reconnecting a client socket after it drops.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
+pub struct Reconnect {
     #[xml(attr = "enabled")]
-    pub enabled: Option<YesNo>,
+    pub enabled: YesNo,
+    #[xml(attr = "timeout")]
+    pub timeout: Option<u32>,
 }
