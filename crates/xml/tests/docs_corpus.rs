@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use oxvirt_xml::network::Network;
+use oxvirt_xml::storage::{StoragePool, StorageVol};
 use oxvirt_xml::{parse_document, ParseOptions, XmlDocument};
 
 const BASE: &str = "/work/shared/libvirt-9.0";
@@ -148,5 +149,21 @@ fn networks() {
             &["hostdev-duplicate.xml", "passthrough-duplicate.xml", "routed-network-no-dns-extra-elements.xml", "open-network-with-forward-dev.xml"],
         ),
         check::<Network>("networkxml2xmlout", Some("network.rng"), &[]),
+    ]);
+}
+
+#[test]
+fn storage_pools() {
+    assert_all(vec![
+        check::<StoragePool>("storagepoolxml2xmlin", Some("storagepool.rng"), &[]),
+        check::<StoragePool>("storagepoolxml2xmlout", Some("storagepool.rng"), &[]),
+    ]);
+}
+
+#[test]
+fn storage_volumes() {
+    assert_all(vec![
+        check::<StorageVol>("storagevolxml2xmlin", Some("storagevol.rng"), &[]),
+        check::<StorageVol>("storagevolxml2xmlout", Some("storagevol.rng"), &[]),
     ]);
 }
