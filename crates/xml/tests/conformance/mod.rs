@@ -660,7 +660,10 @@ pub fn write_coverage_doc() -> PathBuf {
     s.push_str("cargo test -p oxvirt-xml --test conformance_domain -- --ignored write_coverage_doc\n```\n\n");
     s.push_str("Each corpus file of libvirt 9.0's own tests is parsed (no warnings allowed), formatted, ");
     s.push_str("checked to keep every input element, attribute and value, re-parsed to an equal model, ");
-    s.push_str("and validated against libvirt's RelaxNG schema. A file passes only if all of that holds.\n\n");
+    s.push_str("and validated against libvirt's RelaxNG schema. A file passes only if all of that holds.\n");
+    s.push_str("Full per-file reports: `target/conformance/<corpus>.txt`, formatted outputs in ");
+    s.push_str("`target/conformance/<corpus>-out/`; `OXVIRT_CONFORMANCE_FILTER=<substring>` runs only matching ");
+    s.push_str("files and prints every issue.\n\n");
     s.push_str("| corpus | pass | files | rate | required |\n|---|---:|---:|---:|---:|\n");
     let dir = report_dir();
     let mut sections = String::new();
@@ -700,12 +703,20 @@ fn summarize_exclusions(ex: &[(String, String)]) -> String {
         .join("; ")
 }
 
+/// `OXVIRT_CONFORMANCE_FILTER=substr` limits a run to matching file names and prints every
+/// issue in full (for working on one area); such runs do not update the coverage doc's inputs.
+fn corpus_filter() -> Option<String> {
+    std::env::var("OXVIRT_CONFORMANCE_FILTER").ok().filter(|f| !f.is_empty())
+}
+
 /// Runs a corpus through model `T` and validates outputs against the schema.
 pub fn run_corpus<T: XmlDocument + PartialEq + Debug>(corpus: Corpus) -> Report {
     let start = Instant::now();
+    let filter = corpus_filter();
     let mut results: Vec<FileResult> = corpus
         .files
         .iter()
+        .filter(|(name, _)| filter.as_deref().is_none_or(|f| name.contains(f)))
         .map(|(name, path)| match read_corpus_file(path) {
             Ok(text) => check_one::<T>(name, &text),
             Err(e) => FileResult { name: name.clone(), issues: vec![Issue::new("unreadable input", e)], output: None },
@@ -743,25 +754,23 @@ pub fn run_corpus<T: XmlDocument + PartialEq + Debug>(corpus: Corpus) -> Report 
 /// Prints the report, writes `target/conformance/<corpus>.{txt,md}`, and fails below threshold.
 pub fn report_and_check(report: &Report) {
     let dir = report_dir();
+    let filtered = corpus_filter().is_some();
+    let txt = if filtered { format!("{}-filtered.txt", report.corpus) } else { format!("{}.txt", report.corpus) };
     let written = fs::create_dir_all(&dir)
-        .and_then(|_| write_atomic(&dir.join(format!("{}.txt", report.corpus)), &report.full_text()))
-        .and_then(|_| write_atomic(&dir.join(format!("{}.md", report.corpus)), &report.markdown()))
-        .and_then(|_| {
-            let sum = format!(
-                "{} {} {:.1} {:.0}\n",
-                report.passed,
-                report.total,
-                report.rate() * 100.0,
-                report.threshold * 100.0
-            );
-            write_atomic(&dir.join(format!("{}.summary", report.corpus)), &sum)
-        });
+        .and_then(|_| write_atomic(&dir.join(&txt), &report.full_text()))
+        .and_then(|_| if filtered { Ok(()) } else { write_doc_inputs(&dir, report) })
+        .and_then(|_| write_outputs(&dir.join(format!("{}-out", report.corpus)), report));
     let where_ = match written {
-        Ok(()) => dir.join(format!("{}.txt", report.corpus)).display().to_string(),
+        Ok(()) => format!(
+            "{} (formatted outputs in {})",
+            dir.join(&txt).display(),
+            dir.join(format!("{}-out", report.corpus)).display()
+        ),
         Err(e) => format!("(could not write report to {}: {e})", dir.display()),
     };
     let mut s = String::new();
-    let _ = writeln!(s, "\n==== {}  [{:.1} s]", report.summary(), report.elapsed.as_secs_f64());
+    let filter_note = corpus_filter().map(|f| format!(" (only files matching '{f}')")).unwrap_or_default();
+    let _ = writeln!(s, "\n==== {}{filter_note}  [{:.1} s]", report.summary(), report.elapsed.as_secs_f64());
     let failing: Vec<&FileResult> = report.results.iter().filter(|r| !r.issues.is_empty()).collect();
     for r in failing.iter().take(STDOUT_FILES) {
         let mut keys: Vec<&str> = Vec::new();
@@ -773,6 +782,11 @@ pub fn report_and_check(report: &Report) {
         let shown: Vec<&str> = keys.iter().take(3).copied().collect();
         let more = if keys.len() > 3 { format!(" (+{} more)", keys.len() - 3) } else { String::new() };
         let _ = writeln!(s, "  FAIL {}: {}{more}", r.name, shown.join("; "));
+        if filtered {
+            for i in &r.issues {
+                let _ = writeln!(s, "         {}", i.detail);
+            }
+        }
     }
     if failing.len() > STDOUT_FILES {
         let _ = writeln!(s, "  ... {} more failing files", failing.len() - STDOUT_FILES);
@@ -788,6 +802,37 @@ pub fn report_and_check(report: &Report) {
         "{} is below the required pass rate; see the report above or {where_}",
         report.summary()
     );
+}
+
+/// The per-corpus files docs/xml-coverage.md is assembled from.
+fn write_doc_inputs(dir: &Path, report: &Report) -> std::io::Result<()> {
+    write_atomic(&dir.join(format!("{}.md", report.corpus)), &report.markdown())?;
+    let sum = format!(
+        "{} {} {:.1} {:.0}\n",
+        report.passed,
+        report.total,
+        report.rate() * 100.0,
+        report.threshold * 100.0
+    );
+    write_atomic(&dir.join(format!("{}.summary", report.corpus)), &sum)
+}
+
+/// Keeps every formatted output (`<name>.xml`) for diffing against the input.
+fn write_outputs(dir: &Path, report: &Report) -> std::io::Result<()> {
+    if dir.is_dir() {
+        for e in fs::read_dir(dir)?.flatten() {
+            if e.path().extension().is_some_and(|x| x == "xml") {
+                fs::remove_file(e.path())?;
+            }
+        }
+    }
+    fs::create_dir_all(dir)?;
+    for r in &report.results {
+        if let Some(o) = &r.output {
+            fs::write(dir.join(format!("{}.xml", r.name)), o)?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes a file via a temporary sibling and rename, so readers never see half a report.
