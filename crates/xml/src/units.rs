@@ -4,25 +4,31 @@ use std::borrow::Cow;
 
 use crate::core::{El, FromXml, ToXml, Writer, XmlError, XmlValue};
 
-/// Bytes in one `unit`, as libvirt reads units: SI for `KB`/`MB`/..., binary for `k`/`KiB`/`M`/`MiB`/....
+/// Bytes in one `unit`, as libvirt reads units (case-insensitively): `b`/`byte`/`bytes`; a bare
+/// prefix letter or `KiB`/`MiB`/... are binary; `KB`/`MB`/... are SI.
 pub fn unit_factor(unit: &str) -> Result<u64, String> {
-    let f = match unit {
-        "b" | "byte" | "bytes" | "B" => 1,
-        "KB" => 1_000,
-        "k" | "K" | "KiB" => 1 << 10,
-        "MB" => 1_000_000,
-        "m" | "M" | "MiB" => 1 << 20,
-        "GB" => 1_000_000_000,
-        "g" | "G" | "GiB" => 1 << 30,
-        "TB" => 1_000_000_000_000,
-        "t" | "T" | "TiB" => 1 << 40,
-        "PB" => 1_000_000_000_000_000,
-        "p" | "P" | "PiB" => 1 << 50,
-        "EB" => 1_000_000_000_000_000_000,
-        "e" | "E" | "EiB" => 1 << 60,
-        _ => return Err(format!("unknown unit '{unit}' (use b, KiB, MiB, GiB, TiB, KB, MB, GB, ...)")),
+    let unknown = || format!("unknown unit '{unit}' (use b, KiB, MiB, GiB, TiB, KB, MB, GB, ...)");
+    let lower = unit.to_ascii_lowercase();
+    if matches!(lower.as_str(), "b" | "byte" | "bytes") {
+        return Ok(1);
+    }
+    let mut chars = lower.chars();
+    let prefix = chars.next().ok_or_else(unknown)?;
+    let base: u64 = match chars.as_str() {
+        "" | "ib" => 1024,
+        "b" => 1000,
+        _ => return Err(unknown()),
     };
-    Ok(f)
+    let power = match prefix {
+        'k' => 1,
+        'm' => 2,
+        'g' => 3,
+        't' => 4,
+        'p' => 5,
+        'e' => 6,
+        _ => return Err(unknown()),
+    };
+    Ok(base.pow(power))
 }
 
 /// Multiplies `value` by `unit` into bytes, refusing overflow.
@@ -112,5 +118,10 @@ mod tests {
         assert_eq!(KiB::from_parts(5, None).unwrap(), KiB(5));
         assert!(KiB::from_parts(u64::MAX, Some("EiB")).is_err());
         assert!(KiB::from_parts(1, Some("parsecs")).is_err());
+        assert_eq!(KiB::from_parts(500, Some("mib")).unwrap(), KiB(500 * 1024));
+        assert_eq!(KiB::from_parts(1, Some("kb")).unwrap(), KiB(1));
+        assert_eq!(KiB::from_parts(1, Some("M")).unwrap(), KiB(1024));
+        assert_eq!(KiB::from_parts(2, Some("Bytes")).unwrap(), KiB(1));
+        assert!(KiB::from_parts(1, Some("kibb")).is_err());
     }
 }
