@@ -624,3 +624,19 @@ impl ToXml for Empty {
     fn write_attrs(&self, _: &mut Writer) {}
     fn write_content(&self, _: &mut Writer) {}
 }
+
+/// Boxed models (large ones embedded in another document, like a snapshot's `<domain>`).
+impl<T: FromXml> FromXml for Box<T> {
+    fn from_xml(el: &mut El<'_, '_>) -> Result<Self, XmlError> {
+        T::from_xml(el).map(Box::new)
+    }
+}
+
+impl<T: ToXml + ?Sized> ToXml for Box<T> {
+    fn write_attrs(&self, w: &mut Writer) {
+        (**self).write_attrs(w)
+    }
+    fn write_content(&self, w: &mut Writer) {
+        (**self).write_content(w)
+    }
+}

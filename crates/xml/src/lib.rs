@@ -7,6 +7,7 @@ extern crate self as oxvirt_xml;
 pub mod core;
 pub mod domain;
 pub mod network;
+pub mod snapshot;
 pub mod storage;
 pub mod units;
 pub mod values;
