@@ -292,7 +292,7 @@ mod tests {
 
     #[test]
     fn full_domain_embedded() {
-        let xml = "<domainsnapshot><domain type='kvm'><name>vm</name></domain></domainsnapshot>";
+        let xml = "<domainsnapshot><domain type='kvm'><name>vm</name><memory>1024</memory><os><type>hvm</type></os></domain></domainsnapshot>";
         let mut s = DomainSnapshot::from_xml_str(xml).unwrap();
         assert_eq!(s.domain().map(|d| d.name.as_str()), Some("vm"));
         s.fill_creation_defaults(1700000000);
