@@ -288,7 +288,45 @@ pub fn values_equal(a: &str, b: &str) -> bool {
     if let (Ok(x), Ok(y)) = (a.parse::<std::net::IpAddr>(), b.parse::<std::net::IpAddr>()) {
         return x == y;
     }
+    if let (Some(x), Some(y)) = (parse_cpuset(&a), parse_cpuset(&b)) {
+        return x == y;
+    }
     false
+}
+
+/// A libvirt CPU/node set (`0-3,^2,8`) as the numbers it contains; libvirt prints these
+/// canonically (`0-1,3,8`), so a model that does the same loses nothing.
+pub fn parse_cpuset(s: &str) -> Option<BTreeSet<u32>> {
+    if !s.contains([',', '-', '^']) {
+        return None;
+    }
+    let mut set = BTreeSet::new();
+    let mut excluded = Vec::new();
+    for item in s.split(',').map(str::trim) {
+        let (neg, item) = match item.strip_prefix('^') {
+            Some(i) => (true, i),
+            None => (false, item),
+        };
+        let (lo, hi) = match item.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?),
+            None => {
+                let v = item.parse::<u32>().ok()?;
+                (v, v)
+            }
+        };
+        if lo > hi || hi - lo > 65_536 {
+            return None;
+        }
+        if neg {
+            excluded.extend(lo..=hi);
+        } else {
+            set.extend(lo..=hi);
+        }
+    }
+    for e in excluded {
+        set.remove(&e);
+    }
+    Some(set)
 }
 
 /// Bytes per `unit`, for units libvirt's scaled integers accept.
@@ -972,6 +1010,11 @@ mod tests {
         assert!(values_equal("52:54:00:AB:cd:EF", "52:54:00:ab:cd:ef"));
         assert!(values_equal("2001:DB8::0001", "2001:db8::1"));
         assert!(!values_equal("2001:db8::1", "2001:db8::2"));
+        assert!(values_equal("1-2,5-7,^6", "1-2,5,7"));
+        assert!(values_equal("0,1,2,3", "0-3"));
+        assert!(!values_equal("0-3", "0-4"));
+        assert!(!values_equal("-1", "1"));
+        assert!(!values_equal("a-b", "a-b,c"));
         assert!(!values_equal("yes", "on"));
         assert!(!values_equal("no", "off"));
         assert!(!values_equal("Foo", "foo"));
