@@ -47,7 +47,7 @@ fn calibrate_comparator_on_libvirt_output() {
         }
     }
     let mut v: Vec<_> = counts.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|e| std::cmp::Reverse(e.1));
     println!("{clean}/{compared} libvirt outputs cover their input");
     for (k, c) in v.iter().take(80) {
         println!("{c:5}  {k}");
