@@ -7,9 +7,8 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
-# QEMU: installing qemu-system-x86 alone can remove a preinstalled qemu-utils of another
-# version, so both always go in one command.
-if ! have qemu-system-x86_64 || ! have qemu-img; then need+=(qemu-system-x86 qemu-utils); fi
+need_qemu=0
+if ! have qemu-system-x86_64 || ! have qemu-img; then need_qemu=1; fi
 have xmllint || need+=(libxml2-utils)
 have virsh || need+=(libvirt-clients)
 /usr/bin/python3 -c 'import libvirt' >/dev/null 2>&1 || need+=(python3-libvirt)
@@ -21,7 +20,7 @@ have cpio || need+=(cpio)
 have zstd || need+=(zstd)
 have openssl || need+=(openssl)
 
-if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ ${#need[@]} -eq 0 ] && [ $need_qemu -eq 0 ]; then exit 0; fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 echo "installing: ${need[*]}" >&2
@@ -32,4 +31,28 @@ for _ in $(seq 1 120); do
 done
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [ ${#need[@]} -gt 0 ]; then
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# QEMU: qemu-system-x86 and qemu-utils always go in one command (installing one alone can remove
+# the other). Some images ship a backports qemu-utils that breaks the release's qemu-system; then
+# take both from backports through a private source list, leaving the system's sources untouched.
+if [ $need_qemu -eq 1 ]; then
+  if ! $SUDO apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-utils >/dev/null 2>&1; then
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+    tmp=$(mktemp -d)
+    mkdir -p "$tmp/lists/partial" "$tmp/archives/partial"
+    {
+      echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $codename main"
+      echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $codename-updates main"
+      echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security $codename-security main"
+      echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $codename-backports main"
+    } > "$tmp/sources.list"
+    o=(-o Dir::Etc::sourcelist="$tmp/sources.list" -o Dir::Etc::sourceparts=- -o Dir::State::lists="$tmp/lists"
+       -o Dir::Cache::archives="$tmp/archives")
+    $SUDO apt-get "${o[@]}" update -qq
+    $SUDO apt-get "${o[@]}" install -y -qq --no-install-recommends -t "$codename-backports" qemu-system-x86 qemu-utils >/dev/null
+    rm -rf "$tmp"
+  fi
+fi
