@@ -40,6 +40,7 @@ fi
 # take both from backports through a private source list, leaving the system's sources untouched.
 if [ $need_qemu -eq 1 ]; then
   if ! $SUDO apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-utils >/dev/null 2>&1; then
+    # shellcheck disable=SC1091
     codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
     tmp=$(mktemp -d)
     mkdir -p "$tmp/lists/partial" "$tmp/archives/partial"
