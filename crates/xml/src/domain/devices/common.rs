@@ -292,21 +292,6 @@ pub struct DeviceInfo {
     pub address: Option<Address>,
 }
 
-// Recursive models (`<backingStore>` inside `<backingStore>`) box their child.
-impl<T: FromXml> FromXml for Box<T> {
-    fn from_xml(el: &mut El<'_, '_>) -> Result<Self, XmlError> {
-        T::from_xml(el).map(Box::new)
-    }
-}
-
-impl<T: ToXml> ToXml for Box<T> {
-    fn write_attrs(&self, w: &mut Writer) {
-        (**self).write_attrs(w)
-    }
-    fn write_content(&self, w: &mut Writer) {
-        (**self).write_content(w)
-    }
-}
 
 /// Virtio transport options shared by every virtio device's `<driver>` (flattened into it).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
