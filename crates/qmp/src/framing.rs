@@ -150,7 +150,10 @@ fn classify(value: Value) -> Message {
         let name = name.clone();
         let data = obj.remove("data").unwrap_or(Value::Null);
         let timestamp = obj.get("timestamp").and_then(|t| {
-            Some((t.get("seconds")?.as_i64()?, t.get("microseconds")?.as_i64()?))
+            Some((
+                t.get("seconds")?.as_i64()?,
+                t.get("microseconds")?.as_i64()?,
+            ))
         });
         return Message::Event(QmpEvent {
             name,
@@ -226,8 +229,7 @@ mod tests {
                 result: Ok(json!({}))
             })
         );
-        let m = parse_message(br#"{"error": {"class": "GenericError", "desc": "nope"}}"#)
-            .unwrap();
+        let m = parse_message(br#"{"error": {"class": "GenericError", "desc": "nope"}}"#).unwrap();
         assert_eq!(
             m,
             Some(Message::Reply {
@@ -238,10 +240,9 @@ mod tests {
                 })
             })
         );
-        let m = parse_message(
-            br#"{"event": "STOP", "timestamp": {"seconds": 5, "microseconds": 7}}"#,
-        )
-        .unwrap();
+        let m =
+            parse_message(br#"{"event": "STOP", "timestamp": {"seconds": 5, "microseconds": 7}}"#)
+                .unwrap();
         assert_eq!(
             m,
             Some(Message::Event(QmpEvent {

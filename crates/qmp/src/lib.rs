@@ -139,7 +139,12 @@ impl Qmp {
             }
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
-        qmp.run("qmp_capabilities", None, None, remaining.max(Duration::from_millis(1)))?;
+        qmp.run(
+            "qmp_capabilities",
+            None,
+            None,
+            remaining.max(Duration::from_millis(1)),
+        )?;
         Ok(qmp)
     }
 
@@ -223,7 +228,9 @@ impl Qmp {
                 }
                 Some(Message::Event(ev)) if ev.name == name => return Ok(ev),
                 Some(Message::Event(ev)) => self.queue_event(ev),
-                Some(other) => tracing::debug!(?other, "ignoring QMP message while waiting for event"),
+                Some(other) => {
+                    tracing::debug!(?other, "ignoring QMP message while waiting for event")
+                }
             }
         }
     }
@@ -264,7 +271,9 @@ impl Qmp {
                 Some(Message::Event(ev)) => self.queue_event(ev),
                 // A reply without id can only be QEMU failing to parse what we sent,
                 // which, with one command in flight, is the current one.
-                Some(Message::Reply { id, result }) if id.is_none() || id.as_ref() == Some(&want) => {
+                Some(Message::Reply { id, result })
+                    if id.is_none() || id.as_ref() == Some(&want) =>
+                {
                     return result.map_err(|e| QmpError::Command {
                         cmd: cmd.to_owned(),
                         class: e.class,
@@ -377,12 +386,7 @@ impl Qmp {
                     Err(e) => return Ok(Some(Err(e))),
                 },
                 Ok(None) => {}
-                Err(e) => {
-                    return Ok(Some(Err(format!(
-                        "message longer than {} bytes",
-                        e.limit
-                    ))))
-                }
+                Err(e) => return Ok(Some(Err(format!("message longer than {} bytes", e.limit)))),
             }
             if self.disconnected {
                 return Err(QmpError::Disconnected {

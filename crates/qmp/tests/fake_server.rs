@@ -23,7 +23,9 @@ struct Peer {
 
 impl Peer {
     fn new(stream: UnixStream) -> Peer {
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let writer = stream.try_clone().unwrap();
         Peer {
             reader: BufReader::new(stream),
@@ -228,8 +230,13 @@ fn silent_server_times_out() {
     let err = q.execute("query-status", None).unwrap_err();
     let took = t0.elapsed();
     assert!(matches!(err, QmpError::Timeout { .. }), "{err:?}");
-    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(2), "{took:?}");
-    let err = q.wait_event("NEVER", Duration::from_millis(100)).unwrap_err();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    let err = q
+        .wait_event("NEVER", Duration::from_millis(100))
+        .unwrap_err();
     assert!(matches!(err, QmpError::EventTimeout { .. }), "{err:?}");
     tx.send(()).unwrap();
     fake.join();
@@ -291,7 +298,9 @@ fn large_reply_in_pieces() {
         let mut p = Peer::new(s);
         p.handshake();
         let c = p.recv().unwrap();
-        let big: Vec<Value> = (0..50_000).map(|i| json!({"name": format!("t{i}")})).collect();
+        let big: Vec<Value> = (0..50_000)
+            .map(|i| json!({"name": format!("t{i}")}))
+            .collect();
         let text = json!({"return": big, "id": c["id"]}).to_string();
         for piece in text.as_bytes().chunks(7001) {
             p.writer.write_all(piece).unwrap();
@@ -315,8 +324,9 @@ fn fd_is_passed_with_command() {
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         let (n, fds) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            let msg = recvmsg::<UnixAddr>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
-                .unwrap();
+            let msg =
+                recvmsg::<UnixAddr>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
+                    .unwrap();
             let mut fds = Vec::new();
             for c in msg.cmsgs().unwrap() {
                 if let ControlMessageOwned::ScmRights(v) = c {
