@@ -1,0 +1,480 @@
+//! Starting, watching and stopping QEMU processes.
+//!
+//! A QEMU outlives the process that started it (a daemon restart must not kill guests).
+//! Once its starter is gone it is re-parented to PID 1 — which on some machines reaps
+//! late — or to a child subreaper ([`set_child_subreaper`]); so liveness checks treat
+//! zombies as dead and processes are identified by pid plus start time.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::unistd::Pid;
+use oxvirt_qmp::{Qmp, QmpError};
+
+/// How many log lines a start failure carries.
+pub const LOG_TAIL_LINES: usize = 10;
+
+const POLL: Duration = Duration::from_millis(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("preparing run directory {path}: {source}")]
+    RunDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("opening QEMU log {path}: {source}")]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("executing {binary}: {source}")]
+    Exec {
+        binary: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("QEMU failed to start ({status}); last log lines:\n{log}")]
+    StartFailed { status: String, log: String },
+    #[error("QEMU did not finish starting within {timeout:?}; last log lines:\n{log}")]
+    StartTimeout { timeout: Duration, log: String },
+    #[error("reading QEMU pidfile {path}: {detail}")]
+    Pidfile { path: PathBuf, detail: String },
+    #[error("connecting to QEMU's QMP socket: {source}; last log lines:\n{log}")]
+    Qmp {
+        #[source]
+        source: QmpError,
+        log: String,
+    },
+    #[error("signalling QEMU pid {pid}: {source}")]
+    Signal {
+        pid: i32,
+        #[source]
+        source: Errno,
+    },
+    #[error("QEMU pid {pid} still alive {waited:?} after SIGKILL")]
+    Unkillable { pid: i32, waited: Duration },
+    #[error("marking this process as child subreaper: {0}")]
+    Subreaper(#[source] Errno),
+}
+
+/// Makes orphaned descendants (QEMUs started by a process that exited) re-parent to this process instead of
+/// PID 1, so their exit is seen immediately and they can be reaped here.
+pub fn set_child_subreaper() -> Result<(), ProcessError> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(ProcessError::Subreaper)
+}
+
+/// Fields of `/proc/PID/stat` we use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    pub state: char,
+    /// Clock ticks after boot; with the pid it identifies a process across pid reuse.
+    pub start_time: u64,
+}
+
+/// Parses `/proc/PID/stat` content. The command name (field 2) may contain spaces and
+/// parentheses, so fields are counted from the last `)`.
+pub fn parse_stat(content: &str) -> Option<ProcStat> {
+    let rest = &content[content.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // After the state (field 3), start time is field 22: 18 fields further.
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some(ProcStat { state, start_time })
+}
+
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let content = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&content)
+}
+
+/// True while `pid` runs. Zombies (and dead-but-listed tasks) count as exited; if the
+/// zombie is our own child it is reaped here.
+pub fn is_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // Reaps it if it is our child and has exited; ECHILD otherwise, which is fine.
+    let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+    matches!(proc_stat(pid), Some(s) if s.state != 'Z' && s.state != 'X')
+}
+
+/// The last `lines` lines of a log file (at most the last 64 KiB are read).
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let Ok(mut f) = File::open(path) else {
+        return format!("(no log at {})", path.display());
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(64 * 1024);
+    if f.seek(SeekFrom::Start(start)).is_err() {
+        return String::new();
+    }
+    let mut buf = Vec::new();
+    if f.read_to_end(&mut buf).is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Outcome of waiting for a QMP socket while the process that should serve it may die.
+pub(crate) enum QmpWait {
+    Ready(Qmp),
+    /// The liveness check said the process is gone.
+    Exited,
+    TimedOut,
+    Failed(QmpError),
+}
+
+/// Connects to `sock` as soon as it accepts, giving up at `deadline` or when `alive`
+/// turns false (so a QEMU that dies during start is noticed at once, not at timeout).
+pub(crate) fn wait_for_qmp(
+    sock: &Path,
+    deadline: Instant,
+    mut alive: impl FnMut() -> bool,
+) -> QmpWait {
+    loop {
+        if !alive() {
+            return QmpWait::Exited;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return QmpWait::TimedOut;
+        }
+        if sock.exists() {
+            match Qmp::connect(sock, deadline - now) {
+                Ok(q) => return QmpWait::Ready(q),
+                Err(QmpError::Connect { source, .. })
+                    if matches!(
+                        source.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+                    ) => {}
+                Err(e) => return QmpWait::Failed(e),
+            }
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// Where a domain's QEMU keeps its runtime files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    pub dir: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(dir: impl Into<PathBuf>) -> RunDir {
+        RunDir { dir: dir.into() }
+    }
+    pub fn pidfile(&self) -> PathBuf {
+        self.dir.join("qemu.pid")
+    }
+    pub fn qmp_socket(&self) -> PathBuf {
+        self.dir.join("qmp.sock")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("qemu.log")
+    }
+}
+
+/// A running (or once running) QEMU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuProcess {
+    pub pid: i32,
+    /// From `/proc/PID/stat` at start, to tell our QEMU from a later process that
+    /// happens to get the same pid.
+    pub start_time: u64,
+    pub run_dir: RunDir,
+}
+
+impl QemuProcess {
+    /// Alive and still the same process we started.
+    pub fn is_alive(&self) -> bool {
+        is_alive(self.pid) && proc_stat(self.pid).is_some_and(|s| s.start_time == self.start_time)
+    }
+
+    /// Waits up to `timeout` for the process to go away on its own (after `quit`).
+    pub fn wait_exit(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if !self.is_alive() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(POLL);
+        }
+    }
+
+    /// SIGTERM, then SIGKILL if it is still alive after `grace`.
+    pub fn kill(&self, grace: Duration) -> Result<KillOutcome, ProcessError> {
+        if !self.is_alive() {
+            return Ok(KillOutcome::AlreadyGone);
+        }
+        if !self.signal(Signal::SIGTERM)? || self.wait_exit(grace) {
+            return Ok(KillOutcome::Terminated);
+        }
+        if !self.signal(Signal::SIGKILL)? {
+            return Ok(KillOutcome::Killed);
+        }
+        // A process in uninterruptible sleep (stuck I/O) can outlive SIGKILL for a while.
+        let waited = Duration::from_secs(5);
+        if self.wait_exit(waited) {
+            Ok(KillOutcome::Killed)
+        } else {
+            Err(ProcessError::Unkillable {
+                pid: self.pid,
+                waited,
+            })
+        }
+    }
+
+    /// Sends `sig`; `Ok(false)` if the process was already gone.
+    fn signal(&self, sig: Signal) -> Result<bool, ProcessError> {
+        if !self.is_alive() {
+            return Ok(false);
+        }
+        match kill(Pid::from_raw(self.pid), sig) {
+            Ok(()) => Ok(true),
+            Err(Errno::ESRCH) => Ok(false),
+            Err(source) => Err(ProcessError::Signal {
+                pid: self.pid,
+                source,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillOutcome {
+    AlreadyGone,
+    Terminated,
+    Killed,
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    pub binary: PathBuf,
+    /// QEMU arguments without `-pidfile` and `-qmp`, which are added.
+    pub args: Vec<OsString>,
+    pub run_dir: RunDir,
+    /// Bounds QEMU's initialisation and the QMP handshake together.
+    pub timeout: Duration,
+}
+
+/// Starts QEMU detached from our process group and returns it with a negotiated QMP
+/// connection. Ready means: QMP answered while the process was still alive.
+///
+/// Not `-daemonize`: a daemonized QEMU points its stderr at /dev/null once initialised
+/// (or, with `-D`, truncates the log), losing exactly the messages that explain a later
+/// crash. Started as our child in its own process group, it keeps the log as stdout and
+/// stderr for its whole life, survives us like a daemon would, and is reaped by
+/// [`is_alive`] (or by PID 1 / a subreaper if we exit first).
+pub fn spawn(spec: &SpawnSpec) -> Result<(QemuProcess, Qmp), ProcessError> {
+    let dir = &spec.run_dir.dir;
+    fs::create_dir_all(dir).map_err(|source| ProcessError::RunDir {
+        path: dir.clone(),
+        source,
+    })?;
+    let dir = fs::canonicalize(dir).map_err(|source| ProcessError::RunDir {
+        path: dir.clone(),
+        source,
+    })?;
+    let run_dir = RunDir::new(dir);
+    let (pidfile, sock, log_path) = (run_dir.pidfile(), run_dir.qmp_socket(), run_dir.log());
+    for stale in [&pidfile, &sock] {
+        match fs::remove_file(stale) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(ProcessError::RunDir {
+                    path: stale.clone(),
+                    source,
+                })
+            }
+        }
+    }
+
+    let mut args = spec.args.clone();
+    let mut qmp_arg = OsString::from("unix:");
+    qmp_arg.push(&sock);
+    qmp_arg.push(",server=on,wait=off");
+    args.extend([
+        "-pidfile".into(),
+        pidfile.clone().into_os_string(),
+        "-qmp".into(),
+        qmp_arg,
+    ]);
+
+    let log_err = |source| ProcessError::Log {
+        path: log_path.clone(),
+        source,
+    };
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&log_path)
+        .map_err(log_err)?;
+    let mut header = format!("starting: {}", spec.binary.display());
+    for a in &args {
+        header.push(' ');
+        header.push_str(&a.to_string_lossy());
+    }
+    writeln!(log, "{header}").map_err(log_err)?;
+    let log2 = log.try_clone().map_err(log_err)?;
+
+    let deadline = Instant::now() + spec.timeout;
+    let mut child = Command::new(&spec.binary)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        // Not in our process group: a Ctrl-C aimed at us must not kill guests.
+        .process_group(0)
+        .spawn()
+        .map_err(|source| ProcessError::Exec {
+            binary: spec.binary.clone(),
+            source,
+        })?;
+    let pid = child.id() as i32;
+
+    let mut exit_status: Option<ExitStatus> = None;
+    let wait = wait_for_qmp(&sock, deadline, || match child.try_wait() {
+        Ok(None) => true,
+        Ok(Some(st)) => {
+            exit_status = Some(st);
+            false
+        }
+        Err(_) => false,
+    });
+    let kill_child = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+        log_tail(&log_path, LOG_TAIL_LINES)
+    };
+    let qmp = match wait {
+        QmpWait::Ready(qmp) => qmp,
+        QmpWait::Exited => {
+            let _ = child.wait();
+            return Err(ProcessError::StartFailed {
+                status: exit_status.map_or_else(|| "exited".into(), |s| s.to_string()),
+                log: log_tail(&log_path, LOG_TAIL_LINES),
+            });
+        }
+        QmpWait::TimedOut => {
+            let log = kill_child(&mut child);
+            return Err(ProcessError::StartTimeout {
+                timeout: spec.timeout,
+                log,
+            });
+        }
+        QmpWait::Failed(source) => {
+            let log = kill_child(&mut child);
+            return Err(ProcessError::Qmp { source, log });
+        }
+    };
+    let start_time =
+        proc_stat(pid)
+            .map(|s| s.start_time)
+            .ok_or_else(|| ProcessError::StartFailed {
+                status: format!("pid {pid} vanished right after start"),
+                log: log_tail(&log_path, LOG_TAIL_LINES),
+            })?;
+    // Dropping `child` does not wait for it; `is_alive` reaps it once it exits.
+    drop(child);
+    Ok((
+        QemuProcess {
+            pid,
+            start_time,
+            run_dir,
+        },
+        qmp,
+    ))
+}
+
+/// The pid QEMU wrote (for adopting a QEMU started by an earlier run of ours).
+pub fn read_pidfile(path: &Path) -> Result<i32, ProcessError> {
+    let text = fs::read_to_string(path).map_err(|e| ProcessError::Pidfile {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    })?;
+    text.trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| ProcessError::Pidfile {
+            path: path.to_owned(),
+            detail: format!("not a pid: {:?}", text.trim()),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_odd_comm() {
+        let line =
+            "1234 (qemu (x) y) Z 1 1234 1234 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 3 0 987654 123 45";
+        assert_eq!(
+            parse_stat(line),
+            Some(ProcStat {
+                state: 'Z',
+                start_time: 987654
+            })
+        );
+        assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat("1 (x) R 1 2"), None);
+    }
+
+    #[test]
+    fn self_is_alive_and_bogus_pids_are_not() {
+        assert!(is_alive(std::process::id() as i32));
+        assert!(!is_alive(0));
+        assert!(!is_alive(-5));
+        assert!(!is_alive(i32::MAX));
+    }
+
+    #[test]
+    fn zombie_child_counts_as_dead() {
+        // A child that exits and is not reaped by `Child` becomes a zombie; is_alive
+        // must say false (and reaps it, since it is ours).
+        let child = Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while proc_stat(pid).is_some_and(|s| s.state != 'Z') && Instant::now() < deadline {
+            thread::sleep(POLL);
+        }
+        assert_eq!(proc_stat(pid).map(|s| s.state), Some('Z'));
+        assert!(!is_alive(pid));
+        assert!(proc_stat(pid).is_none(), "reaped");
+        std::mem::forget(child);
+    }
+
+    #[test]
+    fn log_tail_takes_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        let text: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+        fs::write(&p, text).unwrap();
+        let tail = log_tail(&p, 3);
+        assert_eq!(tail, "line 28\nline 29\nline 30");
+        assert!(log_tail(&dir.path().join("nope"), 3).contains("no log"));
+    }
+}
