@@ -159,6 +159,33 @@ fn spawn_query_cont_quit() {
     }
     let rtt = t.elapsed() / N;
 
+    // Descriptor passing with the real QEMU: getfd/closefd and add-fd/query-fdsets.
+    use std::os::fd::AsFd;
+    let file = std::fs::File::open("/dev/null").unwrap();
+    qmp.execute_with_fd(
+        "getfd",
+        Some(serde_json::json!({"fdname": "probe-fd"})),
+        file.as_fd(),
+    )
+    .unwrap();
+    qmp.execute("closefd", Some(serde_json::json!({"fdname": "probe-fd"})))
+        .unwrap();
+    let err = qmp
+        .execute("closefd", Some(serde_json::json!({"fdname": "probe-fd"})))
+        .unwrap_err();
+    assert_eq!(err.class(), Some("GenericError"), "{err}");
+    let added = qmp
+        .execute_with_fd(
+            "add-fd",
+            Some(serde_json::json!({"fdset-id": 7})),
+            file.as_fd(),
+        )
+        .unwrap();
+    assert_eq!(added["fdset-id"], 7);
+    let sets = qmp.execute("query-fdsets", None).unwrap();
+    assert_eq!(sets[0]["fdset-id"], 7);
+    assert_eq!(sets[0]["fds"][0]["fd"], added["fd"]);
+
     qmp.execute("cont", None).unwrap();
     qmp.wait_event("RESUME", Duration::from_secs(5)).unwrap();
     let st = qmp.execute("query-status", None).unwrap();

@@ -17,7 +17,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::socket::{send, sendmsg, ControlMessage, MsgFlags, UnixAddr};
+use nix::sys::socket::{
+    connect, send, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
+    UnixAddr,
+};
 use serde_json::{json, Value};
 
 /// Used by [`Qmp::execute`] unless changed with [`Qmp::set_command_timeout`].
@@ -72,6 +75,38 @@ impl QmpError {
     }
 }
 
+/// A blocking `connect` to a unix socket whose listen backlog is full (QEMU serves one
+/// monitor client at a time; others queue) waits indefinitely, so connect non-blocking
+/// and retry until `deadline`.
+fn connect_unix(path: &Path, deadline: Instant) -> io::Result<UnixStream> {
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    let addr = UnixAddr::new(path)?;
+    loop {
+        match connect(fd.as_raw_fd(), &addr) {
+            Ok(()) => break,
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(Errno::EAGAIN) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "listen backlog full until the deadline",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let stream = UnixStream::from(fd);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
 /// A negotiated QMP connection.
 #[derive(Debug)]
 pub struct Qmp {
@@ -90,11 +125,12 @@ impl Qmp {
     /// `timeout` bounds the whole handshake. Does not wait for the socket to appear.
     pub fn connect(path: impl AsRef<Path>, timeout: Duration) -> Result<Qmp, QmpError> {
         let path = path.as_ref();
-        let stream = UnixStream::connect(path).map_err(|source| QmpError::Connect {
+        let deadline = Instant::now() + timeout;
+        let stream = connect_unix(path, deadline).map_err(|source| QmpError::Connect {
             path: path.to_owned(),
             source,
         })?;
-        Self::handshake(stream, timeout)
+        Self::handshake(stream, deadline.saturating_duration_since(Instant::now()))
     }
 
     /// Like [`Qmp::connect`] on an already connected stream, e.g. one end of a

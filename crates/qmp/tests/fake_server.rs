@@ -271,6 +271,31 @@ fn no_greeting_times_out_and_garbage_greeting_fails() {
 }
 
 #[test]
+fn full_listen_backlog_does_not_hang_connect() {
+    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.sock");
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(fd.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+    listen(&fd, Backlog::new(0).unwrap()).unwrap(); // never accepts
+    for _ in 0..4 {
+        let t0 = Instant::now();
+        let err = Qmp::connect(&path, Duration::from_millis(200)).unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+        assert!(
+            matches!(err, QmpError::Greeting(_) | QmpError::Connect { .. }),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
 fn wait_event_uses_queue_then_socket() {
     let fake = Fake::start(|mut p| {
         p.handshake();
