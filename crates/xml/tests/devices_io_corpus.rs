@@ -7,7 +7,15 @@ use std::path::Path;
 use oxvirt_xml::domain::Domain;
 use oxvirt_xml::{parse_document, ParseOptions, XmlDocument};
 
-const CORPUS: &str = "/work/shared/libvirt-9.0/tests/qemuxml2argvdata";
+const TESTS: &str = "/work/shared/libvirt-9.0/tests";
+const CORPORA: &[&str] = &[
+    "qemuxml2argvdata",
+    "qemuxml2xmloutdata",
+    "genericxml2xmlindata",
+    "genericxml2xmloutdata",
+    "domainschemadata",
+    "lxcxml2xmldata",
+];
 
 const ELEMENTS: &[&str] = &[
     "interface", "serial", "parallel", "console", "channel", "input", "tpm", "graphics", "sound", "audio",
@@ -23,22 +31,19 @@ fn mine(path: &str) -> Option<&'static str> {
 
 #[test]
 fn corpus_io_devices() {
-    let dir = Path::new(CORPUS);
-    if !dir.is_dir() {
-        eprintln!("corpus {CORPUS} missing, skipping");
+    if !Path::new(TESTS).is_dir() {
+        eprintln!("corpus {TESTS} missing, skipping");
         return;
     }
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("read corpus dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
-        .collect();
-    files.sort();
+    let files = corpus_files();
     let (mut warnings, mut errors, mut changed, mut parsed) = (0, 0, 0, 0);
     let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
     for f in &files {
         let Ok(text) = std::fs::read_to_string(f) else { continue };
-        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !text.trim_start().starts_with("<domain") {
+            continue;
+        }
+        let name = f.strip_prefix(TESTS).unwrap_or(f).to_string_lossy().into_owned();
         match parse_document::<Domain>(&text, ParseOptions::default()) {
             Ok((dom, warns)) => {
                 parsed += 1;
@@ -83,4 +88,81 @@ fn corpus_io_devices() {
     );
     assert_eq!(errors, 0, "I/O device models rejected corpus files");
     assert_eq!(changed, 0, "I/O device models changed on round trip");
+}
+
+fn corpus_files() -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for c in CORPORA {
+        let Ok(rd) = std::fs::read_dir(Path::new(TESTS).join(c)) else { continue };
+        files.extend(rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "xml")));
+    }
+    files.sort();
+    files
+}
+
+/// Each line trimmed, so indentation depth does not matter.
+fn normalize(s: &str) -> String {
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
+}
+
+fn format_one<T: oxvirt_xml::ToXml>(name: &str, v: &T) -> String {
+    let mut w = oxvirt_xml::Writer::new();
+    w.element(name, v);
+    w.finish()
+}
+
+/// libvirt's own output files: our formatting of each I/O device must match libvirt's text.
+#[test]
+fn xml2xmlout_io_devices_format_like_libvirt() {
+    let dir = Path::new(TESTS).join("qemuxml2xmloutdata");
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        eprintln!("corpus {} missing, skipping", dir.display());
+        return;
+    };
+    let mut files: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    let (mut compared, mut differ) = (0, 0);
+    for f in files.iter().filter(|p| p.extension().is_some_and(|x| x == "xml")) {
+        let Ok(text) = std::fs::read_to_string(f) else { continue };
+        let Ok(doc) = roxmltree::Document::parse(&text) else { continue };
+        let Ok((dom, _)) = parse_document::<Domain>(&text, ParseOptions::default()) else { continue };
+        let Some(devs) = dom.devices.as_ref() else { continue };
+        let Some(devnode) = doc.root_element().children().find(|n| n.has_tag_name("devices")) else { continue };
+        let ours: Vec<(&str, String)> = devs
+            .interfaces.iter().map(|d| ("interface", format_one("interface", d)))
+            .chain(devs.serials.iter().map(|d| ("serial", format_one("serial", d))))
+            .chain(devs.parallels.iter().map(|d| ("parallel", format_one("parallel", d))))
+            .chain(devs.consoles.iter().map(|d| ("console", format_one("console", d))))
+            .chain(devs.channels.iter().map(|d| ("channel", format_one("channel", d))))
+            .chain(devs.inputs.iter().map(|d| ("input", format_one("input", d))))
+            .chain(devs.tpms.iter().map(|d| ("tpm", format_one("tpm", d))))
+            .chain(devs.graphics.iter().map(|d| ("graphics", format_one("graphics", d))))
+            .chain(devs.sounds.iter().map(|d| ("sound", format_one("sound", d))))
+            .chain(devs.audios.iter().map(|d| ("audio", format_one("audio", d))))
+            .chain(devs.videos.iter().map(|d| ("video", format_one("video", d))))
+            .chain(devs.watchdogs.iter().map(|d| ("watchdog", format_one("watchdog", d))))
+            .chain(devs.memballoon.iter().map(|d| ("memballoon", format_one("memballoon", d))))
+            .chain(devs.rngs.iter().map(|d| ("rng", format_one("rng", d))))
+            .chain(devs.panics.iter().map(|d| ("panic", format_one("panic", d))))
+            .chain(devs.shmems.iter().map(|d| ("shmem", format_one("shmem", d))))
+            .chain(devs.vsock.iter().map(|d| ("vsock", format_one("vsock", d))))
+            .chain(devs.cryptos.iter().map(|d| ("crypto", format_one("crypto", d))))
+            .collect();
+        let mut nth: BTreeMap<&str, usize> = BTreeMap::new();
+        for (kind, out) in ours {
+            let i = nth.entry(kind).or_default();
+            let Some(node) = devnode.children().filter(|n| n.has_tag_name(kind)).nth(*i) else { continue };
+            *i += 1;
+            compared += 1;
+            let expected = normalize(&text[node.range()]);
+            let got = normalize(&out);
+            if expected != got {
+                differ += 1;
+                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                println!("DIFF {name} <{kind}>\n--- libvirt\n{expected}\n--- ours\n{got}\n");
+            }
+        }
+    }
+    println!("compared {compared} devices, {differ} formatted differently from libvirt");
+    assert_eq!(differ, 0, "I/O devices formatted differently from libvirt");
 }

@@ -1,7 +1,39 @@
-//! TODO(devices-io): model of <watchdog>.
+//! `<watchdog>`: a hardware watchdog and what to do when it fires.
 
-use crate::Xml;
+use super::common::{Acpi, Address, Alias};
+use crate::{Xml, XmlValue};
 
-/// `<watchdog>` (TODO(devices-io): fields).
 #[derive(Debug, Clone, PartialEq, Default, Xml)]
-pub struct Watchdog {}
+pub struct Watchdog {
+    #[xml(attr = "model")]
+    pub model: WatchdogModel,
+    /// libvirt's default is `reset`.
+    #[xml(attr = "action")]
+    pub action: Option<WatchdogAction>,
+    #[xml(child = "alias")]
+    pub alias: Option<Alias>,
+    #[xml(child = "acpi")]
+    pub acpi: Option<Acpi>,
+    #[xml(child = "address")]
+    pub address: Option<Address>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, XmlValue)]
+pub enum WatchdogModel {
+    #[default]
+    I6300esb,
+    Ib700,
+    Diag288,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, XmlValue)]
+#[xml(rename_all = "kebab-case")]
+pub enum WatchdogAction {
+    Reset,
+    Shutdown,
+    Poweroff,
+    Pause,
+    Dump,
+    None,
+    InjectNmi,
+}
