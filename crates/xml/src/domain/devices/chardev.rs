@@ -3,7 +3,9 @@
 //! [`ChrSourceContent`] is the host side alone, for devices that embed a character backend
 //! (smartcard passthrough, redirdev).
 
-use super::common::{Acpi, Address, Alias, DeviceSeclabel, IpAddress, Reconnect};
+use std::net::IpAddr;
+
+use super::common::{Acpi, Address, Alias, DeviceSeclabel, Reconnect};
 use crate::{OnOff, Xml, XmlValue, YesNo};
 
 #[derive(Debug, Clone, PartialEq, Default, Xml)]
@@ -145,7 +147,7 @@ pub struct ChrTarget {
     pub kind: Option<ChrTargetType>,
     /// guestfwd: the guest-visible address and port forwarded to the source.
     #[xml(attr = "address")]
-    pub address: Option<IpAddress>,
+    pub address: Option<IpAddr>,
     #[xml(attr = "port")]
     pub port: Option<u32>,
     /// virtio/xen channel name (`org.qemu.guest_agent.0`).

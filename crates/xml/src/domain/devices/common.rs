@@ -319,19 +319,6 @@ pub struct DeviceSeclabel {
     pub label: Option<String>,
 }
 
-/// An IP address attribute (v4 or v6), checked on input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct IpAddress(pub std::net::IpAddr);
-
-impl crate::XmlValue for IpAddress {
-    fn from_xml_value(s: &str) -> Result<Self, String> {
-        s.parse().map(IpAddress).map_err(|_| "expected an IPv4 or IPv6 address".to_string())
-    }
-    fn to_xml_value(&self) -> std::borrow::Cow<'_, str> {
-        std::borrow::Cow::Owned(self.0.to_string())
-    }
-}
-
 /// `<reconnect enabled='yes' timeout='N'/>`: reconnecting a client socket after it drops.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
 pub struct Reconnect {

@@ -3,79 +3,230 @@
 //! One flat model for every `type=`: the `<source>` attributes differ by type but never clash, and
 //! libvirt itself keeps them in one element, so a flat struct round-trips every variant losslessly.
 //! The pieces shared with network XML (`<bandwidth>`, `<vlan>`, `<virtualport>`, `<port>`,
-//! `<route>`) are public so the network model can reuse them.
+//! `<route>`) come from the network model.
 
-use std::borrow::Cow;
+use std::net::IpAddr;
 
-use super::common::{Acpi, Address, Alias, BootOrder, IpAddress, Reconnect, Rom, VirtioOptions};
-use crate::{OnOff, Xml, XmlValue, YesNo};
+use super::common::{Acpi, Address, Alias, BootOrder, Reconnect, Rom, VirtioOptions};
+use crate::network::{AddrFamily, Bandwidth, PortOptions, Route, VirtualPort, Vlan};
+use crate::{El, FromXml, MacAddr, OnOff, ToXml, Writer, Xml, XmlError, XmlValue, YesNo};
 
-#[derive(Debug, Clone, PartialEq, Default, Xml)]
+/// Written by hand only because of `<driver>`'s position: hostdev interfaces write it (the
+/// VFIO driver choice) before `<source>`, all others (virtio options) after `<model>`.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Interface {
-    #[xml(attr = "type")]
     pub kind: InterfaceType,
     /// hostdev interfaces: let libvirt detach the VF from its host driver.
-    #[xml(attr = "managed")]
     pub managed: Option<YesNo>,
-    #[xml(attr = "trustGuestRxFilters")]
     pub trust_guest_rx_filters: Option<YesNo>,
-    #[xml(child = "mac")]
     pub mac: Option<Mac>,
-    #[xml(child = "source")]
     pub source: Option<InterfaceSource>,
-    #[xml(child = "vlan")]
     pub vlan: Option<Vlan>,
-    #[xml(child = "virtualport")]
     pub virtualport: Option<VirtualPort>,
-    #[xml(child = "bandwidth")]
     pub bandwidth: Option<Bandwidth>,
-    #[xml(child = "port")]
     pub port: Option<PortOptions>,
     /// Guest-side addresses (host-side ones live in `<source>`).
-    #[xml(child = "ip")]
     pub ips: Vec<InterfaceIp>,
-    #[xml(child = "route")]
     pub routes: Vec<Route>,
-    #[xml(child = "portForward")]
     pub port_forwards: Vec<PortForward>,
-    #[xml(child = "script")]
     pub script: Option<PathAttr>,
-    #[xml(child = "downscript")]
     pub downscript: Option<PathAttr>,
-    #[xml(child = "backenddomain")]
     pub backenddomain: Option<NameAttr>,
-    #[xml(child = "target")]
     pub target: Option<InterfaceTarget>,
-    #[xml(child = "guest")]
     pub guest: Option<InterfaceGuest>,
-    #[xml(child = "model")]
     pub model: Option<InterfaceModel>,
-    #[xml(child = "driver")]
     pub driver: Option<InterfaceDriver>,
-    #[xml(child = "backend")]
     pub backend: Option<InterfaceBackend>,
-    #[xml(child = "filterref")]
     pub filterref: Option<FilterRef>,
-    #[xml(child = "tune")]
     pub tune: Option<InterfaceTune>,
-    #[xml(child = "teaming")]
     pub teaming: Option<Teaming>,
-    #[xml(child = "link")]
     pub link: Option<Link>,
-    #[xml(child = "mtu")]
     pub mtu: Option<Mtu>,
-    #[xml(child = "coalesce")]
     pub coalesce: Option<Coalesce>,
-    #[xml(child = "boot")]
     pub boot: Option<BootOrder>,
-    #[xml(child = "alias")]
     pub alias: Option<Alias>,
-    #[xml(child = "rom")]
     pub rom: Option<Rom>,
-    #[xml(child = "acpi")]
     pub acpi: Option<Acpi>,
-    #[xml(child = "address")]
     pub address: Option<Address>,
+}
+
+impl FromXml for Interface {
+    fn from_xml(el: &mut El<'_, '_>) -> Result<Self, XmlError> {
+        let kind = el.attr_req("type")?;
+        let managed = el.attr_opt("managed")?;
+        let trust_guest_rx_filters = el.attr_opt("trustGuestRxFilters")?;
+        let mac = el.child_opt("mac")?;
+        let source = el.child_opt("source")?;
+        let vlan = el.child_opt("vlan")?;
+        let virtualport = el.child_opt("virtualport")?;
+        let bandwidth = el.child_opt("bandwidth")?;
+        let port = el.child_opt("port")?;
+        let ips = el.child_vec("ip")?;
+        let routes = el.child_vec("route")?;
+        let port_forwards = el.child_vec("portForward")?;
+        let script = el.child_opt("script")?;
+        let downscript = el.child_opt("downscript")?;
+        let backenddomain = el.child_opt("backenddomain")?;
+        let target = el.child_opt("target")?;
+        let guest = el.child_opt("guest")?;
+        let model = el.child_opt("model")?;
+        let driver = el.child_opt("driver")?;
+        let backend = el.child_opt("backend")?;
+        let filterref = el.child_opt("filterref")?;
+        let tune = el.child_opt("tune")?;
+        let teaming = el.child_opt("teaming")?;
+        let link = el.child_opt("link")?;
+        let mtu = el.child_opt("mtu")?;
+        let coalesce = el.child_opt("coalesce")?;
+        let boot = el.child_opt("boot")?;
+        let alias = el.child_opt("alias")?;
+        let rom = el.child_opt("rom")?;
+        let acpi = el.child_opt("acpi")?;
+        let address = el.child_opt("address")?;
+        Ok(Interface {
+            kind,
+            managed,
+            trust_guest_rx_filters,
+            mac,
+            source,
+            vlan,
+            virtualport,
+            bandwidth,
+            port,
+            ips,
+            routes,
+            port_forwards,
+            script,
+            downscript,
+            backenddomain,
+            target,
+            guest,
+            model,
+            driver,
+            backend,
+            filterref,
+            tune,
+            teaming,
+            link,
+            mtu,
+            coalesce,
+            boot,
+            alias,
+            rom,
+            acpi,
+            address,
+        })
+    }
+}
+
+impl Interface {
+    fn write_driver(&self, w: &mut Writer) {
+        if let Some(v) = &self.driver {
+            w.element("driver", v);
+        }
+    }
+}
+
+impl ToXml for Interface {
+    fn write_attrs(&self, w: &mut Writer) {
+        w.attr("type", &self.kind.to_xml_value());
+        if let Some(v) = &self.managed {
+            w.attr("managed", &v.to_xml_value());
+        }
+        if let Some(v) = &self.trust_guest_rx_filters {
+            w.attr("trustGuestRxFilters", &v.to_xml_value());
+        }
+    }
+
+    fn write_content(&self, w: &mut Writer) {
+        if let Some(v) = &self.mac {
+            w.element("mac", v);
+        }
+        if self.kind == InterfaceType::Hostdev {
+            self.write_driver(w);
+        }
+        if let Some(v) = &self.source {
+            w.element("source", v);
+        }
+        if let Some(v) = &self.vlan {
+            w.element("vlan", v);
+        }
+        if let Some(v) = &self.virtualport {
+            w.element("virtualport", v);
+        }
+        if let Some(v) = &self.bandwidth {
+            w.element("bandwidth", v);
+        }
+        if let Some(v) = &self.port {
+            w.element("port", v);
+        }
+        for v in &self.ips {
+            w.element("ip", v);
+        }
+        for v in &self.routes {
+            w.element("route", v);
+        }
+        for v in &self.port_forwards {
+            w.element("portForward", v);
+        }
+        if let Some(v) = &self.script {
+            w.element("script", v);
+        }
+        if let Some(v) = &self.downscript {
+            w.element("downscript", v);
+        }
+        if let Some(v) = &self.backenddomain {
+            w.element("backenddomain", v);
+        }
+        if let Some(v) = &self.target {
+            w.element("target", v);
+        }
+        if let Some(v) = &self.guest {
+            w.element("guest", v);
+        }
+        if let Some(v) = &self.model {
+            w.element("model", v);
+        }
+        if self.kind != InterfaceType::Hostdev {
+            self.write_driver(w);
+        }
+        if let Some(v) = &self.backend {
+            w.element("backend", v);
+        }
+        if let Some(v) = &self.filterref {
+            w.element("filterref", v);
+        }
+        if let Some(v) = &self.tune {
+            w.element("tune", v);
+        }
+        if let Some(v) = &self.teaming {
+            w.element("teaming", v);
+        }
+        if let Some(v) = &self.link {
+            w.element("link", v);
+        }
+        if let Some(v) = &self.mtu {
+            w.element("mtu", v);
+        }
+        if let Some(v) = &self.coalesce {
+            w.element("coalesce", v);
+        }
+        if let Some(v) = &self.boot {
+            w.element("boot", v);
+        }
+        if let Some(v) = &self.alias {
+            w.element("alias", v);
+        }
+        if let Some(v) = &self.rom {
+            w.element("rom", v);
+        }
+        if let Some(v) = &self.acpi {
+            w.element("acpi", v);
+        }
+        if let Some(v) = &self.address {
+            w.element("address", v);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, XmlValue)]
@@ -97,33 +248,6 @@ pub enum InterfaceType {
     Internal,
     Null,
     Vds,
-}
-
-/// A MAC address `aa:bb:cc:dd:ee:ff`; written lower-case as libvirt does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct MacAddr(pub [u8; 6]);
-
-impl XmlValue for MacAddr {
-    fn from_xml_value(s: &str) -> Result<Self, String> {
-        let err = || "expected a MAC address like 52:54:00:12:34:56".to_string();
-        let mut out = [0u8; 6];
-        let mut parts = s.split([':', '-']);
-        for b in out.iter_mut() {
-            let p = parts.next().ok_or_else(err)?;
-            if p.is_empty() || p.len() > 2 {
-                return Err(err());
-            }
-            *b = u8::from_str_radix(p, 16).map_err(|_| err())?;
-        }
-        if parts.next().is_some() {
-            return Err(err());
-        }
-        Ok(MacAddr(out))
-    }
-    fn to_xml_value(&self) -> Cow<'_, str> {
-        let m = self.0;
-        Cow::Owned(format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]))
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
@@ -173,7 +297,7 @@ pub struct InterfaceSource {
     #[xml(attr = "mode")]
     pub mode: Option<InterfaceSourceMode>,
     #[xml(attr = "address")]
-    pub address: Option<IpAddress>,
+    pub address: Option<IpAddr>,
     #[xml(attr = "port")]
     pub port: Option<u16>,
     /// internal: the host interface name.
@@ -216,7 +340,7 @@ pub enum MacTableManager {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
 pub struct SocketEnd {
     #[xml(attr = "address")]
-    pub address: Option<IpAddress>,
+    pub address: Option<IpAddr>,
     #[xml(attr = "port")]
     pub port: Option<u16>,
 }
@@ -224,35 +348,13 @@ pub struct SocketEnd {
 #[derive(Debug, Clone, PartialEq, Eq, Xml)]
 pub struct InterfaceIp {
     #[xml(attr = "address")]
-    pub address: IpAddress,
+    pub address: IpAddr,
     #[xml(attr = "family")]
-    pub family: Option<IpFamily>,
+    pub family: Option<AddrFamily>,
     #[xml(attr = "prefix")]
     pub prefix: Option<u8>,
     #[xml(attr = "peer")]
-    pub peer: Option<IpAddress>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, XmlValue)]
-pub enum IpFamily {
-    Ipv4,
-    Ipv6,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Xml)]
-pub struct Route {
-    #[xml(attr = "family")]
-    pub family: Option<IpFamily>,
-    #[xml(attr = "address")]
-    pub address: IpAddress,
-    #[xml(attr = "netmask")]
-    pub netmask: Option<IpAddress>,
-    #[xml(attr = "prefix")]
-    pub prefix: Option<u8>,
-    #[xml(attr = "gateway")]
-    pub gateway: IpAddress,
-    #[xml(attr = "metric")]
-    pub metric: Option<u32>,
+    pub peer: Option<IpAddr>,
 }
 
 /// passt port forwarding.
@@ -261,7 +363,7 @@ pub struct PortForward {
     #[xml(attr = "proto")]
     pub proto: PortForwardProto,
     #[xml(attr = "address")]
-    pub address: Option<IpAddress>,
+    pub address: Option<IpAddr>,
     #[xml(attr = "dev")]
     pub dev: Option<String>,
     #[xml(child = "range")]
@@ -492,92 +594,4 @@ pub struct CoalesceRx {
 pub struct CoalesceFrames {
     #[xml(attr = "max")]
     pub max: Option<u32>,
-}
-
-/// `<bandwidth>`: traffic shaping, rates in KiB/s, bursts in KiB.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
-pub struct Bandwidth {
-    #[xml(attr = "classID")]
-    pub class_id: Option<u32>,
-    #[xml(child = "inbound")]
-    pub inbound: Option<BandwidthRate>,
-    #[xml(child = "outbound")]
-    pub outbound: Option<BandwidthRate>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
-pub struct BandwidthRate {
-    #[xml(attr = "average")]
-    pub average: Option<u64>,
-    #[xml(attr = "peak")]
-    pub peak: Option<u64>,
-    /// Guaranteed minimum (only inbound, only on networks with a bridge).
-    #[xml(attr = "floor")]
-    pub floor: Option<u64>,
-    #[xml(attr = "burst")]
-    pub burst: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
-pub struct Vlan {
-    #[xml(attr = "trunk")]
-    pub trunk: Option<YesNo>,
-    #[xml(child = "tag")]
-    pub tags: Vec<VlanTag>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
-pub struct VlanTag {
-    #[xml(attr = "id")]
-    pub id: u16,
-    #[xml(attr = "nativeMode")]
-    pub native_mode: Option<VlanNativeMode>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, XmlValue)]
-pub enum VlanNativeMode {
-    Tagged,
-    Untagged,
-}
-
-/// `<virtualport>`: the switch port profile (802.1Qbg/Qbh, Open vSwitch, MidoNet).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
-pub struct VirtualPort {
-    #[xml(attr = "type")]
-    pub kind: Option<VirtualPortType>,
-    #[xml(child = "parameters")]
-    pub parameters: Option<VirtualPortParameters>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, XmlValue)]
-pub enum VirtualPortType {
-    #[xml(rename = "802.1Qbg")]
-    Qbg,
-    #[xml(rename = "802.1Qbh")]
-    Qbh,
-    #[xml(rename = "openvswitch")]
-    OpenVswitch,
-    Midonet,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
-pub struct VirtualPortParameters {
-    #[xml(attr = "managerid")]
-    pub managerid: Option<u8>,
-    #[xml(attr = "typeid")]
-    pub typeid: Option<u32>,
-    #[xml(attr = "typeidversion")]
-    pub typeidversion: Option<u8>,
-    #[xml(attr = "instanceid")]
-    pub instanceid: Option<uuid::Uuid>,
-    #[xml(attr = "interfaceid")]
-    pub interfaceid: Option<uuid::Uuid>,
-    #[xml(attr = "profileid")]
-    pub profileid: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
-pub struct PortOptions {
-    #[xml(attr = "isolated")]
-    pub isolated: Option<YesNo>,
 }
