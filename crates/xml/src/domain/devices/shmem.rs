@@ -83,10 +83,10 @@ impl FromXml for ShmemSize {
 
 impl ToXml for ShmemSize {
     fn write_attrs(&self, w: &mut Writer) {
-        w.attr("unit", if self.0 % (1 << 20) == 0 { "M" } else { "b" });
+        w.attr("unit", if self.0.is_multiple_of(1 << 20) { "M" } else { "b" });
     }
     fn write_content(&self, w: &mut Writer) {
-        let v = if self.0 % (1 << 20) == 0 { self.0 >> 20 } else { self.0 };
+        let v = if self.0.is_multiple_of(1 << 20) { self.0 >> 20 } else { self.0 };
         w.text(&XmlValue::to_xml_value(&v));
     }
 }
