@@ -119,7 +119,7 @@ impl Corpus {
 
     /// `qemuxml2argvdata/NAME.xml` that libvirt accepts (a `NAME.args` or `NAME.<variant>.args`
     /// exists; `.err` means rejected) and whose guest arch is x86_64 or i686 (no arch = x86_64).
-    pub fn domains(threshold: f64) -> Self {
+    pub fn domains(threshold: f64, exclusions: &[(&str, &str)]) -> Self {
         let root = data_root().join("tests/qemuxml2argvdata");
         let all: Vec<String> = fs::read_dir(&root)
             .unwrap_or_else(|e| panic!("cannot list {}: {e}", root.display()))
@@ -145,7 +145,14 @@ impl Corpus {
         }
         let mut files = Vec::new();
         let mut excluded = Vec::new();
+        for (e, _) in exclusions {
+            assert!(accepted.contains(*e), "domain exclusion '{e}' is not in the selected corpus: remove it");
+        }
         for n in accepted {
+            if let Some((_, why)) = exclusions.iter().find(|(e, _)| *e == n) {
+                excluded.push((n, why.to_string()));
+                continue;
+            }
             let path = root.join(format!("{n}.xml"));
             let arch = read_corpus_file(&path).ok().and_then(|t| guest_arch(&t));
             match arch.as_deref() {
