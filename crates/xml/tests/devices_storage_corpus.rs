@@ -8,7 +8,10 @@ use oxvirt_xml::domain::Domain;
 use oxvirt_xml::{parse_document, ParseOptions, XmlDocument};
 
 const CORPUS: &str = "/work/shared/libvirt-9.0/tests/qemuxml2argvdata";
-const MINE: &[&str] = &["disk", "controller", "lease", "hub", "iommu"];
+const MINE: &[&str] = &[
+    "disk", "controller", "lease", "filesystem", "smartcard", "hostdev", "redirdev", "redirfilter", "hub", "memory",
+    "iommu",
+];
 
 fn is_mine(path: &str) -> bool {
     let Some(rest) = path.strip_prefix("/domain/devices/") else { return false };
