@@ -660,3 +660,36 @@ pub struct Transient {
     #[xml(attr = "shareBacking")]
     pub share_backing: Option<YesNo>,
 }
+
+impl Disk {
+    /// Checks the rules libvirt applies across attributes and elements of one disk.
+    pub fn validate(&self, path: &str) -> Result<(), crate::XmlError> {
+        let err = |m: String| Err(crate::XmlError::invalid(path, m));
+        let kind = self.kind.unwrap_or_default();
+        if self.device == Some(DiskDevice::Lun)
+            && !matches!(kind, DiskType::Block | DiskType::Network | DiskType::Volume)
+        {
+            return err(format!("disk device 'lun' needs type block, network or volume, not '{kind}'"));
+        }
+        if (self.rawio.is_some() || self.sgio.is_some()) && self.device != Some(DiskDevice::Lun) {
+            return err("attributes 'rawio' and 'sgio' are only valid for device 'lun'".into());
+        }
+        if self.driver.as_ref().and_then(|d| d.rerror_policy) == Some(ErrorPolicy::Enospace) {
+            return err("invalid value 'enospace' for attribute 'rerror_policy'".into());
+        }
+        match (kind, &self.source) {
+            (DiskType::Network, s) if s.as_ref().is_none_or(|s| s.protocol.is_none()) => {
+                return err("network disk needs <source protocol=...>".into());
+            }
+            (DiskType::Vhostuser, None) => return err("vhostuser disk needs <source>".into()),
+            _ => {}
+        }
+        if !matches!(
+            self.target.dev.split_once(':').map_or(self.target.dev.as_str(), |(_, d)| d),
+            d if ["fd", "hd", "sd", "vd", "xvd", "ubd"].iter().any(|p| d.len() > p.len() && d.starts_with(p))
+        ) {
+            return err(format!("invalid value '{}' for attribute 'dev' of <target>", self.target.dev));
+        }
+        Ok(())
+    }
+}
