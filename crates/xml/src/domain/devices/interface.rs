@@ -83,7 +83,7 @@ impl FromXml for Interface {
         let rom = el.child_opt("rom")?;
         let acpi = el.child_opt("acpi")?;
         let address = el.child_opt("address")?;
-        Ok(Interface {
+        let nic = Interface {
             kind,
             managed,
             trust_guest_rx_filters,
@@ -115,11 +115,74 @@ impl FromXml for Interface {
             rom,
             acpi,
             address,
-        })
+        };
+        nic.check_source(el)?;
+        Ok(nic)
     }
 }
 
 impl Interface {
+    /// The `<source>` attributes libvirt requires for each `type`, and a unicast MAC.
+    fn check_source(&self, el: &El<'_, '_>) -> Result<(), XmlError> {
+        use InterfaceType as T;
+        let at = |child: &str| {
+            let mut l = el.location();
+            l.path = format!("{}/{child}", l.path);
+            l
+        };
+        if let Some(mac) = &self.mac {
+            if mac.address.is_multicast() {
+                return Err(XmlError::InvalidAttribute {
+                    at: at("mac"),
+                    attr: "address".into(),
+                    value: mac.address.to_string(),
+                    reason: "expected a unicast MAC address".into(),
+                });
+            }
+        }
+        let required: &[&str] = match self.kind {
+            T::Network => &["network"],
+            T::Bridge => &["bridge"],
+            T::Direct | T::Vdpa => &["dev"],
+            T::Internal => &["name"],
+            T::Vhostuser => &["type", "path", "mode"],
+            T::Client | T::Mcast | T::Udp => &["address", "port"],
+            T::Server => &["port"],
+            T::Vds => &["switchid", "portid", "portgroupid", "connectionid"],
+            T::Hostdev => &[],
+            T::User | T::Ethernet | T::Null => return Ok(()),
+        };
+        let Some(src) = &self.source else {
+            return Err(XmlError::MissingElement { at: el.location(), element: "source".into() });
+        };
+        let has = |a: &str| match a {
+            "network" => src.network.is_some(),
+            "bridge" => src.bridge.is_some(),
+            "dev" => src.dev.is_some(),
+            "name" => src.name.is_some(),
+            "type" => src.kind.is_some(),
+            "path" => src.path.is_some(),
+            "mode" => src.mode.is_some(),
+            "address" => src.address.is_some(),
+            "port" => src.port.is_some(),
+            "switchid" => src.switchid.is_some(),
+            "portid" => src.portid.is_some(),
+            "portgroupid" => src.portgroupid.is_some(),
+            "connectionid" => src.connectionid.is_some(),
+            _ => true,
+        };
+        if let Some(missing) = required.iter().find(|a| !has(a)) {
+            return Err(XmlError::MissingAttribute { at: at("source"), attr: (*missing).into() });
+        }
+        if self.kind == T::Udp && src.local.is_none() {
+            return Err(XmlError::MissingElement { at: at("source"), element: "local".into() });
+        }
+        if self.kind == T::Hostdev && src.host_address.is_none() {
+            return Err(XmlError::MissingElement { at: at("source"), element: "address".into() });
+        }
+        Ok(())
+    }
+
     fn write_driver(&self, w: &mut Writer) {
         if let Some(v) = &self.driver {
             w.element("driver", v);
