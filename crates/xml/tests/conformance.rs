@@ -1,0 +1,122 @@
+//! Conformance of oxvirt's XML models over libvirt 9.0's own test corpora: every input must
+//! parse without warnings, format without losing anything, re-parse to an equal model, and give
+//! output that validates against libvirt's RelaxNG schema (see `conformance/mod.rs`).
+//!
+//! `cargo test -p oxvirt-xml --test conformance -- --nocapture` prints what each corpus still
+//! loses; add a test name (`domains`, `networks`, ...) to run one corpus, and
+//! `OXVIRT_CONFORMANCE_FILTER=<substring>` to run only some files with every issue printed.
+
+#[path = "conformance/mod.rs"]
+mod harness;
+
+use harness::{run_corpus, Corpus, Report};
+use oxvirt_xml::domain::Domain;
+use oxvirt_xml::network::Network;
+use oxvirt_xml::snapshot::DomainSnapshot;
+use oxvirt_xml::storage::{StoragePool, StorageVol};
+
+/// libvirt's schema test (virschematest) expects every `*-invalid.xml` input to fail RelaxNG
+/// validation, so a lossless output of such an input cannot validate either.
+const SCHEMA_INVALID: &str = "named *-invalid: libvirt's virschematest expects the input to fail the schema";
+/// libvirt's networkxml2xmltest expects these inputs to be rejected (DO_TEST_PARSE_ERROR).
+const NETWORK_PARSE_ERROR: &str = "libvirt rejects it (networkxml2xmltest: parse error expected)";
+
+const DOMAIN_EXCLUDED: &[(&str, &str)] = &[
+    ("disk-cdrom-empty-network-invalid", SCHEMA_INVALID),
+    ("numatune-auto-nodeset-invalid", SCHEMA_INVALID),
+    ("pci-rom-disabled-invalid", SCHEMA_INVALID),
+];
+const NETWORK_EXCLUDED: &[(&str, &str)] = &[
+    ("routed-network-no-dns-extra-elements", NETWORK_PARSE_ERROR),
+    ("open-network-with-forward-dev", NETWORK_PARSE_ERROR),
+    ("hostdev-duplicate", NETWORK_PARSE_ERROR),
+    ("passthrough-duplicate", NETWORK_PARSE_ERROR),
+];
+/// Neither is used by libvirt's qemudomainsnapshotxml2xmltest.
+const SNAPSHOT_EXCLUDED: &[(&str, &str)] =
+    &[("disk-invalid", SCHEMA_INVALID), ("disk-network-seclabel-invalid", SCHEMA_INVALID)];
+
+fn domains_report() -> Report {
+    run_corpus::<Domain>(Corpus::domains(0.90, DOMAIN_EXCLUDED))
+}
+fn networks_report() -> Report {
+    run_corpus::<Network>(Corpus::dir("networks", "networkxml2xmlin", "network.rng", 1.0, NETWORK_EXCLUDED))
+}
+fn pools_report() -> Report {
+    run_corpus::<StoragePool>(Corpus::dir("pools", "storagepoolxml2xmlin", "storagepool.rng", 1.0, &[]))
+}
+fn volumes_report() -> Report {
+    run_corpus::<StorageVol>(Corpus::dir("volumes", "storagevolxml2xmlin", "storagevol.rng", 1.0, &[]))
+}
+fn snapshots_report() -> Report {
+    let c = Corpus::dir("snapshots", "qemudomainsnapshotxml2xmlin", "domainsnapshot.rng", 1.0, SNAPSHOT_EXCLUDED);
+    run_corpus::<DomainSnapshot>(c)
+}
+
+#[test]
+fn domains() {
+    harness::report_and_check(&domains_report());
+}
+
+#[test]
+fn networks() {
+    harness::report_and_check(&networks_report());
+}
+
+#[test]
+fn pools() {
+    harness::report_and_check(&pools_report());
+}
+
+#[test]
+fn volumes() {
+    harness::report_and_check(&volumes_report());
+}
+
+#[test]
+fn snapshots() {
+    harness::report_and_check(&snapshots_report());
+}
+
+/// Regenerates docs/xml-coverage.md from a fresh run of every corpus.
+#[test]
+#[ignore = "writes docs/xml-coverage.md"]
+fn write_coverage_doc() {
+    let reports = [domains_report(), networks_report(), pools_report(), volumes_report(), snapshots_report()];
+    let doc = harness::write_coverage_doc(&reports);
+    for r in &reports {
+        println!("{}", r.summary());
+    }
+    println!("wrote {}", doc.display());
+}
+
+/// Calibrates the lossless check on libvirt itself: compares each domain input with libvirt's
+/// own formatted output (`qemuxml2xmloutdata`) and prints what the comparator calls a loss
+/// there (libvirt's own canonicalisations, which a model may or may not copy).
+#[test]
+#[ignore = "diagnostic: measures the comparator against libvirt's own output"]
+fn calibrate_comparator_on_libvirt_output() {
+    let corpus = Corpus::domains(0.90, DOMAIN_EXCLUDED);
+    let out_dir = harness::data_root().join("tests/qemuxml2xmloutdata");
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    let (mut compared, mut clean) = (0, 0);
+    for (name, path) in &corpus.files {
+        let cands = [format!("{name}.x86_64-latest.xml"), format!("{name}.xml")];
+        let Some(out) = cands.iter().map(|c| out_dir.join(c)).find(|p| p.is_file()) else { continue };
+        let (Ok(i), Ok(o)) = (harness::read_corpus_file(path), harness::read_corpus_file(&out)) else { continue };
+        compared += 1;
+        let issues = harness::compare_documents(&i, &o).unwrap_or_default();
+        if issues.is_empty() {
+            clean += 1;
+        }
+        for k in issues.iter().map(|i| i.detail.clone()).collect::<std::collections::BTreeSet<_>>() {
+            *counts.entry(k).or_default() += 1;
+        }
+    }
+    let mut v: Vec<_> = counts.into_iter().collect();
+    v.sort_by_key(|e| std::cmp::Reverse(e.1));
+    println!("{clean}/{compared} libvirt outputs cover their input");
+    for (k, c) in v.iter().take(80) {
+        println!("{c:5}  {k}");
+    }
+}
