@@ -1,0 +1,579 @@
+//! Domain lifecycle with libvirt's test driver semantics: which transitions are allowed, the
+//! state reasons they leave, the events they send and the errors (codes and words) they give.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use oxvirt_api::types::{detail, flags, reason};
+use oxvirt_api::{
+    domain_matches, DomainEventKind, DomainInfo, DomainListFacts, DomainRef, DomainState, Error, ErrorCode,
+    ErrorDomain, Result,
+};
+use uuid::Uuid;
+
+use crate::domdef::{self, Def};
+use crate::state::{DomObj, PendingEvent, State};
+
+/// libvirt's test driver save image starts with this magic (NUL included), then the XML length
+/// as a native-endian `int`, then the XML.
+const SAVE_MAGIC: &[u8; 15] = b"TestGuestMagic\0";
+/// The most vCPUs a test domain may have (`virConnectGetMaxVcpus`).
+pub const MAX_VCPUS: u32 = 32;
+/// Save images bigger than this are not ours (libvirt itself stops at 8 KiB of XML).
+const MAX_SAVE_XML: usize = 16 * 1024 * 1024;
+
+pub fn unsupported_flags(op: &str, flags: u32, allowed: u32) -> Result<()> {
+    let bad = flags & !allowed;
+    if bad != 0 {
+        return Err(Error::new(
+            ErrorCode::InvalidArg,
+            ErrorDomain::Domain,
+            format!("unsupported flags (0x{bad:x}) in function {op}"),
+        ));
+    }
+    Ok(())
+}
+
+fn not_running() -> Error {
+    Error::operation_invalid("domain is not running")
+}
+
+fn internal(msg: String) -> Error {
+    Error::coded(ErrorCode::InternalError, ErrorDomain::Test, msg)
+}
+
+fn now_ns() -> u64 {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).saturating_mul(1000)
+}
+
+type Events = Vec<PendingEvent>;
+
+fn ev(out: &mut Events, d: &DomObj, kind: DomainEventKind, det: i32) {
+    out.push((d.reference(), kind, det));
+}
+
+impl State {
+    /// The object behind a handle; stale handles give libvirt's "no domain with matching uuid".
+    pub fn dom_idx(&self, r: &DomainRef) -> Result<usize> {
+        self.dom_index_by_uuid(&r.uuid)
+            .ok_or_else(|| Error::no_domain(format!("no domain with matching uuid '{}' ({})", r.uuid, r.name)))
+    }
+
+    pub fn dom(&self, r: &DomainRef) -> Result<&DomObj> {
+        let i = self.dom_idx(r)?;
+        Ok(&self.domains[i])
+    }
+
+    fn dom_mut(&mut self, r: &DomainRef) -> Result<&mut DomObj> {
+        let i = self.dom_idx(r)?;
+        Ok(&mut self.domains[i])
+    }
+
+    /// libvirt's start bookkeeping: running with `reason`, a fresh id, the persistent definition
+    /// kept aside so live changes vanish at shutdown, managed save image consumed.
+    fn start_state(&mut self, i: usize, state: DomainState, why: i32) {
+        let id = self.alloc_id();
+        let d = &mut self.domains[i];
+        d.state = state;
+        d.reason = why;
+        d.id = id;
+        if d.persistent && d.new_def.is_none() {
+            d.new_def = Some(d.def.clone());
+        }
+        d.managed_save = false;
+    }
+
+    /// Stops domain `i`; transient domains are removed. Returns the stopped domain's handle.
+    fn shutdown_state(&mut self, i: usize, why: i32, out: &mut Events, det: i32) {
+        let d = &mut self.domains[i];
+        if let Some(nd) = d.new_def.take() {
+            d.def = nd;
+        }
+        d.state = DomainState::Shutoff;
+        d.reason = why;
+        d.id = -1;
+        ev(out, d, DomainEventKind::Stopped, det);
+        if !d.persistent {
+            self.domains.remove(i);
+        }
+    }
+
+    /// Adds or updates a definition the way `virDomainObjListAdd` does; `live` is for create/restore.
+    fn add_def(&mut self, def: Def, live: bool) -> Result<(usize, bool)> {
+        let uuid = def.uuid();
+        if let Some(i) = self.dom_index_by_uuid(&uuid) {
+            let d = &mut self.domains[i];
+            if d.def.name() != def.name() {
+                return Err(Error::coded(
+                    ErrorCode::OperationFailed,
+                    ErrorDomain::Domain,
+                    format!("domain '{}' is already defined with uuid {}", d.def.name(), uuid),
+                ));
+            }
+            if live {
+                if d.is_active() {
+                    return Err(Error::operation_invalid(format!("domain '{}' is already active", d.def.name())));
+                }
+                if !d.persistent {
+                    return Err(Error::operation_invalid(format!("domain '{}' is already being started", d.def.name())));
+                }
+            }
+            // libvirt reports "updated" only when a previous persistent definition was replaced.
+            let had_old;
+            if d.is_active() {
+                had_old = d.new_def.is_some();
+                d.new_def = Some(def);
+            } else if live {
+                let old = std::mem::replace(&mut d.def, def);
+                if d.new_def.is_none() {
+                    d.new_def = Some(old);
+                }
+                had_old = false;
+            } else {
+                had_old = true;
+                d.def = def;
+            }
+            return Ok((i, had_old));
+        }
+        if let Some(i) = self.dom_index_by_name(def.name()) {
+            return Err(Error::coded(
+                ErrorCode::OperationFailed,
+                ErrorDomain::Domain,
+                format!("domain '{}' already exists with uuid {}", def.name(), self.domains[i].def.uuid()),
+            ));
+        }
+        self.domains.push(DomObj {
+            def,
+            new_def: None,
+            id: -1,
+            state: DomainState::Shutoff,
+            reason: reason::UNKNOWN,
+            persistent: false,
+            autostart: false,
+            managed_save: false,
+        });
+        Ok((self.domains.len() - 1, false))
+    }
+
+    /// Loads one domain from a node file: running unless its `test:runstate` says otherwise.
+    pub fn load_domain(&mut self, doc: &str, xml: &str, origin: (u32, u32)) -> Result<()> {
+        let (def, extras, _warnings) = domdef::parse(doc, origin, xml, false)?;
+        let (i, _) = self.add_def(def, false)?;
+        self.domains[i].persistent = !extras.transient;
+        self.domains[i].managed_save = extras.has_managed_save;
+        if extras.runstate != DomainState::Shutoff {
+            self.start_state(i, DomainState::Running, reason::RUNNING_BOOTED);
+            self.domains[i].managed_save = extras.has_managed_save;
+        }
+        // libvirt sets the file's run state with reason "unknown" after starting.
+        let d = &mut self.domains[i];
+        d.state = extras.runstate;
+        d.reason = reason::UNKNOWN;
+        if !d.state.is_active() {
+            d.id = -1;
+        }
+        Ok(())
+    }
+
+    pub fn list_domains(&self, f: u32) -> Vec<DomainRef> {
+        self.domains
+            .iter()
+            .filter(|d| {
+                domain_matches(
+                    f,
+                    &DomainListFacts {
+                        state: d.state,
+                        persistent: d.persistent,
+                        managed_save: d.managed_save,
+                        autostart: d.autostart,
+                        snapshots: false,
+                    },
+                )
+            })
+            .map(DomObj::reference)
+            .collect()
+    }
+
+    pub fn lookup_domain_by_name(&self, name: &str) -> Result<DomainRef> {
+        self.dom_index_by_name(name)
+            .map(|i| self.domains[i].reference())
+            .ok_or_else(|| Error::no_domain(format!("no domain with matching name '{name}'")))
+    }
+
+    pub fn lookup_domain_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef> {
+        self.dom_index_by_uuid(uuid)
+            .map(|i| self.domains[i].reference())
+            .ok_or_else(|| Error::no_domain(format!("no domain with matching uuid '{uuid}'")))
+    }
+
+    pub fn lookup_domain_by_id(&self, id: i32) -> Result<DomainRef> {
+        self.domains
+            .iter()
+            .find(|d| d.id == id && d.is_active())
+            .map(DomObj::reference)
+            .ok_or_else(|| Error::no_domain(format!("no domain with matching id {id}")))
+    }
+
+    pub fn domain_define(&mut self, xml: &str, f: u32, out: &mut Events) -> Result<(DomainRef, Vec<String>)> {
+        unsupported_flags("domain_define", f, flags::DEFINE_VALIDATE)?;
+        let (def, _, warnings) = domdef::parse("domain definition", (1, 1), xml, f & flags::DEFINE_VALIDATE != 0)?;
+        let (i, updated) = self.add_def(def, false)?;
+        let d = &mut self.domains[i];
+        d.persistent = true;
+        let det = if updated { detail::DEFINED_UPDATED } else { detail::DEFINED_ADDED };
+        ev(out, d, DomainEventKind::Defined, det);
+        Ok((d.reference(), warnings))
+    }
+
+    pub fn domain_undefine(&mut self, r: &DomainRef, f: u32, out: &mut Events) -> Result<()> {
+        unsupported_flags(
+            "domain_undefine",
+            f,
+            flags::UNDEFINE_MANAGED_SAVE | flags::UNDEFINE_SNAPSHOTS_METADATA,
+        )?;
+        let i = self.dom_idx(r)?;
+        let d = &mut self.domains[i];
+        if d.managed_save && f & flags::UNDEFINE_MANAGED_SAVE == 0 {
+            return Err(Error::operation_invalid("Refusing to undefine while domain managed save image exists"));
+        }
+        ev(out, d, DomainEventKind::Undefined, detail::UNDEFINED_REMOVED);
+        d.managed_save = false;
+        if d.is_active() {
+            d.persistent = false;
+        } else {
+            self.domains.remove(i);
+        }
+        Ok(())
+    }
+
+    /// Starts a defined domain. `START_PAUSED` is accepted (libvirt's test driver refuses it):
+    /// the domain starts, then pauses, with both events.
+    pub fn domain_create(&mut self, r: &DomainRef, f: u32, out: &mut Events) -> Result<DomainRef> {
+        unsupported_flags("domain_create", f, flags::START_PAUSED)?;
+        let i = self.dom_idx(r)?;
+        if self.domains[i].state != DomainState::Shutoff {
+            return Err(internal(format!("Domain '{}' is already running", self.domains[i].def.name())));
+        }
+        self.start_state(i, DomainState::Running, reason::RUNNING_BOOTED);
+        ev(out, &self.domains[i], DomainEventKind::Started, detail::STARTED_BOOTED);
+        self.maybe_pause(i, f, out);
+        Ok(self.domains[i].reference())
+    }
+
+    fn maybe_pause(&mut self, i: usize, f: u32, out: &mut Events) {
+        if f & flags::START_PAUSED != 0 {
+            let d = &mut self.domains[i];
+            d.state = DomainState::Paused;
+            d.reason = reason::PAUSED_USER;
+            ev(out, d, DomainEventKind::Suspended, detail::SUSPENDED_PAUSED);
+        }
+    }
+
+    pub fn domain_create_xml(&mut self, xml: &str, f: u32, out: &mut Events) -> Result<DomainRef> {
+        unsupported_flags("domain_create_xml", f, flags::START_VALIDATE | flags::START_PAUSED)?;
+        let (def, _, _) = domdef::parse("domain definition", (1, 1), xml, f & flags::START_VALIDATE != 0)?;
+        self.start_live(def, reason::RUNNING_BOOTED, detail::STARTED_BOOTED, f, out)
+    }
+
+    fn start_live(&mut self, def: Def, why: i32, det: i32, f: u32, out: &mut Events) -> Result<DomainRef> {
+        let (i, _) = self.add_def(def, true)?;
+        self.start_state(i, DomainState::Running, why);
+        ev(out, &self.domains[i], DomainEventKind::Started, det);
+        self.maybe_pause(i, f, out);
+        Ok(self.domains[i].reference())
+    }
+
+    pub fn domain_destroy(&mut self, r: &DomainRef, f: u32, out: &mut Events) -> Result<()> {
+        unsupported_flags("domain_destroy", f, flags::DESTROY_GRACEFUL)?;
+        let i = self.dom_idx(r)?;
+        if !self.domains[i].is_active() {
+            return Err(not_running());
+        }
+        self.shutdown_state(i, reason::SHUTOFF_DESTROYED, out, detail::STOPPED_DESTROYED);
+        Ok(())
+    }
+
+    /// Applies the on_poweroff / on_reboot action: restart keeps it running (libvirt sends no event).
+    fn lifecycle_action(&mut self, i: usize, keeps_running: bool, out: &mut Events) {
+        if keeps_running {
+            let d = &mut self.domains[i];
+            d.state = DomainState::Running;
+            d.reason = reason::RUNNING_BOOTED;
+        } else {
+            self.shutdown_state(i, reason::SHUTOFF_SHUTDOWN, out, detail::STOPPED_SHUTDOWN);
+        }
+    }
+
+    pub fn domain_shutdown(&mut self, r: &DomainRef, f: u32, out: &mut Events) -> Result<()> {
+        unsupported_flags("domain_shutdown", f, 0)?;
+        let i = self.dom_idx(r)?;
+        let d = &self.domains[i];
+        if d.state == DomainState::Shutoff {
+            return Err(internal(format!("domain '{}' not running", d.def.name())));
+        }
+        let keep = d.def.res.on_poweroff.keeps_running();
+        self.lifecycle_action(i, keep, out);
+        Ok(())
+    }
+
+    pub fn domain_reboot(&mut self, r: &DomainRef, f: u32, out: &mut Events) -> Result<()> {
+        // default, ACPI power button, guest agent, initctl, signal, paravirt
+        unsupported_flags("domain_reboot", f, 0x1f)?;
+        let i = self.dom_idx(r)?;
+        let d = &self.domains[i];
+        if !d.is_active() {
+            return Err(not_running());
+        }
+        let keep = d.def.res.on_reboot.keeps_running();
+        self.lifecycle_action(i, keep, out);
+        Ok(())
+    }
+
+    pub fn domain_reset(&mut self, r: &DomainRef, f: u32) -> Result<()> {
+        unsupported_flags("domain_reset", f, 0)?;
+        if !self.dom(r)?.is_active() {
+            return Err(not_running());
+        }
+        Ok(())
+    }
+
+    pub fn domain_suspend(&mut self, r: &DomainRef, out: &mut Events) -> Result<()> {
+        let d = self.dom_mut(r)?;
+        if matches!(d.state, DomainState::Shutoff | DomainState::Paused) {
+            return Err(internal(format!("domain '{}' not running", d.def.name())));
+        }
+        d.state = DomainState::Paused;
+        d.reason = reason::PAUSED_USER;
+        ev(out, d, DomainEventKind::Suspended, detail::SUSPENDED_PAUSED);
+        Ok(())
+    }
+
+    pub fn domain_resume(&mut self, r: &DomainRef, out: &mut Events) -> Result<()> {
+        let d = self.dom_mut(r)?;
+        if d.state != DomainState::Paused {
+            return Err(internal(format!("domain '{}' not paused", d.def.name())));
+        }
+        d.state = DomainState::Running;
+        d.reason = reason::RUNNING_UNPAUSED;
+        ev(out, d, DomainEventKind::Resumed, detail::RESUMED_UNPAUSED);
+        Ok(())
+    }
+
+    pub fn domain_save(&mut self, r: &DomainRef, path: &str, dxml: Option<&str>, f: u32, out: &mut Events) -> Result<()> {
+        unsupported_flags("domain_save", f, 0)?;
+        if dxml.is_some() {
+            return Err(Error::coded(ErrorCode::ArgumentUnsupported, ErrorDomain::Test, "xml modification unsupported"));
+        }
+        let i = self.dom_idx(r)?;
+        let d = &self.domains[i];
+        if !d.is_active() {
+            return Err(not_running());
+        }
+        let xml = d.def.to_xml(Some(d.id));
+        write_save_image(path, d.def.name(), &xml)?;
+        self.shutdown_state(i, reason::SHUTOFF_SAVED, out, detail::STOPPED_SAVED);
+        Ok(())
+    }
+
+    pub fn domain_restore(&mut self, path: &str, dxml: Option<&str>, f: u32, out: &mut Events) -> Result<DomainRef> {
+        unsupported_flags("domain_restore", f, 0)?;
+        if dxml.is_some() {
+            return Err(Error::coded(ErrorCode::ArgumentUnsupported, ErrorDomain::Test, "xml modification unsupported"));
+        }
+        let xml = read_save_image(path)?;
+        let (def, _, _) = domdef::parse(path, (1, 1), &xml, false)?;
+        self.start_live(def, reason::RUNNING_RESTORED, detail::STARTED_RESTORED, 0, out)
+    }
+
+    pub fn domain_save_image_xml(&self, path: &str, f: u32) -> Result<String> {
+        // VIR_DOMAIN_SAVE_IMAGE_XML_SECURE
+        unsupported_flags("domain_save_image_xml", f, 1)?;
+        let xml = read_save_image(path)?;
+        let (def, _, _) = domdef::parse(path, (1, 1), &xml, false)?;
+        Ok(def.to_xml(None))
+    }
+
+    pub fn domain_managed_save(&mut self, r: &DomainRef, f: u32, out: &mut Events) -> Result<()> {
+        // bypass cache, running, paused
+        unsupported_flags("domain_managed_save", f, 1 | flags::SAVE_RUNNING | flags::SAVE_PAUSED)?;
+        let i = self.dom_idx(r)?;
+        let d = &self.domains[i];
+        if !d.is_active() {
+            return Err(not_running());
+        }
+        if !d.persistent {
+            return Err(Error::operation_invalid("cannot do managed save for transient domain"));
+        }
+        self.shutdown_state(i, reason::SHUTOFF_SAVED, out, detail::STOPPED_SAVED);
+        self.domains[i].managed_save = true;
+        Ok(())
+    }
+
+    pub fn domain_managed_save_remove(&mut self, r: &DomainRef) -> Result<()> {
+        self.dom_mut(r)?.managed_save = false;
+        Ok(())
+    }
+
+    pub fn domain_xml(&self, r: &DomainRef, f: u32) -> Result<String> {
+        unsupported_flags(
+            "domain_xml",
+            f,
+            flags::XML_SECURE | flags::XML_INACTIVE | flags::XML_UPDATE_CPU | flags::XML_MIGRATABLE,
+        )?;
+        let d = self.dom(r)?;
+        let inactive = f & (flags::XML_INACTIVE | flags::XML_MIGRATABLE) != 0;
+        let def = if inactive { d.persistent_def() } else { &d.def };
+        let id = (!inactive && d.is_active()).then_some(d.id);
+        Ok(def.to_xml(id))
+    }
+
+    pub fn domain_info(&self, r: &DomainRef) -> Result<DomainInfo> {
+        let d = self.dom(r)?;
+        Ok(DomainInfo {
+            state: d.state,
+            max_mem: d.def.res.max_mem,
+            memory: d.def.res.cur_mem,
+            nr_virt_cpu: d.def.res.vcpus,
+            cpu_time: now_ns(),
+        })
+    }
+
+    /// Resolves `AFFECT_*` like libvirt: "current" means live when running, else config.
+    fn modification_impact(d: &DomObj, mut f: u32) -> Result<u32> {
+        if f & (flags::AFFECT_LIVE | flags::AFFECT_CONFIG) == 0 {
+            f |= if d.is_active() { flags::AFFECT_LIVE } else { flags::AFFECT_CONFIG };
+        }
+        if !d.is_active() && f & flags::AFFECT_LIVE != 0 {
+            return Err(not_running());
+        }
+        if !d.persistent && f & flags::AFFECT_CONFIG != 0 {
+            return Err(Error::operation_invalid("transient domains do not have any persistent config"));
+        }
+        Ok(f)
+    }
+
+    pub fn domain_set_memory(&mut self, r: &DomainRef, kib: u64, f: u32) -> Result<()> {
+        unsupported_flags("domain_set_memory", f, flags::AFFECT_LIVE | flags::AFFECT_CONFIG | flags::MEM_MAXIMUM)?;
+        let d = self.dom_mut(r)?;
+        if f & flags::AFFECT_LIVE != 0 && f & flags::AFFECT_CONFIG != 0 {
+            return Err(Error::invalid_arg(
+                "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive",
+            ));
+        }
+        let f = Self::modification_impact(d, f)?;
+        let live = f & flags::AFFECT_LIVE != 0;
+        let active = d.is_active();
+        let def = if active && !live { d.new_def.as_mut().unwrap_or(&mut d.def) } else { &mut d.def };
+        if f & flags::MEM_MAXIMUM != 0 {
+            if live {
+                return Err(Error::operation_invalid("cannot resize the maximum memory on an active domain"));
+            }
+            def.res.max_mem = kib;
+            def.res.cur_mem = def.res.cur_mem.min(kib);
+        } else {
+            if kib > def.res.max_mem {
+                return Err(Error::invalid_arg("cannot set memory higher than max memory"));
+            }
+            def.res.cur_mem = kib;
+        }
+        Ok(())
+    }
+
+    pub fn domain_set_vcpus(&mut self, r: &DomainRef, count: u32, f: u32) -> Result<()> {
+        // VIR_DOMAIN_VCPU_MAXIMUM shares MEM_MAXIMUM's bit.
+        let maximum = flags::MEM_MAXIMUM;
+        unsupported_flags("domain_set_vcpus", f, flags::AFFECT_LIVE | flags::AFFECT_CONFIG | maximum)?;
+        if count == 0 {
+            return Err(Error::invalid_arg("nvcpus in domain_set_vcpus must not be zero"));
+        }
+        if count > MAX_VCPUS {
+            return Err(Error::invalid_arg(format!(
+                "requested cpu amount exceeds maximum supported amount ({count} > {MAX_VCPUS})"
+            )));
+        }
+        let d = self.dom_mut(r)?;
+        let f = Self::modification_impact(d, f)?;
+        let active = d.is_active();
+        let exceeds = |max: u32| Error::invalid_arg(format!("requested cpu amount exceeds maximum ({count} > {max})"));
+        let set_live = active && f & flags::AFFECT_LIVE != 0;
+        let set_pers = f & flags::AFFECT_CONFIG != 0 || !active;
+        if set_live && d.def.res.max_vcpus < count {
+            return Err(exceeds(d.def.res.max_vcpus));
+        }
+        {
+            let pers = if active { d.new_def.as_ref() } else { Some(&d.def) };
+            if let Some(p) = pers.filter(|_| set_pers) {
+                if f & maximum == 0 && p.res.max_vcpus < count {
+                    return Err(exceeds(p.res.max_vcpus));
+                }
+            }
+        }
+        if set_live {
+            d.def.res.vcpus = count;
+        }
+        if set_pers {
+            let pers = if active { d.new_def.as_mut() } else { Some(&mut d.def) };
+            if let Some(p) = pers {
+                if f & maximum != 0 {
+                    p.res.max_vcpus = count;
+                    p.res.vcpus = p.res.vcpus.min(count);
+                } else {
+                    p.res.vcpus = count;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn domain_set_autostart(&mut self, r: &DomainRef, on: bool) -> Result<()> {
+        self.dom_mut(r)?.autostart = on;
+        Ok(())
+    }
+}
+
+/// Writes a save image atomically: temp file beside the target, fsync, rename.
+fn write_save_image(path: &str, name: &str, xml: &str) -> Result<()> {
+    let fail = |what: &str, e: &std::io::Error| Error::system(format!("saving domain '{name}' to '{path}': {what}"), e);
+    let len = i32::try_from(xml.len())
+        .map_err(|_| Error::internal(format!("saving domain '{name}': XML too large")))?;
+    let target = Path::new(path);
+    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file_name = target.file_name().ok_or_else(|| Error::invalid_arg(format!("'{path}' is not a file path")))?;
+    let tmp = dir.join(format!(".{}.tmp{}", file_name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp).map_err(|e| fail("open failed", &e))?;
+        f.write_all(SAVE_MAGIC).map_err(|e| fail("write failed", &e))?;
+        f.write_all(&len.to_ne_bytes()).map_err(|e| fail("write failed", &e))?;
+        f.write_all(xml.as_bytes()).map_err(|e| fail("write failed", &e))?;
+        f.sync_all().map_err(|e| fail("fsync failed", &e))?;
+        std::fs::rename(&tmp, target).map_err(|e| fail("rename failed", &e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn read_save_image(path: &str) -> Result<String> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::system(format!("cannot read domain image '{path}'"), &e))?;
+    let mut magic = [0u8; 15];
+    f.read_exact(&mut magic).map_err(|e| Error::system(format!("incomplete save header in '{path}'"), &e))?;
+    if &magic != SAVE_MAGIC {
+        return Err(internal("mismatched header magic".into()));
+    }
+    let mut len = [0u8; 4];
+    f.read_exact(&mut len).map_err(|e| Error::system(format!("failed to read metadata length in '{path}'"), &e))?;
+    let len = i32::from_ne_bytes(len);
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|l| (1..=MAX_SAVE_XML).contains(l))
+        .ok_or_else(|| internal("length of metadata out of range".into()))?;
+    let mut buf = vec![0u8; len];
+    f.read_exact(&mut buf).map_err(|e| Error::system(format!("incomplete metadata in '{path}'"), &e))?;
+    String::from_utf8(buf).map_err(|_| internal(format!("save image '{path}' holds invalid UTF-8")))
+}

@@ -1,0 +1,106 @@
+//! One test driver instance's world: node facts, domains, networks, pools. Every operation
+//! takes the state lock, changes what it must and returns the events to send once unlocked.
+
+use oxvirt_api::{DomainEventKind, DomainRef, DomainState, NodeInfo};
+use uuid::Uuid;
+
+use crate::domdef::Def;
+use crate::network::NetObj;
+
+/// libvirt's node facts for `test:///default` (and the start values for a node file).
+pub fn default_node_info() -> NodeInfo {
+    NodeInfo {
+        model: "i686".into(),
+        memory: 3 * 1024 * 1024,
+        cpus: 16,
+        mhz: 1400,
+        nodes: 2,
+        sockets: 2,
+        cores: 2,
+        threads: 2,
+    }
+}
+
+/// One NUMA cell of the default node (the capabilities XML shows them).
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub cpus: u32,
+    /// KiB
+    pub mem: u64,
+}
+
+/// A domain object: libvirt's `virDomainObj` reduced to what the test driver uses.
+#[derive(Debug, Clone)]
+pub struct DomObj {
+    /// The live definition while active, else the persistent one.
+    pub def: Def,
+    /// While active and persistent: the persistent definition (libvirt's `newDef`).
+    pub new_def: Option<Def>,
+    /// -1 when inactive.
+    pub id: i32,
+    pub state: DomainState,
+    pub reason: i32,
+    pub persistent: bool,
+    pub autostart: bool,
+    pub managed_save: bool,
+}
+
+impl DomObj {
+    pub fn is_active(&self) -> bool {
+        self.state.is_active()
+    }
+
+    pub fn reference(&self) -> DomainRef {
+        DomainRef { name: self.def.name().to_string(), uuid: self.def.uuid(), id: self.id }
+    }
+
+    /// The persistent definition: the saved one while running, else the current one.
+    pub fn persistent_def(&self) -> &Def {
+        self.new_def.as_ref().unwrap_or(&self.def)
+    }
+}
+
+/// An event to deliver after the state lock is released.
+pub type PendingEvent = (DomainRef, DomainEventKind, i32);
+
+#[derive(Debug)]
+pub struct State {
+    pub node: NodeInfo,
+    pub cells: Vec<Cell>,
+    pub domains: Vec<DomObj>,
+    pub networks: Vec<NetObj>,
+    /// The id the next started domain gets; ids only grow.
+    pub next_id: i32,
+}
+
+impl State {
+    pub fn new() -> Self {
+        State {
+            node: default_node_info(),
+            cells: Vec::new(),
+            domains: Vec::new(),
+            networks: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    pub fn alloc_id(&mut self) -> i32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.saturating_add(1);
+        id
+    }
+
+    pub fn dom_index_by_uuid(&self, uuid: &Uuid) -> Option<usize> {
+        self.domains.iter().position(|d| d.def.uuid() == *uuid)
+    }
+
+    pub fn dom_index_by_name(&self, name: &str) -> Option<usize> {
+        self.domains.iter().position(|d| d.def.name() == name)
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
