@@ -12,7 +12,7 @@ use oxvirt_api::{
 };
 use uuid::Uuid;
 
-use crate::domdef::{self, Def};
+use crate::domdef::{self, Def, TestExtras};
 use crate::state::{DomObj, PendingEvent, State};
 
 /// libvirt's test driver save image starts with this magic (NUL included), then the XML length
@@ -96,7 +96,7 @@ impl State {
         d.id = -1;
         ev(out, d, DomainEventKind::Stopped, det);
         if !d.persistent {
-            self.domains.remove(i);
+            self.remove_domain(i);
         }
     }
 
@@ -144,7 +144,7 @@ impl State {
                 format!("domain '{}' already exists with uuid {}", def.name(), self.domains[i].def.uuid()),
             ));
         }
-        self.domains.push(DomObj {
+        let i = self.push_domain(DomObj {
             def,
             new_def: None,
             id: -1,
@@ -154,12 +154,16 @@ impl State {
             autostart: false,
             managed_save: false,
         });
-        Ok((self.domains.len() - 1, false))
+        Ok((i, false))
     }
 
     /// Loads one domain from a node file: running unless its `test:runstate` says otherwise.
     pub fn load_domain(&mut self, doc: &str, xml: &str, origin: (u32, u32)) -> Result<()> {
-        let (def, extras, _warnings) = domdef::parse(doc, origin, xml, false)?;
+        let parsed = domdef::parse(doc, origin, xml, false)?;
+        self.add_loaded_domain(parsed)
+    }
+
+    pub fn add_loaded_domain(&mut self, (def, extras, _warnings): (Def, TestExtras, Vec<String>)) -> Result<()> {
         let (i, _) = self.add_def(def, false)?;
         self.domains[i].persistent = !extras.transient;
         self.domains[i].managed_save = extras.has_managed_save;
@@ -243,7 +247,7 @@ impl State {
         if d.is_active() {
             d.persistent = false;
         } else {
-            self.domains.remove(i);
+            self.remove_domain(i);
         }
         Ok(())
     }

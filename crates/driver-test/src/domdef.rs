@@ -179,7 +179,24 @@ pub fn parse(doc: &str, origin: (u32, u32), xml: &str, validate: bool) -> Result
         let pos = e.pos();
         Error::xml(doc, &shift(XmlError::Syntax { line: pos.row, column: pos.col, message: e.to_string() }, origin))
     })?;
-    let root = tree.root_element();
+    parse_node(doc, origin, tree.root_element(), origin, xml, (0, 0), validate)
+}
+
+/// Parses `text`, the text of the element `root` (which may live in a bigger document already
+/// parsed, such as a node file: then it is not parsed twice). `node_origin` places `root`'s own
+/// positions, `text_origin` those in `text`; byte `b` of `root`'s document is `b - sub + add`
+/// in `text` (`bytes = (sub, add)`).
+pub fn parse_node(
+    doc: &str,
+    node_origin: (u32, u32),
+    root: roxmltree::Node,
+    text_origin: (u32, u32),
+    text: &str,
+    bytes: (usize, usize),
+    validate: bool,
+) -> Result<(Def, TestExtras, Vec<String>)> {
+    let origin = node_origin;
+    let xml = text;
     let mut extras = TestExtras::default();
     let mut blank: Vec<std::ops::Range<usize>> = Vec::new();
     let mut res_nodes = Resources {
@@ -273,19 +290,21 @@ pub fn parse(doc: &str, origin: (u32, u32), xml: &str, validate: bool) -> Result
     let text: std::borrow::Cow<str> = if blank.is_empty() {
         xml.into()
     } else {
-        let mut bytes = xml.as_bytes().to_vec();
+        let mut out = xml.as_bytes().to_vec();
         for r in &blank {
-            for b in &mut bytes[r.clone()] {
+            let map = |b: usize| b.saturating_sub(bytes.0) + bytes.1;
+            let r = map(r.start)..map(r.end);
+            for b in out.get_mut(r).unwrap_or_default() {
                 if *b != b'\n' {
                     *b = b' ';
                 }
             }
         }
         // Only ASCII bytes within element ranges were replaced, so this stays valid UTF-8.
-        String::from_utf8(bytes).map_err(|e| Error::internal(format!("blanking test namespace: {e}")))?.into()
+        String::from_utf8(out).map_err(|e| Error::internal(format!("blanking test namespace: {e}")))?.into()
     };
     let (dom, warnings) =
-        parse_document::<Domain>(&text, ParseOptions { validate }).map_err(|e| Error::xml(doc, &shift(e, origin)))?;
+        parse_document::<Domain>(&text, ParseOptions { validate }).map_err(|e| Error::xml(doc, &shift(e, text_origin)))?;
     if dom.name.contains('\n') {
         return Err(Error::new(
             ErrorCode::XmlDetail,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use oxvirt_api::{Error, ErrorCode, ErrorDomain, Result};
 
+use crate::domdef;
 use crate::state::State;
 
 fn xml_err(doc: &str, node: Option<roxmltree::Node>, msg: impl std::fmt::Display) -> Error {
@@ -50,13 +51,14 @@ fn object_text(
             };
             Ok((p.display().to_string(), read(&p)?, (1, 1)))
         }
-        None => Ok((doc.to_string(), cut(pos.input, node), pos.at(node.range().start))),
+        None => Ok((doc.to_string(), cut(pos.input, node).0, pos.at(node.range().start))),
     }
 }
 
 /// The element's own text, with the namespace declarations in scope copied onto it so that
 /// prefixes declared on `<node>` still resolve.
-fn cut(input: &str, node: roxmltree::Node) -> String {
+/// Returns the text and how many bytes were inserted after the tag name.
+fn cut(input: &str, node: roxmltree::Node) -> (String, usize) {
     let elem = &input[node.range()];
     let tag_end = elem.find('>').unwrap_or(elem.len());
     let inherited: String = node
@@ -66,11 +68,11 @@ fn cut(input: &str, node: roxmltree::Node) -> String {
         .map(|(p, u)| format!(" xmlns:{p}='{u}'"))
         .collect();
     if inherited.is_empty() {
-        return elem.to_string();
+        return (elem.to_string(), 0);
     }
     let name_end =
         elem[1..].find(|c: char| c.is_whitespace() || c == '>' || c == '/').map(|i| i + 1).unwrap_or(elem.len());
-    format!("{}{}{}", &elem[..name_end], inherited, &elem[name_end..])
+    (format!("{}{}{}", &elem[..name_end], inherited, &elem[name_end..]), inherited.len())
 }
 
 /// Finds where inline elements start (line, column), scanning the input once in document order
@@ -155,8 +157,16 @@ pub fn load_node(state: &mut State, doc: &str, path: Option<&Path>, text: &str) 
     let mut pos = Positions::new(text);
     let children = |name: &'static str| root.children().filter(move |c| c.is_element() && c.has_tag_name(name));
     for node in children("domain") {
-        let (d, xml, at) = object_text(doc, base, &mut pos, node)?;
-        state.load_domain(&d, &xml, at)?;
+        if node.attribute("file").is_some() {
+            let (d, xml, at) = object_text(doc, base, &mut pos, node)?;
+            state.load_domain(&d, &xml, at)?;
+        } else {
+            // Inline: reuse this parse for the test: namespace, only the model parses the text again.
+            let (xml, inserted) = cut(text, node);
+            let at = pos.at(node.range().start);
+            let parsed = domdef::parse_node(doc, (1, 1), node, at, &xml, (node.range().start, inserted), false)?;
+            state.add_loaded_domain(parsed)?;
+        }
     }
     for node in children("network") {
         let (d, xml, at) = object_text(doc, base, &mut pos, node)?;

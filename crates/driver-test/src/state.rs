@@ -1,6 +1,8 @@
 //! One test driver instance's world: node facts, domains, networks, pools. Every operation
 //! takes the state lock, changes what it must and returns the events to send once unlocked.
 
+use std::collections::HashMap;
+
 use oxvirt_api::{DomainEventKind, DomainRef, DomainState, NodeInfo};
 use uuid::Uuid;
 
@@ -67,7 +69,11 @@ pub type PendingEvent = (DomainRef, DomainEventKind, i32);
 pub struct State {
     pub node: NodeInfo,
     pub cells: Vec<Cell>,
+    /// In definition order; change only through `push_domain`/`remove_domain` (they keep the indexes).
     pub domains: Vec<DomObj>,
+    /// Position in `domains` by UUID and by name: lookups stay O(1) with thousands of domains.
+    dom_by_uuid: HashMap<Uuid, usize>,
+    dom_by_name: HashMap<String, usize>,
     pub networks: Vec<NetObj>,
     /// The id the next started domain gets; ids only grow.
     pub next_id: i32,
@@ -79,6 +85,8 @@ impl State {
             node: default_node_info(),
             cells: Vec::new(),
             domains: Vec::new(),
+            dom_by_uuid: HashMap::new(),
+            dom_by_name: HashMap::new(),
             networks: Vec::new(),
             next_id: 1,
         }
@@ -91,11 +99,30 @@ impl State {
     }
 
     pub fn dom_index_by_uuid(&self, uuid: &Uuid) -> Option<usize> {
-        self.domains.iter().position(|d| d.def.uuid() == *uuid)
+        self.dom_by_uuid.get(uuid).copied()
     }
 
     pub fn dom_index_by_name(&self, name: &str) -> Option<usize> {
-        self.domains.iter().position(|d| d.def.name() == name)
+        self.dom_by_name.get(name).copied()
+    }
+
+    /// Adds a domain whose name and UUID are not taken (callers check); returns its index.
+    pub fn push_domain(&mut self, d: DomObj) -> usize {
+        let i = self.domains.len();
+        self.dom_by_uuid.insert(d.def.uuid(), i);
+        self.dom_by_name.insert(d.def.name().to_string(), i);
+        self.domains.push(d);
+        i
+    }
+
+    pub fn remove_domain(&mut self, i: usize) {
+        let d = self.domains.remove(i);
+        self.dom_by_uuid.remove(&d.def.uuid());
+        self.dom_by_name.remove(d.def.name());
+        for (j, d) in self.domains.iter().enumerate().skip(i) {
+            self.dom_by_uuid.insert(d.def.uuid(), j);
+            self.dom_by_name.insert(d.def.name().to_string(), j);
+        }
     }
 }
 
