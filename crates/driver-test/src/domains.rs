@@ -317,7 +317,7 @@ impl State {
         if d.state == DomainState::Shutoff {
             return Err(internal(format!("domain '{}' not running", d.def.name())));
         }
-        let keep = d.def.res.on_poweroff.keeps_running();
+        let keep = d.def.poweroff_restarts();
         self.lifecycle_action(i, keep, out);
         Ok(())
     }
@@ -330,7 +330,7 @@ impl State {
         if !d.is_active() {
             return Err(not_running());
         }
-        let keep = d.def.res.on_reboot.keeps_running();
+        let keep = d.def.reboot_restarts();
         self.lifecycle_action(i, keep, out);
         Ok(())
     }
@@ -437,9 +437,9 @@ impl State {
         let d = self.dom(r)?;
         Ok(DomainInfo {
             state: d.state,
-            max_mem: d.def.res.max_mem,
-            memory: d.def.res.cur_mem,
-            nr_virt_cpu: d.def.res.vcpus,
+            max_mem: d.def.max_mem(),
+            memory: d.def.cur_mem(),
+            nr_virt_cpu: d.def.vcpus(),
             cpu_time: now_ns(),
         })
     }
@@ -474,13 +474,12 @@ impl State {
             if live {
                 return Err(Error::operation_invalid("cannot resize the maximum memory on an active domain"));
             }
-            def.res.max_mem = kib;
-            def.res.cur_mem = def.res.cur_mem.min(kib);
+            def.set_max_mem(kib);
         } else {
-            if kib > def.res.max_mem {
+            if kib > def.max_mem() {
                 return Err(Error::invalid_arg("cannot set memory higher than max memory"));
             }
-            def.res.cur_mem = kib;
+            def.set_cur_mem(kib);
         }
         Ok(())
     }
@@ -503,28 +502,27 @@ impl State {
         let exceeds = |max: u32| Error::invalid_arg(format!("requested cpu amount exceeds maximum ({count} > {max})"));
         let set_live = active && f & flags::AFFECT_LIVE != 0;
         let set_pers = f & flags::AFFECT_CONFIG != 0 || !active;
-        if set_live && d.def.res.max_vcpus < count {
-            return Err(exceeds(d.def.res.max_vcpus));
+        if set_live && d.def.max_vcpus() < count {
+            return Err(exceeds(d.def.max_vcpus()));
         }
         {
             let pers = if active { d.new_def.as_ref() } else { Some(&d.def) };
             if let Some(p) = pers.filter(|_| set_pers) {
-                if f & maximum == 0 && p.res.max_vcpus < count {
-                    return Err(exceeds(p.res.max_vcpus));
+                if f & maximum == 0 && p.max_vcpus() < count {
+                    return Err(exceeds(p.max_vcpus()));
                 }
             }
         }
         if set_live {
-            d.def.res.vcpus = count;
+            d.def.set_vcpus(count);
         }
         if set_pers {
             let pers = if active { d.new_def.as_mut() } else { Some(&mut d.def) };
             if let Some(p) = pers {
                 if f & maximum != 0 {
-                    p.res.max_vcpus = count;
-                    p.res.vcpus = p.res.vcpus.min(count);
+                    p.set_max_vcpus(count);
                 } else {
-                    p.res.vcpus = count;
+                    p.set_vcpus(count);
                 }
             }
         }

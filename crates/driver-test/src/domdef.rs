@@ -1,73 +1,17 @@
 //! Domain definitions as the test driver keeps them: the XML model plus the `test:` namespace
 //! extras (run state, transient, managed save) that only a node file may set.
 //!
-//! The domain model does not carry memory, vCPUs and lifecycle actions yet; until it does,
-//! [`Resources`] reads them from the input here and writes them back into the output, so that
-//! dominfo, set_memory and save/restore round trips work.
+//! libvirt's parser fills defaults the model keeps out (it is lossless); [`apply_defaults`] adds
+//! those libvirt's test driver shows, so our XML reads like `virsh -c test:///default dumpxml`.
 
 use oxvirt_api::{DomainState, Error, ErrorCode, ErrorDomain, Result};
-use oxvirt_xml::domain::Domain;
+use oxvirt_xml::domain::{
+    BootDev, BootDevice, Clock, Domain, InterfaceTarget, LifecycleAction, Memory, OsType, Placement, Vcpu,
+};
 use oxvirt_xml::{parse_document, KiB, ParseOptions, XmlDocument, XmlError};
 
 /// The namespace of libvirt's test driver domain extras.
 pub const TEST_NS: &str = "http://libvirt.org/schemas/domain/test/1.0";
-
-/// What a lifecycle event (power off, reboot) does to the domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Destroy,
-    Restart,
-    Preserve,
-    RenameRestart,
-    CoreDestroy,
-    CoreRestart,
-}
-
-impl Action {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "destroy" => Action::Destroy,
-            "restart" => Action::Restart,
-            "preserve" => Action::Preserve,
-            "rename-restart" => Action::RenameRestart,
-            "coredump-destroy" => Action::CoreDestroy,
-            "coredump-restart" => Action::CoreRestart,
-            _ => return None,
-        })
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Action::Destroy => "destroy",
-            Action::Restart => "restart",
-            Action::Preserve => "preserve",
-            Action::RenameRestart => "rename-restart",
-            Action::CoreDestroy => "coredump-destroy",
-            Action::CoreRestart => "coredump-restart",
-        }
-    }
-
-    /// Whether the domain keeps running after the event (libvirt's test driver restarts it).
-    pub fn keeps_running(self) -> bool {
-        matches!(self, Action::Restart | Action::RenameRestart)
-    }
-}
-
-/// Memory, vCPUs and lifecycle actions of one definition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resources {
-    /// `<memory>`, KiB.
-    pub max_mem: u64,
-    /// `<currentMemory>`, KiB.
-    pub cur_mem: u64,
-    /// `<vcpu>` text: the maximum.
-    pub max_vcpus: u32,
-    /// `<vcpu current=...>`: how many are online.
-    pub vcpus: u32,
-    pub on_poweroff: Action,
-    pub on_reboot: Action,
-    pub on_crash: Action,
-}
 
 /// The `test:` namespace elements of a domain in a node file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,11 +27,10 @@ impl Default for TestExtras {
     }
 }
 
-/// One domain definition.
+/// One domain definition, with the accessors the driver needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Def {
     pub dom: Domain,
-    pub res: Resources,
 }
 
 impl Def {
@@ -99,36 +42,103 @@ impl Def {
         self.dom.uuid.unwrap_or_default()
     }
 
+    /// KiB
+    pub fn max_mem(&self) -> u64 {
+        self.dom.memory_kib()
+    }
+
+    /// KiB
+    pub fn cur_mem(&self) -> u64 {
+        self.dom.current_memory_kib()
+    }
+
+    pub fn max_vcpus(&self) -> u32 {
+        self.dom.vcpus()
+    }
+
+    pub fn vcpus(&self) -> u32 {
+        self.dom.vcpus_current()
+    }
+
+    pub fn set_max_mem(&mut self, kib: u64) {
+        self.dom.memory.get_or_insert_with(Memory::default).size = KiB(kib);
+        if self.cur_mem() > kib {
+            self.dom.current_memory = Some(KiB(kib));
+        }
+    }
+
+    pub fn set_cur_mem(&mut self, kib: u64) {
+        self.dom.current_memory = Some(KiB(kib));
+    }
+
+    /// Online vCPUs; written as `current=` unless all are online.
+    pub fn set_vcpus(&mut self, n: u32) {
+        let v = self.dom.vcpu.get_or_insert_with(default_vcpu);
+        v.current = (n != v.count).then_some(n);
+    }
+
+    pub fn set_max_vcpus(&mut self, n: u32) {
+        let cur = self.vcpus().min(n);
+        self.dom.vcpu.get_or_insert_with(default_vcpu).count = n;
+        self.set_vcpus(cur);
+    }
+
+    /// Whether powering off leaves the guest running (libvirt's test driver restarts it).
+    pub fn poweroff_restarts(&self) -> bool {
+        restarts(self.dom.on_poweroff.unwrap_or(LifecycleAction::Destroy))
+    }
+
+    pub fn reboot_restarts(&self) -> bool {
+        restarts(self.dom.on_reboot.unwrap_or(LifecycleAction::Restart))
+    }
+
     /// libvirt's formatted XML; `id` is written for live definitions only.
     pub fn to_xml(&self, id: Option<i32>) -> String {
         let mut dom = self.dom.clone();
         dom.id = id;
-        let xml = dom.to_xml_string();
-        let r = &self.res;
-        let mut extra = format!(
-            "  <memory unit='KiB'>{}</memory>\n  <currentMemory unit='KiB'>{}</currentMemory>\n",
-            r.max_mem, r.cur_mem
-        );
-        if r.vcpus != r.max_vcpus {
-            extra.push_str(&format!("  <vcpu placement='static' current='{}'>{}</vcpu>\n", r.vcpus, r.max_vcpus));
-        } else {
-            extra.push_str(&format!("  <vcpu placement='static'>{}</vcpu>\n", r.max_vcpus));
+        dom.to_xml_string()
+    }
+}
+
+fn restarts(a: LifecycleAction) -> bool {
+    matches!(a, LifecycleAction::Restart | LifecycleAction::RenameRestart)
+}
+
+fn default_vcpu() -> Vcpu {
+    Vcpu { placement: Some(Placement::Static), cpuset: None, current: None, count: 1 }
+}
+
+/// The defaults libvirt's parser and the test driver add: vCPU placement, the i686 architecture,
+/// booting from disk, a UTC clock, lifecycle actions, and `testnetN` interface names.
+pub fn apply_defaults(dom: &mut Domain) {
+    let v = dom.vcpu.get_or_insert_with(default_vcpu);
+    if v.placement.is_none() {
+        v.placement = Some(Placement::Static);
+    }
+    if dom.os.kind.arch.is_none() {
+        dom.os.kind.arch = Some("i686".into());
+    }
+    let per_device_boot = dom.devices.as_ref().is_some_and(|d| {
+        d.disks.iter().any(|x| x.info.boot.is_some()) || d.interfaces.iter().any(|x| x.boot.is_some())
+    });
+    if dom.os.kind.kind == OsType::Hvm && dom.os.boot.is_empty() && dom.os.kernel.is_none() && !per_device_boot {
+        dom.os.boot.push(BootDev { dev: BootDevice::Hd });
+    }
+    dom.clock.get_or_insert_with(Clock::default);
+    dom.on_poweroff.get_or_insert(LifecycleAction::Destroy);
+    dom.on_reboot.get_or_insert(LifecycleAction::Restart);
+    dom.on_crash.get_or_insert(LifecycleAction::Destroy);
+    if let Some(devs) = dom.devices.as_mut() {
+        let mut used: Vec<String> =
+            devs.interfaces.iter().filter_map(|i| i.target.as_ref().and_then(|t| t.dev.clone())).collect();
+        for iface in &mut devs.interfaces {
+            let t = iface.target.get_or_insert_with(InterfaceTarget::default);
+            if t.dev.is_none() {
+                let name = (0..).map(|n| format!("testnet{n}")).find(|n| !used.contains(n)).unwrap_or_default();
+                used.push(name.clone());
+                t.dev = Some(name);
+            }
         }
-        let actions = format!(
-            "  <on_poweroff>{}</on_poweroff>\n  <on_reboot>{}</on_reboot>\n  <on_crash>{}</on_crash>\n",
-            r.on_poweroff.as_str(),
-            r.on_reboot.as_str(),
-            r.on_crash.as_str()
-        );
-        let mut out = xml;
-        if let Some(pos) = out.find("</uuid>\n").map(|p| p + "</uuid>\n".len()) {
-            out.insert_str(pos, &extra);
-        }
-        let before_devices = out.find("  <devices").or_else(|| out.rfind("</domain>"));
-        if let Some(pos) = before_devices {
-            out.insert_str(pos, &actions);
-        }
-        out
     }
 }
 
@@ -199,67 +209,24 @@ pub fn parse_node(
     let xml = text;
     let mut extras = TestExtras::default();
     let mut blank: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut res_nodes = Resources {
-        max_mem: 0,
-        cur_mem: 0,
-        max_vcpus: 1,
-        vcpus: 1,
-        on_poweroff: Action::Destroy,
-        on_reboot: Action::Restart,
-        on_crash: Action::Destroy,
-    };
-    let mut cur_mem = None;
-    let mut vcpus_current = None;
     let mut runstate_seen = false;
     if root.tag_name().name() == "domain" {
-        for c in root.children().filter(|n| n.is_element()) {
-            let name = c.tag_name().name();
+        for c in root.children().filter(|n| n.is_element() && n.tag_name().namespace() == Some(TEST_NS)) {
             let text = c.text().unwrap_or("").trim();
-            if c.tag_name().namespace() == Some(TEST_NS) {
-                match name {
-                    "runstate" => {
-                        let v: i32 = text
-                            .parse()
-                            .map_err(|_| located(doc, origin, c, format!("invalid runstate '{text}'")))?;
-                        extras.runstate = DomainState::from_i32(v)
-                            .ok_or_else(|| located(doc, origin, c, format!("runstate '{v}' out of range")))?;
-                        runstate_seen = true;
-                    }
-                    "transient" => extras.transient = true,
-                    "hasmanagedsave" => extras.has_managed_save = true,
-                    _ => {}
+            match c.tag_name().name() {
+                "runstate" => {
+                    let v: i32 =
+                        text.parse().map_err(|_| located(doc, origin, c, format!("invalid runstate '{text}'")))?;
+                    extras.runstate = DomainState::from_i32(v)
+                        .ok_or_else(|| located(doc, origin, c, format!("runstate '{v}' out of range")))?;
+                    runstate_seen = true;
                 }
-                blank.push(c.range());
-                continue;
-            }
-            if c.tag_name().namespace().is_some() {
-                continue;
-            }
-            // Stopgap until the domain model carries these (see module docs).
-            let kib = |c: roxmltree::Node| -> Result<u64> {
-                let v: u64 = text.parse().map_err(|_| located(doc, origin, c, format!("invalid <{name}> value '{text}'")))?;
-                KiB::from_parts(v, c.attribute("unit")).map(|k| k.0).map_err(|e| located(doc, origin, c, e))
-            };
-            let action = |c: roxmltree::Node| -> Result<Action> {
-                Action::parse(text).ok_or_else(|| located(doc, origin, c, format!("invalid <{name}> action '{text}'")))
-            };
-            match name {
-                "memory" => res_nodes.max_mem = kib(c)?,
-                "currentMemory" => cur_mem = Some(kib(c)?),
-                "vcpu" => {
-                    res_nodes.max_vcpus =
-                        text.parse().map_err(|_| located(doc, origin, c, format!("invalid vcpu count '{text}'")))?;
-                    if let Some(cur) = c.attribute("current") {
-                        vcpus_current = Some(
-                            cur.parse::<u32>()
-                                .map_err(|_| located(doc, origin, c, format!("invalid vcpu current '{cur}'")))?,
-                        );
-                    }
+                "transient" => extras.transient = true,
+                "hasmanagedsave" => extras.has_managed_save = true,
+                // snapshots in node files are not supported; say so rather than drop them silently
+                other => {
+                    return Err(located(doc, origin, c, format!("unsupported test driver element <test:{other}>")));
                 }
-                "on_poweroff" => res_nodes.on_poweroff = action(c)?,
-                "on_reboot" => res_nodes.on_reboot = action(c)?,
-                "on_crash" => res_nodes.on_crash = action(c)?,
-                _ => continue,
             }
             blank.push(c.range());
         }
@@ -269,22 +236,6 @@ pub fn parse_node(
     }
     if extras.has_managed_save && extras.runstate != DomainState::Shutoff {
         return Err(located(doc, origin, root, "domain with managedsave data can only have runstate 'shutoff'".into()));
-    }
-    if root.tag_name().name() == "domain" && res_nodes.max_mem == 0 {
-        return Err(located(doc, origin, root, "Memory size must be specified via <memory> or in the <numa> configuration".into()));
-    }
-    res_nodes.cur_mem = cur_mem.unwrap_or(res_nodes.max_mem).min(res_nodes.max_mem);
-    if res_nodes.max_vcpus == 0 {
-        return Err(located(doc, origin, root, "domain must have at least one vCPU".into()));
-    }
-    res_nodes.vcpus = vcpus_current.unwrap_or(res_nodes.max_vcpus);
-    if res_nodes.vcpus == 0 || res_nodes.vcpus > res_nodes.max_vcpus {
-        return Err(located(
-            doc,
-            origin,
-            root,
-            format!("current vCPU count {} must be between 1 and the maximum {}", res_nodes.vcpus, res_nodes.max_vcpus),
-        ));
     }
 
     let text: std::borrow::Cow<str> = if blank.is_empty() {
@@ -303,7 +254,7 @@ pub fn parse_node(
         // Only ASCII bytes within element ranges were replaced, so this stays valid UTF-8.
         String::from_utf8(out).map_err(|e| Error::internal(format!("blanking test namespace: {e}")))?.into()
     };
-    let (dom, warnings) =
+    let (mut dom, warnings) =
         parse_document::<Domain>(&text, ParseOptions { validate }).map_err(|e| Error::xml(doc, &shift(e, text_origin)))?;
     if dom.name.contains('\n') {
         return Err(Error::new(
@@ -313,5 +264,6 @@ pub fn parse_node(
         ));
     }
     let warnings = warnings.into_iter().map(|w| w.to_string()).collect();
-    Ok((Def { dom, res: res_nodes }, extras, warnings))
+    apply_defaults(&mut dom);
+    Ok((Def { dom }, extras, warnings))
 }

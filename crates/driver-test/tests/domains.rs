@@ -151,14 +151,14 @@ fn bad_input_changes_nothing() {
     let e = c.define_domain("<domain type='test'><name>x</name>", 0).unwrap_err();
     assert_eq!(e.code, ErrorCode::XmlError);
     assert!(e.message.contains("line 1, column"), "{e}");
-    let e = c.define_domain("<domain type='test'>\n  <name>a/b</name><memory>1024</memory></domain>", 0).unwrap_err();
+    let e = c.define_domain("<domain type='test'>\n  <name>a/b</name><memory>1024</memory><os><type>hvm</type></os></domain>", 0).unwrap_err();
     assert_eq!(e.code, ErrorCode::XmlError);
     assert!(e.message.contains("must not contain '/'"), "{e}");
-    let e = c.define_domain("<domain type='test'><name>nomem</name></domain>", 0).unwrap_err();
-    assert!(e.message.contains("Memory size must be specified"), "{e}");
+    let e = c.define_domain("<domain type='test'><name>nomem</name><os><type>hvm</type></os></domain>", 0).unwrap_err();
+    assert!(e.message.contains("memory size must be given"), "{e}");
     let e = c.define_domain("<network><name>n</name></network>", 0).unwrap_err();
     assert_eq!(e.code, ErrorCode::XmlError);
-    let e = c.define_domain("<domain type='test'>\n <name>v</name>\n <memory>1</memory>\n <bogus/></domain>", flags::DEFINE_VALIDATE).unwrap_err();
+    let e = c.define_domain("<domain type='test'>\n <name>v</name>\n <memory>1</memory><os><type>hvm</type></os>\n <bogus/></domain>", flags::DEFINE_VALIDATE).unwrap_err();
     assert!(e.message.contains("line 4, column 2"), "{e}");
     let e = c.create_domain_xml("<domain", 0).unwrap_err();
     assert_eq!(e.code, ErrorCode::XmlError);
@@ -166,7 +166,7 @@ fn bad_input_changes_nothing() {
     let d = c.lookup_domain("test").unwrap();
     assert_eq!(d.state().unwrap().0, S::Running);
     // unknown elements are warnings without validation
-    let (_, w) = c.define_domain("<domain type='test'><name>w</name><memory>1024</memory><bogus/></domain>", 0).unwrap();
+    let (_, w) = c.define_domain("<domain type='test'><name>w</name><memory>1024</memory><os><type>hvm</type></os><bogus/></domain>", 0).unwrap();
     assert!(w.iter().any(|w| w.contains("bogus")), "{w:?}");
 }
 
@@ -263,7 +263,7 @@ fn suspend_resume_reboot_reset() {
 #[test]
 fn lifecycle_actions_from_xml() {
     let c = fresh();
-    let xml = "<domain type='test'><name>act</name><memory>1024</memory><vcpu>1</vcpu>\
+    let xml = "<domain type='test'><name>act</name><memory>1024</memory><vcpu>1</vcpu><os><type>hvm</type></os>\
                <on_poweroff>restart</on_poweroff><on_reboot>destroy</on_reboot></domain>";
     let (mut d, _) = c.define_domain(xml, 0).unwrap();
     d.create(0).unwrap();
