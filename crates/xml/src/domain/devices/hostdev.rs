@@ -9,7 +9,8 @@ use crate::{El, FromXml, Hex, OnOff, ToXml, Writer, Xml, XmlError, XmlValue, Yes
 
 use super::common::{DeviceInfo, Initiator, StorageAuth, VirtioModel};
 use super::disk::{Sgio, StartupPolicy};
-use super::interface::{InterfaceIp, Route, Teaming};
+use super::interface::{InterfaceIp, Teaming};
+use crate::network::Route;
 
 #[derive(Debug, Clone, PartialEq, Default, Xml)]
 pub struct Hostdev {
