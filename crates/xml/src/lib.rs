@@ -4,6 +4,7 @@
 // The derive macros name `::oxvirt_xml`; let them work inside this crate too.
 extern crate self as oxvirt_xml;
 
+pub mod capabilities;
 pub mod core;
 pub mod domain;
 pub mod network;

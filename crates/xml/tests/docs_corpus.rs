@@ -8,6 +8,7 @@ use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use oxvirt_xml::capabilities::{Capabilities, DomainCapabilities};
 use oxvirt_xml::network::Network;
 use oxvirt_xml::snapshot::DomainSnapshot;
 use oxvirt_xml::storage::{StoragePool, StorageVol};
@@ -203,5 +204,13 @@ fn snapshots() {
             SNAPSHOT_DOMAINS,
         ),
         check_with::<DomainSnapshot>("qemudomainsnapshotxml2xmlout", Some("domainsnapshot.rng"), &[], SNAPSHOT_DOMAINS),
+    ]);
+}
+
+#[test]
+fn capabilities() {
+    assert_all(vec![
+        check::<Capabilities>("capabilityschemadata", Some("capability.rng"), &[]),
+        check::<DomainCapabilities>("domaincapsdata", Some("domaincaps.rng"), &[]),
     ]);
 }
