@@ -1,7 +1,8 @@
 //! Parses every domain XML in a directory and reports what the model did not understand outside
 //! `<devices>` (the quick check used until the conformance test covers the domain top level).
 //!
-//! Usage: `cargo run -p oxvirt-xml --example domain_corpus -- DIR [--all]`
+//! Usage: `cargo run -p oxvirt-xml --example domain_corpus -- DIR [--all] [--out OUTDIR]`
+//! (`--all` also reports `<devices>`; `--out` writes each formatted domain there, for xmllint).
 
 use std::collections::BTreeMap;
 
@@ -9,9 +10,10 @@ use oxvirt_xml::domain::Domain;
 use oxvirt_xml::{parse_document, ParseOptions, XmlDocument};
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let dir = args.next().unwrap_or_else(|| "/work/shared/libvirt-9.0/tests/qemuxml2argvdata".into());
-    let all = args.any(|a| a == "--all");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let dir = args.first().cloned().unwrap_or_else(|| "/work/shared/libvirt-9.0/tests/qemuxml2argvdata".into());
+    let all = args.iter().any(|a| a == "--all");
+    let out_dir = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).map(std::path::PathBuf::from);
     let mut files: Vec<_> = match std::fs::read_dir(&dir) {
         Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "xml")).collect(),
         Err(e) => {
@@ -53,8 +55,14 @@ fn main() {
                         *reasons.entry(key).or_default() += 1;
                     }
                 }
+                let formatted = d.to_xml_string();
+                if let Some(o) = &out_dir {
+                    if let Err(e) = std::fs::create_dir_all(o).and_then(|_| std::fs::write(o.join(&name), &formatted)) {
+                        eprintln!("cannot write {}: {e}", o.display());
+                    }
+                }
                 // the formatted model must parse back to the same model
-                match parse_document::<Domain>(&d.to_xml_string(), ParseOptions::default()) {
+                match parse_document::<Domain>(&formatted, ParseOptions::default()) {
                     Ok((d2, _)) if d2 == d => {}
                     Ok(_) => {
                         roundtrip_bad += 1;

@@ -262,6 +262,222 @@ impl Domain {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+impl Domain {
+    /// The SMBIOS system UUID must be the domain's; without `<uuid>` it becomes the domain's.
+    fn check_sysinfo_uuid(&mut self) -> Result<(), XmlError> {
+        for (i, si) in self.sysinfo.iter().enumerate() {
+            let Some(system) = &si.system else { continue };
+            for e in system.entries.iter().filter(|e| e.name == SystemEntryName::Uuid) {
+                let path = format!("/domain/sysinfo[{}]/system/entry", i + 1);
+                let text = e.value.as_deref().unwrap_or("");
+                let u = uuid::Uuid::from_xml_value(text)
+                    .map_err(|r| XmlError::invalid(&path, format!("<sysinfo> system uuid '{text}': {r}")))?;
+                match self.uuid {
+                    None => self.uuid = Some(u),
+                    Some(d) if d != u => {
+                        return Err(XmlError::invalid(
+                            path,
+                            format!("<sysinfo> system uuid {u} differs from the domain <uuid> {d}"),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_numa(&mut self) -> Result<(), XmlError> {
+        let ncells = self.numa_cells().len();
+        let mut ids = Vec::new();
+        for c in self.numa_cells() {
+            if let Some(id) = c.id {
+                if id as usize >= ncells || ids.contains(&id) {
+                    return Err(XmlError::invalid(
+                        "/domain/cpu/numa/cell",
+                        format!("NUMA <cell> ids must be 0 to {} with each used once; id {id} is not", ncells - 1),
+                    ));
+                }
+                ids.push(id);
+            }
+            if let Some(d) = &c.distances {
+                if let Some(s) = d.siblings.iter().find(|s| s.id as usize >= ncells) {
+                    return Err(XmlError::invalid(
+                        "/domain/cpu/numa/cell/distances/sibling",
+                        format!("<sibling id='{}'> does not refer to a NUMA cell", s.id),
+                    ));
+                }
+            }
+        }
+        if let Some(nt) = &mut self.numatune {
+            let auto = nt.memory.as_ref().is_some_and(|m| m.placement == Some(Placement::Auto));
+            if auto {
+                // As libvirt: numad picks the nodes, an explicit nodeset is ignored.
+                if let Some(m) = &mut nt.memory {
+                    m.nodeset = None;
+                }
+                if !nt.memnodes.is_empty() {
+                    return Err(XmlError::invalid(
+                        "/domain/numatune/memnode",
+                        "<memnode> cannot be combined with <memory placement='auto'>",
+                    ));
+                }
+            }
+            let restrictive = nt.memory.as_ref().and_then(|m| m.mode) == Some(NumaMode::Restrictive);
+            let mut seen = Vec::new();
+            for m in &nt.memnodes {
+                if m.cellid as usize >= ncells {
+                    return Err(XmlError::invalid(
+                        "/domain/numatune/memnode",
+                        format!("<memnode cellid='{}'> does not refer to a guest NUMA cell ({ncells} defined)", m.cellid),
+                    ));
+                }
+                if seen.contains(&m.cellid) {
+                    return Err(XmlError::invalid(
+                        "/domain/numatune/memnode",
+                        format!("more than one <memnode> for cellid {}", m.cellid),
+                    ));
+                }
+                seen.push(m.cellid);
+                if restrictive && m.mode != NumaMode::Restrictive {
+                    return Err(XmlError::invalid(
+                        "/domain/numatune/memnode",
+                        "<memnode> mode must be 'restrictive' when <memory mode='restrictive'>",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_iothreads(&self) -> Result<(), XmlError> {
+        let mut seen = Vec::new();
+        for t in self.iothreadids.iter().flat_map(|i| &i.iothreads) {
+            if t.id == 0 {
+                return Err(XmlError::invalid("/domain/iothreadids/iothread", "<iothread> id must be at least 1"));
+            }
+            if seen.contains(&t.id) {
+                return Err(XmlError::invalid(
+                    "/domain/iothreadids/iothread",
+                    format!("<iothread id='{}'> is defined more than once", t.id),
+                ));
+            }
+            seen.push(t.id);
+        }
+        if let Some(ct) = &self.cputune {
+            let max = self.vcpus();
+            let mut pinned = Vec::new();
+            for p in &ct.vcpupins {
+                if p.vcpu >= max {
+                    return Err(XmlError::invalid(
+                        "/domain/cputune/vcpupin",
+                        format!("<vcpupin vcpu='{}'> refers to a vCPU beyond the maximum count {max}", p.vcpu),
+                    ));
+                }
+                if pinned.contains(&p.vcpu) {
+                    return Err(XmlError::invalid(
+                        "/domain/cputune/vcpupin",
+                        format!("vCPU {} is pinned more than once", p.vcpu),
+                    ));
+                }
+                pinned.push(p.vcpu);
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_misc(&self) -> Result<(), XmlError> {
+        for (name, action) in [("on_poweroff", self.on_poweroff), ("on_reboot", self.on_reboot)] {
+            if let Some(a @ (LifecycleAction::CoredumpDestroy | LifecycleAction::CoredumpRestart)) = action {
+                return Err(XmlError::invalid(
+                    format!("/domain/{name}"),
+                    format!("<{name}> does not support '{a}' (only <on_crash> does)"),
+                ));
+            }
+        }
+        if let Some(fw) = &self.os.firmware_features {
+            let state = |n| fw.features.iter().find(|f| f.name == n).map(|f| f.enabled);
+            if state(FirmwareFeatureName::EnrolledKeys) == Some(crate::YesNo::Yes)
+                && state(FirmwareFeatureName::SecureBoot) == Some(crate::YesNo::No)
+            {
+                return Err(XmlError::invalid(
+                    "/domain/os/firmware/feature",
+                    "firmware feature 'enrolled-keys' requires 'secure-boot' (it is disabled)",
+                ));
+            }
+        }
+        for si in &self.sysinfo {
+            for e in si.bios.iter().flat_map(|b| &b.entries).filter(|e| e.name == BiosEntryName::Date) {
+                let date = e.value.as_deref().unwrap_or("");
+                if !valid_bios_date(date) {
+                    return Err(XmlError::invalid(
+                        "/domain/sysinfo/bios/entry",
+                        format!("<sysinfo> BIOS date '{date}' must be mm/dd/yy or mm/dd/yyyy (year 1900 or later)"),
+                    ));
+                }
+            }
+        }
+        if self.seclabels.len() > 1 {
+            let mut models = Vec::new();
+            for l in &self.seclabels {
+                let Some(m) = &l.model else {
+                    return Err(XmlError::invalid(
+                        "/domain/seclabel",
+                        "each <seclabel> needs a 'model' when there are several",
+                    ));
+                };
+                if models.contains(&m) {
+                    return Err(XmlError::invalid(
+                        "/domain/seclabel",
+                        format!("more than one <seclabel> for model '{m}'"),
+                    ));
+                }
+                models.push(m);
+            }
+        }
+        if let Some(ct) = &self.cputune {
+            let mut used: Vec<u32> = Vec::new();
+            for v in &ct.vcpuscheds {
+                let set = v.vcpus.as_deref().map(parse_cpuset).transpose().map_err(|r| {
+                    XmlError::invalid("/domain/cputune/vcpusched", format!("<vcpusched vcpus=...>: {r}"))
+                })?;
+                for id in set.unwrap_or_default() {
+                    if used.contains(&id) {
+                        return Err(XmlError::invalid(
+                            "/domain/cputune/vcpusched",
+                            format!("<vcpusched> elements overlap: vCPU {id} is in more than one"),
+                        ));
+                    }
+                    used.push(id);
+                }
+            }
+        }
+        if let Some(m) = self.numatune.as_ref().and_then(|n| n.memory.as_ref()) {
+            if m.placement == Some(Placement::Static) && m.nodeset.is_none() {
+                return Err(XmlError::invalid(
+                    "/domain/numatune/memory",
+                    "<numatune><memory placement='static'> needs a 'nodeset'",
+                ));
+            }
+        }
+        if let Some(cache) = self.cpu.as_ref().and_then(|c| c.cache.as_ref()) {
+            if let Some(l) = cache.level.filter(|l| !(1..=3).contains(l)) {
+                return Err(XmlError::invalid("/domain/cpu/cache", format!("<cache level='{l}'> must be 1, 2 or 3")));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Domain {
+    /// Rules libvirt's QEMU driver enforces when a domain is defined (run by `post_parse` for
+    /// `kvm` and `qemu` domains): those that depend on the XML alone, not on QEMU's capabilities.
+    pub fn validate_qemu(&self) -> Result<(), XmlError> {
+        let max = self.vcpus();
         if let Some(topo) = self.cpu.as_ref().and_then(|c| c.topology.as_ref()) {
             if topo.sockets == 0 || topo.cores == 0 || topo.threads == 0 || topo.dies == Some(0) {
                 return Err(XmlError::invalid(
@@ -283,6 +499,42 @@ impl Domain {
                 ));
             }
         }
+        if let Some(cpu) = &self.cpu {
+            if let Some(a) = &cpu.maxphysaddr {
+                match (a.mode, a.bits) {
+                    (MaxPhysAddrMode::Passthrough, Some(_)) => {
+                        return Err(XmlError::invalid(
+                            "/domain/cpu/maxphysaddr",
+                            "<maxphysaddr mode='passthrough'> takes no 'bits'",
+                        ))
+                    }
+                    (MaxPhysAddrMode::Emulate, None) => {
+                        return Err(XmlError::invalid(
+                            "/domain/cpu/maxphysaddr",
+                            "<maxphysaddr mode='emulate'> needs 'bits'",
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(c) = &cpu.cache {
+                let msg = match (c.mode, c.level) {
+                    (CpuCacheMode::Emulate, l) if l != Some(3) => Some("<cache mode='emulate'> needs level='3'"),
+                    (CpuCacheMode::Passthrough, _)
+                        if !matches!(cpu.mode, Some(CpuMode::HostPassthrough | CpuMode::Maximum)) =>
+                    {
+                        Some("<cache mode='passthrough'> needs <cpu mode='host-passthrough'> or 'maximum'")
+                    }
+                    (CpuCacheMode::Passthrough | CpuCacheMode::Disable, Some(_)) => {
+                        Some("<cache> takes no 'level' with mode 'passthrough' or 'disable'")
+                    }
+                    _ => None,
+                };
+                if let Some(m) = msg {
+                    return Err(XmlError::invalid("/domain/cpu/cache", m));
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -297,6 +549,7 @@ impl XmlDocument for Domain {
         if self.name.contains('/') {
             return Err(XmlError::invalid("/domain/name", format!("domain name '{}' must not contain '/'", self.name)));
         }
+        self.check_sysinfo_uuid()?;
         if self.uuid.is_none() {
             self.uuid = Some(uuid::Uuid::new_v4());
         }
@@ -307,6 +560,47 @@ impl XmlDocument for Domain {
         }
         self.validate_memory()?;
         self.validate_vcpus()?;
+        self.validate_numa()?;
+        self.validate_iothreads()?;
+        self.validate_misc()?;
+        if matches!(self.kind, DomainType::Kvm | DomainType::Qemu) {
+            self.validate_qemu()?;
+        }
         Ok(())
     }
+}
+
+/// libvirt's check of the SMBIOS BIOS date: `mm/dd/yy` or `mm/dd/yyyy` with a year from 1900.
+fn valid_bios_date(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('/').collect();
+    let [m, d, y] = parts[..] else { return false };
+    let num = |p: &str| (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse::<u32>().ok()).flatten();
+    match (num(m), num(d), num(y)) {
+        (Some(m), Some(d), Some(y)) => (1..=12).contains(&m) && (1..=31).contains(&d) && !(100..1900).contains(&y),
+        _ => false,
+    }
+}
+
+/// Expands a libvirt CPU/node set (`0-3,^2,8`) into its members.
+pub fn parse_cpuset(s: &str) -> Result<Vec<u32>, String> {
+    let mut set: Vec<u32> = Vec::new();
+    let mut excluded: Vec<u32> = Vec::new();
+    let bad = || format!("invalid set '{s}': expected numbers and ranges like 0-3,^2,8");
+    for part in s.split(',').map(str::trim) {
+        if let Some(n) = part.strip_prefix('^') {
+            excluded.push(n.parse().map_err(|_| bad())?);
+        } else if let Some((a, b)) = part.split_once('-') {
+            let (a, b): (u32, u32) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+            if a > b || b - a > 65_536 {
+                return Err(bad());
+            }
+            set.extend(a..=b);
+        } else {
+            set.push(part.parse().map_err(|_| bad())?);
+        }
+    }
+    set.retain(|n| !excluded.contains(n));
+    set.sort_unstable();
+    set.dedup();
+    Ok(set)
 }
