@@ -228,10 +228,28 @@ fn error_issue(prefix: &str, e: &XmlError) -> Issue {
         XmlError::InvalidAttribute { attr, .. } => format!("invalid value {path}/@{attr}"),
         XmlError::MissingElement { element, .. } => format!("missing element {path}/{element}"),
         XmlError::InvalidText { .. } => format!("invalid text {path}"),
-        XmlError::Unknown { message, .. } => format!("{message} {path}"),
-        XmlError::Invalid { message, .. } => format!("{path}: {message}"),
+        XmlError::Unknown { message, .. } => format!("{} {path}", mask_numbers(message)),
+        XmlError::Invalid { message, .. } => format!("{path}: {}", mask_numbers(message)),
     };
     Issue::new(format!("{prefix}{key}"), format!("{prefix}{e}"))
+}
+
+/// Replaces runs of digits by `N`, so messages that differ only in numbers group together.
+pub fn mask_numbers(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_num = false;
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            if !in_num {
+                out.push('N');
+            }
+            in_num = true;
+        } else {
+            in_num = false;
+            out.push(c);
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -719,6 +737,7 @@ pub fn write_coverage_doc(reports: &[Report]) -> PathBuf {
         s.push_str(&r.markdown());
     }
     let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/xml-coverage.md");
+    let doc = doc.parent().and_then(|d| d.canonicalize().ok()).map(|d| d.join("xml-coverage.md")).unwrap_or(doc);
     write_atomic(&doc, &s).unwrap_or_else(|e| panic!("cannot write {}: {e}", doc.display()));
     doc
 }
@@ -1060,6 +1079,7 @@ mod tests {
         assert!(!covered_by_warning(&Issue::new("lost attribute /d/y/@b", ""), &warned));
         assert!(!covered_by_warning(&Issue::new("lost element /d/xx", ""), &warned));
         assert_eq!(strip_indices("/a/b[2]/c[10]/d"), "/a/b/c/d");
+        assert_eq!(mask_numbers("describes 24 vCPUs but <vcpu> is 32"), "describes N vCPUs but <vcpu> is N");
         assert_eq!(area("lost attribute /domain/devices/disk/driver/@cache"), "/domain/devices/disk");
         assert_eq!(area("unknown element /domain/cpu/feature"), "/domain/cpu");
         assert_eq!(area("unknown attribute /domain/@type"), "/domain");
