@@ -455,6 +455,10 @@ pub fn compare(inp: roxmltree::Node, out: roxmltree::Node, path: &str, issues: &
     }
     let outs: Vec<roxmltree::Node> = out.children().filter(|c| c.is_element()).collect();
     let mut used = vec![false; outs.len()];
+    // Output position of the last match per child name: same-named siblings must keep their
+    // order (boot order, command-line arguments, NIC and disk order are all meaningful).
+    let mut last_match: HashMap<(Option<&str>, &str), usize> = HashMap::new();
+    let mut reordered: BTreeSet<String> = BTreeSet::new();
     for ic in inp.children().filter(|c| c.is_element()) {
         let cpath = format!("{path}/{}", display_name(ic));
         let cands: Vec<usize> = (0..outs.len()).filter(|&i| !used[i] && qname(outs[i]) == qname(ic)).collect();
@@ -478,9 +482,21 @@ pub fn compare(inp: roxmltree::Node, out: roxmltree::Node, path: &str, issues: &
         if let Some((i, sub)) = best {
             used[i] = true;
             issues.extend(sub);
+            if let Some(prev) = last_match.insert(qname(ic), i) {
+                if i < prev && !ORDER_FREE.contains(&qname(ic).1) && reordered.insert(cpath.clone()) {
+                    issues.push(Issue::new(
+                        format!("reordered element {cpath}"),
+                        format!("{cpath}: input line {} comes out before an earlier sibling", line_of(ic)),
+                    ));
+                }
+            }
         }
     }
 }
+
+/// Elements libvirt itself reorders by their content when formatting (controllers sorted by
+/// type and index, NUMA cells by id, the primary video first), so their order carries nothing.
+const ORDER_FREE: &[&str] = &["controller", "cell", "video"];
 
 fn line_of(n: roxmltree::Node) -> u32 {
     n.document().text_pos_at(n.range().start).row
@@ -1043,7 +1059,7 @@ mod tests {
     fn structure() {
         let input = "<d a='1'><x k='1'/><x k='2'><y/></x><z>t</z></d>";
         // order-insensitive, extras allowed
-        assert!(losses(input, "<d a='0x1' extra='e'><z> t </z><x k='2'><y/><w/></x><x k='1'/><q/></d>").is_empty());
+        assert!(losses(input, "<d a='0x1' extra='e'><z> t </z><x k='1'/><q/><x k='2'><y/><w/></x></d>").is_empty());
         assert_eq!(losses(input, "<d><x k='1'/><x k='2'/><z>u</z></d>"), [
             "lost attribute /d/@a",
             "lost element /d/x/y",
@@ -1054,6 +1070,14 @@ mod tests {
         // a later output candidate covers when the first does not
         assert!(losses("<d><x k='2'/></d>", "<d><x k='1'/><x k='2'/></d>").is_empty());
         assert_eq!(losses("<d><x>t</x></d>", "<d><x/></d>"), ["lost text /d/x"]);
+        // same-named siblings keep their order; different names may move
+        assert_eq!(
+            losses("<d><boot dev='hd'/><boot dev='cdrom'/></d>", "<d><boot dev='cdrom'/><boot dev='hd'/></d>"),
+            ["reordered element /d/boot"]
+        );
+        assert!(losses("<d><a/><b/><a k='1'/></d>", "<d><b/><a/><a k='1'/></d>").is_empty());
+        assert!(losses("<d><controller index='1'/><controller index='0'/></d>", "<d><controller index='0'/><controller index='1'/></d>").is_empty());
+        assert!(losses("<d><a/><a/></d>", "<d><a/><a/></d>").is_empty());
     }
 
     #[test]
