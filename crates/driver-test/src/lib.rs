@@ -11,13 +11,14 @@ mod domdef;
 mod load;
 mod network;
 mod state;
+mod storage;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use oxvirt_api::{
     ConnectUri, DomainEventCallback, DomainInfo, DomainRef, DomainState, Driver, DriverFactory, Error, EventBus,
-    NetworkRef, NodeInfo, Result,
+    NetworkRef, NodeInfo, PoolInfo, PoolRef, Result, VolInfo, VolRef,
 };
 use uuid::Uuid;
 
@@ -357,6 +358,115 @@ impl Driver for TestDriver {
 
     fn network_is_persistent(&self, n: &NetworkRef) -> Result<bool> {
         self.read(|st| Ok(st.network_get(n)?.persistent))
+    }
+
+    fn list_pools(&self, flags: u32) -> Result<Vec<PoolRef>> {
+        self.read(|st| Ok(st.list_pools(flags)))
+    }
+
+    fn lookup_pool_by_name(&self, name: &str) -> Result<PoolRef> {
+        self.read(|st| st.lookup_pool_by_name(name))
+    }
+
+    fn lookup_pool_by_uuid(&self, uuid: &Uuid) -> Result<PoolRef> {
+        self.read(|st| st.lookup_pool_by_uuid(uuid))
+    }
+
+    fn lookup_pool_by_volume(&self, v: &VolRef) -> Result<PoolRef> {
+        self.read(|st| st.lookup_pool_by_volume(v))
+    }
+
+    fn pool_define(&self, xml: &str, flags: u32) -> Result<PoolRef> {
+        self.change(|st, _| st.pool_define(xml, flags))
+    }
+
+    fn pool_create_xml(&self, xml: &str, flags: u32) -> Result<PoolRef> {
+        self.change(|st, _| st.pool_create_xml(xml, flags))
+    }
+
+    fn pool_build(&self, p: &PoolRef, flags: u32) -> Result<()> {
+        self.change(|st, _| st.pool_build(p, flags))
+    }
+
+    fn pool_create(&self, p: &PoolRef, flags: u32) -> Result<()> {
+        self.change(|st, _| st.pool_create(p, flags))
+    }
+
+    fn pool_destroy(&self, p: &PoolRef) -> Result<()> {
+        self.change(|st, _| st.pool_destroy(p))
+    }
+
+    fn pool_delete(&self, p: &PoolRef, flags: u32) -> Result<()> {
+        self.change(|st, _| st.pool_delete(p, flags))
+    }
+
+    fn pool_undefine(&self, p: &PoolRef) -> Result<()> {
+        self.change(|st, _| st.pool_undefine(p))
+    }
+
+    fn pool_refresh(&self, p: &PoolRef, flags: u32) -> Result<()> {
+        self.change(|st, _| st.pool_refresh(p, flags))
+    }
+
+    fn pool_xml(&self, p: &PoolRef, flags: u32) -> Result<String> {
+        self.read(|st| st.pool_xml(p, flags))
+    }
+
+    fn pool_info(&self, p: &PoolRef) -> Result<PoolInfo> {
+        self.read(|st| st.pool_info(p))
+    }
+
+    /// Transient pools never autostart (libvirt: they have no config file).
+    fn pool_autostart(&self, p: &PoolRef) -> Result<bool> {
+        self.read(|st| st.pool_get(p).map(|o| o.persistent && o.autostart))
+    }
+
+    fn pool_set_autostart(&self, p: &PoolRef, on: bool) -> Result<()> {
+        self.change(|st, _| st.pool_set_autostart(p, on))
+    }
+
+    fn pool_is_active(&self, p: &PoolRef) -> Result<bool> {
+        self.read(|st| Ok(st.pool_get(p)?.active))
+    }
+
+    fn pool_is_persistent(&self, p: &PoolRef) -> Result<bool> {
+        self.read(|st| Ok(st.pool_get(p)?.persistent))
+    }
+
+    fn list_volumes(&self, p: &PoolRef) -> Result<Vec<VolRef>> {
+        self.read(|st| st.list_volumes(p))
+    }
+
+    fn lookup_volume_by_name(&self, p: &PoolRef, name: &str) -> Result<VolRef> {
+        self.read(|st| st.lookup_volume_by_name(p, name))
+    }
+
+    fn lookup_volume_by_key(&self, key: &str) -> Result<VolRef> {
+        self.read(|st| st.lookup_volume_by_key(key))
+    }
+
+    fn lookup_volume_by_path(&self, path: &str) -> Result<VolRef> {
+        self.read(|st| st.lookup_volume_by_path(path))
+    }
+
+    fn volume_create_xml(&self, p: &PoolRef, xml: &str, flags: u32) -> Result<VolRef> {
+        self.change(|st, _| st.volume_create_xml(p, xml, flags))
+    }
+
+    fn volume_delete(&self, v: &VolRef, flags: u32) -> Result<()> {
+        self.change(|st, _| st.volume_delete(v, flags))
+    }
+
+    fn volume_xml(&self, v: &VolRef, flags: u32) -> Result<String> {
+        self.read(|st| st.volume_xml(v, flags))
+    }
+
+    fn volume_info(&self, v: &VolRef) -> Result<VolInfo> {
+        self.read(|st| st.volume_info(v))
+    }
+
+    fn volume_path(&self, v: &VolRef) -> Result<String> {
+        self.read(|st| st.volume_path(v))
     }
 
     fn domain_event_register(&self, d: Option<&DomainRef>, cb: DomainEventCallback) -> Result<i32> {

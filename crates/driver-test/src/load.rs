@@ -172,6 +172,25 @@ pub fn load_node(state: &mut State, doc: &str, path: Option<&Path>, text: &str) 
         let (d, xml, at) = object_text(doc, base, &mut pos, node)?;
         state.load_network(&d, &xml, at)?;
     }
+    for node in children("pool") {
+        let (d, xml, at) = object_text(doc, base, &mut pos, node)?;
+        let i = state.load_pool(&d, at, &xml)?;
+        // Volumes inside a pool file, then those under the node file's <pool file=...> element
+        // (libvirt drops the latter, which its own example file relies on; we keep them).
+        if node.attribute("file").is_some() {
+            let pool_tree = parse_tree(&d, &xml)?;
+            let pool_base = Path::new(&d).parent().map(Path::to_path_buf);
+            let mut pool_pos = Positions::new(&xml);
+            for v in pool_tree.root_element().children().filter(|c| c.is_element() && c.has_tag_name("volume")) {
+                let (vd, vxml, vat) = object_text(&d, pool_base.as_deref(), &mut pool_pos, v)?;
+                state.load_volume(i, &vd, vat, &vxml)?;
+            }
+        }
+        for v in node.children().filter(|c| c.is_element() && c.has_tag_name("volume")) {
+            let (vd, vxml, vat) = object_text(doc, base, &mut pos, v)?;
+            state.load_volume(i, &vd, vat, &vxml)?;
+        }
+    }
     Ok(())
 }
 

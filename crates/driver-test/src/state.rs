@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::domdef::Def;
 use crate::network::NetObj;
+use crate::storage::PoolObj;
 
 /// libvirt's node facts for `test:///default` (and the start values for a node file).
 pub fn default_node_info() -> NodeInfo {
@@ -75,6 +76,7 @@ pub struct State {
     dom_by_uuid: HashMap<Uuid, usize>,
     dom_by_name: HashMap<String, usize>,
     pub networks: Vec<NetObj>,
+    pub pools: Vec<PoolObj>,
     /// The id the next started domain gets; ids only grow.
     pub next_id: i32,
 }
@@ -88,6 +90,7 @@ impl State {
             dom_by_uuid: HashMap::new(),
             dom_by_name: HashMap::new(),
             networks: Vec::new(),
+            pools: Vec::new(),
             next_id: 1,
         }
     }

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test binary uses a different part of this module
 //! test:///default is one shared state per process while connections are open; tests that use
 //! it run one at a time and drop their connections, so each starts from libvirt's defaults.
 
