@@ -1,6 +1,18 @@
-//! QEMU-side building blocks of the QEMU driver: what a QEMU binary can do ([`caps`]),
-//! whether KVM really works here ([`caps::kvm`]), and running QEMU processes
-//! ([`process`]).
+//! oxvirt's QEMU driver: libvirt domain XML in, QEMU guests out, managed over QMP.
+//!
+//! [`caps`] learns what a QEMU binary can do (and whether KVM really works here), [`process`]
+//! runs QEMU processes, [`driver`] implements the domain lifecycle of [`oxvirt_api::Driver`] with
+//! all state on disk so that guests outlive the process that started them.
 
+pub mod accel;
+mod builder;
 pub mod caps;
+pub mod driver;
+pub mod fsutil;
+pub mod hotplug;
+pub mod layout;
 pub mod process;
+pub mod status;
+
+pub use driver::{register, QemuDriver, QemuDriverFactory};
+pub use layout::Layout;

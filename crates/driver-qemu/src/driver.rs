@@ -1,0 +1,1180 @@
+//! The QEMU driver: libvirt's domain lifecycle over real QEMU processes.
+//!
+//! All state lives on disk (definitions, status files, run dirs) and every operation works from it
+//! under one inter-process lock, so the CLI can run the driver in-process ("embedded"), exit, and
+//! a later CLI call or the daemon re-attaches to the guests it left running. QEMU runs with
+//! `-no-shutdown`: a guest power-off leaves QEMU alive in status `shutdown` until someone looks,
+//! which is how a guest-initiated stop is told apart from a killed QEMU without a watcher process.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use oxvirt_api::{
+    detail, flags, reason, ConnectUri, DomainEventCallback, DomainEventKind, DomainInfo, DomainRef, DomainState,
+    Driver, DriverFactory, Error, ErrorCode, ErrorDomain, EventBus, NodeInfo, Result,
+};
+use oxvirt_qmp::Qmp;
+use oxvirt_xml::domain::Domain;
+use oxvirt_xml::{parse_document, ParseOptions, XmlDocument};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::caps::{CapsCache, QemuCaps};
+use crate::fsutil::{remove_if_exists, write_atomic, FileLock};
+use crate::layout::Layout;
+use crate::process::{self, QemuProcess, RunDir, SpawnSpec};
+use crate::status::Status;
+
+const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+const QMP_TIMEOUT: Duration = Duration::from_secs(10);
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const SAVE_MAGIC: &[u8; 16] = b"OxvirtQemuSave\n\0";
+/// Save image header size; the migration stream starts here.
+const SAVE_HEADER: u64 = 64 * 1024;
+
+/// Opens the QEMU driver for local `qemu:///system`, `qemu:///session` and `qemu:///embed?root=DIR`.
+pub struct QemuDriverFactory;
+
+impl DriverFactory for QemuDriverFactory {
+    fn accepts(&self, uri: &ConnectUri) -> bool {
+        uri.driver == "qemu" && uri.is_local() && matches!(uri.path.as_str(), "/system" | "/session" | "/embed")
+    }
+
+    fn open(&self, uri: &ConnectUri, _flags: u32) -> Result<Arc<dyn Driver>> {
+        let layout = match uri.path.as_str() {
+            "/system" => Layout::system(),
+            "/session" => Layout::session(),
+            _ => {
+                let root = uri.param("root").ok_or_else(|| {
+                    Error::invalid_arg("qemu:///embed needs a root directory: qemu:///embed?root=/path/to/dir")
+                })?;
+                if !root.starts_with('/') {
+                    return Err(Error::invalid_arg(format!("embed root '{root}' must be an absolute path")));
+                }
+                Layout::embed(Path::new(root))
+            }
+        };
+        Ok(Arc::new(QemuDriver::new(uri.as_str().to_string(), layout)?))
+    }
+}
+
+/// Registers the QEMU driver with the API.
+pub fn register() {
+    oxvirt_api::register_driver(Arc::new(QemuDriverFactory));
+}
+
+pub struct QemuDriver {
+    uri: String,
+    layout: Layout,
+    events: EventBus,
+    caps: Mutex<Option<(PathBuf, Arc<QemuCaps>)>>,
+}
+
+fn sys_err(what: impl std::fmt::Display, e: &std::io::Error) -> Error {
+    Error::system(what, e).in_domain(ErrorDomain::Qemu)
+}
+
+fn op_invalid(msg: impl std::fmt::Display) -> Error {
+    Error::operation_invalid(msg).in_domain(ErrorDomain::Qemu)
+}
+
+fn qmp_err(name: &str, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::operation_failed(format!("{what} of domain '{name}' over QMP: {e}")).in_domain(ErrorDomain::Qemu)
+}
+
+/// What is known of one domain after re-attaching: its persistent definition and its live status.
+struct Entry {
+    name: String,
+    config: Option<Domain>,
+    status: Option<Status>,
+    /// Why it last stopped (a shut-off reason), kept while inactive as libvirt reports it.
+    stop_reason: i32,
+}
+
+impl Entry {
+    fn uuid(&self) -> Uuid {
+        self.status
+            .as_ref()
+            .map(|s| s.uuid)
+            .or_else(|| self.config.as_ref().and_then(|c| c.uuid))
+            .unwrap_or_default()
+    }
+    fn reference(&self) -> DomainRef {
+        DomainRef { name: self.name.clone(), uuid: self.uuid(), id: self.status.as_ref().map_or(-1, |s| s.id) }
+    }
+    fn state(&self) -> (DomainState, i32) {
+        match &self.status {
+            Some(s) => (DomainState::from_i32(s.state).unwrap_or(DomainState::NoState), s.reason),
+            None => (DomainState::Shutoff, self.stop_reason),
+        }
+    }
+    /// The definition in force: live when running, else persistent.
+    fn definition(&self) -> Result<Domain> {
+        if let Some(s) = &self.status {
+            return Domain::from_xml_str(&s.live_xml)
+                .map_err(|e| Error::internal(format!("status of domain '{}' holds bad XML: {e}", self.name)));
+        }
+        self.config.clone().ok_or_else(|| Error::no_domain(format!("no domain with matching name '{}'", self.name)))
+    }
+}
+
+impl QemuDriver {
+    pub fn new(uri: String, layout: Layout) -> Result<QemuDriver> {
+        layout.create_dirs().map_err(|e| sys_err(format!("creating driver directories under {}", layout.run.display()), &e))?;
+        Ok(QemuDriver { uri, layout, events: EventBus::default(), caps: Mutex::new(None) })
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn lock(&self) -> Result<FileLock> {
+        FileLock::acquire(&self.layout.lock_file(), LOCK_TIMEOUT)
+            .map_err(|e| sys_err(format!("locking {}", self.layout.lock_file().display()), &e))
+    }
+
+    fn emulator_for(&self, def: &Domain) -> Result<PathBuf> {
+        if let Some(e) = def.devices.as_ref().and_then(|d| d.emulator.as_ref()) {
+            return Ok(PathBuf::from(e));
+        }
+        let arch = def.arch().unwrap_or(std::env::consts::ARCH);
+        let bin = format!("qemu-system-{arch}");
+        for dir in std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()).split(':') {
+            let p = Path::new(dir).join(&bin);
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+        Err(Error::unsupported_config(format!(
+            "no emulator for arch '{arch}': {bin} is not installed (Debian: apt-get install qemu-system-x86 qemu-utils)"
+        )))
+    }
+
+    fn caps_for(&self, emulator: &Path) -> Result<Arc<QemuCaps>> {
+        let mut g = self.caps.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((p, c)) = g.as_ref() {
+            if p == emulator {
+                return Ok(c.clone());
+            }
+        }
+        let cache = CapsCache::new(self.layout.cache.join("capabilities"));
+        let (caps, _) = cache
+            .get(emulator)
+            .map_err(|e| Error::operation_failed(format!("probing {}: {e}", emulator.display())).in_domain(ErrorDomain::Qemu))?;
+        let caps = Arc::new(caps);
+        *g = Some((emulator.to_path_buf(), caps.clone()));
+        Ok(caps)
+    }
+
+    // ---- on-disk state -------------------------------------------------------------------
+
+    fn load_config(&self, name: &str) -> Result<Option<Domain>> {
+        let path = self.layout.config_file(name);
+        match fs::read_to_string(&path) {
+            Ok(text) => Domain::from_xml_str(&text)
+                .map(Some)
+                .map_err(|e| Error::internal(format!("definition {} is not valid: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(sys_err(format!("reading {}", path.display()), &e)),
+        }
+    }
+
+    fn store_config(&self, def: &Domain) -> Result<()> {
+        let path = self.layout.config_file(&def.name);
+        write_atomic(&path, def.to_xml_string().as_bytes(), 0o600).map_err(|e| sys_err(format!("writing {}", path.display()), &e))
+    }
+
+    fn store_status(&self, st: &Status) -> Result<()> {
+        let path = self.layout.status_file(&st.name);
+        st.store(&path).map_err(|e| sys_err(format!("writing {}", path.display()), &e))
+    }
+
+    fn names(&self) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        for (dir, ext) in [(&self.layout.config, "xml"), (&self.layout.run, "status")] {
+            if let Ok(rd) = fs::read_dir(dir) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if p.extension().and_then(|x| x.to_str()) == Some(ext) && p.is_file() {
+                        if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
+                            names.insert(stem.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    /// Loads a domain and brings its status up to date with reality (re-attach).
+    fn entry(&self, name: &str) -> Result<Option<Entry>> {
+        let config = self.load_config(name)?;
+        let status = Status::load(&self.layout.status_file(name));
+        if config.is_none() && status.is_none() {
+            return Ok(None);
+        }
+        let stop_reason = fs::read_to_string(self.layout.stop_reason_file(name))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(reason::UNKNOWN);
+        let mut e = Entry { name: name.to_string(), config, status, stop_reason };
+        self.reconcile(&mut e)?;
+        if e.config.is_none() && e.status.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(e))
+    }
+
+    fn entry_by_ref(&self, d: &DomainRef) -> Result<Entry> {
+        match self.entry(&d.name)? {
+            Some(e) if e.uuid() == d.uuid || d.uuid.is_nil() => Ok(e),
+            _ => Err(Error::no_domain(format!("no domain with matching uuid '{}' ({})", d.uuid, d.name)).in_domain(ErrorDomain::Qemu)),
+        }
+    }
+
+    fn all_entries(&self) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        for n in self.names() {
+            if let Some(e) = self.entry(&n)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    fn process_of(&self, st: &Status) -> QemuProcess {
+        QemuProcess { pid: st.pid, start_time: st.start_time, run_dir: RunDir::new(self.layout.domain_run_dir(&st.name)) }
+    }
+
+    fn qmp(&self, st: &Status) -> Result<Qmp> {
+        let sock = RunDir::new(self.layout.domain_run_dir(&st.name)).qmp_socket();
+        Qmp::connect(&sock, QMP_TIMEOUT).map_err(|e| qmp_err(&st.name, "connecting to the monitor", e))
+    }
+
+    /// Notices what happened while nobody watched: QEMU gone (crashed, unless we stopped it), or the
+    /// guest powered off (QEMU idle in `shutdown`), or paused/resumed by an outside QMP client.
+    fn reconcile(&self, e: &mut Entry) -> Result<()> {
+        let Some(st) = e.status.clone() else { return Ok(()) };
+        let proc_ = self.process_of(&st);
+        if !proc_.is_alive() {
+            let reason = if st.state == DomainState::Shutdown as i32 { reason::SHUTOFF_SHUTDOWN } else { reason::SHUTOFF_CRASHED };
+            let (kind, det) = if reason == reason::SHUTOFF_CRASHED {
+                (DomainEventKind::Stopped, detail::STOPPED_CRASHED)
+            } else {
+                (DomainEventKind::Stopped, detail::STOPPED_SHUTDOWN)
+            };
+            self.finish_stop(e, reason, kind, det);
+            return Ok(());
+        }
+        let Ok(mut qmp) = Qmp::connect(RunDir::new(self.layout.domain_run_dir(&st.name)).qmp_socket(), QMP_TIMEOUT) else {
+            return Ok(());
+        };
+        let status = qmp.execute("query-status", None).ok();
+        let run_state = status.as_ref().and_then(|v| v.get("status")).and_then(|s| s.as_str()).unwrap_or("");
+        match run_state {
+            "shutdown" => {
+                if st.fake_reboot {
+                    let _ = qmp.execute("system_reset", None);
+                    let _ = qmp.execute("cont", None);
+                    let mut s = st.clone();
+                    s.fake_reboot = false;
+                    s.state = DomainState::Running as i32;
+                    s.reason = reason::RUNNING_BOOTED;
+                    self.store_status(&s)?;
+                    e.status = Some(s);
+                } else {
+                    let _ = qmp.execute("quit", None);
+                    drop(qmp);
+                    let _ = proc_.kill(Duration::from_secs(5));
+                    self.events.emit(&e.reference(), DomainEventKind::Shutdown, detail::SHUTDOWN_GUEST);
+                    self.finish_stop(e, reason::SHUTOFF_SHUTDOWN, DomainEventKind::Stopped, detail::STOPPED_SHUTDOWN);
+                }
+            }
+            "paused" | "running" | "guest-panicked" | "io-error" => {
+                let running = status.as_ref().and_then(|v| v.get("running")).and_then(|r| r.as_bool()).unwrap_or(false);
+                let (cur, _) = e.state();
+                let mut s = st.clone();
+                if running && cur != DomainState::Running {
+                    s.state = DomainState::Running as i32;
+                    s.reason = reason::RUNNING_UNPAUSED;
+                } else if !running && cur == DomainState::Running {
+                    s.state = DomainState::Paused as i32;
+                    s.reason = match run_state {
+                        "io-error" => reason::PAUSED_IOERROR,
+                        "guest-panicked" => reason::PAUSED_CRASHED,
+                        _ => reason::UNKNOWN,
+                    };
+                }
+                if s != st {
+                    self.store_status(&s)?;
+                    e.status = Some(s);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Forgets a stopped domain's runtime state; a transient domain disappears.
+    fn finish_stop(&self, e: &mut Entry, reason: i32, kind: DomainEventKind, det: i32) {
+        let r = e.reference();
+        let _ = remove_if_exists(&self.layout.status_file(&e.name));
+        let run_dir = self.layout.domain_run_dir(&e.name);
+        let _ = fs::remove_dir_all(&run_dir);
+        e.status = None;
+        self.record_stop(e, reason);
+        self.events.emit(&DomainRef { id: -1, ..r }, kind, det);
+    }
+
+    fn record_stop(&self, e: &mut Entry, reason: i32) {
+        e.stop_reason = reason;
+        if e.config.is_some() {
+            let _ = write_atomic(&self.layout.stop_reason_file(&e.name), reason.to_string().as_bytes(), 0o644);
+        } else {
+            let _ = remove_if_exists(&self.layout.stop_reason_file(&e.name));
+        }
+    }
+
+    fn next_id(&self) -> Result<i32> {
+        let path = self.layout.run.join("next-id");
+        let id = fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<i32>().ok()).unwrap_or(1).max(1);
+        write_atomic(&path, (id + 1).to_string().as_bytes(), 0o644).map_err(|e| sys_err("allocating a domain id", &e))?;
+        Ok(id)
+    }
+
+    // ---- definitions --------------------------------------------------------------------
+
+    fn parse_definition(&self, xml: &str, validate: bool) -> Result<(Domain, Vec<String>)> {
+        let (def, warnings) = parse_document::<Domain>(xml, ParseOptions { validate })
+            .map_err(|e| Error::xml("domain definition", &e).in_domain(ErrorDomain::Qemu))?;
+        let kind = def.kind.to_string();
+        if kind != "qemu" && kind != "kvm" {
+            return Err(Error::unsupported_config(format!(
+                "domain type '{kind}' is not handled by the QEMU driver (use type='qemu' or type='kvm')"
+            )));
+        }
+        Ok((def, warnings.into_iter().map(|w| w.to_string()).collect()))
+    }
+
+    /// Refuses a definition whose name or UUID belongs to another domain.
+    fn check_unique(&self, def: &Domain) -> Result<()> {
+        let uuid = def.uuid.unwrap_or_default();
+        for e in self.all_entries()? {
+            if e.name == def.name && e.uuid() != uuid {
+                return Err(Error::coded(
+                    ErrorCode::OperationFailed,
+                    ErrorDomain::Qemu,
+                    format!("domain '{}' already exists with uuid {}", e.name, e.uuid()),
+                ));
+            }
+            if e.name != def.name && e.uuid() == uuid {
+                return Err(Error::coded(
+                    ErrorCode::OperationFailed,
+                    ErrorDomain::Qemu,
+                    format!("domain '{}' is already defined with uuid {}", e.name, uuid),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills what libvirt fills at define time (arch, machine, emulator) and device addresses.
+    fn complete_definition(&self, def: &mut Domain) -> Result<()> {
+        let emulator = self.emulator_for(def)?;
+        if def.os.kind.arch.is_none() {
+            def.os.kind.arch = Some(std::env::consts::ARCH.to_string());
+        }
+        let caps = self.caps_for(&emulator)?;
+        let machine = def.os.kind.machine.clone();
+        let resolved = match machine.as_deref() {
+            None => caps.default_machine().map(|m| m.name.clone()),
+            Some(m) => Some(caps.machine(m).map(|m| m.name.clone()).ok_or_else(|| {
+                Error::unsupported_config(format!(
+                    "machine type '{m}' is not supported by {} (see `oxvirt capabilities`)",
+                    emulator.display()
+                ))
+            })?),
+        };
+        def.os.kind.machine = resolved;
+        let devices = def.devices.get_or_insert_with(Default::default);
+        if devices.emulator.is_none() {
+            devices.emulator = Some(emulator.display().to_string());
+        }
+        crate::builder::assign_addresses(def, &caps).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))
+    }
+
+    // ---- starting and stopping ----------------------------------------------------------
+
+    /// Starts QEMU for `def`; on any failure nothing is left behind.
+    fn launch(&self, mut def: Domain, transient: bool, start_flags: u32, restore_from: Option<&Path>) -> Result<Status> {
+        let emulator = self.emulator_for(&def)?;
+        let caps = self.caps_for(&emulator)?;
+        if def.kind.to_string() == "kvm" {
+            crate::accel::require_kvm(&caps, &self.layout.cache)?;
+        }
+        let id = self.next_id()?;
+        def.id = Some(id);
+        let run_dir = RunDir::new(self.layout.domain_run_dir(&def.name));
+        let _ = fs::remove_dir_all(&run_dir.dir);
+        let mut args = crate::builder::build_args(&def, &caps, &run_dir, &self.layout)
+            .map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+        if restore_from.is_some() {
+            args.extend(["-incoming".into(), "defer".into()]);
+        }
+        let spec = SpawnSpec { binary: emulator.clone(), args: args.into_iter().map(Into::into).collect(), run_dir, timeout: START_TIMEOUT };
+        let (proc_, mut qmp) = process::spawn(&spec).map_err(|e| {
+            Error::operation_failed(format!("starting domain '{}': {e}", def.name)).in_domain(ErrorDomain::Qemu)
+        })?;
+        // From here on a failure must not leave QEMU running.
+        let guard = KillGuard(Some(proc_.clone()));
+        if let Some(path) = restore_from {
+            self.incoming_from_file(&mut qmp, &def.name, path)?;
+        }
+        self.fill_runtime_paths(&mut qmp, &mut def);
+        let paused = start_flags & flags::START_PAUSED != 0;
+        if !paused {
+            qmp.execute("cont", None).map_err(|e| qmp_err(&def.name, "starting vCPUs", e))?;
+        }
+        let mut st = Status::new(&def.name, def.uuid.unwrap_or_default(), id);
+        st.pid = proc_.pid;
+        st.start_time = proc_.start_time;
+        st.emulator = emulator.display().to_string();
+        st.transient = transient;
+        let restored = restore_from.is_some();
+        if paused {
+            st.state = DomainState::Paused as i32;
+            st.reason = if restored { reason::PAUSED_SAVE } else { reason::PAUSED_USER };
+        } else {
+            st.state = DomainState::Running as i32;
+            st.reason = if restored { reason::RUNNING_RESTORED } else { reason::RUNNING_BOOTED };
+        }
+        st.live_xml = def.to_xml_string();
+        self.store_status(&st)?;
+        let _ = remove_if_exists(&self.layout.stop_reason_file(&st.name));
+        std::mem::forget(guard);
+        let r = DomainRef { name: st.name.clone(), uuid: st.uuid, id };
+        self.events.emit(&r, DomainEventKind::Started, if restored { detail::STARTED_RESTORED } else { detail::STARTED_BOOTED });
+        if paused {
+            self.events.emit(&r, DomainEventKind::Suspended, detail::SUSPENDED_PAUSED);
+        }
+        Ok(st)
+    }
+
+    /// Records where QEMU put ptys, as libvirt does in the live XML.
+    fn fill_runtime_paths(&self, qmp: &mut Qmp, def: &mut Domain) {
+        let Ok(chardevs) = qmp.execute("query-chardev", None) else { return };
+        let ptys: Vec<(String, String)> = chardevs
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| {
+                        let label = c.get("label")?.as_str()?.to_string();
+                        let file = c.get("filename")?.as_str()?.strip_prefix("pty:")?.to_string();
+                        Some((label, file))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(devices) = def.devices.as_mut() else { return };
+        let mut first_serial_pty = None;
+        for (i, c) in devices.serials.iter_mut().enumerate() {
+            let label = format!("charserial{i}");
+            if let Some((_, path)) = ptys.iter().find(|(l, _)| *l == label) {
+                set_pty(c, path);
+                if first_serial_pty.is_none() {
+                    first_serial_pty = Some(path.clone());
+                }
+            }
+        }
+        for (i, c) in devices.channels.iter_mut().enumerate() {
+            if let Some((_, path)) = ptys.iter().find(|(l, _)| *l == format!("charchannel{i}")) {
+                set_pty(c, path);
+            }
+        }
+        if let Some(path) = first_serial_pty {
+            for c in devices.consoles.iter_mut() {
+                let is_serial = c.target.as_ref().and_then(|t| t.kind.as_ref()).is_none_or(|k| k.to_string() == "serial");
+                if is_serial {
+                    set_pty(c, &path);
+                }
+            }
+        }
+    }
+
+    fn stop_qemu(&self, st: &Status, graceful: bool) -> Result<()> {
+        let p = self.process_of(st);
+        if graceful {
+            // SIGTERM only: QEMU flushes and exits; refuse if it will not.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.pid), nix::sys::signal::Signal::SIGTERM);
+            if !p.wait_exit(Duration::from_secs(10)) {
+                return Err(Error::coded(
+                    ErrorCode::OperationTimeout,
+                    ErrorDomain::Qemu,
+                    format!("QEMU of domain '{}' did not exit after SIGTERM (use destroy without --graceful)", st.name),
+                ));
+            }
+            return Ok(());
+        }
+        p.kill(Duration::from_secs(3))
+            .map(|_| ())
+            .map_err(|e| Error::operation_failed(format!("stopping domain '{}': {e}", st.name)).in_domain(ErrorDomain::Qemu))
+    }
+
+    fn require_active(e: &Entry) -> Result<Status> {
+        e.status.clone().ok_or_else(|| op_invalid("domain is not running"))
+    }
+
+    // ---- save images -------------------------------------------------------------------
+
+    fn save_to_file(&self, st: &Status, path: &Path) -> Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| sys_err(format!("creating save image {}", path.display()), &e))?;
+        let xml = st.live_xml.as_bytes();
+        let mut header = Vec::with_capacity(SAVE_HEADER as usize);
+        header.extend_from_slice(SAVE_MAGIC);
+        let was_running = st.state == DomainState::Running as i32;
+        header.extend_from_slice(&(xml.len() as u64).to_be_bytes());
+        header.push(u8::from(was_running));
+        header.extend_from_slice(xml);
+        if header.len() as u64 > SAVE_HEADER {
+            return Err(Error::internal(format!("domain XML of '{}' too large for a save image header", st.name)));
+        }
+        header.resize(SAVE_HEADER as usize, 0);
+        f.write_all(&header).map_err(|e| sys_err(format!("writing {}", path.display()), &e))?;
+        f.flush().map_err(|e| sys_err(format!("writing {}", path.display()), &e))?;
+        let mut qmp = self.qmp(st)?;
+        qmp.execute("stop", None).map_err(|e| qmp_err(&st.name, "pausing", e))?;
+        qmp.execute_with_fd("getfd", Some(json!({"fdname": "oxvirt-save"})), f.as_fd())
+            .map_err(|e| qmp_err(&st.name, "passing the save file", e))?;
+        qmp.execute("migrate", Some(json!({"uri": "fd:oxvirt-save"}))).map_err(|e| qmp_err(&st.name, "saving", e))?;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let v = qmp.execute("query-migrate", None).map_err(|e| qmp_err(&st.name, "watching the save", e))?;
+            match v.get("status").and_then(|s| s.as_str()).unwrap_or("") {
+                "completed" => break,
+                "failed" | "cancelled" => {
+                    let why = v.get("error-desc").and_then(|s| s.as_str()).unwrap_or("unknown reason").to_string();
+                    if was_running {
+                        let _ = qmp.execute("cont", None);
+                    }
+                    return Err(Error::operation_failed(format!("saving domain '{}' failed: {why}", st.name)));
+                }
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                let _ = qmp.execute("migrate_cancel", None);
+                return Err(Error::coded(ErrorCode::OperationTimeout, ErrorDomain::Qemu, format!("saving domain '{}'", st.name)));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        f.sync_all().map_err(|e| sys_err(format!("syncing {}", path.display()), &e))?;
+        Ok(())
+    }
+
+    fn read_save_header(path: &Path) -> Result<(String, bool)> {
+        let mut f = fs::File::open(path).map_err(|e| sys_err(format!("opening save image {}", path.display()), &e))?;
+        let mut head = vec![0u8; SAVE_HEADER as usize];
+        f.read_exact(&mut head).map_err(|e| sys_err(format!("reading save image {}", path.display()), &e))?;
+        if &head[..16] != SAVE_MAGIC {
+            return Err(Error::invalid_arg(format!("{} is not an oxvirt QEMU save image", path.display())));
+        }
+        let len = u64::from_be_bytes(head[16..24].try_into().unwrap_or_default()) as usize;
+        let running = head[24] != 0;
+        let xml = head.get(25..25 + len).ok_or_else(|| Error::invalid_arg(format!("{} has a damaged header", path.display())))?;
+        Ok((String::from_utf8_lossy(xml).into_owned(), running))
+    }
+
+    fn incoming_from_file(&self, qmp: &mut Qmp, name: &str, path: &Path) -> Result<()> {
+        let mut f = fs::File::open(path).map_err(|e| sys_err(format!("opening save image {}", path.display()), &e))?;
+        f.seek(SeekFrom::Start(SAVE_HEADER)).map_err(|e| sys_err(format!("reading {}", path.display()), &e))?;
+        qmp.execute_with_fd("getfd", Some(json!({"fdname": "oxvirt-restore"})), f.as_fd())
+            .map_err(|e| qmp_err(name, "passing the save image", e))?;
+        qmp.execute("migrate-incoming", Some(json!({"uri": "fd:oxvirt-restore"})))
+            .map_err(|e| qmp_err(name, "restoring", e))?;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let v = qmp.execute("query-migrate", None).map_err(|e| qmp_err(name, "watching the restore", e))?;
+            match v.get("status").and_then(|s| s.as_str()).unwrap_or("") {
+                "completed" => return Ok(()),
+                "failed" | "cancelled" => {
+                    return Err(Error::operation_failed(format!(
+                        "restoring domain '{name}' from {} failed: {}",
+                        path.display(),
+                        v.get("error-desc").and_then(|s| s.as_str()).unwrap_or("unknown reason")
+                    )))
+                }
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                return Err(Error::coded(ErrorCode::OperationTimeout, ErrorDomain::Qemu, format!("restoring domain '{name}'")));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn do_save(&self, e: &mut Entry, path: &Path, flags_: u32) -> Result<()> {
+        let st = Self::require_active(e)?;
+        let mut keep = st.clone();
+        if flags_ & flags::SAVE_RUNNING != 0 {
+            keep.state = DomainState::Running as i32;
+        } else if flags_ & flags::SAVE_PAUSED != 0 {
+            keep.state = DomainState::Paused as i32;
+        }
+        self.save_to_file(&keep, path)?;
+        self.stop_qemu(&st, false)?;
+        self.events.emit(&e.reference(), DomainEventKind::Stopped, detail::STOPPED_SAVED);
+        let _ = remove_if_exists(&self.layout.status_file(&e.name));
+        let _ = fs::remove_dir_all(self.layout.domain_run_dir(&e.name));
+        e.status = None;
+        self.record_stop(e, reason::SHUTOFF_SAVED);
+        Ok(())
+    }
+}
+
+struct KillGuard(Option<QemuProcess>);
+
+impl Drop for KillGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = p.kill(Duration::from_secs(2));
+        }
+    }
+}
+
+fn set_pty(c: &mut oxvirt_xml::domain::Chardev, path: &str) {
+    if let Some(src) = c.source.sources.first_mut() {
+        src.path = Some(path.to_string());
+    } else {
+        c.source.sources.push(oxvirt_xml::domain::ChrSource { path: Some(path.to_string()), ..Default::default() });
+    }
+    c.tty = Some(path.to_string());
+}
+
+fn proc_cpu_time_ns(pid: i32) -> u64 {
+    let Some(stat) = fs::read_to_string(format!("/proc/{pid}/stat")).ok() else { return 0 };
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else { return 0 };
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // fields after the comm: state is index 0; utime and stime are fields 14 and 15 of the line
+    let ticks = f.get(11).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ticks * (1_000_000_000 / hz)
+}
+
+impl Driver for QemuDriver {
+    fn kind(&self) -> &'static str {
+        "QEMU"
+    }
+
+    fn uri(&self) -> String {
+        self.uri.clone()
+    }
+
+    fn hypervisor_version(&self) -> Result<u64> {
+        let def = Domain::default();
+        let emulator = self.emulator_for(&def)?;
+        Ok(self.caps_for(&emulator)?.version.number())
+    }
+
+    fn hostname(&self) -> Result<String> {
+        nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .map_err(|e| Error::system("reading the hostname", &std::io::Error::from(e)))
+    }
+
+    fn node_info(&self) -> Result<NodeInfo> {
+        let f = oxvirt_host::node_facts();
+        Ok(NodeInfo {
+            model: f.model,
+            memory: f.memory,
+            cpus: f.cpus,
+            mhz: f.mhz,
+            nodes: f.nodes,
+            sockets: f.sockets,
+            cores: f.cores,
+            threads: f.threads,
+        })
+    }
+
+    fn list_domains(&self, f: u32) -> Result<Vec<DomainRef>> {
+        let _l = self.lock()?;
+        let mut out = Vec::new();
+        for e in self.all_entries()? {
+            let facts = oxvirt_api::DomainListFacts {
+                state: e.state().0,
+                persistent: e.config.is_some(),
+                managed_save: self.layout.managed_save(&e.name).exists(),
+                autostart: self.layout.autostart_link(&e.name).exists(),
+                snapshots: false,
+            };
+            if oxvirt_api::domain_matches(f, &facts) {
+                out.push(e.reference());
+            }
+        }
+        Ok(out)
+    }
+
+    fn lookup_domain_by_name(&self, name: &str) -> Result<DomainRef> {
+        if name.contains('/') {
+            return Err(Error::no_domain(format!("no domain with matching name '{name}'")).in_domain(ErrorDomain::Qemu));
+        }
+        let _l = self.lock()?;
+        self.entry(name)?
+            .map(|e| e.reference())
+            .ok_or_else(|| Error::no_domain(format!("no domain with matching name '{name}'")).in_domain(ErrorDomain::Qemu))
+    }
+
+    fn lookup_domain_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef> {
+        let _l = self.lock()?;
+        self.all_entries()?
+            .into_iter()
+            .find(|e| e.uuid() == *uuid)
+            .map(|e| e.reference())
+            .ok_or_else(|| Error::no_domain(format!("no domain with matching uuid '{uuid}'")).in_domain(ErrorDomain::Qemu))
+    }
+
+    fn lookup_domain_by_id(&self, id: i32) -> Result<DomainRef> {
+        let _l = self.lock()?;
+        self.all_entries()?
+            .into_iter()
+            .find(|e| e.status.as_ref().is_some_and(|s| s.id == id))
+            .map(|e| e.reference())
+            .ok_or_else(|| Error::no_domain(format!("no domain with matching id {id}")).in_domain(ErrorDomain::Qemu))
+    }
+
+    fn domain_define(&self, xml: &str, f: u32) -> Result<(DomainRef, Vec<String>)> {
+        let (mut def, warnings) = self.parse_definition(xml, f & flags::DEFINE_VALIDATE != 0)?;
+        let _l = self.lock()?;
+        self.check_unique(&def)?;
+        let existed = self.load_config(&def.name)?.is_some();
+        self.complete_definition(&mut def)?;
+        self.store_config(&def)?;
+        let e = self.entry(&def.name)?.ok_or_else(|| Error::internal("definition vanished after writing it"))?;
+        let r = e.reference();
+        self.events.emit(&r, DomainEventKind::Defined, if existed { detail::DEFINED_UPDATED } else { detail::DEFINED_ADDED });
+        Ok((r, warnings))
+    }
+
+    fn domain_undefine(&self, d: &DomainRef, f: u32) -> Result<()> {
+        let _l = self.lock()?;
+        let mut e = self.entry_by_ref(d)?;
+        if e.config.is_none() {
+            return Err(op_invalid("cannot undefine transient domain"));
+        }
+        let save = self.layout.managed_save(&e.name);
+        if save.exists() {
+            if f & flags::UNDEFINE_MANAGED_SAVE == 0 {
+                return Err(op_invalid("Refusing to undefine while domain managed save image exists (use --managed-save)"));
+            }
+            remove_if_exists(&save).map_err(|err| sys_err(format!("removing {}", save.display()), &err))?;
+        }
+        let nvram = e.config.as_ref().and_then(|c| c.os.nvram.as_ref()).and_then(|n| n.path.clone());
+        if let Some(nv) = nvram.clone().filter(|_| f & flags::UNDEFINE_NVRAM != 0) {
+            let _ = remove_if_exists(Path::new(&nv));
+        } else if nvram.is_some() && f & flags::UNDEFINE_KEEP_NVRAM == 0 && Path::new(nvram.as_deref().unwrap_or("")).exists() {
+            return Err(op_invalid("cannot undefine domain with nvram (use --nvram or --keep-nvram)"));
+        }
+        let _ = remove_if_exists(&self.layout.autostart_link(&e.name));
+        let path = self.layout.config_file(&e.name);
+        remove_if_exists(&path).map_err(|err| sys_err(format!("removing {}", path.display()), &err))?;
+        if let Some(mut st) = e.status.take() {
+            st.transient = true;
+            self.store_status(&st)?;
+        }
+        self.events.emit(&e.reference(), DomainEventKind::Undefined, detail::UNDEFINED_REMOVED);
+        e.config = None;
+        Ok(())
+    }
+
+    fn domain_create(&self, d: &DomainRef, f: u32) -> Result<DomainRef> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        if e.status.is_some() {
+            return Err(op_invalid("domain is already running"));
+        }
+        let def = e.config.clone().ok_or_else(|| Error::internal("inactive domain without a definition"))?;
+        let save = self.layout.managed_save(&e.name);
+        let st = if save.exists() && f & flags::START_FORCE_BOOT == 0 {
+            let (xml, was_running) = Self::read_save_header(&save)?;
+            let saved = Domain::from_xml_str(&xml).map_err(|err| Error::internal(format!("managed save image XML: {err}")))?;
+            let paused = f & flags::START_PAUSED != 0 || !was_running;
+            let st = self.launch(saved, false, if paused { flags::START_PAUSED } else { 0 }, Some(&save))?;
+            let _ = remove_if_exists(&save);
+            st
+        } else {
+            if save.exists() {
+                let _ = remove_if_exists(&save);
+            }
+            self.launch(def, false, f, None)?
+        };
+        Ok(DomainRef { name: st.name, uuid: st.uuid, id: st.id })
+    }
+
+    fn domain_create_xml(&self, xml: &str, f: u32) -> Result<DomainRef> {
+        let (mut def, _) = self.parse_definition(xml, f & flags::START_VALIDATE != 0)?;
+        let _l = self.lock()?;
+        self.check_unique(&def)?;
+        if let Some(e) = self.entry(&def.name)? {
+            if e.status.is_some() {
+                return Err(op_invalid(format!("domain '{}' is already running", def.name)));
+            }
+        }
+        self.complete_definition(&mut def)?;
+        let persistent = self.load_config(&def.name)?.is_some();
+        let st = self.launch(def, !persistent, f, None)?;
+        Ok(DomainRef { name: st.name, uuid: st.uuid, id: st.id })
+    }
+
+    fn domain_shutdown(&self, d: &DomainRef, _f: u32) -> Result<()> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        let st = Self::require_active(&e)?;
+        if st.state == DomainState::Paused as i32 {
+            // ACPI needs running vCPUs; libvirt refuses the same way for an agent-less shutdown
+            return Err(op_invalid("domain is paused: resume it first, or use destroy"));
+        }
+        let mut qmp = self.qmp(&st)?;
+        qmp.execute("system_powerdown", None).map_err(|err| qmp_err(&e.name, "sending the ACPI power button", err))?;
+        Ok(())
+    }
+
+    fn domain_reboot(&self, d: &DomainRef, _f: u32) -> Result<()> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        let mut st = Self::require_active(&e)?;
+        let mut qmp = self.qmp(&st)?;
+        st.fake_reboot = true;
+        self.store_status(&st)?;
+        qmp.execute("system_powerdown", None).map_err(|err| qmp_err(&e.name, "sending the ACPI power button", err))?;
+        drop(qmp);
+        // Without a daemon watching, finish the reboot here: wait for the guest to power off, then
+        // reset it (what QEMU does for libvirt's "fake reboot").
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            let mut e2 = Entry {
+                name: e.name.clone(),
+                config: None,
+                status: Status::load(&self.layout.status_file(&e.name)),
+                stop_reason: reason::UNKNOWN,
+            };
+            self.reconcile(&mut e2)?;
+            match e2.status {
+                Some(s) if !s.fake_reboot => return Ok(()),
+                None => return Err(Error::operation_failed(format!("domain '{}' stopped during reboot", e.name))),
+                _ => {}
+            }
+        }
+        Err(Error::coded(
+            ErrorCode::OperationTimeout,
+            ErrorDomain::Qemu,
+            format!("domain '{}' did not react to the ACPI power button within 120 s (use reset)", e.name),
+        ))
+    }
+
+    fn domain_reset(&self, d: &DomainRef, _f: u32) -> Result<()> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        let st = Self::require_active(&e)?;
+        self.qmp(&st)?.execute("system_reset", None).map_err(|err| qmp_err(&e.name, "resetting", err))?;
+        Ok(())
+    }
+
+    fn domain_destroy(&self, d: &DomainRef, f: u32) -> Result<()> {
+        let _l = self.lock()?;
+        let mut e = self.entry_by_ref(d)?;
+        let st = Self::require_active(&e)?;
+        self.stop_qemu(&st, f & flags::DESTROY_GRACEFUL != 0)?;
+        self.finish_stop(&mut e, reason::SHUTOFF_DESTROYED, DomainEventKind::Stopped, detail::STOPPED_DESTROYED);
+        Ok(())
+    }
+
+    fn domain_suspend(&self, d: &DomainRef) -> Result<()> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        let mut st = Self::require_active(&e)?;
+        if st.state == DomainState::Paused as i32 {
+            return Ok(());
+        }
+        self.qmp(&st)?.execute("stop", None).map_err(|err| qmp_err(&e.name, "pausing", err))?;
+        st.state = DomainState::Paused as i32;
+        st.reason = reason::PAUSED_USER;
+        self.store_status(&st)?;
+        self.events.emit(&e.reference(), DomainEventKind::Suspended, detail::SUSPENDED_PAUSED);
+        Ok(())
+    }
+
+    fn domain_resume(&self, d: &DomainRef) -> Result<()> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        let mut st = Self::require_active(&e)?;
+        if st.state != DomainState::Paused as i32 {
+            return Err(op_invalid("domain is not paused"));
+        }
+        self.qmp(&st)?.execute("cont", None).map_err(|err| qmp_err(&e.name, "resuming", err))?;
+        st.state = DomainState::Running as i32;
+        st.reason = reason::RUNNING_UNPAUSED;
+        self.store_status(&st)?;
+        self.events.emit(&e.reference(), DomainEventKind::Resumed, detail::RESUMED_UNPAUSED);
+        Ok(())
+    }
+
+    fn domain_save(&self, d: &DomainRef, path: &str, _dxml: Option<&str>, f: u32) -> Result<()> {
+        let _l = self.lock()?;
+        let mut e = self.entry_by_ref(d)?;
+        self.do_save(&mut e, Path::new(path), f)
+    }
+
+    fn domain_restore(&self, path: &str, _dxml: Option<&str>, f: u32) -> Result<DomainRef> {
+        let (xml, was_running) = Self::read_save_header(Path::new(path))?;
+        let def = Domain::from_xml_str(&xml).map_err(|err| Error::invalid_arg(format!("save image {path}: {err}")))?;
+        let _l = self.lock()?;
+        self.check_unique(&def)?;
+        if let Some(e) = self.entry(&def.name)? {
+            if e.status.is_some() {
+                return Err(op_invalid(format!("domain '{}' is already running", def.name)));
+            }
+        }
+        let persistent = self.load_config(&def.name)?.is_some();
+        let paused = f & flags::SAVE_PAUSED != 0 || (!was_running && f & flags::SAVE_RUNNING == 0);
+        let st = self.launch(def, !persistent, if paused { flags::START_PAUSED } else { 0 }, Some(Path::new(path)))?;
+        Ok(DomainRef { name: st.name, uuid: st.uuid, id: st.id })
+    }
+
+    fn domain_save_image_xml(&self, path: &str, _f: u32) -> Result<String> {
+        Ok(Self::read_save_header(Path::new(path))?.0)
+    }
+
+    fn domain_managed_save(&self, d: &DomainRef, f: u32) -> Result<()> {
+        let _l = self.lock()?;
+        let mut e = self.entry_by_ref(d)?;
+        if e.config.is_none() {
+            return Err(op_invalid("cannot do managed save for transient domain"));
+        }
+        let path = self.layout.managed_save(&e.name);
+        self.do_save(&mut e, &path, f)
+    }
+
+    fn domain_has_managed_save(&self, d: &DomainRef) -> Result<bool> {
+        Ok(self.layout.managed_save(&d.name).exists())
+    }
+
+    fn domain_managed_save_remove(&self, d: &DomainRef) -> Result<()> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        let p = self.layout.managed_save(&e.name);
+        remove_if_exists(&p).map_err(|err| sys_err(format!("removing {}", p.display()), &err))
+    }
+
+    fn domain_xml(&self, d: &DomainRef, f: u32) -> Result<String> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        match (&e.status, &e.config) {
+            (Some(s), Some(c)) if f & flags::XML_INACTIVE != 0 => {
+                let _ = s;
+                Ok(c.to_xml_string())
+            }
+            (Some(s), _) => Ok(s.live_xml.clone()),
+            (None, Some(c)) => Ok(c.to_xml_string()),
+            (None, None) => Err(Error::no_domain(&d.name)),
+        }
+    }
+
+    fn domain_info(&self, d: &DomainRef) -> Result<DomainInfo> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        let def = e.definition()?;
+        let (state, _) = e.state();
+        let mut memory = def.current_memory_kib();
+        let mut cpu_time = 0;
+        if let Some(st) = &e.status {
+            cpu_time = proc_cpu_time_ns(st.pid);
+            if let Ok(mut q) = self.qmp(st) {
+                if let Ok(b) = q.execute("query-balloon", None) {
+                    if let Some(actual) = b.get("actual").and_then(|a| a.as_u64()) {
+                        memory = actual / 1024;
+                    }
+                }
+            }
+        }
+        Ok(DomainInfo { state, max_mem: def.memory_kib(), memory, nr_virt_cpu: def.vcpus_current(), cpu_time })
+    }
+
+    fn domain_state(&self, d: &DomainRef) -> Result<(DomainState, i32)> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        if e.status.is_none() && self.layout.managed_save(&e.name).exists() {
+            return Ok((DomainState::Shutoff, reason::SHUTOFF_SAVED));
+        }
+        Ok(e.state())
+    }
+
+    fn domain_os_type(&self, d: &DomainRef) -> Result<String> {
+        let _l = self.lock()?;
+        Ok(self.entry_by_ref(d)?.definition()?.os_type().to_string())
+    }
+
+    fn domain_autostart(&self, d: &DomainRef) -> Result<bool> {
+        Ok(self.layout.autostart_link(&d.name).exists())
+    }
+
+    fn domain_set_autostart(&self, d: &DomainRef, on: bool) -> Result<()> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        if e.config.is_none() {
+            return Err(op_invalid("cannot set autostart for transient domain"));
+        }
+        let link = self.layout.autostart_link(&e.name);
+        if on {
+            if !link.exists() {
+                std::os::unix::fs::symlink(self.layout.config_file(&e.name), &link)
+                    .map_err(|err| sys_err(format!("creating {}", link.display()), &err))?;
+            }
+        } else {
+            remove_if_exists(&link).map_err(|err| sys_err(format!("removing {}", link.display()), &err))?;
+        }
+        Ok(())
+    }
+
+    fn domain_is_persistent(&self, d: &DomainRef) -> Result<bool> {
+        let _l = self.lock()?;
+        Ok(self.entry_by_ref(d)?.config.is_some())
+    }
+
+    fn domain_is_updated(&self, d: &DomainRef) -> Result<bool> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        Ok(match (&e.status, &e.config) {
+            (Some(s), Some(c)) => {
+                let live = Domain::from_xml_str(&s.live_xml).ok().map(|mut l| {
+                    l.id = None;
+                    l
+                });
+                live.is_some_and(|l| l.os != c.os || l.memory != c.memory || l.vcpu != c.vcpu)
+            }
+            _ => false,
+        })
+    }
+
+    fn domain_set_memory(&self, d: &DomainRef, kib: u64, f: u32) -> Result<()> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        let live = f & flags::AFFECT_LIVE != 0 || (f & flags::AFFECT_CONFIG == 0 && e.status.is_some());
+        let config = f & flags::AFFECT_CONFIG != 0;
+        let def = e.definition()?;
+        if kib == 0 {
+            return Err(Error::invalid_arg("memory size must be greater than zero"));
+        }
+        if kib > def.memory_kib() && f & flags::MEM_MAXIMUM == 0 {
+            return Err(Error::invalid_arg(format!(
+                "cannot set memory higher than max memory ({kib} KiB > {} KiB)",
+                def.memory_kib()
+            )));
+        }
+        if live {
+            let mut st = Self::require_active(&e)?;
+            if f & flags::MEM_MAXIMUM != 0 {
+                return Err(op_invalid("cannot resize the maximum memory on an active domain"));
+            }
+            self.qmp(&st)?
+                .execute("balloon", Some(json!({"value": kib * 1024})))
+                .map_err(|err| qmp_err(&e.name, "setting the balloon target", err))?;
+            let mut ldef = def.clone();
+            ldef.current_memory = Some(oxvirt_xml::KiB(kib));
+            st.live_xml = ldef.to_xml_string();
+            self.store_status(&st)?;
+        }
+        if config {
+            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
+            if f & flags::MEM_MAXIMUM != 0 {
+                if let Some(m) = c.memory.as_mut() {
+                    m.size = oxvirt_xml::KiB(kib);
+                }
+                if c.current_memory.is_some_and(|cm| cm.0 > kib) {
+                    c.current_memory = Some(oxvirt_xml::KiB(kib));
+                }
+            } else {
+                c.current_memory = Some(oxvirt_xml::KiB(kib));
+            }
+            self.store_config(&c)?;
+        }
+        Ok(())
+    }
+
+    fn domain_set_vcpus(&self, d: &DomainRef, count: u32, f: u32) -> Result<()> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        if count == 0 {
+            return Err(Error::invalid_arg("vCPU count must be at least 1"));
+        }
+        let live = f & flags::AFFECT_LIVE != 0 || (f & flags::AFFECT_CONFIG == 0 && e.status.is_some());
+        if live {
+            let st = Self::require_active(&e)?;
+            let def = e.definition()?;
+            if count > def.vcpus() {
+                return Err(Error::invalid_arg(format!("requested vcpus {count} is greater than max allowable vcpus {}", def.vcpus())));
+            }
+            crate::hotplug::set_vcpus(&mut self.qmp(&st)?, &e.name, count)?;
+            let mut st = st;
+            let mut ldef = def;
+            if let Some(v) = ldef.vcpu.as_mut() {
+                v.current = (count != v.count).then_some(count);
+            }
+            st.live_xml = ldef.to_xml_string();
+            self.store_status(&st)?;
+        }
+        if f & flags::AFFECT_CONFIG != 0 {
+            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
+            if let Some(v) = c.vcpu.as_mut() {
+                if count > v.count {
+                    return Err(Error::invalid_arg(format!("requested vcpus {count} is greater than max allowable vcpus {}", v.count)));
+                }
+                v.current = (count != v.count).then_some(count);
+            }
+            self.store_config(&c)?;
+        }
+        Ok(())
+    }
+
+    fn domain_snapshot_count(&self, _d: &DomainRef) -> Result<u32> {
+        Ok(0)
+    }
+
+    fn domain_console_path(&self, d: &DomainRef, dev: Option<&str>) -> Result<String> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        let _st = Self::require_active(&e)?;
+        let def = e.definition()?;
+        let devices = def.devices.unwrap_or_default();
+        let pick = |c: &oxvirt_xml::domain::Chardev| c.source.sources.first().and_then(|s| s.path.clone());
+        let path = match dev {
+            None => devices.consoles.first().and_then(pick).or_else(|| devices.serials.first().and_then(pick)),
+            Some(alias) => devices
+                .consoles
+                .iter()
+                .chain(devices.serials.iter())
+                .chain(devices.channels.iter())
+                .find(|c| c.alias.as_ref().is_some_and(|a| a.name == alias))
+                .and_then(pick),
+        };
+        path.filter(|p| p.starts_with("/dev/pts/"))
+            .ok_or_else(|| op_invalid(format!("domain '{}' has no console on a pty (add <console type='pty'/>)", e.name)))
+    }
+
+    fn domain_event_register(&self, d: Option<&DomainRef>, cb: DomainEventCallback) -> Result<i32> {
+        Ok(self.events.register(d, cb))
+    }
+
+    fn domain_event_deregister(&self, id: i32) -> Result<()> {
+        self.events.deregister(id)
+    }
+}
