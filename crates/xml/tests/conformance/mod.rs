@@ -910,9 +910,12 @@ pub fn validate_with_xmllint(schema: &Path, docs: &[(usize, &str)]) -> Vec<(usiz
     if probe.is_err() {
         panic!("xmllint not found: the conformance test validates output against libvirt's RelaxNG schemas with it; install it with `apt-get install libxml2-utils`");
     }
+    // Unique per call: tests of one binary run in parallel, possibly with the same schema.
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
-        "oxvirt-conformance-{}-{}",
+        "oxvirt-conformance-{}-{}-{}",
         std::process::id(),
+        RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         schema.file_stem().and_then(|s| s.to_str()).unwrap_or("x")
     ));
     let _ = fs::remove_dir_all(&dir);
@@ -1093,6 +1096,66 @@ mod tests {
             losses(meta, "<d><metadata><a:x xmlns:a='urn:a' k='v'>t</a:x></metadata></d>"),
             ["changed metadata /d/metadata"]
         );
+    }
+
+    /// `<t a='..'><k/></t>`: reads `a` and `<k/>`, but forgets to write `a` back when `lossy`.
+    #[derive(Debug, PartialEq)]
+    struct T {
+        a: Option<String>,
+        k: bool,
+    }
+    impl oxvirt_xml::FromXml for T {
+        fn from_xml(el: &mut oxvirt_xml::El<'_, '_>) -> Result<Self, XmlError> {
+            Ok(T { a: el.attr_opt("a")?, k: el.flag("k")? })
+        }
+    }
+    impl oxvirt_xml::ToXml for T {
+        fn write_attrs(&self, w: &mut oxvirt_xml::Writer) {
+            if let Some(a) = &self.a {
+                if a != "lossy" {
+                    w.attr("a", a);
+                }
+            }
+        }
+        fn write_content(&self, w: &mut oxvirt_xml::Writer) {
+            if self.k {
+                w.empty_element("k");
+            }
+        }
+    }
+    impl XmlDocument for T {
+        const ROOT: &'static str = "t";
+    }
+
+    #[test]
+    fn check_one_reports_warnings_losses_and_reparse() {
+        let keys = |xml: &str| -> Vec<String> { check_one::<T>("x", xml).issues.into_iter().map(|i| i.key).collect() };
+        assert!(keys("<t a='1'><k/></t>").is_empty());
+        // unknown input: one warning each, not repeated as a loss
+        assert_eq!(keys("<t a='1' b='2'><k/><z><y/></z></t>"), ["unknown attribute /t/@b", "unknown element /t/z"]);
+        // dropped on output: a loss, and the re-parsed model differs
+        assert_eq!(keys("<t a='lossy'/>"), ["lost attribute /t/@a", "re-parsed model differs"]);
+        assert_eq!(keys("<t a='1'><k>text</k></t>")[0], "unexpected text /t/k");
+        assert!(keys("<other/>")[0].starts_with("parse error: wrong root"));
+    }
+
+    #[test]
+    fn xmllint_failures_map_back_to_their_documents() {
+        let dir = std::env::temp_dir().join(format!("oxvirt-conformance-rng-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let rng = dir.join("t.rng");
+        fs::write(
+            &rng,
+            "<element name='t' xmlns='http://relaxng.org/ns/structure/1.0'><optional><attribute name='a'/></optional></element>",
+        )
+        .unwrap();
+        let docs = [(0, "<t a='1'/>"), (1, "<t b='1'/>"), (2, "<t/>"), (3, "<u/>")];
+        let mut r = validate_with_xmllint(&rng, &docs);
+        r.sort_by_key(|(i, _)| *i);
+        let failed: Vec<usize> = r.iter().map(|(i, _)| *i).collect();
+        assert_eq!(failed, [1, 3], "{r:?}");
+        assert!(r.iter().all(|(_, issues)| issues.iter().all(|i| i.key.starts_with("schema: "))));
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
