@@ -7,6 +7,7 @@
 pub mod accel;
 mod builder;
 pub mod caps;
+pub mod command;
 pub mod driver;
 pub mod fsutil;
 pub mod hotplug;

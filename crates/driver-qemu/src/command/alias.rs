@@ -1,0 +1,103 @@
+//! Device aliases (`<alias name=...>`), which become QEMU `id=`s: libvirt's naming scheme,
+//! keeping user aliases (`ua-` prefix).
+
+use oxvirt_xml::domain::*;
+
+use super::addr::{disk_index, MachineKind};
+
+fn set(slot: &mut Option<Alias>, name: impl FnOnce() -> String) {
+    if slot.as_ref().is_some_and(|a| a.name.starts_with("ua-")) {
+        return;
+    }
+    *slot = Some(Alias { name: name() });
+}
+
+pub(crate) fn controller_alias(c: &Controller, kind: MachineKind) -> String {
+    let i = c.index.unwrap_or(0);
+    match c.kind {
+        ControllerType::Pci => match c.model {
+            Some(ControllerModel::PcieRoot) => "pcie.0".into(),
+            _ => format!("pci.{i}"),
+        },
+        ControllerType::Ide if i == 0 => "ide".into(),
+        ControllerType::Usb if i == 0 => "usb".into(),
+        ControllerType::Sata if i == 0 && kind == MachineKind::Q35 => "ide".into(),
+        t => format!("{t}{i}"),
+    }
+}
+
+pub(crate) fn assign(def: &mut Domain) {
+    let kind = super::addr::kind_of(def).unwrap_or(MachineKind::Pc);
+    let Some(devs) = def.devices.as_mut() else {
+        return;
+    };
+    for d in devs.disks.iter_mut() {
+        let a = d.info.address.clone().unwrap_or_default();
+        let (c, b, u) = (
+            a.controller.unwrap_or(0),
+            a.bus.map_or(0, |h| h.0),
+            a.unit.unwrap_or(0),
+        );
+        let idx = disk_index(&d.target.dev).unwrap_or(0);
+        let name = match d.target.bus.unwrap_or_default() {
+            DiskBus::Virtio => format!("virtio-disk{idx}"),
+            DiskBus::Ide => format!("ide{c}-{b}-{u}"),
+            DiskBus::Sata => format!("sata{c}-0-{u}"),
+            DiskBus::Scsi => format!("scsi{c}-{b}-{u}"),
+            DiskBus::Fdc => format!("fdc0-0-{u}"),
+            DiskBus::Usb => format!("usb-disk{idx}"),
+            other => format!("{other}-disk{idx}"),
+        };
+        set(&mut d.info.alias, || name);
+    }
+    for c in devs.controllers.iter_mut() {
+        let name = match (c.kind, c.index) {
+            (ControllerType::Sata, Some(i)) => format!("sata{i}"),
+            _ => controller_alias(c, kind),
+        };
+        set(&mut c.info.alias, || name);
+    }
+    for (i, n) in devs.interfaces.iter_mut().enumerate() {
+        set(&mut n.alias, || format!("net{i}"));
+    }
+    for (list, prefix) in [
+        (&mut devs.serials, "serial"),
+        (&mut devs.parallels, "parallel"),
+        (&mut devs.channels, "channel"),
+        (&mut devs.consoles, "console"),
+    ] {
+        for (i, c) in list.iter_mut().enumerate() {
+            set(&mut c.alias, || format!("{prefix}{i}"));
+        }
+    }
+    // A serial-type console 0 is the first serial port itself.
+    let serial0 = devs.serials.first().and_then(|s| s.alias.clone());
+    if let Some(c) = devs.consoles.first_mut() {
+        if c.target.as_ref().and_then(|t| t.kind) == Some(ChrTargetType::Serial) {
+            if let Some(a) = serial0 {
+                c.alias = Some(a);
+            }
+        }
+    }
+    for (i, x) in devs.inputs.iter_mut().enumerate() {
+        set(&mut x.alias, || format!("input{i}"));
+    }
+    for (i, x) in devs.videos.iter_mut().enumerate() {
+        set(&mut x.alias, || format!("video{i}"));
+    }
+    for (i, x) in devs.sounds.iter_mut().enumerate() {
+        set(&mut x.alias, || format!("sound{i}"));
+    }
+    for (i, x) in devs.watchdogs.iter_mut().enumerate() {
+        set(&mut x.alias, || format!("watchdog{i}"));
+    }
+    if let Some(b) = devs.memballoon.as_mut() {
+        set(&mut b.alias, || "balloon0".into());
+    }
+    for (i, x) in devs.rngs.iter_mut().enumerate() {
+        set(&mut x.alias, || format!("rng{i}"));
+    }
+    for (i, x) in devs.panics.iter_mut().enumerate() {
+        set(&mut x.alias, || format!("panic{i}"));
+    }
+}

@@ -1,0 +1,203 @@
+//! Domain XML → QEMU command line.
+//!
+//! [`assign_addresses`] completes a definition the way libvirt does when it is defined
+//! (resolved machine type, implicit controllers and devices, PCI/drive/virtio-serial/USB
+//! addresses, firmware paths) so the persistent XML records the guest ABI. [`build`] runs the
+//! same completion on a copy and turns it into arguments, so a command line never depends on
+//! whether the caller assigned addresses first.
+//!
+//! `-pidfile` and the QMP monitor are not emitted: [`crate::process::spawn`] adds them.
+
+mod addr;
+mod alias;
+mod argv;
+mod devices;
+mod disk;
+mod firmware;
+mod props;
+
+use std::path::{Path, PathBuf};
+
+use oxvirt_xml::domain::Domain;
+
+use crate::caps::QemuCaps;
+
+pub use firmware::{FirmwarePaths, DEFAULT_OVMF_DIR};
+
+/// Which accelerator the guest runs on; the driver decides (domain type, KVM usability).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+/// How automatic graphics ports are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortCheck {
+    /// Take the first port that can be bound on the listen address (real starts).
+    Bind,
+    /// Take the first port not used by this command line (deterministic output for tests).
+    AssumeFree,
+}
+
+/// What the builder needs to know about the host and the domain's run.
+#[derive(Debug, Clone)]
+pub struct BuildEnv<'a> {
+    pub caps: &'a QemuCaps,
+    pub emulator: PathBuf,
+    pub accel: Accel,
+    /// Per-domain directory for files that outlive a run (UEFI variable store copies).
+    pub lib_dir: PathBuf,
+    /// Per-run directory for secrets and sockets the builder generates.
+    pub run_dir: PathBuf,
+    /// QEMU's log file (the driver redirects QEMU's output there).
+    pub log: PathBuf,
+    pub domain_id: i32,
+    pub firmware: FirmwarePaths,
+    pub port_check: PortCheck,
+}
+
+impl<'a> BuildEnv<'a> {
+    /// An environment with the usual firmware location and real port checks.
+    pub fn new(
+        caps: &'a QemuCaps,
+        emulator: impl Into<PathBuf>,
+        accel: Accel,
+        lib_dir: impl Into<PathBuf>,
+        run_dir: impl Into<PathBuf>,
+    ) -> Self {
+        let run_dir = run_dir.into();
+        BuildEnv {
+            caps,
+            emulator: emulator.into(),
+            accel,
+            lib_dir: lib_dir.into(),
+            log: run_dir.join("qemu.log"),
+            run_dir,
+            domain_id: -1,
+            firmware: FirmwarePaths::default(),
+            port_check: PortCheck::Bind,
+        }
+    }
+}
+
+/// A file the command line refers to that must exist before QEMU starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrepareFile {
+    /// Copy `from` to `to` unless `to` already exists (UEFI variable store from its template).
+    CopyIfMissing { from: PathBuf, to: PathBuf },
+    /// Write a secret QEMU reads through `-object secret,file=` (mode 0600).
+    Secret { path: PathBuf, data: Vec<u8> },
+}
+
+/// A graphics port chosen at build time, for the live XML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraphicsPort {
+    /// Index into `<devices><graphics>`.
+    pub graphics: usize,
+    pub port: Option<u16>,
+    pub tls_port: Option<u16>,
+    pub websocket: Option<u16>,
+}
+
+#[derive(Debug)]
+pub struct QemuCommand {
+    pub emulator: PathBuf,
+    pub argv: Vec<String>,
+    /// Descriptors QEMU must inherit (taps, later); the argv refers to them by number.
+    pub pass_fds: Vec<std::os::fd::OwnedFd>,
+    pub prepare: Vec<PrepareFile>,
+    pub graphics_ports: Vec<GraphicsPort>,
+}
+
+impl QemuCommand {
+    /// Creates the files listed in [`QemuCommand::prepare`] (atomically, parents created).
+    pub fn prepare_files(&self) -> Result<(), CommandError> {
+        for p in &self.prepare {
+            match p {
+                PrepareFile::CopyIfMissing { from, to } => {
+                    if to.exists() {
+                        continue;
+                    }
+                    let data = std::fs::read(from).map_err(|source| CommandError::PrepareFile {
+                        path: from.clone(),
+                        source,
+                    })?;
+                    write_atomic(to, &data, 0o600)?;
+                }
+                PrepareFile::Secret { path, data } => write_atomic(path, data, 0o600)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), CommandError> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let err = |source| CommandError::PrepareFile {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(err)?;
+    tmp.write_all(data).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The definition uses something this driver cannot run (yet).
+    #[error("unsupported configuration: {element}: {detail}")]
+    Unsupported { element: String, detail: String },
+    /// The definition contradicts itself or the emulator.
+    #[error("invalid configuration: {element}: {detail}")]
+    Invalid { element: String, detail: String },
+    #[error("assigning addresses: {0}")]
+    AddressAssignment(String),
+    #[error("finding firmware: {0}")]
+    FirmwareLookup(String),
+    #[error("allocating a port for {what}: no free port in {from}..={to}")]
+    PortAllocation { what: String, from: u16, to: u16 },
+    #[error("preparing {path}: {source}")]
+    PrepareFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub(crate) fn unsupported(element: impl Into<String>, detail: impl Into<String>) -> CommandError {
+    CommandError::Unsupported {
+        element: element.into(),
+        detail: detail.into(),
+    }
+}
+
+pub(crate) fn invalid(element: impl Into<String>, detail: impl Into<String>) -> CommandError {
+    CommandError::Invalid {
+        element: element.into(),
+        detail: detail.into(),
+    }
+}
+
+/// Completes `def` in place: machine alias → versioned name, implicit controllers and default
+/// devices, controller models and indexes, PCI / drive / virtio-serial / USB addresses, MAC
+/// addresses and firmware paths.
+pub fn assign_addresses(def: &mut Domain, env: &BuildEnv) -> Result<(), CommandError> {
+    addr::assign(def, env)
+}
+
+/// The QEMU command line (without the emulator itself, `-pidfile` and `-qmp`) for `def`.
+pub fn build(def: &Domain, env: &BuildEnv) -> Result<QemuCommand, CommandError> {
+    let mut def = def.clone();
+    addr::assign(&mut def, env)?;
+    alias::assign(&mut def);
+    argv::build(&def, env)
+}
