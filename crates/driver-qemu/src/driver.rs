@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use oxvirt_api::{
-    detail, flags, reason, ConnectUri, DomainEventCallback, DomainEventKind, DomainInfo, DomainRef, DomainState,
-    Driver, DriverFactory, Error, ErrorCode, ErrorDomain, EventBus, NodeInfo, Result,
+    detail, flags, reason, ConnectUri, DomainEventCallback, DomainEventKind, DomainInfo, DomainRef,
+    DomainState, Driver, DriverFactory, Error, ErrorCode, ErrorDomain, EventBus, NodeInfo, Result,
 };
 use oxvirt_qmp::Qmp;
 use oxvirt_xml::domain::Domain;
@@ -42,7 +42,9 @@ pub struct QemuDriverFactory;
 
 impl DriverFactory for QemuDriverFactory {
     fn accepts(&self, uri: &ConnectUri) -> bool {
-        uri.driver == "qemu" && uri.is_local() && matches!(uri.path.as_str(), "/system" | "/session" | "/embed")
+        uri.driver == "qemu"
+            && uri.is_local()
+            && matches!(uri.path.as_str(), "/system" | "/session" | "/embed")
     }
 
     fn open(&self, uri: &ConnectUri, _flags: u32) -> Result<Arc<dyn Driver>> {
@@ -51,10 +53,14 @@ impl DriverFactory for QemuDriverFactory {
             "/session" => Layout::session(),
             _ => {
                 let root = uri.param("root").ok_or_else(|| {
-                    Error::invalid_arg("qemu:///embed needs a root directory: qemu:///embed?root=/path/to/dir")
+                    Error::invalid_arg(
+                        "qemu:///embed needs a root directory: qemu:///embed?root=/path/to/dir",
+                    )
                 })?;
                 if !root.starts_with('/') {
-                    return Err(Error::invalid_arg(format!("embed root '{root}' must be an absolute path")));
+                    return Err(Error::invalid_arg(format!(
+                        "embed root '{root}' must be an absolute path"
+                    )));
                 }
                 Layout::embed(Path::new(root))
             }
@@ -84,7 +90,8 @@ fn op_invalid(msg: impl std::fmt::Display) -> Error {
 }
 
 fn qmp_err(name: &str, what: &str, e: impl std::fmt::Display) -> Error {
-    Error::operation_failed(format!("{what} of domain '{name}' over QMP: {e}")).in_domain(ErrorDomain::Qemu)
+    Error::operation_failed(format!("{what} of domain '{name}' over QMP: {e}"))
+        .in_domain(ErrorDomain::Qemu)
 }
 
 /// What is known of one domain after re-attaching: its persistent definition and its live status.
@@ -105,28 +112,51 @@ impl Entry {
             .unwrap_or_default()
     }
     fn reference(&self) -> DomainRef {
-        DomainRef { name: self.name.clone(), uuid: self.uuid(), id: self.status.as_ref().map_or(-1, |s| s.id) }
+        DomainRef {
+            name: self.name.clone(),
+            uuid: self.uuid(),
+            id: self.status.as_ref().map_or(-1, |s| s.id),
+        }
     }
     fn state(&self) -> (DomainState, i32) {
         match &self.status {
-            Some(s) => (DomainState::from_i32(s.state).unwrap_or(DomainState::NoState), s.reason),
+            Some(s) => (
+                DomainState::from_i32(s.state).unwrap_or(DomainState::NoState),
+                s.reason,
+            ),
             None => (DomainState::Shutoff, self.stop_reason),
         }
     }
     /// The definition in force: live when running, else persistent.
     fn definition(&self) -> Result<Domain> {
         if let Some(s) = &self.status {
-            return Domain::from_xml_str(&s.live_xml)
-                .map_err(|e| Error::internal(format!("status of domain '{}' holds bad XML: {e}", self.name)));
+            return Domain::from_xml_str(&s.live_xml).map_err(|e| {
+                Error::internal(format!(
+                    "status of domain '{}' holds bad XML: {e}",
+                    self.name
+                ))
+            });
         }
-        self.config.clone().ok_or_else(|| Error::no_domain(format!("no domain with matching name '{}'", self.name)))
+        self.config.clone().ok_or_else(|| {
+            Error::no_domain(format!("no domain with matching name '{}'", self.name))
+        })
     }
 }
 
 impl QemuDriver {
     pub fn new(uri: String, layout: Layout) -> Result<QemuDriver> {
-        layout.create_dirs().map_err(|e| sys_err(format!("creating driver directories under {}", layout.run.display()), &e))?;
-        Ok(QemuDriver { uri, layout, events: EventBus::default(), caps: Mutex::new(None) })
+        layout.create_dirs().map_err(|e| {
+            sys_err(
+                format!("creating driver directories under {}", layout.run.display()),
+                &e,
+            )
+        })?;
+        Ok(QemuDriver {
+            uri,
+            layout,
+            events: EventBus::default(),
+            caps: Mutex::new(None),
+        })
     }
 
     pub fn layout(&self) -> &Layout {
@@ -144,7 +174,10 @@ impl QemuDriver {
         }
         let arch = def.arch().unwrap_or(std::env::consts::ARCH);
         let bin = format!("qemu-system-{arch}");
-        for dir in std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()).split(':') {
+        for dir in std::env::var("PATH")
+            .unwrap_or_else(|_| "/usr/bin:/bin".into())
+            .split(':')
+        {
             let p = Path::new(dir).join(&bin);
             if p.is_file() {
                 return Ok(p);
@@ -163,9 +196,10 @@ impl QemuDriver {
             }
         }
         let cache = CapsCache::new(self.layout.cache.join("capabilities"));
-        let (caps, _) = cache
-            .get(emulator)
-            .map_err(|e| Error::operation_failed(format!("probing {}: {e}", emulator.display())).in_domain(ErrorDomain::Qemu))?;
+        let (caps, _) = cache.get(emulator).map_err(|e| {
+            Error::operation_failed(format!("probing {}: {e}", emulator.display()))
+                .in_domain(ErrorDomain::Qemu)
+        })?;
         let caps = Arc::new(caps);
         *g = Some((emulator.to_path_buf(), caps.clone()));
         Ok(caps)
@@ -176,9 +210,9 @@ impl QemuDriver {
     fn load_config(&self, name: &str) -> Result<Option<Domain>> {
         let path = self.layout.config_file(name);
         match fs::read_to_string(&path) {
-            Ok(text) => Domain::from_xml_str(&text)
-                .map(Some)
-                .map_err(|e| Error::internal(format!("definition {} is not valid: {e}", path.display()))),
+            Ok(text) => Domain::from_xml_str(&text).map(Some).map_err(|e| {
+                Error::internal(format!("definition {} is not valid: {e}", path.display()))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(sys_err(format!("reading {}", path.display()), &e)),
         }
@@ -186,12 +220,14 @@ impl QemuDriver {
 
     fn store_config(&self, def: &Domain) -> Result<()> {
         let path = self.layout.config_file(&def.name);
-        write_atomic(&path, def.to_xml_string().as_bytes(), 0o600).map_err(|e| sys_err(format!("writing {}", path.display()), &e))
+        write_atomic(&path, def.to_xml_string().as_bytes(), 0o600)
+            .map_err(|e| sys_err(format!("writing {}", path.display()), &e))
     }
 
     fn store_status(&self, st: &Status) -> Result<()> {
         let path = self.layout.status_file(&st.name);
-        st.store(&path).map_err(|e| sys_err(format!("writing {}", path.display()), &e))
+        st.store(&path)
+            .map_err(|e| sys_err(format!("writing {}", path.display()), &e))
     }
 
     fn names(&self) -> BTreeSet<String> {
@@ -222,7 +258,12 @@ impl QemuDriver {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(reason::UNKNOWN);
-        let mut e = Entry { name: name.to_string(), config, status, stop_reason };
+        let mut e = Entry {
+            name: name.to_string(),
+            config,
+            status,
+            stop_reason,
+        };
         self.reconcile(&mut e)?;
         if e.config.is_none() && e.status.is_none() {
             return Ok(None);
@@ -233,7 +274,11 @@ impl QemuDriver {
     fn entry_by_ref(&self, d: &DomainRef) -> Result<Entry> {
         match self.entry(&d.name)? {
             Some(e) if e.uuid() == d.uuid || d.uuid.is_nil() => Ok(e),
-            _ => Err(Error::no_domain(format!("no domain with matching uuid '{}' ({})", d.uuid, d.name)).in_domain(ErrorDomain::Qemu)),
+            _ => Err(Error::no_domain(format!(
+                "no domain with matching uuid '{}' ({})",
+                d.uuid, d.name
+            ))
+            .in_domain(ErrorDomain::Qemu)),
         }
     }
 
@@ -248,21 +293,32 @@ impl QemuDriver {
     }
 
     fn process_of(&self, st: &Status) -> QemuProcess {
-        QemuProcess { pid: st.pid, start_time: st.start_time, run_dir: RunDir::new(self.layout.domain_run_dir(&st.name)) }
+        QemuProcess {
+            pid: st.pid,
+            start_time: st.start_time,
+            run_dir: RunDir::new(self.layout.domain_run_dir(&st.name)),
+        }
     }
 
     fn qmp(&self, st: &Status) -> Result<Qmp> {
         let sock = RunDir::new(self.layout.domain_run_dir(&st.name)).qmp_socket();
-        Qmp::connect(&sock, QMP_TIMEOUT).map_err(|e| qmp_err(&st.name, "connecting to the monitor", e))
+        Qmp::connect(&sock, QMP_TIMEOUT)
+            .map_err(|e| qmp_err(&st.name, "connecting to the monitor", e))
     }
 
     /// Notices what happened while nobody watched: QEMU gone (crashed, unless we stopped it), or the
     /// guest powered off (QEMU idle in `shutdown`), or paused/resumed by an outside QMP client.
     fn reconcile(&self, e: &mut Entry) -> Result<()> {
-        let Some(st) = e.status.clone() else { return Ok(()) };
+        let Some(st) = e.status.clone() else {
+            return Ok(());
+        };
         let proc_ = self.process_of(&st);
         if !proc_.is_alive() {
-            let reason = if st.state == DomainState::Shutdown as i32 { reason::SHUTOFF_SHUTDOWN } else { reason::SHUTOFF_CRASHED };
+            let reason = if st.state == DomainState::Shutdown as i32 {
+                reason::SHUTOFF_SHUTDOWN
+            } else {
+                reason::SHUTOFF_CRASHED
+            };
             let (kind, det) = if reason == reason::SHUTOFF_CRASHED {
                 (DomainEventKind::Stopped, detail::STOPPED_CRASHED)
             } else {
@@ -271,11 +327,18 @@ impl QemuDriver {
             self.finish_stop(e, reason, kind, det);
             return Ok(());
         }
-        let Ok(mut qmp) = Qmp::connect(RunDir::new(self.layout.domain_run_dir(&st.name)).qmp_socket(), QMP_TIMEOUT) else {
+        let Ok(mut qmp) = Qmp::connect(
+            RunDir::new(self.layout.domain_run_dir(&st.name)).qmp_socket(),
+            QMP_TIMEOUT,
+        ) else {
             return Ok(());
         };
         let status = qmp.execute("query-status", None).ok();
-        let run_state = status.as_ref().and_then(|v| v.get("status")).and_then(|s| s.as_str()).unwrap_or("");
+        let run_state = status
+            .as_ref()
+            .and_then(|v| v.get("status"))
+            .and_then(|s| s.as_str())
+            .unwrap_or("");
         match run_state {
             "shutdown" => {
                 if st.fake_reboot {
@@ -291,12 +354,25 @@ impl QemuDriver {
                     let _ = qmp.execute("quit", None);
                     drop(qmp);
                     let _ = proc_.kill(Duration::from_secs(5));
-                    self.events.emit(&e.reference(), DomainEventKind::Shutdown, detail::SHUTDOWN_GUEST);
-                    self.finish_stop(e, reason::SHUTOFF_SHUTDOWN, DomainEventKind::Stopped, detail::STOPPED_SHUTDOWN);
+                    self.events.emit(
+                        &e.reference(),
+                        DomainEventKind::Shutdown,
+                        detail::SHUTDOWN_GUEST,
+                    );
+                    self.finish_stop(
+                        e,
+                        reason::SHUTOFF_SHUTDOWN,
+                        DomainEventKind::Stopped,
+                        detail::STOPPED_SHUTDOWN,
+                    );
                 }
             }
             "paused" | "running" | "guest-panicked" | "io-error" => {
-                let running = status.as_ref().and_then(|v| v.get("running")).and_then(|r| r.as_bool()).unwrap_or(false);
+                let running = status
+                    .as_ref()
+                    .and_then(|v| v.get("running"))
+                    .and_then(|r| r.as_bool())
+                    .unwrap_or(false);
                 let (cur, _) = e.state();
                 let mut s = st.clone();
                 if running && cur != DomainState::Running {
@@ -334,7 +410,11 @@ impl QemuDriver {
     fn record_stop(&self, e: &mut Entry, reason: i32) {
         e.stop_reason = reason;
         if e.config.is_some() {
-            let _ = write_atomic(&self.layout.stop_reason_file(&e.name), reason.to_string().as_bytes(), 0o644);
+            let _ = write_atomic(
+                &self.layout.stop_reason_file(&e.name),
+                reason.to_string().as_bytes(),
+                0o644,
+            );
         } else {
             let _ = remove_if_exists(&self.layout.stop_reason_file(&e.name));
         }
@@ -342,8 +422,13 @@ impl QemuDriver {
 
     fn next_id(&self) -> Result<i32> {
         let path = self.layout.run.join("next-id");
-        let id = fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<i32>().ok()).unwrap_or(1).max(1);
-        write_atomic(&path, (id + 1).to_string().as_bytes(), 0o644).map_err(|e| sys_err("allocating a domain id", &e))?;
+        let id = fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .unwrap_or(1)
+            .max(1);
+        write_atomic(&path, (id + 1).to_string().as_bytes(), 0o644)
+            .map_err(|e| sys_err("allocating a domain id", &e))?;
         Ok(id)
     }
 
@@ -405,13 +490,20 @@ impl QemuDriver {
         if devices.emulator.is_none() {
             devices.emulator = Some(emulator.display().to_string());
         }
-        crate::builder::assign_addresses(def, &caps).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))
+        crate::builder::assign_addresses(def, &caps)
+            .map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))
     }
 
     // ---- starting and stopping ----------------------------------------------------------
 
     /// Starts QEMU for `def`; on any failure nothing is left behind.
-    fn launch(&self, mut def: Domain, transient: bool, start_flags: u32, restore_from: Option<&Path>) -> Result<Status> {
+    fn launch(
+        &self,
+        mut def: Domain,
+        transient: bool,
+        start_flags: u32,
+        restore_from: Option<&Path>,
+    ) -> Result<Status> {
         let emulator = self.emulator_for(&def)?;
         let caps = self.caps_for(&emulator)?;
         if def.kind.to_string() == "kvm" {
@@ -426,9 +518,15 @@ impl QemuDriver {
         if restore_from.is_some() {
             args.extend(["-incoming".into(), "defer".into()]);
         }
-        let spec = SpawnSpec { binary: emulator.clone(), args: args.into_iter().map(Into::into).collect(), run_dir, timeout: START_TIMEOUT };
+        let spec = SpawnSpec {
+            binary: emulator.clone(),
+            args: args.into_iter().map(Into::into).collect(),
+            run_dir,
+            timeout: START_TIMEOUT,
+        };
         let (proc_, mut qmp) = process::spawn(&spec).map_err(|e| {
-            Error::operation_failed(format!("starting domain '{}': {e}", def.name)).in_domain(ErrorDomain::Qemu)
+            Error::operation_failed(format!("starting domain '{}': {e}", def.name))
+                .in_domain(ErrorDomain::Qemu)
         })?;
         // From here on a failure must not leave QEMU running.
         let guard = KillGuard(Some(proc_.clone()));
@@ -438,7 +536,8 @@ impl QemuDriver {
         self.fill_runtime_paths(&mut qmp, &mut def);
         let paused = start_flags & flags::START_PAUSED != 0;
         if !paused {
-            qmp.execute("cont", None).map_err(|e| qmp_err(&def.name, "starting vCPUs", e))?;
+            qmp.execute("cont", None)
+                .map_err(|e| qmp_err(&def.name, "starting vCPUs", e))?;
         }
         let mut st = Status::new(&def.name, def.uuid.unwrap_or_default(), id);
         st.pid = proc_.pid;
@@ -448,39 +547,68 @@ impl QemuDriver {
         let restored = restore_from.is_some();
         if paused {
             st.state = DomainState::Paused as i32;
-            st.reason = if restored { reason::PAUSED_SAVE } else { reason::PAUSED_USER };
+            st.reason = if restored {
+                reason::PAUSED_SAVE
+            } else {
+                reason::PAUSED_USER
+            };
         } else {
             st.state = DomainState::Running as i32;
-            st.reason = if restored { reason::RUNNING_RESTORED } else { reason::RUNNING_BOOTED };
+            st.reason = if restored {
+                reason::RUNNING_RESTORED
+            } else {
+                reason::RUNNING_BOOTED
+            };
         }
         st.live_xml = def.to_xml_string();
         self.store_status(&st)?;
         let _ = remove_if_exists(&self.layout.stop_reason_file(&st.name));
         std::mem::forget(guard);
-        let r = DomainRef { name: st.name.clone(), uuid: st.uuid, id };
-        self.events.emit(&r, DomainEventKind::Started, if restored { detail::STARTED_RESTORED } else { detail::STARTED_BOOTED });
+        let r = DomainRef {
+            name: st.name.clone(),
+            uuid: st.uuid,
+            id,
+        };
+        self.events.emit(
+            &r,
+            DomainEventKind::Started,
+            if restored {
+                detail::STARTED_RESTORED
+            } else {
+                detail::STARTED_BOOTED
+            },
+        );
         if paused {
-            self.events.emit(&r, DomainEventKind::Suspended, detail::SUSPENDED_PAUSED);
+            self.events
+                .emit(&r, DomainEventKind::Suspended, detail::SUSPENDED_PAUSED);
         }
         Ok(st)
     }
 
     /// Records where QEMU put ptys, as libvirt does in the live XML.
     fn fill_runtime_paths(&self, qmp: &mut Qmp, def: &mut Domain) {
-        let Ok(chardevs) = qmp.execute("query-chardev", None) else { return };
+        let Ok(chardevs) = qmp.execute("query-chardev", None) else {
+            return;
+        };
         let ptys: Vec<(String, String)> = chardevs
             .as_array()
             .map(|a| {
                 a.iter()
                     .filter_map(|c| {
                         let label = c.get("label")?.as_str()?.to_string();
-                        let file = c.get("filename")?.as_str()?.strip_prefix("pty:")?.to_string();
+                        let file = c
+                            .get("filename")?
+                            .as_str()?
+                            .strip_prefix("pty:")?
+                            .to_string();
                         Some((label, file))
                     })
                     .collect()
             })
             .unwrap_or_default();
-        let Some(devices) = def.devices.as_mut() else { return };
+        let Some(devices) = def.devices.as_mut() else {
+            return;
+        };
         let mut first_serial_pty = None;
         for (i, c) in devices.serials.iter_mut().enumerate() {
             let label = format!("charserial{i}");
@@ -498,7 +626,11 @@ impl QemuDriver {
         }
         if let Some(path) = first_serial_pty {
             for c in devices.consoles.iter_mut() {
-                let is_serial = c.target.as_ref().and_then(|t| t.kind.as_ref()).is_none_or(|k| k.to_string() == "serial");
+                let is_serial = c
+                    .target
+                    .as_ref()
+                    .and_then(|t| t.kind.as_ref())
+                    .is_none_or(|k| k.to_string() == "serial");
                 if is_serial {
                     set_pty(c, &path);
                 }
@@ -510,7 +642,10 @@ impl QemuDriver {
         let p = self.process_of(st);
         if graceful {
             // SIGTERM only: QEMU flushes and exits; refuse if it will not.
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.pid), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(st.pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
             if !p.wait_exit(Duration::from_secs(10)) {
                 return Err(Error::coded(
                     ErrorCode::OperationTimeout,
@@ -520,13 +655,16 @@ impl QemuDriver {
             }
             return Ok(());
         }
-        p.kill(Duration::from_secs(3))
-            .map(|_| ())
-            .map_err(|e| Error::operation_failed(format!("stopping domain '{}': {e}", st.name)).in_domain(ErrorDomain::Qemu))
+        p.kill(Duration::from_secs(3)).map(|_| ()).map_err(|e| {
+            Error::operation_failed(format!("stopping domain '{}': {e}", st.name))
+                .in_domain(ErrorDomain::Qemu)
+        })
     }
 
     fn require_active(e: &Entry) -> Result<Status> {
-        e.status.clone().ok_or_else(|| op_invalid("domain is not running"))
+        e.status
+            .clone()
+            .ok_or_else(|| op_invalid("domain is not running"))
     }
 
     // ---- save images -------------------------------------------------------------------
@@ -546,76 +684,121 @@ impl QemuDriver {
         header.push(u8::from(was_running));
         header.extend_from_slice(xml);
         if header.len() as u64 > SAVE_HEADER {
-            return Err(Error::internal(format!("domain XML of '{}' too large for a save image header", st.name)));
+            return Err(Error::internal(format!(
+                "domain XML of '{}' too large for a save image header",
+                st.name
+            )));
         }
         header.resize(SAVE_HEADER as usize, 0);
-        f.write_all(&header).map_err(|e| sys_err(format!("writing {}", path.display()), &e))?;
-        f.flush().map_err(|e| sys_err(format!("writing {}", path.display()), &e))?;
+        f.write_all(&header)
+            .map_err(|e| sys_err(format!("writing {}", path.display()), &e))?;
+        f.flush()
+            .map_err(|e| sys_err(format!("writing {}", path.display()), &e))?;
         let mut qmp = self.qmp(st)?;
-        qmp.execute("stop", None).map_err(|e| qmp_err(&st.name, "pausing", e))?;
+        qmp.execute("stop", None)
+            .map_err(|e| qmp_err(&st.name, "pausing", e))?;
         qmp.execute_with_fd("getfd", Some(json!({"fdname": "oxvirt-save"})), f.as_fd())
             .map_err(|e| qmp_err(&st.name, "passing the save file", e))?;
-        qmp.execute("migrate", Some(json!({"uri": "fd:oxvirt-save"}))).map_err(|e| qmp_err(&st.name, "saving", e))?;
+        qmp.execute("migrate", Some(json!({"uri": "fd:oxvirt-save"})))
+            .map_err(|e| qmp_err(&st.name, "saving", e))?;
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
-            let v = qmp.execute("query-migrate", None).map_err(|e| qmp_err(&st.name, "watching the save", e))?;
+            let v = qmp
+                .execute("query-migrate", None)
+                .map_err(|e| qmp_err(&st.name, "watching the save", e))?;
             match v.get("status").and_then(|s| s.as_str()).unwrap_or("") {
                 "completed" => break,
                 "failed" | "cancelled" => {
-                    let why = v.get("error-desc").and_then(|s| s.as_str()).unwrap_or("unknown reason").to_string();
+                    let why = v
+                        .get("error-desc")
+                        .and_then(|s| s.as_str())
+                        .unwrap_or("unknown reason")
+                        .to_string();
                     if was_running {
                         let _ = qmp.execute("cont", None);
                     }
-                    return Err(Error::operation_failed(format!("saving domain '{}' failed: {why}", st.name)));
+                    return Err(Error::operation_failed(format!(
+                        "saving domain '{}' failed: {why}",
+                        st.name
+                    )));
                 }
                 _ => {}
             }
             if Instant::now() > deadline {
                 let _ = qmp.execute("migrate_cancel", None);
-                return Err(Error::coded(ErrorCode::OperationTimeout, ErrorDomain::Qemu, format!("saving domain '{}'", st.name)));
+                return Err(Error::coded(
+                    ErrorCode::OperationTimeout,
+                    ErrorDomain::Qemu,
+                    format!("saving domain '{}'", st.name),
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        f.sync_all().map_err(|e| sys_err(format!("syncing {}", path.display()), &e))?;
+        f.sync_all()
+            .map_err(|e| sys_err(format!("syncing {}", path.display()), &e))?;
         Ok(())
     }
 
     fn read_save_header(path: &Path) -> Result<(String, bool)> {
-        let mut f = fs::File::open(path).map_err(|e| sys_err(format!("opening save image {}", path.display()), &e))?;
+        let mut f = fs::File::open(path)
+            .map_err(|e| sys_err(format!("opening save image {}", path.display()), &e))?;
         let mut head = vec![0u8; SAVE_HEADER as usize];
-        f.read_exact(&mut head).map_err(|e| sys_err(format!("reading save image {}", path.display()), &e))?;
+        f.read_exact(&mut head)
+            .map_err(|e| sys_err(format!("reading save image {}", path.display()), &e))?;
         if &head[..16] != SAVE_MAGIC {
-            return Err(Error::invalid_arg(format!("{} is not an oxvirt QEMU save image", path.display())));
+            return Err(Error::invalid_arg(format!(
+                "{} is not an oxvirt QEMU save image",
+                path.display()
+            )));
         }
         let len = u64::from_be_bytes(head[16..24].try_into().unwrap_or_default()) as usize;
         let running = head[24] != 0;
-        let xml = head.get(25..25 + len).ok_or_else(|| Error::invalid_arg(format!("{} has a damaged header", path.display())))?;
+        let xml = head.get(25..25 + len).ok_or_else(|| {
+            Error::invalid_arg(format!("{} has a damaged header", path.display()))
+        })?;
         Ok((String::from_utf8_lossy(xml).into_owned(), running))
     }
 
     fn incoming_from_file(&self, qmp: &mut Qmp, name: &str, path: &Path) -> Result<()> {
-        let mut f = fs::File::open(path).map_err(|e| sys_err(format!("opening save image {}", path.display()), &e))?;
-        f.seek(SeekFrom::Start(SAVE_HEADER)).map_err(|e| sys_err(format!("reading {}", path.display()), &e))?;
-        qmp.execute_with_fd("getfd", Some(json!({"fdname": "oxvirt-restore"})), f.as_fd())
-            .map_err(|e| qmp_err(name, "passing the save image", e))?;
-        qmp.execute("migrate-incoming", Some(json!({"uri": "fd:oxvirt-restore"})))
-            .map_err(|e| qmp_err(name, "restoring", e))?;
+        let mut f = fs::File::open(path)
+            .map_err(|e| sys_err(format!("opening save image {}", path.display()), &e))?;
+        f.seek(SeekFrom::Start(SAVE_HEADER))
+            .map_err(|e| sys_err(format!("reading {}", path.display()), &e))?;
+        qmp.execute_with_fd(
+            "getfd",
+            Some(json!({"fdname": "oxvirt-restore"})),
+            f.as_fd(),
+        )
+        .map_err(|e| qmp_err(name, "passing the save image", e))?;
+        qmp.execute(
+            "migrate-incoming",
+            Some(json!({"uri": "fd:oxvirt-restore"})),
+        )
+        .map_err(|e| qmp_err(name, "restoring", e))?;
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
-            let v = qmp.execute("query-migrate", None).map_err(|e| qmp_err(name, "watching the restore", e))?;
+            let v = qmp
+                .execute("query-migrate", None)
+                .map_err(|e| qmp_err(name, "watching the restore", e))?;
             match v.get("status").and_then(|s| s.as_str()).unwrap_or("") {
                 "completed" => return Ok(()),
                 "failed" | "cancelled" => {
                     return Err(Error::operation_failed(format!(
                         "restoring domain '{name}' from {} failed: {}",
                         path.display(),
-                        v.get("error-desc").and_then(|s| s.as_str()).unwrap_or("unknown reason")
+                        v.get("error-desc")
+                            .and_then(|s| s.as_str())
+                            .unwrap_or("unknown reason")
                     )))
                 }
                 _ => {}
             }
             if Instant::now() > deadline {
-                return Err(Error::coded(ErrorCode::OperationTimeout, ErrorDomain::Qemu, format!("restoring domain '{name}'")));
+                return Err(Error::coded(
+                    ErrorCode::OperationTimeout,
+                    ErrorDomain::Qemu,
+                    format!("restoring domain '{name}'"),
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -631,7 +814,11 @@ impl QemuDriver {
         }
         self.save_to_file(&keep, path)?;
         self.stop_qemu(&st, false)?;
-        self.events.emit(&e.reference(), DomainEventKind::Stopped, detail::STOPPED_SAVED);
+        self.events.emit(
+            &e.reference(),
+            DomainEventKind::Stopped,
+            detail::STOPPED_SAVED,
+        );
         let _ = remove_if_exists(&self.layout.status_file(&e.name));
         let _ = fs::remove_dir_all(self.layout.domain_run_dir(&e.name));
         e.status = None;
@@ -654,17 +841,25 @@ fn set_pty(c: &mut oxvirt_xml::domain::Chardev, path: &str) {
     if let Some(src) = c.source.sources.first_mut() {
         src.path = Some(path.to_string());
     } else {
-        c.source.sources.push(oxvirt_xml::domain::ChrSource { path: Some(path.to_string()), ..Default::default() });
+        c.source.sources.push(oxvirt_xml::domain::ChrSource {
+            path: Some(path.to_string()),
+            ..Default::default()
+        });
     }
     c.tty = Some(path.to_string());
 }
 
 fn proc_cpu_time_ns(pid: i32) -> u64 {
-    let Some(stat) = fs::read_to_string(format!("/proc/{pid}/stat")).ok() else { return 0 };
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else { return 0 };
+    let Some(stat) = fs::read_to_string(format!("/proc/{pid}/stat")).ok() else {
+        return 0;
+    };
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return 0;
+    };
     let f: Vec<&str> = after.split_whitespace().collect();
     // fields after the comm: state is index 0; utime and stime are fields 14 and 15 of the line
-    let ticks = f.get(11).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = f.get(11).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
     // SAFETY: sysconf has no memory effects.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     ticks * (1_000_000_000 / hz)
@@ -725,12 +920,16 @@ impl Driver for QemuDriver {
 
     fn lookup_domain_by_name(&self, name: &str) -> Result<DomainRef> {
         if name.contains('/') {
-            return Err(Error::no_domain(format!("no domain with matching name '{name}'")).in_domain(ErrorDomain::Qemu));
+            return Err(
+                Error::no_domain(format!("no domain with matching name '{name}'"))
+                    .in_domain(ErrorDomain::Qemu),
+            );
         }
         let _l = self.lock()?;
-        self.entry(name)?
-            .map(|e| e.reference())
-            .ok_or_else(|| Error::no_domain(format!("no domain with matching name '{name}'")).in_domain(ErrorDomain::Qemu))
+        self.entry(name)?.map(|e| e.reference()).ok_or_else(|| {
+            Error::no_domain(format!("no domain with matching name '{name}'"))
+                .in_domain(ErrorDomain::Qemu)
+        })
     }
 
     fn lookup_domain_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef> {
@@ -739,7 +938,10 @@ impl Driver for QemuDriver {
             .into_iter()
             .find(|e| e.uuid() == *uuid)
             .map(|e| e.reference())
-            .ok_or_else(|| Error::no_domain(format!("no domain with matching uuid '{uuid}'")).in_domain(ErrorDomain::Qemu))
+            .ok_or_else(|| {
+                Error::no_domain(format!("no domain with matching uuid '{uuid}'"))
+                    .in_domain(ErrorDomain::Qemu)
+            })
     }
 
     fn lookup_domain_by_id(&self, id: i32) -> Result<DomainRef> {
@@ -748,7 +950,10 @@ impl Driver for QemuDriver {
             .into_iter()
             .find(|e| e.status.as_ref().is_some_and(|s| s.id == id))
             .map(|e| e.reference())
-            .ok_or_else(|| Error::no_domain(format!("no domain with matching id {id}")).in_domain(ErrorDomain::Qemu))
+            .ok_or_else(|| {
+                Error::no_domain(format!("no domain with matching id {id}"))
+                    .in_domain(ErrorDomain::Qemu)
+            })
     }
 
     fn domain_define(&self, xml: &str, f: u32) -> Result<(DomainRef, Vec<String>)> {
@@ -758,9 +963,19 @@ impl Driver for QemuDriver {
         let existed = self.load_config(&def.name)?.is_some();
         self.complete_definition(&mut def)?;
         self.store_config(&def)?;
-        let e = self.entry(&def.name)?.ok_or_else(|| Error::internal("definition vanished after writing it"))?;
+        let e = self
+            .entry(&def.name)?
+            .ok_or_else(|| Error::internal("definition vanished after writing it"))?;
         let r = e.reference();
-        self.events.emit(&r, DomainEventKind::Defined, if existed { detail::DEFINED_UPDATED } else { detail::DEFINED_ADDED });
+        self.events.emit(
+            &r,
+            DomainEventKind::Defined,
+            if existed {
+                detail::DEFINED_UPDATED
+            } else {
+                detail::DEFINED_ADDED
+            },
+        );
         Ok((r, warnings))
     }
 
@@ -775,22 +990,37 @@ impl Driver for QemuDriver {
             if f & flags::UNDEFINE_MANAGED_SAVE == 0 {
                 return Err(op_invalid("Refusing to undefine while domain managed save image exists (use --managed-save)"));
             }
-            remove_if_exists(&save).map_err(|err| sys_err(format!("removing {}", save.display()), &err))?;
+            remove_if_exists(&save)
+                .map_err(|err| sys_err(format!("removing {}", save.display()), &err))?;
         }
-        let nvram = e.config.as_ref().and_then(|c| c.os.nvram.as_ref()).and_then(|n| n.path.clone());
+        let nvram = e
+            .config
+            .as_ref()
+            .and_then(|c| c.os.nvram.as_ref())
+            .and_then(|n| n.path.clone());
         if let Some(nv) = nvram.clone().filter(|_| f & flags::UNDEFINE_NVRAM != 0) {
             let _ = remove_if_exists(Path::new(&nv));
-        } else if nvram.is_some() && f & flags::UNDEFINE_KEEP_NVRAM == 0 && Path::new(nvram.as_deref().unwrap_or("")).exists() {
-            return Err(op_invalid("cannot undefine domain with nvram (use --nvram or --keep-nvram)"));
+        } else if nvram.is_some()
+            && f & flags::UNDEFINE_KEEP_NVRAM == 0
+            && Path::new(nvram.as_deref().unwrap_or("")).exists()
+        {
+            return Err(op_invalid(
+                "cannot undefine domain with nvram (use --nvram or --keep-nvram)",
+            ));
         }
         let _ = remove_if_exists(&self.layout.autostart_link(&e.name));
         let path = self.layout.config_file(&e.name);
-        remove_if_exists(&path).map_err(|err| sys_err(format!("removing {}", path.display()), &err))?;
+        remove_if_exists(&path)
+            .map_err(|err| sys_err(format!("removing {}", path.display()), &err))?;
         if let Some(mut st) = e.status.take() {
             st.transient = true;
             self.store_status(&st)?;
         }
-        self.events.emit(&e.reference(), DomainEventKind::Undefined, detail::UNDEFINED_REMOVED);
+        self.events.emit(
+            &e.reference(),
+            DomainEventKind::Undefined,
+            detail::UNDEFINED_REMOVED,
+        );
         e.config = None;
         Ok(())
     }
@@ -801,13 +1031,22 @@ impl Driver for QemuDriver {
         if e.status.is_some() {
             return Err(op_invalid("domain is already running"));
         }
-        let def = e.config.clone().ok_or_else(|| Error::internal("inactive domain without a definition"))?;
+        let def = e
+            .config
+            .clone()
+            .ok_or_else(|| Error::internal("inactive domain without a definition"))?;
         let save = self.layout.managed_save(&e.name);
         let st = if save.exists() && f & flags::START_FORCE_BOOT == 0 {
             let (xml, was_running) = Self::read_save_header(&save)?;
-            let saved = Domain::from_xml_str(&xml).map_err(|err| Error::internal(format!("managed save image XML: {err}")))?;
+            let saved = Domain::from_xml_str(&xml)
+                .map_err(|err| Error::internal(format!("managed save image XML: {err}")))?;
             let paused = f & flags::START_PAUSED != 0 || !was_running;
-            let st = self.launch(saved, false, if paused { flags::START_PAUSED } else { 0 }, Some(&save))?;
+            let st = self.launch(
+                saved,
+                false,
+                if paused { flags::START_PAUSED } else { 0 },
+                Some(&save),
+            )?;
             let _ = remove_if_exists(&save);
             st
         } else {
@@ -816,7 +1055,11 @@ impl Driver for QemuDriver {
             }
             self.launch(def, false, f, None)?
         };
-        Ok(DomainRef { name: st.name, uuid: st.uuid, id: st.id })
+        Ok(DomainRef {
+            name: st.name,
+            uuid: st.uuid,
+            id: st.id,
+        })
     }
 
     fn domain_create_xml(&self, xml: &str, f: u32) -> Result<DomainRef> {
@@ -825,13 +1068,20 @@ impl Driver for QemuDriver {
         self.check_unique(&def)?;
         if let Some(e) = self.entry(&def.name)? {
             if e.status.is_some() {
-                return Err(op_invalid(format!("domain '{}' is already running", def.name)));
+                return Err(op_invalid(format!(
+                    "domain '{}' is already running",
+                    def.name
+                )));
             }
         }
         self.complete_definition(&mut def)?;
         let persistent = self.load_config(&def.name)?.is_some();
         let st = self.launch(def, !persistent, f, None)?;
-        Ok(DomainRef { name: st.name, uuid: st.uuid, id: st.id })
+        Ok(DomainRef {
+            name: st.name,
+            uuid: st.uuid,
+            id: st.id,
+        })
     }
 
     fn domain_shutdown(&self, d: &DomainRef, _f: u32) -> Result<()> {
@@ -840,10 +1090,13 @@ impl Driver for QemuDriver {
         let st = Self::require_active(&e)?;
         if st.state == DomainState::Paused as i32 {
             // ACPI needs running vCPUs; libvirt refuses the same way for an agent-less shutdown
-            return Err(op_invalid("domain is paused: resume it first, or use destroy"));
+            return Err(op_invalid(
+                "domain is paused: resume it first, or use destroy",
+            ));
         }
         let mut qmp = self.qmp(&st)?;
-        qmp.execute("system_powerdown", None).map_err(|err| qmp_err(&e.name, "sending the ACPI power button", err))?;
+        qmp.execute("system_powerdown", None)
+            .map_err(|err| qmp_err(&e.name, "sending the ACPI power button", err))?;
         Ok(())
     }
 
@@ -854,7 +1107,8 @@ impl Driver for QemuDriver {
         let mut qmp = self.qmp(&st)?;
         st.fake_reboot = true;
         self.store_status(&st)?;
-        qmp.execute("system_powerdown", None).map_err(|err| qmp_err(&e.name, "sending the ACPI power button", err))?;
+        qmp.execute("system_powerdown", None)
+            .map_err(|err| qmp_err(&e.name, "sending the ACPI power button", err))?;
         drop(qmp);
         // Without a daemon watching, finish the reboot here: wait for the guest to power off, then
         // reset it (what QEMU does for libvirt's "fake reboot").
@@ -870,14 +1124,22 @@ impl Driver for QemuDriver {
             self.reconcile(&mut e2)?;
             match e2.status {
                 Some(s) if !s.fake_reboot => return Ok(()),
-                None => return Err(Error::operation_failed(format!("domain '{}' stopped during reboot", e.name))),
+                None => {
+                    return Err(Error::operation_failed(format!(
+                        "domain '{}' stopped during reboot",
+                        e.name
+                    )))
+                }
                 _ => {}
             }
         }
         Err(Error::coded(
             ErrorCode::OperationTimeout,
             ErrorDomain::Qemu,
-            format!("domain '{}' did not react to the ACPI power button within 120 s (use reset)", e.name),
+            format!(
+                "domain '{}' did not react to the ACPI power button within 120 s (use reset)",
+                e.name
+            ),
         ))
     }
 
@@ -885,7 +1147,9 @@ impl Driver for QemuDriver {
         let _l = self.lock()?;
         let e = self.entry_by_ref(d)?;
         let st = Self::require_active(&e)?;
-        self.qmp(&st)?.execute("system_reset", None).map_err(|err| qmp_err(&e.name, "resetting", err))?;
+        self.qmp(&st)?
+            .execute("system_reset", None)
+            .map_err(|err| qmp_err(&e.name, "resetting", err))?;
         Ok(())
     }
 
@@ -894,7 +1158,12 @@ impl Driver for QemuDriver {
         let mut e = self.entry_by_ref(d)?;
         let st = Self::require_active(&e)?;
         self.stop_qemu(&st, f & flags::DESTROY_GRACEFUL != 0)?;
-        self.finish_stop(&mut e, reason::SHUTOFF_DESTROYED, DomainEventKind::Stopped, detail::STOPPED_DESTROYED);
+        self.finish_stop(
+            &mut e,
+            reason::SHUTOFF_DESTROYED,
+            DomainEventKind::Stopped,
+            detail::STOPPED_DESTROYED,
+        );
         Ok(())
     }
 
@@ -905,11 +1174,17 @@ impl Driver for QemuDriver {
         if st.state == DomainState::Paused as i32 {
             return Ok(());
         }
-        self.qmp(&st)?.execute("stop", None).map_err(|err| qmp_err(&e.name, "pausing", err))?;
+        self.qmp(&st)?
+            .execute("stop", None)
+            .map_err(|err| qmp_err(&e.name, "pausing", err))?;
         st.state = DomainState::Paused as i32;
         st.reason = reason::PAUSED_USER;
         self.store_status(&st)?;
-        self.events.emit(&e.reference(), DomainEventKind::Suspended, detail::SUSPENDED_PAUSED);
+        self.events.emit(
+            &e.reference(),
+            DomainEventKind::Suspended,
+            detail::SUSPENDED_PAUSED,
+        );
         Ok(())
     }
 
@@ -920,11 +1195,17 @@ impl Driver for QemuDriver {
         if st.state != DomainState::Paused as i32 {
             return Err(op_invalid("domain is not paused"));
         }
-        self.qmp(&st)?.execute("cont", None).map_err(|err| qmp_err(&e.name, "resuming", err))?;
+        self.qmp(&st)?
+            .execute("cont", None)
+            .map_err(|err| qmp_err(&e.name, "resuming", err))?;
         st.state = DomainState::Running as i32;
         st.reason = reason::RUNNING_UNPAUSED;
         self.store_status(&st)?;
-        self.events.emit(&e.reference(), DomainEventKind::Resumed, detail::RESUMED_UNPAUSED);
+        self.events.emit(
+            &e.reference(),
+            DomainEventKind::Resumed,
+            detail::RESUMED_UNPAUSED,
+        );
         Ok(())
     }
 
@@ -936,18 +1217,31 @@ impl Driver for QemuDriver {
 
     fn domain_restore(&self, path: &str, _dxml: Option<&str>, f: u32) -> Result<DomainRef> {
         let (xml, was_running) = Self::read_save_header(Path::new(path))?;
-        let def = Domain::from_xml_str(&xml).map_err(|err| Error::invalid_arg(format!("save image {path}: {err}")))?;
+        let def = Domain::from_xml_str(&xml)
+            .map_err(|err| Error::invalid_arg(format!("save image {path}: {err}")))?;
         let _l = self.lock()?;
         self.check_unique(&def)?;
         if let Some(e) = self.entry(&def.name)? {
             if e.status.is_some() {
-                return Err(op_invalid(format!("domain '{}' is already running", def.name)));
+                return Err(op_invalid(format!(
+                    "domain '{}' is already running",
+                    def.name
+                )));
             }
         }
         let persistent = self.load_config(&def.name)?.is_some();
         let paused = f & flags::SAVE_PAUSED != 0 || (!was_running && f & flags::SAVE_RUNNING == 0);
-        let st = self.launch(def, !persistent, if paused { flags::START_PAUSED } else { 0 }, Some(Path::new(path)))?;
-        Ok(DomainRef { name: st.name, uuid: st.uuid, id: st.id })
+        let st = self.launch(
+            def,
+            !persistent,
+            if paused { flags::START_PAUSED } else { 0 },
+            Some(Path::new(path)),
+        )?;
+        Ok(DomainRef {
+            name: st.name,
+            uuid: st.uuid,
+            id: st.id,
+        })
     }
 
     fn domain_save_image_xml(&self, path: &str, _f: u32) -> Result<String> {
@@ -1006,7 +1300,13 @@ impl Driver for QemuDriver {
                 }
             }
         }
-        Ok(DomainInfo { state, max_mem: def.memory_kib(), memory, nr_virt_cpu: def.vcpus_current(), cpu_time })
+        Ok(DomainInfo {
+            state,
+            max_mem: def.memory_kib(),
+            memory,
+            nr_virt_cpu: def.vcpus_current(),
+            cpu_time,
+        })
     }
 
     fn domain_state(&self, d: &DomainRef) -> Result<(DomainState, i32)> {
@@ -1040,7 +1340,8 @@ impl Driver for QemuDriver {
                     .map_err(|err| sys_err(format!("creating {}", link.display()), &err))?;
             }
         } else {
-            remove_if_exists(&link).map_err(|err| sys_err(format!("removing {}", link.display()), &err))?;
+            remove_if_exists(&link)
+                .map_err(|err| sys_err(format!("removing {}", link.display()), &err))?;
         }
         Ok(())
     }
@@ -1068,7 +1369,8 @@ impl Driver for QemuDriver {
     fn domain_set_memory(&self, d: &DomainRef, kib: u64, f: u32) -> Result<()> {
         let _l = self.lock()?;
         let e = self.entry_by_ref(d)?;
-        let live = f & flags::AFFECT_LIVE != 0 || (f & flags::AFFECT_CONFIG == 0 && e.status.is_some());
+        let live =
+            f & flags::AFFECT_LIVE != 0 || (f & flags::AFFECT_CONFIG == 0 && e.status.is_some());
         let config = f & flags::AFFECT_CONFIG != 0;
         let def = e.definition()?;
         if kib == 0 {
@@ -1083,7 +1385,9 @@ impl Driver for QemuDriver {
         if live {
             let mut st = Self::require_active(&e)?;
             if f & flags::MEM_MAXIMUM != 0 {
-                return Err(op_invalid("cannot resize the maximum memory on an active domain"));
+                return Err(op_invalid(
+                    "cannot resize the maximum memory on an active domain",
+                ));
             }
             self.qmp(&st)?
                 .execute("balloon", Some(json!({"value": kib * 1024})))
@@ -1094,7 +1398,9 @@ impl Driver for QemuDriver {
             self.store_status(&st)?;
         }
         if config {
-            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
+            let mut c = e.config.clone().ok_or_else(|| {
+                op_invalid("cannot change persistent config of a transient domain")
+            })?;
             if f & flags::MEM_MAXIMUM != 0 {
                 if let Some(m) = c.memory.as_mut() {
                     m.size = oxvirt_xml::KiB(kib);
@@ -1116,12 +1422,16 @@ impl Driver for QemuDriver {
         if count == 0 {
             return Err(Error::invalid_arg("vCPU count must be at least 1"));
         }
-        let live = f & flags::AFFECT_LIVE != 0 || (f & flags::AFFECT_CONFIG == 0 && e.status.is_some());
+        let live =
+            f & flags::AFFECT_LIVE != 0 || (f & flags::AFFECT_CONFIG == 0 && e.status.is_some());
         if live {
             let st = Self::require_active(&e)?;
             let def = e.definition()?;
             if count > def.vcpus() {
-                return Err(Error::invalid_arg(format!("requested vcpus {count} is greater than max allowable vcpus {}", def.vcpus())));
+                return Err(Error::invalid_arg(format!(
+                    "requested vcpus {count} is greater than max allowable vcpus {}",
+                    def.vcpus()
+                )));
             }
             crate::hotplug::set_vcpus(&mut self.qmp(&st)?, &e.name, count)?;
             let mut st = st;
@@ -1133,10 +1443,15 @@ impl Driver for QemuDriver {
             self.store_status(&st)?;
         }
         if f & flags::AFFECT_CONFIG != 0 {
-            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
+            let mut c = e.config.clone().ok_or_else(|| {
+                op_invalid("cannot change persistent config of a transient domain")
+            })?;
             if let Some(v) = c.vcpu.as_mut() {
                 if count > v.count {
-                    return Err(Error::invalid_arg(format!("requested vcpus {count} is greater than max allowable vcpus {}", v.count)));
+                    return Err(Error::invalid_arg(format!(
+                        "requested vcpus {count} is greater than max allowable vcpus {}",
+                        v.count
+                    )));
                 }
                 v.current = (count != v.count).then_some(count);
             }
@@ -1155,9 +1470,14 @@ impl Driver for QemuDriver {
         let _st = Self::require_active(&e)?;
         let def = e.definition()?;
         let devices = def.devices.unwrap_or_default();
-        let pick = |c: &oxvirt_xml::domain::Chardev| c.source.sources.first().and_then(|s| s.path.clone());
+        let pick =
+            |c: &oxvirt_xml::domain::Chardev| c.source.sources.first().and_then(|s| s.path.clone());
         let path = match dev {
-            None => devices.consoles.first().and_then(pick).or_else(|| devices.serials.first().and_then(pick)),
+            None => devices
+                .consoles
+                .first()
+                .and_then(pick)
+                .or_else(|| devices.serials.first().and_then(pick)),
             Some(alias) => devices
                 .consoles
                 .iter()
@@ -1166,8 +1486,12 @@ impl Driver for QemuDriver {
                 .find(|c| c.alias.as_ref().is_some_and(|a| a.name == alias))
                 .and_then(pick),
         };
-        path.filter(|p| p.starts_with("/dev/pts/"))
-            .ok_or_else(|| op_invalid(format!("domain '{}' has no console on a pty (add <console type='pty'/>)", e.name)))
+        path.filter(|p| p.starts_with("/dev/pts/")).ok_or_else(|| {
+            op_invalid(format!(
+                "domain '{}' has no console on a pty (add <console type='pty'/>)",
+                e.name
+            ))
+        })
     }
 
     fn domain_event_register(&self, d: Option<&DomainRef>, cb: DomainEventCallback) -> Result<i32> {

@@ -32,9 +32,14 @@ impl Layout {
     }
 
     pub fn session() -> Layout {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/tmp".into());
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "/tmp".into());
         let xdg = |var: &str, fallback: &str| {
-            std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| home.join(fallback)).join("oxvirt")
+            std::env::var_os(var)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join(fallback))
+                .join("oxvirt")
         };
         let config = xdg("XDG_CONFIG_HOME", ".config").join("qemu");
         // SAFETY: getuid has no preconditions and cannot fail.
@@ -96,11 +101,27 @@ impl Layout {
 
     pub fn create_dirs(&self) -> std::io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
-        for d in [&self.config, &self.autostart, &self.run, &self.lib, &self.log, &self.cache] {
-            std::fs::DirBuilder::new().recursive(true).mode(0o755).create(d)?;
+        for d in [
+            &self.config,
+            &self.autostart,
+            &self.run,
+            &self.lib,
+            &self.log,
+            &self.cache,
+        ] {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(d)?;
         }
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(self.lib.join("save"))?;
-        std::fs::DirBuilder::new().recursive(true).mode(0o755).create(self.nvram_dir())?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(self.lib.join("save"))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(self.nvram_dir())?;
         Ok(())
     }
 }

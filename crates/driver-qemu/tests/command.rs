@@ -442,7 +442,7 @@ fn corpus_figure() {
     let mut inputs: Vec<(PathBuf, PathBuf)> = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
-        if p.extension().map_or(true, |x| x != "xml") {
+        if p.extension().is_none_or(|x| x != "xml") {
             continue;
         }
         let stem = p.file_stem().unwrap().to_string_lossy().to_string();

@@ -131,7 +131,7 @@ fn reject_unsupported_top(def: &Domain) -> Result<(), CommandError> {
         (
             def.memory_backing
                 .as_ref()
-                .map_or(true, |m| m.hugepages.is_none()),
+                .is_none_or(|m| m.hugepages.is_none()),
             "/domain/memoryBacking/hugepages",
         ),
         (def.bootloader.is_none(), "/domain/bootloader"),
@@ -148,7 +148,7 @@ fn reject_unsupported_top(def: &Domain) -> Result<(), CommandError> {
         (
             def.vcpus
                 .as_ref()
-                .map_or(true, |v| v.vcpus.iter().all(|c| c.enabled.is_yes())),
+                .is_none_or(|v| v.vcpus.iter().all(|c| c.enabled.is_yes())),
             "/domain/vcpus",
         ),
     ];

@@ -1033,7 +1033,7 @@ fn graphics(cx: &mut Ctx) -> Result<(), CommandError> {
                     None => "none".to_string(),
                     Some(l) if l.starts_with("unix:") => format!("unix:{}", kv_escape(&l[5..])),
                     Some(l) => {
-                        let auto = g.autoport == Some(YesNo::Yes) || g.port.map_or(true, |p| p < 0);
+                        let auto = g.autoport == Some(YesNo::Yes) || g.port.is_none_or(|p| p < 0);
                         let port =
                             if auto {
                                 alloc_port(cx, &l, 5900, 65535, "VNC")?
@@ -1114,7 +1114,7 @@ fn graphics(cx: &mut Ctx) -> Result<(), CommandError> {
                         parts.push(format!("unix=on,addr={}", kv_escape(&l[5..])))
                     }
                     Some(l) => {
-                        let auto = g.autoport == Some(YesNo::Yes) || g.port.map_or(true, |p| p < 0);
+                        let auto = g.autoport == Some(YesNo::Yes) || g.port.is_none_or(|p| p < 0);
                         let port = if auto {
                             alloc_port(cx, &l, 5900, 65535, "SPICE")?
                         } else {

@@ -117,7 +117,7 @@ fn check_disk(d: &Disk) -> Result<(), CommandError> {
     let checks: [(bool, &str); 12] = [
         (d.iotune.is_none(), "iotune"),
         (
-            d.encryption.is_none() && d.source.as_ref().map_or(true, |s| s.encryption.is_none()),
+            d.encryption.is_none() && d.source.as_ref().is_none_or(|s| s.encryption.is_none()),
             "encryption",
         ),
         (d.auth.is_none(), "auth"),
@@ -126,25 +126,23 @@ fn check_disk(d: &Disk) -> Result<(), CommandError> {
         (d.backend_domain.is_none(), "backenddomain"),
         (d.rawio.is_none() && d.sgio.is_none(), "rawio/sgio"),
         (
-            d.driver.as_ref().map_or(true, |x| x.copy_on_read.is_none()),
+            d.driver.as_ref().is_none_or(|x| x.copy_on_read.is_none()),
             "driver/@copy_on_read",
         ),
         (
-            d.driver
-                .as_ref()
-                .map_or(true, |x| x.metadata_cache.is_none()),
+            d.driver.as_ref().is_none_or(|x| x.metadata_cache.is_none()),
             "driver/metadata_cache",
         ),
         (
             d.source
                 .as_ref()
-                .map_or(true, |s| s.slices.is_none() && s.reservations.is_none()),
+                .is_none_or(|s| s.slices.is_none() && s.reservations.is_none()),
             "source/slices|reservations",
         ),
         (
             d.driver
                 .as_ref()
-                .map_or(true, |x| x.name.as_deref().map_or(true, |n| n == "qemu")),
+                .is_none_or(|x| x.name.as_deref().is_none_or(|n| n == "qemu")),
             "driver/@name (only 'qemu')",
         ),
         (d.info.rom.is_none() && d.info.master.is_none(), "rom"),
