@@ -390,6 +390,12 @@ fn device_drivers(args: &[String]) -> BTreeSet<String> {
                         .map(|s| s.trim_start_matches("driver=").to_string())
                 };
                 if let Some(n) = name {
+                    // QEMU's own aliases for the same device type.
+                    let n = match n.as_str() {
+                        "lsi" => "lsi53c895a".to_string(),
+                        "ahci" => "ich9-ahci".to_string(),
+                        _ => n,
+                    };
                     out.insert(n);
                 }
             }

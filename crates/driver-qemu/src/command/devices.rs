@@ -251,7 +251,7 @@ fn controllers(cx: &mut Ctx) -> Result<(), CommandError> {
             }
             ControllerType::Scsi => {
                 let drv = match c.model {
-                    Some(M::Lsilogic) | None => "lsi",
+                    Some(M::Lsilogic) | None => "lsi53c895a",
                     Some(M::Lsisas1068) => "mptsas1068",
                     Some(M::Lsisas1078) => "megasas",
                     Some(M::VirtioScsi | M::VirtioNonTransitional) if is_microvm(cx) => {
@@ -332,11 +332,9 @@ fn controllers(cx: &mut Ctx) -> Result<(), CommandError> {
                 if is_microvm(cx) {
                     return Err(unsupported(&path, "SATA on microvm"));
                 }
-                Props::with("driver", "ahci").s("id", &id).extend(pci_props(
-                    cx,
-                    &c.info.address,
-                    &path,
-                )?)
+                Props::with("driver", "ich9-ahci")
+                    .s("id", &id)
+                    .extend(pci_props(cx, &c.info.address, &path)?)
             }
             ControllerType::Fdc => match cx.kind {
                 MachineKind::Pc => continue,
@@ -1086,7 +1084,8 @@ fn graphics(cx: &mut Ctx) -> Result<(), CommandError> {
                 cx.graphics_ports.push(port_out);
             }
             GraphicsType::Spice => {
-                if !cx.env.caps.has_command("query-spice") && !cx.env.caps.commands.is_empty() {
+                // Debian ships SPICE as a loadable module; without it the chardev types are missing.
+                if !cx.env.caps.has_type("chardev-spicevmc") {
                     return Err(unsupported(what, "this emulator was built without SPICE"));
                 }
                 if g.tls_port.is_some_and(|p| p > 0)
