@@ -1,0 +1,15 @@
+//! libvirt's remote wire protocol, in the project's own code: an XDR codec with declarative
+//! macros for the protocol's structs, enums and unions, message framing, the REMOTE and KEEPALIVE
+//! programs, a server [`Session`](server::Session) that serves calls from an
+//! [`oxvirt_api::Connect`], and a small blocking [`Client`](client::Client) for tests and tools.
+
+pub mod client;
+pub mod console;
+pub mod message;
+pub mod protocol;
+pub mod server;
+pub mod xdr;
+
+pub use message::{Header, Message, MessageType, Status};
+pub use server::{Session, SessionConfig, Sink};
+pub use xdr::{Reader, Xdr, XdrError};

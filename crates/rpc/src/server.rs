@@ -1,0 +1,682 @@
+//! The server side of one client connection: decodes calls, runs them on an
+//! [`oxvirt_api::Connect`], encodes replies, and pushes events and console data through a sink.
+//! Transport (sockets, threads, keepalive timers) is the daemon's business; a [`Session`] only
+//! turns messages into messages, so it can be driven from tests without a socket.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use oxvirt_api::{flags, Connect, Domain, Error, ErrorCode, ErrorDomain, Network, StoragePool, StorageVol};
+
+use crate::console::ConsoleStream;
+use crate::message::{Header, Message, MessageType, Status};
+use crate::protocol::*;
+use crate::xdr::{self, Array, Xdr};
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where a session sends messages it originates (events, stream data, keepalive answers).
+/// Returns false when the client is gone or too far behind; the message is then dropped.
+pub type Sink = Arc<dyn Fn(Message) -> bool + Send + Sync>;
+
+/// How a session was accepted.
+#[derive(Debug, Clone, Default)]
+pub struct SessionConfig {
+    /// Accepted on the read-only socket: every connection it opens is read-only.
+    pub readonly: bool,
+    /// URI to open when the client asks for the default (empty or absent name).
+    pub default_uri: Option<String>,
+}
+
+pub struct Session {
+    cfg: SessionConfig,
+    conn: RwLock<Option<Connect>>,
+    sink: Sink,
+    /// Our callback ids → the driver's registration (None for event kinds we never emit).
+    events: Mutex<HashMap<i32, Option<i32>>>,
+    next_callback: AtomicI32,
+    keepalive: AtomicBool,
+    streams: Mutex<HashMap<u32, Arc<ConsoleStream>>>,
+}
+
+fn rpc_error(msg: impl Into<String>) -> Error {
+    Error::new(ErrorCode::Rpc, ErrorDomain::Rpc, msg)
+}
+
+fn decode_error(e: xdr::XdrError) -> Error {
+    rpc_error(format!("Unable to decode message payload: {e}"))
+}
+
+/// Decodes the arguments, runs the procedure, encodes its reply.
+fn run<A: Xdr, R: Xdr>(body: &[u8], f: impl FnOnce(A) -> Result<R>) -> Result<Vec<u8>> {
+    let a: A = xdr::from_bytes(body).map_err(decode_error)?;
+    Ok(xdr::to_bytes(&f(a)?))
+}
+
+fn int(b: bool) -> IntRet {
+    IntRet { value: b as i32 }
+}
+
+fn list_limit(n: usize, max: usize, what: &str) -> Result<()> {
+    if n > max {
+        return Err(rpc_error(format!("too many {what} '{n}' for limit '{max}'")));
+    }
+    Ok(())
+}
+
+/// Reads the `<vcpu>` element's text (the maximum vCPU count) from domain XML.
+fn max_vcpus_from_xml(xml: &str) -> Option<u32> {
+    let start = xml.find("<vcpu")?;
+    let rest = &xml[start..];
+    let open_end = rest.find('>')?;
+    let text = &rest[open_end + 1..];
+    text[..text.find('<')?].trim().parse().ok()
+}
+
+impl Session {
+    pub fn new(cfg: SessionConfig, sink: Sink) -> Session {
+        Session {
+            cfg,
+            conn: RwLock::new(None),
+            sink,
+            events: Mutex::new(HashMap::new()),
+            next_callback: AtomicI32::new(0),
+            keepalive: AtomicBool::new(false),
+            streams: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The client asked for keepalive (it will answer our pings).
+    pub fn keepalive_requested(&self) -> bool {
+        self.keepalive.load(Ordering::Relaxed)
+    }
+
+    /// Releases the connection, its event registrations and streams (client gone or closed).
+    pub fn close(&self) {
+        for (_, s) in self.streams.lock().unwrap_or_else(|e| e.into_inner()).drain() {
+            s.close();
+        }
+        let conn = self.conn.write().unwrap_or_else(|e| e.into_inner()).take();
+        let ids: Vec<Option<i32>> = self.events.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, v)| v).collect();
+        if let Some(c) = conn {
+            for id in ids.into_iter().flatten() {
+                let _ = c.domain_event_deregister(id);
+            }
+        }
+    }
+
+    fn conn(&self) -> Result<Connect> {
+        self.conn
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| Error::new(ErrorCode::InternalError, ErrorDomain::Rpc, "internal error: hypervisor connection not open"))
+    }
+
+    fn dom(&self, d: &NonnullDomain) -> Result<Domain> {
+        self.conn()?.lookup_domain_by_uuid(&d.uuid)
+    }
+    fn net(&self, n: &NonnullNetwork) -> Result<Network> {
+        self.conn()?.lookup_network_by_uuid(&n.uuid)
+    }
+    fn pool(&self, p: &NonnullStoragePool) -> Result<StoragePool> {
+        self.conn()?.lookup_storage_pool_by_uuid(&p.uuid)
+    }
+    fn vol(&self, v: &NonnullStorageVol) -> Result<StorageVol> {
+        self.conn()?.lookup_storage_pool_by_name(&v.pool)?.lookup_volume_by_name(&v.name)
+    }
+
+    /// Handles one incoming message; answers go through the sink, in order with everything else
+    /// the session sends. CALLs may take as long as the driver does, so callers run them off
+    /// the reading thread; everything else is quick.
+    pub fn handle(&self, msg: Message) {
+        let h = &msg.header;
+        let reply = if h.prog == KEEPALIVE_PROGRAM {
+            (h.proc_ == KEEPALIVE_PING && h.mtype == MessageType::Message).then(|| keepalive_message(KEEPALIVE_PONG))
+        } else {
+            match h.mtype {
+                MessageType::Call => Some(self.call(&msg)),
+                MessageType::Stream if h.prog == REMOTE_PROGRAM => self.stream_message(&msg),
+                MessageType::CallWithFds => Some(error_reply(h, &rpc_error("file descriptor passing is not supported"))),
+                _ => None,
+            }
+        };
+        let Some(reply) = reply else { return };
+        let opened_stream = reply.header.mtype == MessageType::Reply && reply.header.status == Status::Ok;
+        let serial = reply.header.serial;
+        (self.sink)(reply);
+        if opened_stream {
+            // Data may flow only once the client has seen the call succeed.
+            let s = self.streams.lock().unwrap_or_else(|e| e.into_inner()).get(&serial).cloned();
+            if let Some(s) = s {
+                s.start();
+            }
+        }
+    }
+
+    /// Whether a message must be run off the reading thread (it may block in the driver).
+    pub fn is_slow(msg: &Message) -> bool {
+        msg.header.mtype == MessageType::Call
+    }
+
+    fn call(&self, msg: &Message) -> Message {
+        let h = &msg.header;
+        if h.prog != REMOTE_PROGRAM || h.vers != REMOTE_VERSION {
+            return error_reply(h, &rpc_error(format!("Cannot find program {} version {}", h.prog, h.vers)));
+        }
+        if h.status != Status::Ok {
+            return error_reply(h, &rpc_error(format!("Unexpected message status {}", h.status as i32)));
+        }
+        match self.dispatch(h, &msg.body) {
+            Ok(body) => Message { header: h.reply(Status::Ok), body },
+            Err(e) => {
+                tracing::debug!(proc = proc_name(h.proc_), serial = h.serial, error = %e, "call failed");
+                error_reply(h, &e)
+            }
+        }
+    }
+
+    fn dispatch(&self, h: &Header, body: &[u8]) -> Result<Vec<u8>> {
+        use procs as P;
+        match h.proc_ {
+            P::CONNECT_OPEN => run(body, |a: ConnectOpenArgs| self.open(a).map(|_| ())),
+            P::CONNECT_CLOSE => run(body, |_: ()| {
+                self.close();
+                Ok(())
+            }),
+            P::AUTH_LIST => run(body, |_: ()| Ok(AuthListRet { types: Array(vec![AuthType::None]) })),
+            P::CONNECT_SUPPORTS_FEATURE => run(body, |a: IntArgs| {
+                let supported = match a.value {
+                    feature::PROGRAM_KEEPALIVE => {
+                        self.keepalive.store(true, Ordering::Relaxed);
+                        true
+                    }
+                    _ => {
+                        self.conn()?;
+                        matches!(
+                            a.value,
+                            feature::REMOTE_EVENT_CALLBACK
+                                | feature::REMOTE_CLOSE_CALLBACK
+                                | feature::TYPED_PARAM_STRING
+                                | feature::XML_MIGRATABLE
+                                | feature::NETWORK_UPDATE_HAS_CORRECT_ORDER
+                        )
+                    }
+                };
+                Ok(SupportsFeatureRet { supported: supported as i32 })
+            }),
+            P::CONNECT_REGISTER_CLOSE_CALLBACK | P::CONNECT_UNREGISTER_CLOSE_CALLBACK => run(body, |_: ()| self.conn().map(|_| ())),
+            P::CONNECT_GET_TYPE => run(body, |_: ()| Ok(StringRet { s: self.conn()?.kind().to_string() })),
+            P::CONNECT_GET_VERSION => run(body, |_: ()| Ok(HyperRet { value: self.conn()?.hypervisor_version()? })),
+            P::CONNECT_GET_LIB_VERSION => run(body, |_: ()| Ok(HyperRet { value: LIB_VERSION })),
+            P::CONNECT_GET_HOSTNAME => run(body, |_: ()| Ok(StringRet { s: self.conn()?.hostname()? })),
+            P::CONNECT_GET_URI => run(body, |_: ()| Ok(StringRet { s: self.conn()?.uri() })),
+            P::CONNECT_GET_CAPABILITIES => run(body, |_: ()| Ok(StringRet { s: self.conn()?.capabilities()? })),
+            P::CONNECT_GET_MAX_VCPUS => run(body, |a: OptStringArgs| {
+                let n = self.conn()?.driver().max_vcpus(a.s.as_deref())?;
+                Ok(IntRet { value: i32::try_from(n).unwrap_or(i32::MAX) })
+            }),
+            P::CONNECT_GET_DOMAIN_CAPABILITIES => run(body, |a: DomainCapabilitiesArgs| {
+                let s = self.conn()?.driver().domain_capabilities(
+                    a.emulatorbin.as_deref(),
+                    a.arch.as_deref(),
+                    a.machine.as_deref(),
+                    a.virttype.as_deref(),
+                )?;
+                Ok(StringRet { s })
+            }),
+            P::NODE_GET_INFO => run(body, |_: ()| {
+                let n = self.conn()?.node_info()?;
+                let i = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+                Ok(NodeGetInfoRet {
+                    model: xdr::c_chars(&n.model),
+                    memory: n.memory,
+                    cpus: i(n.cpus),
+                    mhz: i(n.mhz),
+                    nodes: i(n.nodes),
+                    sockets: i(n.sockets),
+                    cores: i(n.cores),
+                    threads: i(n.threads),
+                })
+            }),
+            P::NODE_GET_SECURITY_MODEL => run(body, |_: ()| {
+                self.conn()?;
+                Ok(SecurityModelRet { model: c_string_array("none"), doi: c_string_array("0") })
+            }),
+
+            P::CONNECT_LIST_ALL_DOMAINS => run(body, |a: ListAllArgs| {
+                let all = self.conn()?.list_all_domains(a.flags)?;
+                list_limit(all.len(), DOMAIN_LIST_MAX, "domains")?;
+                let ret = all.len() as u32;
+                let domains = if a.need_results != 0 { all.iter().map(|d| d.reference().into()).collect() } else { vec![] };
+                Ok(ListAllDomainsRet { domains: Array(domains), ret })
+            }),
+            P::CONNECT_NUM_OF_DOMAINS => run(body, |_: ()| {
+                let n = self.conn()?.list_all_domains(flags::LIST_DOMAINS_ACTIVE)?.len();
+                Ok(IntRet { value: n as i32 })
+            }),
+            P::CONNECT_NUM_OF_DEFINED_DOMAINS => run(body, |_: ()| {
+                let n = self.conn()?.list_all_domains(flags::LIST_DOMAINS_INACTIVE)?.len();
+                Ok(IntRet { value: n as i32 })
+            }),
+            P::CONNECT_LIST_DOMAINS => run(body, |a: IntArgs| {
+                list_limit(a.value.max(0) as usize, DOMAIN_LIST_MAX, "domains")?;
+                let mut ids: Vec<i32> = self.conn()?.list_all_domains(flags::LIST_DOMAINS_ACTIVE)?.iter().map(|d| d.id()).collect();
+                ids.sort_unstable();
+                ids.truncate(a.value.max(0) as usize);
+                Ok(ListDomainsRet { ids: Array(ids) })
+            }),
+            P::CONNECT_LIST_DEFINED_DOMAINS => run(body, |a: IntArgs| {
+                list_limit(a.value.max(0) as usize, DOMAIN_LIST_MAX, "domains")?;
+                let mut names: Vec<String> =
+                    self.conn()?.list_all_domains(flags::LIST_DOMAINS_INACTIVE)?.iter().map(|d| d.name().to_string()).collect();
+                names.sort();
+                names.truncate(a.value.max(0) as usize);
+                Ok(ListNamesRet { names: Array(names) })
+            }),
+            P::CONNECT_LIST_ALL_NETWORKS => run(body, |a: ListAllArgs| {
+                let all = self.conn()?.list_all_networks(a.flags)?;
+                list_limit(all.len(), NETWORK_LIST_MAX, "networks")?;
+                let ret = all.len() as u32;
+                let nets = if a.need_results != 0 { all.iter().map(|n| n.reference().into()).collect() } else { vec![] };
+                Ok(ListAllNetworksRet { nets: Array(nets), ret })
+            }),
+            P::CONNECT_LIST_ALL_STORAGE_POOLS => run(body, |a: ListAllArgs| {
+                let all = self.conn()?.list_all_storage_pools(a.flags)?;
+                list_limit(all.len(), STORAGE_POOL_LIST_MAX, "storage pools")?;
+                let ret = all.len() as u32;
+                let pools = if a.need_results != 0 { all.iter().map(|p| p.reference().into()).collect() } else { vec![] };
+                Ok(ListAllPoolsRet { pools: Array(pools), ret })
+            }),
+            P::STORAGE_POOL_LIST_ALL_VOLUMES => run(body, |a: PoolListAllVolumesArgs| {
+                let all = self.pool(&a.pool)?.list_all_volumes()?;
+                list_limit(all.len(), STORAGE_VOL_LIST_MAX, "storage volumes")?;
+                let ret = all.len() as u32;
+                let vols = if a.need_results != 0 { all.iter().map(|v| v.reference().into()).collect() } else { vec![] };
+                Ok(ListAllVolumesRet { vols: Array(vols), ret })
+            }),
+            P::STORAGE_POOL_NUM_OF_VOLUMES => {
+                run(body, |a: PoolArgs| Ok(IntRet { value: self.pool(&a.pool)?.list_all_volumes()?.len() as i32 }))
+            }
+            P::STORAGE_POOL_LIST_VOLUMES => run(body, |a: PoolIntArgs| {
+                list_limit(a.value.max(0) as usize, STORAGE_VOL_LIST_MAX, "storage volumes")?;
+                let mut names: Vec<String> = self.pool(&a.pool)?.list_all_volumes()?.iter().map(|v| v.name().to_string()).collect();
+                names.truncate(a.value.max(0) as usize);
+                Ok(ListNamesRet { names: Array(names) })
+            }),
+
+            P::DOMAIN_LOOKUP_BY_ID => {
+                run(body, |a: IntArgs| Ok(DomRet { dom: self.conn()?.lookup_domain_by_id(a.value)?.reference().into() }))
+            }
+            P::DOMAIN_LOOKUP_BY_NAME => {
+                run(body, |a: StringArgs| Ok(DomRet { dom: self.conn()?.lookup_domain_by_name(&a.s)?.reference().into() }))
+            }
+            P::DOMAIN_LOOKUP_BY_UUID => {
+                run(body, |a: UuidArgs| Ok(DomRet { dom: self.conn()?.lookup_domain_by_uuid(&a.uuid)?.reference().into() }))
+            }
+            P::DOMAIN_DEFINE_XML => run(body, |a: StringArgs| {
+                let (d, _) = self.conn()?.define_domain(&a.s, 0)?;
+                Ok(DomRet { dom: d.reference().into() })
+            }),
+            P::DOMAIN_DEFINE_XML_FLAGS => run(body, |a: StringFlagsArgs| {
+                let (d, _) = self.conn()?.define_domain(&a.s, a.flags)?;
+                Ok(DomRet { dom: d.reference().into() })
+            }),
+            P::DOMAIN_UNDEFINE => run(body, |a: DomArgs| self.dom(&a.dom)?.undefine(0)),
+            P::DOMAIN_UNDEFINE_FLAGS => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.undefine(a.flags)),
+            P::DOMAIN_CREATE => run(body, |a: DomArgs| self.dom(&a.dom)?.create(0)),
+            P::DOMAIN_CREATE_WITH_FLAGS => run(body, |a: DomFlagsArgs| {
+                let mut d = self.dom(&a.dom)?;
+                d.create(a.flags)?;
+                Ok(DomRet { dom: d.reference().into() })
+            }),
+            P::DOMAIN_CREATE_XML => run(body, |a: StringFlagsArgs| {
+                Ok(DomRet { dom: self.conn()?.create_domain_xml(&a.s, a.flags)?.reference().into() })
+            }),
+            P::DOMAIN_SHUTDOWN => run(body, |a: DomArgs| self.dom(&a.dom)?.shutdown(0)),
+            P::DOMAIN_SHUTDOWN_FLAGS => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.shutdown(a.flags)),
+            P::DOMAIN_REBOOT => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.reboot(a.flags)),
+            P::DOMAIN_RESET => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.reset(a.flags)),
+            P::DOMAIN_DESTROY => run(body, |a: DomArgs| self.dom(&a.dom)?.destroy(0)),
+            P::DOMAIN_DESTROY_FLAGS => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.destroy(a.flags)),
+            P::DOMAIN_SUSPEND => run(body, |a: DomArgs| self.dom(&a.dom)?.suspend()),
+            P::DOMAIN_RESUME => run(body, |a: DomArgs| self.dom(&a.dom)?.resume()),
+            P::DOMAIN_SAVE => run(body, |a: DomainSaveArgs| self.dom(&a.dom)?.save(&a.to, None, 0)),
+            P::DOMAIN_SAVE_FLAGS => {
+                run(body, |a: DomainSaveFlagsArgs| self.dom(&a.dom)?.save(&a.to, a.dxml.as_deref(), a.flags))
+            }
+            P::DOMAIN_RESTORE => run(body, |a: StringArgs| self.conn()?.restore_domain(&a.s, None, 0).map(|_| ())),
+            P::DOMAIN_RESTORE_FLAGS => run(body, |a: DomainRestoreFlagsArgs| {
+                self.conn()?.restore_domain(&a.from, a.dxml.as_deref(), a.flags).map(|_| ())
+            }),
+            P::DOMAIN_SAVE_IMAGE_GET_XML_DESC => {
+                run(body, |a: StringFlagsArgs| Ok(StringRet { s: self.conn()?.save_image_xml(&a.s, a.flags)? }))
+            }
+            P::DOMAIN_MANAGED_SAVE => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.managed_save(a.flags)),
+            P::DOMAIN_HAS_MANAGED_SAVE_IMAGE => run(body, |a: DomFlagsArgs| Ok(int(self.dom(&a.dom)?.has_managed_save()?))),
+            P::DOMAIN_MANAGED_SAVE_REMOVE => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.managed_save_remove()),
+            P::DOMAIN_GET_XML_DESC => run(body, |a: DomFlagsArgs| Ok(StringRet { s: self.dom(&a.dom)?.xml_desc(a.flags)? })),
+            P::DOMAIN_GET_INFO => run(body, |a: DomArgs| {
+                let i = self.dom(&a.dom)?.info()?;
+                Ok(DomainGetInfoRet {
+                    state: i.state as u8,
+                    max_mem: i.max_mem,
+                    memory: i.memory,
+                    nr_virt_cpu: u16::try_from(i.nr_virt_cpu).unwrap_or(u16::MAX),
+                    cpu_time: i.cpu_time,
+                })
+            }),
+            P::DOMAIN_GET_STATE => run(body, |a: DomFlagsArgs| {
+                let (s, reason) = self.dom(&a.dom)?.state()?;
+                Ok(DomainGetStateRet { state: s as i32, reason })
+            }),
+            P::DOMAIN_GET_OS_TYPE => run(body, |a: DomArgs| Ok(StringRet { s: self.dom(&a.dom)?.os_type()? })),
+            P::DOMAIN_GET_AUTOSTART => run(body, |a: DomArgs| Ok(int(self.dom(&a.dom)?.autostart()?))),
+            P::DOMAIN_SET_AUTOSTART => run(body, |a: DomIntArgs| self.dom(&a.dom)?.set_autostart(a.value != 0)),
+            P::DOMAIN_IS_ACTIVE => run(body, |a: DomArgs| Ok(int(self.dom(&a.dom)?.is_active()?))),
+            P::DOMAIN_IS_PERSISTENT => run(body, |a: DomArgs| Ok(int(self.dom(&a.dom)?.is_persistent()?))),
+            P::DOMAIN_IS_UPDATED => run(body, |a: DomArgs| Ok(int(self.dom(&a.dom)?.is_updated()?))),
+            P::DOMAIN_SNAPSHOT_NUM => {
+                run(body, |a: DomFlagsArgs| Ok(IntRet { value: self.dom(&a.dom)?.snapshot_count()? as i32 }))
+            }
+            P::DOMAIN_GET_SECURITY_LABEL => run(body, |a: DomArgs| {
+                self.dom(&a.dom)?;
+                Ok(SecurityLabelRet { label: c_string_array(""), enforcing: 0 })
+            }),
+            P::DOMAIN_GET_CONTROL_INFO => run(body, |a: DomFlagsArgs| {
+                if !self.dom(&a.dom)?.is_active()? {
+                    return Err(Error::operation_invalid("domain is not running"));
+                }
+                Ok(ControlInfoRet { state: 0, details: 0, state_time: 0 })
+            }),
+            P::DOMAIN_GET_MESSAGES => run(body, |a: DomFlagsArgs| {
+                self.dom(&a.dom)?;
+                Ok(MessagesRet { msgs: Array(vec![]) })
+            }),
+            P::DOMAIN_SET_MEMORY => run(body, |a: DomainSetMemoryArgs| self.dom(&a.dom)?.set_memory(a.memory, flags::AFFECT_LIVE)),
+            P::DOMAIN_SET_MEMORY_FLAGS => {
+                run(body, |a: DomainSetMemoryFlagsArgs| self.dom(&a.dom)?.set_memory(a.memory, a.flags))
+            }
+            P::DOMAIN_SET_VCPUS => run(body, |a: DomainSetVcpusArgs| self.dom(&a.dom)?.set_vcpus(a.nvcpus, flags::AFFECT_LIVE)),
+            P::DOMAIN_SET_VCPUS_FLAGS => {
+                run(body, |a: DomainSetVcpusFlagsArgs| self.dom(&a.dom)?.set_vcpus(a.nvcpus, a.flags))
+            }
+            P::DOMAIN_GET_VCPUS_FLAGS => run(body, |a: DomFlagsArgs| {
+                const VCPU_MAXIMUM: u32 = 4;
+                let d = self.dom(&a.dom)?;
+                let config = a.flags & flags::AFFECT_CONFIG != 0 || (a.flags & flags::AFFECT_LIVE == 0 && !d.is_active()?);
+                let n = if a.flags & VCPU_MAXIMUM != 0 {
+                    let xml = d.xml_desc(if config { flags::XML_INACTIVE } else { 0 })?;
+                    max_vcpus_from_xml(&xml).ok_or_else(|| Error::internal("domain XML has no <vcpu> element"))?
+                } else if config {
+                    let xml = d.xml_desc(flags::XML_INACTIVE)?;
+                    current_vcpus_from_xml(&xml).or_else(|| max_vcpus_from_xml(&xml)).unwrap_or(d.info()?.nr_virt_cpu)
+                } else {
+                    if !d.is_active()? {
+                        return Err(Error::operation_invalid("domain is not running"));
+                    }
+                    d.info()?.nr_virt_cpu
+                };
+                Ok(IntRet { value: n as i32 })
+            }),
+            P::DOMAIN_GET_MAX_MEMORY => run(body, |a: DomArgs| Ok(HyperRet { value: self.dom(&a.dom)?.info()?.max_mem })),
+            P::DOMAIN_GET_JOB_INFO => run(body, |a: DomArgs| {
+                self.dom(&a.dom)?;
+                Ok(JobInfoRet {
+                    kind: 0,
+                    time_elapsed: 0,
+                    time_remaining: 0,
+                    data_total: 0,
+                    data_processed: 0,
+                    data_remaining: 0,
+                    mem_total: 0,
+                    mem_processed: 0,
+                    mem_remaining: 0,
+                    file_total: 0,
+                    file_processed: 0,
+                    file_remaining: 0,
+                })
+            }),
+            P::DOMAIN_OPEN_CONSOLE => run(body, |a: OpenConsoleArgs| self.open_console(h, a)),
+
+            P::NETWORK_LOOKUP_BY_NAME => {
+                run(body, |a: StringArgs| Ok(NetRet { net: self.conn()?.lookup_network_by_name(&a.s)?.reference().into() }))
+            }
+            P::NETWORK_LOOKUP_BY_UUID => {
+                run(body, |a: UuidArgs| Ok(NetRet { net: self.conn()?.lookup_network_by_uuid(&a.uuid)?.reference().into() }))
+            }
+            P::NETWORK_DEFINE_XML => {
+                run(body, |a: StringArgs| Ok(NetRet { net: self.conn()?.define_network(&a.s, 0)?.reference().into() }))
+            }
+            P::NETWORK_DEFINE_XML_FLAGS => run(body, |a: StringFlagsArgs| {
+                Ok(NetRet { net: self.conn()?.define_network(&a.s, a.flags)?.reference().into() })
+            }),
+            P::NETWORK_CREATE_XML => {
+                run(body, |a: StringArgs| Ok(NetRet { net: self.conn()?.create_network_xml(&a.s, 0)?.reference().into() }))
+            }
+            P::NETWORK_CREATE_XML_FLAGS => run(body, |a: StringFlagsArgs| {
+                Ok(NetRet { net: self.conn()?.create_network_xml(&a.s, a.flags)?.reference().into() })
+            }),
+            P::NETWORK_CREATE => run(body, |a: NetArgs| self.net(&a.net)?.create()),
+            P::NETWORK_DESTROY => run(body, |a: NetArgs| self.net(&a.net)?.destroy()),
+            P::NETWORK_UNDEFINE => run(body, |a: NetArgs| self.net(&a.net)?.undefine()),
+            P::NETWORK_GET_XML_DESC => run(body, |a: NetFlagsArgs| Ok(StringRet { s: self.net(&a.net)?.xml_desc(a.flags)? })),
+            P::NETWORK_GET_BRIDGE_NAME => run(body, |a: NetArgs| Ok(StringRet { s: self.net(&a.net)?.bridge_name()? })),
+            P::NETWORK_GET_AUTOSTART => run(body, |a: NetArgs| Ok(int(self.net(&a.net)?.autostart()?))),
+            P::NETWORK_SET_AUTOSTART => run(body, |a: NetIntArgs| self.net(&a.net)?.set_autostart(a.value != 0)),
+            P::NETWORK_IS_ACTIVE => run(body, |a: NetArgs| Ok(int(self.net(&a.net)?.is_active()?))),
+            P::NETWORK_IS_PERSISTENT => run(body, |a: NetArgs| Ok(int(self.net(&a.net)?.is_persistent()?))),
+
+            P::STORAGE_POOL_LOOKUP_BY_NAME => run(body, |a: StringArgs| {
+                Ok(PoolRet { pool: self.conn()?.lookup_storage_pool_by_name(&a.s)?.reference().into() })
+            }),
+            P::STORAGE_POOL_LOOKUP_BY_UUID => run(body, |a: UuidArgs| {
+                Ok(PoolRet { pool: self.conn()?.lookup_storage_pool_by_uuid(&a.uuid)?.reference().into() })
+            }),
+            P::STORAGE_POOL_LOOKUP_BY_VOLUME => run(body, |a: VolArgs| {
+                let v = self.vol(&a.vol)?;
+                Ok(PoolRet { pool: (&self.conn()?.driver().lookup_pool_by_volume(v.reference())?).into() })
+            }),
+            P::STORAGE_POOL_DEFINE_XML => run(body, |a: StringFlagsArgs| {
+                Ok(PoolRet { pool: self.conn()?.define_storage_pool(&a.s, a.flags)?.reference().into() })
+            }),
+            P::STORAGE_POOL_CREATE_XML => run(body, |a: StringFlagsArgs| {
+                Ok(PoolRet { pool: self.conn()?.create_storage_pool_xml(&a.s, a.flags)?.reference().into() })
+            }),
+            P::STORAGE_POOL_CREATE => run(body, |a: PoolFlagsArgs| self.pool(&a.pool)?.create(a.flags)),
+            P::STORAGE_POOL_BUILD => run(body, |a: PoolFlagsArgs| self.pool(&a.pool)?.build(a.flags)),
+            P::STORAGE_POOL_DESTROY => run(body, |a: PoolArgs| self.pool(&a.pool)?.destroy()),
+            P::STORAGE_POOL_DELETE => run(body, |a: PoolFlagsArgs| self.pool(&a.pool)?.delete(a.flags)),
+            P::STORAGE_POOL_UNDEFINE => run(body, |a: PoolArgs| self.pool(&a.pool)?.undefine()),
+            P::STORAGE_POOL_REFRESH => run(body, |a: PoolFlagsArgs| self.pool(&a.pool)?.refresh(a.flags)),
+            P::STORAGE_POOL_GET_XML_DESC => {
+                run(body, |a: PoolFlagsArgs| Ok(StringRet { s: self.pool(&a.pool)?.xml_desc(a.flags)? }))
+            }
+            P::STORAGE_POOL_GET_INFO => run(body, |a: PoolArgs| {
+                let i = self.pool(&a.pool)?.info()?;
+                Ok(PoolGetInfoRet { state: i.state as u8, capacity: i.capacity, allocation: i.allocation, available: i.available })
+            }),
+            P::STORAGE_POOL_GET_AUTOSTART => run(body, |a: PoolArgs| Ok(int(self.pool(&a.pool)?.autostart()?))),
+            P::STORAGE_POOL_SET_AUTOSTART => run(body, |a: PoolIntArgs| self.pool(&a.pool)?.set_autostart(a.value != 0)),
+            P::STORAGE_POOL_IS_ACTIVE => run(body, |a: PoolArgs| Ok(int(self.pool(&a.pool)?.is_active()?))),
+            P::STORAGE_POOL_IS_PERSISTENT => run(body, |a: PoolArgs| Ok(int(self.pool(&a.pool)?.is_persistent()?))),
+            P::STORAGE_VOL_LOOKUP_BY_NAME => run(body, |a: VolLookupByNameArgs| {
+                Ok(VolRet { vol: self.pool(&a.pool)?.lookup_volume_by_name(&a.name)?.reference().into() })
+            }),
+            P::STORAGE_VOL_LOOKUP_BY_KEY => {
+                run(body, |a: StringArgs| Ok(VolRet { vol: self.conn()?.lookup_storage_vol_by_key(&a.s)?.reference().into() }))
+            }
+            P::STORAGE_VOL_LOOKUP_BY_PATH => run(body, |a: StringArgs| {
+                Ok(VolRet { vol: self.conn()?.lookup_storage_vol_by_path(&a.s)?.reference().into() })
+            }),
+            P::STORAGE_VOL_CREATE_XML => run(body, |a: VolCreateXmlArgs| {
+                Ok(VolRet { vol: self.pool(&a.pool)?.create_volume_xml(&a.xml, a.flags)?.reference().into() })
+            }),
+            P::STORAGE_VOL_DELETE => run(body, |a: VolFlagsArgs| self.vol(&a.vol)?.delete(a.flags)),
+            P::STORAGE_VOL_GET_XML_DESC => run(body, |a: VolFlagsArgs| Ok(StringRet { s: self.vol(&a.vol)?.xml_desc(a.flags)? })),
+            P::STORAGE_VOL_GET_INFO => run(body, |a: VolArgs| {
+                let i = self.vol(&a.vol)?.info()?;
+                Ok(VolGetInfoRet { kind: i8::try_from(i.kind).unwrap_or(0), capacity: i.capacity, allocation: i.allocation })
+            }),
+            P::STORAGE_VOL_GET_PATH => run(body, |a: VolArgs| Ok(StringRet { s: self.vol(&a.vol)?.path()? })),
+
+            P::CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY => run(body, |a: EventRegisterArgs| self.event_register(a)),
+            P::CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY => run(body, |a: IntArgs| self.event_deregister(a.value)),
+
+            other => Err(rpc_error(format!("unknown procedure: {other}"))),
+        }
+    }
+
+    fn open(&self, a: ConnectOpenArgs) -> Result<()> {
+        let mut slot = self.conn.write().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            return Err(Error::internal("connection already open"));
+        }
+        let mut f = a.flags;
+        if self.cfg.readonly {
+            f |= flags::CONNECT_RO;
+        }
+        let uri = match a.name.as_deref() {
+            Some(u) if !u.is_empty() => u.to_string(),
+            _ => self.cfg.default_uri.clone().unwrap_or_else(oxvirt_api::default_uri),
+        };
+        let c = Connect::open_flags(Some(&uri), f)?;
+        tracing::info!(uri = %uri, readonly = c.is_read_only(), "connection opened");
+        *slot = Some(c);
+        Ok(())
+    }
+
+    fn event_register(&self, a: EventRegisterArgs) -> Result<IntRet> {
+        /// `VIR_DOMAIN_EVENT_ID_LIFECYCLE`; libvirt 9.0 knows ids up to 25.
+        const LIFECYCLE: i32 = 0;
+        const LAST: i32 = 26;
+        if !(0..LAST).contains(&a.event_id) {
+            return Err(Error::invalid_arg(format!("unsupported event ID {}", a.event_id)));
+        }
+        let conn = self.conn()?;
+        let dom = a.dom.as_ref().map(|d| conn.lookup_domain_by_uuid(&d.uuid)).transpose()?;
+        let callback_id = self.next_callback.fetch_add(1, Ordering::Relaxed) + 1;
+        let driver_id = if a.event_id == LIFECYCLE {
+            let sink = self.sink.clone();
+            let cb: oxvirt_api::DomainEventCallback = Arc::new(move |ev: &oxvirt_api::DomainEvent| {
+                let msg = EventCallbackLifecycleMsg {
+                    callback_id,
+                    msg: EventLifecycleMsg { dom: (&ev.domain).into(), event: ev.kind as i32, detail: ev.detail },
+                };
+                let header = Header {
+                    prog: REMOTE_PROGRAM,
+                    vers: REMOTE_VERSION,
+                    proc_: procs::DOMAIN_EVENT_CALLBACK_LIFECYCLE,
+                    mtype: MessageType::Message,
+                    serial: 0,
+                    status: Status::Ok,
+                };
+                if !sink(Message::new(header, &msg)) {
+                    tracing::debug!(callback_id, "event dropped: client gone or too slow");
+                }
+            });
+            Some(conn.domain_event_register(dom.as_ref(), cb)?)
+        } else {
+            None
+        };
+        self.events.lock().unwrap_or_else(|e| e.into_inner()).insert(callback_id, driver_id);
+        Ok(IntRet { value: callback_id })
+    }
+
+    fn event_deregister(&self, callback_id: i32) -> Result<()> {
+        let conn = self.conn()?;
+        let entry = self.events.lock().unwrap_or_else(|e| e.into_inner()).remove(&callback_id);
+        match entry {
+            None => Err(Error::invalid_arg(format!("callback ID {callback_id} not registered"))),
+            Some(Some(id)) => conn.domain_event_deregister(id),
+            Some(None) => Ok(()),
+        }
+    }
+
+    fn open_console(&self, h: &Header, a: OpenConsoleArgs) -> Result<()> {
+        let d = self.dom(&a.dom)?;
+        if self.conn()?.is_read_only() {
+            return Err(Error::read_only("opening a console"));
+        }
+        if !d.is_active()? {
+            return Err(Error::operation_invalid("domain is not running"));
+        }
+        let path = d.console_path(a.dev_name.as_deref())?;
+        let stream = ConsoleStream::open(&path, h.proc_, h.serial, self.sink.clone())?;
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).insert(h.serial, stream);
+        Ok(())
+    }
+
+    fn stream_message(&self, msg: &Message) -> Option<Message> {
+        let h = &msg.header;
+        let stream = self.streams.lock().unwrap_or_else(|e| e.into_inner()).get(&h.serial).cloned();
+        let Some(stream) = stream else {
+            tracing::debug!(serial = h.serial, "stream message for no open stream");
+            return None;
+        };
+        match h.status {
+            Status::Continue => match stream.write(&msg.body) {
+                Ok(()) => None,
+                Err(e) => {
+                    self.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&h.serial);
+                    stream.close();
+                    Some(Message { header: stream_header(h.proc_, h.serial, Status::Error), body: xdr::to_bytes(&RemoteError::from(&e)) })
+                }
+            },
+            // Finish or abort: stop, and confirm with an empty packet.
+            Status::Ok | Status::Error => {
+                self.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&h.serial);
+                stream.close();
+                Some(Message { header: stream_header(h.proc_, h.serial, Status::Ok), body: vec![] })
+            }
+        }
+    }
+}
+
+/// Reads the `current` attribute of `<vcpu>`, if present.
+fn current_vcpus_from_xml(xml: &str) -> Option<u32> {
+    let start = xml.find("<vcpu")?;
+    let tag = &xml[start..start + xml[start..].find('>')?];
+    let at = tag.find("current=")? + "current=".len();
+    let q = tag[at..].chars().next()?;
+    let v = &tag[at + 1..];
+    v[..v.find(q)?].parse().ok()
+}
+
+pub(crate) fn stream_header(proc_: i32, serial: u32, status: Status) -> Header {
+    Header { prog: REMOTE_PROGRAM, vers: REMOTE_VERSION, proc_, mtype: MessageType::Stream, serial, status }
+}
+
+/// A keepalive PING or PONG.
+pub fn keepalive_message(proc_: i32) -> Message {
+    Message {
+        header: Header {
+            prog: KEEPALIVE_PROGRAM,
+            vers: KEEPALIVE_VERSION,
+            proc_,
+            mtype: MessageType::Message,
+            serial: 0,
+            status: Status::Ok,
+        },
+        body: vec![],
+    }
+}
+
+/// An ERROR reply to `call`.
+pub fn error_reply(call: &Header, e: &Error) -> Message {
+    Message { header: call.reply(Status::Error), body: xdr::to_bytes(&RemoteError::from(e)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vcpu_xml() {
+        let x = "<domain><vcpu placement='static' current='2'>4</vcpu></domain>";
+        assert_eq!(max_vcpus_from_xml(x), Some(4));
+        assert_eq!(current_vcpus_from_xml(x), Some(2));
+        assert_eq!(current_vcpus_from_xml("<vcpu>4</vcpu>"), None);
+    }
+}
