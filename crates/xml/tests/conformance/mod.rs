@@ -944,6 +944,7 @@ pub fn report_and_check(report: &Report) {
     let dir = report_dir();
     let filtered = corpus_filter().is_some();
     let txt = if filtered { format!("{}-filtered.txt", report.corpus) } else { format!("{}.txt", report.corpus) };
+    let previous = if filtered { None } else { previous_failures(&dir.join(&txt)) };
     let written = fs::create_dir_all(&dir)
         .and_then(|_| write_atomic(&dir.join(&txt), &report.full_text()))
         .and_then(|_| write_outputs(&dir.join(format!("{}-out", report.corpus)), report));
@@ -982,6 +983,17 @@ pub fn report_and_check(report: &Report) {
         let _ = writeln!(s, "Most common losses in {} (files affected):", report.corpus);
         s.push_str(&report.top_table(TOP_LOSSES));
     }
+    if let Some(prev) = previous {
+        let now: BTreeSet<String> = failing.iter().map(|r| r.name.clone()).collect();
+        let newly: Vec<&str> = now.difference(&prev).map(String::as_str).collect();
+        let fixed: Vec<&str> = prev.difference(&now).map(String::as_str).collect();
+        if !newly.is_empty() {
+            let _ = writeln!(s, "Newly failing since the last run: {}", newly.join(", "));
+        }
+        if !fixed.is_empty() {
+            let _ = writeln!(s, "Fixed since the last run: {}", fixed.join(", "));
+        }
+    }
     let _ = writeln!(s, "Full report: {where_}");
     println!("{s}");
     assert!(
@@ -1007,6 +1019,20 @@ fn write_outputs(dir: &Path, report: &Report) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The failing files named in an earlier full report, to show what changed since.
+fn previous_failures(report: &Path) -> Option<BTreeSet<String>> {
+    let text = fs::read_to_string(report).ok()?;
+    let (_, failing) = text.split_once("\nFailing files:\n")?;
+    let failing = failing.split("\nExcluded from this corpus:").next().unwrap_or(failing);
+    Some(
+        failing
+            .lines()
+            .filter(|l| !l.starts_with(' ') && l.ends_with(" issues)"))
+            .filter_map(|l| l.split_once(" (").map(|(n, _)| n.to_string()))
+            .collect(),
+    )
 }
 
 /// Writes a file via a temporary sibling and rename, so readers never see half a report.
