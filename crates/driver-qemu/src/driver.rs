@@ -25,6 +25,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::caps::{CapsCache, QemuCaps};
+use crate::command::{self, Accel, BuildEnv};
 use crate::fsutil::{remove_if_exists, write_atomic, FileLock};
 use crate::layout::Layout;
 use crate::process::{self, QemuProcess, RunDir, SpawnSpec};
@@ -490,8 +491,16 @@ impl QemuDriver {
         if devices.emulator.is_none() {
             devices.emulator = Some(emulator.display().to_string());
         }
-        crate::builder::assign_addresses(def, &caps)
-            .map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))
+        let env = self.build_env(def, &caps, &emulator, &self.layout.domain_run_dir(&def.name));
+        command::assign_addresses(def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))
+    }
+
+    fn build_env<'c>(&self, def: &Domain, caps: &'c QemuCaps, emulator: &Path, run_dir: &Path) -> BuildEnv<'c> {
+        let accel = if def.kind.to_string() == "kvm" { Accel::Kvm } else { Accel::Tcg };
+        let mut env = BuildEnv::new(caps, emulator, accel, &self.layout.lib, run_dir);
+        env.log = self.layout.log_file(&def.name);
+        env.domain_id = def.id.unwrap_or(-1);
+        env
     }
 
     // ---- starting and stopping ----------------------------------------------------------
@@ -511,10 +520,37 @@ impl QemuDriver {
         }
         let id = self.next_id()?;
         def.id = Some(id);
-        let run_dir = RunDir::new(self.layout.domain_run_dir(&def.name));
+        let run_dir = RunDir::new(self.layout.domain_run_dir(&def.name)).with_log(self.layout.log_file(&def.name));
         let _ = fs::remove_dir_all(&run_dir.dir);
-        let mut args = crate::builder::build_args(&def, &caps, &run_dir, &self.layout)
-            .map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+        fs::create_dir_all(&run_dir.dir).map_err(|e| sys_err(format!("creating {}", run_dir.dir.display()), &e))?;
+        let env = self.build_env(&def, &caps, &emulator, &run_dir.dir);
+        let cmd = command::build(&def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+        cmd.prepare_files().map_err(|e| Error::operation_failed(format!("preparing files of domain '{}': {e}", def.name)))?;
+        // The completed definition (addresses, defaults) is what runs and what the live XML shows.
+        command::assign_addresses(&mut def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+        for gp in &cmd.graphics_ports {
+            if let Some(g) = def.devices.as_mut().and_then(|d| d.graphics.get_mut(gp.graphics)) {
+                if let Some(p) = gp.port {
+                    g.port = Some(i32::from(p));
+                }
+                if let Some(p) = gp.tls_port {
+                    g.tls_port = Some(i32::from(p));
+                }
+                if let Some(p) = gp.websocket {
+                    g.websocket = Some(i32::from(p));
+                }
+            }
+        }
+        let mut args = cmd.argv.clone();
+        // A second monitor, reserved for a long-lived watcher (the daemon), so ad-hoc commands on the
+        // main one never queue behind it.
+        let events = run_dir.dir.join("events.sock");
+        args.extend([
+            "-chardev".into(),
+            format!("socket,id=charmonitor-ev,path={},server=on,wait=off", events.display()),
+            "-mon".into(),
+            "chardev=charmonitor-ev,mode=control".into(),
+        ]);
         if restore_from.is_some() {
             args.extend(["-incoming".into(), "defer".into()]);
         }

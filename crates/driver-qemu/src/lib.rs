@@ -5,7 +5,6 @@
 //! all state on disk so that guests outlive the process that started them.
 
 pub mod accel;
-mod builder;
 pub mod caps;
 pub mod command;
 pub mod driver;

@@ -173,11 +173,13 @@ pub(crate) fn wait_for_qmp(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunDir {
     pub dir: PathBuf,
+    /// QEMU's log, when it must outlive the run dir (the driver keeps logs per domain).
+    pub log_path: Option<PathBuf>,
 }
 
 impl RunDir {
     pub fn new(dir: impl Into<PathBuf>) -> RunDir {
-        RunDir { dir: dir.into() }
+        RunDir { dir: dir.into(), log_path: None }
     }
     pub fn pidfile(&self) -> PathBuf {
         self.dir.join("qemu.pid")
@@ -185,8 +187,12 @@ impl RunDir {
     pub fn qmp_socket(&self) -> PathBuf {
         self.dir.join("qmp.sock")
     }
+    pub fn with_log(mut self, log: impl Into<PathBuf>) -> RunDir {
+        self.log_path = Some(log.into());
+        self
+    }
     pub fn log(&self) -> PathBuf {
-        self.dir.join("qemu.log")
+        self.log_path.clone().unwrap_or_else(|| self.dir.join("qemu.log"))
     }
 }
 
@@ -295,7 +301,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(QemuProcess, Qmp), ProcessError> {
         path: dir.clone(),
         source,
     })?;
-    let run_dir = RunDir::new(dir);
+    let run_dir = RunDir { dir, log_path: spec.run_dir.log_path.clone() };
     let (pidfile, sock, log_path) = (run_dir.pidfile(), run_dir.qmp_socket(), run_dir.log());
     for stale in [&pidfile, &sock] {
         match fs::remove_file(stale) {

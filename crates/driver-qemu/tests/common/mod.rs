@@ -46,6 +46,7 @@ pub fn guest_xml(name: &str, mode: &str, serial: Option<&Path>) -> String {
     <initrd>{i}</initrd>
     <cmdline>console=ttyS0 quiet panic=-1 oxvirt.mode={mode}</cmdline>
   </os>
+  <features><acpi/><apic/></features>
   <on_poweroff>destroy</on_poweroff>
   <devices>
     {serial_xml}
