@@ -22,6 +22,7 @@ pub fn register_drivers() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         oxvirt_driver_test::register();
+        oxvirt_driver_qemu::register();
     });
 }
 

@@ -669,6 +669,7 @@ impl QemuDriver {
                     .is_none_or(|k| k.to_string() == "serial");
                 if is_serial {
                     set_pty(c, &path);
+                    c.tty = Some(path.clone());
                 }
             }
         }
@@ -882,7 +883,6 @@ fn set_pty(c: &mut oxvirt_xml::domain::Chardev, path: &str) {
             ..Default::default()
         });
     }
-    c.tty = Some(path.to_string());
 }
 
 fn proc_cpu_time_ns(pid: i32) -> u64 {
