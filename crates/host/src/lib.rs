@@ -7,6 +7,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
+pub mod details;
+
+pub use details::{host_details, host_details_at, HostDetails};
+
 /// `virNodeInfo`'s facts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeFacts {
