@@ -922,6 +922,20 @@ impl Driver for QemuDriver {
             .map_err(|e| Error::system("reading the hostname", &std::io::Error::from(e)))
     }
 
+    fn capabilities(&self) -> Result<String> {
+        crate::capsxml::driver_capabilities(&self.layout.cache, |p| self.caps_for(p))
+    }
+
+    fn domain_capabilities(
+        &self,
+        emulator: Option<&str>,
+        arch: Option<&str>,
+        machine: Option<&str>,
+        virttype: Option<&str>,
+    ) -> Result<String> {
+        crate::capsxml::driver_domain_capabilities(&self.layout.cache, |p| self.caps_for(p), emulator, arch, machine, virttype)
+    }
+
     fn node_info(&self) -> Result<NodeInfo> {
         let f = oxvirt_host::node_facts();
         Ok(NodeInfo {

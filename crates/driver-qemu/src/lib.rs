@@ -6,6 +6,7 @@
 
 pub mod accel;
 pub mod caps;
+pub mod capsxml;
 pub mod command;
 pub mod driver;
 pub mod fsutil;
