@@ -13,11 +13,7 @@ use oxvirt_xml::{OnOff, XmlDocument, YesNo};
 
 use crate::caps::{KvmUsability, QemuCaps};
 
-/// Where Debian's `ovmf` package puts the x86_64 UEFI images.
-pub const DEFAULT_OVMF_DIR: &str = "/usr/share/OVMF";
-/// OVMF code images the driver knows how to boot, in order of preference; `.secboot` needs SMM (q35).
-const OVMF_CODE: &str = "OVMF_CODE_4M.fd";
-const OVMF_SECBOOT_CODE: &str = "OVMF_CODE_4M.secboot.fd";
+pub use crate::command::{FirmwarePaths, DEFAULT_OVMF_DIR};
 
 /// What the host contributes to `virsh capabilities` besides the emulators.
 #[derive(Debug, Clone, PartialEq)]
@@ -571,8 +567,8 @@ fn cpu_model_vendor(name: &str) -> &'static str {
 pub struct DomCapsEnv<'a> {
     pub kvm: &'a KvmUsability,
     pub host: &'a HostDetails,
-    /// Directory holding the OVMF images ([`DEFAULT_OVMF_DIR`]).
-    pub ovmf_dir: PathBuf,
+    /// The OVMF images the command builder boots UEFI guests with; advertised only if present.
+    pub firmware: FirmwarePaths,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -681,15 +677,15 @@ pub fn domain_capabilities(
     let on_off = || en_values(&["on", "off"]);
 
     // Firmware: BIOS on x86 always; UEFI where the driver's OVMF images are installed.
-    let ovmf = env.ovmf_dir.join(OVMF_CODE);
-    let ovmf_sb = env.ovmf_dir.join(OVMF_SECBOOT_CODE);
-    let efi = arch == "x86_64" && ovmf.is_file();
-    let secure = efi && q35 && ovmf_sb.is_file();
+    let fw = &env.firmware;
+    let efi = arch == "x86_64" && fw.code.is_file() && fw.vars.is_file();
+    // Secure boot needs SMM, which only q35 offers.
+    let secure = efi && q35 && fw.secure_code.is_file() && fw.secure_vars.is_file();
     let mut loaders = Vec::new();
     if efi {
-        loaders.push(ovmf.display().to_string());
+        loaders.push(fw.code.display().to_string());
         if secure {
-            loaders.push(ovmf_sb.display().to_string());
+            loaders.push(fw.secure_code.display().to_string());
         }
     }
     let os = cx::OsCaps {
@@ -1136,7 +1132,7 @@ pub(crate) fn driver_domain_capabilities(
     let env = DomCapsEnv {
         kvm: &kvm,
         host: &host,
-        ovmf_dir: PathBuf::from(DEFAULT_OVMF_DIR),
+        firmware: FirmwarePaths::default(),
     };
     domain_capabilities_xml(&caps, &emulator, arch, machine, virttype, &env).map_err(api_error)
 }

@@ -9,7 +9,7 @@ use oxvirt_driver_qemu::caps::{
     parse_conversation, KvmUsability, KvmVerdict, ProbeReplies, QemuCaps,
 };
 use oxvirt_driver_qemu::capsxml::{
-    self, DomCapsEnv, DomCapsError, GuestEmulator, HostInfo, DEFAULT_OVMF_DIR,
+    self, DomCapsEnv, DomCapsError, FirmwarePaths, GuestEmulator, HostInfo,
 };
 use oxvirt_host::details::{CacheBank, CellCpu, CpuInfo, HostDetails, NumaCell, Topology};
 use oxvirt_xml::capabilities::{Capabilities, DomainCapabilities, Usable};
@@ -149,7 +149,12 @@ fn env<'a>(kvm: &'a KvmUsability, host: &'a HostInfo, ovmf: &Path) -> DomCapsEnv
     DomCapsEnv {
         kvm,
         host: &host.details,
-        ovmf_dir: ovmf.to_path_buf(),
+        firmware: FirmwarePaths {
+            code: ovmf.join("OVMF_CODE_4M.fd"),
+            vars: ovmf.join("OVMF_VARS_4M.fd"),
+            secure_code: ovmf.join("OVMF_CODE_4M.secboot.fd"),
+            secure_vars: ovmf.join("OVMF_VARS_4M.ms.fd"),
+        },
     }
 }
 
@@ -160,6 +165,7 @@ fn fake_ovmf() -> tempfile::TempDir {
         "OVMF_CODE_4M.fd",
         "OVMF_CODE_4M.secboot.fd",
         "OVMF_VARS_4M.fd",
+        "OVMF_VARS_4M.ms.fd",
     ] {
         std::fs::write(d.path().join(f), b"").unwrap();
     }
@@ -508,11 +514,11 @@ fn documents_for_the_real_qemu_here() {
     eprintln!("KVM verdict here: {:?} ({})", kvm.verdict, kvm.reason);
     eprintln!("host CPU model: {:?}", c.host.cpu.model);
 
-    let ovmf = PathBuf::from(DEFAULT_OVMF_DIR);
+    let fw = FirmwarePaths::default();
     let denv = DomCapsEnv {
         kvm: &kvm,
         host: &host.details,
-        ovmf_dir: ovmf.clone(),
+        firmware: fw.clone(),
     };
     for machine in [None, Some("q35")] {
         let xml = capsxml::domain_capabilities_xml(&caps, emu, None, machine, "qemu", &denv)
@@ -528,7 +534,7 @@ fn documents_for_the_real_qemu_here() {
         let efi = d.os.as_ref().unwrap().enums[0]
             .values
             .contains(&"efi".to_string());
-        assert_eq!(efi, ovmf.join("OVMF_CODE_4M.fd").is_file());
+        assert_eq!(efi, fw.code.is_file() && fw.vars.is_file());
     }
     let r = capsxml::domain_capabilities_xml(&caps, emu, None, None, "kvm", &denv);
     match (kvm.usable(), r) {
