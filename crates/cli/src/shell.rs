@@ -5,6 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use crate::commands::{run_commands, Ctl};
 use crate::parse::parse_line;
 
+/// Always exits 0, like virsh's shell: failures were reported as they happened.
 pub fn run(ctl: &mut Ctl) -> i32 {
     ctl.imode = true;
     if !ctl.quiet {
@@ -16,17 +17,13 @@ pub fn run(ctl: &mut Ctl) -> i32 {
     // Like readline on a pipe, echo the line after the prompt so transcripts read naturally.
     let echo = !stdin.is_terminal();
     let mut lines = stdin.lock();
-    let mut eof = false;
     while ctl.imode {
         let prompt = if ctl.readonly { "oxvirt > " } else { "oxvirt # " };
         print!("{prompt}");
         let _ = std::io::stdout().flush();
         let mut line = String::new();
         match lines.read_line(&mut line) {
-            Ok(0) | Err(_) => {
-                eof = true;
-                break;
-            }
+            Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
         let line = line.trim_end_matches(['\n', '\r']);
@@ -43,8 +40,7 @@ pub fn run(ctl: &mut Ctl) -> i32 {
             Err(e) => eprint!("{}", e.report()),
         }
     }
-    if eof {
-        println!();
-    }
+    // virsh ends the transcript with a newline whether input ended or `quit` was typed.
+    println!();
     0
 }
