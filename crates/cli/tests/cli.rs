@@ -214,3 +214,18 @@ fn console_without_a_pty_fails_cleanly() {
     assert_eq!(o.code, 1);
     assert!(o.stderr.starts_with("error: "), "{}", o.stderr);
 }
+
+#[test]
+fn save_restore_and_managed_save() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("test.save");
+    let f = f.to_str().unwrap_or_default();
+    let o = ox(&[&format!("save test {f}; domstate test --reason; restore {f}; domstate test --reason; managedsave test; list --all --managed-save; managedsave-remove test; list --all --with-managed-save")]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let expect = format!(
+        "\nDomain 'test' saved to {f}\n\nshut off (saved)\n\nDomain restored from {f}\n\nrunning (restored)\n\n\
+         \nDomain 'test' state saved by libvirt\n\n Id   Name   State\n--------------------\n -    test   saved\n\n\
+         Removed managedsave image for domain 'test'\n Id   Name   State\n--------------------\n\n"
+    );
+    assert_eq!(o.stdout, expect);
+}
