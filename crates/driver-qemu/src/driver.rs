@@ -864,6 +864,45 @@ impl QemuDriver {
     }
 }
 
+/// libvirt's modification impact: (live, config), with CURRENT meaning live when running.
+fn impact(f: u32, active: bool) -> Result<(bool, bool)> {
+    let live = f & flags::AFFECT_LIVE != 0;
+    let config = f & flags::AFFECT_CONFIG != 0;
+    let (live, config) = if !live && !config { (active, !active) } else { (live, config) };
+    if live && !active {
+        return Err(op_invalid("domain is not running"));
+    }
+    Ok((live, config))
+}
+
+fn parse_disk(xml: &str) -> Result<oxvirt_xml::domain::Disk> {
+    let root = oxvirt_xml::root_name(xml).map_err(|e| Error::xml("device definition", &e).in_domain(ErrorDomain::Qemu))?;
+    if root != "disk" {
+        return Err(Error::coded(
+            ErrorCode::OperationUnsupported,
+            ErrorDomain::Qemu,
+            format!("live attach/detach of <{root}> is not supported yet (disks are)"),
+        ));
+    }
+    let (disk, _) = oxvirt_xml::parse_element::<oxvirt_xml::domain::Disk>(xml, "disk", ParseOptions::default())
+        .map_err(|e| Error::xml("disk definition", &e).in_domain(ErrorDomain::Qemu))?;
+    Ok(disk)
+}
+
+impl QemuDriver {
+    fn attach_live(&self, e: &Entry, disk: oxvirt_xml::domain::Disk, _d: &DomainRef) -> Result<()> {
+        let mut st = Self::require_active(e)?;
+        let ldef = e.definition()?;
+        let emulator = PathBuf::from(&st.emulator);
+        let caps = self.caps_for(&emulator)?;
+        let env = self.build_env(&ldef, &caps, &emulator, &self.layout.domain_run_dir(&e.name));
+        let mut qmp = self.qmp(&st)?;
+        let new = crate::hotplug::attach_disk(&mut qmp, &ldef, disk, &env)?;
+        st.live_xml = new.to_xml_string();
+        self.store_status(&st)
+    }
+}
+
 struct KillGuard(Option<QemuProcess>);
 
 impl Drop for KillGuard {
@@ -1504,6 +1543,61 @@ impl Driver for QemuDriver {
                     )));
                 }
                 v.current = (count != v.count).then_some(count);
+            }
+            self.store_config(&c)?;
+        }
+        Ok(())
+    }
+
+    fn domain_attach_device(&self, d: &DomainRef, xml: &str, f: u32) -> Result<()> {
+        let disk = parse_disk(xml)?;
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        let (live, config) = impact(f, e.status.is_some())?;
+        if config {
+            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
+            let devices = c.devices.get_or_insert_with(Default::default);
+            if devices.disks.iter().any(|x| x.target.dev == disk.target.dev) {
+                return Err(op_invalid(format!("target {} already exists", disk.target.dev)));
+            }
+            devices.disks.push(disk.clone());
+            self.complete_definition(&mut c)?;
+            if !live {
+                self.store_config(&c)?;
+            } else {
+                // written after the live change succeeds
+                self.attach_live(&e, disk, d)?;
+                self.store_config(&c)?;
+            }
+            return Ok(());
+        }
+        if live {
+            self.attach_live(&e, disk, d)?;
+        }
+        Ok(())
+    }
+
+    fn domain_detach_device(&self, d: &DomainRef, xml: &str, f: u32) -> Result<()> {
+        let disk = parse_disk(xml)?;
+        let target = disk.target.dev.clone();
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        let (live, config) = impact(f, e.status.is_some())?;
+        if live {
+            let mut st = Self::require_active(&e)?;
+            let ldef = e.definition()?;
+            let mut qmp = self.qmp(&st)?;
+            let new = crate::hotplug::detach_disk(&mut qmp, &ldef, &target)?;
+            st.live_xml = new.to_xml_string();
+            self.store_status(&st)?;
+        }
+        if config {
+            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
+            let devices = c.devices.get_or_insert_with(Default::default);
+            let before = devices.disks.len();
+            devices.disks.retain(|x| x.target.dev != target);
+            if devices.disks.len() == before {
+                return Err(Error::coded(ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no disk with target '{target}'")));
             }
             self.store_config(&c)?;
         }

@@ -171,6 +171,40 @@ pub fn parse_document<T: XmlDocument>(xml: &str, opts: ParseOptions) -> Result<(
     Ok((model, ctx.warnings.into_inner()))
 }
 
+/// Parses a fragment whose root element is `root` (a `<disk>` for attach-device, say).
+pub fn parse_element<T: FromXml>(xml: &str, root: &str, opts: ParseOptions) -> Result<(T, Vec<Diagnostic>), XmlError> {
+    let doc = roxmltree::Document::parse_with_options(
+        xml,
+        roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 1_000_000 },
+    )
+    .map_err(|e| {
+        let pos = e.pos();
+        XmlError::Syntax { line: pos.row, column: pos.col, message: e.to_string() }
+    })?;
+    let ctx = Ctx { validate: opts.validate, warnings: RefCell::new(Vec::new()) };
+    let node = doc.root_element();
+    let mut el = El::new(node, &ctx, format!("/{}", node.tag_name().name()));
+    if node.tag_name().name() != root {
+        return Err(XmlError::WrongRoot {
+            at: el.location(),
+            expected: root.to_string(),
+            found: node.tag_name().name().to_string(),
+        });
+    }
+    let model = T::from_xml(&mut el)?;
+    el.finish()?;
+    Ok((model, ctx.warnings.into_inner()))
+}
+
+/// The name of a fragment's root element, to dispatch on (`disk`, `interface`, ...).
+pub fn root_name(xml: &str) -> Result<String, XmlError> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| {
+        let pos = e.pos();
+        XmlError::Syntax { line: pos.row, column: pos.col, message: e.to_string() }
+    })?;
+    Ok(doc.root_element().tag_name().name().to_string())
+}
+
 /// Shared state of one parse.
 pub struct Ctx {
     validate: bool,

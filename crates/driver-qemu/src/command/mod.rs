@@ -9,7 +9,7 @@
 //! `-pidfile` and the QMP monitor are not emitted: [`crate::process::spawn`] adds them.
 
 mod addr;
-mod alias;
+pub(crate) mod alias;
 mod argv;
 mod devices;
 mod disk;
