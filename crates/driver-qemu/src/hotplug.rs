@@ -66,7 +66,7 @@ fn hotplug_node(alias: &str, n: usize, kind: char) -> String {
 }
 
 /// The `-blockdev`/`-device` JSON arguments of `argv`.
-fn json_args<'a>(argv: &'a [String], flag: &str) -> Vec<Value> {
+fn json_args(argv: &[String], flag: &str) -> Vec<Value> {
     argv.windows(2)
         .filter(|w| w[0] == flag)
         .filter_map(|w| serde_json::from_str::<Value>(&w[1]).ok())
@@ -126,7 +126,7 @@ pub fn attach_disk(
     };
     for mut node in json_args(&cmd.argv, "-blockdev") {
         let Some(nn) = node.get("node-name").and_then(|v| v.as_str()).map(str::to_string) else { continue };
-        if !libvirt_node_number(&nn).is_some_and(|n| n <= top) {
+        if libvirt_node_number(&nn).is_none_or(|n| n > top) {
             continue;
         }
         for key in ["node-name", "file", "backing"] {
