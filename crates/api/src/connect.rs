@@ -308,6 +308,7 @@ handle_ops!(Domain, r: DomainRef, {
     read is_updated() -> bool => domain_is_updated;
     read has_managed_save() -> bool => domain_has_managed_save;
     read snapshot_count() -> u32 => domain_snapshot_count;
+    read stats(groups: u32) -> Vec<(String, TypedParam)> => domain_stats;
     read console_path(dev: Option<&str>) -> String => domain_console_path;
     write undefine(flags: u32) -> () => domain_undefine, "undefining a domain";
     write shutdown(flags: u32) -> () => domain_shutdown, "shutting down a domain";

@@ -102,6 +102,8 @@ pub trait Driver: Send + Sync {
         fn domain_attach_device(&self, d: &DomainRef, xml: &str, flags: u32) -> Result<()>;
         fn domain_detach_device(&self, d: &DomainRef, xml: &str, flags: u32) -> Result<()>;
         fn domain_snapshot_count(&self, d: &DomainRef) -> Result<u32>;
+        /// Statistics of the groups in `stats` (`stats::*`), as libvirt's named typed parameters.
+        fn domain_stats(&self, d: &DomainRef, stats: u32) -> Result<Vec<(String, TypedParam)>>;
         /// Path of a character device the console can be opened on (a pty).
         fn domain_console_path(&self, d: &DomainRef, dev: Option<&str>) -> Result<String>;
 

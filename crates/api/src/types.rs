@@ -334,3 +334,42 @@ pub fn object_matches(f: u32, active: bool, persistent: bool, autostart: bool) -
         && group(LIST_PERSISTENT, LIST_TRANSIENT, persistent)
         && group(LIST_AUTOSTART, LIST_NO_AUTOSTART, autostart)
 }
+
+/// A typed parameter (`virTypedParameter`): statistics and tunables travel as named values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum TypedParam {
+    Int(i32),
+    UInt(u32),
+    LLong(i64),
+    ULLong(u64),
+    Double(f64),
+    Boolean(bool),
+    String(String),
+}
+
+impl std::fmt::Display for TypedParam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TypedParam::Int(v) => write!(f, "{v}"),
+            TypedParam::UInt(v) => write!(f, "{v}"),
+            TypedParam::LLong(v) => write!(f, "{v}"),
+            TypedParam::ULLong(v) => write!(f, "{v}"),
+            TypedParam::Double(v) => write!(f, "{v:.6}"),
+            TypedParam::Boolean(v) => write!(f, "{}", if *v { "yes" } else { "no" }),
+            TypedParam::String(v) => f.write_str(v),
+        }
+    }
+}
+
+/// Statistics groups (`virDomainStatsTypes`).
+pub mod stats {
+    pub const STATE: u32 = 1;
+    pub const CPU_TOTAL: u32 = 2;
+    pub const BALLOON: u32 = 4;
+    pub const VCPU: u32 = 8;
+    pub const INTERFACE: u32 = 16;
+    pub const BLOCK: u32 = 32;
+    /// What `virsh domstats` asks for without options.
+    pub const ALL: u32 = STATE | CPU_TOTAL | BALLOON | VCPU | INTERFACE | BLOCK;
+}
