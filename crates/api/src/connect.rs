@@ -100,6 +100,16 @@ impl Connect {
     pub fn capabilities(&self) -> Result<String> {
         self.inner.driver.capabilities()
     }
+    /// `virConnectGetDomainCapabilities`: what domains this emulator/arch/machine/type can have.
+    pub fn domain_capabilities(
+        &self,
+        emulator: Option<&str>,
+        arch: Option<&str>,
+        machine: Option<&str>,
+        virttype: Option<&str>,
+    ) -> Result<String> {
+        self.inner.driver.domain_capabilities(emulator, arch, machine, virttype)
+    }
     pub fn node_info(&self) -> Result<NodeInfo> {
         self.inner.driver.node_info()
     }

@@ -229,6 +229,56 @@ pub fn domstate(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     Ok(())
 }
 
+pub fn domstats(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
+    use oxvirt_api::stats::*;
+    let mut groups = 0;
+    for (f, g) in [("state", STATE), ("cpu-total", CPU_TOTAL), ("balloon", BALLOON), ("vcpu", VCPU), ("interface", INTERFACE), ("block", BLOCK)] {
+        if cmd.flag(f) {
+            groups |= g;
+        }
+    }
+    if groups == 0 {
+        groups = ALL;
+    }
+    let names = cmd.all("domain");
+    let domains = if names.is_empty() {
+        ctl.conn()?.list_all_domains(0).map_err(|e| CmdError::api("failed to list domains", e))?
+    } else {
+        let conn = ctl.conn()?.clone();
+        let mut v = Vec::new();
+        for n in names {
+            v.push(conn.lookup_domain(n).map_err(|e| CmdError::api(&format!("failed to get domain '{n}'"), e))?);
+        }
+        v
+    };
+    let mut all = Vec::new();
+    for d in &domains {
+        let st = d.stats(groups).map_err(|e| CmdError::api(&format!("failed to get statistics of domain '{}'", d.name()), e))?;
+        all.push((d.name().to_string(), st));
+    }
+    if cmd.flag("json") {
+        let v: Vec<_> = all
+            .iter()
+            .map(|(n, st)| {
+                let m: serde_json::Map<String, serde_json::Value> =
+                    st.iter().map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default())).collect();
+                json!({"domain": n, "stats": m})
+            })
+            .collect();
+        return ctl.print_json(&json!(v));
+    }
+    let mut out = String::new();
+    for (n, st) in &all {
+        out.push_str(&format!("Domain: '{n}'\n"));
+        for (k, v) in st {
+            out.push_str(&format!("  {k}={v}\n"));
+        }
+        out.push('\n');
+    }
+    ctl.print(&out);
+    Ok(())
+}
+
 pub fn domid(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let d = lookup(ctl, cmd)?;
     ctl.print(&format!("{}\n", id_str(&d)));

@@ -20,6 +20,16 @@ pub fn capabilities(ctl: &mut Ctl, _: &Cmd) -> Result<(), CmdError> {
     Ok(())
 }
 
+pub fn domcapabilities(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
+    let caps = ctl
+        .conn()?
+        .domain_capabilities(cmd.get("emulatorbin"), cmd.get("arch"), cmd.get("machine"), cmd.get("virttype"))
+        .map_err(api("failed to get emulator capabilities"))?;
+    ctl.print(&caps);
+    ctl.print("\n");
+    Ok(())
+}
+
 pub fn hostname(ctl: &mut Ctl, _: &Cmd) -> Result<(), CmdError> {
     let h = ctl.conn()?.hostname().map_err(api("failed to get hostname"))?;
     ctl.print(&format!("{h}\n"));

@@ -133,6 +133,16 @@ pub static COMMANDS: &[CmdDef] = &[
         &[DOMAIN, flag("managed-save", "remove domain managed state file"), flag("snapshots-metadata", "remove all domain snapshot metadata, if inactive"), flag("checkpoints-metadata", "remove all domain checkpoint metadata, if inactive"), flag("nvram", "remove nvram file"), flag("keep-nvram", "keep nvram file"), flag("tpm", "remove TPM state"), flag("keep-tpm", "keep TPM state")], dom::undefine),
     // Domain monitoring
     c("monitor", "dominfo", "domain information", "Returns basic information about the domain.", &[DOMAIN, JSON], dom::dominfo),
+    c("monitor", "domstats", "get statistics about one or multiple domains", "Gets statistics about one or more (or all) domains.", &[
+        flag("state", "report domain state"),
+        flag("cpu-total", "report domain physical cpu usage"),
+        flag("balloon", "report domain balloon statistics"),
+        flag("vcpu", "report domain virtual cpu information"),
+        flag("interface", "report domain network interface information"),
+        flag("block", "report domain block device statistics"),
+        JSON,
+        o("domain", OptKind::Argv, false, "list of domains to get stats for"),
+    ], dom::domstats),
     c("monitor", "domstate", "domain state", "Returns state about a domain.", &[DOMAIN, flag("reason", "also print reason for the state"), JSON], dom::domstate),
     c("monitor", "list", "list domains", "Returns list of domains.",
         &[flag("inactive", "list inactive domains"), flag("all", "list inactive & active domains"), flag("transient", "list transient domains"), flag("persistent", "list persistent domains"),
@@ -142,6 +152,12 @@ pub static COMMANDS: &[CmdDef] = &[
           flag("uuid", "list uuid's only"), flag("name", "list domain names only"), flag("id", "list domain IDs only"), flag("table", "list table (default)"), flag("managed-save", "mark inactive domains with managed save state"), flag("title", "show domain title"), JSON], dom::list),
     // Host
     c("host", "capabilities", "capabilities", "Returns capabilities of hypervisor/driver.", &[], host::capabilities),
+    c("host", "domcapabilities", "domain capabilities", "Returns capabilities of emulator with respect to host and libvirt.", &[
+        string("virttype", "virtualization type (/domain/@type)"),
+        string("emulatorbin", "path to emulator binary (/domain/devices/emulator)"),
+        string("arch", "domain architecture (/domain/os/type/@arch)"),
+        string("machine", "machine type (/domain/os/type/@machine)"),
+    ], host::domcapabilities),
     c("host", "hostname", "print the hypervisor hostname", "", &[], host::hostname),
     c("host", "nodeinfo", "node information", "Returns basic information about the node.", &[JSON], host::nodeinfo),
     c("host", "uri", "print the hypervisor canonical URI", "", &[], host::uri),
