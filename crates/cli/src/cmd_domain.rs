@@ -247,13 +247,13 @@ pub fn domstats(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
         let conn = ctl.conn()?.clone();
         let mut v = Vec::new();
         for n in names {
-            v.push(conn.lookup_domain(n).map_err(|e| CmdError::api(&format!("failed to get domain '{n}'"), e))?);
+            v.push(conn.lookup_domain(n).map_err(|e| CmdError::api(format!("failed to get domain '{n}'"), e))?);
         }
         v
     };
     let mut all = Vec::new();
     for d in &domains {
-        let st = d.stats(groups).map_err(|e| CmdError::api(&format!("failed to get statistics of domain '{}'", d.name()), e))?;
+        let st = d.stats(groups).map_err(|e| CmdError::api(format!("failed to get statistics of domain '{}'", d.name()), e))?;
         all.push((d.name().to_string(), st));
     }
     if cmd.flag("json") {
