@@ -8,6 +8,7 @@ pub mod accel;
 pub mod caps;
 pub mod capsxml;
 pub mod command;
+pub mod cgroup;
 pub mod driver;
 pub mod fsutil;
 pub mod hotplug;
