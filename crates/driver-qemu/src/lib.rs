@@ -14,6 +14,7 @@ pub mod fsutil;
 pub mod hotplug;
 pub mod layout;
 pub mod process;
+pub mod security;
 pub mod status;
 
 pub use driver::{register, QemuDriver, QemuDriverFactory};
