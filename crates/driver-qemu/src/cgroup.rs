@@ -871,18 +871,92 @@ pub fn record_path(run: &Path, name: &str) -> PathBuf {
 }
 
 pub fn store_record(path: &Path, cg: &DomainCgroup) -> io::Result<()> {
-    let data = serde_json::to_vec(cg).map_err(io::Error::other)?;
+    let data = serde_json::to_vec(&Record { cgroup: cg.clone(), setup_micros: 0 }).map_err(io::Error::other)?;
     crate::fsutil::write_atomic(path, &data, 0o644)
 }
 
 /// Removes the cgroup a record names, then the record. Missing record: nothing to do.
 pub fn remove_recorded(path: &Path) -> Result<(), CgroupError> {
     let Ok(data) = fs::read(path) else { return Ok(()) };
-    if let Ok(cg) = serde_json::from_slice::<DomainCgroup>(&data) {
-        cg.remove()?;
+    if let Ok(rec) = serde_json::from_slice::<Record>(&data) {
+        rec.cgroup.remove()?;
     }
     let _ = fs::remove_file(path);
     Ok(())
+}
+
+/// What a start leaves in the run directory about its cgroup.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    cgroup: DomainCgroup,
+    /// Time the cgroup work of the start took (create, write, attach, pin), for measurements.
+    setup_micros: u64,
+}
+
+/// Removes a domain's cgroup when dropped, unless disarmed: declared before the QEMU kill guard
+/// of a start, it runs after QEMU is gone, when the cgroup can be removed.
+#[derive(Default)]
+pub struct CleanupGuard(Option<PathBuf>);
+
+impl CleanupGuard {
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CleanupGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            if let Err(e) = remove_recorded(&p) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+}
+
+/// The driver's hook after QEMU started (still stopped with `-S`): cgroup and pinning for `def`.
+/// A cgroup left by an earlier run of the same domain is removed first.
+pub fn start_hook(
+    layout: &crate::layout::Layout,
+    def: &Domain,
+    pid: i32,
+    qmp: &mut oxvirt_qmp::Qmp,
+    guard: &mut CleanupGuard,
+) -> oxvirt_api::Result<()> {
+    let err = |e: &dyn std::fmt::Display| {
+        oxvirt_api::Error::operation_failed(format!("resource control for domain '{}': {e}", def.name))
+            .in_domain(oxvirt_api::ErrorDomain::Qemu)
+    };
+    let record = record_path(&layout.run, &def.name);
+    if let Err(e) = remove_recorded(&record) {
+        tracing::warn!("cgroup left by an earlier run of '{}' stays: {e}", def.name);
+    }
+    let host = match CgroupHost::system() {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::debug!("no cgroups: {e}");
+            None
+        }
+    };
+    let vcpus = qmp.execute("query-cpus-fast", None).map(|v| vcpu_threads(&v)).map_err(|e| err(&e))?;
+    let instance = (layout.run != crate::layout::Layout::system().run).then(|| layout.run.display().to_string());
+    let scope = scope_name(def.id.unwrap_or(0), &def.name, instance.as_deref());
+    let setup = setup(host.as_ref(), &scope, def, pid, &vcpus).map_err(|e| err(&e))?;
+    tracing::info!("cgroup setup of '{}' took {:?}", def.name, setup.elapsed);
+    if let Some(cg) = setup.cgroup {
+        let rec = Record { cgroup: cg, setup_micros: setup.elapsed.as_micros() as u64 };
+        guard.0 = Some(record.clone());
+        let data = serde_json::to_vec(&rec).map_err(|e| err(&e))?;
+        crate::fsutil::write_atomic(&record, &data, 0o644).map_err(|e| err(&e))?;
+    }
+    Ok(())
+}
+
+/// The driver's hook when a domain stopped: removes its cgroup (QEMU must be gone).
+pub fn stop_hook(layout: &crate::layout::Layout, name: &str) {
+    if let Err(e) = remove_recorded(&record_path(&layout.run, name)) {
+        tracing::warn!("removing the cgroup of '{name}': {e}");
+    }
 }
 
 #[cfg(test)]

@@ -403,6 +403,7 @@ impl QemuDriver {
         let _ = remove_if_exists(&self.layout.status_file(&e.name));
         let run_dir = self.layout.domain_run_dir(&e.name);
         let _ = fs::remove_dir_all(&run_dir);
+        crate::cgroup::stop_hook(&self.layout, &e.name);
         e.status = None;
         self.record_stop(e, reason);
         self.events.emit(&DomainRef { id: -1, ..r }, kind, det);
@@ -541,7 +542,10 @@ impl QemuDriver {
                 }
             }
         }
+        // Who QEMU runs as, and whether it can use the definition's files: decided before it starts.
+        let run_as = crate::security::start_hook(&def, &self.layout)?;
         let mut args = cmd.argv.clone();
+        crate::security::apply_to_args(&mut args, &run_as, caps.version.number());
         // A second monitor, reserved for a long-lived watcher (the daemon), so ad-hoc commands on the
         // main one never queue behind it.
         let events = run_dir.dir.join("events.sock");
@@ -560,12 +564,15 @@ impl QemuDriver {
             run_dir,
             timeout: START_TIMEOUT,
         };
+        // Dropped after the kill guard below, when QEMU is gone and its cgroup can go too.
+        let mut cgroup_guard = crate::cgroup::CleanupGuard::default();
         let (proc_, mut qmp) = process::spawn(&spec).map_err(|e| {
             Error::operation_failed(format!("starting domain '{}': {e}", def.name))
                 .in_domain(ErrorDomain::Qemu)
         })?;
         // From here on a failure must not leave QEMU running.
         let guard = KillGuard(Some(proc_.clone()));
+        crate::cgroup::start_hook(&self.layout, &def, proc_.pid, &mut qmp, &mut cgroup_guard)?;
         if let Some(path) = restore_from {
             self.incoming_from_file(&mut qmp, &def.name, path)?;
         }
@@ -600,6 +607,7 @@ impl QemuDriver {
         self.store_status(&st)?;
         let _ = remove_if_exists(&self.layout.stop_reason_file(&st.name));
         std::mem::forget(guard);
+        cgroup_guard.disarm();
         let r = DomainRef {
             name: st.name.clone(),
             uuid: st.uuid,
@@ -858,6 +866,7 @@ impl QemuDriver {
         );
         let _ = remove_if_exists(&self.layout.status_file(&e.name));
         let _ = fs::remove_dir_all(self.layout.domain_run_dir(&e.name));
+        crate::cgroup::stop_hook(&self.layout, &e.name);
         e.status = None;
         self.record_stop(e, reason::SHUTOFF_SAVED);
         Ok(())

@@ -415,5 +415,24 @@ pub fn prepare_owned_files(def: &Domain, user: &QemuUser, nvram_dir: &Path) -> R
     Ok(())
 }
 
+/// The driver's hook before QEMU starts (after the builder prepared its files): decides who QEMU
+/// runs as, gives oxvirt's own files to that user, and refuses a definition whose other files
+/// that user cannot use.
+pub fn start_hook(def: &Domain, layout: &crate::layout::Layout) -> oxvirt_api::Result<RunAs> {
+    use oxvirt_api::{Error, ErrorCode, ErrorDomain};
+    let run_as = resolve_run_as().map_err(|e| Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security))?;
+    if let RunAs::User(u) = &run_as {
+        prepare_owned_files(def, u, &layout.nvram_dir()).map_err(|e| Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security))?;
+        let warnings = check_files(def, u).map_err(|e| match e {
+            SecurityError::Denied(m) => Error::new(ErrorCode::OperationDenied, ErrorDomain::Security, m),
+            e => Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security),
+        })?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+    }
+    Ok(run_as)
+}
+
 #[cfg(test)]
 mod tests;
