@@ -1,0 +1,268 @@
+//! oxvirtd: libvirt's remote protocol on unix sockets, served from oxvirt's drivers, so that
+//! unmodified virsh and libvirt bindings manage oxvirt's guests.
+//!
+//! One thread accepts per socket; each client gets its own reading, writing and call threads
+//! (see [`client`]). The main thread only waits for signals: SIGTERM/SIGINT remove the sockets
+//! and end the process (guests keep running: QEMU runs in its own process group), SIGCHLD reaps
+//! children that nobody else waits for (we are a child subreaper, so orphaned helpers land here).
+
+pub mod client;
+pub mod config;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+pub use config::Config;
+
+/// A listening socket and whether it grants read-only connections.
+struct Listener {
+    path: PathBuf,
+    sock: UnixListener,
+    readonly: bool,
+}
+
+/// Blocks the signals the main thread waits for, in this thread and every thread started after
+/// it. Call first thing in `main`, before any thread exists. (Child processes get a clean mask:
+/// the standard library resets it before exec.)
+pub fn block_signals() -> Result<libc::sigset_t> {
+    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise and edit it in place, and
+    // pthread_sigmask reads it; all pointers are valid for the duration of each call.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGTERM, libc::SIGINT, libc::SIGCHLD, libc::SIGHUP] {
+            libc::sigaddset(&mut set, s);
+        }
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        if rc != 0 {
+            bail!("blocking signals: {}", std::io::Error::from_raw_os_error(rc));
+        }
+        Ok(set)
+    }
+}
+
+/// Makes orphaned descendants (helpers whose parent died) our children, so we reap them
+/// rather than leave them to PID 1 or as zombies of a container's init.
+fn set_child_subreaper() {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes one integer argument; the rest are ignored.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if rc != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot become a child subreaper");
+    }
+}
+
+/// Binds a socket at `path` with `mode`. A live socket there means another daemon: refuse.
+fn bind(path: &Path, mode: u32) -> Result<UnixListener> {
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            bail!("another daemon is already listening on {}", path.display());
+        }
+        fs::remove_file(path).with_context(|| format!("removing stale socket {}", path.display()))?;
+    }
+    // Bind under a tight umask so the socket is never reachable with wider permissions than
+    // intended, then set the final mode. Single-threaded here, so the umask change is safe.
+    // SAFETY: umask only swaps the process file mode mask.
+    let old = unsafe { libc::umask(0o077) };
+    let l = UnixListener::bind(path);
+    // SAFETY: as above, restoring the previous mask.
+    unsafe { libc::umask(old) };
+    let l = l.with_context(|| format!("binding {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).with_context(|| format!("chmod {}", path.display()))?;
+    Ok(l)
+}
+
+fn pid_alive(pid: i32) -> bool {
+    pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Writes our pid atomically, refusing if a live process owns the file already.
+fn write_pidfile(path: &Path) -> Result<()> {
+    if let Ok(old) = fs::read_to_string(path) {
+        if let Ok(pid) = old.trim().parse::<i32>() {
+            if pid != std::process::id() as i32 && pid_alive(pid) {
+                bail!("{} names running process {pid}: is oxvirtd already running?", path.display());
+            }
+        }
+    }
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    writeln!(f, "{}", std::process::id())?;
+    f.sync_all()?;
+    fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+/// SO_PEERCRED of a connected unix socket: (pid, uid).
+fn peer_cred(s: &UnixStream) -> Option<(i32, u32)> {
+    use std::os::fd::AsRawFd;
+    let mut c = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `c` and `len` are valid for writes of the sizes given; the fd is open.
+    let rc = unsafe {
+        libc::getsockopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut c as *mut libc::ucred).cast(), &mut len)
+    };
+    (rc == 0).then_some((c.pid, c.uid))
+}
+
+/// Reaps zombie children nobody else waits for. Children the drivers spawn are waited for by
+/// their spawner (a `Command`'s `wait`, the QEMU driver's liveness check), and reaping those
+/// first would make that wait fail; so a zombie is reaped only once it has stayed unreaped for
+/// [`REAP_GRACE`], which in practice means an orphan handed to us as subreaper.
+struct Reaper {
+    first_seen: HashMap<i32, Instant>,
+}
+
+const REAP_GRACE: Duration = Duration::from_secs(2);
+
+impl Reaper {
+    fn zombie_children() -> Vec<i32> {
+        let me = std::process::id() as i32;
+        let Ok(dir) = fs::read_dir("/proc") else { return vec![] };
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+                let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return false };
+                let mut f = after.split_whitespace();
+                let state = f.next();
+                let ppid = f.next().and_then(|p| p.parse::<i32>().ok());
+                state == Some("Z") && ppid == Some(me)
+            })
+            .collect()
+    }
+
+    /// Returns whether zombies are still waiting for their grace period to end.
+    fn scan(&mut self) -> bool {
+        let now = Instant::now();
+        let zombies = Self::zombie_children();
+        self.first_seen.retain(|pid, _| zombies.contains(pid));
+        for pid in zombies {
+            let since = *self.first_seen.entry(pid).or_insert(now);
+            if now.duration_since(since) >= REAP_GRACE {
+                let mut status = 0;
+                // SAFETY: waitpid on a specific pid with WNOHANG writes only `status`.
+                let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+                if rc == pid {
+                    tracing::info!(pid, status, "reaped orphaned child");
+                }
+                self.first_seen.remove(&pid);
+            }
+        }
+        !self.first_seen.is_empty()
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. `signals` is the set from [`block_signals`].
+pub fn run(cfg: Config, signals: libc::sigset_t) -> Result<()> {
+    set_child_subreaper();
+    oxvirt_driver_test::register();
+    oxvirt_driver_qemu::register();
+
+    let mut dirs = vec![(cfg.socket_dir.clone(), "oxvirt-sock")];
+    if cfg.libvirt_sockets {
+        dirs.push((PathBuf::from(config::LIBVIRT_SOCKET_DIR), "libvirt-sock"));
+    }
+    let mut listeners = Vec::new();
+    for (dir, base) in &dirs {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (suffix, readonly, mode) in [("", false, 0o600), ("-ro", true, 0o666)] {
+            let path = dir.join(format!("{base}{suffix}"));
+            let sock = bind(&path, mode)?;
+            tracing::info!(path = %path.display(), readonly, "listening");
+            listeners.push(Listener { path, sock, readonly });
+        }
+    }
+    if let Some(p) = &cfg.pidfile {
+        write_pidfile(p)?;
+    }
+    let paths: Vec<PathBuf> = listeners.iter().map(|l| l.path.clone()).collect();
+    let cfg = Arc::new(cfg);
+    let clients = Arc::new(AtomicUsize::new(0));
+    let next_id = Arc::new(AtomicU64::new(1));
+    for l in listeners {
+        let (cfg, clients, next_id) = (cfg.clone(), clients.clone(), next_id.clone());
+        std::thread::Builder::new()
+            .name(format!("accept{}", if l.readonly { "-ro" } else { "" }))
+            .spawn(move || accept_loop(l, cfg, clients, next_id))
+            .context("starting an accept thread")?;
+    }
+    tracing::info!(pid = std::process::id(), "oxvirtd ready");
+
+    let mut reaper = Reaper { first_seen: HashMap::new() };
+    loop {
+        let timeout = libc::timespec { tv_sec: 1, tv_nsec: 0 };
+        // SAFETY: siginfo_t is plain data written by the kernel; `signals` and `timeout` are
+        // valid for reads. The signals are blocked in every thread, so only this wait sees them.
+        let sig = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::sigtimedwait(&signals, &mut info, &timeout)
+        };
+        match sig {
+            libc::SIGTERM | libc::SIGINT => {
+                tracing::info!(signal = sig, "shutting down; guests keep running");
+                break;
+            }
+            libc::SIGHUP => tracing::info!("SIGHUP: configuration reload is not supported; ignored"),
+            _ => {
+                // SIGCHLD, or the periodic tick that ends reap grace periods.
+                if sig == libc::SIGCHLD || !reaper.first_seen.is_empty() {
+                    reaper.scan();
+                }
+            }
+        }
+    }
+    for p in &paths {
+        let _ = fs::remove_file(p);
+    }
+    if let Some(p) = &cfg.pidfile {
+        let _ = fs::remove_file(p);
+    }
+    Ok(())
+}
+
+fn accept_loop(l: Listener, cfg: Arc<Config>, clients: Arc<AtomicUsize>, next_id: Arc<AtomicU64>) {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    for conn in l.sock.incoming() {
+        let sock = match conn {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, path = %l.path.display(), "accept failed");
+                // EMFILE and friends: give the system a moment instead of spinning.
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let (pid, uid) = peer_cred(&sock).unwrap_or((-1, u32::MAX));
+        if !l.readonly && uid != 0 && uid != euid {
+            tracing::warn!(pid, uid, "refusing read-write client: not root nor our user");
+            continue;
+        }
+        if clients.load(Ordering::Relaxed) >= cfg.max_clients {
+            tracing::warn!(max = cfg.max_clients, "too many clients; refusing one");
+            continue;
+        }
+        clients.fetch_add(1, Ordering::Relaxed);
+        let info = client::ClientInfo { id: next_id.fetch_add(1, Ordering::Relaxed), readonly: l.readonly, uid, pid };
+        let (cfg2, clients2) = (cfg.clone(), clients.clone());
+        let spawned = std::thread::Builder::new().name(format!("client-{}", info.id)).spawn(move || {
+            client::serve(sock, info, cfg2);
+            clients2.fetch_sub(1, Ordering::Relaxed);
+        });
+        if let Err(e) = spawned {
+            clients.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "cannot start a client thread");
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! oxvirtd: see the `oxvirt_daemon` crate.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(name = "oxvirtd", version, about = "Serves libvirt's remote protocol for oxvirt's drivers")]
+struct Args {
+    /// Configuration file (default /etc/oxvirt/oxvirtd.conf, if present).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Directory for oxvirt-sock and oxvirt-sock-ro (default /run/oxvirt).
+    #[arg(long)]
+    socket_dir: Option<PathBuf>,
+    /// Also listen at /run/libvirt/libvirt-sock{,-ro}, so clients need no ?socket=.
+    #[arg(long)]
+    libvirt_sockets: bool,
+    #[arg(long)]
+    pidfile: Option<PathBuf>,
+    /// URI opened for clients that ask for the default connection.
+    #[arg(long)]
+    default_uri: Option<String>,
+    /// Debug logging.
+    #[arg(short, long)]
+    verbose: bool,
+    /// TCP listening (not available yet).
+    #[arg(long)]
+    listen_tcp: bool,
+    /// TLS listening (not available yet).
+    #[arg(long)]
+    listen_tls: bool,
+}
+
+fn main() -> ExitCode {
+    // Before any thread exists, so every thread inherits the mask.
+    let signals = match oxvirt_daemon::block_signals() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("oxvirtd: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let args = Args::parse();
+    let mut cfg = match oxvirt_daemon::Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("oxvirtd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(d) = args.socket_dir {
+        cfg.socket_dir = d;
+    }
+    cfg.libvirt_sockets |= args.libvirt_sockets;
+    if args.pidfile.is_some() {
+        cfg.pidfile = args.pidfile;
+    }
+    if args.default_uri.is_some() {
+        cfg.default_uri = args.default_uri;
+    }
+    if args.verbose {
+        cfg.log_level = tracing::Level::DEBUG;
+    }
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(cfg.log_level).with_target(false).init();
+    if args.listen_tcp || args.listen_tls {
+        tracing::error!("TCP and TLS listening are not implemented yet; use the unix sockets");
+        return ExitCode::FAILURE;
+    }
+    match oxvirt_daemon::run(cfg, signals) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
