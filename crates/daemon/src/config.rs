@@ -86,6 +86,20 @@ fn parse_value(v: &str) -> Result<Value, String> {
     v.parse::<i64>().map(Value::Int).map_err(|_| format!("expected a quoted string or an integer, found '{v}'"))
 }
 
+/// Cuts a line at the first `#` that is not inside a quoted value.
+fn strip_comment(line: &str) -> &str {
+    let mut quote = None;
+    for (i, c) in line.char_indices() {
+        match (c, quote) {
+            ('"' | '\'', None) => quote = Some(c),
+            (c, Some(q)) if c == q => quote = None,
+            ('#', None) => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
 impl Config {
     /// Reads `path`; a missing file at the default location means defaults.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -104,12 +118,7 @@ impl Config {
         let mut c = Config::default();
         for (i, raw) in text.lines().enumerate() {
             let err = |msg: String| ConfigError::Parse { path: path.to_path_buf(), line: i + 1, msg };
-            let line = match raw.find('#') {
-                // A '#' inside a quoted value is part of it.
-                Some(h) if raw[..h].matches('"').count() % 2 == 0 => &raw[..h],
-                _ => raw,
-            }
-            .trim();
+            let line = strip_comment(raw).trim();
             if line.is_empty() {
                 continue;
             }

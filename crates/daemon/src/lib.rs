@@ -169,6 +169,18 @@ pub fn run(cfg: Config, signals: libc::sigset_t) -> Result<()> {
     oxvirt_driver_test::register();
     oxvirt_driver_qemu::register();
 
+    if let Some(p) = &cfg.pidfile {
+        write_pidfile(p)?;
+    }
+    let pidfile = cfg.pidfile.clone();
+    let r = serve(cfg, signals);
+    if let Some(p) = &pidfile {
+        let _ = fs::remove_file(p);
+    }
+    r
+}
+
+fn serve(cfg: Config, signals: libc::sigset_t) -> Result<()> {
     let mut dirs = vec![(cfg.socket_dir.clone(), "oxvirt-sock")];
     if cfg.libvirt_sockets {
         dirs.push((PathBuf::from(config::LIBVIRT_SOCKET_DIR), "libvirt-sock"));
@@ -182,9 +194,6 @@ pub fn run(cfg: Config, signals: libc::sigset_t) -> Result<()> {
             tracing::info!(path = %path.display(), readonly, "listening");
             listeners.push(Listener { path, sock, readonly });
         }
-    }
-    if let Some(p) = &cfg.pidfile {
-        write_pidfile(p)?;
     }
     let paths: Vec<PathBuf> = listeners.iter().map(|l| l.path.clone()).collect();
     let cfg = Arc::new(cfg);
@@ -223,9 +232,6 @@ pub fn run(cfg: Config, signals: libc::sigset_t) -> Result<()> {
         }
     }
     for p in &paths {
-        let _ = fs::remove_file(p);
-    }
-    if let Some(p) = &cfg.pidfile {
         let _ = fs::remove_file(p);
     }
     Ok(())
