@@ -905,6 +905,11 @@ impl QemuDriver {
         let emulator = PathBuf::from(&st.emulator);
         let caps = self.caps_for(&emulator)?;
         let env = self.build_env(&ldef, &caps, &emulator, &self.layout.domain_run_dir(&e.name));
+        let probe = Domain {
+            devices: Some(oxvirt_xml::domain::Devices { disks: vec![disk.clone()], ..Default::default() }),
+            ..Default::default()
+        };
+        crate::security::hotplug_check(st.pid, &probe)?;
         let mut qmp = self.qmp(&st)?;
         let new = crate::hotplug::attach_disk(&mut qmp, &ldef, disk, &env)?;
         st.live_xml = new.to_xml_string();

@@ -434,5 +434,27 @@ pub fn start_hook(def: &Domain, layout: &crate::layout::Layout) -> oxvirt_api::R
     Ok(run_as)
 }
 
+/// The same check for a device hot-plugged into a running QEMU, against the user that QEMU
+/// actually runs as (read from the process, whatever the current setting says).
+pub fn hotplug_check(qemu_pid: i32, def_with_device: &Domain) -> oxvirt_api::Result<()> {
+    use oxvirt_api::{Error, ErrorCode, ErrorDomain};
+    let status = std::fs::read_to_string(format!("/proc/{qemu_pid}/status")).unwrap_or_default();
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0);
+    if uid == 0 {
+        return Ok(());
+    }
+    let Some(name) = User::from_uid(Uid::from_raw(uid)).ok().flatten().map(|u| u.name) else { return Ok(()) };
+    let Some(user) = QemuUser::lookup(&name).ok().flatten() else { return Ok(()) };
+    check_files(def_with_device, &user).map(|_| ()).map_err(|e| match e {
+        SecurityError::Denied(m) => Error::new(ErrorCode::OperationDenied, ErrorDomain::Security, m),
+        e => Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security),
+    })
+}
+
 #[cfg(test)]
 mod tests;

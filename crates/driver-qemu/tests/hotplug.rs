@@ -17,6 +17,22 @@ fn attach_and_detach_a_qcow2_disk_live_and_in_config() {
     dom.create(0).unwrap();
     assert!(wait_for_text(&serial, "OXVIRT-GUEST-UP", Duration::from_secs(60)));
 
+    // QEMU runs unprivileged: first an image it cannot reach is refused with a clear reason...
+    let private = root.path().join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let hidden = private.join("hidden.qcow2");
+    assert!(std::process::Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(&hidden).arg("16M").status().unwrap().success());
+    let bad = format!(
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{}'/><target dev='vdc' bus='virtio'/></disk>",
+        hidden.display()
+    );
+    if nix::unistd::Uid::effective().is_root() {
+        let err = dom.attach_device(&bad, flags::AFFECT_LIVE).unwrap_err();
+        assert!(err.message.contains("cannot read and write") && err.message.contains("hidden.qcow2"), "{err}");
+    }
+    // ...then one in a directory it can search, in a file it may use.
+    std::fs::set_permissions(root.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let img = root.path().join("data.qcow2");
     let st = std::process::Command::new("qemu-img")
         .args(["create", "-q", "-f", "qcow2"])
@@ -25,6 +41,7 @@ fn attach_and_detach_a_qcow2_disk_live_and_in_config() {
         .status()
         .unwrap();
     assert!(st.success());
+    std::fs::set_permissions(&img, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
     let disk = format!(
         "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{}'/><target dev='vdb' bus='virtio'/></disk>",
         img.display()

@@ -46,7 +46,7 @@ const SNAPSHOT_EXCLUDED: &[(&str, &str)] =
     &[("disk-invalid", SCHEMA_INVALID), ("disk-network-seclabel-invalid", SCHEMA_INVALID)];
 
 fn domains_report() -> Report {
-    run_corpus::<Domain>(Corpus::domains(0.90, DOMAIN_EXCLUDED))
+    run_corpus::<Domain>(Corpus::domains(1.0, DOMAIN_EXCLUDED))
 }
 fn networks_report() -> Report {
     run_corpus::<Network>(Corpus::dir("networks", "networkxml2xmlin", "network.rng", 1.0, NETWORK_EXCLUDED))
@@ -178,7 +178,7 @@ fn write_coverage_doc() {
 #[test]
 #[ignore = "diagnostic: measures the comparator against libvirt's own output"]
 fn calibrate_comparator_on_libvirt_output() {
-    let corpus = Corpus::domains(0.90, DOMAIN_EXCLUDED);
+    let corpus = Corpus::domains(1.0, DOMAIN_EXCLUDED);
     let out_dir = harness::data_root().join("tests/qemuxml2xmloutdata");
     let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
     let (mut compared, mut clean) = (0, 0);
