@@ -77,8 +77,17 @@ fn corpus_storage_devices() {
     for f in &files {
         let Ok(xml) = std::fs::read_to_string(f) else { continue };
         let name = f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        // `*-invalid.xml` files are libvirt's negative tests (rejected by its post-parse checks).
-        let negative = name.contains("invalid");
+        // `*-invalid.xml` files are libvirt's negative tests (rejected by its post-parse checks), and
+        // so are inputs with an `.err` and no `.args` (libvirt's PARSE_ERROR cases).
+        let stem = name.trim_end_matches(".xml");
+        let has = |ext: &str| {
+            std::fs::read_dir(f.parent().unwrap_or(std::path::Path::new(".")))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(&format!("{stem}.")) && e.file_name().to_string_lossy().ends_with(ext))
+        };
+        let negative = name.contains("invalid") || (has(".err") && !has(".args"));
         let (dom, warnings) = match parse_document::<Domain>(&xml, ParseOptions::default()) {
             Ok(r) => r,
             Err(e) => {

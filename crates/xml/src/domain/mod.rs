@@ -563,8 +563,45 @@ impl XmlDocument for Domain {
         self.validate_numa()?;
         self.validate_iothreads()?;
         self.validate_misc()?;
+        self.validate_devices()?;
         if matches!(self.kind, DomainType::Kvm | DomainType::Qemu) {
             self.validate_qemu()?;
+        }
+        Ok(())
+    }
+}
+
+impl Domain {
+    /// Per-device rules the device models define, and rules across devices (unique disk targets).
+    fn validate_devices(&self) -> Result<(), XmlError> {
+        let Some(d) = &self.devices else { return Ok(()) };
+        let nth = |kind: &str, i: usize, n: usize| {
+            if n > 1 {
+                format!("/domain/devices/{kind}[{}]", i + 1)
+            } else {
+                format!("/domain/devices/{kind}")
+            }
+        };
+        for (i, x) in d.disks.iter().enumerate() {
+            x.validate(&nth("disk", i, d.disks.len()))?;
+        }
+        for (i, x) in d.controllers.iter().enumerate() {
+            x.validate(&nth("controller", i, d.controllers.len()))?;
+        }
+        for (i, x) in d.hostdevs.iter().enumerate() {
+            x.validate(&nth("hostdev", i, d.hostdevs.len()))?;
+        }
+        for (i, x) in d.smartcards.iter().enumerate() {
+            x.validate(&nth("smartcard", i, d.smartcards.len()))?;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, x) in d.disks.iter().enumerate() {
+            if !seen.insert(x.target.dev.as_str()) {
+                return Err(XmlError::invalid(
+                    format!("{}/target", nth("disk", i, d.disks.len())),
+                    format!("target '{}' duplicated for disk sources", x.target.dev),
+                ));
+            }
         }
         Ok(())
     }
