@@ -6,12 +6,12 @@
 //! `-no-shutdown`: a guest power-off leaves QEMU alive in status `shutdown` until someone looks,
 //! which is how a guest-initiated stop is told apart from a killed QEMU without a watcher process.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use oxvirt_api::{
@@ -66,8 +66,31 @@ impl DriverFactory for QemuDriverFactory {
                 Layout::embed(Path::new(root))
             }
         };
-        Ok(Arc::new(QemuDriver::new(uri.as_str().to_string(), layout)?))
+        // One driver per root and process: connections share its event bus and watchers.
+        let mut instances = INSTANCES.lock().unwrap_or_else(|e| e.into_inner());
+        instances.retain(|_, w| w.strong_count() > 0);
+        if let Some(d) = instances.get(&layout.config).and_then(|w| w.upgrade()) {
+            return Ok(d);
+        }
+        let d = Arc::new(QemuDriver::new(uri.as_str().to_string(), layout)?);
+        instances.insert(d.layout.config.clone(), Arc::downgrade(&d));
+        drop(instances);
+        if DAEMON_MODE.load(std::sync::atomic::Ordering::SeqCst) {
+            d.autostart();
+            QemuDriver::start_watching(&d);
+        }
+        Ok(d)
     }
+}
+
+static INSTANCES: Mutex<BTreeMap<PathBuf, Weak<QemuDriver>>> = Mutex::new(BTreeMap::new());
+static DAEMON_MODE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Declares this process long-lived (the daemon): drivers opened from now on start autostart
+/// domains and watch running guests, reacting to guest power-off, crashes and pauses at once
+/// and emitting lifecycle events live. Without it (the CLI) the same is noticed on the next call.
+pub fn enable_daemon_mode() {
+    DAEMON_MODE.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// Registers the QEMU driver with the API.
@@ -376,20 +399,27 @@ impl QemuDriver {
                     .unwrap_or(false);
                 let (cur, _) = e.state();
                 let mut s = st.clone();
+                let mut event = None;
                 if running && cur != DomainState::Running {
                     s.state = DomainState::Running as i32;
                     s.reason = reason::RUNNING_UNPAUSED;
+                    event = Some((DomainEventKind::Resumed, detail::RESUMED_UNPAUSED));
                 } else if !running && cur == DomainState::Running {
                     s.state = DomainState::Paused as i32;
-                    s.reason = match run_state {
-                        "io-error" => reason::PAUSED_IOERROR,
-                        "guest-panicked" => reason::PAUSED_CRASHED,
-                        _ => reason::UNKNOWN,
+                    let (r, det) = match run_state {
+                        "io-error" => (reason::PAUSED_IOERROR, detail::SUSPENDED_IOERROR),
+                        "guest-panicked" => (reason::PAUSED_CRASHED, detail::SUSPENDED_PAUSED),
+                        _ => (reason::UNKNOWN, detail::SUSPENDED_PAUSED),
                     };
+                    s.reason = r;
+                    event = Some((DomainEventKind::Suspended, det));
                 }
                 if s != st {
                     self.store_status(&s)?;
                     e.status = Some(s);
+                }
+                if let Some((kind, det)) = event {
+                    self.events.emit(&e.reference(), kind, det);
                 }
             }
             _ => {}
@@ -870,6 +900,107 @@ impl QemuDriver {
         e.status = None;
         self.record_stop(e, reason::SHUTOFF_SAVED);
         Ok(())
+    }
+}
+
+impl QemuDriver {
+    /// Starts the persistent domains marked autostart that are not running (daemon start).
+    pub fn autostart(&self) {
+        let Ok(rd) = fs::read_dir(&self.layout.autostart) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Some(name) = p.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
+            if p.extension().and_then(|x| x.to_str()) != Some("xml") {
+                continue;
+            }
+            let r = DomainRef { name: name.clone(), uuid: Uuid::nil(), id: -1 };
+            match self.domain_state(&r) {
+                Ok((DomainState::Shutoff, _)) => {
+                    if let Err(err) = self.domain_create(&r, 0) {
+                        tracing::warn!(domain = %name, "autostart failed: {err}");
+                    }
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(domain = %name, "autostart: {err}"),
+            }
+        }
+    }
+
+    /// Watches every running guest from background threads for as long as the driver lives.
+    pub fn start_watching(me: &Arc<QemuDriver>) {
+        let weak = Arc::downgrade(me);
+        let spawned = std::thread::Builder::new().name("qemu-watch".into()).spawn(move || {
+            let mut watched: BTreeSet<(String, i32)> = BTreeSet::new();
+            loop {
+                let Some(d) = weak.upgrade() else { return };
+                let mut current = BTreeSet::new();
+                if let Ok(rd) = fs::read_dir(&d.layout.run) {
+                    for e in rd.flatten() {
+                        let p = e.path();
+                        if p.extension().and_then(|x| x.to_str()) != Some("status") {
+                            continue;
+                        }
+                        if let Some(st) = Status::load(&p) {
+                            current.insert((st.name.clone(), st.pid));
+                        }
+                    }
+                }
+                for key in current.difference(&watched) {
+                    let (w, name, pid) = (weak.clone(), key.0.clone(), key.1);
+                    let _ = std::thread::Builder::new().name(format!("qemu-watch-{name}")).spawn(move || watch_domain(w, name, pid));
+                }
+                watched = current;
+                drop(d);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start the QEMU watcher: {e}");
+        }
+    }
+
+    /// Brings one domain up to date under the lock (its events are emitted by `reconcile`).
+    fn refresh(&self, name: &str) {
+        if let Ok(_l) = self.lock() {
+            let _ = self.entry(name);
+        }
+    }
+}
+
+/// Follows one QEMU's events on its event monitor until it exits.
+fn watch_domain(weak: Weak<QemuDriver>, name: String, pid: i32) {
+    let sock = {
+        let Some(d) = weak.upgrade() else { return };
+        d.layout.domain_run_dir(&name).join("events.sock")
+    };
+    let Ok(mut qmp) = Qmp::connect(&sock, Duration::from_secs(5)) else {
+        if let Some(d) = weak.upgrade() {
+            d.refresh(&name);
+        }
+        return;
+    };
+    loop {
+        let ev = qmp.next_event(Duration::from_secs(1));
+        let Some(d) = weak.upgrade() else { return };
+        match ev {
+            Ok(Some(ev)) => {
+                if matches!(ev.name.as_str(), "SHUTDOWN" | "STOP" | "RESUME" | "GUEST_PANICKED" | "BLOCK_IO_ERROR") {
+                    // let QEMU settle into the new run state before asking for it
+                    std::thread::sleep(Duration::from_millis(20));
+                    d.refresh(&name);
+                }
+            }
+            Ok(None) => {
+                let same = Status::load(&d.layout.status_file(&name)).is_some_and(|s| s.pid == pid);
+                if !same {
+                    return;
+                }
+            }
+            Err(_) => {
+                d.refresh(&name);
+                return;
+            }
+        }
     }
 }
 

@@ -17,5 +17,5 @@ pub mod process;
 pub mod security;
 pub mod status;
 
-pub use driver::{register, QemuDriver, QemuDriverFactory};
+pub use driver::{enable_daemon_mode, register, QemuDriver, QemuDriverFactory};
 pub use layout::Layout;

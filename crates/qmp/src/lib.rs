@@ -271,6 +271,23 @@ impl Qmp {
         }
     }
 
+    /// The next event of any kind: a queued one, or one read within `timeout` (`Ok(None)` when
+    /// none came). A closed connection is `Err(Disconnected)`, which is how a watcher learns that
+    /// QEMU exited.
+    pub fn next_event(&mut self, timeout: Duration) -> Result<Option<QmpEvent>, QmpError> {
+        if let Some(ev) = self.events.pop_front() {
+            return Ok(Some(ev));
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.read_skipping_garbage(deadline, "waiting for an event")? {
+                None => return Ok(None),
+                Some(Message::Event(ev)) => return Ok(Some(ev)),
+                Some(other) => tracing::debug!(?other, "ignoring QMP message while waiting for events"),
+            }
+        }
+    }
+
     fn run(
         &mut self,
         cmd: &str,
