@@ -229,6 +229,15 @@ impl Connect {
         self.writable("creating a storage pool")?;
         self.inner.driver.pool_create_xml(xml, flags).map(|r| self.pool(r))
     }
+    fn nodedev(&self, r: NodeDevRef) -> NodeDevice {
+        NodeDevice { conn: self.clone(), r }
+    }
+    pub fn list_all_node_devices(&self, cap: Option<&str>) -> Result<Vec<NodeDevice>> {
+        Ok(self.inner.driver.list_node_devices(cap)?.into_iter().map(|r| self.nodedev(r)).collect())
+    }
+    pub fn lookup_node_device_by_name(&self, name: &str) -> Result<NodeDevice> {
+        self.inner.driver.lookup_node_device(name).map(|r| self.nodedev(r))
+    }
     fn vol(&self, r: VolRef) -> StorageVol {
         StorageVol { conn: self.clone(), r }
     }
@@ -439,6 +448,27 @@ handle_ops!(StorageVol, r: VolRef, {
     read info() -> VolInfo => volume_info;
     read path() -> String => volume_path;
     write delete(flags: u32) -> () => volume_delete, "deleting a volume";
+});
+
+/// A host device handle (`virNodeDevicePtr`).
+#[derive(Clone, Debug)]
+pub struct NodeDevice {
+    conn: Connect,
+    r: NodeDevRef,
+}
+
+impl NodeDevice {
+    pub fn name(&self) -> &str {
+        &self.r.name
+    }
+    pub fn reference(&self) -> &NodeDevRef {
+        &self.r
+    }
+}
+
+handle_ops!(NodeDevice, r: NodeDevRef, {
+    read xml_desc() -> String => node_device_xml;
+    read parent() -> Option<String> => node_device_parent;
 });
 
 /// Fan-out of lifecycle events to registered callbacks, for drivers to embed.

@@ -30,6 +30,12 @@ pub struct PoolRef {
     pub uuid: Uuid,
 }
 
+/// A host device (`virNodeDevicePtr`), named like libvirt (`pci_0000_00_1f_2`, `net_eth0_52_54_00_..`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NodeDevRef {
+    pub name: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct VolRef {
     pub pool: String,
@@ -149,6 +155,12 @@ pub trait Driver: Send + Sync {
         fn volume_xml(&self, v: &VolRef, flags: u32) -> Result<String>;
         fn volume_info(&self, v: &VolRef) -> Result<VolInfo>;
         fn volume_path(&self, v: &VolRef) -> Result<String>;
+
+        /// Host devices, optionally only those with capability `cap` (`pci`, `net`, `usb_device`, ...).
+        fn list_node_devices(&self, cap: Option<&str>) -> Result<Vec<NodeDevRef>>;
+        fn lookup_node_device(&self, name: &str) -> Result<NodeDevRef>;
+        fn node_device_xml(&self, dev: &NodeDevRef) -> Result<String>;
+        fn node_device_parent(&self, dev: &NodeDevRef) -> Result<Option<String>>;
 
         /// Registers a lifecycle event callback for one domain or all; returns its id.
         fn domain_event_register(&self, d: Option<&DomainRef>, cb: DomainEventCallback) -> Result<i32>;

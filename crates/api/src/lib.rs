@@ -8,8 +8,8 @@ pub mod error;
 pub mod types;
 pub mod uri;
 
-pub use connect::{default_uri, register_driver, Connect, Domain, EventBus, Network, StoragePool, StorageVol};
-pub use driver::{DomainEventCallback, DomainRef, Driver, DriverFactory, NetworkRef, PoolRef, VolRef};
+pub use connect::{default_uri, register_driver, Connect, Domain, EventBus, Network, NodeDevice, StoragePool, StorageVol};
+pub use driver::{DomainEventCallback, DomainRef, Driver, DriverFactory, NetworkRef, NodeDevRef, PoolRef, VolRef};
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
 pub use types::*;
 pub use uri::{ConnectUri, Transport};
