@@ -959,6 +959,32 @@ impl QemuDriver {
         }
     }
 
+    /// Pauses (`stop`) or resumes (`cont`) the vCPUs and records it: suspend of a paused domain
+    /// is a no-op, resume of a running one an error, as in libvirt.
+    fn set_run_state(&self, d: &DomainRef, pause: bool) -> Result<()> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        let mut st = Self::require_active(&e)?;
+        let paused = st.state == DomainState::Paused as i32;
+        if pause && paused {
+            return Ok(());
+        }
+        if !pause && !paused {
+            return Err(op_invalid("domain is not paused"));
+        }
+        let (cmd, what, state, why, kind, det) = if pause {
+            ("stop", "pausing", DomainState::Paused, reason::PAUSED_USER, DomainEventKind::Suspended, detail::SUSPENDED_PAUSED)
+        } else {
+            ("cont", "resuming", DomainState::Running, reason::RUNNING_UNPAUSED, DomainEventKind::Resumed, detail::RESUMED_UNPAUSED)
+        };
+        self.qmp(&st)?.execute(cmd, None).map_err(|err| qmp_err(&e.name, what, err))?;
+        st.state = state as i32;
+        st.reason = why;
+        self.store_status(&st)?;
+        self.events.emit(&e.reference(), kind, det);
+        Ok(())
+    }
+
     /// Brings one domain up to date under the lock (its events are emitted by `reconcile`).
     fn refresh(&self, name: &str) {
         if let Ok(_l) = self.lock() {
@@ -1422,45 +1448,11 @@ impl Driver for QemuDriver {
     }
 
     fn domain_suspend(&self, d: &DomainRef) -> Result<()> {
-        let _l = self.lock()?;
-        let e = self.entry_by_ref(d)?;
-        let mut st = Self::require_active(&e)?;
-        if st.state == DomainState::Paused as i32 {
-            return Ok(());
-        }
-        self.qmp(&st)?
-            .execute("stop", None)
-            .map_err(|err| qmp_err(&e.name, "pausing", err))?;
-        st.state = DomainState::Paused as i32;
-        st.reason = reason::PAUSED_USER;
-        self.store_status(&st)?;
-        self.events.emit(
-            &e.reference(),
-            DomainEventKind::Suspended,
-            detail::SUSPENDED_PAUSED,
-        );
-        Ok(())
+        self.set_run_state(d, true)
     }
 
     fn domain_resume(&self, d: &DomainRef) -> Result<()> {
-        let _l = self.lock()?;
-        let e = self.entry_by_ref(d)?;
-        let mut st = Self::require_active(&e)?;
-        if st.state != DomainState::Paused as i32 {
-            return Err(op_invalid("domain is not paused"));
-        }
-        self.qmp(&st)?
-            .execute("cont", None)
-            .map_err(|err| qmp_err(&e.name, "resuming", err))?;
-        st.state = DomainState::Running as i32;
-        st.reason = reason::RUNNING_UNPAUSED;
-        self.store_status(&st)?;
-        self.events.emit(
-            &e.reference(),
-            DomainEventKind::Resumed,
-            detail::RESUMED_UNPAUSED,
-        );
-        Ok(())
+        self.set_run_state(d, false)
     }
 
     fn domain_save(&self, d: &DomainRef, path: &str, _dxml: Option<&str>, f: u32) -> Result<()> {
