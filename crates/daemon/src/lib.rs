@@ -272,3 +272,41 @@ fn accept_loop(l: Listener, cfg: Arc<Config>, clients: Arc<AtomicUsize>, next_id
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An orphan handed to us as subreaper is reaped, but only after the grace period that
+    /// lets a child's own spawner wait for it first.
+    #[test]
+    fn orphans_are_reaped_after_grace() {
+        set_child_subreaper();
+        let out = std::process::Command::new("sh").args(["-c", "sleep 0.2 >/dev/null 2>&1 & echo $!"]).output().unwrap();
+        let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !Reaper::zombie_children().contains(&pid) {
+            assert!(Instant::now() < deadline, "orphan {pid} never became our zombie");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut r = Reaper { first_seen: HashMap::new() };
+        assert!(r.scan(), "a fresh zombie waits for its grace period");
+        assert!(Reaper::zombie_children().contains(&pid));
+        std::thread::sleep(REAP_GRACE);
+        r.scan();
+        assert!(!Reaper::zombie_children().contains(&pid));
+        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
+    fn second_daemon_on_same_socket_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        let _l = bind(&p, 0o600).unwrap();
+        let e = bind(&p, 0o600).unwrap_err();
+        assert!(e.to_string().contains("already listening"), "{e}");
+        drop(_l);
+        // A stale socket file (no listener) is replaced.
+        assert!(bind(&p, 0o600).is_ok());
+    }
+}

@@ -106,6 +106,11 @@ impl Session {
         }
     }
 
+    /// Installs an already open connection, as if the client had opened it (tests, embedding).
+    pub fn set_connection(&self, c: Connect) {
+        *self.conn.write().unwrap_or_else(|e| e.into_inner()) = Some(c);
+    }
+
     fn conn(&self) -> Result<Connect> {
         self.conn
             .read()
