@@ -18,7 +18,11 @@ impl Daemon {
 
     /// `conf`: lines for a config file, e.g. `keepalive_interval = 1`.
     pub fn start_with(conf: &[&str]) -> Daemon {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_opts(conf, "test:///default", tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// A daemon whose default connection is `default_uri`, with its sockets in `dir`.
+    pub fn start_opts(conf: &[&str], default_uri: &str, dir: tempfile::TempDir) -> Daemon {
         let conf_path = dir.path().join("oxvirtd.conf");
         std::fs::write(&conf_path, conf.join("\n")).expect("config");
         let log = std::fs::File::create(dir.path().join("oxvirtd.log")).expect("log");
@@ -30,7 +34,7 @@ impl Daemon {
             .arg("--pidfile")
             .arg(dir.path().join("oxvirtd.pid"))
             .arg("--default-uri")
-            .arg("test:///default")
+            .arg(default_uri)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -57,6 +61,10 @@ impl Daemon {
     }
     pub fn uri_ro(&self) -> String {
         format!("test+unix:///default?socket={}", self.sock_ro().display())
+    }
+    /// Reaches the daemon's default connection (the `remote` scheme sends an empty URI).
+    pub fn uri_default(&self) -> String {
+        format!("remote+unix:///?socket={}", self.sock().display())
     }
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("oxvirtd.log")).unwrap_or_default()
