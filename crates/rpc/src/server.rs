@@ -280,6 +280,33 @@ impl Session {
                 names.truncate(a.value.max(0) as usize);
                 Ok(ListNamesRet { names: Array(names) })
             }),
+            P::CONNECT_NUM_OF_NETWORKS | P::CONNECT_NUM_OF_DEFINED_NETWORKS => run(body, |_: ()| {
+                let f = if h.proc_ == P::CONNECT_NUM_OF_NETWORKS { flags::LIST_ACTIVE } else { flags::LIST_INACTIVE };
+                Ok(IntRet { value: self.conn()?.list_all_networks(f)?.len() as i32 })
+            }),
+            P::CONNECT_LIST_NETWORKS | P::CONNECT_LIST_DEFINED_NETWORKS => run(body, |a: IntArgs| {
+                list_limit(a.value.max(0) as usize, NETWORK_LIST_MAX, "networks")?;
+                let f = if h.proc_ == P::CONNECT_LIST_NETWORKS { flags::LIST_ACTIVE } else { flags::LIST_INACTIVE };
+                let mut names: Vec<String> = self.conn()?.list_all_networks(f)?.iter().map(|n| n.name().to_string()).collect();
+                names.truncate(a.value.max(0) as usize);
+                Ok(ListNamesRet { names: Array(names) })
+            }),
+            P::CONNECT_NUM_OF_STORAGE_POOLS | P::CONNECT_NUM_OF_DEFINED_STORAGE_POOLS => run(body, |_: ()| {
+                let f = if h.proc_ == P::CONNECT_NUM_OF_STORAGE_POOLS { flags::LIST_ACTIVE } else { flags::LIST_INACTIVE };
+                Ok(IntRet { value: self.conn()?.list_all_storage_pools(f)?.len() as i32 })
+            }),
+            P::CONNECT_LIST_STORAGE_POOLS | P::CONNECT_LIST_DEFINED_STORAGE_POOLS => run(body, |a: IntArgs| {
+                list_limit(a.value.max(0) as usize, STORAGE_POOL_LIST_MAX, "storage pools")?;
+                let f = if h.proc_ == P::CONNECT_LIST_STORAGE_POOLS { flags::LIST_ACTIVE } else { flags::LIST_INACTIVE };
+                let mut names: Vec<String> = self.conn()?.list_all_storage_pools(f)?.iter().map(|p| p.name().to_string()).collect();
+                names.truncate(a.value.max(0) as usize);
+                Ok(ListNamesRet { names: Array(names) })
+            }),
+            P::CONNECT_IS_SECURE => run(body, |_: ()| {
+                // Unix sockets: nobody can listen in between the client and us.
+                self.conn()?;
+                Ok(IntRet { value: 1 })
+            }),
             P::CONNECT_LIST_ALL_NETWORKS => run(body, |a: ListAllArgs| {
                 let all = self.conn()?.list_all_networks(a.flags)?;
                 list_limit(all.len(), NETWORK_LIST_MAX, "networks")?;
@@ -425,6 +452,11 @@ impl Session {
                 };
                 Ok(IntRet { value: n as i32 })
             }),
+            P::DOMAIN_GET_MAX_VCPUS => run(body, |a: DomArgs| {
+                let xml = self.dom(&a.dom)?.xml_desc(0)?;
+                let n = max_vcpus_from_xml(&xml).ok_or_else(|| Error::internal("domain XML has no <vcpu> element"))?;
+                Ok(IntRet { value: n as i32 })
+            }),
             P::DOMAIN_GET_MAX_MEMORY => run(body, |a: DomArgs| Ok(HyperRet { value: self.dom(&a.dom)?.info()?.max_mem })),
             P::DOMAIN_GET_JOB_INFO => run(body, |a: DomArgs| {
                 self.dom(&a.dom)?;
@@ -520,6 +552,10 @@ impl Session {
             }),
             P::STORAGE_VOL_DELETE => run(body, |a: VolFlagsArgs| self.vol(&a.vol)?.delete(a.flags)),
             P::STORAGE_VOL_GET_XML_DESC => run(body, |a: VolFlagsArgs| Ok(StringRet { s: self.vol(&a.vol)?.xml_desc(a.flags)? })),
+            P::STORAGE_VOL_GET_INFO_FLAGS => run(body, |a: VolFlagsArgs| {
+                let i = self.vol(&a.vol)?.info()?;
+                Ok(VolGetInfoRet { kind: i8::try_from(i.kind).unwrap_or(0), capacity: i.capacity, allocation: i.allocation })
+            }),
             P::STORAGE_VOL_GET_INFO => run(body, |a: VolArgs| {
                 let i = self.vol(&a.vol)?.info()?;
                 Ok(VolGetInfoRet { kind: i8::try_from(i.kind).unwrap_or(0), capacity: i.capacity, allocation: i.allocation })
