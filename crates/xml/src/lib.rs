@@ -8,6 +8,7 @@ pub mod capabilities;
 pub mod core;
 pub mod domain;
 pub mod network;
+pub mod nodedev;
 pub mod snapshot;
 pub mod storage;
 pub mod units;
