@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 pub mod details;
+pub mod nodedev;
 
 pub use details::{host_details, host_details_at, HostDetails};
 
