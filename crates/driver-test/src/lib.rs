@@ -10,6 +10,7 @@ mod domains;
 mod domdef;
 mod load;
 mod network;
+mod nodedev;
 mod state;
 mod storage;
 
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use oxvirt_api::{
     ConnectUri, DomainEventCallback, DomainInfo, DomainRef, DomainState, Driver, DriverFactory, Error, EventBus,
-    NetworkRef, NodeInfo, PoolInfo, PoolRef, Result, VolInfo, VolRef,
+    NetworkRef, NodeDevRef, NodeInfo, PoolInfo, PoolRef, Result, VolInfo, VolRef,
 };
 use uuid::Uuid;
 
@@ -406,6 +407,22 @@ impl Driver for TestDriver {
 
     fn pool_refresh(&self, p: &PoolRef, flags: u32) -> Result<()> {
         self.change(|st, _| st.pool_refresh(p, flags))
+    }
+
+    fn list_node_devices(&self, cap: Option<&str>) -> Result<Vec<NodeDevRef>> {
+        self.read(|st| st.list_node_devices(cap))
+    }
+
+    fn lookup_node_device(&self, name: &str) -> Result<NodeDevRef> {
+        self.read(|st| st.node_device(name).map(|d| NodeDevRef { name: d.name.clone() }))
+    }
+
+    fn node_device_xml(&self, dev: &NodeDevRef) -> Result<String> {
+        self.read(|st| st.node_device_xml(&dev.name))
+    }
+
+    fn node_device_parent(&self, dev: &NodeDevRef) -> Result<Option<String>> {
+        self.read(|st| st.node_device(&dev.name).map(|d| d.parent_name().map(String::from)))
     }
 
     fn pool_xml(&self, p: &PoolRef, flags: u32) -> Result<String> {

@@ -191,6 +191,10 @@ pub fn load_node(state: &mut State, doc: &str, path: Option<&Path>, text: &str) 
             state.load_volume(i, &vd, vat, &vxml)?;
         }
     }
+    for node in children("device") {
+        let (d, xml, at) = object_text(doc, base, &mut pos, node)?;
+        state.load_device(&d, at, &xml)?;
+    }
     Ok(())
 }
 

@@ -77,6 +77,8 @@ pub struct State {
     dom_by_name: HashMap<String, usize>,
     pub networks: Vec<NetObj>,
     pub pools: Vec<PoolObj>,
+    /// Host devices (`<device>` in the node file), in file order.
+    pub devices: Vec<oxvirt_xml::nodedev::NodeDevice>,
     /// The id the next started domain gets; ids only grow.
     pub next_id: i32,
 }
@@ -91,6 +93,7 @@ impl State {
             dom_by_name: HashMap::new(),
             networks: Vec::new(),
             pools: Vec::new(),
+            devices: Vec::new(),
             next_id: 1,
         }
     }
