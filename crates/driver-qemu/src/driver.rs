@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use oxvirt_api::{
     detail, flags, reason, stats, ConnectUri, DomainEventCallback, DomainEventKind, DomainInfo, DomainRef,
-    DomainState, Driver, DriverFactory, Error, ErrorCode, ErrorDomain, EventBus, NodeInfo, Result, TypedParam,
+    DomainState, Driver, DriverFactory, Error, ErrorCode, ErrorDomain, EventBus, NodeDevRef, NodeInfo, Result, TypedParam,
 };
 use oxvirt_qmp::Qmp;
 use oxvirt_xml::domain::Domain;
@@ -1131,6 +1131,13 @@ fn proc_cpu_time_ns(pid: i32) -> u64 {
     ticks * (1_000_000_000 / hz)
 }
 
+/// A host device (sysfs is read at each call: devices come and go).
+fn host_device(name: &str) -> Result<oxvirt_xml::nodedev::NodeDevice> {
+    oxvirt_host::nodedev::find_device(name).ok_or_else(|| {
+        Error::coded(ErrorCode::NoNodeDevice, ErrorDomain::Nodedev, format!("no node device with matching name '{name}'"))
+    })
+}
+
 impl Driver for QemuDriver {
     fn kind(&self) -> &'static str {
         "QEMU"
@@ -1885,6 +1892,24 @@ impl Driver for QemuDriver {
                 e.name
             ))
         })
+    }
+
+    fn list_node_devices(&self, cap: Option<&str>) -> Result<Vec<NodeDevRef>> {
+        let names = oxvirt_host::nodedev::device_names(cap)
+            .map_err(|c| Error::invalid_arg(format!("unknown node device capability '{c}'")))?;
+        Ok(names.into_iter().map(|name| NodeDevRef { name }).collect())
+    }
+
+    fn lookup_node_device(&self, name: &str) -> Result<NodeDevRef> {
+        host_device(name).map(|d| NodeDevRef { name: d.name })
+    }
+
+    fn node_device_xml(&self, dev: &NodeDevRef) -> Result<String> {
+        host_device(&dev.name).map(|d| d.to_xml_string())
+    }
+
+    fn node_device_parent(&self, dev: &NodeDevRef) -> Result<Option<String>> {
+        host_device(&dev.name).map(|d| d.parent_name().map(String::from))
     }
 
     fn domain_event_register(&self, d: Option<&DomainRef>, cb: DomainEventCallback) -> Result<i32> {

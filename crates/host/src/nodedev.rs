@@ -48,6 +48,20 @@ pub fn node_device_at(root: &Path, name: &str) -> Option<NodeDevice> {
     node_devices_at(root).into_iter().find(|d| d.name == name)
 }
 
+/// Names of this host's devices having capability `cap` (all without); an unknown capability
+/// name is returned as the error.
+pub fn device_names(cap: Option<&str>) -> Result<Vec<String>, String> {
+    if let Some(c) = cap.filter(|c| !CAP_TYPES.contains(c)) {
+        return Err(c.to_string());
+    }
+    Ok(node_devices().into_iter().filter(|d| cap.is_none_or(|c| d.has_cap(c))).map(|d| d.name).collect())
+}
+
+/// One of this host's devices by libvirt name.
+pub fn find_device(name: &str) -> Option<NodeDevice> {
+    node_device_at(Path::new("/"), name)
+}
+
 /// libvirt's name mangling: `subsystem_sysname[_extra]`, non-alphanumerics as `_`.
 pub fn device_name(subsystem: &str, sysname: &str, extra: Option<&str>) -> String {
     let mut s = format!("{subsystem}_{sysname}");
