@@ -246,8 +246,14 @@ impl Session {
                 })
             }),
             P::NODE_GET_SECURITY_MODEL => run(body, |_: ()| {
-                self.conn()?;
-                Ok(SecurityModelRet { model: c_string_array("none"), doi: c_string_array("0") })
+                // The host's first <secmodel> in the capabilities, as libvirt's drivers report
+                // it; without one, the "none" model libvirt uses when no security driver runs.
+                let caps = self.conn()?.capabilities().unwrap_or_default();
+                let (model, doi) = match caps.find("<secmodel>").map(|i| &caps[i..]) {
+                    Some(sec) => (xml_text(sec, "model").unwrap_or_default(), xml_text(sec, "doi").unwrap_or_default()),
+                    None => ("none".to_string(), "0".to_string()),
+                };
+                Ok(SecurityModelRet { model: c_string_array(&model), doi: c_string_array(&doi) })
             }),
 
             P::CONNECT_LIST_ALL_DOMAINS => run(body, |a: ListAllArgs| {
@@ -413,8 +419,10 @@ impl Session {
                 run(body, |a: DomFlagsArgs| Ok(IntRet { value: self.dom(&a.dom)?.snapshot_count()? as i32 }))
             }
             P::DOMAIN_GET_SECURITY_LABEL => run(body, |a: DomArgs| {
-                self.dom(&a.dom)?;
-                Ok(SecurityLabelRet { label: c_string_array(""), enforcing: 0 })
+                // The live definition's <seclabel><label>, if the driver labelled the guest.
+                let xml = self.dom(&a.dom)?.xml_desc(0)?;
+                let label = xml.find("<seclabel").and_then(|i| xml_text(&xml[i..], "label"));
+                Ok(SecurityLabelRet { enforcing: label.is_some() as i32, label: c_string_array(label.as_deref().unwrap_or("")) })
             }),
             P::DOMAIN_GET_CONTROL_INFO => run(body, |a: DomFlagsArgs| {
                 if !self.dom(&a.dom)?.is_active()? {
@@ -675,6 +683,14 @@ impl Session {
     }
 }
 
+/// Text of the first `<tag>` element in `xml` (plain text content only).
+fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find("</")?;
+    Some(xml[start..start + end].trim().to_string())
+}
+
 /// Reads the `current` attribute of `<vcpu>`, if present.
 fn current_vcpus_from_xml(xml: &str) -> Option<u32> {
     let start = xml.find("<vcpu")?;
@@ -719,5 +735,9 @@ mod tests {
         assert_eq!(max_vcpus_from_xml(x), Some(4));
         assert_eq!(current_vcpus_from_xml(x), Some(2));
         assert_eq!(current_vcpus_from_xml("<vcpu>4</vcpu>"), None);
+        let caps = "<host><secmodel>\n  <model>testSecurity</model>\n  <doi></doi>\n</secmodel></host>";
+        assert_eq!(xml_text(caps, "model").as_deref(), Some("testSecurity"));
+        assert_eq!(xml_text(caps, "doi").as_deref(), Some(""));
+        assert_eq!(xml_text(caps, "label"), None);
     }
 }
