@@ -173,7 +173,11 @@ impl Session {
         if h.status != Status::Ok {
             return error_reply(h, &rpc_error(format!("Unexpected message status {}", h.status as i32)));
         }
+        const PAYLOAD_MAX: usize = xdr::MESSAGE_MAX - crate::message::LEN_SIZE - crate::message::HEADER_SIZE;
         match self.dispatch(h, &msg.body) {
+            Ok(body) if body.len() > PAYLOAD_MAX => {
+                error_reply(h, &rpc_error(format!("reply of {} bytes exceeds the protocol's limit of {PAYLOAD_MAX}", body.len())))
+            }
             Ok(body) => Message { header: h.reply(Status::Ok), body },
             Err(e) => {
                 tracing::debug!(proc = proc_name(h.proc_), serial = h.serial, error = %e, "call failed");
