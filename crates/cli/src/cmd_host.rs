@@ -130,7 +130,7 @@ pub fn help(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     }
 }
 
-const JSON_NOTE: &str = " oxvirt extensions:\n    --json on list, dominfo, domstate, nodeinfo, net-list, net-info, pool-list, pool-info,\n    vol-list and vol-info prints the result as JSON with stable key names (sizes in bytes\n    for storage, KiB for memory) instead of the table or key/value text.\n";
+const JSON_NOTE: &str = " oxvirt extensions:\n    --json on list, dominfo, domstate, nodeinfo, net-list, net-info, pool-list, pool-info,\n    vol-list, vol-info, nodedev-list and nodedev-info prints the result as JSON with stable\n    key names (sizes in bytes for storage, KiB for memory) instead of the table or key/value\n    text.\n";
 
 fn group_help(title: &str, kw: &str) -> String {
     let mut s = format!(" {title} (help keyword '{kw}'):\n");

@@ -7,7 +7,7 @@ use oxvirt_api::Connect;
 
 use crate::error::CmdError;
 use crate::parse::Cmd;
-use crate::{cmd_domain as dom, cmd_host as host, cmd_network as net, cmd_storage as st};
+use crate::{cmd_domain as dom, cmd_host as host, cmd_network as net, cmd_nodedev as nd, cmd_storage as st};
 
 pub type Handler = fn(&mut Ctl, &Cmd) -> Result<(), CmdError>;
 
@@ -57,6 +57,7 @@ const JSON: OptDef = flag("json", "print the result as JSON (oxvirt extension; s
 const DOMAIN: OptDef = arg("domain", "domain name, id or uuid");
 const NETWORK: OptDef = arg("network", "network name or uuid");
 const POOL: OptDef = arg("pool", "pool name or uuid");
+const NODEDEV: OptDef = arg("device", "device name or wwn pair in 'wwnn,wwpn' format");
 const VOL: OptDef = arg("vol", "vol name, key or path");
 const VOL_POOL: OptDef = string("pool", "pool name or uuid");
 const FILE: OptDef = arg("file", "file containing an XML description");
@@ -85,6 +86,7 @@ pub const GROUPS: &[(&str, &str)] = &[
     ("Domain Monitoring", "monitor"),
     ("Host and Hypervisor", "host"),
     ("Networking", "network"),
+    ("Node Device", "nodedev"),
     ("Storage Pool", "pool"),
     ("Storage Volume", "volume"),
     ("Virsh itself", "virsh"),
@@ -176,6 +178,11 @@ pub static COMMANDS: &[CmdDef] = &[
     c("network", "net-start", "start a (previously defined) inactive network", "Start a network.", &[NETWORK], net::start),
     c("network", "net-undefine", "undefine a persistent network", "Undefine the configuration for a persistent network.", &[NETWORK], net::undefine),
     c("network", "net-uuid", "convert a network name to network UUID", "", &[arg("network", "network name")], net::uuid),
+    // Node devices
+    c("nodedev", "nodedev-dumpxml", "node device details in XML", "Output the node device details as an XML dump to stdout.", &[NODEDEV], nd::dumpxml),
+    c("nodedev", "nodedev-info", "node device information", "Returns basic information about the node device", &[NODEDEV, JSON], nd::info),
+    c("nodedev", "nodedev-list", "enumerate devices on this host", "Returns list of devices on this host.",
+        &[flag("tree", "list devices in a tree"), string("cap", "capability names, separated by comma"), flag("inactive", "list inactive devices"), flag("all", "list inactive & active devices"), JSON], nd::list),
     // Pools
     c("pool", "pool-autostart", "autostart a pool", "Configure a pool to be automatically started at boot.", &[POOL, flag("disable", "disable autostarting")], st::pool_autostart),
     c("pool", "pool-build", "build a pool", "Build a given pool.", &[POOL, flag("no-overwrite", "do not overwrite any existing data"), flag("overwrite", "overwrite any existing data")], st::pool_build),

@@ -4,6 +4,7 @@
 pub mod cmd_domain;
 pub mod cmd_host;
 pub mod cmd_network;
+pub mod cmd_nodedev;
 pub mod cmd_storage;
 pub mod commands;
 pub mod console;

@@ -2,7 +2,7 @@
 //! has `computer` and three Fibre Channel HBAs), read-only.
 
 use oxvirt_api::{Error, ErrorCode, ErrorDomain, NodeDevRef, Result};
-use oxvirt_xml::nodedev::{Capability, NodeDevice, ScsiHostSubCap, CAP_TYPES};
+use oxvirt_xml::nodedev::{BlockData, Capability, NodeDevice, ScsiHostSubCap, CAP_TYPES};
 use oxvirt_xml::{parse_document, ParseOptions, XmlDocument};
 
 use crate::domdef::shift;
@@ -16,15 +16,26 @@ pub fn parse_device(doc: &str, origin: (u32, u32), xml: &str) -> Result<NodeDevi
     let mut dev = parse_document::<NodeDevice>(xml, ParseOptions::default())
         .map(|(d, _)| d)
         .map_err(|e| Error::xml(doc, &shift(e, origin)).in_domain(ErrorDomain::Nodedev))?;
-    // libvirt takes vHBA counts from sysfs, never from XML: a defined HBA shows zeros
+    // libvirt takes the bound driver, vHBA counts and disk geometry from sysfs, never from XML:
+    // a defined device shows none of them (zero vports)
+    dev.driver = None;
     for cap in &mut dev.capabilities {
-        if let Capability::ScsiHost(h) = cap {
-            for s in &mut h.capabilities {
-                if let ScsiHostSubCap::VportOps(v) = s {
-                    v.max_vports = 0;
-                    v.vports = 0;
+        match cap {
+            Capability::ScsiHost(h) => {
+                for s in &mut h.capabilities {
+                    if let ScsiHostSubCap::VportOps(v) = s {
+                        v.max_vports = 0;
+                        v.vports = 0;
+                    }
                 }
             }
+            Capability::Storage(st) => {
+                st.block_data = BlockData::default();
+                if let Some(r) = &mut st.removable {
+                    r.block_data = BlockData::default();
+                }
+            }
+            _ => {}
         }
     }
     Ok(dev)

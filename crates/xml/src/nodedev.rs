@@ -532,16 +532,39 @@ pub struct VpdField {
 
 // ---- usb ----
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
+/// A USB device. Hand-written output: libvirt writes a nameless id as `<vendor id='0x1d6b' />`
+/// (a space before `/>`), and virsh users diff that text.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UsbDeviceCap {
-    #[xml(child_text = "bus")]
     pub bus: u32,
-    #[xml(child_text = "device")]
     pub device: u32,
-    #[xml(child = "product")]
     pub product: IdName,
-    #[xml(child = "vendor")]
     pub vendor: IdName,
+}
+
+impl FromXml for UsbDeviceCap {
+    fn from_xml(el: &mut El<'_, '_>) -> Result<Self, XmlError> {
+        Ok(UsbDeviceCap {
+            bus: el.child_text_req("bus")?,
+            device: el.child_text_req("device")?,
+            product: el.child_req("product")?,
+            vendor: el.child_req("vendor")?,
+        })
+    }
+}
+
+impl ToXml for UsbDeviceCap {
+    fn write_attrs(&self, _: &mut Writer) {}
+    fn write_content(&self, w: &mut Writer) {
+        w.text_element("bus", &self.bus.to_string());
+        w.text_element("device", &self.device.to_string());
+        for (tag, v) in [("product", &self.product), ("vendor", &self.vendor)] {
+            match &v.name {
+                Some(_) => w.element(tag, v),
+                None => w.raw(&format!("<{tag} id='{}' />", v.id.to_xml_value())),
+            }
+        }
+    }
 }
 
 /// One interface of a USB device.
