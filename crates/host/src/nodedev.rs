@@ -22,7 +22,9 @@ pub fn node_devices() -> Vec<NodeDevice> {
 
 /// Like [`node_devices`], with sysfs, `/run/udev` and `/usr/share` read below `root`.
 pub fn node_devices_at(root: &Path) -> Vec<NodeDevice> {
-    let mut scan = Scan { root: root.to_path_buf(), found: Vec::new(), pci_ids: None };
+    // offload features come from the kernel (ethtool), not sysfs: only for the real root
+    let live = fs::canonicalize(root).is_ok_and(|r| r == Path::new("/"));
+    let mut scan = Scan { root: root.to_path_buf(), found: Vec::new(), pci_ids: None, live };
     scan.pci();
     scan.net();
     scan.usb();
@@ -179,6 +181,7 @@ struct Scan {
     /// (canonical sysfs path, device)
     found: Vec<(PathBuf, NodeDevice)>,
     pci_ids: Option<PciIds>,
+    live: bool,
 }
 
 impl Scan {
@@ -310,7 +313,7 @@ impl Scan {
                 interface: ifname.clone(),
                 address: address.clone(),
                 link: (speed.is_some() || state.is_some()).then_some(NetLink { speed, state }),
-                features: Vec::new(),
+                features: if self.live { ethtool::features(&ifname) } else { Vec::new() },
                 capabilities: vec![NetSubCap { kind }],
             };
             let dev = NodeDevice {
@@ -579,6 +582,78 @@ fn pcie_links(config: &[u8], cap: usize) -> PciExpress {
     PciExpress { links }
 }
 
+/// A NIC's offload features through the `SIOCETHTOOL` ioctl, as libvirt reports them (those
+/// with a simple get command; tunnel segmentation, RDMA and switchdev need other interfaces).
+mod ethtool {
+    use oxvirt_xml::nodedev::{NetFeature, NetFeatureName as F};
+
+    const SIOCETHTOOL: libc::c_ulong = 0x8946;
+    const ETHTOOL_GFLAGS: u32 = 0x25;
+
+    #[repr(C)]
+    struct EthtoolValue {
+        cmd: u32,
+        data: u32,
+    }
+
+    /// `struct ifreq` with the `ifr_data` member of its union (40 bytes on 64-bit Linux).
+    #[repr(C)]
+    struct IfReq {
+        name: [u8; libc::IFNAMSIZ],
+        data: *mut libc::c_void,
+        _pad: [u8; 16],
+    }
+
+    struct Socket(libc::c_int);
+
+    impl Drop for Socket {
+        fn drop(&mut self) {
+            // SAFETY: the descriptor is owned by this value and closed once.
+            unsafe { libc::close(self.0) };
+        }
+    }
+
+    /// One `ETHTOOL_G*` value; `None` when the driver does not answer.
+    fn get(sock: &Socket, ifname: &str, cmd: u32) -> Option<u32> {
+        let mut val = EthtoolValue { cmd, data: 0 };
+        let mut req = IfReq { name: [0; libc::IFNAMSIZ], data: std::ptr::null_mut(), _pad: [0; 16] };
+        let bytes = ifname.as_bytes();
+        if bytes.len() >= libc::IFNAMSIZ {
+            return None;
+        }
+        req.name[..bytes.len()].copy_from_slice(bytes);
+        req.data = (&mut val as *mut EthtoolValue).cast();
+        // SAFETY: `req` is a valid ifreq whose data points at `val`, both alive for the call; the
+        // kernel writes only `val`. A datagram socket's ioctl does not block.
+        let rc = unsafe { libc::ioctl(sock.0, SIOCETHTOOL as _, &mut req as *mut IfReq) };
+        (rc == 0).then_some(val.data)
+    }
+
+    pub fn features(ifname: &str) -> Vec<NetFeature> {
+        // SAFETY: plain socket creation; the result is checked and owned by `Socket`.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Vec::new();
+        }
+        let sock = Socket(fd);
+        let mut out = Vec::new();
+        for (cmd, name) in [(0x14, F::Rx), (0x16, F::Tx), (0x18, F::Sg), (0x1e, F::Tso), (0x23, F::Gso), (0x2b, F::Gro)] {
+            if get(&sock, ifname, cmd).is_some_and(|v| v != 0) {
+                out.push(name);
+            }
+        }
+        if let Some(flags) = get(&sock, ifname, ETHTOOL_GFLAGS) {
+            for (bit, name) in [(1 << 15, F::Lro), (1 << 8, F::Rxvlan), (1 << 7, F::Txvlan), (1 << 27, F::Ntuple), (1 << 28, F::Rxhash)] {
+                if flags & bit != 0 {
+                    out.push(name);
+                }
+            }
+        }
+        out.sort();
+        out.into_iter().map(|name| NetFeature { name }).collect()
+    }
+}
+
 /// Devices grouped by parent, for `nodedev-list --tree`.
 pub fn children_by_parent(devs: &[NodeDevice]) -> BTreeMap<String, Vec<String>> {
     let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -790,9 +865,45 @@ mod tests {
     }
 
     #[test]
+    fn scsi_hosts_targets_and_luns() {
+        let root = tmp("scsi");
+        let host = "sys/devices/pci0000:00/0000:00:1f.2/host0";
+        write(&root, &format!("{host}/uevent"), "DEVTYPE=scsi_host\n");
+        write(&root, "sys/class/scsi_host/host0/unique_id", "7\n");
+        write(&root, "sys/class/fc_host/host0/node_name", "0x2000000012341234\n");
+        write(&root, "sys/class/fc_host/host0/port_name", "0x1000000012341234\n");
+        write(&root, "sys/class/fc_host/host0/max_npiv_vports", "127\n");
+        write(&root, "sys/class/fc_host/host0/npiv_vports_inuse", "1\n");
+        let target = format!("{host}/target0:0:1");
+        write(&root, &format!("{target}/uevent"), "DEVTYPE=scsi_target\n");
+        let lun = format!("{target}/0:0:1:0");
+        write(&root, &format!("{lun}/uevent"), "DEVTYPE=scsi_device\n");
+        write(&root, &format!("{lun}/type"), "5\n");
+        for (n, t) in [("host0", host.to_string()), ("target0:0:1", target.clone()), ("0:0:1:0", lun.clone())] {
+            link(&root, &format!("sys/bus/scsi/devices/{n}"), &format!("../../../{}", t.trim_start_matches("sys/")));
+        }
+        let devs = node_devices_at(&root);
+        let get = |n: &str| devs.iter().find(|d| d.name == n).unwrap_or_else(|| panic!("{n} in {devs:?}"));
+        let h = get("scsi_host0").to_xml_string();
+        assert!(h.contains("<host>0</host>\n    <unique_id>7</unique_id>\n    <capability type='fc_host'>\n      <wwnn>2000000012341234</wwnn>"), "{h}");
+        assert!(h.contains("<max_vports>127</max_vports>\n      <vports>1</vports>"), "{h}");
+        assert_eq!(get("scsi_target0_0_1").parent_name(), Some("scsi_host0"));
+        let l = get("scsi_0_0_1_0");
+        assert_eq!(l.parent_name(), Some("scsi_target0_0_1"));
+        assert!(l.to_xml_string().contains("<lun>0</lun>\n    <type>cdrom</type>"), "{}", l.to_xml_string());
+        assert!(get("scsi_host0").has_cap("fc_host") && get("scsi_host0").has_cap("vports"));
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
     fn real_host_enumerates_and_validates() {
         let devs = node_devices();
         assert_eq!(devs[0].name, "computer");
+        // the loopback interface always offloads transmit checksums and scatter-gather
+        if let Some(lo) = devs.iter().find(|d| d.name == "net_lo_00_00_00_00_00_00") {
+            let x = lo.to_xml_string();
+            assert!(x.contains("<feature name='tx'/>") && x.contains("<feature name='sg'/>"), "{x}");
+        }
         for d in &devs {
             let xml = d.to_xml_string();
             oxvirt_xml::parse_document::<NodeDevice>(&xml, oxvirt_xml::ParseOptions { validate: true }).expect("valid");
