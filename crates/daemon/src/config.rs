@@ -19,6 +19,9 @@ pub struct Config {
     pub pidfile: Option<PathBuf>,
     /// Opened for clients that ask for the default URI.
     pub default_uri: Option<String>,
+    /// Hypervisor URIs the daemon hosts from its start (autostart, live guest watching);
+    /// `host_uris = none` hosts nothing until a client connects.
+    pub host_uris: Vec<String>,
     pub max_clients: usize,
     /// Largest message accepted from a client, in bytes (libvirt's limit at most).
     pub max_message_size: usize,
@@ -44,6 +47,7 @@ impl Default for Config {
             libvirt_sockets: false,
             pidfile: None,
             default_uri: None,
+            host_uris: vec!["qemu:///system".into()],
             max_clients: 5000,
             max_message_size: oxvirt_rpc::xdr::MESSAGE_MAX,
             max_client_requests: 5,
@@ -138,6 +142,10 @@ impl Config {
                 "libvirt_sockets" => c.libvirt_sockets = n(v)? != 0,
                 "pid_file" | "pidfile" => c.pidfile = Some(s(v)?.into()),
                 "default_uri" => c.default_uri = Some(s(v)?),
+                "host_uris" => {
+                    let v = s(v)?;
+                    c.host_uris = if v == "none" { Vec::new() } else { v.split(',').map(|u| u.trim().to_string()).collect() };
+                }
                 "max_clients" => c.max_clients = n(v)? as usize,
                 "max_message_size" => {
                     c.max_message_size = (n(v)? as usize).clamp(28, oxvirt_rpc::xdr::MESSAGE_MAX);

@@ -168,6 +168,22 @@ pub fn run(cfg: Config, signals: libc::sigset_t) -> Result<()> {
     set_child_subreaper();
     oxvirt_driver_test::register();
     oxvirt_driver_qemu::register();
+    // Hosted drivers autostart their domains and watch running guests live (events, power-off).
+    oxvirt_driver_qemu::enable_daemon_mode();
+    let _hosted: Vec<oxvirt_api::Connect> = cfg
+        .host_uris
+        .iter()
+        .filter_map(|u| match oxvirt_api::Connect::open(Some(u)) {
+            Ok(c) => {
+                tracing::info!(uri = %u, "hosting");
+                Some(c)
+            }
+            Err(e) => {
+                tracing::warn!(uri = %u, "not hosting: {e}");
+                None
+            }
+        })
+        .collect();
 
     if let Some(p) = &cfg.pidfile {
         write_pidfile(p)?;
