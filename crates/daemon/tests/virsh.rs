@@ -118,6 +118,20 @@ fn read_only_socket_refuses_changes() {
 }
 
 #[test]
+fn node_devices_over_the_wire() {
+    require_virsh();
+    let d = Daemon::start();
+    let (ok, out) = virsh(&d.uri(), "nodedev-list");
+    assert!(ok, "{out}");
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["computer", "scsi_host1", "scsi_host11", "scsi_host2"]);
+    let (ok, out) = virsh(&d.uri(), "nodedev-list --cap scsi_host --tree; nodedev-dumpxml scsi_host1");
+    assert!(ok, "{out}");
+    assert!(out.contains("<name>scsi_host1</name>") && out.contains("<parent>computer</parent>"), "{out}");
+    let (ok, out) = virsh(&d.uri(), "nodedev-dumpxml nosuch");
+    assert!(!ok && out.contains("nosuch"), "{out}");
+}
+
+#[test]
 fn unimplemented_procedure_reports_unsupported() {
     require_virsh();
     let d = Daemon::start();

@@ -25,6 +25,8 @@ pub const SECURITY_LABEL_MAX: usize = 4097;
 pub const SECURITY_MODEL_MAX: usize = 257;
 pub const SECURITY_DOI_MAX: usize = 257;
 pub const DOMAIN_MESSAGES_MAX: usize = 2048;
+pub const NODE_DEVICE_LIST_MAX: usize = 65536;
+pub const NODE_DEVICE_CAPS_LIST_MAX: usize = 65536;
 
 /// libvirt's version numbers as major * 1,000,000 + minor * 1,000 + micro; clients compare the
 /// library version against feature thresholds, so report the release whose protocol we speak.
@@ -184,6 +186,14 @@ procedures! {
     CONNECT_UNREGISTER_CLOSE_CALLBACK = 361,
     DOMAIN_GET_MESSAGES = 426,
     NETWORK_DEFINE_XML_FLAGS = 432,
+    NODE_NUM_OF_DEVICES = 111,
+    NODE_LIST_DEVICES = 112,
+    NODE_DEVICE_LOOKUP_BY_NAME = 113,
+    NODE_DEVICE_GET_XML_DESC = 114,
+    NODE_DEVICE_GET_PARENT = 115,
+    NODE_DEVICE_NUM_OF_CAPS = 116,
+    NODE_DEVICE_LIST_CAPS = 117,
+    CONNECT_LIST_ALL_NODE_DEVICES = 285,
     NETWORK_CREATE_XML_FLAGS = 437,
 }
 
@@ -263,6 +273,15 @@ crate::xdr_struct! {
     }
     pub struct ListAllDomainsRet { pub domains: Array<NonnullDomain, DOMAIN_LIST_MAX>, pub ret: u32 }
     pub struct ListAllNetworksRet { pub nets: Array<NonnullNetwork, NETWORK_LIST_MAX>, pub ret: u32 }
+    pub struct NonnullNodeDevice { pub name: String }
+    pub struct NodeNumOfDevicesArgs { pub cap: Option<String>, pub flags: u32 }
+    pub struct NodeListDevicesArgs { pub cap: Option<String>, pub maxnames: i32, pub flags: u32 }
+    pub struct NodeListDevicesRet { pub names: Array<String, NODE_DEVICE_LIST_MAX> }
+    pub struct NodeDeviceRet { pub dev: NonnullNodeDevice }
+    pub struct NodeDeviceGetParentRet { pub parent: Option<String> }
+    pub struct NodeDeviceListCapsArgs { pub name: String, pub maxnames: i32 }
+    pub struct NodeDeviceListCapsRet { pub names: Array<String, NODE_DEVICE_CAPS_LIST_MAX> }
+    pub struct ListAllNodeDevicesRet { pub devices: Array<NonnullNodeDevice, NODE_DEVICE_LIST_MAX>, pub ret: u32 }
     pub struct ListAllPoolsRet { pub pools: Array<NonnullStoragePool, STORAGE_POOL_LIST_MAX>, pub ret: u32 }
     pub struct PoolListAllVolumesArgs { pub pool: NonnullStoragePool, pub need_results: i32, pub flags: u32 }
     pub struct ListAllVolumesRet { pub vols: Array<NonnullStorageVol, STORAGE_VOL_LIST_MAX>, pub ret: u32 }

@@ -24,7 +24,12 @@ impl Daemon {
     /// A daemon whose default connection is `default_uri`, with its sockets in `dir`.
     pub fn start_opts(conf: &[&str], default_uri: &str, dir: tempfile::TempDir) -> Daemon {
         let conf_path = dir.path().join("oxvirtd.conf");
-        std::fs::write(&conf_path, conf.join("\n")).expect("config");
+        // Tests host nothing from the start (no qemu:///system autostart) unless they ask.
+        let mut lines: Vec<&str> = conf.to_vec();
+        if !lines.iter().any(|l| l.trim_start().starts_with("host_uris")) {
+            lines.insert(0, "host_uris = \"none\"");
+        }
+        std::fs::write(&conf_path, lines.join("\n")).expect("config");
         let log = std::fs::File::create(dir.path().join("oxvirtd.log")).expect("log");
         let child = Command::new(env!("CARGO_BIN_EXE_oxvirtd"))
             .arg("--socket-dir")
