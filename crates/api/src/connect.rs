@@ -53,15 +53,16 @@ impl Connect {
         };
         let parsed = ConnectUri::parse(&uri)?;
         let factories = registry().read().unwrap_or_else(|e| e.into_inner()).clone();
-        let factory = factories.iter().find(|f| f.accepts(&parsed)).ok_or_else(|| {
-            Error::new(
-                ErrorCode::NoConnect,
-                ErrorDomain::None,
-                format!("no connection driver available for {uri} (known: test:///default, qemu:///system, qemu:///session, qemu:///embed?root=DIR)"),
-            )
-        })?;
-        let driver = factory.open(&parsed, flags)?;
-        Ok(Self::from_driver(driver, flags & flags::CONNECT_RO != 0))
+        for factory in factories.iter().filter(|f| f.accepts(&parsed)) {
+            if let Some(driver) = factory.try_open(&parsed, flags)? {
+                return Ok(Self::from_driver(driver, flags & flags::CONNECT_RO != 0));
+            }
+        }
+        Err(Error::new(
+            ErrorCode::NoConnect,
+            ErrorDomain::None,
+            format!("no connection driver available for {uri} (known: test:///default, qemu:///system, qemu:///session, qemu:///embed?root=DIR, DRIVER+unix:///PATH?socket=SOCK)"),
+        ))
     }
 
     /// Wraps an already opened driver (the daemon hosts drivers this way).

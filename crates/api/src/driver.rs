@@ -177,4 +177,13 @@ pub trait DriverFactory: Send + Sync {
     /// Whether this factory serves the URI (e.g. scheme `test` without a remote host).
     fn accepts(&self, uri: &ConnectUri) -> bool;
     fn open(&self, uri: &ConnectUri, flags: u32) -> Result<Arc<dyn Driver>>;
+
+    /// Like [`open`](Self::open), but `Ok(None)` declines the URI after all, so
+    /// [`Connect::open`](crate::Connect::open) tries the next factory that accepts it. For
+    /// factories that can only tell by trying (the remote driver takes `qemu:///system` only
+    /// when a daemon answers), since [`accepts`](Self::accepts) must stay cheap and
+    /// side-effect free.
+    fn try_open(&self, uri: &ConnectUri, flags: u32) -> Result<Option<Arc<dyn Driver>>> {
+        self.open(uri, flags).map(Some)
+    }
 }

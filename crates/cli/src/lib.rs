@@ -22,6 +22,8 @@ pub use error::CmdError;
 pub fn register_drivers() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        // First: `DRIVER+unix://` URIs, and qemu:///system or /session while oxvirtd answers.
+        oxvirt_rpc::remote::register();
         oxvirt_driver_test::register();
         oxvirt_driver_qemu::register();
     });
