@@ -174,6 +174,15 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
         }
         Err(e) => step!("pool define", e),
     }
+    // Node devices.
+    let devs = c.list_all_node_devices(None).map(|v| v.iter().map(|d| d.name().to_string()).collect::<Vec<_>>());
+    step!("nodedevs", devs);
+    step!("nodedevs pci", c.list_all_node_devices(Some("pci")).map(|v| v.len()));
+    for name in devs.unwrap_or_default().iter().take(4) {
+        let d = c.lookup_node_device_by_name(name);
+        step!("nodedev", d.as_ref().map(|d| (d.xml_desc(), d.parent())));
+    }
+    step!("no nodedev", c.lookup_node_device_by_name("nope").map(|d| d.name().to_string()));
     step!("no pool", c.lookup_storage_pool_by_name("rpool").map(|x| x.name().to_string()));
     step!("no net", c.lookup_network_by_name("rnet").map(|x| x.name().to_string()));
     log
@@ -365,6 +374,9 @@ fn cli_output_through_daemon_equals_in_process() {
         &["net-dumpxml", "default"],
         &["nodeinfo"],
         &["hostname"],
+        &["nodedev-list"],
+        &["nodedev-list", "--tree"],
+        &["nodedev-dumpxml", "computer"],
     ] {
         let local = without_cpu_time(oxvirt("test:///default", args, &[]));
         let remote = without_cpu_time(oxvirt(&daemon.uri(), args, &[]));

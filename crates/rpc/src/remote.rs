@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use oxvirt_api::{
     flags, ConnectUri, DomainEvent, DomainEventCallback, DomainEventKind, DomainInfo, DomainRef, DomainState, Driver,
-    DriverFactory, Error, ErrorCode, ErrorDomain, NetworkRef, NodeInfo, PoolInfo, PoolRef, PoolState, Result,
+    DriverFactory, Error, ErrorCode, ErrorDomain, NetworkRef, NodeDevRef, NodeInfo, PoolInfo, PoolRef, PoolState, Result,
     Transport, VolInfo, VolRef,
 };
 use uuid::Uuid;
@@ -660,6 +660,22 @@ impl Driver for RemoteDriver {
     }
     fn volume_path(&self, v: &VolRef) -> Result<String> {
         Ok(self.call::<_, StringRet>(procs::STORAGE_VOL_GET_PATH, &VolArgs { vol: v.into() })?.s)
+    }
+
+    fn list_node_devices(&self, cap: Option<&str>) -> Result<Vec<NodeDevRef>> {
+        let a = NodeListDevicesArgs { cap: cap.map(str::to_string), maxnames: NODE_DEVICE_LIST_MAX as i32, flags: 0 };
+        let r: NodeListDevicesRet = self.call(procs::NODE_LIST_DEVICES, &a)?;
+        Ok(r.names.0.into_iter().map(|name| NodeDevRef { name }).collect())
+    }
+    fn lookup_node_device(&self, name: &str) -> Result<NodeDevRef> {
+        let r: NodeDeviceRet = self.call(procs::NODE_DEVICE_LOOKUP_BY_NAME, &StringArgs { s: name.into() })?;
+        Ok(NodeDevRef { name: r.dev.name })
+    }
+    fn node_device_xml(&self, dev: &NodeDevRef) -> Result<String> {
+        Ok(self.call::<_, StringRet>(procs::NODE_DEVICE_GET_XML_DESC, &StringFlagsArgs { s: dev.name.clone(), flags: 0 })?.s)
+    }
+    fn node_device_parent(&self, dev: &NodeDevRef) -> Result<Option<String>> {
+        Ok(self.call::<_, NodeDeviceGetParentRet>(procs::NODE_DEVICE_GET_PARENT, &StringArgs { s: dev.name.clone() })?.parent)
     }
 
     fn domain_event_register(&self, d: Option<&DomainRef>, cb: DomainEventCallback) -> Result<i32> {
