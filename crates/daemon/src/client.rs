@@ -3,6 +3,7 @@
 //! A slow or stuck client only ever blocks its own threads.
 
 use std::io::{self, Read, Write};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, TrySendError};
@@ -50,24 +51,83 @@ struct Workers {
 pub struct ClientInfo {
     pub id: u64,
     pub readonly: bool,
+    /// Unix clients' credentials; `u32::MAX`/`-1` over TCP.
     pub uid: u32,
     pub pid: i32,
+    /// Where the client is: `unix`, a TCP address, or a TLS address with the certificate's DN.
+    pub peer: String,
+}
+
+/// A connected client's byte stream, used by one reading and one writing thread at once.
+/// Reads time out after the read timeout (then `WouldBlock`/`TimedOut`), writes after the
+/// write timeout, as set by [`set_timeouts`](Transport::set_timeouts).
+pub trait Transport: Send + Sync {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    fn write_all(&self, buf: &[u8]) -> io::Result<()>;
+    fn set_timeouts(&self, read: Duration, write: Duration) -> io::Result<()>;
+    /// Ends the connection; blocked reads and writes return.
+    fn shutdown(&self);
+}
+
+impl Transport for UnixStream {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        Read::read(&mut &*self, buf)
+    }
+    fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        Write::write_all(&mut &*self, buf)
+    }
+    fn set_timeouts(&self, read: Duration, write: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(read))?;
+        self.set_write_timeout(Some(write))
+    }
+    fn shutdown(&self) {
+        let _ = UnixStream::shutdown(self, std::net::Shutdown::Both);
+    }
+}
+
+impl Transport for TcpStream {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        Read::read(&mut &*self, buf)
+    }
+    fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        Write::write_all(&mut &*self, buf)
+    }
+    fn set_timeouts(&self, read: Duration, write: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(read))?;
+        self.set_write_timeout(Some(write))
+    }
+    fn shutdown(&self) {
+        let _ = TcpStream::shutdown(self, std::net::Shutdown::Both);
+    }
+}
+
+impl Transport for oxvirt_rpc::tls::TlsStream {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        Read::read(&mut &*self, buf)
+    }
+    fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        Write::write_all(&mut &*self, buf)
+    }
+    fn set_timeouts(&self, read: Duration, write: Duration) -> io::Result<()> {
+        self.socket().set_read_timeout(Some(read))?;
+        self.socket().set_write_timeout(Some(write))
+    }
+    fn shutdown(&self) {
+        oxvirt_rpc::tls::TlsStream::shutdown(self)
+    }
 }
 
 /// Serves one client until it disconnects, breaks the protocol, or stops answering.
-pub fn serve(sock: UnixStream, info: ClientInfo, cfg: Arc<Config>) {
+pub fn serve(sock: Arc<dyn Transport>, info: ClientInfo, cfg: Arc<Config>) {
     let id = info.id;
-    let span = tracing::info_span!("client", id, uid = info.uid, pid = info.pid, ro = info.readonly);
+    let span = tracing::info_span!("client", id, uid = info.uid, pid = info.pid, ro = info.readonly, peer = %info.peer);
     let _g = span.enter();
     tracing::info!("client connected");
-    let writer_sock = match sock.try_clone() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot duplicate client socket");
-            return;
-        }
-    };
-    let _ = writer_sock.set_write_timeout(Some(cfg.write_timeout));
+    if let Err(e) = sock.set_timeouts(TICK, cfg.write_timeout) {
+        tracing::warn!(error = %e, "cannot set client socket timeouts");
+        return;
+    }
+    let writer_sock = sock.clone();
     let (tx, rx) = mpsc::sync_channel::<Message>(cfg.max_queued_messages);
     let dead = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -88,7 +148,7 @@ pub fn serve(sock: UnixStream, info: ClientInfo, cfg: Arc<Config>) {
     let sink: Sink = {
         let tx = tx.clone();
         let dead = dead.clone();
-        let shut = sock.try_clone().ok();
+        let shut = sock.clone();
         Arc::new(move |m: Message| {
             if dead.load(Ordering::Relaxed) {
                 return false;
@@ -98,9 +158,7 @@ pub fn serve(sock: UnixStream, info: ClientInfo, cfg: Arc<Config>) {
                 Err(TrySendError::Full(_)) => {
                     tracing::warn!("client does not read its messages; disconnecting it");
                     dead.store(true, Ordering::Relaxed);
-                    if let Some(s) = &shut {
-                        let _ = s.shutdown(std::net::Shutdown::Both);
-                    }
+                    shut.shutdown();
                     false
                 }
                 Err(TrySendError::Disconnected(_)) => false,
@@ -111,17 +169,17 @@ pub fn serve(sock: UnixStream, info: ClientInfo, cfg: Arc<Config>) {
         SessionConfig { readonly: info.readonly, default_uri: cfg.default_uri.clone() },
         sink.clone(),
     ));
-    let reason = read_loop(&sock, &session, &sink, &cfg, &span, &dead);
+    let reason = read_loop(&*sock, &session, &sink, &cfg, &span, &dead);
     tracing::info!(reason = %reason, "client disconnected");
     dead.store(true, Ordering::Relaxed);
-    let _ = sock.shutdown(std::net::Shutdown::Both);
+    sock.shutdown();
     session.close();
     drop(sink);
     drop(tx);
     let _ = writer.join();
 }
 
-fn write_loop(mut sock: UnixStream, rx: Receiver<Message>, dead: &AtomicBool) {
+fn write_loop(sock: Arc<dyn Transport>, rx: Receiver<Message>, dead: &AtomicBool) {
     let mut buf = Vec::new();
     while let Ok(m) = rx.recv() {
         buf.clear();
@@ -136,21 +194,20 @@ fn write_loop(mut sock: UnixStream, rx: Receiver<Message>, dead: &AtomicBool) {
         if let Err(e) = sock.write_all(&buf) {
             tracing::info!(error = %e, "cannot write to client; disconnecting it");
             dead.store(true, Ordering::Relaxed);
-            let _ = sock.shutdown(std::net::Shutdown::Both);
+            sock.shutdown();
             return;
         }
     }
 }
 
 fn read_loop(
-    sock: &UnixStream,
+    sock: &dyn Transport,
     session: &Arc<Session>,
     sink: &Sink,
     cfg: &Config,
     span: &tracing::Span,
     dead: &AtomicBool,
 ) -> String {
-    let _ = sock.set_read_timeout(Some(TICK));
     let inflight = Arc::new(Inflight { n: Mutex::new(0), cv: Condvar::new() });
     let (wtx, wrx) = mpsc::channel::<Message>();
     let mut workers = Workers { tx: wtx, rx: Arc::new(Mutex::new(wrx)), started: 0, idle: Arc::new(AtomicUsize::new(0)) };
@@ -163,7 +220,7 @@ fn read_loop(
         if dead.load(Ordering::Relaxed) {
             return "connection dropped".into();
         }
-        match (&*sock).read(&mut chunk) {
+        match sock.read(&mut chunk) {
             Ok(0) => return "end of stream".into(),
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);

@@ -38,6 +38,18 @@ pub struct Config {
     /// Messages queued for one client before it counts as stuck and is dropped.
     pub max_queued_messages: usize,
     pub log_level: tracing::Level,
+    /// Listen for TLS clients (`--listen-tls`).
+    pub listen_tls: bool,
+    /// Listen for plain, unencrypted and unauthenticated TCP clients (`--listen-tcp`).
+    pub listen_tcp: bool,
+    pub tls_port: u16,
+    pub tcp_port: u16,
+    /// Address to bind TCP/TLS to; `None`: every interface (IPv6 and IPv4), as libvirt.
+    pub listen_addr: Option<String>,
+    /// CA, server certificate, key and DN allow-list for TLS clients.
+    pub tls: oxvirt_rpc::tls::TlsServerConfig,
+    /// A TLS client that has not finished its handshake by then is dropped.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Config {
@@ -57,6 +69,13 @@ impl Default for Config {
             write_timeout: Duration::from_secs(30),
             max_queued_messages: 4096,
             log_level: tracing::Level::INFO,
+            listen_tls: false,
+            listen_tcp: false,
+            tls_port: oxvirt_rpc::tls::TLS_PORT,
+            tcp_port: oxvirt_rpc::tls::TCP_PORT,
+            listen_addr: None,
+            tls: oxvirt_rpc::tls::TlsServerConfig::default(),
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -72,10 +91,34 @@ pub enum ConfigError {
 enum Value {
     Str(String),
     Int(i64),
+    List(Vec<String>),
+}
+
+/// `["a", "b"]`: a list of quoted strings (commas inside quotes belong to the string).
+fn parse_list(inner: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut rest = inner.trim();
+    while !rest.is_empty() {
+        let q = rest.chars().next().filter(|c| *c == '"' || *c == '\'');
+        let Some(q) = q else { return Err(format!("list items must be quoted strings, found '{rest}'")) };
+        let body = &rest[1..];
+        let end = body.find(q).ok_or_else(|| format!("unterminated string in list: '{rest}'"))?;
+        out.push(body[..end].to_string());
+        rest = body[end + 1..].trim_start();
+        if let Some(r) = rest.strip_prefix(',') {
+            rest = r.trim_start();
+        } else if !rest.is_empty() {
+            return Err(format!("expected ',' between list items, found '{rest}'"));
+        }
+    }
+    Ok(out)
 }
 
 fn parse_value(v: &str) -> Result<Value, String> {
     let v = v.trim();
+    if let Some(inner) = v.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        return parse_list(inner).map(Value::List);
+    }
     if let Some(inner) = v.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
         return Ok(Value::Str(inner.to_string()));
     }
@@ -120,9 +163,38 @@ impl Config {
 
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let mut c = Config::default();
+        // A list value may span lines until its closing bracket.
+        let mut lines: Vec<(usize, String)> = Vec::new();
+        let mut open: Option<(usize, String)> = None;
         for (i, raw) in text.lines().enumerate() {
+            let part = strip_comment(raw).trim();
+            match open.take() {
+                Some((start, mut acc)) => {
+                    acc.push(' ');
+                    acc.push_str(part);
+                    if part.contains(']') {
+                        lines.push((start, acc));
+                    } else {
+                        open = Some((start, acc));
+                    }
+                }
+                None if part.contains("= [") || part.contains("=[") => {
+                    if part.contains(']') {
+                        lines.push((i, part.to_string()));
+                    } else {
+                        open = Some((i, part.to_string()));
+                    }
+                }
+                None => lines.push((i, part.to_string())),
+            }
+        }
+        if let Some((start, _)) = open {
+            return Err(ConfigError::Parse { path: path.to_path_buf(), line: start + 1, msg: "list without closing ']'".into() });
+        }
+        for (i, line) in &lines {
+            let i = *i;
+            let line = line.as_str();
             let err = |msg: String| ConfigError::Parse { path: path.to_path_buf(), line: i + 1, msg };
-            let line = strip_comment(raw).trim();
             if line.is_empty() {
                 continue;
             }
@@ -131,11 +203,17 @@ impl Config {
             let v = parse_value(v).map_err(&err)?;
             let s = |v: Value| match v {
                 Value::Str(s) => Ok(s),
-                Value::Int(_) => Err(err(format!("{k} takes a quoted string"))),
+                _ => Err(err(format!("{k} takes a quoted string"))),
             };
             let n = |v: Value| match v {
                 Value::Int(n) if n >= 0 => Ok(n as u64),
                 _ => Err(err(format!("{k} takes a non-negative integer"))),
+            };
+            // libvirt writes ports as strings ("16514"); numbers are accepted too.
+            let port = |v: Value| match v {
+                Value::Str(s) => s.parse::<u16>().map_err(|_| err(format!("{k}: '{s}' is not a port number"))),
+                Value::Int(p) => u16::try_from(p).map_err(|_| err(format!("{k}: {p} is not a port number"))),
+                Value::List(_) => Err(err(format!("{k} takes a port number"))),
             };
             match k {
                 "socket_dir" => c.socket_dir = s(v)?.into(),
@@ -166,6 +244,26 @@ impl Config {
                         other => return Err(err(format!("unknown log_level '{other}' (error, warn, info, debug, trace)"))),
                     }
                 }
+                "listen_tls" => c.listen_tls = n(v)? != 0,
+                "listen_tcp" => c.listen_tcp = n(v)? != 0,
+                "tls_port" => c.tls_port = port(v)?,
+                "tcp_port" => c.tcp_port = port(v)?,
+                "listen_addr" => c.listen_addr = Some(s(v)?),
+                "ca_file" => c.tls.ca_file = s(v)?.into(),
+                "cert_file" => c.tls.cert_file = s(v)?.into(),
+                "key_file" => c.tls.key_file = s(v)?.into(),
+                "tls_allowed_dn_list" => match v {
+                    Value::List(l) => c.tls.allowed_dn = Some(l),
+                    _ => return Err(err(format!("{k} takes a list of quoted strings"))),
+                },
+                "tls_handshake_timeout" => c.tls_handshake_timeout = Duration::from_secs(n(v)?.max(1)),
+                // Only AUTH_NONE is implemented: refuse rather than silently weaken a setting.
+                "auth_tls" | "auth_tcp" => {
+                    let a = s(v)?;
+                    if a != "none" {
+                        return Err(err(format!("{k} = \"{a}\" is not supported (only \"none\"; SASL/polkit are not implemented)")));
+                    }
+                }
                 other => tracing::warn!(key = other, file = %path.display(), line = i + 1, "unknown configuration key ignored"),
             }
         }
@@ -189,5 +287,27 @@ mod tests {
         let e = Config::parse(Path::new("t.conf"), "max_clients = \"many\"").unwrap_err();
         assert_eq!(e.to_string(), "t.conf:1: max_clients takes a non-negative integer");
         assert!(Config::parse(Path::new("t.conf"), "junk").is_err());
+    }
+
+    #[test]
+    fn parses_tls_keys() {
+        let text = "listen_tls = 1\ntls_port = \"16600\"\ntcp_port = 16601\nlisten_addr = \"127.0.0.1\"\n\
+            ca_file = \"/p/ca.pem\"\ncert_file = \"/p/c.pem\"\nkey_file = \"/p/k.pem\"\nauth_tls = \"none\"\n\
+            tls_allowed_dn_list = [\"C=GB,O=a\\, b,CN=*\", # first\n  \"CN=x\"\n]\n";
+        let c = Config::parse(Path::new("t.conf"), text).unwrap();
+        assert!(c.listen_tls && !c.listen_tcp);
+        assert_eq!((c.tls_port, c.tcp_port), (16600, 16601));
+        assert_eq!(c.listen_addr.as_deref(), Some("127.0.0.1"));
+        assert_eq!(c.tls.ca_file, PathBuf::from("/p/ca.pem"));
+        assert_eq!(c.tls.key_file, PathBuf::from("/p/k.pem"));
+        assert_eq!(c.tls.allowed_dn, Some(vec!["C=GB,O=a\\, b,CN=*".to_string(), "CN=x".to_string()]));
+        let d = Config::default();
+        assert!(!d.listen_tls && !d.listen_tcp);
+        assert_eq!((d.tls_port, d.tcp_port), (16514, 16509));
+        assert_eq!(d.tls.cert_file, PathBuf::from("/etc/pki/libvirt/servercert.pem"));
+        let e = Config::parse(Path::new("t.conf"), "auth_tls = \"sasl\"").unwrap_err();
+        assert!(e.to_string().contains("not supported"), "{e}");
+        assert!(Config::parse(Path::new("t.conf"), "tls_port = \"x\"").is_err());
+        assert!(Config::parse(Path::new("t.conf"), "tls_allowed_dn_list = [\"a\"").is_err());
     }
 }

@@ -1,8 +1,9 @@
-//! oxvirtd: libvirt's remote protocol on unix sockets, served from oxvirt's drivers, so that
-//! unmodified virsh and libvirt bindings manage oxvirt's guests.
+//! oxvirtd: libvirt's remote protocol on unix sockets and TLS (optionally plain TCP), served
+//! from oxvirt's drivers, so that unmodified virsh and libvirt bindings manage oxvirt's guests.
 //!
 //! One thread accepts per socket; each client gets its own reading, writing and call threads
-//! (see [`client`]). The main thread only waits for signals: SIGTERM/SIGINT remove the sockets
+//! (see [`client`]); a TLS client's handshake runs on its own thread, so a slow one never
+//! holds up the accept loop. The main thread only waits for signals: SIGTERM/SIGINT remove the sockets
 //! and end the process (guests keep running: QEMU runs in its own process group), SIGCHLD reaps
 //! children that nobody else waits for (we are a child subreaper, so orphaned helpers land here).
 
@@ -12,6 +13,7 @@ pub mod config;
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -212,9 +214,18 @@ fn serve(cfg: Config, signals: libc::sigset_t) -> Result<()> {
         }
     }
     let paths: Vec<PathBuf> = listeners.iter().map(|l| l.path.clone()).collect();
+    let tcp = tcp_listeners(&cfg)?;
     let cfg = Arc::new(cfg);
     let clients = Arc::new(AtomicUsize::new(0));
     let next_id = Arc::new(AtomicU64::new(1));
+    for (sock, tls) in tcp {
+        let (cfg, clients, next_id) = (cfg.clone(), clients.clone(), next_id.clone());
+        let tls = tls.map(Arc::new);
+        std::thread::Builder::new()
+            .name(if tls.is_some() { "accept-tls" } else { "accept-tcp" }.into())
+            .spawn(move || tcp_accept_loop(sock, tls, cfg, clients, next_id))
+            .context("starting an accept thread")?;
+    }
     for l in listeners {
         let (cfg, clients, next_id) = (cfg.clone(), clients.clone(), next_id.clone());
         std::thread::Builder::new()
@@ -276,10 +287,11 @@ fn accept_loop(l: Listener, cfg: Arc<Config>, clients: Arc<AtomicUsize>, next_id
             continue;
         }
         clients.fetch_add(1, Ordering::Relaxed);
-        let info = client::ClientInfo { id: next_id.fetch_add(1, Ordering::Relaxed), readonly: l.readonly, uid, pid };
+        let info =
+            client::ClientInfo { id: next_id.fetch_add(1, Ordering::Relaxed), readonly: l.readonly, uid, pid, peer: "unix".into() };
         let (cfg2, clients2) = (cfg.clone(), clients.clone());
         let spawned = std::thread::Builder::new().name(format!("client-{}", info.id)).spawn(move || {
-            client::serve(sock, info, cfg2);
+            client::serve(Arc::new(sock), info, cfg2);
             clients2.fetch_sub(1, Ordering::Relaxed);
         });
         if let Err(e) = spawned {
@@ -287,6 +299,102 @@ fn accept_loop(l: Listener, cfg: Arc<Config>, clients: Arc<AtomicUsize>, next_id
             tracing::warn!(error = %e, "cannot start a client thread");
         }
     }
+}
+
+/// Binds `port` on `listen_addr`, or on every interface: `[::]` (which takes IPv4 too on
+/// Linux), else `0.0.0.0` on hosts without IPv6.
+fn bind_tcp(listen_addr: Option<&str>, port: u16) -> Result<TcpListener> {
+    let addrs: Vec<SocketAddr> = match listen_addr {
+        Some(a) => (a.trim_start_matches('[').trim_end_matches(']'), port)
+            .to_socket_addrs()
+            .with_context(|| format!("resolving listen_addr '{a}'"))?
+            .collect(),
+        None => vec![SocketAddr::from(([0u16; 8], port)), SocketAddr::from(([0u8; 4], port))],
+    };
+    let mut last = None;
+    for a in &addrs {
+        match TcpListener::bind(a) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(anyhow::Error::new(e).context(format!("binding {a}"))),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("listen_addr resolves to no address")))
+}
+
+/// The TLS listener and, only when explicitly enabled, the plain TCP one.
+fn tcp_listeners(cfg: &Config) -> Result<Vec<(TcpListener, Option<oxvirt_rpc::tls::TlsAcceptor>)>> {
+    let mut out = Vec::new();
+    if cfg.listen_tls {
+        let acceptor = oxvirt_rpc::tls::TlsAcceptor::new(&cfg.tls).context("TLS credentials")?;
+        let l = bind_tcp(cfg.listen_addr.as_deref(), cfg.tls_port)?;
+        tracing::info!(addr = %l.local_addr()?, ca = %cfg.tls.ca_file.display(), cert = %cfg.tls.cert_file.display(), "listening for TLS clients");
+        out.push((l, Some(acceptor)));
+    }
+    if cfg.listen_tcp {
+        let l = bind_tcp(cfg.listen_addr.as_deref(), cfg.tcp_port)?;
+        tracing::warn!(
+            addr = %l.local_addr()?,
+            "listening on plain TCP: no encryption and no authentication (auth_tcp = none); anyone who \
+             reaches this port has full control of the host's guests"
+        );
+        out.push((l, None));
+    }
+    Ok(out)
+}
+
+fn tcp_accept_loop(
+    l: TcpListener,
+    tls: Option<Arc<oxvirt_rpc::tls::TlsAcceptor>>,
+    cfg: Arc<Config>,
+    clients: Arc<AtomicUsize>,
+    next_id: Arc<AtomicU64>,
+) {
+    for conn in l.incoming() {
+        let sock = match conn {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        // Handshaking clients count too, so a flood of idle connections stays bounded.
+        if clients.load(Ordering::Relaxed) >= cfg.max_clients {
+            tracing::warn!(max = cfg.max_clients, "too many clients; refusing one");
+            continue;
+        }
+        clients.fetch_add(1, Ordering::Relaxed);
+        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let (cfg2, clients2, tls) = (cfg.clone(), clients.clone(), tls.clone());
+        let spawned = std::thread::Builder::new().name(format!("client-{id}")).spawn(move || {
+            tcp_client(sock, id, tls.as_deref(), cfg2);
+            clients2.fetch_sub(1, Ordering::Relaxed);
+        });
+        if let Err(e) = spawned {
+            clients.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "cannot start a client thread");
+        }
+    }
+}
+
+/// Runs on the client's own thread: the TLS handshake (bounded), then the RPC session.
+fn tcp_client(sock: TcpStream, id: u64, tls: Option<&oxvirt_rpc::tls::TlsAcceptor>, cfg: Arc<Config>) {
+    let addr = sock.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+    let _ = sock.set_nodelay(true);
+    let (transport, peer): (Arc<dyn client::Transport>, String) = match tls {
+        None => (Arc::new(sock), format!("tcp:{addr}")),
+        Some(acceptor) => match acceptor.accept(sock, cfg.tls_handshake_timeout) {
+            Ok((stream, dn)) => (Arc::new(stream), format!("tls:{addr} dn={dn}")),
+            Err(e) => {
+                tracing::warn!(id, peer = %addr, "refusing TLS client: {e}");
+                return;
+            }
+        },
+    };
+    // Never read-only by the transport (libvirt has no read-only TLS port); a client that asks
+    // for a read-only connection gets one.
+    let info = client::ClientInfo { id, readonly: false, uid: u32::MAX, pid: -1, peer };
+    client::serve(transport, info, cfg);
 }
 
 #[cfg(test)]

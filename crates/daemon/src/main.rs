@@ -25,12 +25,13 @@ struct Args {
     /// Debug logging.
     #[arg(short, long)]
     verbose: bool,
-    /// TCP listening (not available yet).
-    #[arg(long)]
-    listen_tcp: bool,
-    /// TLS listening (not available yet).
+    /// Listen for TLS clients (qemu+tls://) on tls_port (16514), clients need a certificate
+    /// signed by ca_file.
     #[arg(long)]
     listen_tls: bool,
+    /// Also listen on plain TCP (tcp_port, 16509): no encryption, no authentication.
+    #[arg(long)]
+    listen_tcp: bool,
 }
 
 fn main() -> ExitCode {
@@ -54,6 +55,8 @@ fn main() -> ExitCode {
         cfg.socket_dir = d;
     }
     cfg.libvirt_sockets |= args.libvirt_sockets;
+    cfg.listen_tls |= args.listen_tls;
+    cfg.listen_tcp |= args.listen_tcp;
     if args.pidfile.is_some() {
         cfg.pidfile = args.pidfile;
     }
@@ -64,10 +67,6 @@ fn main() -> ExitCode {
         cfg.log_level = tracing::Level::DEBUG;
     }
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(cfg.log_level).with_target(false).init();
-    if args.listen_tcp || args.listen_tls {
-        tracing::error!("TCP and TLS listening are not implemented yet; use the unix sockets");
-        return ExitCode::FAILURE;
-    }
     match oxvirt_daemon::run(cfg, signals) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -10,6 +10,7 @@ pub mod message;
 pub mod protocol;
 pub mod remote;
 pub mod server;
+pub mod tls;
 pub mod xdr;
 
 pub use message::{Header, Message, MessageType, Status};
