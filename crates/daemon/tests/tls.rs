@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{run_timeout, virsh, Daemon};
 use oxvirt_rpc::message::read_message;
-use oxvirt_rpc::protocol::{procs, ConnectOpenArgs, StringRet, REMOTE_PROGRAM, REMOTE_VERSION};
+use oxvirt_rpc::protocol::{procs, ConnectOpenArgs, StringArgs, StringRet, REMOTE_PROGRAM, REMOTE_VERSION};
 use oxvirt_rpc::tls::{connect_tls, TlsClientConfig, TlsError};
 use oxvirt_rpc::{Header, Message, MessageType, Status};
 
@@ -281,6 +281,17 @@ fn connector_talks_rpc_over_tls_and_checks_the_server() {
     }
     w.join().unwrap();
     eprintln!("{N} pipelined calls over TLS in {:?}", started.elapsed());
+
+    // A 4 MiB message spans hundreds of TLS records and more than the session buffers at once.
+    let big = StringArgs { s: "x".repeat(4 << 20) };
+    (&s).write_all(&Message::new(header(N + 2, procs::DOMAIN_LOOKUP_BY_NAME), &big).to_frame()).unwrap();
+    // The error names the domain, so the reply is as large.
+    let m = read_message(&mut &s, oxvirt_rpc::xdr::MESSAGE_MAX).unwrap().expect("reply");
+    assert_eq!((m.header.serial, m.header.status), (N + 2, Status::Error));
+    assert!(m.body.len() > 4 << 20);
+    (&s).write_all(&Message::new(header(N + 3, procs::CONNECT_GET_TYPE), &()).to_frame()).unwrap();
+    let m = read_message(&mut &s, 1 << 20).unwrap().expect("reply");
+    assert_eq!((m.header.serial, m.header.status), (N + 3, Status::Ok));
     s.shutdown();
 
     // The server's certificate must name the host we asked for; ?no_verify=1 lets it pass
