@@ -382,7 +382,7 @@ fn tls_needs_readable_credentials() {
     let conf = dir.path().join("c.conf");
     std::fs::write(
         &conf,
-        format!("listen_tls = 1\nlisten_addr = \"127.0.0.1\"\ntls_port = \"{port}\"\nca_file = \"/nonexistent/ca.pem\"\n"),
+        format!("host_uris = \"none\"\nlisten_tls = 1\nlisten_addr = \"127.0.0.1\"\ntls_port = \"{port}\"\nca_file = \"/nonexistent/ca.pem\"\n"),
     )
     .unwrap();
     let o = run_timeout(
