@@ -1388,45 +1388,37 @@ impl Driver for QemuDriver {
     }
 
     fn domain_reboot(&self, d: &DomainRef, _f: u32) -> Result<()> {
-        let _l = self.lock()?;
-        let e = self.entry_by_ref(d)?;
-        let mut st = Self::require_active(&e)?;
-        let mut qmp = self.qmp(&st)?;
-        st.fake_reboot = true;
-        self.store_status(&st)?;
-        qmp.execute("system_powerdown", None)
-            .map_err(|err| qmp_err(&e.name, "sending the ACPI power button", err))?;
-        drop(qmp);
-        // Without a daemon watching, finish the reboot here: wait for the guest to power off, then
-        // reset it (what QEMU does for libvirt's "fake reboot").
+        let name = {
+            let _l = self.lock()?;
+            let e = self.entry_by_ref(d)?;
+            let mut st = Self::require_active(&e)?;
+            let mut qmp = self.qmp(&st)?;
+            st.fake_reboot = true;
+            self.store_status(&st)?;
+            qmp.execute("system_powerdown", None)
+                .map_err(|err| qmp_err(&e.name, "sending the ACPI power button", err))?;
+            e.name
+        };
+        if DAEMON_MODE.load(std::sync::atomic::Ordering::SeqCst) {
+            // the watcher sees the guest power off and resets it, as libvirt's fake reboot
+            return Ok(());
+        }
+        // Without a watcher, finish the reboot here: wait for the guest to power off, then reset it.
+        // The lock is taken per look, so other callers are not held up meanwhile.
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
-            let mut e2 = Entry {
-                name: e.name.clone(),
-                config: None,
-                status: Status::load(&self.layout.status_file(&e.name)),
-                stop_reason: reason::UNKNOWN,
-            };
-            self.reconcile(&mut e2)?;
-            match e2.status {
+            let _l = self.lock()?;
+            match self.entry(&name)?.and_then(|e| e.status) {
                 Some(s) if !s.fake_reboot => return Ok(()),
-                None => {
-                    return Err(Error::operation_failed(format!(
-                        "domain '{}' stopped during reboot",
-                        e.name
-                    )))
-                }
+                None => return Err(Error::operation_failed(format!("domain '{name}' stopped during reboot"))),
                 _ => {}
             }
         }
         Err(Error::coded(
             ErrorCode::OperationTimeout,
             ErrorDomain::Qemu,
-            format!(
-                "domain '{}' did not react to the ACPI power button within 120 s (use reset)",
-                e.name
-            ),
+            format!("domain '{name}' did not react to the ACPI power button within 120 s (use reset)"),
         ))
     }
 
