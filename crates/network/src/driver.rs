@@ -1,0 +1,1032 @@
+//! The network driver: libvirt's virtual network lifecycle on real bridges, dnsmasq and nftables.
+//!
+//! Like the QEMU driver, all state is on disk (definitions, live XML, runtime facts) and every
+//! operation works from it under one inter-process lock, so a CLI call can start a network, exit, and
+//! a later call (or the daemon) re-attaches to it.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::net::IpAddr;
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use oxvirt_api::types::object_matches;
+use oxvirt_api::{Error, ErrorCode, ErrorDomain, NetworkRef, Result};
+use oxvirt_xml::network::{
+    next_bridge_name, random_mac, AddrFamily, DhcpHost, ForwardMode, Ip, Network,
+};
+use oxvirt_xml::{parse_document, MacAddr, OnOff, ParseOptions, XmlDocument, YesNo};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::dnsmasq::{self, DhcpLease, DnsmasqPaths};
+use crate::firewall::{self, FwMode, NetRules};
+use crate::host::Host;
+use crate::layout::NetLayout;
+use crate::netlink::{BridgeSpec, RouteSpec};
+use crate::rollback::Rollback;
+use crate::util::{remove_if_exists, write_atomic, FileLock};
+
+const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `virNetworkXMLFlags`
+pub const XML_INACTIVE: u32 = 1;
+/// `virNetworkDefineFlags` / `virNetworkCreateFlags`
+pub const VALIDATE: u32 = 1;
+/// `virNetworkUpdateFlags`
+pub const UPDATE_AFFECT_LIVE: u32 = 1;
+pub const UPDATE_AFFECT_CONFIG: u32 = 2;
+
+/// `virNetworkUpdateCommand`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateCommand {
+    Modify = 1,
+    Delete = 2,
+    AddLast = 3,
+    AddFirst = 4,
+}
+
+fn err(code: ErrorCode, msg: impl std::fmt::Display) -> Error {
+    Error::coded(code, ErrorDomain::Network, msg)
+}
+fn op_invalid(msg: impl std::fmt::Display) -> Error {
+    err(ErrorCode::OperationInvalid, msg)
+}
+fn sys(what: impl std::fmt::Display, e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorCode::SystemError, ErrorDomain::Network, format!("{what}: {e}"))
+}
+fn failed(msg: impl std::fmt::Display) -> Error {
+    err(ErrorCode::OperationFailed, msg)
+}
+
+/// What oxvirt knows of an active network beyond its live XML.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Runtime {
+    pub uuid: Uuid,
+    /// Whether we created the bridge (and so delete it at destroy).
+    pub own_bridge: bool,
+    pub dnsmasq_pid: Option<u32>,
+    pub rules: Option<NetRules>,
+    /// Guest interfaces using the network.
+    pub connections: u32,
+    /// Per forward interface (macvtap modes).
+    pub direct_connections: BTreeMap<String, u32>,
+    /// Problems found at start that did not stop it (e.g. another table's forward drop policy).
+    pub warnings: Vec<String>,
+}
+
+/// What starting a network reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartReport {
+    pub bridge: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// A guest's TAP device on a network: hand `fd` to QEMU (`-netdev tap,fd=N`), and tell the driver
+/// with [`NetworkDriver::detach_guest_interface`] when the guest is gone.
+#[derive(Debug)]
+pub struct TapHandle {
+    pub fd: OwnedFd,
+    pub ifname: String,
+    pub network: String,
+    pub bridge: String,
+    pub mac: MacAddr,
+    /// The tap was opened with IFF_VNET_HDR (virtio NICs): pass `vnet_hdr=on`.
+    pub vnet_hdr: bool,
+}
+
+/// The host interface a direct (macvtap) guest interface should use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectInterface {
+    pub network: String,
+    pub dev: String,
+    pub mode: ForwardMode,
+}
+
+struct Obj {
+    name: String,
+    config: Option<Network>,
+    live: Option<(Network, Runtime)>,
+    autostart: bool,
+}
+
+impl Obj {
+    fn uuid(&self) -> Uuid {
+        self.live
+            .as_ref()
+            .map(|(_, r)| r.uuid)
+            .or_else(|| self.config.as_ref().and_then(|c| c.uuid))
+            .unwrap_or_default()
+    }
+    fn reference(&self) -> NetworkRef {
+        NetworkRef { name: self.name.clone(), uuid: self.uuid() }
+    }
+    fn def(&self) -> Option<&Network> {
+        self.live.as_ref().map(|(n, _)| n).or(self.config.as_ref())
+    }
+}
+
+/// Whether a forward mode runs on a bridge oxvirt creates.
+fn own_bridge(mode: Option<ForwardMode>) -> bool {
+    matches!(mode, None | Some(ForwardMode::Nat | ForwardMode::Route | ForwardMode::Open))
+}
+
+/// A host bridge network: forward mode bridge naming a bridge and no interface pool.
+fn host_bridge(def: &Network) -> bool {
+    def.forward.as_ref().is_some_and(|f| f.mode() == ForwardMode::Bridge && f.dev.is_none() && f.interfaces.is_empty())
+}
+
+/// Guests get macvtap devices on the network's forward interfaces.
+fn is_direct(def: &Network) -> bool {
+    matches!(def.forward_mode(), Some(ForwardMode::Private | ForwardMode::Vepa | ForwardMode::Bridge | ForwardMode::Passthrough))
+        && !host_bridge(def)
+}
+
+/// libvirt's parse-time defaults, so our XML reads like libvirt's.
+fn apply_defaults(n: &mut Network) {
+    let mode = n.forward_mode();
+    if let Some(f) = n.forward.as_mut() {
+        f.mode.get_or_insert(ForwardMode::Nat);
+    }
+    if own_bridge(mode) {
+        let b = n.bridge.get_or_insert_with(Default::default);
+        b.stp.get_or_insert(OnOff::On);
+        b.delay.get_or_insert(0);
+    }
+}
+
+fn check_ifname(name: &str, what: &str) -> Result<()> {
+    let bad = name.is_empty()
+        || name.len() > 15
+        || name == "."
+        || name == ".."
+        || name.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '"' | '\\' | ':' | '\''));
+    if bad {
+        return Err(err(ErrorCode::XmlError, format!("{what} '{name}' is not a valid interface name")));
+    }
+    Ok(())
+}
+
+fn parse(xml: &str, validate: bool) -> Result<Network> {
+    let (mut n, _warnings) = parse_document::<Network>(xml, ParseOptions { validate })
+        .map_err(|e| Error::xml("network definition", &e).in_domain(ErrorDomain::Network))?;
+    apply_defaults(&mut n);
+    if let Some(b) = n.bridge_name() {
+        check_ifname(&b.replace("%d", "0"), "bridge name")?;
+    }
+    if let Some(f) = &n.forward {
+        if let Some(d) = &f.dev {
+            check_ifname(d, "forward device")?;
+        }
+        for i in &f.interfaces {
+            check_ifname(&i.dev, "forward interface")?;
+        }
+    }
+    Ok(n)
+}
+
+fn ipv4_nets(def: &Network) -> Vec<(std::net::Ipv4Addr, u8)> {
+    def.ips.iter().filter(|i| i.family() == AddrFamily::Ipv4).filter_map(Ip::ipv4_subnet).collect()
+}
+
+fn ipv6_nets(def: &Network) -> Vec<(std::net::Ipv6Addr, u8)> {
+    def.ips
+        .iter()
+        .filter_map(|i| match (i.address, i.prefix_len()) {
+            (Some(IpAddr::V6(a)), Some(p)) => {
+                let m = u128::MAX.checked_shl(128 - u32::from(p.min(128))).unwrap_or(0);
+                Some((std::net::Ipv6Addr::from(u128::from(a) & m), p))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The firewall facts of a network; `None` when it needs no rules (open, bridge, macvtap).
+fn rules_for(def: &Network, dhcp_dns: bool) -> Option<NetRules> {
+    let mode = match def.forward_mode() {
+        None => FwMode::Isolated,
+        Some(ForwardMode::Nat) => FwMode::Nat,
+        Some(ForwardMode::Route) => FwMode::Route,
+        _ => return None,
+    };
+    let bridge = def.bridge_name()?.to_string();
+    let nat = def.forward.as_ref().and_then(|f| f.nat.as_ref());
+    Some(NetRules {
+        bridge,
+        mode,
+        forward_dev: def.forward.as_ref().and_then(|f| f.dev.clone()),
+        ipv4: ipv4_nets(def),
+        ipv6: ipv6_nets(def),
+        nat_addresses: nat.and_then(|n| n.address.as_ref()).map(|a| (a.start, a.end.unwrap_or(a.start))),
+        nat_ports: nat
+            .and_then(|n| n.port.as_ref())
+            .map(|p| (p.start, p.end.unwrap_or(p.start)))
+            .unwrap_or((1024, 65535)),
+        nat_ipv6: nat.and_then(|n| n.ipv6) == Some(YesNo::Yes),
+        dhcp_dns,
+    })
+}
+
+pub struct NetworkDriver {
+    layout: NetLayout,
+    host: Host,
+}
+
+impl NetworkDriver {
+    /// Opens the driver on `layout` with the real host, re-attaching to networks left running.
+    pub fn new(layout: NetLayout) -> Result<NetworkDriver> {
+        Self::with_host(layout, Host::real())
+    }
+
+    pub fn with_host(layout: NetLayout, host: Host) -> Result<NetworkDriver> {
+        layout
+            .create_dirs()
+            .map_err(|e| sys(format!("creating network driver directories under {}", layout.run.display()), e))?;
+        let d = NetworkDriver { layout, host };
+        d.reattach()?;
+        Ok(d)
+    }
+
+    pub fn layout(&self) -> &NetLayout {
+        &self.layout
+    }
+
+    fn lock(&self) -> Result<FileLock> {
+        let p = self.layout.lock_file();
+        FileLock::acquire(&p, LOCK_TIMEOUT).map_err(|e| sys(format!("locking {}", p.display()), e))
+    }
+
+    fn paths(&self, name: &str) -> DnsmasqPaths {
+        let mut p = DnsmasqPaths::in_dir(&self.layout.dnsmasq, name);
+        p.pidfile = Some(self.layout.run.join(format!("{name}.pid")));
+        p
+    }
+
+    // ---- on-disk state ----
+
+    fn load_one(&self, name: &str) -> Result<Option<Obj>> {
+        let cfg_path = self.layout.config_file(name);
+        let config = match fs::read_to_string(&cfg_path) {
+            Ok(s) => Some(parse(&s, false).map_err(|e| failed(format!("definition {} is unreadable: {e}", cfg_path.display())))?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(sys(format!("reading {}", cfg_path.display()), e)),
+        };
+        let live = match (
+            fs::read_to_string(self.layout.live_file(name)),
+            fs::read_to_string(self.layout.runtime_file(name)),
+        ) {
+            (Ok(x), Ok(j)) => {
+                let def = parse(&x, false).map_err(|e| failed(format!("live state of network '{name}' is unreadable: {e}")))?;
+                let rt: Runtime = serde_json::from_str(&j)
+                    .map_err(|e| failed(format!("runtime state of network '{name}' is unreadable: {e}")))?;
+                Some((def, rt))
+            }
+            _ => None,
+        };
+        if config.is_none() && live.is_none() {
+            return Ok(None);
+        }
+        let autostart = fs::symlink_metadata(self.layout.autostart_link(name)).is_ok();
+        Ok(Some(Obj { name: name.into(), config, live, autostart }))
+    }
+
+    fn load_all(&self) -> Result<Vec<Obj>> {
+        let mut names = std::collections::BTreeSet::new();
+        for dir in [&self.layout.config, &self.layout.run] {
+            let rd = fs::read_dir(dir).map_err(|e| sys(format!("listing {}", dir.display()), e))?;
+            for e in rd.flatten() {
+                let f = e.file_name().to_string_lossy().into_owned();
+                if let Some(n) = f.strip_suffix(".xml") {
+                    if !n.starts_with('.') {
+                        names.insert(n.to_string());
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for n in names {
+            if let Some(o) = self.load_one(&n)? {
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+
+    fn find<'a>(objs: &'a [Obj], r: &NetworkRef) -> Result<&'a Obj> {
+        objs.iter()
+            .find(|o| o.uuid() == r.uuid && o.name == r.name)
+            .or_else(|| objs.iter().find(|o| o.uuid() == r.uuid))
+            .ok_or_else(|| Error::no_network(format!("no network with matching uuid '{}' ({})", r.uuid, r.name)))
+    }
+
+    fn write_config(&self, def: &Network) -> Result<()> {
+        let p = self.layout.config_file(&def.name);
+        write_atomic(&p, def.to_xml_string().as_bytes(), 0o600).map_err(|e| sys(format!("writing {}", p.display()), e))
+    }
+
+    fn live_xml(def: &Network, rt: &Runtime) -> String {
+        let mut d = def.clone();
+        d.connections = (rt.connections > 0).then_some(rt.connections);
+        if let Some(f) = d.forward.as_mut() {
+            for i in &mut f.interfaces {
+                i.connections = rt.direct_connections.get(&i.dev).copied().filter(|c| *c > 0);
+            }
+        }
+        d.to_xml_string()
+    }
+
+    fn write_live(&self, def: &Network, rt: &Runtime) -> Result<()> {
+        let j = self.layout.runtime_file(&def.name);
+        let json = serde_json::to_vec_pretty(rt).map_err(|e| failed(format!("encoding runtime state: {e}")))?;
+        write_atomic(&j, &json, 0o600).map_err(|e| sys(format!("writing {}", j.display()), e))?;
+        let x = self.layout.live_file(&def.name);
+        write_atomic(&x, Self::live_xml(def, rt).as_bytes(), 0o600).map_err(|e| sys(format!("writing {}", x.display()), e))
+    }
+
+    fn remove_live(&self, name: &str) -> Result<()> {
+        for p in [self.layout.live_file(name), self.layout.runtime_file(name)] {
+            remove_if_exists(&p).map_err(|e| sys(format!("removing {}", p.display()), e))?;
+        }
+        Ok(())
+    }
+
+    // ---- definitions ----
+
+    /// libvirt's `virNetworkObjAssignDef` checks: a uuid names one network, a name one uuid.
+    fn check_identity(objs: &[Obj], def: &Network) -> Result<Option<usize>> {
+        let uuid = def.uuid.unwrap_or_default();
+        if let Some(i) = objs.iter().position(|o| o.uuid() == uuid) {
+            if objs[i].name != def.name {
+                return Err(failed(format!("network '{}' is already defined with uuid {uuid}", objs[i].name)));
+            }
+            return Ok(Some(i));
+        }
+        if let Some(o) = objs.iter().find(|o| o.name == def.name) {
+            return Err(failed(format!("network '{}' already exists with uuid {}", def.name, o.uuid())));
+        }
+        Ok(None)
+    }
+
+    /// Fills in the bridge name and MAC libvirt generates, and refuses a bridge another network uses.
+    fn assign_bridge(&self, objs: &[Obj], def: &mut Network) -> Result<()> {
+        if !own_bridge(def.forward_mode()) {
+            return Ok(());
+        }
+        let others: Vec<String> = objs
+            .iter()
+            .filter(|o| o.name != def.name)
+            .flat_map(|o| [o.config.as_ref(), o.live.as_ref().map(|(n, _)| n)])
+            .flatten()
+            .filter(|n| own_bridge(n.forward_mode()))
+            .filter_map(|n| n.bridge_name().map(str::to_string))
+            .collect();
+        let b = def.bridge.get_or_insert_with(Default::default);
+        match b.name.as_deref() {
+            Some(n) if !n.contains("%d") => {
+                if others.iter().any(|o| o == n) {
+                    return Err(failed(format!("bridge name '{n}' already in use.")));
+                }
+            }
+            template => {
+                let template = template.unwrap_or("virbr%d").to_string();
+                let host = self.host.links.link_names().map_err(|e| sys("listing network interfaces", e))?;
+                let (pre, post) = template.split_once("%d").unwrap_or((&template, ""));
+                let used: Vec<String> = others.iter().chain(host.iter()).cloned().collect();
+                let name = if pre == "virbr" && post.is_empty() {
+                    next_bridge_name(used.iter().map(String::as_str))
+                } else {
+                    (0..)
+                        .map(|n| format!("{pre}{n}{post}"))
+                        .find(|c| !used.contains(c))
+                        .unwrap_or_else(|| format!("{pre}0{post}"))
+                };
+                check_ifname(&name, "bridge name")?;
+                b.name = Some(name);
+            }
+        }
+        if def.mac.is_none() {
+            def.mac = Some(oxvirt_xml::network::Mac { address: random_mac() });
+        }
+        Ok(())
+    }
+
+    fn prepare(&self, objs: &[Obj], xml: &str, validate: bool) -> Result<(Network, Option<usize>)> {
+        let mut def = parse(xml, validate)?;
+        let idx = Self::check_identity(objs, &def)?;
+        // Keep the bridge and MAC already generated for this network.
+        if let Some(old) = idx.and_then(|i| objs[i].def()) {
+            if def.bridge_name().is_none() && own_bridge(def.forward_mode()) {
+                if let Some(b) = old.bridge_name() {
+                    def.bridge.get_or_insert_with(Default::default).name = Some(b.to_string());
+                }
+            }
+            if def.mac.is_none() {
+                def.mac = old.mac.clone();
+            }
+        }
+        self.assign_bridge(objs, &mut def)?;
+        Ok((def, idx))
+    }
+
+    pub fn list(&self, f: u32) -> Result<Vec<NetworkRef>> {
+        Ok(self
+            .load_all()?
+            .iter()
+            .filter(|o| object_matches(f, o.live.is_some(), o.config.is_some(), o.autostart))
+            .map(Obj::reference)
+            .collect())
+    }
+
+    pub fn lookup_by_name(&self, name: &str) -> Result<NetworkRef> {
+        if !name.contains('/') && !name.is_empty() {
+            if let Some(o) = self.load_one(name)? {
+                return Ok(o.reference());
+            }
+        }
+        Err(Error::no_network(format!("no network with matching name '{name}'")))
+    }
+
+    pub fn lookup_by_uuid(&self, uuid: &Uuid) -> Result<NetworkRef> {
+        self.load_all()?
+            .iter()
+            .find(|o| o.uuid() == *uuid)
+            .map(Obj::reference)
+            .ok_or_else(|| Error::no_network(format!("no network with matching uuid '{uuid}'")))
+    }
+
+    pub fn define(&self, xml: &str, f: u32) -> Result<NetworkRef> {
+        let _l = self.lock()?;
+        let objs = self.load_all()?;
+        let (def, _) = self.prepare(&objs, xml, f & VALIDATE != 0)?;
+        self.write_config(&def)?;
+        Ok(NetworkRef { name: def.name.clone(), uuid: def.uuid.unwrap_or_default() })
+    }
+
+    pub fn undefine(&self, r: &NetworkRef) -> Result<()> {
+        let _l = self.lock()?;
+        let objs = self.load_all()?;
+        let o = Self::find(&objs, r)?;
+        if o.config.is_none() {
+            return Err(op_invalid(format!("network '{}' is not persistent", o.name)));
+        }
+        remove_if_exists(&self.layout.autostart_link(&o.name)).map_err(|e| sys("removing autostart link", e))?;
+        let p = self.layout.config_file(&o.name);
+        remove_if_exists(&p).map_err(|e| sys(format!("removing {}", p.display()), e))?;
+        if o.live.is_none() {
+            // An inactive network leaves nothing behind, not even its lease file.
+            let paths = self.paths(&o.name);
+            for p in [paths.conf, paths.hostsfile, paths.addnhosts].into_iter().chain(paths.leasefile) {
+                let _ = remove_if_exists(&p);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a transient network (or a defined inactive one with this XML as its live definition).
+    pub fn create_xml(&self, xml: &str, f: u32) -> Result<(NetworkRef, StartReport)> {
+        let _l = self.lock()?;
+        let objs = self.load_all()?;
+        let (mut def, idx) = self.prepare(&objs, xml, f & VALIDATE != 0)?;
+        if let Some(i) = idx {
+            if objs[i].live.is_some() {
+                return Err(op_invalid(format!("network is already active as '{}'", objs[i].name)));
+            }
+        }
+        let report = self.start_locked(&objs, &mut def)?;
+        Ok((NetworkRef { name: def.name.clone(), uuid: def.uuid.unwrap_or_default() }, report))
+    }
+
+    pub fn start(&self, r: &NetworkRef) -> Result<StartReport> {
+        let _l = self.lock()?;
+        let objs = self.load_all()?;
+        let o = Self::find(&objs, r)?;
+        if o.live.is_some() {
+            return Err(op_invalid(format!("network '{}' is already active", o.name)));
+        }
+        let mut def = o.config.clone().ok_or_else(|| Error::no_network(format!("network '{}' has no definition", o.name)))?;
+        self.start_locked(&objs, &mut def)
+    }
+
+    pub fn destroy(&self, r: &NetworkRef) -> Result<()> {
+        let _l = self.lock()?;
+        let objs = self.load_all()?;
+        let o = Self::find(&objs, r)?;
+        let Some((def, rt)) = &o.live else {
+            return Err(op_invalid(format!("network '{}' is not active", o.name)));
+        };
+        self.stop_locked(&objs, def, rt)
+    }
+
+    pub fn xml(&self, r: &NetworkRef, f: u32) -> Result<String> {
+        let objs = self.load_all()?;
+        let o = Self::find(&objs, r)?;
+        match (&o.live, &o.config) {
+            (Some(_), Some(c)) if f & XML_INACTIVE != 0 => Ok(c.to_xml_string()),
+            (Some((d, rt)), _) => Ok(Self::live_xml(d, rt)),
+            (None, Some(c)) => Ok(c.to_xml_string()),
+            (None, None) => Err(Error::no_network(format!("no network named '{}'", o.name))),
+        }
+    }
+
+    pub fn bridge_name(&self, r: &NetworkRef) -> Result<String> {
+        let objs = self.load_all()?;
+        let o = Self::find(&objs, r)?;
+        o.def().and_then(|d| d.bridge_name()).map(str::to_string).ok_or_else(|| {
+            err(ErrorCode::InternalError, format!("network '{}' does not have a bridge name.", o.name))
+        })
+    }
+
+    pub fn autostart(&self, r: &NetworkRef) -> Result<bool> {
+        Ok(Self::find(&self.load_all()?, r)?.autostart)
+    }
+
+    pub fn set_autostart(&self, r: &NetworkRef, on: bool) -> Result<()> {
+        let _l = self.lock()?;
+        let objs = self.load_all()?;
+        let o = Self::find(&objs, r)?;
+        if o.config.is_none() {
+            return Err(op_invalid("cannot set autostart for transient network"));
+        }
+        let link = self.layout.autostart_link(&o.name);
+        if on {
+            if fs::symlink_metadata(&link).is_err() {
+                std::os::unix::fs::symlink(self.layout.config_file(&o.name), &link)
+                    .map_err(|e| sys(format!("creating autostart link {}", link.display()), e))?;
+            }
+        } else {
+            remove_if_exists(&link).map_err(|e| sys(format!("removing {}", link.display()), e))?;
+        }
+        Ok(())
+    }
+
+    pub fn is_active(&self, r: &NetworkRef) -> Result<bool> {
+        Ok(Self::find(&self.load_all()?, r)?.live.is_some())
+    }
+
+    pub fn is_persistent(&self, r: &NetworkRef) -> Result<bool> {
+        Ok(Self::find(&self.load_all()?, r)?.config.is_some())
+    }
+
+    /// Warnings recorded when the network was started.
+    pub fn warnings(&self, r: &NetworkRef) -> Result<Vec<String>> {
+        Ok(Self::find(&self.load_all()?, r)?.live.as_ref().map(|(_, rt)| rt.warnings.clone()).unwrap_or_default())
+    }
+
+    /// Starts every inactive network marked autostart; returns the failures by name.
+    pub fn autostart_all(&self) -> Result<Vec<(String, Error)>> {
+        let mut failures = Vec::new();
+        for o in self.load_all()? {
+            if o.autostart && o.live.is_none() {
+                if let Err(e) = self.start(&o.reference()) {
+                    failures.push((o.name.clone(), e));
+                }
+            }
+        }
+        Ok(failures)
+    }
+
+    // ---- start / stop ----
+
+    fn active_rules(objs: &[Obj], except: &str) -> Vec<NetRules> {
+        objs.iter()
+            .filter(|o| o.name != except)
+            .filter_map(|o| o.live.as_ref().and_then(|(_, rt)| rt.rules.clone()))
+            .collect()
+    }
+
+    fn start_locked(&self, objs: &[Obj], def: &mut Network) -> Result<StartReport> {
+        let mode = def.forward_mode();
+        let name = def.name.clone();
+        let mut rt = Runtime { uuid: def.uuid.unwrap_or_default(), ..Default::default() };
+        let mut undo = Rollback::new();
+        match mode {
+            Some(ForwardMode::Hostdev) => {
+                return Err(err(ErrorCode::ConfigUnsupported, "forward mode 'hostdev' (SR-IOV pools) is not supported yet"));
+            }
+            _ if host_bridge(def) => {
+                let b = def.bridge_name().ok_or_else(|| {
+                    err(ErrorCode::XmlError, format!("network '{name}' with forward mode 'bridge' needs a bridge name or forward interfaces"))
+                })?;
+                if self.host.links.link(b).map_err(|e| sys(format!("looking up bridge {b}"), e))?.is_none() {
+                    return Err(failed(format!("host bridge '{b}' of network '{name}' does not exist")));
+                }
+            }
+            m if is_direct(def) => {
+                let f = def.forward.as_ref();
+                if f.is_none_or(|f| f.dev.is_none() && f.interfaces.is_empty() && f.pf.is_none()) {
+                    return Err(err(
+                        ErrorCode::XmlError,
+                        format!("network '{name}' in forward mode '{}' needs forward interfaces", m.map(|m| m.to_string()).unwrap_or_default()),
+                    ));
+                }
+            }
+            _ => {
+                self.start_bridge(objs, def, &mut rt, &mut undo)?;
+            }
+        }
+        if rt.rules.as_ref().is_some_and(|r| r.mode != FwMode::Isolated) {
+            if let Some(b) = def.bridge_name() {
+                match self.host.nft.list_chains_json().and_then(|j| firewall::forward_drop_warnings(&j, b)) {
+                    Ok(w) => rt.warnings.extend(w),
+                    Err(e) => rt.warnings.push(format!("could not check other tables' forward policies: {e}")),
+                }
+            }
+        }
+        for w in &rt.warnings {
+            tracing::warn!(network = %name, "{w}");
+        }
+        self.write_live(def, &rt)?;
+        if def.mac.is_some() && self.layout.config_file(&name).exists() {
+            // Generated bridge name and MAC go back into the persistent definition, as libvirt does.
+            if let Some(mut cfg) = self.load_one(&name)?.and_then(|o| o.config) {
+                if cfg.uuid == def.uuid && (cfg.bridge_name().is_none() || cfg.mac.is_none()) {
+                    cfg.bridge = def.bridge.clone();
+                    cfg.mac = def.mac.clone();
+                    self.write_config(&cfg)?;
+                }
+            }
+        }
+        undo.commit();
+        Ok(StartReport { bridge: def.bridge_name().map(str::to_string), warnings: rt.warnings })
+    }
+
+    fn start_bridge(&self, objs: &[Obj], def: &Network, rt: &mut Runtime, undo: &mut Rollback) -> Result<()> {
+        let name = def.name.clone();
+        let br = def.bridge_name().ok_or_else(|| failed(format!("network '{name}' has no bridge name")))?.to_string();
+        let links = self.host.links.clone();
+        if links.link(&br).map_err(|e| sys(format!("looking up {br}"), e))?.is_some() {
+            return Err(failed(format!("network '{name}' cannot start: interface {br} already exists")));
+        }
+        let b = def.bridge.clone().unwrap_or_default();
+        let spec = BridgeSpec {
+            name: br.clone(),
+            mac: def.mac.as_ref().map(|m| m.address),
+            mtu: def.mtu.as_ref().map(|m| u32::from(m.size)),
+            stp: b.stp != Some(OnOff::Off),
+            delay: b.delay.unwrap_or(0),
+        };
+        links.create_bridge(&spec).map_err(|e| sys(format!("creating bridge {br}"), e))?;
+        rt.own_bridge = true;
+        {
+            let (links, br) = (links.clone(), br.clone());
+            undo.push(format!("delete bridge {br}"), move || links.delete_link(&br).map_err(|e| e.to_string()));
+        }
+        let has_v6 = def.ips.iter().any(|i| i.family() == AddrFamily::Ipv6);
+        if !has_v6 {
+            // No IPv6 of ours on the bridge: don't let it autoconfigure one either.
+            if let Err(e) = self.host.sysctl.set(&format!("net.ipv6.conf.{br}.disable_ipv6"), "1") {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(sys(format!("disabling IPv6 on {br}"), e));
+                }
+            }
+        }
+        for ip in &def.ips {
+            if let (Some(a), Some(p)) = (ip.address, ip.prefix_len()) {
+                links.add_address(&br, a, p).map_err(|e| sys(format!("adding {a}/{p} to {br}"), e))?;
+            }
+        }
+        links.set_up(&br, true).map_err(|e| sys(format!("bringing up {br}"), e))?;
+        for r in &def.routes {
+            let prefix = r.prefix.or_else(|| r.netmask.and_then(oxvirt_xml::network::netmask_prefix)).unwrap_or(
+                if r.address.is_ipv4() { 32 } else { 128 },
+            );
+            let spec = RouteSpec { dest: r.address, prefix, gateway: r.gateway, metric: r.metric };
+            links.add_route(&br, &spec).map_err(|e| sys(format!("adding route to {}/{prefix}", r.address), e))?;
+        }
+        let mode = def.forward_mode();
+        if matches!(mode, Some(ForwardMode::Nat | ForwardMode::Route)) {
+            if !ipv4_nets(def).is_empty() {
+                self.host.sysctl.set("net.ipv4.ip_forward", "1").map_err(|e| sys("enabling IPv4 forwarding", e))?;
+            }
+            if has_v6 {
+                self.host.sysctl.set("net.ipv6.conf.all.forwarding", "1").map_err(|e| sys("enabling IPv6 forwarding", e))?;
+            }
+        }
+        let with_dnsmasq = dnsmasq::needed(def);
+        rt.rules = rules_for(def, with_dnsmasq);
+        if let Some(rules) = &rt.rules {
+            let others = Self::active_rules(objs, &name);
+            let mut all = others.clone();
+            all.push(rules.clone());
+            self.host.nft.apply(&firewall::script(&all)).map_err(|e| failed(format!("firewall rules of network '{name}': {e}")))?;
+            let nft = self.host.nft.clone();
+            undo.push(format!("remove firewall rules of {name}"), move || {
+                nft.apply(&firewall::script(&others)).map_err(|e| e.to_string())
+            });
+        }
+        if with_dnsmasq {
+            let paths = self.paths(&name);
+            let files = dnsmasq::config(def, &paths).map_err(|e| failed(e.to_string()))?;
+            for (p, data) in [(&paths.conf, &files.conf), (&paths.hostsfile, &files.hostsfile), (&paths.addnhosts, &files.addnhosts)] {
+                write_atomic(p, data.as_bytes(), 0o644).map_err(|e| sys(format!("writing {}", p.display()), e))?;
+            }
+            let pidfile = paths.pidfile.clone().unwrap_or_else(|| self.layout.run.join(format!("{name}.pid")));
+            let errlog = self.layout.run.join(format!("{name}.dnsmasq-err"));
+            let pid = self.host.dhcp.start(&name, &paths.conf, &pidfile, &errlog).map_err(|e| failed(e.to_string()))?;
+            rt.dnsmasq_pid = Some(pid);
+            let dhcp = self.host.dhcp.clone();
+            undo.push(format!("stop dnsmasq of {name}"), move || {
+                let r = dhcp.stop(pid, &paths.conf).map_err(|e| e.to_string());
+                for p in [&paths.conf, &paths.hostsfile, &paths.addnhosts, &pidfile] {
+                    let _ = remove_if_exists(p);
+                }
+                r
+            });
+        }
+        Ok(())
+    }
+
+    fn stop_locked(&self, objs: &[Obj], def: &Network, rt: &Runtime) -> Result<()> {
+        let name = &def.name;
+        let mut problems = Vec::new();
+        let paths = self.paths(name);
+        if let Some(pid) = rt.dnsmasq_pid {
+            if let Err(e) = self.host.dhcp.stop(pid, &paths.conf) {
+                problems.push(e.to_string());
+            }
+        }
+        for p in [&paths.conf, &paths.hostsfile, &paths.addnhosts].into_iter().chain(paths.pidfile.as_ref()) {
+            let _ = remove_if_exists(p);
+        }
+        if rt.rules.is_some() {
+            if let Err(e) = self.host.nft.apply(&firewall::script(&Self::active_rules(objs, name))) {
+                problems.push(format!("removing firewall rules: {e}"));
+            }
+        }
+        if rt.own_bridge {
+            if let Some(br) = def.bridge_name() {
+                match self.host.links.delete_link(br) {
+                    Ok(()) | Err(crate::netlink::NetlinkError::NoSuchLink(_)) => {}
+                    Err(e) => problems.push(format!("deleting bridge {br}: {e}")),
+                }
+            }
+        }
+        self.remove_live(name)?;
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(failed(format!("network '{name}' stopped with problems: {}", problems.join("; "))))
+        }
+    }
+
+    /// After a restart: keep what is still running, restart a dead dnsmasq, restore missing firewall
+    /// chains (one atomic replace, so nothing is duplicated), forget networks whose bridge is gone.
+    fn reattach(&self) -> Result<()> {
+        let has_live = fs::read_dir(&self.layout.run)
+            .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".json")))
+            .unwrap_or(false);
+        if !has_live {
+            return Ok(());
+        }
+        let _l = self.lock()?;
+        let objs = self.load_all()?;
+        let mut changed_rules = false;
+        for o in &objs {
+            let Some((def, rt)) = &o.live else { continue };
+            let br = def.bridge_name().unwrap_or_default();
+            if rt.own_bridge && self.host.links.link(br).ok().flatten().is_none() {
+                tracing::warn!(network = %o.name, "bridge {br} is gone; marking the network inactive");
+                if let Some(pid) = rt.dnsmasq_pid {
+                    let _ = self.host.dhcp.stop(pid, &self.paths(&o.name).conf);
+                }
+                self.remove_live(&o.name)?;
+                changed_rules |= rt.rules.is_some();
+                continue;
+            }
+            if let Some(pid) = rt.dnsmasq_pid {
+                let paths = self.paths(&o.name);
+                if !self.host.dhcp.is_running(pid, &paths.conf) {
+                    let pidfile = paths.pidfile.clone().unwrap_or_default();
+                    let errlog = self.layout.run.join(format!("{}.dnsmasq-err", o.name));
+                    match self.host.dhcp.start(&o.name, &paths.conf, &pidfile, &errlog) {
+                        Ok(pid) => {
+                            let mut rt = rt.clone();
+                            rt.dnsmasq_pid = Some(pid);
+                            self.write_live(def, &rt)?;
+                        }
+                        Err(e) => tracing::warn!(network = %o.name, "restarting dnsmasq: {e}"),
+                    }
+                }
+            }
+        }
+        let objs = if changed_rules { self.load_all()? } else { objs };
+        let rules = Self::active_rules(&objs, "");
+        let want: Vec<String> = rules.iter().map(|r| format!("fwd_{}", firewall::chain_id(&r.bridge))).collect();
+        let have = self.host.nft.our_chains().map_err(|e| failed(format!("reading the oxvirt firewall tables: {e}")))?;
+        let missing = want.iter().any(|w| !have.iter().any(|(_, n)| n == w));
+        if changed_rules || missing {
+            self.host.nft.apply(&firewall::script(&rules)).map_err(|e| failed(format!("restoring firewall rules: {e}")))?;
+        }
+        Ok(())
+    }
+
+    // ---- DHCP ----
+
+    /// `net-dhcp-leases`: leases from dnsmasq's lease file, optionally only those of `mac`.
+    pub fn dhcp_leases(&self, r: &NetworkRef, mac: Option<MacAddr>) -> Result<Vec<DhcpLease>> {
+        let objs = self.load_all()?;
+        let o = Self::find(&objs, r)?;
+        let Some((def, _)) = &o.live else {
+            return Err(op_invalid(format!("network '{}' is not active", o.name)));
+        };
+        let Some(lf) = self.paths(&o.name).leasefile else { return Ok(vec![]) };
+        let text = match fs::read_to_string(&lf) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(sys(format!("reading {}", lf.display()), e)),
+        };
+        let iface = def.bridge_name().unwrap_or_default();
+        Ok(dnsmasq::parse_leases(&text, def, iface).into_iter().filter(|l| mac.is_none() || l.mac == mac).collect())
+    }
+
+    /// `net-update ... ip-dhcp-host`: add, delete or modify a static DHCP host in the live network
+    /// (hosts file rewritten, dnsmasq SIGHUPed) and/or the persistent definition.
+    pub fn update_dhcp_host(&self, r: &NetworkRef, cmd: UpdateCommand, xml: &str, f: u32) -> Result<()> {
+        let host = HostDoc::from_xml_str(xml)
+            .map_err(|e| Error::xml("DHCP host", &e).in_domain(ErrorDomain::Network))?
+            .0;
+        let _l = self.lock()?;
+        let objs = self.load_all()?;
+        let o = Self::find(&objs, r)?;
+        let (live, config) = match f & (UPDATE_AFFECT_LIVE | UPDATE_AFFECT_CONFIG) {
+            0 => (o.live.is_some(), o.live.is_none()),
+            x => (x & UPDATE_AFFECT_LIVE != 0, x & UPDATE_AFFECT_CONFIG != 0),
+        };
+        if live && o.live.is_none() {
+            return Err(op_invalid(format!("network '{}' is not active", o.name)));
+        }
+        if config && o.config.is_none() {
+            return Err(op_invalid(format!("cannot change the persistent definition of transient network '{}'", o.name)));
+        }
+        let apply = |def: &mut Network| -> Result<()> {
+            let xerr = |e: oxvirt_xml::XmlError| err(ErrorCode::OperationInvalid, e);
+            match cmd {
+                UpdateCommand::Delete => def.remove_dhcp_host(&host).map(drop).map_err(xerr),
+                UpdateCommand::AddLast | UpdateCommand::AddFirst => {
+                    def.add_dhcp_host(host.clone()).map_err(xerr)?;
+                    if cmd == UpdateCommand::AddFirst {
+                        if let Some(d) = host.ip.and_then(|ip| def.ips.iter_mut().find(|i| i.contains(ip))).and_then(|i| i.dhcp.as_mut()) {
+                            if let Some(h) = d.hosts.pop() {
+                                d.hosts.insert(0, h);
+                            }
+                        }
+                    }
+                    Ok(())
+                }
+                UpdateCommand::Modify => {
+                    let key = DhcpHost { ip: None, ..host.clone() };
+                    def.remove_dhcp_host(&key).map_err(xerr)?;
+                    def.add_dhcp_host(host.clone()).map_err(xerr)
+                }
+            }
+        };
+        let mut new_live = None;
+        if live {
+            if let Some((def, rt)) = &o.live {
+                let mut d = def.clone();
+                apply(&mut d)?;
+                new_live = Some((d, rt.clone()));
+            }
+        }
+        let mut new_cfg = None;
+        if config {
+            if let Some(c) = &o.config {
+                let mut c = c.clone();
+                apply(&mut c)?;
+                new_cfg = Some(c);
+            }
+        }
+        if let Some(c) = new_cfg {
+            self.write_config(&c)?;
+        }
+        if let Some((d, rt)) = new_live {
+            self.write_live(&d, &rt)?;
+            if let Some(pid) = rt.dnsmasq_pid {
+                let paths = self.paths(&d.name);
+                write_atomic(&paths.hostsfile, dnsmasq::hostsfile(&d).as_bytes(), 0o644)
+                    .map_err(|e| sys(format!("writing {}", paths.hostsfile.display()), e))?;
+                self.host.dhcp.reload(pid, &paths.conf).map_err(|e| failed(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- guest interfaces ----
+
+    fn with_live<T>(&self, network: &str, f: impl FnOnce(&Network, &mut Runtime) -> Result<T>) -> Result<T> {
+        let _l = self.lock()?;
+        let o = self
+            .load_one(network)?
+            .ok_or_else(|| Error::no_network(format!("no network with matching name '{network}'")))?;
+        let Some((def, mut rt)) = o.live else {
+            return Err(op_invalid(format!("network '{network}' is not active")));
+        };
+        let out = f(&def, &mut rt)?;
+        self.write_live(&def, &rt)?;
+        Ok(out)
+    }
+
+    /// Creates the TAP device of a guest NIC (`<interface type='network'>`) on the network's bridge.
+    /// `model` is the NIC model (`virtio` gets a vnet header).
+    pub fn attach_guest_interface(&self, network: &str, mac: MacAddr, model: &str) -> Result<TapHandle> {
+        let taps = self.host.taps.clone();
+        self.with_live(network, |def, rt| {
+            let mode = def.forward_mode();
+            if is_direct(def) {
+                return Err(err(
+                    ErrorCode::OperationUnsupported,
+                    format!("network '{network}' gives guests direct (macvtap) interfaces: use choose_direct_interface"),
+                ));
+            }
+            if mode == Some(ForwardMode::Hostdev) {
+                return Err(err(ErrorCode::ConfigUnsupported, "hostdev networks are not supported yet"));
+            }
+            let bridge = def.bridge_name().ok_or_else(|| failed(format!("network '{network}' has no bridge")))?.to_string();
+            let vnet_hdr = model == "virtio";
+            let mtu = def.mtu.as_ref().map(|m| u32::from(m.size));
+            let (fd, ifname) = taps
+                .open_tap("vnet%d", &bridge, mtu, mac, vnet_hdr)
+                .map_err(|e| sys(format!("creating a tap device on {bridge}"), e))?;
+            rt.connections += 1;
+            Ok(TapHandle { fd, ifname, network: network.into(), bridge, mac, vnet_hdr })
+        })
+    }
+
+    /// The guest using a tap is gone (the tap went with QEMU): one connection less.
+    pub fn detach_guest_interface(&self, network: &str, _ifname: &str) -> Result<()> {
+        self.with_live(network, |_, rt| {
+            rt.connections = rt.connections.saturating_sub(1);
+            Ok(())
+        })
+    }
+
+    /// For macvtap networks: the forward interface with the fewest guests (passthrough: a free one).
+    pub fn choose_direct_interface(&self, network: &str) -> Result<DirectInterface> {
+        self.with_live(network, |def, rt| {
+            let mode = def.forward_mode().filter(|_| is_direct(def)).ok_or_else(|| {
+                op_invalid(format!("network '{network}' does not give guests direct interfaces"))
+            })?;
+            let f = def.forward.as_ref().ok_or_else(|| op_invalid("no forward element"))?;
+            let mut devs: Vec<String> = f.interfaces.iter().map(|i| i.dev.clone()).collect();
+            if devs.is_empty() {
+                devs.extend(f.dev.clone().or_else(|| f.pf.as_ref().map(|p| p.dev.clone())));
+            }
+            let count = |d: &String| rt.direct_connections.get(d).copied().unwrap_or(0);
+            let dev = if mode == ForwardMode::Passthrough {
+                devs.iter().find(|d| count(d) == 0).cloned()
+            } else {
+                devs.iter().min_by_key(|d| count(d)).cloned()
+            }
+            .ok_or_else(|| failed(format!("network '{network}' has no free forward interface")))?;
+            *rt.direct_connections.entry(dev.clone()).or_default() += 1;
+            rt.connections += 1;
+            Ok(DirectInterface { network: network.into(), dev, mode })
+        })
+    }
+
+    pub fn release_direct_interface(&self, network: &str, dev: &str) -> Result<()> {
+        self.with_live(network, |_, rt| {
+            if let Some(c) = rt.direct_connections.get_mut(dev) {
+                *c = c.saturating_sub(1);
+            }
+            rt.connections = rt.connections.saturating_sub(1);
+            Ok(())
+        })
+    }
+
+    /// Paths of a network's dnsmasq files (for diagnostics and tests).
+    pub fn dnsmasq_paths(&self, name: &str) -> DnsmasqPaths {
+        self.paths(name)
+    }
+
+    pub fn runtime(&self, name: &str) -> Result<Option<Runtime>> {
+        Ok(self.load_one(name)?.and_then(|o| o.live.map(|(_, rt)| rt)))
+    }
+}
+
+/// A `<host>` element parsed on its own (net-update's XML argument).
+struct HostDoc(DhcpHost);
+
+impl oxvirt_xml::FromXml for HostDoc {
+    fn from_xml(el: &mut oxvirt_xml::El<'_, '_>) -> std::result::Result<Self, oxvirt_xml::XmlError> {
+        DhcpHost::from_xml(el).map(HostDoc)
+    }
+}
+
+impl oxvirt_xml::ToXml for HostDoc {
+    fn write_attrs(&self, w: &mut oxvirt_xml::Writer) {
+        self.0.write_attrs(w)
+    }
+    fn write_content(&self, w: &mut oxvirt_xml::Writer) {
+        self.0.write_content(w)
+    }
+}
+
+impl XmlDocument for HostDoc {
+    const ROOT: &'static str = "host";
+}
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;

@@ -1,0 +1,231 @@
+use super::*;
+use crate::host::fake::Fake;
+
+const NAT: &str = "<network><name>default</name><forward mode='nat'/>
+  <ip address='192.168.122.1' netmask='255.255.255.0'><dhcp><range start='192.168.122.2' end='192.168.122.254'/></dhcp></ip>
+</network>";
+
+fn setup() -> (tempfile::TempDir, Fake, NetworkDriver) {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    let d = NetworkDriver::with_host(NetLayout::under(dir.path()), fake.host()).unwrap();
+    (dir, fake, d)
+}
+
+fn last_script(f: &Fake) -> String {
+    f.state().nft_scripts.last().cloned().unwrap_or_default()
+}
+
+#[test]
+fn define_generates_bridge_and_mac_like_libvirt() {
+    let (_dir, fake, d) = setup();
+    fake.add_link("virbr0", "bridge"); // someone else's
+    let r = d.define(NAT, 0).unwrap();
+    assert_eq!(d.bridge_name(&r).unwrap(), "virbr1");
+    let cfg = std::fs::read_to_string(d.layout().config_file("default")).unwrap();
+    assert!(cfg.contains("<bridge name='virbr1' stp='on' delay='0'/>"), "{cfg}");
+    assert!(cfg.contains("<mac address='52:54:00:"), "{cfg}");
+    // Redefining (same uuid) keeps the generated bridge and MAC.
+    let again = NAT.replace("</name>", &format!("</name><uuid>{}</uuid>", r.uuid));
+    d.define(&again, 0).unwrap();
+    assert_eq!(std::fs::read_to_string(d.layout().config_file("default")).unwrap(), cfg);
+    let r2 = d.define("<network><name>other</name></network>", 0).unwrap();
+    assert_eq!(d.bridge_name(&r2).unwrap(), "virbr2");
+    let e = d.define("<network><name>third</name><bridge name='virbr2'/></network>", 0).unwrap_err();
+    assert!(e.message.contains("bridge name 'virbr2' already in use"), "{e}");
+    let e = d.define("<network><name>bad</name><bridge name='a\"b'/></network>", 0).unwrap_err();
+    assert!(e.message.contains("not a valid interface name"), "{e}");
+    assert_eq!(d.list(0).unwrap().len(), 2);
+    assert!(d.lookup_by_name("nope").unwrap_err().message.starts_with("Network not found"));
+}
+
+#[test]
+fn nat_start_and_destroy_leave_nothing() {
+    let (_dir, fake, d) = setup();
+    let r = d.define(NAT, 0).unwrap();
+    let rep = d.start(&r).unwrap();
+    assert_eq!(rep.bridge.as_deref(), Some("virbr0"));
+    assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
+    {
+        let s = fake.state();
+        let br = &s.links["virbr0"];
+        assert!(br.up && br.mac.is_some());
+        assert_eq!(s.addresses, vec![("virbr0".into(), "192.168.122.1".parse().unwrap(), 24)]);
+        assert_eq!(s.sysctl.get("net.ipv4.ip_forward").map(String::as_str), Some("1"));
+        assert_eq!(s.sysctl.get("net.ipv6.conf.virbr0.disable_ipv6").map(String::as_str), Some("1"));
+        assert_eq!(s.dnsmasq.len(), 1);
+    }
+    let script = last_script(&fake);
+    assert!(script.contains("masquerade") && script.contains("chain fwd_virbr0"), "{script}");
+    assert!(d.is_active(&r).unwrap() && d.is_persistent(&r).unwrap());
+    let conf = std::fs::read_to_string(d.dnsmasq_paths("default").conf).unwrap();
+    assert!(conf.contains("interface=virbr0") && conf.contains("dhcp-range=192.168.122.2,192.168.122.254,255.255.255.0"));
+    assert_eq!(d.list(oxvirt_api::flags::LIST_ACTIVE).unwrap().len(), 1);
+    assert!(d.start(&r).unwrap_err().message.contains("already active"));
+    assert!(d.undefine(&r).is_ok(), "undefining an active network makes it transient");
+    assert!(!d.is_persistent(&r).unwrap());
+    d.destroy(&r).unwrap();
+    {
+        let s = fake.state();
+        assert!(!s.links.contains_key("virbr0"));
+        assert!(s.dnsmasq.is_empty());
+    }
+    assert!(!last_script(&fake).contains('{'), "tables emptied: {}", last_script(&fake));
+    assert!(d.list(0).unwrap().is_empty(), "transient network gone after destroy");
+    assert!(!d.dnsmasq_paths("default").conf.exists());
+}
+
+#[test]
+fn failure_part_way_rolls_back() {
+    let (_dir, fake, d) = setup();
+    let r = d.define(NAT, 0).unwrap();
+    fake.state().fail = Some("dnsmasq");
+    let e = d.start(&r).unwrap_err();
+    assert!(e.message.contains("fake failure"), "{e}");
+    {
+        let s = fake.state();
+        assert!(s.links.is_empty(), "bridge removed");
+        assert_eq!(s.nft_scripts.len(), 2, "rules applied, then removed");
+    }
+    assert!(!last_script(&fake).contains('{'));
+    assert!(!d.is_active(&r).unwrap());
+    fake.state().fail = Some("nft");
+    d.start(&r).unwrap_err();
+    assert!(fake.state().links.is_empty());
+    fake.state().fail = Some("create_bridge");
+    d.start(&r).unwrap_err();
+    d.start(&r).unwrap();
+    assert!(d.is_active(&r).unwrap());
+}
+
+#[test]
+fn restart_reattaches_without_duplicating() {
+    let (dir, fake, d) = setup();
+    let r = d.define(NAT, 0).unwrap();
+    d.start(&r).unwrap();
+    let applied = fake.state().nft_scripts.len();
+    // A new driver on the same root: everything still there, nothing re-applied.
+    let d2 = NetworkDriver::with_host(NetLayout::under(dir.path()), fake.host()).unwrap();
+    assert!(d2.is_active(&r).unwrap());
+    assert_eq!(fake.state().nft_scripts.len(), applied);
+    // dnsmasq died and someone flushed our table: both come back, the table replaced as a whole.
+    let old_pid = d2.runtime("default").unwrap().unwrap().dnsmasq_pid.unwrap();
+    fake.state().dnsmasq.clear();
+    fake.state().chains_json.clear();
+    let d3 = NetworkDriver::with_host(NetLayout::under(dir.path()), fake.host()).unwrap();
+    let new_pid = d3.runtime("default").unwrap().unwrap().dnsmasq_pid.unwrap();
+    assert_ne!(old_pid, new_pid);
+    assert_eq!(fake.state().nft_scripts.len(), applied + 1);
+    assert_eq!(last_script(&fake).matches("jump fwd_virbr0").count(), 1);
+    // The bridge vanished: the network is inactive and its rules go.
+    fake.state().links.clear();
+    let d4 = NetworkDriver::with_host(NetLayout::under(dir.path()), fake.host()).unwrap();
+    assert!(!d4.is_active(&r).unwrap());
+    assert!(!last_script(&fake).contains('{'));
+}
+
+#[test]
+fn docker_forward_drop_is_reported() {
+    let (_dir, fake, d) = setup();
+    fake.state().chains_json = r#"{"nftables":[{"chain":{"family":"ip","table":"filter","name":"FORWARD","hook":"forward","policy":"drop"}}]}"#.into();
+    let (r, rep) = d.create_xml(NAT, 0).unwrap();
+    assert_eq!(rep.warnings.len(), 1, "{:?}", rep.warnings);
+    assert!(rep.warnings[0].contains("policy drop"));
+    assert_eq!(d.warnings(&r).unwrap(), rep.warnings);
+    d.destroy(&r).unwrap();
+    // Isolated networks forward nothing anyway: no warning.
+    let (r, rep) = d.create_xml("<network><name>iso</name><ip address='10.1.0.1' prefix='24'/></network>", 0).unwrap();
+    assert!(rep.warnings.is_empty());
+    assert!(last_script(&fake).contains("iifname \"virbr0\" reject"));
+    d.destroy(&r).unwrap();
+}
+
+#[test]
+fn dhcp_host_update_live_and_config() {
+    let (_dir, fake, d) = setup();
+    let r = d.define(NAT, 0).unwrap();
+    d.start(&r).unwrap();
+    let host = "<host mac='52:54:00:00:00:07' name='g7' ip='192.168.122.7'/>";
+    d.update_dhcp_host(&r, UpdateCommand::AddLast, host, UPDATE_AFFECT_LIVE | UPDATE_AFFECT_CONFIG).unwrap();
+    let hf = std::fs::read_to_string(d.dnsmasq_paths("default").hostsfile).unwrap();
+    assert_eq!(hf, "52:54:00:00:00:07,192.168.122.7,g7\n");
+    assert_eq!(fake.state().reloads.len(), 1);
+    assert!(d.xml(&r, XML_INACTIVE).unwrap().contains("g7"));
+    assert!(d.xml(&r, 0).unwrap().contains("g7"));
+    let e = d.update_dhcp_host(&r, UpdateCommand::AddLast, host, UPDATE_AFFECT_LIVE).unwrap_err();
+    assert!(e.message.contains("already"), "{e}");
+    d.update_dhcp_host(&r, UpdateCommand::Delete, "<host mac='52:54:00:00:00:07'/>", UPDATE_AFFECT_LIVE).unwrap();
+    assert_eq!(std::fs::read_to_string(d.dnsmasq_paths("default").hostsfile).unwrap(), "");
+    assert!(d.xml(&r, XML_INACTIVE).unwrap().contains("g7"), "config untouched");
+    // Leases come from dnsmasq's file.
+    let lf = d.dnsmasq_paths("default").leasefile.unwrap();
+    std::fs::write(&lf, "1900000000 52:54:00:00:00:09 192.168.122.99 vm9 *\n").unwrap();
+    let l = d.dhcp_leases(&r, None).unwrap();
+    assert_eq!((l.len(), l[0].prefix, l[0].hostname.as_deref(), l[0].interface.as_str()), (1, 24, Some("vm9"), "virbr0"));
+    assert!(d.dhcp_leases(&r, Some("52:54:00:00:00:01".parse().unwrap())).unwrap().is_empty());
+}
+
+#[test]
+fn guest_interfaces_count_connections() {
+    let (_dir, fake, d) = setup();
+    let r = d.define(NAT, 0).unwrap();
+    d.start(&r).unwrap();
+    let t = d.attach_guest_interface("default", "52:54:00:11:22:33".parse().unwrap(), "virtio").unwrap();
+    assert!(t.vnet_hdr && t.ifname == "vnet0" && t.bridge == "virbr0");
+    {
+        let s = fake.state();
+        assert_eq!(s.links["vnet0"].master, Some(s.links["virbr0"].index));
+    }
+    assert!(d.xml(&r, 0).unwrap().starts_with("<network connections='1'>"));
+    d.detach_guest_interface("default", &t.ifname).unwrap();
+    assert!(d.xml(&r, 0).unwrap().starts_with("<network>"));
+    assert!(d.attach_guest_interface("nope", MacAddr::default(), "e1000").is_err());
+}
+
+#[test]
+fn macvtap_and_host_bridge_modes() {
+    let (_dir, fake, d) = setup();
+    let (r, _) = d
+        .create_xml("<network><name>mv</name><forward mode='vepa'><interface dev='eth1'/><interface dev='eth2'/></forward></network>", 0)
+        .unwrap();
+    {
+        let s = fake.state();
+        assert!(s.links.is_empty() && s.nft_scripts.is_empty(), "no bridge, no rules");
+    }
+    let a = d.choose_direct_interface("mv").unwrap();
+    let b = d.choose_direct_interface("mv").unwrap();
+    assert_eq!((a.dev.as_str(), b.dev.as_str(), a.mode), ("eth1", "eth2", ForwardMode::Vepa));
+    assert!(d.xml(&r, 0).unwrap().contains("<interface dev='eth1' connections='1'/>"));
+    assert!(d.attach_guest_interface("mv", MacAddr::default(), "virtio").is_err());
+    d.release_direct_interface("mv", "eth1").unwrap();
+    assert_eq!(d.choose_direct_interface("mv").unwrap().dev, "eth1");
+    d.destroy(&r).unwrap();
+
+    let host_br = "<network><name>hb</name><forward mode='bridge'/><bridge name='br0'/></network>";
+    let e = d.create_xml(host_br, 0).unwrap_err();
+    assert!(e.message.contains("does not exist"), "{e}");
+    fake.add_link("br0", "bridge");
+    let (r, _) = d.create_xml(host_br, 0).unwrap();
+    assert_eq!(fake.state().dnsmasq.len(), 0);
+    let t = d.attach_guest_interface("hb", MacAddr::default(), "e1000").unwrap();
+    assert_eq!((t.bridge.as_str(), t.vnet_hdr), ("br0", false));
+    d.destroy(&r).unwrap();
+    assert!(fake.state().links.contains_key("br0"), "host bridge is not ours to delete");
+}
+
+#[test]
+fn autostart_and_identity_rules() {
+    let (_dir, _fake, d) = setup();
+    let r = d.define(NAT, 0).unwrap();
+    d.set_autostart(&r, true).unwrap();
+    assert!(d.autostart(&r).unwrap());
+    assert_eq!(d.list(oxvirt_api::flags::LIST_AUTOSTART).unwrap().len(), 1);
+    assert!(d.autostart_all().unwrap().is_empty());
+    assert!(d.is_active(&r).unwrap());
+    d.destroy(&r).unwrap();
+    let other_uuid = NAT.replace("<name>default</name>", "<name>default</name><uuid>00000000-0000-0000-0000-000000000001</uuid>");
+    assert!(d.define(&other_uuid, 0).unwrap_err().message.contains("already exists with uuid"));
+    d.undefine(&r).unwrap();
+    assert!(d.lookup_by_name("default").is_err());
+    assert!(!d.layout().autostart_link("default").exists());
+}

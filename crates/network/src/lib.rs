@@ -1,0 +1,20 @@
+//! oxvirt's virtual networks, libvirt-compatible: a bridge per network with its addresses and
+//! routes, dnsmasq for DHCP/DNS/RA, NAT and forwarding rules in nftables tables of our own, TAP
+//! devices for guests. All host access sits behind the traits in [`host`], so the driver logic is
+//! tested without privileges; the real parts act on the calling thread's network namespace.
+
+pub mod dnsmasq;
+pub mod driver;
+pub mod firewall;
+pub mod host;
+pub mod layout;
+pub mod netlink;
+pub mod rollback;
+pub mod tap;
+pub mod util;
+
+pub use dnsmasq::{DhcpLease, LeaseType};
+pub use driver::{DirectInterface, NetworkDriver, Runtime, StartReport, TapHandle, UpdateCommand};
+pub use host::Host;
+pub use layout::NetLayout;
+pub use tap::open_tap;
