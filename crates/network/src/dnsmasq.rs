@@ -416,7 +416,7 @@ pub fn is_running(pid: u32, conf: &Path) -> bool {
         .ok()
         .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
         .unwrap_or(true);
-    is_dnsmasq && !zombie && args.iter().any(|a| *a == want.as_bytes())
+    is_dnsmasq && !zombie && args.contains(&want.as_bytes())
 }
 
 fn signal(pid: u32, sig: i32) -> Result<(), DnsmasqError> {
