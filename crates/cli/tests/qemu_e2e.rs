@@ -151,11 +151,56 @@ impl Root {
     }
 }
 
+impl Root {
+    /// Runs oxvirt without panicking (for cleanup), killing it after `timeout`.
+    fn ox_bounded(&self, args: &[&str], timeout: Duration) {
+        let Ok(mut child) = Command::new(env!("CARGO_BIN_EXE_oxvirt"))
+            .args(["-c", self.uri.as_str()])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        else {
+            return;
+        };
+        let deadline = Instant::now() + timeout;
+        while let Ok(None) = child.try_wait() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Guests a failing test left behind are destroyed through oxvirt (which also removes their
+/// cgroups), and killed if that does not work; a later call then records them as crashed.
 impl Drop for Root {
     fn drop(&mut self) {
-        for pid in self.qemu_processes() {
+        let names: Vec<String> = std::fs::read_dir(self.path().join("run/qemu"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".status")).map(str::to_owned))
+            .collect();
+        for n in &names {
+            self.ox_bounded(&["destroy", n], Duration::from_secs(15));
+        }
+        let left = self.qemu_processes();
+        for pid in &left {
             // SAFETY: kill has no memory effects; the pid is a QEMU of this test's root.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        if !left.is_empty() {
+            for pid in left {
+                wait_gone(pid, Duration::from_secs(5));
+            }
+            for n in &names {
+                self.ox_bounded(&["domstate", n], Duration::from_secs(15));
+            }
         }
     }
 }

@@ -14,6 +14,9 @@
 //! Overheads are per-round paired differences against `raw` (boot time under TCG varies by seconds
 //! under load; the difference within one round varies far less), reported as median and p90.
 //! Destroy is the time of the call until QEMU is gone (raw: SIGTERM until reaped).
+//! oxvirt places QEMU in its own cgroups (`machine/…`); the raw QEMU stays in the caller's. Under
+//! load from other processes that changes QEMU's CPU share and so the boot time, which the
+//! boot-marker columns include; the "start call until the guest runs" table does not depend on it.
 //! A second part times the pieces of a start without booting (QEMU started with `-S`).
 
 use std::fs;
