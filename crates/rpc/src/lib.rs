@@ -2,7 +2,8 @@
 //! macros for the protocol's structs, enums and unions, message framing, the REMOTE and KEEPALIVE
 //! programs, a server [`Session`](server::Session) that serves calls from an
 //! [`oxvirt_api::Connect`], a small blocking [`Client`](client::Client) for tests and tools, and
-//! the [`RemoteDriver`](remote::RemoteDriver) that makes a daemon an `oxvirt_api` driver.
+//! the [`RemoteDriver`](remote::RemoteDriver) that makes a daemon an `oxvirt_api` driver; [`tls`]
+//! carries the protocol over TLS, libvirt-style, for both ends.
 
 pub mod client;
 pub mod console;

@@ -419,6 +419,12 @@ impl TlsStream {
         }
     }
 
+    /// Another handle on the same session (like `UnixStream::try_clone`, for a reader thread
+    /// beside a writer); never fails.
+    pub fn try_clone(&self) -> io::Result<TlsStream> {
+        Ok(self.clone())
+    }
+
     /// The TCP socket, for timeouts and addresses. Reading or writing it directly breaks the
     /// session.
     pub fn socket(&self) -> &TcpStream {
