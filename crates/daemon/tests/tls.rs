@@ -375,21 +375,34 @@ fn plain_tcp_is_off_unless_enabled() {
     assert!(d.log().contains("no encryption and no authentication"), "{}", d.log());
 }
 
-#[test]
-fn tls_needs_readable_credentials() {
-    let port = free_port();
+/// Runs oxvirtd with `conf` until it exits (it must fail): its stderr.
+fn failing_daemon(conf: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("c.conf");
-    std::fs::write(
-        &conf,
-        format!("host_uris = \"none\"\nlisten_tls = 1\nlisten_addr = \"127.0.0.1\"\ntls_port = \"{port}\"\nca_file = \"/nonexistent/ca.pem\"\n"),
-    )
-    .unwrap();
+    let path = dir.path().join("c.conf");
+    std::fs::write(&path, format!("host_uris = \"none\"\n{conf}")).unwrap();
     let o = run_timeout(
-        Command::new(env!("CARGO_BIN_EXE_oxvirtd")).arg("--config").arg(&conf).arg("--socket-dir").arg(dir.path()),
+        Command::new(env!("CARGO_BIN_EXE_oxvirtd")).arg("--config").arg(&path).arg("--socket-dir").arg(dir.path()),
         Duration::from_secs(30),
     );
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(!o.status.success(), "{err}");
+    err
+}
+
+#[test]
+fn tls_needs_valid_credentials() {
+    require_tools();
+    let port = free_port();
+    let err = failing_daemon(&format!(
+        "listen_tls = 1\nlisten_addr = \"127.0.0.1\"\ntls_port = \"{port}\"\nca_file = \"/nonexistent/ca.pem\"\n"
+    ));
     assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+
+    // A server certificate that the configured CA did not sign is refused at start.
+    let pki = Pki::new();
+    let mut conf = pki.conf(port);
+    conf.push(format!("ca_file = \"{}\"", pki.path("othercacert.pem").display()));
+    let err = failing_daemon(&conf.join("\n"));
+    assert!(err.contains("failed validation against"), "{err}");
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{ClientConfig, ClientConnection, Connection, DigitallySignedStruct, RootCertStore, ServerConfig};
 use rustls::{ServerConnection, SignatureScheme};
 
@@ -116,11 +116,26 @@ pub struct TlsAcceptor {
 impl TlsAcceptor {
     /// Loads the credentials; fails (like libvirtd) when any file is missing or unusable.
     pub fn new(cfg: &TlsServerConfig) -> Result<TlsAcceptor, TlsError> {
-        let verifier = WebPkiClientVerifier::builder_with_provider(roots(&cfg.ca_file)?, provider())
-            .build()
-            .map_err(|e| TlsError::Credentials(format!("client verifier: {e}")))?;
+        let roots = roots(&cfg.ca_file)?;
         let certs = read_certs("server certificate", &cfg.cert_file)?;
         let key = read_key(&cfg.key_file)?;
+        // As libvirtd does, refuse a certificate that our own CA would not accept: clients would
+        // all fail later with a less helpful message.
+        let parsed = ParsedCertificate::try_from(&certs[0])
+            .map_err(|e| TlsError::Credentials(format!("server certificate '{}': {e}", cfg.cert_file.display())))?;
+        let algs = provider().signature_verification_algorithms.all;
+        rustls::client::verify_server_cert_signed_by_trust_anchor(&parsed, &roots, &certs[1..], UnixTime::now(), algs).map_err(
+            |e| {
+                TlsError::Credentials(format!(
+                    "our own certificate '{}' failed validation against '{}': {e}",
+                    cfg.cert_file.display(),
+                    cfg.ca_file.display()
+                ))
+            },
+        )?;
+        let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider())
+            .build()
+            .map_err(|e| TlsError::Credentials(format!("client verifier: {e}")))?;
         let mut config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Credentials(e.to_string()))?
