@@ -274,3 +274,54 @@ fn foreign_forward_drop_policy_is_reported() {
     // Their table is untouched.
     assert!(host.exec_ok(&["nft", "list", "table", "ip", "filter"]).contains("policy drop"));
 }
+
+/// Every forward mode's rules and dnsmasq options are accepted by the real nft and dnsmasq, several
+/// networks coexist in the oxvirt tables, and destroying them all leaves nothing.
+#[test]
+fn all_modes_coexist_and_clean_up() {
+    let host = Netns::new("m");
+    host.exec_ok(&["ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink0p"]);
+    host.exec_ok(&["ip", "link", "set", "uplink0", "up"]);
+    let root = root_dir();
+    let layout = NetLayout::under(root.path());
+    let d = host.run(|| NetworkDriver::new(layout)).unwrap();
+    let nets = [
+        "<network><name>natfull</name>
+          <forward mode='nat' dev='uplink0'><nat ipv6='yes'><address start='192.0.2.10' end='192.0.2.20'/><port start='2000' end='3000'/></nat></forward>
+          <mtu size='1400'/><domain name='example.test' localOnly='yes'/>
+          <dns><txt name='t' value='v'/><host ip='10.90.0.5'><hostname>h5</hostname></host><forwarder addr='192.0.2.53'/></dns>
+          <ip address='10.90.0.1' prefix='24' localPtr='yes'><dhcp><range start='10.90.0.10' end='10.90.0.20'><lease expiry='1' unit='hours'/></range>
+            <host mac='52:54:00:00:00:05' name='h5' ip='10.90.0.5'/></dhcp></ip>
+          <ip family='ipv6' address='fd00:90::1' prefix='64'><dhcp><range start='fd00:90::100' end='fd00:90::1ff'/></dhcp></ip>
+          <route address='10.200.0.0' prefix='16' gateway='10.90.0.2'/>
+        </network>",
+        "<network><name>rt</name><forward mode='route'/><ip address='10.91.0.1' prefix='24'/>
+          <ip family='ipv6' address='fd00:91::1' prefix='64'/></network>",
+        "<network><name>open</name><forward mode='open'/><ip address='10.92.0.1' prefix='24'/></network>",
+        "<network><name>iso</name><dns enable='no'/><ip address='10.93.0.1' prefix='24'/></network>",
+    ];
+    let mut refs = vec![];
+    for xml in nets {
+        let (r, rep) = host.run(|| d.create_xml(xml, 0)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
+        refs.push(r);
+    }
+    let v4 = host.exec_ok(&["nft", "list", "table", "ip", "oxvirt"]);
+    assert_eq!(v4.matches("chain fwd_").count(), 3, "open has no rules:\n{v4}");
+    assert!(v4.contains("snat to 192.0.2.10-192.0.2.20:2000-3000"), "{v4}");
+    let v6 = host.exec_ok(&["nft", "list", "table", "ip6", "oxvirt"]);
+    assert!(v6.contains("masquerade") && v6.matches("chain fwd_").count() == 2, "{v6}");
+    let routes = host.exec_ok(&["ip", "route"]);
+    assert!(routes.contains("10.200.0.0/16 via 10.90.0.2"), "{routes}");
+    let links = host.exec_ok(&["ip", "-o", "link"]);
+    assert!(links.contains("virbr0:") && links.contains("mtu 1400"), "{links}");
+    let pids: Vec<u32> = ["natfull", "rt", "open"].iter().map(|n| d.runtime(n).unwrap().unwrap().dnsmasq_pid.unwrap()).collect();
+    assert!(pids.iter().all(|p| alive(*p)));
+    assert_eq!(d.runtime("iso").unwrap().unwrap().dnsmasq_pid, None, "no DNS, no DHCP, no IPv6: no dnsmasq");
+    for r in &refs {
+        host.run(|| d.destroy(r)).unwrap();
+    }
+    assert!(pids.iter().all(|p| !alive(*p)));
+    assert!(!host.exec_ok(&["nft", "list", "ruleset"]).contains("oxvirt"));
+    assert!(!host.exec_ok(&["ip", "-o", "link"]).contains("virbr"));
+}
