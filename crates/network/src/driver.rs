@@ -426,7 +426,16 @@ impl NetworkDriver {
             }
         }
         self.assign_bridge(objs, &mut def)?;
+        Self::check_dnsmasq(&def, &self.paths(&def.name))?;
         Ok((def, idx))
+    }
+
+    /// Refuses definitions whose dnsmasq configuration could not be written safely.
+    fn check_dnsmasq(def: &Network, paths: &DnsmasqPaths) -> Result<dnsmasq::DnsmasqFiles> {
+        if def.bridge_name().is_none() {
+            return Ok(Default::default());
+        }
+        dnsmasq::config(def, paths).map_err(|e| err(ErrorCode::XmlError, e))
     }
 
     pub fn list(&self, f: u32) -> Result<Vec<NetworkRef>> {
@@ -881,12 +890,14 @@ impl NetworkDriver {
                 }
             }
         };
+        let paths = self.paths(&o.name);
         let mut new_live = None;
         if live {
             if let Some((def, rt)) = &o.live {
                 let mut d = def.clone();
                 apply(&mut d)?;
-                new_live = Some((d, rt.clone()));
+                let files = Self::check_dnsmasq(&d, &paths)?;
+                new_live = Some((d, rt.clone(), files.hostsfile));
             }
         }
         let mut new_cfg = None;
@@ -894,17 +905,17 @@ impl NetworkDriver {
             if let Some(c) = &o.config {
                 let mut c = c.clone();
                 apply(&mut c)?;
+                Self::check_dnsmasq(&c, &paths)?;
                 new_cfg = Some(c);
             }
         }
         if let Some(c) = new_cfg {
             self.write_config(&c)?;
         }
-        if let Some((d, rt)) = new_live {
+        if let Some((d, rt, hostsfile)) = new_live {
             self.write_live(&d, &rt)?;
             if let Some(pid) = rt.dnsmasq_pid {
-                let paths = self.paths(&d.name);
-                write_atomic(&paths.hostsfile, dnsmasq::hostsfile(&d).as_bytes(), 0o644)
+                write_atomic(&paths.hostsfile, hostsfile.as_bytes(), 0o644)
                     .map_err(|e| sys(format!("writing {}", paths.hostsfile.display()), e))?;
                 self.host.dhcp.reload(pid, &paths.conf).map_err(|e| failed(e.to_string()))?;
             }

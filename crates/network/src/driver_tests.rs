@@ -157,6 +157,9 @@ fn dhcp_host_update_live_and_config() {
     d.update_dhcp_host(&r, UpdateCommand::Delete, "<host mac='52:54:00:00:00:07'/>", UPDATE_AFFECT_LIVE).unwrap();
     assert_eq!(std::fs::read_to_string(d.dnsmasq_paths("default").hostsfile).unwrap(), "");
     assert!(d.xml(&r, XML_INACTIVE).unwrap().contains("g7"), "config untouched");
+    let evil = "<host mac='52:54:00:00:00:08' name='x&#10;dhcp-script=/bin/sh' ip='192.168.122.8'/>";
+    let e = d.update_dhcp_host(&r, UpdateCommand::AddLast, evil, UPDATE_AFFECT_LIVE).unwrap_err();
+    assert!(e.message.contains("line break"), "{e}");
     // Leases come from dnsmasq's file.
     let lf = d.dnsmasq_paths("default").leasefile.unwrap();
     std::fs::write(&lf, "1900000000 52:54:00:00:00:09 192.168.122.99 vm9 *\n").unwrap();
