@@ -18,7 +18,7 @@ fn stats(name: &str, mut v: Vec<Duration>) {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let mean = v.iter().map(|d| ms(*d)).sum::<f64>() / v.len() as f64;
     println!(
-        "{name:<12} n={:<3} min {:>7.2} ms  median {:>7.2} ms  mean {:>7.2} ms  max {:>7.2} ms",
+        "{name:<18} n={:<3} min {:>7.2} ms  median {:>7.2} ms  mean {:>7.2} ms  max {:>7.2} ms",
         v.len(),
         ms(v[0]),
         ms(v[v.len() / 2]),
@@ -51,4 +51,63 @@ fn main() {
     });
     stats("net-start", starts);
     stats("net-destroy", destroys);
+    components(&ns, iters);
+}
+
+/// Where the time goes: the same steps on their own.
+fn components(ns: &common::Netns, iters: usize) {
+    use oxvirt_network::firewall::{self, Nft, NftCommand};
+    use oxvirt_network::netlink::{self, BridgeSpec};
+    let root = common::root_dir();
+    let conf = root.path().join("c.conf");
+    let pidfile = root.path().join("c.pid");
+    std::fs::write(&conf, format!("pid-file={}\nport=0\ninterface=bench0\nbind-dynamic\nexcept-interface=lo\n", pidfile.display())).unwrap();
+    let rules = firewall::NetRules {
+        bridge: "bench0".into(),
+        mode: firewall::FwMode::Nat,
+        forward_dev: None,
+        ipv4: vec![("10.88.0.0".parse().unwrap(), 24)],
+        ipv6: vec![],
+        nat_addresses: None,
+        nat_ports: (1024, 65535),
+        nat_ipv6: false,
+        dhcp_dns: true,
+    };
+    let (mut br, mut brdel, mut nft_apply, mut nft_clear, mut nft_list, mut dm_start, mut dm_stop) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    ns.run(|| {
+        let nft = NftCommand::default();
+        for _ in 0..iters {
+            let t = Instant::now();
+            netlink::create_bridge(&BridgeSpec { name: "bench0".into(), mac: None, mtu: None, stp: true, delay: 0 }).unwrap();
+            netlink::add_address("bench0", "10.88.0.1".parse().unwrap(), 24).unwrap();
+            netlink::set_up("bench0", true).unwrap();
+            br.push(t.elapsed());
+            let t = Instant::now();
+            nft.apply(&firewall::script(std::slice::from_ref(&rules))).unwrap();
+            nft_apply.push(t.elapsed());
+            let t = Instant::now();
+            nft.list_chains_json().unwrap();
+            nft_list.push(t.elapsed());
+            let t = Instant::now();
+            let pid = oxvirt_network::dnsmasq::start("dnsmasq", "bench", &conf, &pidfile, &root.path().join("err")).unwrap();
+            dm_start.push(t.elapsed());
+            let t = Instant::now();
+            oxvirt_network::dnsmasq::stop(pid, &conf).unwrap();
+            dm_stop.push(t.elapsed());
+            let t = Instant::now();
+            nft.apply(&firewall::script(&[])).unwrap();
+            nft_clear.push(t.elapsed());
+            let t = Instant::now();
+            netlink::delete_link("bench0").unwrap();
+            brdel.push(t.elapsed());
+        }
+    });
+    stats(" bridge+addr+up", br);
+    stats(" nft -f (add)", nft_apply);
+    stats(" nft list chains", nft_list);
+    stats(" dnsmasq start", dm_start);
+    stats(" dnsmasq stop", dm_stop);
+    stats(" nft -f (remove)", nft_clear);
+    stats(" bridge delete", brdel);
 }

@@ -822,8 +822,11 @@ impl NetworkDriver {
         let objs = if changed_rules { self.load_all()? } else { objs };
         let rules = Self::active_rules(&objs, "");
         let want: Vec<String> = rules.iter().map(|r| format!("fwd_{}", firewall::chain_id(&r.bridge))).collect();
-        let have = self.host.nft.our_chains().map_err(|e| failed(format!("reading the oxvirt firewall tables: {e}")))?;
-        let missing = want.iter().any(|w| !have.iter().any(|(_, n)| n == w));
+        // Networks without rules (open, host bridge, macvtap) need no nft at all.
+        let missing = !want.is_empty() && {
+            let have = self.host.nft.our_chains().map_err(|e| failed(format!("reading the oxvirt firewall tables: {e}")))?;
+            want.iter().any(|w| !have.iter().any(|(_, n)| n == w))
+        };
         if changed_rules || missing {
             self.host.nft.apply(&firewall::script(&rules)).map_err(|e| failed(format!("restoring firewall rules: {e}")))?;
         }
