@@ -325,3 +325,44 @@ fn all_modes_coexist_and_clean_up() {
     assert!(!host.exec_ok(&["nft", "list", "ruleset"]).contains("oxvirt"));
     assert!(!host.exec_ok(&["ip", "-o", "link"]).contains("virbr"));
 }
+
+/// The rtnetlink primitives against the kernel, compared with what `ip` reports.
+#[test]
+fn netlink_primitives() {
+    use oxvirt_network::netlink::BridgeSpec;
+    let ns = Netns::new("l");
+    ns.run(|| {
+        let mac = "52:54:00:aa:bb:01".parse().unwrap();
+        netlink::create_bridge(&BridgeSpec { name: "brx".into(), mac: Some(mac), mtu: Some(1400), stp: false, delay: 3 }).unwrap();
+        let e = netlink::create_bridge(&BridgeSpec { name: "brx".into(), mac: None, mtu: None, stp: false, delay: 0 }).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EEXIST));
+        netlink::create_veth("va", "vb").unwrap();
+        netlink::set_master("va", Some("brx")).unwrap();
+        netlink::set_mtu("va", 1400).unwrap();
+        netlink::set_mac("vb", "52:54:00:aa:bb:02".parse().unwrap()).unwrap();
+        netlink::set_up("va", true).unwrap();
+        netlink::set_up("brx", true).unwrap();
+        netlink::add_address("brx", "10.5.0.1".parse().unwrap(), 24).unwrap();
+        netlink::add_address("brx", "fd05::1".parse().unwrap(), 64).unwrap();
+        let br = netlink::link_by_name("brx").unwrap().unwrap();
+        let va = netlink::link_by_name("va").unwrap().unwrap();
+        assert_eq!((br.kind.as_deref(), br.mtu, br.mac, br.up), (Some("bridge"), 1400, Some(mac), true));
+        assert_eq!((va.kind.as_deref(), va.master, va.mtu), (Some("veth"), Some(br.index), 1400));
+        let names: Vec<String> = netlink::links().unwrap().into_iter().map(|l| l.name).collect();
+        for n in ["lo", "brx", "va", "vb"] {
+            assert!(names.iter().any(|x| x == n), "{names:?}");
+        }
+        netlink::set_master("va", None).unwrap();
+        assert_eq!(netlink::link_by_name("va").unwrap().unwrap().master, None);
+    });
+    let ip = ns.exec_ok(&["ip", "-d", "addr", "show", "brx"]);
+    assert!(ip.contains("inet 10.5.0.1/24 brd 10.5.0.255") && ip.contains("inet6 fd05::1/64"), "{ip}");
+    assert!(ip.contains("forward_delay 300") && ip.contains("stp_state 0"), "{ip}");
+    assert!(ns.exec_ok(&["ip", "link", "show", "vb"]).contains("52:54:00:aa:bb:02"));
+    ns.run(|| {
+        netlink::delete_link("va").unwrap();
+        netlink::delete_link("brx").unwrap();
+        assert!(netlink::link_by_name("brx").unwrap().is_none());
+        assert!(matches!(netlink::delete_link("brx"), Err(netlink::NetlinkError::NoSuchLink(_))));
+    });
+}
