@@ -66,11 +66,20 @@ impl Host {
         Host {
             links: Arc::new(RealLinks),
             taps: Arc::new(RealTaps),
-            dhcp: Arc::new(RealDnsmasq { binary: "dnsmasq".into() }),
-            nft: Arc::new(NftCommand::default()),
+            dhcp: Arc::new(RealDnsmasq { binary: find_binary("dnsmasq") }),
+            nft: Arc::new(NftCommand { binary: find_binary("nft") }),
             sysctl: Arc::new(ProcSysctl),
         }
     }
+}
+
+/// `/usr/sbin/NAME` or `/sbin/NAME` when present (a daemon's PATH may lack sbin), else NAME from PATH.
+fn find_binary(name: &str) -> String {
+    ["/usr/sbin", "/sbin", "/usr/bin"]
+        .iter()
+        .map(|d| format!("{d}/{name}"))
+        .find(|p| Path::new(p).is_file())
+        .unwrap_or_else(|| name.to_string())
 }
 
 pub struct RealLinks;
