@@ -412,3 +412,26 @@ fn cli_qemu_system_goes_through_the_daemon() {
     assert_eq!(ro, through);
     assert!(daemon.log().contains("ro=true"), "{}", daemon.log());
 }
+
+/// Plain TCP (`test+tcp://127.0.0.1:PORT/default`) to a daemon listening on loopback only.
+#[test]
+fn remote_driver_over_tcp() {
+    setup();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let conf = ["listen_tcp = 1".to_string(), "listen_addr = \"127.0.0.1\"".to_string(), format!("tcp_port = \"{port}\"")];
+    let lines: Vec<&str> = conf.iter().map(String::as_str).collect();
+    let daemon = Daemon::start_with(&lines);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "no TCP listener; log:\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let uri = format!("test+tcp://127.0.0.1:{port}/default");
+    let remote = Connect::open(Some(&uri)).unwrap_or_else(|e| panic!("{e}\nlog:\n{}", daemon.log()));
+    let local = Connect::open(Some("test:///default")).expect("in-process");
+    let work = tempfile::tempdir().expect("temp dir");
+    let pool_dir = work.path().join("pool");
+    let l = script(&local, &pool_dir);
+    let _ = std::fs::remove_dir_all(&pool_dir);
+    assert_eq!(script(&remote, &pool_dir), l);
+}

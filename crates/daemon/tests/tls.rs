@@ -406,3 +406,40 @@ fn tls_needs_valid_credentials() {
     assert!(err.contains("failed validation against"), "{err}");
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+/// The remote driver over TLS (`oxvirt_api::Connect::open("test+tls://...")` and the `oxvirt`
+/// CLI): same answers as in-process, read-only honoured, a client without a certificate refused.
+#[test]
+fn remote_driver_over_tls() {
+    require_tools();
+    oxvirt_rpc::remote::register();
+    oxvirt_driver_test::register();
+    let pki = Pki::new();
+    let port = free_port();
+    let d = start(&pki.conf(port), port);
+    let uri = tls_uri(port, &pki.path("pki"), "");
+
+    let remote = oxvirt_api::Connect::open(Some(&uri)).unwrap_or_else(|e| panic!("{e}\nlog:\n{}", d.log()));
+    let local = oxvirt_api::Connect::open(Some("test:///default")).expect("in-process");
+    let names = |c: &oxvirt_api::Connect| -> Vec<(String, i32)> {
+        c.list_all_domains(0).expect("list").iter().map(|d| (d.name().to_string(), d.id())).collect()
+    };
+    assert_eq!(names(&remote), names(&local));
+    assert_eq!(remote.lookup_domain_by_name("test").unwrap().xml_desc(0), local.lookup_domain_by_name("test").unwrap().xml_desc(0));
+    assert_eq!(remote.lookup_domain_by_name("nope").unwrap_err(), local.lookup_domain_by_name("nope").unwrap_err());
+    assert_eq!(remote.uri(), uri);
+
+    let ro = oxvirt_api::Connect::open_read_only(Some(&uri)).expect("read-only over TLS");
+    let e = ro.lookup_domain_by_name("test").unwrap().destroy(0).unwrap_err();
+    assert_eq!(e.code, oxvirt_api::ErrorCode::OperationDenied);
+
+    let e = oxvirt_api::Connect::open(Some(&tls_uri(port, &pki.path("nocert"), ""))).unwrap_err();
+    assert_eq!(e.code, oxvirt_api::ErrorCode::AuthFailed, "{e}");
+
+    let oxvirt = Path::new(env!("CARGO_BIN_EXE_oxvirtd")).with_file_name("oxvirt");
+    assert!(oxvirt.exists(), "{} is missing: build it first (cargo build -p oxvirt-cli)", oxvirt.display());
+    let out = |u: &str| run_timeout(Command::new(&oxvirt).args(["-c", u, "list", "--all"]), Duration::from_secs(60));
+    let (a, b) = (out(&uri), out("test:///default"));
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert_eq!(String::from_utf8_lossy(&a.stdout), String::from_utf8_lossy(&b.stdout));
+}

@@ -7,8 +7,8 @@
 //! back into the driver without stalling the reader.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
-use std::net::Shutdown;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::message::{read_message, Header, Message, MessageType, Status};
 use crate::protocol::*;
 use crate::server::keepalive_message;
+use crate::tls::{connect_tls, TlsClientConfig, TlsError, TlsStream, TCP_PORT, TLS_PORT};
 use crate::xdr::{self, Xdr, MESSAGE_MAX};
 
 /// Where oxvirtd listens unless told otherwise (`--socket-dir`).
@@ -58,7 +59,9 @@ type Reply = std::result::Result<Message, Error>;
 
 /// What the reader thread shares with callers.
 struct Shared {
-    writer: Mutex<UnixStream>,
+    writer: Mutex<Box<dyn Write + Send>>,
+    /// Ends the connection: unblocks the reader thread and any writer.
+    shutdown: Box<dyn Fn() + Send + Sync>,
     /// Callers waiting for a reply, by serial; `None` once the connection is gone.
     pending: Mutex<Option<HashMap<u32, SyncSender<Reply>>>>,
     /// Registered lifecycle callbacks, by the daemon's callback id.
@@ -80,6 +83,53 @@ impl Shared {
             }
         }
         self.events.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+/// A connected byte stream to a daemon, split for the reader thread and the callers.
+pub struct Wire {
+    reader: Box<dyn Read + Send>,
+    writer: Box<dyn Write + Send>,
+    shutdown: Box<dyn Fn() + Send + Sync>,
+}
+
+fn io_err(what: &str, e: io::Error) -> Error {
+    Error::new(ErrorCode::SystemError, ErrorDomain::Rpc, format!("{what}: {e}"))
+}
+
+impl Wire {
+    pub fn unix(sock: UnixStream) -> Result<Wire> {
+        sock.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| io_err("setting a socket timeout", e))?;
+        let reader = sock.try_clone().map_err(|e| io_err("cloning the socket", e))?;
+        let closer = sock.try_clone().map_err(|e| io_err("cloning the socket", e))?;
+        Ok(Wire {
+            reader: Box::new(reader),
+            writer: Box::new(sock),
+            shutdown: Box::new(move || {
+                let _ = closer.shutdown(Shutdown::Both);
+            }),
+        })
+    }
+
+    pub fn tcp(sock: TcpStream) -> Result<Wire> {
+        sock.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| io_err("setting a socket timeout", e))?;
+        let _ = sock.set_nodelay(true);
+        let reader = sock.try_clone().map_err(|e| io_err("cloning the socket", e))?;
+        let closer = sock.try_clone().map_err(|e| io_err("cloning the socket", e))?;
+        Ok(Wire {
+            reader: Box::new(reader),
+            writer: Box::new(sock),
+            shutdown: Box::new(move || {
+                let _ = closer.shutdown(Shutdown::Both);
+            }),
+        })
+    }
+
+    pub fn tls(stream: TlsStream) -> Result<Wire> {
+        stream.socket().set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| io_err("setting a socket timeout", e))?;
+        let reader = stream.try_clone().map_err(|e| io_err("cloning the TLS session", e))?;
+        let closer = stream.try_clone().map_err(|e| io_err("cloning the TLS session", e))?;
+        Ok(Wire { reader: Box::new(reader), writer: Box::new(stream), shutdown: Box::new(move || closer.shutdown()) })
     }
 }
 
@@ -125,25 +175,24 @@ impl RemoteDriver {
                 format!("Failed to connect socket to '{}': {e}", socket.display()),
             )
         })?;
-        Self::over(sock, name, uri, open_flags)
+        Self::over(Wire::unix(sock)?, name, uri, open_flags)
     }
 
     /// Speaks the protocol over an already connected stream.
-    pub fn over(sock: UnixStream, name: Option<&str>, uri: &str, open_flags: u32) -> Result<RemoteDriver> {
-        let io = |what: &str, e: io::Error| Error::new(ErrorCode::SystemError, ErrorDomain::Rpc, format!("{what}: {e}"));
-        sock.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| io("setting a socket timeout", e))?;
-        let reader = sock.try_clone().map_err(|e| io("cloning the socket", e))?;
+    pub fn over(wire: Wire, name: Option<&str>, uri: &str, open_flags: u32) -> Result<RemoteDriver> {
+        let Wire { reader, writer, shutdown } = wire;
         let shared = Arc::new(Shared {
-            writer: Mutex::new(sock),
+            writer: Mutex::new(writer),
+            shutdown,
             pending: Mutex::new(Some(HashMap::new())),
             callbacks: Mutex::new(HashMap::new()),
             events: Mutex::new(None),
         });
         let s2 = shared.clone();
-        std::thread::Builder::new()
-            .name("remote-reader".into())
-            .spawn(move || read_loop(reader, s2))
-            .map_err(|e| io("starting the reader thread", e))?;
+        if let Err(e) = std::thread::Builder::new().name("remote-reader".into()).spawn(move || read_loop(reader, s2)) {
+            (shared.shutdown)();
+            return Err(io_err("starting the reader thread", e));
+        }
         let mut d = RemoteDriver {
             shared,
             serial: AtomicU32::new(0),
@@ -251,11 +300,11 @@ impl Drop for RemoteDriver {
         self.set_timeout(Duration::from_secs(5));
         let _ = self.call::<_, ()>(procs::CONNECT_CLOSE, &());
         self.shared.close();
-        let _ = self.shared.writer.lock().unwrap_or_else(|e| e.into_inner()).shutdown(Shutdown::Both);
+        (self.shared.shutdown)();
     }
 }
 
-fn read_loop(mut sock: UnixStream, shared: Arc<Shared>) {
+fn read_loop(mut sock: Box<dyn Read + Send>, shared: Arc<Shared>) {
     loop {
         let m = match read_message(&mut sock, MESSAGE_MAX) {
             Ok(Some(m)) => m,
@@ -787,7 +836,7 @@ impl DriverFactory for RemoteDriverFactory {
             Err(Error::new(
                 ErrorCode::NoSupport,
                 ErrorDomain::Remote,
-                format!("this function is not supported by the connection driver: the {what} transport is not supported yet ({uri}); use DRIVER+unix:///PATH, locally or over an ssh-forwarded socket"),
+                format!("this function is not supported by the connection driver: the {what} transport is not supported yet ({uri}); use DRIVER+tls://HOST/PATH, or DRIVER+unix:///PATH over an ssh-forwarded socket"),
             ))
         };
         match uri.transport {
@@ -806,11 +855,17 @@ impl DriverFactory for RemoteDriverFactory {
                 let d = RemoteDriver::connect(&path, server_name(uri).as_deref(), uri.as_str(), flags)?;
                 Ok(Some(Arc::new(d)))
             }
-            Some(Transport::Tls) => unsupported("tls"),
-            Some(Transport::Tcp) => unsupported("tcp"),
+            Some(Transport::Tls) => open_tls(uri, flags).map(Some),
+            // A host without a transport means TLS, as in libvirt.
+            None if uri.host.is_some() => open_tls(uri, flags).map(Some),
+            Some(Transport::Tcp) => {
+                let host = uri.host.as_deref().unwrap_or("localhost");
+                let sock = tcp_connect(host, uri.port.unwrap_or(TCP_PORT))?;
+                let d = RemoteDriver::over(Wire::tcp(sock)?, server_name(uri).as_deref(), uri.as_str(), flags)?;
+                Ok(Some(Arc::new(d)))
+            }
             Some(Transport::Ssh | Transport::Libssh) => unsupported("ssh"),
             Some(Transport::Ext) => unsupported("ext"),
-            None if uri.host.is_some() => unsupported("tls (the default for a URI with a host)"),
             None => {
                 let path = socket_dir().join(format!("oxvirt-sock{}", ro_suffix(flags)));
                 let sock = match UnixStream::connect(&path) {
@@ -820,7 +875,7 @@ impl DriverFactory for RemoteDriverFactory {
                         return Ok(None);
                     }
                 };
-                match RemoteDriver::over(sock, server_name(uri).as_deref(), uri.as_str(), flags) {
+                match Wire::unix(sock).and_then(|w| RemoteDriver::over(w, server_name(uri).as_deref(), uri.as_str(), flags)) {
                     Ok(d) => Ok(Some(Arc::new(d))),
                     // The daemon dropped us before answering (e.g. it refuses our user): serve
                     // in-process instead. An error the daemon sent stands.
@@ -833,6 +888,43 @@ impl DriverFactory for RemoteDriverFactory {
             }
         }
     }
+}
+
+/// `DRIVER+tls://[HOST][:PORT]/PATH[?pkipath=DIR][&no_verify=1]`, certificates found as libvirt
+/// finds them ([`TlsClientConfig::locate`]).
+fn open_tls(uri: &ConnectUri, flags: u32) -> Result<Arc<dyn Driver>> {
+    let host = uri.host.as_deref().unwrap_or("localhost");
+    let no_verify = matches!(uri.param("no_verify"), Some("1" | "true" | "yes"));
+    let cfg = TlsClientConfig::locate(uri.param("pkipath").map(Path::new), no_verify);
+    let stream = connect_tls(host, uri.port.unwrap_or(TLS_PORT), &cfg).map_err(tls_error)?;
+    Ok(Arc::new(RemoteDriver::over(Wire::tls(stream)?, server_name(uri).as_deref(), uri.as_str(), flags)?))
+}
+
+/// libvirt's classification of transport failures: reaching the server is a system error,
+/// a refused certificate an authentication failure.
+fn tls_error(e: TlsError) -> Error {
+    let code = match &e {
+        TlsError::Connect { .. } => ErrorCode::SystemError,
+        TlsError::Confirm | TlsError::Handshake(_) | TlsError::HandshakeTimeout(_) => ErrorCode::AuthFailed,
+        _ => ErrorCode::Rpc,
+    };
+    Error::new(code, ErrorDomain::Rpc, e.to_string())
+}
+
+/// Connects to `host:port`, trying each address, each attempt bounded.
+fn tcp_connect(host: &str, port: u16) -> Result<TcpStream> {
+    let name = host.trim_start_matches('[').trim_end_matches(']');
+    let fail = |e: io::Error| {
+        Error::new(ErrorCode::SystemError, ErrorDomain::Rpc, format!("unable to connect to server at '{host}:{port}': {e}"))
+    };
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for a in (name, port).to_socket_addrs().map_err(fail)? {
+        match TcpStream::connect_timeout(&a, IO_TIMEOUT) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(fail(last))
 }
 
 /// Makes `DRIVER+unix://` URIs, and local QEMU URIs while oxvirtd runs, openable through
@@ -873,9 +965,9 @@ mod tests {
         assert!(a("qemu+tls://host/system"));
         assert!(!a("test:///default"));
         assert!(!a("qemu:///embed?root=/x"));
-        let e = open_err(&f, "qemu+tls://host/system");
-        assert_eq!(e.code, ErrorCode::NoSupport);
-        assert!(e.message.contains("tls transport is not supported yet"), "{e}");
+        let e = open_err(&f, "test+tcp://127.0.0.1:1/default");
+        assert_eq!(e.code, ErrorCode::SystemError);
+        assert!(e.message.starts_with("unable to connect to server at '127.0.0.1:1'"), "{e}");
         let e = open_err(&f, "qemu+ssh://root@host/system");
         assert!(e.message.contains("ssh transport"), "{e}");
         let e = open_err(&f, "test+unix:///default?socket=/nonexistent/sock");
