@@ -329,6 +329,7 @@ handle_ops!(Domain, r: DomainRef, {
     read has_managed_save() -> bool => domain_has_managed_save;
     read snapshot_count() -> u32 => domain_snapshot_count;
     read stats(groups: u32) -> Vec<(String, TypedParam)> => domain_stats;
+    read interface_addresses(source: u32) -> Vec<DomainInterface> => domain_interface_addresses;
     read console_path(dev: Option<&str>) -> String => domain_console_path;
     write undefine(flags: u32) -> () => domain_undefine, "undefining a domain";
     write shutdown(flags: u32) -> () => domain_shutdown, "shutting down a domain";
@@ -344,6 +345,7 @@ handle_ops!(Domain, r: DomainRef, {
     write set_memory(kib: u64, flags: u32) -> () => domain_set_memory, "changing memory";
     write set_vcpus(count: u32, flags: u32) -> () => domain_set_vcpus, "changing vCPUs";
     write attach_device(xml: &str, flags: u32) -> () => domain_attach_device, "attaching a device";
+    write update_device(xml: &str, flags: u32) -> () => domain_update_device, "updating a device";
     write detach_device(xml: &str, flags: u32) -> () => domain_detach_device, "detaching a device";
 });
 
@@ -372,6 +374,8 @@ handle_ops!(Network, r: NetworkRef, {
     read autostart() -> bool => network_autostart;
     read is_active() -> bool => network_is_active;
     read is_persistent() -> bool => network_is_persistent;
+    read dhcp_leases(mac: Option<&str>) -> Vec<DhcpLease> => network_dhcp_leases;
+    write update(command: u32, section: u32, parent_index: i32, xml: &str, flags: u32) -> () => network_update, "updating a network";
     write create() -> () => network_create, "starting a network";
     write destroy() -> () => network_destroy, "destroying a network";
     write undefine() -> () => network_undefine, "undefining a network";

@@ -106,6 +106,10 @@ pub trait Driver: Send + Sync {
         fn domain_set_memory(&self, d: &DomainRef, kib: u64, flags: u32) -> Result<()>;
         fn domain_set_vcpus(&self, d: &DomainRef, count: u32, flags: u32) -> Result<()>;
         fn domain_attach_device(&self, d: &DomainRef, xml: &str, flags: u32) -> Result<()>;
+        /// Changes a device in place (virsh domif-setlink, change-media).
+        fn domain_update_device(&self, d: &DomainRef, xml: &str, flags: u32) -> Result<()>;
+        /// Guest interfaces and their addresses from `source` (`netupdate::ADDRESSES_SRC_*`).
+        fn domain_interface_addresses(&self, d: &DomainRef, source: u32) -> Result<Vec<DomainInterface>>;
         fn domain_detach_device(&self, d: &DomainRef, xml: &str, flags: u32) -> Result<()>;
         fn domain_snapshot_count(&self, d: &DomainRef) -> Result<u32>;
         /// Statistics of the groups in `stats` (`stats::*`), as libvirt's named typed parameters.
@@ -127,6 +131,9 @@ pub trait Driver: Send + Sync {
         fn network_set_autostart(&self, n: &NetworkRef, on: bool) -> Result<()>;
         fn network_is_active(&self, n: &NetworkRef) -> Result<bool>;
         fn network_is_persistent(&self, n: &NetworkRef) -> Result<bool>;
+        fn network_dhcp_leases(&self, n: &NetworkRef, mac: Option<&str>) -> Result<Vec<DhcpLease>>;
+        /// `virNetworkUpdate`: `command`/`section` are `netupdate::*`.
+        fn network_update(&self, n: &NetworkRef, command: u32, section: u32, parent_index: i32, xml: &str, flags: u32) -> Result<()>;
 
         fn list_pools(&self, flags: u32) -> Result<Vec<PoolRef>>;
         fn lookup_pool_by_name(&self, name: &str) -> Result<PoolRef>;

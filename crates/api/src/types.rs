@@ -373,3 +373,44 @@ pub mod stats {
     /// What `virsh domstats` asks for without options.
     pub const ALL: u32 = STATE | CPU_TOTAL | BALLOON | VCPU | INTERFACE | BLOCK;
 }
+
+/// A DHCP lease of a virtual network (`virNetworkDHCPLease`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DhcpLease {
+    /// The network's bridge.
+    pub iface: String,
+    /// Seconds since the epoch.
+    pub expiry_time: i64,
+    /// 0 IPv4, 1 IPv6 (`virIPAddrType`).
+    pub kind: i32,
+    pub mac: Option<String>,
+    pub iaid: Option<String>,
+    pub ipaddr: String,
+    pub prefix: u32,
+    pub hostname: Option<String>,
+    pub clientid: Option<String>,
+}
+
+/// One guest interface and its addresses (`virDomainInterface`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DomainInterface {
+    pub name: String,
+    pub hwaddr: Option<String>,
+    /// (0 IPv4 / 1 IPv6, address, prefix)
+    pub addrs: Vec<(i32, String, u32)>,
+}
+
+/// `virNetworkUpdateCommand`, `virNetworkUpdateSection` and the address sources of
+/// `virDomainInterfaceAddresses`.
+pub mod netupdate {
+    pub const CMD_MODIFY: u32 = 1;
+    pub const CMD_DELETE: u32 = 2;
+    pub const CMD_ADD_LAST: u32 = 3;
+    pub const CMD_ADD_FIRST: u32 = 4;
+    pub const SECTION_IP_DHCP_HOST: u32 = 4;
+    pub const AFFECT_LIVE: u32 = 1;
+    pub const AFFECT_CONFIG: u32 = 2;
+    pub const ADDRESSES_SRC_LEASE: u32 = 0;
+    pub const ADDRESSES_SRC_AGENT: u32 = 1;
+    pub const ADDRESSES_SRC_ARP: u32 = 2;
+}
