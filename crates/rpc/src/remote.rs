@@ -38,6 +38,9 @@ pub const LIBVIRT_SOCKET: &str = "/run/libvirt/libvirt-sock";
 /// How long one call may take unless [`RemoteDriver::set_timeout`] says otherwise. Generous:
 /// starting a guest can take a while; a daemon that died is noticed at once (end of stream).
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// Bound on each call of the opening handshake: a daemon that accepts but does not answer must
+/// not hold up `oxvirt -c qemu:///system` for the whole call timeout.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Bound on connecting and on each write to the socket.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -205,7 +208,10 @@ impl RemoteDriver {
     }
 
     fn handshake(&mut self, name: Option<&str>, open_flags: u32) -> Result<()> {
+        // The first call tells whether anyone answers at all: bounded tighter than later ones.
+        self.set_timeout(HANDSHAKE_TIMEOUT);
         let auth: AuthListRet = self.call(procs::AUTH_LIST, &())?;
+        self.set_timeout(DEFAULT_CALL_TIMEOUT);
         if !auth.types.0.is_empty() && !auth.types.0.contains(&AuthType::None) {
             return Err(Error::new(
                 ErrorCode::AuthFailed,
@@ -973,6 +979,25 @@ mod tests {
         let e = open_err(&f, "test+unix:///default?socket=/nonexistent/sock");
         assert_eq!(e.code, ErrorCode::SystemError);
         assert!(e.message.contains("Failed to connect socket to '/nonexistent/sock'"), "{e}");
+    }
+
+    /// A listener that takes connections and drops them (a daemon refusing our user) makes a
+    /// prompt system error, never a hang.
+    #[test]
+    fn server_hanging_up_fails_the_open() {
+        let path = std::env::temp_dir().join(format!("oxvirt-remote-test-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || {
+            for c in l.incoming().take(1) {
+                drop(c);
+            }
+        });
+        let t = std::time::Instant::now();
+        let e = open_err(&RemoteDriverFactory, &format!("test+unix:///default?socket={}", path.display()));
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert_eq!((e.code, e.domain), (ErrorCode::SystemError, ErrorDomain::Rpc), "{e}");
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
