@@ -30,6 +30,7 @@ use crate::fsutil::{remove_if_exists, write_atomic, FileLock};
 use crate::layout::Layout;
 use crate::process::{self, QemuProcess, RunDir, SpawnSpec};
 use crate::status::Status;
+use oxvirt_network::{NetLayout, NetworkDriver, UpdateCommand};
 
 const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 const QMP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,16 +67,23 @@ impl DriverFactory for QemuDriverFactory {
                 Layout::embed(Path::new(root))
             }
         };
+        let net_layout = match uri.path.as_str() {
+            "/system" => Some(NetLayout::system()),
+            "/session" => None,
+            _ => uri.param("root").map(|r| NetLayout::under(Path::new(r))),
+        };
         // One driver per root and process: connections share its event bus and watchers.
         let mut instances = INSTANCES.lock().unwrap_or_else(|e| e.into_inner());
         instances.retain(|_, w| w.strong_count() > 0);
         if let Some(d) = instances.get(&layout.config).and_then(|w| w.upgrade()) {
             return Ok(d);
         }
-        let d = Arc::new(QemuDriver::new(uri.as_str().to_string(), layout)?);
+        let d = Arc::new(QemuDriver::new(uri.as_str().to_string(), layout)?.with_networks(net_layout));
         instances.insert(d.layout.config.clone(), Arc::downgrade(&d));
         drop(instances);
         if DAEMON_MODE.load(std::sync::atomic::Ordering::SeqCst) {
+            // Networks first: autostarted guests may use them.
+            d.autostart_networks();
             d.autostart();
             QemuDriver::start_watching(&d);
         }
@@ -103,6 +111,11 @@ pub struct QemuDriver {
     layout: Layout,
     events: EventBus,
     caps: Mutex<Option<(PathBuf, Arc<QemuCaps>)>>,
+    /// Where this root's virtual networks live; `None` for session mode (no privileges for bridges).
+    net_layout: Option<NetLayout>,
+    /// Opened on first use, since re-attaching to networks costs `nft` runs a domain-only call
+    /// should not pay.
+    net: Mutex<Option<Arc<NetworkDriver>>>,
 }
 
 fn sys_err(what: impl std::fmt::Display, e: &std::io::Error) -> Error {
@@ -180,7 +193,48 @@ impl QemuDriver {
             layout,
             events: EventBus::default(),
             caps: Mutex::new(None),
+            net_layout: None,
+            net: Mutex::new(None),
         })
+    }
+
+    /// Serves virtual networks from `layout` (`None`: network calls are refused as unsupported).
+    pub fn with_networks(mut self, layout: Option<NetLayout>) -> QemuDriver {
+        self.net_layout = layout;
+        self
+    }
+
+    /// The network driver of this root, opened (and re-attached) on first use.
+    fn net(&self) -> Result<Arc<NetworkDriver>> {
+        let Some(layout) = &self.net_layout else {
+            return Err(Error::coded(
+                ErrorCode::OperationUnsupported,
+                ErrorDomain::Network,
+                "virtual networks are not supported by qemu:///session (they need root); use qemu:///system",
+            ));
+        };
+        let mut g = self.net.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = &*g {
+            return Ok(n.clone());
+        }
+        let n = Arc::new(NetworkDriver::new(layout.clone())?);
+        *g = Some(n.clone());
+        Ok(n)
+    }
+
+    /// Daemon start: networks marked autostart come up (failures logged, as libvirt does).
+    pub fn autostart_networks(&self) {
+        if self.net_layout.is_none() {
+            return;
+        }
+        match self.net().and_then(|n| n.autostart_all()) {
+            Ok(failures) => {
+                for (name, e) in failures {
+                    tracing::warn!("autostarting network '{name}': {e}");
+                }
+            }
+            Err(e) => tracing::warn!("opening the network driver for autostart: {e}"),
+        }
     }
 
     pub fn layout(&self) -> &Layout {
@@ -1132,6 +1186,20 @@ fn proc_cpu_time_ns(pid: i32) -> u64 {
 }
 
 /// A host device (sysfs is read at each call: devices come and go).
+fn lease_to_api(l: oxvirt_network::DhcpLease) -> oxvirt_api::types::DhcpLease {
+    oxvirt_api::types::DhcpLease {
+        iface: l.interface,
+        expiry_time: l.expiry_time,
+        kind: i32::from(l.ip.is_ipv6()),
+        mac: l.mac.map(|m| m.to_string()),
+        iaid: l.iaid,
+        ipaddr: l.ip.to_string(),
+        prefix: u32::from(l.prefix),
+        hostname: l.hostname,
+        clientid: l.client_id,
+    }
+}
+
 fn host_device(name: &str) -> Result<oxvirt_xml::nodedev::NodeDevice> {
     oxvirt_host::nodedev::find_device(name).ok_or_else(|| {
         Error::coded(ErrorCode::NoNodeDevice, ErrorDomain::Nodedev, format!("no node device with matching name '{name}'"))
@@ -1884,6 +1952,89 @@ impl Driver for QemuDriver {
                 e.name
             ))
         })
+    }
+
+    fn list_networks(&self, f: u32) -> Result<Vec<oxvirt_api::NetworkRef>> {
+        self.net()?.list(f)
+    }
+    fn lookup_network_by_name(&self, name: &str) -> Result<oxvirt_api::NetworkRef> {
+        self.net()?.lookup_by_name(name)
+    }
+    fn lookup_network_by_uuid(&self, uuid: &Uuid) -> Result<oxvirt_api::NetworkRef> {
+        self.net()?.lookup_by_uuid(uuid)
+    }
+    fn network_define(&self, xml: &str, f: u32) -> Result<oxvirt_api::NetworkRef> {
+        self.net()?.define(xml, f)
+    }
+    fn network_create_xml(&self, xml: &str, f: u32) -> Result<oxvirt_api::NetworkRef> {
+        let (r, report) = self.net()?.create_xml(xml, f)?;
+        for w in report.warnings {
+            tracing::warn!("network '{}': {w}", r.name);
+        }
+        Ok(r)
+    }
+    fn network_create(&self, n: &oxvirt_api::NetworkRef) -> Result<()> {
+        let report = self.net()?.start(n)?;
+        for w in report.warnings {
+            tracing::warn!("network '{}': {w}", n.name);
+        }
+        Ok(())
+    }
+    fn network_destroy(&self, n: &oxvirt_api::NetworkRef) -> Result<()> {
+        self.net()?.destroy(n)
+    }
+    fn network_undefine(&self, n: &oxvirt_api::NetworkRef) -> Result<()> {
+        self.net()?.undefine(n)
+    }
+    fn network_xml(&self, n: &oxvirt_api::NetworkRef, f: u32) -> Result<String> {
+        self.net()?.xml(n, f)
+    }
+    fn network_bridge_name(&self, n: &oxvirt_api::NetworkRef) -> Result<String> {
+        self.net()?.bridge_name(n)
+    }
+    fn network_autostart(&self, n: &oxvirt_api::NetworkRef) -> Result<bool> {
+        self.net()?.autostart(n)
+    }
+    fn network_set_autostart(&self, n: &oxvirt_api::NetworkRef, on: bool) -> Result<()> {
+        self.net()?.set_autostart(n, on)
+    }
+    fn network_is_active(&self, n: &oxvirt_api::NetworkRef) -> Result<bool> {
+        self.net()?.is_active(n)
+    }
+    fn network_is_persistent(&self, n: &oxvirt_api::NetworkRef) -> Result<bool> {
+        self.net()?.is_persistent(n)
+    }
+    fn network_dhcp_leases(&self, n: &oxvirt_api::NetworkRef, mac: Option<&str>) -> Result<Vec<oxvirt_api::types::DhcpLease>> {
+        let mac = mac
+            .map(|m| m.parse::<oxvirt_xml::MacAddr>().map_err(|_| Error::invalid_arg(format!("invalid MAC address '{m}'"))))
+            .transpose()?;
+        Ok(self.net()?.dhcp_leases(n, mac)?.into_iter().map(lease_to_api).collect())
+    }
+    fn network_update(
+        &self,
+        n: &oxvirt_api::NetworkRef,
+        command: u32,
+        section: u32,
+        _parent_index: i32,
+        xml: &str,
+        f: u32,
+    ) -> Result<()> {
+        use oxvirt_api::types::netupdate;
+        if section != netupdate::SECTION_IP_DHCP_HOST {
+            return Err(Error::coded(
+                ErrorCode::OperationUnsupported,
+                ErrorDomain::Network,
+                format!("network update of section {section} is not supported (only ip-dhcp-host)"),
+            ));
+        }
+        let cmd = match command {
+            netupdate::CMD_MODIFY => UpdateCommand::Modify,
+            netupdate::CMD_DELETE => UpdateCommand::Delete,
+            netupdate::CMD_ADD_LAST => UpdateCommand::AddLast,
+            netupdate::CMD_ADD_FIRST => UpdateCommand::AddFirst,
+            c => return Err(Error::invalid_arg(format!("unknown network update command {c}"))),
+        };
+        self.net()?.update_dhcp_host(n, cmd, xml, f)
     }
 
     fn list_node_devices(&self, cap: Option<&str>) -> Result<Vec<NodeDevRef>> {
