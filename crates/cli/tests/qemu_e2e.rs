@@ -695,7 +695,6 @@ fn console_sends_commands_and_ctrl_bracket_leaves() {
 
 /// A guest that ignores the power button must not make other calls on the root wait for it.
 #[test]
-#[ignore = "QEMU driver bug: `reboot` waits up to 120 s for the guest while holding the driver-wide lock, so every other call on the root fails after 60 s"]
 fn reboot_of_a_guest_ignoring_acpi_does_not_block_other_calls() {
     let root = Root::new();
     root.define("r1", &guest_xml("qemu", "r1", "shell", Serial::Pty));

@@ -1460,6 +1460,9 @@ impl Driver for QemuDriver {
             let _l = self.lock()?;
             let e = self.entry_by_ref(d)?;
             let mut st = Self::require_active(&e)?;
+            if st.state == DomainState::Paused as i32 {
+                return Err(op_invalid("domain is paused: resume it first, or use reset"));
+            }
             let mut qmp = self.qmp(&st)?;
             st.fake_reboot = true;
             self.store_status(&st)?;

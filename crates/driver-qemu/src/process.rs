@@ -25,6 +25,7 @@ use oxvirt_qmp::{Qmp, QmpError};
 pub const LOG_TAIL_LINES: usize = 10;
 
 const POLL: Duration = Duration::from_millis(10);
+const EXIT_POLL: Duration = Duration::from_millis(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -222,7 +223,8 @@ impl QemuProcess {
             if Instant::now() >= deadline {
                 return false;
             }
-            thread::sleep(POLL);
+            // QEMU exits a few ms after SIGTERM; a coarse poll would add most of a period to destroy.
+            thread::sleep(EXIT_POLL);
         }
     }
 
