@@ -184,3 +184,98 @@ pub fn edit(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     }
     Ok(())
 }
+
+/// Seconds since the epoch as local `YYYY-MM-DD HH:MM:SS`, as virsh prints lease expiry.
+fn local_time(secs: i64) -> String {
+    let t: libc::time_t = secs as libc::time_t;
+    // SAFETY: an all-zero `tm` is a valid value; localtime_r only writes into it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers refer to live locals for the duration of the call.
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return secs.to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+pub fn dhcp_leases(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
+    let mac = cmd.get("mac").map(str::to_string);
+    let n = lookup(ctl, cmd)?;
+    let mut leases = n
+        .dhcp_leases(mac.as_deref())
+        .map_err(|e| CmdError::api(format!("Failed to get leases info for {}", n.name()), e))?;
+    leases.sort_by(|a, b| (a.mac.as_deref(), a.iaid.as_deref()).cmp(&(b.mac.as_deref(), b.iaid.as_deref())));
+    if cmd.flag("json") {
+        return ctl.print_json(&serde_json::to_value(&leases).map_err(|e| CmdError::Failed(format!("cannot format JSON: {e}")))?);
+    }
+    let mut t = Table::new(&["Expiry Time", "MAC address", "Protocol", "IP address", "Hostname", "Client ID or DUID"]);
+    let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
+    for l in &leases {
+        let proto = match l.kind {
+            0 => "ipv4",
+            1 => "ipv6",
+            _ => "-",
+        };
+        t.push(vec![local_time(l.expiry_time), dash(&l.mac), proto.into(), format!("{}/{}", l.ipaddr, l.prefix), dash(&l.hostname), dash(&l.clientid)]);
+    }
+    let s = t.render(!ctl.quiet);
+    ctl.print(&s);
+    Ok(())
+}
+
+const UPDATE_COMMANDS: &[&str] = &["none", "modify", "delete", "add-last", "add-first"];
+const SECTIONS: &[&str] = &[
+    "none", "bridge", "domain", "ip", "ip-dhcp-host", "ip-dhcp-range", "forward", "forward-interface", "forward-pf", "portgroup", "dns-host", "dns-txt", "dns-srv",
+];
+
+pub fn update(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
+    use oxvirt_api::netupdate::*;
+    let n = lookup(ctl, cmd)?;
+    cmd.exclusive("current", "live")?;
+    cmd.exclusive("current", "config")?;
+    let command_str = cmd.req("command")?;
+    let command = if command_str == "add" {
+        CMD_ADD_LAST
+    } else {
+        match UPDATE_COMMANDS.iter().position(|c| *c == command_str) {
+            Some(i) if i > 0 => i as u32,
+            _ => return Err(CmdError::Failed(format!("unrecognized command name '{command_str}'"))),
+        }
+    };
+    let section_str = cmd.req("section")?;
+    let section = match SECTIONS.iter().position(|c| *c == section_str) {
+        Some(i) if i > 0 => i as u32,
+        _ => return Err(CmdError::Failed(format!("unrecognized section name '{section_str}'"))),
+    };
+    let parent: i32 = cmd.int("parent-index")?.unwrap_or(-1);
+    let xml_arg = cmd.req("xml")?;
+    // virsh: an argument starting with '<' is the element itself, anything else a file holding it.
+    let xml = if xml_arg.starts_with('<') { xml_arg.to_string() } else { read_file(xml_arg)? };
+    let (config, live) = (cmd.flag("config"), cmd.flag("live"));
+    let mut f = 0;
+    if config {
+        f |= AFFECT_CONFIG;
+    }
+    if live {
+        f |= AFFECT_LIVE;
+    }
+    let name = n.name().to_string();
+    n.update(command, section, parent, &xml, f).map_err(|e| CmdError::api(format!("Failed to update network {name}"), e))?;
+    let what = match (config, live) {
+        (true, true) => "persistent config and live state",
+        (true, false) => "persistent config",
+        (false, true) => "live state",
+        (false, false) if n.is_active().unwrap_or(false) => "live state",
+        (false, false) => "persistent config",
+    };
+    // virsh prints no newline here; the blank line after every command ends it.
+    ctl.extra(&format!("Updated network {name} {what}"));
+    Ok(())
+}

@@ -7,7 +7,7 @@ use oxvirt_api::Connect;
 
 use crate::error::CmdError;
 use crate::parse::Cmd;
-use crate::{cmd_domain as dom, cmd_host as host, cmd_network as net, cmd_nodedev as nd, cmd_storage as st};
+use crate::{cmd_domain as dom, cmd_host as host, cmd_iface as ifc, cmd_network as net, cmd_nodedev as nd, cmd_storage as st};
 
 pub type Handler = fn(&mut Ctl, &Cmd) -> Result<(), CmdError>;
 
@@ -133,7 +133,36 @@ pub static COMMANDS: &[CmdDef] = &[
     c("domain", "suspend", "suspend a domain", "Suspend a running domain.", &[DOMAIN], dom::suspend),
     c("domain", "undefine", "undefine a domain", "Undefine an inactive domain, or convert persistent to transient.",
         &[DOMAIN, flag("managed-save", "remove domain managed state file"), flag("snapshots-metadata", "remove all domain snapshot metadata, if inactive"), flag("checkpoints-metadata", "remove all domain checkpoint metadata, if inactive"), flag("nvram", "remove nvram file"), flag("keep-nvram", "keep nvram file"), flag("tpm", "remove TPM state"), flag("keep-tpm", "keep TPM state")], dom::undefine),
+    c("domain", "attach-interface", "attach network interface", "Attach new network interface.", &[
+        DOMAIN, arg("type", "network interface type"), arg("source", "source of network interface"),
+        string("target", "target network name"), string("mac", "MAC address"), string("script", "script used to bridge network interface"),
+        string("model", "model type"), string("alias", "custom alias name of interface device"),
+        flag("persistent", "make live change persistent"), flag("config", "affect next boot"), flag("live", "affect running domain"), flag("current", "affect current domain"),
+        flag("print-xml", "print XML document rather than attach the interface"), flag("managed", "libvirt will automatically detach/attach the device from/to host"),
+    ], ifc::attach_interface),
+    c("domain", "detach-interface", "detach network interface", "Detach network interface.", &[
+        DOMAIN, arg("type", "network interface type"), string("mac", "MAC address"),
+        flag("persistent", "make live change persistent"), flag("config", "affect next boot"), flag("live", "affect running domain"), flag("current", "affect current domain"),
+    ], ifc::detach_interface),
+    c("domain", "domif-setlink", "set link state of a virtual interface", "Set link state of a domain's virtual interface. This command wraps usage of update-device command.", &[
+        DOMAIN, arg("interface", "interface device (MAC Address)"), arg("state", "new state of the device"),
+        flag("persistent", "persist interface state"), flag("config", "affect next boot"), flag("print-xml", "print XML document rather than set the interface link state"),
+    ], ifc::domif_setlink),
+    c("domain", "maxvcpus", "connection vcpu maximum", "Get the maximum number of virtual CPUs supported for a guest VM on this connection.",
+        &[string("type", "domain type")], ifc::maxvcpus),
+    c("domain", "vcpucount", "domain vcpu counts", "Returns the number of virtual CPUs used by the domain.", &[
+        DOMAIN, flag("maximum", "get maximum count of vcpus"), flag("active", "get number of currently active vcpus"),
+        flag("live", "get value from running domain"), flag("config", "get value to be used on next boot"), flag("current", "get value according to current domain state"),
+    ], ifc::vcpucount),
     // Domain monitoring
+    c("monitor", "domblklist", "list all domain blocks", "Get the summary of block devices for a domain.",
+        &[DOMAIN, flag("inactive", "get inactive rather than running configuration"), flag("details", "additionally display the type and device value")], ifc::domblklist),
+    c("monitor", "domif-getlink", "get link state of a virtual interface", "Get link state of a domain's virtual interface.",
+        &[DOMAIN, arg("interface", "interface device (MAC Address)"), flag("persistent", "Get persistent interface state"), flag("config", "Get persistent interface state")], ifc::domif_getlink),
+    c("monitor", "domifaddr", "Get network interfaces' addresses for a running domain", "Get network interfaces' addresses for a running domain",
+        &[DOMAIN, string("interface", "network interface name"), flag("full", "always display names and MACs of interfaces"), string("source", "address source: 'lease', 'agent', or 'arp'"), JSON], ifc::domifaddr),
+    c("monitor", "domiflist", "list all domain virtual interfaces", "Get the summary of virtual interfaces for a domain.",
+        &[DOMAIN, flag("inactive", "get inactive rather than running configuration"), JSON], ifc::domiflist),
     c("monitor", "dominfo", "domain information", "Returns basic information about the domain.", &[DOMAIN, JSON], dom::dominfo),
     c("monitor", "domstats", "get statistics about one or multiple domains", "Gets statistics about one or more (or all) domains.", &[
         flag("state", "report domain state"),
@@ -177,6 +206,14 @@ pub static COMMANDS: &[CmdDef] = &[
     c("network", "net-name", "convert a network UUID to network name", "", &[arg("network", "network uuid")], net::name),
     c("network", "net-start", "start a (previously defined) inactive network", "Start a network.", &[NETWORK], net::start),
     c("network", "net-undefine", "undefine a persistent network", "Undefine the configuration for a persistent network.", &[NETWORK], net::undefine),
+    c("network", "net-dhcp-leases", "print lease info for a given network", "Print lease info for a given network",
+        &[NETWORK, string("mac", "MAC address"), JSON], net::dhcp_leases),
+    c("network", "net-update", "update parts of an existing network's configuration", "", &[
+        NETWORK, arg("command", "type of update (add-first, add-last (add), delete, or modify)"), arg("section", "which section of network configuration to update"),
+        arg("xml", "name of file containing xml (or, if it starts with '<', the complete xml element itself) to add/modify, or to be matched for search"),
+        o("parent-index", OptKind::Int, false, "which parent object to search through"),
+        flag("config", "affect next network startup"), flag("live", "affect running network"), flag("current", "affect current state of network"),
+    ], net::update),
     c("network", "net-uuid", "convert a network name to network UUID", "", &[arg("network", "network name")], net::uuid),
     // Node devices
     c("nodedev", "nodedev-dumpxml", "node device details in XML", "Output the node device details as an XML dump to stdout.", &[NODEDEV], nd::dumpxml),

@@ -3,6 +3,7 @@
 
 pub mod cmd_domain;
 pub mod cmd_host;
+pub mod cmd_iface;
 pub mod cmd_network;
 pub mod cmd_nodedev;
 pub mod cmd_storage;

@@ -9,6 +9,7 @@ mod caps;
 mod domains;
 mod domdef;
 mod load;
+mod netops;
 mod network;
 mod nodedev;
 mod state;
@@ -299,6 +300,14 @@ impl Driver for TestDriver {
 
     fn domain_set_vcpus(&self, d: &DomainRef, count: u32, flags: u32) -> Result<()> {
         self.change(|st, _| st.domain_set_vcpus(d, count, flags))
+    }
+
+    fn domain_interface_addresses(&self, d: &DomainRef, source: u32) -> Result<Vec<oxvirt_api::DomainInterface>> {
+        self.read(|st| st.domain_interface_addresses(d, source))
+    }
+
+    fn network_update(&self, n: &NetworkRef, command: u32, section: u32, parent_index: i32, xml: &str, flags: u32) -> Result<()> {
+        self.change(|st, _| st.network_update(n, command, section, parent_index, xml, flags))
     }
 
     fn domain_snapshot_count(&self, d: &DomainRef) -> Result<u32> {

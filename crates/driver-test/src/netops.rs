@@ -1,0 +1,182 @@
+//! `virNetworkUpdate` of DHCP hosts and guest interface addresses, the way libvirt's test driver
+//! answers them: only the in-memory XML changes, addresses are made up from the network's range.
+
+use std::net::IpAddr;
+
+use oxvirt_api::types::netupdate::*;
+use oxvirt_api::{DomainInterface, DomainRef, Error, ErrorCode, ErrorDomain, NetworkRef, Result};
+use oxvirt_xml::domain::devices::interface::InterfaceType;
+use oxvirt_xml::network::{DhcpHost, Network};
+use oxvirt_xml::{parse_element, ParseOptions};
+
+use crate::domains::unsupported_flags;
+use crate::state::State;
+
+fn update_one(def: &mut Network, command: u32, host: &DhcpHost) -> Result<()> {
+    let net = def.name.clone();
+    let fail = |e: oxvirt_xml::XmlError| Error::coded(ErrorCode::OperationInvalid, ErrorDomain::Network, format!("{e} (network '{net}')"));
+    match command {
+        CMD_ADD_LAST | CMD_ADD_FIRST => {
+            def.add_dhcp_host(host.clone()).map_err(|e| {
+                if e.to_string().contains("already") {
+                    let opt = |v: Option<String>| v.unwrap_or_else(|| "(null)".into());
+                    Error::operation_invalid(format!(
+                        "there is an existing dhcp host entry in network '{}' that matches \"<host mac='{}' name='{}' ip='{}'/>\"",
+                        def.name,
+                        opt(host.mac.map(|m| m.to_string())),
+                        opt(host.name.clone()),
+                        opt(host.ip.map(|a| a.to_string()))
+                    ))
+                    .in_domain(ErrorDomain::Network)
+                } else {
+                    fail(e)
+                }
+            })?;
+            if command == CMD_ADD_FIRST {
+                // add_dhcp_host appends; move the new entry to the front.
+                for ip in &mut def.ips {
+                    if let Some(d) = &mut ip.dhcp {
+                        if d.hosts.last() == Some(host) {
+                            let h = d.hosts.pop();
+                            if let Some(h) = h {
+                                d.hosts.insert(0, h);
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        CMD_DELETE => def.remove_dhcp_host(host).map(|_| ()).map_err(|_| {
+            Error::operation_invalid(format!("couldn't locate a matching dhcp host entry in network '{net}'"))
+                .in_domain(ErrorDomain::Network)
+        }),
+        CMD_MODIFY => {
+            let mut key = host.clone();
+            key.ip = None;
+            let old = def.remove_dhcp_host(&key).map_err(|_| {
+                Error::coded(
+                    ErrorCode::OperationInvalid,
+                    ErrorDomain::Network,
+                    format!("couldn't locate an existing dhcp host entry with \"mac='{}'\" in network '{net}'",
+                        host.mac.map(|m| m.to_string()).or_else(|| host.name.clone()).unwrap_or_default()),
+                )
+            })?;
+            def.add_dhcp_host(host.clone()).map_err(|e| {
+                // Put the old entry back so a failed modify changes nothing.
+                let _ = def.add_dhcp_host(old.clone());
+                fail(e)
+            })
+        }
+        _ => Err(Error::coded(ErrorCode::NoSupport, ErrorDomain::Network, format!("can't update unrecognized command {command}"))),
+    }
+}
+
+impl State {
+    pub fn network_update(&mut self, r: &NetworkRef, command: u32, section: u32, _parent: i32, xml: &str, f: u32) -> Result<()> {
+        unsupported_flags("network_update", f, AFFECT_LIVE | AFFECT_CONFIG)?;
+        let i = self
+            .networks
+            .iter()
+            .position(|n| n.def.uuid.unwrap_or_default() == r.uuid)
+            .ok_or_else(|| Error::no_network(format!("no network with matching uuid '{}' ({})", r.uuid, r.name)))?;
+        if section != SECTION_IP_DHCP_HOST {
+            return Err(Error::coded(
+                ErrorCode::NoSupport,
+                ErrorDomain::Network,
+                format!("can't update '{}' section of network '{}'", section_name(section), r.name),
+            ));
+        }
+        let (host, _) = parse_element::<DhcpHost>(xml, "host", ParseOptions::default()).map_err(|e| {
+            Error::coded(ErrorCode::XmlError, ErrorDomain::Network, format!("can't parse dhcp host element: {e}"))
+        })?;
+        let n = &mut self.networks[i];
+        let mut f = f;
+        if f & (AFFECT_LIVE | AFFECT_CONFIG) == 0 {
+            f |= if n.active { AFFECT_LIVE } else { AFFECT_CONFIG };
+        }
+        if f & AFFECT_LIVE != 0 && !n.active {
+            return Err(Error::operation_invalid("network is not running").in_domain(ErrorDomain::Network));
+        }
+        if f & AFFECT_CONFIG != 0 && !n.persistent {
+            return Err(Error::operation_invalid("cannot change persistent config of a transient network")
+                .in_domain(ErrorDomain::Network));
+        }
+        // Work on copies so a failure in one of live/config leaves both untouched.
+        let mut live = n.def.clone();
+        let mut config = n.new_def.clone();
+        if f & AFFECT_LIVE != 0 {
+            update_one(&mut live, command, &host)?;
+        }
+        if f & AFFECT_CONFIG != 0 {
+            match (&mut config, n.active) {
+                (Some(c), _) => update_one(c, command, &host)?,
+                (None, true) => {
+                    // Active persistent network without a separate saved definition yet.
+                    let mut c = n.def.clone();
+                    update_one(&mut c, command, &host)?;
+                    config = Some(c);
+                }
+                (None, false) => update_one(&mut live, command, &host)?,
+            }
+        }
+        n.def = live;
+        n.new_def = config;
+        Ok(())
+    }
+
+    /// libvirt's test driver: every interface of a running domain gets one made-up address, from
+    /// its network's first DHCP range (offset by domain id and index) or 192.168.0.x otherwise.
+    pub fn domain_interface_addresses(&self, r: &DomainRef, source: u32) -> Result<Vec<DomainInterface>> {
+        if source > ADDRESSES_SRC_ARP {
+            return Err(Error::coded(ErrorCode::ArgumentUnsupported, ErrorDomain::Domain, format!("Unknown IP address data source {source}")));
+        }
+        let d = self.dom(r)?;
+        if !d.is_active() {
+            return Err(Error::operation_invalid("domain is not running"));
+        }
+        let mut out = Vec::new();
+        let nets = d.def.dom.devices.as_ref().map(|dv| dv.interfaces.as_slice()).unwrap_or_default();
+        for (i, net) in nets.iter().enumerate() {
+            let name = net.target.as_ref().and_then(|t| t.dev.clone()).unwrap_or_default();
+            let hwaddr = net.mac.as_ref().map(|m| m.address.to_string());
+            let addr = if net.kind == InterfaceType::Network {
+                let offset = 20 * (i64::from(d.id) - 1) + i as i64 + 1;
+                let netname = net.source.as_ref().and_then(|s| s.network.clone()).unwrap_or_default();
+                let n = self
+                    .networks
+                    .iter()
+                    .find(|n| n.def.name == netname)
+                    .ok_or_else(|| Error::no_network(format!("no network with matching name '{netname}'")))?;
+                let ip = n.def.ips.first().ok_or_else(|| Error::internal(format!("network '{netname}' has no <ip>")))?;
+                let prefix = u32::from(ip.prefix_len().unwrap_or(0));
+                let base = ip
+                    .dhcp
+                    .as_ref()
+                    .and_then(|dh| dh.ranges.first())
+                    .map(|rg| rg.start)
+                    .or(ip.address)
+                    .ok_or_else(|| Error::internal(format!("network '{netname}' has no address")))?;
+                match base {
+                    IpAddr::V4(a) => (0, std::net::Ipv4Addr::from((u32::from(a) as i64 + offset) as u32).to_string(), prefix),
+                    IpAddr::V6(a) => {
+                        let mut o = a.octets();
+                        o[15] = o[15].wrapping_add(offset as u8);
+                        (1, std::net::Ipv6Addr::from(o).to_string(), prefix)
+                    }
+                }
+            } else {
+                (0, format!("192.168.0.{}", 1 + i), 24)
+            };
+            out.push(DomainInterface { name, hwaddr, addrs: vec![addr] });
+        }
+        Ok(out)
+    }
+}
+
+fn section_name(s: u32) -> &'static str {
+    ["none", "bridge", "domain", "ip", "ip-dhcp-host", "ip-dhcp-range", "forward", "forward-interface", "forward-pf", "portgroup", "dns-host", "dns-txt", "dns-srv"]
+        .get(s as usize)
+        .copied()
+        .unwrap_or("unknown")
+}
