@@ -273,6 +273,16 @@ pub fn attach_interface(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 
 pub fn detach_interface(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let d = lookup(ctl, cmd)?;
+    // virsh follows every lookup failure with its generic line.
+    detach_iface(&d, cmd).map_err(|e| match e {
+        CmdError::Failed(m) => CmdError::Failed(format!("{m}\nerror: Failed to detach interface")),
+        e => e,
+    })?;
+    ctl.extra("Interface detached successfully\n");
+    Ok(())
+}
+
+fn detach_iface(d: &Domain, cmd: &Cmd) -> Result<(), CmdError> {
     let kind = cmd.req("type")?.to_string();
     let mac = cmd.get("mac").map(str::to_string);
     let mut f = affect_flags(cmd)?;
@@ -282,7 +292,7 @@ pub fn detach_interface(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
             f |= flags::AFFECT_LIVE;
         }
     }
-    let xml = domain_xml(&d, f & flags::AFFECT_CONFIG != 0)?;
+    let xml = domain_xml(d, f & flags::AFFECT_CONFIG != 0)?;
     let doc = parse(&xml)?;
     let of_type: Vec<_> = devices(&doc, "interface").into_iter().filter(|n| n.attribute("type") == Some(kind.as_str())).collect();
     if of_type.is_empty() {
@@ -307,9 +317,7 @@ pub fn detach_interface(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
         None => of_type[0],
     };
     let dev = &xml[node.range()];
-    d.detach_device(dev, f).map_err(|e| CmdError::api("Failed to detach interface", e))?;
-    ctl.extra("Interface detached successfully\n");
-    Ok(())
+    d.detach_device(dev, f).map_err(|e| CmdError::api("Failed to detach interface", e))
 }
 
 pub fn domblklist(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {

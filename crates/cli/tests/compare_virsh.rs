@@ -75,6 +75,41 @@ const DEFAULT_READS: &[&[&str]] = &[
     &["net-info", "nope"],
     &["pool-info", "nope"],
     &["start", "test"],
+    // interfaces, disks, vCPUs, DHCP
+    &["domiflist", "test"],
+    &["domiflist", "test", "--inactive"],
+    &["domifaddr", "test"],
+    &["domifaddr", "test", "--full"],
+    &["domifaddr", "test", "testnet0"],
+    &["domifaddr", "test", "--source", "agent"],
+    &["domifaddr", "test", "--source", "bogus"],
+    &["domifaddr", "test", "nope"],
+    &["domif-getlink", "test", "testnet0"],
+    &["domif-getlink", "test", "AA:BB:CC:DD:EE:FF"],
+    &["domif-getlink", "test", "vnet9"],
+    &["domif-getlink", "test", "52:54:00:00:00:09", "--config"],
+    &["domif-setlink", "test", "testnet0", "down"],
+    &["domif-setlink", "test", "testnet0", "sideways"],
+    &["domif-setlink", "test", "vnet9", "up"],
+    &["attach-interface", "test", "network", "default", "--model", "virtio"],
+    &["attach-interface", "test", "network", "default", "--mac", "52:54:00:11:22:33", "--print-xml"],
+    &["attach-interface", "test", "bogus", "x"],
+    &["detach-interface", "test", "network"],
+    &["detach-interface", "test", "bridge"],
+    &["detach-interface", "test", "network", "--mac", "52:54:00:00:00:09"],
+    &["domblklist", "test"],
+    &["domblklist", "test", "--details"],
+    &["vcpucount", "test"],
+    &["vcpucount", "test", "--maximum"],
+    &["vcpucount", "test", "--active", "--config"],
+    &["maxvcpus"],
+    &["net-dhcp-leases", "default"],
+    &["net-dhcp-leases", "nope"],
+    &["net-update", "default", "add", "ip-dhcp-host", "<host mac='52:54:00:00:00:01' ip='192.168.122.50' name='h1'/>"],
+    &["net-update", "default", "delete", "ip-dhcp-host", "<host mac='52:54:00:00:00:09'/>"],
+    &["net-update", "default", "bogus", "ip-dhcp-host", "<host/>"],
+    &["net-update", "default", "add", "foo", "<host/>"],
+    &["net-update", "default", "add", "ip-dhcp-host", "/nonexistent/host.xml"],
 ];
 
 #[test]
@@ -301,4 +336,18 @@ fn nodedev_commands_match_virsh_on_a_node_file() {
         compare(&uri, &["nodedev-dumpxml", dev]);
         compare(&uri, &["nodedev-info", dev]);
     }
+}
+
+/// net-update changes the in-memory network; a script sees the change in net-dumpxml.
+#[test]
+fn net_update_script_matches_virsh() {
+    let script = "net-update default add ip-dhcp-host \"<host mac='52:54:00:00:00:01' ip='192.168.122.50' name='h1'/>\"; \
+        net-dumpxml default; \
+        net-update default add ip-dhcp-host \"<host mac='52:54:00:00:00:01' ip='192.168.122.50'/>\"; \
+        net-update default modify ip-dhcp-host \"<host mac='52:54:00:00:00:01' ip='192.168.122.51'/>\" --config; \
+        net-update default add-first ip-dhcp-host \"<host mac='52:54:00:00:00:02' ip='192.168.122.52'/>\" --live; \
+        net-dumpxml default; \
+        net-update default delete ip-dhcp-host \"<host mac='52:54:00:00:00:01'/>\"; \
+        net-dumpxml default";
+    compare("test:///default", &[script]);
 }

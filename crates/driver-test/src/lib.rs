@@ -310,6 +310,23 @@ impl Driver for TestDriver {
         self.change(|st, _| st.network_update(n, command, section, parent_index, xml, flags))
     }
 
+    // libvirt's test driver has none of these; name the public API like libvirt's error does.
+    fn network_dhcp_leases(&self, _n: &NetworkRef, _mac: Option<&str>) -> Result<Vec<oxvirt_api::DhcpLease>> {
+        Err(oxvirt_api::Error::no_support("virNetworkGetDHCPLeases"))
+    }
+
+    fn domain_attach_device(&self, _d: &DomainRef, _xml: &str, flags: u32) -> Result<()> {
+        Err(oxvirt_api::Error::no_support(if flags == 0 { "virDomainAttachDevice" } else { "virDomainAttachDeviceFlags" }))
+    }
+
+    fn domain_detach_device(&self, _d: &DomainRef, _xml: &str, flags: u32) -> Result<()> {
+        Err(oxvirt_api::Error::no_support(if flags == 0 { "virDomainDetachDevice" } else { "virDomainDetachDeviceFlags" }))
+    }
+
+    fn domain_update_device(&self, _d: &DomainRef, _xml: &str, _flags: u32) -> Result<()> {
+        Err(oxvirt_api::Error::no_support("virDomainUpdateDeviceFlags"))
+    }
+
     fn domain_snapshot_count(&self, d: &DomainRef) -> Result<u32> {
         self.read(|st| st.dom(d).map(|_| 0))
     }
