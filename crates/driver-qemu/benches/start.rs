@@ -437,6 +437,7 @@ fn breakdown(conn: &Connect, root: &Path, argv: &Argv, run_dir: &str, tmp: &Path
             args: spawn_args.iter().map(Into::into).collect(),
             run_dir: RunDir::new(&spawn_dir),
             timeout: Duration::from_secs(60),
+            pass_fds: Vec::new(),
         };
         let t = Instant::now();
         let (p, mut qmp) = process::spawn(&spec).expect("spawn");

@@ -19,13 +19,14 @@ use oxvirt_api::{
     DomainState, Driver, DriverFactory, Error, ErrorCode, ErrorDomain, EventBus, NodeDevRef, NodeInfo, Result, TypedParam,
 };
 use oxvirt_qmp::Qmp;
+use oxvirt_xml::domain::devices::interface::{InterfaceTarget, InterfaceType, LinkState};
 use oxvirt_xml::domain::Domain;
 use oxvirt_xml::{parse_document, ParseOptions, XmlDocument};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::caps::{CapsCache, QemuCaps};
-use crate::command::{self, Accel, BuildEnv};
+use crate::command::{self, Accel, BuildEnv, TapArg};
 use crate::fsutil::{remove_if_exists, write_atomic, FileLock};
 use crate::layout::Layout;
 use crate::process::{self, QemuProcess, RunDir, SpawnSpec};
@@ -220,6 +221,86 @@ impl QemuDriver {
         let n = Arc::new(NetworkDriver::new(layout.clone())?);
         *g = Some(n.clone());
         Ok(n)
+    }
+
+    /// Opens the tap of every `<interface type='network'|'bridge'>` (on the network's bridge or the
+    /// named one) and records its name in `def` (`<target dev>`), as the live XML shows it.
+    fn open_taps(&self, def: &mut Domain) -> Result<NicTaps> {
+        let mut out = NicTaps { net: None, fds: Vec::new(), args: Vec::new(), connections: Vec::new() };
+        let name = def.name.clone();
+        let Some(devs) = def.devices.as_mut() else { return Ok(out) };
+        for (i, n) in devs.interfaces.iter_mut().enumerate() {
+            if !matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge) {
+                out.args.push(None);
+                continue;
+            }
+            let path = format!("interface {}", i + 1);
+            let mac = n.mac.as_ref().map(|m| m.address).ok_or_else(|| {
+                Error::internal(format!("domain '{name}': {path} has no MAC address after completion"))
+            })?;
+            let model = n.model.as_ref().map_or("rtl8139", |m| m.kind.as_str()).to_string();
+            let src = n.source.get_or_insert_with(Default::default);
+            let (fd, ifname, vnet_hdr) = if n.kind == InterfaceType::Network {
+                let network = src.network.clone().ok_or_else(|| {
+                    Error::unsupported_config(format!("domain '{name}': {path} of type 'network' names no source network"))
+                })?;
+                let net = match &out.net {
+                    Some(n) => n.clone(),
+                    None => {
+                        let n = self.net()?;
+                        out.net = Some(n.clone());
+                        n
+                    }
+                };
+                let tap = net.attach_guest_interface(&network, mac, &model)?;
+                out.connections.push((network, tap.ifname.clone()));
+                src.bridge = Some(tap.bridge.clone());
+                (tap.fd, tap.ifname, tap.vnet_hdr)
+            } else {
+                let bridge = src.bridge.clone().ok_or_else(|| {
+                    Error::unsupported_config(format!("domain '{name}': {path} of type 'bridge' names no source bridge"))
+                })?;
+                let vnet_hdr = model == "virtio";
+                let mtu = n.mtu.as_ref().map(|m| u32::from(m.size));
+                let (fd, ifname) = oxvirt_network::open_tap("vnet%d", Some(&bridge), mtu, mac, vnet_hdr).map_err(|e| {
+                    Error::new(ErrorCode::SystemError, ErrorDomain::Qemu, format!("creating a tap device on bridge '{bridge}' for domain '{name}': {e}"))
+                })?;
+                (fd, ifname, vnet_hdr)
+            };
+            n.target = Some(InterfaceTarget { dev: Some(ifname), managed: None });
+            out.args.push(Some(TapArg { fd: process::passed_fd(out.fds.len()), vnet_hdr }));
+            out.fds.push(fd);
+        }
+        Ok(out)
+    }
+
+    /// A guest stopped: its taps are gone with QEMU; the networks count one connection less each.
+    fn release_taps(&self, live_xml: &str) {
+        let Ok(def) = Domain::from_xml_str(live_xml) else { return };
+        let conns: Vec<(String, String)> = def
+            .devices
+            .iter()
+            .flat_map(|d| &d.interfaces)
+            .filter(|n| n.kind == InterfaceType::Network)
+            .filter_map(|n| {
+                let net = n.source.as_ref()?.network.clone()?;
+                let dev = n.target.as_ref()?.dev.clone()?;
+                Some((net, dev))
+            })
+            .collect();
+        if conns.is_empty() {
+            return;
+        }
+        match self.net() {
+            Ok(net) => {
+                for (network, dev) in conns {
+                    if let Err(e) = net.detach_guest_interface(&network, &dev) {
+                        tracing::warn!("releasing {dev} from network '{network}': {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("releasing guest interfaces: {e}"),
+        }
     }
 
     /// Daemon start: networks marked autostart come up (failures logged, as libvirt does).
@@ -484,6 +565,9 @@ impl QemuDriver {
     /// Forgets a stopped domain's runtime state; a transient domain disappears.
     fn finish_stop(&self, e: &mut Entry, reason: i32, kind: DomainEventKind, det: i32) {
         let r = e.reference();
+        if let Some(st) = &e.status {
+            self.release_taps(&st.live_xml);
+        }
         let _ = remove_if_exists(&self.layout.status_file(&e.name));
         let run_dir = self.layout.domain_run_dir(&e.name);
         let _ = fs::remove_dir_all(&run_dir);
@@ -608,11 +692,17 @@ impl QemuDriver {
         let run_dir = RunDir::new(self.layout.domain_run_dir(&def.name)).with_log(self.layout.log_file(&def.name));
         let _ = fs::remove_dir_all(&run_dir.dir);
         fs::create_dir_all(&run_dir.dir).map_err(|e| sys_err(format!("creating {}", run_dir.dir.display()), &e))?;
-        let env = self.build_env(&def, &caps, &emulator, &run_dir.dir);
-        let cmd = command::build(&def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
-        cmd.prepare_files().map_err(|e| Error::operation_failed(format!("preparing files of domain '{}': {e}", def.name)))?;
-        // The completed definition (addresses, defaults) is what runs and what the live XML shows.
+        let mut env = self.build_env(&def, &caps, &emulator, &run_dir.dir);
+        // The completed definition (addresses, MACs, aliases) is what runs and what the live XML
+        // shows; completed before the taps, which need the MACs.
         command::assign_addresses(&mut def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+        command::alias::assign(&mut def);
+        // Given back (connection counts) if the start fails; the devices go with the fds.
+        let mut nics = self.open_taps(&mut def)?;
+        env.taps = nics.args.clone();
+        let mut cmd = command::build(&def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+        cmd.pass_fds.append(&mut nics.fds);
+        cmd.prepare_files().map_err(|e| Error::operation_failed(format!("preparing files of domain '{}': {e}", def.name)))?;
         for gp in &cmd.graphics_ports {
             if let Some(g) = def.devices.as_mut().and_then(|d| d.graphics.get_mut(gp.graphics)) {
                 if let Some(p) = gp.port {
@@ -647,6 +737,7 @@ impl QemuDriver {
             args: args.into_iter().map(Into::into).collect(),
             run_dir,
             timeout: START_TIMEOUT,
+            pass_fds: std::mem::take(&mut cmd.pass_fds),
         };
         // Dropped after the kill guard below, when QEMU is gone and its cgroup can go too.
         let mut cgroup_guard = crate::cgroup::CleanupGuard::default();
@@ -660,7 +751,16 @@ impl QemuDriver {
         if let Some(path) = restore_from {
             self.incoming_from_file(&mut qmp, &def.name, path)?;
         }
+        // QEMU holds the taps now; ours close so the devices vanish with QEMU.
+        drop(spec);
         self.fill_runtime_paths(&mut qmp, &mut def);
+        for n in def.devices.iter().flat_map(|d| &d.interfaces) {
+            if n.link.as_ref().is_some_and(|l| l.state == LinkState::Down) {
+                let name = n.alias.as_ref().map(|a| a.name.clone()).unwrap_or_default();
+                qmp.execute("set_link", Some(json!({"name": name, "up": false})))
+                    .map_err(|e| qmp_err(&def.name, "setting a NIC's link down", e))?;
+            }
+        }
         let paused = start_flags & flags::START_PAUSED != 0;
         if !paused {
             qmp.execute("cont", None)
@@ -692,6 +792,7 @@ impl QemuDriver {
         let _ = remove_if_exists(&self.layout.stop_reason_file(&st.name));
         std::mem::forget(guard);
         cgroup_guard.disarm();
+        nics.disarm();
         let r = DomainRef {
             name: st.name.clone(),
             uuid: st.uuid,
@@ -1186,6 +1287,32 @@ fn proc_cpu_time_ns(pid: i32) -> u64 {
 }
 
 /// A host device (sysfs is read at each call: devices come and go).
+/// The taps of a starting guest. Until [`NicTaps::disarm`], dropping it gives the network
+/// connections back (the devices themselves vanish with the last fd).
+struct NicTaps {
+    net: Option<Arc<NetworkDriver>>,
+    fds: Vec<std::os::fd::OwnedFd>,
+    args: Vec<Option<TapArg>>,
+    /// (network, tap) per `type='network'` NIC.
+    connections: Vec<(String, String)>,
+}
+
+impl NicTaps {
+    fn disarm(&mut self) {
+        self.connections.clear();
+    }
+}
+
+impl Drop for NicTaps {
+    fn drop(&mut self) {
+        if let Some(net) = &self.net {
+            for (network, dev) in self.connections.drain(..) {
+                let _ = net.detach_guest_interface(&network, &dev);
+            }
+        }
+    }
+}
+
 fn lease_to_api(l: oxvirt_network::DhcpLease) -> oxvirt_api::types::DhcpLease {
     oxvirt_api::types::DhcpLease {
         iface: l.interface,

@@ -275,7 +275,7 @@ pub enum KillOutcome {
 }
 
 /// What to start.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SpawnSpec {
     pub binary: PathBuf,
     /// QEMU arguments without `-pidfile` and `-qmp`, which are added.
@@ -283,6 +283,17 @@ pub struct SpawnSpec {
     pub run_dir: RunDir,
     /// Bounds QEMU's initialisation and the QMP handshake together.
     pub timeout: Duration,
+    /// Descriptors QEMU inherits: `pass_fds[i]` is fd [`passed_fd`]`(i)` in QEMU (taps).
+    pub pass_fds: Vec<std::os::fd::OwnedFd>,
+}
+
+/// First descriptor number handed to QEMU; high enough to stay clear of stdio and of the
+/// descriptors std's spawn uses internally in the child.
+pub const PASS_FD_BASE: i32 = 100;
+
+/// The number QEMU sees for `SpawnSpec::pass_fds[index]`.
+pub fn passed_fd(index: usize) -> i32 {
+    PASS_FD_BASE + index as i32
 }
 
 /// Starts QEMU detached from our process group and returns it with a negotiated QMP
@@ -348,13 +359,45 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(QemuProcess, Qmp), ProcessError> {
     let log2 = log.try_clone().map_err(log_err)?;
 
     let deadline = Instant::now() + spec.timeout;
-    let mut child = Command::new(&spec.binary)
-        .args(&args)
+    let mut cmd = Command::new(&spec.binary);
+    cmd.args(&args)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)
         // Not in our process group: a Ctrl-C aimed at us must not kill guests.
-        .process_group(0)
+        .process_group(0);
+    if !spec.pass_fds.is_empty() {
+        use std::os::fd::AsRawFd;
+        let sources: Vec<i32> = spec.pass_fds.iter().map(AsRawFd::as_raw_fd).collect();
+        // Scratch space filled in the child, allocated here: pre_exec must not allocate.
+        let mut moved = vec![-1i32; sources.len()];
+        let hook = move || -> io::Result<()> {
+            // Two passes, so a source that happens to sit on a target number is not clobbered
+            // before it is moved: first out of the target range, then onto the targets.
+            for (i, &src) in sources.iter().enumerate() {
+                // SAFETY: fcntl on a descriptor we own in the child; async-signal-safe.
+                let fd = unsafe { libc::fcntl(src, libc::F_DUPFD_CLOEXEC, PASS_FD_BASE + 1024) };
+                if fd < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                moved[i] = fd;
+            }
+            for (i, &fd) in moved.iter().enumerate() {
+                // SAFETY: dup2 is async-signal-safe; the target is ours to overwrite in the
+                // child, and the copy it makes has FD_CLOEXEC clear so QEMU inherits it.
+                if unsafe { libc::dup2(fd, passed_fd(i)) } < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        };
+        // SAFETY: the hook only calls async-signal-safe functions (fcntl, dup2) and writes
+        // into memory allocated before the fork.
+        unsafe {
+            cmd.pre_exec(hook);
+        }
+    }
+    let mut child = cmd
         .spawn()
         .map_err(|source| ProcessError::Exec {
             binary: spec.binary.clone(),

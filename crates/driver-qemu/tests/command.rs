@@ -274,6 +274,7 @@ fn spawn(
         args: cmd.argv.iter().map(OsString::from).collect(),
         run_dir: RunDir::new(dir.join("run")),
         timeout: Duration::from_secs(60),
+        pass_fds: Vec::new(),
     };
     process::spawn(&spec).map_err(|e| format!("{e}\nargv: {}", cmd.argv.join(" ")))
 }

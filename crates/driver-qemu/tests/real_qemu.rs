@@ -43,6 +43,7 @@ fn spec(run_dir: &Path, extra: &[&str]) -> SpawnSpec {
         args,
         run_dir: RunDir::new(run_dir),
         timeout: Duration::from_secs(30),
+        pass_fds: Vec::new(),
     }
 }
 

@@ -352,7 +352,8 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
     let devs = cx.devs;
     for (i, n) in devs.interfaces.iter().enumerate() {
         let path = format!("/domain/devices/interface[{}]", i + 1);
-        let checks: [(bool, &str); 14] = [
+        let is_tap = matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge);
+        let checks: [(bool, &str); 13] = [
             (n.vlan.is_none(), "vlan"),
             (n.virtualport.is_none(), "virtualport"),
             (n.bandwidth.is_none(), "bandwidth"),
@@ -366,10 +367,11 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
             (n.filterref.is_none(), "filterref"),
             (n.tune.is_none(), "tune"),
             (n.teaming.is_none(), "teaming"),
-            (n.link.is_none(), "link"),
             (n.coalesce.is_none(), "coalesce"),
             (
-                n.backenddomain.is_none() && n.target.is_none() && n.guest.is_none(),
+                n.backenddomain.is_none()
+                    && (n.target.is_none() || is_tap)
+                    && n.guest.is_none(),
                 "target/guest",
             ),
             (n.acpi.is_none(), "acpi"),
@@ -382,11 +384,11 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
                 ));
             }
         }
-        if n.kind != InterfaceType::User {
+        if n.kind != InterfaceType::User && !is_tap {
             return Err(unsupported(
                 format!("{path}/@type"),
                 format!(
-                    "interface type '{}' (only 'user' so far; taps come later)",
+                    "interface type '{}' (only 'user', 'network' and 'bridge' so far)",
                     n.kind
                 ),
             ));
@@ -406,8 +408,28 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
             }
         }
         let netid = format!("host{}", alias(&n.alias));
-        let mut np = Props::with("type", "user").s("id", &netid);
-        for ip in &n.ips {
+        let tap = if is_tap {
+            let t = cx.env.taps.get(i).copied().flatten().ok_or_else(|| {
+                invalid(format!("{path}/@type"), "no tap device was opened for this interface")
+            })?;
+            if !n.ips.is_empty() {
+                return Err(unsupported(format!("{path}/ip"), "host-side addresses on a tap"));
+            }
+            Some(t)
+        } else {
+            None
+        };
+        let mut np = match tap {
+            // QEMU probes the fd for a vnet header itself (`vnet_hdr` is refused with `fd`).
+            // vhost-net is not used yet: without KVM it brings nothing, and with KVM it needs
+            // /dev/vhost-net passed in as well.
+            Some(t) => Props::with("type", "tap")
+                .s("fd", t.fd.to_string())
+                .s("id", &netid)
+                .b("vhost", false),
+            None => Props::with("type", "user").s("id", &netid),
+        };
+        for ip in n.ips.iter().filter(|_| tap.is_none()) {
             let prefix = ip
                 .prefix
                 .unwrap_or(if ip.address.is_ipv4() { 24 } else { 64 });

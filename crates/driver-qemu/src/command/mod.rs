@@ -55,6 +55,18 @@ pub struct BuildEnv<'a> {
     pub domain_id: i32,
     pub firmware: FirmwarePaths,
     pub port_check: PortCheck,
+    /// Per `<interface>` (same index): the tap the driver opened for it, for types `network` and
+    /// `bridge`, which need one.
+    pub taps: Vec<Option<TapArg>>,
+}
+
+/// A tap descriptor QEMU inherits for one NIC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TapArg {
+    /// The descriptor's number in QEMU.
+    pub fd: i32,
+    /// Opened with IFF_VNET_HDR (virtio NICs).
+    pub vnet_hdr: bool,
 }
 
 impl<'a> BuildEnv<'a> {
@@ -77,6 +89,7 @@ impl<'a> BuildEnv<'a> {
             domain_id: -1,
             firmware: FirmwarePaths::default(),
             port_check: PortCheck::Bind,
+            taps: Vec::new(),
         }
     }
 }
