@@ -1196,6 +1196,20 @@ fn impact(f: u32, active: bool) -> Result<(bool, bool)> {
     Ok((live, config))
 }
 
+fn parse_interface(xml: &str, what: &str) -> Result<oxvirt_xml::domain::devices::interface::Interface> {
+    let root = oxvirt_xml::root_name(xml).map_err(|e| Error::xml("device definition", &e).in_domain(ErrorDomain::Qemu))?;
+    if root != "interface" {
+        return Err(Error::coded(
+            ErrorCode::OperationUnsupported,
+            ErrorDomain::Qemu,
+            format!("{what} of <{root}> is not supported yet (interfaces are)"),
+        ));
+    }
+    let (n, _) = oxvirt_xml::parse_element::<oxvirt_xml::domain::devices::interface::Interface>(xml, "interface", ParseOptions::default())
+        .map_err(|e| Error::xml("interface definition", &e).in_domain(ErrorDomain::Qemu))?;
+    Ok(n)
+}
+
 fn parse_disk(xml: &str) -> Result<oxvirt_xml::domain::Disk> {
     let root = oxvirt_xml::root_name(xml).map_err(|e| Error::xml("device definition", &e).in_domain(ErrorDomain::Qemu))?;
     if root != "disk" {
@@ -1953,6 +1967,97 @@ impl Driver for QemuDriver {
             if devices.disks.len() == before {
                 return Err(Error::coded(ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no disk with target '{target}'")));
             }
+            self.store_config(&c)?;
+        }
+        Ok(())
+    }
+
+    fn domain_interface_addresses(&self, d: &DomainRef, source: u32) -> Result<Vec<oxvirt_api::types::DomainInterface>> {
+        use oxvirt_api::types::netupdate;
+        if source != netupdate::ADDRESSES_SRC_LEASE {
+            return Err(Error::coded(
+                ErrorCode::ArgumentUnsupported,
+                ErrorDomain::Qemu,
+                "only the lease source of interface addresses is supported (no guest agent, no ARP)",
+            ));
+        }
+        let def = {
+            let _l = self.lock()?;
+            let e = self.entry_by_ref(d)?;
+            Self::require_active(&e)?;
+            e.definition()?
+        };
+        let mut out = Vec::new();
+        for n in def.devices.iter().flat_map(|d| &d.interfaces) {
+            let Some(network) = n.source.as_ref().and_then(|s| s.network.clone()).filter(|_| n.kind == InterfaceType::Network) else {
+                continue;
+            };
+            let Some(mac) = n.mac.as_ref().map(|m| m.address) else { continue };
+            let net = self.net()?;
+            let nref = net.lookup_by_name(&network)?;
+            let leases = net.dhcp_leases(&nref, Some(mac))?;
+            if leases.is_empty() {
+                continue;
+            }
+            out.push(oxvirt_api::types::DomainInterface {
+                name: n.target.as_ref().and_then(|t| t.dev.clone()).unwrap_or_default(),
+                hwaddr: Some(mac.to_string()),
+                addrs: leases.iter().map(|l| (i32::from(l.ip.is_ipv6()), l.ip.to_string(), u32::from(l.prefix))).collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn domain_update_device(&self, d: &DomainRef, xml: &str, f: u32) -> Result<()> {
+        let new = parse_interface(xml, "update")?;
+        let mac = new.mac.as_ref().map(|m| m.address).ok_or_else(|| {
+            Error::invalid_arg("the interface to update must name its MAC address")
+        })?;
+        let state = new.link.as_ref().map_or(LinkState::Up, |l| l.state);
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        let (live, config) = impact(f, e.status.is_some())?;
+        // Only the link state may change; the rest must match what is there.
+        let apply = |def: &mut Domain| -> Result<String> {
+            let n = def
+                .devices
+                .iter_mut()
+                .flat_map(|d| d.interfaces.iter_mut())
+                .find(|n| n.mac.as_ref().is_some_and(|m| m.address == mac))
+                .ok_or_else(|| Error::coded(ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no interface with MAC address {mac}")))?;
+            let same_source = |a: &Option<oxvirt_xml::domain::devices::interface::InterfaceSource>,
+                               b: &Option<oxvirt_xml::domain::devices::interface::InterfaceSource>| {
+                let key = |s: &Option<oxvirt_xml::domain::devices::interface::InterfaceSource>| {
+                    s.as_ref().map(|s| (s.network.clone(), if s.network.is_some() { None } else { s.bridge.clone() }))
+                };
+                b.is_none() || key(a) == key(b)
+            };
+            if n.kind != new.kind
+                || !same_source(&n.source, &new.source)
+                || (new.model.is_some() && n.model.as_ref().map(|m| &m.kind) != new.model.as_ref().map(|m| &m.kind))
+            {
+                return Err(Error::coded(
+                    ErrorCode::OperationUnsupported,
+                    ErrorDomain::Qemu,
+                    "only the link state of an interface can be changed in place",
+                ));
+            }
+            n.link = (state == LinkState::Down).then_some(oxvirt_xml::domain::devices::interface::Link { state });
+            Ok(n.alias.as_ref().map(|a| a.name.clone()).unwrap_or_default())
+        };
+        if live {
+            let mut st = Self::require_active(&e)?;
+            let mut ldef = e.definition()?;
+            let alias = apply(&mut ldef)?;
+            let mut qmp = self.qmp(&st)?;
+            qmp.execute("set_link", Some(json!({"name": alias, "up": state == LinkState::Up})))
+                .map_err(|err| qmp_err(&e.name, "setting a NIC's link state", err))?;
+            st.live_xml = ldef.to_xml_string();
+            self.store_status(&st)?;
+        }
+        if config {
+            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
+            apply(&mut c)?;
             self.store_config(&c)?;
         }
         Ok(())
