@@ -162,6 +162,7 @@ fn guest_xml(name: &str, mac: &str, ping: &str, log: &Path, guest: &Path) -> Str
     <initrd>{initrd}</initrd>
     <cmdline>console=ttyS0 quiet panic=-1 oxvirt.mode=net oxvirt.ping={ping}</cmdline>
   </os>
+  <features><acpi/><apic/></features>
   <on_poweroff>destroy</on_poweroff>
   <devices>
     <serial type='file'><source path='{log}'/><target port='0'/></serial>
@@ -256,6 +257,18 @@ fn two_guests_on_a_nat_network() {
     assert!(w.ox(&["dumpxml", "g1"]).contains("<link state='down'/>"), "link down in the live XML");
     w.ox(&["domif-setlink", "g1", &tap1, "up"]);
     assert!(!w.ox(&["dumpxml", "g1"]).contains("<link state='down'/>"), "link up again");
+
+    // Hot-plug of a NIC on the network: tap on the bridge, one more connection; unplug undoes it.
+    let mac3 = "52:54:00:0e:2e:03";
+    w.ox(&["attach-interface", "g2", "network", NET, "--mac", mac3, "--model", "virtio", "--live"]);
+    let live2 = w.ox(&["dumpxml", "g2"]);
+    assert!(live2.contains(mac3), "hot-plugged NIC in the live XML:\n{live2}");
+    assert_eq!(w.links().lines().filter(|l| l.contains(": vnet") && l.contains(&format!("master {BRIDGE}"))).count(), 3);
+    assert_eq!(w.runtime()["connections"], 3, "hot-plugged NIC counted");
+    w.ox(&["detach-interface", "g2", "network", "--mac", mac3, "--live"]);
+    assert!(!w.ox(&["dumpxml", "g2"]).contains(mac3), "unplugged NIC still in the live XML");
+    assert_eq!(w.links().lines().filter(|l| l.contains(": vnet")).count(), 2, "unplugged tap gone");
+    assert_eq!(w.runtime()["connections"], 2, "unplugged NIC released");
 
     // Stopping the guests removes their taps and gives the connections back.
     w.ox(&["destroy", "g1"]);

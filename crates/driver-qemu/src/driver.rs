@@ -225,12 +225,13 @@ impl QemuDriver {
 
     /// Opens the tap of every `<interface type='network'|'bridge'>` (on the network's bridge or the
     /// named one) and records its name in `def` (`<target dev>`), as the live XML shows it.
-    fn open_taps(&self, def: &mut Domain) -> Result<NicTaps> {
+    /// `only`: just that interface (hot-plug), the others get no tap.
+    fn open_taps(&self, def: &mut Domain, only: Option<usize>) -> Result<NicTaps> {
         let mut out = NicTaps { net: None, fds: Vec::new(), args: Vec::new(), connections: Vec::new() };
         let name = def.name.clone();
         let Some(devs) = def.devices.as_mut() else { return Ok(out) };
         for (i, n) in devs.interfaces.iter_mut().enumerate() {
-            if !matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge) {
+            if !matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge) || only.is_some_and(|o| o != i) {
                 out.args.push(None);
                 continue;
             }
@@ -698,7 +699,7 @@ impl QemuDriver {
         command::assign_addresses(&mut def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
         command::alias::assign(&mut def);
         // Given back (connection counts) if the start fails; the devices go with the fds.
-        let mut nics = self.open_taps(&mut def)?;
+        let mut nics = self.open_taps(&mut def, None)?;
         env.taps = nics.args.clone();
         let mut cmd = command::build(&def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
         cmd.pass_fds.append(&mut nics.fds);
@@ -1240,6 +1241,176 @@ impl QemuDriver {
         let new = crate::hotplug::attach_disk(&mut qmp, &ldef, disk, &env)?;
         st.live_xml = new.to_xml_string();
         self.store_status(&st)
+    }
+}
+
+type Interface = oxvirt_xml::domain::devices::interface::Interface;
+
+fn mac_of(n: &Interface) -> Option<oxvirt_xml::MacAddr> {
+    n.mac.as_ref().map(|m| m.address)
+}
+
+impl QemuDriver {
+    fn attach_interface(&self, d: &DomainRef, n: Interface, f: u32) -> Result<()> {
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        let (live, config) = impact(f, e.status.is_some())?;
+        let mut n = n;
+        if live {
+            // The MAC is chosen once, so config and live agree.
+            if n.mac.is_none() {
+                n.mac = Some(oxvirt_xml::domain::devices::interface::Mac {
+                    address: oxvirt_xml::MacAddr::random_qemu(),
+                    kind: None,
+                    check: None,
+                });
+            }
+            self.attach_interface_live(&e, n.clone())?;
+        }
+        if config {
+            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
+            let devices = c.devices.get_or_insert_with(Default::default);
+            if let Some(mac) = mac_of(&n) {
+                if devices.interfaces.iter().any(|x| mac_of(x) == Some(mac)) {
+                    return Err(op_invalid(format!("an interface with MAC address {mac} already exists")));
+                }
+            }
+            let mut n = n;
+            n.target = None;
+            n.alias = None;
+            devices.interfaces.push(n);
+            self.complete_definition(&mut c)?;
+            self.store_config(&c)?;
+        }
+        Ok(())
+    }
+
+    /// Hot-plug: tap opened, its fd handed over with `getfd`, then `netdev_add` naming it and
+    /// `device_add`; each step undone if a later one fails.
+    fn attach_interface_live(&self, e: &Entry, mut n: Interface) -> Result<()> {
+        let mut st = Self::require_active(e)?;
+        let ldef = e.definition()?;
+        let mut def = ldef.clone();
+        let devices = def.devices.get_or_insert_with(Default::default);
+        if let Some(mac) = mac_of(&n) {
+            if devices.interfaces.iter().any(|x| mac_of(x) == Some(mac)) {
+                return Err(op_invalid(format!("an interface with MAC address {mac} already exists")));
+            }
+        }
+        let used: BTreeSet<String> = devices.interfaces.iter().filter_map(|x| x.alias.as_ref().map(|a| a.name.clone())).collect();
+        let alias = (0..).map(|i| format!("net{i}")).find(|a| !used.contains(a)).unwrap_or_default();
+        n.alias = Some(oxvirt_xml::domain::devices::common::Alias { name: alias.clone() });
+        n.target = None;
+        devices.interfaces.push(n);
+        let idx = devices.interfaces.len() - 1;
+        let emulator = PathBuf::from(&st.emulator);
+        let caps = self.caps_for(&emulator)?;
+        let mut env = self.build_env(&ldef, &caps, &emulator, &self.layout.domain_run_dir(&e.name));
+        command::assign_addresses(&mut def, &env).map_err(|x| Error::unsupported_config(x).in_domain(ErrorDomain::Qemu))?;
+        command::alias::assign(&mut def);
+        let mut nics = self.open_taps(&mut def, Some(idx))?;
+        // The other NICs' taps are QEMU's already; placeholders let the whole line be built.
+        env.taps = nics.args.clone();
+        for (i, n) in def.devices.iter().flat_map(|d| &d.interfaces).enumerate() {
+            if i != idx && matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge) {
+                env.taps[i] = Some(TapArg { fd: -1, vnet_hdr: false });
+            }
+        }
+        let cmd = command::build(&def, &env).map_err(|x| Error::unsupported_config(x).in_domain(ErrorDomain::Qemu))?;
+        let find = |flag: &str, id: &str| {
+            cmd.argv
+                .windows(2)
+                .filter(|w| w[0] == flag)
+                .filter_map(|w| serde_json::from_str::<serde_json::Value>(&w[1]).ok())
+                .find(|v| v.get("id").and_then(|i| i.as_str()) == Some(id))
+        };
+        let netid = format!("host{alias}");
+        let (Some(mut netdev), Some(device)) = (find("-netdev", &netid), find("-device", &alias)) else {
+            return Err(Error::internal(format!("no -netdev/-device for {alias} in the command line")));
+        };
+        let fail = |what: &str, x: &dyn std::fmt::Display| qmp_err(&e.name, what, x);
+        let mut qmp = self.qmp(&st)?;
+        let fdname = format!("fd-{alias}");
+        let have_fd = if let Some(fd) = nics.fds.first() {
+            qmp.execute_with_fd("getfd", Some(json!({"fdname": fdname})), fd.as_fd())
+                .map_err(|x| fail("passing a tap fd", &x))?;
+            netdev["fd"] = json!(fdname);
+            true
+        } else {
+            false
+        };
+        if let Err(x) = qmp.execute("netdev_add", Some(netdev)) {
+            if have_fd {
+                let _ = qmp.execute("closefd", Some(json!({"fdname": fdname})));
+            }
+            return Err(fail("adding the network backend", &x));
+        }
+        if let Err(x) = qmp.execute("device_add", Some(device)) {
+            let _ = qmp.execute("netdev_del", Some(json!({"id": netid})));
+            return Err(fail("adding the NIC", &x));
+        }
+        let down = def.devices.as_ref().and_then(|d| d.interfaces.get(idx)).and_then(|n| n.link.as_ref());
+        if down.is_some_and(|l| l.state == LinkState::Down) {
+            let _ = qmp.execute("set_link", Some(json!({"name": alias, "up": false})));
+        }
+        st.live_xml = def.to_xml_string();
+        self.store_status(&st)?;
+        nics.disarm();
+        Ok(())
+    }
+
+    fn detach_interface(&self, d: &DomainRef, n: Interface, f: u32) -> Result<()> {
+        let mac = mac_of(&n).ok_or_else(|| Error::invalid_arg("the interface to detach must name its MAC address"))?;
+        let _l = self.lock()?;
+        let e = self.entry_by_ref(d)?;
+        let (live, config) = impact(f, e.status.is_some())?;
+        let missing = || Error::coded(ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no interface with MAC address {mac}"));
+        if live {
+            let mut st = Self::require_active(&e)?;
+            let mut def = e.definition()?;
+            let devices = def.devices.get_or_insert_with(Default::default);
+            let idx = devices.interfaces.iter().position(|x| mac_of(x) == Some(mac)).ok_or_else(missing)?;
+            let old = devices.interfaces[idx].clone();
+            let alias = old.alias.as_ref().map(|a| a.name.clone()).ok_or_else(|| Error::internal("live interface without alias"))?;
+            let fail = |what: &str, x: &dyn std::fmt::Display| qmp_err(&e.name, what, x);
+            let mut qmp = self.qmp(&st)?;
+            qmp.execute("device_del", Some(json!({"id": alias}))).map_err(|x| fail("removing the NIC", &x))?;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match qmp.wait_event("DEVICE_DELETED", left) {
+                    Ok(ev) if ev.data.get("device").and_then(|x| x.as_str()) == Some(alias.as_str()) => break,
+                    Ok(_) => continue,
+                    Err(x) => return Err(fail("waiting for the guest to release the NIC (is ACPI hotplug enabled in the guest?)", &x)),
+                }
+            }
+            // QEMU closes the tap with the backend; the device goes with it.
+            qmp.execute("netdev_del", Some(json!({"id": format!("host{alias}")})))
+                .map_err(|x| fail("removing the network backend", &x))?;
+            devices.interfaces.remove(idx);
+            st.live_xml = def.to_xml_string();
+            self.store_status(&st)?;
+            if let (InterfaceType::Network, Some(network), Some(dev)) = (
+                old.kind,
+                old.source.as_ref().and_then(|s| s.network.clone()),
+                old.target.as_ref().and_then(|t| t.dev.clone()),
+            ) {
+                if let Err(x) = self.net().and_then(|net| net.detach_guest_interface(&network, &dev)) {
+                    tracing::warn!("releasing {dev} from network '{network}': {x}");
+                }
+            }
+        }
+        if config {
+            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
+            let devices = c.devices.get_or_insert_with(Default::default);
+            let before = devices.interfaces.len();
+            devices.interfaces.retain(|x| mac_of(x) != Some(mac));
+            if devices.interfaces.len() == before {
+                return Err(missing());
+            }
+            self.store_config(&c)?;
+        }
+        Ok(())
     }
 }
 
@@ -1918,6 +2089,9 @@ impl Driver for QemuDriver {
     }
 
     fn domain_attach_device(&self, d: &DomainRef, xml: &str, f: u32) -> Result<()> {
+        if oxvirt_xml::root_name(xml).is_ok_and(|r| r == "interface") {
+            return self.attach_interface(d, parse_interface(xml, "attach")?, f);
+        }
         let disk = parse_disk(xml)?;
         let _l = self.lock()?;
         let e = self.entry_by_ref(d)?;
@@ -1946,6 +2120,9 @@ impl Driver for QemuDriver {
     }
 
     fn domain_detach_device(&self, d: &DomainRef, xml: &str, f: u32) -> Result<()> {
+        if oxvirt_xml::root_name(xml).is_ok_and(|r| r == "interface") {
+            return self.detach_interface(d, parse_interface(xml, "detach")?, f);
+        }
         let disk = parse_disk(xml)?;
         let target = disk.target.dev.clone();
         let _l = self.lock()?;
