@@ -435,3 +435,36 @@ fn remote_driver_over_tcp() {
     let _ = std::fs::remove_dir_all(&pool_dir);
     assert_eq!(script(&remote, &pool_dir), l);
 }
+
+/// The interface and DHCP commands through oxvirtd print what they print in-process.
+#[test]
+fn cli_interface_and_dhcp_commands_through_daemon_equal_in_process() {
+    let daemon = Daemon::start();
+    let update = "net-update default add ip-dhcp-host \"<host mac='52:54:00:00:00:01' ip='192.168.122.50' name='h1'/>\"; \
+                  net-update default add-first ip-dhcp-host \"<host mac='52:54:00:00:00:02' ip='192.168.122.52'/>\" --live; \
+                  net-update default add ip-dhcp-host \"<host mac='52:54:00:00:00:01' ip='192.168.122.50'/>\"; \
+                  net-update default delete ip-dhcp-host \"<host mac='52:54:00:00:00:01'/>\"; net-dumpxml default";
+    for args in [
+        &["domifaddr", "test"][..],
+        &["domifaddr", "test", "--full", "--json"],
+        &["domifaddr", "test", "--source", "arp"],
+        &["domiflist", "test"],
+        &["domiflist", "test", "--json"],
+        &["domif-getlink", "test", "testnet0"],
+        &["domif-setlink", "test", "testnet0", "down"],
+        &["attach-interface", "test", "network", "default", "--config"],
+        &["detach-interface", "test", "network", "--config"],
+        &["domblklist", "test"],
+        &["vcpucount", "test"],
+        &["net-dhcp-leases", "default"],
+        &["net-dhcp-leases", "default", "--json"],
+        &[update],
+    ] {
+        let local = oxvirt("test:///default", args, &[]);
+        let remote = oxvirt(&daemon.uri(), args, &[]);
+        assert_eq!(remote, local, "oxvirt {args:?}");
+    }
+    let (rc, out) = oxvirt(&daemon.uri_ro(), &["net-update", "default", "delete", "ip-dhcp-host", "<host mac='52:54:00:00:00:01'/>"], &[]);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("read only access prevents"), "{out}");
+}

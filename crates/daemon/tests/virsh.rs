@@ -153,3 +153,42 @@ fn sigterm_removes_sockets_and_exits_cleanly() {
     assert!(!d.sock().exists() && !d.sock_ro().exists() && !pidfile.exists());
     assert!(d.log().contains("shutting down"), "{}", d.log());
 }
+
+/// DHCP leases, network update and interface addresses over the wire (NETWORK_GET_DHCP_LEASES,
+/// NETWORK_UPDATE, DOMAIN_INTERFACE_ADDRESSES, DOMAIN_UPDATE_DEVICE_FLAGS, DOMAIN_ATTACH/DETACH_DEVICE):
+/// what virsh prints, errors included, is what it prints for libvirt's own test driver.
+#[test]
+fn network_and_interface_commands_match_libvirts_test_driver() {
+    require_virsh();
+    let d = Daemon::start();
+    for cmd in [
+        "domifaddr test",
+        "domifaddr test --full --source agent",
+        "domifaddr test --source arp testnet0",
+        "domif-getlink test testnet0",
+        "net-dhcp-leases default",
+        "net-dhcp-leases default --mac 52:54:00:00:00:01",
+        "domif-setlink test testnet0 down",
+        "domif-setlink test testnet0 down --config",
+        // Only the flagged calls: the daemon serves the flagless ATTACH/DETACH_DEVICE as the
+        // FLAGS call with AFFECT_LIVE (libvirt's meaning), so the test driver's "not supported"
+        // error names the FLAGS API where libvirt's names the flagless one.
+        "attach-interface test network default --config",
+        "attach-interface test network default --live --model virtio",
+        "detach-interface test network --live",
+        "detach-interface test network --config",
+        "net-update default add ip-dhcp-host \"<host mac='52:54:00:00:00:01' ip='192.168.122.50' name='h1'/>\"; \
+         net-dumpxml default; \
+         net-update default add ip-dhcp-host \"<host mac='52:54:00:00:00:01' ip='192.168.122.50'/>\"; \
+         net-update default modify ip-dhcp-host \"<host mac='52:54:00:00:00:01' ip='192.168.122.51'/>\" --config; \
+         net-update default add-first ip-dhcp-host \"<host mac='52:54:00:00:00:02' ip='192.168.122.52'/>\" --live; \
+         net-dumpxml default; \
+         net-update default delete ip-dhcp-host \"<host mac='52:54:00:00:00:09'/>\"; \
+         net-update default delete ip-dhcp-host \"<host mac='52:54:00:00:00:01'/>\"; net-dumpxml default",
+    ] {
+        let (ok_ours, ours) = virsh(&d.uri(), cmd);
+        let (ok_ref, reference) = common::virsh_reference(cmd);
+        assert_eq!(ok_ours, ok_ref, "{cmd}: ours={ours} reference={reference}\nlog:\n{}", d.log());
+        assert_eq!(ours, reference, "virsh {cmd} differs");
+    }
+}

@@ -27,6 +27,9 @@ pub const SECURITY_DOI_MAX: usize = 257;
 pub const DOMAIN_MESSAGES_MAX: usize = 2048;
 pub const NODE_DEVICE_LIST_MAX: usize = 65536;
 pub const NODE_DEVICE_CAPS_LIST_MAX: usize = 65536;
+pub const NETWORK_DHCP_LEASES_MAX: usize = 65536;
+pub const DOMAIN_INTERFACE_MAX: usize = 2048;
+pub const DOMAIN_IP_ADDR_MAX: usize = 2048;
 
 /// libvirt's version numbers as major * 1,000,000 + minor * 1,000 + micro; clients compare the
 /// library version against feature thresholds, so report the release whose protocol we speak.
@@ -195,6 +198,14 @@ procedures! {
     NODE_DEVICE_LIST_CAPS = 117,
     CONNECT_LIST_ALL_NODE_DEVICES = 285,
     NETWORK_CREATE_XML_FLAGS = 437,
+    DOMAIN_ATTACH_DEVICE = 8,
+    DOMAIN_DETACH_DEVICE = 13,
+    DOMAIN_ATTACH_DEVICE_FLAGS = 160,
+    DOMAIN_DETACH_DEVICE_FLAGS = 161,
+    DOMAIN_UPDATE_DEVICE_FLAGS = 174,
+    NETWORK_UPDATE = 291,
+    NETWORK_GET_DHCP_LEASES = 341,
+    DOMAIN_INTERFACE_ADDRESSES = 353,
 }
 
 crate::xdr_enum! {
@@ -330,6 +341,81 @@ crate::xdr_struct! {
     pub struct EventCallbackLifecycleMsg { pub callback_id: i32, pub msg: EventLifecycleMsg }
     pub struct AuthListRet { pub types: Array<AuthType, AUTH_TYPE_LIST_MAX> }
     pub struct SupportsFeatureRet { pub supported: i32 }
+    pub struct DomXmlArgs { pub dom: NonnullDomain, pub xml: String }
+    pub struct DomXmlFlagsArgs { pub dom: NonnullDomain, pub xml: String, pub flags: u32 }
+    pub struct NetworkUpdateArgs {
+        pub net: NonnullNetwork,
+        pub command: u32,
+        pub section: u32,
+        pub parent_index: i32,
+        pub xml: String,
+        pub flags: u32,
+    }
+    pub struct NetworkDhcpLease {
+        pub iface: String,
+        pub expirytime: i64,
+        pub kind: i32,
+        pub mac: Option<String>,
+        pub iaid: Option<String>,
+        pub ipaddr: String,
+        pub prefix: u32,
+        pub hostname: Option<String>,
+        pub clientid: Option<String>,
+    }
+    pub struct NetworkGetDhcpLeasesArgs { pub net: NonnullNetwork, pub mac: Option<String>, pub need_results: i32, pub flags: u32 }
+    pub struct NetworkGetDhcpLeasesRet { pub leases: Array<NetworkDhcpLease, NETWORK_DHCP_LEASES_MAX>, pub ret: u32 }
+    pub struct DomainIpAddr { pub kind: i32, pub addr: String, pub prefix: u32 }
+    pub struct DomainInterfaceWire { pub name: String, pub hwaddr: Option<String>, pub addrs: Array<DomainIpAddr, DOMAIN_IP_ADDR_MAX> }
+    pub struct DomainInterfaceAddressesArgs { pub dom: NonnullDomain, pub source: u32, pub flags: u32 }
+    pub struct DomainInterfaceAddressesRet { pub ifaces: Array<DomainInterfaceWire, DOMAIN_INTERFACE_MAX> }
+}
+
+impl From<&oxvirt_api::DhcpLease> for NetworkDhcpLease {
+    fn from(l: &oxvirt_api::DhcpLease) -> Self {
+        NetworkDhcpLease {
+            iface: l.iface.clone(),
+            expirytime: l.expiry_time,
+            kind: l.kind,
+            mac: l.mac.clone(),
+            iaid: l.iaid.clone(),
+            ipaddr: l.ipaddr.clone(),
+            prefix: l.prefix,
+            hostname: l.hostname.clone(),
+            clientid: l.clientid.clone(),
+        }
+    }
+}
+
+impl From<NetworkDhcpLease> for oxvirt_api::DhcpLease {
+    fn from(l: NetworkDhcpLease) -> Self {
+        oxvirt_api::DhcpLease {
+            iface: l.iface,
+            expiry_time: l.expirytime,
+            kind: l.kind,
+            mac: l.mac,
+            iaid: l.iaid,
+            ipaddr: l.ipaddr,
+            prefix: l.prefix,
+            hostname: l.hostname,
+            clientid: l.clientid,
+        }
+    }
+}
+
+impl From<&oxvirt_api::DomainInterface> for DomainInterfaceWire {
+    fn from(i: &oxvirt_api::DomainInterface) -> Self {
+        DomainInterfaceWire {
+            name: i.name.clone(),
+            hwaddr: i.hwaddr.clone(),
+            addrs: Array(i.addrs.iter().map(|(kind, addr, prefix)| DomainIpAddr { kind: *kind, addr: addr.clone(), prefix: *prefix }).collect()),
+        }
+    }
+}
+
+impl From<DomainInterfaceWire> for oxvirt_api::DomainInterface {
+    fn from(i: DomainInterfaceWire) -> Self {
+        oxvirt_api::DomainInterface { name: i.name, hwaddr: i.hwaddr, addrs: i.addrs.0.into_iter().map(|a| (a.kind, a.addr, a.prefix)).collect() }
+    }
 }
 
 /// `virErrorLevel`: every error we send is an error, not a warning.

@@ -564,6 +564,20 @@ impl Driver for RemoteDriver {
     fn domain_set_memory(&self, d: &DomainRef, kib: u64, flags: u32) -> Result<()> {
         self.call(procs::DOMAIN_SET_MEMORY_FLAGS, &DomainSetMemoryFlagsArgs { dom: d.into(), memory: kib, flags })
     }
+    fn domain_attach_device(&self, d: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        self.call(procs::DOMAIN_ATTACH_DEVICE_FLAGS, &DomXmlFlagsArgs { dom: d.into(), xml: xml.to_string(), flags })
+    }
+    fn domain_detach_device(&self, d: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        self.call(procs::DOMAIN_DETACH_DEVICE_FLAGS, &DomXmlFlagsArgs { dom: d.into(), xml: xml.to_string(), flags })
+    }
+    fn domain_update_device(&self, d: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        self.call(procs::DOMAIN_UPDATE_DEVICE_FLAGS, &DomXmlFlagsArgs { dom: d.into(), xml: xml.to_string(), flags })
+    }
+    fn domain_interface_addresses(&self, d: &DomainRef, source: u32) -> Result<Vec<oxvirt_api::DomainInterface>> {
+        let args = DomainInterfaceAddressesArgs { dom: d.into(), source, flags: 0 };
+        let r: DomainInterfaceAddressesRet = self.call(procs::DOMAIN_INTERFACE_ADDRESSES, &args)?;
+        Ok(r.ifaces.0.into_iter().map(Into::into).collect())
+    }
     fn domain_set_vcpus(&self, d: &DomainRef, count: u32, flags: u32) -> Result<()> {
         self.call(procs::DOMAIN_SET_VCPUS_FLAGS, &DomainSetVcpusFlagsArgs { dom: d.into(), nvcpus: count, flags })
     }
@@ -610,6 +624,16 @@ impl Driver for RemoteDriver {
     }
     fn network_set_autostart(&self, n: &NetworkRef, on: bool) -> Result<()> {
         self.call(procs::NETWORK_SET_AUTOSTART, &NetIntArgs { net: n.into(), value: on as i32 })
+    }
+    fn network_update(&self, n: &NetworkRef, command: u32, section: u32, parent_index: i32, xml: &str, flags: u32) -> Result<()> {
+        // Our server, like libvirt >= 1.0.5, advertises NETWORK_UPDATE_HAS_CORRECT_ORDER: no swap.
+        let args = NetworkUpdateArgs { net: n.into(), command, section, parent_index, xml: xml.to_string(), flags };
+        self.call(procs::NETWORK_UPDATE, &args)
+    }
+    fn network_dhcp_leases(&self, n: &NetworkRef, mac: Option<&str>) -> Result<Vec<oxvirt_api::DhcpLease>> {
+        let args = NetworkGetDhcpLeasesArgs { net: n.into(), mac: mac.map(str::to_string), need_results: 1, flags: 0 };
+        let r: NetworkGetDhcpLeasesRet = self.call(procs::NETWORK_GET_DHCP_LEASES, &args)?;
+        Ok(r.leases.0.into_iter().map(Into::into).collect())
     }
     fn network_is_active(&self, n: &NetworkRef) -> Result<bool> {
         self.flag(procs::NETWORK_IS_ACTIVE, &NetArgs { net: n.into() })

@@ -439,6 +439,19 @@ impl Session {
                 Ok(MessagesRet { msgs: Array(vec![]) })
             }),
             P::DOMAIN_SET_MEMORY => run(body, |a: DomainSetMemoryArgs| self.dom(&a.dom)?.set_memory(a.memory, flags::AFFECT_LIVE)),
+            // The flagless calls are the FLAGS ones with AFFECT_LIVE, as in libvirt.
+            P::DOMAIN_ATTACH_DEVICE => run(body, |a: DomXmlArgs| self.dom(&a.dom)?.attach_device(&a.xml, flags::AFFECT_LIVE)),
+            P::DOMAIN_ATTACH_DEVICE_FLAGS => run(body, |a: DomXmlFlagsArgs| self.dom(&a.dom)?.attach_device(&a.xml, a.flags)),
+            P::DOMAIN_DETACH_DEVICE => run(body, |a: DomXmlArgs| self.dom(&a.dom)?.detach_device(&a.xml, flags::AFFECT_LIVE)),
+            P::DOMAIN_DETACH_DEVICE_FLAGS => run(body, |a: DomXmlFlagsArgs| self.dom(&a.dom)?.detach_device(&a.xml, a.flags)),
+            P::DOMAIN_UPDATE_DEVICE_FLAGS => run(body, |a: DomXmlFlagsArgs| self.dom(&a.dom)?.update_device(&a.xml, a.flags)),
+            P::DOMAIN_INTERFACE_ADDRESSES => run(body, |a: DomainInterfaceAddressesArgs| {
+                if a.flags != 0 {
+                    return Err(Error::invalid_arg(format!("unsupported flags (0x{:x}) in function virDomainInterfaceAddresses", a.flags)));
+                }
+                let ifaces = self.dom(&a.dom)?.interface_addresses(a.source)?;
+                Ok(DomainInterfaceAddressesRet { ifaces: Array(ifaces.iter().map(DomainInterfaceWire::from).collect()) })
+            }),
             P::DOMAIN_SET_MEMORY_FLAGS => {
                 run(body, |a: DomainSetMemoryFlagsArgs| self.dom(&a.dom)?.set_memory(a.memory, a.flags))
             }
@@ -514,6 +527,16 @@ impl Session {
             P::NETWORK_GET_BRIDGE_NAME => run(body, |a: NetArgs| Ok(StringRet { s: self.net(&a.net)?.bridge_name()? })),
             P::NETWORK_GET_AUTOSTART => run(body, |a: NetArgs| Ok(int(self.net(&a.net)?.autostart()?))),
             P::NETWORK_SET_AUTOSTART => run(body, |a: NetIntArgs| self.net(&a.net)?.set_autostart(a.value != 0)),
+            P::NETWORK_UPDATE => run(body, |a: NetworkUpdateArgs| {
+                self.net(&a.net)?.update(a.command, a.section, a.parent_index, &a.xml, a.flags)
+            }),
+            P::NETWORK_GET_DHCP_LEASES => run(body, |a: NetworkGetDhcpLeasesArgs| {
+                let leases = self.net(&a.net)?.dhcp_leases(a.mac.as_deref())?;
+                let ret = leases.len() as u32;
+                // need_results 0: the caller only wants the count.
+                let leases = if a.need_results != 0 { leases.iter().map(NetworkDhcpLease::from).collect() } else { Vec::new() };
+                Ok(NetworkGetDhcpLeasesRet { leases: Array(leases), ret })
+            }),
             P::NETWORK_IS_ACTIVE => run(body, |a: NetArgs| Ok(int(self.net(&a.net)?.is_active()?))),
             P::NETWORK_IS_PERSISTENT => run(body, |a: NetArgs| Ok(int(self.net(&a.net)?.is_persistent()?))),
 
