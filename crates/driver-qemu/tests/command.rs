@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use oxvirt_driver_qemu::caps::QemuCaps;
-use oxvirt_driver_qemu::command::{assign_addresses, build, Accel, BuildEnv, PortCheck};
+use oxvirt_driver_qemu::command::{assign_addresses, build, Accel, BuildEnv, PortCheck, TapArg};
 use oxvirt_driver_qemu::process::{self, RunDir, SpawnSpec};
 use oxvirt_xml::domain::*;
 use oxvirt_xml::{parse_document, ParseOptions, XmlDocument};
@@ -69,6 +69,17 @@ fn golden_env<'a>(caps: &'a QemuCaps, def: &Domain) -> BuildEnv<'a> {
     );
     env.port_check = PortCheck::AssumeFree;
     env.domain_id = 1;
+    // The driver opens a tap per network/bridge NIC; error cases show what happens without.
+    if !def.name.starts_with("err-") {
+        let mut k = 0;
+        for n in def.devices.iter().flat_map(|d| &d.interfaces) {
+            let tap = matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge);
+            env.taps.push(tap.then(|| {
+                k += 1;
+                TapArg { fd: process::passed_fd(k - 1), vnet_hdr: n.model.as_ref().is_some_and(|m| m.kind == "virtio") }
+            }));
+        }
+    }
     env
 }
 
@@ -158,6 +169,15 @@ fn golden() {
 /// Replaces host paths of a golden definition with real scratch files so QEMU can open them.
 fn localize(def: &mut Domain, dir: &Path) {
     let guest = guest_dir();
+    // Taps need a bridge and privileges: their NICs run on user networking here; real taps in
+    // QEMU are covered by crates/cli/tests/net_e2e.rs (inside a network namespace).
+    for n in def.devices.iter_mut().flat_map(|d| d.interfaces.iter_mut()) {
+        if matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge) {
+            n.kind = InterfaceType::User;
+            n.source = None;
+            n.target = None;
+        }
+    }
     if def.os.kernel.is_some() {
         def.os.kernel = Some(guest.join("vmlinuz").display().to_string());
         def.os.initrd = Some(guest.join("initrd-poweroff.img").display().to_string());
