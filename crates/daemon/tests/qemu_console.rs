@@ -57,6 +57,12 @@ fn virsh_console_reaches_guest_shell_and_guest_outlives_daemon() {
     let (ok, out) = virsh(&d.uri_default(), &format!("define {}; start rpccons; domstate rpccons", xml.display()));
     assert!(ok && out.contains("running"), "{out}\n{}", d.log());
 
+    // statistics of the running guest over CONNECT_GET_ALL_DOMAIN_STATS
+    let (ok, stats) = virsh(&d.uri_default(), "domstats rpccons");
+    assert!(ok, "{stats}");
+    for key in ["state.state=1", "cpu.time=", "balloon.maximum=", "vcpu.current="] {
+        assert!(stats.contains(key), "{key} missing in:\n{stats}");
+    }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/console.py");
     let o = run_timeout(Command::new("/usr/bin/python3").arg(script).arg(d.uri_default()).arg("rpccons"), Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&o.stdout);

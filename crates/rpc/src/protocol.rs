@@ -197,6 +197,7 @@ procedures! {
     NODE_DEVICE_NUM_OF_CAPS = 116,
     NODE_DEVICE_LIST_CAPS = 117,
     CONNECT_LIST_ALL_NODE_DEVICES = 285,
+    CONNECT_GET_ALL_DOMAIN_STATS = 344,
     NETWORK_CREATE_XML_FLAGS = 437,
     DOMAIN_ATTACH_DEVICE = 8,
     DOMAIN_DETACH_DEVICE = 13,
@@ -206,6 +207,52 @@ procedures! {
     NETWORK_UPDATE = 291,
     NETWORK_GET_DHCP_LEASES = 341,
     DOMAIN_INTERFACE_ADDRESSES = 353,
+}
+
+crate::xdr_union! {
+    /// `remote_typed_param_value`; a double travels as its IEEE-754 bits (the same 8 bytes).
+    pub enum TypedParamValue : i32 {
+        1 => Int(i32),
+        2 => UInt(u32),
+        3 => LLong(i64),
+        4 => ULLong(u64),
+        5 => Double(u64),
+        6 => Boolean(i32),
+        7 => Str(String),
+    }
+}
+
+/// `REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX`: parameters per domain.
+pub const DOMAIN_STATS_PARAMS_MAX: usize = 262144;
+
+impl From<&oxvirt_api::TypedParam> for TypedParamValue {
+    fn from(p: &oxvirt_api::TypedParam) -> Self {
+        use oxvirt_api::TypedParam as T;
+        match p {
+            T::Int(v) => TypedParamValue::Int(*v),
+            T::UInt(v) => TypedParamValue::UInt(*v),
+            T::LLong(v) => TypedParamValue::LLong(*v),
+            T::ULLong(v) => TypedParamValue::ULLong(*v),
+            T::Double(v) => TypedParamValue::Double(v.to_bits()),
+            T::Boolean(v) => TypedParamValue::Boolean(i32::from(*v)),
+            T::String(v) => TypedParamValue::Str(v.clone()),
+        }
+    }
+}
+
+impl From<&TypedParamValue> for oxvirt_api::TypedParam {
+    fn from(p: &TypedParamValue) -> Self {
+        use oxvirt_api::TypedParam as T;
+        match p {
+            TypedParamValue::Int(v) => T::Int(*v),
+            TypedParamValue::UInt(v) => T::UInt(*v),
+            TypedParamValue::LLong(v) => T::LLong(*v),
+            TypedParamValue::ULLong(v) => T::ULLong(*v),
+            TypedParamValue::Double(v) => T::Double(f64::from_bits(*v)),
+            TypedParamValue::Boolean(v) => T::Boolean(*v != 0),
+            TypedParamValue::Str(v) => T::String(v.clone()),
+        }
+    }
 }
 
 crate::xdr_enum! {
@@ -285,6 +332,10 @@ crate::xdr_struct! {
     pub struct ListAllDomainsRet { pub domains: Array<NonnullDomain, DOMAIN_LIST_MAX>, pub ret: u32 }
     pub struct ListAllNetworksRet { pub nets: Array<NonnullNetwork, NETWORK_LIST_MAX>, pub ret: u32 }
     pub struct NonnullNodeDevice { pub name: String }
+    pub struct RemoteTypedParam { pub field: String, pub value: TypedParamValue }
+    pub struct DomainStatsRecord { pub dom: NonnullDomain, pub params: Array<RemoteTypedParam, DOMAIN_STATS_PARAMS_MAX> }
+    pub struct GetAllDomainStatsArgs { pub doms: Array<NonnullDomain, DOMAIN_LIST_MAX>, pub stats: u32, pub flags: u32 }
+    pub struct GetAllDomainStatsRet { pub stats: Array<DomainStatsRecord, DOMAIN_LIST_MAX> }
     pub struct NodeNumOfDevicesArgs { pub cap: Option<String>, pub flags: u32 }
     pub struct NodeListDevicesArgs { pub cap: Option<String>, pub maxnames: i32, pub flags: u32 }
     pub struct NodeListDevicesRet { pub names: Array<String, NODE_DEVICE_LIST_MAX> }
