@@ -351,3 +351,29 @@ fn net_update_script_matches_virsh() {
         net-dumpxml default";
     compare("test:///default", &[script]);
 }
+
+/// libvirt's DHCP host update rules: which <ip>, what a host needs, what counts as a match.
+const NET_UPDATE_EDGES: &[&str] = &[
+    r#"net-update default add ip-dhcp-host "<host mac='52:54:00:00:00:01' ip='192.168.122.50' name='h1'/>""#,
+    r#"net-update default add ip-dhcp-host "<host mac='52:54:00:00:00:02' ip='10.0.0.1'/>" --live"#,
+    r#"net-update default add-first ip-dhcp-host "<host name='h3' ip='192.168.122.53'/>""#,
+    r#"net-update default add ip-dhcp-host "<host mac='52:54:00:00:00:04'/>""#,
+    r#"net-update default add ip-dhcp-host "<host ip='192.168.122.54'/>""#,
+    r#"net-update default add ip-dhcp-host "<host mac='52:54:00:00:00:05' ip='fd00::5'/>""#,
+    r#"net-update default add ip-dhcp-host "<host mac='01:54:00:00:00:05' ip='192.168.122.55'/>""#,
+    r#"net-update default add ip-dhcp-host "<host name='h1' ip='192.168.122.56'/>""#,
+    r#"net-update default add ip-dhcp-host "<host mac='52:54:00:00:00:06' ip='192.168.122.56'/>" --parent-index 3"#,
+    r#"net-update default modify ip-dhcp-host "<host name='h3' ip='192.168.122.57'/>""#,
+    r#"net-update default modify ip-dhcp-host "<host name='zz' ip='192.168.122.58'/>""#,
+    r#"net-dumpxml default"#,
+    r#"net-update default delete ip-dhcp-host "<host name='h1'/>""#,
+    r#"net-update default delete ip-dhcp-host "<host/>""#,
+    r#"net-update default delete ip-dhcp-host "<host ip='10.0.0.1'/>" --parent-index 0"#,
+    r#"net-dumpxml default"#,
+    r#"net-update default add ip-dhcp-host "<hostx mac='52:54:00:00:00:07' ip='192.168.122.59'/>""#,
+];
+
+#[test]
+fn net_update_edge_cases_match_virsh() {
+    compare("test:///default", &[&NET_UPDATE_EDGES.join("; ")]);
+}

@@ -6,74 +6,132 @@ use std::net::IpAddr;
 use oxvirt_api::types::netupdate::*;
 use oxvirt_api::{DomainInterface, DomainRef, Error, ErrorCode, ErrorDomain, NetworkRef, Result};
 use oxvirt_xml::domain::devices::interface::InterfaceType;
-use oxvirt_xml::network::{DhcpHost, Network};
+use oxvirt_xml::network::{AddrFamily, DhcpHost, Network};
 use oxvirt_xml::{parse_element, ParseOptions};
 
 use crate::domains::unsupported_flags;
 use crate::state::State;
 
-fn update_one(def: &mut Network, command: u32, host: &DhcpHost) -> Result<()> {
-    let net = def.name.clone();
-    let fail = |e: oxvirt_xml::XmlError| Error::coded(ErrorCode::OperationInvalid, ErrorDomain::Network, format!("{e} (network '{net}')"));
-    match command {
-        CMD_ADD_LAST | CMD_ADD_FIRST => {
-            def.add_dhcp_host(host.clone()).map_err(|e| {
-                if e.to_string().contains("already") {
-                    let opt = |v: Option<String>| v.unwrap_or_else(|| "(null)".into());
-                    Error::operation_invalid(format!(
-                        "there is an existing dhcp host entry in network '{}' that matches \"<host mac='{}' name='{}' ip='{}'/>\"",
-                        def.name,
-                        opt(host.mac.map(|m| m.to_string())),
-                        opt(host.name.clone()),
-                        opt(host.ip.map(|a| a.to_string()))
-                    ))
-                    .in_domain(ErrorDomain::Network)
-                } else {
-                    fail(e)
-                }
-            })?;
-            if command == CMD_ADD_FIRST {
-                // add_dhcp_host appends; move the new entry to the front.
-                for ip in &mut def.ips {
-                    if let Some(d) = &mut ip.dhcp {
-                        if d.hosts.last() == Some(host) {
-                            let h = d.hosts.pop();
-                            if let Some(h) = h {
-                                d.hosts.insert(0, h);
-                            }
-                        }
-                    }
-                }
-            }
-            Ok(())
+fn xml_err(msg: String) -> Error {
+    Error::coded(ErrorCode::XmlError, ErrorDomain::Network, msg)
+}
+
+fn invalid(msg: String) -> Error {
+    Error::operation_invalid(msg).in_domain(ErrorDomain::Network)
+}
+
+/// libvirt's choice of `<ip>` for a DHCP host update: the one at `parent` (counting all `<ip>`s),
+/// else the first that already has DHCP ranges or hosts, else the first IPv4, else the first IPv6.
+fn pick_ip(def: &Network, parent: i32) -> Result<usize> {
+    if parent >= 0 {
+        let i = parent as usize;
+        return if i < def.ips.len() {
+            Ok(i)
+        } else {
+            Err(invalid(format!("couldn't update dhcp host entry - no <ip> element found at index {parent} in network '{}'", def.name)))
+        };
+    }
+    let has_dhcp = |ip: &oxvirt_xml::network::Ip| ip.dhcp.as_ref().is_some_and(|d| !d.ranges.is_empty() || !d.hosts.is_empty());
+    def.ips
+        .iter()
+        .position(has_dhcp)
+        .or_else(|| def.ips.iter().position(|i| i.family() == AddrFamily::Ipv4))
+        .or_else(|| def.ips.iter().position(|i| i.family() == AddrFamily::Ipv6))
+        .ok_or_else(|| invalid(format!("couldn't update dhcp host entry - no <ip> element found in network '{}'", def.name)))
+}
+
+/// The host's own checks, as libvirt's host parser makes them (a delete may name a partial host).
+fn check_host(net: &str, fam: AddrFamily, host: &DhcpHost, partial: bool) -> Result<()> {
+    if let Some(m) = host.mac {
+        if fam == AddrFamily::Ipv6 {
+            return Err(xml_err(format!("Invalid to specify MAC address '{m}' in network '{net}' IPv6 static host definition")));
         }
-        CMD_DELETE => def.remove_dhcp_host(host).map(|_| ()).map_err(|_| {
-            Error::operation_invalid(format!("couldn't locate a matching dhcp host entry in network '{net}'"))
-                .in_domain(ErrorDomain::Network)
-        }),
-        CMD_MODIFY => {
-            let mut key = host.clone();
-            key.ip = None;
-            let old = def.remove_dhcp_host(&key).map_err(|_| {
-                Error::coded(
-                    ErrorCode::OperationInvalid,
-                    ErrorDomain::Network,
-                    format!("couldn't locate an existing dhcp host entry with \"mac='{}'\" in network '{net}'",
-                        host.mac.map(|m| m.to_string()).or_else(|| host.name.clone()).unwrap_or_default()),
-                )
-            })?;
-            def.add_dhcp_host(host.clone()).map_err(|e| {
-                // Put the old entry back so a failed modify changes nothing.
-                let _ = def.add_dhcp_host(old.clone());
-                fail(e)
-            })
+        if m.is_multicast() {
+            return Err(xml_err(format!("expected unicast mac address, found multicast '{m}' in network '{net}'")));
         }
-        _ => Err(Error::coded(ErrorCode::NoSupport, ErrorDomain::Network, format!("can't update unrecognized command {command}"))),
+    }
+    if partial {
+        if host.mac.is_none() && host.name.is_none() && host.ip.is_none() {
+            return Err(xml_err(format!("At least one of name, mac, or ip attribute must be specified for static host definition in network '{net}' ")));
+        }
+        return Ok(());
+    }
+    match fam {
+        AddrFamily::Ipv6 if host.id.is_none() && host.name.is_none() => {
+            Err(xml_err(format!("Static host definition in IPv6 network '{net}' must have id or name attribute")))
+        }
+        AddrFamily::Ipv4 if host.mac.is_none() && host.name.is_none() => {
+            Err(xml_err(format!("Static host definition in IPv4 network '{net}' must have mac or name attribute")))
+        }
+        _ if host.ip.is_none() => Err(xml_err(format!("Missing IP address in static host definition for network '{net}'"))),
+        _ => Ok(()),
     }
 }
 
+fn update_one(def: &mut Network, command: u32, parent: i32, host: &DhcpHost) -> Result<()> {
+    let net = def.name.clone();
+    let idx = pick_ip(def, parent)?;
+    let fam = def.ips[idx].family();
+    check_host(&net, fam, host, command == CMD_DELETE)?;
+    if command != CMD_DELETE {
+        let host_fam = match host.ip {
+            Some(std::net::IpAddr::V6(_)) => AddrFamily::Ipv6,
+            _ => AddrFamily::Ipv4,
+        };
+        if host_fam != fam {
+            return Err(invalid(
+                "the address family of a host entry IP must match the address family of the dhcp element's parent".into(),
+            ));
+        }
+    }
+    let ip_str = host.ip.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
+    let hosts = &mut def.ips[idx].dhcp.get_or_insert_with(Default::default).hosts;
+    let same = |h: &DhcpHost| {
+        (host.mac.is_some() && h.mac == host.mac) || (host.ip.is_some() && h.ip == host.ip) || (host.name.is_some() && h.name == host.name)
+    };
+    match command {
+        CMD_MODIFY => {
+            let i = hosts.iter().position(same).ok_or_else(|| {
+                invalid(format!(
+                    "couldn't locate an existing dhcp host entry with \"mac='{}'\" \"name='{}'\" \"ip='{ip_str}'\" in network '{net}'",
+                    host.mac.map(|m| m.to_string()).unwrap_or_else(|| "unknown".into()),
+                    host.name.as_deref().unwrap_or("(null)"),
+                ))
+            })?;
+            hosts[i] = host.clone();
+        }
+        CMD_ADD_FIRST | CMD_ADD_LAST => {
+            if hosts.iter().any(same) {
+                return Err(invalid(format!(
+                    "there is an existing dhcp host entry in network '{net}' that matches \"<host mac='{}' name='{}' ip='{ip_str}'/>\"",
+                    host.mac.map(|m| m.to_string()).unwrap_or_else(|| "unknown".into()),
+                    host.name.as_deref().unwrap_or("(null)"),
+                )));
+            }
+            let at = if command == CMD_ADD_FIRST { 0 } else { hosts.len() };
+            hosts.insert(at, host.clone());
+        }
+        CMD_DELETE => {
+            // Every attribute the caller gave must match.
+            let i = hosts
+                .iter()
+                .position(|h| {
+                    (host.mac.is_none() || h.mac.is_none() || h.mac == host.mac)
+                        && (host.name.is_none() || h.name == host.name)
+                        && (host.ip.is_none() || h.ip == host.ip)
+                })
+                .ok_or_else(|| invalid(format!("couldn't locate a matching dhcp host entry in network '{net}'")))?;
+            hosts.remove(i);
+        }
+        _ => {
+            return Err(Error::coded(ErrorCode::NoSupport, ErrorDomain::Network, format!("unrecognized network update command code {command}")))
+        }
+    }
+    Ok(())
+}
+
 impl State {
-    pub fn network_update(&mut self, r: &NetworkRef, command: u32, section: u32, _parent: i32, xml: &str, f: u32) -> Result<()> {
+    pub fn network_update(&mut self, r: &NetworkRef, command: u32, section: u32, parent: i32, xml: &str, f: u32) -> Result<()> {
         unsupported_flags("network_update", f, AFFECT_LIVE | AFFECT_CONFIG)?;
         let i = self
             .networks
@@ -86,6 +144,10 @@ impl State {
                 ErrorDomain::Network,
                 format!("can't update '{}' section of network '{}'", section_name(section), r.name),
             ));
+        }
+        let root = oxvirt_xml::root_name(xml).map_err(|e| xml_err(format!("can't parse dhcp host element: {e}")))?;
+        if root != "host" {
+            return Err(xml_err(format!("unexpected element <{root}>, expecting <host>, while updating network '{}'", r.name)));
         }
         let (host, _) = parse_element::<DhcpHost>(xml, "host", ParseOptions::default()).map_err(|e| {
             Error::coded(ErrorCode::XmlError, ErrorDomain::Network, format!("can't parse dhcp host element: {e}"))
@@ -106,18 +168,18 @@ impl State {
         let mut live = n.def.clone();
         let mut config = n.new_def.clone();
         if f & AFFECT_LIVE != 0 {
-            update_one(&mut live, command, &host)?;
+            update_one(&mut live, command, parent, &host)?;
         }
         if f & AFFECT_CONFIG != 0 {
             match (&mut config, n.active) {
-                (Some(c), _) => update_one(c, command, &host)?,
+                (Some(c), _) => update_one(c, command, parent, &host)?,
                 (None, true) => {
                     // Active persistent network without a separate saved definition yet.
                     let mut c = n.def.clone();
-                    update_one(&mut c, command, &host)?;
+                    update_one(&mut c, command, parent, &host)?;
                     config = Some(c);
                 }
-                (None, false) => update_one(&mut live, command, &host)?,
+                (None, false) => update_one(&mut live, command, parent, &host)?,
             }
         }
         n.def = live;
