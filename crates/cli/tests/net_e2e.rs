@@ -251,6 +251,8 @@ fn two_guests_on_a_nat_network() {
     assert!(one.contains(ip1) && !one.contains(ip2), "leases of one MAC:\n{one}");
     let addr = w.ox(&["domifaddr", "g1"]);
     assert!(addr.contains(&tap1) && addr.contains(mac1) && addr.contains(&format!("{ip1}/24")), "domifaddr:\n{addr}");
+    let addr = w.ox(&["domifaddr", "g2", "--source", "lease"]);
+    assert!(addr.contains(mac2) && addr.contains(&format!("{ip2}/24")), "domifaddr of guest 2:\n{addr}");
 
     // Link state through update-device (QMP set_link), in the live XML.
     w.ox(&["domif-setlink", "g1", &tap1, "down"]);

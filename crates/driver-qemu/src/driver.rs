@@ -1050,6 +1050,7 @@ impl QemuDriver {
             DomainEventKind::Stopped,
             detail::STOPPED_SAVED,
         );
+        self.release_taps(&st.live_xml);
         let _ = remove_if_exists(&self.layout.status_file(&e.name));
         let _ = fs::remove_dir_all(self.layout.domain_run_dir(&e.name));
         crate::cgroup::stop_hook(&self.layout, &e.name);
