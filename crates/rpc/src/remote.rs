@@ -581,6 +581,11 @@ impl Driver for RemoteDriver {
     fn domain_set_vcpus(&self, d: &DomainRef, count: u32, flags: u32) -> Result<()> {
         self.call(procs::DOMAIN_SET_VCPUS_FLAGS, &DomainSetVcpusFlagsArgs { dom: d.into(), nvcpus: count, flags })
     }
+    fn domain_stats(&self, d: &DomainRef, stats: u32) -> Result<Vec<(String, oxvirt_api::TypedParam)>> {
+        let args = GetAllDomainStatsArgs { doms: crate::xdr::Array(vec![d.into()]), stats, flags: 0 };
+        let r: GetAllDomainStatsRet = self.call(procs::CONNECT_GET_ALL_DOMAIN_STATS, &args)?;
+        Ok(r.stats.0.into_iter().next().map(|rec| rec.params.0.iter().map(|p| (p.field.clone(), (&p.value).into())).collect()).unwrap_or_default())
+    }
     fn domain_snapshot_count(&self, d: &DomainRef) -> Result<u32> {
         let r: IntRet = self.dom_flags(procs::DOMAIN_SNAPSHOT_NUM, d, 0)?;
         u32::try_from(r.value).map_err(|_| bad_reply("snapshot count", r.value.into()))
