@@ -260,6 +260,18 @@ fn two_guests_on_a_nat_network() {
     w.ox(&["domif-setlink", "g1", &tap1, "up"]);
     assert!(!w.ox(&["dumpxml", "g1"]).contains("<link state='down'/>"), "link up again");
 
+    // A start that fails after its tap was opened leaves neither tap nor connection behind.
+    let bad = guest_xml("g3", "52:54:00:0e:2e:09", "192.168.142.1", &w.root.join("g3.serial"), &guest)
+        .replace("<model type='virtio'/>", "<model type='no-such-nic'/>");
+    let bad = w.file("g3.xml", &bad);
+    w.ox(&["define", &bad]);
+    let (code, _, err) = w.ox_raw(&["start", "g3"]);
+    assert_ne!(code, 0, "g3 with an unknown NIC model started");
+    assert!(err.contains("no-such-nic"), "error names the model: {err}");
+    assert_eq!(w.links().lines().filter(|l| l.contains(": vnet")).count(), 2, "tap of the failed start left");
+    assert_eq!(w.runtime()["connections"], 2, "connection of the failed start kept");
+    w.ox(&["undefine", "g3"]);
+
     // Hot-plug of a NIC on the network: tap on the bridge, one more connection; unplug undoes it.
     let mac3 = "52:54:00:0e:2e:03";
     w.ox(&["attach-interface", "g2", "network", NET, "--mac", mac3, "--model", "virtio", "--live"]);
