@@ -234,6 +234,21 @@ fn affect_flags(cmd: &Cmd) -> Result<u32, CmdError> {
     Ok(f)
 }
 
+/// virsh's `average[,peak[,burst[,floor]]]`; empty fields are 0.
+fn parse_rate(s: &str) -> Result<[u64; 4], CmdError> {
+    let toks: Vec<&str> = s.split(',').collect();
+    if toks.len() > 4 {
+        return Err(CmdError::Failed(format!("Rate string '{s}' has too many fields")));
+    }
+    let mut r = [0u64; 4];
+    for (i, (t, name)) in toks.iter().zip(["average", "peak", "burst", "floor"]).enumerate() {
+        if !t.is_empty() {
+            r[i] = t.parse().map_err(|_| CmdError::Failed(format!("field '{name}' is malformed")))?;
+        }
+    }
+    Ok(r)
+}
+
 fn xml_attr_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('\'', "&apos;").replace('"', "&quot;")
 }
@@ -249,17 +264,60 @@ pub fn attach_interface(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
             f |= flags::AFFECT_LIVE;
         }
     }
+    const KNOWN: &[&str] = &[
+        "user", "ethernet", "vhostuser", "server", "client", "mcast", "network", "bridge", "internal", "direct", "hostdev", "udp", "vdpa", "null", "vds",
+    ];
+    if !KNOWN.contains(&kind.as_str()) {
+        return Err(CmdError::Failed(format!("No support for {kind} in command 'attach-interface'")));
+    }
+    let mode = cmd.get("source-mode");
+    if let Some(m) = mode {
+        if m != "server" && m != "client" {
+            return Err(CmdError::Failed(format!("Invalid source mode: {m}")));
+        }
+    }
+    let inbound = cmd.get("inbound").map(parse_rate).transpose()?;
+    if inbound.is_some_and(|r| r[0] == 0 && r[3] == 0) {
+        return Err(CmdError::Failed("either inbound average or floor is mandatory".into()));
+    }
+    let outbound = cmd.get("outbound").map(parse_rate).transpose()?;
+    if let Some(r) = outbound {
+        if r[0] == 0 {
+            return Err(CmdError::Failed("outbound average is mandatory".into()));
+        }
+        if r[3] != 0 {
+            return Err(CmdError::Failed("outbound floor is unsupported yet".into()));
+        }
+    }
     let e = xml_attr_escape;
     let mut xml = format!("<interface type='{}'{}>\n", e(&kind), if cmd.flag("managed") { " managed='yes'" } else { "" });
     match kind.as_str() {
         "network" | "bridge" => xml.push_str(&format!("  <source {kind}='{}'/>\n", e(&source))),
         "direct" => xml.push_str(&format!("  <source dev='{}'/>\n", e(&source))),
+        "vhostuser" => {
+            let Some(m) = mode else { return Err(CmdError::Failed("source-mode is mandatory".into())) };
+            xml.push_str(&format!("  <source type='unix' path='{}' mode='{m}'/>\n", e(&source)));
+        }
         _ => return Err(CmdError::Failed(format!("No support for {kind} in command 'attach-interface'"))),
     }
     for (opt, el, attr) in [("target", "target", "dev"), ("mac", "mac", "address"), ("script", "script", "path"), ("model", "model", "type"), ("alias", "alias", "name")] {
         if let Some(v) = cmd.get(opt) {
             xml.push_str(&format!("  <{el} {attr}='{}'/>\n", e(v)));
         }
+    }
+    if inbound.is_some() || outbound.is_some() {
+        xml.push_str("  <bandwidth>\n");
+        for (tag, rate) in [("inbound", inbound), ("outbound", outbound)] {
+            let Some(r) = rate else { continue };
+            xml.push_str(&format!("    <{tag}"));
+            for (name, v) in ["average", "peak", "burst", "floor"].iter().zip(r) {
+                if v > 0 {
+                    xml.push_str(&format!(" {name}='{v}'"));
+                }
+            }
+            xml.push_str("/>\n");
+        }
+        xml.push_str("  </bandwidth>\n");
     }
     xml.push_str("</interface>\n");
     if cmd.flag("print-xml") {
@@ -273,18 +331,22 @@ pub fn attach_interface(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 
 pub fn detach_interface(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let d = lookup(ctl, cmd)?;
+    let f = detach_flags(&d, cmd)?;
     // virsh follows every lookup failure with its generic line.
-    detach_iface(&d, cmd).map_err(|e| match e {
+    let dev = find_detach_iface(&d, cmd, f).map_err(|e| match e {
         CmdError::Failed(m) => CmdError::Failed(format!("{m}\nerror: Failed to detach interface")),
         e => e,
     })?;
+    if cmd.flag("print-xml") {
+        ctl.print(&libxml_quotes(&dev));
+        return Ok(());
+    }
+    d.detach_device(&dev, f).map_err(|e| CmdError::api("Failed to detach interface", e))?;
     ctl.extra("Interface detached successfully\n");
     Ok(())
 }
 
-fn detach_iface(d: &Domain, cmd: &Cmd) -> Result<(), CmdError> {
-    let kind = cmd.req("type")?.to_string();
-    let mac = cmd.get("mac").map(str::to_string);
+fn detach_flags(d: &Domain, cmd: &Cmd) -> Result<u32, CmdError> {
     let mut f = affect_flags(cmd)?;
     if cmd.flag("persistent") {
         f |= flags::AFFECT_CONFIG;
@@ -292,6 +354,32 @@ fn detach_iface(d: &Domain, cmd: &Cmd) -> Result<(), CmdError> {
             f |= flags::AFFECT_LIVE;
         }
     }
+    Ok(f)
+}
+
+/// An element as libxml2 dumps a node: attribute values in double quotes.
+fn libxml_quotes(xml: &str) -> String {
+    let mut out = String::with_capacity(xml.len());
+    let mut in_tag = false;
+    for c in xml.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ => {}
+        }
+        match c {
+            '\'' if in_tag => out.push('"'),
+            '"' if in_tag => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The `<interface>` element to detach, as the domain XML has it.
+fn find_detach_iface(d: &Domain, cmd: &Cmd, f: u32) -> Result<String, CmdError> {
+    let kind = cmd.req("type")?.to_string();
+    let mac = cmd.get("mac").map(str::to_string);
     let xml = domain_xml(d, f & flags::AFFECT_CONFIG != 0)?;
     let doc = parse(&xml)?;
     let of_type: Vec<_> = devices(&doc, "interface").into_iter().filter(|n| n.attribute("type") == Some(kind.as_str())).collect();
@@ -316,8 +404,7 @@ fn detach_iface(d: &Domain, cmd: &Cmd) -> Result<(), CmdError> {
         }
         None => of_type[0],
     };
-    let dev = &xml[node.range()];
-    d.detach_device(dev, f).map_err(|e| CmdError::api("Failed to detach interface", e))
+    Ok(xml[node.range()].to_string())
 }
 
 pub fn domblklist(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
@@ -368,6 +455,9 @@ pub fn vcpucount(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     cmd.exclusive("maximum", "active")?;
     let cfg = vcpus_of(&domain_xml(&d, true)?)?;
     let liv = if active { Some(vcpus_of(&domain_xml(&d, false)?)?) } else { None };
+    if cmd.flag("guest") {
+        return Err(CmdError::api("Failed to retrieve vCPU count from the guest", oxvirt_api::Error::no_support("virDomainGetVcpusFlags")));
+    }
     let single = config || live || current || maximum || active_only;
     if single {
         let use_live = live || (!config && active);

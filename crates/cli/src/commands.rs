@@ -137,22 +137,26 @@ pub static COMMANDS: &[CmdDef] = &[
         DOMAIN, arg("type", "network interface type"), arg("source", "source of network interface"),
         string("target", "target network name"), string("mac", "MAC address"), string("script", "script used to bridge network interface"),
         string("model", "model type"), string("alias", "custom alias name of interface device"),
+        string("inbound", "control domain's incoming traffics"), string("outbound", "control domain's outgoing traffics"),
         flag("persistent", "make live change persistent"), flag("config", "affect next boot"), flag("live", "affect running domain"), flag("current", "affect current domain"),
         flag("print-xml", "print XML document rather than attach the interface"), flag("managed", "libvirt will automatically detach/attach the device from/to host"),
+        string("source-mode", "mode attribute of <source/> element"),
     ], ifc::attach_interface),
     c("domain", "detach-interface", "detach network interface", "Detach network interface.", &[
         DOMAIN, arg("type", "network interface type"), string("mac", "MAC address"),
         flag("persistent", "make live change persistent"), flag("config", "affect next boot"), flag("live", "affect running domain"), flag("current", "affect current domain"),
+        flag("print-xml", "print XML document rather than detach the interface"),
     ], ifc::detach_interface),
     c("domain", "domif-setlink", "set link state of a virtual interface", "Set link state of a domain's virtual interface. This command wraps usage of update-device command.", &[
         DOMAIN, arg("interface", "interface device (MAC Address)"), arg("state", "new state of the device"),
         flag("persistent", "persist interface state"), flag("config", "affect next boot"), flag("print-xml", "print XML document rather than set the interface link state"),
     ], ifc::domif_setlink),
-    c("domain", "maxvcpus", "connection vcpu maximum", "Get the maximum number of virtual CPUs supported for a guest VM on this connection.",
+    c("domain", "maxvcpus", "connection vcpu maximum", "Show maximum number of virtual CPUs for guests on this connection.",
         &[string("type", "domain type")], ifc::maxvcpus),
     c("domain", "vcpucount", "domain vcpu counts", "Returns the number of virtual CPUs used by the domain.", &[
         DOMAIN, flag("maximum", "get maximum count of vcpus"), flag("active", "get number of currently active vcpus"),
         flag("live", "get value from running domain"), flag("config", "get value to be used on next boot"), flag("current", "get value according to current domain state"),
+        flag("guest", "retrieve vcpu count from the guest instead of the hypervisor"),
     ], ifc::vcpucount),
     // Domain monitoring
     c("monitor", "domblklist", "list all domain blocks", "Get the summary of block devices for a domain.",
