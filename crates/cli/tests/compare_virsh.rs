@@ -386,3 +386,20 @@ const NET_UPDATE_EDGES: &[&str] = &[
 fn net_update_edge_cases_match_virsh() {
     compare("test:///default", &[&NET_UPDATE_EDGES.join("; ")]);
 }
+
+const NET_UPDATE_RANGES: &[&str] = &[
+    r#"net-update default add ip-dhcp-range "<range start='192.168.122.2' end='192.168.122.254'/>""#,
+    r#"net-update default add-first ip-dhcp-range "<range start='192.168.122.60' end='192.168.122.70'/>""#,
+    r#"net-update default modify ip-dhcp-range "<range start='192.168.122.60' end='192.168.122.70'/>""#,
+    r#"net-update default add ip-dhcp-range "<range start='fd00::1' end='fd00::9'/>""#,
+    r#"net-update default add ip-dhcp-range "<host start='192.168.122.60' end='192.168.122.70'/>""#,
+    r#"net-dumpxml default"#,
+    r#"net-update default delete ip-dhcp-range "<range start='192.168.122.2' end='192.168.122.254'/>""#,
+    r#"net-update default delete ip-dhcp-range "<range start='192.168.122.2' end='192.168.122.254'/>""#,
+    r#"net-dumpxml default"#,
+];
+
+#[test]
+fn net_update_dhcp_ranges_match_virsh() {
+    compare("test:///default", &[&NET_UPDATE_RANGES.join("; ")]);
+}

@@ -6,10 +6,13 @@ use std::net::IpAddr;
 use oxvirt_api::types::netupdate::*;
 use oxvirt_api::{DomainInterface, DomainRef, Error, ErrorCode, ErrorDomain, NetworkRef, Result};
 use oxvirt_xml::domain::devices::interface::InterfaceType;
-use oxvirt_xml::network::{AddrFamily, DhcpHost, Network};
+use oxvirt_xml::network::{AddrFamily, DhcpHost, DhcpRange, Network};
 use oxvirt_xml::{parse_element, ParseOptions};
 
 use crate::domains::unsupported_flags;
+
+/// `VIR_NETWORK_SECTION_IP_DHCP_RANGE` (the API crate names only the host section).
+const SECTION_IP_DHCP_RANGE: u32 = 5;
 use crate::state::State;
 
 fn xml_err(msg: String) -> Error {
@@ -68,7 +71,90 @@ fn check_host(net: &str, fam: AddrFamily, host: &DhcpHost, partial: bool) -> Res
     }
 }
 
-fn update_one(def: &mut Network, command: u32, parent: i32, host: &DhcpHost) -> Result<()> {
+/// What a net-update names: one element of a supported section.
+enum Item {
+    Host(DhcpHost),
+    Range(DhcpRange),
+}
+
+fn check_root(xml: &str, want: &str, net: &str) -> Result<()> {
+    let root = oxvirt_xml::root_name(xml).map_err(|e| xml_err(format!("can't parse dhcp {want} element: {e}")))?;
+    if root != want {
+        return Err(xml_err(format!("unexpected element <{root}>, expecting <{want}>, while updating network '{net}'")));
+    }
+    Ok(())
+}
+
+/// Only one `<ip>` per family may carry DHCP: adding to another one is refused.
+fn check_multi_dhcp(def: &Network, idx: usize) -> Result<()> {
+    let fam = def.ips[idx].family();
+    let other = def.ips.iter().enumerate().any(|(i, ip)| {
+        i != idx && ip.family() == fam && ip.dhcp.as_ref().is_some_and(|d| !d.ranges.is_empty() || !d.hosts.is_empty())
+    });
+    if other {
+        let f = if fam == AddrFamily::Ipv4 { "IPv4" } else { "IPv6" };
+        return Err(invalid(format!("dhcp is supported only for a single {f} address on each network")));
+    }
+    Ok(())
+}
+
+fn addr_family(a: std::net::IpAddr) -> AddrFamily {
+    if a.is_ipv6() {
+        AddrFamily::Ipv6
+    } else {
+        AddrFamily::Ipv4
+    }
+}
+
+fn update_one(def: &mut Network, command: u32, parent: i32, item: &Item) -> Result<()> {
+    match item {
+        Item::Host(h) => update_host(def, command, parent, h),
+        Item::Range(r) => update_range(def, command, parent, r),
+    }
+}
+
+fn update_range(def: &mut Network, command: u32, parent: i32, range: &DhcpRange) -> Result<()> {
+    let net = def.name.clone();
+    let idx = pick_ip(def, parent)?;
+    if command == CMD_MODIFY {
+        return Err(Error::coded(ErrorCode::OperationUnsupported, ErrorDomain::Network, "dhcp ranges cannot be modified, only added or deleted"));
+    }
+    if addr_family(range.start) != def.ips[idx].family() || addr_family(range.end) != def.ips[idx].family() {
+        return Err(Error::internal(format!(
+            "mismatch of address family in range {} - {} for network {}",
+            range.start,
+            range.end,
+            def.ips[idx].address.map(|a| a.to_string()).unwrap_or_default()
+        ))
+        .in_domain(ErrorDomain::Network));
+    }
+    let pos = def.ips[idx].dhcp.as_ref().and_then(|d| d.ranges.iter().position(|r| r.start == range.start && r.end == range.end));
+    match command {
+        CMD_ADD_FIRST | CMD_ADD_LAST => {
+            check_multi_dhcp(def, idx)?;
+            if pos.is_some() {
+                return Err(invalid(format!(
+                    "there is an existing dhcp range entry in network '{net}' that matches \"<range start='{}' end='{}'/>\"",
+                    range.start, range.end
+                )));
+            }
+            let ranges = &mut def.ips[idx].dhcp.get_or_insert_with(Default::default).ranges;
+            let at = if command == CMD_ADD_FIRST { 0 } else { ranges.len() };
+            ranges.insert(at, range.clone());
+            Ok(())
+        }
+        CMD_DELETE => {
+            let p = pos.ok_or_else(|| invalid(format!("couldn't locate a matching dhcp range entry in network '{net}'")))?;
+            if let Some(d) = &mut def.ips[idx].dhcp {
+                d.ranges.remove(p);
+            }
+            Ok(())
+        }
+        _ => Err(Error::coded(ErrorCode::NoSupport, ErrorDomain::Network, format!("unrecognized network update command code {command}"))),
+    }
+}
+
+fn update_host(def: &mut Network, command: u32, parent: i32, host: &DhcpHost) -> Result<()> {
     let net = def.name.clone();
     let idx = pick_ip(def, parent)?;
     let fam = def.ips[idx].family();
@@ -83,6 +169,9 @@ fn update_one(def: &mut Network, command: u32, parent: i32, host: &DhcpHost) -> 
                 "the address family of a host entry IP must match the address family of the dhcp element's parent".into(),
             ));
         }
+    }
+    if command == CMD_ADD_FIRST || command == CMD_ADD_LAST {
+        check_multi_dhcp(def, idx)?;
     }
     let ip_str = host.ip.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
     let hosts = &mut def.ips[idx].dhcp.get_or_insert_with(Default::default).hosts;
@@ -138,20 +227,27 @@ impl State {
             .iter()
             .position(|n| n.def.uuid.unwrap_or_default() == r.uuid)
             .ok_or_else(|| Error::no_network(format!("no network with matching uuid '{}' ({})", r.uuid, r.name)))?;
-        if section != SECTION_IP_DHCP_HOST {
-            return Err(Error::coded(
-                ErrorCode::NoSupport,
-                ErrorDomain::Network,
-                format!("can't update '{}' section of network '{}'", section_name(section), r.name),
-            ));
-        }
-        let root = oxvirt_xml::root_name(xml).map_err(|e| xml_err(format!("can't parse dhcp host element: {e}")))?;
-        if root != "host" {
-            return Err(xml_err(format!("unexpected element <{root}>, expecting <host>, while updating network '{}'", r.name)));
-        }
-        let (host, _) = parse_element::<DhcpHost>(xml, "host", ParseOptions::default()).map_err(|e| {
-            Error::coded(ErrorCode::XmlError, ErrorDomain::Network, format!("can't parse dhcp host element: {e}"))
-        })?;
+        let item = match section {
+            SECTION_IP_DHCP_HOST => {
+                check_root(xml, "host", &r.name)?;
+                let (h, _) = parse_element::<DhcpHost>(xml, "host", ParseOptions::default())
+                    .map_err(|e| xml_err(format!("can't parse dhcp host element: {e}")))?;
+                Item::Host(h)
+            }
+            SECTION_IP_DHCP_RANGE => {
+                check_root(xml, "range", &r.name)?;
+                let (rg, _) = parse_element::<DhcpRange>(xml, "range", ParseOptions::default())
+                    .map_err(|e| xml_err(format!("can't parse dhcp range element: {e}")))?;
+                Item::Range(rg)
+            }
+            _ => {
+                return Err(Error::coded(
+                    ErrorCode::OperationUnsupported,
+                    ErrorDomain::Network,
+                    format!("can't update '{}' section of network '{}': oxvirt's test driver updates only ip-dhcp-host and ip-dhcp-range", section_name(section), r.name),
+                ))
+            }
+        };
         let n = &mut self.networks[i];
         let mut f = f;
         if f & (AFFECT_LIVE | AFFECT_CONFIG) == 0 {
@@ -168,18 +264,18 @@ impl State {
         let mut live = n.def.clone();
         let mut config = n.new_def.clone();
         if f & AFFECT_LIVE != 0 {
-            update_one(&mut live, command, parent, &host)?;
+            update_one(&mut live, command, parent, &item)?;
         }
         if f & AFFECT_CONFIG != 0 {
             match (&mut config, n.active) {
-                (Some(c), _) => update_one(c, command, parent, &host)?,
+                (Some(c), _) => update_one(c, command, parent, &item)?,
                 (None, true) => {
                     // Active persistent network without a separate saved definition yet.
                     let mut c = n.def.clone();
-                    update_one(&mut c, command, parent, &host)?;
+                    update_one(&mut c, command, parent, &item)?;
                     config = Some(c);
                 }
-                (None, false) => update_one(&mut live, command, parent, &host)?,
+                (None, false) => update_one(&mut live, command, parent, &item)?,
             }
         }
         n.def = live;
