@@ -661,6 +661,13 @@ impl QemuDriver {
         if devices.emulator.is_none() {
             devices.emulator = Some(emulator.display().to_string());
         }
+        // Tap names are chosen at each start; like libvirt, a definition does not keep one of
+        // the generated `vnetN` names (a dumpxml of a running guest fed back to define).
+        for n in devices.interfaces.iter_mut() {
+            if n.target.as_ref().and_then(|t| t.dev.as_deref()).is_some_and(|d| d.starts_with("vnet")) {
+                n.target = None;
+            }
+        }
         let env = self.build_env(def, &caps, &emulator, &self.layout.domain_run_dir(&def.name));
         command::assign_addresses(def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))
     }
