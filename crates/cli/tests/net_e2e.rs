@@ -66,11 +66,20 @@ struct World {
     ns: String,
     root: PathBuf,
     uri: String,
+    /// The "upstream" namespace, if made: joined to `ns` by a veth pair, deleted on drop.
+    upstream: std::cell::RefCell<Option<String>>,
+    /// Servers and dnsmasq instances the test itself started; killed on drop.
+    children: std::cell::RefCell<Vec<std::process::Child>>,
 }
 
+/// Addresses of the veth pair between the test namespace and the upstream one.
+const UP_NEAR: &str = "10.99.0.1";
+const UP_FAR: &str = "10.99.0.2";
+
 impl World {
-    fn new() -> World {
-        let ns = format!("oxvirt-nete2e-{}", std::process::id());
+    /// `tag` keeps the namespaces of tests running in parallel apart.
+    fn new(tag: &str) -> World {
+        let ns = format!("oxvirt-nete2e-{}-{tag}", std::process::id());
         let root = tempfile_path("root");
         std::fs::create_dir_all(&root).expect("root dir");
         // dnsmasq re-reads its files after dropping privileges.
@@ -78,7 +87,13 @@ impl World {
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).expect("chmod root");
         let (c, _, e) = run(Command::new("ip").args(["netns", "add", &ns]), CALL);
         assert_eq!(c, 0, "ip netns add: {e}");
-        let w = World { uri: format!("qemu:///embed?root={}", root.display()), ns, root };
+        let w = World {
+            uri: format!("qemu:///embed?root={}", root.display()),
+            ns,
+            root,
+            upstream: Default::default(),
+            children: Default::default(),
+        };
         w.sh(&["ip", "link", "set", "lo", "up"]);
         w
     }
@@ -112,8 +127,115 @@ impl World {
     }
 
     fn runtime(&self) -> serde_json::Value {
-        let text = std::fs::read(self.root.join(format!("run/network/{NET}.json"))).expect("network runtime file");
+        self.runtime_of(NET)
+    }
+
+    fn runtime_of(&self, net: &str) -> serde_json::Value {
+        let text = std::fs::read(self.root.join(format!("run/network/{net}.json"))).expect("network runtime file");
         serde_json::from_slice(&text).expect("runtime json")
+    }
+
+    /// Makes the upstream namespace: `UP_NEAR` on our side of a veth pair, `UP_FAR` on its side,
+    /// and no route from it back to any guest subnet. Returns its name.
+    fn upstream(&self) -> String {
+        let up = format!("{}-up", self.ns);
+        let (c, _, e) = run(Command::new("ip").args(["netns", "add", &up]), CALL);
+        assert_eq!(c, 0, "ip netns add {up}: {e}");
+        *self.upstream.borrow_mut() = Some(up.clone());
+        self.sh_in(&up, &["ip", "link", "set", "lo", "up"]);
+        self.sh(&["ip", "link", "add", "vup0", "type", "veth", "peer", "name", "vup1", "netns", &up]);
+        self.sh(&["ip", "addr", "add", &format!("{UP_NEAR}/24"), "dev", "vup0"]);
+        self.sh(&["ip", "link", "set", "vup0", "up"]);
+        self.sh_in(&up, &["ip", "addr", "add", &format!("{UP_FAR}/24"), "dev", "vup1"]);
+        self.sh_in(&up, &["ip", "link", "set", "vup1", "up"]);
+        up
+    }
+
+    /// A command in another namespace that must succeed; its stdout.
+    fn sh_in(&self, ns: &str, args: &[&str]) -> String {
+        let (c, o, e) = run(Command::new("ip").args(["netns", "exec", ns]).args(args), CALL);
+        assert_eq!(c, 0, "{args:?} in {ns}: {o}{e}");
+        o
+    }
+
+    /// Starts a long-running command in namespace `ns`, killed on drop at the latest.
+    fn spawn_in(&self, ns: &str, args: &[&str]) -> usize {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.root.join(format!("child{}.err", self.children.borrow().len()))).expect("stderr file"))
+            .spawn()
+            .expect("spawn");
+        let mut children = self.children.borrow_mut();
+        children.push(child);
+        children.len() - 1
+    }
+
+    /// Kills (SIGKILL) and reaps a child from `spawn_in`.
+    fn stop(&self, idx: usize) {
+        let mut children = self.children.borrow_mut();
+        let _ = children[idx].kill();
+        let _ = children[idx].wait();
+    }
+
+    /// A TCP server on `UP_FAR:port` in the upstream namespace that appends one line per
+    /// connection to the returned file: the peer's address and the line it sent. Waits until it listens.
+    fn tcp_server(&self, up: &str, port: u16) -> (usize, PathBuf) {
+        const SERVER: &str = "import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(8)
+open(sys.argv[3] + '.ready', 'w').close()
+while True:
+    c, a = s.accept()
+    c.settimeout(5)
+    try:
+        d = c.recv(200)
+    except Exception:
+        d = b''
+    c.close()
+    with open(sys.argv[3], 'a') as f:
+        f.write(a[0] + ' ' + d.decode(errors='replace').strip() + '\\n')
+";
+        let file = self.root.join(format!("tcp-{port}.log"));
+        let idx = self.spawn_in(up, &["/usr/bin/python3", "-c", SERVER, UP_FAR, &port.to_string(), &file.display().to_string()]);
+        let ready = PathBuf::from(format!("{}.ready", file.display()));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ready.exists() {
+            assert!(Instant::now() < deadline, "TCP server in {up} not listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (idx, file)
+    }
+
+    /// Nothing of oxvirt's networking is left in the namespace: no tap, no `bridge` (if given),
+    /// no oxvirt nft table, no dnsmasq.
+    fn assert_clean(&self, bridge: Option<&str>) {
+        let links = self.links();
+        assert!(!links.contains(": vnet"), "taps left:\n{links}");
+        if let Some(b) = bridge {
+            assert!(!links.contains(&format!(": {b}")), "bridge {b} left:\n{links}");
+        }
+        let tables = self.sh(&["nft", "list", "tables"]);
+        assert!(!tables.contains("oxvirt"), "nft tables left:\n{tables}");
+        // `ip netns pids` skips zombies (their namespaces are gone already).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, pids, _) = run(Command::new("ip").args(["netns", "pids", &self.ns]), CALL);
+            let left: Vec<String> = pids
+                .split_whitespace()
+                .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).ok().map(|c| format!("{p} {}", c.trim())))
+                .filter(|c| c.ends_with(" dnsmasq") || c.contains("qemu"))
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "processes left in {}: {left:?}", self.ns);
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn links(&self) -> String {
@@ -121,9 +243,21 @@ impl World {
     }
 }
 
+/// Names of the files in `dir` ending in `ext`, without it.
+fn stems(dir: &Path, ext: &str) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    rd.filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(ext).map(str::to_string)).collect()
+}
+
 impl Drop for World {
     fn drop(&mut self) {
-        for g in ["g1", "g2"] {
+        for child in self.children.borrow_mut().iter_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let mut guests = stems(&self.root.join("run/qemu"), ".status");
+        guests.extend(["g1".to_string(), "g2".to_string()]);
+        for g in &guests {
             let _ = self.ox_raw(&["destroy", g]);
             // Should the CLI have failed, QEMU must not outlive the test.
             if let Ok(text) = std::fs::read(self.root.join(format!("run/qemu/{g}.status"))) {
@@ -132,13 +266,20 @@ impl Drop for World {
                 }
             }
         }
-        let _ = self.ox_raw(&["net-destroy", NET]);
-        if let Ok(text) = std::fs::read(self.root.join(format!("run/network/{NET}.json"))) {
-            if let Some(pid) = serde_json::from_slice::<serde_json::Value>(&text).ok().and_then(|v| v["dnsmasq_pid"].as_i64()) {
-                kill(pid);
+        let mut nets = stems(&self.root.join("run/network"), ".json");
+        nets.push(NET.to_string());
+        for n in &nets {
+            let _ = self.ox_raw(&["net-destroy", n]);
+            if let Ok(text) = std::fs::read(self.root.join(format!("run/network/{n}.json"))) {
+                if let Some(pid) = serde_json::from_slice::<serde_json::Value>(&text).ok().and_then(|v| v["dnsmasq_pid"].as_i64()) {
+                    kill(pid);
+                }
             }
         }
         let _ = run(Command::new("ip").args(["netns", "del", &self.ns]), CALL);
+        if let Some(up) = self.upstream.borrow_mut().take() {
+            let _ = run(Command::new("ip").args(["netns", "del", &up]), CALL);
+        }
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
@@ -151,6 +292,12 @@ fn kill(pid: i64) {
 }
 
 fn guest_xml(name: &str, mac: &str, ping: &str, log: &Path, guest: &Path) -> String {
+    guest_xml_with(name, mac, &format!("oxvirt.ping={ping}"), &format!("type='network'>\n      <source network='{NET}'/"), log, guest)
+}
+
+/// `checks`: the guest's net-mode kernel arguments; `nic`: the rest of the `<interface` start
+/// tag and its `<source .../` element (without the final `>`).
+fn guest_xml_with(name: &str, mac: &str, checks: &str, nic: &str, log: &Path, guest: &Path) -> String {
     format!(
         "<domain type='qemu'>
   <name>{name}</name>
@@ -160,15 +307,14 @@ fn guest_xml(name: &str, mac: &str, ping: &str, log: &Path, guest: &Path) -> Str
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>{kernel}</kernel>
     <initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 quiet panic=-1 oxvirt.mode=net oxvirt.ping={ping}</cmdline>
+    <cmdline>console=ttyS0 quiet panic=-1 oxvirt.mode=net {checks}</cmdline>
   </os>
   <features><acpi/><apic/></features>
   <on_poweroff>destroy</on_poweroff>
   <devices>
     <serial type='file'><source path='{log}'/><target port='0'/></serial>
-    <interface type='network'>
+    <interface {nic}>
       <mac address='{mac}'/>
-      <source network='{NET}'/>
       <model type='virtio'/>
     </interface>
   </devices>
@@ -194,7 +340,7 @@ fn wait_for(log: &Path, marker: &str) -> String {
 #[test]
 fn two_guests_on_a_nat_network() {
     let guest = guest_dir();
-    let w = World::new();
+    let w = World::new("nat");
     let (mac1, ip1) = ("52:54:00:0e:2e:01", "192.168.142.11");
     let (mac2, ip2) = ("52:54:00:0e:2e:02", "192.168.142.12");
     let net = w.file(
@@ -311,4 +457,188 @@ fn two_guests_on_a_nat_network() {
     w.ox(&["undefine", "g1"]);
     w.ox(&["undefine", "g2"]);
     w.ox(&["net-undefine", NET]);
+}
+
+/// A network `name` on `bridge` with subnet `NET3.0/24`, gateway `.1`, fixed DHCP hosts;
+/// `forward` is the whole `<forward>` element, or empty for an isolated network.
+fn net_xml(name: &str, bridge: &str, forward: &str, net3: &str, hosts: &[(&str, &str)]) -> String {
+    let hosts: String = hosts.iter().map(|(mac, ip)| format!("\n    <host mac='{mac}' ip='{ip}'/>")).collect();
+    format!(
+        "<network><name>{name}</name>{forward}<bridge name='{bridge}'/>
+  <ip address='{net3}.1' netmask='255.255.255.0'><dhcp>
+    <range start='{net3}.100' end='{net3}.200'/>{hosts}
+  </dhcp></ip></network>"
+    )
+}
+
+fn network_nic(net: &str) -> String {
+    format!("type='network'>\n      <source network='{net}'/")
+}
+
+/// Lines the upstream TCP server logged (one per connection).
+fn server_lines(file: &Path) -> Vec<String> {
+    std::fs::read_to_string(file).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+/// Waits (briefly) for the server to log a connection the guest reported as made.
+fn wait_server_line(file: &Path) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let lines = server_lines(file);
+        if !lines.is_empty() || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Stops a guest and its network; then nothing of either is left in the namespace.
+fn teardown(w: &World, guests: &[&str], net: &str, bridge: &str) {
+    for g in guests {
+        w.ox(&["destroy", g]);
+    }
+    assert_eq!(w.runtime_of(net)["connections"], 0, "connections given back");
+    w.ox(&["net-destroy", net]);
+    w.assert_clean(Some(bridge));
+    for g in guests {
+        w.ox(&["undefine", g]);
+    }
+    w.ox(&["net-undefine", net]);
+}
+
+#[test]
+fn nat_guest_reaches_an_upstream_server_through_masquerade() {
+    let guest = guest_dir();
+    let w = World::new("masq");
+    let up = w.upstream();
+    let port = 7101;
+    let (server, log) = w.tcp_server(&up, port);
+    let (net, bridge) = ("oxnat1", "virbr43");
+    let (mac, ip) = ("52:54:00:0e:2e:11", "192.168.143.11");
+    let xml = w.file("net.xml", &net_xml(net, bridge, "<forward mode='nat'/>", "192.168.143", &[(mac, ip)]));
+    w.ox(&["net-define", &xml]);
+    w.ox(&["net-start", net]);
+
+    let serial = w.root.join("g1.serial");
+    let checks = format!("oxvirt.tcp={UP_FAR}:{port}");
+    w.ox(&["define", &w.file("g1.xml", &guest_xml_with("g1", mac, &checks, &network_nic(net), &serial, &guest))]);
+    w.ox(&["start", "g1"]);
+    let text = wait_for(&serial, "OXVIRT-NET-DONE");
+    assert!(text.contains(&format!("OXVIRT-NET ip={ip}")), "guest's lease:\n{text}");
+    assert!(text.contains(&format!("OXVIRT-TCP ok {UP_FAR}:{port}")), "guest reaches the upstream server:\n{text}");
+    // Masquerade: the server saw our end of the veth pair, not the guest.
+    let lines = wait_server_line(&log);
+    assert_eq!(lines, vec![format!("{UP_NEAR} OXVIRT-TCP-HELLO")], "server's view of the connection");
+    w.stop(server);
+    teardown(&w, &["g1"], net, bridge);
+}
+
+#[test]
+fn isolated_guest_cannot_reach_upstream_but_reaches_its_neighbour() {
+    let guest = guest_dir();
+    let w = World::new("iso");
+    let up = w.upstream();
+    let port = 7102;
+    let (server, log) = w.tcp_server(&up, port);
+    let (net, bridge) = ("oxiso", "virbr44");
+    let (mac1, ip1) = ("52:54:00:0e:2e:21", "192.168.144.11");
+    let (mac2, ip2) = ("52:54:00:0e:2e:22", "192.168.144.12");
+    let xml = w.file("net.xml", &net_xml(net, bridge, "", "192.168.144", &[(mac1, ip1), (mac2, ip2)]));
+    w.ox(&["net-define", &xml]);
+    w.ox(&["net-start", net]);
+
+    let (s1, s2) = (w.root.join("g1.serial"), w.root.join("g2.serial"));
+    let checks1 = format!("oxvirt.ping={ip2} oxvirt.tcp={UP_FAR}:{port}");
+    w.ox(&["define", &w.file("g2.xml", &guest_xml_with("g2", mac2, "", &network_nic(net), &s2, &guest))]);
+    w.ox(&["define", &w.file("g1.xml", &guest_xml_with("g1", mac1, &checks1, &network_nic(net), &s1, &guest))]);
+    w.ox(&["start", "g2"]);
+    w.ox(&["start", "g1"]);
+    let t2 = wait_for(&s2, "OXVIRT-NET-DONE");
+    assert!(t2.contains(&format!("OXVIRT-NET ip={ip2}")), "guest 2's lease:\n{t2}");
+    let t1 = wait_for(&s1, "OXVIRT-NET-DONE");
+    assert!(t1.contains(&format!("OXVIRT-NET ip={ip1}")), "guest 1's lease:\n{t1}");
+    assert!(t1.contains(&format!("OXVIRT-PING ok {ip2}")), "guest 1 pings guest 2 on the isolated network:\n{t1}");
+    assert!(t1.contains(&format!("OXVIRT-TCP fail {UP_FAR}:{port}")), "isolated guest reached upstream:\n{t1}");
+    assert!(server_lines(&log).is_empty(), "server got a connection: {:?}", server_lines(&log));
+    w.stop(server);
+    teardown(&w, &["g1", "g2"], net, bridge);
+}
+
+#[test]
+fn routed_guest_reaches_upstream_with_its_own_address() {
+    let guest = guest_dir();
+    let w = World::new("route");
+    let up = w.upstream();
+    let port = 7103;
+    let (server, log) = w.tcp_server(&up, port);
+    let (net, bridge) = ("oxroute", "virbr45");
+    let (mac, ip) = ("52:54:00:0e:2e:31", "192.168.145.11");
+    let xml = w.file("net.xml", &net_xml(net, bridge, "<forward mode='route'/>", "192.168.145", &[(mac, ip)]));
+    w.ox(&["net-define", &xml]);
+    w.ox(&["net-start", net]);
+    // The way back to the guest subnet, as a routed network's upstream router would have it.
+    w.sh_in(&up, &["ip", "route", "add", "192.168.145.0/24", "via", UP_NEAR]);
+
+    let serial = w.root.join("g1.serial");
+    let checks = format!("oxvirt.tcp={UP_FAR}:{port}");
+    w.ox(&["define", &w.file("g1.xml", &guest_xml_with("g1", mac, &checks, &network_nic(net), &serial, &guest))]);
+    w.ox(&["start", "g1"]);
+    let text = wait_for(&serial, "OXVIRT-NET-DONE");
+    assert!(text.contains(&format!("OXVIRT-NET ip={ip}")), "guest's lease:\n{text}");
+    assert!(text.contains(&format!("OXVIRT-TCP ok {UP_FAR}:{port}")), "routed guest reaches upstream:\n{text}");
+    let lines = wait_server_line(&log);
+    assert_eq!(lines, vec![format!("{ip} OXVIRT-TCP-HELLO")], "server sees the guest's own address (no NAT)");
+    w.stop(server);
+    teardown(&w, &["g1"], net, bridge);
+}
+
+#[test]
+fn guest_on_a_bridge_the_test_made() {
+    let guest = guest_dir();
+    let w = World::new("br");
+    let (bridge, gw) = ("br-test", "10.77.0.1");
+    let (mac, ip) = ("52:54:00:0e:2e:41", "10.77.0.5");
+    w.sh(&["ip", "link", "add", bridge, "type", "bridge"]);
+    w.sh(&["ip", "addr", "add", &format!("{gw}/24"), "dev", bridge]);
+    w.sh(&["ip", "link", "set", bridge, "up"]);
+    // The guest's net mode asks DHCP; a dnsmasq of our own hands out the fixed address.
+    let leases = w.root.join("br-test.leases").display().to_string();
+    let dhcp = w.spawn_in(
+        &w.ns,
+        &[
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--user=root",
+            "--port=0",
+            "--bind-interfaces",
+            "--interface=br-test",
+            "--except-interface=lo",
+            "--dhcp-range=10.77.0.100,10.77.0.200,255.255.255.0",
+            &format!("--dhcp-host={mac},{ip}"),
+            &format!("--dhcp-leasefile={leases}"),
+            "--pid-file=",
+        ],
+    );
+
+    let serial = w.root.join("g1.serial");
+    let nic = format!("type='bridge'>\n      <source bridge='{bridge}'/");
+    w.ox(&["define", &w.file("g1.xml", &guest_xml_with("g1", mac, &format!("oxvirt.ping={gw}"), &nic, &serial, &guest))]);
+    w.ox(&["start", "g1"]);
+    let live = w.ox(&["dumpxml", "g1"]);
+    assert!(live.contains("<target dev='vnet"), "tap name in the live XML:\n{live}");
+    let ports = w.sh(&["ip", "-o", "link", "show", "master", bridge]);
+    assert!(ports.contains(": vnet"), "tap on {bridge}:\n{ports}");
+    let text = wait_for(&serial, "OXVIRT-NET-DONE");
+    assert!(text.contains(&format!("OXVIRT-NET ip={ip}")), "guest's static lease:\n{text}");
+    assert!(text.contains(&format!("OXVIRT-PING ok {gw}")), "guest pings the bridge address:\n{text}");
+
+    w.ox(&["destroy", "g1"]);
+    let ports = w.sh(&["ip", "-o", "link", "show", "master", bridge]);
+    assert!(ports.trim().is_empty(), "ports left on {bridge}:\n{ports}");
+    w.stop(dhcp);
+    // The bridge is ours and stays; nothing of oxvirt's is left.
+    w.assert_clean(None);
+    assert!(w.links().contains(&format!(": {bridge}")), "the test's bridge vanished");
+    w.ox(&["undefine", "g1"]);
 }
