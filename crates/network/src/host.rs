@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use oxvirt_xml::MacAddr;
 
+use crate::bandwidth::{Tc, TcCommand};
 use crate::dnsmasq::{self, DnsmasqError};
 use crate::firewall::{Nft, NftCommand};
 use crate::netlink::{self, BridgeSpec, LinkInfo, NetlinkError, RouteSpec};
@@ -58,6 +59,8 @@ pub struct Host {
     pub dhcp: Arc<dyn DhcpDaemon>,
     pub nft: Arc<dyn Nft>,
     pub sysctl: Arc<dyn Sysctl>,
+    /// `tc`, for `<bandwidth>` limits.
+    pub tc: Arc<dyn Tc>,
 }
 
 impl Host {
@@ -69,6 +72,7 @@ impl Host {
             dhcp: Arc::new(RealDnsmasq { binary: find_binary("dnsmasq") }),
             nft: Arc::new(NftCommand { binary: find_binary("nft") }),
             sysctl: Arc::new(ProcSysctl),
+            tc: Arc::new(TcCommand::system()),
         }
     }
 }
@@ -184,12 +188,17 @@ pub mod fake {
 
     impl Fake {
         pub fn host(&self) -> Host {
+            self.host_with_tc(crate::bandwidth::fake::FakeTc::default())
+        }
+        /// The fake host with `tc` calls recorded in `tc`.
+        pub fn host_with_tc(&self, tc: crate::bandwidth::fake::FakeTc) -> Host {
             Host {
                 links: Arc::new(self.clone()),
                 taps: Arc::new(self.clone()),
                 dhcp: Arc::new(self.clone()),
                 nft: Arc::new(self.clone()),
                 sysctl: Arc::new(self.clone()),
+                tc: Arc::new(tc),
             }
         }
         pub fn state(&self) -> std::sync::MutexGuard<'_, FakeState> {

@@ -3,6 +3,7 @@
 //! devices for guests. All host access sits behind the traits in [`host`], so the driver logic is
 //! tested without privileges; the real parts act on the calling thread's network namespace.
 
+pub mod bandwidth;
 pub mod dnsmasq;
 pub mod driver;
 pub mod firewall;
