@@ -253,7 +253,7 @@ impl QemuDriver {
                         n
                     }
                 };
-                let tap = net.attach_guest_interface(&network, mac, &model)?;
+                let tap = net.attach_guest_interface(&network, mac, &model, n.bandwidth.as_ref())?;
                 out.connections.push((network, tap.ifname.clone()));
                 src.bridge = Some(tap.bridge.clone());
                 (tap.fd, tap.ifname, tap.vnet_hdr)
@@ -266,6 +266,12 @@ impl QemuDriver {
                 let (fd, ifname) = oxvirt_network::open_tap("vnet%d", Some(&bridge), mtu, mac, vnet_hdr).map_err(|e| {
                     Error::new(ErrorCode::SystemError, ErrorDomain::Qemu, format!("creating a tap device on bridge '{bridge}' for domain '{name}': {e}"))
                 })?;
+                if let Some(bw) = n.bandwidth.as_ref().filter(|b| oxvirt_network::bandwidth::has_limits(b)) {
+                    // On failure the fd drops and the tap goes with it.
+                    oxvirt_network::bandwidth::apply(&oxvirt_network::bandwidth::TcCommand::system(), &ifname, bw, false).map_err(|e| {
+                        Error::new(ErrorCode::OperationFailed, ErrorDomain::Qemu, format!("setting bandwidth limits on {ifname} for domain '{name}': {e}"))
+                    })?;
+                }
                 (fd, ifname, vnet_hdr)
             };
             n.target = Some(InterfaceTarget { dev: Some(ifname), managed: None });

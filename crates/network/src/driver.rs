@@ -13,12 +13,13 @@ use std::time::Duration;
 use oxvirt_api::types::object_matches;
 use oxvirt_api::{Error, ErrorCode, ErrorDomain, NetworkRef, Result};
 use oxvirt_xml::network::{
-    next_bridge_name, random_mac, AddrFamily, DhcpHost, ForwardMode, Ip, Network,
+    next_bridge_name, random_mac, AddrFamily, Bandwidth, DhcpHost, ForwardMode, Ip, Network,
 };
 use oxvirt_xml::{parse_document, MacAddr, OnOff, ParseOptions, XmlDocument, YesNo};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::bandwidth;
 use crate::dnsmasq::{self, DhcpLease, DnsmasqPaths};
 use crate::firewall::{self, FwMode, NetRules};
 use crate::host::Host;
@@ -620,6 +621,7 @@ impl NetworkDriver {
                 if self.host.links.link(b).map_err(|e| sys(format!("looking up bridge {b}"), e))?.is_none() {
                     return Err(failed(format!("host bridge '{b}' of network '{name}' does not exist")));
                 }
+                self.set_network_bandwidth(def, b, &mut rt, &mut undo)?;
             }
             m if is_direct(def) => {
                 let f = def.forward.as_ref();
@@ -743,6 +745,18 @@ impl NetworkDriver {
                 r
             });
         }
+        self.set_network_bandwidth(def, &br, rt, undo)
+    }
+
+    /// A network's own `<bandwidth>` on its bridge, in libvirt's hierarchical layout; undone if the
+    /// start fails later.
+    fn set_network_bandwidth(&self, def: &Network, br: &str, rt: &mut Runtime, undo: &mut Rollback) -> Result<()> {
+        let Some(bw) = def.bandwidth.as_ref().filter(|b| bandwidth::has_limits(b)) else { return Ok(()) };
+        let w = bandwidth::apply(self.host.tc.as_ref(), br, bw, true)
+            .map_err(|e| failed(format!("setting bandwidth limits of network '{}' on {br}: {e}", def.name)))?;
+        rt.warnings.extend(w);
+        let (tc, br) = (self.host.tc.clone(), br.to_string());
+        undo.push(format!("clear bandwidth limits of {br}"), move || bandwidth::clear(tc.as_ref(), &br).map_err(|e| e.to_string()));
         Ok(())
     }
 
@@ -761,6 +775,13 @@ impl NetworkDriver {
         if rt.rules.is_some() {
             if let Err(e) = self.host.nft.apply(&firewall::script(&Self::active_rules(objs, name))) {
                 problems.push(format!("removing firewall rules: {e}"));
+            }
+        }
+        if !rt.own_bridge && def.bandwidth.as_ref().is_some_and(bandwidth::has_limits) {
+            if let Some(br) = def.bridge_name() {
+                if let Err(e) = bandwidth::clear(self.host.tc.as_ref(), br) {
+                    problems.push(format!("clearing bandwidth limits of {br}: {e}"));
+                }
             }
         }
         if rt.own_bridge {
@@ -942,9 +963,17 @@ impl NetworkDriver {
     }
 
     /// Creates the TAP device of a guest NIC (`<interface type='network'>`) on the network's bridge.
-    /// `model` is the NIC model (`virtio` gets a vnet header).
-    pub fn attach_guest_interface(&self, network: &str, mac: MacAddr, model: &str) -> Result<TapHandle> {
+    /// `model` is the NIC model (`virtio` gets a vnet header); `bandwidth` (the interface's
+    /// `<bandwidth>`; port group limits are not merged in) is set on the tap with `tc`.
+    pub fn attach_guest_interface(
+        &self,
+        network: &str,
+        mac: MacAddr,
+        model: &str,
+        bandwidth: Option<&Bandwidth>,
+    ) -> Result<TapHandle> {
         let taps = self.host.taps.clone();
+        let tc = self.host.tc.clone();
         self.with_live(network, |def, rt| {
             let mode = def.forward_mode();
             if is_direct(def) {
@@ -962,6 +991,11 @@ impl NetworkDriver {
             let (fd, ifname) = taps
                 .open_tap("vnet%d", &bridge, mtu, mac, vnet_hdr)
                 .map_err(|e| sys(format!("creating a tap device on {bridge}"), e))?;
+            if let Some(bw) = bandwidth.filter(|b| bandwidth::has_limits(b)) {
+                // On failure the fd drops here and the tap goes with it.
+                bandwidth::apply(tc.as_ref(), &ifname, bw, false)
+                    .map_err(|e| failed(format!("setting bandwidth limits on {ifname}: {e}")))?;
+            }
             rt.connections += 1;
             Ok(TapHandle { fd, ifname, network: network.into(), bridge, mac, vnet_hdr })
         })

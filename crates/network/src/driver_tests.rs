@@ -173,7 +173,7 @@ fn guest_interfaces_count_connections() {
     let (_dir, fake, d) = setup();
     let r = d.define(NAT, 0).unwrap();
     d.start(&r).unwrap();
-    let t = d.attach_guest_interface("default", "52:54:00:11:22:33".parse().unwrap(), "virtio").unwrap();
+    let t = d.attach_guest_interface("default", "52:54:00:11:22:33".parse().unwrap(), "virtio", None).unwrap();
     assert!(t.vnet_hdr && t.ifname == "vnet0" && t.bridge == "virbr0");
     {
         let s = fake.state();
@@ -182,7 +182,7 @@ fn guest_interfaces_count_connections() {
     assert!(d.xml(&r, 0).unwrap().starts_with("<network connections='1'>"));
     d.detach_guest_interface("default", &t.ifname).unwrap();
     assert!(d.xml(&r, 0).unwrap().starts_with("<network>"));
-    assert!(d.attach_guest_interface("nope", MacAddr::default(), "e1000").is_err());
+    assert!(d.attach_guest_interface("nope", MacAddr::default(), "e1000", None).is_err());
 }
 
 #[test]
@@ -199,7 +199,7 @@ fn macvtap_and_host_bridge_modes() {
     let b = d.choose_direct_interface("mv").unwrap();
     assert_eq!((a.dev.as_str(), b.dev.as_str(), a.mode), ("eth1", "eth2", ForwardMode::Vepa));
     assert!(d.xml(&r, 0).unwrap().contains("<interface dev='eth1' connections='1'/>"));
-    assert!(d.attach_guest_interface("mv", MacAddr::default(), "virtio").is_err());
+    assert!(d.attach_guest_interface("mv", MacAddr::default(), "virtio", None).is_err());
     d.release_direct_interface("mv", "eth1").unwrap();
     assert_eq!(d.choose_direct_interface("mv").unwrap().dev, "eth1");
     d.destroy(&r).unwrap();
@@ -210,7 +210,7 @@ fn macvtap_and_host_bridge_modes() {
     fake.add_link("br0", "bridge");
     let (r, _) = d.create_xml(host_br, 0).unwrap();
     assert_eq!(fake.state().dnsmasq.len(), 0);
-    let t = d.attach_guest_interface("hb", MacAddr::default(), "e1000").unwrap();
+    let t = d.attach_guest_interface("hb", MacAddr::default(), "e1000", None).unwrap();
     assert_eq!((t.bridge.as_str(), t.vnet_hdr), ("br0", false));
     d.destroy(&r).unwrap();
     assert!(fake.state().links.contains_key("br0"), "host bridge is not ours to delete");
@@ -231,4 +231,41 @@ fn autostart_and_identity_rules() {
     d.undefine(&r).unwrap();
     assert!(d.lookup_by_name("default").is_err());
     assert!(!d.layout().autostart_link("default").exists());
+}
+
+#[test]
+fn bandwidth_on_taps_and_network_bridges() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    let tc = crate::bandwidth::fake::FakeTc::default();
+    let d = NetworkDriver::with_host(NetLayout::under(dir.path()), fake.host_with_tc(tc.clone())).unwrap();
+    let xml = NAT.replace("<forward mode='nat'/>", "<forward mode='nat'/><bandwidth><inbound average='1000' peak='2000'/></bandwidth>");
+    let (r, _) = d.create_xml(&xml, 0).unwrap();
+    let calls = tc.calls();
+    assert_eq!(calls[0], "qdisc del dev virbr0 root");
+    assert!(calls.contains(&"qdisc add dev virbr0 root handle 1: htb default 2".to_string()), "{calls:?}");
+
+    let bw = Bandwidth {
+        outbound: Some(oxvirt_xml::network::BandwidthRate { average: Some(64), ..Default::default() }),
+        ..Default::default()
+    };
+    let t = d.attach_guest_interface("default", MacAddr::default(), "virtio", Some(&bw)).unwrap();
+    assert_eq!(
+        tc.calls().last().unwrap(),
+        &format!("filter add dev {} parent ffff: protocol all u32 match u32 0 0 police rate 64kbps burst 64kb mtu 64kb drop flowid :1", t.ifname)
+    );
+    drop(t);
+
+    // A tc failure fails the attach, leaves the tap unlimited, and counts no connection.
+    tc.fail_on("police", "Error: Failed to load TC action module.");
+    let e = d.attach_guest_interface("default", MacAddr::default(), "virtio", Some(&bw)).unwrap_err();
+    assert!(e.message.contains("TC action module"), "{e}");
+    assert!(tc.calls().last().unwrap().ends_with("ingress") && tc.calls().last().unwrap().contains("del"));
+    assert!(d.xml(&r, 0).unwrap().starts_with("<network connections='1'>"));
+
+    // A network whose limits cannot be set does not start, and its bridge is gone again.
+    d.destroy(&r).unwrap();
+    tc.fail_on("add dev virbr0 root", "Error: Operation not permitted.");
+    assert!(d.create_xml(&xml, 0).is_err());
+    assert!(!fake.state().links.contains_key("virbr0"));
 }
