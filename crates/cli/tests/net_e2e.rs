@@ -4,7 +4,8 @@
 //! QEMU and the test guest (scripts/guest-image.sh, docs/guest-image.md).
 //!
 //! Each guest has a fixed DHCP host entry, so its address is known: guest 1 pings guest 2 over
-//! the bridge, guest 2 pings the gateway.
+//! the bridge, guest 2 pings the gateway. Further tests add an "upstream" namespace (veth pair,
+//! TCP server) for NAT, routed and isolated forwarding, and a bridge made by the test itself.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -66,8 +67,8 @@ struct World {
     ns: String,
     root: PathBuf,
     uri: String,
-    /// The "upstream" namespace, if made: joined to `ns` by a veth pair, deleted on drop.
-    upstream: std::cell::RefCell<Option<String>>,
+    /// More namespaces the test made ("upstream", a stand-in guest), deleted on drop.
+    extra_ns: std::cell::RefCell<Vec<String>>,
     /// Servers and dnsmasq instances the test itself started; killed on drop.
     children: std::cell::RefCell<Vec<std::process::Child>>,
 }
@@ -91,7 +92,7 @@ impl World {
             uri: format!("qemu:///embed?root={}", root.display()),
             ns,
             root,
-            upstream: Default::default(),
+            extra_ns: Default::default(),
             children: Default::default(),
         };
         w.sh(&["ip", "link", "set", "lo", "up"]);
@@ -138,10 +139,7 @@ impl World {
     /// Makes the upstream namespace: `UP_NEAR` on our side of a veth pair, `UP_FAR` on its side,
     /// and no route from it back to any guest subnet. Returns its name.
     fn upstream(&self) -> String {
-        let up = format!("{}-up", self.ns);
-        let (c, _, e) = run(Command::new("ip").args(["netns", "add", &up]), CALL);
-        assert_eq!(c, 0, "ip netns add {up}: {e}");
-        *self.upstream.borrow_mut() = Some(up.clone());
+        let up = self.extra_ns("up");
         self.sh_in(&up, &["ip", "link", "set", "lo", "up"]);
         self.sh(&["ip", "link", "add", "vup0", "type", "veth", "peer", "name", "vup1", "netns", &up]);
         self.sh(&["ip", "addr", "add", &format!("{UP_NEAR}/24"), "dev", "vup0"]);
@@ -149,6 +147,16 @@ impl World {
         self.sh_in(&up, &["ip", "addr", "add", &format!("{UP_FAR}/24"), "dev", "vup1"]);
         self.sh_in(&up, &["ip", "link", "set", "vup1", "up"]);
         up
+    }
+
+    /// Makes another namespace `NS-suffix` (deleted on drop) with loopback up.
+    fn extra_ns(&self, suffix: &str) -> String {
+        let ns = format!("{}-{suffix}", self.ns);
+        let (c, _, e) = run(Command::new("ip").args(["netns", "add", &ns]), CALL);
+        assert_eq!(c, 0, "ip netns add {ns}: {e}");
+        self.extra_ns.borrow_mut().push(ns.clone());
+        self.sh_in(&ns, &["ip", "link", "set", "lo", "up"]);
+        ns
     }
 
     /// A command in another namespace that must succeed; its stdout.
@@ -277,8 +285,8 @@ impl Drop for World {
             }
         }
         let _ = run(Command::new("ip").args(["netns", "del", &self.ns]), CALL);
-        if let Some(up) = self.upstream.borrow_mut().take() {
-            let _ = run(Command::new("ip").args(["netns", "del", &up]), CALL);
+        for ns in self.extra_ns.borrow_mut().drain(..) {
+            let _ = run(Command::new("ip").args(["netns", "del", &ns]), CALL);
         }
         let _ = std::fs::remove_dir_all(&self.root);
     }
@@ -475,6 +483,12 @@ fn network_nic(net: &str) -> String {
     format!("type='network'>\n      <source network='{net}'/")
 }
 
+/// Whether `ip` answers 2 pings from namespace `ns` (busybox ping, 3 s each).
+fn pings(ns: &str, ip: &str) -> bool {
+    let (c, _, _) = run(Command::new("ip").args(["netns", "exec", ns, "busybox", "ping", "-c", "2", "-W", "3", ip]), CALL);
+    c == 0
+}
+
 /// Lines the upstream TCP server logged (one per connection).
 fn server_lines(file: &Path) -> Vec<String> {
     std::fs::read_to_string(file).unwrap_or_default().lines().map(str::to_string).collect()
@@ -560,6 +574,35 @@ fn isolated_guest_cannot_reach_upstream_but_reaches_its_neighbour() {
     assert!(t1.contains(&format!("OXVIRT-PING ok {ip2}")), "guest 1 pings guest 2 on the isolated network:\n{t1}");
     assert!(t1.contains(&format!("OXVIRT-TCP fail {UP_FAR}:{port}")), "isolated guest reached upstream:\n{t1}");
     assert!(server_lines(&log).is_empty(), "server got a connection: {:?}", server_lines(&log));
+    assert!(pings(&w.ns, ip1), "host pings the isolated guest");
+    // The guest has no default route (dnsmasq gives none on isolated networks), so its failure
+    // alone does not prove the firewall. A stand-in guest (a namespace on a veth port of the
+    // bridge) with a default route, forwarding on and a route back upstream: only the oxvirt
+    // rules stand in the way, and they must stop it.
+    let lan = w.extra_ns("lan");
+    w.sh(&["ip", "link", "add", "vlan0", "master", bridge, "up", "type", "veth", "peer", "name", "vlan1", "netns", &lan]);
+    w.sh_in(&lan, &["ip", "addr", "add", "192.168.144.50/24", "dev", "vlan1"]);
+    w.sh_in(&lan, &["ip", "link", "set", "vlan1", "up"]);
+    w.sh_in(&lan, &["ip", "route", "add", "default", "via", "192.168.144.1"]);
+    w.sh(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    w.sh_in(&up, &["ip", "route", "add", "192.168.144.0/24", "via", UP_NEAR]);
+    // With STP on, a new bridge port listens and learns for a while before it forwards.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !w.sh(&["bridge", "link", "show", "dev", "vlan0"]).contains("state forwarding") {
+        assert!(Instant::now() < deadline, "vlan0 never forwarding: {}", w.sh(&["bridge", "link", "show", "dev", "vlan0"]));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(pings(&lan, ip2), "stand-in guest reaches guest 2 over the bridge");
+    let (c, o, e) =
+        run(Command::new("ip").args(["netns", "exec", &lan, "busybox", "nc", "-w", "3", UP_FAR, &port.to_string()]), CALL);
+    assert_ne!(c, 0, "stand-in guest connected upstream from the isolated network: {o}{e}");
+    assert!(server_lines(&log).is_empty(), "server got a connection: {:?}", server_lines(&log));
+    // The same path is open once oxvirt's rules are gone (net-destroy below removes them anyway).
+    w.sh(&["nft", "delete", "table", "ip", "oxvirt"]);
+    let (c, o, e) =
+        run(Command::new("ip").args(["netns", "exec", &lan, "busybox", "nc", "-w", "3", UP_FAR, &port.to_string()]), CALL);
+    assert_eq!(c, 0, "without oxvirt's rules the path is open: {o}{e}");
+    w.sh(&["ip", "link", "del", "vlan0"]);
     w.stop(server);
     teardown(&w, &["g1", "g2"], net, bridge);
 }
@@ -588,6 +631,7 @@ fn routed_guest_reaches_upstream_with_its_own_address() {
     assert!(text.contains(&format!("OXVIRT-TCP ok {UP_FAR}:{port}")), "routed guest reaches upstream:\n{text}");
     let lines = wait_server_line(&log);
     assert_eq!(lines, vec![format!("{ip} OXVIRT-TCP-HELLO")], "server sees the guest's own address (no NAT)");
+    assert!(pings(&up, ip), "route mode forwards both ways: upstream pings the guest");
     w.stop(server);
     teardown(&w, &["g1"], net, bridge);
 }
