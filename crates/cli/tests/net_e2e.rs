@@ -686,3 +686,43 @@ fn guest_on_a_bridge_the_test_made() {
     assert!(w.links().contains(&format!(": {bridge}")), "the test's bridge vanished");
     w.ox(&["undefine", "g1"]);
 }
+
+#[test]
+fn bandwidth_limits_on_a_running_guests_tap_and_the_network_bridge() {
+    let guest = guest_dir();
+    let w = World::new("bw");
+    let (net, bridge) = ("oxbw", "virbr46");
+    let (mac, ip) = ("52:54:00:0e:2e:51", "192.168.146.11");
+    let net_bw = "<bandwidth><inbound average='2000' peak='4000'/></bandwidth>";
+    let xml = w.file("net.xml", &net_xml(net, bridge, net_bw, "192.168.146", &[(mac, ip)]));
+    w.ox(&["net-define", &xml]);
+    w.ox(&["net-start", net]);
+    let classes = w.sh(&["tc", "class", "show", "dev", bridge]);
+    assert!(classes.contains("class htb 1:1 root rate 16Mbit ceil 32Mbit"), "network limit on {bridge}:\n{classes}");
+    assert!(classes.contains("class htb 1:2 parent 1:1"), "network limit on {bridge}:\n{classes}");
+
+    let serial = w.root.join("g1.serial");
+    // 500 KiB/s to the guest = 4 Mbit in tc's notation.
+    let nic = format!("{}><bandwidth><inbound average='500' peak='1000' burst='64'/></bandwidth", network_nic(net));
+    w.ox(&["define", &w.file("g1.xml", &guest_xml_with("g1", mac, "oxvirt.ping=192.168.146.1", &nic, &serial, &guest))]);
+    w.ox(&["start", "g1"]);
+    let live = w.ox(&["dumpxml", "g1"]);
+    let tap = live
+        .split("<target dev='")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .unwrap_or_else(|| panic!("no tap name in the live XML:\n{live}"))
+        .to_string();
+    let qdiscs = w.sh(&["tc", "qdisc", "show", "dev", &tap]);
+    assert!(qdiscs.contains("qdisc htb 1: root") && qdiscs.contains("default 0x1"), "{tap}:\n{qdiscs}");
+    let classes = w.sh(&["tc", "class", "show", "dev", &tap]);
+    assert!(classes.contains("class htb 1:1 root") && classes.contains("rate 4Mbit ceil 8Mbit burst 64Kb"), "{tap}:\n{classes}");
+    // Traffic still flows through the shaped tap: DHCP and a ping to the gateway.
+    let text = wait_for(&serial, "OXVIRT-NET-DONE");
+    assert!(text.contains(&format!("OXVIRT-NET ip={ip}")), "guest's lease:\n{text}");
+    assert!(text.contains("OXVIRT-PING ok 192.168.146.1"), "guest pings the gateway:\n{text}");
+    let stats = w.sh(&["tc", "-s", "class", "show", "dev", &tap]);
+    println!("{tap} while the guest runs:\n{qdiscs}{stats}");
+    assert!(!stats.contains("Sent 0 bytes"), "the guest's traffic went through class 1:1:\n{stats}");
+    teardown(&w, &["g1"], net, bridge);
+}

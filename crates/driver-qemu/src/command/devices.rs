@@ -356,7 +356,8 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
         let checks: [(bool, &str); 13] = [
             (n.vlan.is_none(), "vlan"),
             (n.virtualport.is_none(), "virtualport"),
-            (n.bandwidth.is_none(), "bandwidth"),
+            // Set with tc on the tap (oxvirt_network::bandwidth), not on the QEMU command line.
+            (n.bandwidth.is_none() || is_tap, "bandwidth"),
             (n.port.is_none(), "port"),
             (n.routes.is_empty(), "route"),
             (
