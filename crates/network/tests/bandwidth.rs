@@ -3,7 +3,11 @@
 
 mod common;
 
-use common::{root_dir, Netns};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::{root_dir, veth, Netns};
 use oxvirt_network::bandwidth::{self, TcCommand};
 use oxvirt_network::{tap, NetLayout, NetworkDriver};
 use oxvirt_xml::network::{Bandwidth, BandwidthRate};
@@ -91,4 +95,54 @@ fn network_bandwidth_on_its_bridge() {
     assert!(s.contains("class htb 1:1 root") && s.contains("rate 800Kbit"), "{s}");
     drop(t);
     ns.run(|| d.destroy(&r)).unwrap();
+}
+
+/// Bytes per second a TCP stream from `a` (10.98.0.1) to `b` (10.98.0.2) carries for `total` bytes.
+fn throughput(a: &Netns, b: &Netns, total: usize) -> f64 {
+    let listener = b.run(|| TcpListener::bind("10.98.0.2:7200").unwrap());
+    std::thread::scope(|s| {
+        let server = s.spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 65536];
+            let mut got = 0;
+            let start = Instant::now();
+            while got < total {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0, "stream ended after {got} bytes");
+                got += n;
+            }
+            got as f64 / start.elapsed().as_secs_f64()
+        });
+        a.run(|| {
+            let mut c = TcpStream::connect("10.98.0.2:7200").unwrap();
+            c.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+            let chunk = vec![0x5au8; 65536];
+            let mut sent = 0;
+            while sent < total {
+                let n = (total - sent).min(chunk.len());
+                c.write_all(&chunk[..n]).unwrap();
+                sent += n;
+            }
+        });
+        server.join().unwrap()
+    })
+}
+
+#[test]
+fn inbound_limit_holds_on_real_traffic() {
+    let a = Netns::new("bwa");
+    let b = Netns::new("bwb");
+    veth(&a, "bwv0", &b, "bwv1");
+    a.exec_ok(&["ip", "addr", "add", "10.98.0.1/24", "dev", "bwv0"]);
+    b.exec_ok(&["ip", "addr", "add", "10.98.0.2/24", "dev", "bwv1"]);
+    let unlimited = throughput(&a, &b, 8 << 20);
+    // bwv0's egress is what a tap's egress is: traffic to the guest, the <inbound> direction.
+    // 500 "KiB/s" is tc's 500kbps = 500,000 bytes/s.
+    let bw = Bandwidth { inbound: rate(500, None, None), ..Default::default() };
+    a.run(|| bandwidth::apply(&TcCommand::system(), "bwv0", &bw, false)).unwrap();
+    let limited = throughput(&a, &b, 1_500_000);
+    println!("unlimited {:.1} MB/s, limited to 500kbps: {:.0} kB/s", unlimited / 1e6, limited / 1e3);
+    assert!(limited < 500_000.0 * 1.25, "limit exceeded: {limited:.0} B/s");
+    assert!(limited > 500_000.0 * 0.5, "far below the limit: {limited:.0} B/s");
+    assert!(unlimited > 4.0 * limited, "unlimited {unlimited:.0} B/s vs limited {limited:.0} B/s");
 }
