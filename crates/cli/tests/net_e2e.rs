@@ -724,5 +724,20 @@ fn bandwidth_limits_on_a_running_guests_tap_and_the_network_bridge() {
     let stats = w.sh(&["tc", "-s", "class", "show", "dev", &tap]);
     println!("{tap} while the guest runs:\n{qdiscs}{stats}");
     assert!(!stats.contains("Sent 0 bytes"), "the guest's traffic went through class 1:1:\n{stats}");
+
+    // A hot-plugged NIC gets its limit too (virsh's --inbound average[,peak[,burst]]).
+    let mac2 = "52:54:00:0e:2e:52";
+    w.ox(&["attach-interface", "g1", "network", net, "--mac", mac2, "--model", "virtio", "--inbound", "300,600", "--live"]);
+    let live = w.ox(&["dumpxml", "g1"]);
+    let tap2 = live
+        .split("<target dev='")
+        .skip(1)
+        .filter_map(|s| s.split('\'').next())
+        .find(|t| *t != tap)
+        .unwrap_or_else(|| panic!("no second tap in the live XML:\n{live}"))
+        .to_string();
+    let classes = w.sh(&["tc", "class", "show", "dev", &tap2]);
+    assert!(classes.contains("rate 2400Kbit ceil 4800Kbit"), "hot-plugged {tap2}:\n{classes}");
+    w.ox(&["detach-interface", "g1", "network", "--mac", mac2, "--live"]);
     teardown(&w, &["g1"], net, bridge);
 }
