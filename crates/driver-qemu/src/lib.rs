@@ -10,7 +10,8 @@ pub mod capsxml;
 pub mod command;
 pub mod cgroup;
 pub mod driver;
-pub mod fsutil;
+/// Re-exported so the driver's modules and benches keep one name for it.
+pub use oxvirt_sysutil as fsutil;
 pub mod hotplug;
 pub mod layout;
 pub mod process;

@@ -146,22 +146,9 @@ impl QemuCommand {
 }
 
 fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), CommandError> {
-    use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
-    let err = |source| CommandError::PrepareFile {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(err)?;
-    tmp.write_all(data).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    let err = |source| CommandError::PrepareFile { path: path.to_owned(), source };
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).map_err(err)?;
+    crate::fsutil::write_atomic(path, data, mode).map_err(err)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,4 @@
-//! Small file helpers: atomic replace and an inter-process lock.
+//! Small file helpers the drivers share: atomic replace and an inter-process lock.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
