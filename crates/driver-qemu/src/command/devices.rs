@@ -610,16 +610,7 @@ fn chardev_backend(
                     ))
                 }
             }
-            if s0.mode == Some(ChrSourceMode::Bind) {
-                v.push_str(",server=on,wait=off");
-            } else if let Some(r) = &s0.reconnect {
-                if r.enabled.is_yes() {
-                    v.push_str(&format!(
-                        ",reconnect-ms={}",
-                        u64::from(r.timeout.unwrap_or(1)) * 1000
-                    ));
-                }
-            }
+            v.push_str(&socket_role(&s0));
             v
         }
         ChrType::Unix => {
@@ -631,16 +622,7 @@ fn chardev_backend(
                 None => return Err(invalid(format!("{what}/source/@path"), "path missing")),
             };
             let mut v = format!("socket,id={id},path={}", kv_escape(&p));
-            if s0.mode == Some(ChrSourceMode::Bind) {
-                v.push_str(",server=on,wait=off");
-            } else if let Some(r) = &s0.reconnect {
-                if r.enabled.is_yes() {
-                    v.push_str(&format!(
-                        ",reconnect-ms={}",
-                        u64::from(r.timeout.unwrap_or(1)) * 1000
-                    ));
-                }
-            }
+            v.push_str(&socket_role(&s0));
             v
         }
         ChrType::Spicevmc => {
@@ -1535,4 +1517,16 @@ fn panics(cx: &mut Ctx) -> Result<(), CommandError> {
         }
     }
     Ok(())
+}
+
+/// A socket chardev's role: listening for the guest's peer (`mode='bind'`), or connecting with
+/// libvirt's reconnect timeout (seconds, default 1).
+fn socket_role(s0: &ChrSource) -> String {
+    if s0.mode == Some(ChrSourceMode::Bind) {
+        return ",server=on,wait=off".to_string();
+    }
+    match &s0.reconnect {
+        Some(r) if r.enabled.is_yes() => format!(",reconnect-ms={}", u64::from(r.timeout.unwrap_or(1)) * 1000),
+        _ => String::new(),
+    }
 }
