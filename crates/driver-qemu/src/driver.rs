@@ -1469,23 +1469,6 @@ fn stat_times_ns(path: &str) -> (u64, u64) {
     (get(11) * (1_000_000_000 / hz), get(12) * (1_000_000_000 / hz))
 }
 
-fn proc_cpu_time_ns(pid: i32) -> u64 {
-    let Some(stat) = fs::read_to_string(format!("/proc/{pid}/stat")).ok() else {
-        return 0;
-    };
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-        return 0;
-    };
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // fields after the comm: state is index 0; utime and stime are fields 14 and 15 of the line
-    let ticks = f.get(11).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no memory effects.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    ticks * (1_000_000_000 / hz)
-}
-
-/// A host device (sysfs is read at each call: devices come and go).
 /// The taps of a starting guest. Until [`NicTaps::disarm`], dropping it gives the network
 /// connections back (the devices themselves vanish with the last fd).
 struct NicTaps {
@@ -1933,7 +1916,8 @@ impl Driver for QemuDriver {
         let mut memory = def.current_memory_kib();
         let mut cpu_time = 0;
         if let Some(st) = &e.status {
-            cpu_time = proc_cpu_time_ns(st.pid);
+            let (user, system) = proc_cpu_split_ns(st.pid);
+            cpu_time = user + system;
             if let Ok(mut q) = self.qmp(st) {
                 if let Ok(b) = q.execute("query-balloon", None) {
                     if let Some(actual) = b.get("actual").and_then(|a| a.as_u64()) {
