@@ -415,6 +415,14 @@ impl QemuDriver {
 
     /// Loads a domain and brings its status up to date with reality (re-attach).
     fn entry(&self, name: &str) -> Result<Option<Entry>> {
+        match self.raw_entry(name)? {
+            Some(e) => self.reconciled(e),
+            None => Ok(None),
+        }
+    }
+
+    /// What is on disk about a domain, before re-attaching to its QEMU.
+    fn raw_entry(&self, name: &str) -> Result<Option<Entry>> {
         let config = self.load_config(name)?;
         let status = Status::load(&self.layout.status_file(name));
         if config.is_none() && status.is_none() {
@@ -424,17 +432,32 @@ impl QemuDriver {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(reason::UNKNOWN);
-        let mut e = Entry {
-            name: name.to_string(),
-            config,
-            status,
-            stop_reason,
-        };
+        Ok(Some(Entry { name: name.to_string(), config, status, stop_reason }))
+    }
+
+    fn reconciled(&self, mut e: Entry) -> Result<Option<Entry>> {
         self.reconcile(&mut e)?;
         if e.config.is_none() && e.status.is_none() {
             return Ok(None);
         }
         Ok(Some(e))
+    }
+
+    /// The first domain matching `pred`, re-attaching only to candidates (not to every running
+    /// guest, which costs a QMP round trip each); a candidate is checked again once up to date.
+    fn find_entry(&self, pred: impl Fn(&Entry) -> bool) -> Result<Option<Entry>> {
+        for n in self.names() {
+            let Some(raw) = self.raw_entry(&n)? else { continue };
+            if !pred(&raw) {
+                continue;
+            }
+            if let Some(e) = self.reconciled(raw)? {
+                if pred(&e) {
+                    return Ok(Some(e));
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn entry_by_ref(&self, d: &DomainRef) -> Result<Entry> {
@@ -626,21 +649,14 @@ impl QemuDriver {
     /// Refuses a definition whose name or UUID belongs to another domain.
     fn check_unique(&self, def: &Domain) -> Result<()> {
         let uuid = def.uuid.unwrap_or_default();
-        for e in self.all_entries()? {
-            if e.name == def.name && e.uuid() != uuid {
-                return Err(Error::coded(
-                    ErrorCode::OperationFailed,
-                    ErrorDomain::Qemu,
-                    format!("domain '{}' already exists with uuid {}", e.name, e.uuid()),
-                ));
-            }
-            if e.name != def.name && e.uuid() == uuid {
-                return Err(Error::coded(
-                    ErrorCode::OperationFailed,
-                    ErrorDomain::Qemu,
-                    format!("domain '{}' is already defined with uuid {}", e.name, uuid),
-                ));
-            }
+        let conflict = |e: &Entry| (e.name == def.name) != (e.uuid() == uuid);
+        if let Some(e) = self.find_entry(conflict)? {
+            let msg = if e.name == def.name {
+                format!("domain '{}' already exists with uuid {}", e.name, e.uuid())
+            } else {
+                format!("domain '{}' is already defined with uuid {}", e.name, uuid)
+            };
+            return Err(Error::coded(ErrorCode::OperationFailed, ErrorDomain::Qemu, msg));
         }
         Ok(())
     }
@@ -1598,9 +1614,7 @@ impl Driver for QemuDriver {
 
     fn lookup_domain_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef> {
         let _l = self.lock()?;
-        self.all_entries()?
-            .into_iter()
-            .find(|e| e.uuid() == *uuid)
+        self.find_entry(|e| e.uuid() == *uuid)?
             .map(|e| e.reference())
             .ok_or_else(|| {
                 Error::no_domain(format!("no domain with matching uuid '{uuid}'"))
@@ -1610,9 +1624,7 @@ impl Driver for QemuDriver {
 
     fn lookup_domain_by_id(&self, id: i32) -> Result<DomainRef> {
         let _l = self.lock()?;
-        self.all_entries()?
-            .into_iter()
-            .find(|e| e.status.as_ref().is_some_and(|s| s.id == id))
+        self.find_entry(|e| e.status.as_ref().is_some_and(|s| s.id == id))?
             .map(|e| e.reference())
             .ok_or_else(|| {
                 Error::no_domain(format!("no domain with matching id {id}"))
