@@ -13,7 +13,11 @@ impl Rollback {
         Rollback::default()
     }
 
-    pub fn push(&mut self, what: impl Into<String>, undo: impl FnOnce() -> Result<(), String> + Send + 'static) {
+    pub fn push(
+        &mut self,
+        what: impl Into<String>,
+        undo: impl FnOnce() -> Result<(), String> + Send + 'static,
+    ) {
         self.steps.push((what.into(), Box::new(undo)));
     }
 
