@@ -180,7 +180,10 @@ pub struct RunDir {
 
 impl RunDir {
     pub fn new(dir: impl Into<PathBuf>) -> RunDir {
-        RunDir { dir: dir.into(), log_path: None }
+        RunDir {
+            dir: dir.into(),
+            log_path: None,
+        }
     }
     pub fn pidfile(&self) -> PathBuf {
         self.dir.join("qemu.pid")
@@ -193,7 +196,9 @@ impl RunDir {
         self
     }
     pub fn log(&self) -> PathBuf {
-        self.log_path.clone().unwrap_or_else(|| self.dir.join("qemu.log"))
+        self.log_path
+            .clone()
+            .unwrap_or_else(|| self.dir.join("qemu.log"))
     }
 }
 
@@ -305,6 +310,16 @@ pub fn passed_fd(index: usize) -> i32 {
 /// stderr for its whole life, survives us like a daemon would, and is reaped by
 /// [`is_alive`] (or by PID 1 / a subreaper if we exit first).
 pub fn spawn(spec: &SpawnSpec) -> Result<(QemuProcess, Qmp), ProcessError> {
+    spawn_with(spec, |_| ()).map(|(p, q, ())| (p, q))
+}
+
+/// [`spawn`], running `early(pid)` on another thread while QEMU initialises (work that needs only
+/// the pid, such as moving it into its cgroup, then costs no time of its own). `early` has
+/// finished when this returns, whether or not the start succeeded.
+pub fn spawn_with<T: Send>(
+    spec: &SpawnSpec,
+    early: impl FnOnce(i32) -> T + Send,
+) -> Result<(QemuProcess, Qmp, T), ProcessError> {
     let dir = &spec.run_dir.dir;
     fs::create_dir_all(dir).map_err(|source| ProcessError::RunDir {
         path: dir.clone(),
@@ -314,7 +329,10 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(QemuProcess, Qmp), ProcessError> {
         path: dir.clone(),
         source,
     })?;
-    let run_dir = RunDir { dir, log_path: spec.run_dir.log_path.clone() };
+    let run_dir = RunDir {
+        dir,
+        log_path: spec.run_dir.log_path.clone(),
+    };
     let (pidfile, sock, log_path) = (run_dir.pidfile(), run_dir.qmp_socket(), run_dir.log());
     for stale in [&pidfile, &sock] {
         match fs::remove_file(stale) {
@@ -397,23 +415,34 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(QemuProcess, Qmp), ProcessError> {
             cmd.pre_exec(hook);
         }
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|source| ProcessError::Exec {
-            binary: spec.binary.clone(),
-            source,
-        })?;
+    let mut child = cmd.spawn().map_err(|source| ProcessError::Exec {
+        binary: spec.binary.clone(),
+        source,
+    })?;
     let pid = child.id() as i32;
 
     let mut exit_status: Option<ExitStatus> = None;
-    let wait = wait_for_qmp(&sock, deadline, || match child.try_wait() {
-        Ok(None) => true,
-        Ok(Some(st)) => {
-            exit_status = Some(st);
-            false
-        }
-        Err(_) => false,
+    let (wait, early_result) = std::thread::scope(|s| {
+        let h = s.spawn(move || early(pid));
+        let wait = wait_for_qmp(&sock, deadline, || match child.try_wait() {
+            Ok(None) => true,
+            Ok(Some(st)) => {
+                exit_status = Some(st);
+                false
+            }
+            Err(_) => false,
+        });
+        (wait, h.join())
     });
+    let early_result = match early_result {
+        Ok(t) => t,
+        // The early work panicked (a bug of ours): QEMU must not stay behind.
+        Err(p) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            std::panic::resume_unwind(p)
+        }
+    };
     let kill_child = |child: &mut std::process::Child| {
         let _ = child.kill();
         let _ = child.wait();
@@ -456,6 +485,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(QemuProcess, Qmp), ProcessError> {
             run_dir,
         },
         qmp,
+        early_result,
     ))
 }
 
