@@ -40,19 +40,10 @@ const TARGET_MS: f64 = 20.0;
 
 fn guest_dir() -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = std::env::var_os("OXVIRT_GUEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo.join("target/guest"));
+    let dir = std::env::var_os("OXVIRT_GUEST_DIR").map(PathBuf::from).unwrap_or_else(|| repo.join("target/guest"));
     if !dir.join("vmlinuz").exists() || !dir.join("initrd-shell.img").exists() {
-        let st = Command::new("bash")
-            .arg(repo.join("scripts/guest-image.sh"))
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .status();
-        assert!(
-            st.is_ok_and(|s| s.success()),
-            "scripts/guest-image.sh failed"
-        );
+        let st = Command::new("bash").arg(repo.join("scripts/guest-image.sh")).arg(&dir).stdout(Stdio::null()).status();
+        assert!(st.is_ok_and(|s| s.success()), "scripts/guest-image.sh failed");
     }
     dir.canonicalize().expect("guest dir")
 }
@@ -80,11 +71,7 @@ fn domain_xml(serial: &Path) -> String {
 }
 
 fn has_marker(serial: &Path) -> bool {
-    fs::read(serial).is_ok_and(|b| {
-        String::from_utf8_lossy(&b)
-            .lines()
-            .any(|l| l.trim_end_matches('\r') == MARKER)
-    })
+    fs::read(serial).is_ok_and(|b| String::from_utf8_lossy(&b).lines().any(|l| l.trim_end_matches('\r') == MARKER))
 }
 
 /// Time from `t0` until the marker shows on the serial file (polled every 2 ms for all variants).
@@ -93,11 +80,7 @@ fn wait_marker(serial: &Path, t0: Instant) -> Duration {
         if has_marker(serial) {
             return t0.elapsed();
         }
-        assert!(
-            t0.elapsed() < BOOT_TIMEOUT,
-            "no {MARKER} in {} within {BOOT_TIMEOUT:?}",
-            serial.display()
-        );
+        assert!(t0.elapsed() < BOOT_TIMEOUT, "no {MARKER} in {} within {BOOT_TIMEOUT:?}", serial.display());
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -108,8 +91,7 @@ fn alive(pid: i32) -> bool {
 
 fn status_pid(root: &Path) -> i32 {
     let v: serde_json::Value =
-        serde_json::from_slice(&fs::read(root.join("run/qemu/bench.status")).expect("status file"))
-            .expect("status JSON");
+        serde_json::from_slice(&fs::read(root.join("run/qemu/bench.status")).expect("status file")).expect("status JSON");
     v["pid"].as_i64().expect("pid") as i32
 }
 
@@ -133,15 +115,7 @@ struct Argv {
 }
 
 impl Argv {
-    fn relocated(
-        &self,
-        run_dir: &str,
-        raw_dir: &Path,
-        serial: &Path,
-        raw_serial: &Path,
-        keep_s: bool,
-        for_spawn: bool,
-    ) -> Vec<String> {
+    fn relocated(&self, run_dir: &str, raw_dir: &Path, serial: &Path, raw_serial: &Path, keep_s: bool, for_spawn: bool) -> Vec<String> {
         let mut out = Vec::new();
         let mut it = self.args.iter().peekable();
         while let Some(a) = it.next() {
@@ -152,10 +126,10 @@ impl Argv {
                 it.next();
                 continue;
             }
-            out.push(a.replace(run_dir, &raw_dir.display().to_string()).replace(
-                &serial.display().to_string(),
-                &raw_serial.display().to_string(),
-            ));
+            out.push(
+                a.replace(run_dir, &raw_dir.display().to_string())
+                    .replace(&serial.display().to_string(), &raw_serial.display().to_string()),
+            );
         }
         out
     }
@@ -194,11 +168,7 @@ fn wait_socket_qmp(sock: &Path) -> Qmp {
         if let Ok(q) = Qmp::connect(sock, Duration::from_secs(10)) {
             return q;
         }
-        assert!(
-            Instant::now() < deadline,
-            "QMP socket {} never answered",
-            sock.display()
-        );
+        assert!(Instant::now() < deadline, "QMP socket {} never answered", sock.display());
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -225,14 +195,8 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let n: usize = std::env::var("OXVIRT_BENCH_N")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
-    let tmp = tempfile::Builder::new()
-        .prefix("oxvirt-bench-")
-        .tempdir()
-        .expect("temp dir");
+    let n: usize = std::env::var("OXVIRT_BENCH_N").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let tmp = tempfile::Builder::new().prefix("oxvirt-bench-").tempdir().expect("temp dir");
     let root = tmp.path().join("root");
     let uri = format!("qemu:///embed?root={}", root.display());
     oxvirt_driver_qemu::register();
@@ -245,15 +209,9 @@ fn main() {
     let pid = status_pid(&root);
     let raw_cmdline = fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
     dom.destroy(0).expect("destroy");
-    let mut parts: Vec<String> = raw_cmdline
-        .split(|b| *b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect();
-    let argv = Argv {
-        binary: parts.remove(0),
-        args: parts,
-    };
+    let mut parts: Vec<String> =
+        raw_cmdline.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
+    let argv = Argv { binary: parts.remove(0), args: parts };
     let run_dir = root.join("run/qemu/bench").display().to_string();
     let raw_dir = tmp.path().join("raw");
     fs::create_dir_all(&raw_dir).expect("raw dir");
@@ -262,32 +220,17 @@ fn main() {
     let cont_args = argv.relocated(&run_dir, &raw_dir, &serial, &raw_serial, true, false);
     let qmp_sock = cont_args
         .iter()
-        .find_map(|a| {
-            a.strip_prefix("unix:")
-                .map(|s| s.split(',').next().unwrap_or(s).to_string())
-        })
+        .find_map(|a| a.strip_prefix("unix:").map(|s| s.split(',').next().unwrap_or(s).to_string()))
         .expect("-qmp unix: argument");
     let cli = oxvirt_bin();
-    println!(
-        "oxvirt start/destroy benchmark: {n} rounds, QEMU {}",
-        argv.binary
-    );
-    println!(
-        "argv ({} args): {} {}",
-        argv.args.len(),
-        argv.binary,
-        argv.args.join(" ")
-    );
+    println!("oxvirt start/destroy benchmark: {n} rounds, QEMU {}", argv.binary);
+    println!("argv ({} args): {} {}", argv.args.len(), argv.binary, argv.args.join(" "));
     match &cli {
         Some(p) => println!("CLI: {}", p.display()),
         None => println!("CLI: not found (build it: cargo build --release -p oxvirt-cli, or set OXVIRT_BIN); cli variant skipped"),
     }
 
-    let variants: Vec<&str> = if cli.is_some() {
-        vec!["raw", "raw -S+cont", "api", "cli"]
-    } else {
-        vec!["raw", "raw -S+cont", "api"]
-    };
+    let variants: Vec<&str> = if cli.is_some() { vec!["raw", "raw -S+cont", "api", "cli"] } else { vec!["raw", "raw -S+cont", "api"] };
     let mut res: Vec<Samples> = variants.iter().map(|_| Samples::default()).collect();
     let raw_log = tmp.path().join("raw-qemu.log");
     // Round 0 warms caches (page cache, caps cache) and is not counted.
@@ -333,21 +276,13 @@ fn main() {
                     let bin = cli.as_ref().expect("cli");
                     let _ = fs::remove_file(&serial);
                     let t0 = Instant::now();
-                    let st = Command::new(bin)
-                        .args(["-c", &uri, "start", "bench"])
-                        .stdout(Stdio::null())
-                        .status()
-                        .expect("oxvirt start");
+                    let st = Command::new(bin).args(["-c", &uri, "start", "bench"]).stdout(Stdio::null()).status().expect("oxvirt start");
                     assert!(st.success(), "oxvirt start failed");
                     ready = Some(t0.elapsed());
                     let s = wait_marker(&serial, t0);
                     let pid = status_pid(&root);
                     let t1 = Instant::now();
-                    let st = Command::new(bin)
-                        .args(["-c", &uri, "destroy", "bench"])
-                        .stdout(Stdio::null())
-                        .status()
-                        .expect("oxvirt destroy");
+                    let st = Command::new(bin).args(["-c", &uri, "destroy", "bench"]).stdout(Stdio::null()).status().expect("oxvirt destroy");
                     assert!(st.success(), "oxvirt destroy failed");
                     while alive(pid) {
                         std::thread::sleep(Duration::from_micros(200));
@@ -370,10 +305,7 @@ fn main() {
     eprintln!();
 
     println!("\nstart → {MARKER} (ms) and destroy until QEMU is gone (ms):");
-    println!(
-        "{:<14} {:>10} {:>10} {:>12} {:>12}",
-        "variant", "start p50", "start p90", "destroy p50", "destroy p90"
-    );
+    println!("{:<14} {:>10} {:>10} {:>12} {:>12}", "variant", "start p50", "start p90", "destroy p50", "destroy p90");
     for (v, s) in variants.iter().zip(&res) {
         println!(
             "{:<14} {:>10.0} {:>10.0} {:>12.1} {:>12.1}",
@@ -390,12 +322,7 @@ fn main() {
         "variant", "p50", "p90", "vs libvirt 378", "vs target 20"
     );
     for (v, s) in variants.iter().zip(&res).skip(1) {
-        let d: Vec<f64> = s
-            .start
-            .iter()
-            .zip(&res[0].start)
-            .map(|(a, b)| a - b)
-            .collect();
+        let d: Vec<f64> = s.start.iter().zip(&res[0].start).map(|(a, b)| a - b).collect();
         let p50 = pct(&d, 50.0);
         println!(
             "{:<14} {:>+10.0} {:>+10.0} {:>15.2}x {:>13.1}x",
@@ -408,45 +335,17 @@ fn main() {
     }
     let floor = 1;
     for (v, s) in variants.iter().zip(&res).skip(2) {
-        let d: Vec<f64> = s
-            .start
-            .iter()
-            .zip(&res[floor].start)
-            .map(|(a, b)| a - b)
-            .collect();
-        println!(
-            "{:<14} {:>+10.0} {:>+10.0}   (vs raw -S+cont: oxvirt's own share)",
-            v,
-            pct(&d, 50.0),
-            pct(&d, 90.0)
-        );
+        let d: Vec<f64> = s.start.iter().zip(&res[floor].start).map(|(a, b)| a - b).collect();
+        println!("{:<14} {:>+10.0} {:>+10.0}   (vs raw -S+cont: oxvirt's own share)", v, pct(&d, 50.0), pct(&d, 90.0));
     }
     println!("\nstart call until the guest runs (raw -S+cont: spawn until `cont` answered), no boot noise (ms):");
-    println!(
-        "{:<14} {:>10} {:>10} {:>18} {:>18}",
-        "variant", "p50", "p90", "- raw -S+cont p50", "- raw -S+cont p90"
-    );
+    println!("{:<14} {:>10} {:>10} {:>18} {:>18}", "variant", "p50", "p90", "- raw -S+cont p50", "- raw -S+cont p90");
     for (v, s) in variants.iter().zip(&res).skip(1) {
-        let d: Vec<f64> = s
-            .ready
-            .iter()
-            .zip(&res[1].ready)
-            .map(|(a, b)| a - b)
-            .collect();
-        println!(
-            "{:<14} {:>10.1} {:>10.1} {:>+18.1} {:>+18.1}",
-            v,
-            pct(&s.ready, 50.0),
-            pct(&s.ready, 90.0),
-            pct(&d, 50.0),
-            pct(&d, 90.0)
-        );
+        let d: Vec<f64> = s.ready.iter().zip(&res[1].ready).map(|(a, b)| a - b).collect();
+        println!("{:<14} {:>10.1} {:>10.1} {:>+18.1} {:>+18.1}", v, pct(&s.ready, 50.0), pct(&s.ready, 90.0), pct(&d, 50.0), pct(&d, 90.0));
     }
     println!("\ndestroy (ms):");
-    println!(
-        "{:<14} {:>10} {:>10} {:>16} {:>14}",
-        "variant", "p50", "p90", "vs libvirt 230", "vs target 20"
-    );
+    println!("{:<14} {:>10} {:>10} {:>16} {:>14}", "variant", "p50", "p90", "vs libvirt 230", "vs target 20");
     for (v, s) in variants.iter().zip(&res) {
         let p50 = pct(&s.destroy, 50.0);
         println!(
@@ -459,31 +358,13 @@ fn main() {
         );
     }
 
-    breakdown(
-        &conn,
-        &root,
-        &argv,
-        &run_dir,
-        tmp.path(),
-        &serial,
-        cli.as_deref(),
-        &uri,
-    );
+    breakdown(&conn, &root, &argv, &run_dir, tmp.path(), &serial, cli.as_deref(), &uri);
     let _ = dom.undefine(0);
 }
 
 /// Times the pieces of a start without booting a guest (QEMU with `-S`).
 #[allow(clippy::too_many_arguments)]
-fn breakdown(
-    conn: &Connect,
-    root: &Path,
-    argv: &Argv,
-    run_dir: &str,
-    tmp: &Path,
-    serial: &Path,
-    cli: Option<&Path>,
-    uri: &str,
-) {
+fn breakdown(conn: &Connect, root: &Path, argv: &Argv, run_dir: &str, tmp: &Path, serial: &Path, cli: Option<&Path>, uri: &str) {
     const M: usize = 20;
     let mut rows: Vec<(&str, Vec<f64>)> = Vec::new();
     let mut time = |name: &'static str, f: &mut dyn FnMut() -> Duration| {
@@ -580,25 +461,16 @@ fn breakdown(
     if let Some(bin) = cli {
         time("CLI process: oxvirt --version", &mut || {
             let t = Instant::now();
-            let _ = Command::new(bin)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .status();
+            let _ = Command::new(bin).arg("--version").stdout(Stdio::null()).status();
             t.elapsed()
         });
         time("CLI: domstate (open+lookup)", &mut || {
             let t = Instant::now();
-            let _ = Command::new(bin)
-                .args(["-c", uri, "domstate", "bench"])
-                .stdout(Stdio::null())
-                .status();
+            let _ = Command::new(bin).args(["-c", uri, "domstate", "bench"]).stdout(Stdio::null()).status();
             t.elapsed()
         });
     }
-    let at = rows
-        .iter()
-        .position(|(n, _)| *n == "spawn -S until QMP ready")
-        .map_or(rows.len(), |i| i + 1);
+    let at = rows.iter().position(|(n, _)| *n == "spawn -S until QMP ready").map_or(rows.len(), |i| i + 1);
     rows.insert(at, ("query-chardev + cont", cont));
     println!("\nwhere a start's time goes ({M} runs each, ms):");
     println!("{:<32} {:>8} {:>8}", "step", "p50", "p90");

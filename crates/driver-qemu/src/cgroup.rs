@@ -83,11 +83,7 @@ pub enum CgroupError {
     #[error("{0}")]
     InvalidTuning(String),
     #[error("{what} needs the cgroup controller file {file}, which this host does not have{hint}")]
-    Unsupported {
-        what: String,
-        file: String,
-        hint: &'static str,
-    },
+    Unsupported { what: String, file: String, hint: &'static str },
     #[error("setting the CPU affinity of {what} (thread {tid}) to {cpus}: {source}")]
     Affinity {
         what: String,
@@ -124,10 +120,8 @@ pub struct CgroupHost {
 impl CgroupHost {
     /// The real host: `/sys/fs/cgroup` and `/proc/self/cgroup`.
     pub fn system() -> Result<CgroupHost, CgroupError> {
-        let own = fs::read_to_string("/proc/self/cgroup").map_err(|source| CgroupError::Read {
-            path: "/proc/self/cgroup".into(),
-            source,
-        })?;
+        let own = fs::read_to_string("/proc/self/cgroup")
+            .map_err(|source| CgroupError::Read { path: "/proc/self/cgroup".into(), source })?;
         CgroupHost::detect(Path::new("/sys/fs/cgroup"), &own)
     }
 
@@ -137,10 +131,7 @@ impl CgroupHost {
         let mut own_v2 = None;
         for line in self_cgroup.lines() {
             let mut parts = line.splitn(3, ':');
-            let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
+            let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
             if ctrls.is_empty() {
                 own_v2 = Some(path.to_string());
             }
@@ -154,37 +145,22 @@ impl CgroupHost {
                 detail: "unified hierarchy mounted, but this process has no '0::' line in /proc/self/cgroup".into(),
             })?;
             let controllers = list.split_whitespace().map(str::to_string).collect();
-            return Ok(CgroupHost {
-                version: Version::V2,
-                root: root.into(),
-                own: BTreeMap::from([(String::new(), own)]),
-                controllers,
-            });
+            return Ok(CgroupHost { version: Version::V2, root: root.into(), own: BTreeMap::from([(String::new(), own)]), controllers });
         }
         let mut own = BTreeMap::new();
         for c in V1_CONTROLLERS {
             if root.join(c).join("cgroup.procs").exists() {
-                own.insert(
-                    c.to_string(),
-                    own_v1.get(*c).cloned().unwrap_or_else(|| "/".into()),
-                );
+                own.insert(c.to_string(), own_v1.get(*c).cloned().unwrap_or_else(|| "/".into()));
             }
         }
         if own.is_empty() {
             return Err(CgroupError::Detect {
                 root: root.into(),
-                detail:
-                    "neither a unified hierarchy (cgroup.controllers) nor v1 controller directories"
-                        .into(),
+                detail: "neither a unified hierarchy (cgroup.controllers) nor v1 controller directories".into(),
             });
         }
         let controllers = own.keys().cloned().collect();
-        Ok(CgroupHost {
-            version: Version::V1,
-            root: root.into(),
-            own,
-            controllers,
-        })
+        Ok(CgroupHost { version: Version::V1, root: root.into(), own, controllers })
     }
 
     pub fn has_controller(&self, c: &str) -> bool {
@@ -210,40 +186,21 @@ impl CgroupHost {
                     }
                     dirs.insert(c.clone(), dir);
                 }
-                Ok(DomainCgroup {
-                    version: Version::V1,
-                    dirs,
-                    children: Vec::new(),
-                })
+                Ok(DomainCgroup { version: Version::V1, dirs, children: Vec::new() })
             }
             Version::V2 => {
                 let own = self.own.get("").map(String::as_str).unwrap_or("/");
-                let base_rel = if own == "/" {
-                    "/"
-                } else {
-                    Path::new(own)
-                        .parent()
-                        .and_then(Path::to_str)
-                        .unwrap_or("/")
-                };
+                let base_rel = if own == "/" { "/" } else { Path::new(own).parent().and_then(Path::to_str).unwrap_or("/") };
                 let base = join_cg(&self.root, base_rel);
                 let part = base.join(PARTITION);
                 let dir = part.join(scope);
                 let available = read_words(&base.join("cgroup.controllers"))?;
-                let wanted: Vec<&str> = V2_CONTROLLERS
-                    .iter()
-                    .copied()
-                    .filter(|c| available.iter().any(|a| a == c))
-                    .collect();
+                let wanted: Vec<&str> = V2_CONTROLLERS.iter().copied().filter(|c| available.iter().any(|a| a == c)).collect();
                 enable_controllers(&base, &wanted)?;
                 mkdir(&part)?;
                 enable_controllers(&part, &wanted)?;
                 mkdir(&dir)?;
-                Ok(DomainCgroup {
-                    version: Version::V2,
-                    dirs: BTreeMap::from([(String::new(), dir)]),
-                    children: Vec::new(),
-                })
+                Ok(DomainCgroup { version: Version::V2, dirs: BTreeMap::from([(String::new(), dir)]), children: Vec::new() })
             }
         }
     }
@@ -260,19 +217,13 @@ fn join_cg(mount: &Path, rel: &str) -> PathBuf {
 
 fn mkdir(d: &Path) -> Result<(), CgroupError> {
     match fs::create_dir(d) {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(CgroupError::Create {
-            path: d.into(),
-            source: e,
-        }),
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(CgroupError::Create { path: d.into(), source: e }),
         _ => Ok(()),
     }
 }
 
 fn read(path: &Path) -> Result<String, CgroupError> {
-    fs::read_to_string(path).map_err(|source| CgroupError::Read {
-        path: path.into(),
-        source,
-    })
+    fs::read_to_string(path).map_err(|source| CgroupError::Read { path: path.into(), source })
 }
 
 fn read_words(path: &Path) -> Result<Vec<String>, CgroupError> {
@@ -280,11 +231,7 @@ fn read_words(path: &Path) -> Result<Vec<String>, CgroupError> {
 }
 
 fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
-    fs::write(path, value).map_err(|source| CgroupError::Write {
-        path: path.into(),
-        value: value.into(),
-        source,
-    })
+    fs::write(path, value).map_err(|source| CgroupError::Write { path: path.into(), value: value.into(), source })
 }
 
 fn inherit_cpuset(d: &Path) -> Result<(), CgroupError> {
@@ -300,11 +247,7 @@ fn inherit_cpuset(d: &Path) -> Result<(), CgroupError> {
 
 fn enable_controllers(dir: &Path, wanted: &[&str]) -> Result<(), CgroupError> {
     let on = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
-    let missing: Vec<String> = wanted
-        .iter()
-        .filter(|c| !on.split_whitespace().any(|o| o == **c))
-        .map(|c| format!("+{c}"))
-        .collect();
+    let missing: Vec<String> = wanted.iter().filter(|c| !on.split_whitespace().any(|o| o == **c)).map(|c| format!("+{c}")).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -361,48 +304,31 @@ impl Tuning {
         if let Some(ct) = &def.cputune {
             if let Some(s) = ct.shares {
                 if !(2..=262_144).contains(&s) {
-                    return Err(bad(format!(
-                        "<cputune><shares> {s} is out of range [2, 262144]"
-                    )));
+                    return Err(bad(format!("<cputune><shares> {s} is out of range [2, 262144]")));
                 }
                 t.cpu_shares = Some(s);
             }
-            let bw = |what: &str,
-                      period: Option<u64>,
-                      quota: Option<i64>|
-             -> Result<Bandwidth, CgroupError> {
+            let bw = |what: &str, period: Option<u64>, quota: Option<i64>| -> Result<Bandwidth, CgroupError> {
                 if let Some(p) = period.filter(|p| !(1000..=1_000_000).contains(p)) {
-                    return Err(bad(format!(
-                        "<cputune><{what}period> {p} is out of range [1000, 1000000]"
-                    )));
+                    return Err(bad(format!("<cputune><{what}period> {p} is out of range [1000, 1000000]")));
                 }
-                if let Some(q) =
-                    quota.filter(|q| *q >= 0 && !(1000..=17_592_186_044_415).contains(q))
-                {
+                if let Some(q) = quota.filter(|q| *q >= 0 && !(1000..=17_592_186_044_415).contains(q)) {
                     return Err(bad(format!("<cputune><{what}quota> {q} is out of range [1000, 17592186044415] (negative: unlimited)")));
                 }
-                Ok(Bandwidth {
-                    period,
-                    quota: quota.map(|q| if q < 0 { -1 } else { q }),
-                })
+                Ok(Bandwidth { period, quota: quota.map(|q| if q < 0 { -1 } else { q }) })
             };
             t.vcpu = bw("", ct.period, ct.quota)?;
             t.global = bw("global_", ct.global_period, ct.global_quota)?;
             t.emulator = bw("emulator_", ct.emulator_period, ct.emulator_quota)?;
         }
         if let Some(mt) = &def.memtune {
-            let lim = |k: &Option<oxvirt_xml::KiB>| {
-                k.map(|k| (k.0 < MEMORY_UNLIMITED_KIB).then(|| k.0.saturating_mul(1024)))
-            };
+            let lim = |k: &Option<oxvirt_xml::KiB>| k.map(|k| (k.0 < MEMORY_UNLIMITED_KIB).then(|| k.0.saturating_mul(1024)));
             t.mem_hard = lim(&mt.hard_limit);
             t.mem_soft = lim(&mt.soft_limit);
             t.mem_swap_hard = lim(&mt.swap_hard_limit);
             if let (Some(Some(h)), Some(Some(s))) = (t.mem_hard, t.mem_swap_hard) {
                 if s < h {
-                    return Err(bad(
-                        "<memtune><swap_hard_limit> must be greater than or equal to <hard_limit>"
-                            .into(),
-                    ));
+                    return Err(bad("<memtune><swap_hard_limit> must be greater than or equal to <hard_limit>".into()));
                 }
             }
         }
@@ -411,22 +337,14 @@ impl Tuning {
                 if (100..=1000).contains(&w) {
                     Ok(w)
                 } else {
-                    Err(bad(format!(
-                        "<blkiotune>{what}<weight> {w} is out of range [100, 1000]"
-                    )))
+                    Err(bad(format!("<blkiotune>{what}<weight> {w} is out of range [100, 1000]")))
                 }
             };
             t.blkio_weight = bt.weight.map(|w| wrange(w, "")).transpose()?;
             for d in &bt.devices {
-                let meta = fs::metadata(&d.path).map_err(|source| CgroupError::Read {
-                    path: d.path.clone().into(),
-                    source,
-                })?;
+                let meta = fs::metadata(&d.path).map_err(|source| CgroupError::Read { path: d.path.clone().into(), source })?;
                 if !meta.file_type().is_block_device() {
-                    return Err(bad(format!(
-                        "<blkiotune><device><path> {} is not a block device",
-                        d.path
-                    )));
+                    return Err(bad(format!("<blkiotune><device><path> {} is not a block device", d.path)));
                 }
                 let rdev = meta.rdev();
                 t.blkio_devices.push(DeviceTune {
@@ -443,8 +361,7 @@ impl Tuning {
         if let Some(m) = def.numatune.as_ref().and_then(|n| n.memory.as_ref()) {
             if m.mode.unwrap_or_default() == NumaMode::Strict {
                 if let Some(ns) = &m.nodeset {
-                    let nodes = parse_cpuset(ns)
-                        .map_err(|e| bad(format!("<numatune><memory nodeset>: {e}")))?;
+                    let nodes = parse_cpuset(ns).map_err(|e| bad(format!("<numatune><memory nodeset>: {e}")))?;
                     t.mems = Some(format_cpu_list(&nodes));
                 }
             }
@@ -481,21 +398,11 @@ impl DomainCgroup {
         }
     }
 
-    fn file(
-        &self,
-        controller: &str,
-        what: &str,
-        file: &str,
-        hint: &'static str,
-    ) -> Result<PathBuf, CgroupError> {
+    fn file(&self, controller: &str, what: &str, file: &str, hint: &'static str) -> Result<PathBuf, CgroupError> {
         let p = self.dir(controller).map(|d| d.join(file));
         match p {
             Some(p) if self.version == Version::V1 || p.exists() => Ok(p),
-            _ => Err(CgroupError::Unsupported {
-                what: what.into(),
-                file: file.into(),
-                hint,
-            }),
+            _ => Err(CgroupError::Unsupported { what: what.into(), file: file.into(), hint }),
         }
     }
 
@@ -511,40 +418,21 @@ impl DomainCgroup {
     fn apply_v1(&self, t: &Tuning) -> Result<(), CgroupError> {
         let f = |c: &str, what: &str, file: &str| self.file_v1(c, what, file);
         if let Some(s) = t.cpu_shares {
-            write(
-                &f("cpu", "<cputune><shares>", "cpu.shares")?,
-                &s.to_string(),
-            )?;
+            write(&f("cpu", "<cputune><shares>", "cpu.shares")?, &s.to_string())?;
         }
         if t.global.is_set() {
-            let d = self
-                .dir("cpu")
-                .ok_or_else(|| missing("<cputune><global_*>", "cpu.cfs_quota_us"))?;
+            let d = self.dir("cpu").ok_or_else(|| missing("<cputune><global_*>", "cpu.cfs_quota_us"))?;
             write_bandwidth_v1(d, t.global)?;
         }
         let lim = |v: Option<u64>| v.map_or("-1".to_string(), |b| b.to_string());
         if let Some(h) = t.mem_hard {
-            write(
-                &f("memory", "<memtune><hard_limit>", "memory.limit_in_bytes")?,
-                &lim(h),
-            )?;
+            write(&f("memory", "<memtune><hard_limit>", "memory.limit_in_bytes")?, &lim(h))?;
         }
         if let Some(s) = t.mem_soft {
-            write(
-                &f(
-                    "memory",
-                    "<memtune><soft_limit>",
-                    "memory.soft_limit_in_bytes",
-                )?,
-                &lim(s),
-            )?;
+            write(&f("memory", "<memtune><soft_limit>", "memory.soft_limit_in_bytes")?, &lim(s))?;
         }
         if let Some(s) = t.mem_swap_hard {
-            let p = f(
-                "memory",
-                "<memtune><swap_hard_limit>",
-                "memory.memsw.limit_in_bytes",
-            )?;
+            let p = f("memory", "<memtune><swap_hard_limit>", "memory.memsw.limit_in_bytes")?;
             if !p.exists() {
                 return Err(CgroupError::Unsupported {
                     what: "<memtune><swap_hard_limit>".into(),
@@ -555,64 +443,37 @@ impl DomainCgroup {
             write(&p, &lim(s))?;
         }
         if let Some(w) = t.blkio_weight {
-            let p = self.first_existing(
-                "blkio",
-                &["blkio.weight", "blkio.bfq.weight"],
-                "<blkiotune><weight>",
-            )?;
+            let p = self.first_existing("blkio", &["blkio.weight", "blkio.bfq.weight"], "<blkiotune><weight>")?;
             write(&p, &w.to_string())?;
         }
         for d in &t.blkio_devices {
             if let Some(w) = d.weight {
-                let p = self.first_existing(
-                    "blkio",
-                    &["blkio.weight_device", "blkio.bfq.weight_device"],
-                    "<blkiotune><device><weight>",
-                )?;
+                let p = self.first_existing("blkio", &["blkio.weight_device", "blkio.bfq.weight_device"], "<blkiotune><device><weight>")?;
                 write(&p, &format!("{} {w}", d.dev))?;
             }
             let throttles = [
-                (
-                    "blkio.throttle.read_iops_device",
-                    d.read_iops.map(u64::from),
-                ),
-                (
-                    "blkio.throttle.write_iops_device",
-                    d.write_iops.map(u64::from),
-                ),
+                ("blkio.throttle.read_iops_device", d.read_iops.map(u64::from)),
+                ("blkio.throttle.write_iops_device", d.write_iops.map(u64::from)),
                 ("blkio.throttle.read_bps_device", d.read_bps),
                 ("blkio.throttle.write_bps_device", d.write_bps),
             ];
             for (file, v) in throttles {
                 if let Some(v) = v {
-                    write(
-                        &f("blkio", "<blkiotune><device> throttling", file)?,
-                        &format!("{} {v}", d.dev),
-                    )?;
+                    write(&f("blkio", "<blkiotune><device> throttling", file)?, &format!("{} {v}", d.dev))?;
                 }
             }
         }
         if let Some(m) = &t.mems {
-            write(
-                &f("cpuset", "<numatune><memory nodeset>", "cpuset.mems")?,
-                m,
-            )?;
+            write(&f("cpuset", "<numatune><memory nodeset>", "cpuset.mems")?, m)?;
         }
         Ok(())
     }
 
     fn file_v1(&self, controller: &str, what: &str, file: &str) -> Result<PathBuf, CgroupError> {
-        self.dir(controller)
-            .map(|d| d.join(file))
-            .ok_or_else(|| missing(what, file))
+        self.dir(controller).map(|d| d.join(file)).ok_or_else(|| missing(what, file))
     }
 
-    fn first_existing(
-        &self,
-        controller: &str,
-        files: &[&str],
-        what: &str,
-    ) -> Result<PathBuf, CgroupError> {
+    fn first_existing(&self, controller: &str, files: &[&str], what: &str) -> Result<PathBuf, CgroupError> {
         let d = self.dir(controller);
         files
             .iter()
@@ -629,10 +490,7 @@ impl DomainCgroup {
         let hint = " (controller not enabled for this cgroup)";
         let f = |what: &str, file: &str| self.file("", what, file, hint);
         if let Some(s) = t.cpu_shares {
-            write(
-                &f("<cputune><shares>", "cpu.weight")?,
-                &shares_to_weight(s).to_string(),
-            )?;
+            write(&f("<cputune><shares>", "cpu.weight")?, &shares_to_weight(s).to_string())?;
         }
         if t.global.is_set() {
             write(&f("<cputune><global_*>", "cpu.max")?, &cpu_max(t.global))?;
@@ -650,18 +508,11 @@ impl DomainCgroup {
                 (Some(s), Some(h)) => Some(s.saturating_sub(h)),
                 (s, _) => s,
             };
-            write(
-                &f("<memtune><swap_hard_limit>", "memory.swap.max")?,
-                &lim(swap),
-            )?;
+            write(&f("<memtune><swap_hard_limit>", "memory.swap.max")?, &lim(swap))?;
         }
         if t.blkio_weight.is_some() || t.blkio_devices.iter().any(|d| d.weight.is_some()) {
             let d = self.dir("").map(Path::to_path_buf).unwrap_or_default();
-            let (file, prefix) = if d.join("io.bfq.weight").exists() {
-                ("io.bfq.weight", "")
-            } else {
-                ("io.weight", "default ")
-            };
+            let (file, prefix) = if d.join("io.bfq.weight").exists() { ("io.bfq.weight", "") } else { ("io.weight", "default ") };
             let p = f("<blkiotune><weight>", file)?;
             if let Some(w) = t.blkio_weight {
                 write(&p, &format!("{prefix}{w}"))?;
@@ -674,21 +525,13 @@ impl DomainCgroup {
         }
         for d in &t.blkio_devices {
             let mut limits = Vec::new();
-            for (k, v) in [
-                ("rbps", d.read_bps),
-                ("wbps", d.write_bps),
-                ("riops", d.read_iops.map(u64::from)),
-                ("wiops", d.write_iops.map(u64::from)),
-            ] {
+            for (k, v) in [("rbps", d.read_bps), ("wbps", d.write_bps), ("riops", d.read_iops.map(u64::from)), ("wiops", d.write_iops.map(u64::from))] {
                 if let Some(v) = v {
                     limits.push(format!("{k}={v}"));
                 }
             }
             if !limits.is_empty() {
-                write(
-                    &f("<blkiotune><device> throttling", "io.max")?,
-                    &format!("{} {}", d.dev, limits.join(" ")),
-                )?;
+                write(&f("<blkiotune><device> throttling", "io.max")?, &format!("{} {}", d.dev, limits.join(" ")))?;
             }
         }
         if let Some(m) = &t.mems {
@@ -714,27 +557,13 @@ impl DomainCgroup {
 
     /// Gives vCPU threads (`(vcpu id, tid)`) a child cgroup each and everything else `emulator`,
     /// with their bandwidth. The process must already be attached.
-    pub fn place_threads(
-        &mut self,
-        pid: i32,
-        vcpus: &[(u32, i32)],
-        t: &Tuning,
-    ) -> Result<(), CgroupError> {
+    pub fn place_threads(&mut self, pid: i32, vcpus: &[(u32, i32)], t: &Tuning) -> Result<(), CgroupError> {
         let cpu_dir = self
-            .dir(if self.version == Version::V1 {
-                "cpu"
-            } else {
-                ""
-            })
+            .dir(if self.version == Version::V1 { "cpu" } else { "" })
             .map(Path::to_path_buf)
             .ok_or_else(|| missing("<cputune> per-vCPU period/quota", "cpu.cfs_quota_us"))?;
-        let mut groups: Vec<(String, Option<i32>, Bandwidth)> =
-            vec![("emulator".into(), None, t.emulator)];
-        groups.extend(
-            vcpus
-                .iter()
-                .map(|(id, tid)| (format!("vcpu{id}"), Some(*tid), t.vcpu)),
-        );
+        let mut groups: Vec<(String, Option<i32>, Bandwidth)> = vec![("emulator".into(), None, t.emulator)];
+        groups.extend(vcpus.iter().map(|(id, tid)| (format!("vcpu{id}"), Some(*tid), t.vcpu)));
         for (name, _, _) in &groups {
             let child = cpu_dir.join(name);
             mkdir(&child)?;
@@ -760,11 +589,7 @@ impl DomainCgroup {
                 // The whole process first; vCPU threads move on from there.
                 None => write(&child.join("cgroup.procs"), &pid.to_string())?,
                 Some(tid) => {
-                    let file = if self.version == Version::V1 {
-                        "tasks"
-                    } else {
-                        "cgroup.threads"
-                    };
+                    let file = if self.version == Version::V1 { "tasks" } else { "cgroup.threads" };
                     write(&child.join(file), &tid.to_string())?;
                 }
             }
@@ -789,11 +614,7 @@ impl DomainCgroup {
 }
 
 fn missing(what: &str, file: &str) -> CgroupError {
-    CgroupError::Unsupported {
-        what: what.into(),
-        file: file.into(),
-        hint: " (controller not mounted)",
-    }
+    CgroupError::Unsupported { what: what.into(), file: file.into(), hint: " (controller not mounted)" }
 }
 
 fn rmdir_retry(d: &Path) -> Result<(), CgroupError> {
@@ -807,17 +628,9 @@ fn rmdir_retry(d: &Path) -> Result<(), CgroupError> {
             }
             // A fake tree's directories hold regular files; a real cgroup's never block rmdir.
             Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) && !is_cgroupfs(d) => {
-                return fs::remove_dir_all(d).map_err(|source| CgroupError::Remove {
-                    path: d.into(),
-                    source,
-                });
+                return fs::remove_dir_all(d).map_err(|source| CgroupError::Remove { path: d.into(), source });
             }
-            Err(source) => {
-                return Err(CgroupError::Remove {
-                    path: d.into(),
-                    source,
-                })
-            }
+            Err(source) => return Err(CgroupError::Remove { path: d.into(), source }),
         }
     }
 }
@@ -866,11 +679,7 @@ pub fn format_cpu_list(set: &[u32]) -> String {
         while i + 1 < v.len() && v[i + 1] == v[i] + 1 {
             i += 1;
         }
-        out.push(if v[i] == start {
-            start.to_string()
-        } else {
-            format!("{start}-{}", v[i])
-        });
+        out.push(if v[i] == start { start.to_string() } else { format!("{start}-{}", v[i]) });
         i += 1;
     }
     out.join(",")
@@ -880,9 +689,7 @@ pub fn format_cpu_list(set: &[u32]) -> String {
 pub fn parse_pin_set(spec: &str, host_cpus: usize) -> Result<CpuSet, CgroupError> {
     let cpus = parse_cpuset(spec).map_err(CgroupError::InvalidTuning)?;
     if cpus.is_empty() {
-        return Err(CgroupError::InvalidTuning(format!(
-            "cpuset '{spec}' selects no CPU"
-        )));
+        return Err(CgroupError::InvalidTuning(format!("cpuset '{spec}' selects no CPU")));
     }
     let mut set = CpuSet::new();
     for c in cpus {
@@ -892,11 +699,7 @@ pub fn parse_pin_set(spec: &str, host_cpus: usize) -> Result<CpuSet, CgroupError
                 host_cpus.saturating_sub(1)
             )));
         }
-        set.set(c as usize).map_err(|_| {
-            CgroupError::InvalidTuning(format!(
-                "CPU {c} in '{spec}' is beyond what sched_setaffinity supports"
-            ))
-        })?;
+        set.set(c as usize).map_err(|_| CgroupError::InvalidTuning(format!("CPU {c} in '{spec}' is beyond what sched_setaffinity supports")))?;
     }
     Ok(set)
 }
@@ -914,27 +717,13 @@ impl PinPlan {
         let default = def.vcpu.as_ref().and_then(|v| v.cpuset.clone());
         let mut plan = PinPlan::default();
         let n = def.vcpus();
-        let pins = def
-            .cputune
-            .as_ref()
-            .map(|c| c.vcpupins.as_slice())
-            .unwrap_or_default();
+        let pins = def.cputune.as_ref().map(|c| c.vcpupins.as_slice()).unwrap_or_default();
         for id in 0..n {
-            if let Some(spec) = pins
-                .iter()
-                .find(|p| p.vcpu == id)
-                .map(|p| p.cpuset.clone())
-                .or_else(|| default.clone())
-            {
+            if let Some(spec) = pins.iter().find(|p| p.vcpu == id).map(|p| p.cpuset.clone()).or_else(|| default.clone()) {
                 plan.vcpus.insert(id, spec);
             }
         }
-        plan.emulator = def
-            .cputune
-            .as_ref()
-            .and_then(|c| c.emulatorpin.as_ref())
-            .map(|e| e.cpuset.clone())
-            .or(default);
+        plan.emulator = def.cputune.as_ref().and_then(|c| c.emulatorpin.as_ref()).map(|e| e.cpuset.clone()).or(default);
         plan
     }
 
@@ -944,12 +733,7 @@ impl PinPlan {
 
     /// Pins running threads of QEMU `pid`: vCPU threads (`(vcpu id, tid)`) to their sets, every
     /// other thread to the emulator set. Threads QEMU starts later inherit from their creator.
-    pub fn apply(
-        &self,
-        pid: i32,
-        vcpus: &[(u32, i32)],
-        host_cpus: usize,
-    ) -> Result<(), CgroupError> {
+    pub fn apply(&self, pid: i32, vcpus: &[(u32, i32)], host_cpus: usize) -> Result<(), CgroupError> {
         for (id, tid) in vcpus {
             if let Some(spec) = self.vcpus.get(id) {
                 let set = parse_pin_set(spec, host_cpus)?;
@@ -972,23 +756,14 @@ fn setaffinity(tid: i32, set: &CpuSet, what: &str, spec: &str) -> Result<(), Cgr
     match sched_setaffinity(Pid::from_raw(tid), set) {
         // A worker thread that ended meanwhile needs no pinning.
         Err(nix::Error::ESRCH) => Ok(()),
-        r => r.map_err(|source| CgroupError::Affinity {
-            what: what.into(),
-            tid,
-            cpus: spec.into(),
-            source,
-        }),
+        r => r.map_err(|source| CgroupError::Affinity { what: what.into(), tid, cpus: spec.into(), source }),
     }
 }
 
 /// The thread ids of process `pid`.
 pub fn thread_ids(pid: i32) -> Result<Vec<i32>, CgroupError> {
-    let rd = fs::read_dir(format!("/proc/{pid}/task"))
-        .map_err(|source| CgroupError::Threads { pid, source })?;
-    let mut out: Vec<i32> = rd
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect();
+    let rd = fs::read_dir(format!("/proc/{pid}/task")).map_err(|source| CgroupError::Threads { pid, source })?;
+    let mut out: Vec<i32> = rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
     out.sort_unstable();
     Ok(out)
 }
@@ -1045,13 +820,7 @@ pub struct Setup {
 /// Creates and fills the domain's cgroup, moves QEMU `pid` (stopped with `-S`) in, and pins its
 /// threads. `vcpus` are the vCPU threads from `query-cpus-fast`. Without any tuning in the
 /// definition and without a cgroup hierarchy, this does nothing (not an error).
-pub fn setup(
-    host: Option<&CgroupHost>,
-    scope: &str,
-    def: &Domain,
-    pid: i32,
-    vcpus: &[(u32, i32)],
-) -> Result<Setup, CgroupError> {
+pub fn setup(host: Option<&CgroupHost>, scope: &str, def: &Domain, pid: i32, vcpus: &[(u32, i32)]) -> Result<Setup, CgroupError> {
     let started = Instant::now();
     let tuning = Tuning::from_domain(def)?;
     let pins = PinPlan::from_domain(def);
@@ -1063,20 +832,12 @@ pub fn setup(
         }
         return Err(e);
     }
-    Ok(Setup {
-        cgroup,
-        elapsed: started.elapsed(),
-    })
+    Ok(Setup { cgroup, elapsed: started.elapsed() })
 }
 
 /// The part that needs only QEMU's pid: the cgroup with the domain-wide limits, QEMU inside.
 /// On failure nothing of it is left.
-fn setup_process(
-    host: Option<&CgroupHost>,
-    scope: &str,
-    tuning: &Tuning,
-    pid: i32,
-) -> Result<Option<DomainCgroup>, CgroupError> {
+fn setup_process(host: Option<&CgroupHost>, scope: &str, tuning: &Tuning, pid: i32) -> Result<Option<DomainCgroup>, CgroupError> {
     match host {
         Some(h) => {
             let cg = h.create(scope)?;
@@ -1086,11 +847,9 @@ fn setup_process(
             }
             Ok(Some(cg))
         }
-        None if !tuning.is_empty() => Err(CgroupError::Unsupported {
-            what: "resource tuning".into(),
-            file: "/sys/fs/cgroup".into(),
-            hint: " (no cgroup hierarchy)",
-        }),
+        None if !tuning.is_empty() => {
+            Err(CgroupError::Unsupported { what: "resource tuning".into(), file: "/sys/fs/cgroup".into(), hint: " (no cgroup hierarchy)" })
+        }
         None => Ok(None),
     }
 }
@@ -1123,9 +882,7 @@ fn setup_threads(
         }
     }
     if !pins.is_empty() {
-        let host_cpus = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .max(online_cpus());
+        let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).max(online_cpus());
         pins.apply(pid, vcpus, host_cpus)?;
     }
     Ok(())
@@ -1147,19 +904,13 @@ pub fn record_path(run: &Path, name: &str) -> PathBuf {
 }
 
 pub fn store_record(path: &Path, cg: &DomainCgroup) -> io::Result<()> {
-    let data = serde_json::to_vec(&Record {
-        cgroup: cg.clone(),
-        setup_micros: 0,
-    })
-    .map_err(io::Error::other)?;
+    let data = serde_json::to_vec(&Record { cgroup: cg.clone(), setup_micros: 0 }).map_err(io::Error::other)?;
     crate::fsutil::write_atomic(path, &data, 0o644)
 }
 
 /// Removes the cgroup a record names, then the record. Missing record: nothing to do.
 pub fn remove_recorded(path: &Path) -> Result<(), CgroupError> {
-    let Ok(data) = fs::read(path) else {
-        return Ok(());
-    };
+    let Ok(data) = fs::read(path) else { return Ok(()) };
     if let Ok(rec) = serde_json::from_slice::<Record>(&data) {
         rec.cgroup.remove()?;
     }
@@ -1209,18 +960,13 @@ pub struct StartPlan {
 }
 
 fn hook_err(name: &str, e: &dyn std::fmt::Display) -> oxvirt_api::Error {
-    oxvirt_api::Error::operation_failed(format!("resource control for domain '{name}': {e}"))
-        .in_domain(oxvirt_api::ErrorDomain::Qemu)
+    oxvirt_api::Error::operation_failed(format!("resource control for domain '{name}': {e}")).in_domain(oxvirt_api::ErrorDomain::Qemu)
 }
 
 impl StartPlan {
     /// Also removes a cgroup left by an earlier run of the same domain. `guard` removes the
     /// cgroup this start creates if the start fails.
-    pub fn new(
-        layout: &crate::layout::Layout,
-        def: &Domain,
-        guard: &mut CleanupGuard,
-    ) -> oxvirt_api::Result<StartPlan> {
+    pub fn new(layout: &crate::layout::Layout, def: &Domain, guard: &mut CleanupGuard) -> oxvirt_api::Result<StartPlan> {
         let record = record_path(&layout.run, &def.name);
         if let Err(e) = remove_recorded(&record) {
             tracing::warn!("cgroup left by an earlier run of '{}' stays: {e}", def.name);
@@ -1234,25 +980,13 @@ impl StartPlan {
             }
         };
         if host.is_none() && !tuning.is_empty() {
-            let e = CgroupError::Unsupported {
-                what: "resource tuning".into(),
-                file: "/sys/fs/cgroup".into(),
-                hint: " (no cgroup hierarchy)",
-            };
+            let e = CgroupError::Unsupported { what: "resource tuning".into(), file: "/sys/fs/cgroup".into(), hint: " (no cgroup hierarchy)" };
             return Err(hook_err(&def.name, &e));
         }
-        let instance = (layout.run != crate::layout::Layout::system().run)
-            .then(|| layout.run.display().to_string());
+        let instance = (layout.run != crate::layout::Layout::system().run).then(|| layout.run.display().to_string());
         let scope = scope_name(def.id.unwrap_or(0), &def.name, instance.as_deref());
         guard.0 = Some(record.clone());
-        Ok(StartPlan {
-            name: def.name.clone(),
-            host,
-            scope,
-            tuning,
-            pins: PinPlan::from_domain(def),
-            record,
-        })
+        Ok(StartPlan { name: def.name.clone(), host, scope, tuning, pins: PinPlan::from_domain(def), record })
     }
 
     /// Creates the cgroup, writes the domain-wide limits, moves QEMU `pid` in and records the
@@ -1261,23 +995,15 @@ impl StartPlan {
     /// then overlaps QEMU's own start-up instead of adding to it.
     pub fn attach(&self, pid: i32) -> Result<Option<(DomainCgroup, Duration)>, CgroupError> {
         let started = Instant::now();
-        let Some(cg) = setup_process(self.host.as_ref(), &self.scope, &self.tuning, pid)? else {
-            return Ok(None);
-        };
+        let Some(cg) = setup_process(self.host.as_ref(), &self.scope, &self.tuning, pid)? else { return Ok(None) };
         let elapsed = started.elapsed();
-        let rec = Record {
-            cgroup: cg.clone(),
-            setup_micros: elapsed.as_micros() as u64,
-        };
+        let rec = Record { cgroup: cg.clone(), setup_micros: elapsed.as_micros() as u64 };
         let stored = serde_json::to_vec(&rec)
             .map_err(io::Error::other)
             .and_then(|data| crate::fsutil::write_atomic(&self.record, &data, 0o644));
         if let Err(source) = stored {
             let _ = cg.remove();
-            return Err(CgroupError::StoreRecord {
-                path: self.record.clone(),
-                source,
-            });
+            return Err(CgroupError::StoreRecord { path: self.record.clone(), source });
         }
         Ok(Some((cg, elapsed)))
     }
@@ -1293,34 +1019,17 @@ impl StartPlan {
         let name = self.name.clone();
         let mut attached = attached.map_err(|e| hook_err(&name, &e))?;
         let started = Instant::now();
-        let vcpus = qmp
-            .execute("query-cpus-fast", None)
-            .map(|v| vcpu_threads(&v))
-            .map_err(|e| hook_err(&name, &e))?;
-        let placed = setup_threads(
-            attached.as_mut().map(|(cg, _)| cg),
-            &self.tuning,
-            &self.pins,
-            pid,
-            &vcpus,
-        );
+        let vcpus = qmp.execute("query-cpus-fast", None).map(|v| vcpu_threads(&v)).map_err(|e| hook_err(&name, &e))?;
+        let placed = setup_threads(attached.as_mut().map(|(cg, _)| cg), &self.tuning, &self.pins, pid, &vcpus);
         if let Some((cg, early)) = attached {
             if !cg.children.is_empty() {
                 // Thread children exist now (even if placing failed half-way): the record must
                 // name them, or the cleanup guard could not remove the cgroup.
-                let rec = Record {
-                    cgroup: cg,
-                    setup_micros: (early + started.elapsed()).as_micros() as u64,
-                };
+                let rec = Record { cgroup: cg, setup_micros: (early + started.elapsed()).as_micros() as u64 };
                 let data = serde_json::to_vec(&rec).map_err(|e| hook_err(&name, &e))?;
-                crate::fsutil::write_atomic(&self.record, &data, 0o644)
-                    .map_err(|e| hook_err(&name, &e))?;
+                crate::fsutil::write_atomic(&self.record, &data, 0o644).map_err(|e| hook_err(&name, &e))?;
             }
-            tracing::info!(
-                "cgroup setup of '{name}' took {:?} while QEMU started, {:?} after",
-                early,
-                started.elapsed()
-            );
+            tracing::info!("cgroup setup of '{name}' took {:?} while QEMU started, {:?} after", early, started.elapsed());
         }
         placed.map_err(|e| hook_err(&name, &e))
     }

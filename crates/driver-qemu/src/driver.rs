@@ -15,9 +15,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use oxvirt_api::{
-    detail, flags, reason, stats, ConnectUri, DomainEventCallback, DomainEventKind, DomainInfo,
-    DomainRef, DomainState, Driver, DriverFactory, Error, ErrorCode, ErrorDomain, EventBus,
-    NodeDevRef, NodeInfo, Result, TypedParam,
+    detail, flags, reason, stats, ConnectUri, DomainEventCallback, DomainEventKind, DomainInfo, DomainRef,
+    DomainState, Driver, DriverFactory, Error, ErrorCode, ErrorDomain, EventBus, NodeDevRef, NodeInfo, Result, TypedParam,
 };
 use oxvirt_qmp::Qmp;
 use oxvirt_xml::domain::devices::interface::{InterfaceTarget, InterfaceType, LinkState};
@@ -80,8 +79,7 @@ impl DriverFactory for QemuDriverFactory {
         if let Some(d) = instances.get(&layout.config).and_then(|w| w.upgrade()) {
             return Ok(d);
         }
-        let d =
-            Arc::new(QemuDriver::new(uri.as_str().to_string(), layout)?.with_networks(net_layout));
+        let d = Arc::new(QemuDriver::new(uri.as_str().to_string(), layout)?.with_networks(net_layout));
         instances.insert(d.layout.config.clone(), Arc::downgrade(&d));
         drop(instances);
         if DAEMON_MODE.load(std::sync::atomic::Ordering::SeqCst) {
@@ -229,40 +227,23 @@ impl QemuDriver {
     /// named one) and records its name in `def` (`<target dev>`), as the live XML shows it.
     /// `only`: just that interface (hot-plug), the others get no tap.
     fn open_taps(&self, def: &mut Domain, only: Option<usize>) -> Result<NicTaps> {
-        let mut out = NicTaps {
-            net: None,
-            fds: Vec::new(),
-            args: Vec::new(),
-            connections: Vec::new(),
-        };
+        let mut out = NicTaps { net: None, fds: Vec::new(), args: Vec::new(), connections: Vec::new() };
         let name = def.name.clone();
-        let Some(devs) = def.devices.as_mut() else {
-            return Ok(out);
-        };
+        let Some(devs) = def.devices.as_mut() else { return Ok(out) };
         for (i, n) in devs.interfaces.iter_mut().enumerate() {
-            if !matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge)
-                || only.is_some_and(|o| o != i)
-            {
+            if !matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge) || only.is_some_and(|o| o != i) {
                 out.args.push(None);
                 continue;
             }
             let path = format!("interface {}", i + 1);
             let mac = n.mac.as_ref().map(|m| m.address).ok_or_else(|| {
-                Error::internal(format!(
-                    "domain '{name}': {path} has no MAC address after completion"
-                ))
+                Error::internal(format!("domain '{name}': {path} has no MAC address after completion"))
             })?;
-            let model = n
-                .model
-                .as_ref()
-                .map_or("rtl8139", |m| m.kind.as_str())
-                .to_string();
+            let model = n.model.as_ref().map_or("rtl8139", |m| m.kind.as_str()).to_string();
             let src = n.source.get_or_insert_with(Default::default);
             let (fd, ifname, vnet_hdr) = if n.kind == InterfaceType::Network {
                 let network = src.network.clone().ok_or_else(|| {
-                    Error::unsupported_config(format!(
-                        "domain '{name}': {path} of type 'network' names no source network"
-                    ))
+                    Error::unsupported_config(format!("domain '{name}': {path} of type 'network' names no source network"))
                 })?;
                 let net = match &out.net {
                     Some(n) => n.clone(),
@@ -272,67 +253,29 @@ impl QemuDriver {
                         n
                     }
                 };
-                let tap =
-                    net.attach_guest_interface(&network, mac, &model, n.bandwidth.as_ref())?;
+                let tap = net.attach_guest_interface(&network, mac, &model, n.bandwidth.as_ref())?;
                 out.connections.push((network, tap.ifname.clone()));
                 src.bridge = Some(tap.bridge.clone());
                 (tap.fd, tap.ifname, tap.vnet_hdr)
             } else {
                 let bridge = src.bridge.clone().ok_or_else(|| {
-                    Error::unsupported_config(format!(
-                        "domain '{name}': {path} of type 'bridge' names no source bridge"
-                    ))
+                    Error::unsupported_config(format!("domain '{name}': {path} of type 'bridge' names no source bridge"))
                 })?;
                 let vnet_hdr = model == "virtio";
                 let mtu = n.mtu.as_ref().map(|m| u32::from(m.size));
-                let (fd, ifname) = oxvirt_network::open_tap(
-                    "vnet%d",
-                    Some(&bridge),
-                    mtu,
-                    mac,
-                    vnet_hdr,
-                )
-                .map_err(|e| {
-                    Error::new(
-                        ErrorCode::SystemError,
-                        ErrorDomain::Qemu,
-                        format!(
-                            "creating a tap device on bridge '{bridge}' for domain '{name}': {e}"
-                        ),
-                    )
+                let (fd, ifname) = oxvirt_network::open_tap("vnet%d", Some(&bridge), mtu, mac, vnet_hdr).map_err(|e| {
+                    Error::new(ErrorCode::SystemError, ErrorDomain::Qemu, format!("creating a tap device on bridge '{bridge}' for domain '{name}': {e}"))
                 })?;
-                if let Some(bw) = n
-                    .bandwidth
-                    .as_ref()
-                    .filter(|b| oxvirt_network::bandwidth::has_limits(b))
-                {
+                if let Some(bw) = n.bandwidth.as_ref().filter(|b| oxvirt_network::bandwidth::has_limits(b)) {
                     // On failure the fd drops and the tap goes with it.
-                    oxvirt_network::bandwidth::apply(
-                        &oxvirt_network::bandwidth::TcCommand::system(),
-                        &ifname,
-                        bw,
-                        false,
-                    )
-                    .map_err(|e| {
-                        Error::new(
-                            ErrorCode::OperationFailed,
-                            ErrorDomain::Qemu,
-                            format!(
-                                "setting bandwidth limits on {ifname} for domain '{name}': {e}"
-                            ),
-                        )
+                    oxvirt_network::bandwidth::apply(&oxvirt_network::bandwidth::TcCommand::system(), &ifname, bw, false).map_err(|e| {
+                        Error::new(ErrorCode::OperationFailed, ErrorDomain::Qemu, format!("setting bandwidth limits on {ifname} for domain '{name}': {e}"))
                     })?;
                 }
                 (fd, ifname, vnet_hdr)
             };
-            n.target = Some(InterfaceTarget {
-                dev: Some(ifname),
-                managed: None,
-            });
-            out.args.push(Some(TapArg {
-                fd: process::passed_fd(out.fds.len()),
-                vnet_hdr,
-            }));
+            n.target = Some(InterfaceTarget { dev: Some(ifname), managed: None });
+            out.args.push(Some(TapArg { fd: process::passed_fd(out.fds.len()), vnet_hdr }));
             out.fds.push(fd);
         }
         Ok(out)
@@ -340,9 +283,7 @@ impl QemuDriver {
 
     /// A guest stopped: its taps are gone with QEMU; the networks count one connection less each.
     fn release_taps(&self, live_xml: &str) {
-        let Ok(def) = Domain::from_xml_str(live_xml) else {
-            return;
-        };
+        let Ok(def) = Domain::from_xml_str(live_xml) else { return };
         let conns: Vec<(String, String)> = def
             .devices
             .iter()
@@ -491,12 +432,7 @@ impl QemuDriver {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(reason::UNKNOWN);
-        Ok(Some(Entry {
-            name: name.to_string(),
-            config,
-            status,
-            stop_reason,
-        }))
+        Ok(Some(Entry { name: name.to_string(), config, status, stop_reason }))
     }
 
     fn reconciled(&self, mut e: Entry) -> Result<Option<Entry>> {
@@ -511,9 +447,7 @@ impl QemuDriver {
     /// guest, which costs a QMP round trip each); a candidate is checked again once up to date.
     fn find_entry(&self, pred: impl Fn(&Entry) -> bool) -> Result<Option<Entry>> {
         for n in self.names() {
-            let Some(raw) = self.raw_entry(&n)? else {
-                continue;
-            };
+            let Some(raw) = self.raw_entry(&n)? else { continue };
             if !pred(&raw) {
                 continue;
             }
@@ -722,11 +656,7 @@ impl QemuDriver {
             } else {
                 format!("domain '{}' is already defined with uuid {}", e.name, uuid)
             };
-            return Err(Error::coded(
-                ErrorCode::OperationFailed,
-                ErrorDomain::Qemu,
-                msg,
-            ));
+            return Err(Error::coded(ErrorCode::OperationFailed, ErrorDomain::Qemu, msg));
         }
         Ok(())
     }
@@ -756,36 +686,16 @@ impl QemuDriver {
         // Tap names are chosen at each start; like libvirt, a definition does not keep one of
         // the generated `vnetN` names (a dumpxml of a running guest fed back to define).
         for n in devices.interfaces.iter_mut() {
-            if n.target
-                .as_ref()
-                .and_then(|t| t.dev.as_deref())
-                .is_some_and(|d| d.starts_with("vnet"))
-            {
+            if n.target.as_ref().and_then(|t| t.dev.as_deref()).is_some_and(|d| d.starts_with("vnet")) {
                 n.target = None;
             }
         }
-        let env = self.build_env(
-            def,
-            &caps,
-            &emulator,
-            &self.layout.domain_run_dir(&def.name),
-        );
-        command::assign_addresses(def, &env)
-            .map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))
+        let env = self.build_env(def, &caps, &emulator, &self.layout.domain_run_dir(&def.name));
+        command::assign_addresses(def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))
     }
 
-    fn build_env<'c>(
-        &self,
-        def: &Domain,
-        caps: &'c QemuCaps,
-        emulator: &Path,
-        run_dir: &Path,
-    ) -> BuildEnv<'c> {
-        let accel = if def.kind.to_string() == "kvm" {
-            Accel::Kvm
-        } else {
-            Accel::Tcg
-        };
+    fn build_env<'c>(&self, def: &Domain, caps: &'c QemuCaps, emulator: &Path, run_dir: &Path) -> BuildEnv<'c> {
+        let accel = if def.kind.to_string() == "kvm" { Accel::Kvm } else { Accel::Tcg };
         let mut env = BuildEnv::new(caps, emulator, accel, &self.layout.lib, run_dir);
         env.log = self.layout.log_file(&def.name);
         env.domain_id = def.id.unwrap_or(-1);
@@ -809,32 +719,22 @@ impl QemuDriver {
         }
         let id = self.next_id()?;
         def.id = Some(id);
-        let run_dir = RunDir::new(self.layout.domain_run_dir(&def.name))
-            .with_log(self.layout.log_file(&def.name));
+        let run_dir = RunDir::new(self.layout.domain_run_dir(&def.name)).with_log(self.layout.log_file(&def.name));
         let _ = fs::remove_dir_all(&run_dir.dir);
-        fs::create_dir_all(&run_dir.dir)
-            .map_err(|e| sys_err(format!("creating {}", run_dir.dir.display()), &e))?;
+        fs::create_dir_all(&run_dir.dir).map_err(|e| sys_err(format!("creating {}", run_dir.dir.display()), &e))?;
         let mut env = self.build_env(&def, &caps, &emulator, &run_dir.dir);
         // The completed definition (addresses, MACs, aliases) is what runs and what the live XML
         // shows; completed before the taps, which need the MACs.
-        command::assign_addresses(&mut def, &env)
-            .map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+        command::assign_addresses(&mut def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
         command::alias::assign(&mut def);
         // Given back (connection counts) if the start fails; the devices go with the fds.
         let mut nics = self.open_taps(&mut def, None)?;
         env.taps = nics.args.clone();
-        let mut cmd = command::build(&def, &env)
-            .map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+        let mut cmd = command::build(&def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
         cmd.pass_fds.append(&mut nics.fds);
-        cmd.prepare_files().map_err(|e| {
-            Error::operation_failed(format!("preparing files of domain '{}': {e}", def.name))
-        })?;
+        cmd.prepare_files().map_err(|e| Error::operation_failed(format!("preparing files of domain '{}': {e}", def.name)))?;
         for gp in &cmd.graphics_ports {
-            if let Some(g) = def
-                .devices
-                .as_mut()
-                .and_then(|d| d.graphics.get_mut(gp.graphics))
-            {
+            if let Some(g) = def.devices.as_mut().and_then(|d| d.graphics.get_mut(gp.graphics)) {
                 if let Some(p) = gp.port {
                     g.port = Some(i32::from(p));
                 }
@@ -855,10 +755,7 @@ impl QemuDriver {
         let events = run_dir.dir.join("events.sock");
         args.extend([
             "-chardev".into(),
-            format!(
-                "socket,id=charmonitor-ev,path={},server=on,wait=off",
-                events.display()
-            ),
+            format!("socket,id=charmonitor-ev,path={},server=on,wait=off", events.display()),
             "-mon".into(),
             "chardev=charmonitor-ev,mode=control".into(),
         ]);
@@ -875,11 +772,10 @@ impl QemuDriver {
         // Dropped after the kill guard below, when QEMU is gone and its cgroup can go too.
         let mut cgroup_guard = crate::cgroup::CleanupGuard::default();
         let cgroups = crate::cgroup::StartPlan::new(&self.layout, &def, &mut cgroup_guard)?;
-        let (proc_, mut qmp, attached) = process::spawn_with(&spec, |pid| cgroups.attach(pid))
-            .map_err(|e| {
-                Error::operation_failed(format!("starting domain '{}': {e}", def.name))
-                    .in_domain(ErrorDomain::Qemu)
-            })?;
+        let (proc_, mut qmp, attached) = process::spawn_with(&spec, |pid| cgroups.attach(pid)).map_err(|e| {
+            Error::operation_failed(format!("starting domain '{}': {e}", def.name))
+                .in_domain(ErrorDomain::Qemu)
+        })?;
         // From here on a failure must not leave QEMU running.
         let guard = KillGuard(Some(proc_.clone()));
         cgroups.finish(attached, proc_.pid, &mut qmp)?;
@@ -1197,22 +1093,14 @@ impl QemuDriver {
 impl QemuDriver {
     /// Starts the persistent domains marked autostart that are not running (daemon start).
     pub fn autostart(&self) {
-        let Ok(rd) = fs::read_dir(&self.layout.autostart) else {
-            return;
-        };
+        let Ok(rd) = fs::read_dir(&self.layout.autostart) else { return };
         for e in rd.flatten() {
             let p = e.path();
-            let Some(name) = p.file_stem().and_then(|s| s.to_str()).map(str::to_string) else {
-                continue;
-            };
+            let Some(name) = p.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
             if p.extension().and_then(|x| x.to_str()) != Some("xml") {
                 continue;
             }
-            let r = DomainRef {
-                name: name.clone(),
-                uuid: Uuid::nil(),
-                id: -1,
-            };
+            let r = DomainRef { name: name.clone(), uuid: Uuid::nil(), id: -1 };
             match self.domain_state(&r) {
                 Ok((DomainState::Shutoff, _)) => {
                     if let Err(err) = self.domain_create(&r, 0) {
@@ -1228,35 +1116,31 @@ impl QemuDriver {
     /// Watches every running guest from background threads for as long as the driver lives.
     pub fn start_watching(me: &Arc<QemuDriver>) {
         let weak = Arc::downgrade(me);
-        let spawned = std::thread::Builder::new()
-            .name("qemu-watch".into())
-            .spawn(move || {
-                let mut watched: BTreeSet<(String, i32)> = BTreeSet::new();
-                loop {
-                    let Some(d) = weak.upgrade() else { return };
-                    let mut current = BTreeSet::new();
-                    if let Ok(rd) = fs::read_dir(&d.layout.run) {
-                        for e in rd.flatten() {
-                            let p = e.path();
-                            if p.extension().and_then(|x| x.to_str()) != Some("status") {
-                                continue;
-                            }
-                            if let Some(st) = Status::load(&p) {
-                                current.insert((st.name.clone(), st.pid));
-                            }
+        let spawned = std::thread::Builder::new().name("qemu-watch".into()).spawn(move || {
+            let mut watched: BTreeSet<(String, i32)> = BTreeSet::new();
+            loop {
+                let Some(d) = weak.upgrade() else { return };
+                let mut current = BTreeSet::new();
+                if let Ok(rd) = fs::read_dir(&d.layout.run) {
+                    for e in rd.flatten() {
+                        let p = e.path();
+                        if p.extension().and_then(|x| x.to_str()) != Some("status") {
+                            continue;
+                        }
+                        if let Some(st) = Status::load(&p) {
+                            current.insert((st.name.clone(), st.pid));
                         }
                     }
-                    for key in current.difference(&watched) {
-                        let (w, name, pid) = (weak.clone(), key.0.clone(), key.1);
-                        let _ = std::thread::Builder::new()
-                            .name(format!("qemu-watch-{name}"))
-                            .spawn(move || watch_domain(w, name, pid));
-                    }
-                    watched = current;
-                    drop(d);
-                    std::thread::sleep(Duration::from_millis(500));
                 }
-            });
+                for key in current.difference(&watched) {
+                    let (w, name, pid) = (weak.clone(), key.0.clone(), key.1);
+                    let _ = std::thread::Builder::new().name(format!("qemu-watch-{name}")).spawn(move || watch_domain(w, name, pid));
+                }
+                watched = current;
+                drop(d);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
         if let Err(e) = spawned {
             tracing::warn!("cannot start the QEMU watcher: {e}");
         }
@@ -1276,27 +1160,11 @@ impl QemuDriver {
             return Err(op_invalid("domain is not paused"));
         }
         let (cmd, what, state, why, kind, det) = if pause {
-            (
-                "stop",
-                "pausing",
-                DomainState::Paused,
-                reason::PAUSED_USER,
-                DomainEventKind::Suspended,
-                detail::SUSPENDED_PAUSED,
-            )
+            ("stop", "pausing", DomainState::Paused, reason::PAUSED_USER, DomainEventKind::Suspended, detail::SUSPENDED_PAUSED)
         } else {
-            (
-                "cont",
-                "resuming",
-                DomainState::Running,
-                reason::RUNNING_UNPAUSED,
-                DomainEventKind::Resumed,
-                detail::RESUMED_UNPAUSED,
-            )
+            ("cont", "resuming", DomainState::Running, reason::RUNNING_UNPAUSED, DomainEventKind::Resumed, detail::RESUMED_UNPAUSED)
         };
-        self.qmp(&st)?
-            .execute(cmd, None)
-            .map_err(|err| qmp_err(&e.name, what, err))?;
+        self.qmp(&st)?.execute(cmd, None).map_err(|err| qmp_err(&e.name, what, err))?;
         st.state = state as i32;
         st.reason = why;
         self.store_status(&st)?;
@@ -1329,10 +1197,7 @@ fn watch_domain(weak: Weak<QemuDriver>, name: String, pid: i32) {
         let Some(d) = weak.upgrade() else { return };
         match ev {
             Ok(Some(ev)) => {
-                if matches!(
-                    ev.name.as_str(),
-                    "SHUTDOWN" | "STOP" | "RESUME" | "GUEST_PANICKED" | "BLOCK_IO_ERROR"
-                ) {
+                if matches!(ev.name.as_str(), "SHUTDOWN" | "STOP" | "RESUME" | "GUEST_PANICKED" | "BLOCK_IO_ERROR") {
                     // let QEMU settle into the new run state before asking for it
                     std::thread::sleep(Duration::from_millis(20));
                     d.refresh(&name);
@@ -1356,23 +1221,15 @@ fn watch_domain(weak: Weak<QemuDriver>, name: String, pid: i32) {
 fn impact(f: u32, active: bool) -> Result<(bool, bool)> {
     let live = f & flags::AFFECT_LIVE != 0;
     let config = f & flags::AFFECT_CONFIG != 0;
-    let (live, config) = if !live && !config {
-        (active, !active)
-    } else {
-        (live, config)
-    };
+    let (live, config) = if !live && !config { (active, !active) } else { (live, config) };
     if live && !active {
         return Err(op_invalid("domain is not running"));
     }
     Ok((live, config))
 }
 
-fn parse_interface(
-    xml: &str,
-    what: &str,
-) -> Result<oxvirt_xml::domain::devices::interface::Interface> {
-    let root = oxvirt_xml::root_name(xml)
-        .map_err(|e| Error::xml("device definition", &e).in_domain(ErrorDomain::Qemu))?;
+fn parse_interface(xml: &str, what: &str) -> Result<oxvirt_xml::domain::devices::interface::Interface> {
+    let root = oxvirt_xml::root_name(xml).map_err(|e| Error::xml("device definition", &e).in_domain(ErrorDomain::Qemu))?;
     if root != "interface" {
         return Err(Error::coded(
             ErrorCode::OperationUnsupported,
@@ -1380,18 +1237,13 @@ fn parse_interface(
             format!("{what} of <{root}> is not supported yet (interfaces are)"),
         ));
     }
-    let (n, _) = oxvirt_xml::parse_element::<oxvirt_xml::domain::devices::interface::Interface>(
-        xml,
-        "interface",
-        ParseOptions::default(),
-    )
-    .map_err(|e| Error::xml("interface definition", &e).in_domain(ErrorDomain::Qemu))?;
+    let (n, _) = oxvirt_xml::parse_element::<oxvirt_xml::domain::devices::interface::Interface>(xml, "interface", ParseOptions::default())
+        .map_err(|e| Error::xml("interface definition", &e).in_domain(ErrorDomain::Qemu))?;
     Ok(n)
 }
 
 fn parse_disk(xml: &str) -> Result<oxvirt_xml::domain::Disk> {
-    let root = oxvirt_xml::root_name(xml)
-        .map_err(|e| Error::xml("device definition", &e).in_domain(ErrorDomain::Qemu))?;
+    let root = oxvirt_xml::root_name(xml).map_err(|e| Error::xml("device definition", &e).in_domain(ErrorDomain::Qemu))?;
     if root != "disk" {
         return Err(Error::coded(
             ErrorCode::OperationUnsupported,
@@ -1399,9 +1251,8 @@ fn parse_disk(xml: &str) -> Result<oxvirt_xml::domain::Disk> {
             format!("live attach/detach of <{root}> is not supported yet (disks are)"),
         ));
     }
-    let (disk, _) =
-        oxvirt_xml::parse_element::<oxvirt_xml::domain::Disk>(xml, "disk", ParseOptions::default())
-            .map_err(|e| Error::xml("disk definition", &e).in_domain(ErrorDomain::Qemu))?;
+    let (disk, _) = oxvirt_xml::parse_element::<oxvirt_xml::domain::Disk>(xml, "disk", ParseOptions::default())
+        .map_err(|e| Error::xml("disk definition", &e).in_domain(ErrorDomain::Qemu))?;
     Ok(disk)
 }
 
@@ -1411,17 +1262,9 @@ impl QemuDriver {
         let ldef = e.definition()?;
         let emulator = PathBuf::from(&st.emulator);
         let caps = self.caps_for(&emulator)?;
-        let env = self.build_env(
-            &ldef,
-            &caps,
-            &emulator,
-            &self.layout.domain_run_dir(&e.name),
-        );
+        let env = self.build_env(&ldef, &caps, &emulator, &self.layout.domain_run_dir(&e.name));
         let probe = Domain {
-            devices: Some(oxvirt_xml::domain::Devices {
-                disks: vec![disk.clone()],
-                ..Default::default()
-            }),
+            devices: Some(oxvirt_xml::domain::Devices { disks: vec![disk.clone()], ..Default::default() }),
             ..Default::default()
         };
         crate::security::hotplug_check(st.pid, &probe)?;
@@ -1456,15 +1299,11 @@ impl QemuDriver {
             self.attach_interface_live(&e, n.clone())?;
         }
         if config {
-            let mut c = e.config.clone().ok_or_else(|| {
-                op_invalid("cannot change persistent config of a transient domain")
-            })?;
+            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
             let devices = c.devices.get_or_insert_with(Default::default);
             if let Some(mac) = mac_of(&n) {
                 if devices.interfaces.iter().any(|x| mac_of(x) == Some(mac)) {
-                    return Err(op_invalid(format!(
-                        "an interface with MAC address {mac} already exists"
-                    )));
+                    return Err(op_invalid(format!("an interface with MAC address {mac} already exists")));
                 }
             }
             let mut n = n;
@@ -1486,50 +1325,29 @@ impl QemuDriver {
         let devices = def.devices.get_or_insert_with(Default::default);
         if let Some(mac) = mac_of(&n) {
             if devices.interfaces.iter().any(|x| mac_of(x) == Some(mac)) {
-                return Err(op_invalid(format!(
-                    "an interface with MAC address {mac} already exists"
-                )));
+                return Err(op_invalid(format!("an interface with MAC address {mac} already exists")));
             }
         }
-        let used: BTreeSet<String> = devices
-            .interfaces
-            .iter()
-            .filter_map(|x| x.alias.as_ref().map(|a| a.name.clone()))
-            .collect();
-        let alias = (0..)
-            .map(|i| format!("net{i}"))
-            .find(|a| !used.contains(a))
-            .unwrap_or_default();
-        n.alias = Some(oxvirt_xml::domain::devices::common::Alias {
-            name: alias.clone(),
-        });
+        let used: BTreeSet<String> = devices.interfaces.iter().filter_map(|x| x.alias.as_ref().map(|a| a.name.clone())).collect();
+        let alias = (0..).map(|i| format!("net{i}")).find(|a| !used.contains(a)).unwrap_or_default();
+        n.alias = Some(oxvirt_xml::domain::devices::common::Alias { name: alias.clone() });
         n.target = None;
         devices.interfaces.push(n);
         let idx = devices.interfaces.len() - 1;
         let emulator = PathBuf::from(&st.emulator);
         let caps = self.caps_for(&emulator)?;
-        let mut env = self.build_env(
-            &ldef,
-            &caps,
-            &emulator,
-            &self.layout.domain_run_dir(&e.name),
-        );
-        command::assign_addresses(&mut def, &env)
-            .map_err(|x| Error::unsupported_config(x).in_domain(ErrorDomain::Qemu))?;
+        let mut env = self.build_env(&ldef, &caps, &emulator, &self.layout.domain_run_dir(&e.name));
+        command::assign_addresses(&mut def, &env).map_err(|x| Error::unsupported_config(x).in_domain(ErrorDomain::Qemu))?;
         command::alias::assign(&mut def);
         let mut nics = self.open_taps(&mut def, Some(idx))?;
         // The other NICs' taps are QEMU's already; placeholders let the whole line be built.
         env.taps = nics.args.clone();
         for (i, n) in def.devices.iter().flat_map(|d| &d.interfaces).enumerate() {
             if i != idx && matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge) {
-                env.taps[i] = Some(TapArg {
-                    fd: -1,
-                    vnet_hdr: false,
-                });
+                env.taps[i] = Some(TapArg { fd: -1, vnet_hdr: false });
             }
         }
-        let cmd = command::build(&def, &env)
-            .map_err(|x| Error::unsupported_config(x).in_domain(ErrorDomain::Qemu))?;
+        let cmd = command::build(&def, &env).map_err(|x| Error::unsupported_config(x).in_domain(ErrorDomain::Qemu))?;
         let find = |flag: &str, id: &str| {
             cmd.argv
                 .windows(2)
@@ -1538,11 +1356,8 @@ impl QemuDriver {
                 .find(|v| v.get("id").and_then(|i| i.as_str()) == Some(id))
         };
         let netid = format!("host{alias}");
-        let (Some(mut netdev), Some(device)) = (find("-netdev", &netid), find("-device", &alias))
-        else {
-            return Err(Error::internal(format!(
-                "no -netdev/-device for {alias} in the command line"
-            )));
+        let (Some(mut netdev), Some(device)) = (find("-netdev", &netid), find("-device", &alias)) else {
+            return Err(Error::internal(format!("no -netdev/-device for {alias} in the command line")));
         };
         let fail = |what: &str, x: &dyn std::fmt::Display| qmp_err(&e.name, what, x);
         let mut qmp = self.qmp(&st)?;
@@ -1565,11 +1380,7 @@ impl QemuDriver {
             let _ = qmp.execute("netdev_del", Some(json!({"id": netid})));
             return Err(fail("adding the NIC", &x));
         }
-        let down = def
-            .devices
-            .as_ref()
-            .and_then(|d| d.interfaces.get(idx))
-            .and_then(|n| n.link.as_ref());
+        let down = def.devices.as_ref().and_then(|d| d.interfaces.get(idx)).and_then(|n| n.link.as_ref());
         if down.is_some_and(|l| l.state == LinkState::Down) {
             let _ = qmp.execute("set_link", Some(json!({"name": alias, "up": false})));
         }
@@ -1580,38 +1391,21 @@ impl QemuDriver {
     }
 
     fn detach_interface(&self, d: &DomainRef, n: Interface, f: u32) -> Result<()> {
-        let mac = mac_of(&n).ok_or_else(|| {
-            Error::invalid_arg("the interface to detach must name its MAC address")
-        })?;
+        let mac = mac_of(&n).ok_or_else(|| Error::invalid_arg("the interface to detach must name its MAC address"))?;
         let _l = self.lock()?;
         let e = self.entry_by_ref(d)?;
         let (live, config) = impact(f, e.status.is_some())?;
-        let missing = || {
-            Error::coded(
-                ErrorCode::DeviceMissing,
-                ErrorDomain::Qemu,
-                format!("no interface with MAC address {mac}"),
-            )
-        };
+        let missing = || Error::coded(ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no interface with MAC address {mac}"));
         if live {
             let mut st = Self::require_active(&e)?;
             let mut def = e.definition()?;
             let devices = def.devices.get_or_insert_with(Default::default);
-            let idx = devices
-                .interfaces
-                .iter()
-                .position(|x| mac_of(x) == Some(mac))
-                .ok_or_else(missing)?;
+            let idx = devices.interfaces.iter().position(|x| mac_of(x) == Some(mac)).ok_or_else(missing)?;
             let old = devices.interfaces[idx].clone();
-            let alias = old
-                .alias
-                .as_ref()
-                .map(|a| a.name.clone())
-                .ok_or_else(|| Error::internal("live interface without alias"))?;
+            let alias = old.alias.as_ref().map(|a| a.name.clone()).ok_or_else(|| Error::internal("live interface without alias"))?;
             let fail = |what: &str, x: &dyn std::fmt::Display| qmp_err(&e.name, what, x);
             let mut qmp = self.qmp(&st)?;
-            qmp.execute("device_del", Some(json!({"id": alias})))
-                .map_err(|x| fail("removing the NIC", &x))?;
+            qmp.execute("device_del", Some(json!({"id": alias}))).map_err(|x| fail("removing the NIC", &x))?;
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -1632,18 +1426,13 @@ impl QemuDriver {
                 old.source.as_ref().and_then(|s| s.network.clone()),
                 old.target.as_ref().and_then(|t| t.dev.clone()),
             ) {
-                if let Err(x) = self
-                    .net()
-                    .and_then(|net| net.detach_guest_interface(&network, &dev))
-                {
+                if let Err(x) = self.net().and_then(|net| net.detach_guest_interface(&network, &dev)) {
                     tracing::warn!("releasing {dev} from network '{network}': {x}");
                 }
             }
         }
         if config {
-            let mut c = e.config.clone().ok_or_else(|| {
-                op_invalid("cannot change persistent config of a transient domain")
-            })?;
+            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
             let devices = c.devices.get_or_insert_with(Default::default);
             let before = devices.interfaces.len();
             devices.interfaces.retain(|x| mac_of(x) != Some(mac));
@@ -1688,20 +1477,13 @@ fn proc_task_time_ns(pid: i32, tid: i32) -> u64 {
 }
 
 fn stat_times_ns(path: &str) -> (u64, u64) {
-    let Some(stat) = fs::read_to_string(path).ok() else {
-        return (0, 0);
-    };
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-        return (0, 0);
-    };
+    let Some(stat) = fs::read_to_string(path).ok() else { return (0, 0) };
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else { return (0, 0) };
     let f: Vec<&str> = after.split_whitespace().collect();
     let get = |i: usize| f.get(i).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
     // SAFETY: sysconf has no memory effects.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    (
-        get(11) * (1_000_000_000 / hz),
-        get(12) * (1_000_000_000 / hz),
-    )
+    (get(11) * (1_000_000_000 / hz), get(12) * (1_000_000_000 / hz))
 }
 
 /// The taps of a starting guest. Until [`NicTaps::disarm`], dropping it gives the network
@@ -1746,11 +1528,7 @@ fn lease_to_api(l: oxvirt_network::DhcpLease) -> oxvirt_api::types::DhcpLease {
 
 fn host_device(name: &str) -> Result<oxvirt_xml::nodedev::NodeDevice> {
     oxvirt_host::nodedev::find_device(name).ok_or_else(|| {
-        Error::coded(
-            ErrorCode::NoNodeDevice,
-            ErrorDomain::Nodedev,
-            format!("no node device with matching name '{name}'"),
-        )
+        Error::coded(ErrorCode::NoNodeDevice, ErrorDomain::Nodedev, format!("no node device with matching name '{name}'"))
     })
 }
 
@@ -1786,14 +1564,7 @@ impl Driver for QemuDriver {
         machine: Option<&str>,
         virttype: Option<&str>,
     ) -> Result<String> {
-        crate::capsxml::driver_domain_capabilities(
-            &self.layout.cache,
-            |p| self.caps_for(p),
-            emulator,
-            arch,
-            machine,
-            virttype,
-        )
+        crate::capsxml::driver_domain_capabilities(&self.layout.cache, |p| self.caps_for(p), emulator, arch, machine, virttype)
     }
 
     fn node_info(&self) -> Result<NodeInfo> {
@@ -2012,9 +1783,7 @@ impl Driver for QemuDriver {
             let e = self.entry_by_ref(d)?;
             let mut st = Self::require_active(&e)?;
             if st.state == DomainState::Paused as i32 {
-                return Err(op_invalid(
-                    "domain is paused: resume it first, or use reset",
-                ));
+                return Err(op_invalid("domain is paused: resume it first, or use reset"));
             }
             let mut qmp = self.qmp(&st)?;
             st.fake_reboot = true;
@@ -2035,20 +1804,14 @@ impl Driver for QemuDriver {
             let _l = self.lock()?;
             match self.entry(&name)?.and_then(|e| e.status) {
                 Some(s) if !s.fake_reboot => return Ok(()),
-                None => {
-                    return Err(Error::operation_failed(format!(
-                        "domain '{name}' stopped during reboot"
-                    )))
-                }
+                None => return Err(Error::operation_failed(format!("domain '{name}' stopped during reboot"))),
                 _ => {}
             }
         }
         Err(Error::coded(
             ErrorCode::OperationTimeout,
             ErrorDomain::Qemu,
-            format!(
-                "domain '{name}' did not react to the ACPI power button within 120 s (use reset)"
-            ),
+            format!("domain '{name}' did not react to the ACPI power button within 120 s (use reset)"),
         ))
     }
 
@@ -2345,19 +2108,10 @@ impl Driver for QemuDriver {
         let e = self.entry_by_ref(d)?;
         let (live, config) = impact(f, e.status.is_some())?;
         if config {
-            let mut c = e.config.clone().ok_or_else(|| {
-                op_invalid("cannot change persistent config of a transient domain")
-            })?;
+            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
             let devices = c.devices.get_or_insert_with(Default::default);
-            if devices
-                .disks
-                .iter()
-                .any(|x| x.target.dev == disk.target.dev)
-            {
-                return Err(op_invalid(format!(
-                    "target {} already exists",
-                    disk.target.dev
-                )));
+            if devices.disks.iter().any(|x| x.target.dev == disk.target.dev) {
+                return Err(op_invalid(format!("target {} already exists", disk.target.dev)));
             }
             devices.disks.push(disk.clone());
             self.complete_definition(&mut c)?;
@@ -2394,29 +2148,19 @@ impl Driver for QemuDriver {
             self.store_status(&st)?;
         }
         if config {
-            let mut c = e.config.clone().ok_or_else(|| {
-                op_invalid("cannot change persistent config of a transient domain")
-            })?;
+            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
             let devices = c.devices.get_or_insert_with(Default::default);
             let before = devices.disks.len();
             devices.disks.retain(|x| x.target.dev != target);
             if devices.disks.len() == before {
-                return Err(Error::coded(
-                    ErrorCode::DeviceMissing,
-                    ErrorDomain::Qemu,
-                    format!("no disk with target '{target}'"),
-                ));
+                return Err(Error::coded(ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no disk with target '{target}'")));
             }
             self.store_config(&c)?;
         }
         Ok(())
     }
 
-    fn domain_interface_addresses(
-        &self,
-        d: &DomainRef,
-        source: u32,
-    ) -> Result<Vec<oxvirt_api::types::DomainInterface>> {
+    fn domain_interface_addresses(&self, d: &DomainRef, source: u32) -> Result<Vec<oxvirt_api::types::DomainInterface>> {
         use oxvirt_api::types::netupdate;
         if source != netupdate::ADDRESSES_SRC_LEASE {
             return Err(Error::coded(
@@ -2433,17 +2177,10 @@ impl Driver for QemuDriver {
         };
         let mut out = Vec::new();
         for n in def.devices.iter().flat_map(|d| &d.interfaces) {
-            let Some(network) = n
-                .source
-                .as_ref()
-                .and_then(|s| s.network.clone())
-                .filter(|_| n.kind == InterfaceType::Network)
-            else {
+            let Some(network) = n.source.as_ref().and_then(|s| s.network.clone()).filter(|_| n.kind == InterfaceType::Network) else {
                 continue;
             };
-            let Some(mac) = n.mac.as_ref().map(|m| m.address) else {
-                continue;
-            };
+            let Some(mac) = n.mac.as_ref().map(|m| m.address) else { continue };
             let net = self.net()?;
             let nref = net.lookup_by_name(&network)?;
             let leases = net.dhcp_leases(&nref, Some(mac))?;
@@ -2451,22 +2188,9 @@ impl Driver for QemuDriver {
                 continue;
             }
             out.push(oxvirt_api::types::DomainInterface {
-                name: n
-                    .target
-                    .as_ref()
-                    .and_then(|t| t.dev.clone())
-                    .unwrap_or_default(),
+                name: n.target.as_ref().and_then(|t| t.dev.clone()).unwrap_or_default(),
                 hwaddr: Some(mac.to_string()),
-                addrs: leases
-                    .iter()
-                    .map(|l| {
-                        (
-                            i32::from(l.ip.is_ipv6()),
-                            l.ip.to_string(),
-                            u32::from(l.prefix),
-                        )
-                    })
-                    .collect(),
+                addrs: leases.iter().map(|l| (i32::from(l.ip.is_ipv6()), l.ip.to_string(), u32::from(l.prefix))).collect(),
             });
         }
         Ok(out)
@@ -2488,37 +2212,17 @@ impl Driver for QemuDriver {
                 .iter_mut()
                 .flat_map(|d| d.interfaces.iter_mut())
                 .find(|n| n.mac.as_ref().is_some_and(|m| m.address == mac))
-                .ok_or_else(|| {
-                    Error::coded(
-                        ErrorCode::DeviceMissing,
-                        ErrorDomain::Qemu,
-                        format!("no interface with MAC address {mac}"),
-                    )
-                })?;
-            let same_source = |a: &Option<
-                oxvirt_xml::domain::devices::interface::InterfaceSource,
-            >,
-                               b: &Option<
-                oxvirt_xml::domain::devices::interface::InterfaceSource,
-            >| {
+                .ok_or_else(|| Error::coded(ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no interface with MAC address {mac}")))?;
+            let same_source = |a: &Option<oxvirt_xml::domain::devices::interface::InterfaceSource>,
+                               b: &Option<oxvirt_xml::domain::devices::interface::InterfaceSource>| {
                 let key = |s: &Option<oxvirt_xml::domain::devices::interface::InterfaceSource>| {
-                    s.as_ref().map(|s| {
-                        (
-                            s.network.clone(),
-                            if s.network.is_some() {
-                                None
-                            } else {
-                                s.bridge.clone()
-                            },
-                        )
-                    })
+                    s.as_ref().map(|s| (s.network.clone(), if s.network.is_some() { None } else { s.bridge.clone() }))
                 };
                 b.is_none() || key(a) == key(b)
             };
             if n.kind != new.kind
                 || !same_source(&n.source, &new.source)
-                || (new.model.is_some()
-                    && n.model.as_ref().map(|m| &m.kind) != new.model.as_ref().map(|m| &m.kind))
+                || (new.model.is_some() && n.model.as_ref().map(|m| &m.kind) != new.model.as_ref().map(|m| &m.kind))
             {
                 return Err(Error::coded(
                     ErrorCode::OperationUnsupported,
@@ -2526,8 +2230,7 @@ impl Driver for QemuDriver {
                     "only the link state of an interface can be changed in place",
                 ));
             }
-            n.link = (state == LinkState::Down)
-                .then_some(oxvirt_xml::domain::devices::interface::Link { state });
+            n.link = (state == LinkState::Down).then_some(oxvirt_xml::domain::devices::interface::Link { state });
             Ok(n.alias.as_ref().map(|a| a.name.clone()).unwrap_or_default())
         };
         if live {
@@ -2535,18 +2238,13 @@ impl Driver for QemuDriver {
             let mut ldef = e.definition()?;
             let alias = apply(&mut ldef)?;
             let mut qmp = self.qmp(&st)?;
-            qmp.execute(
-                "set_link",
-                Some(json!({"name": alias, "up": state == LinkState::Up})),
-            )
-            .map_err(|err| qmp_err(&e.name, "setting a NIC's link state", err))?;
+            qmp.execute("set_link", Some(json!({"name": alias, "up": state == LinkState::Up})))
+                .map_err(|err| qmp_err(&e.name, "setting a NIC's link state", err))?;
             st.live_xml = ldef.to_xml_string();
             self.store_status(&st)?;
         }
         if config {
-            let mut c = e.config.clone().ok_or_else(|| {
-                op_invalid("cannot change persistent config of a transient domain")
-            })?;
+            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
             apply(&mut c)?;
             self.store_config(&c)?;
         }
@@ -2566,10 +2264,7 @@ impl Driver for QemuDriver {
         }
         let Some(st) = &e.status else {
             if groups & stats::BALLOON != 0 {
-                put(
-                    "balloon.maximum".into(),
-                    TypedParam::ULLong(def.memory_kib()),
-                );
+                put("balloon.maximum".into(), TypedParam::ULLong(def.memory_kib()));
             }
             if groups & stats::VCPU != 0 {
                 put("vcpu.current".into(), TypedParam::UInt(def.vcpus_current()));
@@ -2591,52 +2286,28 @@ impl Driver for QemuDriver {
                 .and_then(|b| b.get("actual").and_then(|a| a.as_u64()))
                 .map_or(def.current_memory_kib(), |b| b / 1024);
             put("balloon.current".into(), TypedParam::ULLong(cur));
-            put(
-                "balloon.maximum".into(),
-                TypedParam::ULLong(def.memory_kib()),
-            );
-            if let Ok(v) = qmp.execute(
-                "qom-get",
-                Some(json!({"path": "/machine/peripheral/balloon0", "property": "guest-stats"})),
-            ) {
+            put("balloon.maximum".into(), TypedParam::ULLong(def.memory_kib()));
+            if let Ok(v) = qmp.execute("qom-get", Some(json!({"path": "/machine/peripheral/balloon0", "property": "guest-stats"}))) {
                 let s = &v["stats"];
-                for (k, q) in [
-                    ("swap_in", "stat-swap-in"),
-                    ("swap_out", "stat-swap-out"),
-                    ("major_fault", "stat-major-faults"),
-                    ("minor_fault", "stat-minor-faults"),
-                    ("unused", "stat-free-memory"),
-                    ("available", "stat-total-memory"),
-                    ("usable", "stat-available-memory"),
-                    ("disk_caches", "stat-disk-caches"),
-                ] {
+                for (k, q) in [("swap_in", "stat-swap-in"), ("swap_out", "stat-swap-out"), ("major_fault", "stat-major-faults"),
+                    ("minor_fault", "stat-minor-faults"), ("unused", "stat-free-memory"), ("available", "stat-total-memory"),
+                    ("usable", "stat-available-memory"), ("disk_caches", "stat-disk-caches")] {
                     if let Some(n) = s[q].as_i64().filter(|n| *n >= 0) {
-                        let n = if matches!(k, "unused" | "available" | "usable" | "disk_caches") {
-                            n / 1024
-                        } else {
-                            n
-                        };
+                        let n = if matches!(k, "unused" | "available" | "usable" | "disk_caches") { n / 1024 } else { n };
                         put(format!("balloon.{k}"), TypedParam::ULLong(n as u64));
                     }
                 }
             }
         }
         if groups & stats::VCPU != 0 {
-            let cpus = qmp
-                .execute("query-cpus-fast", None)
-                .ok()
-                .and_then(|v| v.as_array().cloned())
-                .unwrap_or_default();
+            let cpus = qmp.execute("query-cpus-fast", None).ok().and_then(|v| v.as_array().cloned()).unwrap_or_default();
             put("vcpu.current".into(), TypedParam::UInt(cpus.len() as u32));
             put("vcpu.maximum".into(), TypedParam::UInt(def.vcpus()));
             for c in &cpus {
                 let idx = c["cpu-index"].as_u64().unwrap_or(0);
                 let tid = c["thread-id"].as_i64().unwrap_or(0) as i32;
                 put(format!("vcpu.{idx}.state"), TypedParam::Int(1));
-                put(
-                    format!("vcpu.{idx}.time"),
-                    TypedParam::ULLong(proc_task_time_ns(st.pid, tid)),
-                );
+                put(format!("vcpu.{idx}.time"), TypedParam::ULLong(proc_task_time_ns(st.pid, tid)));
             }
         }
         if groups & stats::INTERFACE != 0 {
@@ -2644,51 +2315,24 @@ impl Driver for QemuDriver {
             put("net.count".into(), TypedParam::UInt(nics as u32));
         }
         if groups & stats::BLOCK != 0 {
-            let blocks = qmp
-                .execute("query-blockstats", Some(json!({"query-nodes": false})))
-                .ok();
-            let disks = def
-                .devices
-                .as_ref()
-                .map(|d| d.disks.clone())
-                .unwrap_or_default();
+            let blocks = qmp.execute("query-blockstats", Some(json!({"query-nodes": false}))).ok();
+            let disks = def.devices.as_ref().map(|d| d.disks.clone()).unwrap_or_default();
             put("block.count".into(), TypedParam::UInt(disks.len() as u32));
-            let list = blocks
-                .and_then(|b| b.as_array().cloned())
-                .unwrap_or_default();
+            let list = blocks.and_then(|b| b.as_array().cloned()).unwrap_or_default();
             for (i, dk) in disks.iter().enumerate() {
-                put(
-                    format!("block.{i}.name"),
-                    TypedParam::String(dk.target.dev.clone()),
-                );
-                if let Some(p) = dk
-                    .source
-                    .as_ref()
-                    .and_then(|s| s.file.clone().or_else(|| s.dev.clone()))
-                {
+                put(format!("block.{i}.name"), TypedParam::String(dk.target.dev.clone()));
+                if let Some(p) = dk.source.as_ref().and_then(|s| s.file.clone().or_else(|| s.dev.clone())) {
                     put(format!("block.{i}.path"), TypedParam::String(p));
                 }
                 let qdev_match = |b: &&serde_json::Value| {
-                    b["qdev"].as_str().is_some_and(|q| {
-                        q.contains(&format!("/{}/", dk.target.dev)) || q.ends_with(&dk.target.dev)
-                    }) || b["device"].as_str() == Some(dk.target.dev.as_str())
+                    b["qdev"].as_str().is_some_and(|q| q.contains(&format!("/{}/", dk.target.dev)) || q.ends_with(&dk.target.dev))
+                        || b["device"].as_str() == Some(dk.target.dev.as_str())
                 };
-                let stats_of = list
-                    .iter()
-                    .find(qdev_match)
-                    .or_else(|| list.get(i))
-                    .map(|b| b["stats"].clone());
+                let stats_of = list.iter().find(qdev_match).or_else(|| list.get(i)).map(|b| b["stats"].clone());
                 if let Some(sv) = stats_of {
-                    for (k, q) in [
-                        ("rd.reqs", "rd_operations"),
-                        ("rd.bytes", "rd_bytes"),
-                        ("rd.times", "rd_total_time_ns"),
-                        ("wr.reqs", "wr_operations"),
-                        ("wr.bytes", "wr_bytes"),
-                        ("wr.times", "wr_total_time_ns"),
-                        ("fl.reqs", "flush_operations"),
-                        ("fl.times", "flush_total_time_ns"),
-                    ] {
+                    for (k, q) in [("rd.reqs", "rd_operations"), ("rd.bytes", "rd_bytes"), ("rd.times", "rd_total_time_ns"),
+                        ("wr.reqs", "wr_operations"), ("wr.bytes", "wr_bytes"), ("wr.times", "wr_total_time_ns"),
+                        ("fl.reqs", "flush_operations"), ("fl.times", "flush_total_time_ns")] {
                         if let Some(n) = sv[q].as_u64() {
                             put(format!("block.{i}.{k}"), TypedParam::ULLong(n));
                         }
@@ -2783,23 +2427,11 @@ impl Driver for QemuDriver {
     fn network_is_persistent(&self, n: &oxvirt_api::NetworkRef) -> Result<bool> {
         self.net()?.is_persistent(n)
     }
-    fn network_dhcp_leases(
-        &self,
-        n: &oxvirt_api::NetworkRef,
-        mac: Option<&str>,
-    ) -> Result<Vec<oxvirt_api::types::DhcpLease>> {
+    fn network_dhcp_leases(&self, n: &oxvirt_api::NetworkRef, mac: Option<&str>) -> Result<Vec<oxvirt_api::types::DhcpLease>> {
         let mac = mac
-            .map(|m| {
-                m.parse::<oxvirt_xml::MacAddr>()
-                    .map_err(|_| Error::invalid_arg(format!("invalid MAC address '{m}'")))
-            })
+            .map(|m| m.parse::<oxvirt_xml::MacAddr>().map_err(|_| Error::invalid_arg(format!("invalid MAC address '{m}'"))))
             .transpose()?;
-        Ok(self
-            .net()?
-            .dhcp_leases(n, mac)?
-            .into_iter()
-            .map(lease_to_api)
-            .collect())
+        Ok(self.net()?.dhcp_leases(n, mac)?.into_iter().map(lease_to_api).collect())
     }
     fn network_update(
         &self,
@@ -2823,11 +2455,7 @@ impl Driver for QemuDriver {
             netupdate::CMD_DELETE => UpdateCommand::Delete,
             netupdate::CMD_ADD_LAST => UpdateCommand::AddLast,
             netupdate::CMD_ADD_FIRST => UpdateCommand::AddFirst,
-            c => {
-                return Err(Error::invalid_arg(format!(
-                    "unknown network update command {c}"
-                )))
-            }
+            c => return Err(Error::invalid_arg(format!("unknown network update command {c}"))),
         };
         self.net()?.update_dhcp_host(n, cmd, xml, f)
     }

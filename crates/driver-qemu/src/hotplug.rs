@@ -60,10 +60,7 @@ pub fn set_vcpus(qmp: &mut Qmp, name: &str, count: u32) -> Result<()> {
 
 /// Node names of hotplugged images; QEMU limits node names to 31 characters.
 fn hotplug_node(alias: &str, n: usize, kind: char) -> String {
-    let mut a: String = alias
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
+    let mut a: String = alias.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
     a.truncate(22);
     format!("hp-{a}-{n}{kind}")
 }
@@ -77,11 +74,7 @@ fn json_args(argv: &[String], flag: &str) -> Vec<Value> {
 }
 
 fn libvirt_node_number(name: &str) -> Option<usize> {
-    name.strip_prefix("libvirt-")?
-        .split('-')
-        .next()?
-        .parse()
-        .ok()
+    name.strip_prefix("libvirt-")?.split('-').next()?.parse().ok()
 }
 
 /// Hot-plugs `disk` into the running domain `live` (blockdev-add of its image chain, then
@@ -95,23 +88,17 @@ pub fn attach_disk(
 ) -> Result<oxvirt_xml::domain::Domain> {
     let name = live.name.clone();
     let fail = |what: &str, e: &dyn std::fmt::Display| {
-        Error::operation_failed(format!("{what} for domain '{name}': {e}"))
-            .in_domain(ErrorDomain::Qemu)
+        Error::operation_failed(format!("{what} for domain '{name}': {e}")).in_domain(ErrorDomain::Qemu)
     };
     let target = disk.target.dev.clone();
     let mut def = live.clone();
     let devices = def.devices.get_or_insert_with(Default::default);
     if devices.disks.iter().any(|d| d.target.dev == target) {
-        return Err(
-            Error::operation_invalid(format!("target {target} already exists"))
-                .in_domain(ErrorDomain::Qemu),
-        );
+        return Err(Error::operation_invalid(format!("target {target} already exists")).in_domain(ErrorDomain::Qemu));
     }
     devices.disks.push(disk);
-    crate::command::assign_addresses(&mut def, env)
-        .map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
-    let cmd = crate::command::build(&def, env)
-        .map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+    crate::command::assign_addresses(&mut def, env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+    let cmd = crate::command::build(&def, env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
     // The new disk is last, so its image chain got the lowest node numbers: its top node is the
     // smallest-numbered drive of all devices.
     let devices_json = json_args(&cmd.argv, "-device");
@@ -122,17 +109,8 @@ pub fn attach_disk(
             Some((n, d.clone()))
         })
         .min_by_key(|(n, _)| *n)
-        .ok_or_else(|| {
-            fail(
-                "attaching a disk",
-                &"only disks with a source image can be hot-plugged",
-            )
-        })?;
-    let alias = device
-        .get("id")
-        .and_then(|v| v.as_str())
-        .unwrap_or("disk")
-        .to_string();
+        .ok_or_else(|| fail("attaching a disk", &"only disks with a source image can be hot-plugged"))?;
+    let alias = device.get("id").and_then(|v| v.as_str()).unwrap_or("disk").to_string();
     let rename = |s: &str| -> String {
         match libvirt_node_number(s) {
             Some(n) if n <= top && s.ends_with("-format") => hotplug_node(&alias, n, 'f'),
@@ -147,13 +125,7 @@ pub fn attach_disk(
         }
     };
     for mut node in json_args(&cmd.argv, "-blockdev") {
-        let Some(nn) = node
-            .get("node-name")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-        else {
-            continue;
-        };
+        let Some(nn) = node.get("node-name").and_then(|v| v.as_str()).map(str::to_string) else { continue };
         if libvirt_node_number(&nn).is_none_or(|n| n > top) {
             continue;
         }
@@ -169,11 +141,7 @@ pub fn attach_disk(
         added.push(rename(&nn));
     }
     let mut device = device;
-    if let Some(d) = device
-        .get("drive")
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-    {
+    if let Some(d) = device.get("drive").and_then(|v| v.as_str()).map(str::to_string) {
         device["drive"] = json!(rename(&d));
     }
     if let Err(e) = qmp.execute("device_add", Some(device)) {
@@ -192,8 +160,7 @@ pub fn detach_disk(
 ) -> Result<oxvirt_xml::domain::Domain> {
     let name = live.name.clone();
     let fail = |what: &str, e: &dyn std::fmt::Display| {
-        Error::operation_failed(format!("{what} for domain '{name}': {e}"))
-            .in_domain(ErrorDomain::Qemu)
+        Error::operation_failed(format!("{what} for domain '{name}': {e}")).in_domain(ErrorDomain::Qemu)
     };
     let mut with_alias = live.clone();
     crate::command::alias::assign(&mut with_alias);
@@ -202,58 +169,27 @@ pub fn detach_disk(
         .disks
         .iter()
         .position(|d| d.target.dev == target)
-        .ok_or_else(|| {
-            Error::coded(
-                oxvirt_api::ErrorCode::DeviceMissing,
-                ErrorDomain::Qemu,
-                format!("no disk with target '{target}'"),
-            )
-        })?;
-    let alias = devices.disks[idx]
-        .info
-        .alias
-        .as_ref()
-        .map(|a| a.name.clone())
-        .unwrap_or_default();
+        .ok_or_else(|| Error::coded(oxvirt_api::ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no disk with target '{target}'")))?;
+    let alias = devices.disks[idx].info.alias.as_ref().map(|a| a.name.clone()).unwrap_or_default();
     // the top node, from QEMU itself (cold-plugged and hot-plugged disks are named differently)
-    let blocks = qmp
-        .execute("query-block", None)
-        .map_err(|e| fail("listing block devices", &e))?;
+    let blocks = qmp.execute("query-block", None).map_err(|e| fail("listing block devices", &e))?;
     let top = blocks.as_array().into_iter().flatten().find_map(|b| {
         let qdev = b.get("qdev")?.as_str()?;
-        (qdev == alias || qdev.contains(&format!("/{alias}/"))).then(|| {
-            b.get("inserted")?
-                .get("node-name")?
-                .as_str()
-                .map(str::to_string)
-        })?
+        (qdev == alias || qdev.contains(&format!("/{alias}/"))).then(|| b.get("inserted")?.get("node-name")?.as_str().map(str::to_string))?
     });
-    qmp.execute("device_del", Some(json!({"id": alias})))
-        .map_err(|e| fail("removing the disk device", &e))?;
+    qmp.execute("device_del", Some(json!({"id": alias}))).map_err(|e| fail("removing the disk device", &e))?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match qmp.wait_event("DEVICE_DELETED", left) {
-            Ok(ev) if ev.data.get("device").and_then(|d| d.as_str()) == Some(alias.as_str()) => {
-                break
-            }
+            Ok(ev) if ev.data.get("device").and_then(|d| d.as_str()) == Some(alias.as_str()) => break,
             Ok(_) => continue,
-            Err(e) => return Err(fail(
-                "waiting for the guest to release the disk (is ACPI hotplug enabled in the guest?)",
-                &e,
-            )),
+            Err(e) => return Err(fail("waiting for the guest to release the disk (is ACPI hotplug enabled in the guest?)", &e)),
         }
     }
     if let Some(top) = top {
-        let storage = top
-            .replace("-format", "-storage")
-            .trim_end_matches('f')
-            .to_string();
-        let storage = if top.starts_with("hp-") {
-            format!("{storage}s")
-        } else {
-            storage
-        };
+        let storage = top.replace("-format", "-storage").trim_end_matches('f').to_string();
+        let storage = if top.starts_with("hp-") { format!("{storage}s") } else { storage };
         let _ = qmp.execute("blockdev-del", Some(json!({"node-name": top})));
         let _ = qmp.execute("blockdev-del", Some(json!({"node-name": storage})));
     }

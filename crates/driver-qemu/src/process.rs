@@ -180,10 +180,7 @@ pub struct RunDir {
 
 impl RunDir {
     pub fn new(dir: impl Into<PathBuf>) -> RunDir {
-        RunDir {
-            dir: dir.into(),
-            log_path: None,
-        }
+        RunDir { dir: dir.into(), log_path: None }
     }
     pub fn pidfile(&self) -> PathBuf {
         self.dir.join("qemu.pid")
@@ -196,9 +193,7 @@ impl RunDir {
         self
     }
     pub fn log(&self) -> PathBuf {
-        self.log_path
-            .clone()
-            .unwrap_or_else(|| self.dir.join("qemu.log"))
+        self.log_path.clone().unwrap_or_else(|| self.dir.join("qemu.log"))
     }
 }
 
@@ -329,10 +324,7 @@ pub fn spawn_with<T: Send>(
         path: dir.clone(),
         source,
     })?;
-    let run_dir = RunDir {
-        dir,
-        log_path: spec.run_dir.log_path.clone(),
-    };
+    let run_dir = RunDir { dir, log_path: spec.run_dir.log_path.clone() };
     let (pidfile, sock, log_path) = (run_dir.pidfile(), run_dir.qmp_socket(), run_dir.log());
     for stale in [&pidfile, &sock] {
         match fs::remove_file(stale) {
@@ -415,10 +407,12 @@ pub fn spawn_with<T: Send>(
             cmd.pre_exec(hook);
         }
     }
-    let mut child = cmd.spawn().map_err(|source| ProcessError::Exec {
-        binary: spec.binary.clone(),
-        source,
-    })?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|source| ProcessError::Exec {
+            binary: spec.binary.clone(),
+            source,
+        })?;
     let pid = child.id() as i32;
 
     let mut exit_status: Option<ExitStatus> = None;

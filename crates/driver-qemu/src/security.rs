@@ -75,27 +75,13 @@ pub struct QemuUser {
 
 impl QemuUser {
     pub fn lookup(name: &str) -> Result<Option<QemuUser>, SecurityError> {
-        let lookup_err = |source| SecurityError::LookupUser {
-            name: name.into(),
-            source,
-        };
-        let Some(u) = User::from_name(name).map_err(lookup_err)? else {
-            return Ok(None);
-        };
+        let lookup_err = |source| SecurityError::LookupUser { name: name.into(), source };
+        let Some(u) = User::from_name(name).map_err(lookup_err)? else { return Ok(None) };
         let cname = CString::new(name).map_err(|_| lookup_err(nix::Error::EINVAL))?;
-        let mut groups: Vec<u32> = nix::unistd::getgrouplist(&cname, u.gid)
-            .map_err(lookup_err)?
-            .into_iter()
-            .map(Gid::as_raw)
-            .collect();
+        let mut groups: Vec<u32> = nix::unistd::getgrouplist(&cname, u.gid).map_err(lookup_err)?.into_iter().map(Gid::as_raw).collect();
         groups.sort_unstable();
         groups.dedup();
-        Ok(Some(QemuUser {
-            name: name.into(),
-            uid: u.uid.as_raw(),
-            gid: u.gid.as_raw(),
-            groups,
-        }))
+        Ok(Some(QemuUser { name: name.into(), uid: u.uid.as_raw(), gid: u.gid.as_raw(), groups }))
     }
 }
 
@@ -112,10 +98,7 @@ pub fn resolve_run_as() -> Result<RunAs, SecurityError> {
     if !Uid::effective().is_root() {
         return Ok(RunAs::Same);
     }
-    let name = std::env::var(USER_ENV)
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| DEFAULT_USER.into());
+    let name = std::env::var(USER_ENV).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| DEFAULT_USER.into());
     if name == "root" || name == "0" {
         return Ok(RunAs::Same);
     }
@@ -128,34 +111,18 @@ pub fn resolve_run_as() -> Result<RunAs, SecurityError> {
     create_user(&name)?;
     QemuUser::lookup(&name)?
         .map(RunAs::User)
-        .ok_or_else(|| SecurityError::CreateUser {
-            name,
-            detail: "useradd succeeded but the user cannot be found".into(),
-        })
+        .ok_or_else(|| SecurityError::CreateUser { name, detail: "useradd succeeded but the user cannot be found".into() })
 }
 
 /// `useradd --system` for QEMU, in group `kvm` when the host has it (for /dev/kvm).
 fn create_user(name: &str) -> Result<(), SecurityError> {
     let mut cmd = Command::new("useradd");
-    cmd.args([
-        "--system",
-        "--no-create-home",
-        "--shell",
-        "/usr/sbin/nologin",
-        "--comment",
-        "oxvirt QEMU processes",
-    ]);
+    cmd.args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--comment", "oxvirt QEMU processes"]);
     if Group::from_name("kvm").ok().flatten().is_some() {
         cmd.args(["--groups", "kvm"]);
     }
-    cmd.arg(name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let fail = |detail: String| SecurityError::CreateUser {
-        name: name.into(),
-        detail,
-    };
+    cmd.arg(name).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let fail = |detail: String| SecurityError::CreateUser { name: name.into(), detail };
     let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
     let deadline = Instant::now() + USERADD_TIMEOUT;
     let status = loop {
@@ -197,8 +164,7 @@ pub fn apply_to_args(args: &mut Vec<String>, run_as: &RunAs, qemu_version: u64) 
     while i + 1 < args.len() {
         if args[i] == "-sandbox" {
             args[i + 1] = args[i + 1].replace("elevateprivileges=deny", "elevateprivileges=allow");
-            args[i + 1] =
-                args[i + 1].replace("elevateprivileges=children", "elevateprivileges=allow");
+            args[i + 1] = args[i + 1].replace("elevateprivileges=children", "elevateprivileges=allow");
         }
         i += 1;
     }
@@ -236,19 +202,10 @@ pub fn file_needs(def: &Domain) -> Vec<FileNeed> {
     let mut out = Vec::new();
     let mut add = |path: &str, access, what: String, after_drop| {
         if !path.is_empty() {
-            out.push(FileNeed {
-                path: path.into(),
-                access,
-                what,
-                after_drop,
-            });
+            out.push(FileNeed { path: path.into(), access, what, after_drop });
         }
     };
-    for (p, what) in [
-        (&def.os.kernel, "kernel"),
-        (&def.os.initrd, "initrd"),
-        (&def.os.dtb, "device tree"),
-    ] {
+    for (p, what) in [(&def.os.kernel, "kernel"), (&def.os.initrd, "initrd"), (&def.os.dtb, "device tree")] {
         if let Some(p) = p {
             add(p, Access::Read, what.into(), false);
         }
@@ -257,18 +214,12 @@ pub fn file_needs(def: &Domain) -> Vec<FileNeed> {
         add(l, Access::Read, "firmware loader".into(), true);
     }
     if let Some(n) = &def.os.nvram {
-        let path = n.path.as_deref().or_else(|| {
-            n.source
-                .as_ref()
-                .and_then(|s| s.file.as_deref().or(s.dev.as_deref()))
-        });
+        let path = n.path.as_deref().or_else(|| n.source.as_ref().and_then(|s| s.file.as_deref().or(s.dev.as_deref())));
         if let Some(p) = path {
             add(p, Access::ReadWrite, "nvram".into(), true);
         }
     }
-    let Some(devices) = &def.devices else {
-        return out;
-    };
+    let Some(devices) = &def.devices else { return out };
     for d in &devices.disks {
         let kind = d.kind.unwrap_or_default();
         let src = d.source.as_ref();
@@ -280,19 +231,9 @@ pub fn file_needs(def: &Domain) -> Vec<FileNeed> {
         let Some(path) = path else { continue };
         let ro = d.readonly || matches!(d.device, Some(DiskDevice::Cdrom));
         let what = format!("disk '{}'", d.target.dev);
-        add(
-            path,
-            if ro { Access::Read } else { Access::ReadWrite },
-            what,
-            true,
-        );
+        add(path, if ro { Access::Read } else { Access::ReadWrite }, what, true);
     }
-    let chardevs = devices
-        .serials
-        .iter()
-        .map(|c| ("serial", c))
-        .chain(devices.consoles.iter().map(|c| ("console", c)))
-        .chain(devices.channels.iter().map(|c| ("channel", c)));
+    let chardevs = devices.serials.iter().map(|c| ("serial", c)).chain(devices.consoles.iter().map(|c| ("console", c))).chain(devices.channels.iter().map(|c| ("channel", c)));
     for (kind, c) in chardevs {
         if c.kind.map(|k| k.to_string()).as_deref() == Some("file") {
             if let Some(p) = c.source.sources.first().and_then(|s| s.path.as_deref()) {
@@ -319,26 +260,17 @@ pub fn access_problem(user: &QemuUser, path: &Path, access: Access) -> Option<St
         for (i, c) in comps.iter().enumerate() {
             cur.push(c);
             let last = i + 1 == comps.len();
-            let Ok(meta) = fs::metadata(&cur) else {
-                return None;
-            };
+            let Ok(meta) = fs::metadata(&cur) else { return None };
             let (want, need) = if last {
-                (
-                    match access {
-                        Access::Read => 4,
-                        Access::ReadWrite => 6,
-                    },
-                    access.verb(),
-                )
+                (match access {
+                    Access::Read => 4,
+                    Access::ReadWrite => 6,
+                }, access.verb())
             } else {
                 (1, "search (x)")
             };
             if !allowed(user, &cur, &meta, want) {
-                let subject = if last {
-                    "the file".to_string()
-                } else {
-                    cur.display().to_string()
-                };
+                let subject = if last { "the file".to_string() } else { cur.display().to_string() };
                 return Some(format!(
                     "{subject} is mode {:04o} owned by {}:{} ({need} permission missing)",
                     meta.mode() & 0o7777,
@@ -380,14 +312,7 @@ fn read_acl(path: &Path) -> Option<Vec<(u16, u32, u32)>> {
     let name = c"system.posix_acl_access";
     let mut buf = vec![0u8; 4096];
     // SAFETY: both strings are NUL-terminated and `buf` is valid for `buf.len()` bytes.
-    let n = unsafe {
-        libc::getxattr(
-            cpath.as_ptr(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
+    let n = unsafe { libc::getxattr(cpath.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     if n < 4 {
         return None;
     }
@@ -407,10 +332,7 @@ fn acl_allows(acl: &[(u16, u32, u32)], user: &QemuUser, owner: u32, group: u32, 
     let mask = acl.iter().find(|e| e.0 == ACL_MASK).map_or(7, |e| e.1);
     let ok = |perm: u32| perm & want == want;
     if owner == user.uid {
-        return acl
-            .iter()
-            .find(|e| e.0 == ACL_USER_OBJ)
-            .is_some_and(|e| ok(e.1));
+        return acl.iter().find(|e| e.0 == ACL_USER_OBJ).is_some_and(|e| ok(e.1));
     }
     if let Some(e) = acl.iter().find(|e| e.0 == ACL_USER && e.2 == user.uid) {
         return ok(e.1 & mask);
@@ -429,25 +351,15 @@ fn acl_allows(acl: &[(u16, u32, u32)], user: &QemuUser, owner: u32, group: u32, 
             }
         }
     }
-    !matched
-        && acl
-            .iter()
-            .find(|e| e.0 == ACL_OTHER)
-            .is_some_and(|e| ok(e.1))
+    !matched && acl.iter().find(|e| e.0 == ACL_OTHER).is_some_and(|e| ok(e.1))
 }
 
 fn user_name(uid: u32) -> String {
-    User::from_uid(Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map_or_else(|| uid.to_string(), |u| u.name)
+    User::from_uid(Uid::from_raw(uid)).ok().flatten().map_or_else(|| uid.to_string(), |u| u.name)
 }
 
 fn group_name(gid: u32) -> String {
-    Group::from_gid(Gid::from_raw(gid))
-        .ok()
-        .flatten()
-        .map_or_else(|| gid.to_string(), |g| g.name)
+    Group::from_gid(Gid::from_raw(gid)).ok().flatten().map_or_else(|| gid.to_string(), |g| g.name)
 }
 
 /// Checks every file of `def` for the access `user` needs. Problems with files QEMU needs after
@@ -457,9 +369,7 @@ pub fn check_files(def: &Domain, user: &QemuUser) -> Result<Vec<String>, Securit
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     for need in file_needs(def) {
-        let Some(why) = access_problem(user, &need.path, need.access) else {
-            continue;
-        };
+        let Some(why) = access_problem(user, &need.path, need.access) else { continue };
         let msg = format!(
             "QEMU will run as user '{}' (uid {}), which cannot {} {} ({}): {why}",
             user.name,
@@ -471,9 +381,7 @@ pub fn check_files(def: &Domain, user: &QemuUser) -> Result<Vec<String>, Securit
         if need.after_drop {
             errors.push(msg);
         } else {
-            warnings.push(format!(
-                "{msg}; QEMU opens it before dropping privileges, so the start proceeds"
-            ));
+            warnings.push(format!("{msg}; QEMU opens it before dropping privileges, so the start proceeds"));
         }
     }
     if errors.is_empty() {
@@ -490,34 +398,16 @@ pub fn check_files(def: &Domain, user: &QemuUser) -> Result<Vec<String>, Securit
 
 /// Gives a file or directory oxvirt created for the domain to the QEMU user.
 pub fn give_to(path: &Path, user: &QemuUser) -> Result<(), SecurityError> {
-    nix::unistd::chown(
-        path,
-        Some(Uid::from_raw(user.uid)),
-        Some(Gid::from_raw(user.gid)),
-    )
-    .map_err(|source| SecurityError::Chown {
-        path: path.into(),
-        user: user.name.clone(),
-        source,
-    })
+    nix::unistd::chown(path, Some(Uid::from_raw(user.uid)), Some(Gid::from_raw(user.gid)))
+        .map_err(|source| SecurityError::Chown { path: path.into(), user: user.name.clone(), source })
 }
 
 /// Files oxvirt made for this domain that QEMU needs after the drop: an nvram file in oxvirt's own
 /// nvram directory (a copy made from the template). The run dir stays root's: QEMU opens nothing
 /// there after the drop, and a QEMU-owned run dir would let a compromised QEMU plant symlinks
 /// (say, `qemu.log` → `/etc/shadow`) that root later reads.
-pub fn prepare_owned_files(
-    def: &Domain,
-    user: &QemuUser,
-    nvram_dir: &Path,
-) -> Result<(), SecurityError> {
-    if let Some(p) = def
-        .os
-        .nvram
-        .as_ref()
-        .and_then(|n| n.path.as_deref())
-        .map(Path::new)
-    {
+pub fn prepare_owned_files(def: &Domain, user: &QemuUser, nvram_dir: &Path) -> Result<(), SecurityError> {
+    if let Some(p) = def.os.nvram.as_ref().and_then(|n| n.path.as_deref()).map(Path::new) {
         if p.parent() == Some(nvram_dir) && p.exists() {
             give_to(p, user)?;
         }
@@ -530,15 +420,11 @@ pub fn prepare_owned_files(
 /// that user cannot use.
 pub fn start_hook(def: &Domain, layout: &crate::layout::Layout) -> oxvirt_api::Result<RunAs> {
     use oxvirt_api::{Error, ErrorCode, ErrorDomain};
-    let run_as = resolve_run_as()
-        .map_err(|e| Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security))?;
+    let run_as = resolve_run_as().map_err(|e| Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security))?;
     if let RunAs::User(u) = &run_as {
-        prepare_owned_files(def, u, &layout.nvram_dir())
-            .map_err(|e| Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security))?;
+        prepare_owned_files(def, u, &layout.nvram_dir()).map_err(|e| Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security))?;
         let warnings = check_files(def, u).map_err(|e| match e {
-            SecurityError::Denied(m) => {
-                Error::new(ErrorCode::OperationDenied, ErrorDomain::Security, m)
-            }
+            SecurityError::Denied(m) => Error::new(ErrorCode::OperationDenied, ErrorDomain::Security, m),
             e => Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security),
         })?;
         for w in warnings {
@@ -562,24 +448,12 @@ pub fn hotplug_check(qemu_pid: i32, def_with_device: &Domain) -> oxvirt_api::Res
     if uid == 0 {
         return Ok(());
     }
-    let Some(name) = User::from_uid(Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-    else {
-        return Ok(());
-    };
-    let Some(user) = QemuUser::lookup(&name).ok().flatten() else {
-        return Ok(());
-    };
-    check_files(def_with_device, &user)
-        .map(|_| ())
-        .map_err(|e| match e {
-            SecurityError::Denied(m) => {
-                Error::new(ErrorCode::OperationDenied, ErrorDomain::Security, m)
-            }
-            e => Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security),
-        })
+    let Some(name) = User::from_uid(Uid::from_raw(uid)).ok().flatten().map(|u| u.name) else { return Ok(()) };
+    let Some(user) = QemuUser::lookup(&name).ok().flatten() else { return Ok(()) };
+    check_files(def_with_device, &user).map(|_| ()).map_err(|e| match e {
+        SecurityError::Denied(m) => Error::new(ErrorCode::OperationDenied, ErrorDomain::Security, m),
+        e => Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security),
+    })
 }
 
 #[cfg(test)]

@@ -76,10 +76,7 @@ fn golden_env<'a>(caps: &'a QemuCaps, def: &Domain) -> BuildEnv<'a> {
             let tap = matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge);
             env.taps.push(tap.then(|| {
                 k += 1;
-                TapArg {
-                    fd: process::passed_fd(k - 1),
-                    vnet_hdr: n.model.as_ref().is_some_and(|m| m.kind == "virtio"),
-                }
+                TapArg { fd: process::passed_fd(k - 1), vnet_hdr: n.model.as_ref().is_some_and(|m| m.kind == "virtio") }
             }));
         }
     }

@@ -18,16 +18,10 @@ fn guest_poweroff_is_seen_live_and_autostart_starts_domains() {
     let conn = Connect::open(Some(&uri)).unwrap();
     let events: Arc<Mutex<Vec<(DomainEventKind, i32)>>> = Arc::default();
     let sink = events.clone();
-    conn.domain_event_register(
-        None,
-        Arc::new(move |e| sink.lock().unwrap().push((e.kind, e.detail))),
-    )
-    .unwrap();
+    conn.domain_event_register(None, Arc::new(move |e| sink.lock().unwrap().push((e.kind, e.detail)))).unwrap();
 
     let serial = root.path().join("serial.log");
-    let (mut dom, _) = conn
-        .define_domain(&guest_xml("live", "poweroff", Some(&serial)), 0)
-        .unwrap();
+    let (mut dom, _) = conn.define_domain(&guest_xml("live", "poweroff", Some(&serial)), 0).unwrap();
     dom.create(0).unwrap();
     // No further API call: the watcher must notice the guest powering off by itself.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -35,10 +29,7 @@ fn guest_poweroff_is_seen_live_and_autostart_starts_domains() {
         let got = events.lock().unwrap().clone();
         if got.contains(&(DomainEventKind::Stopped, 0)) {
             assert!(got.contains(&(DomainEventKind::Started, 0)), "{got:?}");
-            assert!(
-                got.contains(&(DomainEventKind::Shutdown, 1)),
-                "guest-initiated shutdown: {got:?}"
-            );
+            assert!(got.contains(&(DomainEventKind::Shutdown, 1)), "guest-initiated shutdown: {got:?}");
             break;
         }
         assert!(Instant::now() < deadline, "no live stop event: {got:?}");
@@ -50,9 +41,7 @@ fn guest_poweroff_is_seen_live_and_autostart_starts_domains() {
     let serial2 = root.path().join("serial2.log");
     dom.undefine(0).unwrap();
     drop(dom);
-    let (dom, _) = conn
-        .define_domain(&guest_xml("auto", "shell", Some(&serial2)), 0)
-        .unwrap();
+    let (dom, _) = conn.define_domain(&guest_xml("auto", "shell", Some(&serial2)), 0).unwrap();
     dom.set_autostart(true).unwrap();
     assert!(dom.autostart().unwrap());
     drop(dom);
@@ -63,10 +52,6 @@ fn guest_poweroff_is_seen_live_and_autostart_starts_domains() {
     let conn = Connect::open(Some(&uri)).unwrap();
     let dom = conn.lookup_domain_by_name("auto").unwrap();
     assert_eq!(dom.state().unwrap().0, DomainState::Running);
-    assert!(wait_for_text(
-        &serial2,
-        "OXVIRT-GUEST-UP",
-        Duration::from_secs(60)
-    ));
+    assert!(wait_for_text(&serial2, "OXVIRT-GUEST-UP", Duration::from_secs(60)));
     dom.destroy(0).unwrap();
 }

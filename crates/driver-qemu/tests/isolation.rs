@@ -28,29 +28,20 @@ fn tuned_xml(name: &str, serial: &Path, extra: &str) -> String {
 }
 
 fn status(root: &Path, name: &str) -> serde_json::Value {
-    serde_json::from_slice(&fs::read(root.join(format!("run/qemu/{name}.status"))).unwrap())
-        .unwrap()
+    serde_json::from_slice(&fs::read(root.join(format!("run/qemu/{name}.status"))).unwrap()).unwrap()
 }
 
 fn record(root: &Path, name: &str) -> serde_json::Value {
     let p = root.join(format!("run/qemu/{name}.cgroup"));
-    serde_json::from_slice(&fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap()
+    serde_json::from_slice(&fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
 }
 
 fn cg_dir(rec: &serde_json::Value, controller: &str) -> PathBuf {
-    PathBuf::from(
-        rec["cgroup"]["dirs"][controller]
-            .as_str()
-            .unwrap_or_else(|| panic!("no {controller} in {rec}")),
-    )
+    PathBuf::from(rec["cgroup"]["dirs"][controller].as_str().unwrap_or_else(|| panic!("no {controller} in {rec}")))
 }
 
 fn read(p: &Path) -> String {
-    fs::read_to_string(p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .trim()
-        .to_string()
+    fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).trim().to_string()
 }
 
 fn proc_field(path: &str, field: &str) -> String {
@@ -83,111 +74,51 @@ fn tuning_pinning_and_unprivileged_qemu() {
     let root = tempfile::tempdir().unwrap();
     let conn = embed(root.path());
     let serial = root.path().join("serial.log");
-    let (mut dom, _) = conn
-        .define_domain(&tuned_xml("iso1", &serial, TUNING), 0)
-        .unwrap();
+    let (mut dom, _) = conn.define_domain(&tuned_xml("iso1", &serial, TUNING), 0).unwrap();
     let t0 = Instant::now();
     dom.create(0).unwrap();
     let start_time = t0.elapsed();
-    assert!(
-        wait_for_text(&serial, "OXVIRT-GUEST-UP", Duration::from_secs(90)),
-        "guest did not boot"
-    );
+    assert!(wait_for_text(&serial, "OXVIRT-GUEST-UP", Duration::from_secs(90)), "guest did not boot");
     let pid = status(root.path(), "iso1")["pid"].as_i64().unwrap() as i32;
     let rec = record(root.path(), "iso1");
 
     // QEMU runs as the unprivileged user (all four uids), not root.
-    let user = nix::unistd::User::from_name("oxvirt-qemu")
-        .unwrap()
-        .expect("oxvirt-qemu created");
+    let user = nix::unistd::User::from_name("oxvirt-qemu").unwrap().expect("oxvirt-qemu created");
     let uid = user.uid.as_raw().to_string();
-    let uids: Vec<String> = proc_field(&format!("/proc/{pid}/status"), "Uid")
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    assert_eq!(
-        uids,
-        [uid.clone(), uid.clone(), uid.clone(), uid],
-        "QEMU uids"
-    );
-    assert_eq!(
-        proc_field(&format!("/proc/{pid}/status"), "CapEff"),
-        "0000000000000000"
-    );
+    let uids: Vec<String> = proc_field(&format!("/proc/{pid}/status"), "Uid").split_whitespace().map(str::to_string).collect();
+    assert_eq!(uids, [uid.clone(), uid.clone(), uid.clone(), uid], "QEMU uids");
+    assert_eq!(proc_field(&format!("/proc/{pid}/status"), "CapEff"), "0000000000000000");
 
     // Domain-wide values in the real cgroup files (this host: v1).
     let cpu = cg_dir(&rec, "cpu");
     let mem = cg_dir(&rec, "memory");
-    assert!(
-        cpu.starts_with("/sys/fs/cgroup/cpu/") && cpu.to_string_lossy().contains("/machine/qemu-"),
-        "{}",
-        cpu.display()
-    );
+    assert!(cpu.starts_with("/sys/fs/cgroup/cpu/") && cpu.to_string_lossy().contains("/machine/qemu-"), "{}", cpu.display());
     assert_eq!(read(&cpu.join("cpu.shares")), "512");
-    assert_eq!(
-        read(&mem.join("memory.limit_in_bytes")),
-        (1024u64 << 20).to_string()
-    );
-    assert_eq!(
-        read(&mem.join("memory.soft_limit_in_bytes")),
-        (768u64 << 20).to_string()
-    );
-    assert!(
-        read(&mem.join("cgroup.procs"))
-            .lines()
-            .any(|l| l == pid.to_string()),
-        "QEMU in the memory cgroup"
-    );
+    assert_eq!(read(&mem.join("memory.limit_in_bytes")), (1024u64 << 20).to_string());
+    assert_eq!(read(&mem.join("memory.soft_limit_in_bytes")), (768u64 << 20).to_string());
+    assert!(read(&mem.join("cgroup.procs")).lines().any(|l| l == pid.to_string()), "QEMU in the memory cgroup");
     // Per-vCPU and emulator bandwidth in child cgroups.
     assert_eq!(read(&cpu.join("vcpu0/cpu.cfs_period_us")), "100000");
     assert_eq!(read(&cpu.join("vcpu0/cpu.cfs_quota_us")), "50000");
     assert_eq!(read(&cpu.join("emulator/cpu.cfs_quota_us")), "80000");
-    assert_eq!(
-        read(&cpu.join("emulator/cgroup.procs")),
-        pid.to_string(),
-        "every thread group member left the parent"
-    );
+    assert_eq!(read(&cpu.join("emulator/cgroup.procs")), pid.to_string(), "every thread group member left the parent");
 
     // vCPU thread from QMP, independently of what the driver recorded.
-    let mut qmp = oxvirt_qmp::Qmp::connect(
-        root.path().join("run/qemu/iso1/qmp.sock"),
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    let mut qmp = oxvirt_qmp::Qmp::connect(root.path().join("run/qemu/iso1/qmp.sock"), Duration::from_secs(10)).unwrap();
     let cpus = qmp.execute("query-cpus-fast", None).unwrap();
     let tid = cpus[0]["thread-id"].as_i64().unwrap() as i32;
     assert_eq!(cpus.as_array().unwrap().len(), 1, "one of two vCPUs online");
     drop(qmp);
     assert_eq!(read(&cpu.join("vcpu0/tasks")), tid.to_string());
-    assert_eq!(
-        proc_field(
-            &format!("/proc/{pid}/task/{tid}/status"),
-            "Cpus_allowed_list"
-        ),
-        "1",
-        "vcpupin"
-    );
-    let threads: Vec<i32> = fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect();
+    assert_eq!(proc_field(&format!("/proc/{pid}/task/{tid}/status"), "Cpus_allowed_list"), "1", "vcpupin");
+    let threads: Vec<i32> = fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
     assert!(threads.len() > 1);
     for t in threads.iter().filter(|t| **t != tid) {
         let allowed = proc_field(&format!("/proc/{pid}/task/{t}/status"), "Cpus_allowed_list");
-        assert_eq!(
-            allowed,
-            "0",
-            "emulatorpin of thread {t} ({})",
-            read(Path::new(&format!("/proc/{pid}/task/{t}/comm")))
-        );
+        assert_eq!(allowed, "0", "emulatorpin of thread {t} ({})", read(Path::new(&format!("/proc/{pid}/task/{t}/comm"))));
         // Threads QEMU started after the move follow their creator into the emulator cgroup.
         let cg = read(Path::new(&format!("/proc/{pid}/task/{t}/cgroup")));
-        assert!(
-            cg.lines()
-                .any(|l| l.starts_with("1:cpu:") && l.ends_with("/emulator")),
-            "thread {t}: {cg}"
-        );
+        assert!(cg.lines().any(|l| l.starts_with("1:cpu:") && l.ends_with("/emulator")), "thread {t}: {cg}");
     }
     let setup_us = rec["setup_micros"].as_u64().unwrap();
     eprintln!("cgroup+pinning setup: {setup_us} µs; whole start (define→running): {start_time:?}");
@@ -217,11 +148,7 @@ fn crashed_domain_cgroup_does_not_block_next_start() {
     let first = cg_dir(&record(root.path(), "iso2"), "cpu");
     assert_eq!(read(&first.join("cpu.shares")), "300");
     // QEMU dies while nobody watches.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while oxvirt_driver_qemu::process::is_alive(pid) {
         assert!(Instant::now() < deadline, "QEMU survived SIGKILL");
@@ -257,17 +184,10 @@ fn unusable_image_is_refused_before_qemu_starts() {
         "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/><target dev='vda' bus='virtio'/></disk>",
         img.display()
     );
-    let xml = guest_xml("iso3", "shell", Some(&serial)).replacen(
-        "<devices>",
-        &format!("<devices>\n    {disk}"),
-        1,
-    );
+    let xml = guest_xml("iso3", "shell", Some(&serial)).replacen("<devices>", &format!("<devices>\n    {disk}"), 1);
     let (mut dom, _) = conn.define_domain(&xml, 0).unwrap();
     let err = dom.create(0).unwrap_err();
-    let uid = nix::unistd::User::from_name("oxvirt-qemu")
-        .unwrap()
-        .unwrap()
-        .uid;
+    let uid = nix::unistd::User::from_name("oxvirt-qemu").unwrap().unwrap().uid;
     let expect = format!(
         "QEMU will run as user 'oxvirt-qemu' (uid {uid}), which cannot read and write {} (disk 'vda'): {} is mode 0700 owned by root:root (search (x) permission missing)",
         img.display(),
@@ -276,10 +196,7 @@ fn unusable_image_is_refused_before_qemu_starts() {
     assert!(err.message.starts_with(&expect), "{}", err.message);
     // Nothing started: no QEMU log, pidfile or status, domain still shut off.
     let run = root.path().join("run/qemu/iso3");
-    assert!(
-        !root.path().join("log/qemu/iso3.log").exists() && !run.join("qemu.pid").exists(),
-        "QEMU was started"
-    );
+    assert!(!root.path().join("log/qemu/iso3.log").exists() && !run.join("qemu.pid").exists(), "QEMU was started");
     assert!(!root.path().join("run/qemu/iso3.status").exists());
     assert_eq!(dom.state().unwrap().0, DomainState::Shutoff);
     dom.undefine(0).unwrap();

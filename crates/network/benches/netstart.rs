@@ -28,10 +28,7 @@ fn stats(name: &str, mut v: Vec<Duration>) {
 }
 
 fn main() {
-    let iters: usize = std::env::var("ITERS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+    let iters: usize = std::env::var("ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
     let ns = common::Netns::new("bench");
     let root = common::root_dir();
     let layout = NetLayout::under(root.path());
@@ -64,14 +61,7 @@ fn components(ns: &common::Netns, iters: usize) {
     let root = common::root_dir();
     let conf = root.path().join("c.conf");
     let pidfile = root.path().join("c.pid");
-    std::fs::write(
-        &conf,
-        format!(
-            "pid-file={}\nport=0\ninterface=bench0\nbind-dynamic\nexcept-interface=lo\n",
-            pidfile.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&conf, format!("pid-file={}\nport=0\ninterface=bench0\nbind-dynamic\nexcept-interface=lo\n", pidfile.display())).unwrap();
     let rules = firewall::NetRules {
         bridge: "bench0".into(),
         mode: firewall::FwMode::Nat,
@@ -89,33 +79,18 @@ fn components(ns: &common::Netns, iters: usize) {
         let nft = NftCommand::default();
         for _ in 0..iters {
             let t = Instant::now();
-            netlink::create_bridge(&BridgeSpec {
-                name: "bench0".into(),
-                mac: None,
-                mtu: None,
-                stp: true,
-                delay: 0,
-            })
-            .unwrap();
+            netlink::create_bridge(&BridgeSpec { name: "bench0".into(), mac: None, mtu: None, stp: true, delay: 0 }).unwrap();
             netlink::add_address("bench0", "10.88.0.1".parse().unwrap(), 24).unwrap();
             netlink::set_up("bench0", true).unwrap();
             br.push(t.elapsed());
             let t = Instant::now();
-            nft.apply(&firewall::script(std::slice::from_ref(&rules)))
-                .unwrap();
+            nft.apply(&firewall::script(std::slice::from_ref(&rules))).unwrap();
             nft_apply.push(t.elapsed());
             let t = Instant::now();
             nft.list_chains_json().unwrap();
             nft_list.push(t.elapsed());
             let t = Instant::now();
-            let pid = oxvirt_network::dnsmasq::start(
-                "dnsmasq",
-                "bench",
-                &conf,
-                &pidfile,
-                &root.path().join("err"),
-            )
-            .unwrap();
+            let pid = oxvirt_network::dnsmasq::start("dnsmasq", "bench", &conf, &pidfile, &root.path().join("err")).unwrap();
             dm_start.push(t.elapsed());
             let t = Instant::now();
             oxvirt_network::dnsmasq::stop(pid, &conf).unwrap();

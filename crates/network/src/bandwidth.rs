@@ -20,10 +20,7 @@ pub enum BandwidthError {
     #[error("bandwidth of {ifname}: <outbound> needs an 'average' rate")]
     OutboundWithoutAverage { ifname: String },
     #[error("running tc {args}: {source}")]
-    Spawn {
-        args: String,
-        source: std::io::Error,
-    },
+    Spawn { args: String, source: std::io::Error },
     #[error("tc {args} failed: {stderr}")]
     Tc { args: String, stderr: String },
 }
@@ -56,17 +53,11 @@ impl Tc for TcCommand {
     fn tc(&self, args: &[String]) -> Result<(), BandwidthError> {
         let mut c = Command::new(&self.binary);
         c.args(args);
-        let o = util::run(c, None, TC_TIMEOUT).map_err(|e| BandwidthError::Spawn {
-            args: args.join(" "),
-            source: e,
-        })?;
+        let o = util::run(c, None, TC_TIMEOUT).map_err(|e| BandwidthError::Spawn { args: args.join(" "), source: e })?;
         if o.status.success() {
             Ok(())
         } else {
-            Err(BandwidthError::Tc {
-                args: args.join(" "),
-                stderr: o.stderr.trim().to_string(),
-            })
+            Err(BandwidthError::Tc { args: args.join(" "), stderr: o.stderr.trim().to_string() })
         }
     }
 }
@@ -85,41 +76,23 @@ fn quantum(rate: &BandwidthRate) -> String {
 /// libvirt uses on a network's bridge (class 1:1 caps the whole network, 1:2 below it takes the
 /// traffic), otherwise one class 1:1 as on a guest tap. `floor` needs per-network accounting and is
 /// not expressed here.
-pub fn set_commands(
-    ifname: &str,
-    bw: &Bandwidth,
-    hierarchical: bool,
-) -> Result<Vec<TcArgs>, BandwidthError> {
+pub fn set_commands(ifname: &str, bw: &Bandwidth, hierarchical: bool) -> Result<Vec<TcArgs>, BandwidthError> {
     let mut cmds = Vec::new();
-    if let Some(
-        rate @ BandwidthRate {
-            average: Some(avg), ..
-        },
-    ) = bw.inbound.as_ref().filter(|r| r.average.unwrap_or(0) > 0)
-    {
+    if let Some(rate @ BandwidthRate { average: Some(avg), .. }) = bw.inbound.as_ref().filter(|r| r.average.unwrap_or(0) > 0) {
         let average = format!("{avg}kbps");
         let peak = rate.peak.map(|p| format!("{p}kbps"));
         let q = quantum(rate);
         let default = if hierarchical { "2" } else { "1" };
-        cmds.push(argv(&[
-            "qdisc", "add", "dev", ifname, "root", "handle", "1:", "htb", "default", default,
-        ]));
+        cmds.push(argv(&["qdisc", "add", "dev", ifname, "root", "handle", "1:", "htb", "default", default]));
         if hierarchical {
             let ceil = peak.as_deref().unwrap_or(&average);
             cmds.push(argv(&[
-                "class", "add", "dev", ifname, "parent", "1:", "classid", "1:1", "htb", "rate",
-                &average, "ceil", ceil, "quantum", &q,
+                "class", "add", "dev", ifname, "parent", "1:", "classid", "1:1", "htb", "rate", &average, "ceil", ceil,
+                "quantum", &q,
             ]));
         }
-        let (parent, class) = if hierarchical {
-            ("1:1", "1:2")
-        } else {
-            ("1:", "1:1")
-        };
-        let mut class_cmd = argv(&[
-            "class", "add", "dev", ifname, "parent", parent, "classid", class, "htb", "rate",
-            &average,
-        ]);
+        let (parent, class) = if hierarchical { ("1:1", "1:2") } else { ("1:", "1:1") };
+        let mut class_cmd = argv(&["class", "add", "dev", ifname, "parent", parent, "classid", class, "htb", "rate", &average]);
         if let Some(p) = &peak {
             class_cmd.extend(argv(&["ceil", p]));
         }
@@ -128,49 +101,17 @@ pub fn set_commands(
         }
         class_cmd.extend(argv(&["quantum", &q]));
         cmds.push(class_cmd);
-        cmds.push(argv(&[
-            "qdisc", "add", "dev", ifname, "parent", class, "handle", "2:", "sfq", "perturb", "10",
-        ]));
-        cmds.push(argv(&[
-            "filter", "add", "dev", ifname, "parent", "1:0", "protocol", "all", "prio", "1",
-            "handle", "1", "fw", "flowid", "1",
-        ]));
+        cmds.push(argv(&["qdisc", "add", "dev", ifname, "parent", class, "handle", "2:", "sfq", "perturb", "10"]));
+        cmds.push(argv(&["filter", "add", "dev", ifname, "parent", "1:0", "protocol", "all", "prio", "1", "handle", "1", "fw", "flowid", "1"]));
     }
     if let Some(rate) = &bw.outbound {
-        let avg = rate.average.filter(|a| *a > 0).ok_or_else(|| {
-            BandwidthError::OutboundWithoutAverage {
-                ifname: ifname.into(),
-            }
-        })?;
+        let avg = rate.average.filter(|a| *a > 0).ok_or_else(|| BandwidthError::OutboundWithoutAverage { ifname: ifname.into() })?;
         // tc keeps the burst in bytes as a u32: without one, a second's worth, capped there.
-        let burst = rate
-            .burst
-            .unwrap_or_else(|| avg.min(u64::from(u32::MAX) / 1024));
+        let burst = rate.burst.unwrap_or_else(|| avg.min(u64::from(u32::MAX) / 1024));
         cmds.push(argv(&["qdisc", "add", "dev", ifname, "ingress"]));
         cmds.push(argv(&[
-            "filter",
-            "add",
-            "dev",
-            ifname,
-            "parent",
-            "ffff:",
-            "protocol",
-            "all",
-            "u32",
-            "match",
-            "u32",
-            "0",
-            "0",
-            "police",
-            "rate",
-            &format!("{avg}kbps"),
-            "burst",
-            &format!("{burst}kb"),
-            "mtu",
-            "64kb",
-            "drop",
-            "flowid",
-            ":1",
+            "filter", "add", "dev", ifname, "parent", "ffff:", "protocol", "all", "u32", "match", "u32", "0", "0", "police",
+            "rate", &format!("{avg}kbps"), "burst", &format!("{burst}kb"), "mtu", "64kb", "drop", "flowid", ":1",
         ]));
     }
     Ok(cmds)
@@ -178,10 +119,7 @@ pub fn set_commands(
 
 /// Removing whatever root and ingress qdiscs the device has (their classes and filters go with them).
 pub fn clear_commands(ifname: &str) -> [TcArgs; 2] {
-    [
-        argv(&["qdisc", "del", "dev", ifname, "root"]),
-        argv(&["qdisc", "del", "dev", ifname, "ingress"]),
-    ]
+    [argv(&["qdisc", "del", "dev", ifname, "root"]), argv(&["qdisc", "del", "dev", ifname, "ingress"])]
 }
 
 /// tc's answers when there is nothing to delete: the default root qdisc, no ingress qdisc, or the
@@ -210,9 +148,7 @@ pub fn clear(tc: &dyn Tc, ifname: &str) -> Result<(), BandwidthError> {
 /// Whether a failed step only lost a refinement the kernel lacks (SFQ fairness below the class, the
 /// fw filter that libvirt adds but HTB's default class already covers), not the limit itself.
 fn optional_step(args: &[String], e: &BandwidthError) -> bool {
-    let BandwidthError::Tc { stderr, .. } = e else {
-        return false;
-    };
+    let BandwidthError::Tc { stderr, .. } = e else { return false };
     let sfq = args.iter().any(|a| a == "sfq") && stderr.contains("qdisc kind is unknown");
     let fw = args.iter().any(|a| a == "fw") && stderr.contains("classifier not found");
     sfq || fw
@@ -220,21 +156,14 @@ fn optional_step(args: &[String], e: &BandwidthError) -> bool {
 
 /// Replaces the limits on `ifname` with `bw`. On failure nothing of it is left on the device.
 /// Returns warnings for refinements the kernel could not take (see [`set_commands`]).
-pub fn apply(
-    tc: &dyn Tc,
-    ifname: &str,
-    bw: &Bandwidth,
-    hierarchical: bool,
-) -> Result<Vec<String>, BandwidthError> {
+pub fn apply(tc: &dyn Tc, ifname: &str, bw: &Bandwidth, hierarchical: bool) -> Result<Vec<String>, BandwidthError> {
     let cmds = set_commands(ifname, bw, hierarchical)?;
     clear(tc, ifname)?;
     let mut warnings = Vec::new();
     for c in &cmds {
         match tc.tc(c) {
             Ok(()) => {}
-            Err(e) if optional_step(c, &e) => {
-                warnings.push(format!("{e} (the rate limit still applies)"))
-            }
+            Err(e) if optional_step(c, &e) => warnings.push(format!("{e} (the rate limit still applies)")),
             Err(e) => {
                 if let Err(ce) = clear(tc, ifname) {
                     tracing::warn!("undoing bandwidth limits of {ifname}: {ce}");
@@ -251,10 +180,7 @@ pub fn apply(
 
 /// Whether `bw` asks for anything `tc` would set.
 pub fn has_limits(bw: &Bandwidth) -> bool {
-    bw.inbound
-        .as_ref()
-        .is_some_and(|r| r.average.unwrap_or(0) > 0)
-        || bw.outbound.is_some()
+    bw.inbound.as_ref().is_some_and(|r| r.average.unwrap_or(0) > 0) || bw.outbound.is_some()
 }
 
 /// A recording stand-in for tests.
@@ -275,24 +201,17 @@ pub mod fake {
             self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
         }
         pub fn fail_on(&self, needle: &str, stderr: &str) {
-            *self.fail.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((needle.into(), stderr.into()));
+            *self.fail.lock().unwrap_or_else(|e| e.into_inner()) = Some((needle.into(), stderr.into()));
         }
     }
 
     impl Tc for FakeTc {
         fn tc(&self, args: &[String]) -> Result<(), BandwidthError> {
             let line = args.join(" ");
-            self.calls
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(line.clone());
+            self.calls.lock().unwrap_or_else(|e| e.into_inner()).push(line.clone());
             if let Some((needle, stderr)) = &*self.fail.lock().unwrap_or_else(|e| e.into_inner()) {
                 if line.contains(needle.as_str()) {
-                    return Err(BandwidthError::Tc {
-                        args: line,
-                        stderr: stderr.clone(),
-                    });
+                    return Err(BandwidthError::Tc { args: line, stderr: stderr.clone() });
                 }
             }
             Ok(())
@@ -306,12 +225,7 @@ mod tests {
     use super::*;
 
     fn rate(average: Option<u64>, peak: Option<u64>, burst: Option<u64>) -> Option<BandwidthRate> {
-        Some(BandwidthRate {
-            average,
-            peak,
-            burst,
-            floor: None,
-        })
+        Some(BandwidthRate { average, peak, burst, floor: None })
     }
 
     fn lines(cmds: &[TcArgs]) -> Vec<String> {
@@ -320,10 +234,7 @@ mod tests {
 
     #[test]
     fn inbound_only() {
-        let bw = Bandwidth {
-            inbound: rate(Some(1024), None, None),
-            ..Default::default()
-        };
+        let bw = Bandwidth { inbound: rate(Some(1024), None, None), ..Default::default() };
         assert_eq!(
             lines(&set_commands("vnet0", &bw, false).unwrap()),
             [
@@ -337,10 +248,7 @@ mod tests {
 
     #[test]
     fn outbound_only_default_burst() {
-        let bw = Bandwidth {
-            outbound: rate(Some(1024), None, None),
-            ..Default::default()
-        };
+        let bw = Bandwidth { outbound: rate(Some(1024), None, None), ..Default::default() };
         assert_eq!(
             lines(&set_commands("vnet0", &bw, false).unwrap()),
             [
@@ -349,26 +257,15 @@ mod tests {
             ]
         );
         // The default burst is capped where tc's u32 byte count ends.
-        let big = Bandwidth {
-            outbound: rate(Some(u64::MAX), None, None),
-            ..Default::default()
-        };
+        let big = Bandwidth { outbound: rate(Some(u64::MAX), None, None), ..Default::default() };
         let l = lines(&set_commands("t", &big, false).unwrap());
-        assert!(
-            l[1].contains(&format!("burst {}kb ", u32::MAX / 1024)),
-            "{l:?}"
-        );
+        assert!(l[1].contains(&format!("burst {}kb ", u32::MAX / 1024)), "{l:?}");
     }
 
     #[test]
     fn both_with_peak_and_burst() {
         let bw = Bandwidth {
-            inbound: Some(BandwidthRate {
-                average: Some(1),
-                peak: Some(2),
-                floor: Some(3),
-                burst: Some(4),
-            }),
+            inbound: Some(BandwidthRate { average: Some(1), peak: Some(2), floor: Some(3), burst: Some(4) }),
             outbound: rate(Some(5), Some(6), Some(7)),
             ..Default::default()
         };
@@ -387,10 +284,7 @@ mod tests {
 
     #[test]
     fn hierarchical_for_a_network_bridge() {
-        let bw = Bandwidth {
-            inbound: rate(Some(1000), None, Some(50)),
-            ..Default::default()
-        };
+        let bw = Bandwidth { inbound: rate(Some(1000), None, Some(50)), ..Default::default() };
         assert_eq!(
             lines(&set_commands("virbr0", &bw, true).unwrap()),
             [
@@ -401,56 +295,29 @@ mod tests {
                 "filter add dev virbr0 parent 1:0 protocol all prio 1 handle 1 fw flowid 1",
             ]
         );
-        let peak = Bandwidth {
-            inbound: rate(Some(1000), Some(2000), None),
-            ..Default::default()
-        };
+        let peak = Bandwidth { inbound: rate(Some(1000), Some(2000), None), ..Default::default() };
         let l = lines(&set_commands("virbr0", &peak, true).unwrap());
-        assert_eq!(
-            l[1],
-            "class add dev virbr0 parent 1: classid 1:1 htb rate 1000kbps ceil 2000kbps quantum 85"
-        );
+        assert_eq!(l[1], "class add dev virbr0 parent 1: classid 1:1 htb rate 1000kbps ceil 2000kbps quantum 85");
         assert_eq!(l[2], "class add dev virbr0 parent 1:1 classid 1:2 htb rate 1000kbps ceil 2000kbps quantum 85");
     }
 
     #[test]
     fn nothing_or_floor_only_sets_nothing() {
-        assert!(set_commands("t", &Bandwidth::default(), false)
-            .unwrap()
-            .is_empty());
-        let floor = Bandwidth {
-            inbound: Some(BandwidthRate {
-                floor: Some(10),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        assert!(set_commands("t", &Bandwidth::default(), false).unwrap().is_empty());
+        let floor = Bandwidth { inbound: Some(BandwidthRate { floor: Some(10), ..Default::default() }), ..Default::default() };
         assert!(set_commands("t", &floor, false).unwrap().is_empty());
         assert!(!has_limits(&floor));
-        let bad = Bandwidth {
-            outbound: rate(None, Some(5), None),
-            ..Default::default()
-        };
-        assert!(matches!(
-            set_commands("t", &bad, false),
-            Err(BandwidthError::OutboundWithoutAverage { .. })
-        ));
+        let bad = Bandwidth { outbound: rate(None, Some(5), None), ..Default::default() };
+        assert!(matches!(set_commands("t", &bad, false), Err(BandwidthError::OutboundWithoutAverage { .. })));
     }
 
     #[test]
     fn apply_clears_first_and_undoes_on_failure() {
         let tc = FakeTc::default();
-        let bw = Bandwidth {
-            inbound: rate(Some(100), None, None),
-            outbound: rate(Some(100), None, None),
-            ..Default::default()
-        };
+        let bw = Bandwidth { inbound: rate(Some(100), None, None), outbound: rate(Some(100), None, None), ..Default::default() };
         apply(&tc, "vnet3", &bw, false).unwrap();
         let calls = tc.calls();
-        assert_eq!(
-            &calls[..2],
-            ["qdisc del dev vnet3 root", "qdisc del dev vnet3 ingress"]
-        );
+        assert_eq!(&calls[..2], ["qdisc del dev vnet3 root", "qdisc del dev vnet3 ingress"]);
         assert_eq!(calls.len(), 2 + 6);
 
         let tc = FakeTc::default();
@@ -458,20 +325,14 @@ mod tests {
         let e = apply(&tc, "vnet3", &bw, false).unwrap_err();
         assert!(e.to_string().contains("TC action module"), "{e}");
         let calls = tc.calls();
-        assert_eq!(
-            &calls[calls.len() - 2..],
-            ["qdisc del dev vnet3 root", "qdisc del dev vnet3 ingress"]
-        );
+        assert_eq!(&calls[calls.len() - 2..], ["qdisc del dev vnet3 root", "qdisc del dev vnet3 ingress"]);
     }
 
     #[test]
     fn missing_sfq_or_fw_only_warns() {
         let tc = FakeTc::default();
         tc.fail_on("sfq", "Error: Specified qdisc kind is unknown.");
-        let bw = Bandwidth {
-            inbound: rate(Some(100), None, None),
-            ..Default::default()
-        };
+        let bw = Bandwidth { inbound: rate(Some(100), None, None), ..Default::default() };
         let w = apply(&tc, "vnet0", &bw, false).unwrap();
         assert_eq!(w.len(), 1);
         assert!(tc.calls().last().unwrap().contains(" fw "));
@@ -480,15 +341,9 @@ mod tests {
     #[test]
     fn clear_ignores_nothing_there() {
         let tc = FakeTc::default();
-        tc.fail_on(
-            "qdisc del",
-            "Error: Cannot find specified qdisc on specified device.",
-        );
+        tc.fail_on("qdisc del", "Error: Cannot find specified qdisc on specified device.");
         clear(&tc, "vnet0").unwrap();
-        tc.fail_on(
-            "qdisc del",
-            "Error: Cannot delete qdisc with handle of zero.",
-        );
+        tc.fail_on("qdisc del", "Error: Cannot delete qdisc with handle of zero.");
         clear(&tc, "vnet0").unwrap();
         tc.fail_on("qdisc del", "Cannot find device \"vnet0\"");
         clear(&tc, "vnet0").unwrap();

@@ -54,11 +54,7 @@ fn op_invalid(msg: impl std::fmt::Display) -> Error {
     err(ErrorCode::OperationInvalid, msg)
 }
 fn sys(what: impl std::fmt::Display, e: impl std::fmt::Display) -> Error {
-    Error::new(
-        ErrorCode::SystemError,
-        ErrorDomain::Network,
-        format!("{what}: {e}"),
-    )
+    Error::new(ErrorCode::SystemError, ErrorDomain::Network, format!("{what}: {e}"))
 }
 fn failed(msg: impl std::fmt::Display) -> Error {
     err(ErrorCode::OperationFailed, msg)
@@ -124,10 +120,7 @@ impl Obj {
             .unwrap_or_default()
     }
     fn reference(&self) -> NetworkRef {
-        NetworkRef {
-            name: self.name.clone(),
-            uuid: self.uuid(),
-        }
+        NetworkRef { name: self.name.clone(), uuid: self.uuid() }
     }
     fn def(&self) -> Option<&Network> {
         self.live.as_ref().map(|(n, _)| n).or(self.config.as_ref())
@@ -136,30 +129,18 @@ impl Obj {
 
 /// Whether a forward mode runs on a bridge oxvirt creates.
 fn own_bridge(mode: Option<ForwardMode>) -> bool {
-    matches!(
-        mode,
-        None | Some(ForwardMode::Nat | ForwardMode::Route | ForwardMode::Open)
-    )
+    matches!(mode, None | Some(ForwardMode::Nat | ForwardMode::Route | ForwardMode::Open))
 }
 
 /// A host bridge network: forward mode bridge naming a bridge and no interface pool.
 fn host_bridge(def: &Network) -> bool {
-    def.forward.as_ref().is_some_and(|f| {
-        f.mode() == ForwardMode::Bridge && f.dev.is_none() && f.interfaces.is_empty()
-    })
+    def.forward.as_ref().is_some_and(|f| f.mode() == ForwardMode::Bridge && f.dev.is_none() && f.interfaces.is_empty())
 }
 
 /// Guests get macvtap devices on the network's forward interfaces.
 fn is_direct(def: &Network) -> bool {
-    matches!(
-        def.forward_mode(),
-        Some(
-            ForwardMode::Private
-                | ForwardMode::Vepa
-                | ForwardMode::Bridge
-                | ForwardMode::Passthrough
-        )
-    ) && !host_bridge(def)
+    matches!(def.forward_mode(), Some(ForwardMode::Private | ForwardMode::Vepa | ForwardMode::Bridge | ForwardMode::Passthrough))
+        && !host_bridge(def)
 }
 
 /// libvirt's parse-time defaults, so our XML reads like libvirt's.
@@ -180,14 +161,9 @@ fn check_ifname(name: &str, what: &str) -> Result<()> {
         || name.len() > 15
         || name == "."
         || name == ".."
-        || name.chars().any(|c| {
-            c.is_whitespace() || c.is_control() || matches!(c, '/' | '"' | '\\' | ':' | '\'')
-        });
+        || name.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '"' | '\\' | ':' | '\''));
     if bad {
-        return Err(err(
-            ErrorCode::XmlError,
-            format!("{what} '{name}' is not a valid interface name"),
-        ));
+        return Err(err(ErrorCode::XmlError, format!("{what} '{name}' is not a valid interface name")));
     }
     Ok(())
 }
@@ -211,11 +187,7 @@ fn parse(xml: &str, validate: bool) -> Result<Network> {
 }
 
 fn ipv4_nets(def: &Network) -> Vec<(std::net::Ipv4Addr, u8)> {
-    def.ips
-        .iter()
-        .filter(|i| i.family() == AddrFamily::Ipv4)
-        .filter_map(Ip::ipv4_subnet)
-        .collect()
+    def.ips.iter().filter(|i| i.family() == AddrFamily::Ipv4).filter_map(Ip::ipv4_subnet).collect()
 }
 
 fn ipv6_nets(def: &Network) -> Vec<(std::net::Ipv6Addr, u8)> {
@@ -223,9 +195,7 @@ fn ipv6_nets(def: &Network) -> Vec<(std::net::Ipv6Addr, u8)> {
         .iter()
         .filter_map(|i| match (i.address, i.prefix_len()) {
             (Some(IpAddr::V6(a)), Some(p)) => {
-                let m = u128::MAX
-                    .checked_shl(128 - u32::from(p.min(128)))
-                    .unwrap_or(0);
+                let m = u128::MAX.checked_shl(128 - u32::from(p.min(128))).unwrap_or(0);
                 Some((std::net::Ipv6Addr::from(u128::from(a) & m), p))
             }
             _ => None,
@@ -249,9 +219,7 @@ fn rules_for(def: &Network, dhcp_dns: bool) -> Option<NetRules> {
         forward_dev: def.forward.as_ref().and_then(|f| f.dev.clone()),
         ipv4: ipv4_nets(def),
         ipv6: ipv6_nets(def),
-        nat_addresses: nat
-            .and_then(|n| n.address.as_ref())
-            .map(|a| (a.start, a.end.unwrap_or(a.start))),
+        nat_addresses: nat.and_then(|n| n.address.as_ref()).map(|a| (a.start, a.end.unwrap_or(a.start))),
         nat_ports: nat
             .and_then(|n| n.port.as_ref())
             .map(|p| (p.start, p.end.unwrap_or(p.start)))
@@ -262,9 +230,7 @@ fn rules_for(def: &Network, dhcp_dns: bool) -> Option<NetRules> {
 }
 
 /// The result of a scoped helper thread; a panic there becomes an error instead of spreading.
-fn joined<T>(
-    h: std::thread::ScopedJoinHandle<'_, std::result::Result<T, firewall::FirewallError>>,
-) -> std::result::Result<T, String> {
+fn joined<T>(h: std::thread::ScopedJoinHandle<'_, std::result::Result<T, firewall::FirewallError>>) -> std::result::Result<T, String> {
     match h.join() {
         Ok(r) => r.map_err(|e| e.to_string()),
         Err(_) => Err("the helper thread panicked".into()),
@@ -283,15 +249,9 @@ impl NetworkDriver {
     }
 
     pub fn with_host(layout: NetLayout, host: Host) -> Result<NetworkDriver> {
-        layout.create_dirs().map_err(|e| {
-            sys(
-                format!(
-                    "creating network driver directories under {}",
-                    layout.run.display()
-                ),
-                e,
-            )
-        })?;
+        layout
+            .create_dirs()
+            .map_err(|e| sys(format!("creating network driver directories under {}", layout.run.display()), e))?;
         let d = NetworkDriver { layout, host };
         d.reattach()?;
         Ok(d)
@@ -317,12 +277,7 @@ impl NetworkDriver {
     fn load_one(&self, name: &str) -> Result<Option<Obj>> {
         let cfg_path = self.layout.config_file(name);
         let config = match fs::read_to_string(&cfg_path) {
-            Ok(s) => Some(parse(&s, false).map_err(|e| {
-                failed(format!(
-                    "definition {} is unreadable: {e}",
-                    cfg_path.display()
-                ))
-            })?),
+            Ok(s) => Some(parse(&s, false).map_err(|e| failed(format!("definition {} is unreadable: {e}", cfg_path.display())))?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(sys(format!("reading {}", cfg_path.display()), e)),
         };
@@ -331,14 +286,9 @@ impl NetworkDriver {
             fs::read_to_string(self.layout.runtime_file(name)),
         ) {
             (Ok(x), Ok(j)) => {
-                let def = parse(&x, false).map_err(|e| {
-                    failed(format!("live state of network '{name}' is unreadable: {e}"))
-                })?;
-                let rt: Runtime = serde_json::from_str(&j).map_err(|e| {
-                    failed(format!(
-                        "runtime state of network '{name}' is unreadable: {e}"
-                    ))
-                })?;
+                let def = parse(&x, false).map_err(|e| failed(format!("live state of network '{name}' is unreadable: {e}")))?;
+                let rt: Runtime = serde_json::from_str(&j)
+                    .map_err(|e| failed(format!("runtime state of network '{name}' is unreadable: {e}")))?;
                 Some((def, rt))
             }
             _ => None,
@@ -347,12 +297,7 @@ impl NetworkDriver {
             return Ok(None);
         }
         let autostart = fs::symlink_metadata(self.layout.autostart_link(name)).is_ok();
-        Ok(Some(Obj {
-            name: name.into(),
-            config,
-            live,
-            autostart,
-        }))
+        Ok(Some(Obj { name: name.into(), config, live, autostart }))
     }
 
     fn load_all(&self) -> Result<Vec<Obj>> {
@@ -381,18 +326,12 @@ impl NetworkDriver {
         objs.iter()
             .find(|o| o.uuid() == r.uuid && o.name == r.name)
             .or_else(|| objs.iter().find(|o| o.uuid() == r.uuid))
-            .ok_or_else(|| {
-                Error::no_network(format!(
-                    "no network with matching uuid '{}' ({})",
-                    r.uuid, r.name
-                ))
-            })
+            .ok_or_else(|| Error::no_network(format!("no network with matching uuid '{}' ({})", r.uuid, r.name)))
     }
 
     fn write_config(&self, def: &Network) -> Result<()> {
         let p = self.layout.config_file(&def.name);
-        write_atomic(&p, def.to_xml_string().as_bytes(), 0o600)
-            .map_err(|e| sys(format!("writing {}", p.display()), e))
+        write_atomic(&p, def.to_xml_string().as_bytes(), 0o600).map_err(|e| sys(format!("writing {}", p.display()), e))
     }
 
     fn live_xml(def: &Network, rt: &Runtime) -> String {
@@ -400,11 +339,7 @@ impl NetworkDriver {
         d.connections = (rt.connections > 0).then_some(rt.connections);
         if let Some(f) = d.forward.as_mut() {
             for i in &mut f.interfaces {
-                i.connections = rt
-                    .direct_connections
-                    .get(&i.dev)
-                    .copied()
-                    .filter(|c| *c > 0);
+                i.connections = rt.direct_connections.get(&i.dev).copied().filter(|c| *c > 0);
             }
         }
         d.to_xml_string()
@@ -412,12 +347,10 @@ impl NetworkDriver {
 
     fn write_live(&self, def: &Network, rt: &Runtime) -> Result<()> {
         let j = self.layout.runtime_file(&def.name);
-        let json = serde_json::to_vec_pretty(rt)
-            .map_err(|e| failed(format!("encoding runtime state: {e}")))?;
+        let json = serde_json::to_vec_pretty(rt).map_err(|e| failed(format!("encoding runtime state: {e}")))?;
         write_atomic(&j, &json, 0o600).map_err(|e| sys(format!("writing {}", j.display()), e))?;
         let x = self.layout.live_file(&def.name);
-        write_atomic(&x, Self::live_xml(def, rt).as_bytes(), 0o600)
-            .map_err(|e| sys(format!("writing {}", x.display()), e))
+        write_atomic(&x, Self::live_xml(def, rt).as_bytes(), 0o600).map_err(|e| sys(format!("writing {}", x.display()), e))
     }
 
     fn remove_live(&self, name: &str) -> Result<()> {
@@ -434,19 +367,12 @@ impl NetworkDriver {
         let uuid = def.uuid.unwrap_or_default();
         if let Some(i) = objs.iter().position(|o| o.uuid() == uuid) {
             if objs[i].name != def.name {
-                return Err(failed(format!(
-                    "network '{}' is already defined with uuid {uuid}",
-                    objs[i].name
-                )));
+                return Err(failed(format!("network '{}' is already defined with uuid {uuid}", objs[i].name)));
             }
             return Ok(Some(i));
         }
         if let Some(o) = objs.iter().find(|o| o.name == def.name) {
-            return Err(failed(format!(
-                "network '{}' already exists with uuid {}",
-                def.name,
-                o.uuid()
-            )));
+            return Err(failed(format!("network '{}' already exists with uuid {}", def.name, o.uuid())));
         }
         Ok(None)
     }
@@ -473,11 +399,7 @@ impl NetworkDriver {
             }
             template => {
                 let template = template.unwrap_or("virbr%d").to_string();
-                let host = self
-                    .host
-                    .links
-                    .link_names()
-                    .map_err(|e| sys("listing network interfaces", e))?;
+                let host = self.host.links.link_names().map_err(|e| sys("listing network interfaces", e))?;
                 let (pre, post) = template.split_once("%d").unwrap_or((&template, ""));
                 let used: Vec<String> = others.iter().chain(host.iter()).cloned().collect();
                 let name = if pre == "virbr" && post.is_empty() {
@@ -493,9 +415,7 @@ impl NetworkDriver {
             }
         }
         if def.mac.is_none() {
-            def.mac = Some(oxvirt_xml::network::Mac {
-                address: random_mac(),
-            });
+            def.mac = Some(oxvirt_xml::network::Mac { address: random_mac() });
         }
         Ok(())
     }
@@ -542,9 +462,7 @@ impl NetworkDriver {
                 return Ok(o.reference());
             }
         }
-        Err(Error::no_network(format!(
-            "no network with matching name '{name}'"
-        )))
+        Err(Error::no_network(format!("no network with matching name '{name}'")))
     }
 
     pub fn lookup_by_uuid(&self, uuid: &Uuid) -> Result<NetworkRef> {
@@ -560,10 +478,7 @@ impl NetworkDriver {
         let objs = self.load_all()?;
         let (def, _) = self.prepare(&objs, xml, f & VALIDATE != 0)?;
         self.write_config(&def)?;
-        Ok(NetworkRef {
-            name: def.name.clone(),
-            uuid: def.uuid.unwrap_or_default(),
-        })
+        Ok(NetworkRef { name: def.name.clone(), uuid: def.uuid.unwrap_or_default() })
     }
 
     pub fn undefine(&self, r: &NetworkRef) -> Result<()> {
@@ -571,22 +486,15 @@ impl NetworkDriver {
         let objs = self.load_all()?;
         let o = Self::find(&objs, r)?;
         if o.config.is_none() {
-            return Err(op_invalid(format!(
-                "network '{}' is not persistent",
-                o.name
-            )));
+            return Err(op_invalid(format!("network '{}' is not persistent", o.name)));
         }
-        remove_if_exists(&self.layout.autostart_link(&o.name))
-            .map_err(|e| sys("removing autostart link", e))?;
+        remove_if_exists(&self.layout.autostart_link(&o.name)).map_err(|e| sys("removing autostart link", e))?;
         let p = self.layout.config_file(&o.name);
         remove_if_exists(&p).map_err(|e| sys(format!("removing {}", p.display()), e))?;
         if o.live.is_none() {
             // An inactive network leaves nothing behind, not even its lease file.
             let paths = self.paths(&o.name);
-            for p in [paths.conf, paths.hostsfile, paths.addnhosts]
-                .into_iter()
-                .chain(paths.leasefile)
-            {
+            for p in [paths.conf, paths.hostsfile, paths.addnhosts].into_iter().chain(paths.leasefile) {
                 let _ = remove_if_exists(&p);
             }
         }
@@ -600,20 +508,11 @@ impl NetworkDriver {
         let (mut def, idx) = self.prepare(&objs, xml, f & VALIDATE != 0)?;
         if let Some(i) = idx {
             if objs[i].live.is_some() {
-                return Err(op_invalid(format!(
-                    "network is already active as '{}'",
-                    objs[i].name
-                )));
+                return Err(op_invalid(format!("network is already active as '{}'", objs[i].name)));
             }
         }
         let report = self.start_locked(&objs, &mut def)?;
-        Ok((
-            NetworkRef {
-                name: def.name.clone(),
-                uuid: def.uuid.unwrap_or_default(),
-            },
-            report,
-        ))
+        Ok((NetworkRef { name: def.name.clone(), uuid: def.uuid.unwrap_or_default() }, report))
     }
 
     pub fn start(&self, r: &NetworkRef) -> Result<StartReport> {
@@ -621,15 +520,9 @@ impl NetworkDriver {
         let objs = self.load_all()?;
         let o = Self::find(&objs, r)?;
         if o.live.is_some() {
-            return Err(op_invalid(format!(
-                "network '{}' is already active",
-                o.name
-            )));
+            return Err(op_invalid(format!("network '{}' is already active", o.name)));
         }
-        let mut def = o
-            .config
-            .clone()
-            .ok_or_else(|| Error::no_network(format!("network '{}' has no definition", o.name)))?;
+        let mut def = o.config.clone().ok_or_else(|| Error::no_network(format!("network '{}' has no definition", o.name)))?;
         self.start_locked(&objs, &mut def)
     }
 
@@ -657,15 +550,9 @@ impl NetworkDriver {
     pub fn bridge_name(&self, r: &NetworkRef) -> Result<String> {
         let objs = self.load_all()?;
         let o = Self::find(&objs, r)?;
-        o.def()
-            .and_then(|d| d.bridge_name())
-            .map(str::to_string)
-            .ok_or_else(|| {
-                err(
-                    ErrorCode::InternalError,
-                    format!("network '{}' does not have a bridge name.", o.name),
-                )
-            })
+        o.def().and_then(|d| d.bridge_name()).map(str::to_string).ok_or_else(|| {
+            err(ErrorCode::InternalError, format!("network '{}' does not have a bridge name.", o.name))
+        })
     }
 
     pub fn autostart(&self, r: &NetworkRef) -> Result<bool> {
@@ -701,11 +588,7 @@ impl NetworkDriver {
 
     /// Warnings recorded when the network was started.
     pub fn warnings(&self, r: &NetworkRef) -> Result<Vec<String>> {
-        Ok(Self::find(&self.load_all()?, r)?
-            .live
-            .as_ref()
-            .map(|(_, rt)| rt.warnings.clone())
-            .unwrap_or_default())
+        Ok(Self::find(&self.load_all()?, r)?.live.as_ref().map(|(_, rt)| rt.warnings.clone()).unwrap_or_default())
     }
 
     /// Starts every inactive network marked autostart; returns the failures by name.
@@ -733,32 +616,18 @@ impl NetworkDriver {
     fn start_locked(&self, objs: &[Obj], def: &mut Network) -> Result<StartReport> {
         let mode = def.forward_mode();
         let name = def.name.clone();
-        let mut rt = Runtime {
-            uuid: def.uuid.unwrap_or_default(),
-            ..Default::default()
-        };
+        let mut rt = Runtime { uuid: def.uuid.unwrap_or_default(), ..Default::default() };
         let mut undo = Rollback::new();
         match mode {
             Some(ForwardMode::Hostdev) => {
-                return Err(err(
-                    ErrorCode::ConfigUnsupported,
-                    "forward mode 'hostdev' (SR-IOV pools) is not supported yet",
-                ));
+                return Err(err(ErrorCode::ConfigUnsupported, "forward mode 'hostdev' (SR-IOV pools) is not supported yet"));
             }
             _ if host_bridge(def) => {
                 let b = def.bridge_name().ok_or_else(|| {
                     err(ErrorCode::XmlError, format!("network '{name}' with forward mode 'bridge' needs a bridge name or forward interfaces"))
                 })?;
-                if self
-                    .host
-                    .links
-                    .link(b)
-                    .map_err(|e| sys(format!("looking up bridge {b}"), e))?
-                    .is_none()
-                {
-                    return Err(failed(format!(
-                        "host bridge '{b}' of network '{name}' does not exist"
-                    )));
+                if self.host.links.link(b).map_err(|e| sys(format!("looking up bridge {b}"), e))?.is_none() {
+                    return Err(failed(format!("host bridge '{b}' of network '{name}' does not exist")));
                 }
                 self.set_network_bandwidth(def, b, &mut rt, &mut undo)?;
             }
@@ -767,10 +636,7 @@ impl NetworkDriver {
                 if f.is_none_or(|f| f.dev.is_none() && f.interfaces.is_empty() && f.pf.is_none()) {
                     return Err(err(
                         ErrorCode::XmlError,
-                        format!(
-                            "network '{name}' in forward mode '{}' needs forward interfaces",
-                            m.map(|m| m.to_string()).unwrap_or_default()
-                        ),
+                        format!("network '{name}' in forward mode '{}' needs forward interfaces", m.map(|m| m.to_string()).unwrap_or_default()),
                     ));
                 }
             }
@@ -793,33 +659,15 @@ impl NetworkDriver {
             }
         }
         undo.commit();
-        Ok(StartReport {
-            bridge: def.bridge_name().map(str::to_string),
-            warnings: rt.warnings,
-        })
+        Ok(StartReport { bridge: def.bridge_name().map(str::to_string), warnings: rt.warnings })
     }
 
-    fn start_bridge(
-        &self,
-        objs: &[Obj],
-        def: &Network,
-        rt: &mut Runtime,
-        undo: &mut Rollback,
-    ) -> Result<()> {
+    fn start_bridge(&self, objs: &[Obj], def: &Network, rt: &mut Runtime, undo: &mut Rollback) -> Result<()> {
         let name = def.name.clone();
-        let br = def
-            .bridge_name()
-            .ok_or_else(|| failed(format!("network '{name}' has no bridge name")))?
-            .to_string();
+        let br = def.bridge_name().ok_or_else(|| failed(format!("network '{name}' has no bridge name")))?.to_string();
         let links = self.host.links.clone();
-        if links
-            .link(&br)
-            .map_err(|e| sys(format!("looking up {br}"), e))?
-            .is_some()
-        {
-            return Err(failed(format!(
-                "network '{name}' cannot start: interface {br} already exists"
-            )));
+        if links.link(&br).map_err(|e| sys(format!("looking up {br}"), e))?.is_some() {
+            return Err(failed(format!("network '{name}' cannot start: interface {br} already exists")));
         }
         let b = def.bridge.clone().unwrap_or_default();
         let spec = BridgeSpec {
@@ -829,24 +677,16 @@ impl NetworkDriver {
             stp: b.stp != Some(OnOff::Off),
             delay: b.delay.unwrap_or(0),
         };
-        links
-            .create_bridge(&spec)
-            .map_err(|e| sys(format!("creating bridge {br}"), e))?;
+        links.create_bridge(&spec).map_err(|e| sys(format!("creating bridge {br}"), e))?;
         rt.own_bridge = true;
         {
             let (links, br) = (links.clone(), br.clone());
-            undo.push(format!("delete bridge {br}"), move || {
-                links.delete_link(&br).map_err(|e| e.to_string())
-            });
+            undo.push(format!("delete bridge {br}"), move || links.delete_link(&br).map_err(|e| e.to_string()));
         }
         let has_v6 = def.ips.iter().any(|i| i.family() == AddrFamily::Ipv6);
         if !has_v6 {
             // No IPv6 of ours on the bridge: don't let it autoconfigure one either.
-            if let Err(e) = self
-                .host
-                .sysctl
-                .set(&format!("net.ipv6.conf.{br}.disable_ipv6"), "1")
-            {
+            if let Err(e) = self.host.sysctl.set(&format!("net.ipv6.conf.{br}.disable_ipv6"), "1") {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     return Err(sys(format!("disabling IPv6 on {br}"), e));
                 }
@@ -854,51 +694,30 @@ impl NetworkDriver {
         }
         for ip in &def.ips {
             if let (Some(a), Some(p)) = (ip.address, ip.prefix_len()) {
-                links
-                    .add_address(&br, a, p)
-                    .map_err(|e| sys(format!("adding {a}/{p} to {br}"), e))?;
+                links.add_address(&br, a, p).map_err(|e| sys(format!("adding {a}/{p} to {br}"), e))?;
             }
         }
-        links
-            .set_up(&br, true)
-            .map_err(|e| sys(format!("bringing up {br}"), e))?;
+        links.set_up(&br, true).map_err(|e| sys(format!("bringing up {br}"), e))?;
         for r in &def.routes {
-            let prefix = r
-                .prefix
-                .or_else(|| r.netmask.and_then(oxvirt_xml::network::netmask_prefix))
-                .unwrap_or(if r.address.is_ipv4() { 32 } else { 128 });
-            let spec = RouteSpec {
-                dest: r.address,
-                prefix,
-                gateway: r.gateway,
-                metric: r.metric,
-            };
-            links
-                .add_route(&br, &spec)
-                .map_err(|e| sys(format!("adding route to {}/{prefix}", r.address), e))?;
+            let prefix = r.prefix.or_else(|| r.netmask.and_then(oxvirt_xml::network::netmask_prefix)).unwrap_or(
+                if r.address.is_ipv4() { 32 } else { 128 },
+            );
+            let spec = RouteSpec { dest: r.address, prefix, gateway: r.gateway, metric: r.metric };
+            links.add_route(&br, &spec).map_err(|e| sys(format!("adding route to {}/{prefix}", r.address), e))?;
         }
         let mode = def.forward_mode();
         if matches!(mode, Some(ForwardMode::Nat | ForwardMode::Route)) {
             if !ipv4_nets(def).is_empty() {
-                self.host
-                    .sysctl
-                    .set("net.ipv4.ip_forward", "1")
-                    .map_err(|e| sys("enabling IPv4 forwarding", e))?;
+                self.host.sysctl.set("net.ipv4.ip_forward", "1").map_err(|e| sys("enabling IPv4 forwarding", e))?;
             }
             if has_v6 {
-                self.host
-                    .sysctl
-                    .set("net.ipv6.conf.all.forwarding", "1")
-                    .map_err(|e| sys("enabling IPv6 forwarding", e))?;
+                self.host.sysctl.set("net.ipv6.conf.all.forwarding", "1").map_err(|e| sys("enabling IPv6 forwarding", e))?;
             }
         }
         let with_dnsmasq = dnsmasq::needed(def);
         rt.rules = rules_for(def, with_dnsmasq);
         let others = Self::active_rules(objs, &name);
-        let check_forward = rt
-            .rules
-            .as_ref()
-            .is_some_and(|r| r.mode != FwMode::Isolated);
+        let check_forward = rt.rules.as_ref().is_some_and(|r| r.mode != FwMode::Isolated);
         // The firewall transaction, the look at other tables' policies and dnsmasq don't depend on
         // each other and mostly wait (process start-up, the kernel's commit): run them side by side.
         let (fw, check, dns) = std::thread::scope(|s| {
@@ -910,10 +729,7 @@ impl NetworkDriver {
             });
             let check = check_forward.then(|| {
                 let (nft, br) = (&self.host.nft, &br);
-                s.spawn(move || {
-                    nft.list_chains_json()
-                        .and_then(|j| firewall::forward_drop_warnings(&j, br))
-                })
+                s.spawn(move || nft.list_chains_json().and_then(|j| firewall::forward_drop_warnings(&j, br)))
             });
             let dns = with_dnsmasq.then(|| self.start_dnsmasq(def));
             (fw.map(joined), check.map(joined), dns)
@@ -923,13 +739,10 @@ impl NetworkDriver {
             Some(Ok(())) => {
                 let nft = self.host.nft.clone();
                 undo.push(format!("remove firewall rules of {name}"), move || {
-                    nft.apply(&firewall::script(&others))
-                        .map_err(|e| e.to_string())
+                    nft.apply(&firewall::script(&others)).map_err(|e| e.to_string())
                 });
             }
-            Some(Err(e)) => {
-                first_err = Some(failed(format!("firewall rules of network '{name}': {e}")))
-            }
+            Some(Err(e)) => first_err = Some(failed(format!("firewall rules of network '{name}': {e}"))),
             None => {}
         }
         match dns {
@@ -947,9 +760,7 @@ impl NetworkDriver {
         }
         match check {
             Some(Ok(w)) => rt.warnings.extend(w),
-            Some(Err(e)) => rt.warnings.push(format!(
-                "could not check other tables' forward policies: {e}"
-            )),
+            Some(Err(e)) => rt.warnings.push(format!("could not check other tables' forward policies: {e}")),
             None => {}
         }
         self.set_network_bandwidth(def, &br, rt, undo)
@@ -957,28 +768,14 @@ impl NetworkDriver {
 
     /// Writes the network's dnsmasq files and starts it; returns its pid and the undo step.
     #[allow(clippy::type_complexity)]
-    fn start_dnsmasq(
-        &self,
-        def: &Network,
-    ) -> Result<(
-        u32,
-        Box<dyn FnOnce() -> std::result::Result<(), String> + Send>,
-    )> {
+    fn start_dnsmasq(&self, def: &Network) -> Result<(u32, Box<dyn FnOnce() -> std::result::Result<(), String> + Send>)> {
         let name = &def.name;
         let paths = self.paths(name);
         let files = dnsmasq::config(def, &paths).map_err(|e| failed(e.to_string()))?;
-        for (p, data) in [
-            (&paths.conf, &files.conf),
-            (&paths.hostsfile, &files.hostsfile),
-            (&paths.addnhosts, &files.addnhosts),
-        ] {
-            write_atomic(p, data.as_bytes(), 0o644)
-                .map_err(|e| sys(format!("writing {}", p.display()), e))?;
+        for (p, data) in [(&paths.conf, &files.conf), (&paths.hostsfile, &files.hostsfile), (&paths.addnhosts, &files.addnhosts)] {
+            write_atomic(p, data.as_bytes(), 0o644).map_err(|e| sys(format!("writing {}", p.display()), e))?;
         }
-        let pidfile = paths
-            .pidfile
-            .clone()
-            .unwrap_or_else(|| self.layout.run.join(format!("{name}.pid")));
+        let pidfile = paths.pidfile.clone().unwrap_or_else(|| self.layout.run.join(format!("{name}.pid")));
         let errlog = self.layout.run.join(format!("{name}.dnsmasq-err"));
         let remove_files = {
             let (paths, pidfile) = (paths.clone(), pidfile.clone());
@@ -1008,27 +805,13 @@ impl NetworkDriver {
 
     /// A network's own `<bandwidth>` on its bridge, in libvirt's hierarchical layout; undone if the
     /// start fails later.
-    fn set_network_bandwidth(
-        &self,
-        def: &Network,
-        br: &str,
-        rt: &mut Runtime,
-        undo: &mut Rollback,
-    ) -> Result<()> {
-        let Some(bw) = def.bandwidth.as_ref().filter(|b| bandwidth::has_limits(b)) else {
-            return Ok(());
-        };
-        let w = bandwidth::apply(self.host.tc.as_ref(), br, bw, true).map_err(|e| {
-            failed(format!(
-                "setting bandwidth limits of network '{}' on {br}: {e}",
-                def.name
-            ))
-        })?;
+    fn set_network_bandwidth(&self, def: &Network, br: &str, rt: &mut Runtime, undo: &mut Rollback) -> Result<()> {
+        let Some(bw) = def.bandwidth.as_ref().filter(|b| bandwidth::has_limits(b)) else { return Ok(()) };
+        let w = bandwidth::apply(self.host.tc.as_ref(), br, bw, true)
+            .map_err(|e| failed(format!("setting bandwidth limits of network '{}' on {br}: {e}", def.name)))?;
         rt.warnings.extend(w);
         let (tc, br) = (self.host.tc.clone(), br.to_string());
-        undo.push(format!("clear bandwidth limits of {br}"), move || {
-            bandwidth::clear(tc.as_ref(), &br).map_err(|e| e.to_string())
-        });
+        undo.push(format!("clear bandwidth limits of {br}"), move || bandwidth::clear(tc.as_ref(), &br).map_err(|e| e.to_string()));
         Ok(())
     }
 
@@ -1049,10 +832,7 @@ impl NetworkDriver {
                     problems.push(e.to_string());
                 }
             }
-            for p in [&paths.conf, &paths.hostsfile, &paths.addnhosts]
-                .into_iter()
-                .chain(paths.pidfile.as_ref())
-            {
+            for p in [&paths.conf, &paths.hostsfile, &paths.addnhosts].into_iter().chain(paths.pidfile.as_ref()) {
                 let _ = remove_if_exists(p);
             }
             if !rt.own_bridge && def.bandwidth.as_ref().is_some_and(bandwidth::has_limits) {
@@ -1079,10 +859,7 @@ impl NetworkDriver {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(failed(format!(
-                "network '{name}' stopped with problems: {}",
-                problems.join("; ")
-            )))
+            Err(failed(format!("network '{name}' stopped with problems: {}", problems.join("; "))))
         }
     }
 
@@ -1090,10 +867,7 @@ impl NetworkDriver {
     /// chains (one atomic replace, so nothing is duplicated), forget networks whose bridge is gone.
     fn reattach(&self) -> Result<()> {
         let has_live = fs::read_dir(&self.layout.run)
-            .map(|rd| {
-                rd.flatten()
-                    .any(|e| e.file_name().to_string_lossy().ends_with(".json"))
-            })
+            .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".json")))
             .unwrap_or(false);
         if !has_live {
             return Ok(());
@@ -1118,11 +892,7 @@ impl NetworkDriver {
                 if !self.host.dhcp.is_running(pid, &paths.conf) {
                     let pidfile = paths.pidfile.clone().unwrap_or_default();
                     let errlog = self.layout.run.join(format!("{}.dnsmasq-err", o.name));
-                    match self
-                        .host
-                        .dhcp
-                        .start(&o.name, &paths.conf, &pidfile, &errlog)
-                    {
+                    match self.host.dhcp.start(&o.name, &paths.conf, &pidfile, &errlog) {
                         Ok(pid) => {
                             let mut rt = rt.clone();
                             rt.dnsmasq_pid = Some(pid);
@@ -1133,30 +903,16 @@ impl NetworkDriver {
                 }
             }
         }
-        let objs = if changed_rules {
-            self.load_all()?
-        } else {
-            objs
-        };
+        let objs = if changed_rules { self.load_all()? } else { objs };
         let rules = Self::active_rules(&objs, "");
-        let want: Vec<String> = rules
-            .iter()
-            .map(|r| format!("fwd_{}", firewall::chain_id(&r.bridge)))
-            .collect();
+        let want: Vec<String> = rules.iter().map(|r| format!("fwd_{}", firewall::chain_id(&r.bridge))).collect();
         // Networks without rules (open, host bridge, macvtap) need no nft at all.
         let missing = !want.is_empty() && {
-            let have = self
-                .host
-                .nft
-                .our_chains()
-                .map_err(|e| failed(format!("reading the oxvirt firewall tables: {e}")))?;
+            let have = self.host.nft.our_chains().map_err(|e| failed(format!("reading the oxvirt firewall tables: {e}")))?;
             want.iter().any(|w| !have.iter().any(|(_, n)| n == w))
         };
         if changed_rules || missing {
-            self.host
-                .nft
-                .apply(&firewall::script(&rules))
-                .map_err(|e| failed(format!("restoring firewall rules: {e}")))?;
+            self.host.nft.apply(&firewall::script(&rules)).map_err(|e| failed(format!("restoring firewall rules: {e}")))?;
         }
         Ok(())
     }
@@ -1170,30 +926,19 @@ impl NetworkDriver {
         let Some((def, _)) = &o.live else {
             return Err(op_invalid(format!("network '{}' is not active", o.name)));
         };
-        let Some(lf) = self.paths(&o.name).leasefile else {
-            return Ok(vec![]);
-        };
+        let Some(lf) = self.paths(&o.name).leasefile else { return Ok(vec![]) };
         let text = match fs::read_to_string(&lf) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(sys(format!("reading {}", lf.display()), e)),
         };
         let iface = def.bridge_name().unwrap_or_default();
-        Ok(dnsmasq::parse_leases(&text, def, iface)
-            .into_iter()
-            .filter(|l| mac.is_none() || l.mac == mac)
-            .collect())
+        Ok(dnsmasq::parse_leases(&text, def, iface).into_iter().filter(|l| mac.is_none() || l.mac == mac).collect())
     }
 
     /// `net-update ... ip-dhcp-host`: add, delete or modify a static DHCP host in the live network
     /// (hosts file rewritten, dnsmasq SIGHUPed) and/or the persistent definition.
-    pub fn update_dhcp_host(
-        &self,
-        r: &NetworkRef,
-        cmd: UpdateCommand,
-        xml: &str,
-        f: u32,
-    ) -> Result<()> {
+    pub fn update_dhcp_host(&self, r: &NetworkRef, cmd: UpdateCommand, xml: &str, f: u32) -> Result<()> {
         let host = HostDoc::from_xml_str(xml)
             .map_err(|e| Error::xml("DHCP host", &e).in_domain(ErrorDomain::Network))?
             .0;
@@ -1208,10 +953,7 @@ impl NetworkDriver {
             return Err(op_invalid(format!("network '{}' is not active", o.name)));
         }
         if config && o.config.is_none() {
-            return Err(op_invalid(format!(
-                "cannot change the persistent definition of transient network '{}'",
-                o.name
-            )));
+            return Err(op_invalid(format!("cannot change the persistent definition of transient network '{}'", o.name)));
         }
         let apply = |def: &mut Network| -> Result<()> {
             let xerr = |e: oxvirt_xml::XmlError| err(ErrorCode::OperationInvalid, e);
@@ -1220,11 +962,7 @@ impl NetworkDriver {
                 UpdateCommand::AddLast | UpdateCommand::AddFirst => {
                     def.add_dhcp_host(host.clone()).map_err(xerr)?;
                     if cmd == UpdateCommand::AddFirst {
-                        if let Some(d) = host
-                            .ip
-                            .and_then(|ip| def.ips.iter_mut().find(|i| i.contains(ip)))
-                            .and_then(|i| i.dhcp.as_mut())
-                        {
+                        if let Some(d) = host.ip.and_then(|ip| def.ips.iter_mut().find(|i| i.contains(ip))).and_then(|i| i.dhcp.as_mut()) {
                             if let Some(h) = d.hosts.pop() {
                                 d.hosts.insert(0, h);
                             }
@@ -1233,10 +971,7 @@ impl NetworkDriver {
                     Ok(())
                 }
                 UpdateCommand::Modify => {
-                    let key = DhcpHost {
-                        ip: None,
-                        ..host.clone()
-                    };
+                    let key = DhcpHost { ip: None, ..host.clone() };
                     def.remove_dhcp_host(&key).map_err(xerr)?;
                     def.add_dhcp_host(host.clone()).map_err(xerr)
                 }
@@ -1269,10 +1004,7 @@ impl NetworkDriver {
             if let Some(pid) = rt.dnsmasq_pid {
                 write_atomic(&paths.hostsfile, hostsfile.as_bytes(), 0o644)
                     .map_err(|e| sys(format!("writing {}", paths.hostsfile.display()), e))?;
-                self.host
-                    .dhcp
-                    .reload(pid, &paths.conf)
-                    .map_err(|e| failed(e.to_string()))?;
+                self.host.dhcp.reload(pid, &paths.conf).map_err(|e| failed(e.to_string()))?;
             }
         }
         Ok(())
@@ -1280,15 +1012,11 @@ impl NetworkDriver {
 
     // ---- guest interfaces ----
 
-    fn with_live<T>(
-        &self,
-        network: &str,
-        f: impl FnOnce(&Network, &mut Runtime) -> Result<T>,
-    ) -> Result<T> {
+    fn with_live<T>(&self, network: &str, f: impl FnOnce(&Network, &mut Runtime) -> Result<T>) -> Result<T> {
         let _l = self.lock()?;
-        let o = self.load_one(network)?.ok_or_else(|| {
-            Error::no_network(format!("no network with matching name '{network}'"))
-        })?;
+        let o = self
+            .load_one(network)?
+            .ok_or_else(|| Error::no_network(format!("no network with matching name '{network}'")))?;
         let Some((def, mut rt)) = o.live else {
             return Err(op_invalid(format!("network '{network}' is not active")));
         };
@@ -1347,25 +1075,13 @@ impl NetworkDriver {
     /// For macvtap networks: the forward interface with the fewest guests (passthrough: a free one).
     pub fn choose_direct_interface(&self, network: &str) -> Result<DirectInterface> {
         self.with_live(network, |def, rt| {
-            let mode = def
-                .forward_mode()
-                .filter(|_| is_direct(def))
-                .ok_or_else(|| {
-                    op_invalid(format!(
-                        "network '{network}' does not give guests direct interfaces"
-                    ))
-                })?;
-            let f = def
-                .forward
-                .as_ref()
-                .ok_or_else(|| op_invalid("no forward element"))?;
+            let mode = def.forward_mode().filter(|_| is_direct(def)).ok_or_else(|| {
+                op_invalid(format!("network '{network}' does not give guests direct interfaces"))
+            })?;
+            let f = def.forward.as_ref().ok_or_else(|| op_invalid("no forward element"))?;
             let mut devs: Vec<String> = f.interfaces.iter().map(|i| i.dev.clone()).collect();
             if devs.is_empty() {
-                devs.extend(
-                    f.dev
-                        .clone()
-                        .or_else(|| f.pf.as_ref().map(|p| p.dev.clone())),
-                );
+                devs.extend(f.dev.clone().or_else(|| f.pf.as_ref().map(|p| p.dev.clone())));
             }
             let count = |d: &String| rt.direct_connections.get(d).copied().unwrap_or(0);
             let dev = if mode == ForwardMode::Passthrough {
@@ -1376,11 +1092,7 @@ impl NetworkDriver {
             .ok_or_else(|| failed(format!("network '{network}' has no free forward interface")))?;
             *rt.direct_connections.entry(dev.clone()).or_default() += 1;
             rt.connections += 1;
-            Ok(DirectInterface {
-                network: network.into(),
-                dev,
-                mode,
-            })
+            Ok(DirectInterface { network: network.into(), dev, mode })
         })
     }
 
@@ -1408,9 +1120,7 @@ impl NetworkDriver {
 struct HostDoc(DhcpHost);
 
 impl oxvirt_xml::FromXml for HostDoc {
-    fn from_xml(
-        el: &mut oxvirt_xml::El<'_, '_>,
-    ) -> std::result::Result<Self, oxvirt_xml::XmlError> {
+    fn from_xml(el: &mut oxvirt_xml::El<'_, '_>) -> std::result::Result<Self, oxvirt_xml::XmlError> {
         DhcpHost::from_xml(el).map(HostDoc)
     }
 }

@@ -23,45 +23,20 @@ fn define_generates_bridge_and_mac_like_libvirt() {
     let r = d.define(NAT, 0).unwrap();
     assert_eq!(d.bridge_name(&r).unwrap(), "virbr1");
     let cfg = std::fs::read_to_string(d.layout().config_file("default")).unwrap();
-    assert!(
-        cfg.contains("<bridge name='virbr1' stp='on' delay='0'/>"),
-        "{cfg}"
-    );
+    assert!(cfg.contains("<bridge name='virbr1' stp='on' delay='0'/>"), "{cfg}");
     assert!(cfg.contains("<mac address='52:54:00:"), "{cfg}");
     // Redefining (same uuid) keeps the generated bridge and MAC.
     let again = NAT.replace("</name>", &format!("</name><uuid>{}</uuid>", r.uuid));
     d.define(&again, 0).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(d.layout().config_file("default")).unwrap(),
-        cfg
-    );
-    let r2 = d
-        .define("<network><name>other</name></network>", 0)
-        .unwrap();
+    assert_eq!(std::fs::read_to_string(d.layout().config_file("default")).unwrap(), cfg);
+    let r2 = d.define("<network><name>other</name></network>", 0).unwrap();
     assert_eq!(d.bridge_name(&r2).unwrap(), "virbr2");
-    let e = d
-        .define(
-            "<network><name>third</name><bridge name='virbr2'/></network>",
-            0,
-        )
-        .unwrap_err();
-    assert!(
-        e.message.contains("bridge name 'virbr2' already in use"),
-        "{e}"
-    );
-    let e = d
-        .define(
-            "<network><name>bad</name><bridge name='a\"b'/></network>",
-            0,
-        )
-        .unwrap_err();
+    let e = d.define("<network><name>third</name><bridge name='virbr2'/></network>", 0).unwrap_err();
+    assert!(e.message.contains("bridge name 'virbr2' already in use"), "{e}");
+    let e = d.define("<network><name>bad</name><bridge name='a\"b'/></network>", 0).unwrap_err();
     assert!(e.message.contains("not a valid interface name"), "{e}");
     assert_eq!(d.list(0).unwrap().len(), 2);
-    assert!(d
-        .lookup_by_name("nope")
-        .unwrap_err()
-        .message
-        .starts_with("Network not found"));
+    assert!(d.lookup_by_name("nope").unwrap_err().message.starts_with("Network not found"));
 }
 
 #[test]
@@ -75,39 +50,19 @@ fn nat_start_and_destroy_leave_nothing() {
         let s = fake.state();
         let br = &s.links["virbr0"];
         assert!(br.up && br.mac.is_some());
-        assert_eq!(
-            s.addresses,
-            vec![("virbr0".into(), "192.168.122.1".parse().unwrap(), 24)]
-        );
-        assert_eq!(
-            s.sysctl.get("net.ipv4.ip_forward").map(String::as_str),
-            Some("1")
-        );
-        assert_eq!(
-            s.sysctl
-                .get("net.ipv6.conf.virbr0.disable_ipv6")
-                .map(String::as_str),
-            Some("1")
-        );
+        assert_eq!(s.addresses, vec![("virbr0".into(), "192.168.122.1".parse().unwrap(), 24)]);
+        assert_eq!(s.sysctl.get("net.ipv4.ip_forward").map(String::as_str), Some("1"));
+        assert_eq!(s.sysctl.get("net.ipv6.conf.virbr0.disable_ipv6").map(String::as_str), Some("1"));
         assert_eq!(s.dnsmasq.len(), 1);
     }
     let script = last_script(&fake);
-    assert!(
-        script.contains("masquerade") && script.contains("chain fwd_virbr0"),
-        "{script}"
-    );
+    assert!(script.contains("masquerade") && script.contains("chain fwd_virbr0"), "{script}");
     assert!(d.is_active(&r).unwrap() && d.is_persistent(&r).unwrap());
     let conf = std::fs::read_to_string(d.dnsmasq_paths("default").conf).unwrap();
-    assert!(
-        conf.contains("interface=virbr0")
-            && conf.contains("dhcp-range=192.168.122.2,192.168.122.254,255.255.255.0")
-    );
+    assert!(conf.contains("interface=virbr0") && conf.contains("dhcp-range=192.168.122.2,192.168.122.254,255.255.255.0"));
     assert_eq!(d.list(oxvirt_api::flags::LIST_ACTIVE).unwrap().len(), 1);
     assert!(d.start(&r).unwrap_err().message.contains("already active"));
-    assert!(
-        d.undefine(&r).is_ok(),
-        "undefining an active network makes it transient"
-    );
+    assert!(d.undefine(&r).is_ok(), "undefining an active network makes it transient");
     assert!(!d.is_persistent(&r).unwrap());
     d.destroy(&r).unwrap();
     {
@@ -115,15 +70,8 @@ fn nat_start_and_destroy_leave_nothing() {
         assert!(!s.links.contains_key("virbr0"));
         assert!(s.dnsmasq.is_empty());
     }
-    assert!(
-        !last_script(&fake).contains('{'),
-        "tables emptied: {}",
-        last_script(&fake)
-    );
-    assert!(
-        d.list(0).unwrap().is_empty(),
-        "transient network gone after destroy"
-    );
+    assert!(!last_script(&fake).contains('{'), "tables emptied: {}", last_script(&fake));
+    assert!(d.list(0).unwrap().is_empty(), "transient network gone after destroy");
     assert!(!d.dnsmasq_paths("default").conf.exists());
 }
 
@@ -145,10 +93,7 @@ fn failure_part_way_rolls_back() {
     d.start(&r).unwrap_err();
     assert!(fake.state().links.is_empty());
     // dnsmasq starts beside the firewall transaction: it is stopped again and its files go.
-    assert!(
-        fake.state().dnsmasq.is_empty(),
-        "dnsmasq stopped after the nft failure"
-    );
+    assert!(fake.state().dnsmasq.is_empty(), "dnsmasq stopped after the nft failure");
     assert!(!d.dnsmasq_paths("default").conf.exists());
     fake.state().fail = Some("create_bridge");
     d.start(&r).unwrap_err();
@@ -192,12 +137,7 @@ fn docker_forward_drop_is_reported() {
     assert_eq!(d.warnings(&r).unwrap(), rep.warnings);
     d.destroy(&r).unwrap();
     // Isolated networks forward nothing anyway: no warning.
-    let (r, rep) = d
-        .create_xml(
-            "<network><name>iso</name><ip address='10.1.0.1' prefix='24'/></network>",
-            0,
-        )
-        .unwrap();
+    let (r, rep) = d.create_xml("<network><name>iso</name><ip address='10.1.0.1' prefix='24'/></network>", 0).unwrap();
     assert!(rep.warnings.is_empty());
     assert!(last_script(&fake).contains("iifname \"virbr0\" reject"));
     d.destroy(&r).unwrap();
@@ -209,60 +149,26 @@ fn dhcp_host_update_live_and_config() {
     let r = d.define(NAT, 0).unwrap();
     d.start(&r).unwrap();
     let host = "<host mac='52:54:00:00:00:07' name='g7' ip='192.168.122.7'/>";
-    d.update_dhcp_host(
-        &r,
-        UpdateCommand::AddLast,
-        host,
-        UPDATE_AFFECT_LIVE | UPDATE_AFFECT_CONFIG,
-    )
-    .unwrap();
+    d.update_dhcp_host(&r, UpdateCommand::AddLast, host, UPDATE_AFFECT_LIVE | UPDATE_AFFECT_CONFIG).unwrap();
     let hf = std::fs::read_to_string(d.dnsmasq_paths("default").hostsfile).unwrap();
     assert_eq!(hf, "52:54:00:00:00:07,192.168.122.7,g7\n");
     assert_eq!(fake.state().reloads.len(), 1);
     assert!(d.xml(&r, XML_INACTIVE).unwrap().contains("g7"));
     assert!(d.xml(&r, 0).unwrap().contains("g7"));
-    let e = d
-        .update_dhcp_host(&r, UpdateCommand::AddLast, host, UPDATE_AFFECT_LIVE)
-        .unwrap_err();
+    let e = d.update_dhcp_host(&r, UpdateCommand::AddLast, host, UPDATE_AFFECT_LIVE).unwrap_err();
     assert!(e.message.contains("already"), "{e}");
-    d.update_dhcp_host(
-        &r,
-        UpdateCommand::Delete,
-        "<host mac='52:54:00:00:00:07'/>",
-        UPDATE_AFFECT_LIVE,
-    )
-    .unwrap();
-    assert_eq!(
-        std::fs::read_to_string(d.dnsmasq_paths("default").hostsfile).unwrap(),
-        ""
-    );
-    assert!(
-        d.xml(&r, XML_INACTIVE).unwrap().contains("g7"),
-        "config untouched"
-    );
-    let evil =
-        "<host mac='52:54:00:00:00:08' name='x&#10;dhcp-script=/bin/sh' ip='192.168.122.8'/>";
-    let e = d
-        .update_dhcp_host(&r, UpdateCommand::AddLast, evil, UPDATE_AFFECT_LIVE)
-        .unwrap_err();
+    d.update_dhcp_host(&r, UpdateCommand::Delete, "<host mac='52:54:00:00:00:07'/>", UPDATE_AFFECT_LIVE).unwrap();
+    assert_eq!(std::fs::read_to_string(d.dnsmasq_paths("default").hostsfile).unwrap(), "");
+    assert!(d.xml(&r, XML_INACTIVE).unwrap().contains("g7"), "config untouched");
+    let evil = "<host mac='52:54:00:00:00:08' name='x&#10;dhcp-script=/bin/sh' ip='192.168.122.8'/>";
+    let e = d.update_dhcp_host(&r, UpdateCommand::AddLast, evil, UPDATE_AFFECT_LIVE).unwrap_err();
     assert!(e.message.contains("line break"), "{e}");
     // Leases come from dnsmasq's file.
     let lf = d.dnsmasq_paths("default").leasefile.unwrap();
     std::fs::write(&lf, "1900000000 52:54:00:00:00:09 192.168.122.99 vm9 *\n").unwrap();
     let l = d.dhcp_leases(&r, None).unwrap();
-    assert_eq!(
-        (
-            l.len(),
-            l[0].prefix,
-            l[0].hostname.as_deref(),
-            l[0].interface.as_str()
-        ),
-        (1, 24, Some("vm9"), "virbr0")
-    );
-    assert!(d
-        .dhcp_leases(&r, Some("52:54:00:00:00:01".parse().unwrap()))
-        .unwrap()
-        .is_empty());
+    assert_eq!((l.len(), l[0].prefix, l[0].hostname.as_deref(), l[0].interface.as_str()), (1, 24, Some("vm9"), "virbr0"));
+    assert!(d.dhcp_leases(&r, Some("52:54:00:00:00:01".parse().unwrap())).unwrap().is_empty());
 }
 
 #[test]
@@ -270,28 +176,16 @@ fn guest_interfaces_count_connections() {
     let (_dir, fake, d) = setup();
     let r = d.define(NAT, 0).unwrap();
     d.start(&r).unwrap();
-    let t = d
-        .attach_guest_interface(
-            "default",
-            "52:54:00:11:22:33".parse().unwrap(),
-            "virtio",
-            None,
-        )
-        .unwrap();
+    let t = d.attach_guest_interface("default", "52:54:00:11:22:33".parse().unwrap(), "virtio", None).unwrap();
     assert!(t.vnet_hdr && t.ifname == "vnet0" && t.bridge == "virbr0");
     {
         let s = fake.state();
         assert_eq!(s.links["vnet0"].master, Some(s.links["virbr0"].index));
     }
-    assert!(d
-        .xml(&r, 0)
-        .unwrap()
-        .starts_with("<network connections='1'>"));
+    assert!(d.xml(&r, 0).unwrap().starts_with("<network connections='1'>"));
     d.detach_guest_interface("default", &t.ifname).unwrap();
     assert!(d.xml(&r, 0).unwrap().starts_with("<network>"));
-    assert!(d
-        .attach_guest_interface("nope", MacAddr::default(), "e1000", None)
-        .is_err());
+    assert!(d.attach_guest_interface("nope", MacAddr::default(), "e1000", None).is_err());
 }
 
 #[test]
@@ -302,24 +196,13 @@ fn macvtap_and_host_bridge_modes() {
         .unwrap();
     {
         let s = fake.state();
-        assert!(
-            s.links.is_empty() && s.nft_scripts.is_empty(),
-            "no bridge, no rules"
-        );
+        assert!(s.links.is_empty() && s.nft_scripts.is_empty(), "no bridge, no rules");
     }
     let a = d.choose_direct_interface("mv").unwrap();
     let b = d.choose_direct_interface("mv").unwrap();
-    assert_eq!(
-        (a.dev.as_str(), b.dev.as_str(), a.mode),
-        ("eth1", "eth2", ForwardMode::Vepa)
-    );
-    assert!(d
-        .xml(&r, 0)
-        .unwrap()
-        .contains("<interface dev='eth1' connections='1'/>"));
-    assert!(d
-        .attach_guest_interface("mv", MacAddr::default(), "virtio", None)
-        .is_err());
+    assert_eq!((a.dev.as_str(), b.dev.as_str(), a.mode), ("eth1", "eth2", ForwardMode::Vepa));
+    assert!(d.xml(&r, 0).unwrap().contains("<interface dev='eth1' connections='1'/>"));
+    assert!(d.attach_guest_interface("mv", MacAddr::default(), "virtio", None).is_err());
     d.release_direct_interface("mv", "eth1").unwrap();
     assert_eq!(d.choose_direct_interface("mv").unwrap().dev, "eth1");
     d.destroy(&r).unwrap();
@@ -330,15 +213,10 @@ fn macvtap_and_host_bridge_modes() {
     fake.add_link("br0", "bridge");
     let (r, _) = d.create_xml(host_br, 0).unwrap();
     assert_eq!(fake.state().dnsmasq.len(), 0);
-    let t = d
-        .attach_guest_interface("hb", MacAddr::default(), "e1000", None)
-        .unwrap();
+    let t = d.attach_guest_interface("hb", MacAddr::default(), "e1000", None).unwrap();
     assert_eq!((t.bridge.as_str(), t.vnet_hdr), ("br0", false));
     d.destroy(&r).unwrap();
-    assert!(
-        fake.state().links.contains_key("br0"),
-        "host bridge is not ours to delete"
-    );
+    assert!(fake.state().links.contains_key("br0"), "host bridge is not ours to delete");
 }
 
 #[test]
@@ -351,15 +229,8 @@ fn autostart_and_identity_rules() {
     assert!(d.autostart_all().unwrap().is_empty());
     assert!(d.is_active(&r).unwrap());
     d.destroy(&r).unwrap();
-    let other_uuid = NAT.replace(
-        "<name>default</name>",
-        "<name>default</name><uuid>00000000-0000-0000-0000-000000000001</uuid>",
-    );
-    assert!(d
-        .define(&other_uuid, 0)
-        .unwrap_err()
-        .message
-        .contains("already exists with uuid"));
+    let other_uuid = NAT.replace("<name>default</name>", "<name>default</name><uuid>00000000-0000-0000-0000-000000000001</uuid>");
+    assert!(d.define(&other_uuid, 0).unwrap_err().message.contains("already exists with uuid"));
     d.undefine(&r).unwrap();
     assert!(d.lookup_by_name("default").is_err());
     assert!(!d.layout().autostart_link("default").exists());
@@ -370,30 +241,18 @@ fn bandwidth_on_taps_and_network_bridges() {
     let dir = tempfile::tempdir().unwrap();
     let fake = Fake::default();
     let tc = crate::bandwidth::fake::FakeTc::default();
-    let d = NetworkDriver::with_host(NetLayout::under(dir.path()), fake.host_with_tc(tc.clone()))
-        .unwrap();
-    let xml = NAT.replace(
-        "<forward mode='nat'/>",
-        "<forward mode='nat'/><bandwidth><inbound average='1000' peak='2000'/></bandwidth>",
-    );
+    let d = NetworkDriver::with_host(NetLayout::under(dir.path()), fake.host_with_tc(tc.clone())).unwrap();
+    let xml = NAT.replace("<forward mode='nat'/>", "<forward mode='nat'/><bandwidth><inbound average='1000' peak='2000'/></bandwidth>");
     let (r, _) = d.create_xml(&xml, 0).unwrap();
     let calls = tc.calls();
     assert_eq!(calls[0], "qdisc del dev virbr0 root");
-    assert!(
-        calls.contains(&"qdisc add dev virbr0 root handle 1: htb default 2".to_string()),
-        "{calls:?}"
-    );
+    assert!(calls.contains(&"qdisc add dev virbr0 root handle 1: htb default 2".to_string()), "{calls:?}");
 
     let bw = Bandwidth {
-        outbound: Some(oxvirt_xml::network::BandwidthRate {
-            average: Some(64),
-            ..Default::default()
-        }),
+        outbound: Some(oxvirt_xml::network::BandwidthRate { average: Some(64), ..Default::default() }),
         ..Default::default()
     };
-    let t = d
-        .attach_guest_interface("default", MacAddr::default(), "virtio", Some(&bw))
-        .unwrap();
+    let t = d.attach_guest_interface("default", MacAddr::default(), "virtio", Some(&bw)).unwrap();
     assert_eq!(
         tc.calls().last().unwrap(),
         &format!("filter add dev {} parent ffff: protocol all u32 match u32 0 0 police rate 64kbps burst 64kb mtu 64kb drop flowid :1", t.ifname)
@@ -402,18 +261,10 @@ fn bandwidth_on_taps_and_network_bridges() {
 
     // A tc failure fails the attach, leaves the tap unlimited, and counts no connection.
     tc.fail_on("police", "Error: Failed to load TC action module.");
-    let e = d
-        .attach_guest_interface("default", MacAddr::default(), "virtio", Some(&bw))
-        .unwrap_err();
+    let e = d.attach_guest_interface("default", MacAddr::default(), "virtio", Some(&bw)).unwrap_err();
     assert!(e.message.contains("TC action module"), "{e}");
-    assert!(
-        tc.calls().last().unwrap().ends_with("ingress")
-            && tc.calls().last().unwrap().contains("del")
-    );
-    assert!(d
-        .xml(&r, 0)
-        .unwrap()
-        .starts_with("<network connections='1'>"));
+    assert!(tc.calls().last().unwrap().ends_with("ingress") && tc.calls().last().unwrap().contains("del"));
+    assert!(d.xml(&r, 0).unwrap().starts_with("<network connections='1'>"));
 
     // A network whose limits cannot be set does not start, and its bridge is gone again.
     d.destroy(&r).unwrap();

@@ -71,11 +71,7 @@ impl Family {
 
 /// The chain-name suffix for a bridge: its name when that is a plain identifier, else hex.
 pub fn chain_id(bridge: &str) -> String {
-    if !bridge.is_empty()
-        && bridge
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
+    if !bridge.is_empty() && bridge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         bridge.to_string()
     } else {
         bridge.bytes().map(|b| format!("{b:02x}")).collect()
@@ -119,16 +115,8 @@ fn table(fam: Family, nets: &[NetRules]) -> Option<String> {
         }
         let _ = writeln!(forward, "\t\tjump fwd_{id}");
         let _ = writeln!(chains, "\tchain fwd_{id} {{");
-        let dev_in = n
-            .forward_dev
-            .as_ref()
-            .map(|d| format!("iifname {} ", quote(d)))
-            .unwrap_or_default();
-        let dev_out = n
-            .forward_dev
-            .as_ref()
-            .map(|d| format!("oifname {} ", quote(d)))
-            .unwrap_or_default();
+        let dev_in = n.forward_dev.as_ref().map(|d| format!("iifname {} ", quote(d))).unwrap_or_default();
+        let dev_out = n.forward_dev.as_ref().map(|d| format!("oifname {} ", quote(d))).unwrap_or_default();
         let subnets: Vec<String> = match fam {
             Family::V4 => n.ipv4.iter().map(|(a, p)| format!("{a}/{p}")).collect(),
             Family::V6 => n.ipv6.iter().map(|(a, p)| format!("{a}/{p}")).collect(),
@@ -155,38 +143,21 @@ fn table(fam: Family, nets: &[NetRules]) -> Option<String> {
             let _ = writeln!(post, "\t\tjump nat_{id}");
             let _ = writeln!(chains, "\tchain nat_{id} {{");
             let (p0, p1) = n.nat_ports;
-            let mcast = if fam == Family::V4 {
-                "224.0.0.0/24"
-            } else {
-                "ff02::/16"
-            };
+            let mcast = if fam == Family::V4 { "224.0.0.0/24" } else { "ff02::/16" };
             for sn in &subnets {
                 let _ = writeln!(chains, "\t\t{f} saddr {sn} {f} daddr {mcast} return");
                 if fam == Family::V4 {
-                    let _ = writeln!(
-                        chains,
-                        "\t\t{f} saddr {sn} {f} daddr 255.255.255.255 return"
-                    );
+                    let _ = writeln!(chains, "\t\t{f} saddr {sn} {f} daddr 255.255.255.255 return");
                 }
                 let m = format!("{f} saddr {sn} {f} daddr != {sn} {dev_out}");
                 match n.nat_addresses.filter(|_| fam == Family::V4) {
                     Some((a, b)) => {
-                        let range = if a == b {
-                            a.to_string()
-                        } else {
-                            format!("{a}-{b}")
-                        };
-                        let _ = writeln!(
-                            chains,
-                            "\t\tmeta l4proto {{ tcp, udp }} {m}snat to {range}:{p0}-{p1}"
-                        );
+                        let range = if a == b { a.to_string() } else { format!("{a}-{b}") };
+                        let _ = writeln!(chains, "\t\tmeta l4proto {{ tcp, udp }} {m}snat to {range}:{p0}-{p1}");
                         let _ = writeln!(chains, "\t\t{m}snat to {range}");
                     }
                     None => {
-                        let _ = writeln!(
-                            chains,
-                            "\t\tmeta l4proto {{ tcp, udp }} {m}masquerade to :{p0}-{p1}"
-                        );
+                        let _ = writeln!(chains, "\t\tmeta l4proto {{ tcp, udp }} {m}masquerade to :{p0}-{p1}");
                         let _ = writeln!(chains, "\t\t{m}masquerade");
                     }
                 }
@@ -194,10 +165,7 @@ fn table(fam: Family, nets: &[NetRules]) -> Option<String> {
             let _ = writeln!(chains, "\t}}");
         }
     }
-    let _ = writeln!(
-        s,
-        "\tchain input {{\n\t\ttype filter hook input priority filter; policy accept;\n{input}\t}}"
-    );
+    let _ = writeln!(s, "\tchain input {{\n\t\ttype filter hook input priority filter; policy accept;\n{input}\t}}");
     let _ = writeln!(s, "\tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;\n{forward}\t}}");
     let _ = writeln!(s, "\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n{post}\t}}");
     s.push_str(&chains);
@@ -241,9 +209,7 @@ pub struct NftCommand {
 
 impl Default for NftCommand {
     fn default() -> Self {
-        NftCommand {
-            binary: "nft".into(),
-        }
+        NftCommand { binary: "nft".into() }
     }
 }
 
@@ -251,13 +217,9 @@ impl Nft for NftCommand {
     fn apply(&self, script: &str) -> Result<(), FirewallError> {
         let mut c = Command::new(&self.binary);
         c.args(["-f", "-"]);
-        let out =
-            util::run(c, Some(script.as_bytes()), NFT_TIMEOUT).map_err(FirewallError::Spawn)?;
+        let out = util::run(c, Some(script.as_bytes()), NFT_TIMEOUT).map_err(FirewallError::Spawn)?;
         if !out.status.success() {
-            return Err(FirewallError::Nft {
-                what: "-f (replacing the oxvirt tables)".into(),
-                stderr: out.stderr.trim().into(),
-            });
+            return Err(FirewallError::Nft { what: "-f (replacing the oxvirt tables)".into(), stderr: out.stderr.trim().into() });
         }
         Ok(())
     }
@@ -267,10 +229,7 @@ impl Nft for NftCommand {
         c.args(["-j", "list", "chains"]);
         let out = util::run(c, None, NFT_TIMEOUT).map_err(FirewallError::Spawn)?;
         if !out.status.success() {
-            return Err(FirewallError::Nft {
-                what: "list chains".into(),
-                stderr: out.stderr.trim().into(),
-            });
+            return Err(FirewallError::Nft { what: "list chains".into(), stderr: out.stderr.trim().into() });
         }
         Ok(out.stdout)
     }
@@ -342,27 +301,14 @@ mod tests {
     #[test]
     fn nat_script_replaces_tables() {
         let s = script(&[nat()]);
-        assert!(
-            s.starts_with("table ip oxvirt\ndelete table ip oxvirt\ntable ip oxvirt {"),
-            "{s}"
-        );
-        assert!(
-            s.contains("ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 masquerade\n"),
-            "{s}"
-        );
+        assert!(s.starts_with("table ip oxvirt\ndelete table ip oxvirt\ntable ip oxvirt {"), "{s}");
+        assert!(s.contains("ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 masquerade\n"), "{s}");
         assert!(s.contains("masquerade to :1024-65535"));
-        assert!(s.contains(
-            "oifname \"virbr0\" ip daddr 192.168.122.0/24 ct state related,established accept"
-        ));
+        assert!(s.contains("oifname \"virbr0\" ip daddr 192.168.122.0/24 ct state related,established accept"));
         assert!(s.contains("iifname \"virbr0\" jump in_virbr0"));
         assert!(s.contains("table ip6 oxvirt\ndelete table ip6 oxvirt\n"));
-        assert!(
-            !s.contains("table ip6 oxvirt {"),
-            "no IPv6 network, no ip6 table"
-        );
-        assert!(script(&[])
-            .lines()
-            .all(|l| l.starts_with("table") || l.starts_with("delete")));
+        assert!(!s.contains("table ip6 oxvirt {"), "no IPv6 network, no ip6 table");
+        assert!(script(&[]).lines().all(|l| l.starts_with("table") || l.starts_with("delete")));
     }
 
     #[test]
@@ -372,15 +318,8 @@ mod tests {
         n.nat_ports = (2000, 3000);
         n.forward_dev = Some("eth1".into());
         let s = script(&[n]);
-        assert!(
-            s.contains("oifname \"eth1\" snat to 10.0.0.5-10.0.0.9:2000-3000"),
-            "{s}"
-        );
-        let iso = NetRules {
-            mode: FwMode::Isolated,
-            bridge: "vb-x".into(),
-            ..nat()
-        };
+        assert!(s.contains("oifname \"eth1\" snat to 10.0.0.5-10.0.0.9:2000-3000"), "{s}");
+        let iso = NetRules { mode: FwMode::Isolated, bridge: "vb-x".into(), ..nat() };
         let s = script(&[iso]);
         assert!(s.contains("chain fwd_76622d78"), "{s}");
         assert!(!s.contains("masquerade"));
@@ -395,9 +334,6 @@ mod tests {
           {"chain":{"family":"ip","table":"filter","name":"DOCKER","handle":4}}]}"#;
         let w = forward_drop_warnings(json, "virbr0").unwrap();
         assert_eq!(w.len(), 1);
-        assert!(
-            w[0].contains("'ip filter'") && w[0].contains("FORWARD"),
-            "{w:?}"
-        );
+        assert!(w[0].contains("'ip filter'") && w[0].contains("FORWARD"), "{w:?}");
     }
 }

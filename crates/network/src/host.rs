@@ -40,13 +40,7 @@ pub trait Taps: Send + Sync {
 
 /// The dnsmasq process of a network.
 pub trait DhcpDaemon: Send + Sync {
-    fn start(
-        &self,
-        network: &str,
-        conf: &Path,
-        pidfile: &Path,
-        errlog: &Path,
-    ) -> Result<u32, DnsmasqError>;
+    fn start(&self, network: &str, conf: &Path, pidfile: &Path, errlog: &Path) -> Result<u32, DnsmasqError>;
     fn stop(&self, pid: u32, conf: &Path) -> Result<(), DnsmasqError>;
     fn reload(&self, pid: u32, conf: &Path) -> Result<(), DnsmasqError>;
     fn is_running(&self, pid: u32, conf: &Path) -> bool;
@@ -75,12 +69,8 @@ impl Host {
         Host {
             links: Arc::new(RealLinks),
             taps: Arc::new(RealTaps),
-            dhcp: Arc::new(RealDnsmasq {
-                binary: find_binary("dnsmasq"),
-            }),
-            nft: Arc::new(NftCommand {
-                binary: find_binary("nft"),
-            }),
+            dhcp: Arc::new(RealDnsmasq { binary: find_binary("dnsmasq") }),
+            nft: Arc::new(NftCommand { binary: find_binary("nft") }),
             sysctl: Arc::new(ProcSysctl),
             tc: Arc::new(TcCommand::system()),
         }
@@ -142,13 +132,7 @@ pub struct RealDnsmasq {
 }
 
 impl DhcpDaemon for RealDnsmasq {
-    fn start(
-        &self,
-        network: &str,
-        conf: &Path,
-        pidfile: &Path,
-        errlog: &Path,
-    ) -> Result<u32, DnsmasqError> {
+    fn start(&self, network: &str, conf: &Path, pidfile: &Path, errlog: &Path) -> Result<u32, DnsmasqError> {
         dnsmasq::start(&self.binary, network, conf, pidfile, errlog)
     }
     fn stop(&self, pid: u32, conf: &Path) -> Result<(), DnsmasqError> {
@@ -233,24 +217,13 @@ pub mod fake {
             let index = s.links.len() as u32 + 1;
             s.links.insert(
                 name.into(),
-                LinkInfo {
-                    index,
-                    name: name.into(),
-                    up: true,
-                    mtu: 1500,
-                    mac: None,
-                    master: None,
-                    kind: Some(kind.into()),
-                },
+                LinkInfo { index, name: name.into(), up: true, mtu: 1500, mac: None, master: None, kind: Some(kind.into()) },
             );
         }
     }
 
     fn kernel(what: &str, errno: i32) -> NetlinkError {
-        NetlinkError::Kernel {
-            what: what.into(),
-            source: std::io::Error::from_raw_os_error(errno),
-        }
+        NetlinkError::Kernel { what: what.into(), source: std::io::Error::from_raw_os_error(errno) }
     }
 
     impl Links for Fake {
@@ -279,19 +252,14 @@ pub mod fake {
         }
         fn delete_link(&self, name: &str) -> Result<(), NetlinkError> {
             let mut s = self.state();
-            s.links
-                .remove(name)
-                .ok_or_else(|| NetlinkError::NoSuchLink(name.into()))?;
+            s.links.remove(name).ok_or_else(|| NetlinkError::NoSuchLink(name.into()))?;
             s.addresses.retain(|a| a.0 != name);
             s.routes.retain(|r| r.0 != name);
             Ok(())
         }
         fn set_up(&self, name: &str, up: bool) -> Result<(), NetlinkError> {
             let mut s = self.state();
-            let l = s
-                .links
-                .get_mut(name)
-                .ok_or_else(|| NetlinkError::NoSuchLink(name.into()))?;
+            let l = s.links.get_mut(name).ok_or_else(|| NetlinkError::NoSuchLink(name.into()))?;
             l.up = up;
             Ok(())
         }
@@ -330,15 +298,7 @@ pub mod fake {
             let index = s.links.len() as u32 + 200;
             s.links.insert(
                 name.clone(),
-                LinkInfo {
-                    index,
-                    name: name.clone(),
-                    up: true,
-                    mtu: mtu.unwrap_or(1500),
-                    mac: None,
-                    master,
-                    kind: Some("tun".into()),
-                },
+                LinkInfo { index, name: name.clone(), up: true, mtu: mtu.unwrap_or(1500), mac: None, master, kind: Some("tun".into()) },
             );
             let f = std::fs::File::open("/dev/null").map_err(TapError::OpenTun)?;
             Ok((OwnedFd::from(f), name))
@@ -346,19 +306,9 @@ pub mod fake {
     }
 
     impl DhcpDaemon for Fake {
-        fn start(
-            &self,
-            network: &str,
-            conf: &Path,
-            pidfile: &Path,
-            _errlog: &Path,
-        ) -> Result<u32, DnsmasqError> {
+        fn start(&self, network: &str, conf: &Path, pidfile: &Path, _errlog: &Path) -> Result<u32, DnsmasqError> {
             if self.failing("dnsmasq") {
-                return Err(DnsmasqError::Start {
-                    network: network.into(),
-                    status: "exit 2".into(),
-                    stderr: "fake failure".into(),
-                });
+                return Err(DnsmasqError::Start { network: network.into(), status: "exit 2".into(), stderr: "fake failure".into() });
             }
             let mut s = self.state();
             s.next_pid += 1;
@@ -383,10 +333,7 @@ pub mod fake {
     impl Nft for Fake {
         fn apply(&self, script: &str) -> Result<(), FirewallError> {
             if self.failing("nft") {
-                return Err(FirewallError::Nft {
-                    what: "-f".into(),
-                    stderr: "fake failure".into(),
-                });
+                return Err(FirewallError::Nft { what: "-f".into(), stderr: "fake failure".into() });
             }
             let mut s = self.state();
             s.nft_scripts.push(script.into());
@@ -396,14 +343,8 @@ pub mod fake {
             for l in script.lines() {
                 if let Some(rest) = l.strip_prefix("table ").and_then(|r| r.strip_suffix(" {")) {
                     fam = if rest.starts_with("ip6") { "ip6" } else { "ip" };
-                } else if let Some(name) = l
-                    .trim()
-                    .strip_prefix("chain ")
-                    .and_then(|r| r.strip_suffix(" {"))
-                {
-                    items.push(format!(
-                        r#"{{"chain":{{"family":"{fam}","table":"oxvirt","name":"{name}"}}}}"#
-                    ));
+                } else if let Some(name) = l.trim().strip_prefix("chain ").and_then(|r| r.strip_suffix(" {")) {
+                    items.push(format!(r#"{{"chain":{{"family":"{fam}","table":"oxvirt","name":"{name}"}}}}"#));
                 }
             }
             let other: Vec<String> = crate::firewall::chains(&s.chains_json)
@@ -427,11 +368,7 @@ pub mod fake {
         }
         fn list_chains_json(&self) -> Result<String, FirewallError> {
             let s = self.state();
-            Ok(if s.chains_json.is_empty() {
-                r#"{"nftables":[]}"#.into()
-            } else {
-                s.chains_json.clone()
-            })
+            Ok(if s.chains_json.is_empty() { r#"{"nftables":[]}"#.into() } else { s.chains_json.clone() })
         }
     }
 

@@ -58,10 +58,7 @@ impl NetLayout {
         use std::os::unix::fs::DirBuilderExt;
         // dnsmasq drops privileges and re-reads its hosts files on SIGHUP: keep them traversable.
         for d in [&self.config, &self.autostart, &self.run, &self.dnsmasq] {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(d)?;
+            std::fs::DirBuilder::new().recursive(true).mode(0o755).create(d)?;
         }
         Ok(())
     }

@@ -132,10 +132,7 @@ impl Msg {
         let mut buf = vec![0u8; NLMSG_HDRLEN];
         buf[4..6].copy_from_slice(&kind.to_ne_bytes());
         buf[6..8].copy_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
-        Msg {
-            buf,
-            nests: Vec::new(),
-        }
+        Msg { buf, nests: Vec::new() }
     }
     fn align(&mut self) {
         while self.buf.len() % 4 != 0 {
@@ -171,8 +168,7 @@ impl Msg {
     fn begin(&mut self, kind: u16) {
         self.nests.push(self.buf.len());
         self.buf.extend_from_slice(&[0, 0]);
-        self.buf
-            .extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+        self.buf.extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
     }
     fn end(&mut self) {
         if let Some(start) = self.nests.pop() {
@@ -225,21 +221,14 @@ impl Socket {
     fn open() -> Result<Socket> {
         // SAFETY: plain socket(2) call; the result is checked before use.
         let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
+            libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE)
         };
         if fd < 0 {
             return Err(NetlinkError::Socket(io::Error::last_os_error()));
         }
         // SAFETY: fd was just returned by socket(2) and is owned by nobody else.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let tv = libc::timeval {
-            tv_sec: TIMEOUT.as_secs() as libc::time_t,
-            tv_usec: 0,
-        };
+        let tv = libc::timeval { tv_sec: TIMEOUT.as_secs() as libc::time_t, tv_usec: 0 };
         // SAFETY: setsockopt with a correctly sized timeval living across the call.
         let r = unsafe {
             libc::setsockopt(
@@ -272,10 +261,7 @@ impl Socket {
             )
         };
         if r < 0 {
-            return Err(NetlinkError::Send {
-                what: what.into(),
-                source: io::Error::last_os_error(),
-            });
+            return Err(NetlinkError::Send { what: what.into(), source: io::Error::last_os_error() });
         }
         Ok(())
     }
@@ -283,23 +269,13 @@ impl Socket {
     fn recv(&self, buf: &mut [u8], what: &str) -> Result<usize> {
         loop {
             // SAFETY: buf is valid writable memory of buf.len() bytes.
-            let r = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
-                    0,
-                )
-            };
+            let r = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
             if r >= 0 {
                 return Ok(r as usize);
             }
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::Interrupted {
-                return Err(NetlinkError::Receive {
-                    what: what.into(),
-                    source: e,
-                });
+                return Err(NetlinkError::Receive { what: what.into(), source: e });
             }
         }
     }
@@ -328,8 +304,7 @@ impl Socket {
                         if payload.len() < 4 {
                             return Err(NetlinkError::Malformed { what: what.into() });
                         }
-                        let code =
-                            i32::from_ne_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                        let code = i32::from_ne_bytes([payload[0], payload[1], payload[2], payload[3]]);
                         if code == 0 {
                             return Ok(out);
                         }
@@ -402,10 +377,7 @@ pub fn link_by_name(name: &str) -> Result<Option<LinkInfo>> {
     m.ifinfo(libc::AF_UNSPEC as u8, 0, 0, 0);
     m.attr_str(IFLA_IFNAME, name);
     match Socket::open()?.transact(m, &format!("querying link {name}")) {
-        Ok(replies) => Ok(replies
-            .iter()
-            .find(|(k, _)| *k == RTM_NEWLINK)
-            .and_then(|(_, p)| parse_link(p))),
+        Ok(replies) => Ok(replies.iter().find(|(k, _)| *k == RTM_NEWLINK).and_then(|(_, p)| parse_link(p))),
         Err(e) if e.errno() == Some(libc::ENODEV) => Ok(None),
         Err(e) => Err(e),
     }
@@ -416,17 +388,11 @@ pub fn links() -> Result<Vec<LinkInfo>> {
     let mut m = Msg::new(RTM_GETLINK, NLM_F_DUMP);
     m.ifinfo(libc::AF_UNSPEC as u8, 0, 0, 0);
     let replies = Socket::open()?.transact(m, "listing links")?;
-    Ok(replies
-        .iter()
-        .filter(|(k, _)| *k == RTM_NEWLINK)
-        .filter_map(|(_, p)| parse_link(p))
-        .collect())
+    Ok(replies.iter().filter(|(k, _)| *k == RTM_NEWLINK).filter_map(|(_, p)| parse_link(p)).collect())
 }
 
 fn index_of(name: &str) -> Result<u32> {
-    link_by_name(name)?
-        .map(|l| l.index)
-        .ok_or_else(|| NetlinkError::NoSuchLink(name.into()))
+    link_by_name(name)?.map(|l| l.index).ok_or_else(|| NetlinkError::NoSuchLink(name.into()))
 }
 
 fn ack(m: Msg, what: String) -> Result<()> {
@@ -450,10 +416,7 @@ pub fn create_bridge(spec: &BridgeSpec) -> Result<()> {
     m.attr_str(IFLA_INFO_KIND, "bridge");
     m.begin(IFLA_INFO_DATA);
     // Centiseconds (USER_HZ clock ticks).
-    m.attr_u32(
-        IFLA_BR_FORWARD_DELAY,
-        (spec.delay.min(u64::from(u32::MAX) / 100) * 100) as u32,
-    );
+    m.attr_u32(IFLA_BR_FORWARD_DELAY, (spec.delay.min(u64::from(u32::MAX) / 100) * 100) as u32);
     m.attr_u32(IFLA_BR_STP_STATE, u32::from(spec.stp));
     m.end();
     m.end();
@@ -480,12 +443,7 @@ pub fn create_veth(name: &str, peer: &str) -> Result<()> {
 }
 
 /// Creates a macvtap device on `lower` (direct guest interfaces).
-pub fn create_macvtap(
-    name: &str,
-    lower: &str,
-    mode: MacvlanMode,
-    mac: Option<MacAddr>,
-) -> Result<()> {
+pub fn create_macvtap(name: &str, lower: &str, mode: MacvlanMode, mac: Option<MacAddr>) -> Result<()> {
     check_name(name)?;
     let link = index_of(lower)?;
     let mut m = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
@@ -511,13 +469,7 @@ pub fn delete_link(name: &str) -> Result<()> {
     ack(m, format!("deleting link {name}"))
 }
 
-fn set_link(
-    name: &str,
-    what: &str,
-    flags: u32,
-    change: u32,
-    attrs: impl FnOnce(&mut Msg),
-) -> Result<()> {
+fn set_link(name: &str, what: &str, flags: u32, change: u32, attrs: impl FnOnce(&mut Msg)) -> Result<()> {
     let idx = index_of(name)?;
     let mut m = Msg::new(RTM_NEWLINK, NLM_F_ACK);
     m.ifinfo(libc::AF_UNSPEC as u8, idx as i32, flags, change);
@@ -527,13 +479,7 @@ fn set_link(
 
 pub fn set_up(name: &str, up: bool) -> Result<()> {
     let f = libc::IFF_UP as u32;
-    set_link(
-        name,
-        if up { "bringing up" } else { "bringing down" },
-        if up { f } else { 0 },
-        f,
-        |_| {},
-    )
+    set_link(name, if up { "bringing up" } else { "bringing down" }, if up { f } else { 0 }, f, |_| {})
 }
 
 /// Enslaves `name` to bridge `master`, or frees it with `None`.
@@ -542,9 +488,7 @@ pub fn set_master(name: &str, master: Option<&str>) -> Result<()> {
         Some(b) => index_of(b)?,
         None => 0,
     };
-    set_link(name, "setting the master", 0, 0, |m| {
-        m.attr_u32(IFLA_MASTER, midx)
-    })
+    set_link(name, "setting the master", 0, 0, |m| m.attr_u32(IFLA_MASTER, midx))
 }
 
 pub fn set_mtu(name: &str, mtu: u32) -> Result<()> {
@@ -552,20 +496,14 @@ pub fn set_mtu(name: &str, mtu: u32) -> Result<()> {
 }
 
 pub fn set_mac(name: &str, mac: MacAddr) -> Result<()> {
-    set_link(name, "setting the MAC address", 0, 0, |m| {
-        m.attr(IFLA_ADDRESS, &mac.0)
-    })
+    set_link(name, "setting the MAC address", 0, 0, |m| m.attr(IFLA_ADDRESS, &mac.0))
 }
 
 /// Adds `addr/prefix` to `name` (with the broadcast address for IPv4, as `ip addr add ... brd +`).
 pub fn add_address(name: &str, addr: IpAddr, prefix: u8) -> Result<()> {
     let idx = index_of(name)?;
     let mut m = Msg::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
-    let family = if addr.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    } as u8;
+    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 } as u8;
     let mut h = [0u8; 8];
     h[0] = family;
     h[1] = prefix;
@@ -592,22 +530,9 @@ pub fn add_address(name: &str, addr: IpAddr, prefix: u8) -> Result<()> {
 pub fn add_route(dev: &str, r: &RouteSpec) -> Result<()> {
     let idx = index_of(dev)?;
     let mut m = Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
-    let family = if r.dest.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    } as u8;
+    let family = if r.dest.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 } as u8;
     // rtmsg: family, dst_len, src_len, tos, table (main), protocol (static), scope (universe), type (unicast).
-    let h = [
-        family,
-        r.prefix,
-        0,
-        0,
-        libc::RT_TABLE_MAIN,
-        libc::RTPROT_STATIC,
-        libc::RT_SCOPE_UNIVERSE,
-        libc::RTN_UNICAST,
-    ];
+    let h = [family, r.prefix, 0, 0, libc::RT_TABLE_MAIN, libc::RTPROT_STATIC, libc::RT_SCOPE_UNIVERSE, libc::RTN_UNICAST];
     m.raw(&[&h[..], &[0u8; 4]].concat());
     let ip = |a: IpAddr| match a {
         IpAddr::V4(a) => a.octets().to_vec(),
@@ -619,13 +544,7 @@ pub fn add_route(dev: &str, r: &RouteSpec) -> Result<()> {
     if let Some(metric) = r.metric {
         m.attr_u32(RTA_PRIORITY, metric);
     }
-    ack(
-        m,
-        format!(
-            "adding route {}/{} via {} dev {dev}",
-            r.dest, r.prefix, r.gateway
-        ),
-    )
+    ack(m, format!("adding route {}/{} via {} dev {dev}", r.dest, r.prefix, r.gateway))
 }
 
 #[cfg(test)]
@@ -653,10 +572,7 @@ mod tests {
 
     #[test]
     fn bad_names_refused() {
-        assert!(matches!(
-            link_by_name("a-name-that-is-far-too-long"),
-            Err(NetlinkError::BadName(_))
-        ));
+        assert!(matches!(link_by_name("a-name-that-is-far-too-long"), Err(NetlinkError::BadName(_))));
         assert!(matches!(link_by_name(""), Err(NetlinkError::BadName(_))));
     }
 }

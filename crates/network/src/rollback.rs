@@ -13,11 +13,7 @@ impl Rollback {
         Rollback::default()
     }
 
-    pub fn push(
-        &mut self,
-        what: impl Into<String>,
-        undo: impl FnOnce() -> Result<(), String> + Send + 'static,
-    ) {
+    pub fn push(&mut self, what: impl Into<String>, undo: impl FnOnce() -> Result<(), String> + Send + 'static) {
         self.steps.push((what.into(), Box::new(undo)));
     }
 

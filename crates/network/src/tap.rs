@@ -48,11 +48,7 @@ pub fn create_tap(template: &str, vnet_hdr: bool) -> Result<(OwnedFd, String), T
         .custom_flags(libc::O_CLOEXEC)
         .open("/dev/net/tun")
         .map_err(TapError::OpenTun)?;
-    let mut req = IfReq {
-        name: [0; libc::IFNAMSIZ],
-        flags: IFF_TAP | IFF_NO_PI,
-        _pad: [0; 22],
-    };
+    let mut req = IfReq { name: [0; libc::IFNAMSIZ], flags: IFF_TAP | IFF_NO_PI, _pad: [0; 22] };
     if vnet_hdr {
         req.flags |= IFF_VNET_HDR;
     }
@@ -60,24 +56,14 @@ pub fn create_tap(template: &str, vnet_hdr: bool) -> Result<(OwnedFd, String), T
     // SAFETY: TUNSETIFF reads and writes an ifreq; IfReq has the same size and layout prefix.
     let r = unsafe { libc::ioctl(file.as_raw_fd(), TUNSETIFF, &mut req as *mut IfReq) };
     if r < 0 {
-        return Err(TapError::SetIff {
-            template: template.into(),
-            source: io::Error::last_os_error(),
-        });
+        return Err(TapError::SetIff { template: template.into(), source: io::Error::last_os_error() });
     }
-    let end = req
-        .name
-        .iter()
-        .position(|&c| c == 0)
-        .unwrap_or(req.name.len());
+    let end = req.name.iter().position(|&c| c == 0).unwrap_or(req.name.len());
     let name = String::from_utf8_lossy(&req.name[..end]).into_owned();
     // SAFETY: TUNSETPERSIST takes an integer argument by value.
     let r = unsafe { libc::ioctl(file.as_raw_fd(), TUNSETPERSIST, 0 as libc::c_ulong) };
     if r < 0 {
-        return Err(TapError::Persist {
-            name,
-            source: io::Error::last_os_error(),
-        });
+        return Err(TapError::Persist { name, source: io::Error::last_os_error() });
     }
     Ok((OwnedFd::from(file), name))
 }
@@ -100,10 +86,7 @@ pub fn open_tap(
     vnet_hdr: bool,
 ) -> Result<(OwnedFd, String), TapError> {
     let (fd, name) = create_tap(name_template, vnet_hdr)?;
-    let cfg = |e| TapError::Configure {
-        name: name.clone(),
-        source: e,
-    };
+    let cfg = |e| TapError::Configure { name: name.clone(), source: e };
     netlink::set_mac(&name, host_side_mac(mac)).map_err(cfg)?;
     let mtu = match (mtu, bridge) {
         (Some(m), _) => Some(m),

@@ -17,11 +17,7 @@ pub struct Output {
 /// Runs `cmd` with `stdin` fed to it, killing it after `timeout`; output is read on threads so a
 /// chatty child cannot block on a full pipe.
 pub fn run(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> io::Result<Output> {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn()?;
     if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
@@ -36,18 +32,8 @@ pub fn run(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> io::Res
             s
         })
     };
-    let out = reader(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = reader(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
+    let out = reader(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_micros(200);
     let status = loop {
@@ -57,17 +43,10 @@ pub fn run(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> io::Res
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("{cmd:?} did not finish within {timeout:?}"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::TimedOut, format!("{cmd:?} did not finish within {timeout:?}")));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(10));
     };
-    Ok(Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
+    Ok(Output { status, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() })
 }

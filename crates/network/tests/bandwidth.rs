@@ -13,12 +13,7 @@ use oxvirt_network::{tap, NetLayout, NetworkDriver};
 use oxvirt_xml::network::{Bandwidth, BandwidthRate};
 
 fn rate(average: u64, peak: Option<u64>, burst: Option<u64>) -> Option<BandwidthRate> {
-    Some(BandwidthRate {
-        average: Some(average),
-        peak,
-        burst,
-        floor: None,
-    })
+    Some(BandwidthRate { average: Some(average), peak, burst, floor: None })
 }
 
 /// Everything `tc` shows for `dev`: qdiscs, classes, ingress filters.
@@ -30,10 +25,7 @@ fn tc_state(ns: &Netns, dev: &str) -> String {
 }
 
 fn assert_clean(state: &str) {
-    assert!(
-        !state.contains("htb") && !state.contains("ingress") && !state.contains("police"),
-        "{state}"
-    );
+    assert!(!state.contains("htb") && !state.contains("ingress") && !state.contains("police"), "{state}");
 }
 
 #[test]
@@ -45,44 +37,23 @@ fn limits_on_a_tap_read_back_and_cleared() {
     ns.exec_ok(&["ip", "link", "set", &dev, "up"]);
 
     // Inbound: HTB on the tap's egress; 1000 KiB/s = 8 Mbit in tc's notation.
-    let inbound = Bandwidth {
-        inbound: rate(1000, Some(2000), Some(256)),
-        ..Default::default()
-    };
-    let warnings = ns
-        .run(|| bandwidth::apply(&tc, &dev, &inbound, false))
-        .unwrap();
+    let inbound = Bandwidth { inbound: rate(1000, Some(2000), Some(256)), ..Default::default() };
+    let warnings = ns.run(|| bandwidth::apply(&tc, &dev, &inbound, false)).unwrap();
     let s = tc_state(&ns, &dev);
-    assert!(
-        s.contains("qdisc htb 1: root") && s.contains("default 0x1"),
-        "{s}"
-    );
-    assert!(
-        s.contains("class htb 1:1 root") && s.contains("rate 8Mbit ceil 16Mbit burst 256Kb"),
-        "{s}"
-    );
+    assert!(s.contains("qdisc htb 1: root") && s.contains("default 0x1"), "{s}");
+    assert!(s.contains("class htb 1:1 root") && s.contains("rate 8Mbit ceil 16Mbit burst 256Kb"), "{s}");
     // SFQ below the class when the kernel has it; otherwise a warning says it is missing.
-    assert!(
-        s.contains("qdisc sfq 2: parent 1:1") || warnings.iter().any(|w| w.contains("sfq")),
-        "{s} {warnings:?}"
-    );
+    assert!(s.contains("qdisc sfq 2: parent 1:1") || warnings.iter().any(|w| w.contains("sfq")), "{s} {warnings:?}");
     println!("inbound on {dev}: warnings {warnings:?}\n{s}");
 
     // Both directions: the outbound police filter on the ingress qdisc. Kernels without the police
     // action (act_police) refuse it; then the whole apply fails and nothing is left behind.
-    let both = Bandwidth {
-        inbound: rate(1000, None, None),
-        outbound: rate(500, None, Some(100)),
-        ..Default::default()
-    };
+    let both = Bandwidth { inbound: rate(1000, None, None), outbound: rate(500, None, Some(100)), ..Default::default() };
     match ns.run(|| bandwidth::apply(&tc, &dev, &both, false)) {
         Ok(_) => {
             let s = tc_state(&ns, &dev);
             assert!(s.contains("qdisc ingress ffff:"), "{s}");
-            assert!(
-                s.contains("police") && s.contains("rate 4Mbit burst 100Kb") && s.contains("drop"),
-                "{s}"
-            );
+            assert!(s.contains("police") && s.contains("rate 4Mbit burst 100Kb") && s.contains("drop"), "{s}");
             assert!(s.contains("rate 8Mbit ceil 8Mbit"), "{s}");
             println!("inbound+outbound on {dev}:\n{s}");
         }
@@ -91,8 +62,7 @@ fn limits_on_a_tap_read_back_and_cleared() {
             assert!(e.to_string().contains("police"), "{e}");
             assert_clean(&tc_state(&ns, &dev));
             // Put the inbound limit back so clearing is tested on a limited device.
-            ns.run(|| bandwidth::apply(&tc, &dev, &inbound, false))
-                .unwrap();
+            ns.run(|| bandwidth::apply(&tc, &dev, &inbound, false)).unwrap();
         }
     }
 
@@ -113,40 +83,16 @@ fn network_bandwidth_on_its_bridge() {
                <bandwidth><inbound average='1000' peak='3000' burst='64'/></bandwidth></network>";
     let (r, report) = ns.run(|| d.create_xml(xml, 0)).unwrap();
     let s = tc_state(&ns, "bwbr0");
-    assert!(
-        s.contains("qdisc htb 1: root") && s.contains("default 0x2"),
-        "{s}"
-    );
-    assert!(
-        s.contains("class htb 1:1 root rate 8Mbit ceil 24Mbit"),
-        "{s}"
-    );
-    assert!(
-        s.contains("class htb 1:2 parent 1:1") && s.contains("rate 8Mbit ceil 24Mbit burst 64Kb"),
-        "{s}"
-    );
+    assert!(s.contains("qdisc htb 1: root") && s.contains("default 0x2"), "{s}");
+    assert!(s.contains("class htb 1:1 root rate 8Mbit ceil 24Mbit"), "{s}");
+    assert!(s.contains("class htb 1:2 parent 1:1") && s.contains("rate 8Mbit ceil 24Mbit burst 64Kb"), "{s}");
     println!("network bridge: warnings {:?}\n{s}", report.warnings);
 
     // A guest tap with its own limit, set while the driver creates it.
-    let bw = Bandwidth {
-        inbound: rate(100, None, None),
-        ..Default::default()
-    };
-    let t = ns
-        .run(|| {
-            d.attach_guest_interface(
-                "bwnet",
-                "52:54:00:aa:bb:cc".parse().unwrap(),
-                "virtio",
-                Some(&bw),
-            )
-        })
-        .unwrap();
+    let bw = Bandwidth { inbound: rate(100, None, None), ..Default::default() };
+    let t = ns.run(|| d.attach_guest_interface("bwnet", "52:54:00:aa:bb:cc".parse().unwrap(), "virtio", Some(&bw))).unwrap();
     let s = tc_state(&ns, &t.ifname);
-    assert!(
-        s.contains("class htb 1:1 root") && s.contains("rate 800Kbit"),
-        "{s}"
-    );
+    assert!(s.contains("class htb 1:1 root") && s.contains("rate 800Kbit"), "{s}");
     drop(t);
     ns.run(|| d.destroy(&r)).unwrap();
 }
@@ -192,28 +138,11 @@ fn inbound_limit_holds_on_real_traffic() {
     let unlimited = throughput(&a, &b, 8 << 20);
     // bwv0's egress is what a tap's egress is: traffic to the guest, the <inbound> direction.
     // 500 "KiB/s" is tc's 500kbps = 500,000 bytes/s.
-    let bw = Bandwidth {
-        inbound: rate(500, None, None),
-        ..Default::default()
-    };
-    a.run(|| bandwidth::apply(&TcCommand::system(), "bwv0", &bw, false))
-        .unwrap();
+    let bw = Bandwidth { inbound: rate(500, None, None), ..Default::default() };
+    a.run(|| bandwidth::apply(&TcCommand::system(), "bwv0", &bw, false)).unwrap();
     let limited = throughput(&a, &b, 1_500_000);
-    println!(
-        "unlimited {:.1} MB/s, limited to 500kbps: {:.0} kB/s",
-        unlimited / 1e6,
-        limited / 1e3
-    );
-    assert!(
-        limited < 500_000.0 * 1.25,
-        "limit exceeded: {limited:.0} B/s"
-    );
-    assert!(
-        limited > 500_000.0 * 0.5,
-        "far below the limit: {limited:.0} B/s"
-    );
-    assert!(
-        unlimited > 4.0 * limited,
-        "unlimited {unlimited:.0} B/s vs limited {limited:.0} B/s"
-    );
+    println!("unlimited {:.1} MB/s, limited to 500kbps: {:.0} kB/s", unlimited / 1e6, limited / 1e3);
+    assert!(limited < 500_000.0 * 1.25, "limit exceeded: {limited:.0} B/s");
+    assert!(limited > 500_000.0 * 0.5, "far below the limit: {limited:.0} B/s");
+    assert!(unlimited > 4.0 * limited, "unlimited {unlimited:.0} B/s vs limited {limited:.0} B/s");
 }

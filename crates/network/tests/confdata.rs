@@ -16,17 +16,8 @@ fn normalise(conf: &str) -> Vec<String> {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| match l.split_once('=') {
-            Some((k, v))
-                if v.starts_with('/')
-                    && matches!(
-                        k,
-                        "dhcp-hostsfile" | "addn-hosts" | "pid-file" | "dhcp-leasefile"
-                    ) =>
-            {
-                let base = Path::new(v)
-                    .file_name()
-                    .map(|b| b.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+            Some((k, v)) if v.starts_with('/') && matches!(k, "dhcp-hostsfile" | "addn-hosts" | "pid-file" | "dhcp-leasefile") => {
+                let base = Path::new(v).file_name().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
                 format!("{k}=<dir>/{base}")
             }
             _ => l.to_string(),
@@ -87,10 +78,7 @@ fn dnsmasq_conf_matches_libvirt() {
             if files.hostsfile.trim_end() == want_hosts.trim_end() {
                 hosts_same += 1;
             } else {
-                mismatches.push(format!(
-                    "{stem}.hostsfile: ours {:?} libvirt {:?}",
-                    files.hostsfile, want_hosts
-                ));
+                mismatches.push(format!("{stem}.hostsfile: ours {:?} libvirt {:?}", files.hostsfile, want_hosts));
             }
         }
     }
@@ -103,9 +91,6 @@ fn dnsmasq_conf_matches_libvirt() {
     // Recorded floor: raise it when more match, never lower it to make a change pass. The one
     // known difference: libvirt XML-escapes quotes inside the file paths it writes for a network
     // named `default"with"quotes"` (`&quot;`); we write the file names as they are.
-    assert!(
-        same >= total - 1,
-        "only {same}/{total} dnsmasq configurations match libvirt"
-    );
+    assert!(same >= total - 1, "only {same}/{total} dnsmasq configurations match libvirt");
     assert_eq!(hosts_same, hosts_total);
 }

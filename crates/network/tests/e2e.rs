@@ -47,20 +47,11 @@ impl World {
         let server = std::thread::spawn(move || {
             for s in l.incoming() {
                 let Ok(mut s) = s else { continue };
-                let peer = s
-                    .peer_addr()
-                    .map(|p| p.ip().to_string())
-                    .unwrap_or_default();
+                let peer = s.peer_addr().map(|p| p.ip().to_string()).unwrap_or_default();
                 let _ = s.write_all(peer.as_bytes());
             }
         });
-        World {
-            host,
-            up,
-            guest,
-            root: root_dir(),
-            listener: Some(server),
-        }
+        World { host, up, guest, root: root_dir(), listener: Some(server) }
     }
 
     fn driver(&self) -> NetworkDriver {
@@ -71,32 +62,15 @@ impl World {
     /// Plugs the guest namespace into `bridge` and runs udhcpc there; returns the leased address.
     fn plug_guest(&self, bridge: &str) -> String {
         veth(&self.host, "vg0", &self.guest, "g0");
-        self.host
-            .exec_ok(&["ip", "link", "set", "vg0", "master", bridge]);
+        self.host.exec_ok(&["ip", "link", "set", "vg0", "master", bridge]);
         let script = self.root.path().join("udhcpc.sh");
         std::fs::write(&script, UDHCPC_SCRIPT).unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let s = script.to_string_lossy().into_owned();
         self.guest.exec_ok(&[
-            "busybox",
-            "udhcpc",
-            "-i",
-            "g0",
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "10",
-            "-T",
-            "1",
-            "-s",
-            &s,
-            "-x",
-            "hostname:guest1",
+            "busybox", "udhcpc", "-i", "g0", "-f", "-q", "-n", "-t", "10", "-T", "1", "-s", &s, "-x", "hostname:guest1",
         ]);
-        let out = self
-            .guest
-            .exec_ok(&["ip", "-4", "-o", "addr", "show", "dev", "g0"]);
+        let out = self.guest.exec_ok(&["ip", "-4", "-o", "addr", "show", "dev", "g0"]);
         out.split_whitespace()
             .skip_while(|w| *w != "inet")
             .nth(1)
@@ -119,13 +93,7 @@ impl World {
 
     /// Nothing of the network is left in the host namespace.
     fn assert_clean(&self, bridge: &str, dnsmasq_pid: Option<u32>) {
-        assert!(
-            self.host
-                .run(|| netlink::link_by_name(bridge))
-                .unwrap()
-                .is_none(),
-            "bridge {bridge} left behind"
-        );
+        assert!(self.host.run(|| netlink::link_by_name(bridge)).unwrap().is_none(), "bridge {bridge} left behind");
         if let Some(pid) = dnsmasq_pid {
             assert!(!alive(pid), "dnsmasq {pid} still running");
         }
@@ -138,10 +106,7 @@ impl World {
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
-        })
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')))
         .unwrap_or(false)
 }
 
@@ -166,12 +131,7 @@ fn nat_network_reaches_upstream_through_masquerade() {
     assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
     let rules = w.host.exec_ok(&["nft", "list", "table", "ip", "oxvirt"]);
     assert!(rules.contains("masquerade"), "{rules}");
-    assert_eq!(
-        w.host
-            .exec_ok(&["sysctl", "-n", "net.ipv4.ip_forward"])
-            .trim(),
-        "1"
-    );
+    assert_eq!(w.host.exec_ok(&["sysctl", "-n", "net.ipv4.ip_forward"]).trim(), "1");
 
     let ip = w.plug_guest("virbr0");
     assert!(ip.starts_with("10.77.0."), "leased {ip}");
@@ -180,22 +140,12 @@ fn nat_network_reaches_upstream_through_masquerade() {
     let leases = d.dhcp_leases(&r, None).unwrap();
     assert_eq!(leases.len(), 1, "{leases:?}");
     assert_eq!(leases[0].ip.to_string(), ip);
-    assert_eq!(
-        (leases[0].prefix, leases[0].hostname.as_deref()),
-        (24, Some("guest1"))
-    );
+    assert_eq!((leases[0].prefix, leases[0].hostname.as_deref()), (24, Some("guest1")));
 
     // dumpxml shows the generated bridge and MAC, also written back to the config.
     let live = d.xml(&r, 0).unwrap();
-    assert!(
-        live.contains("<bridge name='virbr0' stp='on' delay='0'/>")
-            && live.contains("<mac address='52:54:00:"),
-        "{live}"
-    );
-    assert!(d
-        .xml(&r, oxvirt_network::driver::XML_INACTIVE)
-        .unwrap()
-        .contains("virbr0"));
+    assert!(live.contains("<bridge name='virbr0' stp='on' delay='0'/>") && live.contains("<mac address='52:54:00:"), "{live}");
+    assert!(d.xml(&r, oxvirt_network::driver::XML_INACTIVE).unwrap().contains("virbr0"));
 
     let pid = d.runtime("nat1").unwrap().unwrap().dnsmasq_pid;
     w.host.run(|| d.destroy(&r)).unwrap();
@@ -215,28 +165,13 @@ fn isolated_network_blocks_forwarding() {
     let ip = w.plug_guest("virbr0");
     assert!(ip.starts_with("10.78.0."));
     let routes = w.guest.exec_ok(&["ip", "route"]);
-    assert!(
-        !routes.contains("default"),
-        "isolated DHCP gives no default route: {routes}"
-    );
-    w.guest
-        .exec_ok(&["ip", "route", "add", "default", "via", "10.78.0.1"]);
+    assert!(!routes.contains("default"), "isolated DHCP gives no default route: {routes}");
+    w.guest.exec_ok(&["ip", "route", "add", "default", "via", "10.78.0.1"]);
     let e = w.guest_connect().unwrap_err();
-    assert_eq!(
-        e.kind(),
-        std::io::ErrorKind::ConnectionRefused,
-        "rejected by the oxvirt forward chain: {e}"
-    );
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "rejected by the oxvirt forward chain: {e}");
     // The host itself stays reachable (DNS on the bridge address).
-    let dns = w
-        .guest
-        .exec(&["busybox", "nslookup", "virbr0.invalid", "10.78.0.1"]);
-    assert!(
-        dns.stdout.contains("10.78.0.1")
-            || dns.stderr.contains("NXDOMAIN")
-            || dns.stdout.contains("NXDOMAIN"),
-        "{dns:?}"
-    );
+    let dns = w.guest.exec(&["busybox", "nslookup", "virbr0.invalid", "10.78.0.1"]);
+    assert!(dns.stdout.contains("10.78.0.1") || dns.stderr.contains("NXDOMAIN") || dns.stdout.contains("NXDOMAIN"), "{dns:?}");
     let pid = d.runtime("iso").unwrap().unwrap().dnsmasq_pid;
     w.host.run(|| d.destroy(&r)).unwrap();
     w.assert_clean("virbr0", pid);
@@ -287,50 +222,20 @@ fn restart_reattaches_and_net_update_reaches_dnsmasq() {
     // A static host added live: dnsmasq re-reads its hosts file and the guest gets that address.
     let mac = w.guest_mac_after_plug("virbr0");
     let host = format!("<host mac='{mac}' name='fixed' ip='10.77.0.99'/>");
-    w.host
-        .run(|| {
-            d.update_dhcp_host(
-                &r,
-                UpdateCommand::AddLast,
-                &host,
-                oxvirt_network::driver::UPDATE_AFFECT_LIVE,
-            )
-        })
-        .unwrap();
+    w.host.run(|| d.update_dhcp_host(&r, UpdateCommand::AddLast, &host, oxvirt_network::driver::UPDATE_AFFECT_LIVE)).unwrap();
     assert_eq!(w.dhcp_again(), "10.77.0.99");
 
     // A guest TAP: enslaved to the bridge while the fd lives, gone with it.
-    let tap = w
-        .host
-        .run(|| {
-            d.attach_guest_interface("nat1", "52:54:00:12:34:56".parse().unwrap(), "virtio", None)
-        })
-        .unwrap();
-    let info = w
-        .host
-        .run(|| netlink::link_by_name(&tap.ifname))
-        .unwrap()
-        .unwrap();
-    let br = w
-        .host
-        .run(|| netlink::link_by_name("virbr0"))
-        .unwrap()
-        .unwrap();
+    let tap = w.host.run(|| d.attach_guest_interface("nat1", "52:54:00:12:34:56".parse().unwrap(), "virtio", None)).unwrap();
+    let info = w.host.run(|| netlink::link_by_name(&tap.ifname)).unwrap().unwrap();
+    let br = w.host.run(|| netlink::link_by_name("virbr0")).unwrap().unwrap();
     assert_eq!(info.master, Some(br.index));
     assert_eq!(info.mac.unwrap().to_string(), "fe:54:00:12:34:56");
     assert!(d.xml(&r, 0).unwrap().contains("connections='1'"));
     let name = tap.ifname.clone();
     drop(tap);
-    assert!(
-        w.host
-            .run(|| netlink::link_by_name(&name))
-            .unwrap()
-            .is_none(),
-        "tap gone with its fd"
-    );
-    w.host
-        .run(|| d.detach_guest_interface("nat1", &name))
-        .unwrap();
+    assert!(w.host.run(|| netlink::link_by_name(&name)).unwrap().is_none(), "tap gone with its fd");
+    w.host.run(|| d.detach_guest_interface("nat1", &name)).unwrap();
 
     w.host.run(|| d.destroy(&r)).unwrap();
     w.assert_clean("virbr0", Some(pid2));
@@ -345,24 +250,10 @@ impl World {
 
     fn dhcp_again(&self) -> String {
         self.guest.exec_ok(&["ip", "addr", "flush", "dev", "g0"]);
-        let s = self
-            .root
-            .path()
-            .join("udhcpc.sh")
-            .to_string_lossy()
-            .into_owned();
-        self.guest.exec_ok(&[
-            "busybox", "udhcpc", "-i", "g0", "-f", "-q", "-n", "-t", "10", "-T", "1", "-s", &s,
-        ]);
-        let out = self
-            .guest
-            .exec_ok(&["ip", "-4", "-o", "addr", "show", "dev", "g0"]);
-        out.split_whitespace()
-            .skip_while(|w| *w != "inet")
-            .nth(1)
-            .and_then(|a| a.split('/').next())
-            .unwrap_or("")
-            .to_string()
+        let s = self.root.path().join("udhcpc.sh").to_string_lossy().into_owned();
+        self.guest.exec_ok(&["busybox", "udhcpc", "-i", "g0", "-f", "-q", "-n", "-t", "10", "-T", "1", "-s", &s]);
+        let out = self.guest.exec_ok(&["ip", "-4", "-o", "addr", "show", "dev", "g0"]);
+        out.split_whitespace().skip_while(|w| *w != "inet").nth(1).and_then(|a| a.split('/').next()).unwrap_or("").to_string()
     }
 }
 
@@ -371,26 +262,17 @@ fn foreign_forward_drop_policy_is_reported() {
     let host = Netns::new("d");
     // What Docker's iptables-nft leaves: table ip filter, chain FORWARD, policy drop.
     host.exec_ok(&["nft", "add table ip filter"]);
-    host.exec_ok(&[
-        "nft",
-        "add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }",
-    ]);
+    host.exec_ok(&["nft", "add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }"]);
     let root = root_dir();
     let layout = NetLayout::under(root.path());
     let d = host.run(|| NetworkDriver::new(layout)).unwrap();
     let (r, rep) = host.run(|| d.create_xml(NAT_NET, 0)).unwrap();
     assert_eq!(rep.warnings.len(), 1, "{:?}", rep.warnings);
-    assert!(
-        rep.warnings[0].contains("'ip filter'") && rep.warnings[0].contains("FORWARD"),
-        "{}",
-        rep.warnings[0]
-    );
+    assert!(rep.warnings[0].contains("'ip filter'") && rep.warnings[0].contains("FORWARD"), "{}", rep.warnings[0]);
     assert_eq!(d.warnings(&r).unwrap(), rep.warnings);
     host.run(|| d.destroy(&r)).unwrap();
     // Their table is untouched.
-    assert!(host
-        .exec_ok(&["nft", "list", "table", "ip", "filter"])
-        .contains("policy drop"));
+    assert!(host.exec_ok(&["nft", "list", "table", "ip", "filter"]).contains("policy drop"));
 }
 
 /// Every forward mode's rules and dnsmasq options are accepted by the real nft and dnsmasq, several
@@ -398,9 +280,7 @@ fn foreign_forward_drop_policy_is_reported() {
 #[test]
 fn all_modes_coexist_and_clean_up() {
     let host = Netns::new("m");
-    host.exec_ok(&[
-        "ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink0p",
-    ]);
+    host.exec_ok(&["ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink0p"]);
     host.exec_ok(&["ip", "link", "set", "uplink0", "up"]);
     let root = root_dir();
     let layout = NetLayout::under(root.path());
@@ -422,44 +302,22 @@ fn all_modes_coexist_and_clean_up() {
     ];
     let mut refs = vec![];
     for xml in nets {
-        let (r, rep) = host
-            .run(|| d.create_xml(xml, 0))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (r, rep) = host.run(|| d.create_xml(xml, 0)).unwrap_or_else(|e| panic!("{e}"));
         assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
         refs.push(r);
     }
     let v4 = host.exec_ok(&["nft", "list", "table", "ip", "oxvirt"]);
-    assert_eq!(
-        v4.matches("chain fwd_").count(),
-        3,
-        "open has no rules:\n{v4}"
-    );
-    assert!(
-        v4.contains("snat to 192.0.2.10-192.0.2.20:2000-3000"),
-        "{v4}"
-    );
+    assert_eq!(v4.matches("chain fwd_").count(), 3, "open has no rules:\n{v4}");
+    assert!(v4.contains("snat to 192.0.2.10-192.0.2.20:2000-3000"), "{v4}");
     let v6 = host.exec_ok(&["nft", "list", "table", "ip6", "oxvirt"]);
-    assert!(
-        v6.contains("masquerade") && v6.matches("chain fwd_").count() == 2,
-        "{v6}"
-    );
+    assert!(v6.contains("masquerade") && v6.matches("chain fwd_").count() == 2, "{v6}");
     let routes = host.exec_ok(&["ip", "route"]);
     assert!(routes.contains("10.200.0.0/16 via 10.90.0.2"), "{routes}");
     let links = host.exec_ok(&["ip", "-o", "link"]);
-    assert!(
-        links.contains("virbr0:") && links.contains("mtu 1400"),
-        "{links}"
-    );
-    let pids: Vec<u32> = ["natfull", "rt", "open"]
-        .iter()
-        .map(|n| d.runtime(n).unwrap().unwrap().dnsmasq_pid.unwrap())
-        .collect();
+    assert!(links.contains("virbr0:") && links.contains("mtu 1400"), "{links}");
+    let pids: Vec<u32> = ["natfull", "rt", "open"].iter().map(|n| d.runtime(n).unwrap().unwrap().dnsmasq_pid.unwrap()).collect();
     assert!(pids.iter().all(|p| alive(*p)));
-    assert_eq!(
-        d.runtime("iso").unwrap().unwrap().dnsmasq_pid,
-        None,
-        "no DNS, no DHCP, no IPv6: no dnsmasq"
-    );
+    assert_eq!(d.runtime("iso").unwrap().unwrap().dnsmasq_pid, None, "no DNS, no DHCP, no IPv6: no dnsmasq");
     for r in &refs {
         host.run(|| d.destroy(r)).unwrap();
     }
@@ -475,22 +333,8 @@ fn netlink_primitives() {
     let ns = Netns::new("l");
     ns.run(|| {
         let mac = "52:54:00:aa:bb:01".parse().unwrap();
-        netlink::create_bridge(&BridgeSpec {
-            name: "brx".into(),
-            mac: Some(mac),
-            mtu: Some(1400),
-            stp: false,
-            delay: 3,
-        })
-        .unwrap();
-        let e = netlink::create_bridge(&BridgeSpec {
-            name: "brx".into(),
-            mac: None,
-            mtu: None,
-            stp: false,
-            delay: 0,
-        })
-        .unwrap_err();
+        netlink::create_bridge(&BridgeSpec { name: "brx".into(), mac: Some(mac), mtu: Some(1400), stp: false, delay: 3 }).unwrap();
+        let e = netlink::create_bridge(&BridgeSpec { name: "brx".into(), mac: None, mtu: None, stp: false, delay: 0 }).unwrap_err();
         assert_eq!(e.errno(), Some(libc::EEXIST));
         netlink::create_veth("va", "vb").unwrap();
         netlink::set_master("va", Some("brx")).unwrap();
@@ -502,19 +346,9 @@ fn netlink_primitives() {
         netlink::add_address("brx", "fd05::1".parse().unwrap(), 64).unwrap();
         let br = netlink::link_by_name("brx").unwrap().unwrap();
         let va = netlink::link_by_name("va").unwrap().unwrap();
-        assert_eq!(
-            (br.kind.as_deref(), br.mtu, br.mac, br.up),
-            (Some("bridge"), 1400, Some(mac), true)
-        );
-        assert_eq!(
-            (va.kind.as_deref(), va.master, va.mtu),
-            (Some("veth"), Some(br.index), 1400)
-        );
-        let names: Vec<String> = netlink::links()
-            .unwrap()
-            .into_iter()
-            .map(|l| l.name)
-            .collect();
+        assert_eq!((br.kind.as_deref(), br.mtu, br.mac, br.up), (Some("bridge"), 1400, Some(mac), true));
+        assert_eq!((va.kind.as_deref(), va.master, va.mtu), (Some("veth"), Some(br.index), 1400));
+        let names: Vec<String> = netlink::links().unwrap().into_iter().map(|l| l.name).collect();
         for n in ["lo", "brx", "va", "vb"] {
             assert!(names.iter().any(|x| x == n), "{names:?}");
         }
@@ -522,24 +356,13 @@ fn netlink_primitives() {
         assert_eq!(netlink::link_by_name("va").unwrap().unwrap().master, None);
     });
     let ip = ns.exec_ok(&["ip", "-d", "addr", "show", "brx"]);
-    assert!(
-        ip.contains("inet 10.5.0.1/24 brd 10.5.0.255") && ip.contains("inet6 fd05::1/64"),
-        "{ip}"
-    );
-    assert!(
-        ip.contains("forward_delay 300") && ip.contains("stp_state 0"),
-        "{ip}"
-    );
-    assert!(ns
-        .exec_ok(&["ip", "link", "show", "vb"])
-        .contains("52:54:00:aa:bb:02"));
+    assert!(ip.contains("inet 10.5.0.1/24 brd 10.5.0.255") && ip.contains("inet6 fd05::1/64"), "{ip}");
+    assert!(ip.contains("forward_delay 300") && ip.contains("stp_state 0"), "{ip}");
+    assert!(ns.exec_ok(&["ip", "link", "show", "vb"]).contains("52:54:00:aa:bb:02"));
     ns.run(|| {
         netlink::delete_link("va").unwrap();
         netlink::delete_link("brx").unwrap();
         assert!(netlink::link_by_name("brx").unwrap().is_none());
-        assert!(matches!(
-            netlink::delete_link("brx"),
-            Err(netlink::NetlinkError::NoSuchLink(_))
-        ));
+        assert!(matches!(netlink::delete_link("brx"), Err(netlink::NetlinkError::NoSuchLink(_))));
     });
 }

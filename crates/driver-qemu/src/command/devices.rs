@@ -370,7 +370,9 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
             (n.teaming.is_none(), "teaming"),
             (n.coalesce.is_none(), "coalesce"),
             (
-                n.backenddomain.is_none() && (n.target.is_none() || is_tap) && n.guest.is_none(),
+                n.backenddomain.is_none()
+                    && (n.target.is_none() || is_tap)
+                    && n.guest.is_none(),
                 "target/guest",
             ),
             (n.acpi.is_none(), "acpi"),
@@ -409,16 +411,10 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
         let netid = format!("host{}", alias(&n.alias));
         let tap = if is_tap {
             let t = cx.env.taps.get(i).copied().flatten().ok_or_else(|| {
-                invalid(
-                    format!("{path}/@type"),
-                    "no tap device was opened for this interface",
-                )
+                invalid(format!("{path}/@type"), "no tap device was opened for this interface")
             })?;
             if !n.ips.is_empty() {
-                return Err(unsupported(
-                    format!("{path}/ip"),
-                    "host-side addresses on a tap",
-                ));
+                return Err(unsupported(format!("{path}/ip"), "host-side addresses on a tap"));
             }
             Some(t)
         } else {
@@ -1530,9 +1526,7 @@ fn socket_role(s0: &ChrSource) -> String {
         return ",server=on,wait=off".to_string();
     }
     match &s0.reconnect {
-        Some(r) if r.enabled.is_yes() => {
-            format!(",reconnect-ms={}", u64::from(r.timeout.unwrap_or(1)) * 1000)
-        }
+        Some(r) if r.enabled.is_yes() => format!(",reconnect-ms={}", u64::from(r.timeout.unwrap_or(1)) * 1000),
         _ => String::new(),
     }
 }

@@ -146,10 +146,7 @@ impl QemuCommand {
 }
 
 fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), CommandError> {
-    let err = |source| CommandError::PrepareFile {
-        path: path.to_owned(),
-        source,
-    };
+    let err = |source| CommandError::PrepareFile { path: path.to_owned(), source };
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).map_err(err)?;
     crate::fsutil::write_atomic(path, data, mode).map_err(err)
 }

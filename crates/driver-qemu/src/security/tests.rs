@@ -27,14 +27,9 @@ fn modes_owners_groups_and_directories() {
     let ro = file(d.path(), "ro.img", 0o644);
     assert_eq!(access_problem(&u, &ro, Access::Read), None);
     let why = access_problem(&u, &ro, Access::ReadWrite).unwrap();
-    assert_eq!(
-        why,
-        "the file is mode 0644 owned by root:root (read and write permission missing)"
-    );
+    assert_eq!(why, "the file is mode 0644 owned by root:root (read and write permission missing)");
     let private = file(d.path(), "p.img", 0o600);
-    assert!(access_problem(&u, &private, Access::Read)
-        .unwrap()
-        .contains("mode 0600 owned by root:root (read permission missing)"));
+    assert!(access_problem(&u, &private, Access::Read).unwrap().contains("mode 0600 owned by root:root (read permission missing)"));
 
     // Owner bits apply to the owner even when "other" would allow more.
     let owned = file(d.path(), "own.img", 0o066);
@@ -53,13 +48,7 @@ fn modes_owners_groups_and_directories() {
     let inner = file(&sub, "img.qcow2", 0o644);
     chmod(&sub, 0o700);
     let why = access_problem(&u, &inner, Access::Read).unwrap();
-    assert_eq!(
-        why,
-        format!(
-            "{} is mode 0700 owned by root:root (search (x) permission missing)",
-            sub.display()
-        )
-    );
+    assert_eq!(why, format!("{} is mode 0700 owned by root:root (search (x) permission missing)", sub.display()));
     chmod(&sub, 0o711);
     assert_eq!(access_problem(&u, &inner, Access::Read), None);
 
@@ -67,46 +56,23 @@ fn modes_owners_groups_and_directories() {
     chmod(&sub, 0o700);
     let link = d.path().join("link.img");
     std::os::unix::fs::symlink(&inner, &link).unwrap();
-    assert!(access_problem(&u, &link, Access::Read)
-        .unwrap()
-        .contains("closed is mode 0700"));
+    assert!(access_problem(&u, &link, Access::Read).unwrap().contains("closed is mode 0700"));
 
     // Missing files are left to QEMU's own error.
-    assert_eq!(
-        access_problem(&u, &d.path().join("missing"), Access::Read),
-        None
-    );
+    assert_eq!(access_problem(&u, &d.path().join("missing"), Access::Read), None);
 }
 
 #[test]
 fn acl_algorithm() {
-    let u = QemuUser {
-        name: "q".into(),
-        uid: 500,
-        gid: 500,
-        groups: vec![500, 36],
-    };
-    let base = [
-        (ACL_USER_OBJ, 6, u32::MAX),
-        (ACL_GROUP_OBJ, 0, u32::MAX),
-        (ACL_OTHER, 0, u32::MAX),
-    ];
+    let u = QemuUser { name: "q".into(), uid: 500, gid: 500, groups: vec![500, 36] };
+    let base = [(ACL_USER_OBJ, 6, u32::MAX), (ACL_GROUP_OBJ, 0, u32::MAX), (ACL_OTHER, 0, u32::MAX)];
     assert!(!acl_allows(&base, &u, 0, 0, 4));
     let mut named = base.to_vec();
     named.extend([(ACL_USER, 4, 500), (ACL_MASK, 7, u32::MAX)]);
     assert!(acl_allows(&named, &u, 0, 0, 4));
     assert!(!acl_allows(&named, &u, 0, 0, 6));
     // The mask limits named entries.
-    let masked: Vec<_> = named
-        .iter()
-        .map(|e| {
-            if e.0 == ACL_MASK {
-                (ACL_MASK, 0, u32::MAX)
-            } else {
-                *e
-            }
-        })
-        .collect();
+    let masked: Vec<_> = named.iter().map(|e| if e.0 == ACL_MASK { (ACL_MASK, 0, u32::MAX) } else { *e }).collect();
     assert!(!acl_allows(&masked, &u, 0, 0, 4));
     // A named group the user is in.
     let mut g = base.to_vec();
@@ -131,28 +97,14 @@ fn real_acl_on_a_directory() {
     chmod(d.path(), 0o755);
     assert!(access_problem(&u, &f, Access::Read).is_some());
     let mut x = 2u32.to_le_bytes().to_vec();
-    for (tag, perm, id) in [
-        (ACL_USER_OBJ, 7u16, u32::MAX),
-        (ACL_USER, 1, u.uid),
-        (ACL_GROUP_OBJ, 0, u32::MAX),
-        (ACL_MASK, 1, u32::MAX),
-        (ACL_OTHER, 0, u32::MAX),
-    ] {
+    for (tag, perm, id) in [(ACL_USER_OBJ, 7u16, u32::MAX), (ACL_USER, 1, u.uid), (ACL_GROUP_OBJ, 0, u32::MAX), (ACL_MASK, 1, u32::MAX), (ACL_OTHER, 0, u32::MAX)] {
         x.extend(tag.to_le_bytes());
         x.extend(perm.to_le_bytes());
         x.extend(id.to_le_bytes());
     }
     let c = CString::new(sub.as_os_str().as_bytes()).unwrap();
     // SAFETY: valid NUL-terminated strings and a buffer of the given length.
-    let r = unsafe {
-        libc::setxattr(
-            c.as_ptr(),
-            c"system.posix_acl_access".as_ptr(),
-            x.as_ptr().cast(),
-            x.len(),
-            0,
-        )
-    };
+    let r = unsafe { libc::setxattr(c.as_ptr(), c"system.posix_acl_access".as_ptr(), x.as_ptr().cast(), x.len(), 0) };
     if r != 0 {
         let e = io::Error::last_os_error();
         assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP), "setxattr: {e}");
@@ -180,10 +132,8 @@ fn def_with(dir: &Path) -> Domain {
 #[test]
 fn needs_of_a_definition() {
     let d = def_with(Path::new("/x"));
-    let needs: Vec<(String, Access, bool)> = file_needs(&d)
-        .into_iter()
-        .map(|n| (n.path.display().to_string(), n.access, n.after_drop))
-        .collect();
+    let needs: Vec<(String, Access, bool)> =
+        file_needs(&d).into_iter().map(|n| (n.path.display().to_string(), n.access, n.after_drop)).collect();
     assert_eq!(
         needs,
         [
@@ -202,26 +152,13 @@ fn check_files_errors_and_warnings() {
     let u = nobody();
     let d = tempfile::tempdir().unwrap();
     chmod(d.path(), 0o755);
-    for (n, m) in [
-        ("k", 0o600),
-        ("i", 0o644),
-        ("nv.fd", 0o666),
-        ("rw.qcow2", 0o666),
-        ("cd.iso", 0o644),
-        ("serial.log", 0o600),
-    ] {
+    for (n, m) in [("k", 0o600), ("i", 0o644), ("nv.fd", 0o666), ("rw.qcow2", 0o666), ("cd.iso", 0o644), ("serial.log", 0o600)] {
         file(d.path(), n, m);
     }
     let def = def_with(d.path());
     let warnings = check_files(&def, &u).unwrap();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
-    assert!(
-        warnings[0].contains("cannot read")
-            && warnings[0].contains("/k (kernel)")
-            && warnings[0].contains("before dropping"),
-        "{}",
-        warnings[0]
-    );
+    assert!(warnings[0].contains("cannot read") && warnings[0].contains("/k (kernel)") && warnings[0].contains("before dropping"), "{}", warnings[0]);
 
     chmod(&d.path().join("rw.qcow2"), 0o644);
     let e = check_files(&def, &u).unwrap_err().to_string();
@@ -231,45 +168,18 @@ fn check_files_errors_and_warnings() {
         d.path().display()
     );
     assert!(e.starts_with(&expect), "{e}");
-    assert!(
-        e.contains("does not change the ownership") && e.contains("OXVIRT_QEMU_USER=root"),
-        "{e}"
-    );
+    assert!(e.contains("does not change the ownership") && e.contains("OXVIRT_QEMU_USER=root"), "{e}");
     assert!(!e.contains("/k "), "init-only files are not errors: {e}");
 }
 
 #[test]
 fn args_for_the_drop() {
-    let u = QemuUser {
-        name: "oxvirt-qemu".into(),
-        uid: 998,
-        gid: 998,
-        groups: vec![998],
-    };
-    let mut a: Vec<String> = [
-        "-S",
-        "-sandbox",
-        "on,obsolete=deny,elevateprivileges=deny,spawn=deny",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let u = QemuUser { name: "oxvirt-qemu".into(), uid: 998, gid: 998, groups: vec![998] };
+    let mut a: Vec<String> = ["-S", "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny"].iter().map(|s| s.to_string()).collect();
     apply_to_args(&mut a, &RunAs::User(u.clone()), 10_000_002);
-    assert_eq!(
-        a,
-        [
-            "-S",
-            "-sandbox",
-            "on,obsolete=deny,elevateprivileges=allow,spawn=deny",
-            "-run-with",
-            "user=oxvirt-qemu"
-        ]
-    );
+    assert_eq!(a, ["-S", "-sandbox", "on,obsolete=deny,elevateprivileges=allow,spawn=deny", "-run-with", "user=oxvirt-qemu"]);
     assert_eq!(drop_args(&u, 9_000_000), ["-runas", "oxvirt-qemu"]);
-    let mut same = vec![
-        "-sandbox".to_string(),
-        "on,elevateprivileges=deny".to_string(),
-    ];
+    let mut same = vec!["-sandbox".to_string(), "on,elevateprivileges=deny".to_string()];
     apply_to_args(&mut same, &RunAs::Same, 10_000_002);
     assert_eq!(same, ["-sandbox", "on,elevateprivileges=deny"]);
 }
@@ -290,11 +200,7 @@ fn nvram_copies_are_given_to_the_user() {
     assert_eq!(fs::metadata(&nv).unwrap().uid(), u.uid);
     // Elsewhere: never chowned.
     let other = file(d.path(), "mine.fd", 0o600);
-    let def2 = Domain::from_xml_str(
-        &def.to_xml_string()
-            .replace(&nv.display().to_string(), &other.display().to_string()),
-    )
-    .unwrap();
+    let def2 = Domain::from_xml_str(&def.to_xml_string().replace(&nv.display().to_string(), &other.display().to_string())).unwrap();
     prepare_owned_files(&def2, &u, &nvdir).unwrap();
     assert_eq!(fs::metadata(&other).unwrap().uid(), 0);
 }

@@ -31,19 +31,12 @@ impl Netns {
     pub fn exec(&self, args: &[&str]) -> Output {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.name]).args(args);
-        run(c, None, Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("ip netns exec {} {args:?}: {e}", self.name))
+        run(c, None, Duration::from_secs(60)).unwrap_or_else(|e| panic!("ip netns exec {} {args:?}: {e}", self.name))
     }
 
     pub fn exec_ok(&self, args: &[&str]) -> String {
         let o = self.exec(args);
-        assert!(
-            o.status.success(),
-            "in {}: {args:?} failed: {} {}",
-            self.name,
-            o.stdout,
-            o.stderr
-        );
+        assert!(o.status.success(), "in {}: {args:?} failed: {} {}", self.name, o.stdout, o.stderr);
         o.stdout
     }
 
@@ -69,16 +62,11 @@ impl Drop for Netns {
     fn drop(&mut self) {
         // Anything still running in it (a dnsmasq of a failed test) goes with it.
         let pids = self.exec(&["ip", "netns", "pids", &self.name]).stdout;
-        for p in pids
-            .split_whitespace()
-            .filter_map(|p| p.parse::<i32>().ok())
-        {
+        for p in pids.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
             // SAFETY: kill(2) of a process inside our test namespace.
             unsafe { libc::kill(p, libc::SIGKILL) };
         }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }
 }
 
@@ -92,9 +80,7 @@ pub fn sh(args: &[&str]) -> String {
 
 /// A veth pair with `a` in `ns_a` and `b` in `ns_b`.
 pub fn veth(ns_a: &Netns, a: &str, ns_b: &Netns, b: &str) {
-    ns_a.exec_ok(&[
-        "ip", "link", "add", a, "type", "veth", "peer", "name", b, "netns", &ns_b.name,
-    ]);
+    ns_a.exec_ok(&["ip", "link", "add", a, "type", "veth", "peer", "name", b, "netns", &ns_b.name]);
     ns_a.exec_ok(&["ip", "link", "set", a, "up"]);
     ns_b.exec_ok(&["ip", "link", "set", b, "up"]);
 }
@@ -102,10 +88,7 @@ pub fn veth(ns_a: &Netns, a: &str, ns_b: &Netns, b: &str) {
 /// A root directory for the driver that dnsmasq (which drops privileges) can traverse.
 pub fn root_dir() -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
-    let d = tempfile::Builder::new()
-        .prefix("oxvirt-net-")
-        .tempdir()
-        .unwrap();
+    let d = tempfile::Builder::new().prefix("oxvirt-net-").tempdir().unwrap();
     std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     d
 }
