@@ -741,3 +741,167 @@ fn bandwidth_limits_on_a_running_guests_tap_and_the_network_bridge() {
     w.ox(&["detach-interface", "g1", "network", "--mac", mac2, "--live"]);
     teardown(&w, &["g1"], net, bridge);
 }
+
+/// A TCP sink on `UP_FAR:port` in namespace `up`: per connection it reads `total` bytes and appends
+/// to the returned file the rate (bytes/s) at which the bytes after the first `skip` arrived (a
+/// policer's full bucket passes at once), then closes. Waits until it listens.
+fn rate_sink(w: &World, up: &str, port: u16, total: usize, skip: usize) -> PathBuf {
+    const SINK: &str = "import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(4)
+total, skip = int(sys.argv[4]), int(sys.argv[5])
+open(sys.argv[3] + '.ready', 'w').close()
+while True:
+    c, a = s.accept()
+    c.settimeout(60)
+    got, t0, base = 0, None, 0
+    try:
+        while got < total:
+            d = c.recv(65536)
+            if not d:
+                break
+            got += len(d)
+            if t0 is None and got >= skip:
+                t0, base = time.monotonic(), got
+    except Exception:
+        pass
+    c.close()
+    rate = (got - base) / max(time.monotonic() - t0, 1e-6) if t0 is not None and got >= total else -1
+    with open(sys.argv[3], 'a') as f:
+        f.write('%d %d\\n' % (got, rate))
+";
+    let file = w.root.join(format!("sink-{port}.log"));
+    w.spawn_in(
+        up,
+        &["/usr/bin/python3", "-c", SINK, UP_FAR, &port.to_string(), &file.display().to_string(), &total.to_string(), &skip.to_string()],
+    );
+    let ready = PathBuf::from(format!("{}.ready", file.display()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "TCP sink in {up} not listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    file
+}
+
+/// A guest whose serial port is a unix socket (for typing shell commands) logged to `log`.
+fn guest_xml_console(name: &str, mac: &str, nic: &str, sock: &Path, log: &Path, guest: &Path) -> String {
+    guest_xml_with(name, mac, "", nic, log, guest).replace(
+        &format!("<serial type='file'><source path='{}'/><target port='0'/></serial>", log.display()),
+        &format!(
+            "<serial type='unix'><source mode='bind' path='{}'/><log file='{}'/><target port='0'/></serial>",
+            sock.display(),
+            log.display()
+        ),
+    )
+}
+
+/// The guest's shell on its serial socket.
+struct GuestShell {
+    sock: std::os::unix::net::UnixStream,
+    log: PathBuf,
+    n: u32,
+}
+
+impl GuestShell {
+    fn connect(sock: &Path, log: &Path) -> GuestShell {
+        let s = std::os::unix::net::UnixStream::connect(sock).expect("connect to the guest's serial socket");
+        GuestShell { sock: s, log: log.to_path_buf(), n: 0 }
+    }
+
+    /// Runs `cmd` in the guest and waits (up to `timeout`) until it has finished.
+    fn run(&mut self, cmd: &str, timeout: Duration) {
+        use std::io::Write;
+        self.n += 1;
+        let marker = format!("OX-DONE-{}", self.n);
+        let (a, b) = marker.split_at(3);
+        self.sock.write_all(format!("{cmd}; echo \"{a}\"\"{b}\"\n").as_bytes()).expect("write to the guest's serial");
+        let deadline = Instant::now() + timeout;
+        while !std::fs::read_to_string(&self.log).unwrap_or_default().contains(&marker) {
+            assert!(Instant::now() < deadline, "guest command {cmd:?} did not finish in {timeout:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Lines of a [`rate_sink`] log: (bytes received, bytes/s).
+fn sink_rates(file: &Path) -> Vec<(u64, i64)> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The `n`th (from 1) measurement of the sink, waiting for it.
+fn sink_rate(file: &Path, n: usize) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = sink_rates(file);
+        if r.len() >= n {
+            return r[n - 1].1;
+        }
+        assert!(Instant::now() < deadline, "no measurement {n} from the sink: {r:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The tap of the guest's interface (`<target dev>` in the live XML).
+fn tap_of(w: &World, dom: &str) -> String {
+    let live = w.ox(&["dumpxml", dom]);
+    live.split("<target dev='")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .unwrap_or_else(|| panic!("no tap name in the live XML:\n{live}"))
+        .to_string()
+}
+
+#[test]
+fn outbound_limit_measured_from_a_real_guest() {
+    let guest = guest_dir();
+    let w = World::new("bwout");
+    let up = w.upstream();
+    let port = 7104;
+    // 3 MB per run, timed after the first 1.2 MB (a bucket of one second's worth at most 1 MB/s).
+    let (total, skip) = (3_000_000usize, 1_200_000usize);
+    let sink = rate_sink(&w, &up, port, total, skip);
+    let (net, bridge) = ("oxbwo", "virbr47");
+    let (mac, ip) = ("52:54:00:0e:2e:61", "192.168.147.11");
+    w.ox(&["net-define", &w.file("net.xml", &net_xml(net, bridge, "<forward mode='nat'/>", "192.168.147", &[(mac, ip)]))]);
+    w.ox(&["net-start", net]);
+
+    let (sock, log) = (w.root.join("g1.sock"), w.root.join("g1.serial"));
+    let nic = format!("{}><bandwidth><outbound average='500'/></bandwidth", network_nic(net));
+    w.ox(&["define", &w.file("g1.xml", &guest_xml_console("g1", mac, &nic, &sock, &log, &guest))]);
+    w.ox(&["start", "g1"]);
+    let tap = tap_of(&w, "g1");
+    let text = wait_for(&log, "OXVIRT-NET-DONE");
+    assert!(text.contains(&format!("OXVIRT-NET ip={ip}")), "guest's lease:\n{text}");
+    wait_for(&log, "oxvirt# ");
+    // This kernel has no act_police: the limit is an nftables table of ours on the tap's ingress.
+    let ingress = w.sh(&["tc", "filter", "show", "dev", &tap, "ingress"]);
+    let tables = w.sh(&["nft", "list", "ruleset"]);
+    println!("{tap} ingress filters:\n{ingress}\nnft:\n{tables}");
+    assert!(
+        ingress.contains("police") || tables.contains(&format!("hook ingress device \"{tap}\"")),
+        "no outbound limit on {tap}:\n{ingress}\n{tables}"
+    );
+
+    let mut sh = GuestShell::connect(&sock, &log);
+    let send = format!("dd if=/dev/zero bs=1000 count={} 2>/dev/null | nc {UP_FAR} {port} >/dev/null 2>&1", total / 1000);
+    sh.run(&send, Duration::from_secs(90));
+    let limited = sink_rate(&sink, 1);
+    println!("guest -> upstream with <outbound average='500'/>: {:.0} kB/s", limited as f64 / 1e3);
+    assert!(limited > 250_000 && limited < 625_000, "outbound at 500 kB/s measured {limited} B/s");
+
+    w.ox(&["destroy", "g1"]);
+    let tables = w.sh(&["nft", "list", "tables"]);
+    assert!(!tables.contains("oxvirt_bw"), "the tap's nft table outlived the guest:\n{tables}");
+    teardown(&w, &[], net, bridge);
+    w.ox(&["undefine", "g1"]);
+}

@@ -284,6 +284,9 @@ impl QemuDriver {
     /// A guest stopped: its taps are gone with QEMU; the networks count one connection less each.
     fn release_taps(&self, live_xml: &str) {
         let Ok(def) = Domain::from_xml_str(live_xml) else { return };
+        for n in def.devices.iter().flat_map(|d| &d.interfaces) {
+            forget_bridge_tap_limit(n);
+        }
         let conns: Vec<(String, String)> = def
             .devices
             .iter()
@@ -1281,6 +1284,19 @@ fn mac_of(n: &Interface) -> Option<oxvirt_xml::MacAddr> {
     n.mac.as_ref().map(|m| m.address)
 }
 
+/// A `type='bridge'` tap's nftables outbound limit outlives the tap: removed when it goes. (The
+/// network driver does the same for the taps of networks.)
+fn forget_bridge_tap_limit(n: &Interface) {
+    if n.kind != InterfaceType::Bridge || n.bandwidth.as_ref().is_none_or(|b| b.outbound.is_none()) {
+        return;
+    }
+    if let Some(dev) = n.target.as_ref().and_then(|t| t.dev.as_deref()) {
+        if let Err(e) = oxvirt_network::bandwidth::forget(&oxvirt_network::bandwidth::TcCommand::system(), dev) {
+            tracing::warn!("removing the outbound limit of {dev}: {e}");
+        }
+    }
+}
+
 impl QemuDriver {
     fn attach_interface(&self, d: &DomainRef, n: Interface, f: u32) -> Result<()> {
         let _l = self.lock()?;
@@ -1421,6 +1437,7 @@ impl QemuDriver {
             devices.interfaces.remove(idx);
             st.live_xml = def.to_xml_string();
             self.store_status(&st)?;
+            forget_bridge_tap_limit(&old);
             if let (InterfaceType::Network, Some(network), Some(dev)) = (
                 old.kind,
                 old.source.as_ref().and_then(|s| s.network.clone()),

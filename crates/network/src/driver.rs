@@ -835,11 +835,17 @@ impl NetworkDriver {
             for p in [&paths.conf, &paths.hostsfile, &paths.addnhosts].into_iter().chain(paths.pidfile.as_ref()) {
                 let _ = remove_if_exists(p);
             }
-            if !rt.own_bridge && def.bandwidth.as_ref().is_some_and(bandwidth::has_limits) {
-                if let Some(br) = def.bridge_name() {
-                    if let Err(e) = bandwidth::clear(self.host.tc.as_ref(), br) {
-                        problems.push(format!("clearing bandwidth limits of {br}: {e}"));
-                    }
+            if let (Some(bw), Some(br)) = (def.bandwidth.as_ref().filter(|b| bandwidth::has_limits(b)), def.bridge_name()) {
+                // A bridge of ours takes its tc state with it, but not an nftables outbound limit.
+                let r = if !rt.own_bridge {
+                    bandwidth::clear(self.host.tc.as_ref(), br)
+                } else if bw.outbound.is_some() {
+                    bandwidth::forget(self.host.tc.as_ref(), br)
+                } else {
+                    Ok(())
+                };
+                if let Err(e) = r {
+                    problems.push(format!("clearing bandwidth limits of {br}: {e}"));
                 }
             }
             if rt.own_bridge {
@@ -1064,8 +1070,12 @@ impl NetworkDriver {
         })
     }
 
-    /// The guest using a tap is gone (the tap went with QEMU): one connection less.
-    pub fn detach_guest_interface(&self, network: &str, _ifname: &str) -> Result<()> {
+    /// The guest using a tap is gone (the tap went with QEMU): one connection less, and its
+    /// outbound limit's nftables table (which outlives the device) removed.
+    pub fn detach_guest_interface(&self, network: &str, ifname: &str) -> Result<()> {
+        if let Err(e) = bandwidth::forget(self.host.tc.as_ref(), ifname) {
+            tracing::warn!("removing the outbound limit of {ifname}: {e}");
+        }
         self.with_live(network, |_, rt| {
             rt.connections = rt.connections.saturating_sub(1);
             Ok(())

@@ -259,12 +259,22 @@ fn bandwidth_on_taps_and_network_bridges() {
     );
     drop(t);
 
+    // Detaching removes an nftables limit the tap may have had.
+    d.detach_guest_interface("default", "vnet0").unwrap();
+    assert_eq!(tc.scripts().last().unwrap(), &crate::bandwidth::nft_clear_script("vnet0"));
+
     // A tc failure fails the attach, leaves the tap unlimited, and counts no connection.
-    tc.fail_on("police", "Error: Failed to load TC action module.");
+    tc.fail_on("police", "Error: Operation not permitted.");
     let e = d.attach_guest_interface("default", MacAddr::default(), "virtio", Some(&bw)).unwrap_err();
-    assert!(e.message.contains("TC action module"), "{e}");
+    assert!(e.message.contains("not permitted"), "{e}");
     assert!(tc.calls().last().unwrap().ends_with("ingress") && tc.calls().last().unwrap().contains("del"));
-    assert!(d.xml(&r, 0).unwrap().starts_with("<network connections='1'>"));
+    assert!(d.xml(&r, 0).unwrap().starts_with("<network>"));
+
+    // Without tc's police action the limit goes to nftables.
+    tc.fail_on("police", "Error: Failed to load TC action module.");
+    let t = d.attach_guest_interface("default", MacAddr::default(), "virtio", Some(&bw)).unwrap();
+    assert!(tc.scripts().last().unwrap().contains(&format!("device \"{}\"", t.ifname)));
+    drop(t);
 
     // A network whose limits cannot be set does not start, and its bridge is gone again.
     d.destroy(&r).unwrap();
