@@ -249,6 +249,25 @@ while True:
     fn links(&self) -> String {
         self.sh(&["ip", "-o", "link", "show"])
     }
+
+    /// Calls the API in-process, on a thread that entered the test's namespace.
+    fn api<T: Send>(&self, f: impl FnOnce(&oxvirt_api::Connect) -> oxvirt_api::Result<T> + Send) -> oxvirt_api::Result<T> {
+        use std::os::fd::AsRawFd;
+        oxvirt_cli::register_drivers();
+        let path = format!("/run/netns/{}", self.ns);
+        let uri = self.uri.clone();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let ns = std::fs::File::open(&path).expect("netns file");
+                // SAFETY: setns on a valid namespace fd, affecting only this thread.
+                let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
+                f(&oxvirt_api::Connect::open(Some(&uri))?)
+            })
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        })
+    }
 }
 
 /// Names of the files in `dir` ending in `ext`, without it.
@@ -904,4 +923,199 @@ fn outbound_limit_measured_from_a_real_guest() {
     assert!(!tables.contains("oxvirt_bw"), "the tap's nft table outlived the guest:\n{tables}");
     teardown(&w, &[], net, bridge);
     w.ox(&["undefine", "g1"]);
+}
+
+/// A serial console on a unix socket: reads the guest's output and types into its shell.
+struct Console {
+    sock: std::os::unix::net::UnixStream,
+    seen: String,
+}
+
+impl Console {
+    fn connect(path: &Path) -> Console {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(sock) => {
+                    sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+                    return Console { sock, seen: String::new() };
+                }
+                Err(e) => assert!(Instant::now() < deadline, "console {}: {e}", path.display()),
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Reads until `marker` appears after what was consumed before; returns the text up to it.
+    fn until(&mut self, marker: &str) -> String {
+        use std::io::Read;
+        let deadline = Instant::now() + BOOT;
+        loop {
+            if let Some(i) = self.seen.find(marker) {
+                let out = self.seen[..i + marker.len()].to_string();
+                self.seen.drain(..i + marker.len());
+                return out.replace('\r', "");
+            }
+            assert!(Instant::now() < deadline, "no {marker} on the console after {BOOT:?}:\n{}", self.seen);
+            let mut buf = [0u8; 4096];
+            match self.sock.read(&mut buf) {
+                Ok(0) => panic!("console closed before {marker}:\n{}", self.seen),
+                Ok(n) => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e) => panic!("console: {e}"),
+            }
+        }
+    }
+
+    /// Runs a shell command in the guest; its output up to the next prompt.
+    fn cmd(&mut self, line: &str) -> String {
+        use std::io::Write;
+        self.sock.write_all(format!("{line}\n").as_bytes()).expect("console write");
+        self.until("oxvirt# ").trim_end_matches("oxvirt# ").to_string()
+    }
+}
+
+/// A 2-vCPU guest whose NIC (`nic`: type and source, as for `guest_xml_with`; `extra`: more
+/// elements inside `<interface>`) is on a console socket at `sock`.
+fn mq_guest_xml(name: &str, mac: &str, nic: &str, extra: &str, sock: &Path, guest: &Path) -> String {
+    format!(
+        "<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>2</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{kernel}</kernel>
+    <initrd>{initrd}</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1 oxvirt.mode=net oxvirt.ping=192.168.147.1</cmdline>
+  </os>
+  <features><acpi/><apic/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <devices>
+    <serial type='unix'><source mode='bind' path='{sock}'/><target port='0'/></serial>
+    <interface {nic}>
+      <mac address='{mac}'/>
+      <model type='virtio'/>{extra}
+    </interface>
+  </devices>
+</domain>",
+        kernel = guest.join("vmlinuz").display(),
+        initrd = guest.join("initrd-shell.img").display(),
+        sock = sock.display(),
+    )
+}
+
+/// A guest NIC with `<driver queues='2'/>` and a tap name of the user's: the tap is `mytap0` with
+/// two queues (IFF_MULTI_QUEUE) on the bridge, QEMU gets `fds=` and `mq=on`, and the guest sees two
+/// queue pairs and gets its lease through them. A second guest wanting the same tap name, or
+/// vhost-net (absent here), is refused by name and leaves nothing. `type='ethernet'`: an
+/// unmanaged tap made beforehand is used as is and outlives the guest; a managed one is generated
+/// and goes with QEMU.
+#[test]
+fn multiqueue_named_taps_vhost_refusal_and_ethernet() {
+    let guest = guest_dir();
+    let w = World::new("mq");
+    let (net, bridge) = ("oxnetmq", "virbr47");
+    let (mac, ip) = ("52:54:00:0e:47:01", "192.168.147.11");
+    w.ox(&["net-define", &w.file("net.xml", &net_xml(net, bridge, "<forward mode='nat'/>", "192.168.147", &[(mac, ip)]))]);
+    w.ox(&["net-start", net]);
+
+    let sock = w.root.join("mq.console");
+    let xml = mq_guest_xml("mq", mac, &network_nic(net), "\n      <target dev='mytap0'/>\n      <driver queues='2'/>", &sock, &guest);
+    w.ox(&["define", &w.file("mq.xml", &xml)]);
+    assert!(w.ox(&["dumpxml", "mq", "--inactive"]).contains("<target dev='mytap0'/>"), "the user's tap name is kept");
+    w.ox(&["start", "mq"]);
+    let mut con = Console::connect(&sock);
+    let live = w.ox(&["dumpxml", "mq"]);
+    assert!(live.contains("<target dev='mytap0'/>") && live.contains("queues='2'"), "{live}");
+    let links = w.links();
+    assert!(links.lines().any(|l| l.contains(": mytap0:") && l.contains(&format!("master {bridge}"))), "{links}");
+    let flags = w.sh(&["cat", "/sys/class/net/mytap0/tun_flags"]);
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).expect("tun_flags");
+    assert!(flags & 0x100 != 0, "IFF_MULTI_QUEUE on mytap0: {flags:#x}");
+    let status: serde_json::Value = serde_json::from_slice(&std::fs::read(w.root.join("run/qemu/mq.status")).expect("status")).expect("json");
+    let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", status["pid"])).expect("QEMU's cmdline").replace('\0', " ");
+    assert!(cmdline.contains("\"fds\":") && cmdline.contains("\"mq\":true") && cmdline.contains("\"vectors\":6"), "{cmdline}");
+
+    let boot = con.until("OXVIRT-NET-DONE");
+    assert!(boot.contains(&format!("OXVIRT-NET ip={ip}")), "lease over the multiqueue NIC:\n{boot}");
+    assert!(boot.contains("OXVIRT-PING ok 192.168.147.1"), "gateway answers:\n{boot}");
+    con.until("oxvirt# ");
+    let queues = con.cmd("ls /sys/class/net/eth0/queues");
+    let mut q: Vec<&str> = queues.split_whitespace().filter(|s| s.starts_with("rx-") || s.starts_with("tx-")).collect();
+    q.sort();
+    assert_eq!(q, ["rx-0", "rx-1", "tx-0", "tx-1"], "the guest sees two queue pairs:\n{queues}");
+
+    // Hot-plug: a second multiqueue NIC, each of its fds passed with getfd; the guest sees its queues.
+    // (The CLI has no attach-device: the API runs in-process on a thread inside the namespace.)
+    let hot = format!("<interface type='network'><source network='{net}'/><mac address='52:54:00:0e:47:09'/><model type='virtio'/><driver queues='2'/></interface>");
+    w.api(|c| c.lookup_domain_by_name("mq")?.attach_device(&hot, 1)).expect("attach-device --live");
+    let hot_tap = w
+        .ox(&["domiflist", "mq"])
+        .lines()
+        .find(|l| l.contains("52:54:00:0e:47:09"))
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .expect("hot-plugged NIC in domiflist");
+    let flags = w.sh(&["cat", &format!("/sys/class/net/{hot_tap}/tun_flags")]);
+    assert!(u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).expect("tun_flags") & 0x100 != 0, "{hot_tap}: {flags}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let hot_queues = loop {
+        let out = con.cmd("ls /sys/class/net/eth1/queues 2>&1");
+        if out.contains("rx-1") || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(hot_queues.contains("rx-0") && hot_queues.contains("rx-1") && hot_queues.contains("tx-1"), "hot-plugged NIC's queues:\n{hot_queues}");
+    w.api(|c| c.lookup_domain_by_name("mq")?.detach_device(&hot, 1)).expect("detach-device --live");
+    assert!(!w.links().contains(&format!(": {hot_tap}:")), "hot-plugged tap gone after detach");
+
+    // The same name again: refused, naming the device; nothing counted or left.
+    let xml2 = mq_guest_xml("mq2", "52:54:00:0e:47:02", &network_nic(net), "\n      <target dev='mytap0'/>", &w.root.join("mq2.console"), &guest);
+    let (c, o, e) = w.ox_raw(&["create", &w.file("mq2.xml", &xml2)]);
+    assert_ne!(c, 0, "second mytap0 refused:\n{o}");
+    assert!(e.contains("mytap0 interface already exists") && e.contains("interface[1]/target"), "{e}");
+    // vhost-net asked for but missing: refused naming the element, before any tap exists.
+    let xml3 = mq_guest_xml("mq3", "52:54:00:0e:47:03", &network_nic(net), "\n      <driver name='vhost'/>", &w.root.join("mq3.console"), &guest);
+    let (c, o, e) = w.ox_raw(&["create", &w.file("mq3.xml", &xml3)]);
+    assert_ne!(c, 0, "vhost refused:\n{o}");
+    assert!(e.contains("interface[1]/driver/@name") && e.contains("vhost-net was requested") && e.contains("/dev/vhost-net"), "{e}");
+    assert_eq!(w.runtime_of(net)["connections"], 1, "refused starts gave their connections back");
+    let links = w.links();
+    assert_eq!(links.lines().filter(|l| l.contains(": vnet") || l.contains(": mytap")).count(), 1, "{links}");
+
+    // type='ethernet': ext0 exists before (on the bridge, up); a second NIC gets a generated tap.
+    w.sh(&["ip", "tuntap", "add", "dev", "ext0", "mode", "tap"]);
+    w.sh(&["ip", "link", "set", "ext0", "master", bridge, "up"]);
+    let eth = mq_guest_xml(
+        "eth",
+        "52:54:00:0e:47:04",
+        "type='ethernet'>\n      <target dev='ext0' managed='no'/",
+        "",
+        &w.root.join("eth.console"),
+        &guest,
+    )
+    .replace(
+        "  </devices>",
+        "    <interface type='ethernet'><mac address='52:54:00:0e:47:05'/><model type='e1000'/></interface>\n  </devices>",
+    );
+    w.ox(&["create", &w.file("eth.xml", &eth)]);
+    let live = w.ox(&["dumpxml", "eth"]);
+    assert!(live.contains("<target dev='ext0' managed='no'/>"), "{live}");
+    let gen = live
+        .split("<target dev='")
+        .filter_map(|s| s.split('\'').next())
+        .find(|d| d.starts_with("vnet"))
+        .unwrap_or_else(|| panic!("generated tap of the managed ethernet NIC:\n{live}"))
+        .to_string();
+    let links = w.links();
+    assert!(links.lines().any(|l| l.contains(&format!(": {gen}:")) && !l.contains("master")), "managed ethernet tap on no bridge:\n{links}");
+    w.ox(&["destroy", "eth"]);
+    let links = w.links();
+    assert!(links.contains(": ext0:"), "the unmanaged tap stays:\n{links}");
+    assert!(!links.contains(&format!(": {gen}:")), "the managed one is gone:\n{links}");
+    w.sh(&["ip", "link", "del", "ext0"]);
+
+    teardown(&w, &["mq"], net, bridge);
+    assert!(!w.links().contains("mytap0"), "mytap0 gone with its guest");
 }

@@ -223,60 +223,45 @@ impl QemuDriver {
         Ok(n)
     }
 
-    /// Opens the tap of every `<interface type='network'|'bridge'>` (on the network's bridge or the
-    /// named one) and records its name in `def` (`<target dev>`), as the live XML shows it.
+    /// Opens the tap of every `<interface type='network'|'bridge'|'ethernet'>` (on the network's
+    /// bridge, the named one, or none), one fd per queue plus vhost-net fds if used, and records
+    /// its name in `def` (`<target dev>`), as the live XML shows it.
     /// `only`: just that interface (hot-plug), the others get no tap.
     fn open_taps(&self, def: &mut Domain, only: Option<usize>) -> Result<NicTaps> {
         let mut out = NicTaps { net: None, fds: Vec::new(), args: Vec::new(), connections: Vec::new() };
         let name = def.name.clone();
+        let accel = if def.kind.to_string() == "kvm" { Accel::Kvm } else { Accel::Tcg };
+        let vhost_net = Path::new(crate::nic::VHOST_NET).exists();
         let Some(devs) = def.devices.as_mut() else { return Ok(out) };
         for (i, n) in devs.interfaces.iter_mut().enumerate() {
-            if !matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge) || only.is_some_and(|o| o != i) {
+            if !matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet) || only.is_some_and(|o| o != i) {
                 out.args.push(None);
                 continue;
             }
-            let path = format!("interface {}", i + 1);
-            let mac = n.mac.as_ref().map(|m| m.address).ok_or_else(|| {
-                Error::internal(format!("domain '{name}': {path} has no MAC address after completion"))
-            })?;
-            let model = n.model.as_ref().map_or("rtl8139", |m| m.kind.as_str()).to_string();
-            let src = n.source.get_or_insert_with(Default::default);
-            let (fd, ifname, vnet_hdr) = if n.kind == InterfaceType::Network {
-                let network = src.network.clone().ok_or_else(|| {
-                    Error::unsupported_config(format!("domain '{name}': {path} of type 'network' names no source network"))
-                })?;
+            let nic = crate::nic::open_nic(&name, n, i, accel, vhost_net, || {
                 let net = match &out.net {
-                    Some(n) => n.clone(),
-                    None => {
-                        let n = self.net()?;
-                        out.net = Some(n.clone());
-                        n
-                    }
+                    Some(net) => net.clone(),
+                    None => self.net()?,
                 };
-                let tap = net.attach_guest_interface(&network, mac, &model, n.bandwidth.as_ref())?;
-                out.connections.push((network, tap.ifname.clone()));
-                src.bridge = Some(tap.bridge.clone());
-                (tap.fd, tap.ifname, tap.vnet_hdr)
-            } else {
-                let bridge = src.bridge.clone().ok_or_else(|| {
-                    Error::unsupported_config(format!("domain '{name}': {path} of type 'bridge' names no source bridge"))
-                })?;
-                let vnet_hdr = model == "virtio";
-                let mtu = n.mtu.as_ref().map(|m| u32::from(m.size));
-                let (fd, ifname) = oxvirt_network::open_tap("vnet%d", Some(&bridge), mtu, mac, vnet_hdr).map_err(|e| {
-                    Error::new(ErrorCode::SystemError, ErrorDomain::Qemu, format!("creating a tap device on bridge '{bridge}' for domain '{name}': {e}"))
-                })?;
-                if let Some(bw) = n.bandwidth.as_ref().filter(|b| oxvirt_network::bandwidth::has_limits(b)) {
-                    // On failure the fd drops and the tap goes with it.
-                    oxvirt_network::bandwidth::apply(&oxvirt_network::bandwidth::TcCommand::system(), &ifname, bw, false).map_err(|e| {
-                        Error::new(ErrorCode::OperationFailed, ErrorDomain::Qemu, format!("setting bandwidth limits on {ifname} for domain '{name}': {e}"))
-                    })?;
-                }
-                (fd, ifname, vnet_hdr)
-            };
-            n.target = Some(InterfaceTarget { dev: Some(ifname), managed: None });
-            out.args.push(Some(TapArg { fd: process::passed_fd(out.fds.len()), vnet_hdr }));
-            out.fds.push(fd);
+                out.net = Some(net.clone());
+                Ok(net)
+            })?;
+            if let Some((network, bridge)) = nic.network {
+                out.connections.push((network, nic.ifname.clone()));
+                n.source.get_or_insert_with(Default::default).bridge = Some(bridge);
+            }
+            let managed = n.target.as_ref().and_then(|t| t.managed);
+            n.target = Some(InterfaceTarget { dev: Some(nic.ifname), managed });
+            let mut arg = TapArg { vnet_hdr: nic.vnet_hdr, ..TapArg::default() };
+            for fd in nic.tap_fds {
+                arg.fds.push(process::passed_fd(out.fds.len()));
+                out.fds.push(fd);
+            }
+            for fd in nic.vhost_fds {
+                arg.vhostfds.push(process::passed_fd(out.fds.len()));
+                out.fds.push(fd);
+            }
+            out.args.push(Some(arg));
         }
         Ok(out)
     }
@@ -687,9 +672,10 @@ impl QemuDriver {
             devices.emulator = Some(emulator.display().to_string());
         }
         // Tap names are chosen at each start; like libvirt, a definition does not keep one of
-        // the generated `vnetN` names (a dumpxml of a running guest fed back to define).
+        // the generated `vnetN`/`macvtapN`/`macvlanN` names (a dumpxml of a running guest fed back
+        // to define), but keeps the user's own and any with managed='no'.
         for n in devices.interfaces.iter_mut() {
-            if n.target.as_ref().and_then(|t| t.dev.as_deref()).is_some_and(|d| d.starts_with("vnet")) {
+            if n.target.as_ref().is_some_and(|t| t.dev.is_some()) && crate::nic::chosen_name(n).is_none() {
                 n.target = None;
             }
         }
@@ -1347,7 +1333,10 @@ impl QemuDriver {
         let used: BTreeSet<String> = devices.interfaces.iter().filter_map(|x| x.alias.as_ref().map(|a| a.name.clone())).collect();
         let alias = (0..).map(|i| format!("net{i}")).find(|a| !used.contains(a)).unwrap_or_default();
         n.alias = Some(oxvirt_xml::domain::devices::common::Alias { name: alias.clone() });
-        n.target = None;
+        // A generated name is made anew; the user's own one is kept (and refused if taken).
+        if crate::nic::chosen_name(&n).is_none() {
+            n.target = None;
+        }
         devices.interfaces.push(n);
         let idx = devices.interfaces.len() - 1;
         let emulator = PathBuf::from(&st.emulator);
@@ -1359,8 +1348,9 @@ impl QemuDriver {
         // The other NICs' taps are QEMU's already; placeholders let the whole line be built.
         env.taps = nics.args.clone();
         for (i, n) in def.devices.iter().flat_map(|d| &d.interfaces).enumerate() {
-            if i != idx && matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge) {
-                env.taps[i] = Some(TapArg { fd: -1, vnet_hdr: false });
+            if i != idx && matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet) {
+                let q = crate::nic::queues_of(n) as usize;
+                env.taps[i] = Some(TapArg { fds: vec![-1; q], ..TapArg::default() });
             }
         }
         let cmd = command::build(&def, &env).map_err(|x| Error::unsupported_config(x).in_domain(ErrorDomain::Qemu))?;
@@ -1377,18 +1367,42 @@ impl QemuDriver {
         };
         let fail = |what: &str, x: &dyn std::fmt::Display| qmp_err(&e.name, what, x);
         let mut qmp = self.qmp(&st)?;
-        let fdname = format!("fd-{alias}");
-        let have_fd = if let Some(fd) = nics.fds.first() {
-            qmp.execute_with_fd("getfd", Some(json!({"fdname": fdname})), fd.as_fd())
-                .map_err(|x| fail("passing a tap fd", &x))?;
-            netdev["fd"] = json!(fdname);
-            true
-        } else {
-            false
-        };
+        // Each fd (one per queue, then the vhost-net ones) goes over with `getfd` under a name the
+        // backend then uses in place of the number; all closed again if the backend fails.
+        let arg = nics.args.get(idx).cloned().flatten().unwrap_or_default();
+        let mut names = Vec::new();
+        for (k, fd) in nics.fds.iter().enumerate() {
+            let fdname = match k.checked_sub(arg.fds.len()) {
+                None => format!("fd-{alias}-{k}"),
+                Some(v) => format!("vhostfd-{alias}-{v}"),
+            };
+            if let Err(x) = qmp.execute_with_fd("getfd", Some(json!({"fdname": fdname})), fd.as_fd()) {
+                for n in &names {
+                    let _ = qmp.execute("closefd", Some(json!({"fdname": n})));
+                }
+                return Err(fail("passing a tap fd", &x));
+            }
+            names.push(fdname);
+        }
+        if let Some(obj) = netdev.as_object_mut() {
+            for key in ["fd", "fds", "vhostfd", "vhostfds"] {
+                obj.remove(key);
+            }
+            let (taps, vhosts) = names.split_at(arg.fds.len().min(names.len()));
+            match taps.len() {
+                0 => {}
+                1 => drop(obj.insert("fd".into(), json!(taps[0]))),
+                _ => drop(obj.insert("fds".into(), json!(taps.join(":")))),
+            }
+            match vhosts.len() {
+                0 => {}
+                1 => drop(obj.insert("vhostfd".into(), json!(vhosts[0]))),
+                _ => drop(obj.insert("vhostfds".into(), json!(vhosts.join(":")))),
+            }
+        }
         if let Err(x) = qmp.execute("netdev_add", Some(netdev)) {
-            if have_fd {
-                let _ = qmp.execute("closefd", Some(json!({"fdname": fdname})));
+            for n in &names {
+                let _ = qmp.execute("closefd", Some(json!({"fdname": n})));
             }
             return Err(fail("adding the network backend", &x));
         }

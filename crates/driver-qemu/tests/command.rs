@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use oxvirt_driver_qemu::caps::QemuCaps;
-use oxvirt_driver_qemu::command::{assign_addresses, build, Accel, BuildEnv, PortCheck, TapArg};
+use oxvirt_driver_qemu::command::{assign_addresses, build, vhost_wanted, Accel, BuildEnv, PortCheck, TapArg};
 use oxvirt_driver_qemu::process::{self, RunDir, SpawnSpec};
 use oxvirt_xml::domain::*;
 use oxvirt_xml::{parse_document, ParseOptions, XmlDocument};
@@ -69,14 +69,26 @@ fn golden_env<'a>(caps: &'a QemuCaps, def: &Domain) -> BuildEnv<'a> {
     );
     env.port_check = PortCheck::AssumeFree;
     env.domain_id = 1;
-    // The driver opens a tap per network/bridge NIC; error cases show what happens without.
+    // The driver opens a tap per network/bridge/ethernet NIC, one fd per queue, and vhost-net fds
+    // when it decides so; error cases show what happens without. Goldens named `*vhost*` run as
+    // if /dev/vhost-net existed (this machine has none).
     if !def.name.starts_with("err-") {
         let mut k = 0;
-        for n in def.devices.iter().flat_map(|d| &d.interfaces) {
-            let tap = matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge);
+        let mut next = |n: u32| {
+            let v: Vec<i32> = (0..n).map(|j| process::passed_fd(k + j as usize)).collect();
+            k += n as usize;
+            v
+        };
+        for (i, n) in def.devices.iter().flat_map(|d| &d.interfaces).enumerate() {
+            let tap = matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet);
             env.taps.push(tap.then(|| {
-                k += 1;
-                TapArg { fd: process::passed_fd(k - 1), vnet_hdr: n.model.as_ref().is_some_and(|m| m.kind == "virtio") }
+                let q = n.driver.as_ref().and_then(|d| d.queues).unwrap_or(1).max(1);
+                let vhost = vhost_wanted(n, i, accel_for(def), def.name.contains("vhost")).unwrap();
+                TapArg {
+                    fds: next(q),
+                    vhostfds: if vhost { next(q) } else { Vec::new() },
+                    vnet_hdr: n.model.as_ref().is_some_and(|m| m.kind == "virtio"),
+                }
             }));
         }
     }
@@ -170,12 +182,14 @@ fn golden() {
 fn localize(def: &mut Domain, dir: &Path) {
     let guest = guest_dir();
     // Taps need a bridge and privileges: their NICs run on user networking here; real taps in
-    // QEMU are covered by crates/cli/tests/net_e2e.rs (inside a network namespace).
+    // QEMU (multiqueue ones too) are covered by crates/cli/tests/net_e2e.rs (inside a network
+    // namespace). User networking has a single queue.
     for n in def.devices.iter_mut().flat_map(|d| d.interfaces.iter_mut()) {
-        if matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge) {
+        if matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet) {
             n.kind = InterfaceType::User;
             n.source = None;
             n.target = None;
+            n.driver = None;
         }
     }
     if def.os.kernel.is_some() {
@@ -534,4 +548,29 @@ fn corpus_figure() {
     for (r, n) in top.iter().take(25) {
         eprintln!("  {n:4}  {r}");
     }
+}
+
+/// vhost-net as libvirt decides it, with /dev/vhost-net present or not (a flag: this machine has
+/// none); refusals name the attribute.
+#[test]
+fn vhost_net_choice() {
+    use oxvirt_xml::domain::devices::interface::Interface;
+    let nic = |model: &str, driver: &str| -> Interface {
+        let xml = format!("<interface type='network'><source network='default'/><model type='{model}'/>{driver}</interface>");
+        oxvirt_xml::parse_element::<Interface>(&xml, "interface", ParseOptions::default()).unwrap().0
+    };
+    let virtio = nic("virtio", "");
+    assert!(vhost_wanted(&virtio, 0, Accel::Kvm, true).unwrap(), "default on KVM with the device");
+    assert!(!vhost_wanted(&virtio, 0, Accel::Kvm, false).unwrap(), "default without the device: userspace");
+    assert!(!vhost_wanted(&virtio, 0, Accel::Tcg, true).unwrap(), "default under TCG: userspace");
+    assert!(!vhost_wanted(&nic("e1000", ""), 0, Accel::Kvm, true).unwrap(), "only virtio");
+    assert!(!vhost_wanted(&nic("virtio", "<driver name='qemu'/>"), 0, Accel::Kvm, true).unwrap(), "qemu: never");
+    let asked = nic("virtio", "<driver name='vhost' queues='2'/>");
+    assert!(vhost_wanted(&asked, 1, Accel::Tcg, true).unwrap(), "asked for: used under TCG too");
+    let e = vhost_wanted(&asked, 1, Accel::Kvm, false).unwrap_err().to_string();
+    assert!(e.contains("/domain/devices/interface[2]/driver/@name") && e.contains("unavailable") && e.contains("/dev/vhost-net"), "{e}");
+    let e = vhost_wanted(&nic("e1000", "<driver name='vhost'/>"), 0, Accel::Kvm, true).unwrap_err().to_string();
+    assert!(e.contains("driver/@name") && e.contains("only supported for virtio"), "{e}");
+    let e = vhost_wanted(&nic("virtio", "<driver name='vfio'/>"), 0, Accel::Kvm, true).unwrap_err().to_string();
+    assert!(e.contains("driver/@name") && e.contains("'vfio'"), "{e}");
 }

@@ -26,6 +26,7 @@ use crate::host::Host;
 use crate::layout::NetLayout;
 use crate::netlink::{BridgeSpec, RouteSpec};
 use crate::rollback::Rollback;
+use crate::tap::{TapError, TapSpec};
 use crate::util::{remove_if_exists, write_atomic, FileLock};
 
 const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -87,7 +88,8 @@ pub struct StartReport {
 /// with [`NetworkDriver::detach_guest_interface`] when the guest is gone.
 #[derive(Debug)]
 pub struct TapHandle {
-    pub fd: OwnedFd,
+    /// One per queue.
+    pub fds: Vec<OwnedFd>,
     pub ifname: String,
     pub network: String,
     pub bridge: String,
@@ -1031,14 +1033,14 @@ impl NetworkDriver {
         Ok(out)
     }
 
-    /// Creates the TAP device of a guest NIC (`<interface type='network'>`) on the network's bridge.
-    /// `model` is the NIC model (`virtio` gets a vnet header); `bandwidth` (the interface's
-    /// `<bandwidth>`; port group limits are not merged in) is set on the tap with `tc`.
+    /// Creates the TAP device of a guest NIC (`<interface type='network'>`) on the network's bridge,
+    /// as `tap` says (name, queues, vnet header); `bandwidth` (the interface's `<bandwidth>`; port
+    /// group limits are not merged in) is set on the tap with `tc`.
     pub fn attach_guest_interface(
         &self,
         network: &str,
         mac: MacAddr,
-        model: &str,
+        tap: &TapSpec,
         bandwidth: Option<&Bandwidth>,
     ) -> Result<TapHandle> {
         let taps = self.host.taps.clone();
@@ -1055,18 +1057,18 @@ impl NetworkDriver {
                 return Err(err(ErrorCode::ConfigUnsupported, "hostdev networks are not supported yet"));
             }
             let bridge = def.bridge_name().ok_or_else(|| failed(format!("network '{network}' has no bridge")))?.to_string();
-            let vnet_hdr = model == "virtio";
             let mtu = def.mtu.as_ref().map(|m| u32::from(m.size));
-            let (fd, ifname) = taps
-                .open_tap("vnet%d", &bridge, mtu, mac, vnet_hdr)
-                .map_err(|e| sys(format!("creating a tap device on {bridge}"), e))?;
+            let (fds, ifname) = taps.open_tap(tap, &bridge, mtu, mac).map_err(|e| match e {
+                TapError::Exists(_) => op_invalid(e),
+                e => sys(format!("creating a tap device on {bridge}"), e),
+            })?;
             if let Some(bw) = bandwidth.filter(|b| bandwidth::has_limits(b)) {
                 // On failure the fd drops here and the tap goes with it.
                 bandwidth::apply(tc.as_ref(), &ifname, bw, false)
                     .map_err(|e| failed(format!("setting bandwidth limits on {ifname}: {e}")))?;
             }
             rt.connections += 1;
-            Ok(TapHandle { fd, ifname, network: network.into(), bridge, mac, vnet_hdr })
+            Ok(TapHandle { fds, ifname, network: network.into(), bridge, mac, vnet_hdr: tap.vnet_hdr })
         })
     }
 

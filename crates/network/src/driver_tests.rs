@@ -1,6 +1,10 @@
 use super::*;
 use crate::host::fake::Fake;
 
+fn virtio() -> TapSpec {
+    TapSpec { vnet_hdr: true, ..TapSpec::default() }
+}
+
 const NAT: &str = "<network><name>default</name><forward mode='nat'/>
   <ip address='192.168.122.1' netmask='255.255.255.0'><dhcp><range start='192.168.122.2' end='192.168.122.254'/></dhcp></ip>
 </network>";
@@ -176,7 +180,7 @@ fn guest_interfaces_count_connections() {
     let (_dir, fake, d) = setup();
     let r = d.define(NAT, 0).unwrap();
     d.start(&r).unwrap();
-    let t = d.attach_guest_interface("default", "52:54:00:11:22:33".parse().unwrap(), "virtio", None).unwrap();
+    let t = d.attach_guest_interface("default", "52:54:00:11:22:33".parse().unwrap(), &virtio(), None).unwrap();
     assert!(t.vnet_hdr && t.ifname == "vnet0" && t.bridge == "virbr0");
     {
         let s = fake.state();
@@ -185,7 +189,14 @@ fn guest_interfaces_count_connections() {
     assert!(d.xml(&r, 0).unwrap().starts_with("<network connections='1'>"));
     d.detach_guest_interface("default", &t.ifname).unwrap();
     assert!(d.xml(&r, 0).unwrap().starts_with("<network>"));
-    assert!(d.attach_guest_interface("nope", MacAddr::default(), "e1000", None).is_err());
+    assert!(d.attach_guest_interface("nope", MacAddr::default(), &TapSpec::default(), None).is_err());
+    // A name of the user's, with one fd per queue; a taken name is refused, naming it.
+    let spec = TapSpec { name: Some("mytap0".into()), queues: 4, vnet_hdr: true };
+    let t = d.attach_guest_interface("default", MacAddr::default(), &spec, None).unwrap();
+    assert_eq!((t.ifname.as_str(), t.fds.len()), ("mytap0", 4));
+    let e = d.attach_guest_interface("default", MacAddr::default(), &spec, None).unwrap_err();
+    assert!(e.code == ErrorCode::OperationInvalid && e.message.contains("mytap0 interface already exists"), "{e}");
+    assert!(d.xml(&r, 0).unwrap().starts_with("<network connections='1'>"), "the refused one is not counted");
 }
 
 #[test]
@@ -202,7 +213,7 @@ fn macvtap_and_host_bridge_modes() {
     let b = d.choose_direct_interface("mv").unwrap();
     assert_eq!((a.dev.as_str(), b.dev.as_str(), a.mode), ("eth1", "eth2", ForwardMode::Vepa));
     assert!(d.xml(&r, 0).unwrap().contains("<interface dev='eth1' connections='1'/>"));
-    assert!(d.attach_guest_interface("mv", MacAddr::default(), "virtio", None).is_err());
+    assert!(d.attach_guest_interface("mv", MacAddr::default(), &virtio(), None).is_err());
     d.release_direct_interface("mv", "eth1").unwrap();
     assert_eq!(d.choose_direct_interface("mv").unwrap().dev, "eth1");
     d.destroy(&r).unwrap();
@@ -213,7 +224,7 @@ fn macvtap_and_host_bridge_modes() {
     fake.add_link("br0", "bridge");
     let (r, _) = d.create_xml(host_br, 0).unwrap();
     assert_eq!(fake.state().dnsmasq.len(), 0);
-    let t = d.attach_guest_interface("hb", MacAddr::default(), "e1000", None).unwrap();
+    let t = d.attach_guest_interface("hb", MacAddr::default(), &TapSpec::default(), None).unwrap();
     assert_eq!((t.bridge.as_str(), t.vnet_hdr), ("br0", false));
     d.destroy(&r).unwrap();
     assert!(fake.state().links.contains_key("br0"), "host bridge is not ours to delete");
@@ -252,7 +263,7 @@ fn bandwidth_on_taps_and_network_bridges() {
         outbound: Some(oxvirt_xml::network::BandwidthRate { average: Some(64), ..Default::default() }),
         ..Default::default()
     };
-    let t = d.attach_guest_interface("default", MacAddr::default(), "virtio", Some(&bw)).unwrap();
+    let t = d.attach_guest_interface("default", MacAddr::default(), &virtio(), Some(&bw)).unwrap();
     assert_eq!(
         tc.calls().last().unwrap(),
         &format!("filter add dev {} parent ffff: protocol all u32 match u32 0 0 police rate 64kbps burst 64kb mtu 64kb drop flowid :1", t.ifname)
@@ -265,14 +276,14 @@ fn bandwidth_on_taps_and_network_bridges() {
 
     // A tc failure fails the attach, leaves the tap unlimited, and counts no connection.
     tc.fail_on("police", "Error: Operation not permitted.");
-    let e = d.attach_guest_interface("default", MacAddr::default(), "virtio", Some(&bw)).unwrap_err();
+    let e = d.attach_guest_interface("default", MacAddr::default(), &virtio(), Some(&bw)).unwrap_err();
     assert!(e.message.contains("not permitted"), "{e}");
     assert!(tc.calls().last().unwrap().ends_with("ingress") && tc.calls().last().unwrap().contains("del"));
     assert!(d.xml(&r, 0).unwrap().starts_with("<network>"));
 
     // Without tc's police action the limit goes to nftables.
     tc.fail_on("police", "Error: Failed to load TC action module.");
-    let t = d.attach_guest_interface("default", MacAddr::default(), "virtio", Some(&bw)).unwrap();
+    let t = d.attach_guest_interface("default", MacAddr::default(), &virtio(), Some(&bw)).unwrap();
     assert!(tc.scripts().last().unwrap().contains(&format!("device \"{}\"", t.ifname)));
     drop(t);
 

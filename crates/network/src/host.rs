@@ -13,7 +13,7 @@ use crate::bandwidth::{Tc, TcCommand};
 use crate::dnsmasq::{self, DnsmasqError};
 use crate::firewall::{Nft, NftCommand};
 use crate::netlink::{self, BridgeSpec, LinkInfo, NetlinkError, RouteSpec};
-use crate::tap::{self, TapError};
+use crate::tap::{self, TapError, TapSpec};
 
 /// Link configuration (rtnetlink).
 pub trait Links: Send + Sync {
@@ -28,14 +28,8 @@ pub trait Links: Send + Sync {
 
 /// Guest TAP devices.
 pub trait Taps: Send + Sync {
-    fn open_tap(
-        &self,
-        template: &str,
-        bridge: &str,
-        mtu: Option<u32>,
-        mac: MacAddr,
-        vnet_hdr: bool,
-    ) -> Result<(OwnedFd, String), TapError>;
+    /// One fd per queue of `spec`, and the tap's name.
+    fn open_tap(&self, spec: &TapSpec, bridge: &str, mtu: Option<u32>, mac: MacAddr) -> Result<(Vec<OwnedFd>, String), TapError>;
 }
 
 /// The dnsmasq process of a network.
@@ -115,15 +109,8 @@ impl Links for RealLinks {
 pub struct RealTaps;
 
 impl Taps for RealTaps {
-    fn open_tap(
-        &self,
-        template: &str,
-        bridge: &str,
-        mtu: Option<u32>,
-        mac: MacAddr,
-        vnet_hdr: bool,
-    ) -> Result<(OwnedFd, String), TapError> {
-        tap::open_tap(template, Some(bridge), mtu, mac, vnet_hdr)
+    fn open_tap(&self, spec: &TapSpec, bridge: &str, mtu: Option<u32>, mac: MacAddr) -> Result<(Vec<OwnedFd>, String), TapError> {
+        tap::open_tap(spec, Some(bridge), mtu, mac)
     }
 }
 
@@ -283,25 +270,26 @@ pub mod fake {
     }
 
     impl Taps for Fake {
-        fn open_tap(
-            &self,
-            template: &str,
-            bridge: &str,
-            mtu: Option<u32>,
-            _mac: MacAddr,
-            _vnet_hdr: bool,
-        ) -> Result<(OwnedFd, String), TapError> {
+        fn open_tap(&self, spec: &TapSpec, bridge: &str, mtu: Option<u32>, _mac: MacAddr) -> Result<(Vec<OwnedFd>, String), TapError> {
             let mut s = self.state();
-            let name = template.replace("%d", &s.next_tap.to_string());
-            s.next_tap += 1;
+            let name = match &spec.name {
+                Some(n) if s.links.contains_key(n) => return Err(TapError::Exists(n.clone())),
+                Some(n) => n.clone(),
+                None => {
+                    s.next_tap += 1;
+                    format!("vnet{}", s.next_tap - 1)
+                }
+            };
             let master = s.links.get(bridge).map(|b| b.index);
             let index = s.links.len() as u32 + 200;
             s.links.insert(
                 name.clone(),
                 LinkInfo { index, name: name.clone(), up: true, mtu: mtu.unwrap_or(1500), mac: None, master, kind: Some("tun".into()) },
             );
-            let f = std::fs::File::open("/dev/null").map_err(TapError::OpenTun)?;
-            Ok((OwnedFd::from(f), name))
+            let fds = (0..spec.queues.max(1))
+                .map(|_| std::fs::File::open("/dev/null").map(OwnedFd::from).map_err(TapError::OpenTun))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((fds, name))
         }
     }
 

@@ -18,4 +18,4 @@ pub use dnsmasq::{DhcpLease, LeaseType};
 pub use driver::{DirectInterface, NetworkDriver, Runtime, StartReport, TapHandle, UpdateCommand};
 pub use host::Host;
 pub use layout::NetLayout;
-pub use tap::open_tap;
+pub use tap::{is_generated_name, open_existing_tap, open_tap, TapError, TapSpec};

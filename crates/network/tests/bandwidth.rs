@@ -93,7 +93,7 @@ fn network_bandwidth_on_its_bridge() {
 
     // A guest tap with its own limit, set while the driver creates it.
     let bw = Bandwidth { inbound: rate(100, None, None), ..Default::default() };
-    let t = ns.run(|| d.attach_guest_interface("bwnet", "52:54:00:aa:bb:cc".parse().unwrap(), "virtio", Some(&bw))).unwrap();
+    let t = ns.run(|| d.attach_guest_interface("bwnet", "52:54:00:aa:bb:cc".parse().unwrap(), &oxvirt_network::TapSpec { vnet_hdr: true, ..Default::default() }, Some(&bw))).unwrap();
     let s = tc_state(&ns, &t.ifname);
     assert!(s.contains("class htb 1:1 root") && s.contains("rate 800Kbit"), "{s}");
     drop(t);

@@ -226,7 +226,7 @@ fn restart_reattaches_and_net_update_reaches_dnsmasq() {
     assert_eq!(w.dhcp_again(), "10.77.0.99");
 
     // A guest TAP: enslaved to the bridge while the fd lives, gone with it.
-    let tap = w.host.run(|| d.attach_guest_interface("nat1", "52:54:00:12:34:56".parse().unwrap(), "virtio", None)).unwrap();
+    let tap = w.host.run(|| d.attach_guest_interface("nat1", "52:54:00:12:34:56".parse().unwrap(), &oxvirt_network::TapSpec { vnet_hdr: true, ..Default::default() }, None)).unwrap();
     let info = w.host.run(|| netlink::link_by_name(&tap.ifname)).unwrap().unwrap();
     let br = w.host.run(|| netlink::link_by_name("virbr0")).unwrap().unwrap();
     assert_eq!(info.master, Some(br.index));

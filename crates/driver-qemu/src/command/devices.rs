@@ -352,7 +352,7 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
     let devs = cx.devs;
     for (i, n) in devs.interfaces.iter().enumerate() {
         let path = format!("/domain/devices/interface[{}]", i + 1);
-        let is_tap = matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge);
+        let is_tap = matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet);
         let checks: [(bool, &str); 13] = [
             (n.vlan.is_none(), "vlan"),
             (n.virtualport.is_none(), "virtualport"),
@@ -389,7 +389,7 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
             return Err(unsupported(
                 format!("{path}/@type"),
                 format!(
-                    "interface type '{}' (only 'user', 'network' and 'bridge' so far)",
+                    "interface type '{}' (only 'user', 'network', 'bridge' and 'ethernet' so far)",
                     n.kind
                 ),
             ));
@@ -410,7 +410,7 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
         }
         let netid = format!("host{}", alias(&n.alias));
         let tap = if is_tap {
-            let t = cx.env.taps.get(i).copied().flatten().ok_or_else(|| {
+            let t = cx.env.taps.get(i).cloned().flatten().filter(|t| !t.fds.is_empty()).ok_or_else(|| {
                 invalid(format!("{path}/@type"), "no tap device was opened for this interface")
             })?;
             if !n.ips.is_empty() {
@@ -420,14 +420,21 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
         } else {
             None
         };
-        let mut np = match tap {
-            // QEMU probes the fd for a vnet header itself (`vnet_hdr` is refused with `fd`).
-            // vhost-net is not used yet: without KVM it brings nothing, and with KVM it needs
-            // /dev/vhost-net passed in as well.
-            Some(t) => Props::with("type", "tap")
-                .s("fd", t.fd.to_string())
-                .s("id", &netid)
-                .b("vhost", false),
+        let fd_list = |v: &[i32]| v.iter().map(i32::to_string).collect::<Vec<_>>().join(":");
+        let mut np = match &tap {
+            // QEMU probes the fds for a vnet header itself (`vnet_hdr` is refused with `fd`).
+            // One fd: `fd`; a multiqueue tap: `fds` (libvirt's choice too), likewise vhost.
+            Some(t) => {
+                let mut p = Props::with("type", "tap");
+                p = if t.fds.len() > 1 { p.s("fds", fd_list(&t.fds)) } else { p.s("fd", fd_list(&t.fds)) };
+                p = p.b("vhost", !t.vhostfds.is_empty());
+                match t.vhostfds.len() {
+                    0 => {}
+                    1 => p = p.s("vhostfd", fd_list(&t.vhostfds)),
+                    _ => p = p.s("vhostfds", fd_list(&t.vhostfds)),
+                }
+                p.s("id", &netid)
+            }
             None => Props::with("type", "user").s("id", &netid),
         };
         for ip in n.ips.iter().filter(|_| tap.is_none()) {
@@ -462,21 +469,46 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
             }
         };
         let virtio = drv.starts_with("virtio");
-        let mut p = Props::with("driver", &drv)
-            .s("netdev", &netid)
-            .s("id", alias(&n.alias));
+        let queues = n.driver.as_ref().and_then(|d| d.queues).unwrap_or(1);
+        if queues > 1 && !virtio {
+            return Err(invalid(
+                format!("{path}/driver/@queues"),
+                format!("multiqueue (queues='{queues}') needs a virtio NIC model, not '{model}'"),
+            ));
+        }
+        if queues > 1 && tap.is_none() {
+            return Err(unsupported(format!("{path}/driver/@queues"), "multiqueue on user networking"));
+        }
+        if let Some(t) = tap.as_ref().filter(|t| queues > 1 && t.fds.len() != queues as usize) {
+            return Err(invalid(
+                format!("{path}/driver/@queues"),
+                format!("{queues} queues but {} tap descriptors were opened", t.fds.len()),
+            ));
+        }
+        let mut p = Props::with("driver", &drv);
+        if queues > 1 {
+            // Two MSI-X vectors per queue pair, one for config and one for control (libvirt's
+            // 2N+2); devices off PCI have no vectors property.
+            p = p.b("mq", true);
+            if !is_microvm(cx) {
+                p = p.n("vectors", 2 * u64::from(queues) + 2);
+            }
+        }
+        let mut p = p.s("netdev", &netid).s("id", alias(&n.alias));
         if let Some(m) = &n.mac {
             p = p.s("mac", m.address.to_string());
         }
         if let Some(dr) = &n.driver {
-            if !virtio {
+            // The backend's name and a single queue mean nothing to other models (vhost on them
+            // is refused when the taps are opened, see `vhost_wanted`).
+            let tuning = InterfaceDriver { name: None, queues: None, ..dr.clone() };
+            if !virtio && tuning != InterfaceDriver::default() {
                 return Err(invalid(
                     format!("{path}/driver"),
                     "driver tuning is for virtio NICs",
                 ));
             }
-            if dr.name.is_some()
-                || dr.txmode.is_some()
+            if dr.txmode.is_some()
                 || dr.host.is_some()
                 || dr.guest.is_some()
                 || dr.rss.is_some()
@@ -484,13 +516,7 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
             {
                 return Err(unsupported(
                     format!("{path}/driver"),
-                    "backend driver, txmode, offload and RSS settings",
-                ));
-            }
-            if dr.queues.is_some_and(|q| q > 1) {
-                return Err(unsupported(
-                    format!("{path}/driver/@queues"),
-                    "multiqueue on user networking",
+                    "txmode, offload and RSS settings",
                 ));
             }
             p = p

@@ -55,18 +55,46 @@ pub struct BuildEnv<'a> {
     pub domain_id: i32,
     pub firmware: FirmwarePaths,
     pub port_check: PortCheck,
-    /// Per `<interface>` (same index): the tap the driver opened for it, for types `network` and
-    /// `bridge`, which need one.
+    /// Per `<interface>` (same index): the tap the driver opened for it, for types `network`,
+    /// `bridge` and `ethernet`, which need one.
     pub taps: Vec<Option<TapArg>>,
 }
 
-/// A tap descriptor QEMU inherits for one NIC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The tap descriptors QEMU inherits for one NIC.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TapArg {
-    /// The descriptor's number in QEMU.
-    pub fd: i32,
+    /// The descriptors' numbers in QEMU, one per queue.
+    pub fds: Vec<i32>,
+    /// /dev/vhost-net descriptors, one per queue; empty: virtio-net in QEMU's userspace.
+    pub vhostfds: Vec<i32>,
     /// Opened with IFF_VNET_HDR (virtio NICs).
     pub vnet_hdr: bool,
+}
+
+/// Whether a NIC gets vhost-net, as libvirt decides: `<driver name='qemu'>` never; `name='vhost'`
+/// always (refused when /dev/vhost-net is missing or the model is not virtio); no name: when the
+/// model is virtio, the guest runs on KVM (with TCG the kernel's data path brings nothing) and
+/// the device exists. `vhost_net` says whether /dev/vhost-net is there.
+pub fn vhost_wanted(
+    n: &oxvirt_xml::domain::devices::interface::Interface,
+    index: usize,
+    accel: Accel,
+    vhost_net: bool,
+) -> Result<bool, CommandError> {
+    use oxvirt_xml::domain::devices::interface::InterfaceDriverName as N;
+    let path = format!("/domain/devices/interface[{}]/driver/@name", index + 1);
+    let virtio = n.model.as_ref().is_some_and(|m| m.kind.starts_with("virtio"));
+    match n.driver.as_ref().and_then(|d| d.name) {
+        Some(N::Qemu) => Ok(false),
+        Some(N::Vhost) if !virtio => Err(unsupported(path, "vhost-net is only supported for virtio network interfaces")),
+        Some(N::Vhost) if !vhost_net => Err(unsupported(
+            path,
+            "vhost-net was requested for an interface, but is unavailable (no /dev/vhost-net: load the vhost_net module)",
+        )),
+        Some(N::Vhost) => Ok(true),
+        Some(other) => Err(unsupported(path, format!("driver '{other}' (use 'qemu' or 'vhost')"))),
+        None => Ok(virtio && accel == Accel::Kvm && vhost_net),
+    }
 }
 
 impl<'a> BuildEnv<'a> {
