@@ -5,6 +5,7 @@ pub mod codes;
 pub mod connect;
 pub mod driver;
 pub mod error;
+pub mod network_update;
 pub mod types;
 pub mod uri;
 
