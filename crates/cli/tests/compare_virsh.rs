@@ -105,6 +105,8 @@ const DEFAULT_READS: &[&[&str]] = &[
     &["attach-interface", "test", "network", "default", "--outbound", "0,5"],
     &["attach-interface", "test", "network", "default", "--source-mode", "foo"],
     &["attach-interface", "test", "user", "x"],
+    &["attach-interface", "test", "direct", "eth0", "--print-xml"],
+    &["attach-interface", "test", "direct", "eth0", "--source-mode", "bridge", "--print-xml"],
     &["detach-interface", "test", "network", "--mac", "52:54:00:00:00:09"],
     &["domblklist", "test"],
     &["domblklist", "test", "--details"],
@@ -209,6 +211,21 @@ fn write_sequence_matches_virsh() {
     };
     assert_eq!(uuids(&o.stdout), uuids(&v.stdout));
     assert_eq!(o.code, v.code);
+}
+
+#[test]
+fn direct_interfaces_list_like_virsh() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let xml = dir.path().join("dd.xml");
+    std::fs::write(
+        &xml,
+        "<domain type='test'><name>dd</name><memory>1024</memory><os><type>hvm</type></os><devices>
+  <interface type='direct'><mac address='52:54:00:aa:bb:02'/><source dev='eth1' mode='bridge'/><target dev='mytap'/><model type='virtio'/></interface>
+</devices></domain>",
+    )
+    .expect("write");
+    let chain = format!("define {}; domiflist dd; start dd; domiflist dd; domif-getlink dd mytap; domiflist dd --inactive", xml.display());
+    compare("test:///default", &[&chain]);
 }
 
 #[test]

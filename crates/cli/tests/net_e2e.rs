@@ -1119,3 +1119,224 @@ fn multiqueue_named_taps_vhost_refusal_and_ethernet() {
     teardown(&w, &["mq"], net, bridge);
     assert!(!w.links().contains("mytap0"), "mytap0 gone with its guest");
 }
+
+// ---- direct (macvtap) interfaces ------------------------------------------------------------
+//
+// The macvtaps sit on `lan0`, our end of a veth pair whose other end is in a "lan" namespace with
+// an address and a dnsmasq of the test's own: the LAN a direct interface would join.
+
+const LAN_GW: &str = "10.88.0.1";
+const LOWER: &str = "lan0";
+
+/// The lan namespace, its address and DHCP server (fixed addresses for `hosts`); (namespace, dnsmasq child).
+fn lan(w: &World, hosts: &[(&str, &str)]) -> (String, usize) {
+    let lan = w.extra_ns("lan");
+    w.sh(&["ip", "link", "add", LOWER, "type", "veth", "peer", "name", "lan1", "netns", &lan]);
+    w.sh(&["ip", "link", "set", LOWER, "up"]);
+    w.sh_in(&lan, &["ip", "addr", "add", &format!("{LAN_GW}/24"), "dev", "lan1"]);
+    w.sh_in(&lan, &["ip", "link", "set", "lan1", "up"]);
+    let leases = w.root.join("lan.leases").display().to_string();
+    let mut args: Vec<String> = [
+        "dnsmasq",
+        "--keep-in-foreground",
+        "--conf-file=/dev/null",
+        "--user=root",
+        "--port=0",
+        "--bind-interfaces",
+        "--interface=lan1",
+        "--except-interface=lo",
+        "--dhcp-range=10.88.0.100,10.88.0.200,255.255.255.0",
+        "--pid-file=",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(format!("--dhcp-leasefile={leases}"));
+    args.extend(hosts.iter().map(|(mac, ip)| format!("--dhcp-host={mac},{ip}")));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let dhcp = w.spawn_in(&lan, &refs);
+    (lan, dhcp)
+}
+
+/// The macvtap links in the test namespace, one line each.
+fn macvtaps(w: &World) -> Vec<String> {
+    w.sh(&["ip", "-o", "-d", "link", "show", "type", "macvtap"]).lines().map(str::to_string).collect()
+}
+
+fn direct_nic(dev: &str, mode: &str) -> String {
+    format!("type='direct'>\n      <source dev='{dev}' mode='{mode}'/")
+}
+
+/// `<target dev>` names in a live XML, in order.
+fn targets(xml: &str) -> Vec<String> {
+    xml.split("<target dev='").skip(1).filter_map(|s| s.split('\'').next()).map(str::to_string).collect()
+}
+
+/// Polls `domstate` until the guest is shut off.
+fn wait_shutoff(w: &World, name: &str) {
+    let deadline = Instant::now() + BOOT;
+    while !w.ox(&["domstate", name]).contains("shut off") {
+        assert!(Instant::now() < deadline, "{name} still running");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn direct_guests_in_bridge_mode_reach_the_lan_and_each_other() {
+    let guest = guest_dir();
+    let w = World::new("direct");
+    let (mac1, ip1) = ("52:54:00:0e:2e:61", "10.88.0.11");
+    let (mac2, ip2) = ("52:54:00:0e:2e:62", "10.88.0.12");
+    let (lan_ns, dhcp) = lan(&w, &[(mac1, ip1), (mac2, ip2)]);
+
+    // A host interface that does not exist: named in the error, nothing left behind.
+    let bad = w.file("bad.xml", &guest_xml_with("g3", "52:54:00:0e:2e:69", "", &direct_nic("eth9", "bridge"), &w.root.join("g3.serial"), &guest));
+    w.ox(&["define", &bad]);
+    let (code, _, err) = w.ox_raw(&["start", "g3"]);
+    assert_ne!(code, 0, "started on a missing host interface");
+    assert!(err.contains("interface 1: <source dev='eth9'>: no such host interface"), "error: {err}");
+    w.ox(&["undefine", "g3"]);
+    // A start failing after its macvtap was made (unknown NIC model) deletes it again.
+    let bad = guest_xml_with("g3", "52:54:00:0e:2e:69", "", &direct_nic(LOWER, "bridge"), &w.root.join("g3.serial"), &guest)
+        .replace("<model type='virtio'/>", "<model type='no-such-nic'/>");
+    w.ox(&["define", &w.file("bad.xml", &bad)]);
+    let (code, _, err) = w.ox_raw(&["start", "g3"]);
+    assert_ne!(code, 0, "g3 with an unknown NIC model started");
+    assert!(err.contains("no-such-nic"), "error names the model: {err}");
+    assert!(macvtaps(&w).is_empty(), "macvtap of the failed start left: {:?}", macvtaps(&w));
+    w.ox(&["undefine", "g3"]);
+
+    // Guest 2 answers pings and then powers itself off; guest 1 pings the LAN and guest 2.
+    let (s1, s2) = (w.root.join("g1.serial"), w.root.join("g2.serial"));
+    let checks2 = format!("oxvirt.ping={LAN_GW}");
+    // Two queues: the macvtap's device opened twice (QEMU gets `fds=A:B`).
+    let g2 = guest_xml_with("g2", mac2, &checks2, &direct_nic(LOWER, "bridge"), &s2, &guest)
+        .replace("<model type='virtio'/>", "<model type='virtio'/>\n      <driver queues='2'/>");
+    // Guest 1 names its macvtap (a user's target name is kept).
+    let g1 = guest_xml_with("g1", mac1, &format!("oxvirt.ping={ip2}"), &direct_nic(LOWER, "bridge"), &s1, &guest)
+        .replace("<model type='virtio'/>", "<model type='virtio'/>\n      <target dev='guest1nic'/>");
+    w.ox(&["define", &w.file("g2.xml", &g2)]);
+    w.ox(&["define", &w.file("g1.xml", &g1)]);
+    w.ox(&["start", "g2"]);
+    let live2 = w.ox(&["dumpxml", "g2"]);
+    assert!(live2.contains("<interface type='direct'>"), "{live2}");
+    assert!(live2.contains(&format!("<source dev='{LOWER}' mode='bridge'/>")), "{live2}");
+    assert_eq!(targets(&live2), vec!["macvtap0".to_string()], "generated name in the live XML");
+    let t2 = wait_for(&s2, "OXVIRT-NET-DONE");
+    assert!(t2.contains(&format!("OXVIRT-NET ip={ip2}")), "guest 2's lease from the LAN's dnsmasq:\n{t2}");
+    assert!(t2.contains(&format!("OXVIRT-PING ok {LAN_GW}")), "guest 2 pings the LAN:\n{t2}");
+    w.ox(&["start", "g1"]);
+    assert_eq!(targets(&w.ox(&["dumpxml", "g1"])), vec!["guest1nic".to_string()], "user's target name kept");
+    let links = macvtaps(&w);
+    assert_eq!(links.len(), 2, "two macvtaps: {links:?}");
+    for (dev, mac) in [("macvtap0", mac2), ("guest1nic", mac1)] {
+        let l = links.iter().find(|l| l.contains(&format!(": {dev}@{LOWER}"))).unwrap_or_else(|| panic!("{dev} on {LOWER}: {links:?}"));
+        assert!(l.contains(mac) && l.contains("macvtap mode bridge") && l.contains(",UP"), "{l}");
+    }
+    let t1 = wait_for(&s1, "OXVIRT-NET-DONE");
+    assert!(t1.contains(&format!("OXVIRT-NET ip={ip1}")), "guest 1's lease:\n{t1}");
+    assert!(t1.contains(&format!("OXVIRT-PING ok {ip2}")), "guest 1 pings guest 2 (bridge mode):\n{t1}");
+    assert!(pings(&lan_ns, ip1) && pings(&lan_ns, ip2), "the LAN pings both guests");
+
+    // domiflist as virsh shows it: type direct, the host interface as source.
+    let list = w.ox(&["domiflist", "g1"]);
+    let row = list.lines().find(|l| l.contains(mac1)).unwrap_or_else(|| panic!("no row:\n{list}"));
+    assert_eq!(row.split_whitespace().collect::<Vec<_>>(), ["guest1nic", "direct", LOWER, "virtio", mac1], "{list}");
+
+    // Hot-plug: virsh's attach-interface --type direct --source DEV (vepa, libvirt's default).
+    let mac3 = "52:54:00:0e:2e:63";
+    w.ox(&["attach-interface", "g1", "direct", LOWER, "--mac", mac3, "--model", "virtio", "--live"]);
+    let live1 = w.ox(&["dumpxml", "g1"]);
+    assert!(live1.contains(mac3), "hot-plugged NIC in the live XML:\n{live1}");
+    assert_eq!(targets(&live1).len(), 2, "{live1}");
+    let plugged = targets(&live1)[1].clone();
+    assert!(plugged.starts_with("macvtap"), "{plugged}");
+    let l = macvtaps(&w).into_iter().find(|l| l.contains(&format!(": {plugged}@"))).expect("hot-plugged macvtap");
+    assert!(l.contains("macvtap mode vepa") && l.contains(mac3), "{l}");
+    w.ox(&["detach-interface", "g1", "direct", "--mac", mac3, "--live"]);
+    assert!(!w.ox(&["dumpxml", "g1"]).contains(mac3), "unplugged NIC still in the live XML");
+    assert!(!macvtaps(&w).iter().any(|l| l.contains(&format!(": {plugged}@"))), "unplugged macvtap left: {:?}", macvtaps(&w));
+
+    // A crashed QEMU (killed behind our back): the next look finds it and deletes the macvtap.
+    let status: serde_json::Value = serde_json::from_slice(&std::fs::read(w.root.join("run/qemu/g2.status")).expect("status")).expect("json");
+    kill(status["pid"].as_i64().expect("pid"));
+    wait_shutoff(&w, "g2");
+    assert!(w.ox(&["domstate", "g2", "--reason"]).contains("crashed"));
+    let links = macvtaps(&w);
+    assert_eq!(links.len(), 1, "crashed guest's macvtap left: {links:?}");
+
+    // Destroy: nothing of ours on the lower device, which itself stays.
+    w.ox(&["destroy", "g1"]);
+    assert!(macvtaps(&w).is_empty(), "macvtaps left: {:?}", macvtaps(&w));
+    assert!(w.links().contains(&format!(": {LOWER}@")), "the lower device vanished");
+    w.assert_clean(None);
+    w.stop(dhcp);
+    w.ox(&["undefine", "g1"]);
+    w.ox(&["undefine", "g2"]);
+}
+
+#[test]
+fn guest_on_a_macvtap_network_and_guest_poweroff() {
+    let guest = guest_dir();
+    let w = World::new("mvnet");
+    let (mac, ip) = ("52:54:00:0e:2e:71", "10.88.0.21");
+    let (_lan_ns, dhcp) = lan(&w, &[(mac, ip)]);
+    let net = "oxmv";
+    let xml = format!("<network><name>{net}</name><forward mode='bridge'><interface dev='{LOWER}'/></forward></network>");
+    w.ox(&["net-define", &w.file("net.xml", &xml)]);
+    w.ox(&["net-start", net]);
+
+    let serial = w.root.join("g1.serial");
+    let checks = format!("oxvirt.ping={LAN_GW} oxvirt.then=poweroff");
+    // Limits on a macvtap run the other way round from a tap's: the guest's outbound is the
+    // macvtap's egress (htb), its inbound the macvtap's ingress.
+    let nic = format!("{}><bandwidth><inbound average='1000'/><outbound average='2000'/></bandwidth", network_nic(net));
+    w.ox(&["define", &w.file("g1.xml", &guest_xml_with("g1", mac, &checks, &nic, &serial, &guest))]);
+    w.ox(&["start", "g1"]);
+    let classes = w.sh(&["tc", "class", "show", "dev", "macvtap0"]);
+    assert!(classes.contains("class htb 1:1 root") && classes.contains("rate 16Mbit"), "guest outbound on macvtap0's egress:\n{classes}");
+    let ingress = w.sh(&["tc", "filter", "show", "dev", "macvtap0", "ingress"]) + &w.sh(&["nft", "list", "ruleset"]);
+    assert!(ingress.contains("macvtap0"), "guest inbound policed on macvtap0's ingress (tc or nftables):\n{ingress}");
+    // The live XML shows the actual interface, as libvirt does; the definition keeps the network.
+    let live = w.ox(&["dumpxml", "g1"]);
+    assert!(live.contains("<interface type='direct'>"), "{live}");
+    assert!(live.contains(&format!("<source network='{net}' dev='{LOWER}' mode='bridge'/>")), "{live}");
+    assert!(w.ox(&["dumpxml", "g1", "--inactive"]).contains("<interface type='network'>"));
+    assert_eq!(w.runtime_of(net)["connections"], 1);
+    assert_eq!(w.runtime_of(net)["direct_connections"][LOWER], 1);
+    assert!(w.ox(&["net-dumpxml", net]).contains(&format!("<interface dev='{LOWER}' connections='1'/>")));
+    let list = w.ox(&["domiflist", "g1"]);
+    let row = list.lines().find(|l| l.contains(mac)).unwrap_or_else(|| panic!("no row:\n{list}"));
+    // virsh takes the first of the source attributes: the network's name.
+    assert_eq!(row.split_whitespace().collect::<Vec<_>>(), ["macvtap0", "direct", net, "virtio", mac], "{list}");
+    assert_eq!(macvtaps(&w).len(), 1, "{:?}", macvtaps(&w));
+
+    let text = wait_for(&serial, "OXVIRT-NET-DONE");
+    assert!(text.contains(&format!("OXVIRT-NET ip={ip}")), "guest's lease from the LAN:\n{text}");
+    assert!(text.contains(&format!("OXVIRT-PING ok {LAN_GW}")), "guest pings the LAN:\n{text}");
+    // The guest powers itself off; whoever looks next records it and deletes the macvtap.
+    wait_shutoff(&w, "g1");
+    assert!(macvtaps(&w).is_empty(), "macvtap of the powered-off guest left: {:?}", macvtaps(&w));
+    assert_eq!(w.runtime_of(net)["connections"], 0, "connection given back");
+    assert_eq!(w.runtime_of(net)["direct_connections"][LOWER], 0);
+    let tables = w.sh(&["nft", "list", "tables"]);
+    assert!(!tables.contains("oxvirt_bw"), "the macvtap's nft limit outlived it:\n{tables}");
+
+    // Hot-plug onto the network, then destroy: the forward device is counted and given back.
+    // (This time the guest stays up.)
+    w.ox(&["undefine", "g1"]);
+    w.ox(&["define", &w.file("g1.xml", &guest_xml_with("g1", mac, "", &network_nic(net), &serial, &guest))]);
+    w.ox(&["start", "g1"]);
+    let mac2 = "52:54:00:0e:2e:72";
+    w.ox(&["attach-interface", "g1", "network", net, "--mac", mac2, "--live"]);
+    assert_eq!(w.runtime_of(net)["direct_connections"][LOWER], 2);
+    assert_eq!(macvtaps(&w).len(), 2, "{:?}", macvtaps(&w));
+    w.ox(&["destroy", "g1"]);
+    assert!(macvtaps(&w).is_empty(), "macvtaps left: {:?}", macvtaps(&w));
+    assert_eq!(w.runtime_of(net)["connections"], 0, "connections given back");
+    w.ox(&["net-destroy", net]);
+    w.assert_clean(None);
+    w.stop(dhcp);
+    w.ox(&["undefine", "g1"]);
+    w.ox(&["net-undefine", net]);
+}

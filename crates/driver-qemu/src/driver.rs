@@ -224,28 +224,36 @@ impl QemuDriver {
     }
 
     /// Opens the tap of every `<interface type='network'|'bridge'|'ethernet'>` (on the network's
-    /// bridge, the named one, or none), one fd per queue plus vhost-net fds if used, and records
-    /// its name in `def` (`<target dev>`), as the live XML shows it.
+    /// bridge, the named one, or none) and the macvtap of every `type='direct'` one (or
+    /// `type='network'` on a macvtap network), one fd per queue plus vhost-net fds if used, and
+    /// records the device in `def` (`<target dev>`, and for a macvtap network the actual
+    /// `type='direct'` source), as the live XML shows it.
     /// `only`: just that interface (hot-plug), the others get no tap.
     fn open_taps(&self, def: &mut Domain, only: Option<usize>) -> Result<NicTaps> {
-        let mut out = NicTaps { net: None, fds: Vec::new(), args: Vec::new(), connections: Vec::new() };
+        let mut out = NicTaps { net: None, fds: Vec::new(), args: Vec::new(), connections: Vec::new(), macvtaps: Vec::new() };
         let name = def.name.clone();
+        let run_dir = self.layout.domain_run_dir(&name);
         let accel = if def.kind.to_string() == "kvm" { Accel::Kvm } else { Accel::Tcg };
         let vhost_net = Path::new(crate::nic::VHOST_NET).exists();
         let Some(devs) = def.devices.as_mut() else { return Ok(out) };
         for (i, n) in devs.interfaces.iter_mut().enumerate() {
-            if !matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet) || only.is_some_and(|o| o != i) {
+            if !uses_tap_fd(n.kind) || only.is_some_and(|o| o != i) {
                 out.args.push(None);
                 continue;
             }
-            let nic = crate::nic::open_nic(&name, n, i, accel, vhost_net, || {
-                let net = match &out.net {
-                    Some(net) => net.clone(),
-                    None => self.net()?,
-                };
-                out.net = Some(net.clone());
-                Ok(net)
-            })?;
+            // A `type='network'` NIC on a macvtap network is a direct one on the device it picks.
+            let mut chosen = None;
+            if let Some(network) = n.source.as_ref().and_then(|s| s.network.clone()).filter(|_| n.kind == InterfaceType::Network) {
+                let net = self.net_for(&mut out)?;
+                if net.gives_direct_interfaces(&network)? {
+                    chosen = Some(net.choose_direct_interface(&network)?);
+                }
+            }
+            let nic = if n.kind == InterfaceType::Direct || chosen.is_some() {
+                self.open_direct(&mut out, &name, n, i, (accel, vhost_net), &run_dir, chosen)?
+            } else {
+                crate::nic::open_nic(&name, n, i, accel, vhost_net, || self.net_for(&mut out))?
+            };
             if let Some((network, bridge)) = nic.network {
                 out.connections.push((network, nic.ifname.clone()));
                 n.source.get_or_insert_with(Default::default).bridge = Some(bridge);
@@ -266,35 +274,178 @@ impl QemuDriver {
         Ok(out)
     }
 
-    /// A guest stopped: its taps are gone with QEMU; the networks count one connection less each.
+    /// The network driver, kept in `out` so a failed start can give connections back.
+    fn net_for(&self, out: &mut NicTaps) -> Result<Arc<NetworkDriver>> {
+        if let Some(n) = &out.net {
+            return Ok(n.clone());
+        }
+        let n = self.net()?;
+        out.net = Some(n.clone());
+        Ok(n)
+    }
+
+    /// Creates and opens the macvtap of direct interface `index`: on `<source dev>` in `<source
+    /// mode>` (vepa when not given), or on the forward device `network` chose (given back should
+    /// this fail). One queue fd per `<driver queues>`, vhost-net as for taps (`vhost`: the accel
+    /// and whether /dev/vhost-net exists). Registered in `out`, so a failed start deletes it again.
+    #[allow(clippy::too_many_arguments)]
+    fn open_direct(
+        &self,
+        out: &mut NicTaps,
+        dom: &str,
+        n: &mut Interface,
+        index: usize,
+        vhost: (Accel, bool),
+        run_dir: &Path,
+        network: Option<oxvirt_network::DirectInterface>,
+    ) -> Result<crate::nic::OpenedNic> {
+        use oxvirt_network::netlink::MacvlanMode;
+        use oxvirt_xml::domain::devices::interface::InterfaceSourceMode as M;
+        use oxvirt_xml::network::ForwardMode as F;
+        let path = format!("interface {}", index + 1);
+        let prepared = (|| {
+            let mac = mac_of(n).ok_or_else(|| Error::internal(format!("domain '{dom}': {path} has no MAC address after completion")))?;
+            if n.target.as_ref().and_then(|t| t.managed) == Some(oxvirt_xml::YesNo::No) {
+                return Err(Error::unsupported_config(format!("{path}: <target managed='no'>: not supported on a macvtap (type 'direct')")));
+            }
+            let (lower, mode, xml_mode) = match &network {
+                Some(d) => {
+                    let (m, x) = match d.mode {
+                        F::Bridge => (MacvlanMode::Bridge, M::Bridge),
+                        F::Private => (MacvlanMode::Private, M::Private),
+                        F::Passthrough => (MacvlanMode::Passthru, M::Passthrough),
+                        _ => (MacvlanMode::Vepa, M::Vepa),
+                    };
+                    (d.dev.clone(), m, x)
+                }
+                None => {
+                    let src = n.source.as_ref();
+                    let lower = src.and_then(|s| s.dev.clone()).ok_or_else(|| {
+                        Error::unsupported_config(format!("{path}: <source dev>: a direct interface names the host interface it uses"))
+                    })?;
+                    let (m, x) = match src.and_then(|s| s.mode).unwrap_or(M::Vepa) {
+                        M::Vepa => (MacvlanMode::Vepa, M::Vepa),
+                        M::Bridge => (MacvlanMode::Bridge, M::Bridge),
+                        M::Private => (MacvlanMode::Private, M::Private),
+                        M::Passthrough => (MacvlanMode::Passthru, M::Passthrough),
+                        other => {
+                            return Err(Error::unsupported_config(format!(
+                                "{path}: <source mode='{other}'>: not a macvtap mode (vepa, bridge, private or passthrough)"
+                            )))
+                        }
+                    };
+                    (lower, m, x)
+                }
+            };
+            let queues = crate::nic::check_queues(dom, n, index)?;
+            let use_vhost = command::vhost_wanted(n, index, vhost.0, vhost.1)
+                .map_err(|e| Error::unsupported_config(format!("domain '{dom}': {e}")).in_domain(ErrorDomain::Qemu))?;
+            let vhost_fds = if use_vhost { crate::nic::open_vhost(dom, index, queues)? } else { Vec::new() };
+            let virtio = n.model.as_ref().is_some_and(|m| m.kind.starts_with("virtio"));
+            let wanted = crate::nic::chosen_name(n);
+            let spec = oxvirt_network::MacvtapSpec {
+                lower: &lower,
+                mode,
+                mac,
+                name: wanted.as_deref(),
+                mtu: n.mtu.as_ref().map(|m| u32::from(m.size)),
+                queues,
+                vnet_hdr: virtio,
+                node_dir: run_dir,
+            };
+            let tap = oxvirt_network::open_macvtap(&spec).map_err(|e| direct_error(&path, &lower, wanted.as_deref(), &e))?;
+            Ok((tap, lower, xml_mode, vhost_fds, virtio))
+        })();
+        let (tap, lower, xml_mode, vhost_fds, virtio) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                if let (Some(d), Some(nd)) = (&network, &out.net) {
+                    let _ = nd.release_direct_interface(&d.network, &d.dev);
+                }
+                return Err(e);
+            }
+        };
+        out.macvtaps.push(CreatedMacvtap {
+            name: tap.name.clone(),
+            lower: lower.clone(),
+            lower_mac: tap.lower_mac,
+            network: network.as_ref().map(|d| d.network.clone()),
+            nft_limit: n.bandwidth.as_ref().is_some_and(|b| b.inbound.is_some()),
+        });
+        if let Some(m) = tap.lower_mac {
+            // Passthrough: the lower device's own MAC, put back when the guest is gone.
+            let file = run_dir.join(format!("passthrough-{lower}.mac"));
+            write_atomic(&file, m.to_string().as_bytes(), 0o644).map_err(|e| sys_err(format!("writing {}", file.display()), &e))?;
+        }
+        if let Some(bw) = n.bandwidth.as_ref().filter(|b| oxvirt_network::bandwidth::has_limits(b)) {
+            let bw = oxvirt_network::bandwidth::for_macvtap(bw);
+            oxvirt_network::bandwidth::apply(&oxvirt_network::bandwidth::TcCommand::system(), &tap.name, &bw, false).map_err(|e| {
+                Error::new(ErrorCode::OperationFailed, ErrorDomain::Qemu, format!("{path}: <bandwidth>: setting limits on {}: {e}", tap.name))
+            })?;
+        }
+        if let Some(d) = network {
+            // The live XML shows what the guest got, as libvirt does: a direct interface on the
+            // network's forward device.
+            n.kind = InterfaceType::Direct;
+            n.source.get_or_insert_with(Default::default).dev = Some(d.dev);
+        }
+        n.source.get_or_insert_with(Default::default).mode = Some(xml_mode);
+        Ok(crate::nic::OpenedNic { ifname: tap.name, tap_fds: tap.fds, vhost_fds, vnet_hdr: virtio, network: None })
+    }
+
+    /// A guest stopped: its taps are gone with QEMU and the networks count one connection less
+    /// each; its macvtaps (which outlive QEMU) are deleted.
     fn release_taps(&self, live_xml: &str) {
         let Ok(def) = Domain::from_xml_str(live_xml) else { return };
+        let run_dir = self.layout.domain_run_dir(&def.name);
         for n in def.devices.iter().flat_map(|d| &d.interfaces) {
             forget_bridge_tap_limit(n);
+            self.release_nic(n, &run_dir);
         }
-        let conns: Vec<(String, String)> = def
-            .devices
-            .iter()
-            .flat_map(|d| &d.interfaces)
-            .filter(|n| n.kind == InterfaceType::Network)
-            .filter_map(|n| {
-                let net = n.source.as_ref()?.network.clone()?;
-                let dev = n.target.as_ref()?.dev.clone()?;
-                Some((net, dev))
-            })
-            .collect();
-        if conns.is_empty() {
-            return;
-        }
-        match self.net() {
-            Ok(net) => {
-                for (network, dev) in conns {
-                    if let Err(e) = net.detach_guest_interface(&network, &dev) {
+    }
+
+    /// Gives back what one running NIC held (see [`QemuDriver::release_taps`]).
+    fn release_nic(&self, n: &Interface, run_dir: &Path) {
+        let network = n.source.as_ref().and_then(|s| s.network.clone());
+        let Some(dev) = n.target.as_ref().and_then(|t| t.dev.clone()) else { return };
+        match n.kind {
+            InterfaceType::Network => {
+                if let Some(network) = network {
+                    if let Err(e) = self.net().and_then(|net| net.detach_guest_interface(&network, &dev)) {
                         tracing::warn!("releasing {dev} from network '{network}': {e}");
                     }
                 }
             }
-            Err(e) => tracing::warn!("releasing guest interfaces: {e}"),
+            InterfaceType::Direct => {
+                let lower = n.source.as_ref().and_then(|s| s.dev.clone()).unwrap_or_default();
+                let nft_limit = n.bandwidth.as_ref().is_some_and(|b| b.inbound.is_some());
+                let created = CreatedMacvtap { name: dev, lower, lower_mac: None, network, nft_limit };
+                self.remove_macvtap(&created, run_dir);
+            }
+            _ => {}
+        }
+    }
+
+    /// Deletes a guest's macvtap, puts a passthrough lower device's MAC back and gives the
+    /// network's forward device back.
+    fn remove_macvtap(&self, m: &CreatedMacvtap, run_dir: &Path) {
+        match oxvirt_network::delete_macvtap(&m.name) {
+            Ok(_) => {}
+            Err(e) => tracing::warn!("deleting macvtap {}: {e}", m.name),
+        }
+        if m.nft_limit {
+            forget_macvtap_limit(&m.name);
+        }
+        let file = run_dir.join(format!("passthrough-{}.mac", m.lower));
+        let saved = fs::read_to_string(&file).ok().and_then(|s| s.trim().parse::<oxvirt_xml::MacAddr>().ok());
+        if let Some(mac) = m.lower_mac.or(saved) {
+            oxvirt_network::macvtap::restore_lower_mac(&m.lower, mac);
+        }
+        let _ = remove_if_exists(&file);
+        if let Some(network) = &m.network {
+            if let Err(e) = self.net().and_then(|net| net.release_direct_interface(network, &m.lower)) {
+                tracing::warn!("releasing {} from network '{network}': {e}", m.lower);
+            }
         }
     }
 
@@ -671,12 +822,18 @@ impl QemuDriver {
         if devices.emulator.is_none() {
             devices.emulator = Some(emulator.display().to_string());
         }
-        // Tap names are chosen at each start; like libvirt, a definition does not keep one of
+        // Tap and macvtap names are chosen at each start; like libvirt, a definition does not keep one of
         // the generated `vnetN`/`macvtapN`/`macvlanN` names (a dumpxml of a running guest fed back
         // to define), but keeps the user's own and any with managed='no'.
         for n in devices.interfaces.iter_mut() {
             if n.target.as_ref().is_some_and(|t| t.dev.is_some()) && crate::nic::chosen_name(n).is_none() {
                 n.target = None;
+            }
+            // A direct interface's mode is vepa unless given, and libvirt writes it out.
+            if n.kind == InterfaceType::Direct {
+                if let Some(src) = n.source.as_mut().filter(|s| s.network.is_none() && s.mode.is_none()) {
+                    src.mode = Some(oxvirt_xml::domain::devices::interface::InterfaceSourceMode::Vepa);
+                }
             }
         }
         let env = self.build_env(def, &caps, &emulator, &self.layout.domain_run_dir(&def.name));
@@ -1348,7 +1505,7 @@ impl QemuDriver {
         // The other NICs' taps are QEMU's already; placeholders let the whole line be built.
         env.taps = nics.args.clone();
         for (i, n) in def.devices.iter().flat_map(|d| &d.interfaces).enumerate() {
-            if i != idx && matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet) {
+            if i != idx && uses_tap_fd(n.kind) {
                 let q = crate::nic::queues_of(n) as usize;
                 env.taps[i] = Some(TapArg { fds: vec![-1; q], ..TapArg::default() });
             }
@@ -1452,15 +1609,8 @@ impl QemuDriver {
             st.live_xml = def.to_xml_string();
             self.store_status(&st)?;
             forget_bridge_tap_limit(&old);
-            if let (InterfaceType::Network, Some(network), Some(dev)) = (
-                old.kind,
-                old.source.as_ref().and_then(|s| s.network.clone()),
-                old.target.as_ref().and_then(|t| t.dev.clone()),
-            ) {
-                if let Err(x) = self.net().and_then(|net| net.detach_guest_interface(&network, &dev)) {
-                    tracing::warn!("releasing {dev} from network '{network}': {x}");
-                }
-            }
+            // A tap went with the backend; a macvtap is deleted here.
+            self.release_nic(&old, &self.layout.domain_run_dir(&e.name));
         }
         if config {
             let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
@@ -1525,11 +1675,33 @@ struct NicTaps {
     args: Vec<Option<TapArg>>,
     /// (network, tap) per `type='network'` NIC.
     connections: Vec<(String, String)>,
+    /// Macvtaps made for direct NICs: unlike taps they outlive their fds.
+    macvtaps: Vec<CreatedMacvtap>,
+}
+
+/// A macvtap oxvirt made for a guest.
+struct CreatedMacvtap {
+    name: String,
+    lower: String,
+    /// Passthrough: the lower device's own MAC.
+    lower_mac: Option<oxvirt_xml::MacAddr>,
+    /// The macvtap network whose forward device `lower` is.
+    network: Option<String>,
+    /// The guest's inbound limit may be an nftables table, which outlives the device.
+    nft_limit: bool,
+}
+
+/// Removes a macvtap's nftables limit (see [`CreatedMacvtap::nft_limit`]).
+fn forget_macvtap_limit(name: &str) {
+    if let Err(e) = oxvirt_network::bandwidth::forget(&oxvirt_network::bandwidth::TcCommand::system(), name) {
+        tracing::warn!("removing the inbound limit of {name}: {e}");
+    }
 }
 
 impl NicTaps {
     fn disarm(&mut self) {
         self.connections.clear();
+        self.macvtaps.clear();
     }
 }
 
@@ -1540,6 +1712,43 @@ impl Drop for NicTaps {
                 let _ = net.detach_guest_interface(&network, &dev);
             }
         }
+        for m in self.macvtaps.drain(..) {
+            if let Err(e) = oxvirt_network::delete_macvtap(&m.name) {
+                tracing::warn!("deleting macvtap {} after a failed start: {e}", m.name);
+            }
+            if m.nft_limit {
+                forget_macvtap_limit(&m.name);
+            }
+            if let Some(mac) = m.lower_mac {
+                oxvirt_network::macvtap::restore_lower_mac(&m.lower, mac);
+            }
+            if let (Some(network), Some(net)) = (&m.network, &self.net) {
+                let _ = net.release_direct_interface(network, &m.lower);
+            }
+        }
+    }
+}
+
+/// NIC types whose backend is a tap-like fd oxvirt opens (a tap, or a macvtap's queue).
+fn uses_tap_fd(kind: InterfaceType) -> bool {
+    matches!(kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet | InterfaceType::Direct)
+}
+
+/// A direct interface's failure, naming the element it came from.
+fn direct_error(path: &str, lower: &str, target: Option<&str>, e: &oxvirt_network::MacvtapError) -> Error {
+    use oxvirt_network::MacvtapError as E;
+    match e {
+        E::NoLower => Error::coded(ErrorCode::OperationFailed, ErrorDomain::Qemu, format!("{path}: <source dev='{lower}'>: {e}")),
+        E::Exists(n) => Error::coded(
+            ErrorCode::OperationFailed,
+            ErrorDomain::Qemu,
+            format!("{path}: <target dev='{n}'>: a network device of that name exists already"),
+        ),
+        _ => Error::new(
+            ErrorCode::SystemError,
+            ErrorDomain::Qemu,
+            format!("{path}: <source dev='{lower}'>{}: {e}", target.map(|t| format!(" <target dev='{t}'>")).unwrap_or_default()),
+        ),
     }
 }
 

@@ -47,6 +47,38 @@ pub fn chosen_name(n: &Interface) -> Option<String> {
     (unmanaged(n) || !is_generated_name(&dev)).then_some(dev)
 }
 
+/// `<driver queues>` of interface `index`, checked against its model and the kernel's limit.
+pub fn check_queues(dom: &str, n: &Interface, index: usize) -> Result<u32> {
+    let queues = queues_of(n);
+    let model = n.model.as_ref().map_or("rtl8139", |m| m.kind.as_str());
+    let conf = |msg: String| {
+        Error::unsupported_config(format!("domain '{dom}': /domain/devices/interface[{}]/driver/@queues: {msg}", index + 1)).in_domain(ErrorDomain::Qemu)
+    };
+    if queues > 1 && !model.starts_with("virtio") {
+        return Err(conf(format!("multiqueue (queues='{queues}') needs a virtio NIC model, not '{model}'")));
+    }
+    if queues > oxvirt_network::tap::MAX_QUEUES {
+        return Err(conf(format!("at most {} queues, not {queues}", oxvirt_network::tap::MAX_QUEUES)));
+    }
+    Ok(queues)
+}
+
+/// One /dev/vhost-net fd per queue for interface `index`.
+pub fn open_vhost(dom: &str, index: usize, queues: u32) -> Result<Vec<OwnedFd>> {
+    (0..queues)
+        .map(|_| {
+            let f = OpenOptions::new().read(true).write(true).custom_flags(libc::O_CLOEXEC).open(Path::new(VHOST_NET)).map_err(|e| {
+                Error::new(
+                    ErrorCode::SystemError,
+                    ErrorDomain::Qemu,
+                    format!("domain '{dom}': /domain/devices/interface[{}]/driver: opening {VHOST_NET}: {e}", index + 1),
+                )
+            })?;
+            Ok(OwnedFd::from(f))
+        })
+        .collect()
+}
+
 /// Opens the tap (and vhost-net fds) of interface `index` of domain `dom`; `net` is asked for the
 /// tap of a `type='network'` NIC. `vhost_net`: whether /dev/vhost-net exists.
 pub fn open_nic(
@@ -62,13 +94,7 @@ pub fn open_nic(
     let mac = n.mac.as_ref().map(|m| m.address).ok_or_else(|| Error::internal(format!("domain '{dom}': {path} has no MAC address after completion")))?;
     let model = n.model.as_ref().map_or("rtl8139", |m| m.kind.as_str());
     let virtio = model.starts_with("virtio");
-    let queues = queues_of(n);
-    if queues > 1 && !virtio {
-        return Err(conf("/driver/@queues", format!("multiqueue (queues='{queues}') needs a virtio NIC model, not '{model}'")));
-    }
-    if queues > oxvirt_network::tap::MAX_QUEUES {
-        return Err(conf("/driver/@queues", format!("at most {} queues, not {queues}", oxvirt_network::tap::MAX_QUEUES)));
-    }
+    let queues = check_queues(dom, n, index)?;
     let vhost = command::vhost_wanted(n, index, accel, vhost_net)
         .map_err(|e| Error::unsupported_config(format!("domain '{dom}': {e}")).in_domain(ErrorDomain::Qemu))?;
     let unmanaged = unmanaged(n);
@@ -93,15 +119,7 @@ pub fn open_nic(
         }
     }
     // Before the tap, so a failure here leaves no network connection to give back.
-    let mut vhost_fds = Vec::new();
-    if vhost {
-        for _ in 0..queues {
-            let f = OpenOptions::new().read(true).write(true).custom_flags(libc::O_CLOEXEC).open(Path::new(VHOST_NET)).map_err(|e| {
-                Error::new(ErrorCode::SystemError, ErrorDomain::Qemu, format!("domain '{dom}': {path}/driver: opening {VHOST_NET}: {e}"))
-            })?;
-            vhost_fds.push(OwnedFd::from(f));
-        }
-    }
+    let vhost_fds = if vhost { open_vhost(dom, index, queues)? } else { Vec::new() };
     let src = n.source.as_ref();
     let mut network = None;
     let (tap_fds, ifname) = match n.kind {

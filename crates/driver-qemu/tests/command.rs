@@ -69,8 +69,8 @@ fn golden_env<'a>(caps: &'a QemuCaps, def: &Domain) -> BuildEnv<'a> {
     );
     env.port_check = PortCheck::AssumeFree;
     env.domain_id = 1;
-    // The driver opens a tap per network/bridge/ethernet NIC, one fd per queue, and vhost-net fds
-    // when it decides so; error cases show what happens without. Goldens named `*vhost*` run as
+    // The driver opens a tap per network/bridge/ethernet NIC (a macvtap per direct one), one fd
+    // per queue, and vhost-net fds when it decides so; error cases show what happens without. Goldens named `*vhost*` run as
     // if /dev/vhost-net existed (this machine has none).
     if !def.name.starts_with("err-") {
         let mut k = 0;
@@ -80,7 +80,7 @@ fn golden_env<'a>(caps: &'a QemuCaps, def: &Domain) -> BuildEnv<'a> {
             v
         };
         for (i, n) in def.devices.iter().flat_map(|d| &d.interfaces).enumerate() {
-            let tap = matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet);
+            let tap = matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet | InterfaceType::Direct);
             env.taps.push(tap.then(|| {
                 let q = n.driver.as_ref().and_then(|d| d.queues).unwrap_or(1).max(1);
                 let vhost = vhost_wanted(n, i, accel_for(def), def.name.contains("vhost")).unwrap();
@@ -185,7 +185,7 @@ fn localize(def: &mut Domain, dir: &Path) {
     // QEMU (multiqueue ones too) are covered by crates/cli/tests/net_e2e.rs (inside a network
     // namespace). User networking has a single queue.
     for n in def.devices.iter_mut().flat_map(|d| d.interfaces.iter_mut()) {
-        if matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet) {
+        if matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet | InterfaceType::Direct) {
             n.kind = InterfaceType::User;
             n.source = None;
             n.target = None;

@@ -1,10 +1,15 @@
 //! The QEMU driver in daemon mode brings up autostart networks when it is opened. Runs on a thread
 //! moved into a fresh network namespace (netlink, nft and dnsmasq all act in the calling thread's
 //! namespace), so the bridge and rules never reach the host. Needs root, `nft` and `dnsmasq`.
+//! A second test has a guest with a direct (macvtap) interface power off while only the daemon's
+//! watcher looks: the watcher deletes the macvtap.
+
+mod common;
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use oxvirt_api::Connect;
+use oxvirt_api::{Connect, DomainState};
 use oxvirt_network::{NetLayout, NetworkDriver};
 
 const NET: &str = "<network><name>auto1</name><forward mode='nat'/><bridge name='virbr43'/>
@@ -51,6 +56,46 @@ fn daemon_mode_autostarts_networks() {
         assert!(!n.is_active().unwrap());
         assert!(oxvirt_network::netlink::link_by_name("virbr43").unwrap().is_none(), "bridge left");
         n.undefine().unwrap();
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn daemon_watcher_deletes_the_macvtap_of_a_guest_that_powered_off() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().to_path_buf();
+    std::thread::spawn(move || {
+        use oxvirt_network::netlink;
+        // QEMU and the watcher threads started from here share this namespace; /sys still shows
+        // the host's, so the driver finds the macvtap's device through a sysfs of its own.
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare a network namespace (root needed)");
+        netlink::create_veth("lan0", "lan1").unwrap();
+        netlink::set_up("lan0", true).unwrap();
+        netlink::set_up("lan1", true).unwrap();
+        oxvirt_driver_qemu::register();
+        oxvirt_driver_qemu::enable_daemon_mode();
+        let conn = Connect::open(Some(&format!("qemu:///embed?root={}", dir.display()))).unwrap();
+        let serial = dir.join("serial.log");
+        let nic = "<interface type='direct'><mac address='52:54:00:0e:2f:01'/><source dev='lan0' mode='bridge'/><model type='virtio'/></interface>";
+        let xml = common::guest_xml("mvd", "shell", Some(&serial)).replace("  </devices>", &format!("    {nic}\n  </devices>"));
+        let (mut dom, _) = conn.define_domain(&xml, 0).unwrap();
+        dom.create(0).unwrap();
+        let live = dom.xml_desc(0).unwrap();
+        assert!(live.contains("<target dev='macvtap0'/>"), "{live}");
+        let link = netlink::link_by_name("macvtap0").unwrap().expect("macvtap0 in our namespace");
+        assert_eq!(link.kind.as_deref(), Some("macvtap"));
+        assert!(common::wait_for_text(&serial, "OXVIRT-GUEST-UP", Duration::from_secs(90)), "guest not up");
+        // ACPI power button; from here on only the watcher looks.
+        dom.shutdown(0).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while netlink::link_by_name("macvtap0").unwrap().is_some() {
+            assert!(Instant::now() < deadline, "macvtap0 still there after the guest powered off");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(dom.state().unwrap(), (DomainState::Shutoff, 1), "shut off by the guest");
+        assert!(netlink::link_by_name("lan0").unwrap().is_some(), "the lower device stays");
+        dom.undefine(0).unwrap();
     })
     .join()
     .unwrap();

@@ -370,6 +370,13 @@ pub fn apply(tc: &dyn Tc, ifname: &str, bw: &Bandwidth, hierarchical: bool) -> R
     Ok(warnings)
 }
 
+/// What to [`apply`] on a macvtap for a guest's `bw`: there the guest's traffic runs the other way
+/// round from a tap (what the guest sends leaves through the device's egress), so, as libvirt
+/// does, inbound and outbound trade places.
+pub fn for_macvtap(bw: &Bandwidth) -> Bandwidth {
+    Bandwidth { inbound: bw.outbound.clone(), outbound: bw.inbound.clone(), ..bw.clone() }
+}
+
 /// Whether `bw` asks for anything that would be set.
 pub fn has_limits(bw: &Bandwidth) -> bool {
     bw.inbound.as_ref().is_some_and(|r| r.average.unwrap_or(0) > 0) || bw.outbound.is_some()
@@ -454,6 +461,16 @@ mod tests {
                 "filter add dev vnet0 parent 1:0 protocol all prio 1 handle 1 fw flowid 1",
             ]
         );
+    }
+
+    #[test]
+    fn macvtap_swaps_directions() {
+        let bw = Bandwidth { outbound: rate(Some(1024), None, None), ..Default::default() };
+        let cmds = lines(&set_commands("macvtap0", &for_macvtap(&bw), false).unwrap());
+        assert_eq!(cmds[0], "qdisc add dev macvtap0 root handle 1: htb default 1", "guest outbound shaped on egress");
+        let bw = Bandwidth { inbound: rate(Some(512), None, Some(64)), ..Default::default() };
+        let cmds = lines(&set_commands("macvtap0", &for_macvtap(&bw), false).unwrap());
+        assert_eq!(cmds[0], "qdisc add dev macvtap0 ingress", "guest inbound policed on ingress");
     }
 
     #[test]

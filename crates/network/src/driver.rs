@@ -1084,6 +1084,17 @@ impl NetworkDriver {
         })
     }
 
+    /// Whether guests of the active network `network` get macvtap devices (then use
+    /// [`NetworkDriver::choose_direct_interface`]) rather than taps.
+    pub fn gives_direct_interfaces(&self, network: &str) -> Result<bool> {
+        let _l = self.lock()?;
+        let o = self
+            .load_one(network)?
+            .ok_or_else(|| Error::no_network(format!("no network with matching name '{network}'")))?;
+        let (def, _) = o.live.ok_or_else(|| op_invalid(format!("network '{network}' is not active")))?;
+        Ok(is_direct(&def))
+    }
+
     /// For macvtap networks: the forward interface with the fewest guests (passthrough: a free one).
     pub fn choose_direct_interface(&self, network: &str) -> Result<DirectInterface> {
         self.with_live(network, |def, rt| {

@@ -209,6 +209,7 @@ fn macvtap_and_host_bridge_modes() {
         let s = fake.state();
         assert!(s.links.is_empty() && s.nft_scripts.is_empty(), "no bridge, no rules");
     }
+    assert!(d.gives_direct_interfaces("mv").unwrap());
     let a = d.choose_direct_interface("mv").unwrap();
     let b = d.choose_direct_interface("mv").unwrap();
     assert_eq!((a.dev.as_str(), b.dev.as_str(), a.mode), ("eth1", "eth2", ForwardMode::Vepa));
@@ -224,6 +225,8 @@ fn macvtap_and_host_bridge_modes() {
     fake.add_link("br0", "bridge");
     let (r, _) = d.create_xml(host_br, 0).unwrap();
     assert_eq!(fake.state().dnsmasq.len(), 0);
+    assert!(!d.gives_direct_interfaces("hb").unwrap(), "a host bridge network gives taps");
+    assert!(d.gives_direct_interfaces("nope").is_err());
     let t = d.attach_guest_interface("hb", MacAddr::default(), &TapSpec::default(), None).unwrap();
     assert_eq!((t.bridge.as_str(), t.vnet_hdr), ("br0", false));
     d.destroy(&r).unwrap();

@@ -9,6 +9,7 @@ pub mod driver;
 pub mod firewall;
 pub mod host;
 pub mod layout;
+pub mod macvtap;
 pub mod netlink;
 pub mod rollback;
 pub mod tap;
@@ -19,3 +20,4 @@ pub use driver::{DirectInterface, NetworkDriver, Runtime, StartReport, TapHandle
 pub use host::Host;
 pub use layout::NetLayout;
 pub use tap::{is_generated_name, open_existing_tap, open_tap, TapError, TapSpec};
+pub use macvtap::{delete_macvtap, open_macvtap, Macvtap, MacvtapError, MacvtapSpec};

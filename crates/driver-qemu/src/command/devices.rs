@@ -352,7 +352,8 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
     let devs = cx.devs;
     for (i, n) in devs.interfaces.iter().enumerate() {
         let path = format!("/domain/devices/interface[{}]", i + 1);
-        let is_tap = matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet);
+        // Network, bridge, ethernet and direct (macvtap) NICs all get fds the driver opened.
+        let is_tap = matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet | InterfaceType::Direct);
         let checks: [(bool, &str); 13] = [
             (n.vlan.is_none(), "vlan"),
             (n.virtualport.is_none(), "virtualport"),
@@ -389,7 +390,7 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
             return Err(unsupported(
                 format!("{path}/@type"),
                 format!(
-                    "interface type '{}' (only 'user', 'network', 'bridge' and 'ethernet' so far)",
+                    "interface type '{}' (only 'user', 'network', 'bridge', 'ethernet' and 'direct' so far)",
                     n.kind
                 ),
             ));
