@@ -111,6 +111,10 @@ fn names_errors_and_passthrough() {
         let g2 = open_macvtap(&mq).expect("next name");
         assert_eq!(g2.name, "macvtap1");
         assert_eq!(g2.fds.len(), 3, "one fd per queue");
+        let small = MacvtapSpec { mtu: Some(1400), ..spec("mv0", MacvlanMode::Bridge, mac("52:54:00:cc:00:05"), None, d) };
+        let g3 = open_macvtap(&small).expect("with an MTU");
+        assert_eq!(netlink::link_by_name(&g3.name).unwrap().unwrap().mtu, 1400);
+        assert!(delete_macvtap(&g3.name).unwrap());
         for n in ["guestnic0", "macvtap0", "macvtap1"] {
             assert!(delete_macvtap(n).unwrap(), "{n}");
         }
