@@ -95,8 +95,17 @@ impl Error {
         Error::new(ErrorCode::SystemError, ErrorDomain::None, format!("{what}: {err}"))
     }
     /// Bad XML: the parser's message already names line, column and element.
+    /// A broken rule keeps libvirt's error code for it (unsupported configuration, invalid
+    /// argument, internal error); everything else is an XML error.
     pub fn xml(doc: &str, err: &oxvirt_xml::XmlError) -> Self {
-        Error::new(ErrorCode::XmlError, ErrorDomain::Domain, format!("XML error in {doc}: {err}"))
+        use oxvirt_xml::RuleClass;
+        let (code, what) = match err.class() {
+            RuleClass::Xml => (ErrorCode::XmlError, "XML error"),
+            RuleClass::Unsupported => (ErrorCode::ConfigUnsupported, "unsupported configuration"),
+            RuleClass::InvalidArg => (ErrorCode::InvalidArg, "invalid argument"),
+            RuleClass::Internal => (ErrorCode::InternalError, "internal error"),
+        };
+        Error::new(code, ErrorDomain::Domain, format!("{what} in {doc}: {err}"))
     }
     /// Same error with the object domain it concerns.
     pub fn in_domain(mut self, domain: ErrorDomain) -> Self {

@@ -64,14 +64,48 @@ pub enum XmlError {
     InvalidText { at: Location, value: String, reason: String },
     #[error("{at}: {message}")]
     Unknown { at: Location, message: String },
+    /// A rule across attributes or elements; `class` says which libvirt error code it maps to.
     #[error("{at}: {message}")]
-    Invalid { at: Location, message: String },
+    Invalid { at: Location, message: String, class: RuleClass },
+}
+
+/// How libvirt classifies a broken rule (its error code): most are XML errors, some are
+/// configurations the hypervisor cannot run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RuleClass {
+    /// VIR_ERR_XML_ERROR: the document contradicts itself.
+    #[default]
+    Xml,
+    /// VIR_ERR_CONFIG_UNSUPPORTED: well-formed, but not a configuration that can run.
+    Unsupported,
+    /// VIR_ERR_INVALID_ARG: a value out of its allowed range.
+    InvalidArg,
+    /// VIR_ERR_INTERNAL_ERROR: libvirt's code for a few missing-attribute checks.
+    Internal,
 }
 
 impl XmlError {
     /// A semantic error found after parsing, where only the element path is known.
     pub fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
-        XmlError::Invalid { at: Location { path: path.into(), ..Default::default() }, message: message.into() }
+        Self::rule(RuleClass::Xml, path, message)
+    }
+
+    /// A configuration libvirt refuses as unsupported (VIR_ERR_CONFIG_UNSUPPORTED).
+    pub fn unsupported(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::rule(RuleClass::Unsupported, path, message)
+    }
+
+    /// A broken rule of the given class, located by its element path.
+    pub fn rule(class: RuleClass, path: impl Into<String>, message: impl Into<String>) -> Self {
+        XmlError::Invalid { at: Location { path: path.into(), ..Default::default() }, message: message.into(), class }
+    }
+
+    /// Which libvirt error code the failure maps to.
+    pub fn class(&self) -> RuleClass {
+        match self {
+            XmlError::Invalid { class, .. } => *class,
+            _ => RuleClass::Xml,
+        }
     }
 
     pub fn location(&self) -> Option<&Location> {

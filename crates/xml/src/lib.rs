@@ -15,7 +15,7 @@ pub mod units;
 pub mod values;
 
 pub use crate::core::{
-    parse_document, parse_element, root_name, Diagnostic, El, Empty, FromXml, Location, ParseOptions, RawXml, ToXml, Writer, XmlDocument,
+    parse_document, parse_element, root_name, Diagnostic, El, Empty, FromXml, Location, ParseOptions, RawXml, RuleClass, ToXml, Writer, XmlDocument,
     XmlError, XmlValue,
 };
 pub use oxvirt_xml_derive::{Xml, XmlValue};

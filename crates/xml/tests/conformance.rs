@@ -9,6 +9,8 @@
 
 #[path = "conformance/mod.rs"]
 mod harness;
+#[path = "shared/negatives.rs"]
+mod negatives;
 
 use harness::{run_corpus, Corpus, Report};
 use oxvirt_xml::capabilities::{Capabilities, DomainCapabilities};
@@ -103,36 +105,13 @@ fn domaincaps() {
     harness::report_and_check(&domaincaps_report());
 }
 
-/// genericxml2xmltest's DO_TEST_FAIL_* cases: rejected by libvirt's domain XML parser itself.
-const GENERIC_NEGATIVES: &[&str] = &[
-    "graphics-listen-back-compat-mismatch",
-    "graphics-vnc-socket-attr-listen-socket-mismatch",
-    "graphics-listen-network-invalid",
-    "name-slash-fail",
-    "chardev-tcp-missing-host",
-    "chardev-tcp-missing-service",
-    "chardev-tcp-multiple-source",
-    "chardev-udp-missing-connect-service",
-    "chardev-udp-multiple-source",
-    "chardev-unix-smartcard-missing-path",
-    "chardev-unix-redirdev-missing-path",
-    "chardev-unix-rng-missing-path",
-    "chardev-reconnect-missing-timeout",
-    "chardev-reconnect-invalid-mode",
-    "cachetune-colliding-allocs",
-    "cachetune-colliding-tunes",
-    "cachetune-colliding-types",
-    "cachetune-colliding-monitor",
-    "memorytune-colliding-allocs",
-    "memorytune-colliding-cachetune",
-];
 
 fn rejections() -> Vec<harness::Rejections> {
     let network_negatives: Vec<&str> = NETWORK_EXCLUDED.iter().map(|(n, _)| *n).collect();
     vec![
         harness::check_rejections::<Domain>(
             "rejected-generic",
-            &harness::negatives_in("genericxml2xmlindata", GENERIC_NEGATIVES, "genericxml2xmltest expects a parse failure"),
+            &harness::negatives_in("genericxml2xmlindata", negatives::GENERIC_NEGATIVES, "genericxml2xmltest expects a parse failure"),
         ),
         harness::check_rejections::<Network>(
             "rejected-networks",

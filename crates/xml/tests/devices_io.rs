@@ -5,8 +5,12 @@ use oxvirt_xml::domain::*;
 use oxvirt_xml::{MacAddr, OnOff, XmlDocument, XmlError, YesNo};
 
 fn domain(devices: &str) -> String {
+    domain_of("kvm", devices)
+}
+
+fn domain_of(kind: &str, devices: &str) -> String {
     format!(
-        "<domain type='kvm'>\n  <name>t</name>\n  <uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>\n  \
+        "<domain type='{kind}'>\n  <name>t</name>\n  <uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>\n  \
          <memory unit='KiB'>219136</memory>\n  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n  </os>\n  <devices>\n{devices}  </devices>\n</domain>\n"
     )
 }
@@ -28,7 +32,12 @@ fn format(devs: &Devices) -> String {
 }
 
 fn round_trip(devices: &str) {
-    let devs = parse(devices);
+    round_trip_in("kvm", devices)
+}
+
+fn round_trip_in(kind: &str, devices: &str) {
+    let d = Domain::from_xml_str(&domain_of(kind, devices)).expect("parse");
+    let devs = d.devices.expect("devices");
     let expected = format!("<devices>\n{}</devices>\n", devices.lines().map(|l| format!("{}\n", &l[2..])).collect::<String>());
     assert_eq!(format(&devs), expected);
 }
@@ -230,9 +239,12 @@ fn chardevs() {
     assert!(e.contains("attribute 'address'"), "{e}");
 }
 
+/// Together these are no guest QEMU could run (egl-headless beside SDL and a GL SPICE display,
+/// a transitional virtio tablet), so they round-trip in a `test` domain, free of QEMU's rules.
 #[test]
 fn graphics_video_input_sound_audio() {
-    round_trip(
+    round_trip_in(
+        "test",
         "    <input type='evdev'>
       <source dev='/dev/input/event1' grab='all' grabToggle='ctrl-ctrl' repeat='on'/>
     </input>

@@ -1,7 +1,7 @@
 //! `<features>`: hypervisor features toggled for the guest.
 
 use crate::units::KiB;
-use crate::{OnOff, Xml, XmlValue};
+use crate::{El, FromXml, OnOff, ToXml, Writer, Xml, XmlError, XmlValue};
 
 #[derive(Debug, Clone, PartialEq, Default, Xml)]
 pub struct Features {
@@ -305,12 +305,55 @@ pub enum GicVersion {
 }
 
 /// `<smm>`: System Management Mode, with the size of its TSEG memory.
-#[derive(Debug, Clone, PartialEq, Default, Xml)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Smm {
-    #[xml(attr = "state")]
     pub state: Option<OnOff>,
-    #[xml(child = "tseg")]
     pub tseg: Option<KiB>,
+}
+
+/// `<tseg>` counts MiB when it has no `unit` (unlike most sizes, which count KiB).
+struct Tseg(KiB);
+
+impl FromXml for Tseg {
+    fn from_xml(el: &mut El<'_, '_>) -> Result<Self, XmlError> {
+        let unit: Option<String> = el.attr_opt("unit")?;
+        let value: u64 = el.text_req()?;
+        let unit = unit.unwrap_or_else(|| "MiB".into());
+        KiB::from_parts(value, Some(&unit))
+            .map(Tseg)
+            .map_err(|reason| XmlError::InvalidText { at: el.location(), value: format!("{value} {unit}"), reason })
+    }
+}
+
+impl ToXml for Tseg {
+    fn write_attrs(&self, w: &mut Writer) {
+        w.attr("unit", if self.0 .0.is_multiple_of(1024) { "MiB" } else { "KiB" });
+    }
+    fn write_content(&self, w: &mut Writer) {
+        let v = if self.0 .0.is_multiple_of(1024) { self.0 .0 / 1024 } else { self.0 .0 };
+        w.text(&v.to_string());
+    }
+}
+
+impl FromXml for Smm {
+    fn from_xml(el: &mut El<'_, '_>) -> Result<Self, XmlError> {
+        let state = el.attr_opt("state")?;
+        let tseg: Option<Tseg> = el.child_opt("tseg")?;
+        Ok(Smm { state, tseg: tseg.map(|t| t.0) })
+    }
+}
+
+impl ToXml for Smm {
+    fn write_attrs(&self, w: &mut Writer) {
+        if let Some(s) = &self.state {
+            w.attr("state", &s.to_xml_value());
+        }
+    }
+    fn write_content(&self, w: &mut Writer) {
+        if let Some(t) = self.tseg {
+            w.element("tseg", &Tseg(t));
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Xml)]

@@ -11,6 +11,7 @@ pub mod features;
 pub mod misc;
 pub mod os;
 pub mod resources;
+mod rules;
 
 use crate::units::KiB;
 use crate::{RawXml, Xml, XmlDocument, XmlError, XmlValue};
@@ -535,7 +536,7 @@ impl Domain {
                 }
             }
         }
-        Ok(())
+        self.check_qemu_rules()
     }
 }
 
@@ -564,6 +565,7 @@ impl XmlDocument for Domain {
         self.validate_iothreads()?;
         self.validate_misc()?;
         self.validate_devices()?;
+        self.check_rules()?;
         if matches!(self.kind, DomainType::Kvm | DomainType::Qemu) {
             self.validate_qemu()?;
         }

@@ -229,6 +229,8 @@ pub struct Rejections {
     pub total: usize,
     /// (name, libvirt's reason, number of warnings) of inputs oxvirt accepted.
     pub accepted: Vec<(String, String, usize)>,
+    /// (name, libvirt's reason, oxvirt's error) of inputs both reject, to compare the reasons.
+    pub rejected: Vec<(String, String, String)>,
 }
 
 impl Rejections {
@@ -241,6 +243,9 @@ impl Rejections {
         for (n, why, w) in &self.accepted {
             let warn = if *w > 0 { format!(" ({w} warnings)") } else { String::new() };
             let _ = writeln!(s, "  accepted {n}{warn}: libvirt: {why}");
+        }
+        for (n, why, ours) in &self.rejected {
+            let _ = writeln!(s, "  rejected {n}:\n    libvirt: {why}\n    oxvirt:  {ours}");
         }
         s
     }
@@ -258,14 +263,15 @@ impl Rejections {
 
 /// Parses each negative input; libvirt refuses them all, so should oxvirt.
 pub fn check_rejections<T: XmlDocument>(corpus: &'static str, cases: &[Negative]) -> Rejections {
-    let mut accepted = Vec::new();
+    let (mut accepted, mut rejected) = (Vec::new(), Vec::new());
     for c in cases {
         let Ok(text) = read_corpus_file(&c.path) else { continue };
-        if let Ok((_, warnings)) = parse_document::<T>(&text, ParseOptions::default()) {
-            accepted.push((c.name.clone(), c.libvirt.clone(), warnings.len()));
+        match parse_document::<T>(&text, ParseOptions::default()) {
+            Ok((_, warnings)) => accepted.push((c.name.clone(), c.libvirt.clone(), warnings.len())),
+            Err(e) => rejected.push((c.name.clone(), c.libvirt.clone(), e.to_string())),
         }
     }
-    let r = Rejections { corpus, total: cases.len(), accepted };
+    let r = Rejections { corpus, total: cases.len(), accepted, rejected };
     let dir = report_dir();
     let _ = fs::create_dir_all(&dir).and_then(|_| write_atomic(&dir.join(format!("{corpus}.txt")), &r.text()));
     r

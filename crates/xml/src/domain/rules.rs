@@ -1,0 +1,1114 @@
+//! Rules across a domain's elements that libvirt enforces when a definition is parsed or
+//! validated: device addresses, duplicate devices, character device sources, resource
+//! control groups, firmware, and (for `kvm`/`qemu` domains) what QEMU's machine types allow.
+//!
+//! Each error names the element (by path) and the attribute involved; its [`RuleClass`] is
+//! libvirt's error code for the same refusal.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+use crate::{RuleClass, XmlError, YesNo};
+
+type Res = Result<(), XmlError>;
+
+fn unsupported(path: impl Into<String>, msg: impl Into<String>) -> XmlError {
+    XmlError::unsupported(path, msg)
+}
+
+/// `/domain/devices/kind[n]` (1-based, the index left out when there is one device).
+fn nth(kind: &str, i: usize, n: usize) -> String {
+    if n > 1 {
+        format!("/domain/devices/{kind}[{}]", i + 1)
+    } else {
+        format!("/domain/devices/{kind}")
+    }
+}
+
+/// The chipset family of a QEMU x86 machine type, when the name tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chipset {
+    I440fx,
+    Q35,
+}
+
+fn chipset(machine: Option<&str>) -> Option<Chipset> {
+    let m = machine?;
+    if m == "q35" || m.starts_with("pc-q35-") {
+        Some(Chipset::Q35)
+    } else if m == "pc" || m.starts_with("pc-i440fx-") || m.starts_with("pc-0.") || m.starts_with("pc-1.") {
+        Some(Chipset::I440fx)
+    } else {
+        None
+    }
+}
+
+/// One device's placement, for the checks that span device kinds.
+struct Placed<'a> {
+    path: String,
+    address: Option<&'a Address>,
+    boot: Option<&'a BootOrder>,
+    /// A USB device (its address, when given, is on a USB bus).
+    usb: bool,
+}
+
+impl Devices {
+    /// Every device with its element path, address and boot order.
+    fn placed<'a>(&'a self) -> Vec<Placed<'a>> {
+        let mut out: Vec<Placed<'a>> = Vec::new();
+        let mut add = |kind: &str, n: usize, i: usize, address: Option<&'a Address>, boot: Option<&'a BootOrder>, usb| {
+            out.push(Placed { path: nth(kind, i, n), address, boot, usb });
+        };
+        // `add` borrows each list separately; collect in libvirt's device order.
+        for (i, d) in self.disks.iter().enumerate() {
+            let usb = d.target.bus == Some(DiskBus::Usb);
+            add("disk", self.disks.len(), i, d.info.address.as_ref(), d.info.boot.as_ref(), usb);
+        }
+        for (i, d) in self.controllers.iter().enumerate() {
+            add("controller", self.controllers.len(), i, d.info.address.as_ref(), None, false);
+        }
+        for (i, d) in self.filesystems.iter().enumerate() {
+            add("filesystem", self.filesystems.len(), i, d.info.address.as_ref(), d.info.boot.as_ref(), false);
+        }
+        for (i, d) in self.interfaces.iter().enumerate() {
+            let usb = d.model.as_ref().is_some_and(|m| m.kind.as_str() == "usb-net");
+            add("interface", self.interfaces.len(), i, d.address.as_ref(), d.boot.as_ref(), usb);
+        }
+        for (i, d) in self.smartcards.iter().enumerate() {
+            add("smartcard", self.smartcards.len(), i, d.info.address.as_ref(), None, true);
+        }
+        for (kind, list) in
+            [("serial", &self.serials), ("parallel", &self.parallels), ("console", &self.consoles), ("channel", &self.channels)]
+        {
+            for (i, d) in list.iter().enumerate() {
+                let target = d.target.as_ref().and_then(|t| t.kind);
+                // A serial-type console is the first <serial> again, not a device of its own.
+                if kind == "console" && matches!(target, None | Some(ChrTargetType::Serial)) {
+                    continue;
+                }
+                let usb = target == Some(ChrTargetType::UsbSerial);
+                add(kind, list.len(), i, d.address.as_ref(), None, usb);
+            }
+        }
+        for (i, d) in self.inputs.iter().enumerate() {
+            add("input", self.inputs.len(), i, d.address.as_ref(), None, d.bus == Some(InputBus::Usb));
+        }
+        for (i, d) in self.tpms.iter().enumerate() {
+            add("tpm", self.tpms.len(), i, d.address.as_ref(), None, false);
+        }
+        for (i, d) in self.sounds.iter().enumerate() {
+            add("sound", self.sounds.len(), i, d.address.as_ref(), None, d.model == SoundModel::Usb);
+        }
+        for (i, d) in self.videos.iter().enumerate() {
+            add("video", self.videos.len(), i, d.address.as_ref(), None, false);
+        }
+        for (i, d) in self.hostdevs.iter().enumerate() {
+            let usb = d.kind == HostdevType::Usb;
+            add("hostdev", self.hostdevs.len(), i, d.info.address.as_ref(), d.info.boot.as_ref(), usb);
+        }
+        for (i, d) in self.redirdevs.iter().enumerate() {
+            add("redirdev", self.redirdevs.len(), i, d.info.address.as_ref(), d.info.boot.as_ref(), true);
+        }
+        for (i, d) in self.hubs.iter().enumerate() {
+            add("hub", self.hubs.len(), i, d.info.address.as_ref(), None, true);
+        }
+        for (i, d) in self.watchdogs.iter().enumerate() {
+            add("watchdog", self.watchdogs.len(), i, d.address.as_ref(), None, false);
+        }
+        if let Some(d) = &self.memballoon {
+            add("memballoon", 1, 0, d.address.as_ref(), None, false);
+        }
+        for (i, d) in self.rngs.iter().enumerate() {
+            add("rng", self.rngs.len(), i, d.address.as_ref(), None, false);
+        }
+        for (i, d) in self.panics.iter().enumerate() {
+            add("panic", self.panics.len(), i, d.address.as_ref(), None, false);
+        }
+        for (i, d) in self.shmems.iter().enumerate() {
+            add("shmem", self.shmems.len(), i, d.address.as_ref(), None, false);
+        }
+        for (i, d) in self.memories.iter().enumerate() {
+            add("memory", self.memories.len(), i, d.info.address.as_ref(), None, false);
+        }
+        if let Some(d) = &self.iommu {
+            add("iommu", 1, 0, d.info.address.as_ref(), None, false);
+        }
+        if let Some(d) = &self.vsock {
+            add("vsock", 1, 0, d.address.as_ref(), None, false);
+        }
+        for (i, d) in self.cryptos.iter().enumerate() {
+            add("crypto", self.cryptos.len(), i, d.address.as_ref(), None, false);
+        }
+        out
+    }
+}
+
+impl Domain {
+    /// Rules every driver applies (libvirt's domain parser, post-parse and validation).
+    pub(crate) fn check_rules(&self) -> Res {
+        self.check_resctrl()?;
+        self.check_firmware()?;
+        self.check_numa_refs()?;
+        let Some(d) = &self.devices else { return Ok(()) };
+        let placed = d.placed();
+        self.check_boot(&placed)?;
+        check_pci_addresses(&placed)?;
+        check_controllers(d)?;
+        check_usb(d, &placed)?;
+        check_chardevs(d)?;
+        check_graphics(d)?;
+        check_hostdevs(d)?;
+        check_videos(d)?;
+        for (i, s) in d.shmems.iter().enumerate() {
+            if s.msi.is_some() && s.server.is_none() {
+                return Err(XmlError::invalid(
+                    format!("{}/msi", nth("shmem", i, d.shmems.len())),
+                    "<msi> needs a <server> (interrupts come from the doorbell server)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `<os><boot dev>` and per-device `<boot order>` are two ways to say the same thing.
+    fn check_boot(&self, placed: &[Placed<'_>]) -> Res {
+        if self.os.boot.is_empty() {
+            return Ok(());
+        }
+        match placed.iter().find(|p| p.boot.is_some()) {
+            Some(p) => Err(unsupported(
+                format!("{}/boot", p.path),
+                "per-device <boot order> cannot be combined with <os><boot dev>: use one or the other",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// `<cachetune>` and `<memorytune>`: allocations must not collide.
+    fn check_resctrl(&self) -> Res {
+        let Some(ct) = &self.cputune else { return Ok(()) };
+        let set = |s: &str, path: &str| {
+            parse_cpuset(s).map_err(|r| XmlError::invalid(path, format!("'vcpus': {r}")))
+        };
+        let mut cache_sets: Vec<Vec<u32>> = Vec::new();
+        for (i, c) in ct.cachetunes.iter().enumerate() {
+            let path = format!("/domain/cputune/cachetune[{}]", i + 1);
+            let vcpus = set(&c.vcpus, &path)?;
+            if let Some(prev) = cache_sets.iter().find(|p| p.iter().any(|v| vcpus.contains(v))) {
+                let _ = prev;
+                return Err(XmlError::invalid(&path, format!("<cachetune vcpus='{}'> overlaps another <cachetune>", c.vcpus)));
+            }
+            let mut seen: Vec<(u32, u32, CacheType)> = Vec::new();
+            for a in &c.caches {
+                let clash = seen.iter().any(|&(id, level, kind)| {
+                    id == a.id
+                        && level == a.level
+                        && (kind == a.kind || kind == CacheType::Both || a.kind == CacheType::Both)
+                });
+                if clash {
+                    return Err(XmlError::invalid(
+                        format!("{path}/cache"),
+                        format!("<cache id='{}' level='{}' type='{}'> collides with another <cache> of the same id and level", a.id, a.level, a.kind),
+                    ));
+                }
+                seen.push((a.id, a.level, a.kind));
+            }
+            for m in &c.monitors {
+                let mon = set(&m.vcpus, &format!("{path}/monitor"))?;
+                if mon.iter().any(|v| !vcpus.contains(v)) {
+                    return Err(XmlError::invalid(
+                        format!("{path}/monitor"),
+                        format!("<monitor vcpus='{}'> must be within its <cachetune vcpus='{}'>", m.vcpus, c.vcpus),
+                    ));
+                }
+            }
+            cache_sets.push(vcpus);
+        }
+        let mut mem_sets: Vec<Vec<u32>> = Vec::new();
+        for (i, m) in ct.memorytunes.iter().enumerate() {
+            let path = format!("/domain/cputune/memorytune[{}]", i + 1);
+            let vcpus = set(&m.vcpus, &path)?;
+            let overlaps = |s: &Vec<u32>| s.iter().any(|v| vcpus.contains(v));
+            if mem_sets.iter().any(overlaps) {
+                return Err(XmlError::invalid(&path, format!("<memorytune vcpus='{}'> overlaps another <memorytune>", m.vcpus)));
+            }
+            if cache_sets.iter().any(|s| overlaps(s) && *s != vcpus) {
+                return Err(XmlError::invalid(
+                    &path,
+                    format!("<memorytune vcpus='{}'> partly overlaps a <cachetune>: the vCPU sets must be equal or disjoint", m.vcpus),
+                ));
+            }
+            let mut ids = BTreeSet::new();
+            for n in &m.nodes {
+                if !ids.insert(n.id) {
+                    return Err(XmlError::invalid(format!("{path}/node"), format!("<node id='{}'> is given more than once", n.id)));
+                }
+            }
+            mem_sets.push(vcpus);
+        }
+        let ids: Vec<u32> = match &self.iothreadids {
+            Some(t) if !t.iothreads.is_empty() => t.iothreads.iter().map(|t| t.id).collect(),
+            _ => (1..=self.iothreads.unwrap_or(0)).collect(),
+        };
+        for s in &ct.iothreadscheds {
+            let Some(text) = &s.iothreads else { continue };
+            let path = "/domain/cputune/iothreadsched";
+            let set = parse_cpuset(text).map_err(|r| XmlError::invalid(path, format!("'iothreads': {r}")))?;
+            if let Some(bad) = set.iter().find(|t| !ids.contains(t)) {
+                return Err(XmlError::invalid(path, format!("<iothreadsched iothreads='{text}'>: IOThread {bad} does not exist")));
+            }
+        }
+        Ok(())
+    }
+
+    /// `<os firmware>`, `<loader>` and `<nvram>` combinations.
+    fn check_firmware(&self) -> Res {
+        let os = &self.os;
+        let loader = os.loader.as_ref();
+        let nvram = os.nvram.as_ref();
+        let stateless = loader.and_then(|l| l.stateless);
+        let err = |p: &str, m: String| Err(XmlError::invalid(format!("/domain/os/{p}"), m));
+        if let Some(fw) = os.firmware {
+            // The QEMU driver fills <loader> and <nvram> of an autoselected firmware at define
+            // time (as libvirt does from 9.2), so a path, type or template are accepted here.
+            if loader.is_some_and(|l| l.secure == Some(YesNo::No)) {
+                return err("loader", "attribute 'secure' cannot be given with firmware autoselection; use <firmware><feature name='secure-boot'>".into());
+            }
+            if nvram.is_some() && fw != FirmwareType::Efi {
+                return err("nvram", format!("firmware '{fw}' has no NVRAM; <nvram> needs firmware='efi'"));
+            }
+        } else {
+            if os.firmware_features.is_some() {
+                return err("firmware", "<firmware> features select a firmware automatically and need <os firmware=...>".into());
+            }
+            if let Some(l) = loader {
+                if l.path.as_deref().is_none_or(|p| p.trim().is_empty()) {
+                    return err("loader", "<loader> needs a path when the firmware is not selected automatically (<os firmware=...>)".into());
+                }
+            }
+        }
+        match stateless {
+            Some(YesNo::Yes) => {
+                if nvram.is_some_and(|n| n.template.is_some()) {
+                    return err("nvram", "attribute 'template' is not allowed with <loader stateless='yes'>".into());
+                }
+                if nvram.is_some() {
+                    return err("nvram", "<nvram> is not allowed with <loader stateless='yes'>".into());
+                }
+            }
+            Some(YesNo::No) => match os.firmware {
+                None if loader.and_then(|l| l.kind) != Some(LoaderType::Pflash) => {
+                    return err("loader", "<loader stateless='no'> (NVRAM) needs type='pflash'".into());
+                }
+                Some(fw) if fw != FirmwareType::Efi => {
+                    return err("loader", format!("<loader stateless='no'> (NVRAM) needs EFI firmware, not '{fw}'"));
+                }
+                _ => {}
+            },
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// References to guest NUMA nodes: hugepages, memory devices, PCI expander buses, numatune.
+    fn check_numa_refs(&self) -> Res {
+        let ncells = self.numa_cells().len();
+        let nodes = ncells.max(1) as u32;
+        if let Some(hp) = self.memory_backing.as_ref().and_then(|m| m.hugepages.as_ref()) {
+            let mut default: Option<u64> = None;
+            for p in &hp.pages {
+                let set = match &p.nodeset {
+                    Some(s) => Some(parse_cpuset(s).map_err(|r| {
+                        XmlError::invalid("/domain/memoryBacking/hugepages/page", format!("'nodeset': {r}"))
+                    })?),
+                    None => None,
+                };
+                if let Some(n) = set.as_ref().and_then(|s| s.iter().find(|&&n| n >= nodes)) {
+                    return Err(XmlError::invalid(
+                        "/domain/memoryBacking/hugepages/page",
+                        format!("<page nodeset=...> names guest NUMA node {n}, which does not exist"),
+                    ));
+                }
+                // Without guest NUMA, node 0 is the whole guest: such a page is a default too.
+                let is_default = match &set {
+                    None => true,
+                    Some(s) => ncells == 0 && s.as_slice() == [0],
+                };
+                if is_default {
+                    if let Some(prev) = default {
+                        return Err(XmlError::invalid(
+                            "/domain/memoryBacking/hugepages/page",
+                            format!("two default huge page sizes ({prev} KiB and {} KiB): give all but one a 'nodeset'", p.size.0),
+                        ));
+                    }
+                    default = Some(p.size.0);
+                }
+            }
+        }
+        if let Some(m) = self.numatune.as_ref().and_then(|n| n.memory.as_ref()) {
+            if let Some(ns) = &m.nodeset {
+                let set = parse_cpuset(ns).map_err(|r| XmlError::invalid("/domain/numatune/memory", format!("'nodeset': {r}")))?;
+                if set.is_empty() {
+                    return Err(unsupported("/domain/numatune/memory", format!("'nodeset' '{ns}' selects no host node")));
+                }
+            }
+        }
+        let Some(d) = &self.devices else { return Ok(()) };
+        for (i, m) in d.memories.iter().enumerate() {
+            if let Some(n) = m.target.node {
+                if n as usize >= ncells && !(ncells == 0 && n == 0) {
+                    return Err(XmlError::invalid(
+                        format!("{}/target/node", nth("memory", i, d.memories.len())),
+                        format!("<node>{n}</node> is not a guest NUMA node (the guest has {ncells})"),
+                    ));
+                }
+            }
+        }
+        for (i, c) in d.controllers.iter().enumerate() {
+            if let Some(n) = c.target.as_ref().and_then(|t| t.node) {
+                if n as usize >= ncells {
+                    return Err(XmlError::invalid(
+                        format!("{}/target/node", nth("controller", i, d.controllers.len())),
+                        format!("<node>{n}</node> is not a guest NUMA node (the guest has {ncells})"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// PCI address ranges, and the same address used twice.
+fn check_pci_addresses(placed: &[Placed<'_>]) -> Res {
+    let mut used: BTreeMap<(u32, u32, u32, u32), &str> = BTreeMap::new();
+    for p in placed {
+        let Some(a) = p.address.filter(|a| a.kind == Some(AddressType::Pci)) else { continue };
+        let path = format!("{}/address", p.path);
+        let v = |h: Option<crate::Hex<2>>| h.map_or(0, |h| h.0);
+        if let Some(d) = a.domain.filter(|d| d.0 > 0xffff) {
+            return Err(XmlError::invalid(path, format!("PCI domain 0x{:x} is out of range (at most 0xffff)", d.0)));
+        }
+        if v(a.bus) > 0xff {
+            return Err(XmlError::invalid(path, format!("PCI bus 0x{:x} is out of range (at most 0xff)", v(a.bus))));
+        }
+        if v(a.slot) > 0x1f {
+            return Err(XmlError::invalid(path, format!("PCI slot 0x{:x} is out of range (at most 0x1f)", v(a.slot))));
+        }
+        if let Some(f) = a.function.filter(|f| f.0 > 7) {
+            return Err(XmlError::invalid(path, format!("PCI function 0x{:x} is out of range (at most 7)", f.0)));
+        }
+        if a.slot.is_none() {
+            continue;
+        }
+        let key = (a.domain.map_or(0, |d| d.0), v(a.bus), v(a.slot), a.function.map_or(0, |f| f.0));
+        if let Some(other) = used.insert(key, &p.path) {
+            return Err(XmlError::invalid(
+                path,
+                format!("PCI address {:04x}:{:02x}:{:02x}.{:x} is already used by {other}", key.0, key.1, key.2, key.3),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_controllers(d: &Devices) -> Res {
+    let mut seen: BTreeSet<(String, u32)> = BTreeSet::new();
+    for (i, c) in d.controllers.iter().enumerate() {
+        let path = nth("controller", i, d.controllers.len());
+        let Some(idx) = c.index else { continue };
+        if c.kind != ControllerType::Usb && !seen.insert((c.kind.to_string(), idx)) {
+            return Err(XmlError::invalid(path, format!("more than one '{}' controller with index '{idx}'", c.kind)));
+        }
+        if matches!(c.model, Some(ControllerModel::PciRoot | ControllerModel::PcieRoot)) {
+            let m = c.model.map(|m| m.to_string()).unwrap_or_default();
+            if c.info.address.is_some() {
+                return Err(unsupported(format!("{path}/address"), format!("a '{m}' controller is the root bus and takes no <address>")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// USB: `model='none'` disables the bus; addresses name existing buses, hubs and free ports.
+fn check_usb(d: &Devices, placed: &[Placed<'_>]) -> Res {
+    let usb: Vec<(usize, &Controller)> =
+        d.controllers.iter().enumerate().filter(|(_, c)| c.kind == ControllerType::Usb).collect();
+    let none = usb.iter().find(|(_, c)| c.model == Some(ControllerModel::None));
+    if let Some((ni, _)) = none {
+        if let Some((i, _)) = usb.iter().find(|(i, _)| i != ni) {
+            return Err(XmlError::invalid(
+                nth("controller", *i, d.controllers.len()),
+                "another USB controller cannot be added: a USB controller with model='none' disables USB",
+            ));
+        }
+        if let Some(p) = placed.iter().find(|p| p.usb) {
+            return Err(unsupported(
+                &p.path,
+                "this USB device needs a USB bus, but <controller type='usb' model='none'> disables USB",
+            ));
+        }
+    }
+    for (i, c) in &usb {
+        let path = nth("controller", *i, d.controllers.len());
+        if c.info.master.is_some() && !usb.iter().any(|(_, m)| m.index == c.index && m.info.master.is_none()) {
+            return Err(XmlError::invalid(
+                format!("{path}/master"),
+                format!("companion USB controller index '{}' has no master USB controller with that index", c.index.unwrap_or(0)),
+            ));
+        }
+        if let (Some(m @ (ControllerModel::NecXhci | ControllerModel::QemuXhci)), Some(p)) = (c.model, c.ports) {
+            if p > 15 {
+                return Err(unsupported(path, format!("a '{m}' controller has at most 15 ports, not {p}")));
+            }
+        }
+    }
+    // Hub ports: each hub has 8; a path a.b.c needs hubs at a and a.b.
+    let mut taken: BTreeMap<(u32, String), &str> = BTreeMap::new();
+    let hubs: BTreeSet<(u32, String)> = d
+        .hubs
+        .iter()
+        .filter_map(|h| h.info.address.as_ref())
+        .filter(|a| a.kind == Some(AddressType::Usb))
+        .filter_map(|a| Some((a.bus.map_or(0, |b| b.0), a.port.clone()?)))
+        .collect();
+    for p in placed {
+        let Some(a) = p.address.filter(|a| a.kind == Some(AddressType::Usb)) else { continue };
+        let path = format!("{}/address", p.path);
+        let bus = a.bus.map_or(0, |b| b.0);
+        if !usb.iter().any(|(_, c)| c.index.unwrap_or(0) == bus) {
+            return Err(XmlError::invalid(path, format!("USB bus {bus} has no USB controller with index='{bus}'")));
+        }
+        let Some(port) = &a.port else { continue };
+        let parts: Vec<&str> = port.split('.').collect();
+        let nums: Option<Vec<u32>> = parts.iter().map(|s| s.parse::<u32>().ok().filter(|&n| n > 0)).collect();
+        let Some(nums) = nums.filter(|n| n.len() <= 4) else {
+            return Err(XmlError::invalid(
+                path,
+                format!("invalid USB port '{port}': expected up to 4 port numbers from 1 joined by '.'"),
+            ));
+        };
+        for depth in 1..nums.len() {
+            let hub = parts[..depth].join(".");
+            if !hubs.contains(&(bus, hub.clone())) {
+                return Err(XmlError::invalid(path, format!("USB port {port} on bus {bus} needs a <hub> at port {hub}, and there is none")));
+            }
+            if nums[depth] > 8 {
+                return Err(XmlError::invalid(path, format!("USB port {port} on bus {bus} does not exist: a hub has ports 1 to 8")));
+            }
+        }
+        if let Some(other) = taken.insert((bus, port.clone()), &p.path) {
+            return Err(XmlError::invalid(path, format!("USB bus {bus} port {port} is already used by {other}")));
+        }
+    }
+    Ok(())
+}
+
+/// Host-side sources of character devices (serial, channel, ..., smartcard, redirdev, rng).
+fn check_chardevs(d: &Devices) -> Res {
+    for (kind, list) in
+        [("serial", &d.serials), ("parallel", &d.parallels), ("console", &d.consoles), ("channel", &d.channels)]
+    {
+        for (i, c) in list.iter().enumerate() {
+            // A virtio/xen channel's unix socket path may be left for the driver to generate.
+            let auto_path = kind == "channel"
+                && matches!(c.target.as_ref().and_then(|t| t.kind), Some(ChrTargetType::Virtio | ChrTargetType::Xen));
+            check_chr_source(&nth(kind, i, list.len()), c.kind.unwrap_or(ChrType::Pty), &c.source, auto_path)?;
+        }
+    }
+    for (i, s) in d.smartcards.iter().enumerate() {
+        if let (SmartcardMode::Passthrough, Some(t)) = (s.mode, s.kind) {
+            check_chr_source(&nth("smartcard", i, d.smartcards.len()), t, &s.source, false)?;
+        }
+    }
+    for (i, r) in d.redirdevs.iter().enumerate() {
+        check_chr_source(&nth("redirdev", i, d.redirdevs.len()), r.kind, &r.source, false)?;
+    }
+    for (i, r) in d.rngs.iter().enumerate() {
+        if let (RngBackendModel::Egd, Some(t)) = (r.backend.model, r.backend.kind) {
+            check_chr_source(&format!("{}/backend", nth("rng", i, d.rngs.len())), t, &r.backend.source, false)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_chr_source(path: &str, kind: ChrType, src: &ChrSourceContent, auto_path: bool) -> Res {
+    let spath = format!("{path}/source");
+    let n = src.sources.len();
+    if n > 1 && kind != ChrType::Udp {
+        return Err(XmlError::invalid(spath, format!("a '{kind}' character device takes one <source>, not {n}")));
+    }
+    if n > 2 {
+        return Err(XmlError::invalid(spath, format!("a 'udp' character device takes at most two <source> (bind and connect), not {n}")));
+    }
+    let first = src.sources.first();
+    let internal = |m: String| Err(XmlError::rule(RuleClass::Internal, &spath, m));
+    for s in &src.sources {
+        if let Some(r) = &s.reconnect {
+            if r.enabled == YesNo::Yes && r.timeout.is_none() {
+                return Err(XmlError::invalid(format!("{spath}/reconnect"), "<reconnect enabled='yes'> needs a 'timeout'"));
+            }
+        }
+    }
+    let reconnect_on = |s: &ChrSource| s.reconnect.as_ref().is_some_and(|r| r.enabled == YesNo::Yes);
+    match kind {
+        ChrType::File | ChrType::Dev | ChrType::Pipe => {
+            if first.and_then(|s| s.path.as_ref()).is_none() {
+                return internal(format!("a '{kind}' character device needs <source path=...>"));
+            }
+        }
+        ChrType::Nmdm => {
+            let s = first.cloned().unwrap_or_default();
+            if s.master.is_some() != s.slave.is_some() {
+                return internal("an 'nmdm' character device needs both 'master' and 'slave' or neither".into());
+            }
+        }
+        ChrType::Tcp => {
+            let s = first.cloned().unwrap_or_default();
+            if s.host.is_none() {
+                return internal("a 'tcp' character device needs <source host=...>".into());
+            }
+            if s.service.is_none() {
+                return internal("a 'tcp' character device needs <source service=...> (the port)".into());
+            }
+            if s.mode == Some(ChrSourceMode::Bind) && reconnect_on(&s) {
+                return internal("<reconnect> applies only to mode='connect' sources, not 'bind'".into());
+            }
+        }
+        ChrType::Udp => {
+            let connect = src.sources.iter().find(|s| s.mode.unwrap_or(ChrSourceMode::Connect) == ChrSourceMode::Connect);
+            if connect.and_then(|s| s.service.as_ref()).is_none() {
+                return internal("a 'udp' character device needs a mode='connect' <source> with 'service' (the port)".into());
+            }
+        }
+        ChrType::Unix => {
+            let s = first.cloned().unwrap_or_default();
+            if s.path.is_none() && !auto_path {
+                return internal("a 'unix' character device needs <source path=...>".into());
+            }
+            if s.mode == Some(ChrSourceMode::Bind) && reconnect_on(&s) {
+                return internal("<reconnect> applies only to mode='connect' sources, not 'bind'".into());
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn check_graphics(d: &Devices) -> Res {
+    for (i, g) in d.graphics.iter().enumerate() {
+        let path = nth("graphics", i, d.graphics.len());
+        for (j, l) in g.listens.iter().enumerate() {
+            let lpath = format!("{path}/listen");
+            if j == 0 {
+                if let (ListenType::Address, Some(compat), Some(addr)) = (l.kind, &g.listen, &l.address) {
+                    if compat != addr {
+                        return Err(unsupported(
+                            lpath,
+                            format!("<graphics listen='{compat}'> differs from its first <listen address='{addr}'>: they must match"),
+                        ));
+                    }
+                }
+                if let (ListenType::Socket, Some(compat), Some(sock)) = (l.kind, &g.socket, &l.socket) {
+                    if compat != sock {
+                        return Err(unsupported(
+                            lpath,
+                            format!("<graphics socket='{compat}'> differs from its first <listen socket='{sock}'>: they must match"),
+                        ));
+                    }
+                }
+            }
+            if l.kind == ListenType::Network && l.network.as_deref().is_none_or(str::is_empty) {
+                return Err(XmlError::invalid(lpath, "<listen type='network'> needs a 'network' attribute"));
+            }
+            if l.kind != ListenType::Network && l.network.as_deref().is_some_and(|n| !n.is_empty()) {
+                return Err(XmlError::invalid(lpath, "attribute 'network' is only valid with <listen type='network'>"));
+            }
+            if l.kind != ListenType::Socket && l.socket.as_deref().is_some_and(|n| !n.is_empty()) {
+                return Err(XmlError::invalid(lpath, "attribute 'socket' is only valid with <listen type='socket'>"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A host device can be given to the guest once; mdev display options.
+fn check_hostdevs(d: &Devices) -> Res {
+    let n = d.hostdevs.len();
+    let key = |h: &Hostdev| -> Option<String> {
+        let s = &h.source;
+        let a = s.address.as_ref();
+        match h.kind {
+            HostdevType::Pci => {
+                let a = a?;
+                Some(format!("pci {:?} {:?} {:?} {:?}", a.domain.unwrap_or(0), a.bus, a.slot, a.function))
+            }
+            HostdevType::Usb => match (a, &s.vendor, &s.product) {
+                (Some(a), _, _) if a.device.is_some() => Some(format!("usb {:?} {:?}", a.bus, a.device)),
+                (_, Some(v), Some(p)) => Some(format!("usb id {:x}:{:x}", v.id.0, p.id.0)),
+                _ => None,
+            },
+            HostdevType::Scsi if s.protocol != Some(HostdevProtocol::Iscsi) => {
+                let (ad, a) = (s.adapter.as_ref()?, a?);
+                Some(format!("scsi {} {:?} {:?} {:?}", ad.name, a.bus, a.target, a.unit))
+            }
+            HostdevType::Scsi => Some(format!("iscsi {:?}", s.name)),
+            HostdevType::ScsiHost => Some(format!("scsi_host {:?}", s.wwpn)),
+            HostdevType::Mdev => Some(format!("mdev {:?}", a?.uuid)),
+            _ => None,
+        }
+    };
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut ramfb = false;
+    for (i, h) in d.hostdevs.iter().enumerate() {
+        let path = nth("hostdev", i, n);
+        if let Some(k) = key(h) {
+            if let Some(j) = seen.insert(k, i) {
+                return Err(XmlError::invalid(
+                    format!("{path}/source"),
+                    format!("this host device is already assigned by {}", nth("hostdev", j, n)),
+                ));
+            }
+        }
+        if h.kind == HostdevType::Mdev {
+            if h.model == Some(HostdevModel::VfioPci) {
+                if let Some(t) = h.info.address.as_ref().and_then(|a| a.kind).filter(|t| *t != AddressType::Pci) {
+                    return Err(XmlError::invalid(
+                        format!("{path}/address"),
+                        format!("a 'vfio-pci' mediated device needs a PCI <address>, not type '{t}'"),
+                    ));
+                }
+            }
+            if h.display == Some(crate::OnOff::On) && d.graphics.is_empty() {
+                return Err(unsupported(&path, "display='on' needs a <graphics> device to show the display on"));
+            }
+            if h.ramfb == Some(crate::OnOff::On) {
+                if ramfb {
+                    return Err(unsupported(&path, "only one mediated device can have ramfb='on'"));
+                }
+                ramfb = true;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_videos(d: &Devices) -> Res {
+    let n = d.videos.len();
+    let kind = |v: &Video| v.model.as_ref().map(|m| m.kind);
+    if n > 1 {
+        if let Some(i) = d.videos.iter().position(|v| kind(v) == Some(VideoType::None)) {
+            return Err(unsupported(
+                format!("{}/model", nth("video", i, n)),
+                "video model 'none' must be the only <video> device",
+            ));
+        }
+        let primaries: Vec<usize> = (0..n)
+            .filter(|&i| d.videos[i].model.as_ref().and_then(|m| m.primary) == Some(YesNo::Yes))
+            .collect();
+        if primaries.len() > 1 {
+            return Err(unsupported(
+                format!("{}/model", nth("video", primaries[1], n)),
+                "only one <video> can have primary='yes'",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Drive addresses: `(controller type, controller, bus, target, unit)`.
+type DriveKey = (&'static str, u32, u32, u32, u32);
+
+/// The drive address libvirt derives from a disk's target name (`hdc` -> IDE 0:1:0:0).
+fn disk_drive_address(disk: &Disk, scsi_units: u32) -> Option<DriveKey> {
+    let bus = disk.target.bus?;
+    if let Some(a) = disk.info.address.as_ref() {
+        if a.kind != Some(AddressType::Drive) {
+            return None;
+        }
+        let ctype = match bus {
+            DiskBus::Ide => "ide",
+            DiskBus::Sata => "sata",
+            DiskBus::Fdc => "fdc",
+            DiskBus::Scsi => "scsi",
+            _ => return None,
+        };
+        return Some((ctype, a.controller.unwrap_or(0), a.bus.map_or(0, |b| b.0), a.target.unwrap_or(0), a.unit.unwrap_or(0)));
+    }
+    let idx = disk_index(&disk.target.dev)?;
+    match bus {
+        DiskBus::Ide => Some(("ide", idx / 4, (idx % 4) / 2, 0, idx % 2)),
+        DiskBus::Fdc => Some(("fdc", 0, 0, 0, idx)),
+        DiskBus::Sata => Some(("sata", idx / 6, 0, 0, idx % 6)),
+        DiskBus::Scsi => Some(("scsi", idx / scsi_units, 0, 0, idx % scsi_units)),
+        _ => None,
+    }
+}
+
+/// `sdb` -> 1, `hdaa` -> 26: the disk's index from its target name.
+fn disk_index(dev: &str) -> Option<u32> {
+    let letters = ["xvd", "ubd", "hd", "sd", "vd", "fd"].iter().find_map(|p| dev.strip_prefix(p))?;
+    if letters.is_empty() || !letters.bytes().all(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    let mut idx: u32 = 0;
+    for b in letters.bytes() {
+        idx = idx.checked_mul(26)?.checked_add(u32::from(b - b'a') + 1)?;
+    }
+    Some(idx - 1)
+}
+
+impl Domain {
+    /// Rules libvirt's QEMU driver adds: machine-type constraints and what QEMU can express.
+    pub(crate) fn check_qemu_rules(&self) -> Res {
+        let machine = chipset(self.machine());
+        let x86 = matches!(self.arch(), None | Some("x86_64") | Some("i686"));
+        let features = self.features();
+        if let Some(smm) = &features.smm {
+            if let Some(t) = smm.tseg {
+                if machine == Some(Chipset::I440fx) {
+                    return Err(unsupported("/domain/features/smm/tseg", "<tseg> (SMM TSEG size) needs a q35 machine type"));
+                }
+                if t.0 % 1024 != 0 {
+                    return Err(unsupported("/domain/features/smm/tseg", format!("<tseg> size {} KiB is not a multiple of 1 MiB", t.0)));
+                }
+            }
+        }
+        if x86 && features.hpt.is_some() {
+            return Err(unsupported("/domain/features/hpt", "<hpt> is a pSeries (ppc64) feature, not available on x86"));
+        }
+        let uefi = self.os.firmware == Some(FirmwareType::Efi)
+            || self.os.loader.as_ref().and_then(|l| l.kind) == Some(LoaderType::Pflash);
+        if uefi && x86 && !features.acpi {
+            return Err(unsupported("/domain/features", "UEFI firmware needs <acpi/> on x86"));
+        }
+        if self.max_memory.is_some() && self.numa_cells().is_empty() {
+            return Err(unsupported("/domain/maxMemory", "memory hotplug (<maxMemory>) needs at least one guest NUMA <cell>"));
+        }
+        // QEMU sizes NUMA cells in whole MiB; the rounded size must stay a valid byte count.
+        const MAX_KIB: u64 = (i64::MAX as u64) / 1024;
+        for (i, c) in self.numa_cells().iter().enumerate() {
+            if c.memory.0.div_ceil(1024).saturating_mul(1024) > MAX_KIB {
+                return Err(unsupported(
+                    "/domain/cpu/numa/cell",
+                    format!("NUMA cell {i} memory {} KiB overflows when rounded up to whole MiB", c.memory.0),
+                ));
+            }
+        }
+        let Some(d) = &self.devices else { return Ok(()) };
+        self.check_qemu_devices(d, machine, x86)
+    }
+
+    fn check_qemu_devices(&self, d: &Devices, machine: Option<Chipset>, x86: bool) -> Res {
+        // The root bus must match the chipset; expander buses belong to one chipset.
+        for (i, c) in d.controllers.iter().enumerate() {
+            let path = nth("controller", i, d.controllers.len());
+            if c.kind != ControllerType::Pci {
+                continue;
+            }
+            let want_root = match machine {
+                Some(Chipset::I440fx) => Some(ControllerModel::PciRoot),
+                Some(Chipset::Q35) => Some(ControllerModel::PcieRoot),
+                None => None,
+            };
+            // pSeries has several root buses (PHBs); x86 has one.
+            if let (true, Some(m @ (ControllerModel::PciRoot | ControllerModel::PcieRoot)), Some(idx)) = (x86, c.model, c.index) {
+                if idx != 0 {
+                    return Err(XmlError::invalid(path, format!("a '{m}' controller must have index='0', not '{idx}'")));
+                }
+            }
+            if c.index == Some(0) {
+                if let (Some(want), Some(m)) = (want_root, c.model) {
+                    if m != want {
+                        return Err(XmlError::invalid(
+                            path,
+                            format!("PCI controller index 0 must be model='{want}' for machine type '{}', not '{m}'", self.machine().unwrap_or("")),
+                        ));
+                    }
+                }
+            }
+            let bad = match (c.model, machine) {
+                (Some(m @ ControllerModel::PcieExpanderBus), Some(Chipset::I440fx)) => Some(m),
+                (Some(m @ ControllerModel::PciExpanderBus), Some(Chipset::Q35)) => Some(m),
+                _ => None,
+            };
+            if let Some(m) = bad {
+                return Err(unsupported(path, format!("'{m}' controllers are not supported with machine type '{}'", self.machine().unwrap_or(""))));
+            }
+        }
+        self.check_qemu_disks(d)?;
+        // i440FX: 00:01.0 is the ISA bridge, 00:01.1 the IDE controller, 00:01.3 power management.
+        if machine == Some(Chipset::I440fx) {
+            for p in d.placed() {
+                let Some(a) = p.address.filter(|a| a.kind == Some(AddressType::Pci)) else { continue };
+                if a.bus.map_or(0, |b| b.0) != 0 || a.slot.map(|s| s.0) != Some(1) || a.domain.is_some_and(|d| d.0 != 0) {
+                    continue;
+                }
+                let f = a.function.map_or(0, |f| f.0);
+                let is_ide = p.path.starts_with("/domain/devices/controller")
+                    && d.controllers.iter().any(|c| c.kind == ControllerType::Ide && c.info.address.as_ref() == Some(a));
+                if matches!(f, 0 | 3) || (f == 1 && !is_ide) {
+                    return Err(XmlError::invalid(
+                        format!("{}/address", p.path),
+                        format!("PCI address 0000:00:01.{f} is taken by the i440FX chipset's built-in devices"),
+                    ));
+                }
+            }
+        }
+        if let Some(io) = &d.iommu {
+            let path = "/domain/devices/iommu";
+            match io.model {
+                IommuModel::Intel if machine == Some(Chipset::I440fx) => {
+                    return Err(unsupported(path, "<iommu model='intel'> needs a q35 machine type"));
+                }
+                IommuModel::Virtio => {
+                    if machine == Some(Chipset::I440fx) {
+                        return Err(unsupported(path, "<iommu model='virtio'> needs a q35 machine type on x86"));
+                    }
+                    if x86 && !self.features().acpi {
+                        return Err(unsupported(path, "<iommu model='virtio'> needs <features><acpi/>"));
+                    }
+                    if let Some(a) = &io.info.address {
+                        if a.kind != Some(AddressType::Pci) {
+                            return Err(unsupported(format!("{path}/address"), "<iommu model='virtio'> needs a PCI <address>"));
+                        }
+                        if a.bus.is_some_and(|b| b.0 != 0) {
+                            return Err(XmlError::invalid(
+                                format!("{path}/address"),
+                                "<iommu model='virtio'> must be an integrated device on PCI bus 0",
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (i, n) in d.interfaces.iter().enumerate() {
+            let path = nth("interface", i, d.interfaces.len());
+            if matches!(n.kind, InterfaceType::Hostdev | InterfaceType::Vhostuser)
+                && n.backend.as_ref().is_some_and(|b| b.tap.is_some())
+            {
+                return Err(unsupported(
+                    format!("{path}/backend"),
+                    format!("<backend tap=...> (a custom tap device) is not supported for type '{}' interfaces", n.kind),
+                ));
+            }
+            if let Some(q) = n.driver.as_ref().and_then(|d| d.rx_queue_size) {
+                if !q.is_power_of_two() {
+                    return Err(unsupported(format!("{path}/driver"), format!("rx_queue_size {q} is not a power of two")));
+                }
+            }
+        }
+        for (i, s) in d.shmems.iter().enumerate() {
+            let path = nth("shmem", i, d.shmems.len());
+            if let Some(t) = s.address.as_ref().and_then(|a| a.kind).filter(|t| *t != AddressType::Pci) {
+                return Err(unsupported(format!("{path}/address"), format!("<shmem> needs a PCI <address>, not type '{t}'")));
+            }
+            if let Some(sz) = s.size {
+                let b = sz.bytes();
+                if !b.is_power_of_two() {
+                    return Err(XmlError::invalid(format!("{path}/size"), format!("<shmem> size {b} bytes is not a power of two")));
+                }
+                if b < 1 << 20 {
+                    return Err(XmlError::invalid(format!("{path}/size"), format!("<shmem> size {b} bytes is below the 1 MiB minimum")));
+                }
+            }
+        }
+        for (i, f) in d.filesystems.iter().enumerate() {
+            let virtiofs = f.driver.as_ref().and_then(|d| d.kind) == Some(FsDriverType::Virtiofs) || f.binary.is_some();
+            if virtiofs && f.readonly {
+                return Err(unsupported(
+                    format!("{}/readonly", nth("filesystem", i, d.filesystems.len())),
+                    "virtiofs filesystems cannot be read-only (<readonly/>)",
+                ));
+            }
+        }
+        for (i, v) in d.videos.iter().enumerate() {
+            if v.model.as_ref().map(|m| m.kind) == Some(VideoType::Ramfb) && v.address.is_some() {
+                return Err(unsupported(format!("{}/address", nth("video", i, d.videos.len())), "a 'ramfb' video device takes no <address>"));
+            }
+        }
+        for (i, n) in d.inputs.iter().enumerate() {
+            if let Some(m @ (InputModel::VirtioTransitional | InputModel::VirtioNonTransitional)) = n.model {
+                if n.kind != InputType::Passthrough {
+                    return Err(unsupported(
+                        nth("input", i, d.inputs.len()),
+                        format!("model '{m}' is only available for type='passthrough' inputs, not '{}'", n.kind),
+                    ));
+                }
+            }
+        }
+        let egl = d.graphics.iter().any(|g| g.kind == GraphicsType::EglHeadless);
+        if egl {
+            if let Some(g) = d.graphics.iter().find(|g| !matches!(g.kind, GraphicsType::EglHeadless | GraphicsType::Vnc | GraphicsType::Spice)) {
+                return Err(unsupported(
+                    "/domain/devices/graphics",
+                    format!("'egl-headless' graphics only work together with 'vnc' or 'spice', not '{}'", g.kind),
+                ));
+            }
+            let gl = d.graphics.iter().any(|g| {
+                g.kind != GraphicsType::EglHeadless && g.gl.as_ref().and_then(|gl| gl.enable) == Some(YesNo::Yes)
+            });
+            if gl {
+                return Err(unsupported(
+                    "/domain/devices/graphics",
+                    "one OpenGL display at most: 'egl-headless' cannot be combined with <gl enable='yes'>",
+                ));
+            }
+        }
+        for (i, h) in d.hostdevs.iter().enumerate() {
+            let path = nth("hostdev", i, d.hostdevs.len());
+            if h.kind == HostdevType::ScsiHost && h.info.boot.is_some() {
+                return Err(unsupported(format!("{path}/boot"), "vhost-scsi host devices cannot be booted from (<boot order>)"));
+            }
+            if x86 && h.info.address.as_ref().is_some_and(|a| a.zpci.is_some()) {
+                return Err(unsupported(format!("{path}/address/zpci"), "<zpci> addresses exist only on s390x guests"));
+            }
+        }
+        if x86 {
+            for (i, s) in d.serials.iter().enumerate() {
+                let Some(t) = &s.target else { continue };
+                let bad_type = matches!(t.kind, Some(ChrTargetType::SpaprVioSerial | ChrTargetType::SystemSerial | ChrTargetType::SclpSerial));
+                let bad_model = t.model.as_ref().is_some_and(|m| {
+                    matches!(
+                        m.name,
+                        ChrTargetModelName::SpaprVty | ChrTargetModelName::Pl011 | ChrTargetModelName::Sclpconsole | ChrTargetModelName::Sclplmconsole
+                    )
+                });
+                if bad_type || bad_model {
+                    return Err(unsupported(
+                        format!("{}/target", nth("serial", i, d.serials.len())),
+                        "this serial target type/model is not available on x86 machine types",
+                    ));
+                }
+            }
+        }
+        for (kind, list) in [("serial", &d.serials), ("channel", &d.channels), ("console", &d.consoles), ("parallel", &d.parallels)] {
+            for (i, c) in list.iter().enumerate() {
+                for s in &c.source.sources {
+                    if s.reconnect.as_ref().is_some_and(|r| r.enabled == YesNo::Yes && r.timeout == Some(0)) {
+                        return Err(XmlError::rule(
+                            RuleClass::InvalidArg,
+                            format!("{}/source/reconnect", nth(kind, i, list.len())),
+                            "<reconnect> 'timeout' must be at least 1 second",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_qemu_disks(&self, d: &Devices) -> Res {
+        let n = d.disks.len();
+        let scsi_virtio = d.controllers.iter().any(|c| {
+            c.kind == ControllerType::Scsi && c.index.unwrap_or(0) == 0 && c.model == Some(ControllerModel::VirtioScsi)
+        });
+        let scsi_units = if scsi_virtio { 16384 } else { 7 };
+        let mut drives: BTreeMap<DriveKey, String> = BTreeMap::new();
+        for (i, disk) in d.disks.iter().enumerate() {
+            let path = nth("disk", i, n);
+            let dev = &disk.target.dev;
+            if dev.ends_with(|c: char| c.is_ascii_digit()) {
+                return Err(unsupported(format!("{path}/target"), format!("disk target '{dev}' names a partition; give the whole disk")));
+            }
+            let bus = disk.target.bus;
+            if let (Some(b), Some(t)) = (bus, disk.info.address.as_ref().and_then(|a| a.kind)) {
+                let ok = match b {
+                    DiskBus::Ide | DiskBus::Fdc | DiskBus::Scsi | DiskBus::Sata => t == AddressType::Drive,
+                    DiskBus::Usb => t == AddressType::Usb,
+                    _ => true,
+                };
+                if !ok {
+                    return Err(unsupported(
+                        format!("{path}/address"),
+                        format!("address type '{t}' does not fit disk '{dev}' on bus '{b}'"),
+                    ));
+                }
+            }
+            if (disk.vendor.is_some() || disk.product.is_some()) && bus != Some(DiskBus::Scsi) {
+                return Err(unsupported(&path, "<vendor> and <product> are only for disks on bus 'scsi'"));
+            }
+            let format = disk.driver.as_ref().and_then(|d| d.format);
+            match format {
+                Some(StorageFormat::Cow) => return Err(unsupported(format!("{path}/driver"), "disk format 'cow' is not supported")),
+                Some(StorageFormat::Dir) => {
+                    return Err(unsupported(format!("{path}/driver"), "disk format 'dir' is not an image format: use <disk type='dir'>"))
+                }
+                Some(StorageFormat::Iso) => {
+                    return Err(unsupported(format!("{path}/driver"), "disk format 'iso' is not an image format for QEMU: use 'raw'"))
+                }
+                _ => {}
+            }
+            let src = disk.source.as_ref();
+            let src_enc = src.and_then(|s| s.encryption.as_ref());
+            if disk.encryption.is_some() && src_enc.is_some() {
+                return Err(unsupported(format!("{path}/encryption"), "<encryption> is given both in <disk> and in its <source>"));
+            }
+            if let Some(e) = disk.encryption.as_ref().or(src_enc) {
+                if e.cipher.is_some() || e.ivgen.is_some() {
+                    return Err(unsupported(format!("{path}/encryption"), "<cipher> and <ivgen> are properties of the volume, not of a disk's <encryption>"));
+                }
+                if matches!(e.format, Some(EncryptionFormat::Luks | EncryptionFormat::Luks2))
+                    && e.engine != Some(EncryptionEngine::Librbd)
+                    && !matches!(format, None | Some(StorageFormat::Raw | StorageFormat::Qcow2))
+                {
+                    return Err(unsupported(format!("{path}/encryption"), "LUKS <encryption> needs disk format 'raw' or 'qcow2'"));
+                }
+            }
+            let src_auth = src.and_then(|s| s.auth.as_ref());
+            if disk.auth.is_some() && src_auth.is_some() {
+                return Err(unsupported(format!("{path}/auth"), "<auth> is given both in <disk> and in its <source>"));
+            }
+            if let (Some(auth), Some(proto)) = (disk.auth.as_ref().or(src_auth), src.and_then(|s| s.protocol)) {
+                let want = match proto {
+                    NetProtocol::Iscsi => Some("iscsi"),
+                    NetProtocol::Rbd => Some("ceph"),
+                    _ => None,
+                };
+                if let (Some(want), Some(secret)) = (want, &auth.secret) {
+                    match secret.kind.as_deref() {
+                        Some(k) if k == want => {}
+                        k => {
+                            return Err(unsupported(
+                                format!("{path}/auth/secret"),
+                                format!("a disk with protocol '{proto}' needs <secret type='{want}'>, not {}", k.map_or("none".into(), |k| format!("'{k}'"))),
+                            ))
+                        }
+                    }
+                }
+            }
+            if disk.shareable && !disk.readonly && !matches!(format, None | Some(StorageFormat::Raw)) {
+                return Err(unsupported(&path, format!("a shareable disk ('{dev}') needs format 'raw'")));
+            }
+            if let Some(key) = disk_drive_address(disk, scsi_units) {
+                if let Some(other) = drives.insert(key, path.clone()) {
+                    return Err(unsupported(
+                        &path,
+                        format!(
+                            "disk '{dev}' gets drive address controller='{}' bus='{}' target='{}' unit='{}', already used by {other}",
+                            key.1, key.2, key.3, key.4
+                        ),
+                    ));
+                }
+            }
+        }
+        for (i, h) in d.hostdevs.iter().enumerate() {
+            let Some(a) = h.info.address.as_ref().filter(|a| a.kind == Some(AddressType::Drive)) else { continue };
+            if h.kind != HostdevType::Scsi {
+                continue;
+            }
+            let path = nth("hostdev", i, d.hostdevs.len());
+            let key = ("scsi", a.controller.unwrap_or(0), a.bus.map_or(0, |b| b.0), a.target.unwrap_or(0), a.unit.unwrap_or(0));
+            if let Some(other) = drives.insert(key, path.clone()) {
+                return Err(unsupported(
+                    format!("{path}/address"),
+                    format!(
+                        "SCSI address controller='{}' bus='{}' target='{}' unit='{}' is already used by {other}",
+                        key.1, key.2, key.3, key.4
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
