@@ -42,6 +42,7 @@ pub(crate) fn kind_of(def: &Domain) -> Result<MachineKind, CommandError> {
 pub(crate) fn assign(def: &mut Domain, env: &BuildEnv) -> Result<(), CommandError> {
     check_basics(def)?;
     resolve_machine(def, env)?;
+    check_caps(def, env)?;
     let kind = kind_of(def)?;
     firmware::assign(def, env, kind)?;
     let devs = def.devices.get_or_insert_with(Devices::default);
@@ -92,6 +93,46 @@ fn check_basics(def: &mut Domain) -> Result<(), CommandError> {
                 format!("architecture '{a}' (only x86_64)"),
             ))
         }
+    }
+    Ok(())
+}
+
+/// What this QEMU binary lacks, refused at define time as libvirt does (not only at start):
+/// a custom CPU model, a USB controller model, IOThreads.
+fn check_caps(def: &Domain, env: &BuildEnv) -> Result<(), CommandError> {
+    let caps = env.caps;
+    if let Some(cpu) = &def.cpu {
+        let custom = matches!(cpu.mode, None | Some(CpuMode::Custom));
+        if let Some(name) = cpu.model.as_ref().and_then(|m| m.name.as_deref()).filter(|_| custom) {
+            if !caps.cpu_models.is_empty() && caps.cpu_model(name).is_none() {
+                return Err(unsupported(
+                    "/domain/cpu/model",
+                    format!("CPU model '{name}' is not known to this emulator"),
+                ));
+            }
+        }
+    }
+    let devs = def.devices.iter().flat_map(|d| &d.controllers);
+    for c in devs.filter(|c| c.kind == ControllerType::Usb) {
+        use ControllerModel as M;
+        let dev = match c.model {
+            Some(M::NecXhci) => "nec-usb-xhci",
+            Some(M::QemuXhci) => "qemu-xhci",
+            Some(M::Ehci) => "usb-ehci",
+            Some(M::Ich9Ehci1) => "ich9-usb-ehci1",
+            Some(M::PciOhci) => "pci-ohci",
+            _ => continue,
+        };
+        if !caps.has_device(dev) {
+            return Err(unsupported(
+                "/domain/devices/controller",
+                format!("USB controller model '{}' needs QEMU device '{dev}', which this emulator lacks", c.model.map(|m| m.to_string()).unwrap_or_default()),
+            ));
+        }
+    }
+    let iothreads = def.iothreads.unwrap_or(0) > 0 || def.iothreadids.as_ref().is_some_and(|t| !t.iothreads.is_empty());
+    if iothreads && !caps.qom_types.is_empty() && !caps.has_type("iothread") {
+        return Err(unsupported("/domain/iothreads", "this emulator has no IOThreads ('iothread' objects)"));
     }
     Ok(())
 }

@@ -194,8 +194,7 @@ impl Domain {
         for (i, c) in ct.cachetunes.iter().enumerate() {
             let path = format!("/domain/cputune/cachetune[{}]", i + 1);
             let vcpus = set(&c.vcpus, &path)?;
-            if let Some(prev) = cache_sets.iter().find(|p| p.iter().any(|v| vcpus.contains(v))) {
-                let _ = prev;
+            if cache_sets.iter().any(|p| p.iter().any(|v| vcpus.contains(v))) {
                 return Err(XmlError::invalid(&path, format!("<cachetune vcpus='{}'> overlaps another <cachetune>", c.vcpus)));
             }
             let mut seen: Vec<(u32, u32, CacheType)> = Vec::new();
@@ -551,10 +550,8 @@ fn check_chr_source(path: &str, kind: ChrType, src: &ChrSourceContent, auto_path
     }
     let reconnect_on = |s: &ChrSource| s.reconnect.as_ref().is_some_and(|r| r.enabled == YesNo::Yes);
     match kind {
-        ChrType::File | ChrType::Dev | ChrType::Pipe => {
-            if first.and_then(|s| s.path.as_ref()).is_none() {
-                return internal(format!("a '{kind}' character device needs <source path=...>"));
-            }
+        ChrType::File | ChrType::Dev | ChrType::Pipe if first.and_then(|s| s.path.as_ref()).is_none() => {
+            return internal(format!("a '{kind}' character device needs <source path=...>"));
         }
         ChrType::Nmdm => {
             let s = first.cloned().unwrap_or_default();
@@ -715,6 +712,33 @@ fn check_videos(d: &Devices) -> Res {
     Ok(())
 }
 
+/// Expander buses and the DMI-to-PCI bridge plug into a root bus (or, for the bridge, a PCIe
+/// expander bus), never behind a bridge or a port.
+fn check_root_attached(d: &Devices) -> Res {
+    use ControllerModel as M;
+    let pci = |idx: u32| d.controllers.iter().find(|c| c.kind == ControllerType::Pci && c.index == Some(idx));
+    for (i, c) in d.controllers.iter().enumerate() {
+        let Some(m @ (M::PciExpanderBus | M::PcieExpanderBus | M::DmiToPciBridge)) = c.model else { continue };
+        if c.kind != ControllerType::Pci {
+            continue;
+        }
+        let Some(bus) = c.info.address.as_ref().filter(|a| a.kind == Some(AddressType::Pci)).and_then(|a| a.bus) else { continue };
+        let Some(parent) = pci(bus.0).and_then(|p| p.model) else { continue };
+        let fits = match m {
+            M::PciExpanderBus => parent == M::PciRoot,
+            M::PcieExpanderBus => parent == M::PcieRoot,
+            _ => matches!(parent, M::PcieRoot | M::PcieExpanderBus),
+        };
+        if !fits {
+            return Err(XmlError::invalid(
+                format!("{}/address", nth("controller", i, d.controllers.len())),
+                format!("a '{m}' controller cannot be plugged into bus {} (a '{parent}'): it needs a root bus", bus.0),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Drive addresses: `(controller type, controller, bus, target, unit)`.
 type DriveKey = (&'static str, u32, u32, u32, u32);
 
@@ -781,9 +805,6 @@ impl Domain {
         if uefi && x86 && !features.acpi {
             return Err(unsupported("/domain/features", "UEFI firmware needs <acpi/> on x86"));
         }
-        if self.max_memory.is_some() && self.numa_cells().is_empty() {
-            return Err(unsupported("/domain/maxMemory", "memory hotplug (<maxMemory>) needs at least one guest NUMA <cell>"));
-        }
         // QEMU sizes NUMA cells in whole MiB; the rounded size must stay a valid byte count.
         const MAX_KIB: u64 = (i64::MAX as u64) / 1024;
         for (i, c) in self.numa_cells().iter().enumerate() {
@@ -835,6 +856,7 @@ impl Domain {
                 return Err(unsupported(path, format!("'{m}' controllers are not supported with machine type '{}'", self.machine().unwrap_or(""))));
             }
         }
+        check_root_attached(d)?;
         self.check_qemu_disks(d)?;
         // i440FX: 00:01.0 is the ISA bridge, 00:01.1 the IDE controller, 00:01.3 power management.
         if machine == Some(Chipset::I440fx) {
