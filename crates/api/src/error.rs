@@ -113,3 +113,21 @@ impl Error {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxvirt_xml::{RuleClass, XmlError};
+
+    #[test]
+    fn broken_rules_keep_libvirts_code() {
+        let e = Error::xml("domain definition", &XmlError::unsupported("/domain/devices/iommu", "needs q35"));
+        assert_eq!(e.code, ErrorCode::ConfigUnsupported);
+        assert!(e.message.starts_with("unsupported configuration in domain definition: /domain/devices/iommu"), "{e}");
+        let e = Error::xml("domain definition", &XmlError::rule(RuleClass::InvalidArg, "/domain/x", "m"));
+        assert_eq!(e.code, ErrorCode::InvalidArg);
+        let e = Error::xml("domain definition", &XmlError::invalid("/domain/x", "m"));
+        assert_eq!(e.code, ErrorCode::XmlError);
+        assert!(e.message.starts_with("XML error in domain definition"), "{e}");
+    }
+}

@@ -474,7 +474,9 @@ fn check_usb(d: &Devices, placed: &[Placed<'_>]) -> Res {
         let Some(a) = p.address.filter(|a| a.kind == Some(AddressType::Usb)) else { continue };
         let path = format!("{}/address", p.path);
         let bus = a.bus.map_or(0, |b| b.0);
-        if !usb.iter().any(|(_, c)| c.index.unwrap_or(0) == bus) {
+        // Without any USB controller, drivers add USB bus 0 themselves.
+        let implicit = usb.is_empty() && bus == 0;
+        if !implicit && !usb.iter().any(|(_, c)| c.index.unwrap_or(0) == bus) {
             return Err(XmlError::invalid(path, format!("USB bus {bus} has no USB controller with index='{bus}'")));
         }
         let Some(port) = &a.port else { continue };
