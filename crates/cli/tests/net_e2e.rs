@@ -1340,3 +1340,99 @@ fn guest_on_a_macvtap_network_and_guest_poweroff() {
     w.ox(&["undefine", "g1"]);
     w.ox(&["net-undefine", net]);
 }
+
+/// One DNS question over UDP to `server:53` (with a 3 s timeout): the response code and the
+/// answers' (type, data).
+fn dns_query(server: std::net::Ipv4Addr, name: &str, qtype: u16) -> (u8, Vec<(u16, Vec<u8>)>) {
+    let mut q = vec![0x4f, 0x58, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.push(0);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&1u16.to_be_bytes());
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp socket");
+    sock.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+    let mut buf = [0u8; 1500];
+    let mut n = 0;
+    for _ in 0..5 {
+        sock.send_to(&q, (server, 53)).expect("send the DNS query");
+        if let Ok((len, _)) = sock.recv_from(&mut buf) {
+            n = len;
+            break;
+        }
+    }
+    assert!(n >= 12 && buf[..2] == q[..2], "no DNS answer from {server} for {name}");
+    let r = &buf[..n];
+    let rcode = r[3] & 0x0f;
+    let answers = u16::from_be_bytes([r[6], r[7]]);
+    // Skips a (possibly compressed) name; returns the offset after it.
+    let skip_name = |mut i: usize| loop {
+        match r[i] {
+            0 => return i + 1,
+            l if l & 0xc0 == 0xc0 => return i + 2,
+            l => i += 1 + l as usize,
+        }
+    };
+    let mut i = skip_name(12) + 4;
+    let mut out = Vec::new();
+    for _ in 0..answers {
+        i = skip_name(i);
+        let ty = u16::from_be_bytes([r[i], r[i + 1]]);
+        let len = u16::from_be_bytes([r[i + 8], r[i + 9]]) as usize;
+        out.push((ty, r[i + 10..i + 10 + len].to_vec()));
+        i += 10 + len;
+    }
+    (rcode, out)
+}
+
+/// net-update on a running NAT network, checked against its real dnsmasq from inside the
+/// namespace: a DNS host added live resolves (dnsmasq re-read its hosts file on SIGHUP), and after
+/// its deletion the name is NXDOMAIN; a TXT record added live is answered by the restarted
+/// dnsmasq. Errors are libvirt's.
+#[test]
+fn net_update_dns_records_answered_by_dnsmasq() {
+    let w = World::new("dns");
+    let (net, bridge) = ("oxnetdns", "virbr48");
+    let xml = net_xml(net, bridge, "<forward mode='nat'/>", "192.168.148", &[])
+        .replace("<bridge ", "<domain name='oxtest' localOnly='yes'/><bridge ");
+    w.ox(&["net-define", &w.file("net.xml", &xml)]);
+    w.ox(&["net-start", net]);
+    let gw = std::net::Ipv4Addr::new(192, 168, 148, 1);
+    let pid0 = w.runtime_of(net)["dnsmasq_pid"].clone();
+    let query = |name: &str, ty: u16| {
+        let name = name.to_string();
+        w.api(move |_| Ok(dns_query(gw, &name, ty))).expect("query in the namespace")
+    };
+    assert_eq!(query("web.oxtest", 1).0, 3, "NXDOMAIN before the update");
+
+    let host = "<host ip='192.168.148.77'><hostname>web</hostname></host>";
+    let out = w.ox(&["net-update", net, "add", "dns-host", host, "--live", "--config"]);
+    assert!(out.contains("Updated network oxnetdns persistent config and live state"), "{out}");
+    let (rcode, answers) = query("web.oxtest", 1);
+    assert_eq!(rcode, 0, "the new name resolves");
+    assert_eq!(answers, vec![(1, vec![192, 168, 148, 77])]);
+    assert_eq!(w.runtime_of(net)["dnsmasq_pid"], pid0, "a hosts change needs no restart");
+    assert!(w.ox(&["net-dumpxml", net, "--inactive"]).contains("<hostname>web</hostname>"));
+    let (c, _, e) = w.ox_raw(&["net-update", net, "add", "dns-host", host]);
+    assert!(c != 0 && e.contains("there is already at least one DNS HOST record with a matching field in network oxnetdns"), "{e}");
+
+    w.ox(&["net-update", net, "delete", "dns-host", "<host><hostname>web</hostname></host>", "--live"]);
+    assert_eq!(query("web.oxtest", 1).0, 3, "NXDOMAIN after the delete");
+    let (c, _, e) = w.ox_raw(&["net-update", net, "delete", "dns-host", "<host ip='192.168.148.77'/>", "--live"]);
+    assert!(c != 0 && e.contains("couldn't locate a matching DNS HOST record in network oxnetdns"), "{e}");
+
+    w.ox(&["net-update", net, "add-first", "dns-txt", "<txt name='info.oxtest' value='hello from oxvirt'/>"]);
+    let pid1 = w.runtime_of(net)["dnsmasq_pid"].clone();
+    assert_ne!(pid1, pid0, "a TXT record is in dnsmasq's configuration: restarted");
+    let (rcode, answers) = query("info.oxtest", 16);
+    assert_eq!(rcode, 0);
+    assert_eq!(answers.first().map(|(t, d)| (*t, String::from_utf8_lossy(&d[1..]).into_owned())), Some((16, "hello from oxvirt".to_string())));
+    let (c, _, e) = w.ox_raw(&["net-update", net, "modify", "dns-txt", "<txt name='info.oxtest' value='x'/>"]);
+    assert!(c != 0 && e.contains("DNS TXT records cannot be modified, only added or deleted"), "{e}");
+
+    w.ox(&["net-destroy", net]);
+    w.assert_clean(Some(bridge));
+    w.ox(&["net-undefine", net]);
+}

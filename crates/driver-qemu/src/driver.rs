@@ -31,7 +31,7 @@ use crate::fsutil::{remove_if_exists, write_atomic, FileLock};
 use crate::layout::Layout;
 use crate::process::{self, QemuProcess, RunDir, SpawnSpec};
 use crate::status::Status;
-use oxvirt_network::{NetLayout, NetworkDriver, UpdateCommand};
+use oxvirt_network::{NetLayout, NetworkDriver};
 
 const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 const QMP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -2678,26 +2678,11 @@ impl Driver for QemuDriver {
         n: &oxvirt_api::NetworkRef,
         command: u32,
         section: u32,
-        _parent_index: i32,
+        parent_index: i32,
         xml: &str,
         f: u32,
     ) -> Result<()> {
-        use oxvirt_api::types::netupdate;
-        if section != netupdate::SECTION_IP_DHCP_HOST {
-            return Err(Error::coded(
-                ErrorCode::OperationUnsupported,
-                ErrorDomain::Network,
-                format!("network update of section {section} is not supported (only ip-dhcp-host)"),
-            ));
-        }
-        let cmd = match command {
-            netupdate::CMD_MODIFY => UpdateCommand::Modify,
-            netupdate::CMD_DELETE => UpdateCommand::Delete,
-            netupdate::CMD_ADD_LAST => UpdateCommand::AddLast,
-            netupdate::CMD_ADD_FIRST => UpdateCommand::AddFirst,
-            c => return Err(Error::invalid_arg(format!("unknown network update command {c}"))),
-        };
-        self.net()?.update_dhcp_host(n, cmd, xml, f)
+        self.net()?.update(n, command, section, parent_index, xml, f)
     }
 
     fn list_node_devices(&self, cap: Option<&str>) -> Result<Vec<NodeDevRef>> {

@@ -460,7 +460,21 @@ pub fn stop(pid: u32, conf: &Path) -> Result<(), DnsmasqError> {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
+    // An exiting process loses its cmdline (memory) before its sockets: wait until it is a
+    // zombie or gone, so a dnsmasq started next (net-update's restart) can bind the same address.
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while Instant::now() < deadline && !exited(pid) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     Ok(())
+}
+
+/// Whether `pid` has finished exiting (zombie or reaped).
+fn exited(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s.rsplit_once(')').is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
+        Err(_) => true,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

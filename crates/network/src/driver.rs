@@ -13,7 +13,7 @@ use std::time::Duration;
 use oxvirt_api::types::object_matches;
 use oxvirt_api::{Error, ErrorCode, ErrorDomain, NetworkRef, Result};
 use oxvirt_xml::network::{
-    next_bridge_name, random_mac, AddrFamily, Bandwidth, DhcpHost, ForwardMode, Ip, Network,
+    next_bridge_name, random_mac, AddrFamily, Bandwidth, ForwardMode, Ip, Network,
 };
 use oxvirt_xml::{parse_document, MacAddr, OnOff, ParseOptions, XmlDocument, YesNo};
 use serde::{Deserialize, Serialize};
@@ -944,12 +944,20 @@ impl NetworkDriver {
         Ok(dnsmasq::parse_leases(&text, def, iface).into_iter().filter(|l| mac.is_none() || l.mac == mac).collect())
     }
 
-    /// `net-update ... ip-dhcp-host`: add, delete or modify a static DHCP host in the live network
-    /// (hosts file rewritten, dnsmasq SIGHUPed) and/or the persistent definition.
+    /// `net-update ... ip-dhcp-host`: add, delete or modify a static DHCP host (see [`Self::update`]).
     pub fn update_dhcp_host(&self, r: &NetworkRef, cmd: UpdateCommand, xml: &str, f: u32) -> Result<()> {
-        let host = HostDoc::from_xml_str(xml)
-            .map_err(|e| Error::xml("DHCP host", &e).in_domain(ErrorDomain::Network))?
-            .0;
+        self.update(r, cmd as u32, oxvirt_api::netupdate::SECTION_IP_DHCP_HOST, -1, xml, f)
+    }
+
+    /// `virNetworkUpdate`: one section of the live network and/or the persistent definition
+    /// changed as libvirt does (`oxvirt_api::network_update`). Live: dnsmasq gets its files
+    /// rewritten and a SIGHUP when only they changed (DHCP hosts, DNS hosts), or is restarted when
+    /// its configuration did (ranges, TXT and SRV records: it cannot re-read that after dropping
+    /// privileges); a changed forward interface reloads the firewall rules.
+    pub fn update(&self, r: &NetworkRef, command: u32, section: u32, parent: i32, xml: &str, f: u32) -> Result<()> {
+        if f & !(UPDATE_AFFECT_LIVE | UPDATE_AFFECT_CONFIG) != 0 {
+            return Err(Error::invalid_arg(format!("unsupported flags ({:#x}) in function networkUpdate", f & !(UPDATE_AFFECT_LIVE | UPDATE_AFFECT_CONFIG))));
+        }
         let _l = self.lock()?;
         let objs = self.load_all()?;
         let o = Self::find(&objs, r)?;
@@ -963,59 +971,73 @@ impl NetworkDriver {
         if config && o.config.is_none() {
             return Err(op_invalid(format!("cannot change the persistent definition of transient network '{}'", o.name)));
         }
-        let apply = |def: &mut Network| -> Result<()> {
-            let xerr = |e: oxvirt_xml::XmlError| err(ErrorCode::OperationInvalid, e);
-            match cmd {
-                UpdateCommand::Delete => def.remove_dhcp_host(&host).map(drop).map_err(xerr),
-                UpdateCommand::AddLast | UpdateCommand::AddFirst => {
-                    def.add_dhcp_host(host.clone()).map_err(xerr)?;
-                    if cmd == UpdateCommand::AddFirst {
-                        if let Some(d) = host.ip.and_then(|ip| def.ips.iter_mut().find(|i| i.contains(ip))).and_then(|i| i.dhcp.as_mut()) {
-                            if let Some(h) = d.hosts.pop() {
-                                d.hosts.insert(0, h);
-                            }
-                        }
-                    }
-                    Ok(())
-                }
-                UpdateCommand::Modify => {
-                    let key = DhcpHost { ip: None, ..host.clone() };
-                    def.remove_dhcp_host(&key).map_err(xerr)?;
-                    def.add_dhcp_host(host.clone()).map_err(xerr)
-                }
-            }
-        };
         let paths = self.paths(&o.name);
         let mut new_live = None;
-        if live {
-            if let Some((def, rt)) = &o.live {
-                let mut d = def.clone();
-                apply(&mut d)?;
-                let files = Self::check_dnsmasq(&d, &paths)?;
-                new_live = Some((d, rt.clone(), files.hostsfile));
+        if let Some((def, rt)) = o.live.as_ref().filter(|_| live) {
+            let mut d = def.clone();
+            // A forward interface in use must not be deleted: the counts live in the runtime.
+            if let Some(fw) = d.forward.as_mut() {
+                for i in &mut fw.interfaces {
+                    i.connections = rt.direct_connections.get(&i.dev).copied().filter(|c| *c > 0);
+                }
             }
+            oxvirt_api::network_update::apply(&mut d, command, section, parent, xml)?;
+            if let Some(fw) = d.forward.as_mut() {
+                for i in &mut fw.interfaces {
+                    i.connections = None;
+                }
+            }
+            let files = Self::check_dnsmasq(&d, &paths)?;
+            new_live = Some((d, rt.clone(), files));
         }
         let mut new_cfg = None;
-        if config {
-            if let Some(c) = &o.config {
-                let mut c = c.clone();
-                apply(&mut c)?;
-                Self::check_dnsmasq(&c, &paths)?;
-                new_cfg = Some(c);
-            }
+        if let Some(c) = o.config.as_ref().filter(|_| config) {
+            let mut c = c.clone();
+            oxvirt_api::network_update::apply(&mut c, command, section, parent, xml)?;
+            Self::check_dnsmasq(&c, &paths)?;
+            new_cfg = Some(c);
         }
         if let Some(c) = new_cfg {
             self.write_config(&c)?;
         }
-        if let Some((d, rt, hostsfile)) = new_live {
-            self.write_live(&d, &rt)?;
-            if let Some(pid) = rt.dnsmasq_pid {
-                write_atomic(&paths.hostsfile, hostsfile.as_bytes(), 0o644)
-                    .map_err(|e| sys(format!("writing {}", paths.hostsfile.display()), e))?;
-                self.host.dhcp.reload(pid, &paths.conf).map_err(|e| failed(e.to_string()))?;
+        let Some((d, mut rt, files)) = new_live else { return Ok(()) };
+        let old = o.live.as_ref().map(|(def, _)| def);
+        let old_conf = old.and_then(|def| dnsmasq::config(def, &paths).ok()).map(|f| f.conf);
+        let needed = dnsmasq::needed(&d);
+        let result = match rt.dnsmasq_pid {
+            Some(pid) if needed && old_conf.as_deref() == Some(files.conf.as_str()) => {
+                for (p, data) in [(&paths.hostsfile, &files.hostsfile), (&paths.addnhosts, &files.addnhosts)] {
+                    write_atomic(p, data.as_bytes(), 0o644).map_err(|e| sys(format!("writing {}", p.display()), e))?;
+                }
+                self.host.dhcp.reload(pid, &paths.conf).map_err(|e| failed(format!("reloading dnsmasq of network '{}': {e}", o.name)))
             }
-        }
-        Ok(())
+            pid => {
+                if let Some(pid) = pid {
+                    rt.dnsmasq_pid = None;
+                    if let Err(e) = self.host.dhcp.stop(pid, &paths.conf) {
+                        tracing::warn!(network = %o.name, "stopping dnsmasq for a restart: {e}");
+                    }
+                }
+                if needed {
+                    // The undo step is for a start that fails later; here the start is the last step.
+                    self.start_dnsmasq(&d).map(|(pid, _undo)| rt.dnsmasq_pid = Some(pid))
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        let rules = rules_for(&d, needed);
+        let fw = if rules != rt.rules {
+            let mut all = Self::active_rules(&objs, &o.name);
+            all.extend(rules.clone());
+            rt.rules = rules;
+            self.host.nft.apply(&firewall::script(&all)).map_err(|e| failed(format!("firewall rules of network '{}': {e}", o.name)))
+        } else {
+            Ok(())
+        };
+        // The live state is recorded whatever dnsmasq or nft said, so it matches what runs.
+        self.write_live(&d, &rt)?;
+        result.and(fw)
     }
 
     // ---- guest interfaces ----
@@ -1137,28 +1159,6 @@ impl NetworkDriver {
     pub fn runtime(&self, name: &str) -> Result<Option<Runtime>> {
         Ok(self.load_one(name)?.and_then(|o| o.live.map(|(_, rt)| rt)))
     }
-}
-
-/// A `<host>` element parsed on its own (net-update's XML argument).
-struct HostDoc(DhcpHost);
-
-impl oxvirt_xml::FromXml for HostDoc {
-    fn from_xml(el: &mut oxvirt_xml::El<'_, '_>) -> std::result::Result<Self, oxvirt_xml::XmlError> {
-        DhcpHost::from_xml(el).map(HostDoc)
-    }
-}
-
-impl oxvirt_xml::ToXml for HostDoc {
-    fn write_attrs(&self, w: &mut oxvirt_xml::Writer) {
-        self.0.write_attrs(w)
-    }
-    fn write_content(&self, w: &mut oxvirt_xml::Writer) {
-        self.0.write_content(w)
-    }
-}
-
-impl XmlDocument for HostDoc {
-    const ROOT: &'static str = "host";
 }
 
 #[cfg(test)]

@@ -160,7 +160,7 @@ fn dhcp_host_update_live_and_config() {
     assert!(d.xml(&r, XML_INACTIVE).unwrap().contains("g7"));
     assert!(d.xml(&r, 0).unwrap().contains("g7"));
     let e = d.update_dhcp_host(&r, UpdateCommand::AddLast, host, UPDATE_AFFECT_LIVE).unwrap_err();
-    assert!(e.message.contains("already"), "{e}");
+    assert!(e.message.contains("there is an existing dhcp host entry"), "{e}");
     d.update_dhcp_host(&r, UpdateCommand::Delete, "<host mac='52:54:00:00:00:07'/>", UPDATE_AFFECT_LIVE).unwrap();
     assert_eq!(std::fs::read_to_string(d.dnsmasq_paths("default").hostsfile).unwrap(), "");
     assert!(d.xml(&r, XML_INACTIVE).unwrap().contains("g7"), "config untouched");
@@ -295,4 +295,86 @@ fn bandwidth_on_taps_and_network_bridges() {
     tc.fail_on("add dev virbr0 root", "Error: Operation not permitted.");
     assert!(d.create_xml(&xml, 0).is_err());
     assert!(!fake.state().links.contains_key("virbr0"));
+}
+
+#[test]
+fn update_sections_reconfigure_dnsmasq_as_each_needs() {
+    use oxvirt_api::network_update::*;
+    use oxvirt_api::types::netupdate::{CMD_ADD_LAST, CMD_DELETE, CMD_MODIFY};
+    let (_dir, fake, d) = setup();
+    let r = d.define(NAT, 0).unwrap();
+    d.start(&r).unwrap();
+    let pid0 = d.runtime("default").unwrap().unwrap().dnsmasq_pid.unwrap();
+    let paths = d.dnsmasq_paths("default");
+    let pid = || d.runtime("default").unwrap().unwrap().dnsmasq_pid.unwrap();
+    let live = UPDATE_AFFECT_LIVE;
+
+    // A DNS host lives in the addn-hosts file: rewritten, SIGHUP, same dnsmasq.
+    d.update(&r, CMD_ADD_LAST, SECTION_DNS_HOST, -1, "<host ip='192.168.122.9'><hostname>db</hostname></host>", live).unwrap();
+    assert_eq!(std::fs::read_to_string(&paths.addnhosts).unwrap(), "192.168.122.9\tdb\n");
+    assert_eq!((pid(), fake.state().reloads.clone()), (pid0, vec![pid0]));
+    assert!(d.xml(&r, 0).unwrap().contains("<hostname>db</hostname>"));
+    assert!(!d.xml(&r, XML_INACTIVE).unwrap().contains("db"), "live only");
+    let e = d.update(&r, CMD_MODIFY, SECTION_DNS_HOST, -1, "<host ip='192.168.122.9'><hostname>x</hostname></host>", live).unwrap_err();
+    assert!(e.code == ErrorCode::OperationUnsupported && e.message.contains("cannot be modified"), "{e}");
+
+    // TXT and SRV records and DHCP ranges are in the configuration: dnsmasq restarts with it.
+    d.update(&r, CMD_ADD_LAST, SECTION_DNS_TXT, -1, "<txt name='info' value='hello'/>", live).unwrap();
+    let pid1 = pid();
+    assert_ne!(pid1, pid0);
+    assert!(!fake.state().dnsmasq.contains_key(&pid0), "the old one stopped");
+    assert!(std::fs::read_to_string(&paths.conf).unwrap().contains("txt-record=info,hello"));
+    d.update(&r, CMD_ADD_LAST, SECTION_DNS_SRV, -1, "<srv service='ldap' protocol='tcp' target='db' port='389'/>", live).unwrap();
+    assert!(std::fs::read_to_string(&paths.conf).unwrap().contains("srv-host=_ldap._tcp"));
+    let pid2 = pid();
+    assert_ne!(pid2, pid1);
+    d.update(&r, CMD_DELETE, SECTION_IP_DHCP_RANGE, -1, "<range start='192.168.122.2' end='192.168.122.254'/>", live).unwrap();
+    d.update(&r, CMD_ADD_LAST, SECTION_IP_DHCP_RANGE, -1, "<range start='192.168.122.100' end='192.168.122.110'/>", live).unwrap();
+    assert!(std::fs::read_to_string(&paths.conf).unwrap().contains("192.168.122.100,192.168.122.110"));
+    assert_eq!(fake.state().dnsmasq.len(), 1, "one dnsmasq after the restarts");
+
+    // --config on a running network: the definition only, dnsmasq untouched.
+    let before = pid();
+    d.update(&r, CMD_ADD_LAST, SECTION_DNS_TXT, -1, "<txt name='cfg' value='only'/>", UPDATE_AFFECT_CONFIG).unwrap();
+    assert!(d.xml(&r, XML_INACTIVE).unwrap().contains("cfg") && !d.xml(&r, 0).unwrap().contains("cfg"));
+    assert_eq!(pid(), before);
+
+    // A forward interface changes the NAT rules; port groups are stored.
+    let scripts = fake.state().nft_scripts.len();
+    d.update(&r, CMD_ADD_LAST, SECTION_FORWARD_INTERFACE, -1, "<interface dev='eth7'/>", live).unwrap();
+    assert_eq!(fake.state().nft_scripts.len(), scripts + 1, "rules reloaded");
+    assert!(last_script(&fake).contains("eth7"), "{}", last_script(&fake));
+    let x = d.xml(&r, 0).unwrap();
+    assert!(x.contains("<forward dev='eth7' mode='nat'>") && x.contains("<interface dev='eth7'/>"), "{x}");
+    let e = d.update(&r, CMD_ADD_LAST, SECTION_FORWARD_INTERFACE, -1, "<interface dev='eth8'/>", live).unwrap_err();
+    assert!(e.message.contains("only one is supported"), "{e}");
+    d.update(&r, CMD_ADD_LAST, SECTION_PORTGROUP, -1, "<portgroup name='eng' default='yes'><bandwidth><inbound average='100'/></bandwidth></portgroup>", live | UPDATE_AFFECT_CONFIG).unwrap();
+    assert!(d.xml(&r, XML_INACTIVE).unwrap().contains("<portgroup name='eng' default='yes'>"));
+    let e = d.update(&r, 1, SECTION_BRIDGE, -1, "<bridge name='x'/>", live).unwrap_err();
+    assert!(e.message.contains("can't update 'bridge' section of network 'default'"), "{e}");
+    assert!(d.update(&r, CMD_ADD_LAST, SECTION_DNS_TXT, -1, "<txt name='x' value='y'/>", 4).is_err(), "unknown flag");
+
+    // Inactive network: the current definition is the persistent one.
+    d.destroy(&r).unwrap();
+    d.update(&r, CMD_DELETE, SECTION_DNS_TXT, -1, "<txt name='cfg'/>", 0).unwrap();
+    assert!(!d.xml(&r, XML_INACTIVE).unwrap().contains("cfg"));
+    let e = d.update(&r, CMD_DELETE, SECTION_DNS_TXT, -1, "<txt name='cfg'/>", live).unwrap_err();
+    assert!(e.message.contains("not active"), "{e}");
+}
+
+#[test]
+fn forward_interface_in_use_is_not_deleted() {
+    use oxvirt_api::network_update::SECTION_FORWARD_INTERFACE;
+    use oxvirt_api::types::netupdate::CMD_DELETE;
+    let (_dir, _fake, d) = setup();
+    let (r, _) = d
+        .create_xml("<network><name>mv</name><forward mode='bridge'><interface dev='eth1'/><interface dev='eth2'/></forward></network>", 0)
+        .unwrap();
+    let a = d.choose_direct_interface("mv").unwrap();
+    assert_eq!(a.dev, "eth1");
+    let e = d.update(&r, CMD_DELETE, SECTION_FORWARD_INTERFACE, -1, "<interface dev='eth1'/>", UPDATE_AFFECT_LIVE).unwrap_err();
+    assert!(e.message.contains("unable to delete interface 'eth1' in network 'mv'. It is currently being used  by 1 domains."), "{e}");
+    d.update(&r, CMD_DELETE, SECTION_FORWARD_INTERFACE, -1, "<interface dev='eth2'/>", UPDATE_AFFECT_LIVE).unwrap();
+    let x = d.xml(&r, 0).unwrap();
+    assert!(x.contains("<interface dev='eth1' connections='1'/>") && !x.contains("eth2"), "{x}");
 }
