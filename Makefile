@@ -5,12 +5,16 @@ CARGO ?= cargo
 GUEST_DIR ?= target/guest
 export OXVIRT_GUEST_DIR := $(abspath $(GUEST_DIR))
 
-.PHONY: all deps build release guest demo test test-unit lint bench clean
+.PHONY: all deps bench-deps build release guest demo test test-unit lint bench clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
+
+# The benchmarks also run libvirtd 9 (private instances) for same-run ratios.
+bench-deps:
+	@scripts/install-deps.sh --bench
 
 build:
 	$(CARGO) build --workspace
@@ -32,7 +36,7 @@ test: deps guest
 	$(CARGO) build --workspace --all-targets
 	$(CARGO) test --workspace --no-fail-fast
 
-bench: deps release guest
+bench: bench-deps release guest
 	$(CARGO) bench --workspace
 
 clean:

@@ -1,7 +1,20 @@
 #!/usr/bin/env bash
 # Installs the system packages oxvirt's build, demo and tests need, only those missing.
 # Debian/Ubuntu; run as root (or with sudo available). Idempotent and quiet when all is present.
+# `--bench` adds what the benchmarks compare against (`make bench`): libvirt 9's daemon with its QEMU
+# driver, and iptables, which libvirt 9's network driver runs for NAT rules. These Debian packages
+# ship no maintainer scripts, services or config (iptables' postinst only registers alternatives);
+# the services, the `default` network and its autostart come with libvirt-daemon-system, which
+# --no-install-recommends keeps out. So nothing starts and the host's network stays as it is.
 set -euo pipefail
+
+bench=0
+for a in "$@"; do
+  case "$a" in
+    --bench) bench=1 ;;
+    *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
+  esac
+done
 
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -19,6 +32,11 @@ have cpio || need+=(cpio)
 [ -x /bin/busybox ] || pkg_installed busybox-static || need+=(busybox-static)
 have zstd || need+=(zstd)
 have openssl || need+=(openssl)
+if [ $bench -eq 1 ]; then
+  [ -x /usr/sbin/libvirtd ] || need+=(libvirt-daemon)
+  pkg_installed libvirt-daemon-driver-qemu || need+=(libvirt-daemon-driver-qemu)
+  [ -x /usr/sbin/iptables ] || need+=(iptables)
+fi
 
 if [ ${#need[@]} -eq 0 ] && [ $need_qemu -eq 0 ]; then exit 0; fi
 SUDO=""

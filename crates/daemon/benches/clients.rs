@@ -4,25 +4,24 @@
 //! through the remote driver when its release binary is built. Prints ratios at the end.
 //!
 //! libvirtd runs as `nobody` (session mode) with a private config, socket and home, so it never
-//! touches a system libvirtd or /etc/libvirt. `apt-get install --no-install-recommends
-//! libvirt-daemon` brings it without changing QEMU. Each daemon's test:///default lives only
+//! touches a system libvirtd or /etc/libvirt (oxvirt-bench-libvirt); `scripts/install-deps.sh
+//! --bench` installs it. Each daemon's test:///default lives only
 //! while a client holds it (as in libvirt), so a holder connection stays open throughout.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{run_timeout, Daemon};
+use oxvirt_bench_libvirt::{Libvirtd, PYTHON};
 use oxvirt_rpc::client::Client;
 
 const DOMAINS: usize = 1000;
 const STATE_CALLS: usize = 10_000;
 const LIST_RUNS: usize = 9;
-const PYTHON: &str = "/usr/bin/python3";
-const LIBVIRTD: &str = "/usr/sbin/libvirtd";
 
 const PY_DEFINE: &str = r#"
 import sys, time, libvirt
@@ -116,77 +115,6 @@ fn print(name: &str, r: &Results) {
     row(format!("RSS with {DOMAINS} domains"), format!("{:>8.1} MB", r.rss_loaded_kib as f64 / 1024.0));
 }
 
-/// libvirtd in session mode as `nobody`, everything under a private directory.
-struct Libvirtd {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Libvirtd {
-    fn start() -> Option<Libvirtd> {
-        if !Path::new(LIBVIRTD).exists() {
-            return None;
-        }
-        let dir = tempfile::Builder::new().prefix("bench-libvirtd").tempdir().ok()?;
-        let run = dir.path().join("run");
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&run).ok()?;
-        std::fs::create_dir_all(&home).ok()?;
-        let conf = dir.path().join("libvirtd.conf");
-        std::fs::write(&conf, format!("unix_sock_dir = \"{}\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n", run.display())).ok()?;
-        let chown = run_timeout(Command::new("chown").arg("-R").arg("nobody:nogroup").arg(dir.path()), Duration::from_secs(10));
-        if !chown.status.success() {
-            return None;
-        }
-        let log = std::fs::File::create(dir.path().join("libvirtd.log")).ok()?;
-        let child = Command::new("setpriv")
-            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "env", "-i"])
-            .arg(format!("HOME={}", home.display()))
-            .arg(format!("XDG_RUNTIME_DIR={}", run.display()))
-            .arg("PATH=/usr/sbin:/usr/bin:/bin")
-            .arg(LIBVIRTD)
-            .arg("--config")
-            .arg(&conf)
-            .arg("--pid-file")
-            .arg(run.join("libvirtd.pid"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .ok()?;
-        let d = Libvirtd { child, dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !d.sock().exists() {
-            if Instant::now() > deadline {
-                eprintln!("libvirtd did not create its socket; log:\n{}", std::fs::read_to_string(d.dir.path().join("libvirtd.log")).unwrap_or_default());
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(d)
-    }
-
-    fn sock(&self) -> PathBuf {
-        self.dir.path().join("run/libvirt-sock")
-    }
-}
-
-impl Drop for Libvirtd {
-    fn drop(&mut self) {
-        // SAFETY: kill with our own child's pid and a valid signal number.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !matches!(self.child.try_wait(), Ok(Some(_))) {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
 fn ratio(name: &str, ours: f64, theirs: f64) {
     println!("  {name:<34} {:>6.2}x  (oxvirtd {ours:.3} / libvirtd {theirs:.3})", ours / theirs);
 }
@@ -207,19 +135,22 @@ fn main() {
     drop(daemon);
     print("oxvirtd", &ours);
 
-    let Some(lv) = Libvirtd::start() else {
-        println!("\nlibvirtd not available (apt-get install --no-install-recommends libvirt-daemon); reference figures for libvirt 9.0:");
-        println!("  virsh list --all 209 ms, define 1000 1.62 s, RSS 30.7 MB idle / 40.2 MB with 1000 domains");
-        println!(
-            "  ratios vs those: list {:.2}x, define {:.2}x, RSS idle {:.2}x, RSS loaded {:.2}x",
-            ours.list_ms / 209.0,
-            ours.define_s / 1.62,
-            ours.rss_idle_kib as f64 / 1024.0 / 30.7,
-            ours.rss_loaded_kib as f64 / 1024.0 / 40.2
-        );
-        return;
+    let lv = match Libvirtd::session() {
+        Ok(lv) => lv,
+        Err(why) => {
+            println!("\nlibvirtd not available: {why}; reference figures for libvirt 9.0:");
+            println!("  virsh list --all 209 ms, define 1000 1.62 s, RSS 30.7 MB idle / 40.2 MB with 1000 domains");
+            println!(
+                "  ratios vs those: list {:.2}x, define {:.2}x, RSS idle {:.2}x, RSS loaded {:.2}x",
+                ours.list_ms / 209.0,
+                ours.define_s / 1.62,
+                ours.rss_idle_kib as f64 / 1024.0 / 30.7,
+                ours.rss_loaded_kib as f64 / 1024.0 / 40.2
+            );
+            return;
+        }
     };
-    let theirs = measure(lv.child.id(), &lv.sock(), oxvirt.as_deref());
+    let theirs = measure(lv.pid(), &lv.sock(), oxvirt.as_deref());
     drop(lv);
     print("libvirtd 9.0 (session mode, private socket)", &theirs);
 

@@ -1,30 +1,53 @@
 //! net-start and net-destroy of a NAT network with DHCP, inside a network namespace created for the
-//! run (bridge, addresses, nftables table, ip_forward, dnsmasq — the real parts).
-//! libvirt 9.0 on this machine: 124 ms start, 411 ms destroy.
+//! run (bridge, addresses, nftables table, ip_forward, dnsmasq — the real parts), against libvirt
+//! 9.0 doing the same with the same definition in the same run: a root libvirtd with only its
+//! network driver, in a network namespace and a private mount namespace of its own
+//! (oxvirt-bench-libvirt), driven through libvirt-python (`virNetworkCreate`/`virNetworkDestroy`
+//! of the defined network). Rounds alternate which of the two goes first, so drifting machine load
+//! hits both alike. `ITERS` sets the rounds (default 20). oxvirt is called in-process; libvirt's
+//! figure includes one RPC round trip (well under a millisecond).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};
 
+use oxvirt_bench_libvirt::{pct, Kind, Libvirtd, PyLibvirt};
 use oxvirt_network::{NetLayout, NetworkDriver};
 
 const NAT_NET: &str = "<network><name>bench</name><forward mode='nat'/>
   <ip address='10.88.0.1' netmask='255.255.255.0'><dhcp><range start='10.88.0.2' end='10.88.0.254'/></dhcp></ip>
 </network>";
 
-fn stats(name: &str, mut v: Vec<Duration>) {
-    v.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let mean = v.iter().map(|d| ms(*d)).sum::<f64>() / v.len() as f64;
+/// Prints one row and returns the median in ms.
+fn stats(name: &str, v: &[Duration]) -> f64 {
+    let ms: Vec<f64> = v.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    let mean = ms.iter().sum::<f64>() / ms.len() as f64;
+    let p50 = pct(&ms, 50.0);
     println!(
-        "{name:<18} n={:<3} min {:>7.2} ms  median {:>7.2} ms  mean {:>7.2} ms  max {:>7.2} ms",
-        v.len(),
-        ms(v[0]),
-        ms(v[v.len() / 2]),
+        "{name:<20} n={:<3} min {:>7.2} ms  p50 {:>7.2} ms  p90 {:>7.2} ms  mean {:>7.2} ms  max {:>7.2} ms",
+        ms.len(),
+        pct(&ms, 0.0),
+        p50,
+        pct(&ms, 90.0),
         mean,
-        ms(v[v.len() - 1])
+        pct(&ms, 100.0)
     );
+    p50
+}
+
+/// libvirtd in its sandbox with the network defined; `Err` says why the comparison is skipped.
+fn libvirt(scratch: &std::path::Path) -> Result<(Libvirtd, PyLibvirt), String> {
+    let lv = Libvirtd::system_in_netns("netbench")?;
+    let mut py = PyLibvirt::open(&lv.uri("network"), Kind::Network, Duration::from_secs(60))?;
+    py.define(NAT_NET, &scratch.join("libvirt-net.xml"))?;
+    Ok((lv, py))
+}
+
+#[derive(Default)]
+struct Times {
+    start: Vec<Duration>,
+    destroy: Vec<Duration>,
 }
 
 fn main() {
@@ -32,25 +55,61 @@ fn main() {
     let ns = common::Netns::new("bench");
     let root = common::root_dir();
     let layout = NetLayout::under(root.path());
-    let (starts, destroys) = ns.run(|| {
+    let mut lv = match libvirt(root.path()) {
+        Ok(lv) => Some(lv),
+        Err(why) => {
+            println!("libvirt comparison skipped: {why}");
+            None
+        }
+    };
+    let (ours, theirs) = ns.run(|| {
         let d = NetworkDriver::new(layout).expect("driver");
         let r = d.define(NAT_NET, 0).expect("define");
-        // One warm-up round (first nft run loads the nat modules).
+        let (mut ours, mut theirs) = (Times::default(), Times::default());
+        let mut lv_round = |lv: &mut Option<(Libvirtd, PyLibvirt)>, record: bool| {
+            let Some((_, py)) = lv.as_mut() else { return };
+            match py.create("bench").and_then(|s| Ok((s, py.destroy("bench")?))) {
+                Ok((s, t)) if record => {
+                    theirs.start.push(s);
+                    theirs.destroy.push(t);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    println!("libvirt comparison stopped: {e}");
+                    *lv = None;
+                }
+            }
+        };
+        // One warm-up round each (the first nft/iptables run loads the nat modules).
         d.start(&r).expect("start");
         d.destroy(&r).expect("destroy");
-        let (mut starts, mut destroys) = (Vec::new(), Vec::new());
-        for _ in 0..iters {
+        lv_round(&mut lv, false);
+        for i in 0..iters {
+            if i % 2 == 1 {
+                lv_round(&mut lv, true);
+            }
             let t = Instant::now();
             d.start(&r).expect("start");
-            starts.push(t.elapsed());
+            ours.start.push(t.elapsed());
             let t = Instant::now();
             d.destroy(&r).expect("destroy");
-            destroys.push(t.elapsed());
+            ours.destroy.push(t.elapsed());
+            if i % 2 == 0 {
+                lv_round(&mut lv, true);
+            }
         }
-        (starts, destroys)
+        (ours, theirs)
     });
-    stats("net-start", starts);
-    stats("net-destroy", destroys);
+    drop(lv);
+    println!("NAT + DHCP network, {iters} rounds:");
+    let os = stats("oxvirt net-start", &ours.start);
+    let od = stats("oxvirt net-destroy", &ours.destroy);
+    if !theirs.start.is_empty() {
+        let ls = stats("libvirt net-start", &theirs.start);
+        let ld = stats("libvirt net-destroy", &theirs.destroy);
+        println!("oxvirt / libvirt 9.0 (p50, below 1 = oxvirt faster): net-start {:.2}x, net-destroy {:.2}x", os / ls, od / ld);
+    }
+    println!("where oxvirt's time goes:");
     components(&ns, iters);
 }
 
@@ -103,11 +162,11 @@ fn components(ns: &common::Netns, iters: usize) {
             brdel.push(t.elapsed());
         }
     });
-    stats(" bridge+addr+up", br);
-    stats(" nft -f (add)", nft_apply);
-    stats(" nft list chains", nft_list);
-    stats(" dnsmasq start", dm_start);
-    stats(" dnsmasq stop", dm_stop);
-    stats(" nft -f (remove)", nft_clear);
-    stats(" bridge delete", brdel);
+    stats(" bridge+addr+up", &br);
+    stats(" nft -f (add)", &nft_apply);
+    stats(" nft list chains", &nft_list);
+    stats(" dnsmasq start", &dm_start);
+    stats(" dnsmasq stop", &dm_stop);
+    stats(" nft -f (remove)", &nft_clear);
+    stats(" bridge delete", &brdel);
 }
