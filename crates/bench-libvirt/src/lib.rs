@@ -7,6 +7,12 @@
 //!   needs, inside a network namespace made for it and a private mount namespace whose tmpfs
 //!   mounts hide the host's libvirt config, state, logs and /run (so also the D-Bus system bus).
 //!
+//! Both run under a small subreaper that reaps whatever libvirtd's children leave at once, as
+//! systemd does on an ordinary host: libvirt waits for a killed QEMU or dnsmasq with `kill(pid, 0)`,
+//! which succeeds on a zombie, and the daemonized processes are reparented to PID 1 — on this
+//! machine a container agent that reaps orphans only every 1.3–1.9 s, which would add that to
+//! every libvirt destroy.
+//!
 //! [`PyLibvirt`] drives one persistent libvirt-python connection so a timing covers the API call,
 //! not interpreter start-up or connecting.
 //!
@@ -23,6 +29,30 @@ use std::time::{Duration, Instant};
 pub const LIBVIRTD: &str = "/usr/sbin/libvirtd";
 pub const PYTHON: &str = "/usr/bin/python3";
 const NETWORK_DRIVER: &str = "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_network.so";
+/// Runs argv[1..] as its child and reaps every orphan reparented to it; forwards SIGTERM/SIGINT
+/// and exits with the child.
+const REAPER: &str = r#"
+import ctypes, os, signal, sys
+if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+    sys.exit("PR_SET_CHILD_SUBREAPER failed")
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+def forward(sig, _frame):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+signal.signal(signal.SIGTERM, forward)
+signal.signal(signal.SIGINT, forward)
+while True:
+    try:
+        p, status = os.wait()
+    except ChildProcessError:
+        sys.exit(0)
+    if p == pid:
+        sys.exit(max(os.waitstatus_to_exitcode(status), 0))
+"#;
 const SOCKET_WAIT: Duration = Duration::from_secs(30);
 const STOP_WAIT: Duration = Duration::from_secs(10);
 
@@ -74,6 +104,7 @@ enum Mode {
 
 /// A libvirtd started for one benchmark run; stopped, and everything it started ended, on drop.
 pub struct Libvirtd {
+    /// The subreaper; libvirtd is its child.
     child: Child,
     dir: tempfile::TempDir,
     mode: Mode,
@@ -97,7 +128,8 @@ impl Libvirtd {
         if !chown.status.success() {
             return Err(format!("chown nobody: {}", String::from_utf8_lossy(&chown.stderr).trim()));
         }
-        let mut cmd = Command::new("setpriv");
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg("-c").arg(REAPER).arg("setpriv");
         cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "env", "-i"])
             .arg(format!("HOME={}", home.display()))
             .arg(format!("XDG_RUNTIME_DIR={}", run.display()))
@@ -147,16 +179,21 @@ for d in /run /etc/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt;
   if [ -d "$d" ]; then mount -t tmpfs -o mode=755 oxvirt-bench "$d"
   else mount -t tmpfs -o mode=755 oxvirt-bench "$(dirname "$d")"; mkdir -p "$d"; fi
 done
-exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LIBVIRT_DRIVER_DIR="$1" "$2" --config "$3""#;
-        let mut cmd = Command::new("ip");
+exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LIBVIRT_DRIVER_DIR="$1" "$2" --config "$3" --pid-file "$4""#;
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg("-c").arg(REAPER).arg("ip");
         cmd.args(["netns", "exec", &netns, "unshare", "--mount", "--propagation", "private", "sh", "-c", SANDBOX, "sh"])
             .arg(&drivers)
             .arg(LIBVIRTD)
-            .arg(&conf);
+            .arg(&conf)
+            .arg(dir.path().join("libvirtd.pid"));
         Libvirtd::spawn(cmd, dir, Mode::System { netns }, sock_dir.join("libvirt-sock"))
     }
 
     fn spawn(mut cmd: Command, dir: tempfile::TempDir, mode: Mode, sock: PathBuf) -> Result<Libvirtd, String> {
+        if !Path::new(PYTHON).exists() {
+            return Err(format!("{PYTHON} is missing"));
+        }
         let log_path = dir.path().join("libvirtd.log");
         let log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
         let child = match cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).spawn() {
@@ -170,7 +207,7 @@ exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LIBVIRT_DRIVER_DIR="$1" "$2" --co
         };
         let mut d = Libvirtd { child, dir, mode };
         let deadline = Instant::now() + SOCKET_WAIT;
-        while !sock.exists() {
+        while !sock.exists() || d.daemon_pid().is_none() {
             let exited = matches!(d.child.try_wait(), Ok(Some(_)));
             if exited || Instant::now() > deadline {
                 let log = fs::read_to_string(&log_path).unwrap_or_default();
@@ -181,8 +218,16 @@ exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LIBVIRT_DRIVER_DIR="$1" "$2" --co
         Ok(d)
     }
 
+    /// libvirtd's pid (from its pid file).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.daemon_pid().map_or(0, |p| p as u32)
+    }
+
+    fn daemon_pid(&self) -> Option<i32> {
+        read_pid(&self.dir.path().join(match self.mode {
+            Mode::Session => "run/libvirtd.pid",
+            Mode::System { .. } => "libvirtd.pid",
+        }))
     }
 
     /// The daemon's read-write socket.
@@ -233,10 +278,14 @@ impl Drop for Libvirtd {
                 }
             }
         }
+        let daemon = self.daemon_pid();
         kill(self.child.id() as i32, libc::SIGTERM);
         let deadline = Instant::now() + STOP_WAIT;
         while !matches!(self.child.try_wait(), Ok(Some(_))) {
             if Instant::now() > deadline {
+                if let Some(p) = daemon {
+                    kill(p, libc::SIGKILL);
+                }
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 break;

@@ -9,12 +9,20 @@
 //! - `raw -S+cont`: the same with `-S`, and `cont` over QMP as soon as the monitor answers — the floor
 //!   for any manager that configures QEMU over QMP before the guest runs, as oxvirt and libvirt do;
 //! - `api`: `Domain::create` through the API in embedded mode (in-process);
-//! - `cli`: the `oxvirt start` binary (process start, connect, lookup, start).
+//! - `cli`: the `oxvirt start` binary (process start, connect, lookup, start);
+//! - `libvirt api`: libvirt 9.0's `virDomainCreate` from libvirt-python over a held connection to a
+//!   private session-mode libvirtd run as `nobody` for this bench (oxvirt-bench-libvirt), same domain
+//!   XML (its serial file in the daemon's directory), counterpart of `api`;
+//! - `virsh`: `virsh start` against that libvirtd, counterpart of `cli`.
+//!
+//! Without libvirtd (`scripts/install-deps.sh --bench`) the libvirt variants are skipped, saying why.
 //!
 //! Overheads are per-round paired differences against `raw` (boot time under TCG varies by seconds
 //! under load; the difference within one round varies far less), reported as median and p90.
 //! Destroy is the time of the call until QEMU is gone (raw: SIGTERM until reaped).
-//! oxvirt places QEMU in its own cgroups (`machine/…`); the raw QEMU stays in the caller's. Under
+//! libvirt's destroy is timed the same way (the call, then until its QEMU is gone).
+//! oxvirt places QEMU in its own cgroups (`machine/…`); the raw QEMU and libvirt's session-mode QEMU
+//! (run as `nobody`) stay in the caller's. Under
 //! load from other processes that changes QEMU's CPU share and so the boot time, which the
 //! boot-marker columns include; the "start call until the guest runs" table does not depend on it.
 //! A second part times the pieces of a start without booting (QEMU started with `-S`).
@@ -26,6 +34,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use oxvirt_api::{flags, Connect};
+use oxvirt_bench_libvirt::{pct, run_timeout, Kind, Libvirtd, PyLibvirt};
 use oxvirt_driver_qemu::caps::CapsCache;
 use oxvirt_driver_qemu::fsutil::FileLock;
 use oxvirt_driver_qemu::process::{self, RunDir, SpawnSpec};
@@ -33,10 +42,9 @@ use oxvirt_qmp::Qmp;
 
 const MARKER: &str = "OXVIRT-GUEST-UP";
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
-/// libvirt 9.0 on this machine (virsh start/destroy of the same guest), for reference.
-const LIBVIRT_START_OVERHEAD_MS: f64 = 378.0;
-const LIBVIRT_DESTROY_MS: f64 = 230.0;
 const TARGET_MS: f64 = 20.0;
+/// Each oxvirt variant's libvirt counterpart.
+const COUNTERPARTS: [(&str, &str); 2] = [("api", "libvirt api"), ("cli", "virsh")];
 
 fn guest_dir() -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -99,12 +107,77 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Nearest-rank percentile of unsorted samples.
-fn pct(v: &[f64], p: f64) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let i = ((p / 100.0) * s.len() as f64).ceil() as usize;
-    s[i.clamp(1, s.len()) - 1]
+/// The same guest under a private libvirtd: the held libvirt-python connection and what `virsh` needs.
+struct LibvirtGuest {
+    lv: Libvirtd,
+    py: PyLibvirt,
+    serial: PathBuf,
+    uri: String,
+}
+
+impl LibvirtGuest {
+    fn new(scratch: &Path) -> Result<LibvirtGuest, String> {
+        let lv = Libvirtd::session()?;
+        let uri = lv.uri("qemu");
+        let mut py = PyLibvirt::open(&uri, Kind::Domain, BOOT_TIMEOUT)?;
+        let serial = lv.dir().join("serial.log");
+        py.define(&domain_xml(&serial), &scratch.join("libvirt-domain.xml"))?;
+        Ok(LibvirtGuest { lv, py, serial, uri })
+    }
+
+    fn qemu_pid(&self) -> i32 {
+        self.lv.qemu_pid("bench").expect("libvirt's QEMU pid file")
+    }
+
+    fn virsh(&self, cmd: &str) {
+        let o = run_timeout(Command::new("virsh").args(["-q", "-c", &self.uri, cmd, "bench"]), BOOT_TIMEOUT).expect("virsh");
+        assert!(o.status.success(), "virsh {cmd} failed: {}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+fn cmdline(pid: i32) -> Vec<String> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    raw.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+}
+
+enum Step {
+    Start,
+    Pid,
+    Destroy,
+}
+
+/// One start/destroy through a manager; `ctl` does each step (returning QEMU's pid for `Pid`,
+/// 0 otherwise). Times the start call (into `ready`), until the marker on `serial`, and the destroy
+/// call until QEMU is gone.
+fn managed(serial: &Path, ready: &mut Option<Duration>, ctl: &mut dyn FnMut(Step) -> i32) -> (Duration, Duration) {
+    let _ = fs::remove_file(serial);
+    let t0 = Instant::now();
+    ctl(Step::Start);
+    *ready = Some(t0.elapsed());
+    let up = wait_marker(serial, t0);
+    let pid = ctl(Step::Pid);
+    let t1 = Instant::now();
+    ctl(Step::Destroy);
+    wait_gone(pid);
+    (up, t1.elapsed())
+}
+
+/// `a / b` as "0.42x"; "n/a" when either is not positive (a paired boot-time difference can be,
+/// when boot-time noise exceeds the overhead).
+fn ratio_text(a: f64, b: f64) -> String {
+    if a > 0.0 && b > 0.0 {
+        format!("{:.2}x", a / b)
+    } else {
+        "n/a".into()
+    }
+}
+
+fn wait_gone(pid: i32) {
+    let t0 = Instant::now();
+    while alive(pid) {
+        assert!(t0.elapsed() < BOOT_TIMEOUT, "QEMU {pid} still alive after destroy");
+        std::thread::sleep(Duration::from_micros(200));
+    }
 }
 
 /// The argv oxvirt uses for the domain, with its run-dir paths moved to `raw_dir` and the serial to
@@ -229,8 +302,24 @@ fn main() {
         Some(p) => println!("CLI: {}", p.display()),
         None => println!("CLI: not found (build it: cargo build --release -p oxvirt-cli, or set OXVIRT_BIN); cli variant skipped"),
     }
+    let mut lvg = match LibvirtGuest::new(tmp.path()) {
+        Ok(g) => {
+            println!("libvirt: session-mode libvirtd as nobody, {}", g.uri);
+            Some(g)
+        }
+        Err(why) => {
+            println!("libvirt comparison skipped: {why}");
+            None
+        }
+    };
 
-    let variants: Vec<&str> = if cli.is_some() { vec!["raw", "raw -S+cont", "api", "cli"] } else { vec!["raw", "raw -S+cont", "api"] };
+    let mut variants: Vec<&str> = vec!["raw", "raw -S+cont", "api"];
+    if cli.is_some() {
+        variants.push("cli");
+    }
+    if lvg.is_some() {
+        variants.extend(["libvirt api", "virsh"]);
+    }
     let mut res: Vec<Samples> = variants.iter().map(|_| Samples::default()).collect();
     let raw_log = tmp.path().join("raw-qemu.log");
     // Round 0 warms caches (page cache, caps cache) and is not counted.
@@ -258,36 +347,58 @@ fn main() {
                     drop(qmp);
                     (s, q.stop())
                 }
-                "api" => {
-                    let _ = fs::remove_file(&serial);
-                    let t0 = Instant::now();
-                    dom.create(0).expect("api start");
-                    ready = Some(t0.elapsed());
-                    let s = wait_marker(&serial, t0);
-                    let pid = status_pid(&root);
-                    let t1 = Instant::now();
-                    dom.destroy(0).expect("api destroy");
-                    while alive(pid) {
-                        std::thread::sleep(Duration::from_micros(200));
+                "api" => managed(&serial, &mut ready, &mut |step| {
+                    match step {
+                        Step::Start => dom.create(0).expect("api start"),
+                        Step::Pid => return status_pid(&root),
+                        Step::Destroy => dom.destroy(0).expect("api destroy"),
                     }
-                    (s, t1.elapsed())
+                    0
+                }),
+                "libvirt api" => {
+                    let g = lvg.as_mut().expect("libvirt");
+                    let serial = g.serial.clone();
+                    managed(&serial, &mut ready, &mut |step| {
+                        match step {
+                            Step::Start => g.py.create("bench").map(drop).expect("libvirt start"),
+                            Step::Pid => {
+                                let pid = g.qemu_pid();
+                                if round == 0 {
+                                    let argv = cmdline(pid);
+                                    println!("libvirt's argv ({} args): {}", argv.len().saturating_sub(1), argv.join(" "));
+                                }
+                                return pid;
+                            }
+                            Step::Destroy => g.py.destroy("bench").map(drop).expect("libvirt destroy"),
+                        }
+                        0
+                    })
+                }
+                "virsh" => {
+                    let g = lvg.as_ref().expect("libvirt");
+                    managed(&g.serial, &mut ready, &mut |step| {
+                        match step {
+                            Step::Start => g.virsh("start"),
+                            Step::Pid => return g.qemu_pid(),
+                            Step::Destroy => g.virsh("destroy"),
+                        }
+                        0
+                    })
                 }
                 _ => {
                     let bin = cli.as_ref().expect("cli");
-                    let _ = fs::remove_file(&serial);
-                    let t0 = Instant::now();
-                    let st = Command::new(bin).args(["-c", &uri, "start", "bench"]).stdout(Stdio::null()).status().expect("oxvirt start");
-                    assert!(st.success(), "oxvirt start failed");
-                    ready = Some(t0.elapsed());
-                    let s = wait_marker(&serial, t0);
-                    let pid = status_pid(&root);
-                    let t1 = Instant::now();
-                    let st = Command::new(bin).args(["-c", &uri, "destroy", "bench"]).stdout(Stdio::null()).status().expect("oxvirt destroy");
-                    assert!(st.success(), "oxvirt destroy failed");
-                    while alive(pid) {
-                        std::thread::sleep(Duration::from_micros(200));
-                    }
-                    (s, t1.elapsed())
+                    let oxvirt = |cmd: &str| {
+                        let st = Command::new(bin).args(["-c", &uri, cmd, "bench"]).stdout(Stdio::null()).status().expect("oxvirt");
+                        assert!(st.success(), "oxvirt {cmd} failed");
+                    };
+                    managed(&serial, &mut ready, &mut |step| {
+                        match step {
+                            Step::Start => oxvirt("start"),
+                            Step::Pid => return status_pid(&root),
+                            Step::Destroy => oxvirt("destroy"),
+                        }
+                        0
+                    })
                 }
             };
             if round > 0 {
@@ -316,47 +427,85 @@ fn main() {
             pct(&s.destroy, 90.0)
         );
     }
+    let idx = |name: &str| variants.iter().position(|v| *v == name);
+    let counterpart = |v: &str| COUNTERPARTS.iter().find(|(o, _)| *o == v).and_then(|(_, l)| idx(l));
+    let overhead = |i: usize, base: usize| -> Vec<f64> { res[i].start.iter().zip(&res[base].start).map(|(a, b)| a - b).collect() };
+    let ready_over = |i: usize| -> Vec<f64> { res[i].ready.iter().zip(&res[1].ready).map(|(a, b)| a - b).collect() };
+    // Ratio of p50s against the libvirt counterpart measured in this run; "-" without one.
+    let vs = |i: usize, f: &dyn Fn(usize) -> f64| counterpart(variants[i]).map_or("-".to_string(), |j| ratio_text(f(i), f(j)));
+
     println!("\nstart overhead = paired difference to `raw` in the same round (ms):");
-    println!(
-        "{:<14} {:>10} {:>10} {:>16} {:>14}",
-        "variant", "p50", "p90", "vs libvirt 378", "vs target 20"
-    );
-    for (v, s) in variants.iter().zip(&res).skip(1) {
-        let d: Vec<f64> = s.start.iter().zip(&res[0].start).map(|(a, b)| a - b).collect();
+    println!("{:<14} {:>10} {:>10} {:>14} {:>14}", "variant", "p50", "p90", "vs libvirt", "vs target 20");
+    for (i, v) in variants.iter().enumerate().skip(1) {
+        let d = overhead(i, 0);
         let p50 = pct(&d, 50.0);
         println!(
-            "{:<14} {:>+10.0} {:>+10.0} {:>15.2}x {:>13.1}x",
+            "{:<14} {:>+10.0} {:>+10.0} {:>14} {:>13.1}x",
             v,
             p50,
             pct(&d, 90.0),
-            p50 / LIBVIRT_START_OVERHEAD_MS,
+            vs(i, &|k| pct(&overhead(k, 0), 50.0)),
             p50 / TARGET_MS
         );
     }
-    let floor = 1;
-    for (v, s) in variants.iter().zip(&res).skip(2) {
-        let d: Vec<f64> = s.start.iter().zip(&res[floor].start).map(|(a, b)| a - b).collect();
-        println!("{:<14} {:>+10.0} {:>+10.0}   (vs raw -S+cont: oxvirt's own share)", v, pct(&d, 50.0), pct(&d, 90.0));
+    for (i, v) in variants.iter().enumerate().skip(2) {
+        let d = overhead(i, 1);
+        println!("{:<14} {:>+10.0} {:>+10.0}   (vs raw -S+cont: the manager's own share)", v, pct(&d, 50.0), pct(&d, 90.0));
     }
     println!("\nstart call until the guest runs (raw -S+cont: spawn until `cont` answered), no boot noise (ms):");
-    println!("{:<14} {:>10} {:>10} {:>18} {:>18}", "variant", "p50", "p90", "- raw -S+cont p50", "- raw -S+cont p90");
-    for (v, s) in variants.iter().zip(&res).skip(1) {
-        let d: Vec<f64> = s.ready.iter().zip(&res[1].ready).map(|(a, b)| a - b).collect();
-        println!("{:<14} {:>10.1} {:>10.1} {:>+18.1} {:>+18.1}", v, pct(&s.ready, 50.0), pct(&s.ready, 90.0), pct(&d, 50.0), pct(&d, 90.0));
+    println!(
+        "{:<14} {:>10} {:>10} {:>18} {:>18} {:>12}",
+        "variant", "p50", "p90", "- raw -S+cont p50", "- raw -S+cont p90", "vs libvirt"
+    );
+    for (i, v) in variants.iter().enumerate().skip(1) {
+        let d = ready_over(i);
+        println!(
+            "{:<14} {:>10.1} {:>10.1} {:>+18.1} {:>+18.1} {:>12}",
+            v,
+            pct(&res[i].ready, 50.0),
+            pct(&res[i].ready, 90.0),
+            pct(&d, 50.0),
+            pct(&d, 90.0),
+            vs(i, &|k| pct(&res[k].ready, 50.0))
+        );
     }
     println!("\ndestroy (ms):");
-    println!("{:<14} {:>10} {:>10} {:>16} {:>14}", "variant", "p50", "p90", "vs libvirt 230", "vs target 20");
-    for (v, s) in variants.iter().zip(&res) {
-        let p50 = pct(&s.destroy, 50.0);
+    println!("{:<14} {:>10} {:>10} {:>14} {:>14}", "variant", "p50", "p90", "vs libvirt", "vs target 20");
+    for (i, v) in variants.iter().enumerate() {
+        let p50 = pct(&res[i].destroy, 50.0);
         println!(
-            "{:<14} {:>10.1} {:>10.1} {:>15.2}x {:>13.1}x",
+            "{:<14} {:>10.1} {:>10.1} {:>14} {:>13.1}x",
             v,
             p50,
-            pct(&s.destroy, 90.0),
-            p50 / LIBVIRT_DESTROY_MS,
+            pct(&res[i].destroy, 90.0),
+            vs(i, &|k| pct(&res[k].destroy, 50.0)),
             p50 / TARGET_MS
         );
     }
+    // Side by side: raw QEMU, oxvirt and its libvirt counterpart, with oxvirt / libvirt.
+    for (ox, lv) in COUNTERPARTS {
+        let (Some(o), Some(l)) = (idx(ox), idx(lv)) else { continue };
+        let cell = |v: &[f64]| format!("{:.0} / {:.0}", pct(v, 50.0), pct(v, 90.0));
+        let ratio = |a: &[f64], b: &[f64]| ratio_text(pct(a, 50.0), pct(b, 50.0));
+        println!("\nraw QEMU, oxvirt `{ox}`, libvirt `{lv}` in this run (p50 / p90 ms; ratio of p50s):");
+        println!("{:<34} {:>14} {:>14} {:>14} {:>16}", "", "raw QEMU", ox, lv, "oxvirt/libvirt");
+        let (so, sl) = (&res[o].start, &res[l].start);
+        println!("{:<34} {:>14} {:>14} {:>14} {:>16}", "start → guest up", cell(&res[0].start), cell(so), cell(sl), ratio(so, sl));
+        let (oo, ol) = (overhead(o, 0), overhead(l, 0));
+        println!("{:<34} {:>14} {:>14} {:>14} {:>16}", "start overhead (paired, vs raw)", "0", cell(&oo), cell(&ol), ratio(&oo, &ol));
+        let (ro, rl) = (&res[o].ready, &res[l].ready);
+        println!(
+            "{:<34} {:>14} {:>14} {:>14} {:>16}",
+            "start call → running (raw: -S+cont)",
+            cell(&res[1].ready),
+            cell(ro),
+            cell(rl),
+            ratio(ro, rl)
+        );
+        let (d_o, d_l) = (&res[o].destroy, &res[l].destroy);
+        println!("{:<34} {:>14} {:>14} {:>14} {:>16}", "destroy", cell(&res[0].destroy), cell(d_o), cell(d_l), ratio(d_o, d_l));
+    }
+    drop(lvg);
 
     breakdown(&conn, &root, &argv, &run_dir, tmp.path(), &serial, cli.as_deref(), &uri);
     let _ = dom.undefine(0);
