@@ -36,6 +36,11 @@ if [ $bench -eq 1 ]; then
   [ -x /usr/sbin/libvirtd ] || need+=(libvirt-daemon)
   pkg_installed libvirt-daemon-driver-qemu || need+=(libvirt-daemon-driver-qemu)
   [ -x /usr/sbin/iptables ] || need+=(iptables)
+  # Debian 13+ split the network driver out of libvirt-daemon.
+  if ! ls /usr/lib/*/libvirt/connection-driver/libvirt_driver_network.so >/dev/null 2>&1 &&
+     apt-cache show libvirt-daemon-driver-network >/dev/null 2>&1; then
+    need+=(libvirt-daemon-driver-network)
+  fi
 fi
 
 if [ ${#need[@]} -eq 0 ] && [ $need_qemu -eq 0 ]; then exit 0; fi
