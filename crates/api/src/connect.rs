@@ -331,6 +331,8 @@ handle_ops!(Domain, r: DomainRef, {
     read stats(groups: u32) -> Vec<(String, TypedParam)> => domain_stats;
     read interface_addresses(source: u32) -> Vec<DomainInterface> => domain_interface_addresses;
     read console_path(dev: Option<&str>) -> String => domain_console_path;
+    read interface_parameters(device: &str, flags: u32) -> Vec<(String, TypedParam)> => domain_get_interface_parameters;
+    write set_interface_parameters(device: &str, params: &[(String, TypedParam)], flags: u32) -> () => domain_set_interface_parameters, "changing interface parameters";
     write undefine(flags: u32) -> () => domain_undefine, "undefining a domain";
     write shutdown(flags: u32) -> () => domain_shutdown, "shutting down a domain";
     write reboot(flags: u32) -> () => domain_reboot, "rebooting a domain";

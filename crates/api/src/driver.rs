@@ -114,6 +114,11 @@ pub trait Driver: Send + Sync {
         fn domain_snapshot_count(&self, d: &DomainRef) -> Result<u32>;
         /// Statistics of the groups in `stats` (`stats::*`), as libvirt's named typed parameters.
         fn domain_stats(&self, d: &DomainRef, stats: u32) -> Result<Vec<(String, TypedParam)>>;
+        /// `virDomainSetInterfaceParameters`: `device` names the interface by target dev or MAC;
+        /// `params` are [`iftune::NAMES`](crate::types::iftune::NAMES) as unsigned ints.
+        fn domain_set_interface_parameters(&self, d: &DomainRef, device: &str, params: &[(String, TypedParam)], flags: u32) -> Result<()>;
+        /// `virDomainGetInterfaceParameters`: all seven, in libvirt's order.
+        fn domain_get_interface_parameters(&self, d: &DomainRef, device: &str, flags: u32) -> Result<Vec<(String, TypedParam)>>;
         /// Path of a character device the console can be opened on (a pty).
         fn domain_console_path(&self, d: &DomainRef, dev: Option<&str>) -> Result<String>;
 

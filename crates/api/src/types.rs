@@ -362,6 +362,61 @@ impl std::fmt::Display for TypedParam {
     }
 }
 
+/// `virDomain{Get,Set}InterfaceParameters`: the bandwidth parameters of a guest interface.
+pub mod iftune {
+    use super::TypedParam;
+    use crate::error::{Error, Result};
+
+    /// libvirt's parameter names (`VIR_DOMAIN_BANDWIDTH_*`), in the order the getters return them.
+    pub const NAMES: [&str; 7] = [
+        "inbound.average",
+        "inbound.peak",
+        "inbound.burst",
+        "inbound.floor",
+        "outbound.average",
+        "outbound.peak",
+        "outbound.burst",
+    ];
+
+    /// Checks a setter's parameters as `virTypedParamsValidate` does (known names, unsigned ints)
+    /// and returns them as (name, value).
+    pub fn parse(params: &[(String, TypedParam)]) -> Result<Vec<(&'static str, u32)>> {
+        params
+            .iter()
+            .map(|(field, value)| {
+                let name = NAMES
+                    .iter()
+                    .find(|n| **n == field)
+                    .ok_or_else(|| Error::invalid_arg(format!("parameter '{field}' not supported")))?;
+                match value {
+                    TypedParam::UInt(v) => Ok((*name, *v)),
+                    other => Err(Error::invalid_arg(format!(
+                        "invalid type '{}' for parameter '{field}', expected 'uint'",
+                        type_name(other)
+                    ))),
+                }
+            })
+            .collect()
+    }
+
+    fn type_name(p: &TypedParam) -> &'static str {
+        match p {
+            TypedParam::Int(_) => "int",
+            TypedParam::UInt(_) => "uint",
+            TypedParam::LLong(_) => "llong",
+            TypedParam::ULLong(_) => "ullong",
+            TypedParam::Double(_) => "double",
+            TypedParam::Boolean(_) => "boolean",
+            TypedParam::String(_) => "string",
+        }
+    }
+
+    /// The getter's answer from the seven values in [`NAMES`] order.
+    pub fn params(values: [u32; 7]) -> Vec<(String, TypedParam)> {
+        NAMES.iter().zip(values).map(|(n, v)| (n.to_string(), TypedParam::UInt(v))).collect()
+    }
+}
+
 /// Statistics groups (`virDomainStatsTypes`).
 pub mod stats {
     pub const STATE: u32 = 1;

@@ -491,3 +491,56 @@ pub fn maxvcpus(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     ctl.print(&format!("{n}\n"));
     Ok(())
 }
+
+/// virsh's `domiftune`: without `--inbound`/`--outbound` it prints the seven bandwidth parameters,
+/// else it sets the directions given (a 0 average clears one).
+pub fn domiftune(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
+    let f = affect_flags(cmd)?;
+    let d = lookup(ctl, cmd)?;
+    let device = cmd.req("interface")?.to_string();
+    let mut params: Vec<(String, oxvirt_api::TypedParam)> = Vec::new();
+    let mut add = |name: &str, v: u64, always: bool| {
+        if always || v != 0 {
+            // Checked against u32::MAX below, before anything is sent.
+            params.push((name.to_string(), oxvirt_api::TypedParam::UInt(u32::try_from(v).unwrap_or(u32::MAX))));
+        }
+    };
+    if let Some(s) = cmd.get("inbound") {
+        let [average, peak, burst, floor] = parse_rate(s)?;
+        if [average, peak, burst].iter().any(|v| *v > u64::from(u32::MAX)) {
+            return Err(CmdError::Failed(format!("inbound rate larger than maximum {}", u32::MAX)));
+        }
+        if average == 0 && (burst != 0 || peak != 0) && floor == 0 {
+            return Err(CmdError::Failed("either inbound average or floor is mandatory".into()));
+        }
+        add("inbound.average", average, true);
+        add("inbound.peak", peak, false);
+        add("inbound.burst", burst, false);
+        add("inbound.floor", floor, false);
+    }
+    if let Some(s) = cmd.get("outbound") {
+        let [average, peak, burst, floor] = parse_rate(s)?;
+        if [average, peak, burst].iter().any(|v| *v > u64::from(u32::MAX)) {
+            return Err(CmdError::Failed(format!("outbound rate larger than maximum {}", u32::MAX)));
+        }
+        if average == 0 && (burst != 0 || peak != 0) {
+            return Err(CmdError::Failed("outbound average is mandatory".into()));
+        }
+        if floor != 0 {
+            return Err(CmdError::Failed("outbound floor is unsupported yet".into()));
+        }
+        add("outbound.average", average, true);
+        add("outbound.peak", peak, false);
+        add("outbound.burst", burst, false);
+    }
+    if params.is_empty() {
+        let got = d.interface_parameters(&device, f).map_err(|e| CmdError::api("Unable to get interface parameters", e))?;
+        let mut s = String::new();
+        for (name, value) in got {
+            s.push_str(&format!("{name:<15}: {value}\n"));
+        }
+        ctl.print(&s);
+        return Ok(());
+    }
+    d.set_interface_parameters(&device, &params, f).map_err(|e| CmdError::api("Unable to set interface parameters", e))
+}

@@ -151,6 +151,11 @@ pub static COMMANDS: &[CmdDef] = &[
         DOMAIN, arg("interface", "interface device (MAC Address)"), arg("state", "new state of the device"),
         flag("persistent", "persist interface state"), flag("config", "affect next boot"), flag("print-xml", "print XML document rather than set the interface link state"),
     ], ifc::domif_setlink),
+    c("domain", "domiftune", "get/set parameters of a virtual interface", "Get/set parameters of a domain's virtual interface.", &[
+        DOMAIN, arg("interface", "interface device (MAC Address)"),
+        string("inbound", "control domain's incoming traffics"), string("outbound", "control domain's outgoing traffics"),
+        flag("config", "affect next boot"), flag("live", "affect running domain"), flag("current", "affect current domain"),
+    ], ifc::domiftune),
     c("domain", "maxvcpus", "connection vcpu maximum", "Show maximum number of virtual CPUs for guests on this connection.",
         &[string("type", "domain type")], ifc::maxvcpus),
     c("domain", "vcpucount", "domain vcpu counts", "Returns the number of virtual CPUs used by the domain.", &[

@@ -492,3 +492,38 @@ fn net_update_dns_forward_and_portgroups_match_virsh() {
         compare("test:///default", &[&format!("{}; {cmd}", NET_UPDATE_OTHER.iter().take_while(|c| *c != cmd).copied().collect::<Vec<_>>().join("; "))]);
     }
 }
+
+/// domiftune on the test driver (virDomain{Get,Set}InterfaceParameters): reads, changes seen by
+/// the next read and by dumpxml, a direction cleared by a 0 average, virsh's own checks, errors.
+const DOMIFTUNE: &[&str] = &[
+    "domiftune test testnet0",
+    "domiftune test aa:bb:cc:dd:ee:ff",
+    "domiftune test vnet9",
+    "domiftune test testnet0 --inbound 100,200,300 --outbound 50",
+    "domiftune test testnet0",
+    "dumpxml test",
+    "domiftune test testnet0 --outbound 70,,8 --live",
+    "domiftune test testnet0 --live",
+    "domiftune test testnet0 --config",
+    "domiftune test testnet0 --inbound 0",
+    "domiftune test testnet0 --current",
+    "domiftune test testnet0 --inbound 0,5",
+    "domiftune test testnet0 --outbound 0,5",
+    "domiftune test testnet0 --outbound 1,2,3,4",
+    "domiftune test testnet0 --inbound 1,2,3,4,5",
+    "domiftune test testnet0 --inbound x",
+    "domiftune test testnet0 --inbound 5000000000",
+    "domiftune test testnet0 --inbound ,,,7",
+    "domiftune test testnet0",
+    "domiftune test testnet0 --config --live",
+    "domiftune test testnet0 --current --live",
+    "domiftune nope testnet0",
+];
+
+#[test]
+fn domiftune_matches_virsh() {
+    compare("test:///default", &[&DOMIFTUNE.join("; ")]);
+    for c in DOMIFTUNE {
+        compare("test:///default", &c.split(' ').collect::<Vec<_>>());
+    }
+}

@@ -870,14 +870,21 @@ fn sink_rate(file: &Path, n: usize) -> i64 {
     }
 }
 
-/// The tap of the guest's interface (`<target dev>` in the live XML).
-fn tap_of(w: &World, dom: &str) -> String {
+/// The taps of the guest's interfaces (`<target dev>` in the live XML), in order.
+fn taps_of(w: &World, dom: &str) -> Vec<String> {
     let live = w.ox(&["dumpxml", dom]);
-    live.split("<target dev='")
-        .nth(1)
-        .and_then(|s| s.split('\'').next())
-        .unwrap_or_else(|| panic!("no tap name in the live XML:\n{live}"))
-        .to_string()
+    live.split("<target dev='").skip(1).filter_map(|s| s.split('\'').next()).map(str::to_string).collect()
+}
+
+/// `domiftune DOM DEV` as (name, value) lines.
+fn iftune(w: &World, dom: &str, dev: &str) -> Vec<(String, u64)> {
+    w.ox(&["domiftune", dom, dev])
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            Some((k.trim().to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
 }
 
 #[test]
@@ -891,18 +898,33 @@ fn outbound_limit_measured_from_a_real_guest() {
     let sink = rate_sink(&w, &up, port, total, skip);
     let (net, bridge) = ("oxbwo", "virbr47");
     let (mac, ip) = ("52:54:00:0e:2e:61", "192.168.147.11");
-    w.ox(&["net-define", &w.file("net.xml", &net_xml(net, bridge, "<forward mode='nat'/>", "192.168.147", &[(mac, ip)]))]);
+    // Port groups: 'eng' (the default) and 'sales' give guests inbound limits.
+    let forward = "<forward mode='nat'/>\
+        <portgroup name='eng' default='yes'><bandwidth><inbound average='700'/></bandwidth></portgroup>\
+        <portgroup name='sales'><bandwidth><inbound average='300' peak='600'/></bandwidth></portgroup>";
+    w.ox(&["net-define", &w.file("net.xml", &net_xml(net, bridge, forward, "192.168.147", &[(mac, ip)]))]);
     w.ox(&["net-start", net]);
 
     let (sock, log) = (w.root.join("g1.sock"), w.root.join("g1.serial"));
+    // eth0 with its own (outbound) limit, so no port group's; a second NIC in port group 'sales'.
     let nic = format!("{}><bandwidth><outbound average='500'/></bandwidth", network_nic(net));
-    w.ox(&["define", &w.file("g1.xml", &guest_xml_console("g1", mac, &nic, &sock, &log, &guest))]);
+    let xml = guest_xml_console("g1", mac, &nic, &sock, &log, &guest).replace(
+        "</devices>",
+        &format!(
+            "<interface type='network'><source network='{net}' portgroup='sales'/><mac address='52:54:00:0e:2e:62'/>\
+             <model type='virtio'/></interface>\n  </devices>"
+        ),
+    );
+    w.ox(&["define", &w.file("g1.xml", &xml)]);
     w.ox(&["start", "g1"]);
-    let tap = tap_of(&w, "g1");
+    let taps = taps_of(&w, "g1");
+    assert_eq!(taps.len(), 2, "two taps: {taps:?}");
+    let (tap, tap2) = (taps[0].clone(), taps[1].clone());
     let text = wait_for(&log, "OXVIRT-NET-DONE");
     assert!(text.contains(&format!("OXVIRT-NET ip={ip}")), "guest's lease:\n{text}");
     wait_for(&log, "oxvirt# ");
-    // This kernel has no act_police: the limit is an nftables table of ours on the tap's ingress.
+    // eth0: its own outbound limit, no port group inbound. This kernel has no act_police: the limit
+    // is an nftables table of ours on the tap's ingress.
     let ingress = w.sh(&["tc", "filter", "show", "dev", &tap, "ingress"]);
     let tables = w.sh(&["nft", "list", "ruleset"]);
     println!("{tap} ingress filters:\n{ingress}\nnft:\n{tables}");
@@ -910,6 +932,14 @@ fn outbound_limit_measured_from_a_real_guest() {
         ingress.contains("police") || tables.contains(&format!("hook ingress device \"{tap}\"")),
         "no outbound limit on {tap}:\n{ingress}\n{tables}"
     );
+    assert!(!w.sh(&["tc", "class", "show", "dev", &tap]).contains("htb"), "{tap} got a port group's limit");
+    // The second NIC: port group 'sales' (300/600 KiB/s = 2400/4800 Kbit).
+    let classes = w.sh(&["tc", "class", "show", "dev", &tap2]);
+    assert!(classes.contains("rate 2400Kbit ceil 4800Kbit"), "port group 'sales' on {tap2}:\n{classes}");
+    // domiftune reads the interface's own bandwidth (a port group's is not its own), as libvirt.
+    let t = iftune(&w, "g1", &tap);
+    assert_eq!(t[4], ("outbound.average".to_string(), 500), "{t:?}");
+    assert!(iftune(&w, "g1", "52:54:00:0e:2e:62").iter().all(|(_, v)| *v == 0));
 
     let mut sh = GuestShell::connect(&sock, &log);
     let send = format!("dd if=/dev/zero bs=1000 count={} 2>/dev/null | nc {UP_FAR} {port} >/dev/null 2>&1", total / 1000);
@@ -918,9 +948,42 @@ fn outbound_limit_measured_from_a_real_guest() {
     println!("guest -> upstream with <outbound average='500'/>: {:.0} kB/s", limited as f64 / 1e3);
     assert!(limited > 250_000 && limited < 625_000, "outbound at 500 kB/s measured {limited} B/s");
 
+    // domiftune --live: the running tap's limit changes, and the live XML with it.
+    w.ox(&["domiftune", "g1", &tap, "--outbound", "1000", "--live"]);
+    let t = iftune(&w, "g1", &tap);
+    assert_eq!(t[4], ("outbound.average".to_string(), 1000), "{t:?}");
+    let tables = w.sh(&["nft", "list", "ruleset"]);
+    let ingress = w.sh(&["tc", "filter", "show", "dev", &tap, "ingress"]);
+    assert!(
+        tables.contains("limit rate over 1000000 bytes/second") || ingress.contains("rate 8Mbit"),
+        "new limit on {tap}:\n{ingress}\n{tables}"
+    );
+    assert!(w.ox(&["dumpxml", "g1"]).contains("<outbound average='1000'/>"));
+    assert!(w.ox(&["dumpxml", "g1", "--inactive"]).contains("<outbound average='500'/>"), "--live left the config alone");
+    sh.run(&send, Duration::from_secs(90));
+    let faster = sink_rate(&sink, 2);
+    println!("guest -> upstream after domiftune --outbound 1000: {:.0} kB/s", faster as f64 / 1e3);
+    assert!(faster > 500_000 && faster < 1_250_000, "outbound at 1000 kB/s measured {faster} B/s");
+    // --config changes the next boot's definition only (named by MAC: it has no vnetN).
+    w.ox(&["domiftune", "g1", mac, "--outbound", "300,,40", "--config"]);
+    assert!(w.ox(&["dumpxml", "g1", "--inactive"]).contains("<outbound average='300' burst='40'/>"));
+    assert_eq!(iftune(&w, "g1", &tap)[4].1, 1000, "--config changed the running guest");
+    // Inbound by MAC, and a 0 average removes the outbound limit.
+    w.ox(&["domiftune", "g1", mac, "--inbound", "200", "--outbound", "0"]);
+    let classes = w.sh(&["tc", "class", "show", "dev", &tap]);
+    assert!(classes.contains("rate 1600Kbit"), "inbound set by domiftune on {tap}:\n{classes}");
+    let tables = w.sh(&["nft", "list", "tables"]);
+    assert!(!tables.contains(&format!("oxvirt_bw_{tap}")), "outbound limit left after --outbound 0:\n{tables}");
+
+    // A hot-plugged NIC naming no port group gets the default one's limit (700 KiB/s = 5600 Kbit).
+    w.ox(&["attach-interface", "g1", "network", net, "--mac", "52:54:00:0e:2e:63", "--model", "virtio", "--live"]);
+    let tap3 = taps_of(&w, "g1").into_iter().find(|t| *t != tap && *t != tap2).expect("third tap");
+    let classes = w.sh(&["tc", "class", "show", "dev", &tap3]);
+    assert!(classes.contains("rate 5600Kbit"), "default port group on hot-plugged {tap3}:\n{classes}");
+
     w.ox(&["destroy", "g1"]);
     let tables = w.sh(&["nft", "list", "tables"]);
-    assert!(!tables.contains("oxvirt_bw"), "the tap's nft table outlived the guest:\n{tables}");
+    assert!(!tables.contains("oxvirt_bw"), "an nft table outlived the guest:\n{tables}");
     teardown(&w, &[], net, bridge);
     w.ox(&["undefine", "g1"]);
 }

@@ -155,7 +155,8 @@ fn sigterm_removes_sockets_and_exits_cleanly() {
 }
 
 /// DHCP leases, network update and interface addresses over the wire (NETWORK_GET_DHCP_LEASES,
-/// NETWORK_UPDATE, DOMAIN_INTERFACE_ADDRESSES, DOMAIN_UPDATE_DEVICE_FLAGS, DOMAIN_ATTACH/DETACH_DEVICE):
+/// NETWORK_UPDATE, DOMAIN_INTERFACE_ADDRESSES, DOMAIN_UPDATE_DEVICE_FLAGS, DOMAIN_ATTACH/DETACH_DEVICE,
+/// DOMAIN_SET/GET_INTERFACE_PARAMETERS):
 /// what virsh prints, errors included, is what it prints for libvirt's own test driver.
 #[test]
 fn network_and_interface_commands_match_libvirts_test_driver() {
@@ -170,6 +171,11 @@ fn network_and_interface_commands_match_libvirts_test_driver() {
         "net-dhcp-leases default --mac 52:54:00:00:00:01",
         "domif-setlink test testnet0 down",
         "domif-setlink test testnet0 down --config",
+        // DOMAIN_SET/GET_INTERFACE_PARAMETERS (virsh asks the count first, then the values).
+        "domiftune test testnet0",
+        "domiftune test vnet9",
+        "domiftune test testnet0 --inbound 100,200,300 --outbound 50; domiftune test testnet0; domiftune test testnet0 --config",
+        "domiftune test testnet0 --outbound 0 --config --live",
         // Only the flagged calls: the daemon serves the flagless ATTACH/DETACH_DEVICE as the
         // FLAGS call with AFFECT_LIVE (libvirt's meaning), so the test driver's "not supported"
         // error names the FLAGS API where libvirt's names the flagless one.

@@ -1427,10 +1427,10 @@ fn mac_of(n: &Interface) -> Option<oxvirt_xml::MacAddr> {
     n.mac.as_ref().map(|m| m.address)
 }
 
-/// A `type='bridge'` tap's nftables outbound limit outlives the tap: removed when it goes. (The
-/// network driver does the same for the taps of networks.)
+/// A `type='bridge'` (or managed `'ethernet'`) tap's nftables outbound limit outlives the tap:
+/// removed when it goes. (The network driver does the same for the taps of networks.)
 fn forget_bridge_tap_limit(n: &Interface) {
-    if n.kind != InterfaceType::Bridge || n.bandwidth.as_ref().is_none_or(|b| b.outbound.is_none()) {
+    if !matches!(n.kind, InterfaceType::Bridge | InterfaceType::Ethernet) || n.bandwidth.as_ref().is_none_or(|b| b.outbound.is_none()) {
         return;
     }
     if let Some(dev) = n.target.as_ref().and_then(|t| t.dev.as_deref()) {
@@ -2436,6 +2436,14 @@ impl Driver for QemuDriver {
         Ok(out)
     }
 
+    fn domain_set_interface_parameters(&self, d: &DomainRef, device: &str, params: &[(String, TypedParam)], f: u32) -> Result<()> {
+        self.set_interface_parameters(d, device, params, f)
+    }
+
+    fn domain_get_interface_parameters(&self, d: &DomainRef, device: &str, f: u32) -> Result<Vec<(String, TypedParam)>> {
+        self.get_interface_parameters(d, device, f)
+    }
+
     fn domain_update_device(&self, d: &DomainRef, xml: &str, f: u32) -> Result<()> {
         let new = parse_interface(xml, "update")?;
         let mac = new.mac.as_ref().map(|m| m.address).ok_or_else(|| {
@@ -2711,3 +2719,6 @@ impl Driver for QemuDriver {
         self.events.deregister(id)
     }
 }
+
+#[path = "iftune.rs"]
+mod iftune;

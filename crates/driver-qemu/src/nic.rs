@@ -125,11 +125,22 @@ pub fn open_nic(
     let (tap_fds, ifname) = match n.kind {
         InterfaceType::Network => {
             let name = src.and_then(|s| s.network.clone()).ok_or_else(|| conf("/source/@network", "no source network given".into()))?;
-            let tap = net()?.attach_guest_interface(&name, mac, &spec, n.bandwidth.as_ref())?;
+            let portgroup = src.and_then(|s| s.portgroup.as_deref());
+            let tap = net()?.attach_guest_port(&name, mac, &spec, portgroup, n.bandwidth.as_ref())?;
             network = Some((name, tap.bridge.clone()));
             (tap.fds, tap.ifname)
         }
         InterfaceType::Bridge | InterfaceType::Ethernet if !unmanaged => {
+            if let Some(floor) = n.bandwidth.as_ref().and_then(|b| b.inbound.as_ref()).and_then(|r| r.floor) {
+                return Err(Error::coded(
+                    ErrorCode::OperationUnsupported,
+                    ErrorDomain::Qemu,
+                    format!(
+                        "Invalid use of 'floor' (inbound floor='{floor}') on interface with MAC address {mac} - 'floor' is only \
+                         supported for interface type 'network' with forward type 'nat', 'route', 'open' or none"
+                    ),
+                ));
+            }
             let bridge = if n.kind == InterfaceType::Bridge {
                 Some(src.and_then(|s| s.bridge.clone()).ok_or_else(|| conf("/source/@bridge", "no source bridge given".into()))?)
             } else {

@@ -302,6 +302,20 @@ impl Driver for TestDriver {
         self.change(|st, _| st.domain_set_vcpus(d, count, flags))
     }
 
+    fn domain_set_interface_parameters(
+        &self,
+        d: &DomainRef,
+        device: &str,
+        params: &[(String, oxvirt_api::TypedParam)],
+        flags: u32,
+    ) -> Result<()> {
+        self.change(|st, _| st.domain_set_interface_parameters(d, device, params, flags))
+    }
+
+    fn domain_get_interface_parameters(&self, d: &DomainRef, device: &str, flags: u32) -> Result<Vec<(String, oxvirt_api::TypedParam)>> {
+        self.read(|st| st.domain_get_interface_parameters(d, device, flags))
+    }
+
     fn domain_interface_addresses(&self, d: &DomainRef, source: u32) -> Result<Vec<oxvirt_api::DomainInterface>> {
         self.read(|st| st.domain_interface_addresses(d, source))
     }

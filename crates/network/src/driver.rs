@@ -185,7 +185,60 @@ fn parse(xml: &str, validate: bool) -> Result<Network> {
             check_ifname(&i.dev, "forward interface")?;
         }
     }
+    check_vlan(&n)?;
     Ok(n)
+}
+
+/// libvirt's rule for `<vlan>` (on the network or a port group): tags need a switch that carries
+/// them — an Open vSwitch bridge (`<virtualport type='openvswitch'>` on a bridge-mode network) or
+/// SR-IOV (hostdev, passthrough). A plain Linux bridge cannot, so the definition is refused.
+fn check_vlan(def: &Network) -> Result<()> {
+    let has_tags = |v: &Option<oxvirt_xml::network::Vlan>| v.as_ref().is_some_and(|v| !v.tags.is_empty());
+    let mode = def.forward_mode();
+    let ovs = |vp: &Option<oxvirt_xml::network::VirtualPort>| {
+        mode == Some(ForwardMode::Bridge)
+            && vp.as_ref().is_some_and(|v| v.kind == Some(oxvirt_xml::network::VirtualPortType::Openvswitch))
+    };
+    let allowed = matches!(mode, Some(ForwardMode::Hostdev | ForwardMode::Passthrough)) || ovs(&def.virtualport);
+    let net_vlan = has_tags(&def.vlan);
+    let mut bad = None;
+    for pg in &def.portgroups {
+        if net_vlan || has_tags(&pg.vlan) {
+            let ok = if pg.virtualport.is_some() { ovs(&pg.virtualport) } else { allowed };
+            if !ok {
+                bad = Some(format!("portgroup '{}' of ", pg.name));
+                break;
+            }
+        }
+    }
+    let has_default = def.portgroups.iter().any(|p| p.default == Some(YesNo::Yes));
+    if bad.is_none() && net_vlan && !allowed && !has_default {
+        bad = Some(String::new());
+    }
+    match bad {
+        Some(what) => Err(err(
+            ErrorCode::ConfigUnsupported,
+            format!(
+                "<vlan> element specified for {what}network {}, whose type doesn't support vlan configuration \
+                 (vlan tags need an Open vSwitch bridge or an SR-IOV network; a Linux bridge cannot carry them)",
+                def.name
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The `<bandwidth>` a guest interface on `def` gets (libvirt's rule): its own if it has one, else
+/// that of its port group — the one it names, or the network's default one when it names none.
+/// Naming a port group the network does not have is an error.
+pub fn port_bandwidth(def: &Network, portgroup: Option<&str>, own: Option<&Bandwidth>) -> Result<Option<Bandwidth>> {
+    let group = match portgroup {
+        Some(name) => Some(def.portgroups.iter().find(|p| p.name == name).ok_or_else(|| {
+            err(ErrorCode::ConfigUnsupported, format!("network '{}' has no portgroup named '{name}'", def.name))
+        })?),
+        None => def.portgroups.iter().find(|p| p.default == Some(YesNo::Yes)),
+    };
+    Ok(own.cloned().or_else(|| group.and_then(|g| g.bandwidth.clone())))
 }
 
 fn ipv4_nets(def: &Network) -> Vec<(std::net::Ipv4Addr, u8)> {
@@ -1055,14 +1108,26 @@ impl NetworkDriver {
         Ok(out)
     }
 
-    /// Creates the TAP device of a guest NIC (`<interface type='network'>`) on the network's bridge,
-    /// as `tap` says (name, queues, vnet header); `bandwidth` (the interface's `<bandwidth>`; port
-    /// group limits are not merged in) is set on the tap with `tc`.
+    /// [`Self::attach_guest_port`] naming no port group (the network's default one applies).
     pub fn attach_guest_interface(
         &self,
         network: &str,
         mac: MacAddr,
         tap: &TapSpec,
+        bandwidth: Option<&Bandwidth>,
+    ) -> Result<TapHandle> {
+        self.attach_guest_port(network, mac, tap, None, bandwidth)
+    }
+
+    /// Creates the TAP device of a guest NIC (`<interface type='network'>`) on the network's bridge,
+    /// as `tap` says (name, queues, vnet header); the interface's own `<bandwidth>`, or else its
+    /// port group's ([`port_bandwidth`]), is set on the tap.
+    pub fn attach_guest_port(
+        &self,
+        network: &str,
+        mac: MacAddr,
+        tap: &TapSpec,
+        portgroup: Option<&str>,
         bandwidth: Option<&Bandwidth>,
     ) -> Result<TapHandle> {
         let taps = self.host.taps.clone();
@@ -1079,12 +1144,22 @@ impl NetworkDriver {
                 return Err(err(ErrorCode::ConfigUnsupported, "hostdev networks are not supported yet"));
             }
             let bridge = def.bridge_name().ok_or_else(|| failed(format!("network '{network}' has no bridge")))?.to_string();
+            let bandwidth = port_bandwidth(def, portgroup, bandwidth)?;
+            if let Some(floor) = bandwidth.as_ref().and_then(|b| b.inbound.as_ref()).and_then(|r| r.floor) {
+                return Err(err(
+                    ErrorCode::OperationUnsupported,
+                    format!(
+                        "unsupported: <bandwidth><inbound floor='{floor}'> on an interface of network '{network}' \
+                         (guaranteed minimum rates, QoS by floor, are not implemented)"
+                    ),
+                ));
+            }
             let mtu = def.mtu.as_ref().map(|m| u32::from(m.size));
             let (fds, ifname) = taps.open_tap(tap, &bridge, mtu, mac).map_err(|e| match e {
                 TapError::Exists(_) => op_invalid(e),
                 e => sys(format!("creating a tap device on {bridge}"), e),
             })?;
-            if let Some(bw) = bandwidth.filter(|b| bandwidth::has_limits(b)) {
+            if let Some(bw) = bandwidth.as_ref().filter(|b| bandwidth::has_limits(b)) {
                 // On failure the fd drops here and the tap goes with it.
                 bandwidth::apply(tc.as_ref(), &ifname, bw, false)
                     .map_err(|e| failed(format!("setting bandwidth limits on {ifname}: {e}")))?;

@@ -378,3 +378,66 @@ fn forward_interface_in_use_is_not_deleted() {
     let x = d.xml(&r, 0).unwrap();
     assert!(x.contains("<interface dev='eth1' connections='1'/>") && !x.contains("eth2"), "{x}");
 }
+
+#[test]
+fn port_groups_give_their_bandwidth_unless_the_interface_has_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    let tc = crate::bandwidth::fake::FakeTc::default();
+    let d = NetworkDriver::with_host(NetLayout::under(dir.path()), fake.host_with_tc(tc.clone())).unwrap();
+    let xml = NAT.replace(
+        "<forward mode='nat'/>",
+        "<forward mode='nat'/>
+         <portgroup name='eng' default='yes'><bandwidth><inbound average='1000'/></bandwidth></portgroup>
+         <portgroup name='sales'><bandwidth><inbound average='300' peak='600'/></bandwidth></portgroup>
+         <portgroup name='plain'/>",
+    );
+    d.create_xml(&xml, 0).unwrap();
+    let class = |tc: &crate::bandwidth::fake::FakeTc| {
+        tc.calls().into_iter().rfind(|c| c.starts_with("class add")).unwrap_or_default()
+    };
+    // No port group named: the default one's limit.
+    let t = d.attach_guest_port("default", MacAddr::default(), &virtio(), None, None).unwrap();
+    assert_eq!(class(&tc), format!("class add dev {} parent 1: classid 1:1 htb rate 1000kbps quantum 85", t.ifname));
+    // A named one.
+    let t2 = d.attach_guest_port("default", MacAddr::default(), &virtio(), Some("sales"), None).unwrap();
+    assert_eq!(class(&tc), format!("class add dev {} parent 1: classid 1:1 htb rate 300kbps ceil 600kbps quantum 25", t2.ifname));
+    // The interface's own limit wins.
+    let own = Bandwidth {
+        inbound: Some(oxvirt_xml::network::BandwidthRate { average: Some(50), ..Default::default() }),
+        ..Default::default()
+    };
+    let t3 = d.attach_guest_port("default", MacAddr::default(), &virtio(), Some("sales"), Some(&own)).unwrap();
+    assert!(class(&tc).contains(&format!("dev {} ", t3.ifname)) && class(&tc).contains("rate 50kbps"), "{}", class(&tc));
+    // A group without limits: none set.
+    let n = tc.calls().len();
+    d.attach_guest_port("default", MacAddr::default(), &virtio(), Some("plain"), None).unwrap();
+    assert!(tc.calls()[n..].iter().all(|c| !c.contains("add")), "{:?}", &tc.calls()[n..]);
+    // An unknown one is an error naming it, and no tap or connection is left.
+    let e = d.attach_guest_port("default", MacAddr::default(), &virtio(), Some("nope"), None).unwrap_err();
+    assert!(e.message.contains("no portgroup named 'nope'"), "{e}");
+    // floor is refused, naming the attribute.
+    let floor = Bandwidth {
+        inbound: Some(oxvirt_xml::network::BandwidthRate { floor: Some(100), ..Default::default() }),
+        ..Default::default()
+    };
+    let e = d.attach_guest_port("default", MacAddr::default(), &virtio(), None, Some(&floor)).unwrap_err();
+    assert!(e.message.contains("floor='100'") && e.message.contains("unsupported"), "{e}");
+    let live = d.xml(&d.lookup_by_name("default").unwrap(), 0).unwrap();
+    assert!(live.starts_with("<network connections='4'>"), "{live}");
+}
+
+#[test]
+fn vlan_tags_refused_on_linux_bridge_networks() {
+    let (_dir, _fake, d) = setup();
+    let tagged = NAT.replace("<forward mode='nat'/>", "<forward mode='nat'/><vlan><tag id='42'/></vlan>");
+    let e = d.define(&tagged, 0).unwrap_err();
+    assert!(e.message.contains("<vlan> element specified for network default") && e.message.contains("Open vSwitch"), "{e}");
+    let pg = NAT.replace("<forward mode='nat'/>", "<forward mode='nat'/><portgroup name='v'><vlan><tag id='7'/></vlan></portgroup>");
+    let e = d.create_xml(&pg, 0).unwrap_err();
+    assert!(e.message.contains("portgroup 'v' of network default"), "{e}");
+    // Open vSwitch bridges may carry them.
+    let ovs = "<network><name>ovs</name><forward mode='bridge'/><bridge name='ovsbr0'/>\
+               <virtualport type='openvswitch'/><vlan><tag id='42'/></vlan></network>";
+    d.define(ovs, 0).unwrap();
+}

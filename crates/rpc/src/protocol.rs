@@ -30,6 +30,7 @@ pub const NODE_DEVICE_CAPS_LIST_MAX: usize = 65536;
 pub const NETWORK_DHCP_LEASES_MAX: usize = 65536;
 pub const DOMAIN_INTERFACE_MAX: usize = 2048;
 pub const DOMAIN_IP_ADDR_MAX: usize = 2048;
+pub const DOMAIN_INTERFACE_PARAMETERS_MAX: usize = 16;
 
 /// libvirt's version numbers as major * 1,000,000 + minor * 1,000 + micro; clients compare the
 /// library version against feature thresholds, so report the release whose protocol we speak.
@@ -207,6 +208,8 @@ procedures! {
     NETWORK_UPDATE = 291,
     NETWORK_GET_DHCP_LEASES = 341,
     DOMAIN_INTERFACE_ADDRESSES = 353,
+    DOMAIN_SET_INTERFACE_PARAMETERS = 256,
+    DOMAIN_GET_INTERFACE_PARAMETERS = 257,
 }
 
 crate::xdr_union! {
@@ -419,6 +422,14 @@ crate::xdr_struct! {
     pub struct DomainInterfaceWire { pub name: String, pub hwaddr: Option<String>, pub addrs: Array<DomainIpAddr, DOMAIN_IP_ADDR_MAX> }
     pub struct DomainInterfaceAddressesArgs { pub dom: NonnullDomain, pub source: u32, pub flags: u32 }
     pub struct DomainInterfaceAddressesRet { pub ifaces: Array<DomainInterfaceWire, DOMAIN_INTERFACE_MAX> }
+    pub struct DomainSetInterfaceParametersArgs {
+        pub dom: NonnullDomain,
+        pub device: String,
+        pub params: Array<RemoteTypedParam, DOMAIN_INTERFACE_PARAMETERS_MAX>,
+        pub flags: u32,
+    }
+    pub struct DomainGetInterfaceParametersArgs { pub dom: NonnullDomain, pub device: String, pub nparams: i32, pub flags: u32 }
+    pub struct DomainGetInterfaceParametersRet { pub params: Array<RemoteTypedParam, DOMAIN_INTERFACE_PARAMETERS_MAX>, pub nparams: i32 }
 }
 
 impl From<&oxvirt_api::DhcpLease> for NetworkDhcpLease {

@@ -581,6 +581,21 @@ impl Driver for RemoteDriver {
     fn domain_set_vcpus(&self, d: &DomainRef, count: u32, flags: u32) -> Result<()> {
         self.call(procs::DOMAIN_SET_VCPUS_FLAGS, &DomainSetVcpusFlagsArgs { dom: d.into(), nvcpus: count, flags })
     }
+    fn domain_set_interface_parameters(&self, d: &DomainRef, device: &str, params: &[(String, oxvirt_api::TypedParam)], flags: u32) -> Result<()> {
+        let params = params.iter().map(|(k, v)| RemoteTypedParam { field: k.clone(), value: v.into() }).collect();
+        let args = DomainSetInterfaceParametersArgs { dom: d.into(), device: device.to_string(), params: crate::xdr::Array(params), flags };
+        self.call(procs::DOMAIN_SET_INTERFACE_PARAMETERS, &args)
+    }
+    fn domain_get_interface_parameters(&self, d: &DomainRef, device: &str, flags: u32) -> Result<Vec<(String, oxvirt_api::TypedParam)>> {
+        // How many there are, then all of them (libvirt's two steps).
+        let ask = |nparams: i32| DomainGetInterfaceParametersArgs { dom: d.into(), device: device.to_string(), nparams, flags };
+        let count: DomainGetInterfaceParametersRet = self.call(procs::DOMAIN_GET_INTERFACE_PARAMETERS, &ask(0))?;
+        if count.nparams <= 0 {
+            return Ok(Vec::new());
+        }
+        let r: DomainGetInterfaceParametersRet = self.call(procs::DOMAIN_GET_INTERFACE_PARAMETERS, &ask(count.nparams))?;
+        Ok(r.params.0.iter().map(|p| (p.field.clone(), (&p.value).into())).collect())
+    }
     fn domain_stats(&self, d: &DomainRef, stats: u32) -> Result<Vec<(String, oxvirt_api::TypedParam)>> {
         let args = GetAllDomainStatsArgs { doms: crate::xdr::Array(vec![d.into()]), stats, flags: 0 };
         let r: GetAllDomainStatsRet = self.call(procs::CONNECT_GET_ALL_DOMAIN_STATS, &args)?;

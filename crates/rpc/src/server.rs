@@ -452,6 +452,26 @@ impl Session {
                 let ifaces = self.dom(&a.dom)?.interface_addresses(a.source)?;
                 Ok(DomainInterfaceAddressesRet { ifaces: Array(ifaces.iter().map(DomainInterfaceWire::from).collect()) })
             }),
+            P::DOMAIN_SET_INTERFACE_PARAMETERS => run(body, |a: DomainSetInterfaceParametersArgs| {
+                let params: Vec<(String, oxvirt_api::TypedParam)> = a.params.0.iter().map(|p| (p.field.clone(), (&p.value).into())).collect();
+                self.dom(&a.dom)?.set_interface_parameters(&a.device, &params, a.flags)
+            }),
+            // libvirt's two-step getter: nparams 0 asks how many there are.
+            P::DOMAIN_GET_INTERFACE_PARAMETERS => run(body, |a: DomainGetInterfaceParametersArgs| {
+                let wanted = usize::try_from(a.nparams).map_err(|_| Error::invalid_arg("nparams must not be negative"))?;
+                if wanted > DOMAIN_INTERFACE_PARAMETERS_MAX {
+                    return Err(Error::invalid_arg("nparams too large"));
+                }
+                let d = self.dom(&a.dom)?;
+                if wanted == 0 {
+                    // As libvirt's drivers: the count alone, before the interface is looked up.
+                    let n = i32::try_from(oxvirt_api::types::iftune::NAMES.len()).unwrap_or(i32::MAX);
+                    return Ok(DomainGetInterfaceParametersRet { params: Array(Vec::new()), nparams: n });
+                }
+                let params = d.interface_parameters(&a.device, a.flags)?;
+                let params = params.iter().take(wanted).map(|(k, v)| RemoteTypedParam { field: k.clone(), value: v.into() }).collect();
+                Ok(DomainGetInterfaceParametersRet { params: Array(params), nparams: 0 })
+            }),
             P::DOMAIN_SET_MEMORY_FLAGS => {
                 run(body, |a: DomainSetMemoryFlagsArgs| self.dom(&a.dom)?.set_memory(a.memory, a.flags))
             }

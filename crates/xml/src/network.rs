@@ -406,6 +406,53 @@ pub struct Bandwidth {
     pub outbound: Option<BandwidthRate>,
 }
 
+impl Bandwidth {
+    /// An interface's values for `virDomainGetInterfaceParameters`, in libvirt's order
+    /// (inbound average, peak, burst, floor; outbound average, peak, burst); 0 where unset.
+    pub fn tune_values(bw: Option<&Bandwidth>) -> [u32; 7] {
+        let v = |x: Option<u64>| u32::try_from(x.unwrap_or(0)).unwrap_or(u32::MAX);
+        let i = bw.and_then(|b| b.inbound.as_ref());
+        let o = bw.and_then(|b| b.outbound.as_ref());
+        [
+            v(i.and_then(|r| r.average)),
+            v(i.and_then(|r| r.peak)),
+            v(i.and_then(|r| r.burst)),
+            v(i.and_then(|r| r.floor)),
+            v(o.and_then(|r| r.average)),
+            v(o.and_then(|r| r.peak)),
+            v(o.and_then(|r| r.burst)),
+        ]
+    }
+
+    /// `old` changed the way `virDomainSetInterfaceParameters` changes it: a direction whose
+    /// average (inbound: or floor) is among `set` is replaced by the given values, or removed
+    /// when they are 0; the other direction stays. `None` when no direction is left.
+    pub fn tuned(old: Option<&Bandwidth>, set: &[(&str, u32)]) -> Option<Bandwidth> {
+        let get = |name: &str| set.iter().rev().find(|(n, _)| *n == name).map(|(_, v)| u64::from(*v));
+        let nz = |x: Option<u64>| x.filter(|v| *v > 0);
+        let direction = |prefix: &str, keys: &[&str], old: Option<&BandwidthRate>| -> Option<BandwidthRate> {
+            let specified = keys.iter().any(|k| get(&format!("{prefix}.{k}")).is_some());
+            if !specified {
+                return old.cloned();
+            }
+            let rate = BandwidthRate {
+                average: nz(get(&format!("{prefix}.average"))),
+                peak: nz(get(&format!("{prefix}.peak"))),
+                burst: nz(get(&format!("{prefix}.burst"))),
+                floor: nz(get(&format!("{prefix}.floor"))),
+            };
+            (rate.average.is_some() || rate.floor.is_some()).then_some(rate)
+        };
+        let inbound = direction("inbound", &["average", "floor"], old.and_then(|b| b.inbound.as_ref()));
+        let outbound = direction("outbound", &["average"], old.and_then(|b| b.outbound.as_ref()));
+        (inbound.is_some() || outbound.is_some()).then(|| Bandwidth {
+            class_id: old.and_then(|b| b.class_id),
+            inbound,
+            outbound,
+        })
+    }
+}
+
 /// Rates in KiB/s, burst in KiB.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
 pub struct BandwidthRate {
@@ -837,6 +884,28 @@ pub fn random_mac() -> MacAddr {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn interface_tuning_like_libvirt() {
+        let r = |a, p, b| Some(BandwidthRate { average: a, peak: p, burst: b, floor: None });
+        let old = Bandwidth { inbound: r(Some(100), Some(200), None), outbound: r(Some(50), None, Some(8)), ..Default::default() };
+        assert_eq!(Bandwidth::tune_values(Some(&old)), [100, 200, 0, 0, 50, 0, 8]);
+        assert_eq!(Bandwidth::tune_values(None), [0; 7]);
+        // Outbound replaced, inbound kept.
+        let new = Bandwidth::tuned(Some(&old), &[("outbound.average", 500), ("outbound.burst", 64)]).unwrap();
+        assert_eq!(new.inbound, old.inbound);
+        assert_eq!(new.outbound, r(Some(500), None, Some(64)));
+        // A zero average removes the direction; nothing left is None.
+        let new = Bandwidth::tuned(Some(&old), &[("inbound.average", 0)]).unwrap();
+        assert_eq!((new.inbound, new.outbound), (None, old.outbound.clone()));
+        assert_eq!(Bandwidth::tuned(Some(&old), &[("inbound.average", 0), ("outbound.average", 0)]), None);
+        // Peak alone does not name a direction (virsh always sends the average).
+        assert_eq!(Bandwidth::tuned(Some(&old), &[("inbound.peak", 9)]), Some(old.clone()));
+        // From nothing; floor alone is an inbound.
+        let new = Bandwidth::tuned(None, &[("inbound.floor", 10)]).unwrap();
+        assert_eq!(new.inbound.unwrap().floor, Some(10));
+    }
+
     use super::*;
 
     const NAT: &str = "<network>

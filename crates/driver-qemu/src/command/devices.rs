@@ -354,6 +354,13 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
         let path = format!("/domain/devices/interface[{}]", i + 1);
         // Network, bridge, ethernet and direct (macvtap) NICs all get fds the driver opened.
         let is_tap = matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet | InterfaceType::Direct);
+        if matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge) && n.vlan.as_ref().is_some_and(|v| !v.tags.is_empty()) {
+            // As libvirt: only Open vSwitch ports (or SR-IOV) carry tags; taps here sit on Linux bridges.
+            return Err(unsupported(
+                format!("{path}/vlan"),
+                "vlan tags on a Linux bridge (they need an Open vSwitch bridge, which is not supported)",
+            ));
+        }
         let checks: [(bool, &str); 13] = [
             (n.vlan.is_none(), "vlan"),
             (n.virtualport.is_none(), "virtualport"),
