@@ -875,21 +875,24 @@ impl NetworkDriver {
         let paths = self.paths(name);
         // Removing the firewall rules and tearing down dnsmasq and the bridge are independent, and
         // both mostly wait on the kernel: side by side.
-        let (fw, mut problems) = std::thread::scope(|s| {
+        let (fw, dns, mut problems) = std::thread::scope(|s| {
             let fw = rt.rules.is_some().then(|| {
                 let nft = &self.host.nft;
                 let rest = Self::active_rules(objs, name);
                 s.spawn(move || nft.apply(&firewall::script(&rest)))
             });
+            // dnsmasq takes ~10 ms to exit after SIGTERM; the bridge need not wait for it.
+            let dns = rt.dnsmasq_pid.map(|pid| {
+                let (dhcp, paths) = (&self.host.dhcp, &paths);
+                s.spawn(move || {
+                    let r = dhcp.stop(pid, &paths.conf).map_err(|e| e.to_string());
+                    for p in [&paths.conf, &paths.hostsfile, &paths.addnhosts].into_iter().chain(paths.pidfile.as_ref()) {
+                        let _ = remove_if_exists(p);
+                    }
+                    r
+                })
+            });
             let mut problems = Vec::new();
-            if let Some(pid) = rt.dnsmasq_pid {
-                if let Err(e) = self.host.dhcp.stop(pid, &paths.conf) {
-                    problems.push(e.to_string());
-                }
-            }
-            for p in [&paths.conf, &paths.hostsfile, &paths.addnhosts].into_iter().chain(paths.pidfile.as_ref()) {
-                let _ = remove_if_exists(p);
-            }
             if let (Some(bw), Some(br)) = (def.bandwidth.as_ref().filter(|b| bandwidth::has_limits(b)), def.bridge_name()) {
                 // A bridge of ours takes its tc state with it, but not an nftables outbound limit.
                 let r = if !rt.own_bridge {
@@ -911,8 +914,12 @@ impl NetworkDriver {
                     }
                 }
             }
-            (fw.map(joined), problems)
+            let dns = dns.map(|h| h.join().unwrap_or_else(|_| Err("the helper thread panicked".into())));
+            (fw.map(joined), dns, problems)
         });
+        if let Some(Err(e)) = dns {
+            problems.insert(0, e);
+        }
         if let Some(Err(e)) = fw {
             problems.insert(0, format!("removing firewall rules: {e}"));
         }
