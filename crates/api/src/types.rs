@@ -415,6 +415,22 @@ pub mod iftune {
     pub fn params(values: [u32; 7]) -> Vec<(String, TypedParam)> {
         NAMES.iter().zip(values).map(|(n, v)| (n.to_string(), TypedParam::UInt(v))).collect()
     }
+
+    /// libvirt's `virDomainNetFind`: by MAC address when `device` parses as one, else by target dev.
+    pub fn find_interface<'a>(
+        def: &'a mut oxvirt_xml::domain::Domain,
+        device: &str,
+    ) -> Result<&'a mut oxvirt_xml::domain::devices::interface::Interface> {
+        let mac = device.parse::<oxvirt_xml::MacAddr>().ok();
+        def.devices
+            .iter_mut()
+            .flat_map(|d| d.interfaces.iter_mut())
+            .find(|n| match mac {
+                Some(m) => n.mac.as_ref().map(|x| x.address) == Some(m),
+                None => n.target.as_ref().and_then(|t| t.dev.as_deref()) == Some(device),
+            })
+            .ok_or_else(|| Error::invalid_arg(format!("'{device}' is not a known interface")))
+    }
 }
 
 /// Statistics groups (`virDomainStatsTypes`).

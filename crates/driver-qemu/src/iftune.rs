@@ -9,7 +9,6 @@ use oxvirt_api::types::{flags, iftune};
 use oxvirt_api::{Error, ErrorCode, ErrorDomain, Result, TypedParam};
 use oxvirt_network::bandwidth::{self, TcCommand};
 use oxvirt_xml::domain::devices::interface::{Interface, InterfaceType};
-use oxvirt_xml::domain::Domain;
 use oxvirt_xml::network::Bandwidth;
 use oxvirt_xml::XmlDocument;
 
@@ -18,18 +17,7 @@ use super::{impact, op_invalid, DomainRef, QemuDriver};
 /// `VIR_TYPED_PARAM_STRING_OKAY`, which getters accept.
 const TYPED_PARAM_STRING_OKAY: u32 = 4;
 
-/// libvirt's `virDomainNetFind`: by MAC address when `device` parses as one, else by target dev.
-fn find<'a>(def: &'a mut Domain, device: &str) -> Result<&'a mut Interface> {
-    let mac = device.parse::<oxvirt_xml::MacAddr>().ok();
-    def.devices
-        .iter_mut()
-        .flat_map(|d| d.interfaces.iter_mut())
-        .find(|n| match mac {
-            Some(m) => n.mac.as_ref().map(|x| x.address) == Some(m),
-            None => n.target.as_ref().and_then(|t| t.dev.as_deref()) == Some(device),
-        })
-        .ok_or_else(|| Error::invalid_arg(format!("'{device}' is not a known interface")))
-}
+use oxvirt_api::types::iftune::find_interface as find;
 
 fn check_flags(f: u32, allowed: u32, func: &str) -> Result<()> {
     let bad = f & !allowed;

@@ -565,7 +565,7 @@ impl State {
         let d = self.dom_mut(r)?;
         let live = Self::one_def_is_live(d, f)?;
         let def = if live || !d.is_active() { &mut d.def } else { d.new_def.as_mut().unwrap_or(&mut d.def) };
-        let n = find_interface(&mut def.dom, device)?;
+        let n = iftune::find_interface(&mut def.dom, device)?;
         n.bandwidth = Bandwidth::tuned(n.bandwidth.as_ref(), &set);
         Ok(())
     }
@@ -580,22 +580,9 @@ impl State {
         let d = self.dom(r)?;
         let live = Self::one_def_is_live(d, f)?;
         let mut dom = if live { d.def.dom.clone() } else { d.persistent_def().dom.clone() };
-        let n = find_interface(&mut dom, device)?;
+        let n = iftune::find_interface(&mut dom, device)?;
         Ok(iftune::params(Bandwidth::tune_values(n.bandwidth.as_ref())))
     }
-}
-
-/// libvirt's `virDomainNetFind`: by MAC address when `device` is one, else by target dev.
-fn find_interface<'a>(dom: &'a mut oxvirt_xml::domain::Domain, device: &str) -> Result<&'a mut oxvirt_xml::domain::devices::interface::Interface> {
-    let mac = device.parse::<oxvirt_xml::MacAddr>().ok();
-    dom.devices
-        .iter_mut()
-        .flat_map(|d| d.interfaces.iter_mut())
-        .find(|n| match mac {
-            Some(m) => n.mac.as_ref().map(|x| x.address) == Some(m),
-            None => n.target.as_ref().and_then(|t| t.dev.as_deref()) == Some(device),
-        })
-        .ok_or_else(|| Error::invalid_arg(format!("'{device}' is not a known interface")))
 }
 
 /// Writes a save image atomically: temp file beside the target, fsync, rename.
