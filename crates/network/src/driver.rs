@@ -1047,6 +1047,7 @@ impl NetworkDriver {
                     i.connections = None;
                 }
             }
+            check_vlan(&d)?;
             let files = Self::check_dnsmasq(&d, &paths)?;
             new_live = Some((d, rt.clone(), files));
         }
@@ -1054,6 +1055,8 @@ impl NetworkDriver {
         if let Some(c) = o.config.as_ref().filter(|_| config) {
             let mut c = c.clone();
             oxvirt_api::network_update::apply(&mut c, command, section, parent, xml)?;
+            // The rules define applies hold for what an update makes, too.
+            check_vlan(&c)?;
             Self::check_dnsmasq(&c, &paths)?;
             new_cfg = Some(c);
         }

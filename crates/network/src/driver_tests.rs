@@ -314,7 +314,7 @@ fn update_sections_reconfigure_dnsmasq_as_each_needs() {
     assert_eq!(std::fs::read_to_string(&paths.addnhosts).unwrap(), "192.168.122.9\tdb\n");
     assert_eq!((pid(), fake.state().reloads.clone()), (pid0, vec![pid0]));
     assert!(d.xml(&r, 0).unwrap().contains("<hostname>db</hostname>"));
-    assert!(!d.xml(&r, XML_INACTIVE).unwrap().contains("db"), "live only");
+    assert!(!d.xml(&r, XML_INACTIVE).unwrap().contains("<hostname>db</hostname>"), "live only");
     let e = d.update(&r, CMD_MODIFY, SECTION_DNS_HOST, -1, "<host ip='192.168.122.9'><hostname>x</hostname></host>", live).unwrap_err();
     assert!(e.code == ErrorCode::OperationUnsupported && e.message.contains("cannot be modified"), "{e}");
 
@@ -440,4 +440,11 @@ fn vlan_tags_refused_on_linux_bridge_networks() {
     let ovs = "<network><name>ovs</name><forward mode='bridge'/><bridge name='ovsbr0'/>\
                <virtualport type='openvswitch'/><vlan><tag id='42'/></vlan></network>";
     d.define(ovs, 0).unwrap();
+    // net-update cannot add what define refuses.
+    use oxvirt_api::network_update::SECTION_PORTGROUP;
+    use oxvirt_api::types::netupdate::CMD_ADD_LAST;
+    let r = d.define(NAT, 0).unwrap();
+    let e = d.update(&r, CMD_ADD_LAST, SECTION_PORTGROUP, -1, "<portgroup name='v'><vlan><tag id='7'/></vlan></portgroup>", 0).unwrap_err();
+    assert!(e.message.contains("portgroup 'v' of network default"), "{e}");
+    assert!(!d.xml(&r, XML_INACTIVE).unwrap().contains("portgroup"), "nothing written");
 }
