@@ -531,7 +531,8 @@ pub fn scaled_kib(s: &str) -> Option<u64> {
     Some(bytes.div_ceil(1024))
 }
 
-fn impact_flags(cmd: &Cmd) -> Result<u32, CmdError> {
+/// virsh's `--config` / `--live` / `--current` (none: current), as API flags.
+pub(crate) fn impact_flags(cmd: &Cmd) -> Result<u32, CmdError> {
     cmd.exclusive("current", "live")?;
     cmd.exclusive("current", "config")?;
     let mut f = 0;

@@ -6,7 +6,7 @@ use oxvirt_xml::domain::devices::interface::{Interface, Link, LinkState};
 use oxvirt_xml::{parse_element, ParseOptions, Writer};
 use serde_json::json;
 
-use crate::cmd_domain::lookup;
+use crate::cmd_domain::{impact_flags, lookup};
 use crate::commands::Ctl;
 use crate::error::CmdError;
 use crate::parse::Cmd;
@@ -221,19 +221,6 @@ pub fn domifaddr(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     Ok(())
 }
 
-fn affect_flags(cmd: &Cmd) -> Result<u32, CmdError> {
-    cmd.exclusive("current", "live")?;
-    cmd.exclusive("current", "config")?;
-    let mut f = 0;
-    if cmd.flag("config") {
-        f |= flags::AFFECT_CONFIG;
-    }
-    if cmd.flag("live") {
-        f |= flags::AFFECT_LIVE;
-    }
-    Ok(f)
-}
-
 /// virsh's `average[,peak[,burst[,floor]]]`; empty fields are 0.
 fn parse_rate(s: &str) -> Result<[u64; 4], CmdError> {
     let toks: Vec<&str> = s.split(',').collect();
@@ -257,7 +244,7 @@ pub fn attach_interface(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let d = lookup(ctl, cmd)?;
     let kind = cmd.req("type")?.to_string();
     let source = cmd.req("source")?.to_string();
-    let mut f = affect_flags(cmd)?;
+    let mut f = impact_flags(cmd)?;
     if cmd.flag("persistent") {
         f |= flags::AFFECT_CONFIG;
         if d.is_active().unwrap_or(false) {
@@ -347,7 +334,7 @@ pub fn detach_interface(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 }
 
 fn detach_flags(d: &Domain, cmd: &Cmd) -> Result<u32, CmdError> {
-    let mut f = affect_flags(cmd)?;
+    let mut f = impact_flags(cmd)?;
     if cmd.flag("persistent") {
         f |= flags::AFFECT_CONFIG;
         if d.is_active().unwrap_or(false) {
@@ -495,7 +482,7 @@ pub fn maxvcpus(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 /// virsh's `domiftune`: without `--inbound`/`--outbound` it prints the seven bandwidth parameters,
 /// else it sets the directions given (a 0 average clears one).
 pub fn domiftune(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
-    let f = affect_flags(cmd)?;
+    let f = impact_flags(cmd)?;
     let d = lookup(ctl, cmd)?;
     let device = cmd.req("interface")?.to_string();
     let mut params: Vec<(String, oxvirt_api::TypedParam)> = Vec::new();
