@@ -416,6 +416,24 @@ pub mod iftune {
         NAMES.iter().zip(values).map(|(n, v)| (n.to_string(), TypedParam::UInt(v))).collect()
     }
 
+    /// `VIR_TYPED_PARAM_STRING_OKAY`, which the getter accepts.
+    pub const TYPED_PARAM_STRING_OKAY: u32 = 4;
+
+    /// The getter's `(live, config)` flags, which may not both be set (libvirt reports that one
+    /// without the "invalid argument" prefix).
+    pub fn get_flags(f: u32) -> Result<(bool, bool)> {
+        use super::flags::{AFFECT_CONFIG, AFFECT_LIVE};
+        let (live, config) = (f & AFFECT_LIVE != 0, f & AFFECT_CONFIG != 0);
+        if live && config {
+            return Err(Error::new(
+                crate::ErrorCode::InvalidArg,
+                crate::ErrorDomain::Domain,
+                "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive",
+            ));
+        }
+        Ok((live, config))
+    }
+
     /// libvirt's `virDomainNetFind`: by MAC address when `device` parses as one, else by target dev.
     pub fn find_interface<'a>(
         def: &'a mut oxvirt_xml::domain::Domain,

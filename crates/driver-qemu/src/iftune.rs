@@ -14,8 +14,6 @@ use oxvirt_xml::XmlDocument;
 
 use super::{impact, op_invalid, DomainRef, QemuDriver};
 
-/// `VIR_TYPED_PARAM_STRING_OKAY`, which getters accept.
-const TYPED_PARAM_STRING_OKAY: u32 = 4;
 
 use oxvirt_api::types::iftune::find_interface as find;
 
@@ -130,18 +128,10 @@ impl QemuDriver {
     pub(super) fn get_interface_parameters(&self, d: &DomainRef, device: &str, f: u32) -> Result<Vec<(String, TypedParam)>> {
         check_flags(
             f,
-            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | TYPED_PARAM_STRING_OKAY,
+            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | iftune::TYPED_PARAM_STRING_OKAY,
             "qemuDomainGetInterfaceParameters",
         )?;
-        let (live, config) = (f & flags::AFFECT_LIVE != 0, f & flags::AFFECT_CONFIG != 0);
-        if live && config {
-            // libvirt reports this one without the "invalid argument" prefix.
-            return Err(Error::new(
-                ErrorCode::InvalidArg,
-                ErrorDomain::Domain,
-                "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive",
-            ));
-        }
+        let (live, config) = iftune::get_flags(f)?;
         let _l = self.lock()?;
         let e = self.entry_by_ref(d)?;
         let active = e.status.is_some();

@@ -538,15 +538,7 @@ impl State {
 
     /// libvirt's `virDomainObjGetOneDef`: whether the call is about the live definition.
     fn one_def_is_live(d: &DomObj, f: u32) -> Result<bool> {
-        let (live, config) = (f & flags::AFFECT_LIVE != 0, f & flags::AFFECT_CONFIG != 0);
-        if live && config {
-            // libvirt reports this one without the "invalid argument" prefix.
-            return Err(Error::new(
-                ErrorCode::InvalidArg,
-                ErrorDomain::Domain,
-                "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive",
-            ));
-        }
+        let (live, config) = iftune::get_flags(f)?;
         if live && !d.is_active() {
             return Err(not_running());
         }
@@ -571,11 +563,10 @@ impl State {
     }
 
     pub fn domain_get_interface_parameters(&self, r: &DomainRef, device: &str, f: u32) -> Result<Vec<(String, TypedParam)>> {
-        const TYPED_PARAM_STRING_OKAY: u32 = 4;
         unsupported_flags(
             "testDomainGetInterfaceParameters",
             f,
-            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | TYPED_PARAM_STRING_OKAY,
+            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | iftune::TYPED_PARAM_STRING_OKAY,
         )?;
         let d = self.dom(r)?;
         let live = Self::one_def_is_live(d, f)?;
