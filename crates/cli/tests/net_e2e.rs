@@ -11,20 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::guest_dir;
+
 const CALL: Duration = Duration::from_secs(120);
 const BOOT: Duration = Duration::from_secs(180);
 const NET: &str = "oxnat";
 const BRIDGE: &str = "virbr42";
-
-fn guest_dir() -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = std::env::var_os("OXVIRT_GUEST_DIR").map(PathBuf::from).unwrap_or_else(|| repo.join("target/guest"));
-    if !dir.join("vmlinuz").exists() || !dir.join("initrd-shell.img").exists() {
-        let st = Command::new("bash").arg(repo.join("scripts/guest-image.sh")).arg(&dir).stdout(Stdio::null()).status();
-        assert!(st.is_ok_and(|s| s.success()), "scripts/guest-image.sh {} failed", dir.display());
-    }
-    dir.canonicalize().expect("guest dir")
-}
 
 /// Runs a command with a deadline; (exit code, stdout, stderr).
 fn run(cmd: &mut Command, timeout: Duration) -> (i32, String, String) {

@@ -16,27 +16,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{run, Out};
+use common::{guest_dir, run, Out};
 
 const BOOT: Duration = Duration::from_secs(120);
 const MARKER: &str = "OXVIRT-GUEST-UP";
 const PROMPT: &str = "oxvirt# ";
 
 // ---- guest and root -------------------------------------------------------------------------
-
-fn guest_dir() -> PathBuf {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let dir = std::env::var_os("OXVIRT_GUEST_DIR").map(PathBuf::from).unwrap_or_else(|| repo.join("target/guest"));
-        if !dir.join("vmlinuz").exists() || !dir.join("initrd-shell.img").exists() {
-            let st = Command::new("bash").arg(repo.join("scripts/guest-image.sh")).arg(&dir).stdout(Stdio::null()).status();
-            assert!(st.is_ok_and(|s| s.success()), "scripts/guest-image.sh {} failed", dir.display());
-        }
-        dir.canonicalize().expect("guest dir")
-    })
-    .clone()
-}
 
 enum Serial<'a> {
     File(&'a Path),

@@ -148,3 +148,19 @@ pub fn normalize(s: &str) -> String {
         .map(|l| format!("{l}\n"))
         .collect()
 }
+
+/// The test guest (kernel + initramfs, docs/guest-image.md), built once if missing;
+/// `OXVIRT_GUEST_DIR` points elsewhere.
+pub fn guest_dir() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = std::env::var_os("OXVIRT_GUEST_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| repo.join("target/guest"));
+        if !dir.join("vmlinuz").exists() || !dir.join("initrd-shell.img").exists() {
+            let st = Command::new("bash").arg(repo.join("scripts/guest-image.sh")).arg(&dir).stdout(Stdio::null()).status();
+            assert!(st.is_ok_and(|s| s.success()), "scripts/guest-image.sh {} failed", dir.display());
+        }
+        dir.canonicalize().expect("guest dir")
+    })
+    .clone()
+}
