@@ -355,8 +355,21 @@ load_drivers() {
     done
 }
 
+# acpid forks into the background before it opens the input devices; a power-button press
+# before that is lost. The up marker promises that shutdown works, so wait (up to 5 s) until
+# acpid holds an event device.
 start_acpid() {
     acpid -c /etc/acpi -l /run/acpid.log -p /run/acpid.pid 2>/dev/null
+    i=0
+    while [ "$i" -lt 50 ]; do
+        pid=$(cat /run/acpid.pid 2>/dev/null)
+        if [ -n "$pid" ] && ls -l "/proc/$pid/fd" 2>/dev/null | grep -q /dev/input/event; then
+            return 0
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    echo "OXVIRT-ERROR acpid holds no input device"
 }
 
 run_shell() {
