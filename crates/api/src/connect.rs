@@ -162,7 +162,10 @@ impl Connect {
         self.writable("restoring a domain")?;
         self.inner.driver.domain_restore(path, dxml, flags).map(|r| self.domain(r))
     }
+    /// Reads a file the client names, so read-only connections (every local user, through the
+    /// daemon) may not: they get no file access by path.
     pub fn save_image_xml(&self, path: &str, flags: u32) -> Result<String> {
+        self.writable("reading a save image by path")?;
         self.inner.driver.domain_save_image_xml(path, flags)
     }
     pub fn domain_event_register(&self, d: Option<&Domain>, cb: DomainEventCallback) -> Result<i32> {
@@ -310,6 +313,27 @@ impl Domain {
         self.r = self.conn.inner.driver.domain_create(&self.r, flags)?;
         Ok(())
     }
+    /// `virDomainGetXMLDesc`: secrets (graphics passwords) only with `XML_SECURE`, which
+    /// read-only connections may not ask for.
+    pub fn xml_desc(&self, flags: u32) -> Result<String> {
+        let secure = flags & crate::types::flags::XML_SECURE != 0;
+        crate::secrets::check_secure_allowed(self.conn.inner.readonly, secure, "virDomainGetXMLDesc")?;
+        let xml = self.conn.inner.driver.domain_xml(&self.r, flags)?;
+        if secure {
+            Ok(xml)
+        } else {
+            crate::secrets::redact_domain_xml(xml)
+        }
+    }
+    /// `virDomainInterfaceAddresses`; asking the guest agent talks to the guest, which libvirt
+    /// allows read-write connections only.
+    pub fn interface_addresses(&self, source: u32) -> Result<Vec<DomainInterface>> {
+        const SRC_AGENT: u32 = 1;
+        if source == SRC_AGENT {
+            self.conn.writable("querying the guest agent")?;
+        }
+        self.conn.inner.driver.domain_interface_addresses(&self.r, source)
+    }
     /// Looks the domain up again, to see its current id.
     pub fn refresh(&mut self) -> Result<()> {
         self.r = self.conn.inner.driver.lookup_domain_by_uuid(&self.r.uuid)?;
@@ -318,7 +342,6 @@ impl Domain {
 }
 
 handle_ops!(Domain, r: DomainRef, {
-    read xml_desc(flags: u32) -> String => domain_xml;
     read info() -> DomainInfo => domain_info;
     read state() -> (DomainState, i32) => domain_state;
     read os_type() -> String => domain_os_type;
@@ -329,7 +352,6 @@ handle_ops!(Domain, r: DomainRef, {
     read has_managed_save() -> bool => domain_has_managed_save;
     read snapshot_count() -> u32 => domain_snapshot_count;
     read stats(groups: u32) -> Vec<(String, TypedParam)> => domain_stats;
-    read interface_addresses(source: u32) -> Vec<DomainInterface> => domain_interface_addresses;
     read console_path(dev: Option<&str>) -> String => domain_console_path;
     read interface_parameters(device: &str, flags: u32) -> Vec<(String, TypedParam)> => domain_get_interface_parameters;
     write set_interface_parameters(device: &str, params: &[(String, TypedParam)], flags: u32) -> () => domain_set_interface_parameters, "changing interface parameters";

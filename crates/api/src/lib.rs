@@ -6,6 +6,7 @@ pub mod connect;
 pub mod driver;
 pub mod error;
 pub mod network_update;
+pub mod secrets;
 pub mod types;
 pub mod uri;
 

@@ -1044,13 +1044,39 @@ fn is_versioned(name: &str) -> bool {
 // ---- driver glue -------------------------------------------------------------------------
 
 /// The directories of `$PATH` (libvirt looks emulators up there too).
+/// The emulator search path: `$PATH`'s absolute entries (a relative one would depend on the
+/// daemon's working directory).
 fn path_dirs() -> Vec<PathBuf> {
     std::env::var("PATH")
         .unwrap_or_else(|_| "/usr/bin:/bin".into())
         .split(':')
-        .filter(|d| !d.is_empty())
+        .filter(|d| d.starts_with('/'))
         .map(PathBuf::from)
         .collect()
+}
+
+/// A client-named emulator, accepted only when it is one of the host's own (`installed`), and
+/// then replaced by the host's path for it: probing executes the binary, as root in the daemon,
+/// so a client must never choose what runs (nor swap a symlink between check and use).
+pub fn host_emulator(given: &str, installed: &[(String, PathBuf)]) -> oxvirt_api::Result<PathBuf> {
+    let refuse = || {
+        let known: Vec<String> = installed.iter().map(|(_, b)| b.display().to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        oxvirt_api::Error::invalid_arg(format!(
+            "emulator '{given}' is not one this host offers (installed: {})",
+            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        ))
+        .in_domain(oxvirt_api::ErrorDomain::Qemu)
+    };
+    if !given.starts_with('/') {
+        return Err(refuse());
+    }
+    let want = std::fs::canonicalize(given).map_err(|_| refuse())?;
+    installed
+        .iter()
+        .map(|(_, b)| b)
+        .find(|b| b.as_path() == Path::new(given) || std::fs::canonicalize(b).is_ok_and(|c| c == want))
+        .cloned()
+        .ok_or_else(refuse)
 }
 
 fn api_error(e: DomCapsError) -> oxvirt_api::Error {
@@ -1106,7 +1132,7 @@ pub(crate) fn driver_domain_capabilities(
     virttype: Option<&str>,
 ) -> oxvirt_api::Result<String> {
     let emulator = match emulator {
-        Some(e) => PathBuf::from(e),
+        Some(e) => host_emulator(e, &installed_emulators(&path_dirs()))?,
         None => {
             let want = arch.unwrap_or(std::env::consts::ARCH);
             installed_emulators(&path_dirs())
@@ -1190,5 +1216,31 @@ mod tests {
         assert!(!kvm_native("x86_64", "aarch64"));
         assert_eq!(scaled(32768), (32, "MiB"));
         assert_eq!(scaled(1536), (1536, "KiB"));
+    }
+}
+
+#[cfg(test)]
+mod host_emulator_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_hosts_emulators_are_probed() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("qemu-system-x86_64");
+        std::fs::write(&bin, "#!/bin/sh\n").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&bin, &link).unwrap();
+        let installed = vec![("x86_64".to_string(), bin.clone())];
+        // the host's binary, by its own path or through a symlink, comes back as the host names it
+        assert_eq!(host_emulator(bin.to_str().unwrap(), &installed).unwrap(), bin);
+        assert_eq!(host_emulator(link.to_str().unwrap(), &installed).unwrap(), bin);
+        // anything else is refused, naming it
+        let evil = dir.path().join("evil.sh");
+        std::fs::write(&evil, "#!/bin/sh\n").unwrap();
+        for given in [evil.to_str().unwrap(), "qemu-system-x86_64", "/nonexistent/qemu", ""] {
+            let e = host_emulator(given, &installed).unwrap_err();
+            assert_eq!(e.code, oxvirt_api::ErrorCode::InvalidArg, "{given}");
+            assert!(e.message.contains("is not one this host offers"), "{}", e.message);
+        }
     }
 }

@@ -27,6 +27,44 @@ pub struct SessionConfig {
     pub readonly: bool,
     /// URI to open when the client asks for the default (empty or absent name).
     pub default_uri: Option<String>,
+    /// URIs the daemon's administrator configured (hosted drivers); served even where a
+    /// client could not name them, e.g. an embedded root (see [`check_served_uri`]).
+    pub configured_uris: Vec<String>,
+}
+
+/// Whether a client may open `uri` through the daemon. The daemon runs as root and its
+/// read-only socket is open to every local user, so a client names no directory the daemon
+/// would trust (embedded roots), no file it would read (`test:///PATH`, read-write clients
+/// only: they are root-equivalent, as in libvirt), and no host it would connect to.
+pub fn check_served_uri(uri: &str, readonly: bool, configured: &[String]) -> Result<()> {
+    if configured.iter().any(|c| c == uri) {
+        return Ok(());
+    }
+    let u = oxvirt_api::ConnectUri::parse(uri)?;
+    let denied = |why: String| Err(Error::new(ErrorCode::OperationDenied, ErrorDomain::Rpc, why));
+    if u.transport.is_some() || u.host.is_some() || u.user.is_some() {
+        return denied(format!("oxvirtd serves only local URIs and relays to no other daemon or host: '{uri}'"));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    match (u.driver.as_str(), u.path.as_str()) {
+        ("test", "/default") => Ok(()),
+        ("test", _) if readonly => {
+            denied(format!("read-only clients may not open '{uri}': the daemon would read that file for them"))
+        }
+        ("test", _) => Ok(()),
+        ("qemu", "/system") if root => Ok(()),
+        ("qemu", "/session") if !root => Ok(()),
+        ("qemu", "/system" | "/session") => Err(Error::new(
+            ErrorCode::NoConnect,
+            ErrorDomain::Rpc,
+            format!("this daemon runs as {}, so it serves {} and not '{uri}'", if root { "root" } else { "a user" }, if root { "qemu:///system" } else { "qemu:///session" }),
+        )),
+        ("qemu", "/embed") => denied(format!(
+            "clients may not open embedded roots through the daemon ('{uri}'); its administrator can host one (host_uris or --default-uri)"
+        )),
+        _ => Err(Error::new(ErrorCode::NoConnect, ErrorDomain::Rpc, format!("no connection driver available for '{uri}' in this daemon"))),
+    }
 }
 
 pub struct Session {
@@ -39,6 +77,10 @@ pub struct Session {
     keepalive: AtomicBool,
     streams: Mutex<HashMap<u32, Arc<ConsoleStream>>>,
 }
+
+/// Event callbacks one connection may hold: each costs memory and a fan-out on every event,
+/// and any local user can register them through the read-only socket.
+pub const MAX_EVENT_CALLBACKS: usize = 256;
 
 fn rpc_error(msg: impl Into<String>) -> Error {
     Error::new(ErrorCode::Rpc, ErrorDomain::Rpc, msg)
@@ -715,6 +757,7 @@ impl Session {
             Some(u) if !u.is_empty() => u.to_string(),
             _ => self.cfg.default_uri.clone().unwrap_or_else(oxvirt_api::default_uri),
         };
+        check_served_uri(&uri, f & flags::CONNECT_RO != 0, &self.cfg.configured_uris)?;
         let c = Connect::open_flags(Some(&uri), f)?;
         tracing::info!(uri = %uri, readonly = c.is_read_only(), "connection opened");
         *slot = Some(c);
@@ -729,6 +772,9 @@ impl Session {
             return Err(Error::invalid_arg(format!("unsupported event ID {}", a.event_id)));
         }
         let conn = self.conn()?;
+        if self.events.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_EVENT_CALLBACKS {
+            return Err(rpc_error(format!("too many event callbacks on this connection (limit {MAX_EVENT_CALLBACKS})")));
+        }
         let dom = a.dom.as_ref().map(|d| conn.lookup_domain_by_uuid(&d.uuid)).transpose()?;
         let callback_id = self.next_callback.fetch_add(1, Ordering::Relaxed) + 1;
         let driver_id = if a.event_id == LIFECYCLE {

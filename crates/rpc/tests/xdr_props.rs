@@ -75,7 +75,7 @@ fn session() -> (Session, Arc<Mutex<Vec<Message>>>) {
         o.lock().unwrap().push(m);
         true
     });
-    (Session::new(SessionConfig { readonly: false, default_uri: Some("test:///default".into()) }, sink), out)
+    (Session::new(SessionConfig { readonly: false, default_uri: Some("test:///default".into()), ..Default::default() }, sink), out)
 }
 
 proptest! {
