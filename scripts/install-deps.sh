@@ -32,6 +32,8 @@ have cpio || need+=(cpio)
 [ -x /bin/busybox ] || pkg_installed busybox-static || need+=(busybox-static)
 have zstd || need+=(zstd)
 have openssl || need+=(openssl)
+# UEFI guests and the golden command-line tests that boot them need OVMF's firmware images.
+[ -e /usr/share/OVMF/OVMF_CODE_4M.fd ] || need+=(ovmf)
 if [ $bench -eq 1 ]; then
   [ -x /usr/sbin/libvirtd ] || need+=(libvirt-daemon)
   pkg_installed libvirt-daemon-driver-qemu || need+=(libvirt-daemon-driver-qemu)
