@@ -5,7 +5,8 @@ use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// Writes `data` to `path` so readers see the old or the new content, never a torn one, and a crash
 /// loses neither: temp file in the same directory, fsync, rename, fsync the directory.
@@ -43,42 +44,88 @@ pub fn remove_if_exists(path: &Path) -> io::Result<()> {
 }
 
 /// An exclusive `flock` held until dropped, so concurrent oxvirt processes on one root take turns.
+///
+/// Waiting blocks in the kernel (no polling): the lock is tried without blocking first, and only
+/// when another open file description holds it does a helper thread block in `flock` while the
+/// caller waits at most `timeout` for it. A helper whose caller gave up keeps waiting and lets go
+/// of the lock the moment it gets it (the file is dropped with the channel nobody reads).
 pub struct FileLock {
-    _file: File,
+    file: File,
 }
 
 impl FileLock {
-    pub fn acquire(path: &Path, timeout: Duration) -> io::Result<FileLock> {
-        let file = OpenOptions::new()
+    fn open(path: &Path) -> io::Result<File> {
+        OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .open(path)?;
-        let deadline = Instant::now() + timeout;
-        loop {
-            // SAFETY: flock on a valid open descriptor; no memory is passed.
-            let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if r == 0 {
-                return Ok(FileLock { _file: file });
-            }
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EWOULDBLOCK)
-                && err.kind() != io::ErrorKind::Interrupted
-            {
-                return Err(err);
-            }
-            if Instant::now() >= deadline {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "another oxvirt process holds {} for more than {timeout:?}",
-                        path.display()
-                    ),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(5));
+            .open(path)
+    }
+
+    /// `Ok(None)` if another open file description holds the lock now.
+    pub fn try_acquire(path: &Path) -> io::Result<Option<FileLock>> {
+        let file = Self::open(path)?;
+        Ok(try_flock(&file)?.then_some(FileLock { file }))
+    }
+
+    pub fn acquire(path: &Path, timeout: Duration) -> io::Result<FileLock> {
+        let file = Self::open(path)?;
+        if try_flock(&file)? {
+            return Ok(FileLock { file });
+        }
+        let timed_out = || {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{} stayed locked for more than {timeout:?}", path.display()),
+            )
+        };
+        if timeout.is_zero() {
+            return Err(timed_out());
+        }
+        let (tx, rx) = mpsc::sync_channel::<io::Result<File>>(1);
+        std::thread::Builder::new()
+            .name("flock-wait".into())
+            .spawn(move || {
+                let r = loop {
+                    // SAFETY: flock on a valid open descriptor owned by this closure; no memory is passed.
+                    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                        break Ok(file);
+                    }
+                    let err = io::Error::last_os_error();
+                    if err.kind() != io::ErrorKind::Interrupted {
+                        break Err(err);
+                    }
+                };
+                // Nobody listening any more: the file (and so the lock) is dropped with the channel.
+                let _ = tx.send(r);
+            })?;
+        match rx.recv_timeout(timeout) {
+            Ok(r) => r.map(|file| FileLock { file }),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(timed_out()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(io::Error::other("flock helper thread ended")),
+        }
+    }
+
+    /// The locked file, e.g. to record who holds it.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+/// `LOCK_EX | LOCK_NB`: true if taken, false if held elsewhere.
+fn try_flock(file: &File) -> io::Result<bool> {
+    loop {
+        // SAFETY: flock on a valid open descriptor; no memory is passed.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            Some(libc::EINTR) => continue,
+            _ => return Err(err),
         }
     }
 }
@@ -105,7 +152,26 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(FileLock::try_acquire(&l).unwrap().is_none());
         drop(held);
         FileLock::acquire(&l, Duration::from_millis(50)).unwrap();
+    }
+
+    #[test]
+    fn a_waiter_blocks_until_release_and_a_given_up_wait_leaves_no_lock() {
+        let d = tempfile::tempdir().unwrap();
+        let l = d.path().join("lock");
+        let held = FileLock::acquire(&l, Duration::from_secs(1)).unwrap();
+        // gives up while held: its helper must not keep the lock once it gets it
+        assert!(FileLock::acquire(&l, Duration::from_millis(20)).is_err());
+        let l2 = l.clone();
+        let t0 = std::time::Instant::now();
+        let waiter = std::thread::spawn(move || FileLock::acquire(&l2, Duration::from_secs(10)).map(|_| t0.elapsed()));
+        std::thread::sleep(Duration::from_millis(100));
+        drop(held);
+        let waited = waiter.join().unwrap().unwrap();
+        assert!(waited >= Duration::from_millis(100) && waited < Duration::from_secs(5), "{waited:?}");
+        // the abandoned helper got the lock at some point and let it go again
+        FileLock::acquire(&l, Duration::from_secs(5)).unwrap();
     }
 }
