@@ -1046,7 +1046,7 @@ fn is_versioned(name: &str) -> bool {
 /// The directories of `$PATH` (libvirt looks emulators up there too).
 /// The emulator search path: `$PATH`'s absolute entries (a relative one would depend on the
 /// daemon's working directory).
-fn path_dirs() -> Vec<PathBuf> {
+pub(crate) fn path_dirs() -> Vec<PathBuf> {
     std::env::var("PATH")
         .unwrap_or_else(|_| "/usr/bin:/bin".into())
         .split(':')

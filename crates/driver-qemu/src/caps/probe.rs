@@ -49,7 +49,17 @@ pub fn probe_replies(binary: &Path) -> Result<ProbeReplies, CapsError> {
     qmp_arg.push(",server=on,wait=off");
 
     let deadline = Instant::now() + PROBE_TIMEOUT;
-    let child = Command::new(binary)
+    let mut cmd = Command::new(binary);
+    if let Some(user) = unprivileged_prober(binary) {
+        // The scratch directory must be the probe's own: it creates its QMP socket there.
+        crate::security::give_to(scratch.path(), &user)
+            .map_err(|e| CapsError::ScratchDir(std::io::Error::other(e)))?;
+        crate::security::give_to(&log_path, &user)
+            .map_err(|e| CapsError::ScratchDir(std::io::Error::other(e)))?;
+        use std::os::unix::process::CommandExt;
+        cmd.uid(user.uid).gid(user.gid);
+    }
+    let child = cmd
         .args([
             "-S",
             "-no-user-config",
@@ -119,6 +129,25 @@ pub fn probe_replies(binary: &Path) -> Result<ProbeReplies, CapsError> {
         thread::sleep(Duration::from_millis(5));
     }
     Ok(replies)
+}
+
+/// Who probes `binary` when it is not one of the host's own emulators and we are root: the
+/// unprivileged QEMU user, so a binary named in a definition never runs as root (the host's
+/// emulators are probed as root, as libvirt does). `None`: probe as ourselves.
+fn unprivileged_prober(binary: &Path) -> Option<crate::security::QemuUser> {
+    if !nix::unistd::Uid::effective().is_root() {
+        return None;
+    }
+    let host = crate::capsxml::installed_emulators(&crate::capsxml::path_dirs());
+    let canonical = std::fs::canonicalize(binary).ok();
+    let is_host = host.iter().any(|(_, b)| b == binary || (canonical.is_some() && std::fs::canonicalize(b).ok() == canonical));
+    if is_host {
+        return None;
+    }
+    match crate::security::resolve_run_as() {
+        Ok(crate::security::RunAs::User(u)) => Some(u),
+        _ => None,
+    }
 }
 
 /// Runs the queries capabilities are built from. Commands a target may lack are
