@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -70,6 +72,22 @@ impl Daemon {
     /// Reaches the daemon's default connection (the `remote` scheme sends an empty URI).
     pub fn uri_default(&self) -> String {
         format!("remote+unix:///?socket={}", self.sock().display())
+    }
+    /// Lets other users (nobody, in [`raw::run_as_nobody`]) reach the sockets: the temp dir is
+    /// root's and 0700 by default.
+    pub fn allow_others(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod socket dir");
+    }
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+    /// The daemon process still exists and is not a zombie.
+    pub fn is_running(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .ok()
+            .and_then(|s| s.rfind(')').map(|i| s[i + 1..].trim_start().chars().next() != Some('Z')))
+            .unwrap_or(false)
     }
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("oxvirtd.log")).unwrap_or_default()
