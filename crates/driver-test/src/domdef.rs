@@ -153,7 +153,8 @@ pub fn shift_pos(line: &mut u32, column: &mut u32, origin: (u32, u32)) {
 /// The parser's error, located in the document the text came from.
 pub fn shift(mut e: XmlError, origin: (u32, u32)) -> XmlError {
     match &mut e {
-        XmlError::Syntax { line, column, .. } => shift_pos(line, column, origin),
+        XmlError::Syntax { line, column, .. } | XmlError::Limit { line, column, .. } => shift_pos(line, column, origin),
+        XmlError::TooLarge { .. } => {}
         XmlError::WrongRoot { at, .. }
         | XmlError::MissingAttribute { at, .. }
         | XmlError::InvalidAttribute { at, .. }
@@ -181,14 +182,7 @@ fn located(doc: &str, origin: (u32, u32), node: roxmltree::Node, message: String
 /// `test:` namespace children are read here and blanked out before the model sees the text
 /// (keeping every line and column where it was, so the model's error positions stay right).
 pub fn parse(doc: &str, origin: (u32, u32), xml: &str, validate: bool) -> Result<(Def, TestExtras, Vec<String>)> {
-    let tree = roxmltree::Document::parse_with_options(
-        xml,
-        roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 4_000_000 },
-    )
-    .map_err(|e| {
-        let pos = e.pos();
-        Error::xml(doc, &shift(XmlError::Syntax { line: pos.row, column: pos.col, message: e.to_string() }, origin))
-    })?;
+    let tree = oxvirt_xml::parse_tree(xml, oxvirt_xml::Limits::DEFINITION).map_err(|e| Error::xml(doc, &shift(e, origin)))?;
     parse_node(doc, origin, tree.root_element(), origin, xml, (0, 0), validate)
 }
 
@@ -256,13 +250,6 @@ pub fn parse_node(
     };
     let (mut dom, warnings) =
         parse_document::<Domain>(&text, ParseOptions { validate }).map_err(|e| Error::xml(doc, &shift(e, text_origin)))?;
-    if dom.name.contains('\n') {
-        return Err(Error::new(
-            ErrorCode::XmlDetail,
-            ErrorDomain::Domain,
-            format!("XML error in {doc}: name '{}' must not contain a newline", dom.name),
-        ));
-    }
     let warnings = warnings.into_iter().map(|w| w.to_string()).collect();
     apply_defaults(&mut dom);
     Ok((Def { dom }, extras, warnings))

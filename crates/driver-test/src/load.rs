@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use oxvirt_api::{Error, ErrorCode, ErrorDomain, Result};
+use oxvirt_xml::{roxmltree, Limits};
 
 use crate::domdef;
 use crate::state::State;
@@ -19,20 +20,18 @@ fn xml_err(doc: &str, node: Option<roxmltree::Node>, msg: impl std::fmt::Display
     Error::new(ErrorCode::XmlError, ErrorDomain::Test, format!("XML error in {doc}: {at}{msg}"))
 }
 
+/// A node file (or a pool file with volumes) as a tree, within [`Limits::NODE_FILE`]; each
+/// definition cut from it is parsed again within [`Limits::DEFINITION`].
 fn parse_tree<'i>(doc: &str, text: &'i str) -> Result<roxmltree::Document<'i>> {
-    roxmltree::Document::parse_with_options(text, roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 10_000_000 })
-        .map_err(|e| {
-            let p = e.pos();
-            Error::new(
-                ErrorCode::XmlError,
-                ErrorDomain::Test,
-                format!("XML error in {doc}: malformed XML at line {}, column {}: {e}", p.row, p.col),
-            )
-        })
+    oxvirt_xml::parse_tree(text, Limits::NODE_FILE)
+        .map_err(|e| Error::new(ErrorCode::XmlError, ErrorDomain::Test, format!("XML error in {doc}: {e}")))
 }
 
+/// Reads a node file or a file it names, no further than [`Limits::NODE_FILE`] allows (the
+/// path comes from the client's URI: it may be a pipe or a device that never ends).
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::system(format!("failed to read file '{}'", path.display()), &e))
+    oxvirt_xml::limits::read_file(path, &Limits::NODE_FILE)
+        .map_err(|e| Error::system(format!("failed to read file '{}'", path.display()), &e))
 }
 
 /// An object element's text: the element itself, or the root of the file it names.
@@ -81,28 +80,31 @@ struct Positions<'i> {
     input: &'i str,
     byte: usize,
     line: u32,
-    line_start: usize,
+    /// Characters between the start of the line and `byte` (kept, not recounted: a node file
+    /// written on one line must not make every lookup rescan it).
+    col: usize,
 }
 
 impl<'i> Positions<'i> {
     fn new(input: &'i str) -> Self {
-        Positions { input, byte: 0, line: 1, line_start: 0 }
+        Positions { input, byte: 0, line: 1, col: 0 }
     }
 
     fn at(&mut self, byte: usize) -> (u32, u32) {
         if byte < self.byte {
             *self = Positions::new(self.input);
         }
-        let chunk = &self.input[self.byte..byte];
-        for (i, b) in chunk.bytes().enumerate() {
-            if b == b'\n' {
+        let chunk = self.input.get(self.byte..byte).unwrap_or("");
+        for c in chunk.chars() {
+            if c == '\n' {
                 self.line += 1;
-                self.line_start = self.byte + i + 1;
+                self.col = 0;
+            } else {
+                self.col += 1;
             }
         }
         self.byte = byte;
-        let col = self.input[self.line_start..byte].chars().count() + 1;
-        (self.line, u32::try_from(col).unwrap_or(u32::MAX))
+        (self.line, u32::try_from(self.col + 1).unwrap_or(u32::MAX))
     }
 }
 

@@ -7,9 +7,11 @@
 //! attributes, empty elements self-closed).
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+
+use crate::limits::{parse_tree, Limits};
 
 /// Namespaces libvirt documents use; a prefixed name in a model (`qemu:commandline`) matches
 /// elements in that namespace whatever prefix the input chose.
@@ -52,6 +54,12 @@ impl fmt::Display for Location {
 pub enum XmlError {
     #[error("malformed XML at line {line}, column {column}: {message}")]
     Syntax { line: u32, column: u32, message: String },
+    /// The document is bigger than [`crate::Limits::max_bytes`].
+    #[error("XML document refused: {size} bytes is more than the limit of {max} bytes")]
+    TooLarge { size: usize, max: usize },
+    /// The document breaks another of [`crate::Limits`] (nesting, node count, DTD...).
+    #[error("XML document refused at line {line}, column {column}: {message}")]
+    Limit { line: u32, column: u32, message: String },
     #[error("{at}: expected root element <{expected}>, found <{found}>")]
     WrongRoot { at: Location, expected: String, found: String },
     #[error("{at}: missing required attribute '{attr}'")]
@@ -110,7 +118,7 @@ impl XmlError {
 
     pub fn location(&self) -> Option<&Location> {
         match self {
-            XmlError::Syntax { .. } => None,
+            XmlError::Syntax { .. } | XmlError::TooLarge { .. } | XmlError::Limit { .. } => None,
             XmlError::WrongRoot { at, .. }
             | XmlError::MissingAttribute { at, .. }
             | XmlError::InvalidAttribute { at, .. }
@@ -180,16 +188,10 @@ pub trait XmlDocument: FromXml + ToXml {
 }
 
 /// Parses a document, returning the model and the warnings about what it did not understand.
+/// The document is checked against [`Limits::DEFINITION`] first.
 pub fn parse_document<T: XmlDocument>(xml: &str, opts: ParseOptions) -> Result<(T, Vec<Diagnostic>), XmlError> {
-    let doc = roxmltree::Document::parse_with_options(
-        xml,
-        roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 4_000_000 },
-    )
-    .map_err(|e| {
-        let pos = e.pos();
-        XmlError::Syntax { line: pos.row, column: pos.col, message: e.to_string() }
-    })?;
-    let ctx = Ctx { validate: opts.validate, warnings: RefCell::new(Vec::new()) };
+    let doc = parse_tree(xml, Limits::DEFINITION)?;
+    let ctx = Ctx::new(opts);
     let root = doc.root_element();
     let mut el = El::new(root, &ctx, format!("/{}", root.tag_name().name()));
     if root.tag_name().name() != T::ROOT {
@@ -202,20 +204,13 @@ pub fn parse_document<T: XmlDocument>(xml: &str, opts: ParseOptions) -> Result<(
     let mut model = T::from_xml(&mut el)?;
     el.finish()?;
     model.post_parse()?;
-    Ok((model, ctx.warnings.into_inner()))
+    Ok((model, ctx.into_warnings()))
 }
 
 /// Parses a fragment whose root element is `root` (a `<disk>` for attach-device, say).
 pub fn parse_element<T: FromXml>(xml: &str, root: &str, opts: ParseOptions) -> Result<(T, Vec<Diagnostic>), XmlError> {
-    let doc = roxmltree::Document::parse_with_options(
-        xml,
-        roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 1_000_000 },
-    )
-    .map_err(|e| {
-        let pos = e.pos();
-        XmlError::Syntax { line: pos.row, column: pos.col, message: e.to_string() }
-    })?;
-    let ctx = Ctx { validate: opts.validate, warnings: RefCell::new(Vec::new()) };
+    let doc = parse_tree(xml, Limits::DEFINITION)?;
+    let ctx = Ctx::new(opts);
     let node = doc.root_element();
     let mut el = El::new(node, &ctx, format!("/{}", node.tag_name().name()));
     if node.tag_name().name() != root {
@@ -227,22 +222,72 @@ pub fn parse_element<T: FromXml>(xml: &str, root: &str, opts: ParseOptions) -> R
     }
     let model = T::from_xml(&mut el)?;
     el.finish()?;
-    Ok((model, ctx.warnings.into_inner()))
+    Ok((model, ctx.into_warnings()))
 }
 
 /// The name of a fragment's root element, to dispatch on (`disk`, `interface`, ...).
 pub fn root_name(xml: &str) -> Result<String, XmlError> {
-    let doc = roxmltree::Document::parse(xml).map_err(|e| {
-        let pos = e.pos();
-        XmlError::Syntax { line: pos.row, column: pos.col, message: e.to_string() }
-    })?;
+    let doc = parse_tree(xml, Limits::DEFINITION)?;
     Ok(doc.root_element().tag_name().name().to_string())
 }
+
+/// At most this many warnings are kept per parse; a summary stands for the rest (a document of
+/// a million unknown elements must not make a million messages).
+pub const MAX_WARNINGS: usize = 200;
 
 /// Shared state of one parse.
 pub struct Ctx {
     validate: bool,
     warnings: RefCell<Vec<Diagnostic>>,
+    dropped: Cell<usize>,
+    /// Byte offsets where lines start, built at the first position asked for (roxmltree's own
+    /// lookup rescans the document from the start each time).
+    lines: OnceCell<Vec<usize>>,
+}
+
+impl Ctx {
+    fn new(opts: ParseOptions) -> Self {
+        Ctx { validate: opts.validate, warnings: RefCell::new(Vec::new()), dropped: Cell::new(0), lines: OnceCell::new() }
+    }
+
+    fn warn(&self, what: impl FnOnce() -> (Location, String)) {
+        if self.warnings.borrow().len() < MAX_WARNINGS {
+            let (at, message) = what();
+            self.warnings.borrow_mut().push(Diagnostic { at, message });
+        } else {
+            self.dropped.set(self.dropped.get() + 1);
+        }
+    }
+
+    fn into_warnings(self) -> Vec<Diagnostic> {
+        let mut w = self.warnings.into_inner();
+        let dropped = self.dropped.get();
+        if dropped > 0 {
+            w.push(Diagnostic { at: Location::default(), message: format!("{dropped} more warnings not shown") });
+        }
+        w
+    }
+
+    fn pos(&self, input: &str, byte: usize) -> (u32, u32) {
+        let lines = self.lines.get_or_init(|| {
+            std::iter::once(0).chain(input.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1)).collect()
+        });
+        let line = lines.partition_point(|&s| s <= byte).max(1);
+        let start = lines[line - 1];
+        let column = input.get(start..byte).map(|s| s.chars().count()).unwrap_or(0) + 1;
+        (u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(column).unwrap_or(u32::MAX))
+    }
+}
+
+/// Where [`El::take_child`] goes on looking for one child name.
+struct Cursor {
+    name: String,
+    /// Children before this index matching `name` were all seen.
+    next: usize,
+    /// How many children before `next` match `name`.
+    seen: usize,
+    /// How many children match `name` in all (counted once, when first needed).
+    total: usize,
 }
 
 /// One input element, tracking what the model consumed of it.
@@ -254,6 +299,7 @@ pub struct El<'a, 'i> {
     children: Vec<roxmltree::Node<'a, 'i>>,
     children_used: Vec<bool>,
     text_used: bool,
+    cursors: Vec<Cursor>,
 }
 
 impl<'a, 'i> El<'a, 'i> {
@@ -267,12 +313,12 @@ impl<'a, 'i> El<'a, 'i> {
             ctx,
             path,
             text_used: false,
+            cursors: Vec::new(),
         }
     }
 
     fn pos(&self, byte: usize) -> (u32, u32) {
-        let p = self.node.document().text_pos_at(byte);
-        (p.row, p.col)
+        self.ctx.pos(self.node.document().input_text(), byte)
     }
 
     /// Where this element starts.
@@ -298,18 +344,26 @@ impl<'a, 'i> El<'a, 'i> {
 
     /// Takes an attribute's raw text.
     pub fn take_attr(&mut self, name: &str) -> Option<(String, Location)> {
-        let idx = self.node.attributes().position(|a| a.name() == name && a.namespace().is_none())?;
-        self.attrs_used[idx] = true;
-        let value = self.node.attributes().nth(idx)?.value().to_string();
+        let (idx, value) = self.take_attr_idx(name)?;
         Some((value, self.attr_location(idx)))
     }
 
+    /// Takes an attribute; its location is worked out only when needed (for an error).
+    fn take_attr_idx(&mut self, name: &str) -> Option<(usize, String)> {
+        let idx = self.node.attributes().position(|a| a.name() == name && a.namespace().is_none())?;
+        self.attrs_used[idx] = true;
+        Some((idx, self.node.attributes().nth(idx)?.value().to_string()))
+    }
+
     pub fn attr_opt<T: XmlValue>(&mut self, name: &str) -> Result<Option<T>, XmlError> {
-        match self.take_attr(name) {
+        match self.take_attr_idx(name) {
             None => Ok(None),
-            Some((value, at)) => T::from_xml_value(value.trim())
-                .map(Some)
-                .map_err(|reason| XmlError::InvalidAttribute { at, attr: name.to_string(), value, reason }),
+            Some((idx, value)) => T::from_xml_value(value.trim()).map(Some).map_err(|reason| XmlError::InvalidAttribute {
+                at: self.attr_location(idx),
+                attr: name.to_string(),
+                value,
+                reason,
+            }),
         }
     }
 
@@ -319,17 +373,20 @@ impl<'a, 'i> El<'a, 'i> {
     }
 
     fn matches(node: &roxmltree::Node, name: &str) -> bool {
-        match name.split_once(':') {
-            Some((prefix, local)) => {
-                node.tag_name().name() == local && node.tag_name().namespace() == namespace_uri(prefix)
-            }
-            None => node.tag_name().name() == name && node.tag_name().namespace().is_none(),
-        }
+        Self::matcher(name)(node)
     }
 
-    fn child_path(&self, name: &str, idx: usize) -> String {
-        let nth = self.children[..idx].iter().filter(|n| Self::matches(n, name)).count();
-        let total = self.children.iter().filter(|n| Self::matches(n, name)).count();
+    /// [`Self::matches`] with the name split once, for scans over many children.
+    fn matcher(name: &str) -> impl Fn(&roxmltree::Node) -> bool + '_ {
+        let (local, ns) = match name.split_once(':') {
+            Some((prefix, local)) => (local, namespace_uri(prefix)),
+            None => (name, None),
+        };
+        move |node| node.tag_name().name() == local && node.tag_name().namespace() == ns
+    }
+
+    /// `/parent/name`, or `/parent/name[N]` (1-based `nth + 1`) when several children have the name.
+    fn indexed_path(&self, name: &str, nth: usize, total: usize) -> String {
         if total > 1 {
             format!("{}/{}[{}]", self.path, name, nth + 1)
         } else {
@@ -338,15 +395,45 @@ impl<'a, 'i> El<'a, 'i> {
     }
 
     /// Takes the first unconsumed child element with this name.
+    ///
+    /// Each name keeps a cursor, so taking all N children of a name costs O(N), not O(N²):
+    /// a wide document must not make the parse quadratic.
     pub fn take_child(&mut self, name: &str) -> Option<El<'a, 'i>> {
-        let idx = (0..self.children.len()).find(|&i| !self.children_used[i] && Self::matches(&self.children[i], name))?;
+        let c = match self.cursors.iter().position(|c| c.name == name) {
+            Some(c) => c,
+            None => {
+                let m = Self::matcher(name);
+                let total = self.children.iter().filter(|n| m(n)).count();
+                self.cursors.push(Cursor { name: name.to_string(), next: 0, seen: 0, total });
+                self.cursors.len() - 1
+            }
+        };
+        let Cursor { mut next, mut seen, total, .. } = self.cursors[c];
+        let mut found = None;
+        let m = Self::matcher(name);
+        while next < self.children.len() {
+            let i = next;
+            next += 1;
+            if m(&self.children[i]) {
+                seen += 1;
+                if !self.children_used[i] {
+                    found = Some(i);
+                    break;
+                }
+            }
+        }
+        self.cursors[c].next = next;
+        self.cursors[c].seen = seen;
+        let idx = found?;
         self.children_used[idx] = true;
-        Some(El::new(self.children[idx], self.ctx, self.child_path(name, idx)))
+        let path = self.indexed_path(name, seen - 1, total);
+        Some(El::new(self.children[idx], self.ctx, path))
     }
 
     /// Whether an unconsumed child with this name exists, without consuming it.
     pub fn has_child(&self, name: &str) -> bool {
-        (0..self.children.len()).any(|i| !self.children_used[i] && Self::matches(&self.children[i], name))
+        let from = self.cursors.iter().find(|c| c.name == name).map_or(0, |c| c.next);
+        (from..self.children.len()).any(|i| !self.children_used[i] && Self::matches(&self.children[i], name))
     }
 
     /// Names of the element children in document order (for models whose order is the data).
@@ -456,39 +543,63 @@ impl<'a, 'i> El<'a, 'i> {
     pub fn finish(&mut self) -> Result<(), XmlError> {
         for (i, a) in self.node.attributes().enumerate() {
             if !self.attrs_used[i] {
-                let at = self.attr_location(i);
-                self.unknown(at, format!("unknown attribute '{}'", a.name()))?;
+                self.unknown(|| (self.attr_location(i), format!("unknown attribute '{}'", a.name())))?;
             }
         }
-        for i in 0..self.children.len() {
-            if !self.children_used[i] {
+        if self.children_used.iter().any(|u| !u) {
+            // One pass with counts per name (paths index un-namespaced names only, as
+            // `take_child` does for the names a model asks for).
+            let mut total: HashMap<&str, usize> = HashMap::new();
+            for c in &self.children {
+                if c.tag_name().namespace().is_none() {
+                    *total.entry(c.tag_name().name()).or_default() += 1;
+                }
+            }
+            // Earlier siblings with the same expanded name, and with the same un-namespaced name.
+            let mut seen: HashMap<(Option<&str>, &str), usize> = HashMap::new();
+            let mut seen_plain: HashMap<&str, usize> = HashMap::new();
+            for i in 0..self.children.len() {
                 let c = self.children[i];
-                let (line, column) = self.pos(c.range().start);
                 let name = c.tag_name().name();
-                let at = Location { line, column, path: self.child_path(name, i) };
-                let what = if self.children[..i].iter().any(|n| n.tag_name() == c.tag_name()) {
-                    format!("unexpected repeated element <{name}>")
-                } else {
-                    format!("unknown element <{name}>")
-                };
-                self.unknown(at, what)?;
+                let earlier = seen.entry((c.tag_name().namespace(), name)).or_default();
+                let repeated = *earlier > 0;
+                *earlier += 1;
+                let plain = seen_plain.get(name).copied().unwrap_or(0);
+                if c.tag_name().namespace().is_none() {
+                    seen_plain.insert(name, plain + 1);
+                }
+                if self.children_used[i] {
+                    continue;
+                }
+                self.unknown(|| {
+                    let path = self.indexed_path(name, plain, total.get(name).copied().unwrap_or(0));
+                    let (line, column) = self.pos(c.range().start);
+                    let what = if repeated {
+                        format!("unexpected repeated element <{name}>")
+                    } else {
+                        format!("unknown element <{name}>")
+                    };
+                    (Location { line, column, path }, what)
+                })?;
             }
         }
         if !self.text_used {
             let stray = self.node.children().filter(|n| n.is_text()).filter_map(|n| n.text()).any(|t| !t.trim().is_empty());
             if stray {
-                let at = self.location();
-                self.unknown(at, "unexpected text content".to_string())?;
+                self.unknown(|| (self.location(), "unexpected text content".to_string()))?;
             }
         }
         Ok(())
     }
 
-    fn unknown(&self, at: Location, message: String) -> Result<(), XmlError> {
+    /// An error when validating, else a warning; `what` runs only when the warning is kept
+    /// (locating costs a scan of the line).
+    fn unknown(&self, what: impl FnOnce() -> (Location, String)) -> Result<(), XmlError> {
         if self.ctx.validate {
+            let (at, message) = what();
             Err(XmlError::Unknown { at, message })
         } else {
-            self.ctx.warnings.borrow_mut().push(Diagnostic { at, message });
+            self.ctx.warn(what);
             Ok(())
         }
     }

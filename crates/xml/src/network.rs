@@ -774,12 +774,7 @@ impl Network {
     }
 
     fn validate(&self) -> Result<(), XmlError> {
-        if self.name.is_empty() {
-            return Err(invalid("/network/name", "network name must not be empty"));
-        }
-        if self.name.contains('/') {
-            return Err(invalid("/network/name", format!("network name '{}' must not contain '/'", self.name)));
-        }
+        crate::names::check_at(crate::names::Kind::Network, &self.name, "/network/name")?;
         let single = self.ips.len() == 1;
         let mut dhcp4 = false;
         let mut dhcp6 = false;

@@ -37,6 +37,7 @@ impl XmlDocument for NodeDevice {
         if self.name.trim().is_empty() {
             return Err(XmlError::invalid("/device/name", "a device needs a name"));
         }
+        crate::names::check_at(crate::names::Kind::NodeDevice, &self.name, "/device/name")?;
         self.devnodes.sort_by_key(|d| d.kind != DevnodeType::Dev);
         if self.devnodes.iter().filter(|d| d.kind == DevnodeType::Dev).count() > 1 {
             return Err(XmlError::invalid("/device/devnode", "only one devnode of type 'dev' is allowed"));

@@ -228,8 +228,8 @@ impl XmlDocument for DomainSnapshot {
     const ROOT: &'static str = "domainsnapshot";
 
     fn post_parse(&mut self) -> Result<(), XmlError> {
-        if self.name.as_deref() == Some("") {
-            return Err(invalid("/domainsnapshot/name", "snapshot name must not be empty"));
+        if let Some(name) = &self.name {
+            crate::names::check_at(crate::names::Kind::Snapshot, name, "/domainsnapshot/name")?;
         }
         if let Some(a) = self.active {
             if a > 1 {

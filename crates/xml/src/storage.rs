@@ -333,15 +333,6 @@ fn invalid(path: &str, msg: impl Into<String>) -> XmlError {
     XmlError::invalid(path, msg)
 }
 
-fn check_name(path: &str, what: &str, name: &str) -> Result<(), XmlError> {
-    if name.is_empty() {
-        return Err(invalid(path, format!("{what} name must not be empty")));
-    }
-    if name.contains('/') {
-        return Err(invalid(path, format!("{what} name '{name}' must not contain '/'")));
-    }
-    Ok(())
-}
 
 impl StoragePool {
     /// The pool's name (taken from the source name for pools that allow omitting it).
@@ -421,7 +412,7 @@ impl XmlDocument for StoragePool {
                 _ => return Err(XmlError::MissingElement { at: crate::Location { path: "/pool".into(), ..Default::default() }, element: "name".into() }),
             }
         }
-        check_name("/pool/name", "pool", self.name())?;
+        crate::names::check_at(crate::names::Kind::StoragePool, self.name(), "/pool/name")?;
         self.validate()?;
         if self.uuid.is_none() {
             self.uuid = Some(uuid::Uuid::new_v4());
@@ -654,7 +645,7 @@ impl XmlDocument for StorageVol {
     const ROOT: &'static str = "volume";
 
     fn post_parse(&mut self) -> Result<(), XmlError> {
-        check_name("/volume/name", "volume", &self.name)?;
+        crate::names::check_at(crate::names::Kind::StorageVol, &self.name, "/volume/name")?;
         if let (Some(c), Some(a)) = (self.capacity, self.allocation) {
             if a.0 > c.0 && self.kind != Some(VolType::Block) {
                 // libvirt allows it (e.g. preallocated metadata), so only sanity-check absurd values

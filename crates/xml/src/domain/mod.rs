@@ -544,12 +544,7 @@ impl XmlDocument for Domain {
     const ROOT: &'static str = "domain";
 
     fn post_parse(&mut self) -> Result<(), XmlError> {
-        if self.name.is_empty() {
-            return Err(XmlError::invalid("/domain/name", "domain name must not be empty"));
-        }
-        if self.name.contains('/') {
-            return Err(XmlError::invalid("/domain/name", format!("domain name '{}' must not contain '/'", self.name)));
-        }
+        crate::names::check_at(crate::names::Kind::Domain, &self.name, "/domain/name")?;
         self.check_sysinfo_uuid()?;
         if self.uuid.is_none() {
             self.uuid = Some(uuid::Uuid::new_v4());

@@ -336,6 +336,7 @@ fn error_issue(prefix: &str, e: &XmlError) -> Issue {
     let path = e.location().map(|l| strip_indices(&l.path)).unwrap_or_default();
     let key = match e {
         XmlError::Syntax { .. } => "malformed XML".to_string(),
+        XmlError::TooLarge { .. } | XmlError::Limit { .. } => "refused by limits".to_string(),
         XmlError::WrongRoot { found, .. } => format!("wrong root <{found}>"),
         XmlError::MissingAttribute { attr, .. } => format!("missing attribute {path}/@{attr}"),
         XmlError::InvalidAttribute { attr, .. } => format!("invalid value {path}/@{attr}"),

@@ -5,7 +5,7 @@
 //! matter), so parsing and formatting never lose an attribute the input had.
 
 use crate::units::Bytes;
-use crate::{Xml, XmlValue, YesNo, OnOff};
+use crate::{El, FromXml, ToXml, Writer, Xml, XmlError, XmlValue, YesNo, OnOff};
 
 use super::common::{
     Address, DeviceInfo, DeviceSeclabel, Initiator, Reconnect, SecretRef, StorageAuth, VirtioModel,
@@ -482,18 +482,166 @@ pub struct Ivgen {
 }
 
 /// `<backingStore>`: the next image down the chain. An empty `<backingStore/>` marks the end.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
+///
+/// The model's one recursive type, so parse, format, clone, compare, print and drop walk the
+/// chain in loops: a chain as deep as the nesting limit allows must not cost a stack frame per
+/// level (derived code took several KiB per level in debug builds and overflowed a 1 MiB stack).
+#[derive(Default)]
 pub struct BackingStore {
-    #[xml(attr = "type")]
     pub kind: Option<DiskType>,
-    #[xml(attr = "index")]
     pub index: Option<u32>,
-    #[xml(child = "format")]
     pub format: Option<ImageFormat>,
-    #[xml(child = "source")]
     pub source: Option<DiskSource>,
-    #[xml(child = "backingStore")]
     pub backing_store: Option<Box<BackingStore>>,
+}
+
+impl BackingStore {
+    /// This level and the ones below it, outermost first.
+    pub fn chain(&self) -> impl Iterator<Item = &BackingStore> {
+        std::iter::successors(Some(self), |b| b.backing_store.as_deref())
+    }
+
+    /// A copy of this level alone.
+    fn level(&self) -> Self {
+        BackingStore {
+            kind: self.kind,
+            index: self.index,
+            format: self.format.clone(),
+            source: self.source.clone(),
+            backing_store: None,
+        }
+    }
+
+    fn level_eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.index == other.index && self.format == other.format && self.source == other.source
+    }
+
+    /// Links `levels` (outermost first) into one chain.
+    fn link(mut levels: Vec<BackingStore>) -> Self {
+        let mut chain: Option<Box<BackingStore>> = None;
+        while levels.len() > 1 {
+            let mut b = levels.pop().unwrap_or_default();
+            b.backing_store = chain;
+            chain = Some(Box::new(b));
+        }
+        let mut top = levels.pop().unwrap_or_default();
+        top.backing_store = chain;
+        top
+    }
+
+    /// One level's own attributes and children (`type`, `index`, `<format>`, `<source>`).
+    fn parse_level(el: &mut El<'_, '_>) -> Result<Self, XmlError> {
+        Ok(BackingStore {
+            kind: el.attr_opt("type")?,
+            index: el.attr_opt("index")?,
+            format: el.child_opt("format")?,
+            source: el.child_opt("source")?,
+            backing_store: None,
+        })
+    }
+
+    fn write_level_attrs(&self, w: &mut Writer) {
+        if let Some(v) = &self.kind {
+            w.attr("type", &v.to_xml_value());
+        }
+        if let Some(v) = &self.index {
+            w.attr("index", &v.to_xml_value());
+        }
+    }
+
+    fn write_level_content(&self, w: &mut Writer) {
+        if let Some(v) = &self.format {
+            w.element("format", v);
+        }
+        if let Some(v) = &self.source {
+            w.element("source", v);
+        }
+    }
+}
+
+impl FromXml for BackingStore {
+    fn from_xml(el: &mut El<'_, '_>) -> Result<Self, XmlError> {
+        let mut levels = vec![Self::parse_level(el)?];
+        let mut inner = Vec::new();
+        let mut next = el.take_child("backingStore");
+        while let Some(mut c) = next {
+            levels.push(Self::parse_level(&mut c)?);
+            next = c.take_child("backingStore");
+            inner.push(c);
+        }
+        // Innermost first, in the order nested parsing would report leftovers.
+        while let Some(mut c) = inner.pop() {
+            c.finish()?;
+        }
+        Ok(Self::link(levels))
+    }
+}
+
+impl Clone for BackingStore {
+    fn clone(&self) -> Self {
+        Self::link(self.chain().map(Self::level).collect())
+    }
+}
+
+impl PartialEq for BackingStore {
+    fn eq(&self, other: &Self) -> bool {
+        let (mut a, mut b) = (self.chain(), other.chain());
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return true,
+                (Some(x), Some(y)) if x.level_eq(y) => {}
+                _ => return false,
+            }
+        }
+    }
+}
+
+impl Eq for BackingStore {}
+
+impl std::fmt::Debug for BackingStore {
+    /// The chain as a list of levels.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut l = f.debug_list();
+        for b in self.chain() {
+            l.entry(&format_args!(
+                "BackingStore {{ kind: {:?}, index: {:?}, format: {:?}, source: {:?} }}",
+                b.kind, b.index, b.format, b.source
+            ));
+        }
+        l.finish()
+    }
+}
+
+impl ToXml for BackingStore {
+    fn write_attrs(&self, w: &mut Writer) {
+        self.write_level_attrs(w);
+    }
+
+    fn write_content(&self, w: &mut Writer) {
+        self.write_level_content(w);
+        let mut open = 0usize;
+        let mut next = self.backing_store.as_deref();
+        while let Some(b) = next {
+            w.start("backingStore");
+            b.write_level_attrs(w);
+            b.write_level_content(w);
+            open += 1;
+            next = b.backing_store.as_deref();
+        }
+        for _ in 0..open {
+            w.end("backingStore");
+        }
+    }
+}
+
+impl Drop for BackingStore {
+    /// Unlinks the chain level by level instead of one nested drop per level.
+    fn drop(&mut self) {
+        let mut next = self.backing_store.take();
+        while let Some(mut b) = next {
+            next = b.backing_store.take();
+        }
+    }
 }
 
 /// `<format type='qcow2'>` of a backing store or mirror.
