@@ -1,24 +1,37 @@
-//! One client connection: a reading thread (framing, keepalive, idle timeout), a writing thread
-//! (bounded queue, write timeout) and up to `max_client_requests` worker threads for calls.
-//! A slow or stuck client only ever blocks its own threads.
+//! One client connection: a reading thread (framing, keepalive, idle and partial-message
+//! timeouts), a writing thread (bounded queue, write timeout) and up to `max_client_requests`
+//! worker threads for calls, taken from the daemon-wide `max_workers` and stopped when idle.
+//! A slow or stuck client only ever blocks its own threads, and everything a client holds
+//! (threads, its socket, buffered bytes, its connection slot) is freed when it leaves.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use oxvirt_rpc::message::split_frame;
+use oxvirt_rpc::message::{split_frame, LEN_SIZE};
 use oxvirt_rpc::protocol::{proc_name, KEEPALIVE_PING};
 use oxvirt_rpc::server::keepalive_message;
 use oxvirt_rpc::{Message, Session, SessionConfig, Sink};
 
 use crate::config::Config;
+use crate::limits::{Bytes, ClientSlot, Limits, WorkerSlot};
 
 /// How often the reading thread wakes to check timers when the client is quiet.
 const TICK: Duration = Duration::from_millis(500);
+/// A worker thread with nothing to do this long ends (and frees its `max_workers` share).
+const WORKER_IDLE: Duration = Duration::from_secs(5);
+/// Input buffer a client keeps between messages; a bigger one is given back once emptied.
+const KEEP_BUF: usize = 64 * 1024;
+/// Bytes read at once.
+const CHUNK: usize = 16 * 1024;
+/// Replies queued for a client that does not read them: above this, its further calls wait
+/// unread, so such a client holds at most this plus its calls in flight.
+const OUT_HIGH: usize = 1 << 20;
 
 /// Calls in flight for one client, bounded.
 struct Inflight {
@@ -38,14 +51,6 @@ impl Inflight {
         *self.n.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
         self.cv.notify_one();
     }
-}
-
-/// Worker threads of one client, started as calls need them, up to the limit.
-struct Workers {
-    tx: mpsc::Sender<Message>,
-    rx: Arc<Mutex<Receiver<Message>>>,
-    started: usize,
-    idle: Arc<AtomicUsize>,
 }
 
 pub struct ClientInfo {
@@ -117,8 +122,18 @@ impl Transport for oxvirt_rpc::tls::TlsStream {
     }
 }
 
-/// Serves one client until it disconnects, breaks the protocol, or stops answering.
-pub fn serve(sock: Arc<dyn Transport>, info: ClientInfo, cfg: Arc<Config>) {
+/// Replies and events on their way to the writing thread. Dropping the sender (in
+/// [`serve`], once the client is gone) ends the writer even while the session, its event
+/// callbacks or streams still hold the sink.
+struct Outbox {
+    tx: Mutex<Option<SyncSender<Message>>>,
+    /// Bytes queued and not yet written.
+    queued: AtomicUsize,
+}
+
+/// Serves one client until it disconnects, breaks the protocol, or stops answering. `slot` is
+/// the client's connection slot, given back when this returns.
+pub fn serve(sock: Arc<dyn Transport>, info: ClientInfo, cfg: Arc<Config>, slot: ClientSlot) {
     let id = info.id;
     let span = tracing::info_span!("client", id, uid = info.uid, pid = info.pid, ro = info.readonly, peer = %info.peer);
     let _g = span.enter();
@@ -129,57 +144,69 @@ pub fn serve(sock: Arc<dyn Transport>, info: ClientInfo, cfg: Arc<Config>) {
     }
     let writer_sock = sock.clone();
     let (tx, rx) = mpsc::sync_channel::<Message>(cfg.max_queued_messages);
+    let outbox = Arc::new(Outbox { tx: Mutex::new(Some(tx)), queued: AtomicUsize::new(0) });
     let dead = Arc::new(AtomicBool::new(false));
     let writer = {
-        let dead = dead.clone();
+        let (dead, outbox) = (dead.clone(), outbox.clone());
         let span = span.clone();
         std::thread::Builder::new().name(format!("client-{id}-tx")).spawn(move || {
             let _g = span.enter();
-            write_loop(writer_sock, rx, &dead)
+            write_loop(writer_sock, rx, &outbox, &dead)
         })
     };
     let writer = match writer {
         Ok(w) => w,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot start writer thread");
+            tracing::warn!(error = %e, "cannot start writer thread; dropping the client");
             return;
         }
     };
     let sink: Sink = {
-        let tx = tx.clone();
-        let dead = dead.clone();
+        let (dead, outbox) = (dead.clone(), outbox.clone());
         let shut = sock.clone();
         Arc::new(move |m: Message| {
             if dead.load(Ordering::Relaxed) {
                 return false;
             }
+            let guard = outbox.tx.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(tx) = guard.as_ref() else { return false };
+            let n = m.body.len() + 28;
+            outbox.queued.fetch_add(n, Ordering::AcqRel);
             match tx.try_send(m) {
                 Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
-                    tracing::warn!("client does not read its messages; disconnecting it");
-                    dead.store(true, Ordering::Relaxed);
-                    shut.shutdown();
+                Err(e) => {
+                    outbox.queued.fetch_sub(n, Ordering::AcqRel);
+                    if matches!(e, TrySendError::Full(_)) {
+                        tracing::warn!("client does not read its messages; disconnecting it");
+                        dead.store(true, Ordering::Relaxed);
+                        shut.shutdown();
+                    }
                     false
                 }
-                Err(TrySendError::Disconnected(_)) => false,
             }
         })
     };
     let session = Arc::new(Session::new(
-        SessionConfig { readonly: info.readonly, default_uri: cfg.default_uri.clone() },
+        SessionConfig {
+            readonly: info.readonly,
+            default_uri: cfg.default_uri.clone(),
+            // What the administrator configured is served even where a client could not name it.
+            configured_uris: cfg.default_uri.iter().chain(&cfg.host_uris).cloned().collect(),
+        },
         sink.clone(),
     ));
-    let reason = read_loop(&*sock, &session, &sink, &cfg, &span, &dead);
+    let reason = read_loop(&*sock, &session, &sink, &cfg, &span, &dead, &outbox, &slot);
     tracing::info!(reason = %reason, "client disconnected");
     dead.store(true, Ordering::Relaxed);
     sock.shutdown();
     session.close();
     drop(sink);
-    drop(tx);
+    // The last sender: the writer sees the end of its queue and returns.
+    drop(outbox.tx.lock().unwrap_or_else(|e| e.into_inner()).take());
     let _ = writer.join();
 }
 
-fn write_loop(sock: Arc<dyn Transport>, rx: Receiver<Message>, dead: &AtomicBool) {
+fn write_loop(sock: Arc<dyn Transport>, rx: Receiver<Message>, outbox: &Outbox, dead: &AtomicBool) {
     let mut buf = Vec::new();
     while let Ok(m) = rx.recv() {
         buf.clear();
@@ -191,15 +218,144 @@ fn write_loop(sock: Arc<dyn Transport>, rx: Receiver<Message>, dead: &AtomicBool
                 Err(_) => break,
             }
         }
-        if let Err(e) = sock.write_all(&buf) {
+        let r = sock.write_all(&buf);
+        outbox.queued.fetch_sub(buf.len(), Ordering::AcqRel);
+        if let Err(e) = r {
             tracing::info!(error = %e, "cannot write to client; disconnecting it");
             dead.store(true, Ordering::Relaxed);
             sock.shutdown();
             return;
         }
+        if buf.capacity() > 1 << 20 {
+            buf = Vec::new();
+        }
     }
 }
 
+/// A received call, with the input budget its bytes hold until it has been answered.
+struct Job {
+    msg: Message,
+    _bytes: Bytes,
+}
+
+/// Calls waiting for, or taken by, this client's worker threads.
+struct WorkQueue {
+    state: Mutex<WorkState>,
+    cv: Condvar,
+}
+
+struct WorkState {
+    jobs: VecDeque<Job>,
+    idle: usize,
+    threads: usize,
+    /// The client is gone: workers end, and calls not started are dropped unrun.
+    closed: bool,
+}
+
+impl WorkQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WorkState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What the reading thread of one client works with.
+struct Calls<'a> {
+    session: &'a Arc<Session>,
+    inflight: Arc<Inflight>,
+    queue: Arc<WorkQueue>,
+    limits: &'a Arc<Limits>,
+    max: usize,
+    span: &'a tracing::Span,
+}
+
+impl Calls<'_> {
+    /// Hands a call to an idle worker, a new worker (within the client's and the daemon's
+    /// limits), a busy worker, or, with no worker at all, runs it here.
+    fn submit(&self, job: Job) {
+        self.inflight.acquire(self.max);
+        let mut s = self.queue.lock();
+        s.jobs.push_back(job);
+        if s.idle < s.jobs.len() && s.threads < self.max {
+            if let Some(slot) = self.limits.try_worker() {
+                if self.spawn_worker(slot) {
+                    s.threads += 1;
+                }
+            }
+        }
+        if s.threads == 0 {
+            let job = s.jobs.pop_back();
+            drop(s);
+            if let Some(job) = job {
+                self.session.handle(job.msg);
+            }
+            self.inflight.release();
+            return;
+        }
+        self.queue.cv.notify_one();
+    }
+
+    fn spawn_worker(&self, slot: WorkerSlot) -> bool {
+        let (queue, session, inflight) = (self.queue.clone(), self.session.clone(), self.inflight.clone());
+        let span = self.span.clone();
+        let spawned = std::thread::Builder::new().name("client-call".into()).spawn(move || {
+            let _g = span.enter();
+            let _slot = slot;
+            work_loop(&queue, &session, &inflight);
+        });
+        match spawned {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start a worker thread");
+                false
+            }
+        }
+    }
+
+    /// The client is gone: idle workers end now, busy ones after their call.
+    fn close(&self) {
+        let mut s = self.queue.lock();
+        s.closed = true;
+        s.jobs.clear();
+        self.queue.cv.notify_all();
+    }
+}
+
+fn work_loop(queue: &WorkQueue, session: &Session, inflight: &Inflight) {
+    let mut s = queue.lock();
+    loop {
+        if s.closed {
+            break;
+        }
+        if let Some(job) = s.jobs.pop_front() {
+            drop(s);
+            session.handle(job.msg);
+            inflight.release();
+            s = queue.lock();
+            continue;
+        }
+        s.idle += 1;
+        let (s2, t) = queue.cv.wait_timeout(s, WORKER_IDLE).unwrap_or_else(|e| e.into_inner());
+        s = s2;
+        s.idle -= 1;
+        if t.timed_out() && s.jobs.is_empty() {
+            break;
+        }
+    }
+    s.threads -= 1;
+}
+
+/// The declared length of the frame at the start of `buf` (continued by `more`), once its
+/// length word is in.
+fn declared_len(buf: &[u8], more: &[u8]) -> Option<usize> {
+    let mut w = [0u8; LEN_SIZE];
+    let k = buf.len().min(LEN_SIZE);
+    w[..k].copy_from_slice(&buf[..k]);
+    let rest = (LEN_SIZE - k).min(more.len());
+    w[k..k + rest].copy_from_slice(&more[..rest]);
+    (k + rest == LEN_SIZE).then(|| u32::from_be_bytes(w) as usize)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn read_loop(
     sock: &dyn Transport,
     session: &Arc<Session>,
@@ -207,23 +363,81 @@ fn read_loop(
     cfg: &Config,
     span: &tracing::Span,
     dead: &AtomicBool,
+    outbox: &Outbox,
+    slot: &ClientSlot,
 ) -> String {
-    let inflight = Arc::new(Inflight { n: Mutex::new(0), cv: Condvar::new() });
-    let (wtx, wrx) = mpsc::channel::<Message>();
-    let mut workers = Workers { tx: wtx, rx: Arc::new(Mutex::new(wrx)), started: 0, idle: Arc::new(AtomicUsize::new(0)) };
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-    let mut chunk = vec![0u8; 64 * 1024];
+    let calls = Calls {
+        session,
+        inflight: Arc::new(Inflight { n: Mutex::new(0), cv: Condvar::new() }),
+        queue: Arc::new(WorkQueue {
+            state: Mutex::new(WorkState { jobs: VecDeque::new(), idle: 0, threads: 0, closed: false }),
+            cv: Condvar::new(),
+        }),
+        limits: slot.limits(),
+        max: cfg.max_client_requests,
+        span,
+    };
+    let r = read_frames(sock, session, sink, cfg, dead, outbox, slot, &calls);
+    calls.close();
+    r
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_frames(
+    sock: &dyn Transport,
+    session: &Arc<Session>,
+    sink: &Sink,
+    cfg: &Config,
+    dead: &AtomicBool,
+    outbox: &Outbox,
+    slot: &ClientSlot,
+    calls: &Calls,
+) -> String {
+    // Grown as bytes arrive (never by the length a client declares), within the input budget.
+    let mut buf: Vec<u8> = Vec::new();
+    let mut held = slot.bytes();
+    let mut chunk = [0u8; CHUNK];
     let mut last_rx = Instant::now();
     let mut pings_unanswered = 0u32;
     let mut last_ping = Instant::now();
+    // When the message now in `buf` began (its first byte, or the previous message's end).
+    let mut partial_since: Option<Instant> = None;
     loop {
         if dead.load(Ordering::Relaxed) {
             return "connection dropped".into();
         }
+        // A client that does not read its replies gets no more calls read.
+        if outbox.queued.load(Ordering::Acquire) > OUT_HIGH {
+            std::thread::sleep(Duration::from_millis(50));
+            if partial_since.is_some() {
+                partial_since = Some(Instant::now());
+            }
+            continue;
+        }
         match sock.read(&mut chunk) {
             Ok(0) => return "end of stream".into(),
             Ok(n) => {
+                let need = buf.len() + n;
+                if need > buf.capacity() {
+                    // Double, but not past the end of the frame being received.
+                    let mut want = need.max(2 * buf.capacity()).max(4096);
+                    if let Some(d) = declared_len(&buf, &chunk[..n]) {
+                        if d >= need {
+                            want = want.min(d);
+                        }
+                    }
+                    if !held.grow_to(want) {
+                        if let Some(suppressed) = BUDGET_LOG.allow() {
+                            tracing::warn!(suppressed, held = held.held(), want, "input budget exhausted (max_partial_bytes); dropping the client");
+                        }
+                        return "input budget exhausted".into();
+                    }
+                    buf.reserve_exact(want - buf.len());
+                }
                 buf.extend_from_slice(&chunk[..n]);
+                if partial_since.is_none() {
+                    partial_since = Some(Instant::now());
+                }
                 last_rx = Instant::now();
                 pings_unanswered = 0;
             }
@@ -236,11 +450,11 @@ fn read_loop(
                 Ok(Some((msg, len))) => {
                     used += len;
                     tracing::trace!(proc = proc_name(msg.header.proc_), serial = msg.header.serial, "message");
-                    if Session::is_slow(&msg) {
-                        inflight.acquire(cfg.max_client_requests);
-                        submit(&mut workers, msg, session, &inflight, cfg.max_client_requests, span);
+                    let job = Job { _bytes: held.split_forced(len), msg };
+                    if Session::is_slow(&job.msg) {
+                        calls.submit(job);
                     } else {
-                        session.handle(msg);
+                        session.handle(job.msg);
                     }
                 }
                 Ok(None) => break,
@@ -249,6 +463,19 @@ fn read_loop(
         }
         if used > 0 {
             buf.drain(..used);
+            partial_since = (!buf.is_empty()).then(Instant::now);
+            if buf.capacity() > KEEP_BUF && buf.len() <= KEEP_BUF / 2 {
+                buf.shrink_to(KEEP_BUF);
+            }
+            held.shrink_to(buf.capacity());
+        }
+        if let Some(t) = partial_since {
+            if t.elapsed() >= cfg.partial_message_timeout {
+                if let Some(suppressed) = SLOW_LOG.allow() {
+                    tracing::warn!(suppressed, bytes = buf.len(), "message not completed within partial_message_timeout; dropping the client");
+                }
+                return format!("partial message not completed within {}s", cfg.partial_message_timeout.as_secs());
+            }
         }
         // Keepalive: ping a quiet client that asked for it; drop it when it stops answering.
         let quiet = last_rx.elapsed();
@@ -269,42 +496,8 @@ fn read_loop(
     }
 }
 
-fn submit(w: &mut Workers, msg: Message, session: &Arc<Session>, inflight: &Arc<Inflight>, max: usize, span: &tracing::Span) {
-    if w.idle.load(Ordering::Acquire) == 0 && w.started < max {
-        let rx = w.rx.clone();
-        let idle = w.idle.clone();
-        let (session2, inflight2) = (session.clone(), inflight.clone());
-        let span = span.clone();
-        // Counted idle before it exists, so a quick first receive cannot underflow the count.
-        w.idle.fetch_add(1, Ordering::AcqRel);
-        let spawned = std::thread::Builder::new().name("client-call".into()).spawn(move || {
-            let _g = span.enter();
-            loop {
-                let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                let Ok(m) = next else { return };
-                idle.fetch_sub(1, Ordering::AcqRel);
-                session2.handle(m);
-                inflight2.release();
-                idle.fetch_add(1, Ordering::AcqRel);
-            }
-        });
-        match spawned {
-            Ok(_) => w.started += 1,
-            Err(e) if w.started == 0 => {
-                w.idle.fetch_sub(1, Ordering::AcqRel);
-                tracing::warn!(error = %e, "cannot start a worker thread; running the call inline");
-                session.handle(msg);
-                inflight.release();
-                return;
-            }
-            Err(e) => {
-                w.idle.fetch_sub(1, Ordering::AcqRel);
-                tracing::warn!(error = %e, "cannot start another worker thread");
-            }
-        }
-    }
-    if let Err(mpsc::SendError(m)) = w.tx.send(msg) {
-        session.handle(m);
-        inflight.release();
-    }
-}
+/// Rate limits for the warnings many hostile clients could otherwise flood the log with.
+static BUDGET_LOG: std::sync::LazyLock<crate::limits::RateLimit> =
+    std::sync::LazyLock::new(|| crate::limits::RateLimit::new(Duration::from_secs(10)));
+static SLOW_LOG: std::sync::LazyLock<crate::limits::RateLimit> =
+    std::sync::LazyLock::new(|| crate::limits::RateLimit::new(Duration::from_secs(10)));

@@ -22,7 +22,27 @@ pub struct Config {
     /// Hypervisor URIs the daemon hosts from its start (autostart, live guest watching);
     /// `host_uris = none` hosts nothing until a client connects.
     pub host_uris: Vec<String>,
+    /// Connections at once, all sockets together (libvirt's `max_clients`); further ones are
+    /// accepted and closed at once. Bounded by [`THREAD_BUDGET`] and the fd limit.
     pub max_clients: usize,
+    /// Connections of one unprivileged uid at once (ours; root and our user are exempt).
+    pub max_clients_per_uid: usize,
+    /// Slots of `max_clients` that only root (or our user) may take, so unprivileged users
+    /// filling the read-only socket never lock root out of the read-write one (ours).
+    pub reserved_rw_clients: usize,
+    /// TLS clients still in their handshake (libvirt's `max_anonymous_clients`).
+    pub max_anonymous_clients: usize,
+    /// Threads running calls, all clients together (libvirt's `max_workers`). A client that
+    /// finds none free runs its calls one at a time on its own reading thread.
+    pub max_workers: usize,
+    /// Bytes of client input held daemon-wide: partial messages and received calls not yet
+    /// answered (ours). Unprivileged clients leave `max_message_size` of it to root.
+    pub max_partial_bytes: usize,
+    /// The same for one unprivileged uid (ours).
+    pub max_partial_bytes_per_uid: usize,
+    /// A message must complete this long after its first byte (or the previous message's
+    /// end), else the client is dropped: slow-loris clients cannot hold buffers (ours).
+    pub partial_message_timeout: Duration,
     /// Largest message accepted from a client, in bytes (libvirt's limit at most).
     pub max_message_size: usize,
     /// Calls of one client that may run at once; further ones wait unread.
@@ -60,7 +80,14 @@ impl Default for Config {
             pidfile: None,
             default_uri: None,
             host_uris: vec!["qemu:///system".into()],
-            max_clients: 5000,
+            max_clients: 1000,
+            max_clients_per_uid: 64,
+            reserved_rw_clients: 32,
+            max_anonymous_clients: 20,
+            max_workers: 256,
+            max_partial_bytes: 128 << 20,
+            max_partial_bytes_per_uid: 64 << 20,
+            partial_message_timeout: Duration::from_secs(30),
             max_message_size: oxvirt_rpc::xdr::MESSAGE_MAX,
             max_client_requests: 5,
             keepalive_interval: 5,
@@ -77,6 +104,55 @@ impl Default for Config {
             tls: oxvirt_rpc::tls::TlsServerConfig::default(),
             tls_handshake_timeout: Duration::from_secs(10),
         }
+    }
+}
+
+/// Live threads the client-serving parts may use: each client has a reading and a writing
+/// thread, plus `max_workers` call threads. The tracing subscriber (sharded-slab) panics at its
+/// 4096th live thread, and drivers, guests' watchers and consoles need threads too, so the
+/// limits are clamped to stay well below.
+pub const THREAD_BUDGET: usize = 3072;
+/// File descriptors kept free of clients for the daemon itself (drivers, QEMU, logs).
+pub const FD_RESERVE: usize = 256;
+
+impl Config {
+    /// Clamps the client limits to what the process can hold: threads within
+    /// [`THREAD_BUDGET`], one fd per client within `nofile` (the soft RLIMIT_NOFILE) less
+    /// [`FD_RESERVE`], room for one largest message in the byte budget. Returns a warning per
+    /// setting changed.
+    pub fn apply_bounds(&mut self, nofile: usize) -> Vec<String> {
+        let mut w = Vec::new();
+        let max_workers = self.max_workers.clamp(1, THREAD_BUDGET / 4);
+        if max_workers != self.max_workers {
+            w.push(format!("max_workers {} lowered to {max_workers} (thread budget)", self.max_workers));
+            self.max_workers = max_workers;
+        }
+        let by_threads = (THREAD_BUDGET - self.max_workers) / 2;
+        let by_fds = nofile.saturating_sub(FD_RESERVE).max(1);
+        let max_clients = self.max_clients.min(by_threads).min(by_fds);
+        if max_clients != self.max_clients {
+            w.push(format!(
+                "max_clients {} lowered to {max_clients} (at most {by_threads} by the thread budget, {by_fds} by the open-file limit {nofile})",
+                self.max_clients
+            ));
+            self.max_clients = max_clients;
+        }
+        if self.reserved_rw_clients >= self.max_clients {
+            let r = self.max_clients / 2;
+            w.push(format!("reserved_rw_clients {} lowered to {r} (below max_clients)", self.reserved_rw_clients));
+            self.reserved_rw_clients = r;
+        }
+        let min_bytes = 2 * self.max_message_size;
+        if self.max_partial_bytes < min_bytes {
+            w.push(format!("max_partial_bytes {} raised to {min_bytes} (two largest messages)", self.max_partial_bytes));
+            self.max_partial_bytes = min_bytes;
+        }
+        let max_client_requests = self.max_client_requests.min(self.max_workers);
+        if max_client_requests != self.max_client_requests {
+            w.push(format!("max_client_requests {} lowered to max_workers", self.max_client_requests));
+            self.max_client_requests = max_client_requests;
+        }
+        w
     }
 }
 
@@ -224,7 +300,16 @@ impl Config {
                     let v = s(v)?;
                     c.host_uris = if v == "none" { Vec::new() } else { v.split(',').map(|u| u.trim().to_string()).collect() };
                 }
-                "max_clients" => c.max_clients = n(v)? as usize,
+                "max_clients" => c.max_clients = (n(v)? as usize).max(1),
+                "max_clients_per_uid" => c.max_clients_per_uid = (n(v)? as usize).max(1),
+                "reserved_rw_clients" => c.reserved_rw_clients = n(v)? as usize,
+                "max_anonymous_clients" => c.max_anonymous_clients = (n(v)? as usize).max(1),
+                "max_workers" => c.max_workers = (n(v)? as usize).max(1),
+                "max_partial_bytes" => c.max_partial_bytes = n(v)? as usize,
+                "max_partial_bytes_per_uid" => c.max_partial_bytes_per_uid = n(v)? as usize,
+                "partial_message_timeout" => c.partial_message_timeout = Duration::from_secs(n(v)?.max(1)),
+                // libvirt's worker pool shape; our workers start and stop on demand.
+                "min_workers" | "prio_workers" => {}
                 "max_message_size" => {
                     c.max_message_size = (n(v)? as usize).clamp(28, oxvirt_rpc::xdr::MESSAGE_MAX);
                 }
@@ -287,6 +372,26 @@ mod tests {
         let e = Config::parse(Path::new("t.conf"), "max_clients = \"many\"").unwrap_err();
         assert_eq!(e.to_string(), "t.conf:1: max_clients takes a non-negative integer");
         assert!(Config::parse(Path::new("t.conf"), "junk").is_err());
+    }
+
+    #[test]
+    fn client_limits() {
+        let text = "max_clients = 5000\nmax_clients_per_uid = 8\nmax_workers = 20\nmin_workers = 5\n\
+            partial_message_timeout = 2\nmax_partial_bytes = 1000\nmax_partial_bytes_per_uid = 500\nreserved_rw_clients = 4\n";
+        let mut c = Config::parse(Path::new("t.conf"), text).unwrap();
+        assert_eq!((c.max_clients, c.max_clients_per_uid, c.max_workers), (5000, 8, 20));
+        assert_eq!(c.partial_message_timeout, Duration::from_secs(2));
+        let w = c.apply_bounds(20000);
+        assert_eq!(c.max_clients, (THREAD_BUDGET - 20) / 2);
+        assert_eq!(c.max_partial_bytes, 2 * c.max_message_size);
+        assert_eq!(w.len(), 2, "{w:?}");
+        let w = c.apply_bounds(1024);
+        assert_eq!(c.max_clients, 1024 - FD_RESERVE);
+        assert_eq!(w.len(), 1, "{w:?}");
+        // The defaults need no clamping with a usual fd limit.
+        let mut d = Config::default();
+        assert!(d.apply_bounds(1 << 20).is_empty());
+        assert!(2 * d.max_clients + d.max_workers <= THREAD_BUDGET);
     }
 
     #[test]

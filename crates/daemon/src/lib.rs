@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod config;
+pub mod limits;
 
 use std::collections::HashMap;
 use std::fs;
@@ -17,13 +18,14 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
 pub use config::Config;
+use limits::{Class, Limits};
 
 /// A listening socket and whether it grants read-only connections.
 struct Listener {
@@ -60,6 +62,35 @@ fn set_child_subreaper() {
     if rc != 0 {
         tracing::warn!(error = %std::io::Error::last_os_error(), "cannot become a child subreaper");
     }
+}
+
+/// Makes glibc serve every allocation above 256 KiB with its own mapping, given back to the
+/// system when freed. By default the threshold rises with the largest block freed (up to
+/// 32 MiB), after which clients' big message buffers would come from, and stay in, the heap.
+fn fixed_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a malloc tunable; called before the client threads start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
+/// Raises the soft open-file limit to the hard one (each client is an fd) and returns it.
+fn raise_nofile() -> usize {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit read and write one rlimit struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 1024;
+        }
+        if r.rlim_cur < r.rlim_max {
+            let want = libc::rlimit { rlim_cur: r.rlim_max, rlim_max: r.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                r = want;
+            }
+        }
+    }
+    usize::try_from(r.rlim_cur).unwrap_or(usize::MAX)
 }
 
 /// Binds a socket at `path` with `mode`. A live socket there means another daemon: refuse.
@@ -166,8 +197,22 @@ impl Reaper {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. `signals` is the set from [`block_signals`].
-pub fn run(cfg: Config, signals: libc::sigset_t) -> Result<()> {
+pub fn run(mut cfg: Config, signals: libc::sigset_t) -> Result<()> {
     set_child_subreaper();
+    fixed_mmap_threshold();
+    let nofile = raise_nofile();
+    for w in cfg.apply_bounds(nofile) {
+        tracing::warn!("{w}");
+    }
+    tracing::info!(
+        max_clients = cfg.max_clients,
+        max_clients_per_uid = cfg.max_clients_per_uid,
+        reserved_rw_clients = cfg.reserved_rw_clients,
+        max_workers = cfg.max_workers,
+        max_partial_bytes = cfg.max_partial_bytes,
+        nofile,
+        "client limits"
+    );
     oxvirt_driver_test::register();
     oxvirt_driver_qemu::register();
     // Hosted drivers autostart their domains and watch running guests live (events, power-off).
@@ -215,8 +260,8 @@ fn serve(cfg: Config, signals: libc::sigset_t) -> Result<()> {
     }
     let paths: Vec<PathBuf> = listeners.iter().map(|l| l.path.clone()).collect();
     let tcp = tcp_listeners(&cfg)?;
+    let clients = Limits::new(&cfg);
     let cfg = Arc::new(cfg);
-    let clients = Arc::new(AtomicUsize::new(0));
     let next_id = Arc::new(AtomicU64::new(1));
     for (sock, tls) in tcp {
         let (cfg, clients, next_id) = (cfg.clone(), clients.clone(), next_id.clone());
@@ -264,7 +309,9 @@ fn serve(cfg: Config, signals: libc::sigset_t) -> Result<()> {
     Ok(())
 }
 
-fn accept_loop(l: Listener, cfg: Arc<Config>, clients: Arc<AtomicUsize>, next_id: Arc<AtomicU64>) {
+/// Accepts clients of one unix socket. A client over a limit is accepted and closed at once
+/// (it sees the end of the stream), with a rate-limited log line; accepting goes on.
+fn accept_loop(l: Listener, cfg: Arc<Config>, clients: Arc<Limits>, next_id: Arc<AtomicU64>) {
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
     for conn in l.sock.incoming() {
@@ -282,20 +329,20 @@ fn accept_loop(l: Listener, cfg: Arc<Config>, clients: Arc<AtomicUsize>, next_id
             tracing::warn!(pid, uid, "refusing read-write client: not root nor our user");
             continue;
         }
-        if clients.load(Ordering::Relaxed) >= cfg.max_clients {
-            tracing::warn!(max = cfg.max_clients, "too many clients; refusing one");
-            continue;
-        }
-        clients.fetch_add(1, Ordering::Relaxed);
+        let slot = match clients.admit(Class::of_unix_peer(uid, euid)) {
+            Ok(s) => s,
+            Err(r) => {
+                clients.log_refusal(&r, pid, "unix");
+                continue;
+            }
+        };
         let info =
             client::ClientInfo { id: next_id.fetch_add(1, Ordering::Relaxed), readonly: l.readonly, uid, pid, peer: "unix".into() };
-        let (cfg2, clients2) = (cfg.clone(), clients.clone());
-        let spawned = std::thread::Builder::new().name(format!("client-{}", info.id)).spawn(move || {
-            client::serve(Arc::new(sock), info, cfg2);
-            clients2.fetch_sub(1, Ordering::Relaxed);
-        });
+        let cfg2 = cfg.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("client-{}", info.id))
+            .spawn(move || client::serve(Arc::new(sock), info, cfg2, slot));
         if let Err(e) = spawned {
-            clients.fetch_sub(1, Ordering::Relaxed);
             tracing::warn!(error = %e, "cannot start a client thread");
         }
     }
@@ -346,7 +393,7 @@ fn tcp_accept_loop(
     l: TcpListener,
     tls: Option<Arc<oxvirt_rpc::tls::TlsAcceptor>>,
     cfg: Arc<Config>,
-    clients: Arc<AtomicUsize>,
+    clients: Arc<Limits>,
     next_id: Arc<AtomicU64>,
 ) {
     for conn in l.incoming() {
@@ -359,26 +406,41 @@ fn tcp_accept_loop(
             }
         };
         // Handshaking clients count too, so a flood of idle connections stays bounded.
-        if clients.load(Ordering::Relaxed) >= cfg.max_clients {
-            tracing::warn!(max = cfg.max_clients, "too many clients; refusing one");
-            continue;
-        }
-        clients.fetch_add(1, Ordering::Relaxed);
+        let peer = sock.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+        let slot = match clients.admit(Class::Remote) {
+            Ok(s) => s,
+            Err(r) => {
+                clients.log_refusal(&r, -1, &peer);
+                continue;
+            }
+        };
+        let anonymous = match tls.as_ref().map(|_| clients.admit_anonymous()).transpose() {
+            Ok(a) => a,
+            Err(r) => {
+                clients.log_refusal(&r, -1, &peer);
+                continue;
+            }
+        };
         let id = next_id.fetch_add(1, Ordering::Relaxed);
-        let (cfg2, clients2, tls) = (cfg.clone(), clients.clone(), tls.clone());
-        let spawned = std::thread::Builder::new().name(format!("client-{id}")).spawn(move || {
-            tcp_client(sock, id, tls.as_deref(), cfg2);
-            clients2.fetch_sub(1, Ordering::Relaxed);
-        });
+        let (cfg2, tls) = (cfg.clone(), tls.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("client-{id}"))
+            .spawn(move || tcp_client(sock, id, tls.as_deref(), cfg2, slot, anonymous));
         if let Err(e) = spawned {
-            clients.fetch_sub(1, Ordering::Relaxed);
             tracing::warn!(error = %e, "cannot start a client thread");
         }
     }
 }
 
 /// Runs on the client's own thread: the TLS handshake (bounded), then the RPC session.
-fn tcp_client(sock: TcpStream, id: u64, tls: Option<&oxvirt_rpc::tls::TlsAcceptor>, cfg: Arc<Config>) {
+fn tcp_client(
+    sock: TcpStream,
+    id: u64,
+    tls: Option<&oxvirt_rpc::tls::TlsAcceptor>,
+    cfg: Arc<Config>,
+    slot: limits::ClientSlot,
+    anonymous: Option<limits::AnonymousSlot>,
+) {
     let addr = sock.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
     let _ = sock.set_nodelay(true);
     let (transport, peer): (Arc<dyn client::Transport>, String) = match tls {
@@ -391,10 +453,12 @@ fn tcp_client(sock: TcpStream, id: u64, tls: Option<&oxvirt_rpc::tls::TlsAccepto
             }
         },
     };
+    // Authenticated (or plain TCP): no longer anonymous.
+    drop(anonymous);
     // Never read-only by the transport (libvirt has no read-only TLS port); a client that asks
     // for a read-only connection gets one.
     let info = client::ClientInfo { id, readonly: false, uid: u32::MAX, pid: -1, peer };
-    client::serve(transport, info, cfg);
+    client::serve(transport, info, cfg, slot);
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ impl Daemon {
     pub fn is_running(&self) -> bool {
         std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
             .ok()
-            .and_then(|s| s.rfind(')').map(|i| s[i + 1..].trim_start().chars().next() != Some('Z')))
+            .and_then(|s| s.rfind(')').map(|i| !s[i + 1..].trim_start().starts_with('Z')))
             .unwrap_or(false)
     }
     pub fn log(&self) -> String {

@@ -318,7 +318,7 @@ impl Peer {
             match self.lines.recv_timeout(left) {
                 Ok(l) => {
                     self.seen.push(l.clone());
-                    if let Some((k, v)) = l.strip_prefix(SAY).and_then(|r| r.split_once('=')) {
+                    if let Some((k, v)) = l.find(SAY).and_then(|i| l[i + SAY.len()..].split_once('=')) {
                         if k == key {
                             return v.to_string();
                         }
@@ -380,7 +380,8 @@ impl Drop for Peer {
 
 /// In the child: tells the parent's [`Peer::wait_for`] `key` = `value`.
 pub fn child_say(key: &str, value: impl std::fmt::Display) {
-    println!("{SAY}{key}={value}");
+    // On a line of its own: libtest's "test NAME ... " has no newline yet.
+    println!("\n{SAY}{key}={value}");
     let _ = io::stdout().flush();
 }
 
