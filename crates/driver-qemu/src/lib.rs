@@ -14,6 +14,7 @@ pub mod driver;
 pub use oxvirt_sysutil as fsutil;
 pub mod hotplug;
 pub mod layout;
+pub mod locks;
 pub mod nic;
 pub mod process;
 pub mod security;
