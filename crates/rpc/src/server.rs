@@ -53,6 +53,13 @@ pub fn check_served_uri(uri: &str, readonly: bool, configured: &[String]) -> Res
             denied(format!("read-only clients may not open '{uri}': the daemon would read that file for them"))
         }
         ("test", _) => Ok(()),
+        // Opening a driver the daemon does not host yet starts it (autostart, watchers): a side
+        // effect a read-only client must not cause.
+        ("qemu", "/system" | "/session") if readonly => Err(Error::new(
+            ErrorCode::NoConnect,
+            ErrorDomain::Rpc,
+            format!("'{uri}' is not hosted by this daemon (host_uris), so read-only clients cannot open it"),
+        )),
         ("qemu", "/system") if root => Ok(()),
         ("qemu", "/session") if !root => Ok(()),
         ("qemu", "/system" | "/session") => Err(Error::new(
@@ -899,6 +906,28 @@ pub fn error_reply(call: &Header, e: &Error) -> Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn served_uris() {
+        let hosted = vec!["qemu:///system".to_string(), "qemu:///embed?root=/srv/vms".to_string()];
+        let code = |uri: &str, ro: bool| check_served_uri(uri, ro, &hosted).err().map(|e| e.code);
+        for ro in [false, true] {
+            assert_eq!(code("test:///default", ro), None);
+            assert_eq!(code("qemu:///system", ro), None);
+            // the administrator's embedded root, and no other
+            assert_eq!(code("qemu:///embed?root=/srv/vms", ro), None);
+            assert_eq!(code("qemu:///embed?root=/tmp/mine", ro), Some(ErrorCode::OperationDenied));
+            // no relaying
+            assert_eq!(code("qemu+tcp://10.0.0.1/system", ro), Some(ErrorCode::OperationDenied));
+            assert_eq!(code("test+unix:///default?socket=/x", ro), Some(ErrorCode::OperationDenied));
+            assert_eq!(code("xen:///system", ro), Some(ErrorCode::NoConnect));
+        }
+        // files by path: read-write (root-equivalent) clients only
+        assert_eq!(code("test:///etc/shadow", true), Some(ErrorCode::OperationDenied));
+        assert_eq!(code("test:///tmp/node.xml", false), None);
+        // a read-only client does not make the daemon start a driver it does not host
+        assert!(check_served_uri("qemu:///system", true, &[]).is_err());
+    }
 
     #[test]
     fn vcpu_xml() {
