@@ -96,7 +96,11 @@ pub fn apply(def: &mut Network, command: u32, section: u32, parent: i32, xml: &s
 }
 
 fn apply_inner(def: &mut Network, command: u32, section: u32, parent: i32, xml: &str) -> Result<()> {
-    let doc = roxmltree::Document::parse(xml).map_err(|e| xml_err(format!("(network_update_xml):{}: {e}", e.pos().row)))?;
+    // Through the one limited entry point: the section XML comes from any client.
+    let doc = oxvirt_xml::parse_tree(xml, oxvirt_xml::Limits::DEFINITION).map_err(|e| match e {
+        oxvirt_xml::XmlError::Syntax { line, .. } => xml_err(format!("(network_update_xml):{line}: {e}")),
+        e => xml_err(format!("(network_update_xml): {e}")),
+    })?;
     let root = doc.root_element();
     let net = def.name.clone();
     let check_root = |want: &str| -> Result<()> {

@@ -16,8 +16,10 @@ fn domain_xml(d: &Domain, inactive: bool) -> Result<String, CmdError> {
     d.xml_desc(if inactive { flags::XML_INACTIVE } else { 0 }).map_err(|e| CmdError::api("", e))
 }
 
+/// The domain XML a server sent, parsed within the same limits as every other document.
 fn parse(xml: &str) -> Result<roxmltree::Document<'_>, CmdError> {
-    roxmltree::Document::parse(xml).map_err(|e| CmdError::Failed(format!("cannot parse domain XML: {e}")))
+    oxvirt_xml::parse_tree(xml, oxvirt_xml::Limits::DEFINITION)
+        .map_err(|e| CmdError::Failed(format!("cannot parse domain XML: {e}")))
 }
 
 fn children<'a, 'i>(n: roxmltree::Node<'a, 'i>, tag: &'a str) -> impl Iterator<Item = roxmltree::Node<'a, 'i>> + 'a {

@@ -331,13 +331,15 @@ impl NetworkDriver {
 
     fn load_one(&self, name: &str) -> Result<Option<Obj>> {
         let cfg_path = self.layout.config_file(name);
-        let config = match fs::read_to_string(&cfg_path) {
+        // Stored definitions are read within the same size limit they were accepted under.
+        let read = |p: &std::path::Path| oxvirt_xml::limits::read_file(p, &oxvirt_xml::Limits::DEFINITION);
+        let config = match read(&cfg_path) {
             Ok(s) => Some(parse(&s, false).map_err(|e| failed(format!("definition {} is unreadable: {e}", cfg_path.display())))?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(sys(format!("reading {}", cfg_path.display()), e)),
         };
         let live = match (
-            fs::read_to_string(self.layout.live_file(name)),
+            read(&self.layout.live_file(name)),
             fs::read_to_string(self.layout.runtime_file(name)),
         ) {
             (Ok(x), Ok(j)) => {
@@ -362,7 +364,7 @@ impl NetworkDriver {
             for e in rd.flatten() {
                 let f = e.file_name().to_string_lossy().into_owned();
                 if let Some(n) = f.strip_suffix(".xml") {
-                    if !n.starts_with('.') {
+                    if !n.starts_with('.') && oxvirt_xml::names::check(oxvirt_xml::names::Kind::Network, n).is_ok() {
                         names.insert(n.to_string());
                     }
                 }
@@ -512,7 +514,8 @@ impl NetworkDriver {
     }
 
     pub fn lookup_by_name(&self, name: &str) -> Result<NetworkRef> {
-        if !name.contains('/') && !name.is_empty() {
+        // A name outside the one rule cannot be defined, and must not reach a path.
+        if oxvirt_xml::names::check(oxvirt_xml::names::Kind::Network, name).is_ok() {
             if let Some(o) = self.load_one(name)? {
                 return Ok(o.reference());
             }
