@@ -275,12 +275,12 @@ impl Drop for World {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let mut guests = stems(&self.root.join("run/qemu"), ".status");
+        let mut guests = stems(&self.root.join("run/qemu/status"), ".status");
         guests.extend(["g1".to_string(), "g2".to_string()]);
         for g in &guests {
             let _ = self.ox_raw(&["destroy", g]);
             // Should the CLI have failed, QEMU must not outlive the test.
-            if let Ok(text) = std::fs::read(self.root.join(format!("run/qemu/{g}.status"))) {
+            if let Ok(text) = std::fs::read(self.root.join(format!("run/qemu/status/{g}.status"))) {
                 if let Some(pid) = serde_json::from_slice::<serde_json::Value>(&text).ok().and_then(|v| v["pid"].as_i64()) {
                     kill(pid);
                 }
@@ -1089,7 +1089,7 @@ fn multiqueue_named_taps_vhost_refusal_and_ethernet() {
     let flags = w.sh(&["cat", "/sys/class/net/mytap0/tun_flags"]);
     let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).expect("tun_flags");
     assert!(flags & 0x100 != 0, "IFF_MULTI_QUEUE on mytap0: {flags:#x}");
-    let status: serde_json::Value = serde_json::from_slice(&std::fs::read(w.root.join("run/qemu/mq.status")).expect("status")).expect("json");
+    let status: serde_json::Value = serde_json::from_slice(&std::fs::read(w.root.join("run/qemu/status/mq.status")).expect("status")).expect("json");
     let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", status["pid"])).expect("QEMU's cmdline").replace('\0', " ");
     assert!(cmdline.contains("\"fds\":") && cmdline.contains("\"mq\":true") && cmdline.contains("\"vectors\":6"), "{cmdline}");
 
@@ -1314,7 +1314,7 @@ fn direct_guests_in_bridge_mode_reach_the_lan_and_each_other() {
     assert!(!macvtaps(&w).iter().any(|l| l.contains(&format!(": {plugged}@"))), "unplugged macvtap left: {:?}", macvtaps(&w));
 
     // A crashed QEMU (killed behind our back): the next look finds it and deletes the macvtap.
-    let status: serde_json::Value = serde_json::from_slice(&std::fs::read(w.root.join("run/qemu/g2.status")).expect("status")).expect("json");
+    let status: serde_json::Value = serde_json::from_slice(&std::fs::read(w.root.join("run/qemu/status/g2.status")).expect("status")).expect("json");
     kill(status["pid"].as_i64().expect("pid"));
     wait_shutoff(&w, "g2");
     assert!(w.ox(&["domstate", "g2", "--reason"]).contains("crashed"));

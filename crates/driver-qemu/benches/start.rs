@@ -99,7 +99,7 @@ fn alive(pid: i32) -> bool {
 
 fn status_pid(root: &Path) -> i32 {
     let v: serde_json::Value =
-        serde_json::from_slice(&fs::read(root.join("run/qemu/bench.status")).expect("status file")).expect("status JSON");
+        serde_json::from_slice(&fs::read(root.join("run/qemu/status/bench.status")).expect("status file")).expect("status JSON");
     v["pid"].as_i64().expect("pid") as i32
 }
 
@@ -285,7 +285,7 @@ fn main() {
     let mut parts: Vec<String> =
         raw_cmdline.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
     let argv = Argv { binary: parts.remove(0), args: parts };
-    let run_dir = root.join("run/qemu/bench").display().to_string();
+    let run_dir = root.join("run/qemu/domains/bench").display().to_string();
     let raw_dir = tmp.path().join("raw");
     fs::create_dir_all(&raw_dir).expect("raw dir");
     let raw_serial = tmp.path().join("raw-serial.log");
@@ -557,7 +557,7 @@ fn breakdown(conn: &Connect, root: &Path, argv: &Argv, run_dir: &str, tmp: &Path
     {
         let mut d = conn.lookup_domain_by_name("bench").expect("lookup");
         d.create(flags::START_PAUSED).expect("start");
-        let sock = root.join("run/qemu/bench/qmp.sock");
+        let sock = root.join("run/qemu/domains/bench/qmp.sock");
         time("QMP connect + query-status", &mut || {
             let t = Instant::now();
             let mut q = Qmp::connect(&sock, Duration::from_secs(10)).expect("qmp");

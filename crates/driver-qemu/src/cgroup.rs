@@ -897,25 +897,123 @@ fn online_cpus() -> usize {
         .unwrap_or(1)
 }
 
-/// Where a running domain's cgroup record lives: beside its status file, outside its run dir
-/// (which is removed at stop before the cgroup can be).
-pub fn record_path(run: &Path, name: &str) -> PathBuf {
-    run.join(format!("{name}.cgroup"))
-}
-
 pub fn store_record(path: &Path, cg: &DomainCgroup) -> io::Result<()> {
     let data = serde_json::to_vec(&Record { cgroup: cg.clone(), setup_micros: 0 }).map_err(io::Error::other)?;
     crate::fsutil::write_atomic(path, &data, 0o644)
 }
 
-/// Removes the cgroup a record names, then the record. Missing record: nothing to do.
+/// Where real cgroups are; a record naming directories elsewhere is not acted on.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// Whether a record's cgroup looks like one we create: `…/machine/qemu-….oxvirt` (absolute, no
+/// `.`/`..`), thread children `emulator`/`vcpuN`, and (with `root`) every directory under `root`
+/// on a cgroup filesystem. A record is a state file: it must not steer removals elsewhere.
+fn record_shape_ok(cg: &DomainCgroup, root: Option<&Path>) -> Result<(), String> {
+    use std::path::Component;
+    for d in cg.dirs.values() {
+        let plain = d.is_absolute() && d.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+        let scope = d.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let part = d.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("");
+        if !plain || !scope.starts_with("qemu-") || !scope.ends_with(".oxvirt") || part != PARTITION {
+            return Err(format!("{} is not a domain cgroup", d.display()));
+        }
+        if let Some(root) = root {
+            if !d.starts_with(root) || (d.exists() && !is_cgroupfs(d)) {
+                return Err(format!("{} is not under {} on a cgroup filesystem", d.display(), root.display()));
+            }
+        }
+    }
+    let child_ok = |c: &str| c == "emulator" || c.strip_prefix("vcpu").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if let Some(c) = cg.children.iter().find(|c| !child_ok(c)) {
+        return Err(format!("thread cgroup {c:?} is not one of ours"));
+    }
+    Ok(())
+}
+
+/// Removes the cgroup a record names, then the record. Missing record: nothing to do. A record
+/// that does not name a domain cgroup of the shape we create is removed without touching what it
+/// names.
 pub fn remove_recorded(path: &Path) -> Result<(), CgroupError> {
+    remove_record(path, None)
+}
+
+fn remove_record(path: &Path, root: Option<&Path>) -> Result<(), CgroupError> {
     let Ok(data) = fs::read(path) else { return Ok(()) };
     if let Ok(rec) = serde_json::from_slice::<Record>(&data) {
-        rec.cgroup.remove()?;
+        match record_shape_ok(&rec.cgroup, root) {
+            Ok(()) => rec.cgroup.remove()?,
+            Err(why) => tracing::error!("ignoring cgroup record {}: {why}", path.display()),
+        }
     }
     let _ = fs::remove_file(path);
     Ok(())
+}
+
+/// The scope (last directory name) a record names, if it is of our shape.
+pub fn recorded_scope(path: &Path) -> Option<String> {
+    let rec: Record = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+    record_shape_ok(&rec.cgroup, None).ok()?;
+    let d = rec.cgroup.dirs.values().next()?;
+    d.file_name()?.to_str().map(str::to_string)
+}
+
+/// The instance tag of a root's scopes (see [`scope_name`]): `None` for the system root.
+fn instance_of(layout: &crate::layout::Layout) -> Option<String> {
+    (layout.run != crate::layout::Layout::system().run).then(|| layout.run.display().to_string())
+}
+
+/// Whether a scope directory name belongs to the root with `instance` (see [`scope_name`]).
+fn scope_of_instance(scope: &str, instance: Option<&str>) -> bool {
+    let Some(rest) = scope.strip_prefix("qemu-").and_then(|r| r.strip_suffix(".oxvirt")) else { return false };
+    let Some((id, rest)) = rest.split_once('-') else { return false };
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let tagged = |r: &str| r.len() > 9 && r.as_bytes()[8] == b'-' && r[..8].bytes().all(|b| b.is_ascii_hexdigit());
+    match instance {
+        Some(i) => rest.strip_prefix(&fnv_hex(i)).is_some_and(|r| r.starts_with('-')),
+        // The system root's scopes have no tag; one that looks tagged may be an embedded root's.
+        None => !tagged(rest),
+    }
+}
+
+/// Removes empty cgroups of this root's domains that no running domain records (domains that
+/// are gone: a starter killed before its cleanup). Cgroups with processes are left alone (rmdir
+/// refuses them). Call with the lock starts take held.
+pub fn sweep(layout: &crate::layout::Layout, live: &std::collections::BTreeSet<String>) -> usize {
+    let Ok(host) = CgroupHost::system() else { return 0 };
+    let instance = instance_of(layout);
+    let partitions: Vec<PathBuf> = match host.version {
+        Version::V1 => host.own.iter().map(|(c, own)| join_cg(&host.root.join(c), own).join(PARTITION)).collect(),
+        Version::V2 => {
+            let own = host.own.get("").map(String::as_str).unwrap_or("/");
+            let base_rel = if own == "/" { "/" } else { Path::new(own).parent().and_then(Path::to_str).unwrap_or("/") };
+            vec![join_cg(&host.root, base_rel).join(PARTITION)]
+        }
+    };
+    let mut removed = 0;
+    for part in partitions {
+        let Ok(rd) = fs::read_dir(&part) else { continue };
+        for e in rd.flatten() {
+            let Some(scope) = e.file_name().to_str().map(str::to_string) else { continue };
+            if live.contains(&scope) || !scope_of_instance(&scope, instance.as_deref()) {
+                continue;
+            }
+            let dir = e.path();
+            if let Ok(kids) = fs::read_dir(&dir) {
+                for k in kids.flatten() {
+                    if k.file_type().is_ok_and(|t| t.is_dir()) {
+                        let _ = fs::remove_dir(k.path());
+                    }
+                }
+            }
+            if fs::remove_dir(&dir).is_ok() {
+                tracing::info!("removed cgroup {} of a domain that is gone", dir.display());
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 /// What a start leaves in the run directory about its cgroup.
@@ -940,7 +1038,7 @@ impl CleanupGuard {
 impl Drop for CleanupGuard {
     fn drop(&mut self) {
         if let Some(p) = self.0.take() {
-            if let Err(e) = remove_recorded(&p) {
+            if let Err(e) = remove_record(&p, Some(Path::new(CGROUP_ROOT))) {
                 tracing::warn!("{e}");
             }
         }
@@ -967,8 +1065,8 @@ impl StartPlan {
     /// Also removes a cgroup left by an earlier run of the same domain. `guard` removes the
     /// cgroup this start creates if the start fails.
     pub fn new(layout: &crate::layout::Layout, def: &Domain, guard: &mut CleanupGuard) -> oxvirt_api::Result<StartPlan> {
-        let record = record_path(&layout.run, &def.name);
-        if let Err(e) = remove_recorded(&record) {
+        let record = layout.cgroup_record(&def.name)?;
+        if let Err(e) = remove_record(&record, Some(Path::new(CGROUP_ROOT))) {
             tracing::warn!("cgroup left by an earlier run of '{}' stays: {e}", def.name);
         }
         let tuning = Tuning::from_domain(def).map_err(|e| hook_err(&def.name, &e))?;
@@ -983,7 +1081,7 @@ impl StartPlan {
             let e = CgroupError::Unsupported { what: "resource tuning".into(), file: "/sys/fs/cgroup".into(), hint: " (no cgroup hierarchy)" };
             return Err(hook_err(&def.name, &e));
         }
-        let instance = (layout.run != crate::layout::Layout::system().run).then(|| layout.run.display().to_string());
+        let instance = instance_of(layout);
         let scope = scope_name(def.id.unwrap_or(0), &def.name, instance.as_deref());
         guard.0 = Some(record.clone());
         Ok(StartPlan { name: def.name.clone(), host, scope, tuning, pins: PinPlan::from_domain(def), record })
@@ -1035,10 +1133,11 @@ impl StartPlan {
     }
 }
 
-/// The driver's hook when a domain stopped: removes its cgroup (QEMU must be gone).
-pub fn stop_hook(layout: &crate::layout::Layout, name: &str) {
-    if let Err(e) = remove_recorded(&record_path(&layout.run, name)) {
-        tracing::warn!("removing the cgroup of '{name}': {e}");
+/// The driver's hook when a domain stopped: removes the cgroup its `record` names (QEMU must be
+/// gone), if the record names one of ours under /sys/fs/cgroup.
+pub fn stop_hook(record: &Path) {
+    if let Err(e) = remove_record(record, Some(Path::new(CGROUP_ROOT))) {
+        tracing::warn!("removing the cgroup recorded in {}: {e}", record.display());
     }
 }
 

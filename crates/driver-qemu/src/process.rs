@@ -197,6 +197,110 @@ impl RunDir {
     }
 }
 
+/// The command line of `pid`, split at NULs.
+pub fn cmdline(pid: i32) -> Option<Vec<Vec<u8>>> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(<[u8]>::to_vec).collect())
+}
+
+/// The pidfile a QEMU command line names (`-pidfile PATH`), if any.
+pub fn pidfile_arg(args: &[Vec<u8>]) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let i = args.iter().position(|a| a == b"-pidfile")?;
+    args.get(i + 1).map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p)))
+}
+
+/// `p` with its directory resolved (the directory must exist; the file need not).
+fn resolve_dir_of(p: &Path) -> PathBuf {
+    match (p.parent().and_then(|d| fs::canonicalize(d).ok()), p.file_name()) {
+        (Some(d), Some(f)) => d.join(f),
+        _ => p.to_path_buf(),
+    }
+}
+
+/// Whether `pid` runs with `-pidfile PIDFILE` on its command line: how a QEMU of ours is told from
+/// any other process, whatever a state file claims.
+pub fn names_pidfile(pid: i32, pidfile: &Path) -> bool {
+    let Some(arg) = cmdline(pid).as_deref().and_then(pidfile_arg) else { return false };
+    arg == pidfile || arg == resolve_dir_of(pidfile)
+}
+
+/// Whether `/proc/PID/cgroup` puts `pid` in a cgroup whose last component is `scope` (or a child
+/// of it: per-thread cgroups).
+pub fn in_cgroup_scope(pid: i32, scope: &str) -> bool {
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/cgroup")) else { return false };
+    text.lines().any(|l| l.rsplit_once(':').is_some_and(|(_, path)| path.split('/').any(|c| c == scope)))
+}
+
+/// A process found running with a pidfile under some directory (see [`find_by_pidfile_dir`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub pid: i32,
+    pub start_time: u64,
+    /// The directory component right under the searched directory (the domain's name).
+    pub name: String,
+    pub pidfile: PathBuf,
+}
+
+/// Every live process whose command line names a `-pidfile` in a direct subdirectory of `dir`
+/// (`dir/NAME/qemu.pid`) — QEMUs of ours, including one we lost track of (its starter was killed
+/// before it was recorded). Also finds a child between fork and exec only once it has exec'd.
+pub fn find_by_pidfile_dir(dir: &Path) -> Vec<Found> {
+    let dirs: Vec<PathBuf> = [Some(dir.to_path_buf()), fs::canonicalize(dir).ok()].into_iter().flatten().collect();
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir("/proc") else { return out };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Some(args) = cmdline(pid) else { continue };
+        let Some(pf) = pidfile_arg(&args) else { continue };
+        let Some(parent) = pf.parent() else { continue };
+        if !dirs.iter().any(|d| parent.parent() == Some(d.as_path())) || pf.file_name() != Some("qemu.pid".as_ref()) {
+            continue;
+        }
+        let Some(name) = parent.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+        let Some(st) = proc_stat(pid).filter(|s| s.state != 'Z' && s.state != 'X') else { continue };
+        out.push(Found { pid, start_time: st.start_time, name, pidfile: pf });
+    }
+    out
+}
+
+/// A pid file descriptor: signals sent through it reach the process it was opened for, never a
+/// later one that reuses the pid.
+struct PidFd(Option<std::os::fd::OwnedFd>);
+
+impl PidFd {
+    fn open(pid: i32) -> Result<PidFd, Errno> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            return match Errno::last() {
+                // Kernels before 5.3: plain kill after the same checks.
+                Errno::ENOSYS => Ok(PidFd(None)),
+                e => Err(e),
+            };
+        }
+        // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+        Ok(PidFd(Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })))
+    }
+
+    fn signal(&self, pid: i32, sig: Signal) -> Result<(), Errno> {
+        use std::os::fd::AsRawFd;
+        match &self.0 {
+            Some(fd) => {
+                // SAFETY: a valid pidfd, a valid signal number, no siginfo, no flags.
+                let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig as i32, std::ptr::null::<libc::siginfo_t>(), 0) };
+                if r < 0 {
+                    Err(Errno::last())
+                } else {
+                    Ok(())
+                }
+            }
+            None => kill(Pid::from_raw(pid), sig),
+        }
+    }
+}
+
 /// A running (or once running) QEMU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QemuProcess {
@@ -205,12 +309,24 @@ pub struct QemuProcess {
     /// happens to get the same pid.
     pub start_time: u64,
     pub run_dir: RunDir,
+    /// The cgroup QEMU was put in, when known: one more thing a process must match to be ours.
+    pub cgroup_scope: Option<String>,
 }
 
 impl QemuProcess {
-    /// Alive and still the same process we started.
+    /// Alive and still the same process we started (pid and start time).
     pub fn is_alive(&self) -> bool {
         is_alive(self.pid) && proc_stat(self.pid).is_some_and(|s| s.start_time == self.start_time)
+    }
+
+    /// Alive and verifiably our QEMU: pid, start time, `-pidfile` of its run dir on the command
+    /// line, and its cgroup when one was recorded. Nothing is signalled unless this holds, so a
+    /// forged or stale status file cannot aim a signal at another process.
+    pub fn is_ours(&self) -> bool {
+        self.pid > 1
+            && self.is_alive()
+            && names_pidfile(self.pid, &self.run_dir.pidfile())
+            && self.cgroup_scope.as_deref().is_none_or(|s| in_cgroup_scope(self.pid, s))
     }
 
     /// Waits up to `timeout` for the process to go away on its own (after `quit`).
@@ -228,9 +344,10 @@ impl QemuProcess {
         }
     }
 
-    /// SIGTERM, then SIGKILL if it is still alive after `grace`.
+    /// SIGTERM, then SIGKILL if it is still alive after `grace`. A process that is not
+    /// verifiably ours ([`QemuProcess::is_ours`]) counts as gone and gets no signal.
     pub fn kill(&self, grace: Duration) -> Result<KillOutcome, ProcessError> {
-        if !self.is_alive() {
+        if !self.is_ours() {
             return Ok(KillOutcome::AlreadyGone);
         }
         if !self.signal(Signal::SIGTERM)? || self.wait_exit(grace) {
@@ -251,12 +368,19 @@ impl QemuProcess {
         }
     }
 
-    /// Sends `sig`; `Ok(false)` if the process was already gone.
-    fn signal(&self, sig: Signal) -> Result<bool, ProcessError> {
-        if !self.is_alive() {
+    /// Sends `sig`; `Ok(false)` if the process was already gone (or is not ours). The identity
+    /// is checked after a pidfd is opened, and the signal goes through that pidfd, so the pid
+    /// cannot be reused by another process in between.
+    pub fn signal(&self, sig: Signal) -> Result<bool, ProcessError> {
+        let fd = match PidFd::open(self.pid) {
+            Ok(fd) => fd,
+            Err(Errno::ESRCH) => return Ok(false),
+            Err(source) => return Err(ProcessError::Signal { pid: self.pid, source }),
+        };
+        if !self.is_ours() {
             return Ok(false);
         }
-        match kill(Pid::from_raw(self.pid), sig) {
+        match fd.signal(self.pid, sig) {
             Ok(()) => Ok(true),
             Err(Errno::ESRCH) => Ok(false),
             Err(source) => Err(ProcessError::Signal {
@@ -477,6 +601,7 @@ pub fn spawn_with<T: Send>(
             pid,
             start_time,
             run_dir,
+            cgroup_scope: None,
         },
         qmp,
         early_result,

@@ -28,7 +28,7 @@ use std::ffi::CString;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -415,6 +415,63 @@ pub fn prepare_owned_files(def: &Domain, user: &QemuUser, nvram_dir: &Path) -> R
     Ok(())
 }
 
+/// Opens every file of `def` that QEMU reads while still root (kernel, initrd, device tree,
+/// firmware loader) with `user`'s rights, on a dedicated thread whose fsuid/fsgid/groups are the
+/// user's (which clears root's DAC override for that thread only), and refuses the start if the
+/// user cannot read one — so a definition cannot make QEMU read `/etc/shadow` as its initrd.
+/// A missing file is left to QEMU, whose error names it.
+pub fn open_as_user(def: &Domain, user: &QemuUser) -> Result<(), SecurityError> {
+    let reads: Vec<FileNeed> = file_needs(def).into_iter().filter(|n| n.access == Access::Read && !n.what.starts_with("disk")).collect();
+    if reads.is_empty() {
+        return Ok(());
+    }
+    let result = std::thread::scope(|s| {
+        s.spawn(|| -> Result<(), SecurityError> {
+            let groups: Vec<libc::gid_t> = user.groups.clone();
+            // SAFETY: raw setgroups changes only this thread's credentials (glibc's wrapper would
+            // change every thread's); the pointer and length describe `groups`.
+            let r = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+            if r != 0 {
+                return Err(SecurityError::Denied(format!("cannot take the groups of user '{}': {}", user.name, io::Error::last_os_error())));
+            }
+            // SAFETY: setfsgid/setfsuid change this thread's filesystem ids only; no memory is involved.
+            unsafe {
+                libc::setfsgid(user.gid);
+                libc::setfsuid(user.uid);
+            }
+            // SAFETY: as above; passing an invalid id (-1) only reads back the current one.
+            let (fsuid, fsgid) = unsafe { (libc::setfsuid(u32::MAX), libc::setfsgid(u32::MAX)) };
+            if fsuid as u32 != user.uid || fsgid as u32 != user.gid {
+                return Err(SecurityError::Denied(format!("cannot take the file identity of user '{}'", user.name)));
+            }
+            let mut denied = Vec::new();
+            for n in &reads {
+                let opened = fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+                    .open(&n.path);
+                match opened {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => denied.push(format!("{} ({}): {e}", n.path.display(), n.what)),
+                }
+            }
+            if denied.is_empty() {
+                Ok(())
+            } else {
+                Err(SecurityError::Denied(format!(
+                    "QEMU would read as root what user '{}' (uid {}) cannot read: {}; grant the user read access or use another file",
+                    user.name,
+                    user.uid,
+                    denied.join("; ")
+                )))
+            }
+        })
+        .join()
+    });
+    result.unwrap_or_else(|_| Err(SecurityError::Denied("checking file access as the QEMU user failed".into())))
+}
+
 /// The driver's hook before QEMU starts (after the builder prepared its files): decides who QEMU
 /// runs as, gives oxvirt's own files to that user, and refuses a definition whose other files
 /// that user cannot use.
@@ -430,6 +487,10 @@ pub fn start_hook(def: &Domain, layout: &crate::layout::Layout) -> oxvirt_api::R
         for w in warnings {
             tracing::warn!("{w}");
         }
+        open_as_user(def, u).map_err(|e| match e {
+            SecurityError::Denied(m) => Error::new(ErrorCode::OperationDenied, ErrorDomain::Security, m),
+            e => Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security),
+        })?;
     }
     Ok(run_as)
 }

@@ -52,7 +52,7 @@ fn attach_and_detach_a_qcow2_disk_live_and_in_config() {
     assert!(live.contains("type='pci'"), "address assigned: {live}");
     assert!(dom.xml_desc(flags::XML_INACTIVE).unwrap().contains("dev='vdb'"));
     // QEMU itself has the device
-    let mut q = oxvirt_qmp::Qmp::connect(root.path().join("run/qemu/hp/qmp.sock"), Duration::from_secs(5)).unwrap();
+    let mut q = oxvirt_qmp::Qmp::connect(root.path().join("run/qemu/domains/hp/qmp.sock"), Duration::from_secs(5)).unwrap();
     let blocks = q.execute("query-block", None).unwrap().to_string();
     assert!(blocks.contains("data.qcow2"), "{blocks}");
     drop(q);
@@ -62,7 +62,7 @@ fn attach_and_detach_a_qcow2_disk_live_and_in_config() {
     dom.detach_device(&disk, flags::AFFECT_LIVE | flags::AFFECT_CONFIG).unwrap();
     assert!(!dom.xml_desc(0).unwrap().contains("dev='vdb'"));
     assert!(!dom.xml_desc(flags::XML_INACTIVE).unwrap().contains("dev='vdb'"));
-    let mut q = oxvirt_qmp::Qmp::connect(root.path().join("run/qemu/hp/qmp.sock"), Duration::from_secs(5)).unwrap();
+    let mut q = oxvirt_qmp::Qmp::connect(root.path().join("run/qemu/domains/hp/qmp.sock"), Duration::from_secs(5)).unwrap();
     let blocks = q.execute("query-named-block-nodes", None).unwrap().to_string();
     assert!(!blocks.contains("data.qcow2"), "nodes removed: {blocks}");
     drop(q);

@@ -28,11 +28,11 @@ fn tuned_xml(name: &str, serial: &Path, extra: &str) -> String {
 }
 
 fn status(root: &Path, name: &str) -> serde_json::Value {
-    serde_json::from_slice(&fs::read(root.join(format!("run/qemu/{name}.status"))).unwrap()).unwrap()
+    serde_json::from_slice(&fs::read(root.join(format!("run/qemu/status/{name}.status"))).unwrap()).unwrap()
 }
 
 fn record(root: &Path, name: &str) -> serde_json::Value {
-    let p = root.join(format!("run/qemu/{name}.cgroup"));
+    let p = root.join(format!("run/qemu/status/{name}.cgroup"));
     serde_json::from_slice(&fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
 }
 
@@ -104,7 +104,7 @@ fn tuning_pinning_and_unprivileged_qemu() {
     assert_eq!(read(&cpu.join("emulator/cgroup.procs")), pid.to_string(), "every thread group member left the parent");
 
     // vCPU thread from QMP, independently of what the driver recorded.
-    let mut qmp = oxvirt_qmp::Qmp::connect(root.path().join("run/qemu/iso1/qmp.sock"), Duration::from_secs(10)).unwrap();
+    let mut qmp = oxvirt_qmp::Qmp::connect(root.path().join("run/qemu/domains/iso1/qmp.sock"), Duration::from_secs(10)).unwrap();
     let cpus = qmp.execute("query-cpus-fast", None).unwrap();
     let tid = cpus[0]["thread-id"].as_i64().unwrap() as i32;
     assert_eq!(cpus.as_array().unwrap().len(), 1, "one of two vCPUs online");
@@ -128,7 +128,7 @@ fn tuning_pinning_and_unprivileged_qemu() {
     for d in [&cpu, &mem, &cpu.join("vcpu0")] {
         assert!(!d.exists(), "{} removed at stop", d.display());
     }
-    assert!(!root.path().join("run/qemu/iso1.cgroup").exists());
+    assert!(!root.path().join("run/qemu/status/iso1.cgroup").exists());
     dom.undefine(0).unwrap();
 }
 
@@ -195,9 +195,9 @@ fn unusable_image_is_refused_before_qemu_starts() {
     );
     assert!(err.message.starts_with(&expect), "{}", err.message);
     // Nothing started: no QEMU log, pidfile or status, domain still shut off.
-    let run = root.path().join("run/qemu/iso3");
+    let run = root.path().join("run/qemu/domains/iso3");
     assert!(!root.path().join("log/qemu/iso3.log").exists() && !run.join("qemu.pid").exists(), "QEMU was started");
-    assert!(!root.path().join("run/qemu/iso3.status").exists());
+    assert!(!root.path().join("run/qemu/status/iso3.status").exists());
     assert_eq!(dom.state().unwrap().0, DomainState::Shutoff);
     dom.undefine(0).unwrap();
 }

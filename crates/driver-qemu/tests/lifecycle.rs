@@ -103,7 +103,7 @@ fn guest_poweroff_is_shutdown_and_kill_is_crash() {
         Duration::from_secs(60)
     ));
     let status: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root.path().join("run/qemu/g2.status")).unwrap())
+        serde_json::from_slice(&std::fs::read(root.path().join("run/qemu/status/g2.status")).unwrap())
             .unwrap();
     let pid = status["pid"].as_i64().unwrap() as i32;
     nix::sys::signal::kill(
@@ -117,7 +117,7 @@ fn guest_poweroff_is_shutdown_and_kill_is_crash() {
         (DomainState::Shutoff, 3),
         "killed QEMU counts as crashed"
     );
-    assert!(!root.path().join("run/qemu/g2.status").exists());
+    assert!(!root.path().join("run/qemu/status/g2.status").exists());
 
     // start --paused, then a power button on a paused guest is refused with a hint
     dom.create(flags::START_PAUSED).unwrap();
