@@ -4,7 +4,8 @@
 //! under one inter-process lock, so the CLI can run the driver in-process ("embedded"), exit, and
 //! a later CLI call or the daemon re-attaches to the guests it left running. QEMU runs with
 //! `-no-shutdown`: a guest power-off leaves QEMU alive in status `shutdown` until someone looks,
-//! which is how a guest-initiated stop is told apart from a killed QEMU without a watcher process.
+//! which is how a guest-initiated stop is told apart from a killed QEMU. Someone looks at once:
+//! the daemon's watcher threads, or else the guest's own `oxvirt-monitor` ([`crate::monitor`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -27,7 +28,7 @@ use uuid::Uuid;
 
 use crate::caps::{CapsCache, QemuCaps};
 use crate::command::{self, Accel, BuildEnv, TapArg};
-use crate::fsutil::{remove_if_exists, write_atomic, FileLock};
+use crate::fsutil::{remove_if_exists, write_atomic};
 use crate::layout::Layout;
 use crate::process::{self, QemuProcess, RunDir, SpawnSpec};
 use crate::status::Status;
@@ -51,28 +52,7 @@ impl DriverFactory for QemuDriverFactory {
     }
 
     fn open(&self, uri: &ConnectUri, _flags: u32) -> Result<Arc<dyn Driver>> {
-        let layout = match uri.path.as_str() {
-            "/system" => Layout::system(),
-            "/session" => Layout::session(),
-            _ => {
-                let root = uri.param("root").ok_or_else(|| {
-                    Error::invalid_arg(
-                        "qemu:///embed needs a root directory: qemu:///embed?root=/path/to/dir",
-                    )
-                })?;
-                if !root.starts_with('/') {
-                    return Err(Error::invalid_arg(format!(
-                        "embed root '{root}' must be an absolute path"
-                    )));
-                }
-                Layout::embed(Path::new(root))
-            }
-        };
-        let net_layout = match uri.path.as_str() {
-            "/system" => Some(NetLayout::system()),
-            "/session" => None,
-            _ => uri.param("root").map(|r| NetLayout::under(Path::new(r))),
-        };
+        let (layout, net_layout) = layouts_for(uri)?;
         // One driver per root and process: connections share its event bus and watchers.
         let mut instances = INSTANCES.lock().unwrap_or_else(|e| e.into_inner());
         instances.retain(|_, w| w.strong_count() > 0);
@@ -92,12 +72,45 @@ impl DriverFactory for QemuDriverFactory {
     }
 }
 
+/// Where the domains and networks of a local QEMU URI live.
+pub(crate) fn layouts_for(uri: &ConnectUri) -> Result<(Layout, Option<NetLayout>)> {
+    let layout = match uri.path.as_str() {
+        "/system" => Layout::system(),
+        "/session" => Layout::session(),
+        _ => {
+            let root = uri.param("root").ok_or_else(|| {
+                Error::invalid_arg(
+                    "qemu:///embed needs a root directory: qemu:///embed?root=/path/to/dir",
+                )
+            })?;
+            if !root.starts_with('/') {
+                return Err(Error::invalid_arg(format!(
+                    "embed root '{root}' must be an absolute path"
+                )));
+            }
+            Layout::embed(Path::new(root))
+        }
+    };
+    let net_layout = match uri.path.as_str() {
+        "/system" => Some(NetLayout::system()),
+        "/session" => None,
+        _ => uri.param("root").map(|r| NetLayout::under(Path::new(r))),
+    };
+    Ok((layout, net_layout))
+}
+
 static INSTANCES: Mutex<BTreeMap<PathBuf, Weak<QemuDriver>>> = Mutex::new(BTreeMap::new());
 static DAEMON_MODE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Whether this process is the daemon (see [`enable_daemon_mode`]).
+pub(crate) fn daemon_mode() -> bool {
+    DAEMON_MODE.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Declares this process long-lived (the daemon): drivers opened from now on start autostart
 /// domains and watch running guests, reacting to guest power-off, crashes and pauses at once
-/// and emitting lifecycle events live. Without it (the CLI) the same is noticed on the next call.
+/// and emitting lifecycle events live. Without it (the CLI) each start launches a per-guest
+/// `oxvirt-monitor` process that does the same for that guest ([`crate::monitor`]).
 pub fn enable_daemon_mode() {
     DAEMON_MODE.store(true, std::sync::atomic::Ordering::SeqCst);
 }
@@ -117,6 +130,14 @@ pub struct QemuDriver {
     /// Opened on first use, since re-attaching to networks costs `nft` runs a domain-only call
     /// should not pay.
     net: Mutex<Option<Arc<NetworkDriver>>>,
+    /// State change locks: per domain, plus the short driver-wide one (crate::locks).
+    locks: crate::locks::Locks,
+    /// UUIDs (and names) of transient domains being started in this process: taken before their
+    /// status file exists, so a define cannot take their UUID meanwhile.
+    creating: Mutex<BTreeMap<Uuid, String>>,
+    /// Set once this process watches every guest's events (the daemon): queries then read the
+    /// committed state, which the watchers keep up to date, as libvirt's queries do.
+    watching: std::sync::atomic::AtomicBool,
 }
 
 fn sys_err(what: impl std::fmt::Display, e: &std::io::Error) -> Error {
@@ -189,14 +210,21 @@ impl QemuDriver {
                 &e,
             )
         })?;
-        Ok(QemuDriver {
+        let d = QemuDriver {
             uri,
+            locks: crate::locks::Locks::new(layout.lock_file()),
             layout,
             events: EventBus::default(),
             caps: Mutex::new(None),
             net_layout: None,
             net: Mutex::new(None),
-        })
+
+            creating: Mutex::new(BTreeMap::new()),
+            watching: std::sync::atomic::AtomicBool::new(false),
+        };
+        // What an earlier process of ours left half-done (killed mid-start, mid-stop, mid-write).
+        d.reconcile_root();
+        Ok(d)
     }
 
     /// Serves virtual networks from `layout` (`None`: network calls are refused as unsupported).
@@ -232,7 +260,7 @@ impl QemuDriver {
     fn open_taps(&self, def: &mut Domain, only: Option<usize>) -> Result<NicTaps> {
         let mut out = NicTaps { net: None, fds: Vec::new(), args: Vec::new(), connections: Vec::new(), macvtaps: Vec::new() };
         let name = def.name.clone();
-        let run_dir = self.layout.domain_run_dir(&name);
+        let run_dir = self.layout.domain_run_dir(&name)?;
         let accel = if def.kind.to_string() == "kvm" { Accel::Kvm } else { Accel::Tcg };
         let vhost_net = Path::new(crate::nic::VHOST_NET).exists();
         let Some(devs) = def.devices.as_mut() else { return Ok(out) };
@@ -397,7 +425,7 @@ impl QemuDriver {
     /// each; its macvtaps (which outlive QEMU) are deleted.
     fn release_taps(&self, live_xml: &str) {
         let Ok(def) = Domain::from_xml_str(live_xml) else { return };
-        let run_dir = self.layout.domain_run_dir(&def.name);
+        let Ok(run_dir) = self.layout.domain_run_dir(&def.name) else { return };
         for n in def.devices.iter().flat_map(|d| &d.interfaces) {
             forget_bridge_tap_limit(n);
             self.release_nic(n, &run_dir);
@@ -468,9 +496,74 @@ impl QemuDriver {
         &self.layout
     }
 
-    fn lock(&self) -> Result<FileLock> {
-        FileLock::acquire(&self.layout.lock_file(), LOCK_TIMEOUT)
-            .map_err(|e| sys_err(format!("locking {}", self.layout.lock_file().display()), &e))
+    // ---- locking (crate::locks) ---------------------------------------------------------------
+    //
+    // A state change of a domain (start, stop, save, define, undefine, device and setting changes)
+    // holds that domain's lock for its whole length, and only that one: other domains and queries
+    // go on meanwhile. Short driver-wide sections (allocating an id, checking a name/UUID is free
+    // and claiming it) take the names lock inside a domain lock, never the other way round, and
+    // never across a QEMU start.
+    //
+    // Queries (lookups, list, dominfo, dumpxml, domstate...) never wait, as in libvirt, where
+    // queries run during a job: a domain nobody is changing is brought up to date with its QEMU
+    // under its lock, taken without waiting; one busy with a change (or a query re-attaching to
+    // it) is read as last committed on disk — a domain being started reads shut off until its
+    // status file is written, one being destroyed running until it is removed. In the daemon,
+    // whose watchers bring a domain up to date on each QEMU event (and when QEMU goes), queries
+    // read the committed state without asking QEMU at all, as libvirt's do.
+
+    /// Takes `name`'s state change lock for `op` (waiting in turn, at most LOCK_TIMEOUT).
+    fn lock_domain(&self, name: &str, op: &str) -> Result<crate::locks::Guard<'_>> {
+        let path = self.layout.domain_lock_file(name)?;
+        Ok(self.locks.acquire(&path, &format!("domain '{name}'"), op, LOCK_TIMEOUT)?)
+    }
+
+    /// The driver-wide lock of the short sections above, inside a domain lock.
+    fn lock_names(&self, op: &str) -> Result<crate::locks::Guard<'_>> {
+        Ok(self.locks.acquire(&self.layout.names_lock_file(), "the domain names and ids", op, LOCK_TIMEOUT)?)
+    }
+
+    /// What a query sees of `name` (see above): up to date if its lock is free now, else as last
+    /// committed.
+    fn read_entry(&self, name: &str) -> Result<Option<Entry>> {
+        if self.watching.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.raw_entry(name);
+        }
+        let path = self.layout.domain_lock_file(name)?;
+        match self.locks.try_acquire(&path, &format!("domain '{name}'"), "query")? {
+            Some(_g) => self.entry(name),
+            None => self.raw_entry(name),
+        }
+    }
+
+    /// [`Self::read_entry`] of an entry already read raw.
+    fn read_reconciled(&self, raw: Entry) -> Result<Option<Entry>> {
+        if self.watching.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(Some(raw));
+        }
+        let path = self.layout.domain_lock_file(&raw.name)?;
+        match self.locks.try_acquire(&path, &format!("domain '{}'", raw.name), "query")? {
+            Some(_g) => self.entry(&raw.name),
+            None => Ok(Some(raw)),
+        }
+    }
+
+    /// Holds `def`'s UUID for it while it starts without a status file yet (see `creating`);
+    /// the caller holds the names lock and has checked the UUID is free.
+    fn claim_uuid(&self, def: &Domain) -> UuidClaim<'_> {
+        let uuid = def.uuid.unwrap_or_default();
+        if !uuid.is_nil() {
+            self.creating.lock().unwrap_or_else(|e| e.into_inner()).insert(uuid, def.name.clone());
+        }
+        UuidClaim { creating: &self.creating, uuid }
+    }
+
+    /// [`Self::entry_by_ref`] for queries.
+    fn read_by_ref(&self, d: &DomainRef) -> Result<Entry> {
+        match self.read_entry(&d.name)? {
+            Some(e) if e.uuid() == d.uuid || d.uuid.is_nil() => Ok(e),
+            _ => Err(Error::no_domain(format!("no domain with matching uuid '{}' ({})", d.uuid, d.name)).in_domain(ErrorDomain::Qemu)),
+        }
     }
 
     fn emulator_for(&self, def: &Domain) -> Result<PathBuf> {
@@ -513,7 +606,7 @@ impl QemuDriver {
     // ---- on-disk state -------------------------------------------------------------------
 
     fn load_config(&self, name: &str) -> Result<Option<Domain>> {
-        let path = self.layout.config_file(name);
+        let path = self.layout.config_file(name)?;
         match fs::read_to_string(&path) {
             Ok(text) => Domain::from_xml_str(&text).map(Some).map_err(|e| {
                 Error::internal(format!("definition {} is not valid: {e}", path.display()))
@@ -524,27 +617,28 @@ impl QemuDriver {
     }
 
     fn store_config(&self, def: &Domain) -> Result<()> {
-        let path = self.layout.config_file(&def.name);
+        let path = self.layout.config_file(&def.name)?;
         write_atomic(&path, def.to_xml_string().as_bytes(), 0o600)
             .map_err(|e| sys_err(format!("writing {}", path.display()), &e))
     }
 
     fn store_status(&self, st: &Status) -> Result<()> {
-        let path = self.layout.status_file(&st.name);
+        let path = self.layout.status_file(&st.name)?;
         st.store(&path)
             .map_err(|e| sys_err(format!("writing {}", path.display()), &e))
     }
 
+    /// Names of the domains with a definition or a status file. A file whose name is not a usable
+    /// domain name (see [`crate::layout::component`]) is no domain.
     fn names(&self) -> BTreeSet<String> {
         let mut names = BTreeSet::new();
-        for (dir, ext) in [(&self.layout.config, "xml"), (&self.layout.run, "status")] {
-            if let Ok(rd) = fs::read_dir(dir) {
+        for (dir, suffix) in [(self.layout.config.clone(), ".xml"), (self.layout.status_dir(), ".status")] {
+            if let Ok(rd) = fs::read_dir(&dir) {
                 for e in rd.flatten() {
-                    let p = e.path();
-                    if p.extension().and_then(|x| x.to_str()) == Some(ext) && p.is_file() {
-                        if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
-                            names.insert(stem.to_string());
-                        }
+                    let file = e.file_name();
+                    let Some(name) = file.to_str().and_then(|f| f.strip_suffix(suffix)) else { continue };
+                    if crate::layout::component(name).is_ok() && e.path().is_file() {
+                        names.insert(name.to_string());
                     }
                 }
             }
@@ -556,18 +650,26 @@ impl QemuDriver {
     fn entry(&self, name: &str) -> Result<Option<Entry>> {
         match self.raw_entry(name)? {
             Some(e) => self.reconciled(e),
-            None => Ok(None),
+            None => {
+                // Nothing on disk, but a start of it may have been cut short (transient domain).
+                self.reap_leftovers(name);
+                Ok(None)
+            }
         }
     }
 
-    /// What is on disk about a domain, before re-attaching to its QEMU.
+    /// What is on disk about a domain, before re-attaching to its QEMU. A status file that cannot
+    /// be used (not ours, unparseable) is logged, naming it, and counts as absent.
     fn raw_entry(&self, name: &str) -> Result<Option<Entry>> {
         let config = self.load_config(name)?;
-        let status = Status::load(&self.layout.status_file(name));
+        let status = Status::load_named(&self.layout.status_file(name)?, name).unwrap_or_else(|e| {
+            tracing::error!("{e}");
+            None
+        });
         if config.is_none() && status.is_none() {
             return Ok(None);
         }
-        let stop_reason = fs::read_to_string(self.layout.stop_reason_file(name))
+        let stop_reason = fs::read_to_string(self.layout.stop_reason_file(name)?)
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(reason::UNKNOWN);
@@ -583,14 +685,23 @@ impl QemuDriver {
     }
 
     /// The first domain matching `pred`, re-attaching only to candidates (not to every running
-    /// guest, which costs a QMP round trip each); a candidate is checked again once up to date.
+    /// guest, which costs a QMP round trip each); a candidate is checked again once up to date
+    /// (the query way: as last committed while another caller holds it, see `read_entry`).
     fn find_entry(&self, pred: impl Fn(&Entry) -> bool) -> Result<Option<Entry>> {
         for n in self.names() {
-            let Some(raw) = self.raw_entry(&n)? else { continue };
+            let raw = match self.raw_entry(&n) {
+                Ok(Some(raw)) => raw,
+                Ok(None) => continue,
+                // One broken definition must not hide every other domain (libvirt skips it too).
+                Err(e) => {
+                    tracing::error!("skipping domain '{n}': {e}");
+                    continue;
+                }
+            };
             if !pred(&raw) {
                 continue;
             }
-            if let Some(e) = self.reconciled(raw)? {
+            if let Some(e) = self.read_reconciled(raw)? {
                 if pred(&e) {
                     return Ok(Some(e));
                 }
@@ -610,28 +721,132 @@ impl QemuDriver {
         }
     }
 
+    /// Every domain, the query way (see `read_entry`).
     fn all_entries(&self) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         for n in self.names() {
-            if let Some(e) = self.entry(&n)? {
-                out.push(e);
+            match self.read_entry(&n) {
+                Ok(Some(e)) => out.push(e),
+                Ok(None) => {}
+                Err(e) => tracing::error!("skipping domain '{n}': {e}"),
             }
         }
         Ok(out)
     }
 
-    fn process_of(&self, st: &Status) -> QemuProcess {
-        QemuProcess {
+    /// The QEMU a status names, as far as it can be checked: its run dir (whose pidfile must be on
+    /// its command line) and the cgroup the start recorded for it (which it must be in).
+    fn process_of(&self, st: &Status) -> Result<QemuProcess> {
+        Ok(QemuProcess {
             pid: st.pid,
             start_time: st.start_time,
-            run_dir: RunDir::new(self.layout.domain_run_dir(&st.name)),
-        }
+            run_dir: RunDir::new(self.layout.domain_run_dir(&st.name)?),
+            cgroup_scope: crate::cgroup::recorded_scope(&self.layout.cgroup_record(&st.name)?),
+        })
     }
 
     fn qmp(&self, st: &Status) -> Result<Qmp> {
-        let sock = RunDir::new(self.layout.domain_run_dir(&st.name)).qmp_socket();
+        let sock = RunDir::new(self.layout.domain_run_dir(&st.name)?).qmp_socket();
         Qmp::connect(&sock, QMP_TIMEOUT)
             .map_err(|e| qmp_err(&st.name, "connecting to the monitor", e))
+    }
+
+    /// Kills and removes what a start or stop of `name` that was cut short left behind, when
+    /// `name` has no usable status: QEMUs running with its run dir's pidfile (identity verified
+    /// before the signal), its cgroup and its run dir. Cheap when there is nothing: one stat.
+    /// The caller holds the lock that starts of `name` take.
+    fn reap_leftovers(&self, name: &str) {
+        let (Ok(run_dir), Ok(record)) = (self.layout.domain_run_dir(name), self.layout.cgroup_record(name)) else { return };
+        if !run_dir.exists() && !record.exists() {
+            return;
+        }
+        for f in process::find_by_pidfile_dir(&self.layout.domains_dir()).into_iter().filter(|f| f.name == name) {
+            self.kill_found(&f, "has no status");
+        }
+        crate::cgroup::stop_hook(&record);
+        if let Err(e) = fs::remove_dir_all(&run_dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("removing the leftover run dir {}: {e}", run_dir.display());
+            }
+        }
+    }
+
+    /// Kills a QEMU of ours nothing tracks (verified by pid, start time and command line).
+    fn kill_found(&self, f: &process::Found, why: &str) {
+        let p = QemuProcess { pid: f.pid, start_time: f.start_time, run_dir: RunDir::new(f.pidfile.parent().unwrap_or(Path::new("/nonexistent"))), cgroup_scope: None };
+        tracing::warn!("killing QEMU pid {} of domain '{}': it {why} (a start or stop was cut short)", f.pid, f.name);
+        if let Err(e) = p.kill(Duration::from_secs(2)) {
+            tracing::error!("killing untracked QEMU pid {}: {e}", f.pid);
+        }
+    }
+
+    /// When the driver opens: removes temp files of interrupted atomic writes, adopts every QEMU of
+    /// ours that a complete status file records and kills the others, removes leftover run dirs,
+    /// cgroup records and cgroups of domains that are gone.
+    fn reconcile_root(&self) {
+        // No operation of any process may be in flight: a start between spawning QEMU and writing
+        // its status looks exactly like what this removes.
+        let _l = match self.locks.exclusive_root(LOCK_TIMEOUT) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("skipping the clean-up of what interrupted operations left: {e}");
+                return;
+            }
+        };
+        for dir in self.layout.atomic_dirs() {
+            crate::layout::clean_temp_files(&dir);
+        }
+        let status_of = |name: &str| -> Option<Status> {
+            let path = self.layout.status_file(name).ok()?;
+            Status::load_named(&path, name).unwrap_or_else(|e| {
+                tracing::error!("{e}");
+                None
+            })
+        };
+        // Run dirs and cgroup records without a status (or whose recorded QEMU is gone) are where a
+        // lost QEMU can hide; only then is /proc searched.
+        let mut suspects = BTreeSet::new();
+        if let Ok(rd) = fs::read_dir(self.layout.domains_dir()) {
+            for e in rd.flatten() {
+                if let Some(n) = e.file_name().to_str() {
+                    suspects.insert(n.to_string());
+                }
+            }
+        }
+        if let Ok(rd) = fs::read_dir(self.layout.status_dir()) {
+            for e in rd.flatten() {
+                if let Some(n) = e.file_name().to_str().and_then(|f| f.strip_suffix(".cgroup")) {
+                    suspects.insert(n.to_string());
+                }
+            }
+        }
+        suspects.retain(|n| {
+            crate::layout::component(n).is_ok()
+                && status_of(n).is_none_or(|st| !self.process_of(&st).is_ok_and(|p| p.is_ours()))
+        });
+        if !suspects.is_empty() {
+            for f in process::find_by_pidfile_dir(&self.layout.domains_dir()) {
+                if !suspects.contains(&f.name) {
+                    continue;
+                }
+                match status_of(&f.name) {
+                    Some(st) if st.pid == f.pid && st.start_time == f.start_time => {}
+                    _ => self.kill_found(&f, "is not the QEMU its status records"),
+                }
+            }
+            for n in &suspects {
+                if status_of(n).is_none() {
+                    self.reap_leftovers(n);
+                }
+            }
+        }
+        let live: BTreeSet<String> = self
+            .names()
+            .into_iter()
+            .filter_map(|n| self.layout.cgroup_record(&n).ok())
+            .filter_map(|r| crate::cgroup::recorded_scope(&r))
+            .collect();
+        crate::cgroup::sweep(&self.layout, &live);
     }
 
     /// Notices what happened while nobody watched: QEMU gone (crashed, unless we stopped it), or the
@@ -640,8 +855,9 @@ impl QemuDriver {
         let Some(st) = e.status.clone() else {
             return Ok(());
         };
-        let proc_ = self.process_of(&st);
-        if !proc_.is_alive() {
+        let proc_ = self.process_of(&st)?;
+        // Not verifiably our QEMU (gone, or a status naming some other process): stopped.
+        if !proc_.is_ours() {
             let reason = if st.state == DomainState::Shutdown as i32 {
                 reason::SHUTOFF_SHUTDOWN
             } else {
@@ -655,10 +871,7 @@ impl QemuDriver {
             self.finish_stop(e, reason, kind, det);
             return Ok(());
         }
-        let Ok(mut qmp) = Qmp::connect(
-            RunDir::new(self.layout.domain_run_dir(&st.name)).qmp_socket(),
-            QMP_TIMEOUT,
-        ) else {
+        let Ok(mut qmp) = Qmp::connect(proc_.run_dir.qmp_socket(), QMP_TIMEOUT) else {
             return Ok(());
         };
         let status = qmp.execute("query-status", None).ok();
@@ -737,10 +950,15 @@ impl QemuDriver {
         if let Some(st) = &e.status {
             self.release_taps(&st.live_xml);
         }
-        let _ = remove_if_exists(&self.layout.status_file(&e.name));
-        let run_dir = self.layout.domain_run_dir(&e.name);
-        let _ = fs::remove_dir_all(&run_dir);
-        crate::cgroup::stop_hook(&self.layout, &e.name);
+        if let Ok(p) = self.layout.status_file(&e.name) {
+            let _ = remove_if_exists(&p);
+        }
+        if let Ok(run_dir) = self.layout.domain_run_dir(&e.name) {
+            let _ = fs::remove_dir_all(&run_dir);
+        }
+        if let Ok(record) = self.layout.cgroup_record(&e.name) {
+            crate::cgroup::stop_hook(&record);
+        }
         e.status = None;
         self.record_stop(e, reason);
         self.events.emit(&DomainRef { id: -1, ..r }, kind, det);
@@ -748,24 +966,22 @@ impl QemuDriver {
 
     fn record_stop(&self, e: &mut Entry, reason: i32) {
         e.stop_reason = reason;
+        let Ok(path) = self.layout.stop_reason_file(&e.name) else { return };
         if e.config.is_some() {
-            let _ = write_atomic(
-                &self.layout.stop_reason_file(&e.name),
-                reason.to_string().as_bytes(),
-                0o644,
-            );
+            let _ = write_atomic(&path, reason.to_string().as_bytes(), 0o644);
         } else {
-            let _ = remove_if_exists(&self.layout.stop_reason_file(&e.name));
+            let _ = remove_if_exists(&path);
         }
     }
 
     fn next_id(&self) -> Result<i32> {
-        let path = self.layout.run.join("next-id");
+        let _n = self.lock_names("allocating a domain id")?;
+        let path = self.layout.next_id_file();
         let id = fs::read_to_string(&path)
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok())
-            .unwrap_or(1)
-            .max(1);
+            .filter(|id| (1..i32::MAX).contains(id))
+            .unwrap_or(1);
         write_atomic(&path, (id + 1).to_string().as_bytes(), 0o644)
             .map_err(|e| sys_err("allocating a domain id", &e))?;
         Ok(id)
@@ -786,8 +1002,18 @@ impl QemuDriver {
     }
 
     /// Refuses a definition whose name or UUID belongs to another domain.
+    /// The caller holds `def.name`'s lock and the names lock, and has brought `def.name` up to date.
     fn check_unique(&self, def: &Domain) -> Result<()> {
         let uuid = def.uuid.unwrap_or_default();
+        let creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(other) = creating.get(&uuid).filter(|n| !uuid.is_nil() && **n != def.name) {
+            return Err(Error::coded(
+                ErrorCode::OperationFailed,
+                ErrorDomain::Qemu,
+                format!("domain '{other}' is already defined with uuid {uuid}"),
+            ));
+        }
+        drop(creating);
         let conflict = |e: &Entry| (e.name == def.name) != (e.uuid() == uuid);
         if let Some(e) = self.find_entry(conflict)? {
             let msg = if e.name == def.name {
@@ -836,16 +1062,16 @@ impl QemuDriver {
                 }
             }
         }
-        let env = self.build_env(def, &caps, &emulator, &self.layout.domain_run_dir(&def.name));
+        let env = self.build_env(def, &caps, &emulator, &self.layout.domain_run_dir(&def.name)?)?;
         command::assign_addresses(def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))
     }
 
-    fn build_env<'c>(&self, def: &Domain, caps: &'c QemuCaps, emulator: &Path, run_dir: &Path) -> BuildEnv<'c> {
+    fn build_env<'c>(&self, def: &Domain, caps: &'c QemuCaps, emulator: &Path, run_dir: &Path) -> Result<BuildEnv<'c>> {
         let accel = if def.kind.to_string() == "kvm" { Accel::Kvm } else { Accel::Tcg };
         let mut env = BuildEnv::new(caps, emulator, accel, &self.layout.lib, run_dir);
-        env.log = self.layout.log_file(&def.name);
+        env.log = self.layout.log_file(&def.name)?;
         env.domain_id = def.id.unwrap_or(-1);
-        env
+        Ok(env)
     }
 
     // ---- starting and stopping ----------------------------------------------------------
@@ -865,10 +1091,10 @@ impl QemuDriver {
         }
         let id = self.next_id()?;
         def.id = Some(id);
-        let run_dir = RunDir::new(self.layout.domain_run_dir(&def.name)).with_log(self.layout.log_file(&def.name));
+        let run_dir = RunDir::new(self.layout.domain_run_dir(&def.name)?).with_log(self.layout.log_file(&def.name)?);
         let _ = fs::remove_dir_all(&run_dir.dir);
         fs::create_dir_all(&run_dir.dir).map_err(|e| sys_err(format!("creating {}", run_dir.dir.display()), &e))?;
-        let mut env = self.build_env(&def, &caps, &emulator, &run_dir.dir);
+        let mut env = self.build_env(&def, &caps, &emulator, &run_dir.dir)?;
         // The completed definition (addresses, MACs, aliases) is what runs and what the live XML
         // shows; completed before the taps, which need the MACs.
         command::assign_addresses(&mut def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
@@ -966,7 +1192,7 @@ impl QemuDriver {
         }
         st.live_xml = def.to_xml_string();
         self.store_status(&st)?;
-        let _ = remove_if_exists(&self.layout.stop_reason_file(&st.name));
+        let _ = remove_if_exists(&self.layout.stop_reason_file(&st.name)?);
         std::mem::forget(guard);
         cgroup_guard.disarm();
         nics.disarm();
@@ -988,6 +1214,7 @@ impl QemuDriver {
             self.events
                 .emit(&r, DomainEventKind::Suspended, detail::SUSPENDED_PAUSED);
         }
+        crate::monitor::after_start(self, &st);
         Ok(st)
     }
 
@@ -1046,13 +1273,11 @@ impl QemuDriver {
     }
 
     fn stop_qemu(&self, st: &Status, graceful: bool) -> Result<()> {
-        let p = self.process_of(st);
+        let p = self.process_of(st)?;
         if graceful {
-            // SIGTERM only: QEMU flushes and exits; refuse if it will not.
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(st.pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
+            // SIGTERM only: QEMU flushes and exits; refuse if it will not. Like every signal, it
+            // goes only to a process verified to be this domain's QEMU.
+            let _ = p.signal(nix::sys::signal::Signal::SIGTERM);
             if !p.wait_exit(Duration::from_secs(10)) {
                 return Err(Error::coded(
                     ErrorCode::OperationTimeout,
@@ -1227,9 +1452,9 @@ impl QemuDriver {
             detail::STOPPED_SAVED,
         );
         self.release_taps(&st.live_xml);
-        let _ = remove_if_exists(&self.layout.status_file(&e.name));
-        let _ = fs::remove_dir_all(self.layout.domain_run_dir(&e.name));
-        crate::cgroup::stop_hook(&self.layout, &e.name);
+        let _ = remove_if_exists(&self.layout.status_file(&e.name)?);
+        let _ = fs::remove_dir_all(self.layout.domain_run_dir(&e.name)?);
+        crate::cgroup::stop_hook(&self.layout.cgroup_record(&e.name)?);
         e.status = None;
         self.record_stop(e, reason::SHUTOFF_SAVED);
         Ok(())
@@ -1261,13 +1486,17 @@ impl QemuDriver {
 
     /// Watches every running guest from background threads for as long as the driver lives.
     pub fn start_watching(me: &Arc<QemuDriver>) {
+        me.watching.store(true, std::sync::atomic::Ordering::SeqCst);
         let weak = Arc::downgrade(me);
+        let root = me.layout.clone();
         let spawned = std::thread::Builder::new().name("qemu-watch".into()).spawn(move || {
+            // Held while this process watches the root: starts from other processes launch no monitor.
+            let _root = crate::monitor::claim_root(&root);
             let mut watched: BTreeSet<(String, i32)> = BTreeSet::new();
             loop {
                 let Some(d) = weak.upgrade() else { return };
                 let mut current = BTreeSet::new();
-                if let Ok(rd) = fs::read_dir(&d.layout.run) {
+                if let Ok(rd) = fs::read_dir(d.layout.status_dir()) {
                     for e in rd.flatten() {
                         let p = e.path();
                         if p.extension().and_then(|x| x.to_str()) != Some("status") {
@@ -1280,7 +1509,7 @@ impl QemuDriver {
                 }
                 for key in current.difference(&watched) {
                     let (w, name, pid) = (weak.clone(), key.0.clone(), key.1);
-                    let _ = std::thread::Builder::new().name(format!("qemu-watch-{name}")).spawn(move || watch_domain(w, name, pid));
+                    let _ = std::thread::Builder::new().name(format!("qemu-watch-{name}")).spawn(move || crate::monitor::watch_domain(w, name, pid, crate::monitor::Role::Daemon));
                 }
                 watched = current;
                 drop(d);
@@ -1295,7 +1524,7 @@ impl QemuDriver {
     /// Pauses (`stop`) or resumes (`cont`) the vCPUs and records it: suspend of a paused domain
     /// is a no-op, resume of a running one an error, as in libvirt.
     fn set_run_state(&self, d: &DomainRef, pause: bool) -> Result<()> {
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, if pause { "suspend" } else { "resume" })?;
         let e = self.entry_by_ref(d)?;
         let mut st = Self::require_active(&e)?;
         let paused = st.state == DomainState::Paused as i32;
@@ -1319,46 +1548,10 @@ impl QemuDriver {
     }
 
     /// Brings one domain up to date under the lock (its events are emitted by `reconcile`).
-    fn refresh(&self, name: &str) {
-        if let Ok(_l) = self.lock() {
-            let _ = self.entry(name);
-        }
-    }
-}
-
-/// Follows one QEMU's events on its event monitor until it exits.
-fn watch_domain(weak: Weak<QemuDriver>, name: String, pid: i32) {
-    let sock = {
-        let Some(d) = weak.upgrade() else { return };
-        d.layout.domain_run_dir(&name).join("events.sock")
-    };
-    let Ok(mut qmp) = Qmp::connect(&sock, Duration::from_secs(5)) else {
-        if let Some(d) = weak.upgrade() {
-            d.refresh(&name);
-        }
-        return;
-    };
-    loop {
-        let ev = qmp.next_event(Duration::from_secs(1));
-        let Some(d) = weak.upgrade() else { return };
-        match ev {
-            Ok(Some(ev)) => {
-                if matches!(ev.name.as_str(), "SHUTDOWN" | "STOP" | "RESUME" | "GUEST_PANICKED" | "BLOCK_IO_ERROR") {
-                    // let QEMU settle into the new run state before asking for it
-                    std::thread::sleep(Duration::from_millis(20));
-                    d.refresh(&name);
-                }
-            }
-            Ok(None) => {
-                let same = Status::load(&d.layout.status_file(&name)).is_some_and(|s| s.pid == pid);
-                if !same {
-                    return;
-                }
-            }
-            Err(_) => {
-                d.refresh(&name);
-                return;
-            }
+    pub(crate) fn refresh(&self, name: &str) {
+        match self.lock_domain(name, "event") {
+            Ok(_l) => drop(self.entry(name)),
+            Err(e) => tracing::warn!("bringing domain '{name}' up to date after an event: {e}"),
         }
     }
 }
@@ -1408,7 +1601,7 @@ impl QemuDriver {
         let ldef = e.definition()?;
         let emulator = PathBuf::from(&st.emulator);
         let caps = self.caps_for(&emulator)?;
-        let env = self.build_env(&ldef, &caps, &emulator, &self.layout.domain_run_dir(&e.name));
+        let env = self.build_env(&ldef, &caps, &emulator, &self.layout.domain_run_dir(&e.name)?)?;
         let probe = Domain {
             devices: Some(oxvirt_xml::domain::Devices { disks: vec![disk.clone()], ..Default::default() }),
             ..Default::default()
@@ -1442,7 +1635,7 @@ fn forget_bridge_tap_limit(n: &Interface) {
 
 impl QemuDriver {
     fn attach_interface(&self, d: &DomainRef, n: Interface, f: u32) -> Result<()> {
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "attach-device")?;
         let e = self.entry_by_ref(d)?;
         let (live, config) = impact(f, e.status.is_some())?;
         let mut n = n;
@@ -1498,7 +1691,7 @@ impl QemuDriver {
         let idx = devices.interfaces.len() - 1;
         let emulator = PathBuf::from(&st.emulator);
         let caps = self.caps_for(&emulator)?;
-        let mut env = self.build_env(&ldef, &caps, &emulator, &self.layout.domain_run_dir(&e.name));
+        let mut env = self.build_env(&ldef, &caps, &emulator, &self.layout.domain_run_dir(&e.name)?)?;
         command::assign_addresses(&mut def, &env).map_err(|x| Error::unsupported_config(x).in_domain(ErrorDomain::Qemu))?;
         command::alias::assign(&mut def);
         let mut nics = self.open_taps(&mut def, Some(idx))?;
@@ -1579,7 +1772,7 @@ impl QemuDriver {
 
     fn detach_interface(&self, d: &DomainRef, n: Interface, f: u32) -> Result<()> {
         let mac = mac_of(&n).ok_or_else(|| Error::invalid_arg("the interface to detach must name its MAC address"))?;
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "detach-device")?;
         let e = self.entry_by_ref(d)?;
         let (live, config) = impact(f, e.status.is_some())?;
         let missing = || Error::coded(ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no interface with MAC address {mac}"));
@@ -1610,7 +1803,7 @@ impl QemuDriver {
             self.store_status(&st)?;
             forget_bridge_tap_limit(&old);
             // A tap went with the backend; a macvtap is deleted here.
-            self.release_nic(&old, &self.layout.domain_run_dir(&e.name));
+            self.release_nic(&old, &self.layout.domain_run_dir(&e.name)?);
         }
         if config {
             let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
@@ -1623,6 +1816,18 @@ impl QemuDriver {
             self.store_config(&c)?;
         }
         Ok(())
+    }
+}
+
+/// A UUID claimed by a start in progress; given back when the start ends either way.
+struct UuidClaim<'a> {
+    creating: &'a Mutex<BTreeMap<Uuid, String>>,
+    uuid: Uuid,
+}
+
+impl Drop for UuidClaim<'_> {
+    fn drop(&mut self) {
+        self.creating.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.uuid);
     }
 }
 
@@ -1822,14 +2027,13 @@ impl Driver for QemuDriver {
     }
 
     fn list_domains(&self, f: u32) -> Result<Vec<DomainRef>> {
-        let _l = self.lock()?;
         let mut out = Vec::new();
         for e in self.all_entries()? {
             let facts = oxvirt_api::DomainListFacts {
                 state: e.state().0,
                 persistent: e.config.is_some(),
-                managed_save: self.layout.managed_save(&e.name).exists(),
-                autostart: self.layout.autostart_link(&e.name).exists(),
+                managed_save: self.layout.managed_save(&e.name)?.exists(),
+                autostart: self.layout.autostart_link(&e.name)?.exists(),
                 snapshots: false,
             };
             if oxvirt_api::domain_matches(f, &facts) {
@@ -1846,15 +2050,13 @@ impl Driver for QemuDriver {
                     .in_domain(ErrorDomain::Qemu),
             );
         }
-        let _l = self.lock()?;
-        self.entry(name)?.map(|e| e.reference()).ok_or_else(|| {
+        self.read_entry(name)?.map(|e| e.reference()).ok_or_else(|| {
             Error::no_domain(format!("no domain with matching name '{name}'"))
                 .in_domain(ErrorDomain::Qemu)
         })
     }
 
     fn lookup_domain_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef> {
-        let _l = self.lock()?;
         self.find_entry(|e| e.uuid() == *uuid)?
             .map(|e| e.reference())
             .ok_or_else(|| {
@@ -1864,7 +2066,6 @@ impl Driver for QemuDriver {
     }
 
     fn lookup_domain_by_id(&self, id: i32) -> Result<DomainRef> {
-        let _l = self.lock()?;
         self.find_entry(|e| e.status.as_ref().is_some_and(|s| s.id == id))?
             .map(|e| e.reference())
             .ok_or_else(|| {
@@ -1875,11 +2076,16 @@ impl Driver for QemuDriver {
 
     fn domain_define(&self, xml: &str, f: u32) -> Result<(DomainRef, Vec<String>)> {
         let (mut def, warnings) = self.parse_definition(xml, f & flags::DEFINE_VALIDATE != 0)?;
-        let _l = self.lock()?;
-        self.check_unique(&def)?;
-        let existed = self.load_config(&def.name)?.is_some();
-        self.complete_definition(&mut def)?;
-        self.store_config(&def)?;
+        let _l = self.lock_domain(&def.name, "define")?;
+        self.entry(&def.name)?;
+        let existed = {
+            let _n = self.lock_names("define")?;
+            self.check_unique(&def)?;
+            let existed = self.load_config(&def.name)?.is_some();
+            self.complete_definition(&mut def)?;
+            self.store_config(&def)?;
+            existed
+        };
         let e = self
             .entry(&def.name)?
             .ok_or_else(|| Error::internal("definition vanished after writing it"))?;
@@ -1897,12 +2103,12 @@ impl Driver for QemuDriver {
     }
 
     fn domain_undefine(&self, d: &DomainRef, f: u32) -> Result<()> {
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "undefine")?;
         let mut e = self.entry_by_ref(d)?;
         if e.config.is_none() {
             return Err(op_invalid("cannot undefine transient domain"));
         }
-        let save = self.layout.managed_save(&e.name);
+        let save = self.layout.managed_save(&e.name)?;
         if save.exists() {
             if f & flags::UNDEFINE_MANAGED_SAVE == 0 {
                 return Err(op_invalid("Refusing to undefine while domain managed save image exists (use --managed-save)"));
@@ -1925,8 +2131,8 @@ impl Driver for QemuDriver {
                 "cannot undefine domain with nvram (use --nvram or --keep-nvram)",
             ));
         }
-        let _ = remove_if_exists(&self.layout.autostart_link(&e.name));
-        let path = self.layout.config_file(&e.name);
+        let _ = remove_if_exists(&self.layout.autostart_link(&e.name)?);
+        let path = self.layout.config_file(&e.name)?;
         remove_if_exists(&path)
             .map_err(|err| sys_err(format!("removing {}", path.display()), &err))?;
         if let Some(mut st) = e.status.take() {
@@ -1943,7 +2149,7 @@ impl Driver for QemuDriver {
     }
 
     fn domain_create(&self, d: &DomainRef, f: u32) -> Result<DomainRef> {
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "start")?;
         let e = self.entry_by_ref(d)?;
         if e.status.is_some() {
             return Err(op_invalid("domain is already running"));
@@ -1952,7 +2158,7 @@ impl Driver for QemuDriver {
             .config
             .clone()
             .ok_or_else(|| Error::internal("inactive domain without a definition"))?;
-        let save = self.layout.managed_save(&e.name);
+        let save = self.layout.managed_save(&e.name)?;
         let st = if save.exists() && f & flags::START_FORCE_BOOT == 0 {
             let (xml, was_running) = Self::read_save_header(&save)?;
             let saved = Domain::from_xml_str(&xml)
@@ -1981,17 +2187,20 @@ impl Driver for QemuDriver {
 
     fn domain_create_xml(&self, xml: &str, f: u32) -> Result<DomainRef> {
         let (mut def, _) = self.parse_definition(xml, f & flags::START_VALIDATE != 0)?;
-        let _l = self.lock()?;
-        self.check_unique(&def)?;
-        if let Some(e) = self.entry(&def.name)? {
-            if e.status.is_some() {
+        let _l = self.lock_domain(&def.name, "create")?;
+        let current = self.entry(&def.name)?;
+        let _claim = {
+            let _n = self.lock_names("create")?;
+            self.check_unique(&def)?;
+            if current.is_some_and(|e| e.status.is_some()) {
                 return Err(op_invalid(format!(
                     "domain '{}' is already running",
                     def.name
                 )));
             }
-        }
-        self.complete_definition(&mut def)?;
+            self.complete_definition(&mut def)?;
+            self.claim_uuid(&def)
+        };
         let persistent = self.load_config(&def.name)?.is_some();
         let st = self.launch(def, !persistent, f, None)?;
         Ok(DomainRef {
@@ -2002,7 +2211,7 @@ impl Driver for QemuDriver {
     }
 
     fn domain_shutdown(&self, d: &DomainRef, _f: u32) -> Result<()> {
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "shutdown")?;
         let e = self.entry_by_ref(d)?;
         let st = Self::require_active(&e)?;
         if st.state == DomainState::Paused as i32 {
@@ -2019,7 +2228,7 @@ impl Driver for QemuDriver {
 
     fn domain_reboot(&self, d: &DomainRef, _f: u32) -> Result<()> {
         let name = {
-            let _l = self.lock()?;
+            let _l = self.lock_domain(&d.name, "reboot")?;
             let e = self.entry_by_ref(d)?;
             let mut st = Self::require_active(&e)?;
             if st.state == DomainState::Paused as i32 {
@@ -2032,8 +2241,9 @@ impl Driver for QemuDriver {
                 .map_err(|err| qmp_err(&e.name, "sending the ACPI power button", err))?;
             e.name
         };
-        if DAEMON_MODE.load(std::sync::atomic::Ordering::SeqCst) {
-            // the watcher sees the guest power off and resets it, as libvirt's fake reboot
+        if DAEMON_MODE.load(std::sync::atomic::Ordering::SeqCst) || crate::monitor::watched(&self.layout, &name) {
+            // the watcher (the daemon's, or the guest's monitor) sees the guest power off and
+            // resets it, as libvirt's fake reboot
             return Ok(());
         }
         // Without a watcher, finish the reboot here: wait for the guest to power off, then reset it.
@@ -2041,7 +2251,7 @@ impl Driver for QemuDriver {
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
-            let _l = self.lock()?;
+            let _l = self.lock_domain(&d.name, "reboot")?;
             match self.entry(&name)?.and_then(|e| e.status) {
                 Some(s) if !s.fake_reboot => return Ok(()),
                 None => return Err(Error::operation_failed(format!("domain '{name}' stopped during reboot"))),
@@ -2056,7 +2266,7 @@ impl Driver for QemuDriver {
     }
 
     fn domain_reset(&self, d: &DomainRef, _f: u32) -> Result<()> {
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "reset")?;
         let e = self.entry_by_ref(d)?;
         let st = Self::require_active(&e)?;
         self.qmp(&st)?
@@ -2066,7 +2276,7 @@ impl Driver for QemuDriver {
     }
 
     fn domain_destroy(&self, d: &DomainRef, f: u32) -> Result<()> {
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "destroy")?;
         let mut e = self.entry_by_ref(d)?;
         let st = Self::require_active(&e)?;
         self.stop_qemu(&st, f & flags::DESTROY_GRACEFUL != 0)?;
@@ -2088,7 +2298,7 @@ impl Driver for QemuDriver {
     }
 
     fn domain_save(&self, d: &DomainRef, path: &str, _dxml: Option<&str>, f: u32) -> Result<()> {
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "save")?;
         let mut e = self.entry_by_ref(d)?;
         self.do_save(&mut e, Path::new(path), f)
     }
@@ -2097,16 +2307,19 @@ impl Driver for QemuDriver {
         let (xml, was_running) = Self::read_save_header(Path::new(path))?;
         let def = Domain::from_xml_str(&xml)
             .map_err(|err| Error::invalid_arg(format!("save image {path}: {err}")))?;
-        let _l = self.lock()?;
-        self.check_unique(&def)?;
-        if let Some(e) = self.entry(&def.name)? {
-            if e.status.is_some() {
+        let _l = self.lock_domain(&def.name, "restore")?;
+        let current = self.entry(&def.name)?;
+        let _claim = {
+            let _n = self.lock_names("restore")?;
+            self.check_unique(&def)?;
+            if current.is_some_and(|e| e.status.is_some()) {
                 return Err(op_invalid(format!(
                     "domain '{}' is already running",
                     def.name
                 )));
             }
-        }
+            self.claim_uuid(&def)
+        };
         let persistent = self.load_config(&def.name)?.is_some();
         let paused = f & flags::SAVE_PAUSED != 0 || (!was_running && f & flags::SAVE_RUNNING == 0);
         let st = self.launch(
@@ -2127,29 +2340,28 @@ impl Driver for QemuDriver {
     }
 
     fn domain_managed_save(&self, d: &DomainRef, f: u32) -> Result<()> {
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "managedsave")?;
         let mut e = self.entry_by_ref(d)?;
         if e.config.is_none() {
             return Err(op_invalid("cannot do managed save for transient domain"));
         }
-        let path = self.layout.managed_save(&e.name);
+        let path = self.layout.managed_save(&e.name)?;
         self.do_save(&mut e, &path, f)
     }
 
     fn domain_has_managed_save(&self, d: &DomainRef) -> Result<bool> {
-        Ok(self.layout.managed_save(&d.name).exists())
+        Ok(self.layout.managed_save(&d.name)?.exists())
     }
 
     fn domain_managed_save_remove(&self, d: &DomainRef) -> Result<()> {
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "managedsave-remove")?;
         let e = self.entry_by_ref(d)?;
-        let p = self.layout.managed_save(&e.name);
+        let p = self.layout.managed_save(&e.name)?;
         remove_if_exists(&p).map_err(|err| sys_err(format!("removing {}", p.display()), &err))
     }
 
     fn domain_xml(&self, d: &DomainRef, f: u32) -> Result<String> {
-        let _l = self.lock()?;
-        let e = self.entry_by_ref(d)?;
+        let e = self.read_by_ref(d)?;
         match (&e.status, &e.config) {
             (Some(s), Some(c)) if f & flags::XML_INACTIVE != 0 => {
                 let _ = s;
@@ -2162,8 +2374,7 @@ impl Driver for QemuDriver {
     }
 
     fn domain_info(&self, d: &DomainRef) -> Result<DomainInfo> {
-        let _l = self.lock()?;
-        let e = self.entry_by_ref(d)?;
+        let e = self.read_by_ref(d)?;
         let def = e.definition()?;
         let (state, _) = e.state();
         let mut memory = def.current_memory_kib();
@@ -2189,33 +2400,31 @@ impl Driver for QemuDriver {
     }
 
     fn domain_state(&self, d: &DomainRef) -> Result<(DomainState, i32)> {
-        let _l = self.lock()?;
-        let e = self.entry_by_ref(d)?;
-        if e.status.is_none() && self.layout.managed_save(&e.name).exists() {
+        let e = self.read_by_ref(d)?;
+        if e.status.is_none() && self.layout.managed_save(&e.name)?.exists() {
             return Ok((DomainState::Shutoff, reason::SHUTOFF_SAVED));
         }
         Ok(e.state())
     }
 
     fn domain_os_type(&self, d: &DomainRef) -> Result<String> {
-        let _l = self.lock()?;
-        Ok(self.entry_by_ref(d)?.definition()?.os_type().to_string())
+        Ok(self.read_by_ref(d)?.definition()?.os_type().to_string())
     }
 
     fn domain_autostart(&self, d: &DomainRef) -> Result<bool> {
-        Ok(self.layout.autostart_link(&d.name).exists())
+        Ok(self.layout.autostart_link(&d.name)?.exists())
     }
 
     fn domain_set_autostart(&self, d: &DomainRef, on: bool) -> Result<()> {
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "autostart")?;
         let e = self.entry_by_ref(d)?;
         if e.config.is_none() {
             return Err(op_invalid("cannot set autostart for transient domain"));
         }
-        let link = self.layout.autostart_link(&e.name);
+        let link = self.layout.autostart_link(&e.name)?;
         if on {
             if !link.exists() {
-                std::os::unix::fs::symlink(self.layout.config_file(&e.name), &link)
+                std::os::unix::fs::symlink(self.layout.config_file(&e.name)?, &link)
                     .map_err(|err| sys_err(format!("creating {}", link.display()), &err))?;
             }
         } else {
@@ -2226,13 +2435,11 @@ impl Driver for QemuDriver {
     }
 
     fn domain_is_persistent(&self, d: &DomainRef) -> Result<bool> {
-        let _l = self.lock()?;
-        Ok(self.entry_by_ref(d)?.config.is_some())
+        Ok(self.read_by_ref(d)?.config.is_some())
     }
 
     fn domain_is_updated(&self, d: &DomainRef) -> Result<bool> {
-        let _l = self.lock()?;
-        let e = self.entry_by_ref(d)?;
+        let e = self.read_by_ref(d)?;
         Ok(match (&e.status, &e.config) {
             (Some(s), Some(c)) => {
                 let live = Domain::from_xml_str(&s.live_xml).ok().map(|mut l| {
@@ -2246,7 +2453,7 @@ impl Driver for QemuDriver {
     }
 
     fn domain_set_memory(&self, d: &DomainRef, kib: u64, f: u32) -> Result<()> {
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "setmem")?;
         let e = self.entry_by_ref(d)?;
         let live =
             f & flags::AFFECT_LIVE != 0 || (f & flags::AFFECT_CONFIG == 0 && e.status.is_some());
@@ -2296,7 +2503,7 @@ impl Driver for QemuDriver {
     }
 
     fn domain_set_vcpus(&self, d: &DomainRef, count: u32, f: u32) -> Result<()> {
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "setvcpus")?;
         let e = self.entry_by_ref(d)?;
         if count == 0 {
             return Err(Error::invalid_arg("vCPU count must be at least 1"));
@@ -2344,7 +2551,7 @@ impl Driver for QemuDriver {
             return self.attach_interface(d, parse_interface(xml, "attach")?, f);
         }
         let disk = parse_disk(xml)?;
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "attach-device")?;
         let e = self.entry_by_ref(d)?;
         let (live, config) = impact(f, e.status.is_some())?;
         if config {
@@ -2376,7 +2583,7 @@ impl Driver for QemuDriver {
         }
         let disk = parse_disk(xml)?;
         let target = disk.target.dev.clone();
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "detach-device")?;
         let e = self.entry_by_ref(d)?;
         let (live, config) = impact(f, e.status.is_some())?;
         if live {
@@ -2410,8 +2617,7 @@ impl Driver for QemuDriver {
             ));
         }
         let def = {
-            let _l = self.lock()?;
-            let e = self.entry_by_ref(d)?;
+            let e = self.read_by_ref(d)?;
             Self::require_active(&e)?;
             e.definition()?
         };
@@ -2450,7 +2656,7 @@ impl Driver for QemuDriver {
             Error::invalid_arg("the interface to update must name its MAC address")
         })?;
         let state = new.link.as_ref().map_or(LinkState::Up, |l| l.state);
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "update-device")?;
         let e = self.entry_by_ref(d)?;
         let (live, config) = impact(f, e.status.is_some())?;
         // Only the link state may change; the rest must match what is there.
@@ -2500,8 +2706,7 @@ impl Driver for QemuDriver {
     }
 
     fn domain_stats(&self, d: &DomainRef, groups: u32) -> Result<Vec<(String, TypedParam)>> {
-        let _l = self.lock()?;
-        let e = self.entry_by_ref(d)?;
+        let e = self.read_by_ref(d)?;
         let def = e.definition()?;
         let (state, reason) = e.state();
         let mut out: Vec<(String, TypedParam)> = Vec::new();
@@ -2596,8 +2801,7 @@ impl Driver for QemuDriver {
     }
 
     fn domain_console_path(&self, d: &DomainRef, dev: Option<&str>) -> Result<String> {
-        let _l = self.lock()?;
-        let e = self.entry_by_ref(d)?;
+        let e = self.read_by_ref(d)?;
         let _st = Self::require_active(&e)?;
         let def = e.definition()?;
         let devices = def.devices.unwrap_or_default();
