@@ -15,6 +15,7 @@ pub use oxvirt_sysutil as fsutil;
 pub mod hotplug;
 pub mod layout;
 pub mod locks;
+pub mod monitor;
 pub mod nic;
 pub mod process;
 pub mod security;
