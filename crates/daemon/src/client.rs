@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -125,8 +125,13 @@ impl Transport for oxvirt_rpc::tls::TlsStream {
 /// Replies and events on their way to the writing thread. Dropping the sender (in
 /// [`serve`], once the client is gone) ends the writer even while the session, its event
 /// callbacks or streams still hold the sink.
+///
+/// The channel is unbounded (it allocates as messages come, where a bounded one would
+/// allocate all `max_queued_messages` slots up front, 256 KiB per client); `count` bounds it.
 struct Outbox {
-    tx: Mutex<Option<SyncSender<Message>>>,
+    tx: Mutex<Option<Sender<Message>>>,
+    /// Messages queued and not yet taken by the writer.
+    count: AtomicUsize,
     /// Bytes queued and not yet written.
     queued: AtomicUsize,
 }
@@ -143,8 +148,8 @@ pub fn serve(sock: Arc<dyn Transport>, info: ClientInfo, cfg: Arc<Config>, slot:
         return;
     }
     let writer_sock = sock.clone();
-    let (tx, rx) = mpsc::sync_channel::<Message>(cfg.max_queued_messages);
-    let outbox = Arc::new(Outbox { tx: Mutex::new(Some(tx)), queued: AtomicUsize::new(0) });
+    let (tx, rx) = mpsc::channel::<Message>();
+    let outbox = Arc::new(Outbox { tx: Mutex::new(Some(tx)), count: AtomicUsize::new(0), queued: AtomicUsize::new(0) });
     let dead = Arc::new(AtomicBool::new(false));
     let writer = {
         let (dead, outbox) = (dead.clone(), outbox.clone());
@@ -163,6 +168,7 @@ pub fn serve(sock: Arc<dyn Transport>, info: ClientInfo, cfg: Arc<Config>, slot:
     };
     let sink: Sink = {
         let (dead, outbox) = (dead.clone(), outbox.clone());
+        let max = cfg.max_queued_messages;
         let shut = sock.clone();
         Arc::new(move |m: Message| {
             if dead.load(Ordering::Relaxed) {
@@ -170,20 +176,21 @@ pub fn serve(sock: Arc<dyn Transport>, info: ClientInfo, cfg: Arc<Config>, slot:
             }
             let guard = outbox.tx.lock().unwrap_or_else(|e| e.into_inner());
             let Some(tx) = guard.as_ref() else { return false };
+            if outbox.count.load(Ordering::Acquire) >= max {
+                tracing::warn!("client does not read its messages; disconnecting it");
+                dead.store(true, Ordering::Relaxed);
+                shut.shutdown();
+                return false;
+            }
             let n = m.body.len() + 28;
             outbox.queued.fetch_add(n, Ordering::AcqRel);
-            match tx.try_send(m) {
-                Ok(()) => true,
-                Err(e) => {
-                    outbox.queued.fetch_sub(n, Ordering::AcqRel);
-                    if matches!(e, TrySendError::Full(_)) {
-                        tracing::warn!("client does not read its messages; disconnecting it");
-                        dead.store(true, Ordering::Relaxed);
-                        shut.shutdown();
-                    }
-                    false
-                }
+            outbox.count.fetch_add(1, Ordering::AcqRel);
+            if tx.send(m).is_err() {
+                outbox.queued.fetch_sub(n, Ordering::AcqRel);
+                outbox.count.fetch_sub(1, Ordering::AcqRel);
+                return false;
             }
+            true
         })
     };
     let session = Arc::new(Session::new(
@@ -211,10 +218,14 @@ fn write_loop(sock: Arc<dyn Transport>, rx: Receiver<Message>, outbox: &Outbox, 
     while let Ok(m) = rx.recv() {
         buf.clear();
         buf.extend_from_slice(&m.to_frame());
+        outbox.count.fetch_sub(1, Ordering::AcqRel);
         // Coalesce what is already queued into one write.
         while buf.len() < 256 * 1024 {
             match rx.try_recv() {
-                Ok(m) => buf.extend_from_slice(&m.to_frame()),
+                Ok(m) => {
+                    buf.extend_from_slice(&m.to_frame());
+                    outbox.count.fetch_sub(1, Ordering::AcqRel);
+                }
                 Err(_) => break,
             }
         }

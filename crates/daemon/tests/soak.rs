@@ -359,9 +359,12 @@ fn idle_connections_cost() {
     let held = wait_stats(&d, "while held", |s| s.fds >= base.fds + n && s.threads <= base.threads + 2 * n + 2);
     eprintln!("{n} idle connections (opened in {ms} ms): daemon before {base:?}, held {held:?}");
     assert!(held.fds <= base.fds + n + 1, "{held:?}");
+    // About 64 KiB each (thread stacks); a bounded writer queue used to preallocate 256 KiB.
+    assert!(held.rss_kb < base.rss_kb + 160 * n + 32 * 1024, "{held:?}");
     p.tell("go");
     p.finish(Duration::from_secs(60));
     let after = wait_stats(&d, "after they left", |s| s.threads <= base.threads + 2 && s.fds <= base.fds + 1);
     eprintln!("after they left: {after:?}");
+    assert!(after.rss_kb < base.rss_kb + 48 * 1024, "{after:?}");
     assert_no_panic(&d);
 }
