@@ -93,7 +93,7 @@ impl Root {
         self.ok(&["domstate", name, "--reason"]).trim().to_string()
     }
     fn status_file(&self, name: &str) -> PathBuf {
-        self.path().join(format!("run/qemu/{name}.status"))
+        self.path().join(format!("run/qemu/status/{name}.status"))
     }
     /// QEMU's pid from the status file, while there is one.
     fn pid(&self, name: &str) -> Option<i32> {
@@ -166,7 +166,7 @@ impl Root {
 /// cgroups), and killed if that does not work; a later call then records them as crashed.
 impl Drop for Root {
     fn drop(&mut self) {
-        let names: Vec<String> = std::fs::read_dir(self.path().join("run/qemu"))
+        let names: Vec<String> = std::fs::read_dir(self.path().join("run/qemu/status"))
             .into_iter()
             .flatten()
             .flatten()
@@ -457,6 +457,29 @@ fn acpi_reboot_and_shutdown() {
     assert!(wait_gone(pid, Duration::from_secs(10)), "QEMU left running after the guest powered off");
     assert!(!root.status_file("g3").exists());
     assert!(root.qemu_processes().is_empty());
+}
+
+/// With no daemon, the guest's `oxvirt-monitor` (started by `oxvirt start`, which then exits)
+/// handles a guest that powers itself off: QEMU goes with no further oxvirt call.
+#[test]
+fn guest_power_off_needs_no_further_call() {
+    let monitor = Path::new(env!("CARGO_BIN_EXE_oxvirt")).with_file_name("oxvirt-monitor");
+    assert!(monitor.is_file(), "{} is not built (cargo build --workspace; make test does it first)", monitor.display());
+    let root = Root::new();
+    let serial = root.path().join("serial.log");
+    root.define("pw", &guest_xml("qemu", "pw", "poweroff", Serial::File(&serial)));
+    root.ok(&["start", "pw"]);
+    let pid = root.pid("pw").expect("pid");
+    assert!(wait_line(&serial, MARKER, BOOT), "guest did not boot");
+    assert!(wait_gone(pid, Duration::from_secs(30)), "QEMU left running after the guest powered off");
+    assert!(root.qemu_processes().is_empty());
+    // The monitor removes the status file right after QEMU exits.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while root.status_file("pw").exists() {
+        assert!(Instant::now() < deadline, "status file left after the guest powered off");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(root.state("pw"), "shut off (shutdown)");
 }
 
 #[test]
