@@ -1104,6 +1104,7 @@ impl QemuDriver {
         env.taps = nics.args.clone();
         let mut cmd = command::build(&def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
         cmd.pass_fds.append(&mut nics.fds);
+        cmd.open_passed_files().map_err(|e| Error::operation_failed(format!("starting domain '{}': {e}", def.name)))?;
         cmd.prepare_files().map_err(|e| Error::operation_failed(format!("preparing files of domain '{}': {e}", def.name)))?;
         for gp in &cmd.graphics_ports {
             if let Some(g) = def.devices.as_mut().and_then(|d| d.graphics.get_mut(gp.graphics)) {

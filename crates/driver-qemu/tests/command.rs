@@ -203,6 +203,16 @@ fn localize(def: &mut Domain, dir: &Path) {
     let Some(devs) = def.devices.as_mut() else {
         return;
     };
+    // Character device files (and their logs), which the driver opens and passes as fds.
+    let mut chr = 0;
+    for c in devs.serials.iter_mut().chain(devs.parallels.iter_mut()).chain(devs.consoles.iter_mut()).chain(devs.channels.iter_mut()) {
+        for p in c.source.sources.iter_mut().filter_map(|s| s.path.as_mut()).chain(c.source.log.iter_mut().map(|l| &mut l.file)) {
+            if p.starts_with("/var/log/") {
+                chr += 1;
+                *p = dir.join(format!("chr{chr}.log")).display().to_string();
+            }
+        }
+    }
     let mut n = 0;
     let mut image = |src: &mut oxvirt_xml::domain::DiskSource,
                      kind: &mut Option<DiskType>,
@@ -301,14 +311,15 @@ fn spawn(
         dir.join("run"),
     );
     env.domain_id = 1;
-    let cmd = build(def, &env).map_err(|e| e.to_string())?;
+    let mut cmd = build(def, &env).map_err(|e| e.to_string())?;
     cmd.prepare_files().map_err(|e| e.to_string())?;
+    cmd.open_passed_files().map_err(|e| e.to_string())?;
     let spec = SpawnSpec {
         binary: qemu_binary(),
         args: cmd.argv.iter().map(OsString::from).collect(),
         run_dir: RunDir::new(dir.join("run")),
         timeout: Duration::from_secs(60),
-        pass_fds: Vec::new(),
+        pass_fds: std::mem::take(&mut cmd.pass_fds),
     };
     process::spawn(&spec).map_err(|e| format!("{e}\nargv: {}", cmd.argv.join(" ")))
 }

@@ -6,7 +6,7 @@ use oxvirt_xml::{OnOff, YesNo};
 
 use super::addr::{kind_of, MachineKind};
 use super::props::{kv_escape, Props};
-use super::{
+use super::{PassedFile, 
     devices, disk, firmware, invalid, unsupported, Accel, BuildEnv, CommandError, GraphicsPort,
     PrepareFile, QemuCommand,
 };
@@ -25,6 +25,8 @@ pub(crate) struct Ctx<'a> {
     pub net_boot: Vec<Option<u32>>,
     /// The first `-device` driver the emulator does not provide.
     pub missing: Option<String>,
+    /// Files the driver opens and QEMU gets as descriptors (`-add-fd`), in fd order.
+    pub passed_files: Vec<PassedFile>,
 }
 
 impl Ctx<'_> {
@@ -34,6 +36,18 @@ impl Ctx<'_> {
     }
     pub fn flag(&mut self, flag: &str) {
         self.args.push(flag.to_owned());
+    }
+    /// A file QEMU writes (a character device's file or log) is opened by the driver and
+    /// passed as a descriptor, so QEMU never opens a path with the rights it has before its
+    /// privilege drop. Adds the `-add-fd` and returns the `/dev/fdset/N` path for the option.
+    pub fn pass_file(&mut self, path: &str, append: bool) -> String {
+        // Descriptors after the NICs' (the driver passes those first, in this order).
+        let base: usize = self.env.taps.iter().flatten().map(|t| t.fds.len() + t.vhostfds.len()).sum();
+        let set = self.passed_files.len();
+        let fd = crate::process::passed_fd(base + set);
+        self.arg("-add-fd", format!("set={set},fd={fd}"));
+        self.passed_files.push(PassedFile { path: path.into(), append });
+        format!("/dev/fdset/{set}")
     }
     /// Adds a `-device`; a driver the emulator lacks is reported when the build ends.
     pub fn device(&mut self, p: Props) {
@@ -76,6 +90,7 @@ pub(crate) fn build(def: &Domain, env: &BuildEnv) -> Result<QemuCommand, Command
         disk_boot,
         net_boot,
         missing: None,
+        passed_files: Vec::new(),
     };
     reject_unsupported_top(def)?;
     cx.arg(
@@ -120,6 +135,7 @@ pub(crate) fn build(def: &Domain, env: &BuildEnv) -> Result<QemuCommand, Command
         emulator: env.emulator.clone(),
         argv: cx.args,
         pass_fds: Vec::new(),
+        passed_files: cx.passed_files,
         prepare: cx.prepare,
         graphics_ports: cx.graphics_ports,
     })

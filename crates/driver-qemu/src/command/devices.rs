@@ -563,7 +563,7 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
 
 /// The `-chardev` value for a character device backend.
 fn chardev_backend(
-    cx: &Ctx,
+    cx: &mut Ctx,
     id: &str,
     kind: Option<ChrType>,
     src: &ChrSourceContent,
@@ -589,7 +589,8 @@ fn chardev_backend(
         ChrType::Stdio => format!("stdio,id={id}"),
         ChrType::Dev => format!("tty,id={id},path={}", kv_escape(&path(&s0)?)),
         ChrType::File => {
-            let mut v = format!("file,id={id},path={}", kv_escape(&path(&s0)?));
+            let fdset = cx.pass_file(&path(&s0)?, s0.append == Some(OnOff::On));
+            let mut v = format!("file,id={id},path={fdset}");
             if let Some(a) = s0.append {
                 v.push_str(&format!(
                     ",append={}",
@@ -699,7 +700,8 @@ fn chardev_backend(
         }
     };
     if let Some(l) = &src.log {
-        v.push_str(&format!(",logfile={}", kv_escape(&l.file)));
+        let fdset = cx.pass_file(&l.file, l.append == Some(OnOff::On));
+        v.push_str(&format!(",logfile={fdset}"));
         if let Some(a) = l.append {
             v.push_str(&format!(
                 ",logappend={}",
@@ -798,9 +800,10 @@ fn chardevs(cx: &mut Ctx) -> Result<(), CommandError> {
         }
         let cid = format!("char{a}");
         let sock = format!("{}.sock", t.name.clone().unwrap_or_else(|| a.clone()));
+        let be = chardev_backend(cx, &cid, c.kind, &c.source, &what, &sock)?;
         cx.arg(
             "-chardev",
-            chardev_backend(cx, &cid, c.kind, &c.source, &what, &sock)?,
+            be,
         );
         let p = virtio_serial_port(cx, "virtserialport", c, &cid, &a)?;
         let name = t.name.clone().or_else(|| {
@@ -816,9 +819,10 @@ fn chardevs(cx: &mut Ctx) -> Result<(), CommandError> {
             Some(ChrTargetType::Serial) if i == 0 => continue,
             Some(ChrTargetType::Virtio) => {
                 let cid = format!("char{a}");
+                let be = chardev_backend(cx, &cid, c.kind, &c.source, &what, &format!("{a}.sock"))?;
                 cx.arg(
                     "-chardev",
-                    chardev_backend(cx, &cid, c.kind, &c.source, &what, &format!("{a}.sock"))?,
+                    be,
                 );
                 let p = virtio_serial_port(cx, "virtconsole", c, &cid, &a)?;
                 cx.device(p);

@@ -147,11 +147,40 @@ pub struct QemuCommand {
     pub argv: Vec<String>,
     /// Descriptors QEMU must inherit (taps, later); the argv refers to them by number.
     pub pass_fds: Vec<std::os::fd::OwnedFd>,
+    /// Files to open for QEMU ([`QemuCommand::open_passed_files`]), after the NICs' descriptors.
+    pub passed_files: Vec<PassedFile>,
     pub prepare: Vec<PrepareFile>,
     pub graphics_ports: Vec<GraphicsPort>,
 }
 
+/// A file QEMU writes through a descriptor it inherits (`-add-fd`, `/dev/fdset/N`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassedFile {
+    pub path: PathBuf,
+    /// Append (`append='on'`) rather than truncate.
+    pub append: bool,
+}
+
 impl QemuCommand {
+    /// Opens [`QemuCommand::passed_files`] and appends them to `pass_fds`, which must hold the
+    /// NICs' descriptors already (the numbers in the command line count them first).
+    pub fn open_passed_files(&mut self) -> Result<(), CommandError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        for f in &self.passed_files {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .append(f.append)
+                .truncate(!f.append)
+                .mode(0o600)
+                .custom_flags(libc::O_NOCTTY)
+                .open(&f.path)
+                .map_err(|source| CommandError::OpenPassedFile { path: f.path.clone(), source })?;
+            self.pass_fds.push(file.into());
+        }
+        Ok(())
+    }
+
     /// Creates the files listed in [`QemuCommand::prepare`] (atomically, parents created).
     pub fn prepare_files(&self) -> Result<(), CommandError> {
         for p in &self.prepare {
@@ -193,6 +222,12 @@ pub enum CommandError {
     FirmwareLookup(String),
     #[error("allocating a port for {what}: no free port in {from}..={to}")]
     PortAllocation { what: String, from: u16, to: u16 },
+    #[error("opening {path} for QEMU: {source}")]
+    OpenPassedFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("preparing {path}: {source}")]
     PrepareFile {
         path: PathBuf,
