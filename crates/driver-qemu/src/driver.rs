@@ -607,7 +607,8 @@ impl QemuDriver {
 
     fn load_config(&self, name: &str) -> Result<Option<Domain>> {
         let path = self.layout.config_file(name)?;
-        match fs::read_to_string(&path) {
+        // Bounded read: a huge file is an error naming it, not a slow parse of every call.
+        match oxvirt_xml::limits::read_file(&path, &oxvirt_xml::limits::Limits::DEFINITION) {
             Ok(text) => Domain::from_xml_str(&text).map(Some).map_err(|e| {
                 Error::internal(format!("definition {} is not valid: {e}", path.display()))
             }),

@@ -100,6 +100,28 @@ fn one_unparseable_definition_hides_only_itself() {
 }
 
 #[test]
+fn huge_definitions_are_refused_and_a_huge_file_hides_only_itself() {
+    let root = tempfile::tempdir().unwrap();
+    let conn = embed(root.path());
+    conn.define_domain(&guest_xml("good", "shell", None), 0).unwrap();
+    // 100 MB on disk (planted): read no further than the limit, an error naming the file.
+    let big = root.path().join("etc/qemu/big.xml");
+    let f = fs::File::create(&big).unwrap();
+    f.set_len(100 << 20).unwrap();
+    let t0 = std::time::Instant::now();
+    let names: Vec<String> = conn.list_all_domains(0).unwrap().iter().map(|d| d.name().to_string()).collect();
+    assert_eq!(names, ["good"]);
+    let err = conn.lookup_domain_by_name("big").unwrap_err();
+    assert!(err.to_string().contains("big.xml"), "{err}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10), "the whole file was read: {:?}", t0.elapsed());
+    // Through the API: a definition over the 4 MiB document limit is refused before anything is written.
+    let padded = guest_xml("padded", "shell", None).replacen("<domain", &format!("<!-- {} --><domain", "x".repeat(5 << 20)), 1);
+    let err = conn.define_domain(&padded, 0).unwrap_err();
+    assert!(err.to_string().contains("limit"), "{err}");
+    assert!(!root.path().join("etc/qemu/padded.xml").exists());
+}
+
+#[test]
 fn temp_files_of_interrupted_writes_go_at_open() {
     let root = tempfile::tempdir().unwrap();
     drop(embed(root.path()));
