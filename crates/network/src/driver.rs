@@ -370,10 +370,14 @@ impl NetworkDriver {
                 }
             }
         }
+        // One unreadable network hides only itself (logged, naming its file), as libvirt skips
+        // a definition it cannot load; looking it up by name still reports why.
         let mut out = Vec::new();
         for n in names {
-            if let Some(o) = self.load_one(&n)? {
-                out.push(o);
+            match self.load_one(&n) {
+                Ok(Some(o)) => out.push(o),
+                Ok(None) => {}
+                Err(e) => tracing::error!(network = %n, "skipping network: {e}"),
             }
         }
         Ok(out)

@@ -448,3 +448,17 @@ fn vlan_tags_refused_on_linux_bridge_networks() {
     assert!(e.message.contains("portgroup 'v' of network default"), "{e}");
     assert!(!d.xml(&r, XML_INACTIVE).unwrap().contains("portgroup"), "nothing written");
 }
+
+#[test]
+fn one_unreadable_definition_hides_only_itself() {
+    let (_dir, _fake, d) = setup();
+    d.define(NAT, 0).unwrap();
+    std::fs::write(d.layout().config_file("broken"), "<network><name>broken</name><ip").unwrap();
+    let names: Vec<String> = d.list(0).unwrap().into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["default"]);
+    let e = d.lookup_by_name("broken").unwrap_err();
+    assert!(e.message.contains("broken.xml"), "{e}");
+    // the readable one keeps working
+    let r = d.lookup_by_name("default").unwrap();
+    assert!(d.xml(&r, 0).is_ok());
+}
