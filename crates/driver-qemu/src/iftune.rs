@@ -78,7 +78,7 @@ impl QemuDriver {
     ) -> Result<()> {
         check_flags(f, flags::AFFECT_LIVE | flags::AFFECT_CONFIG, "qemuDomainSetInterfaceParameters")?;
         let set = iftune::parse(params)?;
-        let _l = self.lock()?;
+        let _l = self.lock_domain(&d.name, "domiftune")?;
         let e = self.entry_by_ref(d)?;
         let (live, config) = impact(f, e.status.is_some())?;
         // Both definitions are checked before either changes.
@@ -132,8 +132,7 @@ impl QemuDriver {
             "qemuDomainGetInterfaceParameters",
         )?;
         let (live, config) = iftune::get_flags(f)?;
-        let _l = self.lock()?;
-        let e = self.entry_by_ref(d)?;
+        let e = self.read_by_ref(d)?;
         let active = e.status.is_some();
         if live && !active {
             return Err(op_invalid("domain is not running"));

@@ -169,12 +169,10 @@ impl Locks {
             slot.queue.push_back(ticket);
             let cond = slot.cond.clone();
             loop {
-                let Some(slot) = slots.get_mut(path) else {
-                    // cannot happen while our ticket is queued; treat as free
-                    break;
-                };
-                if slot.holder.is_none() && slot.queue.front() == Some(&ticket) {
-                    slot.queue.pop_front();
+                // (the slot stays while our ticket is queued; were it gone, we would be first)
+                let slot = slots.entry(path.to_path_buf()).or_default();
+                if slot.holder.is_none() && slot.queue.front().is_none_or(|t| *t == ticket) {
+                    slot.queue.retain(|t| *t != ticket);
                     slot.holder = Some(Holder::now(op));
                     break;
                 }

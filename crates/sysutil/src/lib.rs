@@ -66,13 +66,31 @@ impl FileLock {
 
     /// `Ok(None)` if another open file description holds the lock now.
     pub fn try_acquire(path: &Path) -> io::Result<Option<FileLock>> {
-        let file = Self::open(path)?;
-        Ok(try_flock(&file)?.then_some(FileLock { file }))
+        Self::try_lock(path, libc::LOCK_EX)
+    }
+
+    /// A shared lock (many holders, excluding an exclusive one); `Ok(None)` if held exclusively.
+    pub fn try_acquire_shared(path: &Path) -> io::Result<Option<FileLock>> {
+        Self::try_lock(path, libc::LOCK_SH)
     }
 
     pub fn acquire(path: &Path, timeout: Duration) -> io::Result<FileLock> {
+        Self::lock(path, libc::LOCK_EX, timeout)
+    }
+
+    /// A shared lock, waiting at most `timeout` while an exclusive holder has it.
+    pub fn acquire_shared(path: &Path, timeout: Duration) -> io::Result<FileLock> {
+        Self::lock(path, libc::LOCK_SH, timeout)
+    }
+
+    fn try_lock(path: &Path, op: libc::c_int) -> io::Result<Option<FileLock>> {
         let file = Self::open(path)?;
-        if try_flock(&file)? {
+        Ok(try_flock(&file, op)?.then_some(FileLock { file }))
+    }
+
+    fn lock(path: &Path, op: libc::c_int, timeout: Duration) -> io::Result<FileLock> {
+        let file = Self::open(path)?;
+        if try_flock(&file, op)? {
             return Ok(FileLock { file });
         }
         let timed_out = || {
@@ -90,7 +108,7 @@ impl FileLock {
             .spawn(move || {
                 let r = loop {
                     // SAFETY: flock on a valid open descriptor owned by this closure; no memory is passed.
-                    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                    if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
                         break Ok(file);
                     }
                     let err = io::Error::last_os_error();
@@ -114,11 +132,11 @@ impl FileLock {
     }
 }
 
-/// `LOCK_EX | LOCK_NB`: true if taken, false if held elsewhere.
-fn try_flock(file: &File) -> io::Result<bool> {
+/// `op | LOCK_NB`: true if taken, false if held elsewhere.
+fn try_flock(file: &File, op: libc::c_int) -> io::Result<bool> {
     loop {
         // SAFETY: flock on a valid open descriptor; no memory is passed.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        if unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
             return Ok(true);
         }
         let err = io::Error::last_os_error();
@@ -153,7 +171,12 @@ mod tests {
             .unwrap();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         assert!(FileLock::try_acquire(&l).unwrap().is_none());
+        assert!(FileLock::try_acquire_shared(&l).unwrap().is_none());
         drop(held);
+        let r1 = FileLock::acquire_shared(&l, Duration::from_millis(50)).unwrap();
+        let r2 = FileLock::try_acquire_shared(&l).unwrap().expect("shared locks share");
+        assert!(FileLock::acquire(&l, Duration::from_millis(30)).is_err());
+        drop((r1, r2));
         FileLock::acquire(&l, Duration::from_millis(50)).unwrap();
     }
 
