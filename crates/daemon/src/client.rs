@@ -142,7 +142,21 @@ pub fn serve(sock: Arc<dyn Transport>, info: ClientInfo, cfg: Arc<Config>, slot:
     let id = info.id;
     let span = tracing::info_span!("client", id, uid = info.uid, pid = info.pid, ro = info.readonly, peer = %info.peer);
     let _g = span.enter();
-    tracing::info!("client connected");
+    // Unprivileged local clients log their comings and goings within a budget (see LogBudget).
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let privileged = info.uid == 0 || info.uid == unsafe { libc::geteuid() } || info.peer != "unix";
+    let loud = privileged
+        || CONNECTION_LOG.take().is_some_and(|quieted| {
+            if quieted > 0 {
+                tracing::warn!(quieted, "connection log lines of unprivileged clients were logged at debug level only (budget)");
+            }
+            true
+        });
+    if loud {
+        tracing::info!("client connected");
+    } else {
+        tracing::debug!("client connected");
+    }
     if let Err(e) = sock.set_timeouts(TICK, cfg.write_timeout) {
         tracing::warn!(error = %e, "cannot set client socket timeouts");
         return;
@@ -199,11 +213,16 @@ pub fn serve(sock: Arc<dyn Transport>, info: ClientInfo, cfg: Arc<Config>, slot:
             default_uri: cfg.default_uri.clone(),
             // What the administrator configured is served even where a client could not name it.
             configured_uris: cfg.default_uri.iter().chain(&cfg.host_uris).cloned().collect(),
+            quiet: !loud,
         },
         sink.clone(),
     ));
     let reason = read_loop(&*sock, &session, &sink, &cfg, &span, &dead, &outbox, &slot);
-    tracing::info!(reason = %reason, "client disconnected");
+    if loud {
+        tracing::info!(reason = %reason, "client disconnected");
+    } else {
+        tracing::debug!(reason = %reason, "client disconnected");
+    }
     dead.store(true, Ordering::Relaxed);
     sock.shutdown();
     session.close();
@@ -508,6 +527,9 @@ fn read_frames(
 }
 
 /// Rate limits for the warnings many hostile clients could otherwise flood the log with.
+/// 20 connections' lines a second, bursts of 200.
+static CONNECTION_LOG: std::sync::LazyLock<crate::limits::LogBudget> =
+    std::sync::LazyLock::new(|| crate::limits::LogBudget::new(20.0, 200.0));
 static BUDGET_LOG: std::sync::LazyLock<crate::limits::RateLimit> =
     std::sync::LazyLock::new(|| crate::limits::RateLimit::new(Duration::from_secs(10)));
 static SLOW_LOG: std::sync::LazyLock<crate::limits::RateLimit> =

@@ -331,9 +331,49 @@ impl RateLimit {
     }
 }
 
+/// A token bucket for the log lines unprivileged clients cause (one per connection and
+/// disconnection): any local user can connect in a loop, and must not grow root's log without
+/// bound. Within the budget lines are logged as usual; beyond it they drop to debug level, and
+/// the next line allowed says how many were quieted.
+pub struct LogBudget {
+    per_sec: f64,
+    burst: f64,
+    state: Mutex<(f64, Instant, u64)>,
+}
+
+impl LogBudget {
+    pub fn new(per_sec: f64, burst: f64) -> LogBudget {
+        LogBudget { per_sec, burst, state: Mutex::new((burst, Instant::now(), 0)) }
+    }
+
+    /// `Some(lines quieted since the last one allowed)`, or `None`: log this one quietly.
+    pub fn take(&self) -> Option<u64> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        s.0 = (s.0 + now.duration_since(s.1).as_secs_f64() * self.per_sec).min(self.burst);
+        s.1 = now;
+        if s.0 >= 1.0 {
+            s.0 -= 1.0;
+            Some(std::mem::take(&mut s.2))
+        } else {
+            s.2 += 1;
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_budget_quiets_a_flood_and_says_so() {
+        let b = LogBudget::new(1.0, 3.0);
+        assert_eq!((0..3).filter_map(|_| b.take()).count(), 3);
+        assert_eq!((0..100).filter_map(|_| b.take()).count(), 0);
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(b.take(), Some(100));
+    }
 
     fn cfg() -> Config {
         Config {

@@ -138,6 +138,17 @@ fn connection_flood_frees_everything() {
     eprintln!("{n} connections (nobody, half with CONNECT_OPEN) in {ms} ms, {refused} refused; daemon before {base:?}, after {after:?}");
     // Memory: thread stacks and buffers are given back; malloc keeps a little per arena.
     assert!(after.rss_kb < base.rss_kb + 48 * 1024, "RSS {base:?} -> {after:?}");
+    // The log grows within the budget for unprivileged clients' connection lines (20/s, bursts
+    // of 200), and says that it quieted the rest.
+    let log = d.log();
+    let lines = log.lines().filter(|l| l.contains("client connected") || l.contains("connection opened")).count();
+    let secs = ms.parse::<usize>().unwrap_or(0) / 1000 + 2;
+    let allowed = 2 * (200 + 20 * secs);
+    eprintln!("{lines} connection log lines for {n} connections (budget {allowed})");
+    assert!(lines <= allowed, "{lines} connection log lines, budget {allowed}");
+    if n > allowed {
+        assert!(log.contains("logged at debug level only"), "no word of the quieted lines");
+    }
     root_call_works(&d);
     assert_no_panic(&d);
 }

@@ -30,6 +30,9 @@ pub struct SessionConfig {
     /// URIs the daemon's administrator configured (hosted drivers); served even where a
     /// client could not name them, e.g. an embedded root (see [`check_served_uri`]).
     pub configured_uris: Vec<String>,
+    /// Log this client's routine events (connection opened) at debug level: it is one of many
+    /// unprivileged clients over the daemon's log budget.
+    pub quiet: bool,
 }
 
 /// Whether a client may open `uri` through the daemon. The daemon runs as root and its
@@ -766,7 +769,11 @@ impl Session {
         };
         check_served_uri(&uri, f & flags::CONNECT_RO != 0, &self.cfg.configured_uris)?;
         let c = Connect::open_flags(Some(&uri), f)?;
-        tracing::info!(uri = %uri, readonly = c.is_read_only(), "connection opened");
+        if self.cfg.quiet {
+            tracing::debug!(uri = %uri, readonly = c.is_read_only(), "connection opened");
+        } else {
+            tracing::info!(uri = %uri, readonly = c.is_read_only(), "connection opened");
+        }
         *slot = Some(c);
         Ok(())
     }
