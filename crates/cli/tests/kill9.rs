@@ -188,3 +188,95 @@ fn kill9_at_swept_delays_leaves_no_untracked_qemu() {
         }
     }
 }
+
+/// A network namespace of this test's own, removed afterwards.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Netns {
+        let name = format!("oxk9-{}", std::process::id());
+        let st = Command::new("ip").args(["netns", "add", &name]).status().expect("ip netns add");
+        assert!(st.success(), "ip netns add {name}");
+        Netns(name)
+    }
+    fn sh(&self, args: &[&str]) -> String {
+        let o = Command::new("ip").args(["netns", "exec", &self.0]).args(args).output().expect("ip netns exec");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    /// Links other than `lo`, our nftables tables, and processes inside.
+    fn leftovers(&self) -> (Vec<String>, String, usize) {
+        let links: Vec<String> =
+            self.sh(&["ip", "-o", "link"]).lines().filter_map(|l| l.split(": ").nth(1).map(str::to_string)).filter(|n| n != "lo").collect();
+        let tables = self.sh(&["nft", "list", "tables"]).trim().to_string();
+        let o = Command::new("ip").args(["netns", "pids", &self.0]).output().expect("ip netns pids");
+        (links, tables, String::from_utf8_lossy(&o.stdout).lines().count())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let o = Command::new("ip").args(["netns", "pids", &self.0]).output();
+        for pid in o.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default().lines() {
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                // SAFETY: plain kill of a process inside this test's own namespace.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// kill -9 of `net-start` at swept delays: whatever it left (a bridge, firewall rules, a running
+/// dnsmasq) is undone by the next call, the network starts again and net-destroy leaves nothing.
+#[test]
+fn kill9_during_net_start_is_undone() {
+    let rounds: usize = std::env::var("OXVIRT_KILL9_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let ns = Netns::new();
+    let r = Root::new();
+    let net = r.dir.path().join("kn.xml");
+    std::fs::write(
+        &net,
+        "<network><name>kn</name><forward mode='nat'/><ip address='192.168.150.1' netmask='255.255.255.0'>\
+         <dhcp><range start='192.168.150.2' end='192.168.150.254'/></dhcp></ip></network>",
+    )
+    .unwrap();
+    let ox = |args: &[&str]| -> Out {
+        let mut a = vec!["netns", "exec", ns.0.as_str(), env!("CARGO_BIN_EXE_oxvirt"), "-c", r.uri.as_str()];
+        a.extend_from_slice(args);
+        run("ip", &a, None, &[])
+    };
+    assert_eq!(ox(&["net-define", net.to_str().unwrap()]).code, 0);
+    let mut left_behind = 0;
+    for i in 0..rounds {
+        let delay = Duration::from_millis(((i * 7) % 80) as u64);
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_oxvirt"), "-c", &r.uri, "net-start", "kn"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        // What the kill left, before any driver looks.
+        let (links, _, _) = ns.leftovers();
+        let active = r.dir.path().join("run/network/kn.json").exists();
+        if !active && !links.is_empty() {
+            left_behind += 1;
+        }
+        let what = format!("net-start killed after {delay:?}");
+        let o = ox(&["net-start", "kn"]);
+        assert!(o.code == 0 || o.stderr.contains("already active"), "{what}: net-start: {}", o.stderr);
+        let o = ox(&["net-destroy", "kn"]);
+        assert_eq!(o.code, 0, "{what}: net-destroy: {}", o.stderr);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut left = ns.leftovers();
+        while (!left.0.is_empty() || !left.1.is_empty() || left.2 > 0) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            left = ns.leftovers();
+        }
+        assert!(left.0.is_empty() && left.1.is_empty() && left.2 == 0, "{what}: left {left:?}");
+    }
+    eprintln!("{rounds} kills of net-start: {left_behind} left a half-started network behind, all undone by the next call");
+}

@@ -566,6 +566,7 @@ impl NetworkDriver {
     /// Starts a transient network (or a defined inactive one with this XML as its live definition).
     pub fn create_xml(&self, xml: &str, f: u32) -> Result<(NetworkRef, StartReport)> {
         let _l = self.lock()?;
+        self.undo_interrupted_starts(&self.load_all()?);
         let objs = self.load_all()?;
         let (mut def, idx) = self.prepare(&objs, xml, f & VALIDATE != 0)?;
         if let Some(i) = idx {
@@ -579,6 +580,7 @@ impl NetworkDriver {
 
     pub fn start(&self, r: &NetworkRef) -> Result<StartReport> {
         let _l = self.lock()?;
+        self.undo_interrupted_starts(&self.load_all()?);
         let objs = self.load_all()?;
         let o = Self::find(&objs, r)?;
         if o.live.is_some() {
@@ -675,7 +677,83 @@ impl NetworkDriver {
             .collect()
     }
 
+    /// Starts `def`, recording the start before it touches the host (see
+    /// [`NetLayout::starting_file`]) and forgetting it once it is recorded as live or undone.
     fn start_locked(&self, objs: &[Obj], def: &mut Network) -> Result<StartReport> {
+        let intent = self.layout.starting_file(&def.name);
+        write_atomic(&intent, def.to_xml_string().as_bytes(), 0o600).map_err(|e| sys(format!("writing {}", intent.display()), e))?;
+        let r = self.start_recorded(objs, def);
+        let marker = self.layout.starting_bridge_marker(&def.name);
+        for p in [&marker, &intent] {
+            if let Err(e) = remove_if_exists(p) {
+                tracing::warn!("removing {}: {e}", p.display());
+            }
+        }
+        r
+    }
+
+    /// Undoes starts that a killed process left half done (their record in `starting/` without a
+    /// live state): stops their dnsmasq (verified by its command line), removes their firewall
+    /// rules and the bridge they made. Runs under the driver lock, so no start is under way.
+    fn undo_interrupted_starts(&self, objs: &[Obj]) {
+        let Ok(rd) = fs::read_dir(self.layout.starting_dir()) else { return };
+        for e in rd.flatten() {
+            let f = e.file_name().to_string_lossy().into_owned();
+            let Some(name) = f.strip_suffix(".xml") else { continue };
+            if oxvirt_xml::names::check(oxvirt_xml::names::Kind::Network, name).is_err() {
+                continue;
+            }
+            let (intent, marker) = (self.layout.starting_file(name), self.layout.starting_bridge_marker(name));
+            let live = objs.iter().any(|o| o.name == name && o.live.is_some());
+            if !live {
+                let def = oxvirt_xml::limits::read_file(&intent, &oxvirt_xml::Limits::DEFINITION)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| parse(&t, false).map_err(|e| e.to_string()));
+                match def {
+                    Ok(def) if def.name == name => {
+                        tracing::warn!(network = %name, "undoing a start that was cut short");
+                        self.undo_start_of(objs, &def, marker.exists());
+                    }
+                    Ok(_) => tracing::error!("{}: names another network; ignored", intent.display()),
+                    Err(e) => tracing::error!("{}: {e}; ignored", intent.display()),
+                }
+            }
+            for p in [&marker, &intent] {
+                let _ = remove_if_exists(p);
+            }
+        }
+    }
+
+    fn undo_start_of(&self, objs: &[Obj], def: &Network, made_bridge: bool) {
+        let name = &def.name;
+        let paths = self.paths(name);
+        if let Some(pid) = paths.pidfile.as_ref().and_then(|p| fs::read_to_string(p).ok()).and_then(|s| s.trim().parse::<u32>().ok()) {
+            // stop() signals only a dnsmasq running with this network's configuration file.
+            if let Err(e) = self.host.dhcp.stop(pid, &paths.conf) {
+                tracing::warn!(network = %name, "stopping dnsmasq {pid}: {e}");
+            }
+        }
+        for p in [&paths.conf, &paths.hostsfile, &paths.addnhosts].into_iter().chain(paths.pidfile.as_ref()) {
+            let _ = remove_if_exists(p);
+        }
+        if rules_for(def, dnsmasq::needed(def)).is_some() {
+            if let Err(e) = self.host.nft.apply(&firewall::script(&Self::active_rules(objs, name))) {
+                tracing::warn!(network = %name, "removing firewall rules: {e}");
+            }
+        }
+        let br = def.bridge_name();
+        let in_use = objs.iter().any(|o| o.live.as_ref().is_some_and(|(d, _)| d.bridge_name() == br));
+        if let (true, false, Some(br)) = (made_bridge, in_use, br) {
+            match self.host.links.delete_link(br) {
+                Ok(()) | Err(crate::netlink::NetlinkError::NoSuchLink(_)) => {}
+                Err(e) => tracing::warn!(network = %name, "deleting bridge {br}: {e}"),
+            }
+        } else if let (true, Some(br)) = (host_bridge(def) && def.bandwidth.as_ref().is_some_and(bandwidth::has_limits), br) {
+            let _ = bandwidth::clear(self.host.tc.as_ref(), br);
+        }
+    }
+
+    fn start_recorded(&self, objs: &[Obj], def: &mut Network) -> Result<StartReport> {
         let mode = def.forward_mode();
         let name = def.name.clone();
         let mut rt = Runtime { uuid: def.uuid.unwrap_or_default(), ..Default::default() };
@@ -739,6 +817,8 @@ impl NetworkDriver {
             stp: b.stp != Some(OnOff::Off),
             delay: b.delay.unwrap_or(0),
         };
+        let marker = self.layout.starting_bridge_marker(&name);
+        write_atomic(&marker, b"", 0o600).map_err(|e| sys(format!("writing {}", marker.display()), e))?;
         links.create_bridge(&spec).map_err(|e| sys(format!("creating bridge {br}"), e))?;
         rt.own_bridge = true;
         {
@@ -944,10 +1024,14 @@ impl NetworkDriver {
         let has_live = fs::read_dir(&self.layout.run)
             .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".json")))
             .unwrap_or(false);
-        if !has_live {
+        let interrupted = fs::read_dir(self.layout.starting_dir()).map(|mut rd| rd.next().is_some()).unwrap_or(false);
+        if !has_live && !interrupted {
             return Ok(());
         }
         let _l = self.lock()?;
+        if interrupted {
+            self.undo_interrupted_starts(&self.load_all()?);
+        }
         let objs = self.load_all()?;
         let mut changed_rules = false;
         for o in &objs {

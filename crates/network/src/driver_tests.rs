@@ -462,3 +462,31 @@ fn one_unreadable_definition_hides_only_itself() {
     let r = d.lookup_by_name("default").unwrap();
     assert!(d.xml(&r, 0).is_ok());
 }
+
+#[test]
+fn a_start_cut_short_is_undone_by_the_next_call_and_never_takes_a_foreign_bridge() {
+    let (dir, fake, d) = setup();
+    let r = d.define(NAT, 0).unwrap();
+    let def = d.xml(&r, 0).unwrap();
+    let def = def.replace("<network>", "<network>").replacen("</name>", "</name><bridge name='virbr0'/>", 1);
+    // A killed start: its record, its bridge (with the marker), no live state.
+    std::fs::write(d.layout().starting_file("default"), &def).unwrap();
+    std::fs::write(d.layout().starting_bridge_marker("default"), "").unwrap();
+    fake.add_link("virbr0", "bridge");
+    d.start(&r).expect("the leftover bridge is removed first");
+    assert!(d.is_active(&r).unwrap());
+    assert!(std::fs::read_dir(d.layout().starting_dir()).unwrap().next().is_none(), "records forgotten");
+    d.destroy(&r).unwrap();
+    // Without the marker the bridge was not ours (the kill came before the start made one).
+    std::fs::write(d.layout().starting_file("default"), &def).unwrap();
+    fake.add_link("virbr0", "bridge");
+    let e = d.start(&r).unwrap_err();
+    assert!(e.message.contains("virbr0 already exists"), "{e}");
+    assert!(fake.state().links.contains_key("virbr0"), "someone else's bridge was deleted");
+    // A reopened driver undoes it too.
+    std::fs::write(d.layout().starting_file("default"), &def).unwrap();
+    std::fs::write(d.layout().starting_bridge_marker("default"), "").unwrap();
+    let d2 = NetworkDriver::with_host(NetLayout::under(dir.path()), fake.host()).unwrap();
+    assert!(!fake.state().links.contains_key("virbr0"));
+    d2.start(&r).unwrap();
+}

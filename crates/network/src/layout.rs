@@ -53,6 +53,19 @@ impl NetLayout {
     pub fn lock_file(&self) -> PathBuf {
         self.run.join("driver.lock")
     }
+    /// Starts under way: a network's definition is written here before its start changes the
+    /// host, and removed once the start is recorded or undone, so a start cut short (kill -9)
+    /// is found and undone later. Its own directory: no network name reaches it.
+    pub fn starting_dir(&self) -> PathBuf {
+        self.run.join("starting")
+    }
+    pub fn starting_file(&self, name: &str) -> PathBuf {
+        self.starting_dir().join(format!("{name}.xml"))
+    }
+    /// Written just before the start creates the network's bridge: the bridge is ours to remove.
+    pub fn starting_bridge_marker(&self, name: &str) -> PathBuf {
+        self.starting_dir().join(format!("{name}.bridge"))
+    }
 
     pub fn create_dirs(&self) -> std::io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
@@ -60,6 +73,7 @@ impl NetLayout {
         for d in [&self.config, &self.autostart, &self.run, &self.dnsmasq] {
             std::fs::DirBuilder::new().recursive(true).mode(0o755).create(d)?;
         }
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(self.starting_dir())?;
         Ok(())
     }
 }
