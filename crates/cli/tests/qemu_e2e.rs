@@ -470,15 +470,17 @@ fn guest_power_off_needs_no_further_call() {
     root.define("pw", &guest_xml("qemu", "pw", "poweroff", Serial::File(&serial)));
     root.ok(&["start", "pw"]);
     let pid = root.pid("pw").expect("pid");
+    let monitor_pid: i32 = std::fs::read_to_string(root.path().join("run/qemu/domains/pw/monitor.pid"))
+        .expect("the start launched a monitor")
+        .trim()
+        .parse()
+        .expect("monitor pid");
     assert!(wait_line(&serial, MARKER, BOOT), "guest did not boot");
     assert!(wait_gone(pid, Duration::from_secs(30)), "QEMU left running after the guest powered off");
     assert!(root.qemu_processes().is_empty());
-    // The monitor removes the status file right after QEMU exits.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while root.status_file("pw").exists() {
-        assert!(Instant::now() < deadline, "status file left after the guest powered off");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The monitor exits once it has finished the stop.
+    assert!(wait_gone(monitor_pid, Duration::from_secs(10)), "the monitor outlived its QEMU");
+    assert!(!root.status_file("pw").exists());
     assert_eq!(root.state("pw"), "shut off (shutdown)");
 }
 

@@ -439,7 +439,11 @@ fn run(args: &[OsString]) -> Result<(), MonitorError> {
     // parsing nor the lock does), so the child may run any code after fork.
     match unsafe { nix::unistd::fork() } {
         Err(source) => return Err(MonitorError::Sys { what: "forking".into(), source }),
-        Ok(nix::unistd::ForkResult::Parent { .. }) => {
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            // Written before we exit, so it is there once the start that launched us returns.
+            if let Some(p) = monitor_pid_file(&layout, &a.name) {
+                let _ = write_atomic(&p, child.to_string().as_bytes(), 0o644);
+            }
             // The child holds the lock now (closing our copy does not release a flock).
             std::mem::forget(owned);
             return Ok(());
@@ -447,9 +451,6 @@ fn run(args: &[OsString]) -> Result<(), MonitorError> {
         Ok(nix::unistd::ForkResult::Child) => {}
     }
     nix::unistd::setsid().map_err(|source| MonitorError::Sys { what: "setsid".into(), source })?;
-    if let Some(p) = monitor_pid_file(&layout, &a.name) {
-        let _ = write_atomic(&p, std::process::id().to_string().as_bytes(), 0o644);
-    }
     note(&format!("watching domain '{}' (QEMU pid {})", a.name, a.pid));
     let driver = QemuDriver::new(a.uri.clone(), layout)
         .map_err(|source| MonitorError::Driver { uri: a.uri.clone(), source })?
