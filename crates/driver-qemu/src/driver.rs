@@ -204,13 +204,23 @@ impl Entry {
 
 impl QemuDriver {
     pub fn new(uri: String, layout: Layout) -> Result<QemuDriver> {
+        let d = Self::without_cleanup(uri, layout)?;
+        // What an earlier process of ours left half-done (killed mid-start, mid-stop, mid-write).
+        d.reconcile_root();
+        Ok(d)
+    }
+
+    /// [`QemuDriver::new`] without the start-up clean-up pass, for a guest's `oxvirt-monitor`: it
+    /// must not take the whole root exclusively at each start (the process that started the
+    /// guest made that pass already).
+    pub(crate) fn without_cleanup(uri: String, layout: Layout) -> Result<QemuDriver> {
         layout.create_dirs().map_err(|e| {
             sys_err(
                 format!("creating driver directories under {}", layout.run.display()),
                 &e,
             )
         })?;
-        let d = QemuDriver {
+        Ok(QemuDriver {
             uri,
             locks: crate::locks::Locks::new(layout.lock_file()),
             layout,
@@ -221,10 +231,7 @@ impl QemuDriver {
 
             creating: Mutex::new(BTreeMap::new()),
             watching: std::sync::atomic::AtomicBool::new(false),
-        };
-        // What an earlier process of ours left half-done (killed mid-start, mid-stop, mid-write).
-        d.reconcile_root();
-        Ok(d)
+        })
     }
 
     /// Serves virtual networks from `layout` (`None`: network calls are refused as unsupported).

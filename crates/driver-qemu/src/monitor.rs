@@ -452,7 +452,7 @@ fn run(args: &[OsString]) -> Result<(), MonitorError> {
     }
     nix::unistd::setsid().map_err(|source| MonitorError::Sys { what: "setsid".into(), source })?;
     note(&format!("watching domain '{}' (QEMU pid {})", a.name, a.pid));
-    let driver = QemuDriver::new(a.uri.clone(), layout)
+    let driver = QemuDriver::without_cleanup(a.uri.clone(), layout)
         .map_err(|source| MonitorError::Driver { uri: a.uri.clone(), source })?
         .with_networks(net);
     let driver = Arc::new(driver);
