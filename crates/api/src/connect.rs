@@ -166,7 +166,13 @@ impl Connect {
     /// daemon) may not: they get no file access by path.
     pub fn save_image_xml(&self, path: &str, flags: u32) -> Result<String> {
         self.writable("reading a save image by path")?;
-        self.inner.driver.domain_save_image_xml(path, flags)
+        // VIR_DOMAIN_SAVE_IMAGE_XML_SECURE has VIR_DOMAIN_XML_SECURE's value.
+        let xml = self.inner.driver.domain_save_image_xml(path, flags)?;
+        if flags & crate::types::flags::XML_SECURE != 0 {
+            Ok(xml)
+        } else {
+            crate::secrets::redact_domain_xml(xml)
+        }
     }
     pub fn domain_event_register(&self, d: Option<&Domain>, cb: DomainEventCallback) -> Result<i32> {
         self.inner.driver.domain_event_register(d.map(|d| &d.r), cb)

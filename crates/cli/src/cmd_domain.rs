@@ -492,6 +492,14 @@ pub fn restore(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     Ok(())
 }
 
+pub fn save_image_dumpxml(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
+    let file = cmd.req("file")?.to_string();
+    let f = if cmd.flag("security-info") { flags::XML_SECURE } else { 0 };
+    let xml = ctl.conn()?.save_image_xml(&file, f).map_err(|e| CmdError::api("", e))?;
+    ctl.print(&xml);
+    Ok(())
+}
+
 pub fn managedsave(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let f = save_flags(cmd)?;
     simple(ctl, cmd, |d| d.managed_save(f), "Failed to save domain '{}' state", "\nDomain '{}' state saved by libvirt\n")

@@ -122,6 +122,8 @@ pub static COMMANDS: &[CmdDef] = &[
     c("domain", "resume", "resume a domain", "Resume a previously suspended domain.", &[DOMAIN], dom::resume),
     c("domain", "save", "save a domain state to a file", "Save the RAM state of a running domain.",
         &[DOMAIN, arg("file", "where to save the data"), flag("bypass-cache", "avoid file system cache when saving"), named("xml", "filename containing updated XML for the target"), flag("running", "set domain to be running on restore"), flag("paused", "set domain to be paused on restore"), flag("verbose", "display the progress of save")], dom::save),
+    c("domain", "save-image-dumpxml", "saved state domain information in XML", "Dump XML of domain information for a saved state file to stdout.",
+        &[arg("file", "saved state file to read"), flag("security-info", "include security sensitive information in XML dump")], dom::save_image_dumpxml),
     c("domain", "setmem", "change memory allocation", "Change the current memory allocation in the guest domain.",
         &[DOMAIN, arg("size", "new memory size, as scaled integer (default KiB)"), flag("config", "affect next boot"), flag("live", "affect running domain"), flag("current", "affect current domain")], dom::setmem),
     c("domain", "setvcpus", "change number of virtual CPUs", "Change the number of virtual CPUs in the guest domain.",

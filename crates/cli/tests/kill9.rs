@@ -1,5 +1,5 @@
 //! kill -9 of the `oxvirt` CLI (running the QEMU driver embedded) at swept delays during start,
-//! destroy, define and save. Afterwards, whatever the moment of the kill: the next call's driver
+//! destroy, define, save and managed save. Afterwards, whatever the moment of the kill: the next call's driver
 //! adopts or kills every QEMU of the root, so no QEMU runs that the domain's state does not
 //! account for, the domain starts again and destroy works.
 //!
@@ -149,7 +149,7 @@ fn kill9_at_swept_delays_leaves_no_untracked_qemu() {
     for i in 0..rounds {
         // 0..=100 ms, visiting the range evenly whatever the number of rounds.
         let delay = Duration::from_millis(((i * 37) % 101) as u64);
-        let op = ["start", "destroy", "define", "save"][i % 4];
+        let op = ["start", "destroy", "define", "save", "managedsave"][i % 5];
         match op {
             "start" => r.kill_after(&["start", "vm"], delay),
             "destroy" => {
@@ -162,10 +162,20 @@ fn kill9_at_swept_delays_leaves_no_untracked_qemu() {
                 let list = r.ok(&["list", "--all"]);
                 assert!(list.contains("vm"), "define kill lost the domain: {list}");
             }
+            "managedsave" => {
+                // The next start restores from the image if there is one: it must be whole.
+                r.ok(&["start", "vm"]);
+                r.kill_after(&["managedsave", "vm"], delay);
+            }
             _ => {
                 r.ok(&["start", "vm"]);
                 let _ = std::fs::remove_file(&save);
                 r.kill_after(&["save", "vm", save.to_str().unwrap()], delay);
+                // The image is whole or absent, never torn.
+                if save.exists() {
+                    let o = r.ox(&["save-image-dumpxml", save.to_str().unwrap()]);
+                    assert_eq!(o.code, 0, "a killed save left a torn image: {}", o.stderr);
+                }
             }
         }
         let n = check_and_recover(&r, &format!("{op} killed after {delay:?}"));

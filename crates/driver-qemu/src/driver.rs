@@ -1,7 +1,7 @@
 //! The QEMU driver: libvirt's domain lifecycle over real QEMU processes.
 //!
 //! All state lives on disk (definitions, status files, run dirs) and every operation works from it
-//! under one inter-process lock, so the CLI can run the driver in-process ("embedded"), exit, and
+//! under its domain's inter-process lock (see "locking" below and [`crate::locks`]), so the CLI can run the driver in-process ("embedded"), exit, and
 //! a later CLI call or the daemon re-attaches to the guests it left running. QEMU runs with
 //! `-no-shutdown`: a guest power-off leaves QEMU alive in status `shutdown` until someone looks,
 //! which is how a guest-initiated stop is told apart from a killed QEMU. Someone looks at once:
@@ -1310,11 +1310,32 @@ impl QemuDriver {
 
     // ---- save images -------------------------------------------------------------------
 
+    /// Writes the save image beside `path` and renames it into place once complete, so an
+    /// interrupted save (kill -9, full disk) never leaves a torn image that a later start or
+    /// restore would try to load; the temp file follows the atomic-write naming, so the next
+    /// driver open removes one left in the managed-save directory.
     fn save_to_file(&self, st: &Status, path: &Path) -> Result<()> {
+        let file_name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| Error::invalid_arg(format!("save path '{}' names no file", path.display())))?;
+        let tmp = path.with_file_name(format!(".{file_name}.tmp{}", std::process::id()));
+        // One of ours only by name: a dead process with our (recycled) pid left it.
+        let _ = fs::remove_file(&tmp);
+        let r = self.save_to_temp(st, &tmp).and_then(|()| {
+            fs::rename(&tmp, path).map_err(|e| sys_err(format!("renaming {} to {}", tmp.display(), path.display()), &e))?;
+            if let Some(dir) = path.parent().and_then(|d| fs::File::open(d).ok()) {
+                let _ = dir.sync_all();
+            }
+            Ok(())
+        });
+        if r.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        r
+    }
+
+    fn save_to_temp(&self, st: &Status, path: &Path) -> Result<()> {
         let mut f = fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .open(path)
             .map_err(|e| sys_err(format!("creating save image {}", path.display()), &e))?;
         let xml = st.live_xml.as_bytes();
