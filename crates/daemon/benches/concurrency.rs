@@ -35,6 +35,8 @@ fn connect(sock: &Path, uri: &str) -> Client {
 struct Tally {
     /// Latency of each read call, in microseconds.
     lat_us: Vec<u64>,
+    /// The same by call.
+    by_call: std::collections::BTreeMap<&'static str, Vec<u64>>,
     errors: Vec<String>,
 }
 
@@ -54,8 +56,11 @@ fn reader(sock: PathBuf, uri: String, names: Vec<String>, i: usize, stop: Arc<At
                 continue;
             }
         };
-        t.lat_us.push(t0.elapsed().as_micros() as u64);
+        let us = t0.elapsed().as_micros() as u64;
+        t.lat_us.push(us);
+        t.by_call.entry("lookup").or_default().push(us);
         let t1 = Instant::now();
+        let call = ["dominfo", "dumpxml", "domstate", "list"][n % 4];
         let r: Result<(), String> = match n % 4 {
             0 => c.call::<_, DomainGetInfoRet>(procs::DOMAIN_GET_INFO, &DomArgs { dom }).map(drop).map_err(|e| err("dominfo", e)),
             1 => c.call::<_, StringRet>(procs::DOMAIN_GET_XML_DESC, &DomFlagsArgs { dom, flags: 0 }).map_err(|e| err("dumpxml", e)).and_then(|x| {
@@ -70,13 +75,20 @@ fn reader(sock: PathBuf, uri: String, names: Vec<String>, i: usize, stop: Arc<At
                 }),
         };
         match r {
-            Ok(()) => t.lat_us.push(t1.elapsed().as_micros() as u64),
+            Ok(()) => {
+                let us = t1.elapsed().as_micros() as u64;
+                t.lat_us.push(us);
+                t.by_call.entry(call).or_default().push(us);
+            }
             Err(e) => t.errors.push(e),
         }
         n += 1;
     }
     let mut o = out.lock().unwrap();
     o.lat_us.extend(t.lat_us);
+    for (k, v) in t.by_call {
+        o.by_call.entry(k).or_default().extend(v);
+    }
     o.errors.extend(t.errors);
 }
 
@@ -174,6 +186,10 @@ fn main() {
         t.errors.len(),
         cycle_errors.lock().unwrap().len(),
     );
+    for (k, v) in t.by_call.iter_mut() {
+        v.sort_unstable();
+        println!("  {k:9} {:6} calls, p50 {:.2} ms, p99 {:.2} ms", v.len(), pct(v, 0.5), pct(v, 0.99));
+    }
     for e in t.errors.iter().take(5).chain(cycle_errors.lock().unwrap().iter().take(5)) {
         println!("  error: {e}");
     }
