@@ -958,6 +958,9 @@ impl QemuDriver {
         if let Some(st) = &e.status {
             self.release_taps(&st.live_xml);
         }
+        // Queries read without the domain lock: the stop reason is on disk before the status
+        // file goes, so a reader sees "running" or "shut off (reason)", never a reason-less stop.
+        self.record_stop(e, reason);
         if let Ok(p) = self.layout.status_file(&e.name) {
             let _ = remove_if_exists(&p);
         }
@@ -968,7 +971,6 @@ impl QemuDriver {
             crate::cgroup::stop_hook(&record);
         }
         e.status = None;
-        self.record_stop(e, reason);
         self.events.emit(&DomainRef { id: -1, ..r }, kind, det);
     }
 
