@@ -77,7 +77,12 @@ fn a_held_start_starves_no_wire_client() {
                     let t = Instant::now();
                     let dom = c.call::<_, DomRet>(procs::DOMAIN_LOOKUP_BY_NAME, &StringArgs { s: name.into() }).map_err(|e| err("lookup", e))?.dom;
                     match k % 4 {
-                        0 => drop(c.call::<_, DomainGetInfoRet>(procs::DOMAIN_GET_INFO, &DomArgs { dom }).map_err(|e| err("dominfo", e))?),
+                        0 => {
+                            let info = c.call::<_, DomainGetInfoRet>(procs::DOMAIN_GET_INFO, &DomArgs { dom }).map_err(|e| err("dominfo", e))?;
+                            if info.max_mem != 256 * 1024 {
+                                return Err(format!("dominfo {name}: max memory {}", info.max_mem));
+                            }
+                        }
                         1 => {
                             let x = c.call::<_, StringRet>(procs::DOMAIN_GET_XML_DESC, &DomFlagsArgs { dom, flags: 0 }).map_err(|e| err("dumpxml", e))?;
                             if !x.s.contains(&format!("<name>{name}</name>")) {
