@@ -138,7 +138,12 @@ pub struct QemuDriver {
     /// Set once this process watches every guest's events (the daemon): queries then read the
     /// committed state, which the watchers keep up to date, as libvirt's queries do.
     watching: std::sync::atomic::AtomicBool,
+    /// The name each UUID was last found under: only a hint for lookups by UUID, always checked.
+    uuid_names: Mutex<std::collections::HashMap<Uuid, String>>,
 }
+
+/// Bound of `uuid_names` (forgotten all at once when reached).
+const UUID_HINTS: usize = 65_536;
 
 fn sys_err(what: impl std::fmt::Display, e: &std::io::Error) -> Error {
     Error::system(what, e).in_domain(ErrorDomain::Qemu)
@@ -231,6 +236,7 @@ impl QemuDriver {
 
             creating: Mutex::new(BTreeMap::new()),
             watching: std::sync::atomic::AtomicBool::new(false),
+            uuid_names: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -565,6 +571,19 @@ impl QemuDriver {
         UuidClaim { creating: &self.creating, uuid }
     }
 
+    /// Remembers under which name `e`'s UUID was seen (scans note every domain they read), so
+    /// that lookups by UUID — every wire call on a domain — go straight to it next time.
+    fn note_uuid(&self, e: &Entry) {
+        let uuid = e.uuid();
+        let mut names = self.uuid_names.lock().unwrap_or_else(|e| e.into_inner());
+        if names.get(&uuid) != Some(&e.name) {
+            if names.len() >= UUID_HINTS {
+                names.clear();
+            }
+            names.insert(uuid, e.name.clone());
+        }
+    }
+
     /// [`Self::entry_by_ref`] for queries.
     fn read_by_ref(&self, d: &DomainRef) -> Result<Entry> {
         match self.read_entry(&d.name)? {
@@ -706,6 +725,7 @@ impl QemuDriver {
                     continue;
                 }
             };
+            self.note_uuid(&raw);
             if !pred(&raw) {
                 continue;
             }
@@ -734,7 +754,10 @@ impl QemuDriver {
         let mut out = Vec::new();
         for n in self.names() {
             match self.read_entry(&n) {
-                Ok(Some(e)) => out.push(e),
+                Ok(Some(e)) => {
+                    self.note_uuid(&e);
+                    out.push(e)
+                }
                 Ok(None) => {}
                 Err(e) => tracing::error!("skipping domain '{n}': {e}"),
             }
@@ -2089,6 +2112,14 @@ impl Driver for QemuDriver {
     }
 
     fn lookup_domain_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef> {
+        // Every wire call names its domain by UUID: the name it had last time is tried first (and
+        // checked on disk), so a call does not parse every definition to find its domain.
+        let hint = self.uuid_names.lock().unwrap_or_else(|e| e.into_inner()).get(uuid).cloned();
+        if let Some(name) = hint {
+            if let Some(e) = self.read_entry(&name)?.filter(|e| e.uuid() == *uuid) {
+                return Ok(e.reference());
+            }
+        }
         self.find_entry(|e| e.uuid() == *uuid)?
             .map(|e| e.reference())
             .ok_or_else(|| {
