@@ -114,3 +114,27 @@ fn a_held_start_starves_no_query_and_no_other_domain() {
     assert_eq!(held.state().unwrap().0, DomainState::Running);
     held.destroy(0).unwrap();
 }
+
+/// Lookups by UUID go to the name a UUID was last seen under first: never to the wrong domain
+/// when names and UUIDs have moved since.
+#[test]
+fn lookup_by_uuid_follows_moved_names() {
+    let root = tempfile::tempdir().unwrap();
+    let conn = embed(root.path());
+    let with_uuid = |name: &str, uuid: &str| guest_xml(name, "shell", None).replace("<name>", &format!("<uuid>{uuid}</uuid><name>"));
+    let (u1, u2) = ("11111111-2222-3333-4444-555555555555", "66666666-7777-8888-9999-aaaaaaaaaaaa");
+    let u = |s: &str| s.parse::<uuid::Uuid>().unwrap();
+    conn.define_domain(&with_uuid("a", u1), 0).unwrap();
+    conn.define_domain(&with_uuid("z", u2), 0).unwrap();
+    assert_eq!(conn.list_all_domains(0).unwrap().len(), 2);
+    assert_eq!(conn.lookup_domain_by_uuid(&u(u1)).unwrap().name(), "a");
+    // "a" goes; its UUID comes back as "b", and "a" comes back with z's (z gone too)
+    conn.lookup_domain_by_name("a").unwrap().undefine(0).unwrap();
+    conn.lookup_domain_by_name("z").unwrap().undefine(0).unwrap();
+    conn.define_domain(&with_uuid("b", u1), 0).unwrap();
+    conn.define_domain(&with_uuid("a", u2), 0).unwrap();
+    assert_eq!(conn.lookup_domain_by_uuid(&u(u1)).unwrap().name(), "b");
+    assert_eq!(conn.lookup_domain_by_uuid(&u(u2)).unwrap().name(), "a");
+    conn.lookup_domain_by_name("b").unwrap().undefine(0).unwrap();
+    assert!(conn.lookup_domain_by_uuid(&u(u1)).is_err());
+}
