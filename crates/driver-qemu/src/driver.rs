@@ -35,6 +35,8 @@ use crate::status::Status;
 use oxvirt_network::{NetLayout, NetworkDriver};
 
 const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long opening a root waits for other processes' operations to pause for the clean-up pass.
+const ROOT_PASS_WAIT: Duration = Duration::from_secs(2);
 const QMP_TIMEOUT: Duration = Duration::from_secs(10);
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const SAVE_MAGIC: &[u8; 16] = b"OxvirtQemuSave\n\0";
@@ -817,8 +819,16 @@ impl QemuDriver {
     fn reconcile_root(&self) {
         // No operation of any process may be in flight: a start between spawning QEMU and writing
         // its status looks exactly like what this removes.
-        let _l = match self.locks.exclusive_root(LOCK_TIMEOUT) {
+        // Waited for briefly: operations in flight mean another process is alive, and it made this
+        // pass when it opened the root; a busy daemon would otherwise hold every CLI call up (shared
+        // holders keep overlapping). What a process killed since leaves is reaped per domain
+        // (`reap_leftovers`, under that domain's lock) the next time someone looks at it.
+        let _l = match self.locks.exclusive_root(ROOT_PASS_WAIT) {
             Ok(l) => l,
+            Err(e @ crate::locks::LockError::Timeout { .. }) => {
+                tracing::debug!("skipping the start-up clean-up: {e}");
+                return;
+            }
             Err(e) => {
                 tracing::warn!("skipping the clean-up of what interrupted operations left: {e}");
                 return;
