@@ -142,6 +142,8 @@ pub struct QemuDriver {
     watching: std::sync::atomic::AtomicBool,
     /// The name each UUID was last found under: only a hint for lookups by UUID, always checked.
     uuid_names: Mutex<std::collections::HashMap<Uuid, String>>,
+    /// Parsed definitions by file identity.
+    parsed: crate::parsed::ParseCache<Domain>,
 }
 
 /// Bound of `uuid_names` (forgotten all at once when reached).
@@ -239,6 +241,7 @@ impl QemuDriver {
             creating: Mutex::new(BTreeMap::new()),
             watching: std::sync::atomic::AtomicBool::new(false),
             uuid_names: Mutex::new(std::collections::HashMap::new()),
+            parsed: crate::parsed::ParseCache::new(4096),
         })
     }
 
@@ -635,11 +638,22 @@ impl QemuDriver {
 
     fn load_config(&self, name: &str) -> Result<Option<Domain>> {
         let path = self.layout.config_file(name)?;
+        // Parsed once per version of the file (crate::parsed).
+        let key = crate::parsed::FileKey::of(&path);
+        if let Some(def) = key.and_then(|k| self.parsed.get(&path, k)) {
+            return Ok(Some(def));
+        }
         // Bounded read: a huge file is an error naming it, not a slow parse of every call.
         match oxvirt_xml::limits::read_file(&path, &oxvirt_xml::limits::Limits::DEFINITION) {
-            Ok(text) => Domain::from_xml_str(&text).map(Some).map_err(|e| {
-                Error::internal(format!("definition {} is not valid: {e}", path.display()))
-            }),
+            Ok(text) => {
+                let def = Domain::from_xml_str(&text).map_err(|e| {
+                    Error::internal(format!("definition {} is not valid: {e}", path.display()))
+                })?;
+                if let Some(k) = key.filter(|k| crate::parsed::FileKey::of(&path) == Some(*k)) {
+                    self.parsed.put(&path, k, def.clone());
+                }
+                Ok(Some(def))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(sys_err(format!("reading {}", path.display()), &e)),
         }

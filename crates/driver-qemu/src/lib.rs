@@ -17,6 +17,7 @@ pub mod layout;
 pub mod locks;
 pub mod monitor;
 pub mod nic;
+pub mod parsed;
 pub mod process;
 pub mod security;
 pub mod status;
