@@ -23,6 +23,7 @@ use oxvirt_xml::domain::Domain;
 use crate::caps::QemuCaps;
 
 pub use firmware::{FirmwarePaths, DEFAULT_OVMF_DIR};
+pub(crate) use argv::civil;
 
 /// Which accelerator the guest runs on; the driver decides (domain type, KVM usability).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
