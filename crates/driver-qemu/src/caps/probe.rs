@@ -131,17 +131,11 @@ pub fn probe_replies(binary: &Path) -> Result<ProbeReplies, CapsError> {
     Ok(replies)
 }
 
-/// Who probes `binary` when it is not one of the host's own emulators and we are root: the
-/// unprivileged QEMU user, so a binary named in a definition never runs as root (the host's
-/// emulators are probed as root, as libvirt does). `None`: probe as ourselves.
-fn unprivileged_prober(binary: &Path) -> Option<crate::security::QemuUser> {
+/// Who probes `binary` when we are root: the unprivileged QEMU user, as libvirt probes as its
+/// `qemu` user, so no binary — a definition's own `<emulator>` least of all — runs as root to
+/// answer what it supports. `None`: probe as ourselves (not root, or QEMU is to run as root).
+fn unprivileged_prober(_binary: &Path) -> Option<crate::security::QemuUser> {
     if !nix::unistd::Uid::effective().is_root() {
-        return None;
-    }
-    let host = crate::capsxml::installed_emulators(&crate::capsxml::path_dirs());
-    let canonical = std::fs::canonicalize(binary).ok();
-    let is_host = host.iter().any(|(_, b)| b == binary || (canonical.is_some() && std::fs::canonicalize(b).ok() == canonical));
-    if is_host {
         return None;
     }
     match crate::security::resolve_run_as() {
