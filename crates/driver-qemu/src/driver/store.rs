@@ -1,0 +1,297 @@
+//! On-disk domain state: definitions, status and stop-reason files, the parse cache and the UUID index.
+
+use super::*;
+
+// ---- locking (crate::locks) ---------------------------------------------------------------
+//
+// A state change of a domain (start, stop, save, define, undefine, device and setting changes)
+// holds that domain's lock for its whole length, and only that one: other domains and queries
+// go on meanwhile. Short driver-wide sections (allocating an id, checking a name/UUID is free
+// and claiming it) take the names lock inside a domain lock, never the other way round, and
+// never across a QEMU start.
+//
+// Queries (lookups, list, dominfo, dumpxml, domstate...) never wait, as in libvirt, where
+// queries run during a job: a domain nobody is changing is brought up to date with its QEMU
+// under its lock, taken without waiting; one busy with a change (or a query re-attaching to
+// it) is read as last committed on disk — a domain being started reads shut off until its
+// status file is written, one being destroyed running until it is removed. In the daemon,
+// whose watchers bring a domain up to date on each QEMU event (and when QEMU goes), queries
+// read the committed state without asking QEMU at all, as libvirt's do.
+
+/// Bound of `uuid_names` (forgotten all at once when reached).
+pub(super) const UUID_HINTS: usize = 65_536;
+
+/// What is known of one domain after re-attaching: its persistent definition and its live status.
+pub(super) struct Entry {
+    pub(super) name: String,
+    pub(super) config: Option<Domain>,
+    pub(super) status: Option<Status>,
+    /// Why it last stopped (a shut-off reason), kept while inactive as libvirt reports it.
+    pub(super) stop_reason: i32,
+}
+
+impl Entry {
+    pub(super) fn uuid(&self) -> Uuid {
+        self.status
+            .as_ref()
+            .map(|s| s.uuid)
+            .or_else(|| self.config.as_ref().and_then(|c| c.uuid))
+            .unwrap_or_default()
+    }
+    pub(super) fn reference(&self) -> DomainRef {
+        DomainRef {
+            name: self.name.clone(),
+            uuid: self.uuid(),
+            id: self.status.as_ref().map_or(-1, |s| s.id),
+        }
+    }
+    pub(super) fn state(&self) -> (DomainState, i32) {
+        match &self.status {
+            Some(s) => (
+                DomainState::from_i32(s.state).unwrap_or(DomainState::NoState),
+                s.reason,
+            ),
+            None => (DomainState::Shutoff, self.stop_reason),
+        }
+    }
+    /// The definition in force: live when running, else persistent.
+    pub(super) fn definition(&self) -> Result<Domain> {
+        if let Some(s) = &self.status {
+            return Domain::from_xml_str(&s.live_xml).map_err(|e| {
+                Error::internal(format!(
+                    "status of domain '{}' holds bad XML: {e}",
+                    self.name
+                ))
+            });
+        }
+        self.config.clone().ok_or_else(|| {
+            Error::no_domain(format!("no domain with matching name '{}'", self.name))
+        })
+    }
+}
+
+/// A UUID claimed by a start in progress; given back when the start ends either way.
+pub(super) struct UuidClaim<'a> {
+    creating: &'a Mutex<BTreeMap<Uuid, String>>,
+    uuid: Uuid,
+}
+
+impl Drop for UuidClaim<'_> {
+    fn drop(&mut self) {
+        self.creating.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.uuid);
+    }
+}
+
+impl QemuDriver {
+    /// Takes `name`'s state change lock for `op` (waiting in turn, at most LOCK_TIMEOUT).
+    pub(super) fn lock_domain(&self, name: &str, op: &str) -> Result<crate::locks::Guard<'_>> {
+        let path = self.layout.domain_lock_file(name)?;
+        Ok(self.locks.acquire(&path, &format!("domain '{name}'"), op, LOCK_TIMEOUT)?)
+    }
+
+    /// The driver-wide lock of the short sections above, inside a domain lock.
+    pub(super) fn lock_names(&self, op: &str) -> Result<crate::locks::Guard<'_>> {
+        Ok(self.locks.acquire(&self.layout.names_lock_file(), "the domain names and ids", op, LOCK_TIMEOUT)?)
+    }
+
+    /// What a query sees of `name` (see above): up to date if its lock is free now, else as last
+    /// committed.
+    pub(super) fn read_entry(&self, name: &str) -> Result<Option<Entry>> {
+        if self.watching.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.raw_entry(name);
+        }
+        let path = self.layout.domain_lock_file(name)?;
+        match self.locks.try_acquire(&path, &format!("domain '{name}'"), "query")? {
+            Some(_g) => self.entry(name),
+            None => self.raw_entry(name),
+        }
+    }
+
+    /// [`Self::read_entry`] of an entry already read raw.
+    pub(super) fn read_reconciled(&self, raw: Entry) -> Result<Option<Entry>> {
+        if self.watching.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(Some(raw));
+        }
+        let path = self.layout.domain_lock_file(&raw.name)?;
+        match self.locks.try_acquire(&path, &format!("domain '{}'", raw.name), "query")? {
+            Some(_g) => self.entry(&raw.name),
+            None => Ok(Some(raw)),
+        }
+    }
+
+    /// Holds `def`'s UUID for it while it starts without a status file yet (see `creating`);
+    /// the caller holds the names lock and has checked the UUID is free.
+    pub(super) fn claim_uuid(&self, def: &Domain) -> UuidClaim<'_> {
+        let uuid = def.uuid.unwrap_or_default();
+        if !uuid.is_nil() {
+            self.creating.lock().unwrap_or_else(|e| e.into_inner()).insert(uuid, def.name.clone());
+        }
+        UuidClaim { creating: &self.creating, uuid }
+    }
+
+    /// Remembers under which name `e`'s UUID was seen (scans note every domain they read), so
+    /// that lookups by UUID — every wire call on a domain — go straight to it next time.
+    pub(super) fn note_uuid(&self, e: &Entry) {
+        let uuid = e.uuid();
+        let mut names = self.uuid_names.lock().unwrap_or_else(|e| e.into_inner());
+        if names.get(&uuid) != Some(&e.name) {
+            if names.len() >= UUID_HINTS {
+                names.clear();
+            }
+            names.insert(uuid, e.name.clone());
+        }
+    }
+
+    /// [`Self::entry_by_ref`] for queries.
+    pub(super) fn read_by_ref(&self, d: &DomainRef) -> Result<Entry> {
+        match self.read_entry(&d.name)? {
+            Some(e) if e.uuid() == d.uuid || d.uuid.is_nil() => Ok(e),
+            _ => Err(Error::no_domain(format!("no domain with matching uuid '{}' ({})", d.uuid, d.name)).in_domain(ErrorDomain::Qemu)),
+        }
+    }
+
+    pub(super) fn load_config(&self, name: &str) -> Result<Option<Domain>> {
+        let path = self.layout.config_file(name)?;
+        // Parsed once per version of the file (crate::parsed).
+        let key = crate::parsed::FileKey::of(&path);
+        if let Some(def) = key.and_then(|k| self.parsed.get(&path, k)) {
+            return Ok(Some(def));
+        }
+        // Bounded read: a huge file is an error naming it, not a slow parse of every call.
+        match oxvirt_xml::limits::read_file(&path, &oxvirt_xml::limits::Limits::DEFINITION) {
+            Ok(text) => {
+                let def = Domain::from_xml_str(&text).map_err(|e| {
+                    Error::internal(format!("definition {} is not valid: {e}", path.display()))
+                })?;
+                if let Some(k) = key.filter(|k| crate::parsed::FileKey::of(&path) == Some(*k)) {
+                    self.parsed.put(&path, k, def.clone());
+                }
+                Ok(Some(def))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(sys_err(format!("reading {}", path.display()), &e)),
+        }
+    }
+
+    pub(super) fn store_config(&self, def: &Domain) -> Result<()> {
+        let path = self.layout.config_file(&def.name)?;
+        write_atomic(&path, def.to_xml_string().as_bytes(), 0o600)
+            .map_err(|e| sys_err(format!("writing {}", path.display()), &e))
+    }
+
+    pub(super) fn store_status(&self, st: &Status) -> Result<()> {
+        let path = self.layout.status_file(&st.name)?;
+        st.store(&path)
+            .map_err(|e| sys_err(format!("writing {}", path.display()), &e))
+    }
+
+    /// Names of the domains with a definition or a status file. A file whose name is not a usable
+    /// domain name (see [`crate::layout::component`]) is no domain.
+    pub(super) fn names(&self) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        for (dir, suffix) in [(self.layout.config.clone(), ".xml"), (self.layout.status_dir(), ".status")] {
+            if let Ok(rd) = fs::read_dir(&dir) {
+                for e in rd.flatten() {
+                    let file = e.file_name();
+                    let Some(name) = file.to_str().and_then(|f| f.strip_suffix(suffix)) else { continue };
+                    if crate::layout::component(name).is_ok() && e.path().is_file() {
+                        names.insert(name.to_string());
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    /// Loads a domain and brings its status up to date with reality (re-attach).
+    pub(super) fn entry(&self, name: &str) -> Result<Option<Entry>> {
+        match self.raw_entry(name)? {
+            Some(e) => self.reconciled(e),
+            None => {
+                // Nothing on disk, but a start of it may have been cut short (transient domain).
+                self.reap_leftovers(name);
+                Ok(None)
+            }
+        }
+    }
+
+    /// What is on disk about a domain, before re-attaching to its QEMU. A status file that cannot
+    /// be used (not ours, unparseable) is logged, naming it, and counts as absent.
+    pub(super) fn raw_entry(&self, name: &str) -> Result<Option<Entry>> {
+        let config = self.load_config(name)?;
+        let status = Status::load_named(&self.layout.status_file(name)?, name).unwrap_or_else(|e| {
+            tracing::error!("{e}");
+            None
+        });
+        if config.is_none() && status.is_none() {
+            return Ok(None);
+        }
+        let stop_reason = fs::read_to_string(self.layout.stop_reason_file(name)?)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(reason::UNKNOWN);
+        Ok(Some(Entry { name: name.to_string(), config, status, stop_reason }))
+    }
+
+    pub(super) fn reconciled(&self, mut e: Entry) -> Result<Option<Entry>> {
+        self.reconcile(&mut e)?;
+        if e.config.is_none() && e.status.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(e))
+    }
+
+    /// The first domain matching `pred`, re-attaching only to candidates (not to every running
+    /// guest, which costs a QMP round trip each); a candidate is checked again once up to date
+    /// (the query way: as last committed while another caller holds it, see `read_entry`).
+    pub(super) fn find_entry(&self, pred: impl Fn(&Entry) -> bool) -> Result<Option<Entry>> {
+        for n in self.names() {
+            let raw = match self.raw_entry(&n) {
+                Ok(Some(raw)) => raw,
+                Ok(None) => continue,
+                // One broken definition must not hide every other domain (libvirt skips it too).
+                Err(e) => {
+                    tracing::error!("skipping domain '{n}': {e}");
+                    continue;
+                }
+            };
+            self.note_uuid(&raw);
+            if !pred(&raw) {
+                continue;
+            }
+            if let Some(e) = self.read_reconciled(raw)? {
+                if pred(&e) {
+                    return Ok(Some(e));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    pub(super) fn entry_by_ref(&self, d: &DomainRef) -> Result<Entry> {
+        match self.entry(&d.name)? {
+            Some(e) if e.uuid() == d.uuid || d.uuid.is_nil() => Ok(e),
+            _ => Err(Error::no_domain(format!(
+                "no domain with matching uuid '{}' ({})",
+                d.uuid, d.name
+            ))
+            .in_domain(ErrorDomain::Qemu)),
+        }
+    }
+
+    /// Every domain, the query way (see `read_entry`).
+    pub(super) fn all_entries(&self) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        for n in self.names() {
+            match self.read_entry(&n) {
+                Ok(Some(e)) => {
+                    self.note_uuid(&e);
+                    out.push(e)
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!("skipping domain '{n}': {e}"),
+            }
+        }
+        Ok(out)
+    }
+}
