@@ -70,10 +70,6 @@ impl Connect {
         Connect { inner: Arc::new(Inner { driver, readonly }) }
     }
 
-    pub fn driver(&self) -> &Arc<dyn Driver> {
-        &self.inner.driver
-    }
-
     pub fn is_read_only(&self) -> bool {
         self.inner.readonly
     }
@@ -114,11 +110,26 @@ impl Connect {
     pub fn node_info(&self) -> Result<NodeInfo> {
         self.inner.driver.node_info()
     }
+    /// `virConnectGetMaxVcpus`: the most vCPUs a guest of virt type `kind` may have.
+    pub fn max_vcpus(&self, kind: Option<&str>) -> Result<u32> {
+        self.inner.driver.max_vcpus(kind)
+    }
+    /// `virNodeGetSecurityModel`.
+    pub fn security_model(&self) -> Result<SecurityModel> {
+        self.inner.driver.node_security_model()
+    }
 
     fn domain(&self, r: DomainRef) -> Domain {
         Domain { conn: self.clone(), r }
     }
 
+    /// A handle on a domain the caller already names, as libvirt's wire protocol does
+    /// (`virGetDomain` from the call's name, UUID and id), without asking the driver. Drivers
+    /// find the domain again by UUID inside every operation, so a stale handle answers "no
+    /// domain" there, as in libvirt.
+    pub fn domain_handle(&self, r: DomainRef) -> Domain {
+        self.domain(r)
+    }
     pub fn list_all_domains(&self, flags: u32) -> Result<Vec<Domain>> {
         Ok(self.inner.driver.list_domains(flags)?.into_iter().map(|r| self.domain(r)).collect())
     }
@@ -359,6 +370,9 @@ handle_ops!(Domain, r: DomainRef, {
     read snapshot_count() -> u32 => domain_snapshot_count;
     read stats(groups: u32) -> Vec<(String, TypedParam)> => domain_stats;
     read console_path(dev: Option<&str>) -> String => domain_console_path;
+    read vcpus_flags(flags: u32) -> u32 => domain_vcpus_flags;
+    read max_vcpus() -> u32 => domain_max_vcpus;
+    read security_label() -> SecurityLabel => domain_security_label;
     read interface_parameters(device: &str, flags: u32) -> Vec<(String, TypedParam)> => domain_get_interface_parameters;
     write set_interface_parameters(device: &str, params: &[(String, TypedParam)], flags: u32) -> () => domain_set_interface_parameters, "changing interface parameters";
     write undefine(flags: u32) -> () => domain_undefine, "undefining a domain";
@@ -476,6 +490,10 @@ impl StorageVol {
     pub fn reference(&self) -> &VolRef {
         &self.r
     }
+    /// `virStoragePoolLookupByVolume`: the pool holding this volume.
+    pub fn pool(&self) -> Result<StoragePool> {
+        self.conn.inner.driver.lookup_pool_by_volume(&self.r).map(|r| self.conn.pool(r))
+    }
 }
 
 handle_ops!(StorageVol, r: VolRef, {
@@ -504,6 +522,7 @@ impl NodeDevice {
 handle_ops!(NodeDevice, r: NodeDevRef, {
     read xml_desc() -> String => node_device_xml;
     read parent() -> Option<String> => node_device_parent;
+    read caps() -> Vec<String> => node_device_caps;
 });
 
 /// Fan-out of lifecycle events to registered callbacks, for drivers to embed.

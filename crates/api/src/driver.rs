@@ -182,6 +182,62 @@ pub trait Driver: Send + Sync {
     fn domain_is_active(&self, d: &DomainRef) -> Result<bool> {
         Ok(self.domain_state(d)?.0.is_active())
     }
+
+    // Typed queries libvirt has as calls of their own. The defaults read the driver's own XML
+    // through the typed model, once, so front ends never scan XML text; a driver (or the remote
+    // one, over the wire) overrides them when it knows better.
+
+    /// `virDomainGetVcpusFlags`: `AFFECT_CONFIG` reads the persistent definition, `AFFECT_LIVE`
+    /// the running one (neither: whichever the domain's state says); `VCPU_MAXIMUM` asks for
+    /// the `<vcpu>` count rather than the vCPUs online.
+    fn domain_vcpus_flags(&self, d: &DomainRef, flags: u32) -> Result<u32> {
+        use crate::types::flags::{AFFECT_CONFIG, AFFECT_LIVE, VCPU_MAXIMUM, XML_INACTIVE};
+        let config = flags & AFFECT_CONFIG != 0 || (flags & AFFECT_LIVE == 0 && !self.domain_is_active(d)?);
+        if !config && flags & VCPU_MAXIMUM == 0 && !self.domain_is_active(d)? {
+            return Err(Error::operation_invalid("domain is not running"));
+        }
+        let def = parse_model::<oxvirt_xml::domain::Domain>(&self.domain_xml(d, if config { XML_INACTIVE } else { 0 })?, "domain")?;
+        let vcpu = def.vcpu.as_ref().ok_or_else(|| Error::internal("domain XML has no <vcpu> element"))?;
+        Ok(if flags & VCPU_MAXIMUM != 0 { vcpu.count } else { vcpu.current.unwrap_or(vcpu.count) })
+    }
+    /// `virDomainGetMaxVcpus`: the running definition's `<vcpu>` count (the persistent one's when
+    /// the domain is not running).
+    fn domain_max_vcpus(&self, d: &DomainRef) -> Result<u32> {
+        self.domain_vcpus_flags(d, crate::types::flags::AFFECT_LIVE | crate::types::flags::VCPU_MAXIMUM)
+    }
+    /// `virNodeGetSecurityModel`: the host's first `<secmodel>` in the capabilities, as libvirt's
+    /// drivers report it; "none" (DOI "0") when no security driver runs or the capabilities
+    /// cannot be had, as libvirt answers without one.
+    fn node_security_model(&self) -> Result<SecurityModel> {
+        let first = self
+            .capabilities()
+            .ok()
+            .and_then(|x| parse_model::<oxvirt_xml::capabilities::Capabilities>(&x, "capabilities").ok())
+            .and_then(|c| c.host.secmodels.into_iter().next());
+        Ok(match first {
+            Some(m) => SecurityModel { model: m.model.trim().to_string(), doi: m.doi.trim().to_string() },
+            None => SecurityModel { model: "none".into(), doi: "0".into() },
+        })
+    }
+    /// `virDomainGetSecurityLabel`: the live definition's `<seclabel><label>`, enforcing when the
+    /// driver labelled the guest.
+    fn domain_security_label(&self, d: &DomainRef) -> Result<SecurityLabel> {
+        let def = parse_model::<oxvirt_xml::domain::Domain>(&self.domain_xml(d, 0)?, "domain")?;
+        Ok(match def.seclabels.iter().find_map(|s| s.label.as_deref()) {
+            Some(l) => SecurityLabel { label: l.trim().to_string(), enforcing: true },
+            None => SecurityLabel { label: String::new(), enforcing: false },
+        })
+    }
+    /// `virNodeDeviceListCaps`: the capability names the device answers to, nested ones included.
+    fn node_device_caps(&self, dev: &NodeDevRef) -> Result<Vec<String>> {
+        let def = parse_model::<oxvirt_xml::nodedev::NodeDevice>(&self.node_device_xml(dev)?, "node device")?;
+        Ok(def.cap_names().into_iter().map(str::to_string).collect())
+    }
+}
+
+/// Parses a document a driver produced; failing to is the driver's bug, an internal error.
+fn parse_model<T: oxvirt_xml::XmlDocument>(xml: &str, what: &str) -> Result<T> {
+    T::from_xml_str(xml).map_err(|e| Error::internal(format!("cannot parse the {what} XML: {e}")))
 }
 
 /// Opens drivers for the URIs it understands; registered once per process.
@@ -197,5 +253,69 @@ pub trait DriverFactory: Send + Sync {
     /// side-effect free.
     fn try_open(&self, uri: &ConnectUri, flags: u32) -> Result<Option<Arc<dyn Driver>>> {
         self.open(uri, flags).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::flags::{AFFECT_CONFIG, AFFECT_LIVE, VCPU_MAXIMUM};
+
+    /// Answers with fixed documents, to check what the defaults read from them.
+    struct Docs {
+        live: &'static str,
+        config: &'static str,
+        caps: Option<&'static str>,
+        running: bool,
+    }
+
+    impl Driver for Docs {
+        fn kind(&self) -> &'static str {
+            "Test"
+        }
+        fn uri(&self) -> String {
+            "test:///docs".into()
+        }
+        fn capabilities(&self) -> Result<String> {
+            self.caps.map(str::to_string).ok_or_else(|| Error::no_support("capabilities"))
+        }
+        fn domain_state(&self, _: &DomainRef) -> Result<(DomainState, i32)> {
+            Ok((if self.running { DomainState::Running } else { DomainState::Shutoff }, 1))
+        }
+        fn domain_xml(&self, _: &DomainRef, flags: u32) -> Result<String> {
+            Ok(if flags & crate::types::flags::XML_INACTIVE != 0 { self.config } else { self.live }.to_string())
+        }
+    }
+
+    fn dom() -> DomainRef {
+        DomainRef { name: "x".into(), uuid: Uuid::nil(), id: 1 }
+    }
+
+    #[test]
+    fn vcpus_from_the_model() {
+        let d = Docs {
+            live: "<domain type='test'><name>x</name><memory>65536</memory><os><type>hvm</type></os><vcpu placement='static' current='3'>8</vcpu><seclabel type='dynamic' model='selinux'><label>system_u:s0:c1</label></seclabel></domain>",
+            config: "<domain type='test'><name>x</name><memory>65536</memory><os><type>hvm</type></os><vcpu placement='static' current='2'>4</vcpu></domain>",
+            caps: Some("<capabilities><host><uuid>00000000-0000-0000-0000-000000000000</uuid><cpu><arch>x86_64</arch></cpu><secmodel>\n  <model>testSecurity</model>\n  <doi></doi>\n</secmodel></host></capabilities>"),
+            running: true,
+        };
+        assert_eq!(d.domain_vcpus_flags(&dom(), AFFECT_CONFIG | VCPU_MAXIMUM).unwrap(), 4);
+        assert_eq!(d.domain_vcpus_flags(&dom(), AFFECT_CONFIG).unwrap(), 2);
+        assert_eq!(d.domain_vcpus_flags(&dom(), AFFECT_LIVE).unwrap(), 3);
+        assert_eq!(d.domain_vcpus_flags(&dom(), 0).unwrap(), 3);
+        assert_eq!(d.domain_max_vcpus(&dom()).unwrap(), 8);
+        let m = d.node_security_model().unwrap();
+        assert_eq!((m.model.as_str(), m.doi.as_str()), ("testSecurity", ""));
+        let l = d.domain_security_label(&dom()).unwrap();
+        assert_eq!((l.label.as_str(), l.enforcing), ("system_u:s0:c1", true));
+
+        // no current='': all online; not running: live counts are an error, the maximum is the config's
+        let off = Docs { live: d.config, config: "<domain type='test'><name>x</name><memory>65536</memory><os><type>hvm</type></os><vcpu>4</vcpu></domain>", caps: None, running: false };
+        assert_eq!(off.domain_vcpus_flags(&dom(), 0).unwrap(), 4);
+        assert_eq!(off.domain_vcpus_flags(&dom(), AFFECT_LIVE).unwrap_err().code, crate::error::ErrorCode::OperationInvalid);
+        let m = off.node_security_model().unwrap();
+        assert_eq!((m.model.as_str(), m.doi.as_str()), ("none", "0"));
+        let l = off.domain_security_label(&dom()).unwrap();
+        assert_eq!((l.label.as_str(), l.enforcing), ("", false));
     }
 }

@@ -136,6 +136,20 @@ pub struct NodeInfo {
     pub threads: u32,
 }
 
+/// `virSecurityModel`: the host's security driver; "none" and DOI "0" when none runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecurityModel {
+    pub model: String,
+    pub doi: String,
+}
+
+/// `virSecurityLabel`: a guest's label; empty and not enforcing when the driver labelled nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecurityLabel {
+    pub label: String,
+    pub enforcing: bool,
+}
+
 /// `virStoragePoolInfo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PoolInfo {
@@ -276,6 +290,8 @@ pub mod flags {
     pub const AFFECT_LIVE: u32 = 1;
     pub const AFFECT_CONFIG: u32 = 2;
     pub const MEM_MAXIMUM: u32 = 4;
+    // virDomainVcpuFlags
+    pub const VCPU_MAXIMUM: u32 = 4;
     // virDomainSaveRestoreFlags
     pub const SAVE_RUNNING: u32 = 2;
     pub const SAVE_PAUSED: u32 = 4;

@@ -7,7 +7,7 @@ use crate::commands::Ctl;
 use crate::error::CmdError;
 use crate::parse::Cmd;
 use crate::table::Table;
-use crate::util::{read_file, xml_text};
+use crate::util::{parse_model, read_file};
 
 /// Looks up the `--domain` argument; failure reads "failed to get domain 'x'" as in virsh.
 pub fn lookup(ctl: &mut Ctl, cmd: &Cmd) -> Result<Domain, CmdError> {
@@ -134,7 +134,8 @@ pub fn list(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 /// The first line of `<title>`, as virsh's list shows it.
 fn domain_title(d: &Domain) -> Result<String, CmdError> {
     let xml = d.xml_desc(0).map_err(|e| CmdError::api("Failed to get domain description xml", e))?;
-    Ok(xml_text(&xml, "title").map(|t| t.lines().next().unwrap_or("").to_string()).unwrap_or_default())
+    let title = parse_model::<oxvirt_xml::domain::Domain>(&xml).and_then(|d| d.title);
+    Ok(title.map(|t| t.lines().next().unwrap_or("").to_string()).unwrap_or_default())
 }
 
 pub fn dominfo(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
@@ -193,17 +194,14 @@ pub fn dominfo(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
         Ok(false) => "no",
         Err(_) => "unknown",
     });
-    // The security model is the host's first <secmodel>; the label is the domain's live one.
-    if let Ok(caps) = conn.capabilities() {
-        if let Some(sec) = caps.find("<secmodel>").map(|i| &caps[i..]) {
-            let model = xml_text(sec, "model").unwrap_or_default();
-            if !model.is_empty() {
-                line("Security model:", &model);
-                line("Security DOI:", &xml_text(sec, "doi").unwrap_or_default());
-                if let Ok(x) = d.xml_desc(0) {
-                    if let Some(label) = x.find("<seclabel").and_then(|i| xml_text(&x[i..], "label")) {
-                        line("Security label:", &format!("{label} (enforcing)"));
-                    }
+    // As virsh: the host's security model, and the domain's label when it has one.
+    if let Ok(sec) = conn.security_model() {
+        if !sec.model.is_empty() {
+            line("Security model:", &sec.model);
+            line("Security DOI:", &sec.doi);
+            if let Ok(l) = d.security_label() {
+                if !l.label.is_empty() {
+                    line("Security label:", &format!("{} ({})", l.label, if l.enforcing { "enforcing" } else { "permissive" }));
                 }
             }
         }

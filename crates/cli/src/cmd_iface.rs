@@ -425,13 +425,10 @@ pub fn domblklist(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// `<vcpu current='n'>max</vcpu>`: (maximum, current).
-fn vcpus_of(xml: &str) -> Result<(u32, u32), CmdError> {
-    let doc = parse(xml)?;
-    let v = children(doc.root_element(), "vcpu").next().ok_or_else(|| CmdError::Failed("domain XML has no <vcpu>".into()))?;
-    let max: u32 = v.text().unwrap_or("").trim().parse().map_err(|_| CmdError::Failed("domain XML has a bad <vcpu>".into()))?;
-    let cur = v.attribute("current").and_then(|c| c.parse().ok()).unwrap_or(max);
-    Ok((max, cur))
+/// (maximum, current) vCPUs of the persistent (`AFFECT_CONFIG`) or running (`AFFECT_LIVE`) definition.
+fn vcpus_of(d: &Domain, which: u32) -> Result<(u32, u32), CmdError> {
+    let get = |f: u32| d.vcpus_flags(which | f).map_err(|e| CmdError::api("", e));
+    Ok((get(flags::VCPU_MAXIMUM)?, get(0)?))
 }
 
 pub fn vcpucount(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
@@ -442,8 +439,8 @@ pub fn vcpucount(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     cmd.exclusive("current", "live")?;
     cmd.exclusive("current", "config")?;
     cmd.exclusive("maximum", "active")?;
-    let cfg = vcpus_of(&domain_xml(&d, true)?)?;
-    let liv = if active { Some(vcpus_of(&domain_xml(&d, false)?)?) } else { None };
+    let cfg = vcpus_of(&d, flags::AFFECT_CONFIG)?;
+    let liv = if active { Some(vcpus_of(&d, flags::AFFECT_LIVE)?) } else { None };
     if cmd.flag("guest") {
         return Err(CmdError::api("Failed to retrieve vCPU count from the guest", oxvirt_api::Error::no_support("virDomainGetVcpusFlags")));
     }
@@ -476,7 +473,7 @@ pub fn vcpucount(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 
 pub fn maxvcpus(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let conn = ctl.conn()?;
-    let n = conn.driver().max_vcpus(cmd.get("type")).map_err(|e| CmdError::api("", e))?;
+    let n = conn.max_vcpus(cmd.get("type")).map_err(|e| CmdError::api("", e))?;
     ctl.print(&format!("{n}\n"));
     Ok(())
 }

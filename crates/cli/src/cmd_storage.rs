@@ -7,7 +7,7 @@ use crate::commands::Ctl;
 use crate::error::CmdError;
 use crate::parse::Cmd;
 use crate::table::{pretty_capacity, Table};
-use crate::util::{read_file, root_type};
+use crate::util::{parse_model, read_file};
 
 pub fn lookup_pool(ctl: &mut Ctl, key: &str) -> Result<StoragePool, CmdError> {
     ctl.conn()?.lookup_storage_pool(key).map_err(|e| CmdError::api(format!("failed to get pool '{key}'"), e))
@@ -52,7 +52,10 @@ pub fn pool_list(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let types: Option<Vec<String>> = cmd.get("type").map(|t| t.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect());
     let mut pools = ctl.conn()?.list_all_storage_pools(f).map_err(|e| CmdError::api("Failed to list pools", e))?;
     if let Some(types) = &types {
-        pools.retain(|p| p.xml_desc(0).ok().and_then(|x| root_type(&x)).is_some_and(|t| types.contains(&t)));
+        pools.retain(|p| {
+            let pool = p.xml_desc(0).ok().and_then(|x| parse_model::<oxvirt_xml::storage::StoragePool>(&x));
+            pool.is_some_and(|pool| types.iter().any(|t| *t == oxvirt_xml::XmlValue::to_xml_value(&pool.kind)))
+        });
     }
     pools.sort_by_key(|p| p.name().to_lowercase());
     let details = cmd.flag("details");

@@ -45,7 +45,7 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
     step!("version", c.hypervisor_version());
     step!("capabilities", c.capabilities());
     step!("nodeinfo", c.node_info());
-    step!("maxvcpus", c.driver().max_vcpus(None));
+    step!("maxvcpus", c.max_vcpus(None));
     step!("list", names(c, 0));
 
     // Domain lifecycle.
@@ -164,7 +164,7 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
                     }
                     step!("vol info", v.info());
                     step!("vol xml", v.xml_desc(0).map(|x| x.contains("<name>v1.img</name>")));
-                    step!("pool of vol", c.driver().lookup_pool_by_volume(v.reference()).map(|p| p.name));
+                    step!("pool of vol", v.pool().map(|p| p.name().to_string()));
                     step!("vol delete", v.delete(0));
                 }
                 Err(e) => step!("vol create", e),

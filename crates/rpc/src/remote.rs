@@ -19,7 +19,7 @@ use std::time::Duration;
 use oxvirt_api::{
     flags, ConnectUri, DomainEvent, DomainEventCallback, DomainEventKind, DomainInfo, DomainRef, DomainState, Driver,
     DriverFactory, Error, ErrorCode, ErrorDomain, NetworkRef, NodeDevRef, NodeInfo, PoolInfo, PoolRef, PoolState, Result,
-    Transport, VolInfo, VolRef,
+    SecurityLabel, SecurityModel, Transport, VolInfo, VolRef,
 };
 use uuid::Uuid;
 
@@ -392,9 +392,11 @@ fn bad_reply(what: &str, v: i64) -> Error {
 
 /// The `<uuid>` of a domain definition.
 fn uuid_in_xml(xml: &str) -> Option<Uuid> {
-    let start = xml.find("<uuid>")? + "<uuid>".len();
-    let end = xml[start..].find("</uuid>")?;
-    Uuid::parse_str(xml[start..start + end].trim()).ok()
+    // The element alone, through the XML parser: the full model would also insist on the rest
+    // of a valid definition, which another daemon's image need not satisfy for us.
+    let doc = oxvirt_xml::parse_tree(xml, oxvirt_xml::Limits::DEFINITION).ok()?;
+    let uuid = doc.root_element().children().find(|c| c.has_tag_name("uuid"))?;
+    Uuid::parse_str(uuid.text()?.trim()).ok()
 }
 
 fn list_all(need: bool, flags: u32) -> ListAllArgs {
@@ -452,6 +454,11 @@ impl Driver for RemoteDriver {
     fn max_vcpus(&self, kind: Option<&str>) -> Result<u32> {
         let r: IntRet = self.call(procs::CONNECT_GET_MAX_VCPUS, &OptStringArgs { s: kind.map(str::to_string) })?;
         u32::try_from(r.value).map_err(|_| bad_reply("vCPU count", r.value.into()))
+    }
+
+    fn node_security_model(&self) -> Result<SecurityModel> {
+        let r: SecurityModelRet = self.call(procs::NODE_GET_SECURITY_MODEL, &())?;
+        Ok(SecurityModel { model: xdr::from_c_chars(&r.model.0), doi: xdr::from_c_chars(&r.doi.0) })
     }
 
     fn list_domains(&self, flags: u32) -> Result<Vec<DomainRef>> {
@@ -528,6 +535,18 @@ impl Driver for RemoteDriver {
     }
     fn domain_xml(&self, d: &DomainRef, flags: u32) -> Result<String> {
         Ok(self.dom_flags::<StringRet>(procs::DOMAIN_GET_XML_DESC, d, flags)?.s)
+    }
+    fn domain_vcpus_flags(&self, d: &DomainRef, flags: u32) -> Result<u32> {
+        let r: IntRet = self.dom_flags(procs::DOMAIN_GET_VCPUS_FLAGS, d, flags)?;
+        u32::try_from(r.value).map_err(|_| bad_reply("vCPU count", r.value.into()))
+    }
+    fn domain_max_vcpus(&self, d: &DomainRef) -> Result<u32> {
+        let r: IntRet = self.dom_call(procs::DOMAIN_GET_MAX_VCPUS, d)?;
+        u32::try_from(r.value).map_err(|_| bad_reply("vCPU count", r.value.into()))
+    }
+    fn domain_security_label(&self, d: &DomainRef) -> Result<SecurityLabel> {
+        let r: SecurityLabelRet = self.dom_call(procs::DOMAIN_GET_SECURITY_LABEL, d)?;
+        Ok(SecurityLabel { label: xdr::from_c_chars(&r.label.0), enforcing: r.enforcing != 0 })
     }
     fn domain_info(&self, d: &DomainRef) -> Result<DomainInfo> {
         let i: DomainGetInfoRet = self.dom_call(procs::DOMAIN_GET_INFO, d)?;
@@ -772,6 +791,11 @@ impl Driver for RemoteDriver {
     }
     fn node_device_xml(&self, dev: &NodeDevRef) -> Result<String> {
         Ok(self.call::<_, StringRet>(procs::NODE_DEVICE_GET_XML_DESC, &StringFlagsArgs { s: dev.name.clone(), flags: 0 })?.s)
+    }
+    fn node_device_caps(&self, dev: &NodeDevRef) -> Result<Vec<String>> {
+        let n: IntRet = self.call(procs::NODE_DEVICE_NUM_OF_CAPS, &StringArgs { s: dev.name.clone() })?;
+        let a = NodeDeviceListCapsArgs { name: dev.name.clone(), maxnames: n.value.clamp(0, NODE_DEVICE_CAPS_LIST_MAX as i32) };
+        Ok(self.call::<_, NodeDeviceListCapsRet>(procs::NODE_DEVICE_LIST_CAPS, &a)?.names.0)
     }
     fn node_device_parent(&self, dev: &NodeDevRef) -> Result<Option<String>> {
         Ok(self.call::<_, NodeDeviceGetParentRet>(procs::NODE_DEVICE_GET_PARENT, &StringArgs { s: dev.name.clone() })?.parent)

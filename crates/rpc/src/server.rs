@@ -117,15 +117,6 @@ fn list_limit(n: usize, max: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Reads the `<vcpu>` element's text (the maximum vCPU count) from domain XML.
-fn max_vcpus_from_xml(xml: &str) -> Option<u32> {
-    let start = xml.find("<vcpu")?;
-    let rest = &xml[start..];
-    let open_end = rest.find('>')?;
-    let text = &rest[open_end + 1..];
-    text[..text.find('<')?].trim().parse().ok()
-}
-
 impl Session {
     pub fn new(cfg: SessionConfig, sink: Sink) -> Session {
         Session {
@@ -275,11 +266,11 @@ impl Session {
             P::CONNECT_GET_URI => run(body, |_: ()| Ok(StringRet { s: self.conn()?.uri() })),
             P::CONNECT_GET_CAPABILITIES => run(body, |_: ()| Ok(StringRet { s: self.conn()?.capabilities()? })),
             P::CONNECT_GET_MAX_VCPUS => run(body, |a: OptStringArgs| {
-                let n = self.conn()?.driver().max_vcpus(a.s.as_deref())?;
+                let n = self.conn()?.max_vcpus(a.s.as_deref())?;
                 Ok(IntRet { value: i32::try_from(n).unwrap_or(i32::MAX) })
             }),
             P::CONNECT_GET_DOMAIN_CAPABILITIES => run(body, |a: DomainCapabilitiesArgs| {
-                let s = self.conn()?.driver().domain_capabilities(
+                let s = self.conn()?.domain_capabilities(
                     a.emulatorbin.as_deref(),
                     a.arch.as_deref(),
                     a.machine.as_deref(),
@@ -302,14 +293,8 @@ impl Session {
                 })
             }),
             P::NODE_GET_SECURITY_MODEL => run(body, |_: ()| {
-                // The host's first <secmodel> in the capabilities, as libvirt's drivers report
-                // it; without one, the "none" model libvirt uses when no security driver runs.
-                let caps = self.conn()?.capabilities().unwrap_or_default();
-                let (model, doi) = match caps.find("<secmodel>").map(|i| &caps[i..]) {
-                    Some(sec) => (xml_text(sec, "model").unwrap_or_default(), xml_text(sec, "doi").unwrap_or_default()),
-                    None => ("none".to_string(), "0".to_string()),
-                };
-                Ok(SecurityModelRet { model: c_string_array(&model), doi: c_string_array(&doi) })
+                let m = self.conn()?.security_model()?;
+                Ok(SecurityModelRet { model: c_string_array(&m.model), doi: c_string_array(&m.doi) })
             }),
 
             P::CONNECT_LIST_ALL_DOMAINS => run(body, |a: ListAllArgs| {
@@ -475,10 +460,8 @@ impl Session {
                 run(body, |a: DomFlagsArgs| Ok(IntRet { value: self.dom(&a.dom)?.snapshot_count()? as i32 }))
             }
             P::DOMAIN_GET_SECURITY_LABEL => run(body, |a: DomArgs| {
-                // The live definition's <seclabel><label>, if the driver labelled the guest.
-                let xml = self.dom(&a.dom)?.xml_desc(0)?;
-                let label = xml.find("<seclabel").and_then(|i| xml_text(&xml[i..], "label"));
-                Ok(SecurityLabelRet { enforcing: label.is_some() as i32, label: c_string_array(label.as_deref().unwrap_or("")) })
+                let l = self.dom(&a.dom)?.security_label()?;
+                Ok(SecurityLabelRet { enforcing: l.enforcing as i32, label: c_string_array(&l.label) })
             }),
             P::DOMAIN_GET_CONTROL_INFO => run(body, |a: DomFlagsArgs| {
                 if !self.dom(&a.dom)?.is_active()? {
@@ -532,28 +515,11 @@ impl Session {
                 run(body, |a: DomainSetVcpusFlagsArgs| self.dom(&a.dom)?.set_vcpus(a.nvcpus, a.flags))
             }
             P::DOMAIN_GET_VCPUS_FLAGS => run(body, |a: DomFlagsArgs| {
-                const VCPU_MAXIMUM: u32 = 4;
-                let d = self.dom(&a.dom)?;
-                let config = a.flags & flags::AFFECT_CONFIG != 0 || (a.flags & flags::AFFECT_LIVE == 0 && !d.is_active()?);
-                let n = if a.flags & VCPU_MAXIMUM != 0 {
-                    let xml = d.xml_desc(if config { flags::XML_INACTIVE } else { 0 })?;
-                    max_vcpus_from_xml(&xml).ok_or_else(|| Error::internal("domain XML has no <vcpu> element"))?
-                } else if config {
-                    let xml = d.xml_desc(flags::XML_INACTIVE)?;
-                    current_vcpus_from_xml(&xml).or_else(|| max_vcpus_from_xml(&xml)).unwrap_or(d.info()?.nr_virt_cpu)
-                } else {
-                    if !d.is_active()? {
-                        return Err(Error::operation_invalid("domain is not running"));
-                    }
-                    d.info()?.nr_virt_cpu
-                };
-                Ok(IntRet { value: n as i32 })
+                Ok(IntRet { value: i32::try_from(self.dom(&a.dom)?.vcpus_flags(a.flags)?).unwrap_or(i32::MAX) })
             }),
-            P::DOMAIN_GET_MAX_VCPUS => run(body, |a: DomArgs| {
-                let xml = self.dom(&a.dom)?.xml_desc(0)?;
-                let n = max_vcpus_from_xml(&xml).ok_or_else(|| Error::internal("domain XML has no <vcpu> element"))?;
-                Ok(IntRet { value: n as i32 })
-            }),
+            P::DOMAIN_GET_MAX_VCPUS => {
+                run(body, |a: DomArgs| Ok(IntRet { value: i32::try_from(self.dom(&a.dom)?.max_vcpus()?).unwrap_or(i32::MAX) }))
+            }
             P::DOMAIN_GET_MAX_MEMORY => run(body, |a: DomArgs| Ok(HyperRet { value: self.dom(&a.dom)?.info()?.max_mem })),
             P::DOMAIN_GET_JOB_INFO => run(body, |a: DomArgs| {
                 self.dom(&a.dom)?;
@@ -619,8 +585,7 @@ impl Session {
                 Ok(PoolRet { pool: self.conn()?.lookup_storage_pool_by_uuid(&a.uuid)?.reference().into() })
             }),
             P::STORAGE_POOL_LOOKUP_BY_VOLUME => run(body, |a: VolArgs| {
-                let v = self.vol(&a.vol)?;
-                Ok(PoolRet { pool: (&self.conn()?.driver().lookup_pool_by_volume(v.reference())?).into() })
+                Ok(PoolRet { pool: self.vol(&a.vol)?.pool()?.reference().into() })
             }),
             P::STORAGE_POOL_DEFINE_XML => run(body, |a: StringFlagsArgs| {
                 Ok(PoolRet { pool: self.conn()?.define_storage_pool(&a.s, a.flags)?.reference().into() })
@@ -748,10 +713,7 @@ impl Session {
     }
 
     fn node_device_caps(&self, name: &str) -> Result<Vec<String>> {
-        let xml = self.conn()?.lookup_node_device_by_name(name)?.xml_desc()?;
-        let dev = <oxvirt_xml::nodedev::NodeDevice as oxvirt_xml::XmlDocument>::from_xml_str(&xml)
-            .map_err(|e| Error::internal(format!("node device {name}: {e}")))?;
-        Ok(dev.cap_names().into_iter().map(str::to_string).collect())
+        self.conn()?.lookup_node_device_by_name(name)?.caps()
     }
 
     fn open(&self, a: ConnectOpenArgs) -> Result<()> {
@@ -868,24 +830,6 @@ impl Session {
     }
 }
 
-/// Text of the first `<tag>` element in `xml` (plain text content only).
-fn xml_text(xml: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find("</")?;
-    Some(xml[start..start + end].trim().to_string())
-}
-
-/// Reads the `current` attribute of `<vcpu>`, if present.
-fn current_vcpus_from_xml(xml: &str) -> Option<u32> {
-    let start = xml.find("<vcpu")?;
-    let tag = &xml[start..start + xml[start..].find('>')?];
-    let at = tag.find("current=")? + "current=".len();
-    let q = tag[at..].chars().next()?;
-    let v = &tag[at + 1..];
-    v[..v.find(q)?].parse().ok()
-}
-
 pub(crate) fn stream_header(proc_: i32, serial: u32, status: Status) -> Header {
     Header { prog: REMOTE_PROGRAM, vers: REMOTE_VERSION, proc_, mtype: MessageType::Stream, serial, status }
 }
@@ -934,17 +878,5 @@ mod tests {
         assert_eq!(code("test:///tmp/node.xml", false), None);
         // a read-only client does not make the daemon start a driver it does not host
         assert!(check_served_uri("qemu:///system", true, &[]).is_err());
-    }
-
-    #[test]
-    fn vcpu_xml() {
-        let x = "<domain><vcpu placement='static' current='2'>4</vcpu></domain>";
-        assert_eq!(max_vcpus_from_xml(x), Some(4));
-        assert_eq!(current_vcpus_from_xml(x), Some(2));
-        assert_eq!(current_vcpus_from_xml("<vcpu>4</vcpu>"), None);
-        let caps = "<host><secmodel>\n  <model>testSecurity</model>\n  <doi></doi>\n</secmodel></host>";
-        assert_eq!(xml_text(caps, "model").as_deref(), Some("testSecurity"));
-        assert_eq!(xml_text(caps, "doi").as_deref(), Some(""));
-        assert_eq!(xml_text(caps, "label"), None);
     }
 }
