@@ -574,22 +574,6 @@ impl Write for TlsStream {
     }
 }
 
-/// One DER element: (tag, contents, rest).
-fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&len0, rest) = rest.split_first()?;
-    let (len, rest) = if len0 < 0x80 {
-        (len0 as usize, rest)
-    } else {
-        let n = (len0 & 0x7f) as usize;
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        (rest[..n].iter().fold(0usize, |a, &b| (a << 8) | b as usize), &rest[n..])
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-}
-
 fn oid_name(oid: &[u8]) -> Option<&'static str> {
     Some(match oid {
         [0x55, 0x04, 0x03] => "CN",
@@ -610,23 +594,9 @@ fn oid_name(oid: &[u8]) -> Option<&'static str> {
     })
 }
 
+/// The dotted form of an OID this module has no name for, as GnuTLS prints it.
 fn oid_dotted(oid: &[u8]) -> String {
-    let mut parts: Vec<u64> = Vec::new();
-    let mut v = 0u64;
-    for &b in oid {
-        v = (v << 7) | (b & 0x7f) as u64;
-        if b & 0x80 == 0 {
-            if parts.is_empty() {
-                let first = (v / 40).min(2);
-                parts.push(first);
-                parts.push(v - first * 40);
-            } else {
-                parts.push(v);
-            }
-            v = 0;
-        }
-    }
-    parts.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(".")
+    x509_parser::der_parser::oid::Oid::new(std::borrow::Cow::Borrowed(oid)).to_id_string()
 }
 
 fn der_string(tag: u8, v: &[u8]) -> String {
@@ -658,47 +628,28 @@ fn escape_dn_value(s: &str) -> String {
 }
 
 /// The subject DN of a DER certificate in libvirt's (GnuTLS's) notation, RDNs in certificate
-/// order: `C=GB,O=Example,CN=client`.
+/// order: `C=GB,O=Example,CN=client`. `None` when the certificate does not parse.
 pub fn subject_dn(cert: &[u8]) -> Option<String> {
-    let (_, cert, _) = der(cert)?;
-    let (_, mut tbs, _) = der(cert)?;
-    fn skip<'a>(tbs: &mut &'a [u8]) -> Option<(u8, &'a [u8])> {
-        let (t, c, rest) = der(tbs)?;
-        *tbs = rest;
-        Some((t, c))
-    }
-    let (t, _) = skip(&mut tbs)?;
-    if t == 0xa0 {
-        skip(&mut tbs)?; // serial after the explicit version
-    }
-    skip(&mut tbs)?; // signature algorithm
-    skip(&mut tbs)?; // issuer
-    skip(&mut tbs)?; // validity
-    let (t, mut name) = skip(&mut tbs)?;
-    if t != 0x30 {
-        return None;
-    }
-    let mut rdns = Vec::new();
-    while !name.is_empty() {
-        let (t, mut set, rest) = der(name)?;
-        name = rest;
-        if t != 0x31 {
-            return None;
-        }
-        let mut avas = Vec::new();
-        while !set.is_empty() {
-            let (_, ava, rest) = der(set)?;
-            set = rest;
-            let (t, oid, rest) = der(ava)?;
-            if t != 0x06 {
-                return None;
-            }
-            let (vt, v, _) = der(rest)?;
-            let key = oid_name(oid).map(str::to_string).unwrap_or_else(|| oid_dotted(oid));
-            avas.push(format!("{key}={}", escape_dn_value(&der_string(vt, v))));
-        }
-        rdns.push(avas.join("+"));
-    }
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(cert).ok()?;
+    let rdns: Vec<String> = cert
+        .subject()
+        .iter()
+        .map(|rdn| {
+            let avas: Vec<String> = rdn
+                .iter()
+                .map(|ava| {
+                    let oid = ava.attr_type().as_bytes();
+                    let key = oid_name(oid).map(str::to_string).unwrap_or_else(|| oid_dotted(oid));
+                    let v = ava.attr_value();
+                    // Universal string tags fit in a byte; anything else reads as UTF-8.
+                    let tag = u8::try_from(v.tag().0).unwrap_or(0);
+                    format!("{key}={}", escape_dn_value(&der_string(tag, v.as_bytes())))
+                })
+                .collect();
+            avas.join("+")
+        })
+        .collect();
     Some(rdns.join(","))
 }
 
