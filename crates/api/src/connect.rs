@@ -123,13 +123,6 @@ impl Connect {
         Domain { conn: self.clone(), r }
     }
 
-    /// A handle on a domain the caller already names, as libvirt's wire protocol does
-    /// (`virGetDomain` from the call's name, UUID and id), without asking the driver. Drivers
-    /// find the domain again by UUID inside every operation, so a stale handle answers "no
-    /// domain" there, as in libvirt.
-    pub fn domain_handle(&self, r: DomainRef) -> Domain {
-        self.domain(r)
-    }
     pub fn list_all_domains(&self, flags: u32) -> Result<Vec<Domain>> {
         Ok(self.inner.driver.list_domains(flags)?.into_iter().map(|r| self.domain(r)).collect())
     }
