@@ -1024,27 +1024,6 @@ struct Record {
     setup_micros: u64,
 }
 
-/// Removes a domain's cgroup when dropped, unless disarmed: declared before the QEMU kill guard
-/// of a start, it runs after QEMU is gone, when the cgroup can be removed.
-#[derive(Default)]
-pub struct CleanupGuard(Option<PathBuf>);
-
-impl CleanupGuard {
-    pub fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for CleanupGuard {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            if let Err(e) = remove_record(&p, Some(Path::new(CGROUP_ROOT))) {
-                tracing::warn!("{e}");
-            }
-        }
-    }
-}
-
 /// A start's cgroup work, decided before QEMU runs (so bad tuning fails before any side effect)
 /// and carried out in two parts: [`StartPlan::attach`] while QEMU initialises, [`StartPlan::finish`]
 /// once its vCPU threads exist.
@@ -1062,9 +1041,10 @@ fn hook_err(name: &str, e: &dyn std::fmt::Display) -> oxvirt_api::Error {
 }
 
 impl StartPlan {
-    /// Also removes a cgroup left by an earlier run of the same domain. `guard` removes the
-    /// cgroup this start creates if the start fails.
-    pub fn new(layout: &crate::layout::Layout, def: &Domain, guard: &mut CleanupGuard) -> oxvirt_api::Result<StartPlan> {
+    /// Also removes a cgroup left by an earlier run of the same domain. `undo` gets the removal of
+    /// the cgroup this start creates, should the start fail (pushed before QEMU's kill, so it runs
+    /// after QEMU is gone, when the cgroup can be removed).
+    pub fn new(layout: &crate::layout::Layout, def: &Domain, undo: &mut oxvirt_sysutil::rollback::Rollback) -> oxvirt_api::Result<StartPlan> {
         let record = layout.cgroup_record(&def.name)?;
         if let Err(e) = remove_record(&record, Some(Path::new(CGROUP_ROOT))) {
             tracing::warn!("cgroup left by an earlier run of '{}' stays: {e}", def.name);
@@ -1083,12 +1063,15 @@ impl StartPlan {
         }
         let instance = instance_of(layout);
         let scope = scope_name(def.id.unwrap_or(0), &def.name, instance.as_deref());
-        guard.0 = Some(record.clone());
+        let rec = record.clone();
+        undo.push(format!("removing the cgroup of domain '{}'", def.name), move || {
+            remove_record(&rec, Some(Path::new(CGROUP_ROOT))).map_err(|e| e.to_string())
+        });
         Ok(StartPlan { name: def.name.clone(), host, scope, tuning, pins: PinPlan::from_domain(def), record })
     }
 
     /// Creates the cgroup, writes the domain-wide limits, moves QEMU `pid` in and records the
-    /// cgroup (for the cleanup guard and for whoever sees the domain stop). Runs while QEMU
+    /// cgroup (for a failed start's rollback and for whoever sees the domain stop). Runs while QEMU
     /// initialises: the first write to a v1 `cgroup.procs` waits for an RCU grace period, which
     /// then overlaps QEMU's own start-up instead of adding to it.
     pub fn attach(&self, pid: i32) -> Result<Option<(DomainCgroup, Duration)>, CgroupError> {
@@ -1122,7 +1105,7 @@ impl StartPlan {
         if let Some((cg, early)) = attached {
             if !cg.children.is_empty() {
                 // Thread children exist now (even if placing failed half-way): the record must
-                // name them, or the cleanup guard could not remove the cgroup.
+                // name them, or a failed start's rollback could not remove the cgroup.
                 let rec = Record { cgroup: cg, setup_micros: (early + started.elapsed()).as_micros() as u64 };
                 let data = serde_json::to_vec(&rec).map_err(|e| hook_err(&name, &e))?;
                 crate::fsutil::write_atomic(&self.record, &data, 0o644).map_err(|e| hook_err(&name, &e))?;

@@ -11,7 +11,8 @@ pub mod host;
 pub mod layout;
 pub mod macvtap;
 pub mod netlink;
-pub mod rollback;
+/// Kept at its old path; the type lives in `oxvirt_sysutil` so both drivers share it.
+pub use oxvirt_sysutil::rollback;
 pub mod tap;
 pub mod util;
 

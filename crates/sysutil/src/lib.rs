@@ -1,4 +1,6 @@
-//! Small file helpers the drivers share: atomic replace and an inter-process lock.
+//! Small OS helpers the drivers share: atomic replace, an inter-process lock, a rollback guard.
+
+pub mod rollback;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

@@ -2,16 +2,6 @@
 
 use super::*;
 
-pub(super) struct KillGuard(Option<QemuProcess>);
-
-impl Drop for KillGuard {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = p.kill(Duration::from_secs(2));
-        }
-    }
-}
-
 pub(super) fn set_pty(c: &mut oxvirt_xml::domain::Chardev, path: &str) {
     if let Some(src) = c.source.sources.first_mut() {
         src.path = Some(path.to_string());
@@ -355,8 +345,11 @@ impl QemuDriver {
         // shows; completed before the taps, which need the MACs.
         command::assign_addresses(&mut def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
         command::alias::assign(&mut def);
-        // Given back (connection counts) if the start fails; the devices go with the fds.
+        // Given back (connection counts) if the start fails; the devices go with the fds. Declared
+        // before the command and spawn spec, so on failure our fds close before anything is undone;
+        // undone last first: QEMU killed, then its cgroup removed, then the NICs given back.
         let mut nics = self.open_taps(&mut def, None)?;
+        let mut undo = std::mem::take(&mut nics.undo);
         env.taps = nics.args.clone();
         let mut cmd = command::build(&def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
         cmd.pass_fds.append(&mut nics.fds);
@@ -398,15 +391,16 @@ impl QemuDriver {
             timeout: START_TIMEOUT,
             pass_fds: std::mem::take(&mut cmd.pass_fds),
         };
-        // Dropped after the kill guard below, when QEMU is gone and its cgroup can go too.
-        let mut cgroup_guard = crate::cgroup::CleanupGuard::default();
-        let cgroups = crate::cgroup::StartPlan::new(&self.layout, &def, &mut cgroup_guard)?;
+        let cgroups = crate::cgroup::StartPlan::new(&self.layout, &def, &mut undo)?;
         let (proc_, mut qmp, attached) = process::spawn_with(&spec, |pid| cgroups.attach(pid)).map_err(|e| {
             Error::operation_failed(format!("starting domain '{}': {e}", def.name))
                 .in_domain(ErrorDomain::Qemu)
         })?;
         // From here on a failure must not leave QEMU running.
-        let guard = KillGuard(Some(proc_.clone()));
+        let qemu = proc_.clone();
+        undo.push(format!("killing QEMU (pid {}) of domain '{}'", proc_.pid, def.name), move || {
+            qemu.kill(Duration::from_secs(2)).map(drop).map_err(|e| e.to_string())
+        });
         cgroups.finish(attached, proc_.pid, &mut qmp)?;
         if let Some(path) = restore_from {
             self.incoming_from_file(&mut qmp, &def.name, path)?;
@@ -450,9 +444,7 @@ impl QemuDriver {
         st.live_xml = def.to_xml_string();
         self.store_status(&st)?;
         let _ = remove_if_exists(&self.layout.stop_reason_file(&st.name)?);
-        std::mem::forget(guard);
-        cgroup_guard.disarm();
-        nics.disarm();
+        undo.commit();
         let r = DomainRef {
             name: st.name.clone(),
             uuid: st.uuid,

@@ -1,6 +1,7 @@
 //! NIC plumbing: taps, macvtaps, network connections and their release.
 
 use super::*;
+use oxvirt_sysutil::rollback::Rollback;
 
 pub(super) fn mac_of(n: &Interface) -> Option<oxvirt_xml::MacAddr> {
     n.mac.as_ref().map(|m| m.address)
@@ -19,16 +20,14 @@ pub(super) fn forget_bridge_tap_limit(n: &Interface) {
     }
 }
 
-/// The taps of a starting guest. Until [`NicTaps::disarm`], dropping it gives the network
-/// connections back (the devices themselves vanish with the last fd).
+/// The taps of a starting guest. Until `undo` is committed, dropping it gives the network
+/// connections back and deletes the macvtaps made (taps vanish with their last fd).
 pub(super) struct NicTaps {
     pub(super) net: Option<Arc<NetworkDriver>>,
     pub(super) fds: Vec<std::os::fd::OwnedFd>,
     pub(super) args: Vec<Option<TapArg>>,
-    /// (network, tap) per `type='network'` NIC.
-    pub(super) connections: Vec<(String, String)>,
-    /// Macvtaps made for direct NICs: unlike taps they outlive their fds.
-    pub(super) macvtaps: Vec<CreatedMacvtap>,
+    /// Per `type='network'` NIC its connection, per direct NIC its macvtap (which outlives its fds).
+    pub(super) undo: Rollback,
 }
 
 /// A macvtap oxvirt made for a guest.
@@ -50,34 +49,25 @@ pub(super) fn forget_macvtap_limit(name: &str) {
     }
 }
 
-impl NicTaps {
-    pub(super) fn disarm(&mut self) {
-        self.connections.clear();
-        self.macvtaps.clear();
-    }
-}
-
-impl Drop for NicTaps {
-    fn drop(&mut self) {
-        if let Some(net) = &self.net {
-            for (network, dev) in self.connections.drain(..) {
-                let _ = net.detach_guest_interface(&network, &dev);
+impl CreatedMacvtap {
+    /// Deletes the macvtap of a failed start and gives back what it took; reports what failed.
+    fn undo(self, net: Option<Arc<NetworkDriver>>) -> std::result::Result<(), String> {
+        let mut failed = Vec::new();
+        if let Err(e) = oxvirt_network::delete_macvtap(&self.name) {
+            failed.push(format!("deleting it: {e}"));
+        }
+        if self.nft_limit {
+            forget_macvtap_limit(&self.name);
+        }
+        if let Some(mac) = self.lower_mac {
+            oxvirt_network::macvtap::restore_lower_mac(&self.lower, mac);
+        }
+        if let (Some(network), Some(net)) = (&self.network, &net) {
+            if let Err(e) = net.release_direct_interface(network, &self.lower) {
+                failed.push(format!("releasing {} of network '{network}': {e}", self.lower));
             }
         }
-        for m in self.macvtaps.drain(..) {
-            if let Err(e) = oxvirt_network::delete_macvtap(&m.name) {
-                tracing::warn!("deleting macvtap {} after a failed start: {e}", m.name);
-            }
-            if m.nft_limit {
-                forget_macvtap_limit(&m.name);
-            }
-            if let Some(mac) = m.lower_mac {
-                oxvirt_network::macvtap::restore_lower_mac(&m.lower, mac);
-            }
-            if let (Some(network), Some(net)) = (&m.network, &self.net) {
-                let _ = net.release_direct_interface(network, &m.lower);
-            }
-        }
+        if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) }
     }
 }
 
@@ -144,7 +134,7 @@ impl QemuDriver {
     /// `type='direct'` source), as the live XML shows it.
     /// `only`: just that interface (hot-plug), the others get no tap.
     pub(super) fn open_taps(&self, def: &mut Domain, only: Option<usize>) -> Result<NicTaps> {
-        let mut out = NicTaps { net: None, fds: Vec::new(), args: Vec::new(), connections: Vec::new(), macvtaps: Vec::new() };
+        let mut out = NicTaps { net: None, fds: Vec::new(), args: Vec::new(), undo: Rollback::new() };
         let name = def.name.clone();
         let run_dir = self.layout.domain_run_dir(&name)?;
         let accel = if def.kind.to_string() == "kvm" { Accel::Kvm } else { Accel::Tcg };
@@ -169,7 +159,13 @@ impl QemuDriver {
                 crate::nic::open_nic(&name, n, i, accel, vhost_net, || self.net_for(&mut out))?
             };
             if let Some((network, bridge)) = nic.network {
-                out.connections.push((network, nic.ifname.clone()));
+                // Set whenever the NIC joined a network.
+                if let Some(net) = out.net.clone() {
+                    let dev = nic.ifname.clone();
+                    out.undo.push(format!("detaching {dev} from network '{network}'"), move || {
+                        net.detach_guest_interface(&network, &dev).map_err(|e| e.to_string())
+                    });
+                }
                 n.source.get_or_insert_with(Default::default).bridge = Some(bridge);
             }
             let managed = n.target.as_ref().and_then(|t| t.managed);
@@ -279,13 +275,15 @@ impl QemuDriver {
                 return Err(e);
             }
         };
-        out.macvtaps.push(CreatedMacvtap {
+        let made = CreatedMacvtap {
             name: tap.name.clone(),
             lower: lower.clone(),
             lower_mac: tap.lower_mac,
             network: network.as_ref().map(|d| d.network.clone()),
             nft_limit: n.bandwidth.as_ref().is_some_and(|b| b.inbound.is_some()),
-        });
+        };
+        let net = out.net.clone();
+        out.undo.push(format!("removing macvtap {} after a failed start", tap.name), move || made.undo(net));
         if let Some(m) = tap.lower_mac {
             // Passthrough: the lower device's own MAC, put back when the guest is gone.
             let file = run_dir.join(format!("passthrough-{lower}.mac"));
@@ -510,7 +508,7 @@ impl QemuDriver {
         }
         st.live_xml = def.to_xml_string();
         self.store_status(&st)?;
-        nics.disarm();
+        std::mem::take(&mut nics.undo).commit();
         Ok(())
     }
 

@@ -1,8 +1,11 @@
-//! Undo steps collected while a network starts; run in reverse if it fails part-way.
+//! Undo steps collected while an operation with several side effects runs (a network starts, a
+//! guest starts or gets a NIC), run last first if it fails part-way. One type for every such
+//! operation, so a failed undo is always logged with what it was undoing, never dropped silently.
 
 type Step = Box<dyn FnOnce() -> Result<(), String> + Send>;
 
-/// Runs its undo steps, last first, when dropped without [`Rollback::commit`].
+/// Runs its undo steps, last first, when dropped without [`Rollback::commit`]; each failure is
+/// logged (tracing, warn) with the step's description.
 #[derive(Default)]
 pub struct Rollback {
     steps: Vec<(String, Step)>,
@@ -13,8 +16,14 @@ impl Rollback {
         Rollback::default()
     }
 
+    /// Adds `undo`, described by `what` ("deleting macvtap0"), to run if the operation fails.
     pub fn push(&mut self, what: impl Into<String>, undo: impl FnOnce() -> Result<(), String> + Send + 'static) {
         self.steps.push((what.into(), Box::new(undo)));
+    }
+
+    /// Moves `other`'s steps after this one's (so they are undone first), leaving `other` empty.
+    pub fn append(&mut self, other: &mut Rollback) {
+        self.steps.append(&mut other.steps);
     }
 
     /// Keeps everything: the operation succeeded.
