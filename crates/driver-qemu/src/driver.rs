@@ -21,7 +21,7 @@ use oxvirt_api::{
 };
 use oxvirt_qmp::Qmp;
 use oxvirt_xml::domain::devices::interface::{InterfaceTarget, InterfaceType, LinkState};
-use oxvirt_xml::domain::Domain;
+use oxvirt_xml::domain::{Domain, DomainType};
 use oxvirt_xml::{parse_document, ParseOptions, XmlDocument};
 use serde_json::json;
 use uuid::Uuid;
@@ -202,6 +202,14 @@ impl QemuDriver {
 }
 
 type Interface = oxvirt_xml::domain::devices::interface::Interface;
+
+/// The accelerator a definition asks for: `type='kvm'` needs KVM, `type='qemu'` is TCG.
+fn accel_of(def: &Domain) -> Accel {
+    match def.kind {
+        DomainType::Kvm => Accel::Kvm,
+        _ => Accel::Tcg,
+    }
+}
 
 fn host_device(name: &str) -> Result<oxvirt_xml::nodedev::NodeDevice> {
     oxvirt_host::nodedev::find_device(name).ok_or_else(|| {

@@ -6,10 +6,10 @@ impl QemuDriver {
     pub(super) fn parse_definition(&self, xml: &str, validate: bool) -> Result<(Domain, Vec<String>)> {
         let (def, warnings) = parse_document::<Domain>(xml, ParseOptions { validate })
             .map_err(|e| Error::xml("domain definition", &e).in_domain(ErrorDomain::Qemu))?;
-        let kind = def.kind.to_string();
-        if kind != "qemu" && kind != "kvm" {
+        if !matches!(def.kind, DomainType::Qemu | DomainType::Kvm) {
             return Err(Error::unsupported_config(format!(
-                "domain type '{kind}' is not handled by the QEMU driver (use type='qemu' or type='kvm')"
+                "domain type '{}' is not handled by the QEMU driver (use type='qemu' or type='kvm')",
+                def.kind
             )));
         }
         Ok((def, warnings.into_iter().map(|w| w.to_string()).collect()))

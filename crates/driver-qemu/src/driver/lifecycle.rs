@@ -315,7 +315,7 @@ impl QemuDriver {
     }
 
     pub(super) fn build_env<'c>(&self, def: &Domain, caps: &'c QemuCaps, emulator: &Path, run_dir: &Path) -> Result<BuildEnv<'c>> {
-        let accel = if def.kind.to_string() == "kvm" { Accel::Kvm } else { Accel::Tcg };
+        let accel = accel_of(def);
         let mut env = BuildEnv::new(caps, emulator, accel, &self.layout.lib, run_dir);
         env.log = self.layout.log_file(&def.name)?;
         env.domain_id = def.id.unwrap_or(-1);
@@ -332,7 +332,7 @@ impl QemuDriver {
     ) -> Result<Status> {
         let emulator = self.emulator_for(&def)?;
         let caps = self.caps_for(&emulator)?;
-        if def.kind.to_string() == "kvm" {
+        if def.kind == DomainType::Kvm {
             crate::accel::require_kvm(&caps, &self.layout.cache)?;
         }
         let id = self.next_id()?;

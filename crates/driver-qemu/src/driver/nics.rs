@@ -137,7 +137,7 @@ impl QemuDriver {
         let mut out = NicTaps { net: None, fds: Vec::new(), args: Vec::new(), undo: Rollback::new() };
         let name = def.name.clone();
         let run_dir = self.layout.domain_run_dir(&name)?;
-        let accel = if def.kind.to_string() == "kvm" { Accel::Kvm } else { Accel::Tcg };
+        let accel = accel_of(def);
         let vhost_net = Path::new(crate::nic::VHOST_NET).exists();
         let Some(devs) = def.devices.as_mut() else { return Ok(out) };
         for (i, n) in devs.interfaces.iter_mut().enumerate() {
