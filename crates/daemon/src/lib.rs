@@ -165,12 +165,7 @@ impl Reaper {
         let Ok(dir) = fs::read_dir("/proc") else { return vec![] };
         dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
             .filter(|pid| {
-                let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-                let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return false };
-                let mut f = after.split_whitespace();
-                let state = f.next();
-                let ppid = f.next().and_then(|p| p.parse::<i32>().ok());
-                state == Some("Z") && ppid == Some(me)
+                oxvirt_driver_qemu::fsutil::procstat::ProcStat::of_pid(*pid).is_some_and(|s| s.state == 'Z' && s.ppid == me)
             })
             .collect()
     }

@@ -85,20 +85,19 @@ pub struct ProcStat {
     pub start_time: u64,
 }
 
-/// Parses `/proc/PID/stat` content. The command name (field 2) may contain spaces and
-/// parentheses, so fields are counted from the last `)`.
+impl From<oxvirt_sysutil::procstat::ProcStat> for ProcStat {
+    fn from(s: oxvirt_sysutil::procstat::ProcStat) -> ProcStat {
+        ProcStat { state: s.state, start_time: s.start_time }
+    }
+}
+
+/// Parses `/proc/PID/stat` content (with [`oxvirt_sysutil::procstat`], the one parser).
 pub fn parse_stat(content: &str) -> Option<ProcStat> {
-    let rest = &content[content.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?.chars().next()?;
-    // After the state (field 3), start time is field 22: 18 fields further.
-    let start_time = fields.nth(18)?.parse().ok()?;
-    Some(ProcStat { state, start_time })
+    oxvirt_sysutil::procstat::ProcStat::parse(content).map(Into::into)
 }
 
 pub fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let content = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&content)
+    oxvirt_sysutil::procstat::ProcStat::of_pid(pid).map(Into::into)
 }
 
 /// True while `pid` runs. Zombies (and dead-but-listed tasks) count as exited; if the

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use oxvirt_sysutil::procstat::ProcStat;
 use oxvirt_xml::network::{
     prefix_netmask, AddrFamily, DhcpHost, DnsSrv, ForwardMode, Ip, Lease, LeaseUnit, Network,
 };
@@ -419,10 +420,7 @@ pub fn is_running(pid: u32, conf: &Path) -> bool {
     let want = format!("--conf-file={}", conf.display());
     let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
     let is_dnsmasq = args.first().is_some_and(|a| a.ends_with(b"dnsmasq"));
-    let zombie = fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
-        .unwrap_or(true);
+    let zombie = ProcStat::of_pid(pid as i32).is_none_or(|s| s.state == 'Z');
     is_dnsmasq && !zombie && args.contains(&want.as_bytes())
 }
 
@@ -471,10 +469,7 @@ pub fn stop(pid: u32, conf: &Path) -> Result<(), DnsmasqError> {
 
 /// Whether `pid` has finished exiting (zombie or reaped).
 fn exited(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s.rsplit_once(')').is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
-        Err(_) => true,
-    }
+    ProcStat::of_pid(pid as i32).is_none_or(|s| s.exited())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,25 +1,15 @@
 //! Domain statistics read from QEMU and /proc.
 
 use super::*;
+use oxvirt_sysutil::procstat::{clock_ticks_per_sec, ProcStat};
 
 /// User and system CPU time of a process, in nanoseconds.
 pub(super) fn proc_cpu_split_ns(pid: i32) -> (u64, u64) {
-    stat_times_ns(&format!("/proc/{pid}/stat"))
+    ProcStat::of_pid(pid).map_or((0, 0), |s| s.cpu_ns())
 }
 
 pub(super) fn proc_task_time_ns(pid: i32, tid: i32) -> u64 {
-    let (u, s) = stat_times_ns(&format!("/proc/{pid}/task/{tid}/stat"));
-    u + s
-}
-
-pub(super) fn stat_times_ns(path: &str) -> (u64, u64) {
-    let Some(stat) = fs::read_to_string(path).ok() else { return (0, 0) };
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else { return (0, 0) };
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let get = |i: usize| f.get(i).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no memory effects.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    (get(11) * (1_000_000_000 / hz), get(12) * (1_000_000_000 / hz))
+    ProcStat::of_task(pid, tid).map_or(0, |s| s.utime + s.stime) * (1_000_000_000 / clock_ticks_per_sec())
 }
 
 impl QemuDriver {
