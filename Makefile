@@ -1,5 +1,10 @@
 # oxvirt: `make demo` boots a demo guest on a bare Debian/Ubuntu machine; `make test` runs everything.
 # Both install what is missing first (scripts/install-deps.sh).
+#
+# Test tiers (docs/testing.md): plain `cargo test --workspace` (= `make test-unit`) needs only Rust
+# and no privileges; the tests that need root, QEMU, virsh, python3-libvirt, dnsmasq, nft, network
+# namespaces, the test guest or libvirt's test corpus (../shared) are ignored there, each with its
+# reason, and run when the crates' `e2e` feature is on, as in `make test`.
 
 CARGO ?= cargo
 GUEST_DIR ?= target/guest
@@ -28,12 +33,18 @@ guest: deps
 demo: deps release guest
 	scripts/demo.sh
 
+# With --all-features, so that the e2e tier's code is linted as it runs.
 lint:
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 
-# Everything: unit, conformance, CLI and end-to-end tests (real QEMU under TCG, real virsh).
+# Everything: unit, conformance, CLI and end-to-end tests (real QEMU under TCG, real virsh): the
+# e2e tier is on (--all-features: each crate's `e2e` feature).
 test: deps guest
-	$(CARGO) build --workspace --all-targets
+	$(CARGO) build --workspace --all-targets --all-features
+	$(CARGO) test --workspace --all-features --no-fail-fast
+
+# The tier that needs only Rust, as an unprivileged user; the e2e tests are listed as ignored.
+test-unit:
 	$(CARGO) test --workspace --no-fail-fast
 
 bench: bench-deps release guest

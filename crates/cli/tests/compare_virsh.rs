@@ -124,6 +124,7 @@ const DEFAULT_READS: &[&[&str]] = &[
 ];
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn read_commands_match_virsh_on_default() {
     for cmd in DEFAULT_READS {
         compare("test:///default", cmd);
@@ -131,6 +132,7 @@ fn read_commands_match_virsh_on_default() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn read_commands_match_virsh_on_a_node_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let uri = node_uri(dir.path());
@@ -170,6 +172,7 @@ fn read_commands_match_virsh_on_a_node_file() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn quiet_tables_match_virsh() {
     compare("test:///default", &["-q", "list", "--all"]);
     compare("test:///default", &["-q", "pool-list", "--details"]);
@@ -177,6 +180,7 @@ fn quiet_tables_match_virsh() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn write_sequence_matches_virsh() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
@@ -214,6 +218,7 @@ fn write_sequence_matches_virsh() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn direct_interfaces_list_like_virsh() {
     let dir = tempfile::tempdir().expect("tempdir");
     let xml = dir.path().join("dd.xml");
@@ -229,6 +234,7 @@ fn direct_interfaces_list_like_virsh() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn xml_dumps_name_the_same_object() {
     for (cmd, name) in [("pool-dumpxml", "default-pool"), ("net-dumpxml", "default"), ("dumpxml", "test")] {
         let o = oxvirt(&["-c", "test:///default", cmd, name]);
@@ -259,6 +265,7 @@ const NODEDEV_READS: &[&[&str]] = &[
 ];
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn nodedev_commands_match_virsh_on_default() {
     for cmd in NODEDEV_READS {
         compare("test:///default", cmd);
@@ -344,6 +351,7 @@ const NODEDEV_NODE: &str = "<node>
 ";
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn nodedev_commands_match_virsh_on_a_node_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("node.xml");
@@ -366,6 +374,7 @@ fn nodedev_commands_match_virsh_on_a_node_file() {
 
 /// net-update changes the in-memory network; a script sees the change in net-dumpxml.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn net_update_script_matches_virsh() {
     let script = "net-update default add ip-dhcp-host \"<host mac='52:54:00:00:00:01' ip='192.168.122.50' name='h1'/>\"; \
         net-dumpxml default; \
@@ -400,6 +409,7 @@ const NET_UPDATE_EDGES: &[&str] = &[
 ];
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn net_update_edge_cases_match_virsh() {
     compare("test:///default", &[&NET_UPDATE_EDGES.join("; ")]);
 }
@@ -417,6 +427,7 @@ const NET_UPDATE_RANGES: &[&str] = &[
 ];
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn net_update_dhcp_ranges_match_virsh() {
     compare("test:///default", &[&NET_UPDATE_RANGES.join("; ")]);
 }
@@ -487,6 +498,7 @@ const NET_UPDATE_OTHER: &[&str] = &[
 ];
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn net_update_dns_forward_and_portgroups_match_virsh() {
     for cmd in NET_UPDATE_OTHER {
         compare("test:///default", &[&format!("{}; {cmd}", NET_UPDATE_OTHER.iter().take_while(|c| *c != cmd).copied().collect::<Vec<_>>().join("; "))]);
@@ -521,6 +533,7 @@ const DOMIFTUNE: &[&str] = &[
 ];
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn domiftune_matches_virsh() {
     compare("test:///default", &[&DOMIFTUNE.join("; ")]);
     for c in DOMIFTUNE {

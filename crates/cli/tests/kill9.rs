@@ -137,6 +137,7 @@ fn check_and_recover(r: &Root, what: &str) -> usize {
 static REAPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn kill9_at_swept_delays_leaves_no_untracked_qemu() {
     let rounds: usize = std::env::var("OXVIRT_KILL9_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
     let r = Root::new();
@@ -239,6 +240,7 @@ impl Drop for Netns {
 /// kill -9 of `net-start` at swept delays: whatever it left (a bridge, firewall rules, a running
 /// dnsmasq) is undone by the next call, the network starts again and net-destroy leaves nothing.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn kill9_during_net_start_is_undone() {
     let rounds: usize = std::env::var("OXVIRT_KILL9_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
     let ns = Netns::new();

@@ -358,6 +358,7 @@ fn wait_for(log: &Path, marker: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, ip, nft, dnsmasq, QEMU and the test guest (make test)")]
 fn two_guests_on_a_nat_network() {
     let guest = guest_dir();
     let w = World::new("nat");
@@ -533,6 +534,7 @@ fn teardown(w: &World, guests: &[&str], net: &str, bridge: &str) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, ip, nft, dnsmasq, QEMU and the test guest (make test)")]
 fn nat_guest_reaches_an_upstream_server_through_masquerade() {
     let guest = guest_dir();
     let w = World::new("masq");
@@ -560,6 +562,7 @@ fn nat_guest_reaches_an_upstream_server_through_masquerade() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, ip, nft, dnsmasq, QEMU and the test guest (make test)")]
 fn isolated_guest_cannot_reach_upstream_but_reaches_its_neighbour() {
     let guest = guest_dir();
     let w = World::new("iso");
@@ -620,6 +623,7 @@ fn isolated_guest_cannot_reach_upstream_but_reaches_its_neighbour() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, ip, nft, dnsmasq, QEMU and the test guest (make test)")]
 fn routed_guest_reaches_upstream_with_its_own_address() {
     let guest = guest_dir();
     let w = World::new("route");
@@ -649,6 +653,7 @@ fn routed_guest_reaches_upstream_with_its_own_address() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, ip, nft, dnsmasq, QEMU and the test guest (make test)")]
 fn guest_on_a_bridge_the_test_made() {
     let guest = guest_dir();
     let w = World::new("br");
@@ -700,6 +705,7 @@ fn guest_on_a_bridge_the_test_made() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, ip, nft, dnsmasq, QEMU and the test guest (make test)")]
 fn bandwidth_limits_on_a_running_guests_tap_and_the_network_bridge() {
     let guest = guest_dir();
     let w = World::new("bw");
@@ -881,6 +887,7 @@ fn iftune(w: &World, dom: &str, dev: &str) -> Vec<(String, u64)> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, ip, nft, dnsmasq, QEMU and the test guest (make test)")]
 fn outbound_limit_measured_from_a_real_guest() {
     let guest = guest_dir();
     let w = World::new("bwout");
@@ -1068,6 +1075,7 @@ fn mq_guest_xml(name: &str, mac: &str, nic: &str, extra: &str, sock: &Path, gues
 /// unmanaged tap made beforehand is used as is and outlives the guest; a managed one is generated
 /// and goes with QEMU.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, ip, nft, dnsmasq, QEMU and the test guest (make test)")]
 fn multiqueue_named_taps_vhost_refusal_and_ethernet() {
     let guest = guest_dir();
     let w = World::new("mq");
@@ -1238,6 +1246,7 @@ fn wait_shutoff(w: &World, name: &str) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, ip, nft, dnsmasq, QEMU and the test guest (make test)")]
 fn direct_guests_in_bridge_mode_reach_the_lan_and_each_other() {
     let guest = guest_dir();
     let w = World::new("direct");
@@ -1332,6 +1341,7 @@ fn direct_guests_in_bridge_mode_reach_the_lan_and_each_other() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, ip, nft, dnsmasq, QEMU and the test guest (make test)")]
 fn guest_on_a_macvtap_network_and_guest_poweroff() {
     let guest = guest_dir();
     let w = World::new("mvnet");
@@ -1448,6 +1458,7 @@ fn dns_query(server: std::net::Ipv4Addr, name: &str, qtype: u16) -> (u8, Vec<(u1
 /// its deletion the name is NXDOMAIN; a TXT record added live is answered by the restarted
 /// dnsmasq. Errors are libvirt's.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, ip, nft, dnsmasq, QEMU and the test guest (make test)")]
 fn net_update_dns_records_answered_by_dnsmasq() {
     let w = World::new("dns");
     let (net, bridge) = ("oxnetdns", "virbr48");

@@ -346,6 +346,7 @@ fn boot_with_pty(root: &Root, name: &str) -> Pty {
 // ---- tests ----------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn define_start_reattach_suspend_resume_destroy() {
     let root = Root::new();
     let serial = root.path().join("serial.log");
@@ -392,6 +393,7 @@ fn define_start_reattach_suspend_resume_destroy() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn save_restore_and_managedsave_keep_guest_memory() {
     let root = Root::new();
     root.define("g2", &guest_xml("qemu", "g2", "shell", Serial::Pty));
@@ -432,6 +434,7 @@ fn save_restore_and_managedsave_keep_guest_memory() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn acpi_reboot_and_shutdown() {
     let root = Root::new();
     let serial = root.path().join("serial.log");
@@ -462,6 +465,7 @@ fn acpi_reboot_and_shutdown() {
 /// With no daemon, the guest's `oxvirt-monitor` (started by `oxvirt start`, which then exits)
 /// handles a guest that powers itself off: QEMU goes with no further oxvirt call.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn guest_power_off_needs_no_further_call() {
     let monitor = Path::new(env!("CARGO_BIN_EXE_oxvirt")).with_file_name("oxvirt-monitor");
     assert!(monitor.is_file(), "{} is not built (cargo build --workspace; make test does it first)", monitor.display());
@@ -485,6 +489,7 @@ fn guest_power_off_needs_no_further_call() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn start_paused_then_killed_qemu_is_crashed() {
     let root = Root::new();
     let serial = root.path().join("serial.log");
@@ -512,6 +517,7 @@ fn start_paused_then_killed_qemu_is_crashed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn concurrent_cli_calls_on_one_root() {
     let root = Arc::new(Root::new());
     let serial = root.path().join("a.log");
@@ -569,6 +575,7 @@ fn concurrent_cli_calls_on_one_root() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn kvm_domain_fails_with_a_reason_naming_kvm() {
     let root = Root::new();
     let serial = root.path().join("serial.log");
@@ -591,6 +598,7 @@ fn kvm_domain_fails_with_a_reason_naming_kvm() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn qemu_start_failure_reports_qemus_log_and_leaves_nothing() {
     let root = Root::new();
     let serial = root.path().join("serial.log");
@@ -682,6 +690,7 @@ impl Drop for ConsoleSession {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn console_sends_commands_and_ctrl_bracket_leaves() {
     let root = Root::new();
     root.define("c1", &guest_xml("qemu", "c1", "shell", Serial::Pty));
@@ -706,6 +715,7 @@ fn console_sends_commands_and_ctrl_bracket_leaves() {
 
 /// A guest that ignores the power button must not make other calls on the root wait for it.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn reboot_of_a_guest_ignoring_acpi_does_not_block_other_calls() {
     let root = Root::new();
     root.define("r1", &guest_xml("qemu", "r1", "shell", Serial::Pty));

@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::{run_timeout, Daemon};
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs python3-libvirt (make test)")]
 fn python_receives_lifecycle_events() {
     let py = "/usr/bin/python3";
     let probe = run_timeout(Command::new(py).args(["-c", "import libvirt"]), Duration::from_secs(30));
@@ -25,6 +26,7 @@ fn python_receives_lifecycle_events() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs python3-libvirt (make test)")]
 fn python_read_only_socket_refuses_define() {
     let d = Daemon::start();
     let code = "import libvirt, sys\n\

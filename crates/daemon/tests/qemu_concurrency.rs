@@ -36,6 +36,7 @@ fn lookup(c: &mut Client, name: &str) -> NonnullDomain {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn a_held_start_starves_no_wire_client() {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("root");

@@ -47,6 +47,7 @@ fn guest_xml(name: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0, QEMU and the test guest (make test)")]
 fn virsh_console_reaches_guest_shell_and_guest_outlives_daemon() {
     let root = tempfile::tempdir().unwrap();
     let uri = format!("qemu:///embed?root={}", root.path().join("root").display());

@@ -116,6 +116,7 @@ fn attack(sock: &Path, dir: &Path) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root (clients run as nobody) (make test)")]
 fn read_only_clients_name_nothing_we_run_read_or_trust_and_see_no_secrets() {
     if raw::role().is_some() {
         attack(env("SOCK").as_ref(), env("DIR").as_ref());

@@ -80,6 +80,7 @@ fn env_sock() -> String {
 
 /// The harness itself: nobody reaches the read-only socket, not the read-write one.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root (clients run as nobody) (make test)")]
 fn raw_client_as_nobody() {
     if raw::role().is_some() {
         let sock = env_sock();
@@ -103,6 +104,7 @@ fn raw_client_as_nobody() {
 /// and worker threads) leave no thread, fd or memory behind; before the fix every connection
 /// leaked two threads and an fd and the 4096th thread panicked in the tracing subscriber.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root (clients run as nobody) (make test)")]
 fn connection_flood_frees_everything() {
     let n: usize = std::env::var("OXVIRT_SOAK_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
     if raw::role().is_some() {
@@ -157,6 +159,7 @@ fn connection_flood_frees_everything() {
 /// users may take, are accepted and closed at once; root still gets in on the read-write
 /// socket, the refusals are logged at a bounded rate, and all slots come back afterwards.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root (clients run as nobody) (make test)")]
 fn idle_connections_capped_root_still_served() {
     const PER_UID: usize = 30;
     const MAX: usize = 50;
@@ -232,6 +235,7 @@ fn idle_connections_capped_root_still_served() {
 /// Slow-loris: clients trickling a message that never completes are dropped once
 /// partial_message_timeout passes; a quiet client with nothing pending is not.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root (clients run as nobody) (make test)")]
 fn slow_loris_dropped_after_timeout() {
     const N: usize = 40;
     if raw::role().is_some() {
@@ -279,6 +283,7 @@ fn slow_loris_dropped_after_timeout() {
 /// input budget (nobody gets max_partial_bytes_per_uid at most; the rest are dropped), root can
 /// still send a big message meanwhile, and the memory is given back afterwards.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root (clients run as nobody) (make test)")]
 fn big_partial_frames_within_budget() {
     const N: usize = 40;
     const FRAME: usize = 32 << 20;
@@ -347,6 +352,7 @@ fn big_partial_frames_within_budget() {
 /// Idle connections cost two threads and one fd each, and nothing once gone.
 /// `OXVIRT_SOAK_IDLE=N` (default 300) sets how many nobody holds.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root (clients run as nobody) (make test)")]
 fn idle_connections_cost() {
     let n: usize = std::env::var("OXVIRT_SOAK_IDLE").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
     if raw::role().is_some() {

@@ -147,6 +147,7 @@ fn tls_uri(port: u16, pkipath: &Path, extra: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 and openssl (make test)")]
 fn virsh_over_tls_lists_shows_and_defines() {
     require_tools();
     let pki = Pki::new();
@@ -186,6 +187,7 @@ fn virsh_over_tls_lists_shows_and_defines() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 and openssl (make test)")]
 fn clients_without_a_valid_certificate_are_refused() {
     require_tools();
     let pki = Pki::new();
@@ -233,6 +235,7 @@ fn clients_without_a_valid_certificate_are_refused() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 and openssl (make test)")]
 fn connector_talks_rpc_over_tls_and_checks_the_server() {
     require_tools();
     let pki = Pki::new();
@@ -305,6 +308,7 @@ fn connector_talks_rpc_over_tls_and_checks_the_server() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 and openssl (make test)")]
 fn allowed_dn_list_restricts_clients() {
     require_tools();
     let pki = Pki::new();
@@ -326,6 +330,7 @@ fn allowed_dn_list_restricts_clients() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 and openssl (make test)")]
 fn a_silent_client_does_not_block_others_and_is_dropped() {
     require_tools();
     let pki = Pki::new();
@@ -349,6 +354,7 @@ fn a_silent_client_does_not_block_others_and_is_dropped() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 and openssl (make test)")]
 fn plain_tcp_is_off_unless_enabled() {
     require_tools();
     let pki = Pki::new();
@@ -390,6 +396,7 @@ fn failing_daemon(conf: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 and openssl (make test)")]
 fn tls_needs_valid_credentials() {
     require_tools();
     let port = free_port();
@@ -410,6 +417,7 @@ fn tls_needs_valid_credentials() {
 /// The remote driver over TLS (`oxvirt_api::Connect::open("test+tls://...")` and the `oxvirt`
 /// CLI): same answers as in-process, read-only honoured, a client without a certificate refused.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 and openssl (make test)")]
 fn remote_driver_over_tls() {
     require_tools();
     oxvirt_rpc::remote::register();

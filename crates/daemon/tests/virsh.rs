@@ -32,6 +32,7 @@ fn require_virsh() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn read_only_commands_match_libvirts_test_driver() {
     require_virsh();
     let d = Daemon::start();
@@ -65,6 +66,7 @@ fn read_only_commands_match_libvirts_test_driver() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn lifecycle_matches_libvirts_test_driver() {
     require_virsh();
     let d = Daemon::start();
@@ -93,6 +95,7 @@ fn lifecycle_matches_libvirts_test_driver() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn read_only_socket_refuses_changes() {
     require_virsh();
     let d = Daemon::start();
@@ -118,6 +121,7 @@ fn read_only_socket_refuses_changes() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn node_devices_over_the_wire() {
     require_virsh();
     let d = Daemon::start();
@@ -132,6 +136,7 @@ fn node_devices_over_the_wire() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn unimplemented_procedure_reports_unsupported() {
     require_virsh();
     let d = Daemon::start();
@@ -144,6 +149,7 @@ fn unimplemented_procedure_reports_unsupported() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn sigterm_removes_sockets_and_exits_cleanly() {
     let mut d = Daemon::start();
     let pidfile = d.dir.path().join("oxvirtd.pid");
@@ -159,6 +165,7 @@ fn sigterm_removes_sockets_and_exits_cleanly() {
 /// DOMAIN_SET/GET_INTERFACE_PARAMETERS):
 /// what virsh prints, errors included, is what it prints for libvirt's own test driver.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn network_and_interface_commands_match_libvirts_test_driver() {
     require_virsh();
     let d = Daemon::start();

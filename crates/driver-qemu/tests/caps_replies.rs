@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use oxvirt_driver_qemu::caps::{parse_conversation, ProbeReplies, QemuCaps};
 
 fn replies_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/libvirt-9.0/tests/qemucapabilitiesdata/caps_7.2.0.x86_64.replies")
+    oxvirt_testsupport::libvirt_tests("qemucapabilitiesdata").join("caps_7.2.0.x86_64.replies")
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs libvirt's test corpus, ../shared (make test)")]
 fn qemu_7_2_x86_64_recording() {
     let path = replies_path();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {

@@ -16,7 +16,7 @@ use oxvirt_xml::capabilities::{Capabilities, DomainCapabilities, Usable};
 use oxvirt_xml::{XmlDocument, YesNo};
 
 fn libvirt_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/libvirt-9.0")
+    oxvirt_testsupport::libvirt_data()
 }
 
 fn caps_7_2() -> QemuCaps {
@@ -173,6 +173,7 @@ fn fake_ovmf() -> tempfile::TempDir {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs libvirt's test corpus (../shared), QEMU and xmllint (make test)")]
 fn capabilities_from_recorded_qemu_7_2() {
     let caps = caps_7_2();
     let host = host();
@@ -259,6 +260,7 @@ fn capabilities_from_recorded_qemu_7_2() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs libvirt's test corpus (../shared), QEMU and xmllint (make test)")]
 fn domain_capabilities_from_recorded_qemu_7_2() {
     let caps = caps_7_2();
     let host = host();
@@ -466,6 +468,7 @@ fn domain_capabilities_from_recorded_qemu_7_2() {
 
 /// The QEMU installed here, probed live, and this host's real KVM verdict.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs libvirt's test corpus (../shared), QEMU and xmllint (make test)")]
 fn documents_for_the_real_qemu_here() {
     let emu = Path::new("/usr/bin/qemu-system-x86_64");
     assert!(
@@ -546,6 +549,7 @@ fn documents_for_the_real_qemu_here() {
 
 /// Through the driver (`qemu:///embed`): the documents the CLI and daemon hand out.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs libvirt's test corpus (../shared), QEMU and xmllint (make test)")]
 fn driver_serves_both_documents() {
     use oxvirt_api::Driver;
     let root = tempfile::tempdir().unwrap();

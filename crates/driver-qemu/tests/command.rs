@@ -327,6 +327,7 @@ fn spawn(
 /// Every golden command line is accepted by the real QEMU: it starts paused (`-S`), answers
 /// `query-status`, and quits.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn real_qemu_accepts_goldens() {
     let caps = caps();
     let files: Vec<PathBuf> = goldens()
@@ -377,6 +378,7 @@ fn real_qemu_accepts_goldens() {
 /// The test guest boots from a generated command line (TCG, direct kernel boot, serial to a
 /// file) and prints its marker.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn guest_boots_from_generated_command_line() {
     let caps = caps();
     let dir = tempfile::tempdir().unwrap();
@@ -484,12 +486,10 @@ fn split_args(text: &str) -> Vec<String> {
 /// For libvirt's qemuxml2argv inputs with an x86_64 `.args`: how many we build, and for how
 /// many our set of `-device` drivers equals libvirt's. Prints the figure; no threshold.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs libvirt's test corpus, ../shared (make test)")]
 fn corpus_figure() {
-    let dir = Path::new("/work/shared/libvirt-9.0/tests/qemuxml2argvdata");
-    if !dir.exists() {
-        eprintln!("corpus not present; skipping the figure");
-        return;
-    }
+    let dir = oxvirt_testsupport::libvirt_tests("qemuxml2argvdata");
+    let dir = dir.as_path();
     let caps = caps();
     let mut inputs: Vec<(PathBuf, PathBuf)> = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use oxvirt_api::Connect;
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root and QEMU (make test)")]
 fn a_custom_emulator_is_never_probed_as_root() {
     if !nix::unistd::Uid::effective().is_root() {
         eprintln!("skipped: needs root (the drop to the QEMU user)");

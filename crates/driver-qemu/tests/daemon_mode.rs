@@ -10,6 +10,7 @@ use common::*;
 use oxvirt_api::{Connect, DomainEventKind, DomainState};
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn guest_poweroff_is_seen_live_and_autostart_starts_domains() {
     oxvirt_driver_qemu::register();
     oxvirt_driver_qemu::enable_daemon_mode();

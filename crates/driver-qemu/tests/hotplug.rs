@@ -8,6 +8,7 @@ use common::*;
 use oxvirt_api::{flags, Connect};
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn attach_and_detach_a_qcow2_disk_live_and_in_config() {
     oxvirt_driver_qemu::register();
     let root = tempfile::tempdir().unwrap();

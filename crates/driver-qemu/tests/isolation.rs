@@ -66,6 +66,7 @@ const TUNING: &str = "  <memtune><hard_limit unit='MiB'>1024</hard_limit><soft_l
   </cputune>";
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, cgroups, QEMU and the test guest (make test)")]
 fn tuning_pinning_and_unprivileged_qemu() {
     if !is_root() {
         eprintln!("skipped: needs root");
@@ -133,6 +134,7 @@ fn tuning_pinning_and_unprivileged_qemu() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, cgroups, QEMU and the test guest (make test)")]
 fn crashed_domain_cgroup_does_not_block_next_start() {
     if !is_root() {
         eprintln!("skipped: needs root");
@@ -166,6 +168,7 @@ fn crashed_domain_cgroup_does_not_block_next_start() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, cgroups, QEMU and the test guest (make test)")]
 fn unusable_image_is_refused_before_qemu_starts() {
     if !is_root() {
         eprintln!("skipped: needs root");

@@ -13,6 +13,7 @@ fn embed(root: &std::path::Path) -> Connect {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn boot_pause_save_restore_destroy() {
     let root = tempfile::tempdir().unwrap();
     let conn = embed(root.path());
@@ -69,6 +70,7 @@ fn boot_pause_save_restore_destroy() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn guest_poweroff_is_shutdown_and_kill_is_crash() {
     let root = tempfile::tempdir().unwrap();
     let conn = embed(root.path());

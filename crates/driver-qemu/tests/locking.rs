@@ -25,6 +25,7 @@ fn embed(root: &std::path::Path) -> Connect {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn a_held_start_starves_no_query_and_no_other_domain() {
     let root = tempfile::tempdir().unwrap();
     let conn = embed(root.path());
@@ -118,6 +119,7 @@ fn a_held_start_starves_no_query_and_no_other_domain() {
 /// Lookups by UUID go to the name a UUID was last seen under first: never to the wrong domain
 /// when names and UUIDs have moved since.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn lookup_by_uuid_follows_moved_names() {
     let root = tempfile::tempdir().unwrap();
     let conn = embed(root.path());

@@ -123,6 +123,7 @@ fn handled_ms(log: &Path, what: &str) -> Option<f64> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn guest_power_off_is_handled_by_its_monitor_at_once() {
     check_monitor_is_found();
     let root = tempfile::tempdir().unwrap();
@@ -190,6 +191,7 @@ fn guest_power_off_is_handled_by_its_monitor_at_once() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn transient_guest_that_powers_itself_off_is_gone_entirely() {
     check_monitor_is_found();
     let root = tempfile::tempdir().unwrap();
@@ -212,6 +214,7 @@ fn transient_guest_that_powers_itself_off_is_gone_entirely() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn reboot_is_finished_by_the_monitor_and_a_killed_monitor_leaves_it_to_the_next_call() {
     check_monitor_is_found();
     let root = tempfile::tempdir().unwrap();

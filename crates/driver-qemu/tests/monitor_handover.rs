@@ -31,6 +31,7 @@ fn monitor_pid(layout: &Layout, name: &str) -> i32 {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn a_daemon_takes_a_guest_over_from_its_monitor() {
     oxvirt_driver_qemu::register();
     let root = tempfile::tempdir().unwrap();

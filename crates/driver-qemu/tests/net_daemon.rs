@@ -30,6 +30,7 @@ impl Drop for Cleanup {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, nft, dnsmasq and QEMU (make test)")]
 fn daemon_mode_autostarts_networks() {
     let root = tempfile::Builder::new().prefix("oxvirt-netd-").tempdir().unwrap();
     // dnsmasq re-reads its files after dropping privileges.
@@ -62,6 +63,7 @@ fn daemon_mode_autostarts_networks() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, nft, dnsmasq and QEMU (make test)")]
 fn daemon_watcher_deletes_the_macvtap_of_a_guest_that_powered_off() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().to_path_buf();

@@ -48,6 +48,7 @@ fn spec(run_dir: &Path, extra: &[&str]) -> SpawnSpec {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn probe_then_cache_hit() {
     let bin = qemu_binary();
     let dir = tempfile::tempdir().unwrap();
@@ -106,6 +107,7 @@ fn probe_then_cache_hit() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn cache_reprobes_when_binary_changes() {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("qemu-copy");
@@ -136,6 +138,7 @@ fn cache_reprobes_when_binary_changes() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn spawn_query_cont_quit() {
     let run = tempfile::tempdir().unwrap();
     let t0 = Instant::now();
@@ -211,6 +214,7 @@ fn spawn_query_cont_quit() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn kill_escalates_and_reports() {
     let run = tempfile::tempdir().unwrap();
     let (qemu, qmp) = process::spawn(&spec(run.path(), &[])).expect("spawn");
@@ -230,6 +234,7 @@ fn kill_escalates_and_reports() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn start_failure_carries_log_tail() {
     let run = tempfile::tempdir().unwrap();
     let mut s = spec(run.path(), &[]);
@@ -246,6 +251,7 @@ fn start_failure_carries_log_tail() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn kvm_usability_is_reported_honestly() {
     let caps = oxvirt_driver_qemu::caps::probe(&qemu_binary()).unwrap();
     let t = Instant::now();

@@ -39,6 +39,7 @@ fn write_private(p: &Path, text: &str) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn forged_status_files_signal_nothing_and_touch_no_outside_path() {
     let root = tempfile::tempdir().unwrap();
     let conn = embed(root.path());
@@ -82,6 +83,7 @@ fn forged_status_files_signal_nothing_and_touch_no_outside_path() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn one_unparseable_definition_hides_only_itself() {
     let root = tempfile::tempdir().unwrap();
     let conn = embed(root.path());
@@ -100,6 +102,7 @@ fn one_unparseable_definition_hides_only_itself() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn huge_definitions_are_refused_and_a_huge_file_hides_only_itself() {
     let root = tempfile::tempdir().unwrap();
     let conn = embed(root.path());
@@ -155,6 +158,7 @@ fn bad_names_never_become_paths() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root (QEMU runs as an unprivileged user) and QEMU (make test)")]
 fn initrd_the_qemu_user_cannot_read_is_refused() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 || !Path::new("/etc/shadow").exists() {

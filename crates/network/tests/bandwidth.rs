@@ -30,6 +30,7 @@ fn assert_clean(state: &str) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root and tc (make test)")]
 fn limits_on_a_tap_read_back_and_cleared() {
     let ns = Netns::new("bw");
     let tc = TcCommand::system();
@@ -77,6 +78,7 @@ fn limits_on_a_tap_read_back_and_cleared() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root and tc (make test)")]
 fn network_bandwidth_on_its_bridge() {
     let ns = Netns::new("bwn");
     let root = root_dir();
@@ -137,6 +139,7 @@ fn throughput(a: &Netns, b: &Netns, total: usize, skip: usize) -> f64 {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root and tc (make test)")]
 fn inbound_limit_holds_on_real_traffic() {
     let a = Netns::new("bwa");
     let b = Netns::new("bwb");
@@ -156,6 +159,7 @@ fn inbound_limit_holds_on_real_traffic() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root and tc (make test)")]
 fn outbound_limit_holds_on_real_traffic() {
     let a = Netns::new("bwoa");
     let b = Netns::new("bwob");

@@ -122,6 +122,7 @@ const NAT_NET: &str = "<network><name>nat1</name><forward mode='nat'/>
 </network>";
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, nft, dnsmasq and busybox (make test)")]
 fn nat_network_reaches_upstream_through_masquerade() {
     let w = World::new("n");
     let d = w.driver();
@@ -153,6 +154,7 @@ fn nat_network_reaches_upstream_through_masquerade() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, nft, dnsmasq and busybox (make test)")]
 fn isolated_network_blocks_forwarding() {
     let w = World::new("i");
     let d = w.driver();
@@ -179,6 +181,7 @@ fn isolated_network_blocks_forwarding() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, nft, dnsmasq and busybox (make test)")]
 fn routed_network_routes_without_nat() {
     let w = World::new("r");
     let d = w.driver();
@@ -197,6 +200,7 @@ fn routed_network_routes_without_nat() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, nft, dnsmasq and busybox (make test)")]
 fn restart_reattaches_and_net_update_reaches_dnsmasq() {
     let w = World::new("a");
     let d = w.driver();
@@ -258,6 +262,7 @@ impl World {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, nft, dnsmasq and busybox (make test)")]
 fn foreign_forward_drop_policy_is_reported() {
     let host = Netns::new("d");
     // What Docker's iptables-nft leaves: table ip filter, chain FORWARD, policy drop.
@@ -278,6 +283,7 @@ fn foreign_forward_drop_policy_is_reported() {
 /// Every forward mode's rules and dnsmasq options are accepted by the real nft and dnsmasq, several
 /// networks coexist in the oxvirt tables, and destroying them all leaves nothing.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, nft, dnsmasq and busybox (make test)")]
 fn all_modes_coexist_and_clean_up() {
     let host = Netns::new("m");
     host.exec_ok(&["ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink0p"]);
@@ -328,6 +334,7 @@ fn all_modes_coexist_and_clean_up() {
 
 /// The rtnetlink primitives against the kernel, compared with what `ip` reports.
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, nft, dnsmasq and busybox (make test)")]
 fn netlink_primitives() {
     use oxvirt_network::netlink::BridgeSpec;
     let ns = Netns::new("l");

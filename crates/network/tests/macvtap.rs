@@ -56,6 +56,7 @@ fn receive(fd: &OwnedFd, within: Duration) -> Option<Vec<u8>> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root and ip (make test)")]
 fn macvtaps_in_two_namespaces_exchange_frames() {
     let (a, b) = (Netns::new("mva"), Netns::new("mvb"));
     veth(&a, "mv0", &b, "mv1");
@@ -92,6 +93,7 @@ fn macvtaps_in_two_namespaces_exchange_frames() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root and ip (make test)")]
 fn names_errors_and_passthrough() {
     let (a, b) = (Netns::new("mvn"), Netns::new("mvp"));
     veth(&a, "mv0", &b, "mv1");

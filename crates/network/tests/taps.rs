@@ -15,6 +15,7 @@ fn tun_flags(ns: &Netns, dev: &str) -> u32 {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root (make test)")]
 fn multiqueue_named_and_unmanaged_taps() {
     let ns = Netns::new("taps");
     ns.exec_ok(&["ip", "link", "add", "br0", "type", "bridge"]);

@@ -9,10 +9,7 @@ use oxvirt_xml::domain::Domain;
 use oxvirt_xml::{parse_document, ParseOptions, XmlDocument};
 
 fn corpus() -> Vec<(PathBuf, String)> {
-    let dir = std::env::var_os("OXVIRT_LIBVIRT_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/libvirt-9.0"))
-        .join("tests/qemuxml2argvdata");
+    let dir = oxvirt_testsupport::libvirt_tests("qemuxml2argvdata");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
         .flatten()

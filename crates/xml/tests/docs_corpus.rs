@@ -16,11 +16,7 @@ use oxvirt_xml::storage::{StoragePool, StorageVol};
 use oxvirt_xml::{parse_document, ParseOptions, XmlDocument};
 
 fn base() -> PathBuf {
-    let b = std::env::var_os("OXVIRT_LIBVIRT_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/libvirt-9.0"));
-    assert!(b.join("tests").is_dir(), "libvirt 9.0 corpus not found at {} (set OXVIRT_LIBVIRT_DATA)", b.display());
-    b
+    oxvirt_testsupport::libvirt_data()
 }
 
 struct Outcome {
@@ -173,6 +169,7 @@ fn assert_all(outcomes: Vec<Outcome>) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs libvirt's test corpus (../shared) and xmllint (make test)")]
 fn networks() {
     assert_all(vec![
         check::<Network>(
@@ -185,6 +182,7 @@ fn networks() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs libvirt's test corpus (../shared) and xmllint (make test)")]
 fn storage_pools() {
     assert_all(vec![
         check::<StoragePool>("storagepoolxml2xmlin", Some("storagepool.rng"), &[]),
@@ -193,6 +191,7 @@ fn storage_pools() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs libvirt's test corpus (../shared) and xmllint (make test)")]
 fn storage_volumes() {
     assert_all(vec![
         check::<StorageVol>("storagevolxml2xmlin", Some("storagevol.rng"), &[]),
@@ -204,6 +203,7 @@ fn storage_volumes() {
 const SNAPSHOT_DOMAINS: &[&str] = &["/domainsnapshot/domain/", "/domainsnapshot/inactiveDomain/"];
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs libvirt's test corpus (../shared) and xmllint (make test)")]
 fn snapshots() {
     assert_all(vec![
         check_with::<DomainSnapshot>(
@@ -217,6 +217,7 @@ fn snapshots() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs libvirt's test corpus (../shared) and xmllint (make test)")]
 fn capabilities() {
     assert_all(vec![
         check::<Capabilities>("capabilityschemadata", Some("capability.rng"), &[]),

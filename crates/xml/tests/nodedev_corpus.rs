@@ -13,11 +13,7 @@ use oxvirt_xml::nodedev::{Capability, NodeDevice};
 use oxvirt_xml::{parse_document, ParseOptions, XmlDocument};
 
 fn base() -> PathBuf {
-    let b = std::env::var_os("OXVIRT_LIBVIRT_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/libvirt-9.0"));
-    assert!(b.join("tests").is_dir(), "libvirt 9.0 corpus not found at {} (set OXVIRT_LIBVIRT_DATA)", b.display());
-    b
+    oxvirt_testsupport::libvirt_data()
 }
 
 fn corpus(dir: &str) -> Vec<PathBuf> {
@@ -73,6 +69,7 @@ fn xmllint(files: &[PathBuf]) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs libvirt's test corpus (../shared) and xmllint (make test)")]
 fn nodedev_corpus_round_trips_and_validates() {
     let tmp = std::env::temp_dir().join(format!("oxvirt-nodedev-corpus-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("temp dir");
@@ -135,6 +132,7 @@ fn nodedev_corpus_round_trips_and_validates() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs libvirt's test corpus (../shared) and xmllint (make test)")]
 fn invalid_values_are_located() {
     let bad = "<device><name>x</name><capability type='pci'><domain>0</domain><bus>0</bus><slot>0</slot>\
                <function>0</function><product id='0x1'/><vendor id='0x2'/>\
@@ -148,6 +146,7 @@ fn invalid_values_are_located() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs libvirt's test corpus (../shared) and xmllint (make test)")]
 fn nested_caps_are_put_in_libvirt_order_and_filtered() {
     let xml = "<device><name>pci_0000_02_00_0</name><capability type='pci'><domain>0</domain><bus>2</bus>\
                <slot>0</slot><function>0</function><product id='0x10c9'/><vendor id='0x8086'/>\

@@ -20,6 +20,7 @@ fn chmod(p: &Path, mode: u32) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root (file owners and ACLs for other users) (make test)")]
 fn modes_owners_groups_and_directories() {
     let u = nobody();
     let d = tempfile::tempdir().unwrap();
@@ -86,6 +87,7 @@ fn acl_algorithm() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root (file owners and ACLs for other users) (make test)")]
 fn real_acl_on_a_directory() {
     // `setfacl -m u:nobody:x DIR` written as the raw xattr (no acl tools on this host).
     let u = nobody();
@@ -148,6 +150,7 @@ fn needs_of_a_definition() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root (file owners and ACLs for other users) (make test)")]
 fn check_files_errors_and_warnings() {
     let u = nobody();
     let d = tempfile::tempdir().unwrap();
@@ -185,6 +188,7 @@ fn args_for_the_drop() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root (file owners and ACLs for other users) (make test)")]
 fn nvram_copies_are_given_to_the_user() {
     let u = nobody();
     let d = tempfile::tempdir().unwrap();

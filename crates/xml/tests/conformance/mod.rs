@@ -30,19 +30,7 @@ const STDOUT_FILES: usize = 150;
 /// Root of the libvirt 9.0 reference data; panics with instructions when it is missing, since a
 /// conformance test that silently skips proves nothing.
 pub fn data_root() -> PathBuf {
-    let root = match std::env::var_os("OXVIRT_LIBVIRT_DATA") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/libvirt-9.0"),
-    };
-    if !root.join("tests").is_dir() || !root.join("schemas").is_dir() {
-        panic!(
-            "libvirt 9.0 conformance corpus not found at {} (expected tests/ and schemas/ inside). \
-             Put libvirt 9.0's test data at shared/libvirt-9.0 beside the repository clone, \
-             or point OXVIRT_LIBVIRT_DATA at it.",
-            root.display()
-        );
-    }
-    root
+    oxvirt_testsupport::libvirt_data()
 }
 
 /// Where reports go: `$CARGO_TARGET_DIR/conformance` or the workspace's `target/conformance`.
@@ -1300,6 +1288,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs xmllint (make test)")]
     fn xmllint_failures_map_back_to_their_documents() {
         let dir = std::env::temp_dir().join(format!("oxvirt-conformance-rng-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
