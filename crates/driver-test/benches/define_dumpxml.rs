@@ -2,7 +2,7 @@
 //! qemuxml2argv corpus on the test driver — oxvirt in-process, and libvirt 9.0 via python3-libvirt
 //! (`/usr/bin/python3`) in the same run. `cargo bench -p oxvirt-driver-test --bench define_dumpxml`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 

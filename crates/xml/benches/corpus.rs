@@ -2,7 +2,7 @@
 //! The comparison with libvirt doing the same through its API is in
 //! `crates/driver-test/benches/define_dumpxml.rs`. Prints medians; not a test.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use oxvirt_xml::domain::Domain;
