@@ -10,14 +10,13 @@
 use std::ffi::CString;
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::ptr;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use libc::{c_ulong, c_void};
+use kvm_bindings::{kvm_regs, kvm_userspace_memory_region};
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_KVM_DEVICE: &str = "/dev/kvm";
@@ -142,16 +141,11 @@ impl KvmUsability {
     }
 }
 
-fn open_rw(dev: &Path) -> io::Result<OwnedFd> {
+fn open_rw(dev: &Path) -> io::Result<Kvm> {
     let c = CString::new(dev.as_os_str().as_encoded_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `c` is a valid NUL-terminated path; open has no other preconditions.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by open and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    // Opens read-write with O_CLOEXEC.
+    Kvm::new_with_path(&c).map_err(io::Error::from)
 }
 
 /// CPU virtualization flags and the KVM backend module, which explain most failures.
@@ -194,96 +188,15 @@ pub fn host_facts() -> String {
 
 // --- The ioctl test -------------------------------------------------------------------
 
-const KVMIO: c_ulong = 0xAE;
-const fn io(nr: c_ulong) -> c_ulong {
-    (KVMIO << 8) | nr
-}
-const fn iow(nr: c_ulong, size: usize) -> c_ulong {
-    (1 << 30) | ((size as c_ulong) << 16) | (KVMIO << 8) | nr
-}
-const fn ior(nr: c_ulong, size: usize) -> c_ulong {
-    (2 << 30) | ((size as c_ulong) << 16) | (KVMIO << 8) | nr
-}
-
-const KVM_API_VERSION: i32 = 12;
-const KVM_GET_API_VERSION: c_ulong = io(0x00);
-const KVM_CREATE_VM: c_ulong = io(0x01);
-const KVM_GET_VCPU_MMAP_SIZE: c_ulong = io(0x04);
-const KVM_CREATE_VCPU: c_ulong = io(0x41);
-const KVM_SET_USER_MEMORY_REGION: c_ulong = iow(0x46, size_of::<MemoryRegion>());
-const KVM_RUN: c_ulong = io(0x80);
-const KVM_SET_REGS: c_ulong = iow(0x82, size_of::<Regs>());
-const KVM_GET_SREGS: c_ulong = ior(0x83, size_of::<Sregs>());
-const KVM_SET_SREGS: c_ulong = iow(0x84, size_of::<Sregs>());
-
-const KVM_EXIT_IO: u32 = 2;
-const KVM_EXIT_HLT: u32 = 5;
-const KVM_EXIT_FAIL_ENTRY: u32 = 9;
-const KVM_EXIT_INTERNAL_ERROR: u32 = 17;
-
-#[repr(C)]
-struct MemoryRegion {
-    slot: u32,
-    flags: u32,
-    guest_phys_addr: u64,
-    memory_size: u64,
-    userspace_addr: u64,
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct Regs {
-    /// rax rbx rcx rdx rsi rdi rsp rbp r8..r15
-    gpr: [u64; 16],
-    rip: u64,
-    rflags: u64,
-}
-
-#[repr(C)]
-#[derive(Default, Clone, Copy)]
-struct Segment {
-    base: u64,
-    limit: u32,
-    selector: u16,
-    type_: u8,
-    present: u8,
-    dpl: u8,
-    db: u8,
-    s: u8,
-    l: u8,
-    g: u8,
-    avl: u8,
-    unusable: u8,
-    padding: u8,
-}
-
-#[repr(C)]
-#[derive(Default, Clone, Copy)]
-struct DTable {
-    base: u64,
-    limit: u16,
-    padding: [u16; 3],
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct Sregs {
-    segs: [Segment; 8], // cs ds es fs gs ss tr ldt
-    gdt: DTable,
-    idt: DTable,
-    ctl: [u64; 7], // cr0 cr2 cr3 cr4 cr8 efer apic_base
-    interrupt_bitmap: [u64; 4],
-}
-
-const _: () = assert!(size_of::<MemoryRegion>() == 32);
-const _: () = assert!(size_of::<Regs>() == 144);
-const _: () = assert!(size_of::<Sregs>() == 312);
-
 /// Guest physical layout: one 64 KiB slot at 0, code at 0x1000.
 const MEM_SIZE: usize = 0x10000;
 const CODE_AT: usize = 0x1000;
 /// Inner-loop iterations between port writes (each write returns to us).
 const CHUNK: u32 = 20_000;
+
+/// The test guest's memory: page-aligned, as KVM requires of a memory slot's host address.
+#[repr(C, align(4096))]
+struct GuestMemory([u8; MEM_SIZE]);
 
 /// 16-bit real-mode code:
 /// ```text
@@ -301,228 +214,133 @@ fn guest_code() -> Vec<u8> {
     c
 }
 
-struct Mapping {
-    ptr: *mut c_void,
-    len: usize,
+/// What a KVM_RUN came back with, kept apart from the vCPU so that it can be reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    Hlt,
+    IoOut(u16),
+    FailEntry(u64),
+    InternalError,
+    /// Any other exit, named as in `<linux/kvm.h>` (`KVM_EXIT_<name>`) with its number.
+    Other(&'static str, u32),
 }
 
-impl Mapping {
-    fn new(len: usize, flags: libc::c_int, fd: RawFd) -> Result<Mapping, String> {
-        // SAFETY: a fresh mapping chosen by the kernel (addr NULL); no existing memory is
-        // affected. The result is checked for MAP_FAILED.
-        let ptr = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                flags,
-                fd,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(format!("mmap: {}", io::Error::last_os_error()));
-        }
-        Ok(Mapping { ptr, len })
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: ptr/len describe a mapping we created and unmap exactly once; no
-        // references into it outlive `self`.
-        unsafe {
-            libc::munmap(self.ptr, self.len);
+impl From<VcpuExit<'_>> for Exit {
+    fn from(exit: VcpuExit<'_>) -> Exit {
+        match exit {
+            VcpuExit::Hlt => Exit::Hlt,
+            VcpuExit::IoOut(port, _) => Exit::IoOut(port),
+            VcpuExit::FailEntry(reason, _cpu) => Exit::FailEntry(reason),
+            VcpuExit::InternalError => Exit::InternalError,
+            VcpuExit::Unknown => Exit::Other("UNKNOWN", kvm_bindings::KVM_EXIT_UNKNOWN),
+            VcpuExit::Exception => Exit::Other("EXCEPTION", kvm_bindings::KVM_EXIT_EXCEPTION),
+            VcpuExit::IoIn(..) => Exit::Other("IO (in)", kvm_bindings::KVM_EXIT_IO),
+            VcpuExit::MmioRead(..) | VcpuExit::MmioWrite(..) => {
+                Exit::Other("MMIO", kvm_bindings::KVM_EXIT_MMIO)
+            }
+            VcpuExit::Shutdown => Exit::Other("SHUTDOWN", kvm_bindings::KVM_EXIT_SHUTDOWN),
+            VcpuExit::Intr => Exit::Other("INTR", kvm_bindings::KVM_EXIT_INTR),
+            VcpuExit::Unsupported(r) => Exit::Other("other", r),
+            _ => Exit::Other("other", u32::MAX),
         }
     }
 }
 
-fn check(ret: libc::c_int, what: &str) -> Result<libc::c_int, String> {
-    if ret < 0 {
-        Err(format!("{what}: {}", io::Error::last_os_error()))
-    } else {
-        Ok(ret)
+fn describe(exit: Exit) -> String {
+    match exit {
+        Exit::Hlt => format!("KVM_EXIT_HLT ({})", kvm_bindings::KVM_EXIT_HLT),
+        Exit::IoOut(port) => format!("KVM_EXIT_IO (port {port:#x})"),
+        Exit::FailEntry(reason) => {
+            format!("KVM_EXIT_FAIL_ENTRY (hardware entry failure reason {reason:#x})")
+        }
+        Exit::InternalError => "KVM_EXIT_INTERNAL_ERROR".to_owned(),
+        Exit::Other(name, u32::MAX) => format!("KVM_EXIT_{name}"),
+        Exit::Other(name, r) => format!("KVM_EXIT_{name} ({r})"),
     }
 }
 
-fn owned(fd: libc::c_int, what: &str) -> Result<OwnedFd, String> {
-    let fd = check(fd, what)?;
-    // SAFETY: KVM just returned this new descriptor; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-struct Exit {
-    reason: u32,
-    io_port: u16,
-    detail: u64,
-}
-
-fn describe(exit: &Exit) -> String {
-    let name = match exit.reason {
-        0 => "UNKNOWN",
-        1 => "EXCEPTION",
-        KVM_EXIT_IO => "IO",
-        KVM_EXIT_HLT => "HLT",
-        6 => "MMIO",
-        8 => "SHUTDOWN",
-        KVM_EXIT_FAIL_ENTRY => "FAIL_ENTRY",
-        10 => "INTR",
-        KVM_EXIT_INTERNAL_ERROR => "INTERNAL_ERROR",
-        _ => "other",
-    };
-    match exit.reason {
-        KVM_EXIT_IO => format!("KVM_EXIT_IO (port {:#x})", exit.io_port),
-        KVM_EXIT_FAIL_ENTRY => {
-            format!(
-                "KVM_EXIT_FAIL_ENTRY (hardware entry failure reason {:#x})",
-                exit.detail
-            )
-        }
-        KVM_EXIT_INTERNAL_ERROR => {
-            format!("KVM_EXIT_INTERNAL_ERROR (suberror {})", exit.detail)
-        }
-        r => format!("KVM_EXIT_{name} ({r})"),
-    }
-}
-
-fn run(vcpu: RawFd, run: &Mapping) -> Result<Exit, String> {
+/// KVM_RUN until it returns other than interrupted.
+fn run(vcpu: &mut VcpuFd) -> Result<Exit, String> {
     loop {
-        // SAFETY: KVM_RUN takes no argument; `vcpu` is a vCPU fd we own whose guest
-        // memory and run area stay mapped for the duration of the call.
-        let r = unsafe { libc::ioctl(vcpu, KVM_RUN as _, 0) };
-        if r >= 0 {
-            break;
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(format!("KVM_RUN: {e}"));
+        match vcpu.run() {
+            Ok(exit) => return Ok(exit.into()),
+            Err(e) if e.errno() == libc::EINTR => continue,
+            Err(e) => return Err(format!("KVM_RUN: {e}")),
         }
     }
-    let base = run.ptr.cast::<u8>();
-    // SAFETY: the run area is at least one page (checked when mapped) and the kernel is
-    // done with it once KVM_RUN returned. Offsets follow `struct kvm_run`: exit_reason at
-    // 8, the exit union at 32 (io.port at 34; fail_entry reason / internal suberror at 32).
-    let exit = unsafe {
-        Exit {
-            reason: ptr::read_volatile(base.add(8).cast::<u32>()),
-            io_port: ptr::read_volatile(base.add(34).cast::<u16>()),
-            detail: ptr::read_volatile(base.add(32).cast::<u64>()),
-        }
-    };
-    Ok(exit)
 }
 
 /// Returns the measured loop rate (iterations per second).
-fn test_vm(kvm: OwnedFd) -> Result<f64, String> {
-    // SAFETY: no-argument ioctl on the /dev/kvm fd.
-    let version = check(
-        unsafe { libc::ioctl(kvm.as_raw_fd(), KVM_GET_API_VERSION as _, 0) },
-        "KVM_GET_API_VERSION",
-    )?;
-    if version != KVM_API_VERSION {
+fn test_vm(kvm: Kvm) -> Result<f64, String> {
+    let version = kvm.get_api_version();
+    if version < 0 {
         return Err(format!(
-            "KVM API version {version}, expected {KVM_API_VERSION}"
+            "KVM_GET_API_VERSION: {}",
+            io::Error::last_os_error()
         ));
     }
-    // SAFETY: KVM_CREATE_VM takes the machine type (0 = default) by value.
-    let vm = owned(
-        unsafe { libc::ioctl(kvm.as_raw_fd(), KVM_CREATE_VM as _, 0) },
-        "KVM_CREATE_VM",
-    )?;
-
-    let mem = Mapping::new(
-        MEM_SIZE,
-        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-        -1,
-    )?;
-    let code = guest_code();
-    // SAFETY: `mem` is a fresh writable mapping of MEM_SIZE bytes and the code fits
-    // far below its end; nothing else references it yet.
-    unsafe {
-        ptr::copy_nonoverlapping(code.as_ptr(), mem.ptr.cast::<u8>().add(CODE_AT), code.len());
+    if version as u32 != kvm_bindings::KVM_API_VERSION {
+        return Err(format!(
+            "KVM API version {version}, expected {}",
+            kvm_bindings::KVM_API_VERSION
+        ));
     }
-    let region = MemoryRegion {
+    // Declared before the VM so that it is dropped after it: KVM may use it until then.
+    let mut mem = Box::new(GuestMemory([0; MEM_SIZE]));
+    let code = guest_code();
+    mem.0[CODE_AT..CODE_AT + code.len()].copy_from_slice(&code);
+
+    let vm = kvm
+        .create_vm()
+        .map_err(|e| format!("KVM_CREATE_VM: {e}"))?;
+    let region = kvm_userspace_memory_region {
         slot: 0,
         flags: 0,
         guest_phys_addr: 0,
         memory_size: MEM_SIZE as u64,
-        userspace_addr: mem.ptr as u64,
+        userspace_addr: mem.0.as_mut_ptr() as u64,
     };
-    // SAFETY: `region` is a properly laid out kvm_userspace_memory_region (size asserted
-    // above) and describes `mem`, which outlives the VM's use of it (dropped after `vm`
-    // is no longer run).
-    check(
-        unsafe {
-            libc::ioctl(
-                vm.as_raw_fd(),
-                KVM_SET_USER_MEMORY_REGION as _,
-                &region as *const MemoryRegion,
-            )
-        },
-        "KVM_SET_USER_MEMORY_REGION",
-    )?;
-    // SAFETY: KVM_CREATE_VCPU takes the vCPU id by value.
-    let vcpu = owned(
-        unsafe { libc::ioctl(vm.as_raw_fd(), KVM_CREATE_VCPU as _, 0) },
-        "KVM_CREATE_VCPU",
-    )?;
-    // SAFETY: no-argument ioctl on the /dev/kvm fd.
-    let run_size = check(
-        unsafe { libc::ioctl(kvm.as_raw_fd(), KVM_GET_VCPU_MMAP_SIZE as _, 0) },
-        "KVM_GET_VCPU_MMAP_SIZE",
-    )? as usize;
-    if run_size < 4096 {
-        return Err(format!("KVM_GET_VCPU_MMAP_SIZE returned {run_size}"));
-    }
-    let run_area = Mapping::new(run_size, libc::MAP_SHARED, vcpu.as_raw_fd())?;
+    // SAFETY: the region describes `mem`, MEM_SIZE page-aligned bytes that outlive `vm`
+    // (declared before it, so dropped after it) and that nothing on our side touches again
+    // while the guest may use them.
+    unsafe { vm.set_user_memory_region(region) }
+        .map_err(|e| format!("KVM_SET_USER_MEMORY_REGION: {e}"))?;
+    let mut vcpu = vm
+        .create_vcpu(0)
+        .map_err(|e| format!("KVM_CREATE_VCPU: {e}"))?;
 
-    let mut sregs = Sregs::default();
-    // SAFETY: `sregs` is a writable kvm_sregs of the size encoded in the request.
-    check(
-        unsafe {
-            libc::ioctl(
-                vcpu.as_raw_fd(),
-                KVM_GET_SREGS as _,
-                &mut sregs as *mut Sregs,
-            )
-        },
-        "KVM_GET_SREGS",
-    )?;
+    let mut sregs = vcpu
+        .get_sregs()
+        .map_err(|e| format!("KVM_GET_SREGS: {e}"))?;
     // Real mode with CS base 0 so that IP addresses the code directly.
-    sregs.segs[0].base = 0;
-    sregs.segs[0].selector = 0;
-    // SAFETY: `sregs` is a valid kvm_sregs read back from the kernel and adjusted.
-    check(
-        unsafe { libc::ioctl(vcpu.as_raw_fd(), KVM_SET_SREGS as _, &sregs as *const Sregs) },
-        "KVM_SET_SREGS",
-    )?;
-    let regs = Regs {
+    sregs.cs.base = 0;
+    sregs.cs.selector = 0;
+    vcpu.set_sregs(&sregs)
+        .map_err(|e| format!("KVM_SET_SREGS: {e}"))?;
+    let regs = kvm_regs {
         rip: CODE_AT as u64,
         rflags: 0x2,
-        ..Regs::default()
+        ..kvm_regs::default()
     };
-    // SAFETY: `regs` is a valid kvm_regs of the size encoded in the request.
-    check(
-        unsafe { libc::ioctl(vcpu.as_raw_fd(), KVM_SET_REGS as _, &regs as *const Regs) },
-        "KVM_SET_REGS",
-    )?;
+    vcpu.set_regs(&regs)
+        .map_err(|e| format!("KVM_SET_REGS: {e}"))?;
 
-    let first = run(vcpu.as_raw_fd(), &run_area)?;
-    if first.reason != KVM_EXIT_HLT {
+    let first = run(&mut vcpu)?;
+    if first != Exit::Hlt {
         return Err(format!(
             "the test guest's hlt came back as {} instead of KVM_EXIT_HLT",
-            describe(&first)
+            describe(first)
         ));
     }
 
     let start = Instant::now();
     let mut iterations: u64 = 0;
     loop {
-        let exit = run(vcpu.as_raw_fd(), &run_area)?;
-        if exit.reason != KVM_EXIT_IO || exit.io_port != 0x10 {
+        let exit = run(&mut vcpu)?;
+        if exit != Exit::IoOut(0x10) {
             return Err(format!(
                 "the test guest's loop exited with {} instead of KVM_EXIT_IO on port 0x10",
-                describe(&exit)
+                describe(exit)
             ));
         }
         iterations += u64::from(CHUNK);
@@ -538,12 +356,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ioctl_numbers_match_linux_headers() {
-        assert_eq!(KVM_SET_USER_MEMORY_REGION, 0x4020_ae46);
-        assert_eq!(KVM_GET_SREGS, 0x8138_ae83);
-        assert_eq!(KVM_SET_SREGS, 0x4138_ae84);
-        assert_eq!(KVM_SET_REGS, 0x4090_ae82);
-        assert_eq!(KVM_RUN, 0xae80);
+    fn kvm_structures_match_linux_headers() {
+        // The ioctl numbers encode these sizes (KVM_SET_USER_MEMORY_REGION 0x4020_ae46,
+        // KVM_GET_SREGS 0x8138_ae83, KVM_SET_REGS 0x4090_ae82).
+        assert_eq!(size_of::<kvm_userspace_memory_region>(), 0x20);
+        assert_eq!(size_of::<kvm_bindings::kvm_sregs>(), 0x138);
+        assert_eq!(size_of::<kvm_regs>(), 0x90);
+        assert_eq!(kvm_bindings::KVM_API_VERSION, 12);
+        assert_eq!(align_of::<GuestMemory>(), 4096);
+    }
+
+    #[test]
+    fn exits_are_described_like_linux_names_them() {
+        assert_eq!(describe(Exit::IoOut(0x10)), "KVM_EXIT_IO (port 0x10)");
+        assert_eq!(describe(Exit::Hlt), "KVM_EXIT_HLT (5)");
+        assert_eq!(
+            describe(Exit::FailEntry(0x80000021)),
+            "KVM_EXIT_FAIL_ENTRY (hardware entry failure reason 0x80000021)"
+        );
+        assert_eq!(describe(Exit::from(VcpuExit::Shutdown)), "KVM_EXIT_SHUTDOWN (8)");
     }
 
     #[test]
