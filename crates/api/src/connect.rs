@@ -32,7 +32,10 @@ pub struct Connect {
 
 impl std::fmt::Debug for Connect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connect").field("uri", &self.inner.driver.uri()).field("readonly", &self.inner.readonly).finish()
+        f.debug_struct("Connect")
+            .field("uri", &self.inner.driver.uri())
+            .field("readonly", &self.inner.readonly)
+            .finish()
     }
 }
 
@@ -149,8 +152,13 @@ impl Connect {
                 return Ok(d);
             }
         }
-        self.lookup_domain_by_name(key)
-            .map_err(|e| if e.code == ErrorCode::NoDomain { Error::no_domain(format!("no domain with matching name, id or uuid '{key}'")) } else { e })
+        self.lookup_domain_by_name(key).map_err(|e| {
+            if e.code == ErrorCode::NoDomain {
+                Error::no_domain(format!("no domain with matching name, id or uuid '{key}'"))
+            } else {
+                e
+            }
+        })
     }
     /// Defines (or redefines) a persistent domain; returns it and the parser's warnings.
     pub fn define_domain(&self, xml: &str, flags: u32) -> Result<(Domain, Vec<String>)> {
@@ -272,9 +280,12 @@ pub fn default_uri() -> String {
     }
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
-    if euid == 0 { "qemu:///system".into() } else { "qemu:///session".into() }
+    if euid == 0 {
+        "qemu:///system".into()
+    } else {
+        "qemu:///session".into()
+    }
 }
-
 
 macro_rules! handle_ops {
     ($ty:ident, $field:ident : $rty:ty, {

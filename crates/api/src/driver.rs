@@ -196,7 +196,10 @@ pub trait Driver: Send + Sync {
         if !config && flags & VCPU_MAXIMUM == 0 && !self.domain_is_active(d)? {
             return Err(Error::operation_invalid("domain is not running"));
         }
-        let def = parse_model::<oxvirt_xml::domain::Domain>(&self.domain_xml(d, if config { XML_INACTIVE } else { 0 })?, "domain")?;
+        let def = parse_model::<oxvirt_xml::domain::Domain>(
+            &self.domain_xml(d, if config { XML_INACTIVE } else { 0 })?,
+            "domain",
+        )?;
         let vcpu = def.vcpu.as_ref().ok_or_else(|| Error::internal("domain XML has no <vcpu> element"))?;
         Ok(if flags & VCPU_MAXIMUM != 0 { vcpu.count } else { vcpu.current.unwrap_or(vcpu.count) })
     }
@@ -312,7 +315,10 @@ mod tests {
         // no current='': all online; not running: live counts are an error, the maximum is the config's
         let off = Docs { live: d.config, config: "<domain type='test'><name>x</name><memory>65536</memory><os><type>hvm</type></os><vcpu>4</vcpu></domain>", caps: None, running: false };
         assert_eq!(off.domain_vcpus_flags(&dom(), 0).unwrap(), 4);
-        assert_eq!(off.domain_vcpus_flags(&dom(), AFFECT_LIVE).unwrap_err().code, crate::error::ErrorCode::OperationInvalid);
+        assert_eq!(
+            off.domain_vcpus_flags(&dom(), AFFECT_LIVE).unwrap_err().code,
+            crate::error::ErrorCode::OperationInvalid
+        );
         let m = off.node_security_model().unwrap();
         assert_eq!((m.model.as_str(), m.doi.as_str()), ("none", "0"));
         let l = off.domain_security_label(&dom()).unwrap();

@@ -10,7 +10,9 @@ pub mod secrets;
 pub mod types;
 pub mod uri;
 
-pub use connect::{default_uri, register_driver, Connect, Domain, EventBus, Network, NodeDevice, StoragePool, StorageVol};
+pub use connect::{
+    default_uri, register_driver, Connect, Domain, EventBus, Network, NodeDevice, StoragePool, StorageVol,
+};
 pub use driver::{DomainEventCallback, DomainRef, Driver, DriverFactory, NetworkRef, NodeDevRef, PoolRef, VolRef};
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
 pub use types::*;

@@ -7,7 +7,10 @@
 
 use std::net::IpAddr;
 
-use oxvirt_xml::network::{ForwardMode, AddrFamily, DhcpHost, DhcpRange, DnsHost, DnsSrv, DnsTxt, ForwardInterface, Network, PortGroup, SrvProtocol};
+use oxvirt_xml::network::{
+    AddrFamily, DhcpHost, DhcpRange, DnsHost, DnsSrv, DnsTxt, ForwardInterface, ForwardMode, Network, PortGroup,
+    SrvProtocol,
+};
 use oxvirt_xml::{parse_element, ParseOptions, YesNo};
 
 use crate::types::netupdate::*;
@@ -27,7 +30,18 @@ pub const SECTION_DNS_SRV: u32 = 12;
 
 /// virsh's names of the sections, by number.
 pub const SECTION_NAMES: &[&str] = &[
-    "none", "bridge", "domain", "ip", "ip-dhcp-host", "ip-dhcp-range", "forward", "forward-interface", "forward-pf", "portgroup", "dns-host", "dns-txt",
+    "none",
+    "bridge",
+    "domain",
+    "ip",
+    "ip-dhcp-host",
+    "ip-dhcp-range",
+    "forward",
+    "forward-interface",
+    "forward-pf",
+    "portgroup",
+    "dns-host",
+    "dns-txt",
     "dns-srv",
 ];
 
@@ -86,7 +100,9 @@ pub fn apply(def: &mut Network, command: u32, section: u32, parent: i32, xml: &s
         }
         let mode = f.mode();
         if matches!(mode, ForwardMode::Nat | ForwardMode::Route | ForwardMode::Open) && f.interfaces.len() > 1 {
-            return Err(xml_err(format!("multiple forwarding interfaces specified for network '{name}', only one is supported")));
+            return Err(xml_err(format!(
+                "multiple forwarding interfaces specified for network '{name}', only one is supported"
+            )));
         }
         if mode == ForwardMode::Open && !f.interfaces.is_empty() {
             return Err(xml_err(format!("forward dev not allowed for network '{name}' with forward mode='open'")));
@@ -106,7 +122,9 @@ fn apply_inner(def: &mut Network, command: u32, section: u32, parent: i32, xml: 
     let check_root = |want: &str| -> Result<()> {
         let got = root.tag_name().name();
         if got != want {
-            return Err(xml_err(format!("unexpected element <{got}>, expecting <{want}>, while updating network '{net}'")));
+            return Err(xml_err(format!(
+                "unexpected element <{got}>, expecting <{want}>, while updating network '{net}'"
+            )));
         }
         Ok(())
     };
@@ -177,23 +195,31 @@ fn pick_ip(def: &Network, parent: i32, what: &str) -> Result<usize> {
         return if i < def.ips.len() {
             Ok(i)
         } else {
-            Err(invalid(format!("couldn't update dhcp {what} entry - no <ip> element found at index {parent} in network '{}'", def.name)))
+            Err(invalid(format!(
+                "couldn't update dhcp {what} entry - no <ip> element found at index {parent} in network '{}'",
+                def.name
+            )))
         };
     }
-    let has_dhcp = |ip: &oxvirt_xml::network::Ip| ip.dhcp.as_ref().is_some_and(|d| !d.ranges.is_empty() || !d.hosts.is_empty());
+    let has_dhcp =
+        |ip: &oxvirt_xml::network::Ip| ip.dhcp.as_ref().is_some_and(|d| !d.ranges.is_empty() || !d.hosts.is_empty());
     def.ips
         .iter()
         .position(has_dhcp)
         .or_else(|| def.ips.iter().position(|i| i.family() == AddrFamily::Ipv4))
         .or_else(|| def.ips.iter().position(|i| i.family() == AddrFamily::Ipv6))
-        .ok_or_else(|| invalid(format!("couldn't update dhcp {what} entry - no <ip> element found in network '{}'", def.name)))
+        .ok_or_else(|| {
+            invalid(format!("couldn't update dhcp {what} entry - no <ip> element found in network '{}'", def.name))
+        })
 }
 
 /// The host's own checks, as libvirt's host parser makes them (a delete may name a partial host).
 fn check_host(net: &str, fam: AddrFamily, host: &DhcpHost, partial: bool) -> Result<()> {
     if let Some(m) = host.mac {
         if fam == AddrFamily::Ipv6 {
-            return Err(xml_err(format!("Invalid to specify MAC address '{m}' in network '{net}' IPv6 static host definition")));
+            return Err(xml_err(format!(
+                "Invalid to specify MAC address '{m}' in network '{net}' IPv6 static host definition"
+            )));
         }
         if m.is_multicast() {
             return Err(xml_err(format!("expected unicast mac address, found multicast '{m}' in network '{net}'")));
@@ -212,7 +238,9 @@ fn check_host(net: &str, fam: AddrFamily, host: &DhcpHost, partial: bool) -> Res
         AddrFamily::Ipv4 if host.mac.is_none() && host.name.is_none() => {
             Err(xml_err(format!("Static host definition in IPv4 network '{net}' must have mac or name attribute")))
         }
-        _ if host.ip.is_none() => Err(xml_err(format!("Missing IP address in static host definition for network '{net}'"))),
+        _ if host.ip.is_none() => {
+            Err(xml_err(format!("Missing IP address in static host definition for network '{net}'")))
+        }
         _ => Ok(()),
     }
 }
@@ -253,7 +281,10 @@ fn update_range(def: &mut Network, command: u32, parent: i32, range: &DhcpRange)
         ))
         .in_domain(ErrorDomain::Network));
     }
-    let pos = def.ips[idx].dhcp.as_ref().and_then(|d| d.ranges.iter().position(|r| r.start == range.start && r.end == range.end));
+    let pos = def.ips[idx]
+        .dhcp
+        .as_ref()
+        .and_then(|d| d.ranges.iter().position(|r| r.start == range.start && r.end == range.end));
     match command {
         CMD_ADD_FIRST | CMD_ADD_LAST => {
             check_multi_dhcp(def, idx)?;
@@ -267,7 +298,8 @@ fn update_range(def: &mut Network, command: u32, parent: i32, range: &DhcpRange)
             Ok(())
         }
         CMD_DELETE => {
-            let p = pos.ok_or_else(|| invalid(format!("couldn't locate a matching dhcp range entry in network '{net}'")))?;
+            let p =
+                pos.ok_or_else(|| invalid(format!("couldn't locate a matching dhcp range entry in network '{net}'")))?;
             if let Some(d) = &mut def.ips[idx].dhcp {
                 d.ranges.remove(p);
             }
@@ -288,7 +320,9 @@ fn update_host(def: &mut Network, command: u32, parent: i32, host: &DhcpHost) ->
             _ => AddrFamily::Ipv4,
         };
         if host_fam != fam {
-            return Err(invalid("the address family of a host entry IP must match the address family of the dhcp element's parent"));
+            return Err(invalid(
+                "the address family of a host entry IP must match the address family of the dhcp element's parent",
+            ));
         }
     }
     if is_add(command) {
@@ -297,7 +331,9 @@ fn update_host(def: &mut Network, command: u32, parent: i32, host: &DhcpHost) ->
     let ip_str = host.ip.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
     let hosts = &mut def.ips[idx].dhcp.get_or_insert_with(Default::default).hosts;
     let same = |h: &DhcpHost| {
-        (host.mac.is_some() && h.mac == host.mac) || (host.ip.is_some() && h.ip == host.ip) || (host.name.is_some() && h.name == host.name)
+        (host.mac.is_some() && h.mac == host.mac)
+            || (host.ip.is_some() && h.ip == host.ip)
+            || (host.name.is_some() && h.name == host.name)
     };
     let mac_str = host.mac.map(|m| m.to_string()).unwrap_or_else(|| "unknown".into());
     let name_str = host.name.as_deref().unwrap_or("(null)");
@@ -346,7 +382,9 @@ fn update_forward_interface(def: &mut Network, command: u32, dev: Option<&str>) 
     // Without <forward> the network is isolated (a new <forward> would make it NAT).
     let Some(fwd) = def.forward.as_mut() else {
         return match command {
-            CMD_DELETE => Err(invalid(format!("couldn't find an interface entry in network '{net}' matching <interface dev='{dev}'>"))),
+            CMD_DELETE => Err(invalid(format!(
+                "couldn't find an interface entry in network '{net}' matching <interface dev='{dev}'>"
+            ))),
             _ => Err(unsupported(format!("network '{net}' has no <forward> element to add interface '{dev}' to"))),
         };
     };
@@ -355,12 +393,16 @@ fn update_forward_interface(def: &mut Network, command: u32, dev: Option<&str>) 
     match command {
         CMD_ADD_FIRST | CMD_ADD_LAST => {
             if pos.is_some() {
-                return Err(invalid(format!("there is an existing interface entry in network '{net}' that matches \"<interface dev='{dev}'>\"")));
+                return Err(invalid(format!(
+                    "there is an existing interface entry in network '{net}' that matches \"<interface dev='{dev}'>\""
+                )));
             }
             insert(ifs, command, ForwardInterface { dev, connections: None });
         }
         CMD_DELETE => {
-            let i = pos.ok_or_else(|| invalid(format!("couldn't find an interface entry in network '{net}' matching <interface dev='{dev}'>")))?;
+            let i = pos.ok_or_else(|| {
+                invalid(format!("couldn't find an interface entry in network '{net}' matching <interface dev='{dev}'>"))
+            })?;
             let used = ifs[i].connections.unwrap_or(0);
             if used > 0 {
                 return Err(invalid(format!(
@@ -380,10 +422,16 @@ fn update_portgroup(def: &mut Network, command: u32, pg: PortGroup) -> Result<()
     let default = def.portgroups.iter().position(|p| p.default == Some(YesNo::Yes));
     match (found, command) {
         (None, CMD_MODIFY | CMD_DELETE) => {
-            return Err(invalid(format!("couldn't find a portgroup entry in network '{net}' matching <portgroup name='{}'>", pg.name)))
+            return Err(invalid(format!(
+                "couldn't find a portgroup entry in network '{net}' matching <portgroup name='{}'>",
+                pg.name
+            )))
         }
         (Some(_), CMD_ADD_FIRST | CMD_ADD_LAST) => {
-            return Err(invalid(format!("there is an existing portgroup entry in network '{net}' that matches \"<portgroup name='{}'>\"", pg.name)))
+            return Err(invalid(format!(
+                "there is an existing portgroup entry in network '{net}' that matches \"<portgroup name='{}'>\"",
+                pg.name
+            )))
         }
         _ => {}
     }
@@ -413,7 +461,9 @@ fn parse_dns_host(net: &str, el: roxmltree::Node, partial: bool) -> Result<Parti
     let ip = match el.attribute("ip") {
         None if !partial => return Err(detail(format!("Missing IP address in network '{net}' DNS HOST record"))),
         None => None,
-        Some(s) => Some(s.parse().map_err(|_| detail(format!("Invalid IP address in network '{net}' DNS HOST record")))?),
+        Some(s) => {
+            Some(s.parse().map_err(|_| detail(format!("Invalid IP address in network '{net}' DNS HOST record")))?)
+        }
     };
     let mut names = Vec::new();
     for h in el.children().filter(|c| c.is_element() && c.tag_name().name() == "hostname") {
@@ -450,7 +500,9 @@ fn update_dns_host(def: &mut Network, command: u32, h: PartialHost) -> Result<()
     match command {
         CMD_ADD_FIRST | CMD_ADD_LAST => {
             if !matching.is_empty() {
-                return Err(invalid(format!("there is already at least one DNS HOST record with a matching field in network {net}")));
+                return Err(invalid(format!(
+                    "there is already at least one DNS HOST record with a matching field in network {net}"
+                )));
             }
             let ip = h.ip.ok_or_else(|| detail(format!("Missing IP address in network '{net}' DNS HOST record")))?;
             insert(&mut dns.hosts, command, DnsHost { ip, hostnames: h.names });
@@ -488,22 +540,32 @@ fn parse_dns_srv(net: &str, el: roxmltree::Node, partial: bool) -> Result<Partia
     let service = el.attribute("service").map(str::to_string);
     let svc = service.clone().unwrap_or_else(|| "(null)".into());
     match &service {
-        None if !partial => return Err(detail(format!("missing required service attribute in DNS SRV record of network '{net}'"))),
+        None if !partial => {
+            return Err(detail(format!("missing required service attribute in DNS SRV record of network '{net}'")))
+        }
         Some(s) if s.len() > SRV_SERVICE_MAX => {
-            return Err(detail(format!("service attribute '{s}' in network '{net}' is too long, limit is {SRV_SERVICE_MAX} bytes")))
+            return Err(detail(format!(
+                "service attribute '{s}' in network '{net}' is too long, limit is {SRV_SERVICE_MAX} bytes"
+            )))
         }
         Some(s) if !srv_chars_ok(s, "_*") => {
-            return Err(detail(format!("invalid character in service attribute '{s}' in DNS SRV record of network '{net}'")))
+            return Err(detail(format!(
+                "invalid character in service attribute '{s}' in DNS SRV record of network '{net}'"
+            )))
         }
         _ => {}
     }
     let protocol = el.attribute("protocol").map(str::to_string);
     match &protocol {
         None if !partial => {
-            return Err(detail(format!("missing required protocol attribute in DNS SRV record '{svc}' of network '{net}'")))
+            return Err(detail(format!(
+                "missing required protocol attribute in DNS SRV record '{svc}' of network '{net}'"
+            )))
         }
         Some(p) if !srv_chars_ok(p, "") => {
-            return Err(detail(format!("invalid character in protocol attribute '{p}' in DNS SRV record of network '{net}'")))
+            return Err(detail(format!(
+                "invalid character in protocol attribute '{p}' in DNS SRV record of network '{net}'"
+            )))
         }
         _ => {}
     }
@@ -511,7 +573,9 @@ fn parse_dns_srv(net: &str, el: roxmltree::Node, partial: bool) -> Result<Partia
     let num = |attr: &str, what: &str, min: u32| -> Result<Option<u16>> {
         let Some(v) = el.attribute(attr) else { return Ok(None) };
         if target.is_none() {
-            return Err(detail(format!("DNS SRV {attr} attribute not permitted without target for service '{svc}' in network '{net}'")));
+            return Err(detail(format!(
+                "DNS SRV {attr} attribute not permitted without target for service '{svc}' in network '{net}'"
+            )));
         }
         match v.parse::<u32>() {
             Ok(n) if n >= min && n <= 65535 => Ok(Some(n as u16)),
@@ -521,7 +585,15 @@ fn parse_dns_srv(net: &str, el: roxmltree::Node, partial: bool) -> Result<Partia
     let port = num("port", "invalid", 1)?;
     let priority = num("priority", "Invalid", 0)?;
     let weight = num("weight", "invalid", 0)?;
-    Ok(PartialSrv { service, protocol, domain: el.attribute("domain").map(str::to_string), target, port, priority, weight })
+    Ok(PartialSrv {
+        service,
+        protocol,
+        domain: el.attribute("domain").map(str::to_string),
+        target,
+        port,
+        priority,
+        weight,
+    })
 }
 
 fn update_dns_srv(def: &mut Network, command: u32, s: PartialSrv) -> Result<()> {
@@ -544,7 +616,9 @@ fn update_dns_srv(def: &mut Network, command: u32, s: PartialSrv) -> Result<()> 
     match command {
         CMD_ADD_FIRST | CMD_ADD_LAST => {
             if !matching.is_empty() {
-                return Err(invalid(format!("there is already at least one DNS SRV record matching all specified fields in network {net}")));
+                return Err(invalid(format!(
+                    "there is already at least one DNS SRV record matching all specified fields in network {net}"
+                )));
             }
             let protocol = match s.protocol.as_deref() {
                 Some("tcp") => SrvProtocol::Tcp,
@@ -571,7 +645,11 @@ fn update_dns_srv(def: &mut Network, command: u32, s: PartialSrv) -> Result<()> 
         CMD_DELETE => match matching.as_slice() {
             [] => return Err(invalid(format!("couldn't locate a matching DNS SRV record in network {net}"))),
             [i] => drop(dns.srvs.remove(*i)),
-            _ => return Err(invalid(format!("multiple DNS SRV records matching all specified fields were found in network {net}"))),
+            _ => {
+                return Err(invalid(format!(
+                    "multiple DNS SRV records matching all specified fields were found in network {net}"
+                )))
+            }
         },
         _ => return Err(unknown_command(command)),
     }
@@ -579,13 +657,17 @@ fn update_dns_srv(def: &mut Network, command: u32, s: PartialSrv) -> Result<()> 
 }
 
 fn parse_dns_txt(net: &str, el: roxmltree::Node, partial: bool) -> Result<(String, Option<String>)> {
-    let name = el.attribute("name").ok_or_else(|| detail(format!("missing required name attribute in DNS TXT record of network {net}")))?;
+    let name = el
+        .attribute("name")
+        .ok_or_else(|| detail(format!("missing required name attribute in DNS TXT record of network {net}")))?;
     if name.contains([' ', ',']) {
         return Err(detail(format!("prohibited character in DNS TXT record name '{name}' of network {net}")));
     }
     let value = el.attribute("value").map(str::to_string);
     if value.is_none() && !partial {
-        return Err(detail(format!("missing required value attribute in DNS TXT record named '{name}' of network {net}")));
+        return Err(detail(format!(
+            "missing required value attribute in DNS TXT record named '{name}' of network {net}"
+        )));
     }
     Ok((name.to_string(), value))
 }
@@ -602,7 +684,8 @@ fn update_dns_txt(def: &mut Network, command: u32, (name, value): (String, Optio
             insert(&mut dns.txts, command, DnsTxt { name, value: value.unwrap_or_default() });
         }
         CMD_DELETE => {
-            let i = pos.ok_or_else(|| invalid(format!("couldn't locate a matching DNS TXT record in network {net}")))?;
+            let i =
+                pos.ok_or_else(|| invalid(format!("couldn't locate a matching DNS TXT record in network {net}")))?;
             dns.txts.remove(i);
         }
         _ => return Err(unknown_command(command)),

@@ -50,7 +50,10 @@ mod tests {
 
     #[test]
     fn read_only_connections_may_not_ask_for_secrets() {
-        assert_eq!(check_secure_allowed(true, true, "virDomainGetXMLDesc").unwrap_err().code, ErrorCode::OperationDenied);
+        assert_eq!(
+            check_secure_allowed(true, true, "virDomainGetXMLDesc").unwrap_err().code,
+            ErrorCode::OperationDenied
+        );
         assert!(check_secure_allowed(true, false, "x").is_ok());
         assert!(check_secure_allowed(false, true, "x").is_ok());
     }

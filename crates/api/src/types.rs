@@ -56,18 +56,39 @@ impl DomainState {
     /// virsh's words for a state reason.
     pub fn reason_str(self, reason: i32) -> &'static str {
         const RUNNING: &[&str] = &[
-            "unknown", "booted", "migrated", "restored", "from snapshot", "unpaused", "migration canceled",
-            "save canceled", "event wakeup", "crashed", "post-copy", "post-copy failed",
+            "unknown",
+            "booted",
+            "migrated",
+            "restored",
+            "from snapshot",
+            "unpaused",
+            "migration canceled",
+            "save canceled",
+            "event wakeup",
+            "crashed",
+            "post-copy",
+            "post-copy failed",
         ];
         const PAUSED: &[&str] = &[
-            "unknown", "user", "migrating", "saving", "dumping", "I/O error", "watchdog", "from snapshot",
-            "shutting down", "creating snapshot", "crashed", "starting up", "post-copy", "post-copy failed",
+            "unknown",
+            "user",
+            "migrating",
+            "saving",
+            "dumping",
+            "I/O error",
+            "watchdog",
+            "from snapshot",
+            "shutting down",
+            "creating snapshot",
+            "crashed",
+            "starting up",
+            "post-copy",
+            "post-copy failed",
             "api error",
         ];
         const SHUTDOWN: &[&str] = &["unknown", "user"];
-        const SHUTOFF: &[&str] = &[
-            "unknown", "shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from snapshot", "daemon",
-        ];
+        const SHUTOFF: &[&str] =
+            &["unknown", "shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from snapshot", "daemon"];
         const CRASHED: &[&str] = &["unknown", "panicked"];
         let table: &[&str] = match self {
             DomainState::Running => RUNNING,

@@ -34,7 +34,8 @@ impl ConnectUri {
         let bad = |why: &str| {
             Error::new(ErrorCode::InvalidArg, ErrorDomain::Uri, format!("invalid connection URI '{uri}': {why}"))
         };
-        let (scheme, rest) = uri.split_once("://").ok_or_else(|| bad("expected SCHEME://[HOST]/PATH, e.g. qemu:///system"))?;
+        let (scheme, rest) =
+            uri.split_once("://").ok_or_else(|| bad("expected SCHEME://[HOST]/PATH, e.g. qemu:///system"))?;
         if scheme.is_empty() {
             return Err(bad("missing driver name before '://'"));
         }

@@ -58,8 +58,12 @@ const STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// Runs a command to completion with a time limit (killed when it is exceeded).
 pub fn run_timeout(cmd: &mut Command, limit: Duration) -> Result<Output, String> {
-    let mut child =
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| format!("{cmd:?}: {e}"))?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
     let drain = |p: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut v = Vec::new();
@@ -99,7 +103,9 @@ fn read_pid(path: &Path) -> Option<i32> {
 enum Mode {
     Session,
     /// The network namespace it runs in (deleted on drop).
-    System { netns: String },
+    System {
+        netns: String,
+    },
 }
 
 /// A libvirtd started for one benchmark run; stopped, and everything it started ended, on drop.
@@ -124,7 +130,10 @@ impl Libvirtd {
             fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
         }
         let conf = write_conf(dir.path(), &run)?;
-        let chown = run_timeout(Command::new("chown").arg("-R").arg("nobody:nogroup").arg(dir.path()), Duration::from_secs(10))?;
+        let chown = run_timeout(
+            Command::new("chown").arg("-R").arg("nobody:nogroup").arg(dir.path()),
+            Duration::from_secs(10),
+        )?;
         if !chown.status.success() {
             return Err(format!("chown nobody: {}", String::from_utf8_lossy(&chown.stderr).trim()));
         }
@@ -155,7 +164,10 @@ impl Libvirtd {
         }
         // libvirt 9's network driver writes NAT rules with iptables (nftables came in 10.4).
         if !Path::new("/usr/sbin/iptables").exists() {
-            return Err("iptables is not installed; libvirt 9's network driver needs it (scripts/install-deps.sh --bench)".into());
+            return Err(
+                "iptables is not installed; libvirt 9's network driver needs it (scripts/install-deps.sh --bench)"
+                    .into(),
+            );
         }
         let dir = private_dir("bench-libvirtd-sys-")?;
         let sock_dir = dir.path().join("sock");
@@ -172,7 +184,8 @@ impl Libvirtd {
         if !add.status.success() {
             return Err(format!("ip netns add {netns}: {}", String::from_utf8_lossy(&add.stderr).trim()));
         }
-        let _ = run_timeout(Command::new("ip").args(["-n", &netns, "link", "set", "lo", "up"]), Duration::from_secs(10));
+        let _ =
+            run_timeout(Command::new("ip").args(["-n", &netns, "link", "set", "lo", "up"]), Duration::from_secs(10));
         // `ip netns exec` also remounts /sys for the namespace, which libvirt reads bridges from.
         const SANDBOX: &str = r#"set -e
 for d in /run /etc/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt; do
@@ -182,11 +195,23 @@ done
 exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LIBVIRT_DRIVER_DIR="$1" "$2" --config "$3" --pid-file "$4""#;
         let mut cmd = Command::new(PYTHON);
         cmd.arg("-c").arg(REAPER).arg("ip");
-        cmd.args(["netns", "exec", &netns, "unshare", "--mount", "--propagation", "private", "sh", "-c", SANDBOX, "sh"])
-            .arg(&drivers)
-            .arg(LIBVIRTD)
-            .arg(&conf)
-            .arg(dir.path().join("libvirtd.pid"));
+        cmd.args([
+            "netns",
+            "exec",
+            &netns,
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            SANDBOX,
+            "sh",
+        ])
+        .arg(&drivers)
+        .arg(LIBVIRTD)
+        .arg(&conf)
+        .arg(dir.path().join("libvirtd.pid"));
         Libvirtd::spawn(cmd, dir, Mode::System { netns }, sock_dir.join("libvirt-sock"))
     }
 
@@ -211,7 +236,11 @@ exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LIBVIRT_DRIVER_DIR="$1" "$2" --co
             let exited = matches!(d.child.try_wait(), Ok(Some(_)));
             if exited || Instant::now() > deadline {
                 let log = fs::read_to_string(&log_path).unwrap_or_default();
-                return Err(format!("libvirtd did not create {} ({}); log:\n{log}", sock.display(), if exited { "it exited" } else { "timeout" }));
+                return Err(format!(
+                    "libvirtd did not create {} ({}); log:\n{log}",
+                    sock.display(),
+                    if exited { "it exited" } else { "timeout" }
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -323,8 +352,11 @@ fn private_dir(prefix: &str) -> Result<tempfile::TempDir, String> {
 
 fn write_conf(dir: &Path, sock_dir: &Path) -> Result<PathBuf, String> {
     let conf = dir.join("libvirtd.conf");
-    fs::write(&conf, format!("unix_sock_dir = \"{}\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n", sock_dir.display()))
-        .map_err(|e| format!("{}: {e}", conf.display()))?;
+    fs::write(
+        &conf,
+        format!("unix_sock_dir = \"{}\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n", sock_dir.display()),
+    )
+    .map_err(|e| format!("{}: {e}", conf.display()))?;
     Ok(conf)
 }
 
@@ -392,7 +424,8 @@ impl PyLibvirt {
         let (Some(stdin), Some(out)) = (child.stdin.take(), child.stdout.take()) else {
             return Err("python pipes".into());
         };
-        let mut p = PyLibvirt { child, stdin, out: File::from(std::os::fd::OwnedFd::from(out)), buf: String::new(), timeout };
+        let mut p =
+            PyLibvirt { child, stdin, out: File::from(std::os::fd::OwnedFd::from(out)), buf: String::new(), timeout };
         p.reply().map_err(|e| {
             let mut err = String::new();
             if let Some(mut s) = p.child.stderr.take() {
@@ -458,7 +491,9 @@ impl PyLibvirt {
         };
         let line = line.trim_end();
         match line.split_once(' ') {
-            Some(("ok", s)) => s.parse::<f64>().map(Duration::from_secs_f64).map_err(|e| format!("bad answer {line:?}: {e}")),
+            Some(("ok", s)) => {
+                s.parse::<f64>().map(Duration::from_secs_f64).map_err(|e| format!("bad answer {line:?}: {e}"))
+            }
             Some(("err", msg)) => Err(msg.to_string()),
             _ => Err(format!("bad answer {line:?}")),
         }

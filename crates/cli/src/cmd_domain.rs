@@ -92,7 +92,8 @@ pub fn list(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     }
 
     if table_mode {
-        let mut t = if title { Table::new(&["Id", "Name", "State", "Title"]) } else { Table::new(&["Id", "Name", "State"]) };
+        let mut t =
+            if title { Table::new(&["Id", "Name", "State", "Title"]) } else { Table::new(&["Id", "Name", "State"]) };
         for d in &doms {
             // A domain may vanish between listing and asking its state.
             let Some(state) = state_name(d, managed) else { continue };
@@ -181,19 +182,25 @@ pub fn dominfo(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
         }
         Err(e) => failed = Some(e),
     }
-    line("Persistent:", match persistent {
-        Ok(true) => "yes",
-        Ok(false) => "no",
-        Err(_) => "unknown",
-    });
+    line(
+        "Persistent:",
+        match persistent {
+            Ok(true) => "yes",
+            Ok(false) => "no",
+            Err(_) => "unknown",
+        },
+    );
     if let Ok(a) = autostart {
         line("Autostart:", if a { "enable" } else { "disable" });
     }
-    line("Managed save:", match managed {
-        Ok(true) => "yes",
-        Ok(false) => "no",
-        Err(_) => "unknown",
-    });
+    line(
+        "Managed save:",
+        match managed {
+            Ok(true) => "yes",
+            Ok(false) => "no",
+            Err(_) => "unknown",
+        },
+    );
     // As virsh: the host's security model, and the domain's label when it has one.
     if let Ok(sec) = conn.security_model() {
         if !sec.model.is_empty() {
@@ -201,7 +208,10 @@ pub fn dominfo(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
             line("Security DOI:", &sec.doi);
             if let Ok(l) = d.security_label() {
                 if !l.label.is_empty() {
-                    line("Security label:", &format!("{} ({})", l.label, if l.enforcing { "enforcing" } else { "permissive" }));
+                    line(
+                        "Security label:",
+                        &format!("{} ({})", l.label, if l.enforcing { "enforcing" } else { "permissive" }),
+                    );
                 }
             }
         }
@@ -230,7 +240,14 @@ pub fn domstate(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 pub fn domstats(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     use oxvirt_api::stats::*;
     let mut groups = 0;
-    for (f, g) in [("state", STATE), ("cpu-total", CPU_TOTAL), ("balloon", BALLOON), ("vcpu", VCPU), ("interface", INTERFACE), ("block", BLOCK)] {
+    for (f, g) in [
+        ("state", STATE),
+        ("cpu-total", CPU_TOTAL),
+        ("balloon", BALLOON),
+        ("vcpu", VCPU),
+        ("interface", INTERFACE),
+        ("block", BLOCK),
+    ] {
         if cmd.flag(f) {
             groups |= g;
         }
@@ -251,7 +268,9 @@ pub fn domstats(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     };
     let mut all = Vec::new();
     for d in &domains {
-        let st = d.stats(groups).map_err(|e| CmdError::api(format!("failed to get statistics of domain '{}'", d.name()), e))?;
+        let st = d
+            .stats(groups)
+            .map_err(|e| CmdError::api(format!("failed to get statistics of domain '{}'", d.name()), e))?;
         all.push((d.name().to_string(), st));
     }
     if cmd.flag("json") {
@@ -298,7 +317,12 @@ pub fn domname(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 pub fn dumpxml(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let d = lookup(ctl, cmd)?;
     let mut f = 0;
-    for (n, b) in [("inactive", flags::XML_INACTIVE), ("security-info", flags::XML_SECURE), ("update-cpu", flags::XML_UPDATE_CPU), ("migratable", flags::XML_MIGRATABLE)] {
+    for (n, b) in [
+        ("inactive", flags::XML_INACTIVE),
+        ("security-info", flags::XML_SECURE),
+        ("update-cpu", flags::XML_UPDATE_CPU),
+        ("migratable", flags::XML_MIGRATABLE),
+    ] {
         if cmd.flag(n) {
             f |= b;
         }
@@ -318,8 +342,10 @@ pub fn define(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let file = cmd.req("file")?;
     let xml = read_file(file)?;
     let f = if cmd.flag("validate") { flags::DEFINE_VALIDATE } else { 0 };
-    let (d, warnings) =
-        ctl.conn()?.define_domain(&xml, f).map_err(|e| CmdError::api(format!("Failed to define domain from {file}"), e))?;
+    let (d, warnings) = ctl
+        .conn()?
+        .define_domain(&xml, f)
+        .map_err(|e| CmdError::api(format!("Failed to define domain from {file}"), e))?;
     print_warnings(&warnings);
     ctl.extra(&format!("Domain '{}' defined from {file}\n", d.name()));
     Ok(())
@@ -329,12 +355,19 @@ pub fn create(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let file = cmd.req("file")?;
     let xml = read_file(file)?;
     let mut f = 0;
-    for (n, b) in [("paused", flags::START_PAUSED), ("autodestroy", flags::START_AUTODESTROY), ("validate", flags::START_VALIDATE)] {
+    for (n, b) in [
+        ("paused", flags::START_PAUSED),
+        ("autodestroy", flags::START_AUTODESTROY),
+        ("validate", flags::START_VALIDATE),
+    ] {
         if cmd.flag(n) {
             f |= b;
         }
     }
-    let d = ctl.conn()?.create_domain_xml(&xml, f).map_err(|e| CmdError::api(format!("Failed to create domain from {file}"), e))?;
+    let d = ctl
+        .conn()?
+        .create_domain_xml(&xml, f)
+        .map_err(|e| CmdError::api(format!("Failed to create domain from {file}"), e))?;
     ctl.extra(&format!("Domain '{}' created from {file}\n", d.name()));
     if cmd.flag("console") {
         ctl.flush();
@@ -420,7 +453,8 @@ pub fn reset(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 }
 
 pub fn destroy(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
-    let f = if cmd.flag("graceful") { flags::DESTROY_GRACEFUL } else { 0 } | if cmd.flag("remove-logs") { 2 } else { 0 };
+    let f =
+        if cmd.flag("graceful") { flags::DESTROY_GRACEFUL } else { 0 } | if cmd.flag("remove-logs") { 2 } else { 0 };
     simple(ctl, cmd, |d| d.destroy(f), "Failed to destroy domain '{}'", "Domain '{}' destroyed\n")
 }
 
@@ -434,9 +468,21 @@ pub fn resume(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 
 pub fn autostart(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     if cmd.flag("disable") {
-        simple(ctl, cmd, |d| d.set_autostart(false), "Failed to unmark domain '{}' as autostarted", "Domain '{}' unmarked as autostarted\n")
+        simple(
+            ctl,
+            cmd,
+            |d| d.set_autostart(false),
+            "Failed to unmark domain '{}' as autostarted",
+            "Domain '{}' unmarked as autostarted\n",
+        )
     } else {
-        simple(ctl, cmd, |d| d.set_autostart(true), "Failed to mark domain '{}' as autostarted", "Domain '{}' marked as autostarted\n")
+        simple(
+            ctl,
+            cmd,
+            |d| d.set_autostart(true),
+            "Failed to mark domain '{}' as autostarted",
+            "Domain '{}' marked as autostarted\n",
+        )
     }
 }
 
@@ -476,7 +522,8 @@ pub fn save(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let to = cmd.req("file")?.to_string();
     let dxml = cmd.get("xml").map(read_file).transpose()?;
     let d = lookup(ctl, cmd)?;
-    d.save(&to, dxml.as_deref(), f).map_err(|e| CmdError::api(format!("Failed to save domain '{}' to {to}", d.name()), e))?;
+    d.save(&to, dxml.as_deref(), f)
+        .map_err(|e| CmdError::api(format!("Failed to save domain '{}' to {to}", d.name()), e))?;
     ctl.extra(&format!("\nDomain '{}' saved to {to}\n", d.name()));
     Ok(())
 }
@@ -485,7 +532,9 @@ pub fn restore(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let f = save_flags(cmd)?;
     let from = cmd.req("file")?.to_string();
     let dxml = cmd.get("xml").map(read_file).transpose()?;
-    ctl.conn()?.restore_domain(&from, dxml.as_deref(), f).map_err(|e| CmdError::api(format!("Failed to restore domain from {from}"), e))?;
+    ctl.conn()?
+        .restore_domain(&from, dxml.as_deref(), f)
+        .map_err(|e| CmdError::api(format!("Failed to restore domain from {from}"), e))?;
     ctl.extra(&format!("Domain restored from {from}\n"));
     Ok(())
 }
@@ -500,7 +549,13 @@ pub fn save_image_dumpxml(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 
 pub fn managedsave(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let f = save_flags(cmd)?;
-    simple(ctl, cmd, |d| d.managed_save(f), "Failed to save domain '{}' state", "\nDomain '{}' state saved by libvirt\n")
+    simple(
+        ctl,
+        cmd,
+        |d| d.managed_save(f),
+        "Failed to save domain '{}' state",
+        "\nDomain '{}' state saved by libvirt\n",
+    )
 }
 
 pub fn managedsave_remove(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
@@ -511,7 +566,8 @@ pub fn managedsave_remove(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
         ctl.extra(&format!("Domain '{name}' has no manage save image; removal skipped"));
         return Ok(());
     }
-    d.managed_save_remove().map_err(|e| CmdError::api(format!("Failed to remove managed save image for domain '{name}'"), e))?;
+    d.managed_save_remove()
+        .map_err(|e| CmdError::api(format!("Failed to remove managed save image for domain '{name}'"), e))?;
     ctl.extra(&format!("Removed managedsave image for domain '{name}'"));
     Ok(())
 }
@@ -554,7 +610,9 @@ pub(crate) fn impact_flags(cmd: &Cmd) -> Result<u32, CmdError> {
 pub fn setmem(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let f = impact_flags(cmd)?;
     let size = cmd.req("size")?;
-    let kib = scaled_kib(size).ok_or_else(|| CmdError::Usage(format!("Numeric value '{size}' for <size> option is malformed or out of range")))?;
+    let kib = scaled_kib(size).ok_or_else(|| {
+        CmdError::Usage(format!("Numeric value '{size}' for <size> option is malformed or out of range"))
+    })?;
     let d = lookup(ctl, cmd)?;
     d.set_memory(kib, f).map_err(|e| CmdError::api("", e))
 }

@@ -172,7 +172,8 @@ pub fn domifaddr(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
         Some(s) => return Err(CmdError::Failed(format!("Unknown data source '{s}'"))),
     };
     let d = lookup(ctl, cmd)?;
-    let ifaces = d.interface_addresses(source).map_err(|e| CmdError::api("Failed to query for interfaces addresses", e))?;
+    let ifaces =
+        d.interface_addresses(source).map_err(|e| CmdError::api("Failed to query for interfaces addresses", e))?;
     let ifaces: Vec<_> = ifaces.into_iter().filter(|i| ifname.as_deref().is_none_or(|n| n == i.name)).collect();
     if cmd.flag("json") {
         let arr: Vec<_> = ifaces
@@ -202,7 +203,13 @@ pub fn domifaddr(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     }
     for i in &ifaces {
         if i.addrs.is_empty() {
-            s.push_str(&format!(" {:<10} {:<17}    {:<12} {}\n", i.name, i.hwaddr.as_deref().unwrap_or("N/A"), "N/A", "N/A"));
+            s.push_str(&format!(
+                " {:<10} {:<17}    {:<12} {}\n",
+                i.name,
+                i.hwaddr.as_deref().unwrap_or("N/A"),
+                "N/A",
+                "N/A"
+            ));
             continue;
         }
         for (j, (kind, addr, prefix)) in i.addrs.iter().enumerate() {
@@ -254,7 +261,21 @@ pub fn attach_interface(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
         }
     }
     const KNOWN: &[&str] = &[
-        "user", "ethernet", "vhostuser", "server", "client", "mcast", "network", "bridge", "internal", "direct", "hostdev", "udp", "vdpa", "null", "vds",
+        "user",
+        "ethernet",
+        "vhostuser",
+        "server",
+        "client",
+        "mcast",
+        "network",
+        "bridge",
+        "internal",
+        "direct",
+        "hostdev",
+        "udp",
+        "vdpa",
+        "null",
+        "vds",
     ];
     if !KNOWN.contains(&kind.as_str()) {
         return Err(CmdError::Failed(format!("No support for {kind} in command 'attach-interface'")));
@@ -279,7 +300,8 @@ pub fn attach_interface(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
         }
     }
     let e = xml_attr_escape;
-    let mut xml = format!("<interface type='{}'{}>\n", e(&kind), if cmd.flag("managed") { " managed='yes'" } else { "" });
+    let mut xml =
+        format!("<interface type='{}'{}>\n", e(&kind), if cmd.flag("managed") { " managed='yes'" } else { "" });
     match kind.as_str() {
         "network" | "bridge" => xml.push_str(&format!("  <source {kind}='{}'/>\n", e(&source))),
         "direct" => xml.push_str(&format!("  <source dev='{}'/>\n", e(&source))),
@@ -289,7 +311,13 @@ pub fn attach_interface(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
         }
         _ => return Err(CmdError::Failed(format!("No support for {kind} in command 'attach-interface'"))),
     }
-    for (opt, el, attr) in [("target", "target", "dev"), ("mac", "mac", "address"), ("script", "script", "path"), ("model", "model", "type"), ("alias", "alias", "name")] {
+    for (opt, el, attr) in [
+        ("target", "target", "dev"),
+        ("mac", "mac", "address"),
+        ("script", "script", "path"),
+        ("model", "model", "type"),
+        ("alias", "alias", "name"),
+    ] {
         if let Some(v) = cmd.get(opt) {
             xml.push_str(&format!("  <{el} {attr}='{}'/>\n", e(v)));
         }
@@ -371,7 +399,8 @@ fn find_detach_iface(d: &Domain, cmd: &Cmd, f: u32) -> Result<String, CmdError> 
     let mac = cmd.get("mac").map(str::to_string);
     let xml = domain_xml(d, f & flags::AFFECT_CONFIG != 0)?;
     let doc = parse(&xml)?;
-    let of_type: Vec<_> = devices(&doc, "interface").into_iter().filter(|n| n.attribute("type") == Some(kind.as_str())).collect();
+    let of_type: Vec<_> =
+        devices(&doc, "interface").into_iter().filter(|n| n.attribute("type") == Some(kind.as_str())).collect();
     if of_type.is_empty() {
         return Err(CmdError::Failed(format!("No interface found whose type is {kind}")));
     }
@@ -385,11 +414,19 @@ fn find_detach_iface(d: &Domain, cmd: &Cmd, f: u32) -> Result<String, CmdError> 
             match hits.as_slice() {
                 [] => return Err(CmdError::Failed(format!("No interface with MAC address {m} was found"))),
                 [n] => **n,
-                _ => return Err(CmdError::Failed(format!("Domain has {} interfaces. Please specify which one to detach using --mac", hits.len()))),
+                _ => {
+                    return Err(CmdError::Failed(format!(
+                        "Domain has {} interfaces. Please specify which one to detach using --mac",
+                        hits.len()
+                    )))
+                }
             }
         }
         None if of_type.len() > 1 => {
-            return Err(CmdError::Failed(format!("Domain has {} interfaces. Please specify which one to detach using --mac", of_type.len())))
+            return Err(CmdError::Failed(format!(
+                "Domain has {} interfaces. Please specify which one to detach using --mac",
+                of_type.len()
+            )))
         }
         None => of_type[0],
     };
@@ -401,7 +438,8 @@ pub fn domblklist(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let details = cmd.flag("details");
     let xml = domain_xml(&d, cmd.flag("inactive"))?;
     let doc = parse(&xml)?;
-    let mut t = if details { Table::new(&["Type", "Device", "Target", "Source"]) } else { Table::new(&["Target", "Source"]) };
+    let mut t =
+        if details { Table::new(&["Type", "Device", "Target", "Source"]) } else { Table::new(&["Target", "Source"]) };
     for n in devices(&doc, "disk") {
         let target = child_attr(n, "target", "dev").unwrap_or_default();
         let mut source = source_of(n, &["file", "dev", "dir", "name"]);
@@ -415,7 +453,12 @@ pub fn domblklist(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
         }
         let source = source.unwrap_or_else(|| "-".into());
         if details {
-            t.push(vec![n.attribute("type").unwrap_or("").into(), n.attribute("device").unwrap_or("").into(), target, source]);
+            t.push(vec![
+                n.attribute("type").unwrap_or("").into(),
+                n.attribute("device").unwrap_or("").into(),
+                target,
+                source,
+            ]);
         } else {
             t.push(vec![target, source]);
         }
@@ -442,7 +485,10 @@ pub fn vcpucount(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let cfg = vcpus_of(&d, flags::AFFECT_CONFIG)?;
     let liv = if active { Some(vcpus_of(&d, flags::AFFECT_LIVE)?) } else { None };
     if cmd.flag("guest") {
-        return Err(CmdError::api("Failed to retrieve vCPU count from the guest", oxvirt_api::Error::no_support("virDomainGetVcpusFlags")));
+        return Err(CmdError::api(
+            "Failed to retrieve vCPU count from the guest",
+            oxvirt_api::Error::no_support("virDomainGetVcpusFlags"),
+        ));
     }
     let single = config || live || current || maximum || active_only;
     if single {
@@ -520,7 +566,8 @@ pub fn domiftune(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
         add("outbound.burst", burst, false);
     }
     if params.is_empty() {
-        let got = d.interface_parameters(&device, f).map_err(|e| CmdError::api("Unable to get interface parameters", e))?;
+        let got =
+            d.interface_parameters(&device, f).map_err(|e| CmdError::api("Unable to get interface parameters", e))?;
         let mut s = String::new();
         for (name, value) in got {
             s.push_str(&format!("{name:<15}: {value}\n"));

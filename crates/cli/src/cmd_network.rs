@@ -31,7 +31,12 @@ pub fn list(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     if cmd.flag("all") {
         f = LIST_ACTIVE | LIST_INACTIVE;
     }
-    for (n, b) in [("persistent", LIST_PERSISTENT), ("transient", LIST_TRANSIENT), ("autostart", LIST_AUTOSTART), ("no-autostart", LIST_NO_AUTOSTART)] {
+    for (n, b) in [
+        ("persistent", LIST_PERSISTENT),
+        ("transient", LIST_TRANSIENT),
+        ("autostart", LIST_AUTOSTART),
+        ("no-autostart", LIST_NO_AUTOSTART),
+    ] {
         if cmd.flag(n) {
             f |= b;
         }
@@ -103,7 +108,10 @@ pub fn define(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let file = cmd.req("file")?;
     let xml = read_file(file)?;
     let f = if cmd.flag("validate") { flags::DEFINE_VALIDATE } else { 0 };
-    let n = ctl.conn()?.define_network(&xml, f).map_err(|e| CmdError::api(format!("Failed to define network from {file}"), e))?;
+    let n = ctl
+        .conn()?
+        .define_network(&xml, f)
+        .map_err(|e| CmdError::api(format!("Failed to define network from {file}"), e))?;
     ctl.extra(&format!("Network {} defined from {file}\n", n.name()));
     Ok(())
 }
@@ -112,12 +120,21 @@ pub fn create(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let file = cmd.req("file")?;
     let xml = read_file(file)?;
     let f = if cmd.flag("validate") { flags::DEFINE_VALIDATE } else { 0 };
-    let n = ctl.conn()?.create_network_xml(&xml, f).map_err(|e| CmdError::api(format!("Failed to create network from {file}"), e))?;
+    let n = ctl
+        .conn()?
+        .create_network_xml(&xml, f)
+        .map_err(|e| CmdError::api(format!("Failed to create network from {file}"), e))?;
     ctl.extra(&format!("Network {} created from {file}\n", n.name()));
     Ok(())
 }
 
-fn simple(ctl: &mut Ctl, cmd: &Cmd, op: impl FnOnce(&Network) -> oxvirt_api::Result<()>, fail: &str, done: &str) -> Result<(), CmdError> {
+fn simple(
+    ctl: &mut Ctl,
+    cmd: &Cmd,
+    op: impl FnOnce(&Network) -> oxvirt_api::Result<()>,
+    fail: &str,
+    done: &str,
+) -> Result<(), CmdError> {
     let n = lookup(ctl, cmd)?;
     let name = n.name().to_string();
     op(&n).map_err(|e| CmdError::api(fail.replace("{}", &name), e))?;
@@ -139,9 +156,21 @@ pub fn undefine(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 
 pub fn autostart(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     if cmd.flag("disable") {
-        simple(ctl, cmd, |n| n.set_autostart(false), "failed to unmark network {} as autostarted", "Network {} unmarked as autostarted\n")
+        simple(
+            ctl,
+            cmd,
+            |n| n.set_autostart(false),
+            "failed to unmark network {} as autostarted",
+            "Network {} unmarked as autostarted\n",
+        )
     } else {
-        simple(ctl, cmd, |n| n.set_autostart(true), "failed to mark network {} as autostarted", "Network {} marked as autostarted\n")
+        simple(
+            ctl,
+            cmd,
+            |n| n.set_autostart(true),
+            "failed to mark network {} as autostarted",
+            "Network {} marked as autostarted\n",
+        )
     }
 }
 
@@ -155,7 +184,10 @@ pub fn dumpxml(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 
 pub fn uuid(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let key = cmd.req("network")?.to_string();
-    let n = ctl.conn()?.lookup_network_by_name(&key).map_err(|e| CmdError::api(format!("failed to get network '{key}'"), e))?;
+    let n = ctl
+        .conn()?
+        .lookup_network_by_name(&key)
+        .map_err(|e| CmdError::api(format!("failed to get network '{key}'"), e))?;
     ctl.print(&format!("{}\n", n.uuid()));
     Ok(())
 }
@@ -213,7 +245,9 @@ pub fn dhcp_leases(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
         .map_err(|e| CmdError::api(format!("Failed to get leases info for {}", n.name()), e))?;
     leases.sort_by(|a, b| (a.mac.as_deref(), a.iaid.as_deref()).cmp(&(b.mac.as_deref(), b.iaid.as_deref())));
     if cmd.flag("json") {
-        return ctl.print_json(&serde_json::to_value(&leases).map_err(|e| CmdError::Failed(format!("cannot format JSON: {e}")))?);
+        return ctl.print_json(
+            &serde_json::to_value(&leases).map_err(|e| CmdError::Failed(format!("cannot format JSON: {e}")))?,
+        );
     }
     let mut t = Table::new(&["Expiry Time", "MAC address", "Protocol", "IP address", "Hostname", "Client ID or DUID"]);
     let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
@@ -223,7 +257,14 @@ pub fn dhcp_leases(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
             1 => "ipv6",
             _ => "-",
         };
-        t.push(vec![local_time(l.expiry_time), dash(&l.mac), proto.into(), format!("{}/{}", l.ipaddr, l.prefix), dash(&l.hostname), dash(&l.clientid)]);
+        t.push(vec![
+            local_time(l.expiry_time),
+            dash(&l.mac),
+            proto.into(),
+            format!("{}/{}", l.ipaddr, l.prefix),
+            dash(&l.hostname),
+            dash(&l.clientid),
+        ]);
     }
     let s = t.render(!ctl.quiet);
     ctl.print(&s);
@@ -232,7 +273,19 @@ pub fn dhcp_leases(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 
 const UPDATE_COMMANDS: &[&str] = &["none", "modify", "delete", "add-last", "add-first"];
 const SECTIONS: &[&str] = &[
-    "none", "bridge", "domain", "ip", "ip-dhcp-host", "ip-dhcp-range", "forward", "forward-interface", "forward-pf", "portgroup", "dns-host", "dns-txt", "dns-srv",
+    "none",
+    "bridge",
+    "domain",
+    "ip",
+    "ip-dhcp-host",
+    "ip-dhcp-range",
+    "forward",
+    "forward-interface",
+    "forward-pf",
+    "portgroup",
+    "dns-host",
+    "dns-txt",
+    "dns-srv",
 ];
 
 pub fn update(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
@@ -267,7 +320,8 @@ pub fn update(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
         f |= AFFECT_LIVE;
     }
     let name = n.name().to_string();
-    n.update(command, section, parent, &xml, f).map_err(|e| CmdError::api(format!("Failed to update network {name}"), e))?;
+    n.update(command, section, parent, &xml, f)
+        .map_err(|e| CmdError::api(format!("Failed to update network {name}"), e))?;
     let what = match (config, live) {
         (true, true) => "persistent config and live state",
         (true, false) => "persistent config",

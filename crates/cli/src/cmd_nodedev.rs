@@ -57,7 +57,8 @@ pub fn list(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     if tree && (cap.is_some() || inactive) {
         return Err(CmdError::Failed("Option --tree is incompatible with --cap and --inactive".into()));
     }
-    let caps: Vec<&str> = cap.map(|c| c.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+    let caps: Vec<&str> =
+        cap.map(|c| c.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
     if caps.iter().any(|c| !CAP_TYPES.contains(c)) {
         return Err(CmdError::Failed("Invalid capability type".into()));
     }
@@ -65,9 +66,9 @@ pub fn list(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let mut devs = match caps.as_slice() {
         [] => conn.list_all_node_devices(None),
         [one] => conn.list_all_node_devices(Some(one)),
-        many => conn.list_all_node_devices(None).map(|all| {
-            all.into_iter().filter(|d| cap_names(d).iter().any(|c| many.contains(c))).collect()
-        }),
+        many => conn
+            .list_all_node_devices(None)
+            .map(|all| all.into_iter().filter(|d| cap_names(d).iter().any(|c| many.contains(c))).collect()),
     }
     .map_err(|e| CmdError::api("Failed to list node devices", e))?;
     // every device a driver reports exists now: none is merely defined

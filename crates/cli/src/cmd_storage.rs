@@ -44,12 +44,18 @@ pub fn pool_list(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     if cmd.flag("all") {
         f = LIST_ACTIVE | LIST_INACTIVE;
     }
-    for (n, b) in [("autostart", LIST_AUTOSTART), ("no-autostart", LIST_NO_AUTOSTART), ("persistent", LIST_PERSISTENT), ("transient", LIST_TRANSIENT)] {
+    for (n, b) in [
+        ("autostart", LIST_AUTOSTART),
+        ("no-autostart", LIST_NO_AUTOSTART),
+        ("persistent", LIST_PERSISTENT),
+        ("transient", LIST_TRANSIENT),
+    ] {
         if cmd.flag(n) {
             f |= b;
         }
     }
-    let types: Option<Vec<String>> = cmd.get("type").map(|t| t.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect());
+    let types: Option<Vec<String>> =
+        cmd.get("type").map(|t| t.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect());
     let mut pools = ctl.conn()?.list_all_storage_pools(f).map_err(|e| CmdError::api("Failed to list pools", e))?;
     if let Some(types) = &types {
         pools.retain(|p| {
@@ -105,9 +111,17 @@ pub fn pool_list(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
                 }
             }
             Ok(i) if details => {
-                row.extend([i.state.as_str().to_string(), auto, p.is_persistent().map(yes_no).unwrap_or("unknown").into()]);
+                row.extend([
+                    i.state.as_str().to_string(),
+                    auto,
+                    p.is_persistent().map(yes_no).unwrap_or("unknown").into(),
+                ]);
                 if matches!(i.state, PoolState::Running | PoolState::Degraded) {
-                    row.extend([pretty_capacity(i.capacity), pretty_capacity(i.allocation), pretty_capacity(i.available)]);
+                    row.extend([
+                        pretty_capacity(i.capacity),
+                        pretty_capacity(i.allocation),
+                        pretty_capacity(i.available),
+                    ]);
                 } else {
                     row.extend(["-".to_string(), "-".into(), "-".into()]);
                 }
@@ -163,7 +177,10 @@ pub fn pool_define(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let file = cmd.req("file")?;
     let xml = read_file(file)?;
     let f = if cmd.flag("validate") { 1 } else { 0 };
-    let p = ctl.conn()?.define_storage_pool(&xml, f).map_err(|e| CmdError::api(format!("Failed to define pool from {file}"), e))?;
+    let p = ctl
+        .conn()?
+        .define_storage_pool(&xml, f)
+        .map_err(|e| CmdError::api(format!("Failed to define pool from {file}"), e))?;
     ctl.extra(&format!("Pool {} defined from {file}\n", p.name()));
     Ok(())
 }
@@ -197,12 +214,21 @@ pub fn pool_create(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let file = cmd.req("file")?;
     let f = build_flags(cmd, true)?;
     let xml = read_file(file)?;
-    let p = ctl.conn()?.create_storage_pool_xml(&xml, f).map_err(|e| CmdError::api(format!("Failed to create pool from {file}"), e))?;
+    let p = ctl
+        .conn()?
+        .create_storage_pool_xml(&xml, f)
+        .map_err(|e| CmdError::api(format!("Failed to create pool from {file}"), e))?;
     ctl.extra(&format!("Pool {} created from {file}\n", p.name()));
     Ok(())
 }
 
-fn simple(ctl: &mut Ctl, cmd: &Cmd, op: impl FnOnce(&StoragePool) -> oxvirt_api::Result<()>, fail: &str, done: &str) -> Result<(), CmdError> {
+fn simple(
+    ctl: &mut Ctl,
+    cmd: &Cmd,
+    op: impl FnOnce(&StoragePool) -> oxvirt_api::Result<()>,
+    fail: &str,
+    done: &str,
+) -> Result<(), CmdError> {
     let p = pool(ctl, cmd)?;
     let name = p.name().to_string();
     op(&p).map_err(|e| CmdError::api(fail.replace("{}", &name), e))?;
@@ -238,9 +264,21 @@ pub fn pool_refresh(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 
 pub fn pool_autostart(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     if cmd.flag("disable") {
-        simple(ctl, cmd, |p| p.set_autostart(false), "failed to unmark pool {} as autostarted", "Pool {} unmarked as autostarted\n")
+        simple(
+            ctl,
+            cmd,
+            |p| p.set_autostart(false),
+            "failed to unmark pool {} as autostarted",
+            "Pool {} unmarked as autostarted\n",
+        )
     } else {
-        simple(ctl, cmd, |p| p.set_autostart(true), "failed to mark pool {} as autostarted", "Pool {} marked as autostarted\n")
+        simple(
+            ctl,
+            cmd,
+            |p| p.set_autostart(true),
+            "failed to mark pool {} as autostarted",
+            "Pool {} marked as autostarted\n",
+        )
     }
 }
 
@@ -311,12 +349,20 @@ pub fn vol_list(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
             .collect();
         return ctl.print_json(&serde_json::Value::Array(arr));
     }
-    let mut t = if details { Table::new(&["Name", "Path", "Type", "Capacity", "Allocation"]) } else { Table::new(&["Name", "Path"]) };
+    let mut t = if details {
+        Table::new(&["Name", "Path", "Type", "Capacity", "Allocation"])
+    } else {
+        Table::new(&["Name", "Path"])
+    };
     for v in &vols {
         let mut row = vec![v.name().to_string(), v.path().unwrap_or_else(|_| "unknown".into())];
         if details {
             match v.info() {
-                Ok(i) => row.extend([vol_type(i.kind).to_string(), pretty_capacity(i.capacity), pretty_capacity(i.allocation)]),
+                Ok(i) => row.extend([
+                    vol_type(i.kind).to_string(),
+                    pretty_capacity(i.capacity),
+                    pretty_capacity(i.allocation),
+                ]),
                 Err(_) => row.extend(["unknown".to_string(), "unknown".into(), "unknown".into()]),
             }
         }

@@ -7,7 +7,9 @@ use oxvirt_api::Connect;
 
 use crate::error::CmdError;
 use crate::parse::Cmd;
-use crate::{cmd_domain as dom, cmd_host as host, cmd_iface as ifc, cmd_network as net, cmd_nodedev as nd, cmd_storage as st};
+use crate::{
+    cmd_domain as dom, cmd_host as host, cmd_iface as ifc, cmd_network as net, cmd_nodedev as nd, cmd_storage as st,
+};
 
 pub type Handler = fn(&mut Ctl, &Cmd) -> Result<(), CmdError>;
 
@@ -76,7 +78,14 @@ pub struct CmdDef {
     pub no_connect: bool,
 }
 
-const fn c(group: &'static str, name: &'static str, help: &'static str, desc: &'static str, opts: &'static [OptDef], run: Handler) -> CmdDef {
+const fn c(
+    group: &'static str,
+    name: &'static str,
+    help: &'static str,
+    desc: &'static str,
+    opts: &'static [OptDef],
+    run: Handler,
+) -> CmdDef {
     CmdDef { name, aliases: &[], group, help, desc, opts, run, no_connect: false }
 }
 

@@ -79,7 +79,8 @@ pub fn edit_loop(
         .tempdir()
         .map_err(|source| CmdError::Io { context: "cannot create a temporary directory".into(), source })?;
     let path = dir.path().join(format!("document.{suffix}"));
-    std::fs::write(&path, orig).map_err(|source| CmdError::Io { context: format!("cannot write {}", path.display()), source })?;
+    std::fs::write(&path, orig)
+        .map_err(|source| CmdError::Io { context: format!("cannot write {}", path.display()), source })?;
     let mut need_edit = true;
     loop {
         if need_edit {

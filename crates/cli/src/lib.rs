@@ -105,7 +105,8 @@ fn parse_global(args: &[String]) -> Early {
                 Some((n, v)) => (n, Some(v.to_string())),
                 None => (long, None),
             };
-            let needs_arg = matches!(name, "connect" | "debug" | "escape" | "log" | "keepalive-interval" | "keepalive-count");
+            let needs_arg =
+                matches!(name, "connect" | "debug" | "escape" | "log" | "keepalive-interval" | "keepalive-count");
             let val = if needs_arg && val.is_none() {
                 i += 1;
                 match args.get(i) {

@@ -43,10 +43,9 @@ impl Cmd {
     pub fn int<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, CmdError> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => v
-                .parse::<T>()
-                .map(Some)
-                .map_err(|_| CmdError::Usage(format!("Numeric value '{v}' for <{name}> option is malformed or out of range"))),
+            Some(v) => v.parse::<T>().map(Some).map_err(|_| {
+                CmdError::Usage(format!("Numeric value '{v}' for <{name}> option is malformed or out of range"))
+            }),
         }
     }
 
@@ -65,7 +64,9 @@ fn tokenize(line: &str) -> Result<Vec<Token>, CmdError> {
     let chars: Vec<char> = line.chars().collect();
     let mut i = 0;
     loop {
-        while i < chars.len() && (chars[i] == ' ' || chars[i] == '\t' || (chars[i] == '\\' && chars.get(i + 1) == Some(&'\n'))) {
+        while i < chars.len()
+            && (chars[i] == ' ' || chars[i] == '\t' || (chars[i] == '\\' && chars.get(i + 1) == Some(&'\n')))
+        {
             i += if chars[i] == '\\' { 2 } else { 1 };
         }
         if i >= chars.len() {
@@ -213,7 +214,11 @@ fn parse_one(words: Vec<String>) -> Result<Option<Cmd>, CmdError> {
             data_only = true;
         } else {
             // Positional: the first non-boolean option not yet given (argv options soak up the rest).
-            let slot = def.opts.iter().enumerate().find(|(i, o)| o.kind != OptKind::Bool && !o.named_only && (!seen[*i] || o.kind == OptKind::Argv));
+            let slot = def
+                .opts
+                .iter()
+                .enumerate()
+                .find(|(i, o)| o.kind != OptKind::Bool && !o.named_only && (!seen[*i] || o.kind == OptKind::Argv));
             match slot {
                 Some((i, o)) => {
                     seen[i] = true;

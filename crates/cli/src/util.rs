@@ -4,7 +4,8 @@ use crate::error::CmdError;
 
 /// Reads an XML (or other) input file, with virsh's wording when it cannot.
 pub fn read_file(path: &str) -> Result<String, CmdError> {
-    std::fs::read_to_string(path).map_err(|source| CmdError::Io { context: format!("Failed to open file '{path}'"), source })
+    std::fs::read_to_string(path)
+        .map_err(|source| CmdError::Io { context: format!("Failed to open file '{path}'"), source })
 }
 
 /// Parses a document a connection sent through the typed model; `None` when it does not parse,

@@ -46,7 +46,12 @@ fn shell_reads_commands_from_stdin() {
     let o = run(env!("CARGO_BIN_EXE_oxvirt"), &["-q", "-r", "-c", D], Some("domid test\n"), &[]);
     assert_eq!(o.stdout, "oxvirt > domid test\n1\noxvirt > \n");
     // connect inside the shell switches connections.
-    let o = run(env!("CARGO_BIN_EXE_oxvirt"), &["-q", "-r", "-c", D], Some("connect test:///default\ndefine /nonexistent\n"), &[]);
+    let o = run(
+        env!("CARGO_BIN_EXE_oxvirt"),
+        &["-q", "-r", "-c", D],
+        Some("connect test:///default\ndefine /nonexistent\n"),
+        &[],
+    );
     assert!(o.stderr.contains("Failed to open file '/nonexistent'"), "{}", o.stderr);
     assert!(o.stdout.contains("oxvirt # define"), "connect without --readonly makes it read-write: {}", o.stdout);
 }
@@ -111,7 +116,10 @@ fn bad_input_gives_clear_errors() {
     fails(&["shutdown", "test", "--mode", "sideways"], &["Unknown mode sideways value"]);
     fails(&["setmem", "test", "lots"], &["<size>"]);
     fails(&["setvcpus", "test", "many"], &["<count>"]);
-    fails(&["dominfo", "nope"], &["error: failed to get domain 'nope'", "hint: `oxvirt list --all` shows defined domains"]);
+    fails(
+        &["dominfo", "nope"],
+        &["error: failed to get domain 'nope'", "hint: `oxvirt list --all` shows defined domains"],
+    );
     fails(&["net-start", "nope"], &["failed to get network 'nope'", "net-list --all"]);
     fails(&["vol-info", "nope"], &["failed to get vol 'nope', specifying --pool might help"]);
     fails(&["uri 'unterminated"], &["missing '"]);
@@ -125,7 +133,11 @@ fn bad_input_gives_clear_errors() {
     assert!(o.stderr.contains("line 4, column 1"), "the XML error names line and column: {}", o.stderr);
     let o = oxvirt(&["-r", "-c", D, "define", bad.to_str().unwrap_or_default()]);
     assert_eq!(o.code, 1);
-    assert!(o.stderr.contains("read only") && o.stderr.contains("hint:") && o.stderr.contains("-r/--readonly"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("read only") && o.stderr.contains("hint:") && o.stderr.contains("-r/--readonly"),
+        "{}",
+        o.stderr
+    );
     let o = oxvirt(&["-r", "-c", D, "destroy", "test"]);
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("error: Failed to destroy domain 'test'"));
@@ -144,7 +156,11 @@ fn bad_input_gives_clear_errors() {
 fn warnings_from_define_are_printed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = dir.path().join("w.xml");
-    std::fs::write(&f, "<domain type='test'><name>w</name><memory>1024</memory><os><type>hvm</type></os><frobnicate/></domain>").expect("write");
+    std::fs::write(
+        &f,
+        "<domain type='test'><name>w</name><memory>1024</memory><os><type>hvm</type></os><frobnicate/></domain>",
+    )
+    .expect("write");
     let o = ox(&["define", f.to_str().unwrap_or_default()]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stdout.starts_with("Domain 'w' defined from"));
@@ -159,7 +175,9 @@ fn help_is_virsh_like() {
     assert!(o.stdout.contains("    list                           list domains\n"));
     assert!(o.stdout.contains("--json"));
     let o = ox(&["help", "shutdown"]);
-    assert!(o.stdout.starts_with("  NAME\n    shutdown - gracefully shutdown a domain\n\n  SYNOPSIS\n    shutdown <domain> [--mode <string>]\n"));
+    assert!(o.stdout.starts_with(
+        "  NAME\n    shutdown - gracefully shutdown a domain\n\n  SYNOPSIS\n    shutdown <domain> [--mode <string>]\n"
+    ));
     assert!(o.stdout.contains("    [--domain] <string>  domain name, id or uuid\n"));
     assert_eq!(ox(&["list", "--help"]).stdout, ox(&["help", "list"]).stdout);
     assert!(ox(&["help", "list"]).stdout.contains("--json"));
@@ -192,14 +210,26 @@ fn edit_runs_the_editor_and_redefines() {
         let _ = std::process::Command::new("chmod").arg("+x").arg(&p).status();
         p.display().to_string()
     };
-    let env_run = |editor: &str, input: &str| run(env!("CARGO_BIN_EXE_oxvirt"), &["-c", D, "edit", "test"], Some(input), &[("EDITOR", editor), ("VISUAL", "")]);
+    let env_run = |editor: &str, input: &str| {
+        run(
+            env!("CARGO_BIN_EXE_oxvirt"),
+            &["-c", D, "edit", "test"],
+            Some(input),
+            &[("EDITOR", editor), ("VISUAL", "")],
+        )
+    };
     let o = env_run("true", "");
     assert_eq!((o.code, o.stdout.as_str()), (0, "Domain 'test' XML configuration not changed.\n\n"));
     let o = env_run(&script("more-cpus", "sed -i 's/<vcpu\\([^>]*\\)>2</<vcpu\\1>3</' \"$1\""), "");
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(o.stdout, "Domain 'test' XML configuration edited.\n\n");
     // Each run is a fresh test:///default, so check the redefinition inside one call.
-    let o = run(env!("CARGO_BIN_EXE_oxvirt"), &["-c", D, "edit test; dumpxml test --inactive"], None, &[("EDITOR", &script("more-cpus2", "sed -i 's/<vcpu\\([^>]*\\)>2</<vcpu\\1>3</' \"$1\""))]);
+    let o = run(
+        env!("CARGO_BIN_EXE_oxvirt"),
+        &["-c", D, "edit test; dumpxml test --inactive"],
+        None,
+        &[("EDITOR", &script("more-cpus2", "sed -i 's/<vcpu\\([^>]*\\)>2</<vcpu\\1>3</' \"$1\""))],
+    );
     assert!(o.stdout.contains(">3</vcpu>"), "{}", o.stdout);
     // A broken document: the error is shown and the user is asked; "n" gives up.
     let o = env_run(&script("break", "sed -i 's/<name>/<nam>/' \"$1\""), "n\n");

@@ -97,7 +97,17 @@ const DEFAULT_READS: &[&[&str]] = &[
     &["detach-interface", "test", "network"],
     &["detach-interface", "test", "bridge"],
     &["detach-interface", "test", "network", "--print-xml"],
-    &["attach-interface", "test", "network", "default", "--inbound", "100,200,,50", "--outbound", "10,20", "--print-xml"],
+    &[
+        "attach-interface",
+        "test",
+        "network",
+        "default",
+        "--inbound",
+        "100,200,,50",
+        "--outbound",
+        "10,20",
+        "--print-xml",
+    ],
     &["attach-interface", "test", "vhostuser", "/tmp/s", "--source-mode", "server", "--print-xml"],
     &["attach-interface", "test", "vhostuser", "/tmp/s", "--print-xml"],
     &["attach-interface", "test", "network", "default", "--inbound", "1,2,3,4,5"],
@@ -185,14 +195,24 @@ fn write_sequence_matches_virsh() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let dom = oxvirt(&["-c", "test:///default", "dumpxml", "test"]).stdout;
-    let dom2: String = dom.replace("<name>test</name>", "<name>t2</name>").lines().filter(|l| !l.contains("<uuid>")).map(|l| format!("{l}\n")).collect();
+    let dom2: String = dom
+        .replace("<name>test</name>", "<name>t2</name>")
+        .lines()
+        .filter(|l| !l.contains("<uuid>"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     std::fs::write(d.join("t2.xml"), dom2).expect("write");
-    let net = "<network><name>n2</name><bridge name='virbr9'/><ip address='192.168.9.1' netmask='255.255.255.0'/></network>";
+    let net =
+        "<network><name>n2</name><bridge name='virbr9'/><ip address='192.168.9.1' netmask='255.255.255.0'/></network>";
     std::fs::write(d.join("n2.xml"), net).expect("write");
     let pool_dir = d.join("p2");
-    std::fs::write(d.join("p2.xml"), format!("<pool type='dir'><name>p2</name><target><path>{}</path></target></pool>", pool_dir.display()))
+    std::fs::write(
+        d.join("p2.xml"),
+        format!("<pool type='dir'><name>p2</name><target><path>{}</path></target></pool>", pool_dir.display()),
+    )
+    .expect("write");
+    std::fs::write(d.join("v1.xml"), "<volume><name>v1</name><capacity unit='M'>10</capacity></volume>")
         .expect("write");
-    std::fs::write(d.join("v1.xml"), "<volume><name>v1</name><capacity unit='M'>10</capacity></volume>").expect("write");
     let p = |f: &str| d.join(f).display().to_string();
     let chain = format!(
         "define {t2}; start t2; suspend t2; resume t2; reboot t2; reset t2; shutdown t2; start t2; managedsave-remove t2; destroy t2; \
@@ -211,7 +231,10 @@ fn write_sequence_matches_virsh() {
     let o = oxvirt(&["-c", "test:///default", &chain]);
     // Objects defined without a UUID get a random one on each side.
     let uuids = |s: &str| -> String {
-        normalize(s).lines().map(|l| if l.starts_with("UUID:") { "UUID: <generated>\n".to_string() } else { format!("{l}\n") }).collect()
+        normalize(s)
+            .lines()
+            .map(|l| if l.starts_with("UUID:") { "UUID: <generated>\n".to_string() } else { format!("{l}\n") })
+            .collect()
     };
     assert_eq!(uuids(&o.stdout), uuids(&v.stdout));
     assert_eq!(o.code, v.code);
@@ -229,7 +252,10 @@ fn direct_interfaces_list_like_virsh() {
 </devices></domain>",
     )
     .expect("write");
-    let chain = format!("define {}; domiflist dd; start dd; domiflist dd; domif-getlink dd mytap; domiflist dd --inactive", xml.display());
+    let chain = format!(
+        "define {}; domiflist dd; start dd; domiflist dd; domif-getlink dd mytap; domiflist dd --inactive",
+        xml.display()
+    );
     compare("test:///default", &[&chain]);
 }
 
@@ -376,7 +402,8 @@ fn nodedev_commands_match_virsh_on_a_node_file() {
 #[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn net_update_script_matches_virsh() {
-    let script = "net-update default add ip-dhcp-host \"<host mac='52:54:00:00:00:01' ip='192.168.122.50' name='h1'/>\"; \
+    let script =
+        "net-update default add ip-dhcp-host \"<host mac='52:54:00:00:00:01' ip='192.168.122.50' name='h1'/>\"; \
         net-dumpxml default; \
         net-update default add ip-dhcp-host \"<host mac='52:54:00:00:00:01' ip='192.168.122.50'/>\"; \
         net-update default modify ip-dhcp-host \"<host mac='52:54:00:00:00:01' ip='192.168.122.51'/>\" --config; \
@@ -501,7 +528,13 @@ const NET_UPDATE_OTHER: &[&str] = &[
 #[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 (make test)")]
 fn net_update_dns_forward_and_portgroups_match_virsh() {
     for cmd in NET_UPDATE_OTHER {
-        compare("test:///default", &[&format!("{}; {cmd}", NET_UPDATE_OTHER.iter().take_while(|c| *c != cmd).copied().collect::<Vec<_>>().join("; "))]);
+        compare(
+            "test:///default",
+            &[&format!(
+                "{}; {cmd}",
+                NET_UPDATE_OTHER.iter().take_while(|c| *c != cmd).copied().collect::<Vec<_>>().join("; ")
+            )],
+        );
     }
 }
 

@@ -216,8 +216,12 @@ impl Netns {
     }
     /// Links other than `lo`, our nftables tables, and processes inside.
     fn leftovers(&self) -> (Vec<String>, String, usize) {
-        let links: Vec<String> =
-            self.sh(&["ip", "-o", "link"]).lines().filter_map(|l| l.split(": ").nth(1).map(str::to_string)).filter(|n| n != "lo").collect();
+        let links: Vec<String> = self
+            .sh(&["ip", "-o", "link"])
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1).map(str::to_string))
+            .filter(|n| n != "lo")
+            .collect();
         let tables = self.sh(&["nft", "list", "tables"]).trim().to_string();
         let o = Command::new("ip").args(["netns", "pids", &self.0]).output().expect("ip netns pids");
         (links, tables, String::from_utf8_lossy(&o.stdout).lines().count())
@@ -290,5 +294,7 @@ fn kill9_during_net_start_is_undone() {
         }
         assert!(left.0.is_empty() && left.1.is_empty() && left.2 == 0, "{what}: left {left:?}");
     }
-    eprintln!("{rounds} kills of net-start: {left_behind} left a half-started network behind, all undone by the next call");
+    eprintln!(
+        "{rounds} kills of net-start: {left_behind} left a half-started network behind, all undone by the next call"
+    );
 }

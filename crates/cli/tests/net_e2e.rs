@@ -51,7 +51,11 @@ fn run(cmd: &mut Command, timeout: Duration) -> (i32, String, String) {
 fn tempfile_path(what: &str) -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    std::env::temp_dir().join(format!("oxvirt-net-e2e-{}-{}-{what}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)))
+    std::env::temp_dir().join(format!(
+        "oxvirt-net-e2e-{}-{}-{what}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ))
 }
 
 /// The namespace and the embedded root; on drop (also when the test fails) guests are killed,
@@ -166,7 +170,10 @@ impl World {
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.root.join(format!("child{}.err", self.children.borrow().len()))).expect("stderr file"))
+            .stderr(
+                std::fs::File::create(self.root.join(format!("child{}.err", self.children.borrow().len())))
+                    .expect("stderr file"),
+            )
             .spawn()
             .expect("spawn");
         let mut children = self.children.borrow_mut();
@@ -202,7 +209,8 @@ while True:
         f.write(a[0] + ' ' + d.decode(errors='replace').strip() + '\\n')
 ";
         let file = self.root.join(format!("tcp-{port}.log"));
-        let idx = self.spawn_in(up, &["/usr/bin/python3", "-c", SERVER, UP_FAR, &port.to_string(), &file.display().to_string()]);
+        let idx = self
+            .spawn_in(up, &["/usr/bin/python3", "-c", SERVER, UP_FAR, &port.to_string(), &file.display().to_string()]);
         let ready = PathBuf::from(format!("{}.ready", file.display()));
         let deadline = Instant::now() + Duration::from_secs(20);
         while !ready.exists() {
@@ -228,7 +236,9 @@ while True:
             let (_, pids, _) = run(Command::new("ip").args(["netns", "pids", &self.ns]), CALL);
             let left: Vec<String> = pids
                 .split_whitespace()
-                .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).ok().map(|c| format!("{p} {}", c.trim())))
+                .filter_map(|p| {
+                    std::fs::read_to_string(format!("/proc/{p}/comm")).ok().map(|c| format!("{p} {}", c.trim()))
+                })
                 .filter(|c| c.ends_with(" dnsmasq") || c.contains("qemu"))
                 .collect();
             if left.is_empty() {
@@ -244,7 +254,10 @@ while True:
     }
 
     /// Calls the API in-process, on a thread that entered the test's namespace.
-    fn api<T: Send>(&self, f: impl FnOnce(&oxvirt_api::Connect) -> oxvirt_api::Result<T> + Send) -> oxvirt_api::Result<T> {
+    fn api<T: Send>(
+        &self,
+        f: impl FnOnce(&oxvirt_api::Connect) -> oxvirt_api::Result<T> + Send,
+    ) -> oxvirt_api::Result<T> {
         use std::os::fd::AsRawFd;
         oxvirt_cli::register_drivers();
         let path = format!("/run/netns/{}", self.ns);
@@ -281,7 +294,9 @@ impl Drop for World {
             let _ = self.ox_raw(&["destroy", g]);
             // Should the CLI have failed, QEMU must not outlive the test.
             if let Ok(text) = std::fs::read(self.root.join(format!("run/qemu/status/{g}.status"))) {
-                if let Some(pid) = serde_json::from_slice::<serde_json::Value>(&text).ok().and_then(|v| v["pid"].as_i64()) {
+                if let Some(pid) =
+                    serde_json::from_slice::<serde_json::Value>(&text).ok().and_then(|v| v["pid"].as_i64())
+                {
                     kill(pid);
                 }
             }
@@ -291,7 +306,9 @@ impl Drop for World {
         for n in &nets {
             let _ = self.ox_raw(&["net-destroy", n]);
             if let Ok(text) = std::fs::read(self.root.join(format!("run/network/{n}.json"))) {
-                if let Some(pid) = serde_json::from_slice::<serde_json::Value>(&text).ok().and_then(|v| v["dnsmasq_pid"].as_i64()) {
+                if let Some(pid) =
+                    serde_json::from_slice::<serde_json::Value>(&text).ok().and_then(|v| v["dnsmasq_pid"].as_i64())
+                {
                     kill(pid);
                 }
             }
@@ -312,7 +329,14 @@ fn kill(pid: i64) {
 }
 
 fn guest_xml(name: &str, mac: &str, ping: &str, log: &Path, guest: &Path) -> String {
-    guest_xml_with(name, mac, &format!("oxvirt.ping={ping}"), &format!("type='network'>\n      <source network='{NET}'/"), log, guest)
+    guest_xml_with(
+        name,
+        mac,
+        &format!("oxvirt.ping={ping}"),
+        &format!("type='network'>\n      <source network='{NET}'/"),
+        log,
+        guest,
+    )
 }
 
 /// `checks`: the guest's net-mode kernel arguments; `nic`: the rest of the `<interface` start
@@ -412,7 +436,10 @@ fn two_guests_on_a_nat_network() {
 
     let leases = w.ox(&["net-dhcp-leases", NET]);
     for (mac, ip) in [(mac1, ip1), (mac2, ip2)] {
-        assert!(leases.lines().any(|l| l.contains(mac) && l.contains(&format!("{ip}/24"))), "lease of {mac}:\n{leases}");
+        assert!(
+            leases.lines().any(|l| l.contains(mac) && l.contains(&format!("{ip}/24"))),
+            "lease of {mac}:\n{leases}"
+        );
     }
     let one = w.ox(&["net-dhcp-leases", NET, "--mac", mac1]);
     assert!(one.contains(ip1) && !one.contains(ip2), "leases of one MAC:\n{one}");
@@ -444,7 +471,10 @@ fn two_guests_on_a_nat_network() {
     w.ox(&["attach-interface", "g2", "network", NET, "--mac", mac3, "--model", "virtio", "--live"]);
     let live2 = w.ox(&["dumpxml", "g2"]);
     assert!(live2.contains(mac3), "hot-plugged NIC in the live XML:\n{live2}");
-    assert_eq!(w.links().lines().filter(|l| l.contains(": vnet") && l.contains(&format!("master {BRIDGE}"))).count(), 3);
+    assert_eq!(
+        w.links().lines().filter(|l| l.contains(": vnet") && l.contains(&format!("master {BRIDGE}"))).count(),
+        3
+    );
     assert_eq!(w.runtime()["connections"], 3, "hot-plugged NIC counted");
     w.ox(&["detach-interface", "g2", "network", "--mac", mac3, "--live"]);
     assert!(!w.ox(&["dumpxml", "g2"]).contains(mac3), "unplugged NIC still in the live XML");
@@ -498,7 +528,8 @@ fn network_nic(net: &str) -> String {
 
 /// Whether `ip` answers 2 pings from namespace `ns` (busybox ping, 3 s each).
 fn pings(ns: &str, ip: &str) -> bool {
-    let (c, _, _) = run(Command::new("ip").args(["netns", "exec", ns, "busybox", "ping", "-c", "2", "-W", "3", ip]), CALL);
+    let (c, _, _) =
+        run(Command::new("ip").args(["netns", "exec", ns, "busybox", "ping", "-c", "2", "-W", "3", ip]), CALL);
     c == 0
 }
 
@@ -595,7 +626,9 @@ fn isolated_guest_cannot_reach_upstream_but_reaches_its_neighbour() {
     // bridge) with a default route, forwarding on and a route back upstream: only the oxvirt
     // rules stand in the way, and they must stop it.
     let lan = w.extra_ns("lan");
-    w.sh(&["ip", "link", "add", "vlan0", "master", bridge, "up", "type", "veth", "peer", "name", "vlan1", "netns", &lan]);
+    w.sh(&[
+        "ip", "link", "add", "vlan0", "master", bridge, "up", "type", "veth", "peer", "name", "vlan1", "netns", &lan,
+    ]);
     w.sh_in(&lan, &["ip", "addr", "add", "192.168.144.50/24", "dev", "vlan1"]);
     w.sh_in(&lan, &["ip", "link", "set", "vlan1", "up"]);
     w.sh_in(&lan, &["ip", "route", "add", "default", "via", "192.168.144.1"]);
@@ -604,18 +637,26 @@ fn isolated_guest_cannot_reach_upstream_but_reaches_its_neighbour() {
     // With STP on, a new bridge port listens and learns for a while before it forwards.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !w.sh(&["bridge", "link", "show", "dev", "vlan0"]).contains("state forwarding") {
-        assert!(Instant::now() < deadline, "vlan0 never forwarding: {}", w.sh(&["bridge", "link", "show", "dev", "vlan0"]));
+        assert!(
+            Instant::now() < deadline,
+            "vlan0 never forwarding: {}",
+            w.sh(&["bridge", "link", "show", "dev", "vlan0"])
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(pings(&lan, ip2), "stand-in guest reaches guest 2 over the bridge");
-    let (c, o, e) =
-        run(Command::new("ip").args(["netns", "exec", &lan, "busybox", "nc", "-w", "3", UP_FAR, &port.to_string()]), CALL);
+    let (c, o, e) = run(
+        Command::new("ip").args(["netns", "exec", &lan, "busybox", "nc", "-w", "3", UP_FAR, &port.to_string()]),
+        CALL,
+    );
     assert_ne!(c, 0, "stand-in guest connected upstream from the isolated network: {o}{e}");
     assert!(server_lines(&log).is_empty(), "server got a connection: {:?}", server_lines(&log));
     // The same path is open once oxvirt's rules are gone (net-destroy below removes them anyway).
     w.sh(&["nft", "delete", "table", "ip", "oxvirt"]);
-    let (c, o, e) =
-        run(Command::new("ip").args(["netns", "exec", &lan, "busybox", "nc", "-w", "3", UP_FAR, &port.to_string()]), CALL);
+    let (c, o, e) = run(
+        Command::new("ip").args(["netns", "exec", &lan, "busybox", "nc", "-w", "3", UP_FAR, &port.to_string()]),
+        CALL,
+    );
     assert_eq!(c, 0, "without oxvirt's rules the path is open: {o}{e}");
     w.sh(&["ip", "link", "del", "vlan0"]);
     w.stop(server);
@@ -684,7 +725,10 @@ fn guest_on_a_bridge_the_test_made() {
 
     let serial = w.root.join("g1.serial");
     let nic = format!("type='bridge'>\n      <source bridge='{bridge}'/");
-    w.ox(&["define", &w.file("g1.xml", &guest_xml_with("g1", mac, &format!("oxvirt.ping={gw}"), &nic, &serial, &guest))]);
+    w.ox(&[
+        "define",
+        &w.file("g1.xml", &guest_xml_with("g1", mac, &format!("oxvirt.ping={gw}"), &nic, &serial, &guest)),
+    ]);
     w.ox(&["start", "g1"]);
     let live = w.ox(&["dumpxml", "g1"]);
     assert!(live.contains("<target dev='vnet"), "tap name in the live XML:\n{live}");
@@ -722,7 +766,10 @@ fn bandwidth_limits_on_a_running_guests_tap_and_the_network_bridge() {
     let serial = w.root.join("g1.serial");
     // 500 KiB/s to the guest = 4 Mbit in tc's notation.
     let nic = format!("{}><bandwidth><inbound average='500' peak='1000' burst='64'/></bandwidth", network_nic(net));
-    w.ox(&["define", &w.file("g1.xml", &guest_xml_with("g1", mac, "oxvirt.ping=192.168.146.1", &nic, &serial, &guest))]);
+    w.ox(&[
+        "define",
+        &w.file("g1.xml", &guest_xml_with("g1", mac, "oxvirt.ping=192.168.146.1", &nic, &serial, &guest)),
+    ]);
     w.ox(&["start", "g1"]);
     let live = w.ox(&["dumpxml", "g1"]);
     let tap = live
@@ -734,7 +781,10 @@ fn bandwidth_limits_on_a_running_guests_tap_and_the_network_bridge() {
     let qdiscs = w.sh(&["tc", "qdisc", "show", "dev", &tap]);
     assert!(qdiscs.contains("qdisc htb 1: root") && qdiscs.contains("default 0x1"), "{tap}:\n{qdiscs}");
     let classes = w.sh(&["tc", "class", "show", "dev", &tap]);
-    assert!(classes.contains("class htb 1:1 root") && classes.contains("rate 4Mbit ceil 8Mbit burst 64Kb"), "{tap}:\n{classes}");
+    assert!(
+        classes.contains("class htb 1:1 root") && classes.contains("rate 4Mbit ceil 8Mbit burst 64Kb"),
+        "{tap}:\n{classes}"
+    );
     // Traffic still flows through the shaped tap: DHCP and a ping to the gateway.
     let text = wait_for(&serial, "OXVIRT-NET-DONE");
     assert!(text.contains(&format!("OXVIRT-NET ip={ip}")), "guest's lease:\n{text}");
@@ -745,7 +795,19 @@ fn bandwidth_limits_on_a_running_guests_tap_and_the_network_bridge() {
 
     // A hot-plugged NIC gets its limit too (virsh's --inbound average[,peak[,burst]]).
     let mac2 = "52:54:00:0e:2e:52";
-    w.ox(&["attach-interface", "g1", "network", net, "--mac", mac2, "--model", "virtio", "--inbound", "300,600", "--live"]);
+    w.ox(&[
+        "attach-interface",
+        "g1",
+        "network",
+        net,
+        "--mac",
+        mac2,
+        "--model",
+        "virtio",
+        "--inbound",
+        "300,600",
+        "--live",
+    ]);
     let live = w.ox(&["dumpxml", "g1"]);
     let tap2 = live
         .split("<target dev='")
@@ -793,7 +855,16 @@ while True:
     let file = w.root.join(format!("sink-{port}.log"));
     w.spawn_in(
         up,
-        &["/usr/bin/python3", "-c", SINK, UP_FAR, &port.to_string(), &file.display().to_string(), &total.to_string(), &skip.to_string()],
+        &[
+            "/usr/bin/python3",
+            "-c",
+            SINK,
+            UP_FAR,
+            &port.to_string(),
+            &file.display().to_string(),
+            &total.to_string(),
+            &skip.to_string(),
+        ],
     );
     let ready = PathBuf::from(format!("{}.ready", file.display()));
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -942,7 +1013,8 @@ fn outbound_limit_measured_from_a_real_guest() {
     assert!(iftune(&w, "g1", "52:54:00:0e:2e:62").iter().all(|(_, v)| *v == 0));
 
     let mut sh = GuestShell::connect(&sock, &log);
-    let send = format!("dd if=/dev/zero bs=1000 count={} 2>/dev/null | nc {UP_FAR} {port} >/dev/null 2>&1", total / 1000);
+    let send =
+        format!("dd if=/dev/zero bs=1000 count={} 2>/dev/null | nc {UP_FAR} {port} >/dev/null 2>&1", total / 1000);
     sh.run(&send, Duration::from_secs(90));
     let limited = sink_rate(&sink, 1);
     println!("guest -> upstream with <outbound average='500'/>: {:.0} kB/s", limited as f64 / 1e3);
@@ -959,7 +1031,10 @@ fn outbound_limit_measured_from_a_real_guest() {
         "new limit on {tap}:\n{ingress}\n{tables}"
     );
     assert!(w.ox(&["dumpxml", "g1"]).contains("<outbound average='1000'/>"));
-    assert!(w.ox(&["dumpxml", "g1", "--inactive"]).contains("<outbound average='500'/>"), "--live left the config alone");
+    assert!(
+        w.ox(&["dumpxml", "g1", "--inactive"]).contains("<outbound average='500'/>"),
+        "--live left the config alone"
+    );
     sh.run(&send, Duration::from_secs(90));
     let faster = sink_rate(&sink, 2);
     println!("guest -> upstream after domiftune --outbound 1000: {:.0} kB/s", faster as f64 / 1e3);
@@ -1081,11 +1156,21 @@ fn multiqueue_named_taps_vhost_refusal_and_ethernet() {
     let w = World::new("mq");
     let (net, bridge) = ("oxnetmq", "virbr47");
     let (mac, ip) = ("52:54:00:0e:47:01", "192.168.147.11");
-    w.ox(&["net-define", &w.file("net.xml", &net_xml(net, bridge, "<forward mode='nat'/>", "192.168.147", &[(mac, ip)]))]);
+    w.ox(&[
+        "net-define",
+        &w.file("net.xml", &net_xml(net, bridge, "<forward mode='nat'/>", "192.168.147", &[(mac, ip)])),
+    ]);
     w.ox(&["net-start", net]);
 
     let sock = w.root.join("mq.console");
-    let xml = mq_guest_xml("mq", mac, &network_nic(net), "\n      <target dev='mytap0'/>\n      <driver queues='2'/>", &sock, &guest);
+    let xml = mq_guest_xml(
+        "mq",
+        mac,
+        &network_nic(net),
+        "\n      <target dev='mytap0'/>\n      <driver queues='2'/>",
+        &sock,
+        &guest,
+    );
     w.ox(&["define", &w.file("mq.xml", &xml)]);
     assert!(w.ox(&["dumpxml", "mq", "--inactive"]).contains("<target dev='mytap0'/>"), "the user's tap name is kept");
     w.ox(&["start", "mq"]);
@@ -1097,9 +1182,15 @@ fn multiqueue_named_taps_vhost_refusal_and_ethernet() {
     let flags = w.sh(&["cat", "/sys/class/net/mytap0/tun_flags"]);
     let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).expect("tun_flags");
     assert!(flags & 0x100 != 0, "IFF_MULTI_QUEUE on mytap0: {flags:#x}");
-    let status: serde_json::Value = serde_json::from_slice(&std::fs::read(w.root.join("run/qemu/status/mq.status")).expect("status")).expect("json");
-    let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", status["pid"])).expect("QEMU's cmdline").replace('\0', " ");
-    assert!(cmdline.contains("\"fds\":") && cmdline.contains("\"mq\":true") && cmdline.contains("\"vectors\":6"), "{cmdline}");
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.root.join("run/qemu/status/mq.status")).expect("status"))
+            .expect("json");
+    let cmdline =
+        std::fs::read_to_string(format!("/proc/{}/cmdline", status["pid"])).expect("QEMU's cmdline").replace('\0', " ");
+    assert!(
+        cmdline.contains("\"fds\":") && cmdline.contains("\"mq\":true") && cmdline.contains("\"vectors\":6"),
+        "{cmdline}"
+    );
 
     let boot = con.until("OXVIRT-NET-DONE");
     assert!(boot.contains(&format!("OXVIRT-NET ip={ip}")), "lease over the multiqueue NIC:\n{boot}");
@@ -1121,7 +1212,10 @@ fn multiqueue_named_taps_vhost_refusal_and_ethernet() {
         .and_then(|l| l.split_whitespace().next().map(str::to_string))
         .expect("hot-plugged NIC in domiflist");
     let flags = w.sh(&["cat", &format!("/sys/class/net/{hot_tap}/tun_flags")]);
-    assert!(u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).expect("tun_flags") & 0x100 != 0, "{hot_tap}: {flags}");
+    assert!(
+        u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).expect("tun_flags") & 0x100 != 0,
+        "{hot_tap}: {flags}"
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let hot_queues = loop {
         let out = con.cmd("ls /sys/class/net/eth1/queues 2>&1");
@@ -1130,20 +1224,42 @@ fn multiqueue_named_taps_vhost_refusal_and_ethernet() {
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    assert!(hot_queues.contains("rx-0") && hot_queues.contains("rx-1") && hot_queues.contains("tx-1"), "hot-plugged NIC's queues:\n{hot_queues}");
+    assert!(
+        hot_queues.contains("rx-0") && hot_queues.contains("rx-1") && hot_queues.contains("tx-1"),
+        "hot-plugged NIC's queues:\n{hot_queues}"
+    );
     w.api(|c| c.lookup_domain_by_name("mq")?.detach_device(&hot, 1)).expect("detach-device --live");
     assert!(!w.links().contains(&format!(": {hot_tap}:")), "hot-plugged tap gone after detach");
 
     // The same name again: refused, naming the device; nothing counted or left.
-    let xml2 = mq_guest_xml("mq2", "52:54:00:0e:47:02", &network_nic(net), "\n      <target dev='mytap0'/>", &w.root.join("mq2.console"), &guest);
+    let xml2 = mq_guest_xml(
+        "mq2",
+        "52:54:00:0e:47:02",
+        &network_nic(net),
+        "\n      <target dev='mytap0'/>",
+        &w.root.join("mq2.console"),
+        &guest,
+    );
     let (c, o, e) = w.ox_raw(&["create", &w.file("mq2.xml", &xml2)]);
     assert_ne!(c, 0, "second mytap0 refused:\n{o}");
     assert!(e.contains("mytap0 interface already exists") && e.contains("interface[1]/target"), "{e}");
     // vhost-net asked for but missing: refused naming the element, before any tap exists.
-    let xml3 = mq_guest_xml("mq3", "52:54:00:0e:47:03", &network_nic(net), "\n      <driver name='vhost'/>", &w.root.join("mq3.console"), &guest);
+    let xml3 = mq_guest_xml(
+        "mq3",
+        "52:54:00:0e:47:03",
+        &network_nic(net),
+        "\n      <driver name='vhost'/>",
+        &w.root.join("mq3.console"),
+        &guest,
+    );
     let (c, o, e) = w.ox_raw(&["create", &w.file("mq3.xml", &xml3)]);
     assert_ne!(c, 0, "vhost refused:\n{o}");
-    assert!(e.contains("interface[1]/driver/@name") && e.contains("vhost-net was requested") && e.contains("/dev/vhost-net"), "{e}");
+    assert!(
+        e.contains("interface[1]/driver/@name")
+            && e.contains("vhost-net was requested")
+            && e.contains("/dev/vhost-net"),
+        "{e}"
+    );
     assert_eq!(w.runtime_of(net)["connections"], 1, "refused starts gave their connections back");
     let links = w.links();
     assert_eq!(links.lines().filter(|l| l.contains(": vnet") || l.contains(": mytap")).count(), 1, "{links}");
@@ -1173,7 +1289,10 @@ fn multiqueue_named_taps_vhost_refusal_and_ethernet() {
         .unwrap_or_else(|| panic!("generated tap of the managed ethernet NIC:\n{live}"))
         .to_string();
     let links = w.links();
-    assert!(links.lines().any(|l| l.contains(&format!(": {gen}:")) && !l.contains("master")), "managed ethernet tap on no bridge:\n{links}");
+    assert!(
+        links.lines().any(|l| l.contains(&format!(": {gen}:")) && !l.contains("master")),
+        "managed ethernet tap on no bridge:\n{links}"
+    );
     w.ox(&["destroy", "eth"]);
     let links = w.links();
     assert!(links.contains(": ext0:"), "the unmanaged tap stays:\n{links}");
@@ -1255,15 +1374,26 @@ fn direct_guests_in_bridge_mode_reach_the_lan_and_each_other() {
     let (lan_ns, dhcp) = lan(&w, &[(mac1, ip1), (mac2, ip2)]);
 
     // A host interface that does not exist: named in the error, nothing left behind.
-    let bad = w.file("bad.xml", &guest_xml_with("g3", "52:54:00:0e:2e:69", "", &direct_nic("eth9", "bridge"), &w.root.join("g3.serial"), &guest));
+    let bad = w.file(
+        "bad.xml",
+        &guest_xml_with(
+            "g3",
+            "52:54:00:0e:2e:69",
+            "",
+            &direct_nic("eth9", "bridge"),
+            &w.root.join("g3.serial"),
+            &guest,
+        ),
+    );
     w.ox(&["define", &bad]);
     let (code, _, err) = w.ox_raw(&["start", "g3"]);
     assert_ne!(code, 0, "started on a missing host interface");
     assert!(err.contains("interface 1: <source dev='eth9'>: no such host interface"), "error: {err}");
     w.ox(&["undefine", "g3"]);
     // A start failing after its macvtap was made (unknown NIC model) deletes it again.
-    let bad = guest_xml_with("g3", "52:54:00:0e:2e:69", "", &direct_nic(LOWER, "bridge"), &w.root.join("g3.serial"), &guest)
-        .replace("<model type='virtio'/>", "<model type='no-such-nic'/>");
+    let bad =
+        guest_xml_with("g3", "52:54:00:0e:2e:69", "", &direct_nic(LOWER, "bridge"), &w.root.join("g3.serial"), &guest)
+            .replace("<model type='virtio'/>", "<model type='no-such-nic'/>");
     w.ox(&["define", &w.file("bad.xml", &bad)]);
     let (code, _, err) = w.ox_raw(&["start", "g3"]);
     assert_ne!(code, 0, "g3 with an unknown NIC model started");
@@ -1295,7 +1425,10 @@ fn direct_guests_in_bridge_mode_reach_the_lan_and_each_other() {
     let links = macvtaps(&w);
     assert_eq!(links.len(), 2, "two macvtaps: {links:?}");
     for (dev, mac) in [("macvtap0", mac2), ("guest1nic", mac1)] {
-        let l = links.iter().find(|l| l.contains(&format!(": {dev}@{LOWER}"))).unwrap_or_else(|| panic!("{dev} on {LOWER}: {links:?}"));
+        let l = links
+            .iter()
+            .find(|l| l.contains(&format!(": {dev}@{LOWER}")))
+            .unwrap_or_else(|| panic!("{dev} on {LOWER}: {links:?}"));
         assert!(l.contains(mac) && l.contains("macvtap mode bridge") && l.contains(",UP"), "{l}");
     }
     let t1 = wait_for(&s1, "OXVIRT-NET-DONE");
@@ -1320,10 +1453,16 @@ fn direct_guests_in_bridge_mode_reach_the_lan_and_each_other() {
     assert!(l.contains("macvtap mode vepa") && l.contains(mac3), "{l}");
     w.ox(&["detach-interface", "g1", "direct", "--mac", mac3, "--live"]);
     assert!(!w.ox(&["dumpxml", "g1"]).contains(mac3), "unplugged NIC still in the live XML");
-    assert!(!macvtaps(&w).iter().any(|l| l.contains(&format!(": {plugged}@"))), "unplugged macvtap left: {:?}", macvtaps(&w));
+    assert!(
+        !macvtaps(&w).iter().any(|l| l.contains(&format!(": {plugged}@"))),
+        "unplugged macvtap left: {:?}",
+        macvtaps(&w)
+    );
 
     // A crashed QEMU (killed behind our back): the next look finds it and deletes the macvtap.
-    let status: serde_json::Value = serde_json::from_slice(&std::fs::read(w.root.join("run/qemu/status/g2.status")).expect("status")).expect("json");
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.root.join("run/qemu/status/g2.status")).expect("status"))
+            .expect("json");
     kill(status["pid"].as_i64().expect("pid"));
     wait_shutoff(&w, "g2");
     assert!(w.ox(&["domstate", "g2", "--reason"]).contains("crashed"));
@@ -1348,7 +1487,8 @@ fn guest_on_a_macvtap_network_and_guest_poweroff() {
     let (mac, ip) = ("52:54:00:0e:2e:71", "10.88.0.21");
     let (_lan_ns, dhcp) = lan(&w, &[(mac, ip)]);
     let net = "oxmv";
-    let xml = format!("<network><name>{net}</name><forward mode='bridge'><interface dev='{LOWER}'/></forward></network>");
+    let xml =
+        format!("<network><name>{net}</name><forward mode='bridge'><interface dev='{LOWER}'/></forward></network>");
     w.ox(&["net-define", &w.file("net.xml", &xml)]);
     w.ox(&["net-start", net]);
 
@@ -1360,7 +1500,10 @@ fn guest_on_a_macvtap_network_and_guest_poweroff() {
     w.ox(&["define", &w.file("g1.xml", &guest_xml_with("g1", mac, &checks, &nic, &serial, &guest))]);
     w.ox(&["start", "g1"]);
     let classes = w.sh(&["tc", "class", "show", "dev", "macvtap0"]);
-    assert!(classes.contains("class htb 1:1 root") && classes.contains("rate 16Mbit"), "guest outbound on macvtap0's egress:\n{classes}");
+    assert!(
+        classes.contains("class htb 1:1 root") && classes.contains("rate 16Mbit"),
+        "guest outbound on macvtap0's egress:\n{classes}"
+    );
     let ingress = w.sh(&["tc", "filter", "show", "dev", "macvtap0", "ingress"]) + &w.sh(&["nft", "list", "ruleset"]);
     assert!(ingress.contains("macvtap0"), "guest inbound policed on macvtap0's ingress (tc or nftables):\n{ingress}");
     // The live XML shows the actual interface, as libvirt does; the definition keeps the network.
@@ -1483,7 +1626,10 @@ fn net_update_dns_records_answered_by_dnsmasq() {
     assert_eq!(w.runtime_of(net)["dnsmasq_pid"], pid0, "a hosts change needs no restart");
     assert!(w.ox(&["net-dumpxml", net, "--inactive"]).contains("<hostname>web</hostname>"));
     let (c, _, e) = w.ox_raw(&["net-update", net, "add", "dns-host", host]);
-    assert!(c != 0 && e.contains("there is already at least one DNS HOST record with a matching field in network oxnetdns"), "{e}");
+    assert!(
+        c != 0 && e.contains("there is already at least one DNS HOST record with a matching field in network oxnetdns"),
+        "{e}"
+    );
 
     w.ox(&["net-update", net, "delete", "dns-host", "<host><hostname>web</hostname></host>", "--live"]);
     assert_eq!(query("web.oxtest", 1).0, 3, "NXDOMAIN after the delete");
@@ -1495,7 +1641,10 @@ fn net_update_dns_records_answered_by_dnsmasq() {
     assert_ne!(pid1, pid0, "a TXT record is in dnsmasq's configuration: restarted");
     let (rcode, answers) = query("info.oxtest", 16);
     assert_eq!(rcode, 0);
-    assert_eq!(answers.first().map(|(t, d)| (*t, String::from_utf8_lossy(&d[1..]).into_owned())), Some((16, "hello from oxvirt".to_string())));
+    assert_eq!(
+        answers.first().map(|(t, d)| (*t, String::from_utf8_lossy(&d[1..]).into_owned())),
+        Some((16, "hello from oxvirt".to_string()))
+    );
     let (c, _, e) = w.ox_raw(&["net-update", net, "modify", "dns-txt", "<txt name='info.oxtest' value='x'/>"]);
     assert!(c != 0 && e.contains("DNS TXT records cannot be modified, only added or deleted"), "{e}");
 

@@ -357,7 +357,11 @@ fn define_start_reattach_suspend_resume_destroy() {
     let out = root.ok(&["start", "g1"]);
     assert!(out.contains("Domain 'g1' started"), "{out}");
     // The CLI process has exited (run() waited for it); QEMU lives on without it.
-    assert!(wait_line(&serial, MARKER, BOOT), "guest did not boot; serial:\n{}", std::fs::read_to_string(&serial).unwrap_or_default());
+    assert!(
+        wait_line(&serial, MARKER, BOOT),
+        "guest did not boot; serial:\n{}",
+        std::fs::read_to_string(&serial).unwrap_or_default()
+    );
     let pid = root.pid("g1").expect("status file with QEMU's pid");
     assert!(alive(pid), "QEMU gone after the CLI exited");
 
@@ -447,7 +451,10 @@ fn acpi_reboot_and_shutdown() {
     // reboot: power button, the guest powers off, QEMU resets it (same process, same id).
     let out = root.ok(&["reboot", "g3"]);
     assert!(out.contains("Domain 'g3' is being rebooted"), "{out}");
-    assert!(wait_count(&serial, "OXVIRT-ACPI-POWEROFF", 1, Duration::from_secs(60)), "guest did not see the power button");
+    assert!(
+        wait_count(&serial, "OXVIRT-ACPI-POWEROFF", 1, Duration::from_secs(60)),
+        "guest did not see the power button"
+    );
     assert!(wait_count(&serial, MARKER, 2, BOOT), "guest did not boot again after reboot");
     assert_eq!(root.state("g3"), "running (booted)");
     assert_eq!(root.ok(&["domid", "g3"]), id);
@@ -455,7 +462,10 @@ fn acpi_reboot_and_shutdown() {
 
     let out = root.ok(&["shutdown", "g3"]);
     assert!(out.contains("Domain 'g3' is being shutdown"), "{out}");
-    assert!(wait_count(&serial, "OXVIRT-ACPI-POWEROFF", 2, Duration::from_secs(60)), "guest did not see the power button");
+    assert!(
+        wait_count(&serial, "OXVIRT-ACPI-POWEROFF", 2, Duration::from_secs(60)),
+        "guest did not see the power button"
+    );
     root.wait_state("g3", "shut off (shutdown)", Duration::from_secs(60));
     assert!(wait_gone(pid, Duration::from_secs(10)), "QEMU left running after the guest powered off");
     assert!(!root.status_file("g3").exists());
@@ -553,7 +563,10 @@ fn concurrent_cli_calls_on_one_root() {
                             assert!(r.2 == "running" || r.2 == "paused", "{rows:?}");
                         }
                         let info = root.ok(&["dominfo", if w % 2 == 0 { "a" } else { "b" }]);
-                        assert!(info.contains("State:          running\n") || info.contains("State:          paused\n"), "{info}");
+                        assert!(
+                            info.contains("State:          running\n") || info.contains("State:          paused\n"),
+                            "{info}"
+                        );
                         root.ok(&["domstate", "a", "--reason"]);
                         root.ok(&["dumpxml", "b"]);
                     }
@@ -609,7 +622,11 @@ fn qemu_start_failure_reports_qemus_log_and_leaves_nothing() {
     assert!(o.stderr.contains("Failed to start domain 'f1'"), "{}", o.stderr);
     // QEMU's own words, from its log.
     let qemu_line = format!("could not open kernel file '{}'", missing.display());
-    assert!(o.stderr.lines().any(|l| l.starts_with("qemu") && l.contains(&qemu_line)), "no QEMU log line in: {}", o.stderr);
+    assert!(
+        o.stderr.lines().any(|l| l.starts_with("qemu") && l.contains(&qemu_line)),
+        "no QEMU log line in: {}",
+        o.stderr
+    );
     assert!(!root.status_file("f1").exists());
     assert!(root.qemu_processes().is_empty());
     assert_eq!(root.state("f1"), "shut off (unknown)");

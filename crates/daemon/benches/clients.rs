@@ -58,7 +58,9 @@ struct Results {
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -159,7 +161,11 @@ fn main() {
     ratio(&format!("define {DOMAINS} (s)"), ours.define_s, theirs.define_s);
     ratio(&format!("{STATE_CALLS} dom.state() (s)"), ours.state_s, theirs.state_s);
     ratio("RSS idle (MB)", ours.rss_idle_kib as f64 / 1024.0, theirs.rss_idle_kib as f64 / 1024.0);
-    ratio(&format!("RSS with {DOMAINS} domains (MB)"), ours.rss_loaded_kib as f64 / 1024.0, theirs.rss_loaded_kib as f64 / 1024.0);
+    ratio(
+        &format!("RSS with {DOMAINS} domains (MB)"),
+        ours.rss_loaded_kib as f64 / 1024.0,
+        theirs.rss_loaded_kib as f64 / 1024.0,
+    );
     if let (Some(a), Some(b)) = (ours.oxvirt_list_ms, theirs.oxvirt_list_ms) {
         ratio("oxvirt list --all (ms)", a, b);
     }

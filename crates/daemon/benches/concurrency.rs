@@ -62,16 +62,36 @@ fn reader(sock: PathBuf, uri: String, names: Vec<String>, i: usize, stop: Arc<At
         let t1 = Instant::now();
         let call = ["dominfo", "dumpxml", "domstate", "list"][n % 4];
         let r: Result<(), String> = match n % 4 {
-            0 => c.call::<_, DomainGetInfoRet>(procs::DOMAIN_GET_INFO, &DomArgs { dom }).map(drop).map_err(|e| err("dominfo", e)),
-            1 => c.call::<_, StringRet>(procs::DOMAIN_GET_XML_DESC, &DomFlagsArgs { dom, flags: 0 }).map_err(|e| err("dumpxml", e)).and_then(|x| {
-                if x.s.contains(name.as_str()) { Ok(()) } else { Err(format!("dumpxml {name}: no name in the XML")) }
-            }),
-            2 => c.call::<_, DomainGetStateRet>(procs::DOMAIN_GET_STATE, &DomFlagsArgs { dom, flags: 0 }).map(drop).map_err(|e| err("domstate", e)),
+            0 => c
+                .call::<_, DomainGetInfoRet>(procs::DOMAIN_GET_INFO, &DomArgs { dom })
+                .map(drop)
+                .map_err(|e| err("dominfo", e)),
+            1 => c
+                .call::<_, StringRet>(procs::DOMAIN_GET_XML_DESC, &DomFlagsArgs { dom, flags: 0 })
+                .map_err(|e| err("dumpxml", e))
+                .and_then(|x| {
+                    if x.s.contains(name.as_str()) {
+                        Ok(())
+                    } else {
+                        Err(format!("dumpxml {name}: no name in the XML"))
+                    }
+                }),
+            2 => c
+                .call::<_, DomainGetStateRet>(procs::DOMAIN_GET_STATE, &DomFlagsArgs { dom, flags: 0 })
+                .map(drop)
+                .map_err(|e| err("domstate", e)),
             _ => c
-                .call::<_, ListAllDomainsRet>(procs::CONNECT_LIST_ALL_DOMAINS, &ListAllArgs { need_results: 1, flags: 0 })
+                .call::<_, ListAllDomainsRet>(
+                    procs::CONNECT_LIST_ALL_DOMAINS,
+                    &ListAllArgs { need_results: 1, flags: 0 },
+                )
                 .map_err(|e| err("list", e))
                 .and_then(|l| {
-                    if l.domains.0.len() >= names.len() { Ok(()) } else { Err(format!("list --all gave {} domains, {} are defined", l.domains.0.len(), names.len())) }
+                    if l.domains.0.len() >= names.len() {
+                        Ok(())
+                    } else {
+                        Err(format!("list --all gave {} domains, {} are defined", l.domains.0.len(), names.len()))
+                    }
                 }),
         };
         match r {
@@ -92,12 +112,20 @@ fn reader(sock: PathBuf, uri: String, names: Vec<String>, i: usize, stop: Arc<At
     o.errors.extend(t.errors);
 }
 
-fn cycler(sock: PathBuf, uri: String, name: String, stop: Arc<AtomicBool>, cycles: Arc<AtomicUsize>, errors: Arc<Mutex<Vec<String>>>) {
+fn cycler(
+    sock: PathBuf,
+    uri: String,
+    name: String,
+    stop: Arc<AtomicBool>,
+    cycles: Arc<AtomicUsize>,
+    errors: Arc<Mutex<Vec<String>>>,
+) {
     let mut c = connect(&sock, &uri);
     let dom: DomRet = c.call(procs::DOMAIN_LOOKUP_BY_NAME, &StringArgs { s: name.clone() }).expect("lookup");
     let dom = dom.dom;
     while !stop.load(Ordering::Relaxed) {
-        let started: Result<DomRet, _> = c.call(procs::DOMAIN_CREATE_WITH_FLAGS, &DomFlagsArgs { dom: dom.clone(), flags: 0 });
+        let started: Result<DomRet, _> =
+            c.call(procs::DOMAIN_CREATE_WITH_FLAGS, &DomFlagsArgs { dom: dom.clone(), flags: 0 });
         let started = match started {
             Ok(r) => r.dom,
             Err(e) => {
@@ -143,7 +171,9 @@ fn main() {
     {
         let mut c = connect(&sock, &uri);
         for n in &names {
-            let _: DomRet = c.call(procs::DOMAIN_DEFINE_XML, &StringArgs { s: guest::guest_xml(n, "shell", None) }).expect("define");
+            let _: DomRet = c
+                .call(procs::DOMAIN_DEFINE_XML, &StringArgs { s: guest::guest_xml(n, "shell", None) })
+                .expect("define");
         }
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -152,7 +182,8 @@ fn main() {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let mut threads = Vec::new();
     for n in &names {
-        let (s, u, n, st, cy, er) = (sock.clone(), uri.clone(), n.clone(), stop.clone(), cycles.clone(), cycle_errors.clone());
+        let (s, u, n, st, cy, er) =
+            (sock.clone(), uri.clone(), n.clone(), stop.clone(), cycles.clone(), cycle_errors.clone());
         threads.push(std::thread::spawn(move || cycler(s, u, n, st, cy, er)));
     }
     // let the first starts get going, so reads meet starts from the first second

@@ -148,7 +148,10 @@ pub fn serve(sock: Arc<dyn Transport>, info: ClientInfo, cfg: Arc<Config>, slot:
     let loud = privileged
         || CONNECTION_LOG.take().is_some_and(|quieted| {
             if quieted > 0 {
-                tracing::warn!(quieted, "connection log lines of unprivileged clients were logged at debug level only (budget)");
+                tracing::warn!(
+                    quieted,
+                    "connection log lines of unprivileged clients were logged at debug level only (budget)"
+                );
             }
             true
         });
@@ -458,7 +461,12 @@ fn read_frames(
                     }
                     if !held.grow_to(want) {
                         if let Some(suppressed) = BUDGET_LOG.allow() {
-                            tracing::warn!(suppressed, held = held.held(), want, "input budget exhausted (max_partial_bytes); dropping the client");
+                            tracing::warn!(
+                                suppressed,
+                                held = held.held(),
+                                want,
+                                "input budget exhausted (max_partial_bytes); dropping the client"
+                            );
                         }
                         return "input budget exhausted".into();
                     }
@@ -471,7 +479,11 @@ fn read_frames(
                 last_rx = Instant::now();
                 pings_unanswered = 0;
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                ) => {}
             Err(e) => return format!("read error: {e}"),
         }
         let mut used = 0;
@@ -502,7 +514,11 @@ fn read_frames(
         if let Some(t) = partial_since {
             if t.elapsed() >= cfg.partial_message_timeout {
                 if let Some(suppressed) = SLOW_LOG.allow() {
-                    tracing::warn!(suppressed, bytes = buf.len(), "message not completed within partial_message_timeout; dropping the client");
+                    tracing::warn!(
+                        suppressed,
+                        bytes = buf.len(),
+                        "message not completed within partial_message_timeout; dropping the client"
+                    );
                 }
                 return format!("partial message not completed within {}s", cfg.partial_message_timeout.as_secs());
             }

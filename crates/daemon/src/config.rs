@@ -144,7 +144,10 @@ impl Config {
         }
         let min_bytes = 2 * self.max_message_size;
         if self.max_partial_bytes < min_bytes {
-            w.push(format!("max_partial_bytes {} raised to {min_bytes} (two largest messages)", self.max_partial_bytes));
+            w.push(format!(
+                "max_partial_bytes {} raised to {min_bytes} (two largest messages)",
+                self.max_partial_bytes
+            ));
             self.max_partial_bytes = min_bytes;
         }
         let max_client_requests = self.max_client_requests.min(self.max_workers);
@@ -265,7 +268,11 @@ impl Config {
             }
         }
         if let Some((start, _)) = open {
-            return Err(ConfigError::Parse { path: path.to_path_buf(), line: start + 1, msg: "list without closing ']'".into() });
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                line: start + 1,
+                msg: "list without closing ']'".into(),
+            });
         }
         for (i, line) in &lines {
             let i = *i;
@@ -298,7 +305,8 @@ impl Config {
                 "default_uri" => c.default_uri = Some(s(v)?),
                 "host_uris" => {
                     let v = s(v)?;
-                    c.host_uris = if v == "none" { Vec::new() } else { v.split(',').map(|u| u.trim().to_string()).collect() };
+                    c.host_uris =
+                        if v == "none" { Vec::new() } else { v.split(',').map(|u| u.trim().to_string()).collect() };
                 }
                 "max_clients" => c.max_clients = (n(v)? as usize).max(1),
                 "max_clients_per_uid" => c.max_clients_per_uid = (n(v)? as usize).max(1),
@@ -326,7 +334,9 @@ impl Config {
                         "info" => tracing::Level::INFO,
                         "debug" => tracing::Level::DEBUG,
                         "trace" => tracing::Level::TRACE,
-                        other => return Err(err(format!("unknown log_level '{other}' (error, warn, info, debug, trace)"))),
+                        other => {
+                            return Err(err(format!("unknown log_level '{other}' (error, warn, info, debug, trace)")))
+                        }
                     }
                 }
                 "listen_tls" => c.listen_tls = n(v)? != 0,
@@ -346,10 +356,14 @@ impl Config {
                 "auth_tls" | "auth_tcp" => {
                     let a = s(v)?;
                     if a != "none" {
-                        return Err(err(format!("{k} = \"{a}\" is not supported (only \"none\"; SASL/polkit are not implemented)")));
+                        return Err(err(format!(
+                            "{k} = \"{a}\" is not supported (only \"none\"; SASL/polkit are not implemented)"
+                        )));
                     }
                 }
-                other => tracing::warn!(key = other, file = %path.display(), line = i + 1, "unknown configuration key ignored"),
+                other => {
+                    tracing::warn!(key = other, file = %path.display(), line = i + 1, "unknown configuration key ignored")
+                }
             }
         }
         Ok(c)

@@ -144,7 +144,13 @@ fn peer_cred(s: &UnixStream) -> Option<(i32, u32)> {
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: `c` and `len` are valid for writes of the sizes given; the fd is open.
     let rc = unsafe {
-        libc::getsockopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut c as *mut libc::ucred).cast(), &mut len)
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut c as *mut libc::ucred).cast(),
+            &mut len,
+        )
     };
     (rc == 0).then_some((c.pid, c.uid))
 }
@@ -165,7 +171,8 @@ impl Reaper {
         let Ok(dir) = fs::read_dir("/proc") else { return vec![] };
         dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
             .filter(|pid| {
-                oxvirt_driver_qemu::fsutil::procstat::ProcStat::of_pid(*pid).is_some_and(|s| s.state == 'Z' && s.ppid == me)
+                oxvirt_driver_qemu::fsutil::procstat::ProcStat::of_pid(*pid)
+                    .is_some_and(|s| s.state == 'Z' && s.ppid == me)
             })
             .collect()
     }
@@ -331,8 +338,13 @@ fn accept_loop(l: Listener, cfg: Arc<Config>, clients: Arc<Limits>, next_id: Arc
                 continue;
             }
         };
-        let info =
-            client::ClientInfo { id: next_id.fetch_add(1, Ordering::Relaxed), readonly: l.readonly, uid, pid, peer: "unix".into() };
+        let info = client::ClientInfo {
+            id: next_id.fetch_add(1, Ordering::Relaxed),
+            readonly: l.readonly,
+            uid,
+            pid,
+            peer: "unix".into(),
+        };
         let cfg2 = cfg.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("client-{}", info.id))
@@ -465,7 +477,8 @@ mod tests {
     #[test]
     fn orphans_are_reaped_after_grace() {
         set_child_subreaper();
-        let out = std::process::Command::new("sh").args(["-c", "sleep 0.2 >/dev/null 2>&1 & echo $!"]).output().unwrap();
+        let out =
+            std::process::Command::new("sh").args(["-c", "sleep 0.2 >/dev/null 2>&1 & echo $!"]).output().unwrap();
         let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while !Reaper::zombie_children().contains(&pid) {

@@ -41,39 +41,52 @@ fn worker(sock: std::path::PathBuf, i: usize) -> Result<usize, String> {
         let Some(d) = mine.get(n % mine.len().max(1)).cloned() else { continue };
         match n % 10 {
             0 => {
-                let r: DomRet = c.call(procs::DOMAIN_LOOKUP_BY_NAME, &StringArgs { s: d.name.clone() }).map_err(|e| err("lookup", e))?;
+                let r: DomRet = c
+                    .call(procs::DOMAIN_LOOKUP_BY_NAME, &StringArgs { s: d.name.clone() })
+                    .map_err(|e| err("lookup", e))?;
                 if r.dom.uuid != d.uuid {
                     return Err(format!("client {i}: lookup of {} gave another uuid", d.name));
                 }
             }
             1 => {
-                let _: DomainGetStateRet = c.call(procs::DOMAIN_GET_STATE, &DomFlagsArgs { dom: d, flags: 0 }).map_err(|e| err("state", e))?;
+                let _: DomainGetStateRet =
+                    c.call(procs::DOMAIN_GET_STATE, &DomFlagsArgs { dom: d, flags: 0 }).map_err(|e| err("state", e))?;
             }
             2 => {
-                let r: StringRet = c.call(procs::DOMAIN_GET_XML_DESC, &DomFlagsArgs { dom: d.clone(), flags: 0 }).map_err(|e| err("xml", e))?;
+                let r: StringRet = c
+                    .call(procs::DOMAIN_GET_XML_DESC, &DomFlagsArgs { dom: d.clone(), flags: 0 })
+                    .map_err(|e| err("xml", e))?;
                 if !r.s.contains(&d.name) {
                     return Err(format!("client {i}: XML of {} lacks its name", d.name));
                 }
             }
             3 => {
-                let r: DomRet = c.call(procs::DOMAIN_CREATE_WITH_FLAGS, &DomFlagsArgs { dom: d, flags: 0 }).map_err(|e| err("start", e))?;
+                let r: DomRet = c
+                    .call(procs::DOMAIN_CREATE_WITH_FLAGS, &DomFlagsArgs { dom: d, flags: 0 })
+                    .map_err(|e| err("start", e))?;
                 let _: () = c.call(procs::DOMAIN_DESTROY, &DomArgs { dom: r.dom }).map_err(|e| err("destroy", e))?;
                 calls += 1;
             }
             4 => {
-                let _: ListAllDomainsRet = c.call(procs::CONNECT_LIST_ALL_DOMAINS, &ListAllArgs { need_results: 1, flags: 0 }).map_err(|e| err("list", e))?;
+                let _: ListAllDomainsRet = c
+                    .call(procs::CONNECT_LIST_ALL_DOMAINS, &ListAllArgs { need_results: 1, flags: 0 })
+                    .map_err(|e| err("list", e))?;
             }
             5 => {
-                let _: DomainGetInfoRet = c.call(procs::DOMAIN_GET_INFO, &DomArgs { dom: d }).map_err(|e| err("info", e))?;
+                let _: DomainGetInfoRet =
+                    c.call(procs::DOMAIN_GET_INFO, &DomArgs { dom: d }).map_err(|e| err("info", e))?;
             }
             6 => {
                 let _: NodeGetInfoRet = c.call(procs::NODE_GET_INFO, &()).map_err(|e| err("nodeinfo", e))?;
             }
             7 => {
-                let _: NetRet = c.call(procs::NETWORK_LOOKUP_BY_NAME, &StringArgs { s: "default".into() }).map_err(|e| err("net", e))?;
+                let _: NetRet = c
+                    .call(procs::NETWORK_LOOKUP_BY_NAME, &StringArgs { s: "default".into() })
+                    .map_err(|e| err("net", e))?;
             }
             8 => {
-                let _: IntRet = c.call(procs::DOMAIN_IS_PERSISTENT, &DomArgs { dom: d }).map_err(|e| err("persistent", e))?;
+                let _: IntRet =
+                    c.call(procs::DOMAIN_IS_PERSISTENT, &DomArgs { dom: d }).map_err(|e| err("persistent", e))?;
             }
             _ => {
                 let _: StringRet = c.call(procs::CONNECT_GET_HOSTNAME, &()).map_err(|e| err("hostname", e))?;
@@ -112,8 +125,12 @@ fn fifty_clients_thousand_calls_each() {
     }
     let elapsed = t0.elapsed();
     assert!(errors.is_empty(), "{} clients failed, first: {}\nlog tail:\n{}", errors.len(), errors[0], tail(&d.log()));
-    eprintln!("{total} calls from {CLIENTS} clients in {elapsed:?} ({:.0} calls/s)", total as f64 / elapsed.as_secs_f64());
-    let all: ListAllDomainsRet = holder.call(procs::CONNECT_LIST_ALL_DOMAINS, &ListAllArgs { need_results: 1, flags: 0 }).unwrap();
+    eprintln!(
+        "{total} calls from {CLIENTS} clients in {elapsed:?} ({:.0} calls/s)",
+        total as f64 / elapsed.as_secs_f64()
+    );
+    let all: ListAllDomainsRet =
+        holder.call(procs::CONNECT_LIST_ALL_DOMAINS, &ListAllArgs { need_results: 1, flags: 0 }).unwrap();
     let names: std::collections::HashSet<String> = all.domains.0.iter().map(|d| d.name.clone()).collect();
     for i in 0..CLIENTS {
         for j in 0..DOMAINS_PER_CLIENT {

@@ -11,7 +11,8 @@ use oxvirt_rpc::server::keepalive_message;
 
 fn keepalive_client(d: &Daemon) -> Client {
     let mut c = Client::connect(&d.sock(), Duration::from_secs(30)).unwrap();
-    let r: SupportsFeatureRet = c.call(procs::CONNECT_SUPPORTS_FEATURE, &IntArgs { value: feature::PROGRAM_KEEPALIVE }).unwrap();
+    let r: SupportsFeatureRet =
+        c.call(procs::CONNECT_SUPPORTS_FEATURE, &IntArgs { value: feature::PROGRAM_KEEPALIVE }).unwrap();
     assert_eq!(r.supported, 1);
     c
 }

@@ -46,10 +46,12 @@ fn a_held_start_starves_no_wire_client() {
     let names = ["held", "a", "b"];
     let mut c = client(&sock, &uri);
     for n in names {
-        let _: DomRet = c.call(procs::DOMAIN_DEFINE_XML, &StringArgs { s: guest::guest_xml(n, "shell", None) }).expect("define");
+        let _: DomRet =
+            c.call(procs::DOMAIN_DEFINE_XML, &StringArgs { s: guest::guest_xml(n, "shell", None) }).expect("define");
     }
     let a = lookup(&mut c, "a");
-    let _: DomRet = c.call(procs::DOMAIN_CREATE_WITH_FLAGS, &DomFlagsArgs { dom: a.clone(), flags: 0 }).expect("start a");
+    let _: DomRet =
+        c.call(procs::DOMAIN_CREATE_WITH_FLAGS, &DomFlagsArgs { dom: a.clone(), flags: 0 }).expect("start a");
 
     let lock = Layout::embed(&root).domain_lock_file("held").unwrap();
     let outside = FileLock::acquire(&lock, Duration::from_secs(5)).unwrap();
@@ -76,29 +78,41 @@ fn a_held_start_starves_no_wire_client() {
                     let name = names[(i + k) % names.len()];
                     let err = |what: &str, e: oxvirt_rpc::client::ClientError| format!("{what} {name}: {e}");
                     let t = Instant::now();
-                    let dom = c.call::<_, DomRet>(procs::DOMAIN_LOOKUP_BY_NAME, &StringArgs { s: name.into() }).map_err(|e| err("lookup", e))?.dom;
+                    let dom = c
+                        .call::<_, DomRet>(procs::DOMAIN_LOOKUP_BY_NAME, &StringArgs { s: name.into() })
+                        .map_err(|e| err("lookup", e))?
+                        .dom;
                     match k % 4 {
                         0 => {
-                            let info = c.call::<_, DomainGetInfoRet>(procs::DOMAIN_GET_INFO, &DomArgs { dom }).map_err(|e| err("dominfo", e))?;
+                            let info = c
+                                .call::<_, DomainGetInfoRet>(procs::DOMAIN_GET_INFO, &DomArgs { dom })
+                                .map_err(|e| err("dominfo", e))?;
                             if info.max_mem != 256 * 1024 {
                                 return Err(format!("dominfo {name}: max memory {}", info.max_mem));
                             }
                         }
                         1 => {
-                            let x = c.call::<_, StringRet>(procs::DOMAIN_GET_XML_DESC, &DomFlagsArgs { dom, flags: 0 }).map_err(|e| err("dumpxml", e))?;
+                            let x = c
+                                .call::<_, StringRet>(procs::DOMAIN_GET_XML_DESC, &DomFlagsArgs { dom, flags: 0 })
+                                .map_err(|e| err("dumpxml", e))?;
                             if !x.s.contains(&format!("<name>{name}</name>")) {
                                 return Err(format!("dumpxml {name}: wrong document"));
                             }
                         }
                         2 => {
-                            let s = c.call::<_, DomainGetStateRet>(procs::DOMAIN_GET_STATE, &DomFlagsArgs { dom, flags: 0 }).map_err(|e| err("domstate", e))?;
+                            let s = c
+                                .call::<_, DomainGetStateRet>(procs::DOMAIN_GET_STATE, &DomFlagsArgs { dom, flags: 0 })
+                                .map_err(|e| err("domstate", e))?;
                             if name == "held" && s.state != SHUTOFF {
                                 return Err(format!("'held' reads state {} while its start waits", s.state));
                             }
                         }
                         _ => {
                             let l = c
-                                .call::<_, ListAllDomainsRet>(procs::CONNECT_LIST_ALL_DOMAINS, &ListAllArgs { need_results: 1, flags: 0 })
+                                .call::<_, ListAllDomainsRet>(
+                                    procs::CONNECT_LIST_ALL_DOMAINS,
+                                    &ListAllArgs { need_results: 1, flags: 0 },
+                                )
                                 .map_err(|e| err("list", e))?;
                             if l.domains.0.len() != names.len() {
                                 return Err(format!("list --all gave {} domains", l.domains.0.len()));
@@ -118,7 +132,8 @@ fn a_held_start_starves_no_wire_client() {
 
     // Another guest starts and stops meanwhile.
     let b = lookup(&mut c, "b");
-    let b = c.call::<_, DomRet>(procs::DOMAIN_CREATE_WITH_FLAGS, &DomFlagsArgs { dom: b, flags: 0 }).expect("start b").dom;
+    let b =
+        c.call::<_, DomRet>(procs::DOMAIN_CREATE_WITH_FLAGS, &DomFlagsArgs { dom: b, flags: 0 }).expect("start b").dom;
     let _: () = c.call(procs::DOMAIN_DESTROY, &DomArgs { dom: b }).expect("destroy b");
     assert!(!started.load(Ordering::SeqCst), "the start of 'held' went on while its lock was held");
 

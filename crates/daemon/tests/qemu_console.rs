@@ -65,7 +65,10 @@ fn virsh_console_reaches_guest_shell_and_guest_outlives_daemon() {
         assert!(stats.contains(key), "{key} missing in:\n{stats}");
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/console.py");
-    let o = run_timeout(Command::new("/usr/bin/python3").arg(script).arg(d.uri_default()).arg("rpccons"), Duration::from_secs(120));
+    let o = run_timeout(
+        Command::new("/usr/bin/python3").arg(script).arg(d.uri_default()).arg("rpccons"),
+        Duration::from_secs(120),
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     let ok_console = o.status.success();
 

@@ -95,7 +95,8 @@ fn attack(sock: &Path, dir: &Path) {
     assert!(xml.s.contains("<graphics type='vnc'"), "{}", xml.s);
     assert!(!xml.s.contains("hunter2-secret"), "password shown to a read-only client:\n{}", xml.s);
     const XML_SECURE: u32 = 1;
-    let r = c.call(procs::DOMAIN_GET_XML_DESC, &DomFlagsArgs { dom: dom.dom.clone(), flags: XML_SECURE }).expect("dumpxml");
+    let r =
+        c.call(procs::DOMAIN_GET_XML_DESC, &DomFlagsArgs { dom: dom.dom.clone(), flags: XML_SECURE }).expect("dumpxml");
     denied(&r, "dumpxml --security-info");
 
     // No side effects.
@@ -107,7 +108,9 @@ fn attack(sock: &Path, dir: &Path) {
     // Event callbacks are bounded per connection.
     let mut refused = 0;
     for _ in 0..300 {
-        let r = c.call(procs::CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, &EventRegisterArgs { event_id: 0, dom: None }).expect("register");
+        let r = c
+            .call(procs::CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, &EventRegisterArgs { event_id: 0, dom: None })
+            .expect("register");
         if !r.is_ok() {
             refused += 1;
         }
@@ -146,10 +149,13 @@ fn read_only_clients_name_nothing_we_run_read_or_trust_and_see_no_secrets() {
     let r = admin.call(procs::DOMAIN_DEFINE_XML, &StringArgs { s: VNC_DOMAIN.into() }).unwrap();
     assert!(r.is_ok(), "define: {:?}\n{}", r.error(), d.log());
     // the read-write (root) client still sees the password when it asks for it
-    let dom: DomRet = admin.call(procs::DOMAIN_LOOKUP_BY_NAME, &StringArgs { s: "vncpw".into() }).unwrap().ok().unwrap();
-    let xml: StringRet = admin.call(procs::DOMAIN_GET_XML_DESC, &DomFlagsArgs { dom: dom.dom.clone(), flags: 1 }).unwrap().ok().unwrap();
+    let dom: DomRet =
+        admin.call(procs::DOMAIN_LOOKUP_BY_NAME, &StringArgs { s: "vncpw".into() }).unwrap().ok().unwrap();
+    let xml: StringRet =
+        admin.call(procs::DOMAIN_GET_XML_DESC, &DomFlagsArgs { dom: dom.dom.clone(), flags: 1 }).unwrap().ok().unwrap();
     assert!(xml.s.contains("hunter2-secret"), "{}", xml.s);
-    let xml: StringRet = admin.call(procs::DOMAIN_GET_XML_DESC, &DomFlagsArgs { dom: dom.dom, flags: 0 }).unwrap().ok().unwrap();
+    let xml: StringRet =
+        admin.call(procs::DOMAIN_GET_XML_DESC, &DomFlagsArgs { dom: dom.dom, flags: 0 }).unwrap().ok().unwrap();
     assert!(!xml.s.contains("hunter2-secret"), "{}", xml.s);
 
     raw::assert_as_nobody(

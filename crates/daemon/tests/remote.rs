@@ -38,7 +38,9 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
         };
     }
     let names = |c: &Connect, f: u32| -> Vec<String> {
-        c.list_all_domains(f).map(|v| v.iter().map(|d| format!("{}/{}", d.name(), d.id())).collect()).unwrap_or_default()
+        c.list_all_domains(f)
+            .map(|v| v.iter().map(|d| format!("{}/{}", d.name(), d.id())).collect())
+            .unwrap_or_default()
     };
     step!("type", c.kind());
     step!("hostname", c.hostname());
@@ -87,7 +89,10 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
     let img = pool_dir.join("rt1.save");
     step!("save", d.save(img.to_str().unwrap_or_default(), None, 0));
     step!("state after save", d.state());
-    step!("image xml has name", c.save_image_xml(img.to_str().unwrap_or_default(), 0).map(|x| x.contains("<name>rt1</name>")));
+    step!(
+        "image xml has name",
+        c.save_image_xml(img.to_str().unwrap_or_default(), 0).map(|x| x.contains("<name>rt1</name>"))
+    );
     step!("restore", c.restore_domain(img.to_str().unwrap_or_default(), None, 0).map(|x| x.name().to_string()));
     step!("state restored", d.state());
     step!("shutdown", d.shutdown(0));
@@ -155,7 +160,10 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
             match p.create_volume_xml(vol, 0) {
                 Ok(v) => {
                     step!("vol", (v.name(), v.pool_name()));
-                    step!("vols", p.list_all_volumes().map(|l| l.iter().map(|v| v.name().to_string()).collect::<Vec<_>>()));
+                    step!(
+                        "vols",
+                        p.list_all_volumes().map(|l| l.iter().map(|v| v.name().to_string()).collect::<Vec<_>>())
+                    );
                     step!("vol by name", p.lookup_volume_by_name("v1.img").map(|x| x.key().to_string()));
                     step!("vol by key", c.lookup_storage_vol_by_key(v.key()).map(|x| x.name().to_string()));
                     step!("vol path", v.path());
@@ -220,7 +228,10 @@ fn errors_keep_code_domain_and_message() {
         (local.lookup_domain("nope").unwrap_err(), remote.lookup_domain("nope").unwrap_err()),
         (local.lookup_domain_by_id(4242).unwrap_err(), remote.lookup_domain_by_id(4242).unwrap_err()),
         (local.lookup_network_by_name("nope").unwrap_err(), remote.lookup_network_by_name("nope").unwrap_err()),
-        (local.lookup_storage_pool_by_name("nope").unwrap_err(), remote.lookup_storage_pool_by_name("nope").unwrap_err()),
+        (
+            local.lookup_storage_pool_by_name("nope").unwrap_err(),
+            remote.lookup_storage_pool_by_name("nope").unwrap_err(),
+        ),
         (local.define_domain("<domain", 0).unwrap_err(), remote.define_domain("<domain", 0).unwrap_err()),
     ];
     for (l, r) in pairs {
@@ -229,7 +240,8 @@ fn errors_keep_code_domain_and_message() {
     let e = remote.lookup_domain_by_name("nope").unwrap_err();
     assert_eq!(e.code, ErrorCode::NoDomain);
     // A socket nobody listens on: libvirt's wording, system error.
-    let e = Connect::open(Some(&format!("test+unix:///default?socket={}", daemon.dir.path().join("none").display()))).unwrap_err();
+    let e = Connect::open(Some(&format!("test+unix:///default?socket={}", daemon.dir.path().join("none").display())))
+        .unwrap_err();
     assert_eq!(e.code, ErrorCode::SystemError);
     assert!(e.message.starts_with("Failed to connect socket to"), "{e}");
 }
@@ -351,7 +363,8 @@ fn oxvirt(uri: &str, args: &[&str], env: &[(&str, &Path)]) -> (i32, String) {
 
 /// The test driver's CPU time is the wall clock (as libvirt's); blank it for comparisons.
 fn without_cpu_time((rc, out): (i32, String)) -> (i32, String) {
-    let lines: Vec<&str> = out.split('\n').map(|l| if l.starts_with("CPU time:") { "CPU time: (clock)" } else { l }).collect();
+    let lines: Vec<&str> =
+        out.split('\n').map(|l| if l.starts_with("CPU time:") { "CPU time: (clock)" } else { l }).collect();
     (rc, lines.join("\n"))
 }
 
@@ -418,7 +431,8 @@ fn cli_qemu_system_goes_through_the_daemon() {
 fn remote_driver_over_tcp() {
     setup();
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let conf = ["listen_tcp = 1".to_string(), "listen_addr = \"127.0.0.1\"".to_string(), format!("tcp_port = \"{port}\"")];
+    let conf =
+        ["listen_tcp = 1".to_string(), "listen_addr = \"127.0.0.1\"".to_string(), format!("tcp_port = \"{port}\"")];
     let lines: Vec<&str> = conf.iter().map(String::as_str).collect();
     let daemon = Daemon::start_with(&lines);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -464,7 +478,11 @@ fn cli_interface_and_dhcp_commands_through_daemon_equal_in_process() {
         let remote = oxvirt(&daemon.uri(), args, &[]);
         assert_eq!(remote, local, "oxvirt {args:?}");
     }
-    let (rc, out) = oxvirt(&daemon.uri_ro(), &["net-update", "default", "delete", "ip-dhcp-host", "<host mac='52:54:00:00:00:01'/>"], &[]);
+    let (rc, out) = oxvirt(
+        &daemon.uri_ro(),
+        &["net-update", "default", "delete", "ip-dhcp-host", "<host mac='52:54:00:00:00:01'/>"],
+        &[],
+    );
     assert_eq!(rc, 1, "{out}");
     assert!(out.contains("read only access prevents"), "{out}");
 }

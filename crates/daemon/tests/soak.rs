@@ -92,7 +92,10 @@ fn raw_client_as_nobody() {
         assert!(r.error().is_some(), "a read-only client cannot create domains");
         // SAFETY: getuid has no preconditions.
         assert_eq!(unsafe { libc::getuid() }, raw::NOBODY);
-        assert!(RawClient::connect(Path::new(sock.trim_end_matches("-ro"))).is_err(), "nobody cannot reach oxvirt-sock");
+        assert!(
+            RawClient::connect(Path::new(sock.trim_end_matches("-ro"))).is_err(),
+            "nobody cannot reach oxvirt-sock"
+        );
         return;
     }
     let d = Daemon::start();
@@ -204,7 +207,11 @@ fn idle_connections_capped_root_still_served() {
     let mut a = raw::spawn_as(raw::NOBODY, "idle_connections_capped_root_still_served", "a", &env);
     assert_eq!(a.wait_for("held", Duration::from_secs(120)), PER_UID.to_string(), "per-uid cap");
     let mut b = raw::spawn_as(OTHER_UID, "idle_connections_capped_root_still_served", "b", &env);
-    assert_eq!(b.wait_for("held", Duration::from_secs(120)), (MAX - RESERVED - PER_UID).to_string(), "unprivileged share");
+    assert_eq!(
+        b.wait_for("held", Duration::from_secs(120)),
+        (MAX - RESERVED - PER_UID).to_string(),
+        "unprivileged share"
+    );
     let held = stats(d.pid());
     // Root gets the reserved slots, one at a time and all at once.
     root_call_works(&d);
@@ -243,7 +250,11 @@ fn slow_loris_dropped_after_timeout() {
         let mut quiet = RawClient::connect(sock.as_ref()).unwrap();
         quiet.open("test:///default").unwrap().ok::<()>().unwrap();
         let mut slow: Vec<RawClient> = (0..N).map(|_| RawClient::connect(sock.as_ref()).unwrap()).collect();
-        let frame = raw::call_frame(procs::CONNECT_OPEN, 1, &oxvirt_rpc::protocol::ConnectOpenArgs { name: Some("test:///default".into()), flags: 0 });
+        let frame = raw::call_frame(
+            procs::CONNECT_OPEN,
+            1,
+            &oxvirt_rpc::protocol::ConnectOpenArgs { name: Some("test:///default".into()), flags: 0 },
+        );
         let t0 = Instant::now();
         let mut open: Vec<bool> = vec![true; N];
         // One byte per client every 300 ms: never a whole frame before the 2 s timeout.

@@ -39,8 +39,23 @@ fn make_ca(dir: &Path, name: &str, subj: &str) {
     openssl(
         dir,
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &cert, "-days", "30", "-subj", subj,
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &cert,
+            "-days",
+            "30",
+            "-subj",
+            subj,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         ],
     );
 }
@@ -54,8 +69,21 @@ fn make_leaf(dir: &Path, ca: &str, name: &str, subj: &str, ext: &str) {
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", &csr, "-CA", &format!("{ca}cert.pem"), "-CAkey", &format!("{ca}key.pem"),
-            "-CAcreateserial", "-out", &cert, "-days", "30", "-extfile", &ext_file,
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &format!("{ca}cert.pem"),
+            "-CAkey",
+            &format!("{ca}key.pem"),
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "30",
+            "-extfile",
+            &ext_file,
         ],
     );
 }
@@ -433,7 +461,10 @@ fn remote_driver_over_tls() {
         c.list_all_domains(0).expect("list").iter().map(|d| (d.name().to_string(), d.id())).collect()
     };
     assert_eq!(names(&remote), names(&local));
-    assert_eq!(remote.lookup_domain_by_name("test").unwrap().xml_desc(0), local.lookup_domain_by_name("test").unwrap().xml_desc(0));
+    assert_eq!(
+        remote.lookup_domain_by_name("test").unwrap().xml_desc(0),
+        local.lookup_domain_by_name("test").unwrap().xml_desc(0)
+    );
     assert_eq!(remote.lookup_domain_by_name("nope").unwrap_err(), local.lookup_domain_by_name("nope").unwrap_err());
     assert_eq!(remote.uri(), uri);
 

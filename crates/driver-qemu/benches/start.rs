@@ -99,7 +99,8 @@ fn alive(pid: i32) -> bool {
 
 fn status_pid(root: &Path) -> i32 {
     let v: serde_json::Value =
-        serde_json::from_slice(&fs::read(root.join("run/qemu/status/bench.status")).expect("status file")).expect("status JSON");
+        serde_json::from_slice(&fs::read(root.join("run/qemu/status/bench.status")).expect("status file"))
+            .expect("status JSON");
     v["pid"].as_i64().expect("pid") as i32
 }
 
@@ -130,7 +131,8 @@ impl LibvirtGuest {
     }
 
     fn virsh(&self, cmd: &str) {
-        let o = run_timeout(Command::new("virsh").args(["-q", "-c", &self.uri, cmd, "bench"]), BOOT_TIMEOUT).expect("virsh");
+        let o = run_timeout(Command::new("virsh").args(["-q", "-c", &self.uri, cmd, "bench"]), BOOT_TIMEOUT)
+            .expect("virsh");
         assert!(o.status.success(), "virsh {cmd} failed: {}", String::from_utf8_lossy(&o.stderr));
     }
 }
@@ -188,7 +190,15 @@ struct Argv {
 }
 
 impl Argv {
-    fn relocated(&self, run_dir: &str, raw_dir: &Path, serial: &Path, raw_serial: &Path, keep_s: bool, for_spawn: bool) -> Vec<String> {
+    fn relocated(
+        &self,
+        run_dir: &str,
+        raw_dir: &Path,
+        serial: &Path,
+        raw_serial: &Path,
+        keep_s: bool,
+        for_spawn: bool,
+    ) -> Vec<String> {
         let mut out = Vec::new();
         let mut it = self.args.iter().peekable();
         while let Some(a) = it.next() {
@@ -282,8 +292,11 @@ fn main() {
     let pid = status_pid(&root);
     let raw_cmdline = fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
     dom.destroy(0).expect("destroy");
-    let mut parts: Vec<String> =
-        raw_cmdline.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
+    let mut parts: Vec<String> = raw_cmdline
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect();
     let argv = Argv { binary: parts.remove(0), args: parts };
     let run_dir = root.join("run/qemu/domains/bench").display().to_string();
     let raw_dir = tmp.path().join("raw");
@@ -300,7 +313,9 @@ fn main() {
     println!("argv ({} args): {} {}", argv.args.len(), argv.binary, argv.args.join(" "));
     match &cli {
         Some(p) => println!("CLI: {}", p.display()),
-        None => println!("CLI: not found (build it: cargo build --release -p oxvirt-cli, or set OXVIRT_BIN); cli variant skipped"),
+        None => println!(
+            "CLI: not found (build it: cargo build --release -p oxvirt-cli, or set OXVIRT_BIN); cli variant skipped"
+        ),
     }
     let mut lvg = match LibvirtGuest::new(tmp.path()) {
         Ok(g) => {
@@ -365,7 +380,11 @@ fn main() {
                                 let pid = g.qemu_pid();
                                 if round == 0 {
                                     let argv = cmdline(pid);
-                                    println!("libvirt's argv ({} args): {}", argv.len().saturating_sub(1), argv.join(" "));
+                                    println!(
+                                        "libvirt's argv ({} args): {}",
+                                        argv.len().saturating_sub(1),
+                                        argv.join(" ")
+                                    );
                                 }
                                 return pid;
                             }
@@ -388,7 +407,11 @@ fn main() {
                 _ => {
                     let bin = cli.as_ref().expect("cli");
                     let oxvirt = |cmd: &str| {
-                        let st = Command::new(bin).args(["-c", &uri, cmd, "bench"]).stdout(Stdio::null()).status().expect("oxvirt");
+                        let st = Command::new(bin)
+                            .args(["-c", &uri, cmd, "bench"])
+                            .stdout(Stdio::null())
+                            .status()
+                            .expect("oxvirt");
                         assert!(st.success(), "oxvirt {cmd} failed");
                     };
                     managed(&serial, &mut ready, &mut |step| {
@@ -429,10 +452,13 @@ fn main() {
     }
     let idx = |name: &str| variants.iter().position(|v| *v == name);
     let counterpart = |v: &str| COUNTERPARTS.iter().find(|(o, _)| *o == v).and_then(|(_, l)| idx(l));
-    let overhead = |i: usize, base: usize| -> Vec<f64> { res[i].start.iter().zip(&res[base].start).map(|(a, b)| a - b).collect() };
+    let overhead =
+        |i: usize, base: usize| -> Vec<f64> { res[i].start.iter().zip(&res[base].start).map(|(a, b)| a - b).collect() };
     let ready_over = |i: usize| -> Vec<f64> { res[i].ready.iter().zip(&res[1].ready).map(|(a, b)| a - b).collect() };
     // Ratio of p50s against the libvirt counterpart measured in this run; "-" without one.
-    let vs = |i: usize, f: &dyn Fn(usize) -> f64| counterpart(variants[i]).map_or("-".to_string(), |j| ratio_text(f(i), f(j)));
+    let vs = |i: usize, f: &dyn Fn(usize) -> f64| {
+        counterpart(variants[i]).map_or("-".to_string(), |j| ratio_text(f(i), f(j)))
+    };
 
     println!("\nstart overhead = paired difference to `raw` in the same round (ms):");
     println!("{:<14} {:>10} {:>10} {:>14} {:>14}", "variant", "p50", "p90", "vs libvirt", "vs target 20");
@@ -450,7 +476,12 @@ fn main() {
     }
     for (i, v) in variants.iter().enumerate().skip(2) {
         let d = overhead(i, 1);
-        println!("{:<14} {:>+10.0} {:>+10.0}   (vs raw -S+cont: the manager's own share)", v, pct(&d, 50.0), pct(&d, 90.0));
+        println!(
+            "{:<14} {:>+10.0} {:>+10.0}   (vs raw -S+cont: the manager's own share)",
+            v,
+            pct(&d, 50.0),
+            pct(&d, 90.0)
+        );
     }
     println!("\nstart call until the guest runs (raw -S+cont: spawn until `cont` answered), no boot noise (ms):");
     println!(
@@ -490,9 +521,23 @@ fn main() {
         println!("\nraw QEMU, oxvirt `{ox}`, libvirt `{lv}` in this run (p50 / p90 ms; ratio of p50s):");
         println!("{:<34} {:>14} {:>14} {:>14} {:>16}", "", "raw QEMU", ox, lv, "oxvirt/libvirt");
         let (so, sl) = (&res[o].start, &res[l].start);
-        println!("{:<34} {:>14} {:>14} {:>14} {:>16}", "start → guest up", cell(&res[0].start), cell(so), cell(sl), ratio(so, sl));
+        println!(
+            "{:<34} {:>14} {:>14} {:>14} {:>16}",
+            "start → guest up",
+            cell(&res[0].start),
+            cell(so),
+            cell(sl),
+            ratio(so, sl)
+        );
         let (oo, ol) = (overhead(o, 0), overhead(l, 0));
-        println!("{:<34} {:>14} {:>14} {:>14} {:>16}", "start overhead (paired, vs raw)", "0", cell(&oo), cell(&ol), ratio(&oo, &ol));
+        println!(
+            "{:<34} {:>14} {:>14} {:>14} {:>16}",
+            "start overhead (paired, vs raw)",
+            "0",
+            cell(&oo),
+            cell(&ol),
+            ratio(&oo, &ol)
+        );
         let (ro, rl) = (&res[o].ready, &res[l].ready);
         println!(
             "{:<34} {:>14} {:>14} {:>14} {:>16}",
@@ -503,7 +548,14 @@ fn main() {
             ratio(ro, rl)
         );
         let (d_o, d_l) = (&res[o].destroy, &res[l].destroy);
-        println!("{:<34} {:>14} {:>14} {:>14} {:>16}", "destroy", cell(&res[0].destroy), cell(d_o), cell(d_l), ratio(d_o, d_l));
+        println!(
+            "{:<34} {:>14} {:>14} {:>14} {:>16}",
+            "destroy",
+            cell(&res[0].destroy),
+            cell(d_o),
+            cell(d_l),
+            ratio(d_o, d_l)
+        );
     }
     drop(lvg);
 
@@ -513,7 +565,16 @@ fn main() {
 
 /// Times the pieces of a start without booting a guest (QEMU with `-S`).
 #[allow(clippy::too_many_arguments)]
-fn breakdown(conn: &Connect, root: &Path, argv: &Argv, run_dir: &str, tmp: &Path, serial: &Path, cli: Option<&Path>, uri: &str) {
+fn breakdown(
+    conn: &Connect,
+    root: &Path,
+    argv: &Argv,
+    run_dir: &str,
+    tmp: &Path,
+    serial: &Path,
+    cli: Option<&Path>,
+    uri: &str,
+) {
     const M: usize = 20;
     let mut rows: Vec<(&str, Vec<f64>)> = Vec::new();
     let mut time = |name: &'static str, f: &mut dyn FnMut() -> Duration| {

@@ -76,8 +76,8 @@ pub fn guest_arches(qemu_target: &str) -> &'static [&'static str] {
 
 fn wordsize(arch: &str) -> u32 {
     match arch {
-        "x86_64" | "aarch64" | "ppc64" | "ppc64le" | "s390x" | "riscv64" | "mips64"
-        | "mips64el" | "sparc64" | "loongarch64" | "alpha" => 64,
+        "x86_64" | "aarch64" | "ppc64" | "ppc64le" | "s390x" | "riscv64" | "mips64" | "mips64el" | "sparc64"
+        | "loongarch64" | "alpha" => 64,
         _ => 32,
     }
 }
@@ -123,11 +123,7 @@ pub fn installed_emulators(dirs: &[PathBuf]) -> Vec<(String, PathBuf)> {
         "xtensa",
         "xtensaeb",
     ];
-    let find = |t: &str| {
-        dirs.iter()
-            .map(|d| d.join(format!("qemu-system-{t}")))
-            .find(|p| p.is_file())
-    };
+    let find = |t: &str| dirs.iter().map(|d| d.join(format!("qemu-system-{t}"))).find(|p| p.is_file());
     let mut out = Vec::new();
     for t in TARGETS {
         let bin = match (*t, find(t)) {
@@ -146,41 +142,17 @@ pub fn installed_emulators(dirs: &[PathBuf]) -> Vec<(String, PathBuf)> {
 }
 
 /// `virsh capabilities` for one emulator, listed under its primary guest architecture.
-pub fn capabilities_xml(
-    caps: &QemuCaps,
-    emulator: &Path,
-    kvm: &KvmUsability,
-    host: &HostInfo,
-) -> String {
-    let arch = guest_arches(&caps.arch)
-        .first()
-        .copied()
-        .unwrap_or(caps.arch.as_str());
-    capabilities_xml_for(
-        &[GuestEmulator {
-            arch,
-            emulator,
-            caps,
-        }],
-        kvm,
-        host,
-    )
+pub fn capabilities_xml(caps: &QemuCaps, emulator: &Path, kvm: &KvmUsability, host: &HostInfo) -> String {
+    let arch = guest_arches(&caps.arch).first().copied().unwrap_or(caps.arch.as_str());
+    capabilities_xml_for(&[GuestEmulator { arch, emulator, caps }], kvm, host)
 }
 
 /// `virsh capabilities` for all installed emulators.
-pub fn capabilities_xml_for(
-    guests: &[GuestEmulator<'_>],
-    kvm: &KvmUsability,
-    host: &HostInfo,
-) -> String {
+pub fn capabilities_xml_for(guests: &[GuestEmulator<'_>], kvm: &KvmUsability, host: &HostInfo) -> String {
     capabilities(guests, kvm, host).to_xml_string()
 }
 
-pub fn capabilities(
-    guests: &[GuestEmulator<'_>],
-    kvm: &KvmUsability,
-    host: &HostInfo,
-) -> cx::Capabilities {
+pub fn capabilities(guests: &[GuestEmulator<'_>], kvm: &KvmUsability, host: &HostInfo) -> cx::Capabilities {
     let known_models: Vec<&str> = guests
         .iter()
         .find(|g| g.arch == host.details.arch)
@@ -188,29 +160,20 @@ pub fn capabilities(
         .unwrap_or_default();
     cx::Capabilities {
         host: host_caps(host, &known_models),
-        guests: guests
-            .iter()
-            .map(|g| guest_caps(g, kvm, &host.details.arch))
-            .collect(),
+        guests: guests.iter().map(|g| guest_caps(g, kvm, &host.details.arch)).collect(),
     }
 }
 
 fn host_caps(host: &HostInfo, known_models: &[&str]) -> cx::Host {
     let d = &host.details;
     let c = &d.cpu;
-    let valid_feature = |f: &&String| {
-        !f.is_empty()
-            && f.chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-    };
+    let valid_feature =
+        |f: &&String| !f.is_empty() && f.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
     let cpu = cx::HostCpu {
         arch: d.arch.clone(),
         model: host_cpu_model(c, known_models),
         vendor: c.vendor().map(str::to_owned),
-        microcode: c
-            .microcode
-            .filter(|v| *v > 0)
-            .map(|version| cx::Microcode { version }),
+        microcode: c.microcode.filter(|v| *v > 0).map(|version| cx::Microcode { version }),
         signature: (c.family > 0).then_some(cx::CpuSignature {
             family: c.family,
             model: c.model,
@@ -222,24 +185,12 @@ fn host_caps(host: &HostInfo, known_models: &[&str]) -> cx::Host {
             cores: d.topology.cores,
             threads: d.topology.threads,
         }),
-        maxphysaddr: c.phys_bits.map(|bits| cx::MaxPhysAddr {
-            mode: cx::MaxPhysAddrMode::Emulate,
-            bits: Some(bits),
-        }),
-        feature: c
-            .flags
-            .iter()
-            .filter(valid_feature)
-            .map(|name| cx::NamedFeature { name: name.clone() })
-            .collect(),
+        maxphysaddr: c.phys_bits.map(|bits| cx::MaxPhysAddr { mode: cx::MaxPhysAddrMode::Emulate, bits: Some(bits) }),
+        feature: c.flags.iter().filter(valid_feature).map(|name| cx::NamedFeature { name: name.clone() }).collect(),
         pages: d
             .page_sizes_kib
             .iter()
-            .map(|s| cx::PageSize {
-                unit: Some("KiB".into()),
-                size: *s,
-                count: None,
-            })
+            .map(|s| cx::PageSize { unit: Some("KiB".into()), size: *s, count: None })
             .collect(),
         ..Default::default()
     };
@@ -248,28 +199,14 @@ fn host_caps(host: &HostInfo, known_models: &[&str]) -> cx::Host {
         .iter()
         .map(|cell| cx::Cell {
             id: cell.id,
-            memory: Some(cx::SizedValue {
-                unit: Some("KiB".into()),
-                value: cell.memory_kib,
-            }),
+            memory: Some(cx::SizedValue { unit: Some("KiB".into()), value: cell.memory_kib }),
             pages: cell
                 .pages
                 .iter()
-                .map(|(size, n)| cx::PageSize {
-                    unit: Some("KiB".into()),
-                    size: *size,
-                    count: Some(*n),
-                })
+                .map(|(size, n)| cx::PageSize { unit: Some("KiB".into()), size: *size, count: Some(*n) })
                 .collect(),
             distances: (!cell.distances.is_empty()).then(|| cx::Distances {
-                siblings: cell
-                    .distances
-                    .iter()
-                    .map(|(id, value)| cx::Sibling {
-                        id: *id,
-                        value: *value,
-                    })
-                    .collect(),
+                siblings: cell.distances.iter().map(|(id, value)| cx::Sibling { id: *id, value: *value }).collect(),
             }),
             caches: Vec::new(),
             cpus: Some(cx::CellCpus {
@@ -309,53 +246,25 @@ fn host_caps(host: &HostInfo, known_models: &[&str]) -> cx::Host {
         })
         .collect();
     let labels = |label: &str| {
-        ["kvm", "qemu"]
-            .iter()
-            .map(|t| cx::BaseLabel {
-                kind: (*t).into(),
-                label: label.into(),
-            })
-            .collect()
+        ["kvm", "qemu"].iter().map(|t| cx::BaseLabel { kind: (*t).into(), label: label.into() }).collect()
     };
     cx::Host {
-        uuid: d
-            .uuid
-            .as_deref()
-            .and_then(|u| uuid::Uuid::parse_str(u).ok()),
+        uuid: d.uuid.as_deref().and_then(|u| uuid::Uuid::parse_str(u).ok()),
         cpu,
         power_management: Some(cx::PowerManagement {
             suspend_mem: d.suspend_mem,
             suspend_disk: d.suspend_disk,
             suspend_hybrid: d.suspend_mem && d.suspend_disk,
         }),
-        iommu: Some(cx::Iommu {
-            support: Some(if d.iommu { YesNo::Yes } else { YesNo::No }),
-        }),
+        iommu: Some(cx::Iommu { support: Some(if d.iommu { YesNo::Yes } else { YesNo::No }) }),
         // The driver cannot migrate guests between hosts (yet), so it claims no transports.
         migration_features: Some(cx::MigrationFeatures::default()),
-        topology: Some(cx::HostTopology {
-            cells: cx::Cells {
-                num: cells.len() as u32,
-                cells,
-            },
-            interconnects: None,
-        }),
-        cache: (!banks.is_empty()).then_some(cx::HostCache {
-            banks,
-            monitor: None,
-        }),
+        topology: Some(cx::HostTopology { cells: cx::Cells { num: cells.len() as u32, cells }, interconnects: None }),
+        cache: (!banks.is_empty()).then_some(cx::HostCache { banks, monitor: None }),
         memory_bandwidth: None,
         secmodels: vec![
-            cx::SecModel {
-                model: "none".into(),
-                doi: "0".into(),
-                baselabels: Vec::new(),
-            },
-            cx::SecModel {
-                model: "dac".into(),
-                doi: "0".into(),
-                baselabels: labels(&host.dac_label),
-            },
+            cx::SecModel { model: "none".into(), doi: "0".into(), baselabels: Vec::new() },
+            cx::SecModel { model: "dac".into(), doi: "0".into(), baselabels: labels(&host.dac_label) },
         ],
     }
 }
@@ -373,22 +282,12 @@ fn scaled(kib: u64) -> (u64, &'static str) {
 
 fn guest_caps(g: &GuestEmulator<'_>, kvm: &KvmUsability, host_arch: &str) -> cx::Guest {
     let x86 = matches!(g.arch, "x86_64" | "i686");
-    let toggle = |default: OnOff, toggle: YesNo| {
-        Some(cx::GuestFeature {
-            default: Some(default),
-            toggle: Some(toggle),
-        })
-    };
+    let toggle =
+        |default: OnOff, toggle: YesNo| Some(cx::GuestFeature { default: Some(default), toggle: Some(toggle) });
     let plain = || Some(cx::GuestFeature::default());
-    let mut domains = vec![cx::GuestDomain {
-        kind: "qemu".into(),
-        ..Default::default()
-    }];
+    let mut domains = vec![cx::GuestDomain { kind: "qemu".into(), ..Default::default() }];
     if kvm.usable() && g.caps.kvm.present && kvm_native(host_arch, g.arch) {
-        domains.push(cx::GuestDomain {
-            kind: "kvm".into(),
-            ..Default::default()
-        });
+        domains.push(cx::GuestDomain { kind: "kvm".into(), ..Default::default() });
     }
     cx::Guest {
         os_type: "hvm".into(),
@@ -403,16 +302,8 @@ fn guest_caps(g: &GuestEmulator<'_>, kvm: &KvmUsability, host_arch: &str) -> cx:
         features: Some(cx::GuestFeatures {
             pae: (g.arch == "i686").then(cx::GuestFeature::default),
             nonpae: (g.arch == "i686").then(cx::GuestFeature::default),
-            acpi: if x86 || g.arch == "aarch64" {
-                toggle(OnOff::On, YesNo::Yes)
-            } else {
-                None
-            },
-            apic: if x86 {
-                toggle(OnOff::On, YesNo::No)
-            } else {
-                None
-            },
+            acpi: if x86 || g.arch == "aarch64" { toggle(OnOff::On, YesNo::Yes) } else { None },
+            apic: if x86 { toggle(OnOff::On, YesNo::No) } else { None },
             cpuselection: plain(),
             deviceboot: plain(),
             disksnapshot: toggle(OnOff::On, YesNo::No),
@@ -430,19 +321,9 @@ fn guest_machines(caps: &QemuCaps) -> Vec<cx::Machine> {
     for m in ms {
         let max_cpus = (m.cpu_max > 0).then_some(m.cpu_max);
         let deprecated = m.deprecated.then_some(YesNo::Yes);
-        out.push(cx::Machine {
-            canonical: None,
-            max_cpus,
-            deprecated,
-            name: m.name.clone(),
-        });
+        out.push(cx::Machine { canonical: None, max_cpus, deprecated, name: m.name.clone() });
         if let Some(alias) = &m.alias {
-            out.push(cx::Machine {
-                canonical: Some(m.name.clone()),
-                max_cpus,
-                deprecated,
-                name: alias.clone(),
-            });
+            out.push(cx::Machine { canonical: Some(m.name.clone()), max_cpus, deprecated, name: alias.clone() });
         }
     }
     out
@@ -455,16 +336,8 @@ pub fn host_cpu_model(c: &CpuInfo, known: &[&str]) -> Option<String> {
     let (f, m) = (c.family, c.model);
     let candidates: &[&str] = match c.vendor()? {
         "AMD" => match f {
-            0x1a => &[
-                "EPYC-Turin",
-                "EPYC-Genoa",
-                "EPYC-Milan",
-                "EPYC-Rome",
-                "EPYC",
-            ],
-            0x19 if matches!(m, 0x10..=0x1f | 0xa0..=0xaf) => {
-                &["EPYC-Genoa", "EPYC-Milan", "EPYC-Rome", "EPYC"]
-            }
+            0x1a => &["EPYC-Turin", "EPYC-Genoa", "EPYC-Milan", "EPYC-Rome", "EPYC"],
+            0x19 if matches!(m, 0x10..=0x1f | 0xa0..=0xaf) => &["EPYC-Genoa", "EPYC-Milan", "EPYC-Rome", "EPYC"],
             0x19 => &["EPYC-Milan", "EPYC-Rome", "EPYC"],
             0x17 if m >= 0x30 => &["EPYC-Rome", "EPYC"],
             0x17 => &["EPYC"],
@@ -476,28 +349,17 @@ pub fn host_cpu_model(c: &CpuInfo, known: &[&str]) -> Option<String> {
         },
         "Hygon" => &["Dhyana", "EPYC"],
         "Intel" if f == 6 => match m {
-            0xad | 0xae => &[
-                "GraniteRapids",
-                "SapphireRapids",
-                "Icelake-Server",
-                "Cascadelake-Server",
-                "Skylake-Server",
-            ],
+            0xad | 0xae => {
+                &["GraniteRapids", "SapphireRapids", "Icelake-Server", "Cascadelake-Server", "Skylake-Server"]
+            }
             0xaf => &["SierraForest", "Snowridge"],
-            0x8f | 0xcf => &[
-                "SapphireRapids",
-                "Icelake-Server",
-                "Cascadelake-Server",
-                "Skylake-Server",
-            ],
+            0x8f | 0xcf => &["SapphireRapids", "Icelake-Server", "Cascadelake-Server", "Skylake-Server"],
             0x6a | 0x6c => &["Icelake-Server", "Cascadelake-Server", "Skylake-Server"],
             0x55 if c.stepping >= 10 => &["Cooperlake", "Cascadelake-Server", "Skylake-Server"],
             0x55 if c.stepping >= 5 => &["Cascadelake-Server", "Skylake-Server"],
             0x55 => &["Skylake-Server"],
             0x7d | 0x7e | 0x8c | 0x8d | 0xa7 => &["Icelake-Client", "Skylake-Client"],
-            0x4e | 0x5e | 0x8e | 0x9e | 0xa5 | 0xa6 | 0x97 | 0x9a | 0xb7 | 0xba | 0xbf => {
-                &["Skylake-Client"]
-            }
+            0x4e | 0x5e | 0x8e | 0x9e | 0xa5 | 0xa6 | 0x97 | 0x9a | 0xb7 | 0xba | 0xbf => &["Skylake-Client"],
             0x3d | 0x47 | 0x4f | 0x56 => &["Broadwell", "Haswell"],
             0x3c | 0x3f | 0x45 | 0x46 => &["Haswell"],
             0x3a | 0x3e => &["IvyBridge"],
@@ -573,22 +435,14 @@ pub struct DomCapsEnv<'a> {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DomCapsError {
-    #[error(
-        "virttype '{0}' is not supported by the QEMU driver; use 'qemu' (TCG emulation) or 'kvm'"
-    )]
+    #[error("virttype '{0}' is not supported by the QEMU driver; use 'qemu' (TCG emulation) or 'kvm'")]
     VirtType(String),
-    #[error(
-        "virttype 'kvm' is not usable on this host: {reason}; use virttype 'qemu' (TCG emulation)"
-    )]
+    #[error("virttype 'kvm' is not usable on this host: {reason}; use virttype 'qemu' (TCG emulation)")]
     KvmUnusable { reason: String },
     #[error("emulator {emulator} is built without KVM support; use virttype 'qemu'")]
     EmulatorWithoutKvm { emulator: String },
     #[error("emulator {emulator} runs '{target}' guests, not architecture '{arch}'")]
-    Arch {
-        emulator: String,
-        target: String,
-        arch: String,
-    },
+    Arch { emulator: String, target: String, arch: String },
     #[error("machine type '{machine}' is not supported by emulator {emulator}")]
     Machine { machine: String, emulator: String },
     #[error("emulator {emulator} has no default machine type; name one with --machine")]
@@ -626,42 +480,24 @@ pub fn domain_capabilities(
         return Err(DomCapsError::EmulatorWithoutKvm { emulator: emu });
     }
     if kvm && !env.kvm.usable() {
-        return Err(DomCapsError::KvmUnusable {
-            reason: env.kvm.reason.clone(),
-        });
+        return Err(DomCapsError::KvmUnusable { reason: env.kvm.reason.clone() });
     }
     let arches = guest_arches(&caps.arch);
     let arch = match arch {
-        None => arches
-            .first()
-            .copied()
-            .unwrap_or(caps.arch.as_str())
-            .to_owned(),
+        None => arches.first().copied().unwrap_or(caps.arch.as_str()).to_owned(),
         Some(a) if arches.contains(&a) || (caps.arch == "x86_64" && a == "i686") => a.to_owned(),
-        Some(a) => {
-            return Err(DomCapsError::Arch {
-                emulator: emu,
-                target: caps.arch.clone(),
-                arch: a.to_owned(),
-            })
-        }
+        Some(a) => return Err(DomCapsError::Arch { emulator: emu, target: caps.arch.clone(), arch: a.to_owned() }),
     };
     if kvm && !kvm_native(&env.host.arch, &arch) {
         return Err(DomCapsError::KvmUnusable {
-            reason: format!(
-                "KVM on this {} host cannot run {arch} guests",
-                env.host.arch
-            ),
+            reason: format!("KVM on this {} host cannot run {arch} guests", env.host.arch),
         });
     }
     let m = match machine {
-        Some(name) => caps.machine(name).ok_or_else(|| DomCapsError::Machine {
-            machine: name.to_owned(),
-            emulator: emu.clone(),
-        })?,
-        None => caps.default_machine().ok_or(DomCapsError::DefaultMachine {
-            emulator: emu.clone(),
-        })?,
+        Some(name) => caps
+            .machine(name)
+            .ok_or_else(|| DomCapsError::Machine { machine: name.to_owned(), emulator: emu.clone() })?,
+        None => caps.default_machine().ok_or(DomCapsError::DefaultMachine { emulator: emu.clone() })?,
     };
     let x86 = matches!(arch.as_str(), "x86_64" | "i686");
     let q35 = m.name.starts_with("pc-q35") || m.name == "q35";
@@ -730,32 +566,20 @@ pub fn domain_capabilities(
             vendor: model.as_ref().and(env.host.cpu.vendor().map(str::to_owned)),
             models: model
                 .into_iter()
-                .map(|name| cx::CpuModelCaps {
-                    fallback: Some(cx::CpuFallback::Forbid),
-                    name,
-                    ..Default::default()
-                })
+                .map(|name| cx::CpuModelCaps { fallback: Some(cx::CpuFallback::Forbid), name, ..Default::default() })
                 .collect(),
             ..Default::default()
         }
     } else {
         // Under TCG the driver runs host-model as QEMU's `max` CPU; there is no host CPU to copy.
-        cx::CpuModeCaps {
-            name: "host-model".into(),
-            supported: yes(x86),
-            ..Default::default()
-        }
+        cx::CpuModeCaps { name: "host-model".into(), supported: yes(x86), ..Default::default() }
     };
     let cpu = cx::CpuCaps {
         modes: vec![
             cx::CpuModeCaps {
                 name: "host-passthrough".into(),
                 supported: yes(kvm),
-                enums: if kvm {
-                    vec![en_named("hostPassthroughMigratable", on_off())]
-                } else {
-                    Vec::new()
-                },
+                enums: if kvm { vec![en_named("hostPassthroughMigratable", on_off())] } else { Vec::new() },
                 ..Default::default()
             },
             cx::CpuModeCaps {
@@ -785,21 +609,12 @@ pub fn domain_capabilities(
             ]),
         )],
     };
-    let enum_caps = |enums: Vec<cx::Enum>, supported: bool| cx::EnumCaps {
-        supported: yes(supported),
-        enums,
-    };
+    let enum_caps = |enums: Vec<cx::Enum>, supported: bool| cx::EnumCaps { supported: yes(supported), enums };
     let transitional = |base: &str| {
         pick(&[
             ("virtio", dev(&format!("{base}-pci"))),
-            (
-                "virtio-transitional",
-                dev(&format!("{base}-pci-transitional")),
-            ),
-            (
-                "virtio-non-transitional",
-                dev(&format!("{base}-pci-non-transitional")),
-            ),
+            ("virtio-transitional", dev(&format!("{base}-pci-transitional"))),
+            ("virtio-non-transitional", dev(&format!("{base}-pci-non-transitional"))),
         ])
     };
     let disk_bus = pick(&[
@@ -830,17 +645,11 @@ pub fn domain_capabilities(
     let graphics_types = pick(&[
         ("sdl", false),
         ("vnc", caps.has_command("query-vnc")),
-        (
-            "spice",
-            caps.has_command("query-spice") && caps.has_type("chardev-spicevmc"),
-        ),
+        ("spice", caps.has_command("query-spice") && caps.has_type("chardev-spicevmc")),
         ("egl-headless", caps.has_type("egl-headless")),
         ("dbus", caps.has_type("dbus-display")),
     ]);
-    let graphics = enum_caps(
-        vec![en("type", graphics_types.clone())],
-        !graphics_types.is_empty(),
-    );
+    let graphics = enum_caps(vec![en("type", graphics_types.clone())], !graphics_types.is_empty());
     let video = enum_caps(
         vec![en(
             "modelType",
@@ -857,24 +666,14 @@ pub fn domain_capabilities(
         )],
         true,
     );
-    let subsys = pick(&[
-        ("usb", dev("usb-host")),
-        ("pci", dev("vfio-pci")),
-        ("scsi", dev("scsi-generic")),
-    ]);
+    let subsys = pick(&[("usb", dev("usb-host")), ("pci", dev("vfio-pci")), ("scsi", dev("scsi-generic"))]);
     let hostdev = enum_caps(
         vec![
             en("mode", vec!["subsystem"]),
-            en(
-                "startupPolicy",
-                vec!["default", "mandatory", "requisite", "optional"],
-            ),
+            en("startupPolicy", vec!["default", "mandatory", "requisite", "optional"]),
             en("subsysType", subsys.clone()),
             en("capsType", Vec::new()),
-            en(
-                "pciBackend",
-                pick(&[("default", true), ("vfio", dev("vfio-pci"))]),
-            ),
+            en("pciBackend", pick(&[("default", true), ("vfio", dev("vfio-pci"))])),
         ],
         !subsys.is_empty(),
     );
@@ -893,19 +692,9 @@ pub fn domain_capabilities(
         ],
         !rng_models.is_empty(),
     );
-    let fs_types = pick(&[
-        ("path", dev("virtio-9p-pci")),
-        ("virtiofs", dev("vhost-user-fs-pci")),
-    ]);
-    let filesystem = enum_caps(
-        vec![en("driverType", fs_types.clone())],
-        !fs_types.is_empty(),
-    );
-    let tpm_models = pick(&[
-        ("tpm-tis", dev("tpm-tis")),
-        ("tpm-crb", dev("tpm-crb")),
-        ("tpm-spapr", dev("tpm-spapr")),
-    ]);
+    let fs_types = pick(&[("path", dev("virtio-9p-pci")), ("virtiofs", dev("vhost-user-fs-pci"))]);
+    let filesystem = enum_caps(vec![en("driverType", fs_types.clone())], !fs_types.is_empty());
+    let tpm_models = pick(&[("tpm-tis", dev("tpm-tis")), ("tpm-crb", dev("tpm-crb")), ("tpm-spapr", dev("tpm-spapr"))]);
     let tpm_emulator = caps.has_type("tpm-emulator");
     let tpm = enum_caps(
         vec![
@@ -922,19 +711,9 @@ pub fn domain_capabilities(
         ],
         !tpm_models.is_empty(),
     );
-    let redirdev = enum_caps(
-        vec![en("bus", pick(&[("usb", dev("usb-redir"))]))],
-        dev("usb-redir"),
-    );
+    let redirdev = enum_caps(vec![en("bus", pick(&[("usb", dev("usb-redir"))]))], dev("usb-redir"));
     let channel = enum_caps(
-        vec![en(
-            "type",
-            pick(&[
-                ("pty", true),
-                ("unix", true),
-                ("spicevmc", caps.has_type("chardev-spicevmc")),
-            ]),
-        )],
+        vec![en("type", pick(&[("pty", true), ("unix", true), ("spicevmc", caps.has_type("chardev-spicevmc"))]))],
         true,
     );
 
@@ -948,19 +727,11 @@ pub fn domain_capabilities(
         }),
         vmcoreinfo: supported(dev("vmcoreinfo")),
         genid: supported(dev("vmgenid")),
-        backing_store_input: supported(
-            caps.has_command("blockdev-add") || caps.commands.is_empty(),
-        ),
+        backing_store_input: supported(caps.has_command("blockdev-add") || caps.commands.is_empty()),
         // Incremental backup is a driver API oxvirt does not offer.
         backup: supported(false),
-        sev: Some(cx::SevCaps {
-            supported: YesNo::No,
-            ..Default::default()
-        }),
-        sgx: Some(cx::SgxCaps {
-            supported: YesNo::No,
-            ..Default::default()
-        }),
+        sev: Some(cx::SevCaps { supported: YesNo::No, ..Default::default() }),
+        sgx: Some(cx::SgxCaps { supported: YesNo::No, ..Default::default() }),
         hyperv: x86.then(|| {
             if kvm {
                 enum_caps(
@@ -998,12 +769,8 @@ pub fn domain_capabilities(
         domain: virttype.to_owned(),
         machine: Some(m.name.clone()),
         arch,
-        vcpu: Some(cx::VcpuCaps {
-            max: m.cpu_max.max(1),
-        }),
-        iothreads: Some(cx::Supported {
-            supported: yes(caps.has_type("iothread")),
-        }),
+        vcpu: Some(cx::VcpuCaps { max: m.cpu_max.max(1) }),
+        iothreads: Some(cx::Supported { supported: yes(caps.has_type("iothread")) }),
         os: Some(os),
         cpu: Some(cpu),
         memory_backing: Some(memory_backing),
@@ -1029,16 +796,12 @@ fn en_values(v: &[&str]) -> Vec<String> {
 }
 
 fn en_named(name: &str, values: Vec<String>) -> cx::Enum {
-    cx::Enum {
-        name: name.to_owned(),
-        values,
-    }
+    cx::Enum { name: name.to_owned(), values }
 }
 
 /// `Skylake-Client-v2`: versions duplicate their unversioned alias in the custom list.
 fn is_versioned(name: &str) -> bool {
-    name.rsplit_once("-v")
-        .is_some_and(|(_, n)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    name.rsplit_once("-v").is_some_and(|(_, n)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }
 
 // ---- driver glue -------------------------------------------------------------------------
@@ -1060,7 +823,12 @@ pub(crate) fn path_dirs() -> Vec<PathBuf> {
 /// so a client must never choose what runs (nor swap a symlink between check and use).
 pub fn host_emulator(given: &str, installed: &[(String, PathBuf)]) -> oxvirt_api::Result<PathBuf> {
     let refuse = || {
-        let known: Vec<String> = installed.iter().map(|(_, b)| b.display().to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let known: Vec<String> = installed
+            .iter()
+            .map(|(_, b)| b.display().to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         oxvirt_api::Error::invalid_arg(format!(
             "emulator '{given}' is not one this host offers (installed: {})",
             if known.is_empty() { "none".to_string() } else { known.join(", ") }
@@ -1110,14 +878,8 @@ pub(crate) fn driver_capabilities(
         .or(probed.first())
         .map(|(_, _, c)| crate::accel::kvm_usability(c, cache_dir))
         .unwrap_or_else(|| KvmUsability::check(false));
-    let guests: Vec<GuestEmulator<'_>> = probed
-        .iter()
-        .map(|(arch, bin, c)| GuestEmulator {
-            arch,
-            emulator: bin,
-            caps: c,
-        })
-        .collect();
+    let guests: Vec<GuestEmulator<'_>> =
+        probed.iter().map(|(arch, bin, c)| GuestEmulator { arch, emulator: bin, caps: c }).collect();
     Ok(capabilities_xml_for(&guests, &kvm, &host))
 }
 
@@ -1135,31 +897,19 @@ pub(crate) fn driver_domain_capabilities(
         Some(e) => host_emulator(e, &installed_emulators(&path_dirs()))?,
         None => {
             let want = arch.unwrap_or(std::env::consts::ARCH);
-            installed_emulators(&path_dirs())
-                .into_iter()
-                .find(|(a, _)| a == want)
-                .map(|(_, b)| b)
-                .ok_or_else(|| {
-                    oxvirt_api::Error::unsupported_config(format!(
-                        "no emulator for architecture '{want}' is installed (qemu-system-* in $PATH)"
-                    ))
-                    .in_domain(oxvirt_api::ErrorDomain::Qemu)
-                })?
+            installed_emulators(&path_dirs()).into_iter().find(|(a, _)| a == want).map(|(_, b)| b).ok_or_else(|| {
+                oxvirt_api::Error::unsupported_config(format!(
+                    "no emulator for architecture '{want}' is installed (qemu-system-* in $PATH)"
+                ))
+                .in_domain(oxvirt_api::ErrorDomain::Qemu)
+            })?
         }
     };
     let caps = caps_for(&emulator)?;
     let kvm = crate::accel::kvm_usability(&caps, cache_dir);
-    let virttype = virttype.unwrap_or(if kvm.usable() && caps.kvm.present {
-        "kvm"
-    } else {
-        "qemu"
-    });
+    let virttype = virttype.unwrap_or(if kvm.usable() && caps.kvm.present { "kvm" } else { "qemu" });
     let host = oxvirt_host::host_details();
-    let env = DomCapsEnv {
-        kvm: &kvm,
-        host: &host,
-        firmware: FirmwarePaths::default(),
-    };
+    let env = DomCapsEnv { kvm: &kvm, host: &host, firmware: FirmwarePaths::default() };
     domain_capabilities_xml(&caps, &emulator, arch, machine, virttype, &env).map_err(api_error)
 }
 
@@ -1181,20 +931,11 @@ mod tests {
     fn host_model_names() {
         let genoa = cpu("AuthenticAMD", 25, 17, &[]);
         assert_eq!(host_cpu_model(&genoa, &[]).as_deref(), Some("EPYC-Genoa"));
-        assert_eq!(
-            host_cpu_model(&genoa, &["EPYC", "EPYC-Rome", "EPYC-Milan"]).as_deref(),
-            Some("EPYC-Milan")
-        );
+        assert_eq!(host_cpu_model(&genoa, &["EPYC", "EPYC-Rome", "EPYC-Milan"]).as_deref(), Some("EPYC-Milan"));
         let haswell = cpu("GenuineIntel", 6, 0x3f, &["vmx"]);
-        assert_eq!(
-            host_cpu_model(&haswell, &["Haswell", "Haswell-noTSX"]).as_deref(),
-            Some("Haswell-noTSX")
-        );
+        assert_eq!(host_cpu_model(&haswell, &["Haswell", "Haswell-noTSX"]).as_deref(), Some("Haswell-noTSX"));
         let haswell_tsx = cpu("GenuineIntel", 6, 0x3f, &["rtm"]);
-        assert_eq!(
-            host_cpu_model(&haswell_tsx, &["Haswell", "Haswell-noTSX"]).as_deref(),
-            Some("Haswell")
-        );
+        assert_eq!(host_cpu_model(&haswell_tsx, &["Haswell", "Haswell-noTSX"]).as_deref(), Some("Haswell"));
         assert_eq!(host_cpu_model(&cpu("Foo", 1, 1, &[]), &[]), None);
     }
 

@@ -145,7 +145,12 @@ impl CgroupHost {
                 detail: "unified hierarchy mounted, but this process has no '0::' line in /proc/self/cgroup".into(),
             })?;
             let controllers = list.split_whitespace().map(str::to_string).collect();
-            return Ok(CgroupHost { version: Version::V2, root: root.into(), own: BTreeMap::from([(String::new(), own)]), controllers });
+            return Ok(CgroupHost {
+                version: Version::V2,
+                root: root.into(),
+                own: BTreeMap::from([(String::new(), own)]),
+                controllers,
+            });
         }
         let mut own = BTreeMap::new();
         for c in V1_CONTROLLERS {
@@ -190,17 +195,23 @@ impl CgroupHost {
             }
             Version::V2 => {
                 let own = self.own.get("").map(String::as_str).unwrap_or("/");
-                let base_rel = if own == "/" { "/" } else { Path::new(own).parent().and_then(Path::to_str).unwrap_or("/") };
+                let base_rel =
+                    if own == "/" { "/" } else { Path::new(own).parent().and_then(Path::to_str).unwrap_or("/") };
                 let base = join_cg(&self.root, base_rel);
                 let part = base.join(PARTITION);
                 let dir = part.join(scope);
                 let available = read_words(&base.join("cgroup.controllers"))?;
-                let wanted: Vec<&str> = V2_CONTROLLERS.iter().copied().filter(|c| available.iter().any(|a| a == c)).collect();
+                let wanted: Vec<&str> =
+                    V2_CONTROLLERS.iter().copied().filter(|c| available.iter().any(|a| a == c)).collect();
                 enable_controllers(&base, &wanted)?;
                 mkdir(&part)?;
                 enable_controllers(&part, &wanted)?;
                 mkdir(&dir)?;
-                Ok(DomainCgroup { version: Version::V2, dirs: BTreeMap::from([(String::new(), dir)]), children: Vec::new() })
+                Ok(DomainCgroup {
+                    version: Version::V2,
+                    dirs: BTreeMap::from([(String::new(), dir)]),
+                    children: Vec::new(),
+                })
             }
         }
     }
@@ -247,7 +258,8 @@ fn inherit_cpuset(d: &Path) -> Result<(), CgroupError> {
 
 fn enable_controllers(dir: &Path, wanted: &[&str]) -> Result<(), CgroupError> {
     let on = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
-    let missing: Vec<String> = wanted.iter().filter(|c| !on.split_whitespace().any(|o| o == **c)).map(|c| format!("+{c}")).collect();
+    let missing: Vec<String> =
+        wanted.iter().filter(|c| !on.split_whitespace().any(|o| o == **c)).map(|c| format!("+{c}")).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -313,7 +325,9 @@ impl Tuning {
                     return Err(bad(format!("<cputune><{what}period> {p} is out of range [1000, 1000000]")));
                 }
                 if let Some(q) = quota.filter(|q| *q >= 0 && !(1000..=17_592_186_044_415).contains(q)) {
-                    return Err(bad(format!("<cputune><{what}quota> {q} is out of range [1000, 17592186044415] (negative: unlimited)")));
+                    return Err(bad(format!(
+                        "<cputune><{what}quota> {q} is out of range [1000, 17592186044415] (negative: unlimited)"
+                    )));
                 }
                 Ok(Bandwidth { period, quota: quota.map(|q| if q < 0 { -1 } else { q }) })
             };
@@ -322,7 +336,8 @@ impl Tuning {
             t.emulator = bw("emulator_", ct.emulator_period, ct.emulator_quota)?;
         }
         if let Some(mt) = &def.memtune {
-            let lim = |k: &Option<oxvirt_xml::KiB>| k.map(|k| (k.0 < MEMORY_UNLIMITED_KIB).then(|| k.0.saturating_mul(1024)));
+            let lim =
+                |k: &Option<oxvirt_xml::KiB>| k.map(|k| (k.0 < MEMORY_UNLIMITED_KIB).then(|| k.0.saturating_mul(1024)));
             t.mem_hard = lim(&mt.hard_limit);
             t.mem_soft = lim(&mt.soft_limit);
             t.mem_swap_hard = lim(&mt.swap_hard_limit);
@@ -342,7 +357,8 @@ impl Tuning {
             };
             t.blkio_weight = bt.weight.map(|w| wrange(w, "")).transpose()?;
             for d in &bt.devices {
-                let meta = fs::metadata(&d.path).map_err(|source| CgroupError::Read { path: d.path.clone().into(), source })?;
+                let meta = fs::metadata(&d.path)
+                    .map_err(|source| CgroupError::Read { path: d.path.clone().into(), source })?;
                 if !meta.file_type().is_block_device() {
                     return Err(bad(format!("<blkiotune><device><path> {} is not a block device", d.path)));
                 }
@@ -448,7 +464,11 @@ impl DomainCgroup {
         }
         for d in &t.blkio_devices {
             if let Some(w) = d.weight {
-                let p = self.first_existing("blkio", &["blkio.weight_device", "blkio.bfq.weight_device"], "<blkiotune><device><weight>")?;
+                let p = self.first_existing(
+                    "blkio",
+                    &["blkio.weight_device", "blkio.bfq.weight_device"],
+                    "<blkiotune><device><weight>",
+                )?;
                 write(&p, &format!("{} {w}", d.dev))?;
             }
             let throttles = [
@@ -475,15 +495,11 @@ impl DomainCgroup {
 
     fn first_existing(&self, controller: &str, files: &[&str], what: &str) -> Result<PathBuf, CgroupError> {
         let d = self.dir(controller);
-        files
-            .iter()
-            .filter_map(|f| d.map(|d| d.join(f)))
-            .find(|p| p.exists())
-            .ok_or(CgroupError::Unsupported {
-                what: what.into(),
-                file: files.join(" or "),
-                hint: " (block I/O weights need the BFQ I/O scheduler on the device)",
-            })
+        files.iter().filter_map(|f| d.map(|d| d.join(f))).find(|p| p.exists()).ok_or(CgroupError::Unsupported {
+            what: what.into(),
+            file: files.join(" or "),
+            hint: " (block I/O weights need the BFQ I/O scheduler on the device)",
+        })
     }
 
     fn apply_v2(&self, t: &Tuning) -> Result<(), CgroupError> {
@@ -512,7 +528,8 @@ impl DomainCgroup {
         }
         if t.blkio_weight.is_some() || t.blkio_devices.iter().any(|d| d.weight.is_some()) {
             let d = self.dir("").map(Path::to_path_buf).unwrap_or_default();
-            let (file, prefix) = if d.join("io.bfq.weight").exists() { ("io.bfq.weight", "") } else { ("io.weight", "default ") };
+            let (file, prefix) =
+                if d.join("io.bfq.weight").exists() { ("io.bfq.weight", "") } else { ("io.weight", "default ") };
             let p = f("<blkiotune><weight>", file)?;
             if let Some(w) = t.blkio_weight {
                 write(&p, &format!("{prefix}{w}"))?;
@@ -525,7 +542,12 @@ impl DomainCgroup {
         }
         for d in &t.blkio_devices {
             let mut limits = Vec::new();
-            for (k, v) in [("rbps", d.read_bps), ("wbps", d.write_bps), ("riops", d.read_iops.map(u64::from)), ("wiops", d.write_iops.map(u64::from))] {
+            for (k, v) in [
+                ("rbps", d.read_bps),
+                ("wbps", d.write_bps),
+                ("riops", d.read_iops.map(u64::from)),
+                ("wiops", d.write_iops.map(u64::from)),
+            ] {
                 if let Some(v) = v {
                     limits.push(format!("{k}={v}"));
                 }
@@ -699,7 +721,9 @@ pub fn parse_pin_set(spec: &str, host_cpus: usize) -> Result<CpuSet, CgroupError
                 host_cpus.saturating_sub(1)
             )));
         }
-        set.set(c as usize).map_err(|_| CgroupError::InvalidTuning(format!("CPU {c} in '{spec}' is beyond what sched_setaffinity supports")))?;
+        set.set(c as usize).map_err(|_| {
+            CgroupError::InvalidTuning(format!("CPU {c} in '{spec}' is beyond what sched_setaffinity supports"))
+        })?;
     }
     Ok(set)
 }
@@ -719,7 +743,8 @@ impl PinPlan {
         let n = def.vcpus();
         let pins = def.cputune.as_ref().map(|c| c.vcpupins.as_slice()).unwrap_or_default();
         for id in 0..n {
-            if let Some(spec) = pins.iter().find(|p| p.vcpu == id).map(|p| p.cpuset.clone()).or_else(|| default.clone()) {
+            if let Some(spec) = pins.iter().find(|p| p.vcpu == id).map(|p| p.cpuset.clone()).or_else(|| default.clone())
+            {
                 plan.vcpus.insert(id, spec);
             }
         }
@@ -820,7 +845,13 @@ pub struct Setup {
 /// Creates and fills the domain's cgroup, moves QEMU `pid` (stopped with `-S`) in, and pins its
 /// threads. `vcpus` are the vCPU threads from `query-cpus-fast`. Without any tuning in the
 /// definition and without a cgroup hierarchy, this does nothing (not an error).
-pub fn setup(host: Option<&CgroupHost>, scope: &str, def: &Domain, pid: i32, vcpus: &[(u32, i32)]) -> Result<Setup, CgroupError> {
+pub fn setup(
+    host: Option<&CgroupHost>,
+    scope: &str,
+    def: &Domain,
+    pid: i32,
+    vcpus: &[(u32, i32)],
+) -> Result<Setup, CgroupError> {
     let started = Instant::now();
     let tuning = Tuning::from_domain(def)?;
     let pins = PinPlan::from_domain(def);
@@ -837,7 +868,12 @@ pub fn setup(host: Option<&CgroupHost>, scope: &str, def: &Domain, pid: i32, vcp
 
 /// The part that needs only QEMU's pid: the cgroup with the domain-wide limits, QEMU inside.
 /// On failure nothing of it is left.
-fn setup_process(host: Option<&CgroupHost>, scope: &str, tuning: &Tuning, pid: i32) -> Result<Option<DomainCgroup>, CgroupError> {
+fn setup_process(
+    host: Option<&CgroupHost>,
+    scope: &str,
+    tuning: &Tuning,
+    pid: i32,
+) -> Result<Option<DomainCgroup>, CgroupError> {
     match host {
         Some(h) => {
             let cg = h.create(scope)?;
@@ -847,9 +883,11 @@ fn setup_process(host: Option<&CgroupHost>, scope: &str, tuning: &Tuning, pid: i
             }
             Ok(Some(cg))
         }
-        None if !tuning.is_empty() => {
-            Err(CgroupError::Unsupported { what: "resource tuning".into(), file: "/sys/fs/cgroup".into(), hint: " (no cgroup hierarchy)" })
-        }
+        None if !tuning.is_empty() => Err(CgroupError::Unsupported {
+            what: "resource tuning".into(),
+            file: "/sys/fs/cgroup".into(),
+            hint: " (no cgroup hierarchy)",
+        }),
         None => Ok(None),
     }
 }
@@ -923,7 +961,10 @@ fn record_shape_ok(cg: &DomainCgroup, root: Option<&Path>) -> Result<(), String>
             }
         }
     }
-    let child_ok = |c: &str| c == "emulator" || c.strip_prefix("vcpu").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let child_ok = |c: &str| {
+        c == "emulator"
+            || c.strip_prefix("vcpu").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
     if let Some(c) = cg.children.iter().find(|c| !child_ok(c)) {
         return Err(format!("thread cgroup {c:?} is not one of ours"));
     }
@@ -1037,14 +1078,19 @@ pub struct StartPlan {
 }
 
 fn hook_err(name: &str, e: &dyn std::fmt::Display) -> oxvirt_api::Error {
-    oxvirt_api::Error::operation_failed(format!("resource control for domain '{name}': {e}")).in_domain(oxvirt_api::ErrorDomain::Qemu)
+    oxvirt_api::Error::operation_failed(format!("resource control for domain '{name}': {e}"))
+        .in_domain(oxvirt_api::ErrorDomain::Qemu)
 }
 
 impl StartPlan {
     /// Also removes a cgroup left by an earlier run of the same domain. `undo` gets the removal of
     /// the cgroup this start creates, should the start fail (pushed before QEMU's kill, so it runs
     /// after QEMU is gone, when the cgroup can be removed).
-    pub fn new(layout: &crate::layout::Layout, def: &Domain, undo: &mut oxvirt_sysutil::rollback::Rollback) -> oxvirt_api::Result<StartPlan> {
+    pub fn new(
+        layout: &crate::layout::Layout,
+        def: &Domain,
+        undo: &mut oxvirt_sysutil::rollback::Rollback,
+    ) -> oxvirt_api::Result<StartPlan> {
         let record = layout.cgroup_record(&def.name)?;
         if let Err(e) = remove_record(&record, Some(Path::new(CGROUP_ROOT))) {
             tracing::warn!("cgroup left by an earlier run of '{}' stays: {e}", def.name);
@@ -1058,7 +1104,11 @@ impl StartPlan {
             }
         };
         if host.is_none() && !tuning.is_empty() {
-            let e = CgroupError::Unsupported { what: "resource tuning".into(), file: "/sys/fs/cgroup".into(), hint: " (no cgroup hierarchy)" };
+            let e = CgroupError::Unsupported {
+                what: "resource tuning".into(),
+                file: "/sys/fs/cgroup".into(),
+                hint: " (no cgroup hierarchy)",
+            };
             return Err(hook_err(&def.name, &e));
         }
         let instance = instance_of(layout);
@@ -1110,7 +1160,11 @@ impl StartPlan {
                 let data = serde_json::to_vec(&rec).map_err(|e| hook_err(&name, &e))?;
                 crate::fsutil::write_atomic(&self.record, &data, 0o644).map_err(|e| hook_err(&name, &e))?;
             }
-            tracing::info!("cgroup setup of '{name}' took {:?} while QEMU started, {:?} after", early, started.elapsed());
+            tracing::info!(
+                "cgroup setup of '{name}' took {:?} while QEMU started, {:?} after",
+                early,
+                started.elapsed()
+            );
         }
         placed.map_err(|e| hook_err(&name, &e))
     }

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use oxvirt_api::{
-    detail, flags, reason, stats, ConnectUri, DomainEventCallback, DomainEventKind, DomainInfo, DomainRef,
-    DomainState, Driver, DriverFactory, Error, ErrorCode, ErrorDomain, EventBus, NodeDevRef, NodeInfo, Result, TypedParam,
+    detail, flags, reason, stats, ConnectUri, DomainEventCallback, DomainEventKind, DomainInfo, DomainRef, DomainState,
+    Driver, DriverFactory, Error, ErrorCode, ErrorDomain, EventBus, NodeDevRef, NodeInfo, Result, TypedParam,
 };
 use oxvirt_qmp::Qmp;
 use oxvirt_xml::domain::devices::interface::{InterfaceTarget, InterfaceType, LinkState};
@@ -45,9 +45,7 @@ pub struct QemuDriverFactory;
 
 impl DriverFactory for QemuDriverFactory {
     fn accepts(&self, uri: &ConnectUri) -> bool {
-        uri.driver == "qemu"
-            && uri.is_local()
-            && matches!(uri.path.as_str(), "/system" | "/session" | "/embed")
+        uri.driver == "qemu" && uri.is_local() && matches!(uri.path.as_str(), "/system" | "/session" | "/embed")
     }
 
     fn open(&self, uri: &ConnectUri, _flags: u32) -> Result<Arc<dyn Driver>> {
@@ -78,14 +76,10 @@ pub(crate) fn layouts_for(uri: &ConnectUri) -> Result<(Layout, Option<NetLayout>
         "/session" => Layout::session(),
         _ => {
             let root = uri.param("root").ok_or_else(|| {
-                Error::invalid_arg(
-                    "qemu:///embed needs a root directory: qemu:///embed?root=/path/to/dir",
-                )
+                Error::invalid_arg("qemu:///embed needs a root directory: qemu:///embed?root=/path/to/dir")
             })?;
             if !root.starts_with('/') {
-                return Err(Error::invalid_arg(format!(
-                    "embed root '{root}' must be an absolute path"
-                )));
+                return Err(Error::invalid_arg(format!("embed root '{root}' must be an absolute path")));
             }
             Layout::embed(Path::new(root))
         }
@@ -152,8 +146,7 @@ fn op_invalid(msg: impl std::fmt::Display) -> Error {
 }
 
 fn qmp_err(name: &str, what: &str, e: impl std::fmt::Display) -> Error {
-    Error::operation_failed(format!("{what} of domain '{name}' over QMP: {e}"))
-        .in_domain(ErrorDomain::Qemu)
+    Error::operation_failed(format!("{what} of domain '{name}' over QMP: {e}")).in_domain(ErrorDomain::Qemu)
 }
 
 impl QemuDriver {
@@ -168,12 +161,9 @@ impl QemuDriver {
     /// must not take the whole root exclusively at each start (the process that started the
     /// guest made that pass already).
     pub(crate) fn without_cleanup(uri: String, layout: Layout) -> Result<QemuDriver> {
-        layout.create_dirs().map_err(|e| {
-            sys_err(
-                format!("creating driver directories under {}", layout.run.display()),
-                &e,
-            )
-        })?;
+        layout
+            .create_dirs()
+            .map_err(|e| sys_err(format!("creating driver directories under {}", layout.run.display()), &e))?;
         Ok(QemuDriver {
             uri,
             locks: crate::locks::Locks::new(layout.lock_file()),
@@ -213,7 +203,11 @@ fn accel_of(def: &Domain) -> Accel {
 
 fn host_device(name: &str) -> Result<oxvirt_xml::nodedev::NodeDevice> {
     oxvirt_host::nodedev::find_device(name).ok_or_else(|| {
-        Error::coded(ErrorCode::NoNodeDevice, ErrorDomain::Nodedev, format!("no node device with matching name '{name}'"))
+        Error::coded(
+            ErrorCode::NoNodeDevice,
+            ErrorDomain::Nodedev,
+            format!("no node device with matching name '{name}'"),
+        )
     })
 }
 
@@ -249,7 +243,14 @@ impl Driver for QemuDriver {
         machine: Option<&str>,
         virttype: Option<&str>,
     ) -> Result<String> {
-        crate::capsxml::driver_domain_capabilities(&self.layout.cache, |p| self.caps_for(p), emulator, arch, machine, virttype)
+        crate::capsxml::driver_domain_capabilities(
+            &self.layout.cache,
+            |p| self.caps_for(p),
+            emulator,
+            arch,
+            machine,
+            virttype,
+        )
     }
 
     fn node_info(&self) -> Result<NodeInfo> {
@@ -285,14 +286,10 @@ impl Driver for QemuDriver {
 
     fn lookup_domain_by_name(&self, name: &str) -> Result<DomainRef> {
         if name.contains('/') {
-            return Err(
-                Error::no_domain(format!("no domain with matching name '{name}'"))
-                    .in_domain(ErrorDomain::Qemu),
-            );
+            return Err(Error::no_domain(format!("no domain with matching name '{name}'")).in_domain(ErrorDomain::Qemu));
         }
         self.read_entry(name)?.map(|e| e.reference()).ok_or_else(|| {
-            Error::no_domain(format!("no domain with matching name '{name}'"))
-                .in_domain(ErrorDomain::Qemu)
+            Error::no_domain(format!("no domain with matching name '{name}'")).in_domain(ErrorDomain::Qemu)
         })
     }
 
@@ -305,21 +302,15 @@ impl Driver for QemuDriver {
                 return Ok(e.reference());
             }
         }
-        self.find_entry(|e| e.uuid() == *uuid)?
-            .map(|e| e.reference())
-            .ok_or_else(|| {
-                Error::no_domain(format!("no domain with matching uuid '{uuid}'"))
-                    .in_domain(ErrorDomain::Qemu)
-            })
+        self.find_entry(|e| e.uuid() == *uuid)?.map(|e| e.reference()).ok_or_else(|| {
+            Error::no_domain(format!("no domain with matching uuid '{uuid}'")).in_domain(ErrorDomain::Qemu)
+        })
     }
 
     fn lookup_domain_by_id(&self, id: i32) -> Result<DomainRef> {
         self.find_entry(|e| e.status.as_ref().is_some_and(|s| s.id == id))?
             .map(|e| e.reference())
-            .ok_or_else(|| {
-                Error::no_domain(format!("no domain with matching id {id}"))
-                    .in_domain(ErrorDomain::Qemu)
-            })
+            .ok_or_else(|| Error::no_domain(format!("no domain with matching id {id}")).in_domain(ErrorDomain::Qemu))
     }
 
     fn domain_define(&self, xml: &str, f: u32) -> Result<(DomainRef, Vec<String>)> {
@@ -421,13 +412,7 @@ impl Driver for QemuDriver {
                 }
             }
         }
-        Ok(DomainInfo {
-            state,
-            max_mem: def.memory_kib(),
-            memory,
-            nr_virt_cpu: def.vcpus_current(),
-            cpu_time,
-        })
+        Ok(DomainInfo { state, max_mem: def.memory_kib(), memory, nr_virt_cpu: def.vcpus_current(), cpu_time })
     }
 
     fn domain_state(&self, d: &DomainRef) -> Result<(DomainState, i32)> {
@@ -484,15 +469,30 @@ impl Driver for QemuDriver {
         self.detach_device(d, xml, f)
     }
 
-    fn domain_interface_addresses(&self, d: &DomainRef, source: u32) -> Result<Vec<oxvirt_api::types::DomainInterface>> {
+    fn domain_interface_addresses(
+        &self,
+        d: &DomainRef,
+        source: u32,
+    ) -> Result<Vec<oxvirt_api::types::DomainInterface>> {
         self.interface_addresses(d, source)
     }
 
-    fn domain_set_interface_parameters(&self, d: &DomainRef, device: &str, params: &[(String, TypedParam)], f: u32) -> Result<()> {
+    fn domain_set_interface_parameters(
+        &self,
+        d: &DomainRef,
+        device: &str,
+        params: &[(String, TypedParam)],
+        f: u32,
+    ) -> Result<()> {
         self.set_interface_parameters(d, device, params, f)
     }
 
-    fn domain_get_interface_parameters(&self, d: &DomainRef, device: &str, f: u32) -> Result<Vec<(String, TypedParam)>> {
+    fn domain_get_interface_parameters(
+        &self,
+        d: &DomainRef,
+        device: &str,
+        f: u32,
+    ) -> Result<Vec<(String, TypedParam)>> {
         self.get_interface_parameters(d, device, f)
     }
 
@@ -513,14 +513,9 @@ impl Driver for QemuDriver {
         let _st = Self::require_active(&e)?;
         let def = e.definition()?;
         let devices = def.devices.unwrap_or_default();
-        let pick =
-            |c: &oxvirt_xml::domain::Chardev| c.source.sources.first().and_then(|s| s.path.clone());
+        let pick = |c: &oxvirt_xml::domain::Chardev| c.source.sources.first().and_then(|s| s.path.clone());
         let path = match dev {
-            None => devices
-                .consoles
-                .first()
-                .and_then(pick)
-                .or_else(|| devices.serials.first().and_then(pick)),
+            None => devices.consoles.first().and_then(pick).or_else(|| devices.serials.first().and_then(pick)),
             Some(alias) => devices
                 .consoles
                 .iter()
@@ -530,10 +525,7 @@ impl Driver for QemuDriver {
                 .and_then(pick),
         };
         path.filter(|p| p.starts_with("/dev/pts/")).ok_or_else(|| {
-            op_invalid(format!(
-                "domain '{}' has no console on a pty (add <console type='pty'/>)",
-                e.name
-            ))
+            op_invalid(format!("domain '{}' has no console on a pty (add <console type='pty'/>)", e.name))
         })
     }
 
@@ -587,9 +579,15 @@ impl Driver for QemuDriver {
     fn network_is_persistent(&self, n: &oxvirt_api::NetworkRef) -> Result<bool> {
         self.net()?.is_persistent(n)
     }
-    fn network_dhcp_leases(&self, n: &oxvirt_api::NetworkRef, mac: Option<&str>) -> Result<Vec<oxvirt_api::types::DhcpLease>> {
+    fn network_dhcp_leases(
+        &self,
+        n: &oxvirt_api::NetworkRef,
+        mac: Option<&str>,
+    ) -> Result<Vec<oxvirt_api::types::DhcpLease>> {
         let mac = mac
-            .map(|m| m.parse::<oxvirt_xml::MacAddr>().map_err(|_| Error::invalid_arg(format!("invalid MAC address '{m}'"))))
+            .map(|m| {
+                m.parse::<oxvirt_xml::MacAddr>().map_err(|_| Error::invalid_arg(format!("invalid MAC address '{m}'")))
+            })
             .transpose()?;
         Ok(self.net()?.dhcp_leases(n, mac)?.into_iter().map(lease_to_api).collect())
     }
@@ -634,10 +632,10 @@ impl Driver for QemuDriver {
 
 mod define;
 mod devices;
+mod domstats;
 mod lifecycle;
 mod nics;
 mod save;
-mod domstats;
 mod store;
 
 use self::devices::impact;

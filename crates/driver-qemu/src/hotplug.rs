@@ -7,33 +7,21 @@ use serde_json::{json, Value};
 /// Brings the number of online vCPUs to `count` with `device_add`/`device_del` of CPU objects.
 pub fn set_vcpus(qmp: &mut Qmp, name: &str, count: u32) -> Result<()> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
-        Error::operation_failed(format!("{what} for domain '{name}': {e}"))
-            .in_domain(ErrorDomain::Qemu)
+        Error::operation_failed(format!("{what} for domain '{name}': {e}")).in_domain(ErrorDomain::Qemu)
     };
-    let slots = qmp
-        .execute("query-hotpluggable-cpus", None)
-        .map_err(|e| fail("listing vCPU slots", &e))?;
+    let slots = qmp.execute("query-hotpluggable-cpus", None).map_err(|e| fail("listing vCPU slots", &e))?;
     let slots: Vec<Value> = slots.as_array().cloned().unwrap_or_default();
-    let online: Vec<&Value> = slots
-        .iter()
-        .filter(|s| s.get("qom-path").is_some())
-        .collect();
+    let online: Vec<&Value> = slots.iter().filter(|s| s.get("qom-path").is_some()).collect();
     let cur = online.len() as u32;
     if count > cur {
-        let mut free: Vec<&Value> = slots
-            .iter()
-            .filter(|s| s.get("qom-path").is_none())
-            .collect();
+        let mut free: Vec<&Value> = slots.iter().filter(|s| s.get("qom-path").is_none()).collect();
         free.reverse();
         for i in 0..(count - cur) {
-            let slot = free
-                .pop()
-                .ok_or_else(|| fail("adding vCPUs", &"no free vCPU slot"))?;
+            let slot = free.pop().ok_or_else(|| fail("adding vCPUs", &"no free vCPU slot"))?;
             let mut args = slot.get("props").cloned().unwrap_or(json!({}));
             args["driver"] = slot.get("type").cloned().unwrap_or(json!(""));
             args["id"] = json!(format!("vcpu{}", cur + i));
-            qmp.execute("device_add", Some(args))
-                .map_err(|e| fail("adding a vCPU", &e))?;
+            qmp.execute("device_add", Some(args)).map_err(|e| fail("adding a vCPU", &e))?;
         }
     } else if count < cur {
         // only hotplugged vCPUs (ours, with an id) can be removed
@@ -45,14 +33,9 @@ pub fn set_vcpus(qmp: &mut Qmp, name: &str, count: u32) -> Result<()> {
             .collect();
         ours.sort();
         for _ in 0..(cur - count) {
-            let id = ours.pop().ok_or_else(|| {
-                fail(
-                    "removing vCPUs",
-                    &"only vCPUs added after start can be removed",
-                )
-            })?;
-            qmp.execute("device_del", Some(json!({"id": id})))
-                .map_err(|e| fail("removing a vCPU", &e))?;
+            let id =
+                ours.pop().ok_or_else(|| fail("removing vCPUs", &"only vCPUs added after start can be removed"))?;
+            qmp.execute("device_del", Some(json!({"id": id}))).map_err(|e| fail("removing a vCPU", &e))?;
         }
     }
     Ok(())
@@ -67,10 +50,7 @@ fn hotplug_node(alias: &str, n: usize, kind: char) -> String {
 
 /// The `-blockdev`/`-device` JSON arguments of `argv`.
 fn json_args(argv: &[String], flag: &str) -> Vec<Value> {
-    argv.windows(2)
-        .filter(|w| w[0] == flag)
-        .filter_map(|w| serde_json::from_str::<Value>(&w[1]).ok())
-        .collect()
+    argv.windows(2).filter(|w| w[0] == flag).filter_map(|w| serde_json::from_str::<Value>(&w[1]).ok()).collect()
 }
 
 fn libvirt_node_number(name: &str) -> Option<usize> {
@@ -97,8 +77,10 @@ pub fn attach_disk(
         return Err(Error::operation_invalid(format!("target {target} already exists")).in_domain(ErrorDomain::Qemu));
     }
     devices.disks.push(disk);
-    crate::command::assign_addresses(&mut def, env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
-    let cmd = crate::command::build(&def, env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+    crate::command::assign_addresses(&mut def, env)
+        .map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+    let cmd =
+        crate::command::build(&def, env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
     // The new disk is last, so its image chain got the lowest node numbers: its top node is the
     // smallest-numbered drive of all devices.
     let devices_json = json_args(&cmd.argv, "-device");
@@ -165,17 +147,16 @@ pub fn detach_disk(
     let mut with_alias = live.clone();
     crate::command::alias::assign(&mut with_alias);
     let devices = with_alias.devices.clone().unwrap_or_default();
-    let idx = devices
-        .disks
-        .iter()
-        .position(|d| d.target.dev == target)
-        .ok_or_else(|| Error::coded(oxvirt_api::ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no disk with target '{target}'")))?;
+    let idx = devices.disks.iter().position(|d| d.target.dev == target).ok_or_else(|| {
+        Error::coded(oxvirt_api::ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no disk with target '{target}'"))
+    })?;
     let alias = devices.disks[idx].info.alias.as_ref().map(|a| a.name.clone()).unwrap_or_default();
     // the top node, from QEMU itself (cold-plugged and hot-plugged disks are named differently)
     let blocks = qmp.execute("query-block", None).map_err(|e| fail("listing block devices", &e))?;
     let top = blocks.as_array().into_iter().flatten().find_map(|b| {
         let qdev = b.get("qdev")?.as_str()?;
-        (qdev == alias || qdev.contains(&format!("/{alias}/"))).then(|| b.get("inserted")?.get("node-name")?.as_str().map(str::to_string))?
+        (qdev == alias || qdev.contains(&format!("/{alias}/")))
+            .then(|| b.get("inserted")?.get("node-name")?.as_str().map(str::to_string))?
     });
     qmp.execute("device_del", Some(json!({"id": alias}))).map_err(|e| fail("removing the disk device", &e))?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -184,7 +165,12 @@ pub fn detach_disk(
         match qmp.wait_event("DEVICE_DELETED", left) {
             Ok(ev) if ev.data.get("device").and_then(|d| d.as_str()) == Some(alias.as_str()) => break,
             Ok(_) => continue,
-            Err(e) => return Err(fail("waiting for the guest to release the disk (is ACPI hotplug enabled in the guest?)", &e)),
+            Err(e) => {
+                return Err(fail(
+                    "waiting for the guest to release the disk (is ACPI hotplug enabled in the guest?)",
+                    &e,
+                ))
+            }
         }
     }
     if let Some(top) = top {

@@ -14,7 +14,6 @@ use oxvirt_xml::XmlDocument;
 
 use super::{impact, op_invalid, DomainRef, QemuDriver};
 
-
 use oxvirt_api::types::iftune::find_interface as find;
 
 fn check_flags(f: u32, allowed: u32, func: &str) -> Result<()> {
@@ -59,7 +58,11 @@ fn check_floor(n: &Interface, bw: Option<&Bandwidth>) -> Result<()> {
 
 /// Sets `bw` on the running tap (or clears it); on a macvtap (`direct`) the directions trade places,
 /// as at start ([`bandwidth::for_macvtap`]).
-fn set_on_tap(n: &Interface, ifname: &str, bw: Option<&Bandwidth>) -> std::result::Result<(), bandwidth::BandwidthError> {
+fn set_on_tap(
+    n: &Interface,
+    ifname: &str,
+    bw: Option<&Bandwidth>,
+) -> std::result::Result<(), bandwidth::BandwidthError> {
     let tc = TcCommand::system();
     let bw = if n.kind == InterfaceType::Direct { bw.map(bandwidth::for_macvtap) } else { bw.cloned() };
     match bw.as_ref().filter(|b| bandwidth::has_limits(b)) {
@@ -97,11 +100,9 @@ impl QemuDriver {
             let mut st = Self::require_active(&e)?;
             let n = find(&mut def, device)?;
             let new = Bandwidth::tuned(n.bandwidth.as_ref(), &set);
-            let ifname = n
-                .target
-                .as_ref()
-                .and_then(|t| t.dev.clone())
-                .ok_or_else(|| Error::internal(format!("interface '{device}' of running domain '{}' has no tap", e.name)))?;
+            let ifname = n.target.as_ref().and_then(|t| t.dev.clone()).ok_or_else(|| {
+                Error::internal(format!("interface '{device}' of running domain '{}' has no tap", e.name))
+            })?;
             if let Err(err) = set_on_tap(n, &ifname, new.as_ref()) {
                 // Put back what the interface had; a port group's limit comes back at the next start.
                 if let Err(undo) = set_on_tap(n, &ifname, n.bandwidth.as_ref()) {
@@ -125,7 +126,12 @@ impl QemuDriver {
         Ok(())
     }
 
-    pub(super) fn get_interface_parameters(&self, d: &DomainRef, device: &str, f: u32) -> Result<Vec<(String, TypedParam)>> {
+    pub(super) fn get_interface_parameters(
+        &self,
+        d: &DomainRef,
+        device: &str,
+        f: u32,
+    ) -> Result<Vec<(String, TypedParam)>> {
         check_flags(
             f,
             flags::AFFECT_LIVE | flags::AFFECT_CONFIG | iftune::TYPED_PARAM_STRING_OKAY,

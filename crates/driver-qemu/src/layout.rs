@@ -85,14 +85,9 @@ impl Layout {
     }
 
     pub fn session() -> Layout {
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| "/tmp".into());
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/tmp".into());
         let xdg = |var: &str, fallback: &str| {
-            std::env::var_os(var)
-                .map(PathBuf::from)
-                .unwrap_or_else(|| home.join(fallback))
-                .join("oxvirt")
+            std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| home.join(fallback)).join("oxvirt")
         };
         let config = xdg("XDG_CONFIG_HOME", ".config").join("qemu");
         // SAFETY: getuid has no preconditions and cannot fail.
@@ -197,19 +192,10 @@ impl Layout {
             &self.status_dir(),
             &self.domains_dir(),
         ] {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(d)?;
+            std::fs::DirBuilder::new().recursive(true).mode(0o755).create(d)?;
         }
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(self.lib.join("save"))?;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(self.nvram_dir())?;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(self.lib.join("save"))?;
+        std::fs::DirBuilder::new().recursive(true).mode(0o755).create(self.nvram_dir())?;
         Ok(())
     }
 }
@@ -254,7 +240,9 @@ mod tests {
             assert_eq!(component(good), Ok(good));
         }
         let l = Layout::embed(Path::new("/r"));
-        assert!(l.domain_run_dir("..").is_err() && l.status_file(".").is_err() && l.config_file("../../etc/x").is_err());
+        assert!(
+            l.domain_run_dir("..").is_err() && l.status_file(".").is_err() && l.config_file("../../etc/x").is_err()
+        );
     }
 
     #[test]
@@ -285,14 +273,27 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let me = std::process::id();
         let dead = i32::MAX; // no such pid
-        for f in [format!(".vm.xml.tmp{dead}"), format!(".vm.xml.tmp{me}"), "vm.xml".into(), ".vm.xml".into(), format!("x.tmp{dead}")] {
+        for f in [
+            format!(".vm.xml.tmp{dead}"),
+            format!(".vm.xml.tmp{me}"),
+            "vm.xml".into(),
+            ".vm.xml".into(),
+            format!("x.tmp{dead}"),
+        ] {
             std::fs::write(d.path().join(f), "x").unwrap();
         }
         std::fs::create_dir(d.path().join(format!(".dir.tmp{dead}"))).unwrap();
         assert_eq!(clean_temp_files(d.path()), 1);
-        let mut left: Vec<String> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut left: Vec<String> =
+            std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         left.sort();
-        let mut want = vec![format!(".dir.tmp{dead}"), format!(".vm.xml.tmp{me}"), ".vm.xml".into(), "vm.xml".into(), format!("x.tmp{dead}")];
+        let mut want = vec![
+            format!(".dir.tmp{dead}"),
+            format!(".vm.xml.tmp{me}"),
+            ".vm.xml".into(),
+            "vm.xml".into(),
+            format!("x.tmp{dead}"),
+        ];
         want.sort();
         assert_eq!(left, want);
     }

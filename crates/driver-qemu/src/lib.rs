@@ -7,8 +7,8 @@
 pub mod accel;
 pub mod caps;
 pub mod capsxml;
-pub mod command;
 pub mod cgroup;
+pub mod command;
 pub mod driver;
 /// Re-exported so the driver's modules and benches keep one name for it.
 pub use oxvirt_sysutil as fsutil;

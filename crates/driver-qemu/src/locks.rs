@@ -146,7 +146,11 @@ impl Locks {
         open_lock(&self.root, "the driver")?;
         FileLock::acquire(&self.root, timeout).map_err(|source| {
             if source.kind() == std::io::ErrorKind::TimedOut {
-                LockError::Timeout { what: "the driver root (operations of other oxvirt processes run)".into(), waited: timeout, holder: None }
+                LockError::Timeout {
+                    what: "the driver root (operations of other oxvirt processes run)".into(),
+                    waited: timeout,
+                    holder: None,
+                }
             } else {
                 LockError::Io { what: "the driver root".into(), path: self.root.clone(), source }
             }
@@ -257,8 +261,11 @@ impl Locks {
 /// Makes sure the lock file's directory exists (lock directories are made on first use).
 fn open_lock(path: &Path, what: &str) -> Result<(), LockError> {
     match path.parent() {
-        Some(dir) if !dir.is_dir() => fs::create_dir_all(dir)
-            .map_err(|source| LockError::Io { what: what.to_string(), path: path.to_path_buf(), source }),
+        Some(dir) if !dir.is_dir() => fs::create_dir_all(dir).map_err(|source| LockError::Io {
+            what: what.to_string(),
+            path: path.to_path_buf(),
+            source,
+        }),
         _ => Ok(()),
     }
 }
@@ -338,7 +345,11 @@ mod tests {
         drop(g);
         let pass = other.exclusive_root(Duration::from_secs(1)).unwrap();
         assert!(mine.try_acquire(&d.path().join("a.lock"), "domain 'a'", "query").unwrap().is_none());
-        let msg = mine.acquire(&d.path().join("b.lock"), "domain 'b'", "start", Duration::from_millis(30)).err().unwrap().to_string();
+        let msg = mine
+            .acquire(&d.path().join("b.lock"), "domain 'b'", "start", Duration::from_millis(30))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(msg.contains("start-up clean-up"), "{msg}");
         drop(pass);
         assert!(mine.try_acquire(&d.path().join("a.lock"), "domain 'a'", "query").unwrap().is_some());

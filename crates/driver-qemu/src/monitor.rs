@@ -218,10 +218,7 @@ pub(crate) fn watch_domain(weak: Weak<QemuDriver>, name: String, pid: i32, role:
         }
         match ev {
             Ok(Some(ev)) => {
-                if matches!(
-                    ev.name.as_str(),
-                    "SHUTDOWN" | "STOP" | "RESUME" | "GUEST_PANICKED" | "BLOCK_IO_ERROR"
-                ) {
+                if matches!(ev.name.as_str(), "SHUTDOWN" | "STOP" | "RESUME" | "GUEST_PANICKED" | "BLOCK_IO_ERROR") {
                     if !still_ours(&layout, &name, pid, role) {
                         // stopped (the events of our own `quit` follow a power-off) or replaced
                         return;
@@ -364,13 +361,7 @@ fn timestamp() -> String {
     let secs = now.as_secs();
     let (year, month, day) = crate::command::civil((secs / 86_400) as i64);
     let t = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}",
-        t / 3600,
-        t / 60 % 60,
-        t % 60,
-        now.subsec_millis()
-    )
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}", t / 3600, t / 60 % 60, t % 60, now.subsec_millis())
 }
 
 /// One line on stderr, which is the domain's log file.
@@ -413,7 +404,8 @@ pub fn main() -> ExitCode {
 fn run(args: &[OsString]) -> Result<(), MonitorError> {
     let a = parse_args(args)?;
     let uri = ConnectUri::parse(&a.uri).map_err(|source| MonitorError::Driver { uri: a.uri.clone(), source })?;
-    let (layout, net) = crate::driver::layouts_for(&uri).map_err(|source| MonitorError::Driver { uri: a.uri.clone(), source })?;
+    let (layout, net) =
+        crate::driver::layouts_for(&uri).map_err(|source| MonitorError::Driver { uri: a.uri.clone(), source })?;
     let ours = crate::process::proc_stat(a.pid).is_some_and(|s| s.start_time == a.start_time && s.state != 'Z');
     if !ours {
         return Err(MonitorError::NotOurQemu { name: a.name, pid: a.pid });
@@ -423,8 +415,10 @@ fn run(args: &[OsString]) -> Result<(), MonitorError> {
     if taken_over(&layout, &a.name) {
         return Err(MonitorError::AlreadyOwned { name: a.name });
     }
-    let lock = monitor_lock(&layout, &a.name).ok_or_else(|| MonitorError::NotOurQemu { name: a.name.clone(), pid: a.pid })?;
-    let owned = FileLock::acquire(&lock, Duration::ZERO).map_err(|_| MonitorError::AlreadyOwned { name: a.name.clone() })?;
+    let lock =
+        monitor_lock(&layout, &a.name).ok_or_else(|| MonitorError::NotOurQemu { name: a.name.clone(), pid: a.pid })?;
+    let owned =
+        FileLock::acquire(&lock, Duration::ZERO).map_err(|_| MonitorError::AlreadyOwned { name: a.name.clone() })?;
     // SAFETY: nothing has started a thread yet (main calls this first, and neither argument
     // parsing nor the lock does), so the child may run any code after fork.
     match unsafe { nix::unistd::fork() } {

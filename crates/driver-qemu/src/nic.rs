@@ -52,7 +52,11 @@ pub fn check_queues(dom: &str, n: &Interface, index: usize) -> Result<u32> {
     let queues = queues_of(n);
     let model = n.model.as_ref().map_or("rtl8139", |m| m.kind.as_str());
     let conf = |msg: String| {
-        Error::unsupported_config(format!("domain '{dom}': /domain/devices/interface[{}]/driver/@queues: {msg}", index + 1)).in_domain(ErrorDomain::Qemu)
+        Error::unsupported_config(format!(
+            "domain '{dom}': /domain/devices/interface[{}]/driver/@queues: {msg}",
+            index + 1
+        ))
+        .in_domain(ErrorDomain::Qemu)
     };
     if queues > 1 && !model.starts_with("virtio") {
         return Err(conf(format!("multiqueue (queues='{queues}') needs a virtio NIC model, not '{model}'")));
@@ -67,13 +71,21 @@ pub fn check_queues(dom: &str, n: &Interface, index: usize) -> Result<u32> {
 pub fn open_vhost(dom: &str, index: usize, queues: u32) -> Result<Vec<OwnedFd>> {
     (0..queues)
         .map(|_| {
-            let f = OpenOptions::new().read(true).write(true).custom_flags(libc::O_CLOEXEC).open(Path::new(VHOST_NET)).map_err(|e| {
-                Error::new(
-                    ErrorCode::SystemError,
-                    ErrorDomain::Qemu,
-                    format!("domain '{dom}': /domain/devices/interface[{}]/driver: opening {VHOST_NET}: {e}", index + 1),
-                )
-            })?;
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(Path::new(VHOST_NET))
+                .map_err(|e| {
+                    Error::new(
+                        ErrorCode::SystemError,
+                        ErrorDomain::Qemu,
+                        format!(
+                            "domain '{dom}': /domain/devices/interface[{}]/driver: opening {VHOST_NET}: {e}",
+                            index + 1
+                        ),
+                    )
+                })?;
             Ok(OwnedFd::from(f))
         })
         .collect()
@@ -90,8 +102,14 @@ pub fn open_nic(
     net: impl FnOnce() -> Result<std::sync::Arc<NetworkDriver>>,
 ) -> Result<OpenedNic> {
     let path = format!("/domain/devices/interface[{}]", index + 1);
-    let conf = |what: &str, msg: String| Error::unsupported_config(format!("domain '{dom}': {path}{what}: {msg}")).in_domain(ErrorDomain::Qemu);
-    let mac = n.mac.as_ref().map(|m| m.address).ok_or_else(|| Error::internal(format!("domain '{dom}': {path} has no MAC address after completion")))?;
+    let conf = |what: &str, msg: String| {
+        Error::unsupported_config(format!("domain '{dom}': {path}{what}: {msg}")).in_domain(ErrorDomain::Qemu)
+    };
+    let mac = n
+        .mac
+        .as_ref()
+        .map(|m| m.address)
+        .ok_or_else(|| Error::internal(format!("domain '{dom}': {path} has no MAC address after completion")))?;
     let model = n.model.as_ref().map_or("rtl8139", |m| m.kind.as_str());
     let virtio = model.starts_with("virtio");
     let queues = check_queues(dom, n, index)?;
@@ -99,7 +117,10 @@ pub fn open_nic(
         .map_err(|e| Error::unsupported_config(format!("domain '{dom}': {e}")).in_domain(ErrorDomain::Qemu))?;
     let unmanaged = unmanaged(n);
     if unmanaged && n.kind != InterfaceType::Ethernet {
-        return Err(conf("/target/@managed", format!("managed='no' is only for interfaces of type 'ethernet', not '{}'", n.kind)));
+        return Err(conf(
+            "/target/@managed",
+            format!("managed='no' is only for interfaces of type 'ethernet', not '{}'", n.kind),
+        ));
     }
     let spec = TapSpec { name: chosen_name(n), queues, vnet_hdr: virtio };
     if unmanaged && spec.name.is_none() {
@@ -124,7 +145,9 @@ pub fn open_nic(
     let mut network = None;
     let (tap_fds, ifname) = match n.kind {
         InterfaceType::Network => {
-            let name = src.and_then(|s| s.network.clone()).ok_or_else(|| conf("/source/@network", "no source network given".into()))?;
+            let name = src
+                .and_then(|s| s.network.clone())
+                .ok_or_else(|| conf("/source/@network", "no source network given".into()))?;
             let portgroup = src.and_then(|s| s.portgroup.as_deref());
             let tap = net()?.attach_guest_port(&name, mac, &spec, portgroup, n.bandwidth.as_ref())?;
             network = Some((name, tap.bridge.clone()));
@@ -142,7 +165,10 @@ pub fn open_nic(
                 ));
             }
             let bridge = if n.kind == InterfaceType::Bridge {
-                Some(src.and_then(|s| s.bridge.clone()).ok_or_else(|| conf("/source/@bridge", "no source bridge given".into()))?)
+                Some(
+                    src.and_then(|s| s.bridge.clone())
+                        .ok_or_else(|| conf("/source/@bridge", "no source bridge given".into()))?,
+                )
             } else {
                 None
             };
@@ -152,13 +178,20 @@ pub fn open_nic(
                 e => Error::new(
                     ErrorCode::SystemError,
                     ErrorDomain::Qemu,
-                    format!("creating a tap device{} for domain '{dom}': {e}", bridge.as_ref().map(|b| format!(" on bridge '{b}'")).unwrap_or_default()),
+                    format!(
+                        "creating a tap device{} for domain '{dom}': {e}",
+                        bridge.as_ref().map(|b| format!(" on bridge '{b}'")).unwrap_or_default()
+                    ),
                 ),
             })?;
             if let Some(bw) = n.bandwidth.as_ref().filter(|b| bandwidth::has_limits(b)) {
                 // On failure the fds drop and the tap goes with them.
                 bandwidth::apply(&TcCommand::system(), &ifname, bw, false).map_err(|e| {
-                    Error::new(ErrorCode::OperationFailed, ErrorDomain::Qemu, format!("setting bandwidth limits on {ifname} for domain '{dom}': {e}"))
+                    Error::new(
+                        ErrorCode::OperationFailed,
+                        ErrorDomain::Qemu,
+                        format!("setting bandwidth limits on {ifname} for domain '{dom}': {e}"),
+                    )
                 })?;
             }
             (fds, ifname)

@@ -141,11 +141,7 @@ pub(crate) enum QmpWait {
 
 /// Connects to `sock` as soon as it accepts, giving up at `deadline` or when `alive`
 /// turns false (so a QEMU that dies during start is noticed at once, not at timeout).
-pub(crate) fn wait_for_qmp(
-    sock: &Path,
-    deadline: Instant,
-    mut alive: impl FnMut() -> bool,
-) -> QmpWait {
+pub(crate) fn wait_for_qmp(sock: &Path, deadline: Instant, mut alive: impl FnMut() -> bool) -> QmpWait {
     loop {
         if !alive() {
             return QmpWait::Exited;
@@ -158,10 +154,7 @@ pub(crate) fn wait_for_qmp(
             match Qmp::connect(sock, deadline - now) {
                 Ok(q) => return QmpWait::Ready(q),
                 Err(QmpError::Connect { source, .. })
-                    if matches!(
-                        source.kind(),
-                        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
-                    ) => {}
+                    if matches!(source.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {}
                 Err(e) => return QmpWait::Failed(e),
             }
         }
@@ -288,7 +281,15 @@ impl PidFd {
         match &self.0 {
             Some(fd) => {
                 // SAFETY: a valid pidfd, a valid signal number, no siginfo, no flags.
-                let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig as i32, std::ptr::null::<libc::siginfo_t>(), 0) };
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        fd.as_raw_fd(),
+                        sig as i32,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    )
+                };
                 if r < 0 {
                     Err(Errno::last())
                 } else {
@@ -360,10 +361,7 @@ impl QemuProcess {
         if self.wait_exit(waited) {
             Ok(KillOutcome::Killed)
         } else {
-            Err(ProcessError::Unkillable {
-                pid: self.pid,
-                waited,
-            })
+            Err(ProcessError::Unkillable { pid: self.pid, waited })
         }
     }
 
@@ -382,10 +380,7 @@ impl QemuProcess {
         match fd.signal(self.pid, sig) {
             Ok(()) => Ok(true),
             Err(Errno::ESRCH) => Ok(false),
-            Err(source) => Err(ProcessError::Signal {
-                pid: self.pid,
-                source,
-            }),
+            Err(source) => Err(ProcessError::Signal { pid: self.pid, source }),
         }
     }
 }
@@ -439,26 +434,15 @@ pub fn spawn_with<T: Send>(
     early: impl FnOnce(i32) -> T + Send,
 ) -> Result<(QemuProcess, Qmp, T), ProcessError> {
     let dir = &spec.run_dir.dir;
-    fs::create_dir_all(dir).map_err(|source| ProcessError::RunDir {
-        path: dir.clone(),
-        source,
-    })?;
-    let dir = fs::canonicalize(dir).map_err(|source| ProcessError::RunDir {
-        path: dir.clone(),
-        source,
-    })?;
+    fs::create_dir_all(dir).map_err(|source| ProcessError::RunDir { path: dir.clone(), source })?;
+    let dir = fs::canonicalize(dir).map_err(|source| ProcessError::RunDir { path: dir.clone(), source })?;
     let run_dir = RunDir { dir, log_path: spec.run_dir.log_path.clone() };
     let (pidfile, sock, log_path) = (run_dir.pidfile(), run_dir.qmp_socket(), run_dir.log());
     for stale in [&pidfile, &sock] {
         match fs::remove_file(stale) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(ProcessError::RunDir {
-                    path: stale.clone(),
-                    source,
-                })
-            }
+            Err(source) => return Err(ProcessError::RunDir { path: stale.clone(), source }),
         }
     }
 
@@ -466,23 +450,10 @@ pub fn spawn_with<T: Send>(
     let mut qmp_arg = OsString::from("unix:");
     qmp_arg.push(&sock);
     qmp_arg.push(",server=on,wait=off");
-    args.extend([
-        "-pidfile".into(),
-        pidfile.clone().into_os_string(),
-        "-qmp".into(),
-        qmp_arg,
-    ]);
+    args.extend(["-pidfile".into(), pidfile.clone().into_os_string(), "-qmp".into(), qmp_arg]);
 
-    let log_err = |source| ProcessError::Log {
-        path: log_path.clone(),
-        source,
-    };
-    let mut log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&log_path)
-        .map_err(log_err)?;
+    let log_err = |source| ProcessError::Log { path: log_path.clone(), source };
+    let mut log = OpenOptions::new().create(true).append(true).mode(0o600).open(&log_path).map_err(log_err)?;
     let mut header = format!("starting: {}", spec.binary.display());
     for a in &args {
         header.push(' ');
@@ -530,12 +501,7 @@ pub fn spawn_with<T: Send>(
             cmd.pre_exec(hook);
         }
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|source| ProcessError::Exec {
-            binary: spec.binary.clone(),
-            source,
-        })?;
+    let mut child = cmd.spawn().map_err(|source| ProcessError::Exec { binary: spec.binary.clone(), source })?;
     let pid = child.id() as i32;
 
     let mut exit_status: Option<ExitStatus> = None;
@@ -576,51 +542,31 @@ pub fn spawn_with<T: Send>(
         }
         QmpWait::TimedOut => {
             let log = kill_child(&mut child);
-            return Err(ProcessError::StartTimeout {
-                timeout: spec.timeout,
-                log,
-            });
+            return Err(ProcessError::StartTimeout { timeout: spec.timeout, log });
         }
         QmpWait::Failed(source) => {
             let log = kill_child(&mut child);
             return Err(ProcessError::Qmp { source, log });
         }
     };
-    let start_time =
-        proc_stat(pid)
-            .map(|s| s.start_time)
-            .ok_or_else(|| ProcessError::StartFailed {
-                status: format!("pid {pid} vanished right after start"),
-                log: log_tail(&log_path, LOG_TAIL_LINES),
-            })?;
+    let start_time = proc_stat(pid).map(|s| s.start_time).ok_or_else(|| ProcessError::StartFailed {
+        status: format!("pid {pid} vanished right after start"),
+        log: log_tail(&log_path, LOG_TAIL_LINES),
+    })?;
     // Dropping `child` does not wait for it; `is_alive` reaps it once it exits.
     drop(child);
-    Ok((
-        QemuProcess {
-            pid,
-            start_time,
-            run_dir,
-            cgroup_scope: None,
-        },
-        qmp,
-        early_result,
-    ))
+    Ok((QemuProcess { pid, start_time, run_dir, cgroup_scope: None }, qmp, early_result))
 }
 
 /// The pid QEMU wrote (for adopting a QEMU started by an earlier run of ours).
 pub fn read_pidfile(path: &Path) -> Result<i32, ProcessError> {
-    let text = fs::read_to_string(path).map_err(|e| ProcessError::Pidfile {
-        path: path.to_owned(),
-        detail: e.to_string(),
-    })?;
+    let text =
+        fs::read_to_string(path).map_err(|e| ProcessError::Pidfile { path: path.to_owned(), detail: e.to_string() })?;
     text.trim()
         .parse::<i32>()
         .ok()
         .filter(|p| *p > 0)
-        .ok_or_else(|| ProcessError::Pidfile {
-            path: path.to_owned(),
-            detail: format!("not a pid: {:?}", text.trim()),
-        })
+        .ok_or_else(|| ProcessError::Pidfile { path: path.to_owned(), detail: format!("not a pid: {:?}", text.trim()) })
 }
 
 #[cfg(test)]
@@ -629,15 +575,8 @@ mod tests {
 
     #[test]
     fn parses_stat_with_odd_comm() {
-        let line =
-            "1234 (qemu (x) y) Z 1 1234 1234 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 3 0 987654 123 45";
-        assert_eq!(
-            parse_stat(line),
-            Some(ProcStat {
-                state: 'Z',
-                start_time: 987654
-            })
-        );
+        let line = "1234 (qemu (x) y) Z 1 1234 1234 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 3 0 987654 123 45";
+        assert_eq!(parse_stat(line), Some(ProcStat { state: 'Z', start_time: 987654 }));
         assert_eq!(parse_stat("garbage"), None);
         assert_eq!(parse_stat("1 (x) R 1 2"), None);
     }

@@ -78,7 +78,8 @@ impl QemuUser {
         let lookup_err = |source| SecurityError::LookupUser { name: name.into(), source };
         let Some(u) = User::from_name(name).map_err(lookup_err)? else { return Ok(None) };
         let cname = CString::new(name).map_err(|_| lookup_err(nix::Error::EINVAL))?;
-        let mut groups: Vec<u32> = nix::unistd::getgrouplist(&cname, u.gid).map_err(lookup_err)?.into_iter().map(Gid::as_raw).collect();
+        let mut groups: Vec<u32> =
+            nix::unistd::getgrouplist(&cname, u.gid).map_err(lookup_err)?.into_iter().map(Gid::as_raw).collect();
         groups.sort_unstable();
         groups.dedup();
         Ok(Some(QemuUser { name: name.into(), uid: u.uid.as_raw(), gid: u.gid.as_raw(), groups }))
@@ -109,9 +110,10 @@ pub fn resolve_run_as() -> Result<RunAs, SecurityError> {
         return Err(SecurityError::NoSuchUser { name });
     }
     create_user(&name)?;
-    QemuUser::lookup(&name)?
-        .map(RunAs::User)
-        .ok_or_else(|| SecurityError::CreateUser { name, detail: "useradd succeeded but the user cannot be found".into() })
+    QemuUser::lookup(&name)?.map(RunAs::User).ok_or_else(|| SecurityError::CreateUser {
+        name,
+        detail: "useradd succeeded but the user cannot be found".into(),
+    })
 }
 
 /// `useradd --system` for QEMU, in group `kvm` when the host has it (for /dev/kvm).
@@ -233,7 +235,12 @@ pub fn file_needs(def: &Domain) -> Vec<FileNeed> {
         let what = format!("disk '{}'", d.target.dev);
         add(path, if ro { Access::Read } else { Access::ReadWrite }, what, true);
     }
-    let chardevs = devices.serials.iter().map(|c| ("serial", c)).chain(devices.consoles.iter().map(|c| ("console", c))).chain(devices.channels.iter().map(|c| ("channel", c)));
+    let chardevs = devices
+        .serials
+        .iter()
+        .map(|c| ("serial", c))
+        .chain(devices.consoles.iter().map(|c| ("console", c)))
+        .chain(devices.channels.iter().map(|c| ("channel", c)));
     for (kind, c) in chardevs {
         if c.kind.map(|k| k.to_string()).as_deref() == Some("file") {
             if let Some(p) = c.source.sources.first().and_then(|s| s.path.as_deref()) {
@@ -262,10 +269,13 @@ pub fn access_problem(user: &QemuUser, path: &Path, access: Access) -> Option<St
             let last = i + 1 == comps.len();
             let Ok(meta) = fs::metadata(&cur) else { return None };
             let (want, need) = if last {
-                (match access {
-                    Access::Read => 4,
-                    Access::ReadWrite => 6,
-                }, access.verb())
+                (
+                    match access {
+                        Access::Read => 4,
+                        Access::ReadWrite => 6,
+                    },
+                    access.verb(),
+                )
             } else {
                 (1, "search (x)")
             };
@@ -421,7 +431,8 @@ pub fn prepare_owned_files(def: &Domain, user: &QemuUser, nvram_dir: &Path) -> R
 /// user cannot read one — so a definition cannot make QEMU read `/etc/shadow` as its initrd.
 /// A missing file is left to QEMU, whose error names it.
 pub fn open_as_user(def: &Domain, user: &QemuUser) -> Result<(), SecurityError> {
-    let reads: Vec<FileNeed> = file_needs(def).into_iter().filter(|n| n.access == Access::Read && !n.what.starts_with("disk")).collect();
+    let reads: Vec<FileNeed> =
+        file_needs(def).into_iter().filter(|n| n.access == Access::Read && !n.what.starts_with("disk")).collect();
     if reads.is_empty() {
         return Ok(());
     }
@@ -477,9 +488,11 @@ pub fn open_as_user(def: &Domain, user: &QemuUser) -> Result<(), SecurityError> 
 /// that user cannot use.
 pub fn start_hook(def: &Domain, layout: &crate::layout::Layout) -> oxvirt_api::Result<RunAs> {
     use oxvirt_api::{Error, ErrorCode, ErrorDomain};
-    let run_as = resolve_run_as().map_err(|e| Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security))?;
+    let run_as =
+        resolve_run_as().map_err(|e| Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security))?;
     if let RunAs::User(u) = &run_as {
-        prepare_owned_files(def, u, &layout.nvram_dir()).map_err(|e| Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security))?;
+        prepare_owned_files(def, u, &layout.nvram_dir())
+            .map_err(|e| Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security))?;
         let warnings = check_files(def, u).map_err(|e| match e {
             SecurityError::Denied(m) => Error::new(ErrorCode::OperationDenied, ErrorDomain::Security, m),
             e => Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security),

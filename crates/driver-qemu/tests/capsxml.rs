@@ -5,12 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oxvirt_driver_qemu::caps::{
-    parse_conversation, KvmUsability, KvmVerdict, ProbeReplies, QemuCaps,
-};
-use oxvirt_driver_qemu::capsxml::{
-    self, DomCapsEnv, DomCapsError, FirmwarePaths, GuestEmulator, HostInfo,
-};
+use oxvirt_driver_qemu::caps::{parse_conversation, KvmUsability, KvmVerdict, ProbeReplies, QemuCaps};
+use oxvirt_driver_qemu::capsxml::{self, DomCapsEnv, DomCapsError, FirmwarePaths, GuestEmulator, HostInfo};
 use oxvirt_host::details::{CacheBank, CellCpu, CpuInfo, HostDetails, NumaCell, Topology};
 use oxvirt_xml::capabilities::{Capabilities, DomainCapabilities, Usable};
 use oxvirt_xml::{XmlDocument, YesNo};
@@ -28,11 +24,7 @@ fn caps_7_2() -> QemuCaps {
 }
 
 fn usable() -> KvmUsability {
-    KvmUsability {
-        verdict: KvmVerdict::Usable,
-        reason: "fixture: KVM works".into(),
-        loop_rate: Some(1e9),
-    }
+    KvmUsability { verdict: KvmVerdict::Usable, reason: "fixture: KVM works".into(), loop_rate: Some(1e9) }
 }
 
 fn emulated() -> KvmUsability {
@@ -49,10 +41,7 @@ fn host() -> HostInfo {
         id,
         memory_kib: 16_777_216,
         pages: vec![(4, 4_194_304), (2048, 0)],
-        distances: vec![
-            (0, if id == 0 { 10 } else { 21 }),
-            (1, if id == 0 { 21 } else { 10 }),
-        ],
+        distances: vec![(0, if id == 0 { 10 } else { 21 }), (1, if id == 0 { 21 } else { 10 })],
         cpus: (0..4)
             .map(|n| CellCpu {
                 id: id * 4 + n,
@@ -74,35 +63,15 @@ fn host() -> HostInfo {
                 model: 0x3f,
                 stepping: 2,
                 microcode: Some(0x45),
-                flags: ["fpu", "vmx", "sse4_1", "avx2", "bogus.name"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
+                flags: ["fpu", "vmx", "sse4_1", "avx2", "bogus.name"].iter().map(|s| s.to_string()).collect(),
                 phys_bits: Some(46),
             },
-            topology: Topology {
-                sockets: 1,
-                dies: 1,
-                cores: 4,
-                threads: 1,
-            },
+            topology: Topology { sockets: 1, dies: 1, cores: 4, threads: 1 },
             page_sizes_kib: vec![4, 2048],
             cells: vec![cell(0), cell(1)],
             caches: vec![
-                CacheBank {
-                    id: 0,
-                    level: 3,
-                    kind: "both".into(),
-                    size_kib: 20480,
-                    cpus: "0-3".into(),
-                },
-                CacheBank {
-                    id: 1,
-                    level: 3,
-                    kind: "both".into(),
-                    size_kib: 20480,
-                    cpus: "4-7".into(),
-                },
+                CacheBank { id: 0, level: 3, kind: "both".into(), size_kib: 20480, cpus: "0-3".into() },
+                CacheBank { id: 1, level: 3, kind: "both".into(), size_kib: 20480, cpus: "4-7".into() },
             ],
             suspend_mem: true,
             suspend_disk: false,
@@ -161,12 +130,7 @@ fn env<'a>(kvm: &'a KvmUsability, host: &'a HostInfo, ovmf: &Path) -> DomCapsEnv
 /// A directory with the OVMF images the driver uses (contents do not matter).
 fn fake_ovmf() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
-    for f in [
-        "OVMF_CODE_4M.fd",
-        "OVMF_CODE_4M.secboot.fd",
-        "OVMF_VARS_4M.fd",
-        "OVMF_VARS_4M.ms.fd",
-    ] {
+    for f in ["OVMF_CODE_4M.fd", "OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.fd", "OVMF_VARS_4M.ms.fd"] {
         std::fs::write(d.path().join(f), b"").unwrap();
     }
     d
@@ -179,16 +143,8 @@ fn capabilities_from_recorded_qemu_7_2() {
     let host = host();
     let emu = Path::new("/usr/bin/qemu-system-x86_64");
     let guests = [
-        GuestEmulator {
-            arch: "i686",
-            emulator: emu,
-            caps: &caps,
-        },
-        GuestEmulator {
-            arch: "x86_64",
-            emulator: emu,
-            caps: &caps,
-        },
+        GuestEmulator { arch: "i686", emulator: emu, caps: &caps },
+        GuestEmulator { arch: "x86_64", emulator: emu, caps: &caps },
     ];
     for (kvm, want_kvm) in [(usable(), true), (emulated(), false)] {
         let xml = capsxml::capabilities_xml_for(&guests, &kvm, &host);
@@ -196,31 +152,15 @@ fn capabilities_from_recorded_qemu_7_2() {
         let c = Capabilities::from_xml_str(&xml).expect("our own output parses");
 
         let h = &c.host;
-        assert_eq!(
-            h.uuid.unwrap().to_string(),
-            "a25c794c-34ad-11b2-a85c-b030533115b8"
-        );
-        assert_eq!(
-            h.cpu.model.as_deref(),
-            Some("Haswell-noTSX"),
-            "no rtm flag, model known to 7.2"
-        );
+        assert_eq!(h.uuid.unwrap().to_string(), "a25c794c-34ad-11b2-a85c-b030533115b8");
+        assert_eq!(h.cpu.model.as_deref(), Some("Haswell-noTSX"), "no rtm flag, model known to 7.2");
         assert_eq!(h.cpu.vendor.as_deref(), Some("Intel"));
         assert_eq!(h.cpu.microcode.as_ref().map(|m| m.version), Some(0x45));
         assert!(h.cpu.feature.iter().any(|f| f.name == "vmx"));
-        assert!(
-            !h.cpu.feature.iter().any(|f| f.name.contains('.')),
-            "schema forbids dots"
-        );
-        assert_eq!(
-            h.cpu.pages.iter().map(|p| p.size).collect::<Vec<_>>(),
-            vec![4, 2048]
-        );
+        assert!(!h.cpu.feature.iter().any(|f| f.name.contains('.')), "schema forbids dots");
+        assert_eq!(h.cpu.pages.iter().map(|p| p.size).collect::<Vec<_>>(), vec![4, 2048]);
         let cells = &h.topology.as_ref().unwrap().cells;
-        assert_eq!(
-            (cells.num, cells.cells[1].cpus.as_ref().unwrap().num),
-            (2, 4)
-        );
+        assert_eq!((cells.num, cells.cells[1].cpus.as_ref().unwrap().num), (2, 4));
         assert_eq!(h.cache.as_ref().unwrap().banks[0].size, 20);
         assert_eq!(h.cache.as_ref().unwrap().banks[0].unit, "MiB");
         assert!(h.power_management.as_ref().unwrap().suspend_mem);
@@ -233,24 +173,13 @@ fn capabilities_from_recorded_qemu_7_2() {
             let g = c.guest("hvm", arch).expect("guest per arch");
             assert_eq!(g.arch.wordsize, Some(if arch == "i686" { 32 } else { 64 }));
             let kinds: Vec<&str> = g.arch.domains.iter().map(|d| d.kind.as_str()).collect();
-            let want: &[&str] = if want_kvm {
-                &["qemu", "kvm"]
-            } else {
-                &["qemu"]
-            };
+            let want: &[&str] = if want_kvm { &["qemu", "kvm"] } else { &["qemu"] };
             assert_eq!(kinds, want, "{arch} with KVM usable={want_kvm}");
             let m = &g.arch.machines;
             assert_eq!(m[0].name, "pc-i440fx-7.2", "default machine first");
-            assert!(m
-                .iter()
-                .any(|x| x.name == "pc-q35-7.2" && x.max_cpus == Some(288)));
-            assert!(m
-                .iter()
-                .any(|x| x.name == "q35" && x.canonical.as_deref() == Some("pc-q35-7.2")));
-            assert!(
-                m.iter().any(|x| x.deprecated == Some(YesNo::Yes)),
-                "old machines marked deprecated"
-            );
+            assert!(m.iter().any(|x| x.name == "pc-q35-7.2" && x.max_cpus == Some(288)));
+            assert!(m.iter().any(|x| x.name == "q35" && x.canonical.as_deref() == Some("pc-q35-7.2")));
+            assert!(m.iter().any(|x| x.deprecated == Some(YesNo::Yes)), "old machines marked deprecated");
             let f = g.features.as_ref().unwrap();
             assert!(f.acpi.is_some() && f.apic.is_some() && f.cpuselection.is_some());
             assert!(f.deviceboot.is_some() && f.disksnapshot.is_some());
@@ -270,85 +199,36 @@ fn domain_capabilities_from_recorded_qemu_7_2() {
     let bad = emulated();
 
     // KVM working: the q35 document, like libvirt's qemu_7.2.0-q35.x86_64.xml in shape.
-    let xml = capsxml::domain_capabilities_xml(
-        &caps,
-        emu,
-        None,
-        Some("q35"),
-        "kvm",
-        &env(&ok, &host, ovmf.path()),
-    )
-    .expect("kvm domcaps");
+    let xml = capsxml::domain_capabilities_xml(&caps, emu, None, Some("q35"), "kvm", &env(&ok, &host, ovmf.path()))
+        .expect("kvm domcaps");
     assert_schema_valid("domaincaps.rng", &xml, "domcaps-kvm-q35");
     let d = DomainCapabilities::from_xml_str(&xml).unwrap();
-    assert_eq!(
-        (d.domain.as_str(), d.machine.as_deref(), d.arch.as_str()),
-        ("kvm", Some("pc-q35-7.2"), "x86_64")
-    );
+    assert_eq!((d.domain.as_str(), d.machine.as_deref(), d.arch.as_str()), ("kvm", Some("pc-q35-7.2"), "x86_64"));
     assert_eq!(d.vcpu.as_ref().unwrap().max, 288);
     assert_eq!(d.iothreads.as_ref().unwrap().supported, YesNo::Yes);
     let os = d.os.as_ref().unwrap();
     assert_eq!(os.enums[0].values, ["bios", "efi"]);
     let loader = os.loader.as_ref().unwrap();
-    assert_eq!(
-        loader.values.len(),
-        2,
-        "code + secboot code on q35: {:?}",
-        loader.values
-    );
+    assert_eq!(loader.values.len(), 2, "code + secboot code on q35: {:?}", loader.values);
     assert!(loader.values[0].ends_with("OVMF_CODE_4M.fd"));
-    assert_eq!(
-        d.cpu_mode("host-passthrough").unwrap().supported,
-        YesNo::Yes
-    );
+    assert_eq!(d.cpu_mode("host-passthrough").unwrap().supported, YesNo::Yes);
     let hm = d.cpu_mode("host-model").unwrap();
     assert_eq!(hm.models[0].name, "Haswell-noTSX");
     assert_eq!(hm.vendor.as_deref(), Some("Intel"));
     let custom = d.cpu_mode("custom").unwrap();
-    assert!(custom
-        .models
-        .iter()
-        .any(|m| m.name == "Skylake-Client" && m.vendor.as_deref() == Some("Intel")));
-    assert!(custom
-        .models
-        .iter()
-        .any(|m| m.name == "qemu64" && m.usable == Some(Usable::Yes)));
-    assert!(
-        custom.models.iter().any(|m| m.usable == Some(Usable::No)),
-        "recorded KVM host lacks some models"
-    );
+    assert!(custom.models.iter().any(|m| m.name == "Skylake-Client" && m.vendor.as_deref() == Some("Intel")));
+    assert!(custom.models.iter().any(|m| m.name == "qemu64" && m.usable == Some(Usable::Yes)));
+    assert!(custom.models.iter().any(|m| m.usable == Some(Usable::No)), "recorded KVM host lacks some models");
     assert!(!custom.models.iter().any(|m| m.name.ends_with("-v1")));
     let dev = d.devices.as_ref().unwrap();
     let disk = dev.disk.as_ref().unwrap();
     assert!(disk.values("bus").contains(&"virtio".to_string()));
     assert!(disk.values("bus").contains(&"sata".to_string()));
-    assert!(disk
-        .values("model")
-        .contains(&"virtio-transitional".to_string()));
-    assert!(dev
-        .video
-        .as_ref()
-        .unwrap()
-        .values("modelType")
-        .contains(&"virtio".to_string()));
-    assert!(dev
-        .rng
-        .as_ref()
-        .unwrap()
-        .values("backendModel")
-        .contains(&"builtin".to_string()));
-    assert!(dev
-        .filesystem
-        .as_ref()
-        .unwrap()
-        .values("driverType")
-        .contains(&"virtiofs".to_string()));
-    assert!(dev
-        .tpm
-        .as_ref()
-        .unwrap()
-        .values("model")
-        .contains(&"tpm-crb".to_string()));
+    assert!(disk.values("model").contains(&"virtio-transitional".to_string()));
+    assert!(dev.video.as_ref().unwrap().values("modelType").contains(&"virtio".to_string()));
+    assert!(dev.rng.as_ref().unwrap().values("backendModel").contains(&"builtin".to_string()));
+    assert!(dev.filesystem.as_ref().unwrap().values("driverType").contains(&"virtiofs".to_string()));
+    assert!(dev.tpm.as_ref().unwrap().values("model").contains(&"tpm-crb".to_string()));
     assert_eq!(dev.redirdev.as_ref().unwrap().supported, YesNo::Yes);
     let f = d.features.as_ref().unwrap();
     assert_eq!(f.vmcoreinfo.as_ref().unwrap().supported, YesNo::Yes);
@@ -358,112 +238,44 @@ fn domain_capabilities_from_recorded_qemu_7_2() {
 
     // TCG with the default machine (i440fx): no host-passthrough, no secure boot, usability of
     // the KVM-probed models unknown.
-    let xml = capsxml::domain_capabilities_xml(
-        &caps,
-        emu,
-        Some("x86_64"),
-        None,
-        "qemu",
-        &env(&bad, &host, ovmf.path()),
-    )
-    .expect("qemu domcaps");
+    let xml =
+        capsxml::domain_capabilities_xml(&caps, emu, Some("x86_64"), None, "qemu", &env(&bad, &host, ovmf.path()))
+            .expect("qemu domcaps");
     assert_schema_valid("domaincaps.rng", &xml, "domcaps-tcg-pc");
     let d = DomainCapabilities::from_xml_str(&xml).unwrap();
-    assert_eq!(
-        (d.domain.as_str(), d.machine.as_deref()),
-        ("qemu", Some("pc-i440fx-7.2"))
-    );
+    assert_eq!((d.domain.as_str(), d.machine.as_deref()), ("qemu", Some("pc-i440fx-7.2")));
     assert_eq!(d.vcpu.as_ref().unwrap().max, 255);
     assert_eq!(d.cpu_mode("host-passthrough").unwrap().supported, YesNo::No);
     assert_eq!(d.cpu_mode("maximum").unwrap().supported, YesNo::Yes);
-    assert!(d
-        .cpu_mode("custom")
-        .unwrap()
-        .models
-        .iter()
-        .all(|m| m.usable == Some(Usable::Unknown)));
+    assert!(d.cpu_mode("custom").unwrap().models.iter().all(|m| m.usable == Some(Usable::Unknown)));
     let loader = d.os.as_ref().unwrap().loader.as_ref().unwrap();
     assert_eq!(loader.values.len(), 1);
-    assert_eq!(
-        loader
-            .enums
-            .iter()
-            .find(|e| e.name == "secure")
-            .unwrap()
-            .values,
-        ["no"]
-    );
+    assert_eq!(loader.enums.iter().find(|e| e.name == "secure").unwrap().values, ["no"]);
 
     // Without OVMF there is no efi.
     let empty = tempfile::tempdir().unwrap();
-    let d = capsxml::domain_capabilities(
-        &caps,
-        emu,
-        None,
-        None,
-        "qemu",
-        &env(&bad, &host, empty.path()),
-    )
-    .unwrap();
+    let d = capsxml::domain_capabilities(&caps, emu, None, None, "qemu", &env(&bad, &host, empty.path())).unwrap();
     assert_eq!(d.os.as_ref().unwrap().enums[0].values, ["bios"]);
 
     // i686 on the x86_64 emulator is allowed; other arches and machines are not.
-    let d = capsxml::domain_capabilities(
-        &caps,
-        emu,
-        Some("i686"),
-        None,
-        "qemu",
-        &env(&bad, &host, empty.path()),
-    )
-    .unwrap();
+    let d =
+        capsxml::domain_capabilities(&caps, emu, Some("i686"), None, "qemu", &env(&bad, &host, empty.path())).unwrap();
     assert_eq!(d.arch, "i686");
-    let e = capsxml::domain_capabilities(
-        &caps,
-        emu,
-        Some("aarch64"),
-        None,
-        "qemu",
-        &env(&bad, &host, empty.path()),
-    )
-    .unwrap_err();
+    let e = capsxml::domain_capabilities(&caps, emu, Some("aarch64"), None, "qemu", &env(&bad, &host, empty.path()))
+        .unwrap_err();
     assert!(matches!(e, DomCapsError::Arch { .. }), "{e}");
-    let e = capsxml::domain_capabilities(
-        &caps,
-        emu,
-        None,
-        Some("pc-q35-99.0"),
-        "qemu",
-        &env(&bad, &host, empty.path()),
-    )
-    .unwrap_err();
+    let e =
+        capsxml::domain_capabilities(&caps, emu, None, Some("pc-q35-99.0"), "qemu", &env(&bad, &host, empty.path()))
+            .unwrap_err();
     assert!(e.to_string().contains("machine type 'pc-q35-99.0'"), "{e}");
-    let e = capsxml::domain_capabilities(
-        &caps,
-        emu,
-        None,
-        None,
-        "xen",
-        &env(&bad, &host, empty.path()),
-    )
-    .unwrap_err();
+    let e = capsxml::domain_capabilities(&caps, emu, None, None, "xen", &env(&bad, &host, empty.path())).unwrap_err();
     assert!(matches!(e, DomCapsError::VirtType(_)), "{e}");
 
     // KVM where it does not work: a clear refusal that says why.
-    let e = capsxml::domain_capabilities_xml(
-        &caps,
-        emu,
-        None,
-        None,
-        "kvm",
-        &env(&bad, &host, ovmf.path()),
-    )
-    .unwrap_err();
+    let e =
+        capsxml::domain_capabilities_xml(&caps, emu, None, None, "kvm", &env(&bad, &host, ovmf.path())).unwrap_err();
     let msg = e.to_string();
-    assert!(
-        msg.contains("not usable") && msg.contains("0.5 M loop") && msg.contains("'qemu'"),
-        "{msg}"
-    );
+    assert!(msg.contains("not usable") && msg.contains("0.5 M loop") && msg.contains("'qemu'"), "{msg}");
 }
 
 /// The QEMU installed here, probed live, and this host's real KVM verdict.
@@ -471,72 +283,39 @@ fn domain_capabilities_from_recorded_qemu_7_2() {
 #[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs libvirt's test corpus (../shared), QEMU and xmllint (make test)")]
 fn documents_for_the_real_qemu_here() {
     let emu = Path::new("/usr/bin/qemu-system-x86_64");
-    assert!(
-        emu.is_file(),
-        "qemu-system-x86_64 is required (Debian: qemu-system-x86)"
-    );
+    assert!(emu.is_file(), "qemu-system-x86_64 is required (Debian: qemu-system-x86)");
     let caps = oxvirt_driver_qemu::caps::probe(emu).expect("probe");
     let kvm = KvmUsability::check(caps.kvm.present);
     let host = HostInfo::current();
 
     let found = capsxml::installed_emulators(&[PathBuf::from("/usr/bin")]);
-    assert!(
-        found.iter().any(|(a, p)| a == "x86_64" && p == emu),
-        "{found:?}"
-    );
+    assert!(found.iter().any(|(a, p)| a == "x86_64" && p == emu), "{found:?}");
     assert!(found.iter().any(|(a, _)| a == "i686"), "{found:?}");
     let mut probed = Vec::new();
     for (arch, bin) in &found {
-        let c = if bin == emu {
-            caps.clone()
-        } else {
-            oxvirt_driver_qemu::caps::probe(bin).expect("probe")
-        };
+        let c = if bin == emu { caps.clone() } else { oxvirt_driver_qemu::caps::probe(bin).expect("probe") };
         probed.push((arch.clone(), bin.clone(), c));
     }
-    let guests: Vec<GuestEmulator<'_>> = probed
-        .iter()
-        .map(|(a, b, c)| GuestEmulator {
-            arch: a,
-            emulator: b,
-            caps: c,
-        })
-        .collect();
+    let guests: Vec<GuestEmulator<'_>> =
+        probed.iter().map(|(a, b, c)| GuestEmulator { arch: a, emulator: b, caps: c }).collect();
     let xml = capsxml::capabilities_xml_for(&guests, &kvm, &host);
     assert_schema_valid("capability.rng", &xml, "real-caps");
     let c = Capabilities::from_xml_str(&xml).unwrap();
     let g = c.guest("hvm", "x86_64").unwrap();
     assert!(g.arch.machines.iter().any(|m| m.name == "q35"));
     let has_kvm = g.arch.domains.iter().any(|d| d.kind == "kvm");
-    assert_eq!(
-        has_kvm,
-        kvm.usable(),
-        "kvm listed exactly when usable: {}",
-        kvm.reason
-    );
+    assert_eq!(has_kvm, kvm.usable(), "kvm listed exactly when usable: {}", kvm.reason);
     eprintln!("KVM verdict here: {:?} ({})", kvm.verdict, kvm.reason);
     eprintln!("host CPU model: {:?}", c.host.cpu.model);
 
     let fw = FirmwarePaths::default();
-    let denv = DomCapsEnv {
-        kvm: &kvm,
-        host: &host.details,
-        firmware: fw.clone(),
-    };
+    let denv = DomCapsEnv { kvm: &kvm, host: &host.details, firmware: fw.clone() };
     for machine in [None, Some("q35")] {
-        let xml = capsxml::domain_capabilities_xml(&caps, emu, None, machine, "qemu", &denv)
-            .expect("qemu domcaps");
+        let xml = capsxml::domain_capabilities_xml(&caps, emu, None, machine, "qemu", &denv).expect("qemu domcaps");
         assert_schema_valid("domaincaps.rng", &xml, &format!("real-domcaps-{machine:?}"));
         let d = DomainCapabilities::from_xml_str(&xml).unwrap();
-        assert!(d
-            .cpu_mode("custom")
-            .unwrap()
-            .models
-            .iter()
-            .any(|m| m.usable == Some(Usable::Yes)));
-        let efi = d.os.as_ref().unwrap().enums[0]
-            .values
-            .contains(&"efi".to_string());
+        assert!(d.cpu_mode("custom").unwrap().models.iter().any(|m| m.usable == Some(Usable::Yes)));
+        let efi = d.os.as_ref().unwrap().enums[0].values.contains(&"efi".to_string());
         assert_eq!(efi, fw.code.is_file() && fw.vars.is_file());
     }
     let r = capsxml::domain_capabilities_xml(&caps, emu, None, None, "kvm", &denv);
@@ -554,11 +333,7 @@ fn driver_serves_both_documents() {
     use oxvirt_api::Driver;
     let root = tempfile::tempdir().unwrap();
     oxvirt_driver_qemu::register();
-    let conn = oxvirt_api::Connect::open(Some(&format!(
-        "qemu:///embed?root={}",
-        root.path().display()
-    )))
-    .expect("open");
+    let conn = oxvirt_api::Connect::open(Some(&format!("qemu:///embed?root={}", root.path().display()))).expect("open");
     let xml = conn.capabilities().expect("capabilities");
     assert_schema_valid("capability.rng", &xml, "driver-caps");
     let c = Capabilities::from_xml_str(&xml).unwrap();
@@ -569,31 +344,15 @@ fn driver_serves_both_documents() {
         oxvirt_driver_qemu::Layout::embed(root.path()),
     )
     .expect("driver");
-    let xml = drv
-        .domain_capabilities(None, None, Some("q35"), None)
-        .expect("domcaps");
+    let xml = drv.domain_capabilities(None, None, Some("q35"), None).expect("domcaps");
     assert_schema_valid("domaincaps.rng", &xml, "driver-domcaps");
     let d = DomainCapabilities::from_xml_str(&xml).unwrap();
-    let kvm_listed = c
-        .guest("hvm", "x86_64")
-        .unwrap()
-        .arch
-        .domains
-        .iter()
-        .any(|d| d.kind == "kvm");
-    assert_eq!(
-        d.domain,
-        if kvm_listed { "kvm" } else { "qemu" },
-        "default virt type follows KVM usability"
-    );
-    let e = drv
-        .domain_capabilities(None, Some("x86_64"), Some("no-such-machine"), Some("qemu"))
-        .unwrap_err();
+    let kvm_listed = c.guest("hvm", "x86_64").unwrap().arch.domains.iter().any(|d| d.kind == "kvm");
+    assert_eq!(d.domain, if kvm_listed { "kvm" } else { "qemu" }, "default virt type follows KVM usability");
+    let e = drv.domain_capabilities(None, Some("x86_64"), Some("no-such-machine"), Some("qemu")).unwrap_err();
     assert!(e.to_string().contains("no-such-machine"), "{e}");
     if !kvm_listed {
-        let e = drv
-            .domain_capabilities(None, None, None, Some("kvm"))
-            .unwrap_err();
+        let e = drv.domain_capabilities(None, None, None, Some("kvm")).unwrap_err();
         assert!(e.to_string().contains("not usable"), "{e}");
     }
 }

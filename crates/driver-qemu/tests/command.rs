@@ -80,7 +80,10 @@ fn golden_env<'a>(caps: &'a QemuCaps, def: &Domain) -> BuildEnv<'a> {
             v
         };
         for (i, n) in def.devices.iter().flat_map(|d| &d.interfaces).enumerate() {
-            let tap = matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet | InterfaceType::Direct);
+            let tap = matches!(
+                n.kind,
+                InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet | InterfaceType::Direct
+            );
             env.taps.push(tap.then(|| {
                 let q = n.driver.as_ref().and_then(|d| d.queues).unwrap_or(1).max(1);
                 let vhost = vhost_wanted(n, i, accel_for(def), def.name.contains("vhost")).unwrap();
@@ -97,8 +100,8 @@ fn golden_env<'a>(caps: &'a QemuCaps, def: &Domain) -> BuildEnv<'a> {
 
 fn parse(path: &Path) -> Domain {
     let text = std::fs::read_to_string(path).unwrap();
-    let (d, warnings) = parse_document::<Domain>(&text, ParseOptions::default())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (d, warnings) =
+        parse_document::<Domain>(&text, ParseOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(warnings.is_empty(), "{}: {warnings:?}", path.display());
     d
 }
@@ -120,14 +123,10 @@ fn check_or_write(path: &Path, actual: &str, failures: &mut Vec<String>) {
     }
     match std::fs::read_to_string(path) {
         Ok(expected) if expected == actual => {}
-        Ok(expected) => failures.push(format!(
-            "{} differs:\n--- expected\n{expected}\n--- actual\n{actual}",
-            path.display()
-        )),
-        Err(e) => failures.push(format!(
-            "{}: {e} (run with OXVIRT_UPDATE_GOLDEN=1)",
-            path.display()
-        )),
+        Ok(expected) => {
+            failures.push(format!("{} differs:\n--- expected\n{expected}\n--- actual\n{actual}", path.display()))
+        }
+        Err(e) => failures.push(format!("{}: {e} (run with OXVIRT_UPDATE_GOLDEN=1)", path.display())),
     }
 }
 
@@ -156,24 +155,12 @@ fn golden() {
         assign_addresses(&mut def, &env).unwrap();
         // Random MACs would make the output unstable; goldens give theirs.
         let xml = def.to_xml_string();
-        check_or_write(
-            &golden_dir().join(format!("{stem}.xml.out")),
-            &xml,
-            &mut failures,
-        );
+        check_or_write(&golden_dir().join(format!("{stem}.xml.out")), &xml, &mut failures);
         // Completing twice changes nothing, and building from the completed XML gives the same line.
         let mut again = def.clone();
         assign_addresses(&mut again, &env).unwrap();
-        assert_eq!(
-            again.to_xml_string(),
-            xml,
-            "{stem}: assign_addresses is not idempotent"
-        );
-        assert_eq!(
-            build(&def, &env).unwrap().argv,
-            cmd.argv,
-            "{stem}: build differs after assign_addresses"
-        );
+        assert_eq!(again.to_xml_string(), xml, "{stem}: assign_addresses is not idempotent");
+        assert_eq!(build(&def, &env).unwrap().argv, cmd.argv, "{stem}: build differs after assign_addresses");
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
@@ -185,7 +172,10 @@ fn localize(def: &mut Domain, dir: &Path) {
     // QEMU (multiqueue ones too) are covered by crates/cli/tests/net_e2e.rs (inside a network
     // namespace). User networking has a single queue.
     for n in def.devices.iter_mut().flat_map(|d| d.interfaces.iter_mut()) {
-        if matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet | InterfaceType::Direct) {
+        if matches!(
+            n.kind,
+            InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet | InterfaceType::Direct
+        ) {
             n.kind = InterfaceType::User;
             n.source = None;
             n.target = None;
@@ -205,8 +195,20 @@ fn localize(def: &mut Domain, dir: &Path) {
     };
     // Character device files (and their logs), which the driver opens and passes as fds.
     let mut chr = 0;
-    for c in devs.serials.iter_mut().chain(devs.parallels.iter_mut()).chain(devs.consoles.iter_mut()).chain(devs.channels.iter_mut()) {
-        for p in c.source.sources.iter_mut().filter_map(|s| s.path.as_mut()).chain(c.source.log.iter_mut().map(|l| &mut l.file)) {
+    for c in devs
+        .serials
+        .iter_mut()
+        .chain(devs.parallels.iter_mut())
+        .chain(devs.consoles.iter_mut())
+        .chain(devs.channels.iter_mut())
+    {
+        for p in c
+            .source
+            .sources
+            .iter_mut()
+            .filter_map(|s| s.path.as_mut())
+            .chain(c.source.log.iter_mut().map(|l| &mut l.file))
+        {
             if p.starts_with("/var/log/") {
                 chr += 1;
                 *p = dir.join(format!("chr{chr}.log")).display().to_string();
@@ -234,19 +236,11 @@ fn localize(def: &mut Domain, dir: &Path) {
         p.display().to_string()
     };
     for d in &mut devs.disks {
-        let top_fmt = d
-            .driver
-            .as_ref()
-            .and_then(|x| x.format)
-            .map_or("raw".to_string(), |f| f.to_string());
+        let top_fmt = d.driver.as_ref().and_then(|x| x.format).map_or("raw".to_string(), |f| f.to_string());
         let mut base = None;
         if let Some(b) = d.backing_store.as_mut() {
             if let Some(s) = b.source.as_mut() {
-                let f = b
-                    .format
-                    .as_ref()
-                    .and_then(|f| f.kind)
-                    .map_or("qcow2".to_string(), |f| f.to_string());
+                let f = b.format.as_ref().and_then(|f| f.kind).map_or("qcow2".to_string(), |f| f.to_string());
                 base = Some(image(s, &mut b.kind, &f, None));
             }
         }
@@ -282,34 +276,15 @@ fn guest_dir() -> PathBuf {
         return p.into();
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = std::process::Command::new(root.join("scripts/guest-image.sh"))
-        .output()
-        .expect("run scripts/guest-image.sh");
-    assert!(
-        out.status.success(),
-        "guest-image.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let first = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let out =
+        std::process::Command::new(root.join("scripts/guest-image.sh")).output().expect("run scripts/guest-image.sh");
+    assert!(out.status.success(), "guest-image.sh: {}", String::from_utf8_lossy(&out.stderr));
+    let first = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_string();
     Path::new(&first).parent().unwrap().to_path_buf()
 }
 
-fn spawn(
-    def: &Domain,
-    caps: &QemuCaps,
-    dir: &Path,
-) -> Result<(process::QemuProcess, oxvirt_qmp::Qmp), String> {
-    let mut env = BuildEnv::new(
-        caps,
-        qemu_binary(),
-        Accel::Tcg,
-        dir.join("lib"),
-        dir.join("run"),
-    );
+fn spawn(def: &Domain, caps: &QemuCaps, dir: &Path) -> Result<(process::QemuProcess, oxvirt_qmp::Qmp), String> {
+    let mut env = BuildEnv::new(caps, qemu_binary(), Accel::Tcg, dir.join("lib"), dir.join("run"));
     env.domain_id = 1;
     let mut cmd = build(def, &env).map_err(|e| e.to_string())?;
     cmd.prepare_files().map_err(|e| e.to_string())?;
@@ -330,10 +305,8 @@ fn spawn(
 #[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
 fn real_qemu_accepts_goldens() {
     let caps = caps();
-    let files: Vec<PathBuf> = goldens()
-        .into_iter()
-        .filter(|p| !p.file_stem().unwrap().to_string_lossy().starts_with("err-"))
-        .collect();
+    let files: Vec<PathBuf> =
+        goldens().into_iter().filter(|p| !p.file_stem().unwrap().to_string_lossy().starts_with("err-")).collect();
     let _ = guest_dir();
     let t0 = Instant::now();
     let results: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -349,9 +322,7 @@ fn real_qemu_accepts_goldens() {
                 let mut def = parse(&p);
                 localize(&mut def, dir.path());
                 let r = spawn(&def, &caps, dir.path()).and_then(|(proc_, mut qmp)| {
-                    let st = qmp
-                        .execute("query-status", None)
-                        .map_err(|e| e.to_string())?;
+                    let st = qmp.execute("query-status", None).map_err(|e| e.to_string())?;
                     let _ = qmp.execute("quit", None);
                     proc_.wait_exit(Duration::from_secs(10));
                     let _ = proc_.kill(Duration::from_secs(2));
@@ -366,11 +337,7 @@ fn real_qemu_accepts_goldens() {
             });
         }
     });
-    eprintln!(
-        "{} command lines started in QEMU in {:?}",
-        files.len(),
-        t0.elapsed()
-    );
+    eprintln!("{} command lines started in QEMU in {:?}", files.len(), t0.elapsed());
     let errs = results.into_inner().unwrap();
     assert!(errs.is_empty(), "{}", errs.join("\n\n"));
 }
@@ -401,10 +368,7 @@ fn guest_boots_from_generated_command_line() {
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut up = false;
     while Instant::now() < deadline {
-        if std::fs::read_to_string(&serial)
-            .unwrap_or_default()
-            .contains("OXVIRT-GUEST-UP")
-        {
+        if std::fs::read_to_string(&serial).unwrap_or_default().contains("OXVIRT-GUEST-UP") {
             up = true;
             break;
         }
@@ -413,11 +377,7 @@ fn guest_boots_from_generated_command_line() {
     let boot = t0.elapsed();
     let _ = qmp.execute("quit", None);
     let _ = proc_.kill(Duration::from_secs(5));
-    assert!(
-        up,
-        "no marker in serial output:\n{}",
-        std::fs::read_to_string(&serial).unwrap_or_default()
-    );
+    assert!(up, "no marker in serial output:\n{}", std::fs::read_to_string(&serial).unwrap_or_default());
     eprintln!("guest up after {boot:?}");
 }
 
@@ -433,9 +393,7 @@ fn device_drivers(args: &[String]) -> BTreeSet<String> {
                         .ok()
                         .and_then(|j| j["driver"].as_str().map(String::from))
                 } else {
-                    v.split(',')
-                        .next()
-                        .map(|s| s.trim_start_matches("driver=").to_string())
+                    v.split(',').next().map(|s| s.trim_start_matches("driver=").to_string())
                 };
                 if let Some(n) = name {
                     // QEMU's own aliases for the same device type.
@@ -523,9 +481,7 @@ fn corpus_figure() {
             continue;
         };
         let Ok((def, _)) = parse_document::<Domain>(&text, ParseOptions::default()) else {
-            *reasons
-                .entry("XML model rejects the file".into())
-                .or_default() += 1;
+            *reasons.entry("XML model rejects the file".into()).or_default() += 1;
             continue;
         };
         parsed += 1;
@@ -567,7 +523,8 @@ fn corpus_figure() {
 fn vhost_net_choice() {
     use oxvirt_xml::domain::devices::interface::Interface;
     let nic = |model: &str, driver: &str| -> Interface {
-        let xml = format!("<interface type='network'><source network='default'/><model type='{model}'/>{driver}</interface>");
+        let xml =
+            format!("<interface type='network'><source network='default'/><model type='{model}'/>{driver}</interface>");
         oxvirt_xml::parse_element::<Interface>(&xml, "interface", ParseOptions::default()).unwrap().0
     };
     let virtio = nic("virtio", "");
@@ -579,7 +536,12 @@ fn vhost_net_choice() {
     let asked = nic("virtio", "<driver name='vhost' queues='2'/>");
     assert!(vhost_wanted(&asked, 1, Accel::Tcg, true).unwrap(), "asked for: used under TCG too");
     let e = vhost_wanted(&asked, 1, Accel::Kvm, false).unwrap_err().to_string();
-    assert!(e.contains("/domain/devices/interface[2]/driver/@name") && e.contains("unavailable") && e.contains("/dev/vhost-net"), "{e}");
+    assert!(
+        e.contains("/domain/devices/interface[2]/driver/@name")
+            && e.contains("unavailable")
+            && e.contains("/dev/vhost-net"),
+        "{e}"
+    );
     let e = vhost_wanted(&nic("e1000", "<driver name='vhost'/>"), 0, Accel::Kvm, true).unwrap_err().to_string();
     assert!(e.contains("driver/@name") && e.contains("only supported for virtio"), "{e}");
     let e = vhost_wanted(&nic("virtio", "<driver name='vfio'/>"), 0, Accel::Kvm, true).unwrap_err().to_string();

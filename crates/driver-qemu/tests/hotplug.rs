@@ -23,7 +23,13 @@ fn attach_and_detach_a_qcow2_disk_live_and_in_config() {
     std::fs::create_dir(&private).unwrap();
     std::fs::set_permissions(&private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let hidden = private.join("hidden.qcow2");
-    assert!(std::process::Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(&hidden).arg("16M").status().unwrap().success());
+    assert!(std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&hidden)
+        .arg("16M")
+        .status()
+        .unwrap()
+        .success());
     let bad = format!(
         "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{}'/><target dev='vdc' bus='virtio'/></disk>",
         hidden.display()
@@ -53,7 +59,8 @@ fn attach_and_detach_a_qcow2_disk_live_and_in_config() {
     assert!(live.contains("type='pci'"), "address assigned: {live}");
     assert!(dom.xml_desc(flags::XML_INACTIVE).unwrap().contains("dev='vdb'"));
     // QEMU itself has the device
-    let mut q = oxvirt_qmp::Qmp::connect(root.path().join("run/qemu/domains/hp/qmp.sock"), Duration::from_secs(5)).unwrap();
+    let mut q =
+        oxvirt_qmp::Qmp::connect(root.path().join("run/qemu/domains/hp/qmp.sock"), Duration::from_secs(5)).unwrap();
     let blocks = q.execute("query-block", None).unwrap().to_string();
     assert!(blocks.contains("data.qcow2"), "{blocks}");
     drop(q);
@@ -63,7 +70,8 @@ fn attach_and_detach_a_qcow2_disk_live_and_in_config() {
     dom.detach_device(&disk, flags::AFFECT_LIVE | flags::AFFECT_CONFIG).unwrap();
     assert!(!dom.xml_desc(0).unwrap().contains("dev='vdb'"));
     assert!(!dom.xml_desc(flags::XML_INACTIVE).unwrap().contains("dev='vdb'"));
-    let mut q = oxvirt_qmp::Qmp::connect(root.path().join("run/qemu/domains/hp/qmp.sock"), Duration::from_secs(5)).unwrap();
+    let mut q =
+        oxvirt_qmp::Qmp::connect(root.path().join("run/qemu/domains/hp/qmp.sock"), Duration::from_secs(5)).unwrap();
     let blocks = q.execute("query-named-block-nodes", None).unwrap().to_string();
     assert!(!blocks.contains("data.qcow2"), "nodes removed: {blocks}");
     drop(q);

@@ -53,7 +53,8 @@ fn proc_field(path: &str, field: &str) -> String {
         .to_string()
 }
 
-const TUNING: &str = "  <memtune><hard_limit unit='MiB'>1024</hard_limit><soft_limit unit='MiB'>768</soft_limit></memtune>
+const TUNING: &str =
+    "  <memtune><hard_limit unit='MiB'>1024</hard_limit><soft_limit unit='MiB'>768</soft_limit></memtune>
   <cputune>
     <shares>512</shares>
     <period>100000</period>
@@ -86,14 +87,19 @@ fn tuning_pinning_and_unprivileged_qemu() {
     // QEMU runs as the unprivileged user (all four uids), not root.
     let user = nix::unistd::User::from_name("oxvirt-qemu").unwrap().expect("oxvirt-qemu created");
     let uid = user.uid.as_raw().to_string();
-    let uids: Vec<String> = proc_field(&format!("/proc/{pid}/status"), "Uid").split_whitespace().map(str::to_string).collect();
+    let uids: Vec<String> =
+        proc_field(&format!("/proc/{pid}/status"), "Uid").split_whitespace().map(str::to_string).collect();
     assert_eq!(uids, [uid.clone(), uid.clone(), uid.clone(), uid], "QEMU uids");
     assert_eq!(proc_field(&format!("/proc/{pid}/status"), "CapEff"), "0000000000000000");
 
     // Domain-wide values in the real cgroup files (this host: v1).
     let cpu = cg_dir(&rec, "cpu");
     let mem = cg_dir(&rec, "memory");
-    assert!(cpu.starts_with("/sys/fs/cgroup/cpu/") && cpu.to_string_lossy().contains("/machine/qemu-"), "{}", cpu.display());
+    assert!(
+        cpu.starts_with("/sys/fs/cgroup/cpu/") && cpu.to_string_lossy().contains("/machine/qemu-"),
+        "{}",
+        cpu.display()
+    );
     assert_eq!(read(&cpu.join("cpu.shares")), "512");
     assert_eq!(read(&mem.join("memory.limit_in_bytes")), (1024u64 << 20).to_string());
     assert_eq!(read(&mem.join("memory.soft_limit_in_bytes")), (768u64 << 20).to_string());
@@ -105,18 +111,28 @@ fn tuning_pinning_and_unprivileged_qemu() {
     assert_eq!(read(&cpu.join("emulator/cgroup.procs")), pid.to_string(), "every thread group member left the parent");
 
     // vCPU thread from QMP, independently of what the driver recorded.
-    let mut qmp = oxvirt_qmp::Qmp::connect(root.path().join("run/qemu/domains/iso1/qmp.sock"), Duration::from_secs(10)).unwrap();
+    let mut qmp =
+        oxvirt_qmp::Qmp::connect(root.path().join("run/qemu/domains/iso1/qmp.sock"), Duration::from_secs(10)).unwrap();
     let cpus = qmp.execute("query-cpus-fast", None).unwrap();
     let tid = cpus[0]["thread-id"].as_i64().unwrap() as i32;
     assert_eq!(cpus.as_array().unwrap().len(), 1, "one of two vCPUs online");
     drop(qmp);
     assert_eq!(read(&cpu.join("vcpu0/tasks")), tid.to_string());
     assert_eq!(proc_field(&format!("/proc/{pid}/task/{tid}/status"), "Cpus_allowed_list"), "1", "vcpupin");
-    let threads: Vec<i32> = fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+    let threads: Vec<i32> = fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
     assert!(threads.len() > 1);
     for t in threads.iter().filter(|t| **t != tid) {
         let allowed = proc_field(&format!("/proc/{pid}/task/{t}/status"), "Cpus_allowed_list");
-        assert_eq!(allowed, "0", "emulatorpin of thread {t} ({})", read(Path::new(&format!("/proc/{pid}/task/{t}/comm"))));
+        assert_eq!(
+            allowed,
+            "0",
+            "emulatorpin of thread {t} ({})",
+            read(Path::new(&format!("/proc/{pid}/task/{t}/comm")))
+        );
         // Threads QEMU started after the move follow their creator into the emulator cgroup.
         let cg = read(Path::new(&format!("/proc/{pid}/task/{t}/cgroup")));
         assert!(cg.lines().any(|l| l.starts_with("1:cpu:") && l.ends_with("/emulator")), "thread {t}: {cg}");

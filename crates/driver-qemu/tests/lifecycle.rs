@@ -18,22 +18,14 @@ fn boot_pause_save_restore_destroy() {
     let root = tempfile::tempdir().unwrap();
     let conn = embed(root.path());
     let serial = root.path().join("serial.log");
-    let (mut dom, warnings) = conn
-        .define_domain(&guest_xml("g1", "shell", Some(&serial)), 0)
-        .unwrap();
+    let (mut dom, warnings) = conn.define_domain(&guest_xml("g1", "shell", Some(&serial)), 0).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(dom.state().unwrap().0, DomainState::Shutoff);
     dom.create(0).unwrap();
     assert!(dom.id() > 0);
-    assert!(
-        wait_for_text(&serial, "OXVIRT-GUEST-UP", Duration::from_secs(60)),
-        "guest did not boot"
-    );
+    assert!(wait_for_text(&serial, "OXVIRT-GUEST-UP", Duration::from_secs(60)), "guest did not boot");
     assert_eq!(dom.state().unwrap(), (DomainState::Running, 1));
-    assert!(dom
-        .xml_desc(0)
-        .unwrap()
-        .contains(&format!("id='{}'", dom.id())));
+    assert!(dom.xml_desc(0).unwrap().contains(&format!("id='{}'", dom.id())));
 
     dom.suspend().unwrap();
     assert_eq!(dom.state().unwrap(), (DomainState::Paused, 1));
@@ -55,16 +47,10 @@ fn boot_pause_save_restore_destroy() {
     let save = root.path().join("g1.save");
     dom.save(save.to_str().unwrap(), None, 0).unwrap();
     assert_eq!(dom.state().unwrap().0, DomainState::Shutoff);
-    let restored = conn
-        .restore_domain(save.to_str().unwrap(), None, 0)
-        .unwrap();
+    let restored = conn.restore_domain(save.to_str().unwrap(), None, 0).unwrap();
     assert_eq!(restored.state().unwrap(), (DomainState::Running, 3));
     restored.destroy(0).unwrap();
-    assert_eq!(
-        restored.state().unwrap(),
-        (DomainState::Shutoff, 2),
-        "destroyed"
-    );
+    assert_eq!(restored.state().unwrap(), (DomainState::Shutoff, 2), "destroyed");
     dom.undefine(0).unwrap();
     assert!(conn.list_all_domains(0).unwrap().is_empty());
 }
@@ -75,21 +61,12 @@ fn guest_poweroff_is_shutdown_and_kill_is_crash() {
     let root = tempfile::tempdir().unwrap();
     let conn = embed(root.path());
     let serial = root.path().join("serial.log");
-    let (mut dom, _) = conn
-        .define_domain(&guest_xml("g2", "poweroff", Some(&serial)), 0)
-        .unwrap();
+    let (mut dom, _) = conn.define_domain(&guest_xml("g2", "poweroff", Some(&serial)), 0).unwrap();
     dom.create(0).unwrap();
-    assert!(wait_for_text(
-        &serial,
-        "OXVIRT-GUEST-UP",
-        Duration::from_secs(60)
-    ));
+    assert!(wait_for_text(&serial, "OXVIRT-GUEST-UP", Duration::from_secs(60)));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while dom.state().unwrap().0 != DomainState::Shutoff {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "guest power-off not noticed"
-        );
+        assert!(std::time::Instant::now() < deadline, "guest power-off not noticed");
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -99,26 +76,13 @@ fn guest_poweroff_is_shutdown_and_kill_is_crash() {
     let xml = guest_xml("g2", "shell", Some(&serial2));
     let (mut dom, _) = conn.define_domain(&xml, 0).unwrap();
     dom.create(0).unwrap();
-    assert!(wait_for_text(
-        &serial2,
-        "OXVIRT-GUEST-UP",
-        Duration::from_secs(60)
-    ));
+    assert!(wait_for_text(&serial2, "OXVIRT-GUEST-UP", Duration::from_secs(60)));
     let status: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root.path().join("run/qemu/status/g2.status")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(root.path().join("run/qemu/status/g2.status")).unwrap()).unwrap();
     let pid = status["pid"].as_i64().unwrap() as i32;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(
-        dom.state().unwrap(),
-        (DomainState::Shutoff, 3),
-        "killed QEMU counts as crashed"
-    );
+    assert_eq!(dom.state().unwrap(), (DomainState::Shutoff, 3), "killed QEMU counts as crashed");
     assert!(!root.path().join("run/qemu/status/g2.status").exists());
 
     // start --paused, then a power button on a paused guest is refused with a hint

@@ -78,7 +78,9 @@ fn a_held_start_starves_no_query_and_no_other_domain() {
                                 return Err(format!("'held' reads {st:?} while its start waits"));
                             }
                         }
-                        3 => drop(c.lookup_domain_by_uuid(&d.uuid()).map_err(|e| format!("lookup by uuid {name}: {e}"))?),
+                        3 => drop(
+                            c.lookup_domain_by_uuid(&d.uuid()).map_err(|e| format!("lookup by uuid {name}: {e}"))?,
+                        ),
                         _ => {
                             let all = c.list_all_domains(0).map_err(|e| format!("list: {e}"))?;
                             if all.len() != names.len() {
@@ -123,7 +125,9 @@ fn a_held_start_starves_no_query_and_no_other_domain() {
 fn lookup_by_uuid_follows_moved_names() {
     let root = tempfile::tempdir().unwrap();
     let conn = embed(root.path());
-    let with_uuid = |name: &str, uuid: &str| guest_xml(name, "shell", None).replace("<name>", &format!("<uuid>{uuid}</uuid><name>"));
+    let with_uuid = |name: &str, uuid: &str| {
+        guest_xml(name, "shell", None).replace("<name>", &format!("<uuid>{uuid}</uuid><name>"))
+    };
     let (u1, u2) = ("11111111-2222-3333-4444-555555555555", "66666666-7777-8888-9999-aaaaaaaaaaaa");
     let u = |s: &str| s.parse::<uuid::Uuid>().unwrap();
     conn.define_domain(&with_uuid("a", u1), 0).unwrap();

@@ -56,7 +56,8 @@ fn rss_kib(pid: i32) -> u64 {
 }
 
 fn qemu_pid(layout: &Layout, name: &str) -> i32 {
-    let st: serde_json::Value = serde_json::from_slice(&std::fs::read(layout.status_file(name).unwrap()).unwrap()).unwrap();
+    let st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.status_file(name).unwrap()).unwrap()).unwrap();
     st["pid"].as_i64().unwrap() as i32
 }
 
@@ -238,8 +239,13 @@ fn reboot_is_finished_by_the_monitor_and_a_killed_monitor_leaves_it_to_the_next_
         assert!(Instant::now() < deadline, "guest did not boot again after the reboot");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let st: serde_json::Value = serde_json::from_slice(&std::fs::read(layout.status_file("mon3").unwrap()).unwrap()).unwrap();
-    assert_eq!((st["pid"].as_i64(), st["state"].as_i64(), st["fake_reboot"].as_bool()), (Some(i64::from(pid)), Some(1), Some(false)), "{st}");
+    let st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.status_file("mon3").unwrap()).unwrap()).unwrap();
+    assert_eq!(
+        (st["pid"].as_i64(), st["state"].as_i64(), st["fake_reboot"].as_bool()),
+        (Some(i64::from(pid)), Some(1), Some(false)),
+        "{st}"
+    );
     assert!(alive(mon), "the monitor stays with its QEMU");
     assert_eq!(dom.state().unwrap(), (DomainState::Running, 1));
 

@@ -14,29 +14,17 @@ pub fn qemu_binary() -> PathBuf {
         return p.into();
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join("qemu-system-x86_64"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("qemu-system-x86_64 not found in PATH; install qemu-system-x86 (scripts/install-deps.sh)")
-        })
+    std::env::split_paths(&path).map(|d| d.join("qemu-system-x86_64")).find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!("qemu-system-x86_64 not found in PATH; install qemu-system-x86 (scripts/install-deps.sh)")
+    })
 }
 
 fn spec(run_dir: &Path, extra: &[&str]) -> SpawnSpec {
-    let mut args: Vec<OsString> = [
-        "-no-user-config",
-        "-nodefaults",
-        "-machine",
-        "pc,accel=tcg",
-        "-display",
-        "none",
-        "-m",
-        "64",
-        "-S",
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
+    let mut args: Vec<OsString> =
+        ["-no-user-config", "-nodefaults", "-machine", "pc,accel=tcg", "-display", "none", "-m", "64", "-S"]
+            .iter()
+            .map(OsString::from)
+            .collect();
     args.extend(extra.iter().map(OsString::from));
     SpawnSpec {
         binary: qemu_binary(),
@@ -73,25 +61,15 @@ fn probe_then_cache_hit() {
         caps.cpu_models.len(),
         caps.qom_types.len()
     );
-    assert!(
-        hit_time * 5 < probe_time,
-        "hit {hit_time:?} vs probe {probe_time:?}"
-    );
+    assert!(hit_time * 5 < probe_time, "hit {hit_time:?} vs probe {probe_time:?}");
 
     assert_eq!(caps.arch, "x86_64");
     assert!(caps.version.major >= 7);
-    assert!(caps
-        .machine("q35")
-        .is_some_and(|m| m.name.starts_with("pc-q35-")));
-    assert!(caps
-        .machine("pc")
-        .is_some_and(|m| m.name.starts_with("pc-i440fx-")));
+    assert!(caps.machine("q35").is_some_and(|m| m.name.starts_with("pc-q35-")));
+    assert!(caps.machine("pc").is_some_and(|m| m.name.starts_with("pc-i440fx-")));
     assert!(caps.default_machine().is_some());
     assert!(caps.machine("none").is_some());
-    let devs = caps
-        .device_types
-        .as_ref()
-        .expect("live probe lists devices");
+    let devs = caps.device_types.as_ref().expect("live probe lists devices");
     assert!(devs.contains("virtio-blk-pci") && devs.contains("virtio-net-pci"));
     assert!(caps.has_type("memory-backend-ram") && !caps.has_device("memory-backend-ram"));
     assert!(caps.cpu_model("qemu64").is_some());
@@ -117,23 +95,14 @@ fn cache_reprobes_when_binary_changes() {
     assert_eq!(cache.get(&bin).unwrap().1, CacheOutcome::Hit);
 
     let f = std::fs::OpenOptions::new().write(true).open(&bin).unwrap();
-    f.set_modified(SystemTime::now() + Duration::from_secs(60))
-        .unwrap();
+    f.set_modified(SystemTime::now() + Duration::from_secs(60)).unwrap();
     drop(f);
-    assert_eq!(
-        cache.get(&bin).unwrap().1,
-        CacheOutcome::Probed,
-        "mtime changed"
-    );
+    assert_eq!(cache.get(&bin).unwrap().1, CacheOutcome::Probed, "mtime changed");
     assert_eq!(cache.get(&bin).unwrap().1, CacheOutcome::Hit);
 
     let entry = cache.entry_path(&std::fs::canonicalize(&bin).unwrap());
     std::fs::write(&entry, b"{\"truncated").unwrap();
-    assert_eq!(
-        cache.get(&bin).unwrap().1,
-        CacheOutcome::Probed,
-        "corrupt entry"
-    );
+    assert_eq!(cache.get(&bin).unwrap().1, CacheOutcome::Probed, "corrupt entry");
     assert_eq!(cache.get(&bin).unwrap().1, CacheOutcome::Hit);
 }
 
@@ -145,11 +114,7 @@ fn spawn_query_cont_quit() {
     let (qemu, mut qmp) = process::spawn(&spec(run.path(), &[])).expect("spawn");
     let start_time = t0.elapsed();
     assert!(qemu.is_alive());
-    let pidfile_pid: i32 = std::fs::read_to_string(qemu.run_dir.pidfile())
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pidfile_pid: i32 = std::fs::read_to_string(qemu.run_dir.pidfile()).unwrap().trim().parse().unwrap();
     assert_eq!(pidfile_pid, qemu.pid);
 
     let st = qmp.execute("query-status", None).unwrap();
@@ -166,25 +131,11 @@ fn spawn_query_cont_quit() {
     // Descriptor passing with the real QEMU: getfd/closefd and add-fd/query-fdsets.
     use std::os::fd::AsFd;
     let file = std::fs::File::open("/dev/null").unwrap();
-    qmp.execute_with_fd(
-        "getfd",
-        Some(serde_json::json!({"fdname": "probe-fd"})),
-        file.as_fd(),
-    )
-    .unwrap();
-    qmp.execute("closefd", Some(serde_json::json!({"fdname": "probe-fd"})))
-        .unwrap();
-    let err = qmp
-        .execute("closefd", Some(serde_json::json!({"fdname": "probe-fd"})))
-        .unwrap_err();
+    qmp.execute_with_fd("getfd", Some(serde_json::json!({"fdname": "probe-fd"})), file.as_fd()).unwrap();
+    qmp.execute("closefd", Some(serde_json::json!({"fdname": "probe-fd"}))).unwrap();
+    let err = qmp.execute("closefd", Some(serde_json::json!({"fdname": "probe-fd"}))).unwrap_err();
     assert_eq!(err.class(), Some("GenericError"), "{err}");
-    let added = qmp
-        .execute_with_fd(
-            "add-fd",
-            Some(serde_json::json!({"fdset-id": 7})),
-            file.as_fd(),
-        )
-        .unwrap();
+    let added = qmp.execute_with_fd("add-fd", Some(serde_json::json!({"fdset-id": 7})), file.as_fd()).unwrap();
     assert_eq!(added["fdset-id"], 7);
     let sets = qmp.execute("query-fdsets", None).unwrap();
     assert_eq!(sets[0]["fdset-id"], 7);
@@ -200,10 +151,7 @@ fn spawn_query_cont_quit() {
         Ok(_) | Err(QmpError::Disconnected { .. }) => {}
         Err(e) => panic!("quit: {e}"),
     }
-    assert!(
-        qemu.wait_exit(Duration::from_secs(10)),
-        "QEMU still alive after quit"
-    );
+    assert!(qemu.wait_exit(Duration::from_secs(10)), "QEMU still alive after quit");
     let exit_time = t.elapsed();
     assert!(!process::is_alive(qemu.pid));
     let err = qmp.execute("query-status", None).unwrap_err();
@@ -219,15 +167,9 @@ fn kill_escalates_and_reports() {
     let run = tempfile::tempdir().unwrap();
     let (qemu, qmp) = process::spawn(&spec(run.path(), &[])).expect("spawn");
     drop(qmp);
-    assert_eq!(
-        qemu.kill(Duration::from_secs(5)).unwrap(),
-        KillOutcome::Terminated
-    );
+    assert_eq!(qemu.kill(Duration::from_secs(5)).unwrap(), KillOutcome::Terminated);
     assert!(!qemu.is_alive());
-    assert_eq!(
-        qemu.kill(Duration::from_secs(1)).unwrap(),
-        KillOutcome::AlreadyGone
-    );
+    assert_eq!(qemu.kill(Duration::from_secs(1)).unwrap(), KillOutcome::AlreadyGone);
     // QEMU's stderr still goes to the log after start-up: its exit message is there.
     let log = std::fs::read_to_string(qemu.run_dir.log()).unwrap();
     assert!(log.contains("terminating on signal 15"), "log: {log}");
@@ -238,8 +180,7 @@ fn kill_escalates_and_reports() {
 fn start_failure_carries_log_tail() {
     let run = tempfile::tempdir().unwrap();
     let mut s = spec(run.path(), &[]);
-    s.args
-        .extend(["-machine", "no-such-machine"].map(OsString::from));
+    s.args.extend(["-machine", "no-such-machine"].map(OsString::from));
     let err = process::spawn(&s).unwrap_err();
     match &err {
         ProcessError::StartFailed { log, .. } => {
@@ -256,12 +197,7 @@ fn kvm_usability_is_reported_honestly() {
     let caps = oxvirt_driver_qemu::caps::probe(&qemu_binary()).unwrap();
     let t = Instant::now();
     let k = KvmUsability::check(caps.kvm.present);
-    eprintln!(
-        "KVM check ({:?}): {:?}: {}",
-        t.elapsed(),
-        k.verdict,
-        k.reason
-    );
+    eprintln!("KVM check ({:?}): {:?}: {}", t.elapsed(), k.verdict, k.reason);
     assert!(!k.reason.is_empty());
     if !Path::new("/dev/kvm").exists() {
         assert_eq!(k.verdict, KvmVerdict::NoDevice);

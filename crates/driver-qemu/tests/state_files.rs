@@ -32,8 +32,8 @@ fn forged_status(pid: i32, name: &str, state: i32) -> String {
 }
 
 fn write_private(p: &Path, text: &str) {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(p).unwrap();
     f.write_all(text.as_bytes()).unwrap();
 }
@@ -52,7 +52,10 @@ fn forged_status_files_signal_nothing_and_touch_no_outside_path() {
     fs::create_dir(&outside).unwrap();
     fs::write(outside.join("keep"), "x").unwrap();
 
-    write_private(&status_dir.join("victim.status"), &forged_status(bpid, "../../../precious", DomainState::Running as i32));
+    write_private(
+        &status_dir.join("victim.status"),
+        &forged_status(bpid, "../../../precious", DomainState::Running as i32),
+    );
     write_private(&status_dir.join("init.status"), &forged_status(1, "init", DomainState::Shutdown as i32));
     // A fake monitor that answers "shutdown" would make the driver kill the "QEMU": it must not.
     let run_dir = root.path().join("run/qemu/domains/victim");
@@ -118,7 +121,8 @@ fn huge_definitions_are_refused_and_a_huge_file_hides_only_itself() {
     assert!(err.to_string().contains("big.xml"), "{err}");
     assert!(t0.elapsed() < std::time::Duration::from_secs(10), "the whole file was read: {:?}", t0.elapsed());
     // Through the API: a definition over the 4 MiB document limit is refused before anything is written.
-    let padded = guest_xml("padded", "shell", None).replacen("<domain", &format!("<!-- {} --><domain", "x".repeat(5 << 20)), 1);
+    let padded =
+        guest_xml("padded", "shell", None).replacen("<domain", &format!("<!-- {} --><domain", "x".repeat(5 << 20)), 1);
     let err = conn.define_domain(&padded, 0).unwrap_err();
     assert!(err.to_string().contains("limit"), "{err}");
     assert!(!root.path().join("etc/qemu/padded.xml").exists());
@@ -153,7 +157,10 @@ fn temp_files_of_interrupted_writes_go_at_open() {
 fn bad_names_never_become_paths() {
     let l = oxvirt_driver_qemu::Layout::embed(Path::new("/r"));
     for bad in [".", "..", "a/../../b", ""] {
-        assert!(l.domain_run_dir(bad).is_err() && l.status_file(bad).is_err() && l.config_file(bad).is_err(), "{bad:?}");
+        assert!(
+            l.domain_run_dir(bad).is_err() && l.status_file(bad).is_err() && l.config_file(bad).is_err(),
+            "{bad:?}"
+        );
     }
 }
 

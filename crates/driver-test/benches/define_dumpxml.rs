@@ -50,7 +50,13 @@ runs.sort()
 print(f"{runs[len(runs)//2]*1000:.3f}")
 print(" ".join(map(str, ok)))
 "#;
-    let libvirt = Command::new("/usr/bin/python3").arg("-c").arg(script).arg(list.path()).output().ok().filter(|o| o.status.success());
+    let libvirt = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .arg(list.path())
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
     let (libvirt_ms, subset): (Option<f64>, Vec<usize>) = match &libvirt {
         Some(o) => {
             let s = String::from_utf8_lossy(&o.stdout);
@@ -66,9 +72,11 @@ print(" ".join(map(str, ok)))
         .iter()
         .filter_map(|&i| xmls.get(i))
         .filter(|x| {
-            conn.define_domain(x, 0).map(|(d, _)| {
-                let _ = d.undefine(0);
-            }).is_ok()
+            conn.define_domain(x, 0)
+                .map(|(d, _)| {
+                    let _ = d.undefine(0);
+                })
+                .is_ok()
         })
         .collect();
     let mut runs: Vec<Duration> = Vec::new();
@@ -84,7 +92,11 @@ print(" ".join(map(str, ok)))
     runs.sort();
     let ours = runs[runs.len() / 2].as_secs_f64() * 1e3;
     println!("define+dumpxml+undefine over libvirt's qemuxml2argv domains (test driver, median of 5 runs)");
-    println!("  oxvirt      {:>4} files  {ours:>9.2} ms  ({:.1} µs/file)", mine.len(), ours * 1e3 / mine.len().max(1) as f64);
+    println!(
+        "  oxvirt      {:>4} files  {ours:>9.2} ms  ({:.1} µs/file)",
+        mine.len(),
+        ours * 1e3 / mine.len().max(1) as f64
+    );
     match libvirt_ms {
         Some(ms) => println!(
             "  libvirt 9.0 {:>4} files  {ms:>9.2} ms  ({:.1} µs/file)  -> oxvirt is {:.1}x faster",

@@ -7,11 +7,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use oxvirt_api::types::{detail, flags, iftune, reason};
 use oxvirt_api::TypedParam;
-use oxvirt_xml::network::Bandwidth;
 use oxvirt_api::{
     domain_matches, DomainEventKind, DomainInfo, DomainListFacts, DomainRef, DomainState, Error, ErrorCode,
     ErrorDomain, Result,
 };
+use oxvirt_xml::network::Bandwidth;
 use uuid::Uuid;
 
 use crate::domdef::{self, Def, TestExtras};
@@ -119,7 +119,10 @@ impl State {
                     return Err(Error::operation_invalid(format!("domain '{}' is already active", d.def.name())));
                 }
                 if !d.persistent {
-                    return Err(Error::operation_invalid(format!("domain '{}' is already being started", d.def.name())));
+                    return Err(Error::operation_invalid(format!(
+                        "domain '{}' is already being started",
+                        d.def.name()
+                    )));
                 }
             }
             // libvirt reports "updated" only when a previous persistent definition was replaced.
@@ -234,11 +237,7 @@ impl State {
     }
 
     pub fn domain_undefine(&mut self, r: &DomainRef, f: u32, out: &mut Events) -> Result<()> {
-        unsupported_flags(
-            "domain_undefine",
-            f,
-            flags::UNDEFINE_MANAGED_SAVE | flags::UNDEFINE_SNAPSHOTS_METADATA,
-        )?;
+        unsupported_flags("domain_undefine", f, flags::UNDEFINE_MANAGED_SAVE | flags::UNDEFINE_SNAPSHOTS_METADATA)?;
         let i = self.dom_idx(r)?;
         let d = &mut self.domains[i];
         if d.managed_save && f & flags::UNDEFINE_MANAGED_SAVE == 0 {
@@ -367,10 +366,21 @@ impl State {
         Ok(())
     }
 
-    pub fn domain_save(&mut self, r: &DomainRef, path: &str, dxml: Option<&str>, f: u32, out: &mut Events) -> Result<()> {
+    pub fn domain_save(
+        &mut self,
+        r: &DomainRef,
+        path: &str,
+        dxml: Option<&str>,
+        f: u32,
+        out: &mut Events,
+    ) -> Result<()> {
         unsupported_flags("domain_save", f, 0)?;
         if dxml.is_some() {
-            return Err(Error::coded(ErrorCode::ArgumentUnsupported, ErrorDomain::Test, "xml modification unsupported"));
+            return Err(Error::coded(
+                ErrorCode::ArgumentUnsupported,
+                ErrorDomain::Test,
+                "xml modification unsupported",
+            ));
         }
         let i = self.dom_idx(r)?;
         let d = &self.domains[i];
@@ -386,7 +396,11 @@ impl State {
     pub fn domain_restore(&mut self, path: &str, dxml: Option<&str>, f: u32, out: &mut Events) -> Result<DomainRef> {
         unsupported_flags("domain_restore", f, 0)?;
         if dxml.is_some() {
-            return Err(Error::coded(ErrorCode::ArgumentUnsupported, ErrorDomain::Test, "xml modification unsupported"));
+            return Err(Error::coded(
+                ErrorCode::ArgumentUnsupported,
+                ErrorDomain::Test,
+                "xml modification unsupported",
+            ));
         }
         let xml = read_save_image(path)?;
         let (def, _, _) = domdef::parse(path, (1, 1), &xml, false)?;
@@ -562,7 +576,12 @@ impl State {
         Ok(())
     }
 
-    pub fn domain_get_interface_parameters(&self, r: &DomainRef, device: &str, f: u32) -> Result<Vec<(String, TypedParam)>> {
+    pub fn domain_get_interface_parameters(
+        &self,
+        r: &DomainRef,
+        device: &str,
+        f: u32,
+    ) -> Result<Vec<(String, TypedParam)>> {
         unsupported_flags(
             "testDomainGetInterfaceParameters",
             f,
@@ -579,8 +598,8 @@ impl State {
 /// Writes a save image atomically: temp file beside the target, fsync, rename.
 fn write_save_image(path: &str, name: &str, xml: &str) -> Result<()> {
     let fail = |what: &str, e: &std::io::Error| Error::system(format!("saving domain '{name}' to '{path}': {what}"), e);
-    let len = i32::try_from(xml.len())
-        .map_err(|_| Error::internal(format!("saving domain '{name}': XML too large")))?;
+    let len =
+        i32::try_from(xml.len()).map_err(|_| Error::internal(format!("saving domain '{name}': XML too large")))?;
     let target = Path::new(path);
     let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let file_name = target.file_name().ok_or_else(|| Error::invalid_arg(format!("'{path}' is not a file path")))?;
@@ -603,7 +622,8 @@ fn write_save_image(path: &str, name: &str, xml: &str) -> Result<()> {
 }
 
 fn read_save_image(path: &str) -> Result<String> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::system(format!("cannot read domain image '{path}'"), &e))?;
+    let mut f =
+        std::fs::File::open(path).map_err(|e| Error::system(format!("cannot read domain image '{path}'"), &e))?;
     let mut magic = [0u8; 15];
     f.read_exact(&mut magic).map_err(|e| Error::system(format!("incomplete save header in '{path}'"), &e))?;
     if &magic != SAVE_MAGIC {

@@ -174,7 +174,11 @@ fn located(doc: &str, origin: (u32, u32), node: roxmltree::Node, message: String
     let p = node.document().text_pos_at(node.range().start);
     let (mut line, mut column) = (p.row, p.col);
     shift_pos(&mut line, &mut column, origin);
-    Error::new(ErrorCode::XmlError, ErrorDomain::Domain, format!("XML error in {doc}: line {line}, column {column}: {message}"))
+    Error::new(
+        ErrorCode::XmlError,
+        ErrorDomain::Domain,
+        format!("XML error in {doc}: line {line}, column {column}: {message}"),
+    )
 }
 
 /// Parses a `<domain>` document (text of the element, possibly cut from a node file).
@@ -182,7 +186,8 @@ fn located(doc: &str, origin: (u32, u32), node: roxmltree::Node, message: String
 /// `test:` namespace children are read here and blanked out before the model sees the text
 /// (keeping every line and column where it was, so the model's error positions stay right).
 pub fn parse(doc: &str, origin: (u32, u32), xml: &str, validate: bool) -> Result<(Def, TestExtras, Vec<String>)> {
-    let tree = oxvirt_xml::parse_tree(xml, oxvirt_xml::Limits::DEFINITION).map_err(|e| Error::xml(doc, &shift(e, origin)))?;
+    let tree =
+        oxvirt_xml::parse_tree(xml, oxvirt_xml::Limits::DEFINITION).map_err(|e| Error::xml(doc, &shift(e, origin)))?;
     parse_node(doc, origin, tree.root_element(), origin, xml, (0, 0), validate)
 }
 
@@ -248,8 +253,8 @@ pub fn parse_node(
         // Only ASCII bytes within element ranges were replaced, so this stays valid UTF-8.
         String::from_utf8(out).map_err(|e| Error::internal(format!("blanking test namespace: {e}")))?.into()
     };
-    let (mut dom, warnings) =
-        parse_document::<Domain>(&text, ParseOptions { validate }).map_err(|e| Error::xml(doc, &shift(e, text_origin)))?;
+    let (mut dom, warnings) = parse_document::<Domain>(&text, ParseOptions { validate })
+        .map_err(|e| Error::xml(doc, &shift(e, text_origin)))?;
     let warnings = warnings.into_iter().map(|w| w.to_string()).collect();
     apply_defaults(&mut dom);
     Ok((Def { dom }, extras, warnings))

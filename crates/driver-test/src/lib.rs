@@ -312,7 +312,12 @@ impl Driver for TestDriver {
         self.change(|st, _| st.domain_set_interface_parameters(d, device, params, flags))
     }
 
-    fn domain_get_interface_parameters(&self, d: &DomainRef, device: &str, flags: u32) -> Result<Vec<(String, oxvirt_api::TypedParam)>> {
+    fn domain_get_interface_parameters(
+        &self,
+        d: &DomainRef,
+        device: &str,
+        flags: u32,
+    ) -> Result<Vec<(String, oxvirt_api::TypedParam)>> {
         self.read(|st| st.domain_get_interface_parameters(d, device, flags))
     }
 
@@ -320,7 +325,15 @@ impl Driver for TestDriver {
         self.read(|st| st.domain_interface_addresses(d, source))
     }
 
-    fn network_update(&self, n: &NetworkRef, command: u32, section: u32, parent_index: i32, xml: &str, flags: u32) -> Result<()> {
+    fn network_update(
+        &self,
+        n: &NetworkRef,
+        command: u32,
+        section: u32,
+        parent_index: i32,
+        xml: &str,
+        flags: u32,
+    ) -> Result<()> {
         self.change(|st, _| st.network_update(n, command, section, parent_index, xml, flags))
     }
 
@@ -330,11 +343,19 @@ impl Driver for TestDriver {
     }
 
     fn domain_attach_device(&self, _d: &DomainRef, _xml: &str, flags: u32) -> Result<()> {
-        Err(oxvirt_api::Error::no_support(if flags == 0 { "virDomainAttachDevice" } else { "virDomainAttachDeviceFlags" }))
+        Err(oxvirt_api::Error::no_support(if flags == 0 {
+            "virDomainAttachDevice"
+        } else {
+            "virDomainAttachDeviceFlags"
+        }))
     }
 
     fn domain_detach_device(&self, _d: &DomainRef, _xml: &str, flags: u32) -> Result<()> {
-        Err(oxvirt_api::Error::no_support(if flags == 0 { "virDomainDetachDevice" } else { "virDomainDetachDeviceFlags" }))
+        Err(oxvirt_api::Error::no_support(if flags == 0 {
+            "virDomainDetachDevice"
+        } else {
+            "virDomainDetachDeviceFlags"
+        }))
     }
 
     fn domain_update_device(&self, _d: &DomainRef, _xml: &str, _flags: u32) -> Result<()> {

@@ -124,18 +124,19 @@ pub fn load_node(state: &mut State, doc: &str, path: Option<&Path>, text: &str) 
     let tree = parse_tree(doc, text)?;
     let root = tree.root_element();
     if root.tag_name().name() != "node" {
-        return Err(xml_err(doc, Some(root), format!("expected root element <node>, found <{}>", root.tag_name().name())));
+        return Err(xml_err(
+            doc,
+            Some(root),
+            format!("expected root element <node>, found <{}>", root.tag_name().name()),
+        ));
     }
     let base = path.and_then(Path::parent);
 
     if let Some(cpu) = root.children().find(|c| c.has_tag_name("cpu")) {
         let n = &mut state.node;
-        for (name, slot) in [
-            ("nodes", &mut n.nodes),
-            ("sockets", &mut n.sockets),
-            ("cores", &mut n.cores),
-            ("threads", &mut n.threads),
-        ] {
+        for (name, slot) in
+            [("nodes", &mut n.nodes), ("sockets", &mut n.sockets), ("cores", &mut n.cores), ("threads", &mut n.threads)]
+        {
             if let Some(v) = cpu_num(doc, cpu, name)? {
                 *slot = v;
             }

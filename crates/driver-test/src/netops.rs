@@ -4,17 +4,25 @@
 
 use std::net::IpAddr;
 
+use oxvirt_api::network_update::apply;
 use oxvirt_api::types::netupdate::*;
 use oxvirt_api::{DomainInterface, DomainRef, Error, ErrorCode, ErrorDomain, NetworkRef, Result};
 use oxvirt_xml::domain::devices::interface::InterfaceType;
-use oxvirt_api::network_update::apply;
 
 use crate::domains::unsupported_flags;
 
 use crate::state::State;
 
 impl State {
-    pub fn network_update(&mut self, r: &NetworkRef, command: u32, section: u32, parent: i32, xml: &str, f: u32) -> Result<()> {
+    pub fn network_update(
+        &mut self,
+        r: &NetworkRef,
+        command: u32,
+        section: u32,
+        parent: i32,
+        xml: &str,
+        f: u32,
+    ) -> Result<()> {
         unsupported_flags("network_update", f, AFFECT_LIVE | AFFECT_CONFIG)?;
         let i = self
             .networks
@@ -60,7 +68,11 @@ impl State {
     /// its network's first DHCP range (offset by domain id and index) or 192.168.0.x otherwise.
     pub fn domain_interface_addresses(&self, r: &DomainRef, source: u32) -> Result<Vec<DomainInterface>> {
         if source > ADDRESSES_SRC_ARP {
-            return Err(Error::coded(ErrorCode::ArgumentUnsupported, ErrorDomain::Domain, format!("Unknown IP address data source {source}")));
+            return Err(Error::coded(
+                ErrorCode::ArgumentUnsupported,
+                ErrorDomain::Domain,
+                format!("Unknown IP address data source {source}"),
+            ));
         }
         let d = self.dom(r)?;
         if !d.is_active() {
@@ -79,7 +91,8 @@ impl State {
                     .iter()
                     .find(|n| n.def.name == netname)
                     .ok_or_else(|| Error::no_network(format!("no network with matching name '{netname}'")))?;
-                let ip = n.def.ips.first().ok_or_else(|| Error::internal(format!("network '{netname}' has no <ip>")))?;
+                let ip =
+                    n.def.ips.first().ok_or_else(|| Error::internal(format!("network '{netname}' has no <ip>")))?;
                 let prefix = u32::from(ip.prefix_len().unwrap_or(0));
                 let base = ip
                     .dhcp
@@ -89,7 +102,9 @@ impl State {
                     .or(ip.address)
                     .ok_or_else(|| Error::internal(format!("network '{netname}' has no address")))?;
                 match base {
-                    IpAddr::V4(a) => (0, std::net::Ipv4Addr::from((u32::from(a) as i64 + offset) as u32).to_string(), prefix),
+                    IpAddr::V4(a) => {
+                        (0, std::net::Ipv4Addr::from((u32::from(a) as i64 + offset) as u32).to_string(), prefix)
+                    }
                     IpAddr::V6(a) => {
                         let mut o = a.octets();
                         o[15] = o[15].wrapping_add(offset as u8);

@@ -341,10 +341,7 @@ impl State {
     }
 
     fn find_volume(&self, pred: impl Fn(&StorageVol) -> bool) -> Option<VolRef> {
-        self.pools
-            .iter()
-            .filter(|p| p.active)
-            .find_map(|p| p.vols.iter().find(|v| pred(v)).map(|v| p.vol_ref(v)))
+        self.pools.iter().filter(|p| p.active).find_map(|p| p.vols.iter().find(|v| pred(v)).map(|v| p.vol_ref(v)))
     }
 
     pub fn lookup_volume_by_key(&self, key: &str) -> Result<VolRef> {
@@ -363,7 +360,8 @@ impl State {
         unsupported_flags("volume_create_xml", f, VALIDATE)?;
         let i = self.active_pool_idx(&r.name)?;
         let mut v = parse_vol("storage volume definition", (1, 1), xml, f & VALIDATE != 0)?;
-        v.require_capacity().map_err(|e| Error::xml("storage volume definition", &e).in_domain(ErrorDomain::Storage))?;
+        v.require_capacity()
+            .map_err(|e| Error::xml("storage volume definition", &e).in_domain(ErrorDomain::Storage))?;
         // libvirt places new volumes itself: path and key come from the pool
         if let Some(t) = v.target.as_mut() {
             t.path = None;

@@ -67,7 +67,10 @@ fn define_start_stop_undefine_with_events() {
     let seen: Arc<Mutex<Vec<(String, K, i32)>>> = Arc::default();
     let s2 = seen.clone();
     let cb_id = c
-        .domain_event_register(None, Arc::new(move |e: &DomainEvent| s2.lock().unwrap().push((e.domain.name.clone(), e.kind, e.detail))))
+        .domain_event_register(
+            None,
+            Arc::new(move |e: &DomainEvent| s2.lock().unwrap().push((e.domain.name.clone(), e.kind, e.detail))),
+        )
         .unwrap();
 
     let (mut d, warnings) = c.define_domain(&domain_xml("vm1"), 0).unwrap();
@@ -151,14 +154,24 @@ fn bad_input_changes_nothing() {
     let e = c.define_domain("<domain type='test'><name>x</name>", 0).unwrap_err();
     assert_eq!(e.code, ErrorCode::XmlError);
     assert!(e.message.contains("line 1, column"), "{e}");
-    let e = c.define_domain("<domain type='test'>\n  <name>a/b</name><memory>1024</memory><os><type>hvm</type></os></domain>", 0).unwrap_err();
+    let e = c
+        .define_domain(
+            "<domain type='test'>\n  <name>a/b</name><memory>1024</memory><os><type>hvm</type></os></domain>",
+            0,
+        )
+        .unwrap_err();
     assert_eq!(e.code, ErrorCode::XmlError);
     assert!(e.message.contains("must not contain '/'"), "{e}");
     let e = c.define_domain("<domain type='test'><name>nomem</name><os><type>hvm</type></os></domain>", 0).unwrap_err();
     assert!(e.message.contains("memory size must be given"), "{e}");
     let e = c.define_domain("<network><name>n</name></network>", 0).unwrap_err();
     assert_eq!(e.code, ErrorCode::XmlError);
-    let e = c.define_domain("<domain type='test'>\n <name>v</name>\n <memory>1</memory><os><type>hvm</type></os>\n <bogus/></domain>", flags::DEFINE_VALIDATE).unwrap_err();
+    let e = c
+        .define_domain(
+            "<domain type='test'>\n <name>v</name>\n <memory>1</memory><os><type>hvm</type></os>\n <bogus/></domain>",
+            flags::DEFINE_VALIDATE,
+        )
+        .unwrap_err();
     assert!(e.message.contains("line 4, column 2"), "{e}");
     let e = c.create_domain_xml("<domain", 0).unwrap_err();
     assert_eq!(e.code, ErrorCode::XmlError);
@@ -166,7 +179,12 @@ fn bad_input_changes_nothing() {
     let d = c.lookup_domain("test").unwrap();
     assert_eq!(d.state().unwrap().0, S::Running);
     // unknown elements are warnings without validation
-    let (_, w) = c.define_domain("<domain type='test'><name>w</name><memory>1024</memory><os><type>hvm</type></os><bogus/></domain>", 0).unwrap();
+    let (_, w) = c
+        .define_domain(
+            "<domain type='test'><name>w</name><memory>1024</memory><os><type>hvm</type></os><bogus/></domain>",
+            0,
+        )
+        .unwrap();
     assert!(w.iter().any(|w| w.contains("bogus")), "{w:?}");
 }
 
@@ -246,7 +264,10 @@ fn suspend_resume_reboot_reset() {
 
     d.destroy(0).unwrap();
     for e in [d.reboot(0).unwrap_err(), d.reset(0).unwrap_err()] {
-        assert_eq!((e.code, e.message.as_str()), (ErrorCode::OperationInvalid, "Requested operation is not valid: domain is not running"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (ErrorCode::OperationInvalid, "Requested operation is not valid: domain is not running")
+        );
     }
     assert!(d.suspend().is_err());
     assert!(d.resume().is_err());
@@ -345,7 +366,10 @@ fn managed_save_rules() {
     let listed = c.list_all_domains(flags::LIST_DOMAINS_MANAGEDSAVE).unwrap();
     assert_eq!(listed.len(), 1);
     let e = d.undefine(0).unwrap_err();
-    assert_eq!(e.message, "Requested operation is not valid: Refusing to undefine while domain managed save image exists");
+    assert_eq!(
+        e.message,
+        "Requested operation is not valid: Refusing to undefine while domain managed save image exists"
+    );
     // starting consumes the image
     d.create(0).unwrap();
     assert!(!d.has_managed_save().unwrap());
@@ -381,7 +405,10 @@ fn set_memory_and_vcpus() {
     let c = fresh();
     let d = c.lookup_domain("test").unwrap();
     let e = d.set_memory(9_000_000, 0).unwrap_err();
-    assert_eq!((e.code, e.message.as_str()), (ErrorCode::InvalidArg, "invalid argument: cannot set memory higher than max memory"));
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (ErrorCode::InvalidArg, "invalid argument: cannot set memory higher than max memory")
+    );
     d.set_memory(1_000_000, 0).unwrap();
     assert_eq!(d.info().unwrap().memory, 1_000_000);
     // live change only: the persistent config keeps its value
@@ -396,7 +423,10 @@ fn set_memory_and_vcpus() {
     d.destroy(0).unwrap();
     let i = d.info().unwrap();
     assert_eq!((i.max_mem, i.memory), (1_000_000, 1_000_000), "config change applies after stop");
-    assert_eq!(d.set_memory(1, flags::AFFECT_LIVE).unwrap_err().message, "Requested operation is not valid: domain is not running");
+    assert_eq!(
+        d.set_memory(1, flags::AFFECT_LIVE).unwrap_err().message,
+        "Requested operation is not valid: domain is not running"
+    );
 
     // vCPUs
     let e = d.set_vcpus(33, 0).unwrap_err();

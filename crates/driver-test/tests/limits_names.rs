@@ -24,7 +24,9 @@ fn bad_domain_names_are_refused_like_the_qemu_driver() {
     for name in BAD {
         let xml = domain_xml(name);
         let want = qemu_error(&xml);
-        for e in [c.define_domain(&xml, 0).map(|_| ()).unwrap_err(), c.create_domain_xml(&xml, 0).map(|_| ()).unwrap_err()] {
+        for e in
+            [c.define_domain(&xml, 0).map(|_| ()).unwrap_err(), c.create_domain_xml(&xml, 0).map(|_| ()).unwrap_err()]
+        {
             assert_eq!(e.code, ErrorCode::XmlError, "{name:?}: {e}");
             assert_eq!(e.message, want.message, "{name:?}");
         }
@@ -48,16 +50,23 @@ fn bad_network_pool_and_volume_names_are_refused() {
         assert_eq!(e.code, ErrorCode::XmlError, "{name:?}: {e}");
         assert!(e.message.contains("/network/name: network name"), "{e}");
         let e = c
-            .define_storage_pool(&format!("<pool type='dir'><name>{name}</name><target><path>/p</path></target></pool>"), 0)
+            .define_storage_pool(
+                &format!("<pool type='dir'><name>{name}</name><target><path>/p</path></target></pool>"),
+                0,
+            )
             .map(|_| ())
             .unwrap_err();
         assert_eq!(e.code, ErrorCode::XmlError, "{name:?}: {e}");
         assert!(e.message.contains("/pool/name: pool name"), "{e}");
     }
-    let p = c.define_storage_pool("<pool type='dir'><name>p1</name><target><path>/p1</path></target></pool>", 0).unwrap();
+    let p =
+        c.define_storage_pool("<pool type='dir'><name>p1</name><target><path>/p1</path></target></pool>", 0).unwrap();
     p.create(0).unwrap();
     for name in BAD {
-        let e = p.create_volume_xml(&format!("<volume><name>{name}</name><capacity>1</capacity></volume>"), 0).map(|_| ()).unwrap_err();
+        let e = p
+            .create_volume_xml(&format!("<volume><name>{name}</name><capacity>1</capacity></volume>"), 0)
+            .map(|_| ())
+            .unwrap_err();
         assert_eq!(e.code, ErrorCode::XmlError, "{name:?}: {e}");
         assert!(e.message.contains("/volume/name: volume name"), "{e}");
     }
@@ -115,7 +124,8 @@ fn deep_and_huge_definitions_are_refused_on_a_small_stack() {
         .expect("no stack overflow");
     assert_eq!(e.code, ErrorCode::XmlError);
     assert!(e.message.contains("elements nested deeper than 256 levels"), "{e}");
-    let huge = format!("<network><name>n</name><!--{}--></network>", "x".repeat(oxvirt_xml::limits::MAX_DOCUMENT_BYTES));
+    let huge =
+        format!("<network><name>n</name><!--{}--></network>", "x".repeat(oxvirt_xml::limits::MAX_DOCUMENT_BYTES));
     let e = c.define_network(&huge, 0).map(|_| ()).unwrap_err();
     assert_eq!(e.code, ErrorCode::XmlError);
     assert!(e.message.contains("is more than the limit of 4194304 bytes"), "{e}");

@@ -29,7 +29,10 @@ fn network_lifecycle_and_errors() {
     assert_eq!(c.list_all_networks(flags::LIST_INACTIVE).unwrap().len(), 1);
     n.create().unwrap();
     let e = n.create().unwrap_err();
-    assert_eq!((e.code, e.message.as_str()), (ErrorCode::OperationInvalid, "Requested operation is not valid: Network 'n1' is already running"));
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (ErrorCode::OperationInvalid, "Requested operation is not valid: Network 'n1' is already running")
+    );
     let e = n.undefine().unwrap_err();
     assert_eq!(e.message, "Requested operation is not valid: Network 'n1' is still running");
     n.set_autostart(true).unwrap();
@@ -71,23 +74,31 @@ fn default_pool_matches_libvirt() {
     let p = c.lookup_storage_pool("default-pool").unwrap();
     assert_eq!(p.uuid().to_string(), "dfe224cb-28fb-8dd0-c4b2-64eb3f0f4566");
     let i = p.info().unwrap();
-    assert_eq!((i.state, i.capacity, i.allocation, i.available), (PoolState::Running, 107_374_182_400, 0, 107_374_182_400));
+    assert_eq!(
+        (i.state, i.capacity, i.allocation, i.available),
+        (PoolState::Running, 107_374_182_400, 0, 107_374_182_400)
+    );
     assert!(p.is_active().unwrap() && p.is_persistent().unwrap() && !p.autostart().unwrap());
     assert!(p.list_all_volumes().unwrap().is_empty());
     let x = p.xml_desc(0).unwrap();
-    assert!(x.contains("<capacity unit='bytes'>107374182400</capacity>") && x.contains("<path>/default-pool</path>"), "{x}");
+    assert!(
+        x.contains("<capacity unit='bytes'>107374182400</capacity>") && x.contains("<path>/default-pool</path>"),
+        "{x}"
+    );
 }
 
 #[test]
 fn pool_and_volume_lifecycle() {
     let c = fresh();
-    let p = c
-        .define_storage_pool("<pool type='dir'><name>p1</name><target><path>/p1</path></target></pool>", 0)
-        .unwrap();
+    let p =
+        c.define_storage_pool("<pool type='dir'><name>p1</name><target><path>/p1</path></target></pool>", 0).unwrap();
     assert!(!p.is_active().unwrap());
     p.build(0).unwrap();
     let e = p.create_volume_xml("<volume><name>v</name><capacity>1</capacity></volume>", 0).unwrap_err();
-    assert_eq!((e.code, e.message.as_str()), (ErrorCode::OperationInvalid, "Requested operation is not valid: storage pool 'p1' is not active"));
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (ErrorCode::OperationInvalid, "Requested operation is not valid: storage pool 'p1' is not active")
+    );
     assert_eq!(p.list_all_volumes().unwrap_err().code, ErrorCode::OperationInvalid);
     p.create(0).unwrap();
     assert_eq!(p.create(0).unwrap_err().message, "Requested operation is not valid: storage pool 'p1' is active");
@@ -112,9 +123,15 @@ fn pool_and_volume_lifecycle() {
     assert_eq!(p.lookup_volume_by_name("nope").unwrap_err().code, ErrorCode::NoStorageVol);
 
     let e = p.create_volume_xml("<volume><name>disk1</name><capacity>1</capacity></volume>", 0).unwrap_err();
-    assert_eq!((e.code, e.message.as_str()), (ErrorCode::OperationFailed, "operation failed: storage vol already exists"));
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (ErrorCode::OperationFailed, "operation failed: storage vol already exists")
+    );
     let e = p.create_volume_xml("<volume><name>huge</name><capacity unit='TiB'>1</capacity></volume>", 0).unwrap_err();
-    assert_eq!((e.code, e.message.as_str()), (ErrorCode::InternalError, "internal error: Not enough free space in pool for volume 'huge'"));
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (ErrorCode::InternalError, "internal error: Not enough free space in pool for volume 'huge'")
+    );
     assert!(p.create_volume_xml("<volume><name>nocap</name></volume>", 0).is_err());
     assert!(p.create_volume_xml("<volume><name>a/b</name><capacity>1</capacity></volume>", 0).is_err());
     assert_eq!(p.list_all_volumes().unwrap().len(), 1, "failed creates changed nothing");
@@ -134,9 +151,8 @@ fn pool_and_volume_lifecycle() {
     assert_eq!(c.lookup_storage_pool("p1").unwrap_err().code, ErrorCode::NoStoragePool);
 
     // transient pool: no autostart, gone at destroy
-    let t = c
-        .create_storage_pool_xml("<pool type='dir'><name>t</name><target><path>/t</path></target></pool>", 0)
-        .unwrap();
+    let t =
+        c.create_storage_pool_xml("<pool type='dir'><name>t</name><target><path>/t</path></target></pool>", 0).unwrap();
     assert!(t.is_active().unwrap() && !t.is_persistent().unwrap());
     assert_eq!(t.set_autostart(true).unwrap_err().message, "invalid argument: pool has no config file");
     t.destroy().unwrap();
@@ -165,7 +181,10 @@ fn node_file_loads_like_libvirt() {
     oxvirt_driver_test::register();
     let c = Connect::open(Some(&node_uri())).unwrap();
     let n = c.node_info().unwrap();
-    assert_eq!((n.model.as_str(), n.mhz, n.cpus, n.nodes, n.sockets, n.cores, n.threads, n.memory), ("oxcpu", 3000, 6, 1, 2, 2, 2, 4_194_304));
+    assert_eq!(
+        (n.model.as_str(), n.mhz, n.cpus, n.nodes, n.sockets, n.cores, n.threads, n.memory),
+        ("oxcpu", 3000, 6, 1, 2, 2, 2, 4_194_304)
+    );
 
     let names: Vec<_> = c.list_all_domains(0).unwrap().iter().map(|d| (d.name().to_string(), d.id())).collect();
     assert_eq!(names, [("web".into(), 1), ("db".into(), -1), ("scratch".into(), 2), ("cache".into(), 3)]);
@@ -214,7 +233,11 @@ fn node_file_errors_name_the_place() {
     let e = Connect::open(Some(&write("bad.xml", "<node>\n  <domain type='test'>\n    <name>x</name>\n    <memory>1</memory><os><type>hvm</type></os>\n    <bogus attr='1'\n  </domain>\n</node>"))).unwrap_err();
     assert_eq!(e.code, ErrorCode::XmlError);
     assert!(e.message.contains("line 6"), "{e}");
-    let e = Connect::open(Some(&write("mem.xml", "<node>\n\n  <domain type='test'><name>x</name><os><type>hvm</type></os></domain>\n</node>"))).unwrap_err();
+    let e = Connect::open(Some(&write(
+        "mem.xml",
+        "<node>\n\n  <domain type='test'><name>x</name><os><type>hvm</type></os></domain>\n</node>",
+    )))
+    .unwrap_err();
     assert!(e.message.contains("memory size"), "{e}");
     let e = Connect::open(Some(&write("rs.xml", "<node xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>\n <domain type='test'><name>x</name><memory>1</memory><os><type>hvm</type></os>\n  <test:runstate>42</test:runstate></domain></node>"))).unwrap_err();
     assert!(e.message.contains("line 3") && e.message.contains("out of range"), "{e}");

@@ -12,7 +12,8 @@ fn default_devices_match_libvirt() {
     names.sort();
     assert_eq!(names, ["computer", "scsi_host1", "scsi_host11", "scsi_host2"]);
     let by_cap = |cap: &str| {
-        let mut v: Vec<String> = c.list_all_node_devices(Some(cap)).unwrap().iter().map(|d| d.name().to_string()).collect();
+        let mut v: Vec<String> =
+            c.list_all_node_devices(Some(cap)).unwrap().iter().map(|d| d.name().to_string()).collect();
         v.sort();
         v
     };
@@ -69,7 +70,11 @@ fn node_file_devices_inline_and_by_file() {
     assert!(!pci.contains("<driver>") && pci.contains("<class>0x020000</class>"), "{pci}");
 
     // a bad device is reported with its place in the file
-    std::fs::write(&node, "<node>\n<device><name>x</name><capability type='pci'><domain>z</domain></capability></device></node>").unwrap();
+    std::fs::write(
+        &node,
+        "<node>\n<device><name>x</name><capability type='pci'><domain>z</domain></capability></device></node>",
+    )
+    .unwrap();
     let e = Connect::open(Some(&format!("test://{}", node.display()))).map(|_| ()).unwrap_err();
     assert!(e.to_string().contains("line 2"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -118,9 +118,7 @@ pub fn host_details_at(root: &Path) -> HostDetails {
     page_sizes_kib.sort_unstable();
     page_sizes_kib.dedup();
 
-    let online = read("sys/devices/system/cpu/online")
-        .and_then(|s| parse_cpuset(&s))
-        .unwrap_or_default();
+    let online = read("sys/devices/system/cpu/online").and_then(|s| parse_cpuset(&s)).unwrap_or_default();
     let cpu_dir = root.join("sys/devices/system/cpu");
     let cell_cpu = |id: u32| {
         let t = cpu_dir.join(format!("cpu{id}/topology"));
@@ -145,19 +143,12 @@ pub fn host_details_at(root: &Path) -> HostDetails {
     let mut cells = Vec::new();
     let node_dir = root.join("sys/devices/system/node");
     let mut node_ids: Vec<u32> = fs::read_dir(&node_dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str()?.strip_prefix("node")?.parse().ok())
-                .collect()
-        })
+        .map(|rd| rd.flatten().filter_map(|e| e.file_name().to_str()?.strip_prefix("node")?.parse().ok()).collect())
         .unwrap_or_default();
     node_ids.sort_unstable();
     for id in &node_ids {
         let d = node_dir.join(format!("node{id}"));
-        let memory_kib = fs::read_to_string(d.join("meminfo"))
-            .ok()
-            .and_then(|m| meminfo_total(&m))
-            .unwrap_or(0);
+        let memory_kib = fs::read_to_string(d.join("meminfo")).ok().and_then(|m| meminfo_total(&m)).unwrap_or(0);
         let cpus = fs::read_to_string(d.join("cpulist"))
             .ok()
             .and_then(|s| parse_cpuset(&s))
@@ -175,26 +166,14 @@ pub fn host_details_at(root: &Path) -> HostDetails {
             })
             .unwrap_or_default();
         let huge = hugepage_sizes(&d.join("hugepages"));
-        cells.push(NumaCell {
-            id: *id,
-            memory_kib,
-            pages: cell_pages(memory_kib, &huge),
-            distances,
-            cpus,
-        });
+        cells.push(NumaCell { id: *id, memory_kib, pages: cell_pages(memory_kib, &huge), distances, cpus });
     }
     if cells.is_empty() {
-        let memory_kib = read("proc/meminfo")
-            .and_then(|m| meminfo_total(&m))
-            .unwrap_or(0);
+        let memory_kib = read("proc/meminfo").and_then(|m| meminfo_total(&m)).unwrap_or(0);
         let huge = hugepage_sizes(&root.join("sys/kernel/mm/hugepages"));
         let mut ids = online.clone();
         if ids.is_empty() {
-            ids = (0..cpuinfo
-                .lines()
-                .filter(|l| l.starts_with("processor"))
-                .count() as u32)
-                .collect();
+            ids = (0..cpuinfo.lines().filter(|l| l.starts_with("processor")).count() as u32).collect();
         }
         cells.push(NumaCell {
             id: 0,
@@ -208,10 +187,7 @@ pub fn host_details_at(root: &Path) -> HostDetails {
     let all_cpus: Vec<&CellCpu> = cells.iter().flat_map(|c| &c.cpus).collect();
     let packages: BTreeSet<u32> = all_cpus.iter().map(|c| c.socket_id).collect();
     let dies: BTreeSet<(u32, u32)> = all_cpus.iter().map(|c| (c.socket_id, c.die_id)).collect();
-    let cores: BTreeSet<(u32, u32, u32)> = all_cpus
-        .iter()
-        .map(|c| (c.socket_id, c.die_id, c.core_id))
-        .collect();
+    let cores: BTreeSet<(u32, u32, u32)> = all_cpus.iter().map(|c| (c.socket_id, c.die_id, c.core_id)).collect();
     let n = |x: usize| (x as u32).max(1);
     let topology = Topology {
         sockets: (n(packages.len()) / n(cells.len())).max(1),
@@ -223,9 +199,7 @@ pub fn host_details_at(root: &Path) -> HostDetails {
     let caches = read_caches(&cpu_dir, all_cpus.iter().map(|c| c.id));
     let power = read("sys/power/state").unwrap_or_default();
     let power: BTreeSet<&str> = power.split_whitespace().collect();
-    let iommu = fs::read_dir(root.join("sys/kernel/iommu_groups"))
-        .map(|mut rd| rd.next().is_some())
-        .unwrap_or(false);
+    let iommu = fs::read_dir(root.join("sys/kernel/iommu_groups")).map(|mut rd| rd.next().is_some()).unwrap_or(false);
 
     HostDetails {
         arch: std::env::consts::ARCH.to_owned(),
@@ -263,11 +237,8 @@ fn parse_cpuinfo(text: &str) -> CpuInfo {
                 None => v.parse().ok(),
             }
         }),
-        flags: field("flags")
-            .map(|f| f.split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default(),
-        phys_bits: field("address sizes")
-            .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok())),
+        flags: field("flags").map(|f| f.split_whitespace().map(str::to_owned).collect()).unwrap_or_default(),
+        phys_bits: field("address sizes").and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok())),
     }
 }
 
@@ -288,18 +259,12 @@ fn hugepage_sizes(dir: &Path) -> BTreeMap<u64, u64> {
     if let Ok(rd) = fs::read_dir(dir) {
         for e in rd.flatten() {
             let name = e.file_name();
-            let Some(size) = name.to_str().and_then(|n| {
-                n.strip_prefix("hugepages-")?
-                    .strip_suffix("kB")?
-                    .parse()
-                    .ok()
-            }) else {
+            let Some(size) = name.to_str().and_then(|n| n.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok())
+            else {
                 continue;
             };
-            let count = fs::read_to_string(e.path().join("nr_hugepages"))
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
+            let count =
+                fs::read_to_string(e.path().join("nr_hugepages")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
             out.insert(size, count);
         }
     }
@@ -308,10 +273,7 @@ fn hugepage_sizes(dir: &Path) -> BTreeMap<u64, u64> {
 
 fn cell_pages(memory_kib: u64, huge: &BTreeMap<u64, u64>) -> Vec<(u64, u64)> {
     let reserved: u64 = huge.iter().map(|(s, n)| s.saturating_mul(*n)).sum();
-    let mut pages = vec![(
-        BASE_PAGE_KIB,
-        memory_kib.saturating_sub(reserved) / BASE_PAGE_KIB,
-    )];
+    let mut pages = vec![(BASE_PAGE_KIB, memory_kib.saturating_sub(reserved) / BASE_PAGE_KIB)];
     pages.extend(huge.iter().map(|(s, n)| (*s, *n)));
     pages
 }
@@ -341,22 +303,14 @@ fn read_caches(cpu_dir: &Path, cpus: impl Iterator<Item = u32>) -> Vec<CacheBank
         let Ok(rd) = fs::read_dir(cpu_dir.join(format!("cpu{cpu}/cache"))) else {
             continue;
         };
-        let mut dirs: Vec<_> = rd
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with("index"))
-            .map(|e| e.path())
-            .collect();
+        let mut dirs: Vec<_> =
+            rd.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("index")).map(|e| e.path()).collect();
         dirs.sort();
         for d in dirs {
-            let read = |f: &str| {
-                fs::read_to_string(d.join(f))
-                    .map(|s| s.trim().to_owned())
-                    .ok()
-            };
-            let (Some(level), Some(id)) = (
-                read("level").and_then(|v| v.parse::<u32>().ok()),
-                read("id").and_then(|v| v.parse::<u32>().ok()),
-            ) else {
+            let read = |f: &str| fs::read_to_string(d.join(f)).map(|s| s.trim().to_owned()).ok();
+            let (Some(level), Some(id)) =
+                (read("level").and_then(|v| v.parse::<u32>().ok()), read("id").and_then(|v| v.parse::<u32>().ok()))
+            else {
                 continue;
             };
             if level < CACHE_MIN_LEVEL {
@@ -400,26 +354,14 @@ fn parse_size_kib(s: &str) -> Option<u64> {
 
 /// Accepts `8-4-4-4-12` UUIDs and 32-hex-digit machine ids; rejects all-zero and placeholder values.
 fn normalize_uuid(s: &str) -> Option<String> {
-    let hex: String = s
-        .trim()
-        .chars()
-        .filter(|c| *c != '-')
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let hex: String = s.trim().chars().filter(|c| *c != '-').collect::<String>().to_ascii_lowercase();
     if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
     if hex.chars().all(|c| c == '0') || hex.chars().all(|c| c == 'f') {
         return None;
     }
-    Some(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    ))
+    Some(format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]))
 }
 
 #[cfg(test)]
@@ -447,57 +389,25 @@ mod tests {
         write(root, "etc/machine-id", "3d1219c7c4c5404aaa1f6d2a48adfda4\n");
         write(root, "sys/devices/system/cpu/online", "0-7\n");
         write(root, "sys/power/state", "freeze mem disk\n");
-        write(
-            root,
-            "sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
-            "16\n",
-        );
-        write(
-            root,
-            "sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages",
-            "0\n",
-        );
+        write(root, "sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "16\n");
+        write(root, "sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", "0\n");
         fs::create_dir_all(root.join("sys/kernel/iommu_groups/0")).unwrap();
         for node in 0..2u32 {
             let d = format!("sys/devices/system/node/node{node}");
-            write(
-                root,
-                &format!("{d}/meminfo"),
-                &format!("Node {node} MemTotal:       16777216 kB\n"),
-            );
-            write(
-                root,
-                &format!("{d}/cpulist"),
-                if node == 0 { "0-3\n" } else { "4-7\n" },
-            );
-            write(
-                root,
-                &format!("{d}/distance"),
-                if node == 0 { "10 21\n" } else { "21 10\n" },
-            );
-            write(
-                root,
-                &format!("{d}/hugepages/hugepages-2048kB/nr_hugepages"),
-                "8\n",
-            );
+            write(root, &format!("{d}/meminfo"), &format!("Node {node} MemTotal:       16777216 kB\n"));
+            write(root, &format!("{d}/cpulist"), if node == 0 { "0-3\n" } else { "4-7\n" });
+            write(root, &format!("{d}/distance"), if node == 0 { "10 21\n" } else { "21 10\n" });
+            write(root, &format!("{d}/hugepages/hugepages-2048kB/nr_hugepages"), "8\n");
         }
         for cpu in 0..8u32 {
             let t = format!("sys/devices/system/cpu/cpu{cpu}/topology");
             let socket = cpu / 4;
             let core = (cpu % 4) / 2;
             let first = cpu - cpu % 2;
-            write(
-                root,
-                &format!("{t}/physical_package_id"),
-                &format!("{socket}\n"),
-            );
+            write(root, &format!("{t}/physical_package_id"), &format!("{socket}\n"));
             write(root, &format!("{t}/die_id"), "0\n");
             write(root, &format!("{t}/core_id"), &format!("{core}\n"));
-            write(
-                root,
-                &format!("{t}/thread_siblings_list"),
-                &format!("{first}-{}\n", first + 1),
-            );
+            write(root, &format!("{t}/thread_siblings_list"), &format!("{first}-{}\n", first + 1));
             let c = format!("sys/devices/system/cpu/cpu{cpu}/cache");
             write(root, &format!("{c}/index0/level"), "1\n");
             write(root, &format!("{c}/index0/id"), &format!("{core}\n"));
@@ -507,11 +417,7 @@ mod tests {
             write(root, &format!("{c}/index3/id"), &format!("{socket}\n"));
             write(root, &format!("{c}/index3/type"), "Unified\n");
             write(root, &format!("{c}/index3/size"), "25344K\n");
-            write(
-                root,
-                &format!("{c}/index3/shared_cpu_list"),
-                if socket == 0 { "0-3\n" } else { "4-7\n" },
-            );
+            write(root, &format!("{c}/index3/shared_cpu_list"), if socket == 0 { "0-3\n" } else { "4-7\n" });
         }
     }
 
@@ -520,24 +426,13 @@ mod tests {
         let d = tempfile_dir("two-cell");
         fixture(&d);
         let h = host_details_at(&d);
-        assert_eq!(
-            h.uuid.as_deref(),
-            Some("3d1219c7-c4c5-404a-aa1f-6d2a48adfda4")
-        );
+        assert_eq!(h.uuid.as_deref(), Some("3d1219c7-c4c5-404a-aa1f-6d2a48adfda4"));
         assert_eq!(h.cpu.vendor(), Some("Intel"));
         assert_eq!((h.cpu.family, h.cpu.model, h.cpu.stepping), (6, 85, 7));
         assert_eq!(h.cpu.microcode, Some(0x5003604));
         assert_eq!(h.cpu.phys_bits, Some(46));
         assert!(h.cpu.flags.contains("vmx"));
-        assert_eq!(
-            h.topology,
-            Topology {
-                sockets: 1,
-                dies: 1,
-                cores: 2,
-                threads: 2
-            }
-        );
+        assert_eq!(h.topology, Topology { sockets: 1, dies: 1, cores: 2, threads: 2 });
         assert_eq!(h.page_sizes_kib, vec![4, 2048, 1048576]);
         assert_eq!(h.cells.len(), 2);
         let c1 = &h.cells[1];
@@ -545,31 +440,11 @@ mod tests {
         assert_eq!(c1.distances, vec![(0, 21), (1, 10)]);
         assert_eq!(c1.pages, vec![(4, (16777216 - 8 * 2048) / 4), (2048, 8)]);
         assert_eq!(c1.cpus.len(), 4);
-        assert_eq!(
-            c1.cpus[3],
-            CellCpu {
-                id: 7,
-                socket_id: 1,
-                die_id: 0,
-                core_id: 1,
-                siblings: "6-7".into()
-            }
-        );
-        assert_eq!(
-            h.caches.len(),
-            2,
-            "L1 skipped, one L3 per socket: {:?}",
-            h.caches
-        );
+        assert_eq!(c1.cpus[3], CellCpu { id: 7, socket_id: 1, die_id: 0, core_id: 1, siblings: "6-7".into() });
+        assert_eq!(h.caches.len(), 2, "L1 skipped, one L3 per socket: {:?}", h.caches);
         assert_eq!(
             h.caches[1],
-            CacheBank {
-                id: 1,
-                level: 3,
-                kind: "both".into(),
-                size_kib: 25344,
-                cpus: "4-7".into()
-            }
+            CacheBank { id: 1, level: 3, kind: "both".into(), size_kib: 25344, cpus: "4-7".into() }
         );
         assert!(h.suspend_mem && h.suspend_disk && h.iommu);
         fs::remove_dir_all(&d).unwrap();
@@ -578,27 +453,13 @@ mod tests {
     #[test]
     fn without_numa_sysfs_one_cell_holds_everything() {
         let d = tempfile_dir("flat");
-        write(
-            &d,
-            "proc/cpuinfo",
-            "processor\t: 0\nvendor_id\t: AuthenticAMD\n\nprocessor\t: 1\n\n",
-        );
+        write(&d, "proc/cpuinfo", "processor\t: 0\nvendor_id\t: AuthenticAMD\n\nprocessor\t: 1\n\n");
         write(&d, "proc/meminfo", "MemTotal:       1024 kB\n");
-        write(
-            &d,
-            "sys/class/dmi/id/product_uuid",
-            "A25C794C-34AD-11B2-A85C-B030533115B8\n",
-        );
+        write(&d, "sys/class/dmi/id/product_uuid", "A25C794C-34AD-11B2-A85C-B030533115B8\n");
         let h = host_details_at(&d);
-        assert_eq!(
-            h.uuid.as_deref(),
-            Some("a25c794c-34ad-11b2-a85c-b030533115b8")
-        );
+        assert_eq!(h.uuid.as_deref(), Some("a25c794c-34ad-11b2-a85c-b030533115b8"));
         assert_eq!(h.cells.len(), 1);
-        assert_eq!(
-            h.cells[0].cpus.iter().map(|c| c.id).collect::<Vec<_>>(),
-            vec![0, 1]
-        );
+        assert_eq!(h.cells[0].cpus.iter().map(|c| c.id).collect::<Vec<_>>(), vec![0, 1]);
         assert_eq!(h.cells[0].pages, vec![(4, 256)]);
         assert_eq!(h.page_sizes_kib, vec![4]);
         assert!(!h.suspend_mem && !h.iommu && h.caches.is_empty());
@@ -608,10 +469,7 @@ mod tests {
     #[test]
     fn reads_this_host() {
         let h = host_details();
-        assert!(
-            !h.cells.is_empty() && h.cells.iter().map(|c| c.cpus.len()).sum::<usize>() >= 1,
-            "{h:?}"
-        );
+        assert!(!h.cells.is_empty() && h.cells.iter().map(|c| c.cpus.len()).sum::<usize>() >= 1, "{h:?}");
         assert!(h.page_sizes_kib.first() == Some(&4));
     }
 
@@ -626,8 +484,7 @@ mod tests {
     }
 
     fn tempfile_dir(tag: &str) -> std::path::PathBuf {
-        let d =
-            std::env::temp_dir().join(format!("oxvirt-host-details-{tag}-{}", std::process::id()));
+        let d = std::env::temp_dir().join(format!("oxvirt-host-details-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
         d

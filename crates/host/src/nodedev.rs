@@ -111,16 +111,22 @@ fn uevent(dir: &Path) -> HashMap<String, String> {
 fn computer(root: &Path) -> NodeDevice {
     let dmi = root.join("sys/class/dmi/id");
     let d = |f: &str| read(&dmi.join(f));
-    let uuid = crate::host_details_at(root)
-        .uuid
-        .and_then(|u| uuid::Uuid::parse_str(&u).ok())
-        .unwrap_or_default();
+    let uuid = crate::host_details_at(root).uuid.and_then(|u| uuid::Uuid::parse_str(&u).ok()).unwrap_or_default();
     NodeDevice {
         name: "computer".into(),
         capabilities: vec![Capability::System(SystemCap {
             product: d("product_name"),
-            hardware: SystemHardware { vendor: d("sys_vendor"), version: d("product_version"), serial: d("product_serial"), uuid },
-            firmware: SystemFirmware { vendor: d("bios_vendor"), version: d("bios_version"), release_date: d("bios_date") },
+            hardware: SystemHardware {
+                vendor: d("sys_vendor"),
+                version: d("product_version"),
+                serial: d("product_serial"),
+                uuid,
+            },
+            firmware: SystemFirmware {
+                vendor: d("bios_vendor"),
+                version: d("bios_version"),
+                release_date: d("bios_date"),
+            },
         })],
         ..Default::default()
     }
@@ -226,9 +232,10 @@ impl Scan {
             let ids = self.pci_ids.get_or_insert_with(|| PciIds::load(&self.root));
             let (vendor_name, product_name) = ids.names(vendor, device);
             let mut caps = Vec::new();
-            if let Some(pf) = fs::read_link(path.join("physfn")).ok().and_then(|l| {
-                PciAddress::parse_bdf(&l.file_name()?.to_string_lossy())
-            }) {
+            if let Some(pf) = fs::read_link(path.join("physfn"))
+                .ok()
+                .and_then(|l| PciAddress::parse_bdf(&l.file_name()?.to_string_lossy()))
+            {
                 caps.push(PciSubCap::PhysFunction(PhysFunction { address: Some(pf) }));
             }
             let vfs: Vec<PciAddress> = {
@@ -261,10 +268,11 @@ impl Scan {
                 caps.push(PciSubCap::MdevTypes(mdev_types));
             }
             let iommu_group = link_name(&path.join("iommu_group")).and_then(|g| g.parse::<u32>().ok()).map(|number| {
-                let mut addresses: Vec<PciAddress> = dir_names(&self.root.join(format!("sys/kernel/iommu_groups/{number}/devices")))
-                    .iter()
-                    .filter_map(|n| PciAddress::parse_bdf(n))
-                    .collect();
+                let mut addresses: Vec<PciAddress> =
+                    dir_names(&self.root.join(format!("sys/kernel/iommu_groups/{number}/devices")))
+                        .iter()
+                        .filter_map(|n| PciAddress::parse_bdf(n))
+                        .collect();
                 addresses.sort();
                 IommuGroup { number, addresses }
             });
@@ -282,11 +290,8 @@ impl Scan {
                 numa,
                 pci_express: pcie_info(&config),
             };
-            let dev = NodeDevice {
-                name: addr.device_name(),
-                capabilities: vec![Capability::Pci(pci)],
-                ..Default::default()
-            };
+            let dev =
+                NodeDevice { name: addr.device_name(), capabilities: vec![Capability::Pci(pci)], ..Default::default() };
             self.add(path, dev);
         }
     }
@@ -332,9 +337,14 @@ impl Scan {
             let ev = uevent(&path);
             let cap = match ev.get("DEVTYPE").map(String::as_str) {
                 Some("usb_device") => {
-                    let db = self.udev_props(&format!("c{}", ev.get("MAJOR").zip(ev.get("MINOR")).map(|(a, b)| format!("{a}:{b}")).unwrap_or_default()));
-                    let vendor_name = db.get("ID_VENDOR_FROM_DATABASE").cloned().or_else(|| read(&path.join("manufacturer")));
-                    let product_name = db.get("ID_MODEL_FROM_DATABASE").cloned().or_else(|| read(&path.join("product")));
+                    let db = self.udev_props(&format!(
+                        "c{}",
+                        ev.get("MAJOR").zip(ev.get("MINOR")).map(|(a, b)| format!("{a}:{b}")).unwrap_or_default()
+                    ));
+                    let vendor_name =
+                        db.get("ID_VENDOR_FROM_DATABASE").cloned().or_else(|| read(&path.join("manufacturer")));
+                    let product_name =
+                        db.get("ID_MODEL_FROM_DATABASE").cloned().or_else(|| read(&path.join("product")));
                     Capability::UsbDevice(UsbDeviceCap {
                         bus: read_dec(&path.join("busnum")).unwrap_or(0),
                         device: read_dec(&path.join("devnum")).unwrap_or(0),
@@ -351,7 +361,8 @@ impl Scan {
                 }),
                 _ => continue,
             };
-            let dev = NodeDevice { name: device_name("usb", &sysname, None), capabilities: vec![cap], ..Default::default() };
+            let dev =
+                NodeDevice { name: device_name("usb", &sysname, None), capabilities: vec![cap], ..Default::default() };
             self.add(path, dev);
         }
     }
@@ -369,7 +380,9 @@ impl Scan {
                     let unique_id = read_dec(&sh.join("unique_id"));
                     Capability::ScsiHost(ScsiHostCap { host, unique_id, capabilities: self.fc_host(&sysname) })
                 }
-                Some("scsi_target") => Capability::ScsiTarget(ScsiTargetCap { target: sysname.clone(), capability: None }),
+                Some("scsi_target") => {
+                    Capability::ScsiTarget(ScsiTargetCap { target: sysname.clone(), capability: None })
+                }
                 Some("scsi_device") => {
                     let n: Vec<u32> = sysname.split(':').filter_map(|p| p.parse().ok()).collect();
                     let [host, bus, target, lun] = n[..] else { continue };
@@ -378,7 +391,8 @@ impl Scan {
                 }
                 _ => continue,
             };
-            let dev = NodeDevice { name: device_name("scsi", &sysname, None), capabilities: vec![cap], ..Default::default() };
+            let dev =
+                NodeDevice { name: device_name("scsi", &sysname, None), capabilities: vec![cap], ..Default::default() };
             self.add(path, dev);
         }
     }
@@ -436,7 +450,8 @@ impl Scan {
             let num_blocks: Option<u64> = read_dec(&path.join("size"));
             let lbs: Option<u64> = read_dec(&path.join("queue/logical_block_size"));
             let block_data = BlockData { logical_block_size: lbs, num_blocks };
-            let removable = read(&path.join("removable")).as_deref() == Some("1") || drive_type == "cd" || drive_type == "floppy";
+            let removable =
+                read(&path.join("removable")).as_deref() == Some("1") || drive_type == "cd" || drive_type == "floppy";
             let mut storage = StorageCap {
                 block: devnode.clone(),
                 bus: db.get("ID_BUS").cloned(),
@@ -573,7 +588,12 @@ fn pcie_links(config: &[u8], cap: usize) -> PciExpress {
     };
     let mut links = Vec::new();
     if let Some(lc) = u32_at(cap + 0x0c) {
-        links.push(PciLink { validity: LinkValidity::Cap, port: Some(lc >> 24), speed: speed(lc), width: (lc >> 4) & 0x3f });
+        links.push(PciLink {
+            validity: LinkValidity::Cap,
+            port: Some(lc >> 24),
+            speed: speed(lc),
+            width: (lc >> 4) & 0x3f,
+        });
     }
     if let Some(ls) = u16_at(cap + 0x12) {
         let ls = u32::from(ls);
@@ -637,13 +657,20 @@ mod ethtool {
         }
         let sock = Socket(fd);
         let mut out = Vec::new();
-        for (cmd, name) in [(0x14, F::Rx), (0x16, F::Tx), (0x18, F::Sg), (0x1e, F::Tso), (0x23, F::Gso), (0x2b, F::Gro)] {
+        for (cmd, name) in [(0x14, F::Rx), (0x16, F::Tx), (0x18, F::Sg), (0x1e, F::Tso), (0x23, F::Gso), (0x2b, F::Gro)]
+        {
             if get(&sock, ifname, cmd).is_some_and(|v| v != 0) {
                 out.push(name);
             }
         }
         if let Some(flags) = get(&sock, ifname, ETHTOOL_GFLAGS) {
-            for (bit, name) in [(1 << 15, F::Lro), (1 << 8, F::Rxvlan), (1 << 7, F::Txvlan), (1 << 27, F::Ntuple), (1 << 28, F::Rxhash)] {
+            for (bit, name) in [
+                (1 << 15, F::Lro),
+                (1 << 8, F::Rxvlan),
+                (1 << 7, F::Txvlan),
+                (1 << 27, F::Ntuple),
+                (1 << 28, F::Rxhash),
+            ] {
                 if flags & bit != 0 {
                     out.push(name);
                 }
@@ -820,7 +847,10 @@ mod tests {
         assert!(!sata.contains("<numa"), "{sata}");
         let pf = get("pci_0000_00_02_0").to_xml_string();
         assert!(pf.contains("<capability type='virt_functions' maxCount='7'>\n      <address domain='0x0000' bus='0x00' slot='0x02' function='0x1'/>"), "{pf}");
-        assert!(pf.contains("<numa node='0'/>") && pf.contains("<vendor id='0x8086'>Intel Corporation</vendor>"), "{pf}");
+        assert!(
+            pf.contains("<numa node='0'/>") && pf.contains("<vendor id='0x8086'>Intel Corporation</vendor>"),
+            "{pf}"
+        );
         assert!(pf.contains("<product id='0x10c9'/>"), "{pf}");
         let vf = get("pci_0000_00_02_1").to_xml_string();
         assert!(vf.contains("<capability type='phys_function'>\n      <address domain='0x0000' bus='0x00' slot='0x02' function='0x0'/>"), "{vf}");
@@ -834,11 +864,17 @@ mod tests {
         let intf = get("usb_1_0_1_0").to_xml_string();
         assert!(intf.contains("<class>9</class>"), "{intf}");
         let comp = get("computer").to_xml_string();
-        assert!(comp.contains("<product>ThinkPad</product>") && comp.contains("<uuid>3d1219c7-c4c5-404a-aa1f-6d2a48adfda4</uuid>") && comp.contains("<release_date>02/05/2008</release_date>"), "{comp}");
+        assert!(
+            comp.contains("<product>ThinkPad</product>")
+                && comp.contains("<uuid>3d1219c7-c4c5-404a-aa1f-6d2a48adfda4</uuid>")
+                && comp.contains("<release_date>02/05/2008</release_date>"),
+            "{comp}"
+        );
         // everything we produce parses back without warnings
         for d in &devs {
             let xml = d.to_xml_string();
-            let (back, warnings) = oxvirt_xml::parse_document::<NodeDevice>(&xml, Default::default()).expect("re-parses");
+            let (back, warnings) =
+                oxvirt_xml::parse_document::<NodeDevice>(&xml, Default::default()).expect("re-parses");
             assert!(warnings.is_empty(), "{xml}");
             assert_eq!(&back, d);
         }

@@ -107,7 +107,11 @@ fn main() {
     if !theirs.start.is_empty() {
         let ls = stats("libvirt net-start", &theirs.start);
         let ld = stats("libvirt net-destroy", &theirs.destroy);
-        println!("oxvirt / libvirt 9.0 (p50, below 1 = oxvirt faster): net-start {:.2}x, net-destroy {:.2}x", os / ls, od / ld);
+        println!(
+            "oxvirt / libvirt 9.0 (p50, below 1 = oxvirt faster): net-start {:.2}x, net-destroy {:.2}x",
+            os / ls,
+            od / ld
+        );
     }
     println!("where oxvirt's time goes:");
     components(&ns, iters);
@@ -120,7 +124,11 @@ fn components(ns: &common::Netns, iters: usize) {
     let root = common::root_dir();
     let conf = root.path().join("c.conf");
     let pidfile = root.path().join("c.pid");
-    std::fs::write(&conf, format!("pid-file={}\nport=0\ninterface=bench0\nbind-dynamic\nexcept-interface=lo\n", pidfile.display())).unwrap();
+    std::fs::write(
+        &conf,
+        format!("pid-file={}\nport=0\ninterface=bench0\nbind-dynamic\nexcept-interface=lo\n", pidfile.display()),
+    )
+    .unwrap();
     let rules = firewall::NetRules {
         bridge: "bench0".into(),
         mode: firewall::FwMode::Nat,
@@ -138,7 +146,8 @@ fn components(ns: &common::Netns, iters: usize) {
         let nft = NftCommand::default();
         for _ in 0..iters {
             let t = Instant::now();
-            netlink::create_bridge(&BridgeSpec { name: "bench0".into(), mac: None, mtu: None, stp: true, delay: 0 }).unwrap();
+            netlink::create_bridge(&BridgeSpec { name: "bench0".into(), mac: None, mtu: None, stp: true, delay: 0 })
+                .unwrap();
             netlink::add_address("bench0", "10.88.0.1".parse().unwrap(), 24).unwrap();
             netlink::set_up("bench0", true).unwrap();
             br.push(t.elapsed());
@@ -149,7 +158,8 @@ fn components(ns: &common::Netns, iters: usize) {
             nft.list_chains_json().unwrap();
             nft_list.push(t.elapsed());
             let t = Instant::now();
-            let pid = oxvirt_network::dnsmasq::start("dnsmasq", "bench", &conf, &pidfile, &root.path().join("err")).unwrap();
+            let pid =
+                oxvirt_network::dnsmasq::start("dnsmasq", "bench", &conf, &pidfile, &root.path().join("err")).unwrap();
             dm_start.push(t.elapsed());
             let t = Instant::now();
             oxvirt_network::dnsmasq::stop(pid, &conf).unwrap();

@@ -111,7 +111,8 @@ impl Tc for TcCommand {
     fn tc(&self, args: &[String]) -> Result<(), BandwidthError> {
         let mut c = Command::new(&self.binary);
         c.args(args);
-        let o = util::run(c, None, TC_TIMEOUT).map_err(|e| BandwidthError::Spawn { args: args.join(" "), source: e })?;
+        let o =
+            util::run(c, None, TC_TIMEOUT).map_err(|e| BandwidthError::Spawn { args: args.join(" "), source: e })?;
         if o.status.success() {
             Ok(())
         } else {
@@ -151,7 +152,8 @@ fn quantum(rate: &BandwidthRate) -> String {
 /// expressed here.
 pub fn inbound_commands(ifname: &str, bw: &Bandwidth, hierarchical: bool) -> Vec<TcArgs> {
     let mut cmds = Vec::new();
-    let Some(rate @ BandwidthRate { average: Some(avg), .. }) = bw.inbound.as_ref().filter(|r| r.average.unwrap_or(0) > 0)
+    let Some(rate @ BandwidthRate { average: Some(avg), .. }) =
+        bw.inbound.as_ref().filter(|r| r.average.unwrap_or(0) > 0)
     else {
         return cmds;
     };
@@ -163,11 +165,13 @@ pub fn inbound_commands(ifname: &str, bw: &Bandwidth, hierarchical: bool) -> Vec
     if hierarchical {
         let ceil = peak.as_deref().unwrap_or(&average);
         cmds.push(argv(&[
-            "class", "add", "dev", ifname, "parent", "1:", "classid", "1:1", "htb", "rate", &average, "ceil", ceil, "quantum", &q,
+            "class", "add", "dev", ifname, "parent", "1:", "classid", "1:1", "htb", "rate", &average, "ceil", ceil,
+            "quantum", &q,
         ]));
     }
     let (parent, class) = if hierarchical { ("1:1", "1:2") } else { ("1:", "1:1") };
-    let mut class_cmd = argv(&["class", "add", "dev", ifname, "parent", parent, "classid", class, "htb", "rate", &average]);
+    let mut class_cmd =
+        argv(&["class", "add", "dev", ifname, "parent", parent, "classid", class, "htb", "rate", &average]);
     if let Some(p) = &peak {
         class_cmd.extend(argv(&["ceil", p]));
     }
@@ -177,7 +181,10 @@ pub fn inbound_commands(ifname: &str, bw: &Bandwidth, hierarchical: bool) -> Vec
     class_cmd.extend(argv(&["quantum", &q]));
     cmds.push(class_cmd);
     cmds.push(argv(&["qdisc", "add", "dev", ifname, "parent", class, "handle", "2:", "sfq", "perturb", "10"]));
-    cmds.push(argv(&["filter", "add", "dev", ifname, "parent", "1:0", "protocol", "all", "prio", "1", "handle", "1", "fw", "flowid", "1"]));
+    cmds.push(argv(&[
+        "filter", "add", "dev", ifname, "parent", "1:0", "protocol", "all", "prio", "1", "handle", "1", "fw", "flowid",
+        "1",
+    ]));
     cmds
 }
 
@@ -192,7 +199,10 @@ impl Police {
     /// `None` without `<outbound>`; an `<outbound>` without an average is an error, as in libvirt.
     pub fn of(ifname: &str, bw: &Bandwidth) -> Result<Option<Police>, BandwidthError> {
         let Some(rate) = &bw.outbound else { return Ok(None) };
-        let average = rate.average.filter(|a| *a > 0).ok_or_else(|| BandwidthError::OutboundWithoutAverage { ifname: ifname.into() })?;
+        let average = rate
+            .average
+            .filter(|a| *a > 0)
+            .ok_or_else(|| BandwidthError::OutboundWithoutAverage { ifname: ifname.into() })?;
         // tc keeps the burst in bytes as a u32: without one, a second's worth, capped there.
         let burst = rate.burst.filter(|b| *b > 0).unwrap_or_else(|| average.min(u64::from(u32::MAX) / 1024));
         Ok(Some(Police { average, burst }))
@@ -204,8 +214,29 @@ pub fn police_commands(ifname: &str, p: Police) -> [TcArgs; 2] {
     [
         argv(&["qdisc", "add", "dev", ifname, "ingress"]),
         argv(&[
-            "filter", "add", "dev", ifname, "parent", "ffff:", "protocol", "all", "u32", "match", "u32", "0", "0", "police",
-            "rate", &format!("{}kbps", p.average), "burst", &format!("{}kb", p.burst), "mtu", "64kb", "drop", "flowid", ":1",
+            "filter",
+            "add",
+            "dev",
+            ifname,
+            "parent",
+            "ffff:",
+            "protocol",
+            "all",
+            "u32",
+            "match",
+            "u32",
+            "0",
+            "0",
+            "police",
+            "rate",
+            &format!("{}kbps", p.average),
+            "burst",
+            &format!("{}kb", p.burst),
+            "mtu",
+            "64kb",
+            "drop",
+            "flowid",
+            ":1",
         ]),
     ]
 }
@@ -531,7 +562,8 @@ mod tests {
     #[test]
     fn nothing_or_floor_only_sets_nothing() {
         assert!(set_commands("t", &Bandwidth::default(), false).unwrap().is_empty());
-        let floor = Bandwidth { inbound: Some(BandwidthRate { floor: Some(10), ..Default::default() }), ..Default::default() };
+        let floor =
+            Bandwidth { inbound: Some(BandwidthRate { floor: Some(10), ..Default::default() }), ..Default::default() };
         assert!(set_commands("t", &floor, false).unwrap().is_empty());
         assert!(!has_limits(&floor));
         let bad = Bandwidth { outbound: rate(None, Some(5), None), ..Default::default() };
@@ -542,7 +574,11 @@ mod tests {
     fn apply_clears_first_and_undoes_on_failure() {
         let tc = FakeTc::default();
         tc.police.set(true);
-        let bw = Bandwidth { inbound: rate(Some(100), None, None), outbound: rate(Some(100), None, None), ..Default::default() };
+        let bw = Bandwidth {
+            inbound: rate(Some(100), None, None),
+            outbound: rate(Some(100), None, None),
+            ..Default::default()
+        };
         apply(&tc, "vnet3", &bw, false).unwrap();
         let calls = tc.calls();
         assert_eq!(&calls[..2], ["qdisc del dev vnet3 root", "qdisc del dev vnet3 ingress"]);
@@ -584,7 +620,8 @@ mod tests {
         );
         // Known now: straight to nftables, tc only clears.
         let n = tc.calls().len();
-        apply(&tc, "vnet0", &Bandwidth { outbound: rate(Some(8), None, Some(2)), ..Default::default() }, false).unwrap();
+        apply(&tc, "vnet0", &Bandwidth { outbound: rate(Some(8), None, Some(2)), ..Default::default() }, false)
+            .unwrap();
         assert_eq!(&tc.calls()[n..], ["qdisc del dev vnet0 root", "qdisc del dev vnet0 ingress"]);
         assert!(tc.scripts().last().unwrap().contains("limit rate over 8000 bytes/second burst 0 bytes drop"));
         // A failing nft leaves no table.

@@ -11,9 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use oxvirt_sysutil::procstat::ProcStat;
-use oxvirt_xml::network::{
-    prefix_netmask, AddrFamily, DhcpHost, DnsSrv, ForwardMode, Ip, Lease, LeaseUnit, Network,
-};
+use oxvirt_xml::network::{prefix_netmask, AddrFamily, DhcpHost, DnsSrv, ForwardMode, Ip, Lease, LeaseUnit, Network};
 use oxvirt_xml::{MacAddr, YesNo};
 use serde::{Deserialize, Serialize};
 
@@ -72,7 +70,9 @@ fn dns_enabled(def: &Network) -> bool {
 }
 
 fn dhcp_ip(def: &Network, fam: AddrFamily) -> Option<&Ip> {
-    def.ips.iter().find(|i| i.family() == fam && i.dhcp.as_ref().is_some_and(|d| !d.ranges.is_empty() || !d.hosts.is_empty()))
+    def.ips
+        .iter()
+        .find(|i| i.family() == fam && i.dhcp.as_ref().is_some_and(|d| !d.ranges.is_empty() || !d.hosts.is_empty()))
 }
 
 /// Whether a network needs dnsmasq at all: an address to serve on, and DNS, DHCP or IPv6 RA to do.
@@ -119,7 +119,8 @@ fn ptr_zone(ip: &Ip) -> Option<String> {
             Some(parts.join("."))
         }
         IpAddr::V6(a) => {
-            let nibbles: Vec<String> = a.octets().iter().flat_map(|b| [b >> 4, b & 0xf]).map(|n| format!("{n:x}")).collect();
+            let nibbles: Vec<String> =
+                a.octets().iter().flat_map(|b| [b >> 4, b & 0xf]).map(|n| format!("{n:x}")).collect();
             let n = usize::from(prefix / 4).min(32);
             let mut parts: Vec<String> = nibbles[..n].to_vec();
             parts.reverse();
@@ -158,20 +159,18 @@ fn host_line(h: &DhcpHost, fam: AddrFamily) -> Option<String> {
     let ip = h.ip?;
     let mut l = String::new();
     match fam {
-        AddrFamily::Ipv4 => {
-            match (&h.mac, &h.name) {
-                (Some(m), _) => {
-                    let _ = write!(l, "{m},{ip}");
-                    if let Some(n) = &h.name {
-                        let _ = write!(l, ",{n}");
-                    }
+        AddrFamily::Ipv4 => match (&h.mac, &h.name) {
+            (Some(m), _) => {
+                let _ = write!(l, "{m},{ip}");
+                if let Some(n) = &h.name {
+                    let _ = write!(l, ",{n}");
                 }
-                (None, Some(n)) => {
-                    let _ = write!(l, "{n},{ip}");
-                }
-                (None, None) => return None,
             }
-        }
+            (None, Some(n)) => {
+                let _ = write!(l, "{n},{ip}");
+            }
+            (None, None) => return None,
+        },
         AddrFamily::Ipv6 => {
             if let Some(id) = &h.id {
                 let _ = write!(l, "id:{id},");
@@ -543,15 +542,24 @@ mod tests {
             <host mac='52:54:00:00:00:01' name='g' ip='10.9.0.5'/><host name='h' ip='10.9.0.6'/></dhcp></ip></network>");
         let p = DnsmasqPaths::in_dir(Path::new("/d"), "n");
         let f = config(&n, &p).unwrap();
-        for want in ["interface=virbr5", "dhcp-range=10.9.0.10,10.9.0.19,255.255.255.0,2h", "dhcp-lease-max=10",
-            "dhcp-hostsfile=/d/n.hostsfile", "pid-file=/d/n.pid", "dhcp-leasefile=/d/n.leases", "addn-hosts=/d/n.addnhosts"] {
+        for want in [
+            "interface=virbr5",
+            "dhcp-range=10.9.0.10,10.9.0.19,255.255.255.0,2h",
+            "dhcp-lease-max=10",
+            "dhcp-hostsfile=/d/n.hostsfile",
+            "pid-file=/d/n.pid",
+            "dhcp-leasefile=/d/n.leases",
+            "addn-hosts=/d/n.addnhosts",
+        ] {
             assert!(f.conf.lines().any(|l| l == want), "missing {want}:\n{}", f.conf);
         }
         assert!(!f.conf.contains("no-resolv"));
         assert_eq!(f.hostsfile, "52:54:00:00:00:01,10.9.0.5,g\nh,10.9.0.6\n");
         assert!(needed(&n));
-        let evil = net("<network><name>e</name><bridge name='virbr5'/><dns><txt name='a' value='b&#10;dhcp-script=/bin/x'/></dns>
-            <ip address='10.9.0.1' prefix='24'/></network>");
+        let evil = net(
+            "<network><name>e</name><bridge name='virbr5'/><dns><txt name='a' value='b&#10;dhcp-script=/bin/x'/></dns>
+            <ip address='10.9.0.1' prefix='24'/></network>",
+        );
         assert!(matches!(config(&evil, &p), Err(DnsmasqError::LineBreak { .. })));
     }
 

@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use oxvirt_api::types::object_matches;
 use oxvirt_api::{Error, ErrorCode, ErrorDomain, NetworkRef, Result};
-use oxvirt_xml::network::{
-    next_bridge_name, random_mac, AddrFamily, Bandwidth, ForwardMode, Ip, Network,
-};
+use oxvirt_xml::network::{next_bridge_name, random_mac, AddrFamily, Bandwidth, ForwardMode, Ip, Network};
 use oxvirt_xml::{parse_document, MacAddr, OnOff, ParseOptions, XmlDocument, YesNo};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -141,8 +139,10 @@ fn host_bridge(def: &Network) -> bool {
 
 /// Guests get macvtap devices on the network's forward interfaces.
 fn is_direct(def: &Network) -> bool {
-    matches!(def.forward_mode(), Some(ForwardMode::Private | ForwardMode::Vepa | ForwardMode::Bridge | ForwardMode::Passthrough))
-        && !host_bridge(def)
+    matches!(
+        def.forward_mode(),
+        Some(ForwardMode::Private | ForwardMode::Vepa | ForwardMode::Bridge | ForwardMode::Passthrough)
+    ) && !host_bridge(def)
 }
 
 /// libvirt's parse-time defaults, so our XML reads like libvirt's.
@@ -285,7 +285,9 @@ fn rules_for(def: &Network, dhcp_dns: bool) -> Option<NetRules> {
 }
 
 /// The result of a scoped helper thread; a panic there becomes an error instead of spreading.
-fn joined<T>(h: std::thread::ScopedJoinHandle<'_, std::result::Result<T, firewall::FirewallError>>) -> std::result::Result<T, String> {
+fn joined<T>(
+    h: std::thread::ScopedJoinHandle<'_, std::result::Result<T, firewall::FirewallError>>,
+) -> std::result::Result<T, String> {
     match h.join() {
         Ok(r) => r.map_err(|e| e.to_string()),
         Err(_) => Err("the helper thread panicked".into()),
@@ -334,16 +336,17 @@ impl NetworkDriver {
         // Stored definitions are read within the same size limit they were accepted under.
         let read = |p: &std::path::Path| oxvirt_xml::limits::read_file(p, &oxvirt_xml::Limits::DEFINITION);
         let config = match read(&cfg_path) {
-            Ok(s) => Some(parse(&s, false).map_err(|e| failed(format!("definition {} is unreadable: {e}", cfg_path.display())))?),
+            Ok(s) => Some(
+                parse(&s, false)
+                    .map_err(|e| failed(format!("definition {} is unreadable: {e}", cfg_path.display())))?,
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(sys(format!("reading {}", cfg_path.display()), e)),
         };
-        let live = match (
-            read(&self.layout.live_file(name)),
-            fs::read_to_string(self.layout.runtime_file(name)),
-        ) {
+        let live = match (read(&self.layout.live_file(name)), fs::read_to_string(self.layout.runtime_file(name))) {
             (Ok(x), Ok(j)) => {
-                let def = parse(&x, false).map_err(|e| failed(format!("live state of network '{name}' is unreadable: {e}")))?;
+                let def = parse(&x, false)
+                    .map_err(|e| failed(format!("live state of network '{name}' is unreadable: {e}")))?;
                 let rt: Runtime = serde_json::from_str(&j)
                     .map_err(|e| failed(format!("runtime state of network '{name}' is unreadable: {e}")))?;
                 Some((def, rt))
@@ -411,7 +414,8 @@ impl NetworkDriver {
         let json = serde_json::to_vec_pretty(rt).map_err(|e| failed(format!("encoding runtime state: {e}")))?;
         write_atomic(&j, &json, 0o600).map_err(|e| sys(format!("writing {}", j.display()), e))?;
         let x = self.layout.live_file(&def.name);
-        write_atomic(&x, Self::live_xml(def, rt).as_bytes(), 0o600).map_err(|e| sys(format!("writing {}", x.display()), e))
+        write_atomic(&x, Self::live_xml(def, rt).as_bytes(), 0o600)
+            .map_err(|e| sys(format!("writing {}", x.display()), e))
     }
 
     fn remove_live(&self, name: &str) -> Result<()> {
@@ -586,7 +590,8 @@ impl NetworkDriver {
         if o.live.is_some() {
             return Err(op_invalid(format!("network '{}' is already active", o.name)));
         }
-        let mut def = o.config.clone().ok_or_else(|| Error::no_network(format!("network '{}' has no definition", o.name)))?;
+        let mut def =
+            o.config.clone().ok_or_else(|| Error::no_network(format!("network '{}' has no definition", o.name)))?;
         self.start_locked(&objs, &mut def)
     }
 
@@ -614,9 +619,10 @@ impl NetworkDriver {
     pub fn bridge_name(&self, r: &NetworkRef) -> Result<String> {
         let objs = self.load_all()?;
         let o = Self::find(&objs, r)?;
-        o.def().and_then(|d| d.bridge_name()).map(str::to_string).ok_or_else(|| {
-            err(ErrorCode::InternalError, format!("network '{}' does not have a bridge name.", o.name))
-        })
+        o.def()
+            .and_then(|d| d.bridge_name())
+            .map(str::to_string)
+            .ok_or_else(|| err(ErrorCode::InternalError, format!("network '{}' does not have a bridge name.", o.name)))
     }
 
     pub fn autostart(&self, r: &NetworkRef) -> Result<bool> {
@@ -681,7 +687,8 @@ impl NetworkDriver {
     /// [`NetLayout::starting_file`]) and forgetting it once it is recorded as live or undone.
     fn start_locked(&self, objs: &[Obj], def: &mut Network) -> Result<StartReport> {
         let intent = self.layout.starting_file(&def.name);
-        write_atomic(&intent, def.to_xml_string().as_bytes(), 0o600).map_err(|e| sys(format!("writing {}", intent.display()), e))?;
+        write_atomic(&intent, def.to_xml_string().as_bytes(), 0o600)
+            .map_err(|e| sys(format!("writing {}", intent.display()), e))?;
         let r = self.start_recorded(objs, def);
         let marker = self.layout.starting_bridge_marker(&def.name);
         for p in [&marker, &intent] {
@@ -727,7 +734,9 @@ impl NetworkDriver {
     fn undo_start_of(&self, objs: &[Obj], def: &Network, made_bridge: bool) {
         let name = &def.name;
         let paths = self.paths(name);
-        if let Some(pid) = paths.pidfile.as_ref().and_then(|p| fs::read_to_string(p).ok()).and_then(|s| s.trim().parse::<u32>().ok()) {
+        if let Some(pid) =
+            paths.pidfile.as_ref().and_then(|p| fs::read_to_string(p).ok()).and_then(|s| s.trim().parse::<u32>().ok())
+        {
             // stop() signals only a dnsmasq running with this network's configuration file.
             if let Err(e) = self.host.dhcp.stop(pid, &paths.conf) {
                 tracing::warn!(network = %name, "stopping dnsmasq {pid}: {e}");
@@ -748,7 +757,9 @@ impl NetworkDriver {
                 Ok(()) | Err(crate::netlink::NetlinkError::NoSuchLink(_)) => {}
                 Err(e) => tracing::warn!(network = %name, "deleting bridge {br}: {e}"),
             }
-        } else if let (true, Some(br)) = (host_bridge(def) && def.bandwidth.as_ref().is_some_and(bandwidth::has_limits), br) {
+        } else if let (true, Some(br)) =
+            (host_bridge(def) && def.bandwidth.as_ref().is_some_and(bandwidth::has_limits), br)
+        {
             let _ = bandwidth::clear(self.host.tc.as_ref(), br);
         }
     }
@@ -760,11 +771,19 @@ impl NetworkDriver {
         let mut undo = Rollback::new();
         match mode {
             Some(ForwardMode::Hostdev) => {
-                return Err(err(ErrorCode::ConfigUnsupported, "forward mode 'hostdev' (SR-IOV pools) is not supported yet"));
+                return Err(err(
+                    ErrorCode::ConfigUnsupported,
+                    "forward mode 'hostdev' (SR-IOV pools) is not supported yet",
+                ));
             }
             _ if host_bridge(def) => {
                 let b = def.bridge_name().ok_or_else(|| {
-                    err(ErrorCode::XmlError, format!("network '{name}' with forward mode 'bridge' needs a bridge name or forward interfaces"))
+                    err(
+                        ErrorCode::XmlError,
+                        format!(
+                            "network '{name}' with forward mode 'bridge' needs a bridge name or forward interfaces"
+                        ),
+                    )
                 })?;
                 if self.host.links.link(b).map_err(|e| sys(format!("looking up bridge {b}"), e))?.is_none() {
                     return Err(failed(format!("host bridge '{b}' of network '{name}' does not exist")));
@@ -776,7 +795,10 @@ impl NetworkDriver {
                 if f.is_none_or(|f| f.dev.is_none() && f.interfaces.is_empty() && f.pf.is_none()) {
                     return Err(err(
                         ErrorCode::XmlError,
-                        format!("network '{name}' in forward mode '{}' needs forward interfaces", m.map(|m| m.to_string()).unwrap_or_default()),
+                        format!(
+                            "network '{name}' in forward mode '{}' needs forward interfaces",
+                            m.map(|m| m.to_string()).unwrap_or_default()
+                        ),
                     ));
                 }
             }
@@ -841,9 +863,10 @@ impl NetworkDriver {
         }
         links.set_up(&br, true).map_err(|e| sys(format!("bringing up {br}"), e))?;
         for r in &def.routes {
-            let prefix = r.prefix.or_else(|| r.netmask.and_then(oxvirt_xml::network::netmask_prefix)).unwrap_or(
-                if r.address.is_ipv4() { 32 } else { 128 },
-            );
+            let prefix = r
+                .prefix
+                .or_else(|| r.netmask.and_then(oxvirt_xml::network::netmask_prefix))
+                .unwrap_or(if r.address.is_ipv4() { 32 } else { 128 });
             let spec = RouteSpec { dest: r.address, prefix, gateway: r.gateway, metric: r.metric };
             links.add_route(&br, &spec).map_err(|e| sys(format!("adding route to {}/{prefix}", r.address), e))?;
         }
@@ -853,7 +876,10 @@ impl NetworkDriver {
                 self.host.sysctl.set("net.ipv4.ip_forward", "1").map_err(|e| sys("enabling IPv4 forwarding", e))?;
             }
             if has_v6 {
-                self.host.sysctl.set("net.ipv6.conf.all.forwarding", "1").map_err(|e| sys("enabling IPv6 forwarding", e))?;
+                self.host
+                    .sysctl
+                    .set("net.ipv6.conf.all.forwarding", "1")
+                    .map_err(|e| sys("enabling IPv6 forwarding", e))?;
             }
         }
         let with_dnsmasq = dnsmasq::needed(def);
@@ -910,11 +936,16 @@ impl NetworkDriver {
 
     /// Writes the network's dnsmasq files and starts it; returns its pid and the undo step.
     #[allow(clippy::type_complexity)]
-    fn start_dnsmasq(&self, def: &Network) -> Result<(u32, Box<dyn FnOnce() -> std::result::Result<(), String> + Send>)> {
+    fn start_dnsmasq(
+        &self,
+        def: &Network,
+    ) -> Result<(u32, Box<dyn FnOnce() -> std::result::Result<(), String> + Send>)> {
         let name = &def.name;
         let paths = self.paths(name);
         let files = dnsmasq::config(def, &paths).map_err(|e| failed(e.to_string()))?;
-        for (p, data) in [(&paths.conf, &files.conf), (&paths.hostsfile, &files.hostsfile), (&paths.addnhosts, &files.addnhosts)] {
+        for (p, data) in
+            [(&paths.conf, &files.conf), (&paths.hostsfile, &files.hostsfile), (&paths.addnhosts, &files.addnhosts)]
+        {
             write_atomic(p, data.as_bytes(), 0o644).map_err(|e| sys(format!("writing {}", p.display()), e))?;
         }
         let pidfile = paths.pidfile.clone().unwrap_or_else(|| self.layout.run.join(format!("{name}.pid")));
@@ -953,7 +984,9 @@ impl NetworkDriver {
             .map_err(|e| failed(format!("setting bandwidth limits of network '{}' on {br}: {e}", def.name)))?;
         rt.warnings.extend(w);
         let (tc, br) = (self.host.tc.clone(), br.to_string());
-        undo.push(format!("clear bandwidth limits of {br}"), move || bandwidth::clear(tc.as_ref(), &br).map_err(|e| e.to_string()));
+        undo.push(format!("clear bandwidth limits of {br}"), move || {
+            bandwidth::clear(tc.as_ref(), &br).map_err(|e| e.to_string())
+        });
         Ok(())
     }
 
@@ -973,14 +1006,17 @@ impl NetworkDriver {
                 let (dhcp, paths) = (&self.host.dhcp, &paths);
                 s.spawn(move || {
                     let r = dhcp.stop(pid, &paths.conf).map_err(|e| e.to_string());
-                    for p in [&paths.conf, &paths.hostsfile, &paths.addnhosts].into_iter().chain(paths.pidfile.as_ref()) {
+                    for p in [&paths.conf, &paths.hostsfile, &paths.addnhosts].into_iter().chain(paths.pidfile.as_ref())
+                    {
                         let _ = remove_if_exists(p);
                     }
                     r
                 })
             });
             let mut problems = Vec::new();
-            if let (Some(bw), Some(br)) = (def.bandwidth.as_ref().filter(|b| bandwidth::has_limits(b)), def.bridge_name()) {
+            if let (Some(bw), Some(br)) =
+                (def.bandwidth.as_ref().filter(|b| bandwidth::has_limits(b)), def.bridge_name())
+            {
                 // A bridge of ours takes its tc state with it, but not an nftables outbound limit.
                 let r = if !rt.own_bridge {
                     bandwidth::clear(self.host.tc.as_ref(), br)
@@ -1067,11 +1103,15 @@ impl NetworkDriver {
         let want: Vec<String> = rules.iter().map(|r| format!("fwd_{}", firewall::chain_id(&r.bridge))).collect();
         // Networks without rules (open, host bridge, macvtap) need no nft at all.
         let missing = !want.is_empty() && {
-            let have = self.host.nft.our_chains().map_err(|e| failed(format!("reading the oxvirt firewall tables: {e}")))?;
+            let have =
+                self.host.nft.our_chains().map_err(|e| failed(format!("reading the oxvirt firewall tables: {e}")))?;
             want.iter().any(|w| !have.iter().any(|(_, n)| n == w))
         };
         if changed_rules || missing {
-            self.host.nft.apply(&firewall::script(&rules)).map_err(|e| failed(format!("restoring firewall rules: {e}")))?;
+            self.host
+                .nft
+                .apply(&firewall::script(&rules))
+                .map_err(|e| failed(format!("restoring firewall rules: {e}")))?;
         }
         Ok(())
     }
@@ -1107,7 +1147,10 @@ impl NetworkDriver {
     /// privileges); a changed forward interface reloads the firewall rules.
     pub fn update(&self, r: &NetworkRef, command: u32, section: u32, parent: i32, xml: &str, f: u32) -> Result<()> {
         if f & !(UPDATE_AFFECT_LIVE | UPDATE_AFFECT_CONFIG) != 0 {
-            return Err(Error::invalid_arg(format!("unsupported flags ({:#x}) in function networkUpdate", f & !(UPDATE_AFFECT_LIVE | UPDATE_AFFECT_CONFIG))));
+            return Err(Error::invalid_arg(format!(
+                "unsupported flags ({:#x}) in function networkUpdate",
+                f & !(UPDATE_AFFECT_LIVE | UPDATE_AFFECT_CONFIG)
+            )));
         }
         let _l = self.lock()?;
         let objs = self.load_all()?;
@@ -1120,7 +1163,10 @@ impl NetworkDriver {
             return Err(op_invalid(format!("network '{}' is not active", o.name)));
         }
         if config && o.config.is_none() {
-            return Err(op_invalid(format!("cannot change the persistent definition of transient network '{}'", o.name)));
+            return Err(op_invalid(format!(
+                "cannot change the persistent definition of transient network '{}'",
+                o.name
+            )));
         }
         let paths = self.paths(&o.name);
         let mut new_live = None;
@@ -1163,7 +1209,10 @@ impl NetworkDriver {
                 for (p, data) in [(&paths.hostsfile, &files.hostsfile), (&paths.addnhosts, &files.addnhosts)] {
                     write_atomic(p, data.as_bytes(), 0o644).map_err(|e| sys(format!("writing {}", p.display()), e))?;
                 }
-                self.host.dhcp.reload(pid, &paths.conf).map_err(|e| failed(format!("reloading dnsmasq of network '{}': {e}", o.name)))
+                self.host
+                    .dhcp
+                    .reload(pid, &paths.conf)
+                    .map_err(|e| failed(format!("reloading dnsmasq of network '{}': {e}", o.name)))
             }
             pid => {
                 if let Some(pid) = pid {
@@ -1185,7 +1234,10 @@ impl NetworkDriver {
             let mut all = Self::active_rules(&objs, &o.name);
             all.extend(rules.clone());
             rt.rules = rules;
-            self.host.nft.apply(&firewall::script(&all)).map_err(|e| failed(format!("firewall rules of network '{}': {e}", o.name)))
+            self.host
+                .nft
+                .apply(&firewall::script(&all))
+                .map_err(|e| failed(format!("firewall rules of network '{}': {e}", o.name)))
         } else {
             Ok(())
         };
@@ -1238,13 +1290,16 @@ impl NetworkDriver {
             if is_direct(def) {
                 return Err(err(
                     ErrorCode::OperationUnsupported,
-                    format!("network '{network}' gives guests direct (macvtap) interfaces: use choose_direct_interface"),
+                    format!(
+                        "network '{network}' gives guests direct (macvtap) interfaces: use choose_direct_interface"
+                    ),
                 ));
             }
             if mode == Some(ForwardMode::Hostdev) {
                 return Err(err(ErrorCode::ConfigUnsupported, "hostdev networks are not supported yet"));
             }
-            let bridge = def.bridge_name().ok_or_else(|| failed(format!("network '{network}' has no bridge")))?.to_string();
+            let bridge =
+                def.bridge_name().ok_or_else(|| failed(format!("network '{network}' has no bridge")))?.to_string();
             let bandwidth = port_bandwidth(def, portgroup, bandwidth)?;
             if let Some(floor) = bandwidth.as_ref().and_then(|b| b.inbound.as_ref()).and_then(|r| r.floor) {
                 return Err(err(
@@ -1296,9 +1351,10 @@ impl NetworkDriver {
     /// For macvtap networks: the forward interface with the fewest guests (passthrough: a free one).
     pub fn choose_direct_interface(&self, network: &str) -> Result<DirectInterface> {
         self.with_live(network, |def, rt| {
-            let mode = def.forward_mode().filter(|_| is_direct(def)).ok_or_else(|| {
-                op_invalid(format!("network '{network}' does not give guests direct interfaces"))
-            })?;
+            let mode = def
+                .forward_mode()
+                .filter(|_| is_direct(def))
+                .ok_or_else(|| op_invalid(format!("network '{network}' does not give guests direct interfaces")))?;
             let f = def.forward.as_ref().ok_or_else(|| op_invalid("no forward element"))?;
             let mut devs: Vec<String> = f.interfaces.iter().map(|i| i.dev.clone()).collect();
             if devs.is_empty() {

@@ -63,7 +63,9 @@ fn nat_start_and_destroy_leave_nothing() {
     assert!(script.contains("masquerade") && script.contains("chain fwd_virbr0"), "{script}");
     assert!(d.is_active(&r).unwrap() && d.is_persistent(&r).unwrap());
     let conf = std::fs::read_to_string(d.dnsmasq_paths("default").conf).unwrap();
-    assert!(conf.contains("interface=virbr0") && conf.contains("dhcp-range=192.168.122.2,192.168.122.254,255.255.255.0"));
+    assert!(
+        conf.contains("interface=virbr0") && conf.contains("dhcp-range=192.168.122.2,192.168.122.254,255.255.255.0")
+    );
     assert_eq!(d.list(oxvirt_api::flags::LIST_ACTIVE).unwrap().len(), 1);
     assert!(d.start(&r).unwrap_err().message.contains("already active"));
     assert!(d.undefine(&r).is_ok(), "undefining an active network makes it transient");
@@ -171,7 +173,10 @@ fn dhcp_host_update_live_and_config() {
     let lf = d.dnsmasq_paths("default").leasefile.unwrap();
     std::fs::write(&lf, "1900000000 52:54:00:00:00:09 192.168.122.99 vm9 *\n").unwrap();
     let l = d.dhcp_leases(&r, None).unwrap();
-    assert_eq!((l.len(), l[0].prefix, l[0].hostname.as_deref(), l[0].interface.as_str()), (1, 24, Some("vm9"), "virbr0"));
+    assert_eq!(
+        (l.len(), l[0].prefix, l[0].hostname.as_deref(), l[0].interface.as_str()),
+        (1, 24, Some("vm9"), "virbr0")
+    );
     assert!(d.dhcp_leases(&r, Some("52:54:00:00:00:01".parse().unwrap())).unwrap().is_empty());
 }
 
@@ -243,7 +248,8 @@ fn autostart_and_identity_rules() {
     assert!(d.autostart_all().unwrap().is_empty());
     assert!(d.is_active(&r).unwrap());
     d.destroy(&r).unwrap();
-    let other_uuid = NAT.replace("<name>default</name>", "<name>default</name><uuid>00000000-0000-0000-0000-000000000001</uuid>");
+    let other_uuid =
+        NAT.replace("<name>default</name>", "<name>default</name><uuid>00000000-0000-0000-0000-000000000001</uuid>");
     assert!(d.define(&other_uuid, 0).unwrap_err().message.contains("already exists with uuid"));
     d.undefine(&r).unwrap();
     assert!(d.lookup_by_name("default").is_err());
@@ -256,7 +262,10 @@ fn bandwidth_on_taps_and_network_bridges() {
     let fake = Fake::default();
     let tc = crate::bandwidth::fake::FakeTc::default();
     let d = NetworkDriver::with_host(NetLayout::under(dir.path()), fake.host_with_tc(tc.clone())).unwrap();
-    let xml = NAT.replace("<forward mode='nat'/>", "<forward mode='nat'/><bandwidth><inbound average='1000' peak='2000'/></bandwidth>");
+    let xml = NAT.replace(
+        "<forward mode='nat'/>",
+        "<forward mode='nat'/><bandwidth><inbound average='1000' peak='2000'/></bandwidth>",
+    );
     let (r, _) = d.create_xml(&xml, 0).unwrap();
     let calls = tc.calls();
     assert_eq!(calls[0], "qdisc del dev virbr0 root");
@@ -310,12 +319,15 @@ fn update_sections_reconfigure_dnsmasq_as_each_needs() {
     let live = UPDATE_AFFECT_LIVE;
 
     // A DNS host lives in the addn-hosts file: rewritten, SIGHUP, same dnsmasq.
-    d.update(&r, CMD_ADD_LAST, SECTION_DNS_HOST, -1, "<host ip='192.168.122.9'><hostname>db</hostname></host>", live).unwrap();
+    d.update(&r, CMD_ADD_LAST, SECTION_DNS_HOST, -1, "<host ip='192.168.122.9'><hostname>db</hostname></host>", live)
+        .unwrap();
     assert_eq!(std::fs::read_to_string(&paths.addnhosts).unwrap(), "192.168.122.9\tdb\n");
     assert_eq!((pid(), fake.state().reloads.clone()), (pid0, vec![pid0]));
     assert!(d.xml(&r, 0).unwrap().contains("<hostname>db</hostname>"));
     assert!(!d.xml(&r, XML_INACTIVE).unwrap().contains("<hostname>db</hostname>"), "live only");
-    let e = d.update(&r, CMD_MODIFY, SECTION_DNS_HOST, -1, "<host ip='192.168.122.9'><hostname>x</hostname></host>", live).unwrap_err();
+    let e = d
+        .update(&r, CMD_MODIFY, SECTION_DNS_HOST, -1, "<host ip='192.168.122.9'><hostname>x</hostname></host>", live)
+        .unwrap_err();
     assert!(e.code == ErrorCode::OperationUnsupported && e.message.contains("cannot be modified"), "{e}");
 
     // TXT and SRV records and DHCP ranges are in the configuration: dnsmasq restarts with it.
@@ -324,12 +336,29 @@ fn update_sections_reconfigure_dnsmasq_as_each_needs() {
     assert_ne!(pid1, pid0);
     assert!(!fake.state().dnsmasq.contains_key(&pid0), "the old one stopped");
     assert!(std::fs::read_to_string(&paths.conf).unwrap().contains("txt-record=info,hello"));
-    d.update(&r, CMD_ADD_LAST, SECTION_DNS_SRV, -1, "<srv service='ldap' protocol='tcp' target='db' port='389'/>", live).unwrap();
+    d.update(
+        &r,
+        CMD_ADD_LAST,
+        SECTION_DNS_SRV,
+        -1,
+        "<srv service='ldap' protocol='tcp' target='db' port='389'/>",
+        live,
+    )
+    .unwrap();
     assert!(std::fs::read_to_string(&paths.conf).unwrap().contains("srv-host=_ldap._tcp"));
     let pid2 = pid();
     assert_ne!(pid2, pid1);
-    d.update(&r, CMD_DELETE, SECTION_IP_DHCP_RANGE, -1, "<range start='192.168.122.2' end='192.168.122.254'/>", live).unwrap();
-    d.update(&r, CMD_ADD_LAST, SECTION_IP_DHCP_RANGE, -1, "<range start='192.168.122.100' end='192.168.122.110'/>", live).unwrap();
+    d.update(&r, CMD_DELETE, SECTION_IP_DHCP_RANGE, -1, "<range start='192.168.122.2' end='192.168.122.254'/>", live)
+        .unwrap();
+    d.update(
+        &r,
+        CMD_ADD_LAST,
+        SECTION_IP_DHCP_RANGE,
+        -1,
+        "<range start='192.168.122.100' end='192.168.122.110'/>",
+        live,
+    )
+    .unwrap();
     assert!(std::fs::read_to_string(&paths.conf).unwrap().contains("192.168.122.100,192.168.122.110"));
     assert_eq!(fake.state().dnsmasq.len(), 1, "one dnsmasq after the restarts");
 
@@ -348,7 +377,15 @@ fn update_sections_reconfigure_dnsmasq_as_each_needs() {
     assert!(x.contains("<forward dev='eth7' mode='nat'>") && x.contains("<interface dev='eth7'/>"), "{x}");
     let e = d.update(&r, CMD_ADD_LAST, SECTION_FORWARD_INTERFACE, -1, "<interface dev='eth8'/>", live).unwrap_err();
     assert!(e.message.contains("only one is supported"), "{e}");
-    d.update(&r, CMD_ADD_LAST, SECTION_PORTGROUP, -1, "<portgroup name='eng' default='yes'><bandwidth><inbound average='100'/></bandwidth></portgroup>", live | UPDATE_AFFECT_CONFIG).unwrap();
+    d.update(
+        &r,
+        CMD_ADD_LAST,
+        SECTION_PORTGROUP,
+        -1,
+        "<portgroup name='eng' default='yes'><bandwidth><inbound average='100'/></bandwidth></portgroup>",
+        live | UPDATE_AFFECT_CONFIG,
+    )
+    .unwrap();
     assert!(d.xml(&r, XML_INACTIVE).unwrap().contains("<portgroup name='eng' default='yes'>"));
     let e = d.update(&r, 1, SECTION_BRIDGE, -1, "<bridge name='x'/>", live).unwrap_err();
     assert!(e.message.contains("can't update 'bridge' section of network 'default'"), "{e}");
@@ -372,8 +409,14 @@ fn forward_interface_in_use_is_not_deleted() {
         .unwrap();
     let a = d.choose_direct_interface("mv").unwrap();
     assert_eq!(a.dev, "eth1");
-    let e = d.update(&r, CMD_DELETE, SECTION_FORWARD_INTERFACE, -1, "<interface dev='eth1'/>", UPDATE_AFFECT_LIVE).unwrap_err();
-    assert!(e.message.contains("unable to delete interface 'eth1' in network 'mv'. It is currently being used  by 1 domains."), "{e}");
+    let e = d
+        .update(&r, CMD_DELETE, SECTION_FORWARD_INTERFACE, -1, "<interface dev='eth1'/>", UPDATE_AFFECT_LIVE)
+        .unwrap_err();
+    assert!(
+        e.message
+            .contains("unable to delete interface 'eth1' in network 'mv'. It is currently being used  by 1 domains."),
+        "{e}"
+    );
     d.update(&r, CMD_DELETE, SECTION_FORWARD_INTERFACE, -1, "<interface dev='eth2'/>", UPDATE_AFFECT_LIVE).unwrap();
     let x = d.xml(&r, 0).unwrap();
     assert!(x.contains("<interface dev='eth1' connections='1'/>") && !x.contains("eth2"), "{x}");
@@ -401,14 +444,21 @@ fn port_groups_give_their_bandwidth_unless_the_interface_has_its_own() {
     assert_eq!(class(&tc), format!("class add dev {} parent 1: classid 1:1 htb rate 1000kbps quantum 85", t.ifname));
     // A named one.
     let t2 = d.attach_guest_port("default", MacAddr::default(), &virtio(), Some("sales"), None).unwrap();
-    assert_eq!(class(&tc), format!("class add dev {} parent 1: classid 1:1 htb rate 300kbps ceil 600kbps quantum 25", t2.ifname));
+    assert_eq!(
+        class(&tc),
+        format!("class add dev {} parent 1: classid 1:1 htb rate 300kbps ceil 600kbps quantum 25", t2.ifname)
+    );
     // The interface's own limit wins.
     let own = Bandwidth {
         inbound: Some(oxvirt_xml::network::BandwidthRate { average: Some(50), ..Default::default() }),
         ..Default::default()
     };
     let t3 = d.attach_guest_port("default", MacAddr::default(), &virtio(), Some("sales"), Some(&own)).unwrap();
-    assert!(class(&tc).contains(&format!("dev {} ", t3.ifname)) && class(&tc).contains("rate 50kbps"), "{}", class(&tc));
+    assert!(
+        class(&tc).contains(&format!("dev {} ", t3.ifname)) && class(&tc).contains("rate 50kbps"),
+        "{}",
+        class(&tc)
+    );
     // A group without limits: none set.
     let n = tc.calls().len();
     d.attach_guest_port("default", MacAddr::default(), &virtio(), Some("plain"), None).unwrap();
@@ -432,8 +482,14 @@ fn vlan_tags_refused_on_linux_bridge_networks() {
     let (_dir, _fake, d) = setup();
     let tagged = NAT.replace("<forward mode='nat'/>", "<forward mode='nat'/><vlan><tag id='42'/></vlan>");
     let e = d.define(&tagged, 0).unwrap_err();
-    assert!(e.message.contains("<vlan> element specified for network default") && e.message.contains("Open vSwitch"), "{e}");
-    let pg = NAT.replace("<forward mode='nat'/>", "<forward mode='nat'/><portgroup name='v'><vlan><tag id='7'/></vlan></portgroup>");
+    assert!(
+        e.message.contains("<vlan> element specified for network default") && e.message.contains("Open vSwitch"),
+        "{e}"
+    );
+    let pg = NAT.replace(
+        "<forward mode='nat'/>",
+        "<forward mode='nat'/><portgroup name='v'><vlan><tag id='7'/></vlan></portgroup>",
+    );
     let e = d.create_xml(&pg, 0).unwrap_err();
     assert!(e.message.contains("portgroup 'v' of network default"), "{e}");
     // Open vSwitch bridges may carry them.
@@ -444,7 +500,16 @@ fn vlan_tags_refused_on_linux_bridge_networks() {
     use oxvirt_api::network_update::SECTION_PORTGROUP;
     use oxvirt_api::types::netupdate::CMD_ADD_LAST;
     let r = d.define(NAT, 0).unwrap();
-    let e = d.update(&r, CMD_ADD_LAST, SECTION_PORTGROUP, -1, "<portgroup name='v'><vlan><tag id='7'/></vlan></portgroup>", 0).unwrap_err();
+    let e = d
+        .update(
+            &r,
+            CMD_ADD_LAST,
+            SECTION_PORTGROUP,
+            -1,
+            "<portgroup name='v'><vlan><tag id='7'/></vlan></portgroup>",
+            0,
+        )
+        .unwrap_err();
     assert!(e.message.contains("portgroup 'v' of network default"), "{e}");
     assert!(!d.xml(&r, XML_INACTIVE).unwrap().contains("portgroup"), "nothing written");
 }

@@ -125,7 +125,8 @@ fn table(fam: Family, nets: &[NetRules]) -> Option<String> {
         for sn in &subnets {
             match n.mode {
                 FwMode::Nat if nat => {
-                    let _ = writeln!(chains, "\t\t{dev_in}oifname {br} {f} daddr {sn} ct state related,established accept");
+                    let _ =
+                        writeln!(chains, "\t\t{dev_in}oifname {br} {f} daddr {sn} ct state related,established accept");
                     let _ = writeln!(chains, "\t\tiifname {br} {dev_out}{f} saddr {sn} accept");
                 }
                 FwMode::Nat | FwMode::Route => {
@@ -166,8 +167,12 @@ fn table(fam: Family, nets: &[NetRules]) -> Option<String> {
         }
     }
     let _ = writeln!(s, "\tchain input {{\n\t\ttype filter hook input priority filter; policy accept;\n{input}\t}}");
-    let _ = writeln!(s, "\tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;\n{forward}\t}}");
-    let _ = writeln!(s, "\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n{post}\t}}");
+    let _ =
+        writeln!(s, "\tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;\n{forward}\t}}");
+    let _ = writeln!(
+        s,
+        "\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n{post}\t}}"
+    );
     s.push_str(&chains);
     s.push_str("}\n");
     Some(s)
@@ -219,7 +224,10 @@ impl Nft for NftCommand {
         c.args(["-f", "-"]);
         let out = util::run(c, Some(script.as_bytes()), NFT_TIMEOUT).map_err(FirewallError::Spawn)?;
         if !out.status.success() {
-            return Err(FirewallError::Nft { what: "-f (replacing the oxvirt tables)".into(), stderr: out.stderr.trim().into() });
+            return Err(FirewallError::Nft {
+                what: "-f (replacing the oxvirt tables)".into(),
+                stderr: out.stderr.trim().into(),
+            });
         }
         Ok(())
     }

@@ -29,7 +29,13 @@ pub trait Links: Send + Sync {
 /// Guest TAP devices.
 pub trait Taps: Send + Sync {
     /// One fd per queue of `spec`, and the tap's name.
-    fn open_tap(&self, spec: &TapSpec, bridge: &str, mtu: Option<u32>, mac: MacAddr) -> Result<(Vec<OwnedFd>, String), TapError>;
+    fn open_tap(
+        &self,
+        spec: &TapSpec,
+        bridge: &str,
+        mtu: Option<u32>,
+        mac: MacAddr,
+    ) -> Result<(Vec<OwnedFd>, String), TapError>;
 }
 
 /// The dnsmasq process of a network.
@@ -109,7 +115,13 @@ impl Links for RealLinks {
 pub struct RealTaps;
 
 impl Taps for RealTaps {
-    fn open_tap(&self, spec: &TapSpec, bridge: &str, mtu: Option<u32>, mac: MacAddr) -> Result<(Vec<OwnedFd>, String), TapError> {
+    fn open_tap(
+        &self,
+        spec: &TapSpec,
+        bridge: &str,
+        mtu: Option<u32>,
+        mac: MacAddr,
+    ) -> Result<(Vec<OwnedFd>, String), TapError> {
         tap::open_tap(spec, Some(bridge), mtu, mac)
     }
 }
@@ -204,7 +216,15 @@ pub mod fake {
             let index = s.links.len() as u32 + 1;
             s.links.insert(
                 name.into(),
-                LinkInfo { index, name: name.into(), up: true, mtu: 1500, mac: None, master: None, kind: Some(kind.into()) },
+                LinkInfo {
+                    index,
+                    name: name.into(),
+                    up: true,
+                    mtu: 1500,
+                    mac: None,
+                    master: None,
+                    kind: Some(kind.into()),
+                },
             );
         }
     }
@@ -270,7 +290,13 @@ pub mod fake {
     }
 
     impl Taps for Fake {
-        fn open_tap(&self, spec: &TapSpec, bridge: &str, mtu: Option<u32>, _mac: MacAddr) -> Result<(Vec<OwnedFd>, String), TapError> {
+        fn open_tap(
+            &self,
+            spec: &TapSpec,
+            bridge: &str,
+            mtu: Option<u32>,
+            _mac: MacAddr,
+        ) -> Result<(Vec<OwnedFd>, String), TapError> {
             let mut s = self.state();
             let name = match &spec.name {
                 Some(n) if s.links.contains_key(n) => return Err(TapError::Exists(n.clone())),
@@ -284,7 +310,15 @@ pub mod fake {
             let index = s.links.len() as u32 + 200;
             s.links.insert(
                 name.clone(),
-                LinkInfo { index, name: name.clone(), up: true, mtu: mtu.unwrap_or(1500), mac: None, master, kind: Some("tun".into()) },
+                LinkInfo {
+                    index,
+                    name: name.clone(),
+                    up: true,
+                    mtu: mtu.unwrap_or(1500),
+                    mac: None,
+                    master,
+                    kind: Some("tun".into()),
+                },
             );
             let fds = (0..spec.queues.max(1))
                 .map(|_| std::fs::File::open("/dev/null").map(OwnedFd::from).map_err(TapError::OpenTun))
@@ -296,7 +330,11 @@ pub mod fake {
     impl DhcpDaemon for Fake {
         fn start(&self, network: &str, conf: &Path, pidfile: &Path, _errlog: &Path) -> Result<u32, DnsmasqError> {
             if self.failing("dnsmasq") {
-                return Err(DnsmasqError::Start { network: network.into(), status: "exit 2".into(), stderr: "fake failure".into() });
+                return Err(DnsmasqError::Start {
+                    network: network.into(),
+                    status: "exit 2".into(),
+                    stderr: "fake failure".into(),
+                });
             }
             let mut s = self.state();
             s.next_pid += 1;

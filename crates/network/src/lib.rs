@@ -20,5 +20,5 @@ pub use dnsmasq::{DhcpLease, LeaseType};
 pub use driver::{DirectInterface, NetworkDriver, Runtime, StartReport, TapHandle, UpdateCommand};
 pub use host::Host;
 pub use layout::NetLayout;
-pub use tap::{is_generated_name, open_existing_tap, open_tap, TapError, TapSpec};
 pub use macvtap::{delete_macvtap, open_macvtap, Macvtap, MacvtapError, MacvtapSpec};
+pub use tap::{is_generated_name, open_existing_tap, open_tap, TapError, TapSpec};

@@ -91,7 +91,8 @@ pub fn open_macvtap(spec: &MacvtapSpec<'_>) -> Result<Macvtap, MacvtapError> {
     let lower = netlink::link_by_name(spec.lower).map_err(|e| lookup(spec.lower, e))?.ok_or(MacvtapError::NoLower)?;
     // In passthrough mode the macvtap takes the lower device's MAC; the guest's goes there first.
     let lower_mac = if spec.mode == MacvlanMode::Passthru && lower.mac != Some(spec.mac) {
-        netlink::set_mac(spec.lower, spec.mac).map_err(|e| MacvtapError::LowerMac { lower: spec.lower.into(), source: e })?;
+        netlink::set_mac(spec.lower, spec.mac)
+            .map_err(|e| MacvtapError::LowerMac { lower: spec.lower.into(), source: e })?;
         lower.mac
     } else {
         None
@@ -111,11 +112,13 @@ pub fn open_macvtap(spec: &MacvtapSpec<'_>) -> Result<Macvtap, MacvtapError> {
             netlink::set_mtu(&name, m).map_err(cfg)?;
         }
         netlink::set_up(&name, true).map_err(cfg)?;
-        let link = netlink::link_by_name(&name).map_err(cfg)?.ok_or_else(|| cfg(NetlinkError::NoSuchLink(name.clone())))?;
+        let link =
+            netlink::link_by_name(&name).map_err(cfg)?.ok_or_else(|| cfg(NetlinkError::NoSuchLink(name.clone())))?;
         let (major, minor) = char_dev(&name, link.index, spec.node_dir)?;
         let fds = open_queues(&name, link.index, (major, minor), spec.queues.max(1), spec.node_dir)?;
         for fd in &fds {
-            set_queue_flags(fd, spec.vnet_hdr).map_err(|e| MacvtapError::QueueFlags { name: name.clone(), source: e })?;
+            set_queue_flags(fd, spec.vnet_hdr)
+                .map_err(|e| MacvtapError::QueueFlags { name: name.clone(), source: e })?;
         }
         guard.0 = None;
         Ok(Macvtap { fds, name, lower_mac })
@@ -188,7 +191,13 @@ fn with_sysfs<T>(mnt: &Path, f: impl FnOnce() -> Result<T, String>) -> Result<T,
     let sysfs = c("sysfs")?;
     // SAFETY: all pointers are NUL-terminated strings that outlive the call; no data argument.
     let r = unsafe {
-        libc::mount(sysfs.as_ptr(), target.as_ptr(), sysfs.as_ptr(), libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NOEXEC, std::ptr::null())
+        libc::mount(
+            sysfs.as_ptr(),
+            target.as_ptr(),
+            sysfs.as_ptr(),
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NOEXEC,
+            std::ptr::null(),
+        )
     };
     if r < 0 {
         return Err(format!("mounting sysfs on {}: {}", mnt.display(), io::Error::last_os_error()));
@@ -209,7 +218,9 @@ pub fn sysfs_char_dev(sys: &Path, name: &str, ifindex: u32) -> Result<Option<(u3
     }
     let dev = dev_dir.join(format!("macvtap/tap{ifindex}/dev"));
     let text = fs::read_to_string(&dev).map_err(|e| format!("reading {}: {e}", dev.display()))?;
-    parse_dev_numbers(&text).map(Some).ok_or_else(|| format!("{} holds '{}', not MAJOR:MINOR", dev.display(), text.trim()))
+    parse_dev_numbers(&text)
+        .map(Some)
+        .ok_or_else(|| format!("{} holds '{}', not MAJOR:MINOR", dev.display(), text.trim()))
 }
 
 fn parse_dev_numbers(s: &str) -> Option<(u32, u32)> {
@@ -219,7 +230,13 @@ fn parse_dev_numbers(s: &str) -> Option<(u32, u32)> {
 
 /// Opens `/dev/tapIFINDEX` `count` times (each open is a queue) when it is our device, else a
 /// private node made for the moment.
-fn open_queues(name: &str, ifindex: u32, (major, minor): (u32, u32), count: u32, node_dir: &Path) -> Result<Vec<OwnedFd>, MacvtapError> {
+fn open_queues(
+    name: &str,
+    ifindex: u32,
+    (major, minor): (u32, u32),
+    count: u32,
+    node_dir: &Path,
+) -> Result<Vec<OwnedFd>, MacvtapError> {
     let rdev = libc::makedev(major, minor);
     let dev = PathBuf::from(format!("/dev/tap{ifindex}"));
     let open = |p: &Path| {

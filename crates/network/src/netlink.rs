@@ -220,9 +220,7 @@ struct Socket {
 impl Socket {
     fn open() -> Result<Socket> {
         // SAFETY: plain socket(2) call; the result is checked before use.
-        let fd = unsafe {
-            libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE)
-        };
+        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) };
         if fd < 0 {
             return Err(NetlinkError::Socket(io::Error::last_os_error()));
         }
@@ -532,7 +530,8 @@ pub fn add_route(dev: &str, r: &RouteSpec) -> Result<()> {
     let mut m = Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
     let family = if r.dest.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 } as u8;
     // rtmsg: family, dst_len, src_len, tos, table (main), protocol (static), scope (universe), type (unicast).
-    let h = [family, r.prefix, 0, 0, libc::RT_TABLE_MAIN, libc::RTPROT_STATIC, libc::RT_SCOPE_UNIVERSE, libc::RTN_UNICAST];
+    let h =
+        [family, r.prefix, 0, 0, libc::RT_TABLE_MAIN, libc::RTPROT_STATIC, libc::RT_SCOPE_UNIVERSE, libc::RTN_UNICAST];
     m.raw(&[&h[..], &[0u8; 4]].concat());
     let ip = |a: IpAddr| match a {
         IpAddr::V4(a) => a.octets().to_vec(),

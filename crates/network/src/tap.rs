@@ -92,7 +92,12 @@ pub fn create_tap(template: &str, vnet_hdr: bool) -> Result<(OwnedFd, String), T
 /// Opens `queues` fds of one tap (IFF_MULTI_QUEUE when more than one). `template` is a fixed name
 /// or contains `%d`. `existing`: attach to a tap that must exist already and leave its persistence
 /// alone; otherwise a fixed name that is taken is refused and the new tap is non-persistent.
-pub fn create_tap_queues(template: &str, vnet_hdr: bool, queues: u32, existing: bool) -> Result<(Vec<OwnedFd>, String), TapError> {
+pub fn create_tap_queues(
+    template: &str,
+    vnet_hdr: bool,
+    queues: u32,
+    existing: bool,
+) -> Result<(Vec<OwnedFd>, String), TapError> {
     if template.len() >= libc::IFNAMSIZ || template.contains('\0') || template.is_empty() {
         return Err(TapError::BadTemplate(template.into()));
     }
@@ -101,7 +106,8 @@ pub fn create_tap_queues(template: &str, vnet_hdr: bool, queues: u32, existing: 
     }
     let fixed = !template.contains('%');
     if fixed {
-        let link = netlink::link_by_name(template).map_err(|e| TapError::Configure { name: template.into(), source: e })?;
+        let link =
+            netlink::link_by_name(template).map_err(|e| TapError::Configure { name: template.into(), source: e })?;
         match (link, existing) {
             (Some(_), false) => return Err(TapError::Exists(template.into())),
             (None, true) => return Err(TapError::Missing(template.into())),

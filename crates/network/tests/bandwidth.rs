@@ -50,7 +50,8 @@ fn limits_on_a_tap_read_back_and_cleared() {
 
     // Both directions: outbound is policed on the tap's ingress, by tc's police action where the
     // kernel has act_police, else by our nftables table for the device.
-    let both = Bandwidth { inbound: rate(1000, None, None), outbound: rate(500, None, Some(100)), ..Default::default() };
+    let both =
+        Bandwidth { inbound: rate(1000, None, None), outbound: rate(500, None, Some(100)), ..Default::default() };
     ns.run(|| bandwidth::apply(&tc, &dev, &both, false)).unwrap();
     let s = tc_state(&ns, &dev);
     assert!(s.contains("rate 8Mbit ceil 8Mbit"), "{s}");
@@ -95,7 +96,16 @@ fn network_bandwidth_on_its_bridge() {
 
     // A guest tap with its own limit, set while the driver creates it.
     let bw = Bandwidth { inbound: rate(100, None, None), ..Default::default() };
-    let t = ns.run(|| d.attach_guest_interface("bwnet", "52:54:00:aa:bb:cc".parse().unwrap(), &oxvirt_network::TapSpec { vnet_hdr: true, ..Default::default() }, Some(&bw))).unwrap();
+    let t = ns
+        .run(|| {
+            d.attach_guest_interface(
+                "bwnet",
+                "52:54:00:aa:bb:cc".parse().unwrap(),
+                &oxvirt_network::TapSpec { vnet_hdr: true, ..Default::default() },
+                Some(&bw),
+            )
+        })
+        .unwrap();
     let s = tc_state(&ns, &t.ifname);
     assert!(s.contains("class htb 1:1 root") && s.contains("rate 800Kbit"), "{s}");
     drop(t);

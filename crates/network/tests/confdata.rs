@@ -8,14 +8,16 @@ use oxvirt_network::dnsmasq::{self, DnsmasqPaths};
 use oxvirt_xml::network::Network;
 use oxvirt_xml::XmlDocument;
 
-
 fn normalise(conf: &str) -> Vec<String> {
     let mut lines: Vec<String> = conf
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| match l.split_once('=') {
-            Some((k, v)) if v.starts_with('/') && matches!(k, "dhcp-hostsfile" | "addn-hosts" | "pid-file" | "dhcp-leasefile") => {
+            Some((k, v))
+                if v.starts_with('/')
+                    && matches!(k, "dhcp-hostsfile" | "addn-hosts" | "pid-file" | "dhcp-leasefile") =>
+            {
                 let base = Path::new(v).file_name().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
                 format!("{k}=<dir>/{base}")
             }

@@ -68,7 +68,21 @@ impl World {
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let s = script.to_string_lossy().into_owned();
         self.guest.exec_ok(&[
-            "busybox", "udhcpc", "-i", "g0", "-f", "-q", "-n", "-t", "10", "-T", "1", "-s", &s, "-x", "hostname:guest1",
+            "busybox",
+            "udhcpc",
+            "-i",
+            "g0",
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "10",
+            "-T",
+            "1",
+            "-s",
+            &s,
+            "-x",
+            "hostname:guest1",
         ]);
         let out = self.guest.exec_ok(&["ip", "-4", "-o", "addr", "show", "dev", "g0"]);
         out.split_whitespace()
@@ -145,7 +159,10 @@ fn nat_network_reaches_upstream_through_masquerade() {
 
     // dumpxml shows the generated bridge and MAC, also written back to the config.
     let live = d.xml(&r, 0).unwrap();
-    assert!(live.contains("<bridge name='virbr0' stp='on' delay='0'/>") && live.contains("<mac address='52:54:00:"), "{live}");
+    assert!(
+        live.contains("<bridge name='virbr0' stp='on' delay='0'/>") && live.contains("<mac address='52:54:00:"),
+        "{live}"
+    );
     assert!(d.xml(&r, oxvirt_network::driver::XML_INACTIVE).unwrap().contains("virbr0"));
 
     let pid = d.runtime("nat1").unwrap().unwrap().dnsmasq_pid;
@@ -173,7 +190,10 @@ fn isolated_network_blocks_forwarding() {
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "rejected by the oxvirt forward chain: {e}");
     // The host itself stays reachable (DNS on the bridge address).
     let dns = w.guest.exec(&["busybox", "nslookup", "virbr0.invalid", "10.78.0.1"]);
-    assert!(dns.stdout.contains("10.78.0.1") || dns.stderr.contains("NXDOMAIN") || dns.stdout.contains("NXDOMAIN"), "{dns:?}");
+    assert!(
+        dns.stdout.contains("10.78.0.1") || dns.stderr.contains("NXDOMAIN") || dns.stdout.contains("NXDOMAIN"),
+        "{dns:?}"
+    );
     let pid = d.runtime("iso").unwrap().unwrap().dnsmasq_pid;
     w.host.run(|| d.destroy(&r)).unwrap();
     w.assert_clean("virbr0", pid);
@@ -226,11 +246,23 @@ fn restart_reattaches_and_net_update_reaches_dnsmasq() {
     // A static host added live: dnsmasq re-reads its hosts file and the guest gets that address.
     let mac = w.guest_mac_after_plug("virbr0");
     let host = format!("<host mac='{mac}' name='fixed' ip='10.77.0.99'/>");
-    w.host.run(|| d.update_dhcp_host(&r, UpdateCommand::AddLast, &host, oxvirt_network::driver::UPDATE_AFFECT_LIVE)).unwrap();
+    w.host
+        .run(|| d.update_dhcp_host(&r, UpdateCommand::AddLast, &host, oxvirt_network::driver::UPDATE_AFFECT_LIVE))
+        .unwrap();
     assert_eq!(w.dhcp_again(), "10.77.0.99");
 
     // A guest TAP: enslaved to the bridge while the fd lives, gone with it.
-    let tap = w.host.run(|| d.attach_guest_interface("nat1", "52:54:00:12:34:56".parse().unwrap(), &oxvirt_network::TapSpec { vnet_hdr: true, ..Default::default() }, None)).unwrap();
+    let tap = w
+        .host
+        .run(|| {
+            d.attach_guest_interface(
+                "nat1",
+                "52:54:00:12:34:56".parse().unwrap(),
+                &oxvirt_network::TapSpec { vnet_hdr: true, ..Default::default() },
+                None,
+            )
+        })
+        .unwrap();
     let info = w.host.run(|| netlink::link_by_name(&tap.ifname)).unwrap().unwrap();
     let br = w.host.run(|| netlink::link_by_name("virbr0")).unwrap().unwrap();
     assert_eq!(info.master, Some(br.index));
@@ -257,7 +289,12 @@ impl World {
         let s = self.root.path().join("udhcpc.sh").to_string_lossy().into_owned();
         self.guest.exec_ok(&["busybox", "udhcpc", "-i", "g0", "-f", "-q", "-n", "-t", "10", "-T", "1", "-s", &s]);
         let out = self.guest.exec_ok(&["ip", "-4", "-o", "addr", "show", "dev", "g0"]);
-        out.split_whitespace().skip_while(|w| *w != "inet").nth(1).and_then(|a| a.split('/').next()).unwrap_or("").to_string()
+        out.split_whitespace()
+            .skip_while(|w| *w != "inet")
+            .nth(1)
+            .and_then(|a| a.split('/').next())
+            .unwrap_or("")
+            .to_string()
     }
 }
 
@@ -321,7 +358,8 @@ fn all_modes_coexist_and_clean_up() {
     assert!(routes.contains("10.200.0.0/16 via 10.90.0.2"), "{routes}");
     let links = host.exec_ok(&["ip", "-o", "link"]);
     assert!(links.contains("virbr0:") && links.contains("mtu 1400"), "{links}");
-    let pids: Vec<u32> = ["natfull", "rt", "open"].iter().map(|n| d.runtime(n).unwrap().unwrap().dnsmasq_pid.unwrap()).collect();
+    let pids: Vec<u32> =
+        ["natfull", "rt", "open"].iter().map(|n| d.runtime(n).unwrap().unwrap().dnsmasq_pid.unwrap()).collect();
     assert!(pids.iter().all(|p| alive(*p)));
     assert_eq!(d.runtime("iso").unwrap().unwrap().dnsmasq_pid, None, "no DNS, no DHCP, no IPv6: no dnsmasq");
     for r in &refs {
@@ -340,8 +378,16 @@ fn netlink_primitives() {
     let ns = Netns::new("l");
     ns.run(|| {
         let mac = "52:54:00:aa:bb:01".parse().unwrap();
-        netlink::create_bridge(&BridgeSpec { name: "brx".into(), mac: Some(mac), mtu: Some(1400), stp: false, delay: 3 }).unwrap();
-        let e = netlink::create_bridge(&BridgeSpec { name: "brx".into(), mac: None, mtu: None, stp: false, delay: 0 }).unwrap_err();
+        netlink::create_bridge(&BridgeSpec {
+            name: "brx".into(),
+            mac: Some(mac),
+            mtu: Some(1400),
+            stp: false,
+            delay: 3,
+        })
+        .unwrap();
+        let e = netlink::create_bridge(&BridgeSpec { name: "brx".into(), mac: None, mtu: None, stp: false, delay: 0 })
+            .unwrap_err();
         assert_eq!(e.errno(), Some(libc::EEXIST));
         netlink::create_veth("va", "vb").unwrap();
         netlink::set_master("va", Some("brx")).unwrap();

@@ -20,7 +20,13 @@ fn mac(s: &str) -> MacAddr {
     s.parse().expect("mac")
 }
 
-fn spec<'a>(lower: &'a str, mode: MacvlanMode, m: MacAddr, name: Option<&'a str>, dir: &'a std::path::Path) -> MacvtapSpec<'a> {
+fn spec<'a>(
+    lower: &'a str,
+    mode: MacvlanMode,
+    m: MacAddr,
+    name: Option<&'a str>,
+    dir: &'a std::path::Path,
+) -> MacvtapSpec<'a> {
     MacvtapSpec { lower, mode, mac: m, name, mtu: None, queues: 1, vnet_hdr: false, node_dir: dir }
 }
 
@@ -66,7 +72,10 @@ fn macvtaps_in_two_namespaces_exchange_frames() {
     let tb = b.run(|| open_macvtap(&spec("mv1", MacvlanMode::Bridge, mb, None, dir.path())).expect("macvtap in b"));
     assert_eq!((ta.name.as_str(), tb.name.as_str()), ("macvtap0", "macvtap0"));
     let links = a.exec_ok(&["ip", "-d", "link", "show", "macvtap0"]);
-    assert!(links.contains("macvtap mode bridge") && links.contains("52:54:00:aa:00:01") && links.contains("UP"), "{links}");
+    assert!(
+        links.contains("macvtap mode bridge") && links.contains("52:54:00:aa:00:01") && links.contains("UP"),
+        "{links}"
+    );
     let idx = |ns: &Netns| ns.run(|| netlink::link_by_name("macvtap0").unwrap().unwrap().index);
     println!("ifindex in a: {}, in b: {}", idx(&a), idx(&b));
     // Each fd is its own namespace's device: a frame from a's guest side reaches b's and back.
@@ -107,13 +116,15 @@ fn names_errors_and_passthrough() {
         assert_eq!(t.name, "guestnic0");
         let again = open_macvtap(&spec("mv0", MacvlanMode::Vepa, mac("52:54:00:cc:00:02"), Some("guestnic0"), d));
         assert!(matches!(again, Err(MacvtapError::Exists(ref n)) if n == "guestnic0"), "{again:?}");
-        let g = open_macvtap(&spec("mv0", MacvlanMode::Private, mac("52:54:00:cc:00:03"), Some("macvtap7"), d)).expect("generated");
+        let g = open_macvtap(&spec("mv0", MacvlanMode::Private, mac("52:54:00:cc:00:03"), Some("macvtap7"), d))
+            .expect("generated");
         assert_eq!(g.name, "macvtap0");
         let mq = MacvtapSpec { queues: 3, ..spec("mv0", MacvlanMode::Private, mac("52:54:00:cc:00:04"), None, d) };
         let g2 = open_macvtap(&mq).expect("next name");
         assert_eq!(g2.name, "macvtap1");
         assert_eq!(g2.fds.len(), 3, "one fd per queue");
-        let small = MacvtapSpec { mtu: Some(1400), ..spec("mv0", MacvlanMode::Bridge, mac("52:54:00:cc:00:05"), None, d) };
+        let small =
+            MacvtapSpec { mtu: Some(1400), ..spec("mv0", MacvlanMode::Bridge, mac("52:54:00:cc:00:05"), None, d) };
         let g3 = open_macvtap(&small).expect("with an MTU");
         assert_eq!(netlink::link_by_name(&g3.name).unwrap().unwrap().mtu, 1400);
         assert!(delete_macvtap(&g3.name).unwrap());

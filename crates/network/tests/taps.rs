@@ -5,8 +5,8 @@
 mod common;
 
 use common::Netns;
-use oxvirt_network::tap::{self, TapError, TapSpec};
 use oxvirt_network::netlink;
+use oxvirt_network::tap::{self, TapError, TapSpec};
 
 /// The tap's `tun_flags` from sysfs (IFF_MULTI_QUEUE is 0x100, IFF_VNET_HDR 0x4000).
 fn tun_flags(ns: &Netns, dev: &str) -> u32 {

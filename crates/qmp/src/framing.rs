@@ -35,12 +35,7 @@ impl Default for LineBuffer {
 
 impl LineBuffer {
     pub fn with_limit(max_line: usize) -> Self {
-        LineBuffer {
-            buf: Vec::new(),
-            scanned: 0,
-            discarding: false,
-            max_line,
-        }
+        LineBuffer { buf: Vec::new(), scanned: 0, discarding: false, max_line }
     }
 
     pub fn push(&mut self, data: &[u8]) {
@@ -67,9 +62,7 @@ impl LineBuffer {
                         continue;
                     }
                     if line.len() > self.max_line {
-                        return Err(LineTooLong {
-                            limit: self.max_line,
-                        });
+                        return Err(LineTooLong { limit: self.max_line });
                     }
                     return Ok(Some(line));
                 }
@@ -81,9 +74,7 @@ impl LineBuffer {
                         let first = !self.discarding;
                         self.discarding = true;
                         if first {
-                            return Err(LineTooLong {
-                                limit: self.max_line,
-                            });
+                            return Err(LineTooLong { limit: self.max_line });
                         }
                     }
                     return Ok(None);
@@ -149,24 +140,13 @@ fn classify(value: Value) -> Message {
     if let Some(Value::String(name)) = obj.get("event") {
         let name = name.clone();
         let data = obj.remove("data").unwrap_or(Value::Null);
-        let timestamp = obj.get("timestamp").and_then(|t| {
-            Some((
-                t.get("seconds")?.as_i64()?,
-                t.get("microseconds")?.as_i64()?,
-            ))
-        });
-        return Message::Event(QmpEvent {
-            name,
-            data,
-            timestamp,
-        });
+        let timestamp =
+            obj.get("timestamp").and_then(|t| Some((t.get("seconds")?.as_i64()?, t.get("microseconds")?.as_i64()?)));
+        return Message::Event(QmpEvent { name, data, timestamp });
     }
     let id = obj.remove("id");
     if let Some(ret) = obj.remove("return") {
-        return Message::Reply {
-            id,
-            result: Ok(ret),
-        };
+        return Message::Reply { id, result: Ok(ret) };
     }
     if let Some(err) = obj.remove("error") {
         let text = |key: &str| match err.get(key) {
@@ -174,13 +154,7 @@ fn classify(value: Value) -> Message {
             Some(other) => other.to_string(),
             None => String::new(),
         };
-        return Message::Reply {
-            id,
-            result: Err(ReplyError {
-                class: text("class"),
-                desc: text("desc"),
-            }),
-        };
+        return Message::Reply { id, result: Err(ReplyError { class: text("class"), desc: text("desc") }) };
     }
     if let Some(id) = id {
         obj.insert("id".into(), id);
@@ -222,39 +196,21 @@ mod tests {
         let m = parse_message(br#"{"QMP": {"version": {}, "capabilities": []}}"#).unwrap();
         assert!(matches!(m, Some(Message::Greeting(_))));
         let m = parse_message(br#"{"return": {}, "id": 3}"#).unwrap();
-        assert_eq!(
-            m,
-            Some(Message::Reply {
-                id: Some(json!(3)),
-                result: Ok(json!({}))
-            })
-        );
+        assert_eq!(m, Some(Message::Reply { id: Some(json!(3)), result: Ok(json!({})) }));
         let m = parse_message(br#"{"error": {"class": "GenericError", "desc": "nope"}}"#).unwrap();
         assert_eq!(
             m,
             Some(Message::Reply {
                 id: None,
-                result: Err(ReplyError {
-                    class: "GenericError".into(),
-                    desc: "nope".into()
-                })
+                result: Err(ReplyError { class: "GenericError".into(), desc: "nope".into() })
             })
         );
-        let m =
-            parse_message(br#"{"event": "STOP", "timestamp": {"seconds": 5, "microseconds": 7}}"#)
-                .unwrap();
+        let m = parse_message(br#"{"event": "STOP", "timestamp": {"seconds": 5, "microseconds": 7}}"#).unwrap();
         assert_eq!(
             m,
-            Some(Message::Event(QmpEvent {
-                name: "STOP".into(),
-                data: Value::Null,
-                timestamp: Some((5, 7))
-            }))
+            Some(Message::Event(QmpEvent { name: "STOP".into(), data: Value::Null, timestamp: Some((5, 7)) }))
         );
-        assert!(matches!(
-            parse_message(b"[1,2]").unwrap(),
-            Some(Message::Unknown(_))
-        ));
+        assert!(matches!(parse_message(b"[1,2]").unwrap(), Some(Message::Unknown(_))));
         assert!(parse_message(b"   ").unwrap().is_none());
         assert!(parse_message(b"{nope").is_err());
     }

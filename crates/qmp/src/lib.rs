@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    connect, send, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
-    UnixAddr,
+    connect, send, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
 };
 use serde_json::{json, Value};
 
@@ -50,11 +49,7 @@ pub enum QmpError {
     Receive(#[source] io::Error),
     /// QEMU answered with `{"error": ...}`.
     #[error("QMP command {cmd} failed: {class}: {desc}")]
-    Command {
-        cmd: String,
-        class: String,
-        desc: String,
-    },
+    Command { cmd: String, class: String, desc: String },
     #[error("QMP command {cmd} got no reply within {timeout:?}")]
     Timeout { cmd: String, timeout: Duration },
     #[error("QMP event {name} did not arrive within {timeout:?}")]
@@ -79,12 +74,7 @@ impl QmpError {
 /// monitor client at a time; others queue) waits indefinitely, so connect non-blocking
 /// and retry until `deadline`.
 fn connect_unix(path: &Path, deadline: Instant) -> io::Result<UnixStream> {
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-        None,
-    )?;
+    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)?;
     let addr = UnixAddr::new(path)?;
     loop {
         match connect(fd.as_raw_fd(), &addr) {
@@ -94,10 +84,7 @@ fn connect_unix(path: &Path, deadline: Instant) -> io::Result<UnixStream> {
                 std::thread::sleep(Duration::from_millis(5));
             }
             Err(Errno::EAGAIN) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "listen backlog full until the deadline",
-                ))
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "listen backlog full until the deadline"))
             }
             Err(e) => return Err(e.into()),
         }
@@ -126,10 +113,8 @@ impl Qmp {
     pub fn connect(path: impl AsRef<Path>, timeout: Duration) -> Result<Qmp, QmpError> {
         let path = path.as_ref();
         let deadline = Instant::now() + timeout;
-        let stream = connect_unix(path, deadline).map_err(|source| QmpError::Connect {
-            path: path.to_owned(),
-            source,
-        })?;
+        let stream =
+            connect_unix(path, deadline).map_err(|source| QmpError::Connect { path: path.to_owned(), source })?;
         Self::handshake(stream, deadline.saturating_duration_since(Instant::now()))
     }
 
@@ -155,11 +140,7 @@ impl Qmp {
             let msg = match qmp.read_message(deadline, "waiting for the QMP greeting")? {
                 Some(Ok(msg)) => msg,
                 Some(Err(garbage)) => return Err(QmpError::Greeting(garbage)),
-                None => {
-                    return Err(QmpError::Greeting(format!(
-                        "no greeting within {timeout:?}"
-                    )))
-                }
+                None => return Err(QmpError::Greeting(format!("no greeting within {timeout:?}"))),
             };
             match msg {
                 Message::Greeting(g) => {
@@ -167,20 +148,11 @@ impl Qmp {
                     break;
                 }
                 Message::Event(ev) => qmp.queue_event(ev),
-                other => {
-                    return Err(QmpError::Greeting(format!(
-                        "expected greeting, got {other:?}"
-                    )))
-                }
+                other => return Err(QmpError::Greeting(format!("expected greeting, got {other:?}"))),
             }
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
-        qmp.run(
-            "qmp_capabilities",
-            None,
-            None,
-            remaining.max(Duration::from_millis(1)),
-        )?;
+        qmp.run("qmp_capabilities", None, None, remaining.max(Duration::from_millis(1)))?;
         Ok(qmp)
     }
 
@@ -192,11 +164,7 @@ impl Qmp {
     /// `(major, minor, micro)` from the greeting.
     pub fn version(&self) -> Option<(u64, u64, u64)> {
         let q = self.greeting.get("version")?.get("qemu")?;
-        Some((
-            q.get("major")?.as_u64()?,
-            q.get("minor")?.as_u64()?,
-            q.get("micro")?.as_u64()?,
-        ))
+        Some((q.get("major")?.as_u64()?, q.get("minor")?.as_u64()?, q.get("micro")?.as_u64()?))
     }
 
     pub fn set_command_timeout(&mut self, timeout: Duration) {
@@ -218,24 +186,14 @@ impl Qmp {
     }
 
     /// [`Qmp::execute`] with an explicit timeout for this one command.
-    pub fn execute_timeout(
-        &mut self,
-        cmd: &str,
-        args: Option<Value>,
-        timeout: Duration,
-    ) -> Result<Value, QmpError> {
+    pub fn execute_timeout(&mut self, cmd: &str, args: Option<Value>, timeout: Duration) -> Result<Value, QmpError> {
         self.run(cmd, args, None, timeout)
     }
 
     /// Runs `cmd` with `fd` attached as SCM_RIGHTS, for `getfd` / `add-fd`, which take
     /// the descriptor that arrived with the command. The caller keeps ownership of `fd`
     /// (the kernel duplicates it into QEMU).
-    pub fn execute_with_fd(
-        &mut self,
-        cmd: &str,
-        args: Option<Value>,
-        fd: BorrowedFd<'_>,
-    ) -> Result<Value, QmpError> {
+    pub fn execute_with_fd(&mut self, cmd: &str, args: Option<Value>, fd: BorrowedFd<'_>) -> Result<Value, QmpError> {
         self.run(cmd, args, Some(fd), self.command_timeout)
     }
 
@@ -256,12 +214,7 @@ impl Qmp {
         let during = format!("waiting for event {name}");
         loop {
             match self.read_skipping_garbage(deadline, &during)? {
-                None => {
-                    return Err(QmpError::EventTimeout {
-                        name: name.to_owned(),
-                        timeout,
-                    })
-                }
+                None => return Err(QmpError::EventTimeout { name: name.to_owned(), timeout }),
                 Some(Message::Event(ev)) if ev.name == name => return Ok(ev),
                 Some(Message::Event(ev)) => self.queue_event(ev),
                 Some(other) => {
@@ -296,9 +249,7 @@ impl Qmp {
         timeout: Duration,
     ) -> Result<Value, QmpError> {
         if self.disconnected {
-            return Err(QmpError::Disconnected {
-                during: format!("sending {cmd} (connection already closed)"),
-            });
+            return Err(QmpError::Disconnected { during: format!("sending {cmd} (connection already closed)") });
         }
         let deadline = Instant::now() + timeout;
         let id = self.next_id;
@@ -315,23 +266,12 @@ impl Qmp {
         let during = format!("waiting for the reply to {cmd}");
         loop {
             match self.read_skipping_garbage(deadline, &during)? {
-                None => {
-                    return Err(QmpError::Timeout {
-                        cmd: cmd.to_owned(),
-                        timeout,
-                    })
-                }
+                None => return Err(QmpError::Timeout { cmd: cmd.to_owned(), timeout }),
                 Some(Message::Event(ev)) => self.queue_event(ev),
                 // A reply without id can only be QEMU failing to parse what we sent,
                 // which, with one command in flight, is the current one.
-                Some(Message::Reply { id, result })
-                    if id.is_none() || id.as_ref() == Some(&want) =>
-                {
-                    return result.map_err(|e| QmpError::Command {
-                        cmd: cmd.to_owned(),
-                        class: e.class,
-                        desc: e.desc,
-                    });
+                Some(Message::Reply { id, result }) if id.is_none() || id.as_ref() == Some(&want) => {
+                    return result.map_err(|e| QmpError::Command { cmd: cmd.to_owned(), class: e.class, desc: e.desc });
                 }
                 Some(Message::Reply { id, .. }) => {
                     tracing::debug!(?id, cmd, "dropping reply to an earlier, timed-out command");
@@ -355,29 +295,17 @@ impl Qmp {
         while sent < bytes.len() {
             let now = Instant::now();
             if now >= deadline {
-                return Err(QmpError::Timeout {
-                    cmd: cmd.to_owned(),
-                    timeout,
-                });
+                return Err(QmpError::Timeout { cmd: cmd.to_owned(), timeout });
             }
             self.stream
                 .set_write_timeout(Some(deadline - now))
-                .map_err(|source| QmpError::Send {
-                    cmd: cmd.to_owned(),
-                    source,
-                })?;
+                .map_err(|source| QmpError::Send { cmd: cmd.to_owned(), source })?;
             let rest = &bytes[sent..];
             let res = match fd_pending {
                 Some(pass) => {
                     let fds = [pass];
                     let cmsg = [ControlMessage::ScmRights(&fds)];
-                    sendmsg::<UnixAddr>(
-                        raw,
-                        &[IoSlice::new(rest)],
-                        &cmsg,
-                        MsgFlags::MSG_NOSIGNAL,
-                        None,
-                    )
+                    sendmsg::<UnixAddr>(raw, &[IoSlice::new(rest)], &cmsg, MsgFlags::MSG_NOSIGNAL, None)
                 }
                 None => send(raw, rest, MsgFlags::MSG_NOSIGNAL),
             };
@@ -393,16 +321,9 @@ impl Qmp {
                 Err(Errno::EAGAIN) => {} // write timeout hit; the deadline check decides
                 Err(Errno::EPIPE | Errno::ECONNRESET | Errno::ENOTCONN) => {
                     self.disconnected = true;
-                    return Err(QmpError::Disconnected {
-                        during: format!("sending {cmd}"),
-                    });
+                    return Err(QmpError::Disconnected { during: format!("sending {cmd}") });
                 }
-                Err(e) => {
-                    return Err(QmpError::Send {
-                        cmd: cmd.to_owned(),
-                        source: io::Error::from(e),
-                    })
-                }
+                Err(e) => return Err(QmpError::Send { cmd: cmd.to_owned(), source: io::Error::from(e) }),
             }
         }
         Ok(())
@@ -410,11 +331,7 @@ impl Qmp {
 
     /// Once negotiated, a line that is not JSON is logged and skipped rather than failing
     /// the command in flight: replies are matched by id, so the stream stays usable.
-    fn read_skipping_garbage(
-        &mut self,
-        deadline: Instant,
-        during: &str,
-    ) -> Result<Option<Message>, QmpError> {
+    fn read_skipping_garbage(&mut self, deadline: Instant, during: &str) -> Result<Option<Message>, QmpError> {
         loop {
             match self.read_message(deadline, during)? {
                 Some(Err(garbage)) => tracing::warn!("skipping non-QMP input: {garbage}"),
@@ -426,11 +343,7 @@ impl Qmp {
 
     /// Next message (`Err` inside for a line that is not QMP), or `Ok(None)` once
     /// `deadline` has passed.
-    fn read_message(
-        &mut self,
-        deadline: Instant,
-        during: &str,
-    ) -> Result<Option<Result<Message, String>>, QmpError> {
+    fn read_message(&mut self, deadline: Instant, during: &str) -> Result<Option<Result<Message, String>>, QmpError> {
         loop {
             match self.lines.next_line() {
                 Ok(Some(line)) => match parse_message(&line) {
@@ -442,34 +355,24 @@ impl Qmp {
                 Err(e) => return Ok(Some(Err(format!("message longer than {} bytes", e.limit)))),
             }
             if self.disconnected {
-                return Err(QmpError::Disconnected {
-                    during: during.to_owned(),
-                });
+                return Err(QmpError::Disconnected { during: during.to_owned() });
             }
             let now = Instant::now();
             if now >= deadline {
                 return Ok(None);
             }
-            self.stream
-                .set_read_timeout(Some(deadline - now))
-                .map_err(QmpError::Receive)?;
+            self.stream.set_read_timeout(Some(deadline - now)).map_err(QmpError::Receive)?;
             match self.stream.read(&mut self.chunk) {
                 Ok(0) => {
                     self.disconnected = true;
-                    return Err(QmpError::Disconnected {
-                        during: during.to_owned(),
-                    });
+                    return Err(QmpError::Disconnected { during: during.to_owned() });
                 }
                 Ok(n) => self.lines.push(&self.chunk[..n]),
                 Err(e) => match e.kind() {
-                    io::ErrorKind::WouldBlock
-                    | io::ErrorKind::TimedOut
-                    | io::ErrorKind::Interrupted => {}
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => {}
                     io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
                         self.disconnected = true;
-                        return Err(QmpError::Disconnected {
-                            during: during.to_owned(),
-                        });
+                        return Err(QmpError::Disconnected { during: during.to_owned() });
                     }
                     _ => return Err(QmpError::Receive(e)),
                 },

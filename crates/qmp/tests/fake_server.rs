@@ -23,14 +23,9 @@ struct Peer {
 
 impl Peer {
     fn new(stream: UnixStream) -> Peer {
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let writer = stream.try_clone().unwrap();
-        Peer {
-            reader: BufReader::new(stream),
-            writer,
-        }
+        Peer { reader: BufReader::new(stream), writer }
     }
 
     /// Reads one command; `None` when the client closed.
@@ -84,11 +79,7 @@ impl Fake {
             let (stream, _) = listener.accept().unwrap();
             script(stream);
         });
-        Fake {
-            path,
-            _dir: dir,
-            handle: Some(handle),
-        }
+        Fake { path, _dir: dir, handle: Some(handle) }
     }
 
     fn join(mut self) {
@@ -124,8 +115,7 @@ fn arguments_are_sent() {
         p.reply(&c, json!([]));
     });
     let mut q = Qmp::connect(&fake.path, T).unwrap();
-    q.execute("qom-list-types", Some(json!({"implements": "device"})))
-        .unwrap();
+    q.execute("qom-list-types", Some(json!({"implements": "device"}))).unwrap();
     fake.join();
 }
 
@@ -145,9 +135,7 @@ fn late_reply_and_interleaved_events_are_sorted_out() {
         p.reply(&last, json!({}));
     });
     let mut q = Qmp::connect(&fake.path, T).unwrap();
-    let err = q
-        .execute_timeout("slow", None, Duration::from_millis(200))
-        .unwrap_err();
+    let err = q.execute_timeout("slow", None, Duration::from_millis(200)).unwrap_err();
     assert!(matches!(err, QmpError::Timeout { .. }), "{err:?}");
     assert_eq!(q.execute("next", None).unwrap(), json!("fresh"));
     let evs = q.take_events();
@@ -230,13 +218,8 @@ fn silent_server_times_out() {
     let err = q.execute("query-status", None).unwrap_err();
     let took = t0.elapsed();
     assert!(matches!(err, QmpError::Timeout { .. }), "{err:?}");
-    assert!(
-        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
-        "{took:?}"
-    );
-    let err = q
-        .wait_event("NEVER", Duration::from_millis(100))
-        .unwrap_err();
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(2), "{took:?}");
+    let err = q.wait_event("NEVER", Duration::from_millis(100)).unwrap_err();
     assert!(matches!(err, QmpError::EventTimeout { .. }), "{err:?}");
     tx.send(()).unwrap();
     fake.join();
@@ -275,23 +258,14 @@ fn full_listen_backlog_does_not_hang_connect() {
     use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("busy.sock");
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .unwrap();
+    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
     bind(fd.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
     listen(&fd, Backlog::new(0).unwrap()).unwrap(); // never accepts
     for _ in 0..4 {
         let t0 = Instant::now();
         let err = Qmp::connect(&path, Duration::from_millis(200)).unwrap_err();
         assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
-        assert!(
-            matches!(err, QmpError::Greeting(_) | QmpError::Connect { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, QmpError::Greeting(_) | QmpError::Connect { .. }), "{err:?}");
     }
 }
 
@@ -323,9 +297,7 @@ fn large_reply_in_pieces() {
         let mut p = Peer::new(s);
         p.handshake();
         let c = p.recv().unwrap();
-        let big: Vec<Value> = (0..50_000)
-            .map(|i| json!({"name": format!("t{i}")}))
-            .collect();
+        let big: Vec<Value> = (0..50_000).map(|i| json!({"name": format!("t{i}")})).collect();
         let text = json!({"return": big, "id": c["id"]}).to_string();
         for piece in text.as_bytes().chunks(7001) {
             p.writer.write_all(piece).unwrap();
@@ -349,9 +321,7 @@ fn fd_is_passed_with_command() {
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         let (n, fds) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            let msg =
-                recvmsg::<UnixAddr>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
-                    .unwrap();
+            let msg = recvmsg::<UnixAddr>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).unwrap();
             let mut fds = Vec::new();
             for c in msg.cmsgs().unwrap() {
                 if let ControlMessageOwned::ScmRights(v) = c {
@@ -378,8 +348,7 @@ fn fd_is_passed_with_command() {
     let file = std::fs::File::open(&file_path).unwrap();
     let mut q = Qmp::connect(&fake.path, T).unwrap();
     use std::os::fd::AsFd;
-    q.execute_with_fd("getfd", Some(json!({"fdname": "disk0"})), file.as_fd())
-        .unwrap();
+    q.execute_with_fd("getfd", Some(json!({"fdname": "disk0"})), file.as_fd()).unwrap();
     fake.join();
 }
 

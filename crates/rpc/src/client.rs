@@ -38,7 +38,8 @@ pub struct Client {
 impl Client {
     /// Connects with a timeout on every read and write, so a stuck server fails the caller.
     pub fn connect(path: &Path, timeout: Duration) -> Result<Client, ClientError> {
-        let sock = UnixStream::connect(path).map_err(|err| ClientError::Connect { path: path.display().to_string(), err })?;
+        let sock =
+            UnixStream::connect(path).map_err(|err| ClientError::Connect { path: path.display().to_string(), err })?;
         let set = |s: &UnixStream| -> io::Result<()> {
             s.set_read_timeout(Some(timeout))?;
             s.set_write_timeout(Some(timeout))

@@ -35,7 +35,11 @@ fn wait_fd(fd: i32, events: i16, timeout_ms: i32) -> io::Result<bool> {
     match rc {
         -1 => {
             let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted { Ok(false) } else { Err(e) }
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
         }
         0 => Ok(false),
         _ => Ok(true),
@@ -62,7 +66,14 @@ impl ConsoleStream {
                 libc::tcsetattr(fd, libc::TCSADRAIN, &t);
             }
         }
-        Ok(Arc::new(ConsoleStream { file, proc_, serial, sink, closed: AtomicBool::new(false), started: Mutex::new(false) }))
+        Ok(Arc::new(ConsoleStream {
+            file,
+            proc_,
+            serial,
+            sink,
+            closed: AtomicBool::new(false),
+            started: Mutex::new(false),
+        }))
     }
 
     /// Starts forwarding pty output to the client; idempotent.
@@ -92,7 +103,10 @@ impl ConsoleStream {
             match (&self.file).read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
-                    let m = Message { header: stream_header(self.proc_, self.serial, Status::Continue), body: buf[..n].to_vec() };
+                    let m = Message {
+                        header: stream_header(self.proc_, self.serial, Status::Continue),
+                        body: buf[..n].to_vec(),
+                    };
                     if !(self.sink)(m) {
                         self.closed.store(true, Ordering::Relaxed);
                         return;

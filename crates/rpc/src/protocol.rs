@@ -469,14 +469,23 @@ impl From<&oxvirt_api::DomainInterface> for DomainInterfaceWire {
         DomainInterfaceWire {
             name: i.name.clone(),
             hwaddr: i.hwaddr.clone(),
-            addrs: Array(i.addrs.iter().map(|(kind, addr, prefix)| DomainIpAddr { kind: *kind, addr: addr.clone(), prefix: *prefix }).collect()),
+            addrs: Array(
+                i.addrs
+                    .iter()
+                    .map(|(kind, addr, prefix)| DomainIpAddr { kind: *kind, addr: addr.clone(), prefix: *prefix })
+                    .collect(),
+            ),
         }
     }
 }
 
 impl From<DomainInterfaceWire> for oxvirt_api::DomainInterface {
     fn from(i: DomainInterfaceWire) -> Self {
-        oxvirt_api::DomainInterface { name: i.name, hwaddr: i.hwaddr, addrs: i.addrs.0.into_iter().map(|a| (a.kind, a.addr, a.prefix)).collect() }
+        oxvirt_api::DomainInterface {
+            name: i.name,
+            hwaddr: i.hwaddr,
+            addrs: i.addrs.0.into_iter().map(|a| (a.kind, a.addr, a.prefix)).collect(),
+        }
     }
 }
 

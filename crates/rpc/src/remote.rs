@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use oxvirt_api::{
     flags, ConnectUri, DomainEvent, DomainEventCallback, DomainEventKind, DomainInfo, DomainRef, DomainState, Driver,
-    DriverFactory, Error, ErrorCode, ErrorDomain, NetworkRef, NodeDevRef, NodeInfo, PoolInfo, PoolRef, PoolState, Result,
-    SecurityLabel, SecurityModel, Transport, VolInfo, VolRef,
+    DriverFactory, Error, ErrorCode, ErrorDomain, NetworkRef, NodeDevRef, NodeInfo, PoolInfo, PoolRef, PoolState,
+    Result, SecurityLabel, SecurityModel, Transport, VolInfo, VolRef,
 };
 use uuid::Uuid;
 
@@ -46,8 +46,21 @@ const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// URI query parameters meant for the remote driver itself, not for the daemon's driver.
 const TRANSPORT_PARAMS: &[&str] = &[
-    "name", "socket", "mode", "proxy", "command", "netcat", "keyfile", "no_verify", "no_tty", "pkipath",
-    "known_hosts", "known_hosts_verify", "sshauth", "tls_priority", "auth",
+    "name",
+    "socket",
+    "mode",
+    "proxy",
+    "command",
+    "netcat",
+    "keyfile",
+    "no_verify",
+    "no_tty",
+    "pkipath",
+    "known_hosts",
+    "known_hosts_verify",
+    "sshauth",
+    "tls_priority",
+    "auth",
 ];
 
 fn rpc_err(code: ErrorCode, msg: impl Into<String>) -> Error {
@@ -216,10 +229,16 @@ impl RemoteDriver {
             return Err(Error::new(
                 ErrorCode::AuthFailed,
                 ErrorDomain::Rpc,
-                format!("authentication failed: the daemon requires {:?}, which this client does not support", auth.types.0),
+                format!(
+                    "authentication failed: the daemon requires {:?}, which this client does not support",
+                    auth.types.0
+                ),
             ));
         }
-        self.call::<_, ()>(procs::CONNECT_OPEN, &ConnectOpenArgs { name: name.map(str::to_string), flags: open_flags })?;
+        self.call::<_, ()>(
+            procs::CONNECT_OPEN,
+            &ConnectOpenArgs { name: name.map(str::to_string), flags: open_flags },
+        )?;
         // Ask the daemon to ping us when idle; the reader thread answers, so a quiet connection
         // stays up and a dead client is noticed by the daemon.
         let _: Result<SupportsFeatureRet> =
@@ -267,7 +286,11 @@ impl RemoteDriver {
                 forget();
                 return Err(rpc_err(
                     ErrorCode::OperationTimeout,
-                    format!("Timed out during operation: no reply to {} within {}s", proc_name(proc_), timeout.as_secs()),
+                    format!(
+                        "Timed out during operation: no reply to {} within {}s",
+                        proc_name(proc_),
+                        timeout.as_secs()
+                    ),
                 ));
             }
             Err(RecvTimeoutError::Disconnected) => return Err(closed_err()),
@@ -329,7 +352,8 @@ fn read_loop(mut sock: Box<dyn Read + Send>, shared: Arc<Shared>) {
         }
         match h.mtype {
             MessageType::Reply => {
-                let tx = shared.pending.lock().unwrap_or_else(|e| e.into_inner()).as_mut().and_then(|p| p.remove(&h.serial));
+                let tx =
+                    shared.pending.lock().unwrap_or_else(|e| e.into_inner()).as_mut().and_then(|p| p.remove(&h.serial));
                 if let Some(tx) = tx {
                     let _ = tx.try_send(Ok(m));
                 }
@@ -518,11 +542,14 @@ impl Driver for RemoteDriver {
         };
         let a = DomainRestoreFlagsArgs { from: path.into(), dxml: dxml.map(str::to_string), flags };
         self.call::<_, ()>(procs::DOMAIN_RESTORE_FLAGS, &a)?;
-        let uuid = uuid.ok_or_else(|| Error::internal(format!("restored '{path}', but its image names no domain UUID")))?;
+        let uuid =
+            uuid.ok_or_else(|| Error::internal(format!("restored '{path}', but its image names no domain UUID")))?;
         self.lookup_domain_by_uuid(&uuid)
     }
     fn domain_save_image_xml(&self, path: &str, flags: u32) -> Result<String> {
-        Ok(self.call::<_, StringRet>(procs::DOMAIN_SAVE_IMAGE_GET_XML_DESC, &StringFlagsArgs { s: path.into(), flags })?.s)
+        Ok(self
+            .call::<_, StringRet>(procs::DOMAIN_SAVE_IMAGE_GET_XML_DESC, &StringFlagsArgs { s: path.into(), flags })?
+            .s)
     }
     fn domain_managed_save(&self, d: &DomainRef, flags: u32) -> Result<()> {
         self.dom_flags(procs::DOMAIN_MANAGED_SAVE, d, flags)
@@ -600,25 +627,52 @@ impl Driver for RemoteDriver {
     fn domain_set_vcpus(&self, d: &DomainRef, count: u32, flags: u32) -> Result<()> {
         self.call(procs::DOMAIN_SET_VCPUS_FLAGS, &DomainSetVcpusFlagsArgs { dom: d.into(), nvcpus: count, flags })
     }
-    fn domain_set_interface_parameters(&self, d: &DomainRef, device: &str, params: &[(String, oxvirt_api::TypedParam)], flags: u32) -> Result<()> {
+    fn domain_set_interface_parameters(
+        &self,
+        d: &DomainRef,
+        device: &str,
+        params: &[(String, oxvirt_api::TypedParam)],
+        flags: u32,
+    ) -> Result<()> {
         let params = params.iter().map(|(k, v)| RemoteTypedParam { field: k.clone(), value: v.into() }).collect();
-        let args = DomainSetInterfaceParametersArgs { dom: d.into(), device: device.to_string(), params: crate::xdr::Array(params), flags };
+        let args = DomainSetInterfaceParametersArgs {
+            dom: d.into(),
+            device: device.to_string(),
+            params: crate::xdr::Array(params),
+            flags,
+        };
         self.call(procs::DOMAIN_SET_INTERFACE_PARAMETERS, &args)
     }
-    fn domain_get_interface_parameters(&self, d: &DomainRef, device: &str, flags: u32) -> Result<Vec<(String, oxvirt_api::TypedParam)>> {
+    fn domain_get_interface_parameters(
+        &self,
+        d: &DomainRef,
+        device: &str,
+        flags: u32,
+    ) -> Result<Vec<(String, oxvirt_api::TypedParam)>> {
         // How many there are, then all of them (libvirt's two steps).
-        let ask = |nparams: i32| DomainGetInterfaceParametersArgs { dom: d.into(), device: device.to_string(), nparams, flags };
+        let ask = |nparams: i32| DomainGetInterfaceParametersArgs {
+            dom: d.into(),
+            device: device.to_string(),
+            nparams,
+            flags,
+        };
         let count: DomainGetInterfaceParametersRet = self.call(procs::DOMAIN_GET_INTERFACE_PARAMETERS, &ask(0))?;
         if count.nparams <= 0 {
             return Ok(Vec::new());
         }
-        let r: DomainGetInterfaceParametersRet = self.call(procs::DOMAIN_GET_INTERFACE_PARAMETERS, &ask(count.nparams))?;
+        let r: DomainGetInterfaceParametersRet =
+            self.call(procs::DOMAIN_GET_INTERFACE_PARAMETERS, &ask(count.nparams))?;
         Ok(r.params.0.iter().map(|p| (p.field.clone(), (&p.value).into())).collect())
     }
     fn domain_stats(&self, d: &DomainRef, stats: u32) -> Result<Vec<(String, oxvirt_api::TypedParam)>> {
         let args = GetAllDomainStatsArgs { doms: crate::xdr::Array(vec![d.into()]), stats, flags: 0 };
         let r: GetAllDomainStatsRet = self.call(procs::CONNECT_GET_ALL_DOMAIN_STATS, &args)?;
-        Ok(r.stats.0.into_iter().next().map(|rec| rec.params.0.iter().map(|p| (p.field.clone(), (&p.value).into())).collect()).unwrap_or_default())
+        Ok(r.stats
+            .0
+            .into_iter()
+            .next()
+            .map(|rec| rec.params.0.iter().map(|p| (p.field.clone(), (&p.value).into())).collect())
+            .unwrap_or_default())
     }
     fn domain_snapshot_count(&self, d: &DomainRef) -> Result<u32> {
         let r: IntRet = self.dom_flags(procs::DOMAIN_SNAPSHOT_NUM, d, 0)?;
@@ -664,7 +718,15 @@ impl Driver for RemoteDriver {
     fn network_set_autostart(&self, n: &NetworkRef, on: bool) -> Result<()> {
         self.call(procs::NETWORK_SET_AUTOSTART, &NetIntArgs { net: n.into(), value: on as i32 })
     }
-    fn network_update(&self, n: &NetworkRef, command: u32, section: u32, parent_index: i32, xml: &str, flags: u32) -> Result<()> {
+    fn network_update(
+        &self,
+        n: &NetworkRef,
+        command: u32,
+        section: u32,
+        parent_index: i32,
+        xml: &str,
+        flags: u32,
+    ) -> Result<()> {
         // Our server, like libvirt >= 1.0.5, advertises NETWORK_UPDATE_HAS_CORRECT_ORDER: no swap.
         let args = NetworkUpdateArgs { net: n.into(), command, section, parent_index, xml: xml.to_string(), flags };
         self.call(procs::NETWORK_UPDATE, &args)
@@ -753,7 +815,8 @@ impl Driver for RemoteDriver {
         Ok(r.vols.0.iter().map(vol_ref).collect())
     }
     fn lookup_volume_by_name(&self, p: &PoolRef, name: &str) -> Result<VolRef> {
-        let r: VolRet = self.call(procs::STORAGE_VOL_LOOKUP_BY_NAME, &VolLookupByNameArgs { pool: p.into(), name: name.into() })?;
+        let r: VolRet =
+            self.call(procs::STORAGE_VOL_LOOKUP_BY_NAME, &VolLookupByNameArgs { pool: p.into(), name: name.into() })?;
         Ok(vol_ref(&r.vol))
     }
     fn lookup_volume_by_key(&self, key: &str) -> Result<VolRef> {
@@ -763,7 +826,8 @@ impl Driver for RemoteDriver {
         Ok(vol_ref(&self.call::<_, VolRet>(procs::STORAGE_VOL_LOOKUP_BY_PATH, &StringArgs { s: path.into() })?.vol))
     }
     fn volume_create_xml(&self, p: &PoolRef, xml: &str, flags: u32) -> Result<VolRef> {
-        let r: VolRet = self.call(procs::STORAGE_VOL_CREATE_XML, &VolCreateXmlArgs { pool: p.into(), xml: xml.into(), flags })?;
+        let r: VolRet =
+            self.call(procs::STORAGE_VOL_CREATE_XML, &VolCreateXmlArgs { pool: p.into(), xml: xml.into(), flags })?;
         Ok(vol_ref(&r.vol))
     }
     fn volume_delete(&self, v: &VolRef, flags: u32) -> Result<()> {
@@ -790,15 +854,22 @@ impl Driver for RemoteDriver {
         Ok(NodeDevRef { name: r.dev.name })
     }
     fn node_device_xml(&self, dev: &NodeDevRef) -> Result<String> {
-        Ok(self.call::<_, StringRet>(procs::NODE_DEVICE_GET_XML_DESC, &StringFlagsArgs { s: dev.name.clone(), flags: 0 })?.s)
+        Ok(self
+            .call::<_, StringRet>(procs::NODE_DEVICE_GET_XML_DESC, &StringFlagsArgs { s: dev.name.clone(), flags: 0 })?
+            .s)
     }
     fn node_device_caps(&self, dev: &NodeDevRef) -> Result<Vec<String>> {
         let n: IntRet = self.call(procs::NODE_DEVICE_NUM_OF_CAPS, &StringArgs { s: dev.name.clone() })?;
-        let a = NodeDeviceListCapsArgs { name: dev.name.clone(), maxnames: n.value.clamp(0, NODE_DEVICE_CAPS_LIST_MAX as i32) };
+        let a = NodeDeviceListCapsArgs {
+            name: dev.name.clone(),
+            maxnames: n.value.clamp(0, NODE_DEVICE_CAPS_LIST_MAX as i32),
+        };
         Ok(self.call::<_, NodeDeviceListCapsRet>(procs::NODE_DEVICE_LIST_CAPS, &a)?.names.0)
     }
     fn node_device_parent(&self, dev: &NodeDevRef) -> Result<Option<String>> {
-        Ok(self.call::<_, NodeDeviceGetParentRet>(procs::NODE_DEVICE_GET_PARENT, &StringArgs { s: dev.name.clone() })?.parent)
+        Ok(self
+            .call::<_, NodeDeviceGetParentRet>(procs::NODE_DEVICE_GET_PARENT, &StringArgs { s: dev.name.clone() })?
+            .parent)
     }
 
     fn domain_event_register(&self, d: Option<&DomainRef>, cb: DomainEventCallback) -> Result<i32> {
@@ -843,7 +914,9 @@ impl RemoteDriver {
                     }
                 }
             })
-            .map_err(|e| Error::new(ErrorCode::SystemError, ErrorDomain::Rpc, format!("starting the event thread: {e}")))?;
+            .map_err(|e| {
+                Error::new(ErrorCode::SystemError, ErrorDomain::Rpc, format!("starting the event thread: {e}"))
+            })?;
         *slot = Some(tx);
         Ok(())
     }
@@ -858,8 +931,12 @@ pub fn server_name(uri: &ConnectUri) -> Option<String> {
     if uri.driver == "remote" {
         return None;
     }
-    let rest: Vec<String> =
-        uri.query.iter().filter(|(k, _)| !TRANSPORT_PARAMS.contains(&k.as_str())).map(|(k, v)| format!("{k}={v}")).collect();
+    let rest: Vec<String> = uri
+        .query
+        .iter()
+        .filter(|(k, _)| !TRANSPORT_PARAMS.contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     let mut s = format!("{}://{}", uri.driver, uri.path);
     if !rest.is_empty() {
         s.push('?');
@@ -870,7 +947,10 @@ pub fn server_name(uri: &ConnectUri) -> Option<String> {
 
 /// Where oxvirtd's sockets are: `$OXVIRT_SOCKET_DIR`, else `/run/oxvirt`.
 pub fn socket_dir() -> PathBuf {
-    std::env::var_os(SOCKET_DIR_ENV).filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| DEFAULT_SOCKET_DIR.into())
+    std::env::var_os(SOCKET_DIR_ENV)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| DEFAULT_SOCKET_DIR.into())
 }
 
 fn ro_suffix(flags: u32) -> &'static str {
@@ -900,7 +980,10 @@ impl DriverFactory for RemoteDriverFactory {
             Error::new(
                 ErrorCode::NoConnect,
                 ErrorDomain::Remote,
-                format!("no daemon answers at {}", socket_dir().join(format!("oxvirt-sock{}", ro_suffix(flags))).display()),
+                format!(
+                    "no daemon answers at {}",
+                    socket_dir().join(format!("oxvirt-sock{}", ro_suffix(flags))).display()
+                ),
             )
         })
     }
@@ -949,7 +1032,9 @@ impl DriverFactory for RemoteDriverFactory {
                         return Ok(None);
                     }
                 };
-                match Wire::unix(sock).and_then(|w| RemoteDriver::over(w, server_name(uri).as_deref(), uri.as_str(), flags)) {
+                match Wire::unix(sock)
+                    .and_then(|w| RemoteDriver::over(w, server_name(uri).as_deref(), uri.as_str(), flags))
+                {
                     Ok(d) => Ok(Some(Arc::new(d))),
                     // The daemon dropped us before answering (e.g. it refuses our user): serve
                     // in-process instead. An error the daemon sent stands.
@@ -989,7 +1074,11 @@ fn tls_error(e: TlsError) -> Error {
 fn tcp_connect(host: &str, port: u16) -> Result<TcpStream> {
     let name = host.trim_start_matches('[').trim_end_matches(']');
     let fail = |e: io::Error| {
-        Error::new(ErrorCode::SystemError, ErrorDomain::Rpc, format!("unable to connect to server at '{host}:{port}': {e}"))
+        Error::new(
+            ErrorCode::SystemError,
+            ErrorDomain::Rpc,
+            format!("unable to connect to server at '{host}:{port}': {e}"),
+        )
     };
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
     for a in (name, port).to_socket_addrs().map_err(fail)? {
@@ -1071,7 +1160,10 @@ mod tests {
     #[test]
     fn uuid_from_definition() {
         let u = "6695eb01-f6a4-8304-79aa-97f2502e193f";
-        assert_eq!(uuid_in_xml(&format!("<domain><name>x</name><uuid> {u} </uuid></domain>")), Some(Uuid::parse_str(u).unwrap()));
+        assert_eq!(
+            uuid_in_xml(&format!("<domain><name>x</name><uuid> {u} </uuid></domain>")),
+            Some(Uuid::parse_str(u).unwrap())
+        );
         assert_eq!(uuid_in_xml("<domain/>"), None);
     }
 }

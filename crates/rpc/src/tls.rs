@@ -70,7 +70,11 @@ fn read_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'sta
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::ReadPem { what: "private key", path: path.into(), msg: e.to_string() })
+    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::ReadPem {
+        what: "private key",
+        path: path.into(),
+        msg: e.to_string(),
+    })
 }
 
 fn roots(ca_file: &Path) -> Result<Arc<RootCertStore>, TlsError> {
@@ -124,15 +128,14 @@ impl TlsAcceptor {
         let parsed = ParsedCertificate::try_from(&certs[0])
             .map_err(|e| TlsError::Credentials(format!("server certificate '{}': {e}", cfg.cert_file.display())))?;
         let algs = provider().signature_verification_algorithms.all;
-        rustls::client::verify_server_cert_signed_by_trust_anchor(&parsed, &roots, &certs[1..], UnixTime::now(), algs).map_err(
-            |e| {
+        rustls::client::verify_server_cert_signed_by_trust_anchor(&parsed, &roots, &certs[1..], UnixTime::now(), algs)
+            .map_err(|e| {
                 TlsError::Credentials(format!(
                     "our own certificate '{}' failed validation against '{}': {e}",
                     cfg.cert_file.display(),
                     cfg.ca_file.display()
                 ))
-            },
-        )?;
+            })?;
         let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider())
             .build()
             .map_err(|e| TlsError::Credentials(format!("client verifier: {e}")))?;
@@ -142,7 +145,11 @@ impl TlsAcceptor {
             .with_client_cert_verifier(verifier)
             .with_single_cert(certs, key)
             .map_err(|e| {
-                TlsError::Credentials(format!("server certificate '{}' and key '{}': {e}", cfg.cert_file.display(), cfg.key_file.display()))
+                TlsError::Credentials(format!(
+                    "server certificate '{}' and key '{}': {e}",
+                    cfg.cert_file.display(),
+                    cfg.key_file.display()
+                ))
             })?;
         // Every connection authenticates afresh with its certificate: no resumption.
         config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
@@ -361,7 +368,8 @@ pub fn connect_tls(host: &str, port: u16, cfg: &TlsClientConfig) -> Result<TlsSt
     let name_str = host.trim_start_matches('[').trim_end_matches(']');
     let name = ServerName::try_from(name_str.to_string()).map_err(|_| TlsError::ServerName(host.into()))?;
     let addr = format!("{host}:{port}");
-    let addrs: Vec<_> = (name_str, port).to_socket_addrs().map_err(|err| TlsError::Connect { addr: addr.clone(), err })?.collect();
+    let addrs: Vec<_> =
+        (name_str, port).to_socket_addrs().map_err(|err| TlsError::Connect { addr: addr.clone(), err })?.collect();
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
     let mut sock = None;
     for a in addrs {

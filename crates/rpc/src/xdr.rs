@@ -231,7 +231,11 @@ impl<T: Xdr> Xdr for Option<T> {
         }
     }
     fn decode(r: &mut Reader) -> Result<Self, XdrError> {
-        if bool::decode(r)? { Ok(Some(T::decode(r)?)) } else { Ok(None) }
+        if bool::decode(r)? {
+            Ok(Some(T::decode(r)?))
+        } else {
+            Ok(None)
+        }
     }
 }
 

@@ -40,7 +40,8 @@ impl Driver for PtyDriver {
 fn openpty() -> (OwnedFd, OwnedFd, String) {
     let (mut master, mut slave) = (0, 0);
     // SAFETY: openpty writes two fds into the given ints; name, termios and winsize may be null.
-    let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    let rc =
+        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
     assert_eq!(rc, 0);
     let name = std::fs::read_link(format!("/proc/self/fd/{slave}")).unwrap().display().to_string();
     // SAFETY: the fds were just returned by openpty and are owned by nobody else.
@@ -62,7 +63,14 @@ fn console_bytes_flow_both_ways() {
     let s = Session::new(SessionConfig::default(), sink);
     // The session normally opens by URI; install the fake driver through the test hook.
     s.set_connection(Connect::from_driver(driver, false));
-    let h = |mtype, status, serial| Header { prog: REMOTE_PROGRAM, vers: REMOTE_VERSION, proc_: procs::DOMAIN_OPEN_CONSOLE, mtype, serial, status };
+    let h = |mtype, status, serial| Header {
+        prog: REMOTE_PROGRAM,
+        vers: REMOTE_VERSION,
+        proc_: procs::DOMAIN_OPEN_CONSOLE,
+        mtype,
+        serial,
+        status,
+    };
     let args = OpenConsoleArgs { dom: (&dom).into(), dev_name: None, flags: 0 };
     s.handle(Message { header: h(MessageType::Call, Status::Ok, 42), body: xdr::to_bytes(&args) });
     assert_eq!(out.lock().unwrap()[0].header, h(MessageType::Reply, Status::Ok, 42));

@@ -75,7 +75,13 @@ fn session() -> (Session, Arc<Mutex<Vec<Message>>>) {
         o.lock().unwrap().push(m);
         true
     });
-    (Session::new(SessionConfig { readonly: false, default_uri: Some("test:///default".into()), ..Default::default() }, sink), out)
+    (
+        Session::new(
+            SessionConfig { readonly: false, default_uri: Some("test:///default".into()), ..Default::default() },
+            sink,
+        ),
+        out,
+    )
 }
 
 proptest! {
@@ -126,8 +132,12 @@ proptest! {
 fn unknown_procedure_is_an_rpc_error_clients_map_to_no_support() {
     let (s, out) = session();
     let h = oxvirt_rpc::Header {
-        prog: REMOTE_PROGRAM, vers: REMOTE_VERSION, proc_: 9999,
-        mtype: oxvirt_rpc::MessageType::Call, serial: 5, status: oxvirt_rpc::Status::Ok,
+        prog: REMOTE_PROGRAM,
+        vers: REMOTE_VERSION,
+        proc_: 9999,
+        mtype: oxvirt_rpc::MessageType::Call,
+        serial: 5,
+        status: oxvirt_rpc::Status::Ok,
     };
     s.handle(Message { header: h, body: vec![] });
     let replies = out.lock().unwrap();

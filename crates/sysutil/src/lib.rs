@@ -16,18 +16,10 @@ use std::time::Duration;
 /// loses neither: temp file in the same directory, fsync, rename, fsync the directory.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -59,13 +51,7 @@ pub struct FileLock {
 
 impl FileLock {
     fn open(path: &Path) -> io::Result<File> {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)
     }
 
     /// `Ok(None)` if another open file description holds the lock now.
@@ -107,22 +93,20 @@ impl FileLock {
             return Err(timed_out());
         }
         let (tx, rx) = mpsc::sync_channel::<io::Result<File>>(1);
-        std::thread::Builder::new()
-            .name("flock-wait".into())
-            .spawn(move || {
-                let r = loop {
-                    // SAFETY: flock on a valid open descriptor owned by this closure; no memory is passed.
-                    if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-                        break Ok(file);
-                    }
-                    let err = io::Error::last_os_error();
-                    if err.kind() != io::ErrorKind::Interrupted {
-                        break Err(err);
-                    }
-                };
-                // Nobody listening any more: the file (and so the lock) is dropped with the channel.
-                let _ = tx.send(r);
-            })?;
+        std::thread::Builder::new().name("flock-wait".into()).spawn(move || {
+            let r = loop {
+                // SAFETY: flock on a valid open descriptor owned by this closure; no memory is passed.
+                if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+                    break Ok(file);
+                }
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::Interrupted {
+                    break Err(err);
+                }
+            };
+            // Nobody listening any more: the file (and so the lock) is dropped with the channel.
+            let _ = tx.send(r);
+        })?;
         match rx.recv_timeout(timeout) {
             Ok(r) => r.map(|file| FileLock { file }),
             Err(mpsc::RecvTimeoutError::Timeout) => Err(timed_out()),
@@ -163,16 +147,10 @@ mod tests {
         write_atomic(&p, b"one", 0o600).unwrap();
         write_atomic(&p, b"two", 0o600).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(
-            fs::read_dir(d.path()).unwrap().count(),
-            1,
-            "no temp files left"
-        );
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1, "no temp files left");
         let l = d.path().join("lock");
         let held = FileLock::acquire(&l, Duration::from_secs(1)).unwrap();
-        let e = FileLock::acquire(&l, Duration::from_millis(50))
-            .err()
-            .unwrap();
+        let e = FileLock::acquire(&l, Duration::from_millis(50)).err().unwrap();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         assert!(FileLock::try_acquire(&l).unwrap().is_none());
         assert!(FileLock::try_acquire_shared(&l).unwrap().is_none());

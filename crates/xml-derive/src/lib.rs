@@ -65,11 +65,8 @@ fn field_spec(field: &syn::Field) -> syn::Result<FieldSpec> {
             continue;
         }
         attr.parse_nested_meta(|meta| {
-            let key = meta
-                .path
-                .get_ident()
-                .map(|i| i.to_string())
-                .ok_or_else(|| meta.error("expected an identifier"))?;
+            let key =
+                meta.path.get_ident().map(|i| i.to_string()).ok_or_else(|| meta.error("expected an identifier"))?;
             let mut set = |k: Kind| -> syn::Result<()> {
                 if kind.is_some() {
                     return Err(meta.error("only one of attr/child/child_text/flag/text/flatten/skip"));

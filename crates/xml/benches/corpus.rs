@@ -58,6 +58,9 @@ fn main() {
         bytes as f64 / (1 << 20) as f64 / p.as_secs_f64(),
         p.as_secs_f64() * 1e6 / files.len() as f64
     );
-    println!("  format median {:>8.2} ms  ({:.1} µs/file)", f.as_secs_f64() * 1e3, f.as_secs_f64() * 1e6 / files.len() as f64);
-
+    println!(
+        "  format median {:>8.2} ms  ({:.1} µs/file)",
+        f.as_secs_f64() * 1e3,
+        f.as_secs_f64() * 1e6 / files.len() as f64
+    );
 }

@@ -15,7 +15,9 @@ fn main() {
     let all = args.iter().any(|a| a == "--all");
     let out_dir = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).map(std::path::PathBuf::from);
     let mut files: Vec<_> = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "xml")).collect(),
+        Ok(rd) => {
+            rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "xml")).collect()
+        }
         Err(e) => {
             eprintln!("cannot read {dir}: {e}");
             std::process::exit(2);

@@ -779,7 +779,10 @@ mod tests {
             <devices><disk supported='yes'><enum name='bus'><value>virtio</value></enum></disk></devices>
             <features><sev supported='no'/></features></domainCapabilities>";
         let d = DomainCapabilities::from_xml_str(xml).unwrap();
-        assert_eq!(d.devices.as_ref().and_then(|x| x.disk.as_ref()).map(|x| x.values("bus").to_vec()), Some(vec!["virtio".to_string()]));
+        assert_eq!(
+            d.devices.as_ref().and_then(|x| x.disk.as_ref()).map(|x| x.values("bus").to_vec()),
+            Some(vec!["virtio".to_string()])
+        );
         assert_eq!(d.cpu_mode("custom").map(|m| m.models.len()), Some(1));
         let out = d.to_xml_string();
         assert_eq!(DomainCapabilities::from_xml_str(&out).unwrap(), d);

@@ -247,7 +247,12 @@ pub struct Ctx {
 
 impl Ctx {
     fn new(opts: ParseOptions) -> Self {
-        Ctx { validate: opts.validate, warnings: RefCell::new(Vec::new()), dropped: Cell::new(0), lines: OnceCell::new() }
+        Ctx {
+            validate: opts.validate,
+            warnings: RefCell::new(Vec::new()),
+            dropped: Cell::new(0),
+            lines: OnceCell::new(),
+        }
     }
 
     fn warn(&self, what: impl FnOnce() -> (Location, String)) {
@@ -270,7 +275,9 @@ impl Ctx {
 
     fn pos(&self, input: &str, byte: usize) -> (u32, u32) {
         let lines = self.lines.get_or_init(|| {
-            std::iter::once(0).chain(input.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1)).collect()
+            std::iter::once(0)
+                .chain(input.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1))
+                .collect()
         });
         let line = lines.partition_point(|&s| s <= byte).max(1);
         let start = lines[line - 1];
@@ -358,18 +365,14 @@ impl<'a, 'i> El<'a, 'i> {
     pub fn attr_opt<T: XmlValue>(&mut self, name: &str) -> Result<Option<T>, XmlError> {
         match self.take_attr_idx(name) {
             None => Ok(None),
-            Some((idx, value)) => T::from_xml_value(value.trim()).map(Some).map_err(|reason| XmlError::InvalidAttribute {
-                at: self.attr_location(idx),
-                attr: name.to_string(),
-                value,
-                reason,
+            Some((idx, value)) => T::from_xml_value(value.trim()).map(Some).map_err(|reason| {
+                XmlError::InvalidAttribute { at: self.attr_location(idx), attr: name.to_string(), value, reason }
             }),
         }
     }
 
     pub fn attr_req<T: XmlValue>(&mut self, name: &str) -> Result<T, XmlError> {
-        self.attr_opt(name)?
-            .ok_or_else(|| XmlError::MissingAttribute { at: self.location(), attr: name.to_string() })
+        self.attr_opt(name)?.ok_or_else(|| XmlError::MissingAttribute { at: self.location(), attr: name.to_string() })
     }
 
     fn matches(node: &roxmltree::Node, name: &str) -> bool {
@@ -453,8 +456,7 @@ impl<'a, 'i> El<'a, 'i> {
     }
 
     pub fn child_req<T: FromXml>(&mut self, name: &str) -> Result<T, XmlError> {
-        self.child_opt(name)?
-            .ok_or_else(|| XmlError::MissingElement { at: self.location(), element: name.to_string() })
+        self.child_opt(name)?.ok_or_else(|| XmlError::MissingElement { at: self.location(), element: name.to_string() })
     }
 
     pub fn child_vec<T: FromXml>(&mut self, name: &str) -> Result<Vec<T>, XmlError> {
@@ -474,9 +476,11 @@ impl<'a, 'i> El<'a, 'i> {
                 match v {
                     Some(v) => Ok(Some(v)),
                     // An empty element is an empty string where that is a valid value.
-                    None => T::from_xml_value("")
-                        .map(Some)
-                        .map_err(|reason| XmlError::InvalidText { at: c.location(), value: String::new(), reason }),
+                    None => T::from_xml_value("").map(Some).map_err(|reason| XmlError::InvalidText {
+                        at: c.location(),
+                        value: String::new(),
+                        reason,
+                    }),
                 }
             }
         }
@@ -517,17 +521,22 @@ impl<'a, 'i> El<'a, 'i> {
     pub fn text_opt<T: XmlValue>(&mut self) -> Result<Option<T>, XmlError> {
         match self.take_text() {
             None => Ok(None),
-            Some(t) => T::from_xml_value(&t)
-                .map(Some)
-                .map_err(|reason| XmlError::InvalidText { at: self.location(), value: t, reason }),
+            Some(t) => T::from_xml_value(&t).map(Some).map_err(|reason| XmlError::InvalidText {
+                at: self.location(),
+                value: t,
+                reason,
+            }),
         }
     }
 
     pub fn text_req<T: XmlValue>(&mut self) -> Result<T, XmlError> {
         match self.text_opt()? {
             Some(v) => Ok(v),
-            None => T::from_xml_value("")
-                .map_err(|reason| XmlError::InvalidText { at: self.location(), value: String::new(), reason }),
+            None => T::from_xml_value("").map_err(|reason| XmlError::InvalidText {
+                at: self.location(),
+                value: String::new(),
+                reason,
+            }),
         }
     }
 
@@ -584,7 +593,8 @@ impl<'a, 'i> El<'a, 'i> {
             }
         }
         if !self.text_used {
-            let stray = self.node.children().filter(|n| n.is_text()).filter_map(|n| n.text()).any(|t| !t.trim().is_empty());
+            let stray =
+                self.node.children().filter(|n| n.is_text()).filter_map(|n| n.text()).any(|t| !t.trim().is_empty());
             if stray {
                 self.unknown(|| (self.location(), "unexpected text content".to_string()))?;
             }
@@ -759,7 +769,10 @@ impl Writer {
                     .collect();
                 let end = if self.out.as_bytes()[end] == b' ' {
                     // after the root's attributes
-                    self.out.find(['>']).map(|e| if self.out.as_bytes()[e - 1] == b'/' { e - 1 } else { e }).unwrap_or(end)
+                    self.out
+                        .find(['>'])
+                        .map(|e| if self.out.as_bytes()[e - 1] == b'/' { e - 1 } else { e })
+                        .unwrap_or(end)
                 } else {
                     end
                 };

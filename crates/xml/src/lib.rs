@@ -17,8 +17,8 @@ pub mod units;
 pub mod values;
 
 pub use crate::core::{
-    parse_document, parse_element, root_name, Diagnostic, El, Empty, FromXml, Location, ParseOptions, RawXml, RuleClass, ToXml, Writer, XmlDocument,
-    XmlError, XmlValue,
+    parse_document, parse_element, root_name, Diagnostic, El, Empty, FromXml, Location, ParseOptions, RawXml,
+    RuleClass, ToXml, Writer, XmlDocument, XmlError, XmlValue,
 };
 pub use limits::{parse_tree, Limits};
 pub use oxvirt_xml_derive::{Xml, XmlValue};

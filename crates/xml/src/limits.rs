@@ -188,7 +188,11 @@ pub fn check(xml: &str, limits: &Limits) -> Result<(), XmlError> {
                     b'=' => {
                         attrs += 1;
                         if attrs > limits.max_attributes {
-                            return Err(refuse(xml, j, format!("more than {} attributes on one element", limits.max_attributes)));
+                            return Err(refuse(
+                                xml,
+                                j,
+                                format!("more than {} attributes on one element", limits.max_attributes),
+                            ));
                         }
                         count(&mut nodes, 1, j)?;
                         // `xmlns=` or `xmlns:p=`: a namespace declaration.

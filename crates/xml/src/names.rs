@@ -136,7 +136,9 @@ mod tests {
 
     #[test]
     fn accepted() {
-        for n in ["vm1", "My VM", "a.b", "...", ".hidden", "a-b_c", "déjà-vu", "日本", "x".repeat(MAX_NAME_BYTES).as_str()] {
+        for n in
+            ["vm1", "My VM", "a.b", "...", ".hidden", "a-b_c", "déjà-vu", "日本", "x".repeat(MAX_NAME_BYTES).as_str()]
+        {
             check(Kind::Domain, n).unwrap_or_else(|e| panic!("{n:?}: {e}"));
         }
     }
@@ -170,7 +172,10 @@ mod tests {
             "volume name '..' is not allowed (it names a directory)"
         );
         let e = check_at(Kind::Network, "a\u{202e}", "/network/name").unwrap_err();
-        assert_eq!(e.to_string(), "/network/name: network name 'aU+202E' must not contain the bidirectional control character U+202E");
+        assert_eq!(
+            e.to_string(),
+            "/network/name: network name 'aU+202E' must not contain the bidirectional control character U+202E"
+        );
         assert_eq!(e.class(), crate::RuleClass::Xml);
     }
 }

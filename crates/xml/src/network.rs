@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::domain::Address;
-use crate::{MacAddr, RawXml, Xml, XmlDocument, XmlError, XmlValue, YesNo, OnOff};
+use crate::{MacAddr, OnOff, RawXml, Xml, XmlDocument, XmlError, XmlValue, YesNo};
 
 #[derive(Debug, Clone, PartialEq, Default, Xml)]
 pub struct Network {
@@ -820,13 +820,20 @@ impl Network {
             }
             let bridge_ok = matches!(f.mode(), ForwardMode::Nat | ForwardMode::Route | ForwardMode::Open);
             if !bridge_ok && self.bridge.as_ref().is_some_and(|b| b.stp.is_some() || b.delay.is_some()) {
-                return Err(invalid("/network/bridge", format!("bridge stp/delay are not used with forward mode '{}'", f.mode())));
+                return Err(invalid(
+                    "/network/bridge",
+                    format!("bridge stp/delay are not used with forward mode '{}'", f.mode()),
+                ));
             }
         }
         if let Some(dns) = &self.dns {
-            let has_content = !dns.forwarders.is_empty() || !dns.txts.is_empty() || !dns.srvs.is_empty() || !dns.hosts.is_empty();
+            let has_content =
+                !dns.forwarders.is_empty() || !dns.txts.is_empty() || !dns.srvs.is_empty() || !dns.hosts.is_empty();
             if dns.enable == Some(YesNo::No) && (has_content || dns.forward_plain_names.is_some()) {
-                return Err(invalid("/network/dns", "DNS is disabled (enable='no') but DNS records or options are given"));
+                return Err(invalid(
+                    "/network/dns",
+                    "DNS is disabled (enable='no') but DNS records or options are given",
+                ));
             }
             for h in &dns.hosts {
                 if h.hostnames.is_empty() {
@@ -883,7 +890,11 @@ mod tests {
     #[test]
     fn interface_tuning_like_libvirt() {
         let r = |a, p, b| Some(BandwidthRate { average: a, peak: p, burst: b, floor: None });
-        let old = Bandwidth { inbound: r(Some(100), Some(200), None), outbound: r(Some(50), None, Some(8)), ..Default::default() };
+        let old = Bandwidth {
+            inbound: r(Some(100), Some(200), None),
+            outbound: r(Some(50), None, Some(8)),
+            ..Default::default()
+        };
         assert_eq!(Bandwidth::tune_values(Some(&old)), [100, 200, 0, 0, 50, 0, 8]);
         assert_eq!(Bandwidth::tune_values(None), [0; 7]);
         // Outbound replaced, inbound kept.

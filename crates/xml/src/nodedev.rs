@@ -252,7 +252,10 @@ impl Capability {
                 }
             }
             Capability::ApQueue(q) if q.domain.0 > 255 => {
-                return Err(XmlError::invalid(at, format!("ap-domain 0x{:x} is out of range (at most 0xff)", q.domain.0)));
+                return Err(XmlError::invalid(
+                    at,
+                    format!("ap-domain 0x{:x} is out of range (at most 0xff)", q.domain.0),
+                ));
             }
             _ => {}
         }

@@ -239,13 +239,19 @@ impl XmlDocument for DomainSnapshot {
         if let Some(m) = &self.memory {
             match (m.snapshot, &m.file) {
                 (Some(SnapshotLocation::No | SnapshotLocation::Internal | SnapshotLocation::Manual), Some(_)) => {
-                    return Err(invalid("/domainsnapshot/memory", "a memory file is only valid with snapshot='external'"));
+                    return Err(invalid(
+                        "/domainsnapshot/memory",
+                        "a memory file is only valid with snapshot='external'",
+                    ));
                 }
                 (Some(SnapshotLocation::External), None) => {
                     return Err(invalid("/domainsnapshot/memory", "an external memory snapshot needs a file"));
                 }
                 (_, Some(f)) if !f.starts_with('/') => {
-                    return Err(invalid("/domainsnapshot/memory", format!("memory file '{f}' must be an absolute path")));
+                    return Err(invalid(
+                        "/domainsnapshot/memory",
+                        format!("memory file '{f}' must be an absolute path"),
+                    ));
                 }
                 _ => {}
             }
@@ -257,7 +263,10 @@ impl XmlDocument for DomainSnapshot {
             }
             let ext = matches!(d.snapshot, None | Some(SnapshotLocation::External));
             if !ext && (d.source.is_some() || d.driver.is_some()) {
-                return Err(invalid(path, format!("disk '{}': source and driver are only valid for external snapshots", d.name)));
+                return Err(invalid(
+                    path,
+                    format!("disk '{}': source and driver are only valid for external snapshots", d.name),
+                ));
             }
             if let Some(src) = &d.source {
                 if d.kind == Some(StorageType::Network) && !src.seclabels.is_empty() {
@@ -301,7 +310,9 @@ mod tests {
 
     #[test]
     fn validation() {
-        let e = DomainSnapshot::from_xml_str("<domainsnapshot><memory snapshot='internal' file='/x'/></domainsnapshot>").unwrap_err();
+        let e =
+            DomainSnapshot::from_xml_str("<domainsnapshot><memory snapshot='internal' file='/x'/></domainsnapshot>")
+                .unwrap_err();
         assert!(e.to_string().contains("only valid with snapshot='external'"), "{e}");
         let e = DomainSnapshot::from_xml_str("<domainsnapshot><state>sleepy</state></domainsnapshot>").unwrap_err();
         assert!(e.to_string().contains("expected one of: running"), "{e}");

@@ -333,7 +333,6 @@ fn invalid(path: &str, msg: impl Into<String>) -> XmlError {
     XmlError::invalid(path, msg)
 }
 
-
 impl StoragePool {
     /// The pool's name (taken from the source name for pools that allow omitting it).
     pub fn name(&self) -> &str {
@@ -376,7 +375,10 @@ impl StoragePool {
                     return Err(invalid("/pool/source/adapter", "an fc_host adapter needs wwnn and wwpn"));
                 }
                 AdapterType::ScsiHost if a.name.is_some() == a.parentaddr.is_some() => {
-                    return Err(invalid("/pool/source/adapter", "a scsi_host adapter needs exactly one of name or <parentaddr>"));
+                    return Err(invalid(
+                        "/pool/source/adapter",
+                        "a scsi_host adapter needs exactly one of name or <parentaddr>",
+                    ));
                 }
                 _ => {}
             }
@@ -405,11 +407,20 @@ impl XmlDocument for StoragePool {
             let from_source = self.source.as_ref().and_then(|s| s.name.clone());
             match (self.kind, from_source) {
                 (
-                    PoolType::Logical | PoolType::Rbd | PoolType::Sheepdog | PoolType::Gluster | PoolType::Zfs
+                    PoolType::Logical
+                    | PoolType::Rbd
+                    | PoolType::Sheepdog
+                    | PoolType::Gluster
+                    | PoolType::Zfs
                     | PoolType::Vstorage,
                     Some(n),
                 ) => self.name = Some(n),
-                _ => return Err(XmlError::MissingElement { at: crate::Location { path: "/pool".into(), ..Default::default() }, element: "name".into() }),
+                _ => {
+                    return Err(XmlError::MissingElement {
+                        at: crate::Location { path: "/pool".into(), ..Default::default() },
+                        element: "name".into(),
+                    })
+                }
             }
         }
         crate::names::check_at(crate::names::Kind::StoragePool, self.name(), "/pool/name")?;
@@ -636,7 +647,9 @@ impl StorageVol {
         match (self.capacity, &self.backing_store) {
             (Some(c), _) => Ok(c.0),
             (None, Some(_)) => Ok(0),
-            (None, None) => Err(invalid("/volume/capacity", "a volume needs a <capacity> unless it has a <backingStore>")),
+            (None, None) => {
+                Err(invalid("/volume/capacity", "a volume needs a <capacity> unless it has a <backingStore>"))
+            }
         }
     }
 }
@@ -666,7 +679,10 @@ impl XmlDocument for StorageVol {
         }
         if let Some(c) = self.target.as_ref().and_then(|t| t.compat.as_deref()) {
             let ok = c.split_once('.').is_some_and(|(a, b)| {
-                !a.is_empty() && !b.is_empty() && a.bytes().all(|x| x.is_ascii_digit()) && b.bytes().all(|x| x.is_ascii_digit())
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.bytes().all(|x| x.is_ascii_digit())
+                    && b.bytes().all(|x| x.is_ascii_digit())
             });
             if !ok {
                 return Err(invalid("/volume/target/compat", format!("compat '{c}' must look like 1.1")));
@@ -695,32 +711,44 @@ mod tests {
 
     #[test]
     fn pool_validation() {
-        let e = StoragePool::from_xml_str("<pool type='dir'><name>a/b</name><target><path>/x</path></target></pool>").unwrap_err();
+        let e = StoragePool::from_xml_str("<pool type='dir'><name>a/b</name><target><path>/x</path></target></pool>")
+            .unwrap_err();
         assert!(e.to_string().contains("must not contain '/'"), "{e}");
-        let e = StoragePool::from_xml_str("<pool type='netfs'><name>n</name><target><path>/x</path></target></pool>").unwrap_err();
+        let e = StoragePool::from_xml_str("<pool type='netfs'><name>n</name><target><path>/x</path></target></pool>")
+            .unwrap_err();
         assert!(e.to_string().contains("needs a source <host>"), "{e}");
         let e = StoragePool::from_xml_str("<pool type='dir'><name>n</name></pool>").unwrap_err();
         assert!(e.to_string().contains("target <path>"), "{e}");
         let e = StoragePool::from_xml_str("<pool type='btrfs'><name>n</name></pool>").unwrap_err();
         assert!(e.to_string().contains("expected one of: dir, fs"), "{e}");
-        let p = StoragePool::from_xml_str("<pool type='rbd'><source><name>rbdpool</name><host name='h'/></source></pool>").unwrap();
+        let p =
+            StoragePool::from_xml_str("<pool type='rbd'><source><name>rbdpool</name><host name='h'/></source></pool>")
+                .unwrap();
         assert_eq!(p.name(), "rbdpool");
     }
 
     #[test]
     fn volume_units_and_errors() {
-        let v = StorageVol::from_xml_str("<volume><name>a.img</name><capacity unit='G'>5</capacity><allocation>0</allocation></volume>").unwrap();
+        let v = StorageVol::from_xml_str(
+            "<volume><name>a.img</name><capacity unit='G'>5</capacity><allocation>0</allocation></volume>",
+        )
+        .unwrap();
         assert_eq!(v.capacity_bytes(), 5 << 30);
-        let e = StorageVol::from_xml_str("<volume><name>a</name><capacity unit='parsecs'>5</capacity></volume>").unwrap_err();
+        let e = StorageVol::from_xml_str("<volume><name>a</name><capacity unit='parsecs'>5</capacity></volume>")
+            .unwrap_err();
         assert!(e.to_string().contains("unknown unit 'parsecs'"), "{e}");
-        let e = StorageVol::from_xml_str("<volume><name>a</name><capacity unit='EiB'>99999</capacity></volume>").unwrap_err();
+        let e = StorageVol::from_xml_str("<volume><name>a</name><capacity unit='EiB'>99999</capacity></volume>")
+            .unwrap_err();
         assert!(e.to_string().contains("too large"), "{e}");
         let e = StorageVol::from_xml_str("<volume><name>a</name><capacity>-5</capacity></volume>").unwrap_err();
         assert!(e.to_string().contains("negative"), "{e}");
         let v = StorageVol::from_xml_str("<volume><name>a</name></volume>").unwrap();
         let e = v.require_capacity().unwrap_err();
         assert!(e.to_string().contains("needs a <capacity>"), "{e}");
-        let e = StorageVol::from_xml_str("<volume><name>a</name><capacity>1</capacity><target><compat>x</compat></target></volume>").unwrap_err();
+        let e = StorageVol::from_xml_str(
+            "<volume><name>a</name><capacity>1</capacity><target><compat>x</compat></target></volume>",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("compat 'x'"), "{e}");
     }
 }

@@ -100,12 +100,20 @@ pub enum OnOff {
 
 impl From<bool> for YesNo {
     fn from(b: bool) -> Self {
-        if b { YesNo::Yes } else { YesNo::No }
+        if b {
+            YesNo::Yes
+        } else {
+            YesNo::No
+        }
     }
 }
 impl From<bool> for OnOff {
     fn from(b: bool) -> Self {
-        if b { OnOff::On } else { OnOff::Off }
+        if b {
+            OnOff::On
+        } else {
+            OnOff::Off
+        }
     }
 }
 impl YesNo {

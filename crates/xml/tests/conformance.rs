@@ -28,7 +28,8 @@ const NETWORK_PARSE_ERROR: &str = "libvirt rejects it (networkxml2xmltest: parse
 /// libvirt's QEMU driver rejects a `<topology>` whose vCPU count differs from `<vcpu>` on every
 /// QEMU that has query-hotpluggable-cpus (2.7+, so QEMU 7.2 here); its argv test accepts these
 /// two only because their fake capabilities lack that command. oxvirt applies the rule at parse.
-const TOPOLOGY_MISMATCH: &str = "libvirt+QEMU>=2.7 rejects it (topology vCPUs != <vcpu>); argv test lacks that capability";
+const TOPOLOGY_MISMATCH: &str =
+    "libvirt+QEMU>=2.7 rejects it (topology vCPUs != <vcpu>); argv test lacks that capability";
 
 const DOMAIN_EXCLUDED: &[(&str, &str)] = &[
     ("fd-memory-numa-topology2", TOPOLOGY_MISMATCH),
@@ -112,13 +113,16 @@ fn domaincaps() {
     harness::report_and_check(&domaincaps_report());
 }
 
-
 fn rejections() -> Vec<harness::Rejections> {
     let network_negatives: Vec<&str> = NETWORK_EXCLUDED.iter().map(|(n, _)| *n).collect();
     vec![
         harness::check_rejections::<Domain>(
             "rejected-generic",
-            &harness::negatives_in("genericxml2xmlindata", negatives::GENERIC_NEGATIVES, "genericxml2xmltest expects a parse failure"),
+            &harness::negatives_in(
+                "genericxml2xmlindata",
+                negatives::GENERIC_NEGATIVES,
+                "genericxml2xmltest expects a parse failure",
+            ),
         ),
         harness::check_rejections::<Network>(
             "rejected-networks",
@@ -132,7 +136,8 @@ fn rejections() -> Vec<harness::Rejections> {
 /// are refused by libvirt from the QEMU binary's capabilities or the host (mocked NUMA nodes,
 /// hugetlbfs mounts), from its PCI address assignment, or are quirks (see docs/xml-coverage.md).
 /// Raise a floor when a rule lands; it never goes down.
-const REJECTION_FLOORS: &[(&str, usize)] = &[("rejected-generic", 20), ("rejected-networks", 4), ("rejected-domains", 126)];
+const REJECTION_FLOORS: &[(&str, usize)] =
+    &[("rejected-generic", 20), ("rejected-networks", 4), ("rejected-domains", 126)];
 
 /// Gate: oxvirt refuses at least the floor of what libvirt refuses, per corpus.
 #[test]
@@ -142,7 +147,12 @@ fn rejected_inputs_floor() {
         let refused = r.total - r.accepted.len();
         let floor = REJECTION_FLOORS.iter().find(|(c, _)| *c == r.corpus).map_or(r.total, |(_, f)| *f);
         println!("{} (floor {floor})", r.summary());
-        assert!(refused >= floor, "{}: below the floor of {floor}; `--ignored rejected_inputs` lists them\n{}", r.summary(), r.text());
+        assert!(
+            refused >= floor,
+            "{}: below the floor of {floor}; `--ignored rejected_inputs` lists them\n{}",
+            r.summary(),
+            r.text()
+        );
     }
 }
 

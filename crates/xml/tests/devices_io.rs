@@ -38,7 +38,8 @@ fn round_trip(devices: &str) {
 fn round_trip_in(kind: &str, devices: &str) {
     let d = Domain::from_xml_str(&domain_of(kind, devices)).expect("parse");
     let devs = d.devices.expect("devices");
-    let expected = format!("<devices>\n{}</devices>\n", devices.lines().map(|l| format!("{}\n", &l[2..])).collect::<String>());
+    let expected =
+        format!("<devices>\n{}</devices>\n", devices.lines().map(|l| format!("{}\n", &l[2..])).collect::<String>());
     assert_eq!(format(&devs), expected);
 }
 
@@ -228,14 +229,16 @@ fn chardevs() {
     assert_eq!(devs.serials[1].source.sources.len(), 2);
     assert_eq!(devs.channels[0].target.as_ref().unwrap().state, Some(ChannelState::Connected));
     assert_eq!(devs.consoles[0].kind, Some(ChrType::Pty));
-    let expected = format!("<devices>\n{}</devices>\n", xml.lines().map(|l| format!("{}\n", &l[2..])).collect::<String>());
+    let expected =
+        format!("<devices>\n{}</devices>\n", xml.lines().map(|l| format!("{}\n", &l[2..])).collect::<String>());
     assert_eq!(format(&devs), expected);
     let e = err("    <serial type='carrier-pigeon'/>\n").to_string();
     assert!(e.contains("attribute 'type'") && e.contains("qemu-vdagent"), "{e}");
     let e = err("    <serial type='pty'><target type='isa-serial' port='0'><model name='8250'/></target></serial>\n")
         .to_string();
     assert!(e.contains("attribute 'name'") && e.contains("16550a"), "{e}");
-    let e = err("    <channel type='pty'><target type='guestfwd' address='10.0.2.300' port='1'/></channel>\n").to_string();
+    let e =
+        err("    <channel type='pty'><target type='guestfwd' address='10.0.2.300' port='1'/></channel>\n").to_string();
     assert!(e.contains("attribute 'address'"), "{e}");
 }
 

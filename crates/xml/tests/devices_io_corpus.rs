@@ -23,15 +23,32 @@ const CORPORA: &[&str] = &[
 ];
 
 const ELEMENTS: &[&str] = &[
-    "interface", "serial", "parallel", "console", "channel", "input", "tpm", "graphics", "sound", "audio",
-    "video", "watchdog", "memballoon", "rng", "panic", "shmem", "vsock", "crypto",
+    "interface",
+    "serial",
+    "parallel",
+    "console",
+    "channel",
+    "input",
+    "tpm",
+    "graphics",
+    "sound",
+    "audio",
+    "video",
+    "watchdog",
+    "memballoon",
+    "rng",
+    "panic",
+    "shmem",
+    "vsock",
+    "crypto",
 ];
 
 fn mine(path: &str) -> Option<&'static str> {
     let rest = path.strip_prefix("/domain/devices/")?;
-    ELEMENTS.iter().copied().find(|e| {
-        rest.strip_prefix(e).is_some_and(|r| r.is_empty() || r.starts_with('/') || r.starts_with('['))
-    })
+    ELEMENTS
+        .iter()
+        .copied()
+        .find(|e| rest.strip_prefix(e).is_some_and(|r| r.is_empty() || r.starts_with('/') || r.starts_with('[')))
 }
 
 #[test]
@@ -104,7 +121,9 @@ fn libvirt_rejects(path: &Path) -> bool {
     let Ok(rd) = std::fs::read_dir(dir) else { return false };
     let names: Vec<String> = rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
     let mine = |ext: &str| {
-        names.iter().any(|n| n.strip_suffix(ext).is_some_and(|b| b == stem || b.strip_prefix(stem).is_some_and(|r| r.starts_with('.'))))
+        names.iter().any(|n| {
+            n.strip_suffix(ext).is_some_and(|b| b == stem || b.strip_prefix(stem).is_some_and(|r| r.starts_with('.')))
+        })
     };
     mine(".err") && !mine(".args")
 }
@@ -146,7 +165,9 @@ fn xml2xmlout_io_devices_format_like_libvirt() {
         let Some(devs) = dom.devices.as_ref() else { continue };
         let Some(devnode) = doc.root_element().children().find(|n| n.has_tag_name("devices")) else { continue };
         let ours: Vec<(&str, String)> = devs
-            .interfaces.iter().map(|d| ("interface", format_one("interface", d)))
+            .interfaces
+            .iter()
+            .map(|d| ("interface", format_one("interface", d)))
             .chain(devs.serials.iter().map(|d| ("serial", format_one("serial", d))))
             .chain(devs.parallels.iter().map(|d| ("parallel", format_one("parallel", d))))
             .chain(devs.consoles.iter().map(|d| ("console", format_one("console", d))))

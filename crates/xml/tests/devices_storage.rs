@@ -98,7 +98,12 @@ fn backing_chain_is_recursive() {
 #[test]
 fn bad_disk_values_name_the_attribute() {
     let e = err("<devices><disk type='file'>\n<driver cache='sometimes'/><target dev='vda'/></disk></devices>");
-    assert!(e.contains("/devices/disk/driver: invalid value 'sometimes' for attribute 'cache': expected one of: default, none"), "{e}");
+    assert!(
+        e.contains(
+            "/devices/disk/driver: invalid value 'sometimes' for attribute 'cache': expected one of: default, none"
+        ),
+        "{e}"
+    );
     let e = err("<devices><disk type='floppy-ish'><target dev='fda'/></disk></devices>");
     assert!(e.contains("invalid value 'floppy-ish' for attribute 'type'"), "{e}");
     let e = err("<devices><disk><target dev='vda' bus='virtio' rotation_rate='-1'/></disk></devices>");
@@ -191,7 +196,8 @@ fn hostdev_source_shapes() {
 
     let d = parse("<devices><hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address domain='0' bus='6' slot='0' function='0'/></source></hostdev></devices>");
     assert!(d.hostdevs[0].validate("h").unwrap_err().to_string().contains("uuid"));
-    let d = parse("<devices><hostdev type='pci' model='vfio-ap'><source><address bus='1'/></source></hostdev></devices>");
+    let d =
+        parse("<devices><hostdev type='pci' model='vfio-ap'><source><address bus='1'/></source></hostdev></devices>");
     assert!(d.hostdevs[0].validate("h").unwrap_err().to_string().contains("'model'"));
     let d = parse("<devices><hostdev mode='capabilities' type='usb'><source/></hostdev></devices>");
     assert!(d.hostdevs[0].validate("h").is_err());

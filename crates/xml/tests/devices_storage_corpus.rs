@@ -82,11 +82,12 @@ fn corpus_storage_devices() {
         // so are inputs with an `.err` and no `.args` (libvirt's PARSE_ERROR cases).
         let stem = name.trim_end_matches(".xml");
         let has = |ext: &str| {
-            std::fs::read_dir(f.parent().unwrap_or(std::path::Path::new(".")))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with(&format!("{stem}.")) && e.file_name().to_string_lossy().ends_with(ext))
+            std::fs::read_dir(f.parent().unwrap_or(std::path::Path::new("."))).into_iter().flatten().flatten().any(
+                |e| {
+                    e.file_name().to_string_lossy().starts_with(&format!("{stem}."))
+                        && e.file_name().to_string_lossy().ends_with(ext)
+                },
+            )
         };
         let negative = name.contains("invalid") || (has(".err") && !has(".args"));
         let (dom, warnings) = match parse_document::<Domain>(&xml, ParseOptions::default()) {
@@ -109,7 +110,10 @@ fn corpus_storage_devices() {
             Err(e) => problems.push(format!("{name}: formatted output does not parse: {e}")),
         }
         if !negative {
-            let checks = devices.disks.iter().map(|d| d.validate("disk"))
+            let checks = devices
+                .disks
+                .iter()
+                .map(|d| d.validate("disk"))
                 .chain(devices.controllers.iter().map(|c| c.validate("controller")))
                 .chain(devices.hostdevs.iter().map(|h| h.validate("hostdev")))
                 .chain(devices.smartcards.iter().map(|c| c.validate("smartcard")));

@@ -175,7 +175,12 @@ fn networks() {
         check::<Network>(
             "networkxml2xmlin",
             Some("network.rng"),
-            &["hostdev-duplicate.xml", "passthrough-duplicate.xml", "routed-network-no-dns-extra-elements.xml", "open-network-with-forward-dev.xml"],
+            &[
+                "hostdev-duplicate.xml",
+                "passthrough-duplicate.xml",
+                "routed-network-no-dns-extra-elements.xml",
+                "open-network-with-forward-dev.xml",
+            ],
         ),
         check::<Network>("networkxml2xmlout", Some("network.rng"), &[]),
     ]);

@@ -240,7 +240,9 @@ fn guest_cpu_and_numa() {
     assert_eq!(d.numa_cells().len(), 2);
     assert_eq!(d.numa_cells()[0].memory, KiB(256 * 1024));
     assert_eq!(d.numa_cells()[0].mem_access, Some(MemAccess::Shared));
-    assert!(d.to_xml_string().contains("<cell id='0' cpus='0-3' memory='262144' unit='KiB' memAccess='shared' discard='yes'>"));
+    assert!(d
+        .to_xml_string()
+        .contains("<cell id='0' cpus='0-3' memory='262144' unit='KiB' memAccess='shared' discard='yes'>"));
     // host-passthrough with nothing else
     let d = round_trip(&wrap("<cpu mode='host-passthrough' check='none' migratable='off'/>"));
     assert_eq!(d.cpu.and_then(|c| c.mode), Some(CpuMode::HostPassthrough));
@@ -303,7 +305,10 @@ fn os_boot_and_sysinfo() {
     assert_eq!(d.arch(), Some("x86_64"));
     assert_eq!(d.machine(), Some("pc-q35-7.2"));
     assert_eq!(d.os.firmware, Some(FirmwareType::Efi));
-    assert_eq!(d.os.boot.iter().map(|b| b.dev).collect::<Vec<_>>(), [BootDevice::Cdrom, BootDevice::Hd, BootDevice::Network]);
+    assert_eq!(
+        d.os.boot.iter().map(|b| b.dev).collect::<Vec<_>>(),
+        [BootDevice::Cdrom, BootDevice::Hd, BootDevice::Network]
+    );
     assert_eq!(d.os.loader.as_ref().and_then(|l| l.kind), Some(LoaderType::Pflash));
     assert_eq!(d.os.cmdline.as_deref(), Some("console=ttyS0 <x>"));
     assert_eq!(d.os.bios.as_ref().and_then(|b| b.reboot_timeout), Some(-1));
@@ -333,7 +338,9 @@ fn os_boot_and_sysinfo() {
     assert!(e.to_string().contains("/domain/os/boot") && e.to_string().contains("cdrom"), "{e}");
     let e = err("<domain type='kvm'><name>t</name><memory>1</memory><os><type>pv</type></os></domain>");
     assert!(e.to_string().contains("/domain/os/type"), "{e}");
-    let e = err("<domain type='kvm'><name>t</name><memory>1</memory><os><type>hvm</type><loader type='flash'/></os></domain>");
+    let e = err(
+        "<domain type='kvm'><name>t</name><memory>1</memory><os><type>hvm</type><loader type='flash'/></os></domain>",
+    );
     assert!(e.to_string().contains("/domain/os/loader"), "{e}");
     let e = err("<domain type='kvm'><name>t</name><memory>1</memory><os><type>hvm</type>\
                  <firmware><feature enabled='no' name='secure-boot'/><feature enabled='yes' name='enrolled-keys'/></firmware></os></domain>");
@@ -342,8 +349,10 @@ fn os_boot_and_sysinfo() {
     assert!(e.to_string().contains("/domain/sysinfo/bios/entry"), "{e}");
     let e = err(&wrap("<sysinfo type='smbios'><system><entry name='colour'>red</entry></system></sysinfo>"));
     assert!(e.to_string().contains("/domain/sysinfo/system/entry") && e.to_string().contains("manufacturer"), "{e}");
-    let e = err(&wrap("<uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid><sysinfo type='smbios'><system>\
-                       <entry name='uuid'>a94b4335-6a14-8bc4-d6da-f7ea590b6816</entry></system></sysinfo>"));
+    let e = err(&wrap(
+        "<uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid><sysinfo type='smbios'><system>\
+                       <entry name='uuid'>a94b4335-6a14-8bc4-d6da-f7ea590b6816</entry></system></sysinfo>",
+    ));
     assert!(e.to_string().contains("/domain/sysinfo[1]/system/entry"), "{e}");
     // without <uuid>, the SMBIOS one becomes the domain's
     let d = parse(&wrap("<sysinfo type='smbios'><system><entry name='uuid'>a94b4335-6a14-8bc4-d6da-f7ea590b6816</entry></system></sysinfo>"));
@@ -399,7 +408,8 @@ fn features() {
     assert!(e.to_string().contains("/domain/features/hyperv/relaxed"), "{e}");
     let e = err(&wrap("<features><msrs unknown='panic'/></features>"));
     assert!(e.to_string().contains("/domain/features/msrs"), "{e}");
-    let (_, w) = parse_document::<Domain>(&wrap("<features><warp-drive/></features>"), ParseOptions::default()).unwrap();
+    let (_, w) =
+        parse_document::<Domain>(&wrap("<features><warp-drive/></features>"), ParseOptions::default()).unwrap();
     assert!(w.iter().any(|w| w.at.path == "/domain/features/warp-drive"), "{w:?}");
 }
 
@@ -417,7 +427,10 @@ fn clock_lifecycle_pm_perf() {
   <perf><event name='cmt' enabled='yes'/><event name='cpu_cycles' enabled='no'/><event name='page_faults_maj' enabled='yes'/></perf>",
     ));
     let c = d.clock.as_ref().unwrap();
-    assert_eq!((c.offset, c.adjustment, c.basis), (ClockOffset::Variable, Some(ClockAdjustment::Seconds(-3600)), Some(ClockBasis::Localtime)));
+    assert_eq!(
+        (c.offset, c.adjustment, c.basis),
+        (ClockOffset::Variable, Some(ClockAdjustment::Seconds(-3600)), Some(ClockBasis::Localtime))
+    );
     assert_eq!(c.timers[0].catchup.as_ref().and_then(|c| c.limit), Some(10000));
     assert_eq!(c.timers[3].frequency, Some(3_504_000_000));
     assert_eq!(d.on_crash, Some(LifecycleAction::CoredumpRestart));

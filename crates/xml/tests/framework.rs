@@ -92,7 +92,10 @@ fn unknown_things_are_warnings_or_errors_with_position() {
     let msgs: Vec<String> = w.iter().map(|d| d.to_string()).collect();
     assert_eq!(msgs.len(), 2, "{msgs:?}");
     assert!(msgs.iter().any(|m| m.contains("line 3, column 3: /thing/bogus: unknown element <bogus>")), "{msgs:?}");
-    assert!(msgs.iter().any(|m| m.contains("line 4") && m.contains("/thing/disk: unknown attribute 'color'")), "{msgs:?}");
+    assert!(
+        msgs.iter().any(|m| m.contains("line 4") && m.contains("/thing/disk: unknown attribute 'color'")),
+        "{msgs:?}"
+    );
     let err = parse_document::<Thing>(xml, ParseOptions { validate: true }).unwrap_err();
     assert!(matches!(err, XmlError::Unknown { .. }), "{err}");
 }

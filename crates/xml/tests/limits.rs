@@ -64,7 +64,8 @@ fn every_document_kind_refuses_deep_nesting() {
 fn fragments_and_root_names_refuse_deep_nesting() {
     let xml = deep("disk", "", 100_000);
     on_small_stack(move || {
-        let e = parse_element::<oxvirt_xml::domain::Disk>(&xml, "disk", ParseOptions::default()).map(|_| ()).unwrap_err();
+        let e =
+            parse_element::<oxvirt_xml::domain::Disk>(&xml, "disk", ParseOptions::default()).map(|_| ()).unwrap_err();
         assert!(matches!(e, XmlError::Limit { .. }), "{e}");
         assert!(matches!(root_name(&xml).unwrap_err(), XmlError::Limit { .. }));
         assert!(matches!(parse_tree(&xml, Limits::NODE_FILE).unwrap_err(), XmlError::Limit { .. }));
@@ -93,7 +94,10 @@ fn deepest_accepted_backing_chain_parses_formats_and_drops() {
          <disk type='file' device='disk'><source file='/a'/><target dev='vda' bus='virtio'/>",
     );
     for i in 0..chain {
-        xml.push_str(&format!("<backingStore type='file' index='{}'><format type='qcow2'/><source file='/b{i}'/>", i + 1));
+        xml.push_str(&format!(
+            "<backingStore type='file' index='{}'><format type='qcow2'/><source file='/b{i}'/>",
+            i + 1
+        ));
     }
     xml.push_str(&"</backingStore>".repeat(chain));
     xml.push_str("</disk></devices></domain>");
@@ -132,7 +136,8 @@ fn wide_documents_parse_in_linear_time() {
     xml.push_str("</devices></domain>");
     let column = xml.find("<x/>").expect("x") + 1;
     let started = Instant::now();
-    let (_, warnings) = on_stack(PARSE_STACK, move || parse_document::<Domain>(&xml, ParseOptions::default()).expect("parses"));
+    let (_, warnings) =
+        on_stack(PARSE_STACK, move || parse_document::<Domain>(&xml, ParseOptions::default()).expect("parses"));
     println!("wide domain: {:?}", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
     assert_eq!(warnings.len(), oxvirt_xml::core::MAX_WARNINGS + 1);
@@ -140,16 +145,29 @@ fn wide_documents_parse_in_linear_time() {
     assert_eq!(warnings[99].message, "unexpected repeated element <y>");
     assert_eq!(warnings[100].to_string(), format!("line 1, column {column}: /domain/x[1]: unknown element <x>"));
     assert_eq!(warnings[101].message, "unexpected repeated element <x>");
-    assert_eq!(warnings.last().map(|w| w.message.clone()), Some(format!("{} more warnings not shown", n + 100 - oxvirt_xml::core::MAX_WARNINGS)));
+    assert_eq!(
+        warnings.last().map(|w| w.message.clone()),
+        Some(format!("{} more warnings not shown", n + 100 - oxvirt_xml::core::MAX_WARNINGS))
+    );
 
     // Many children of one name taken by the model: linear too.
     let mut xml = String::from("<network><name>n</name><ip address='10.0.0.1' prefix='8'><dhcp>");
     for i in 0..50_000u32 {
-        xml.push_str(&format!("<host mac='52:54:00:{:02x}:{:02x}:{:02x}' ip='10.{}.{}.{}'/>", i >> 16, (i >> 8) & 255, i & 255, (i >> 16) + 1, (i >> 8) & 255, i & 255));
+        xml.push_str(&format!(
+            "<host mac='52:54:00:{:02x}:{:02x}:{:02x}' ip='10.{}.{}.{}'/>",
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255,
+            (i >> 16) + 1,
+            (i >> 8) & 255,
+            i & 255
+        ));
     }
     xml.push_str("</dhcp></ip></network>");
     let started = Instant::now();
-    let hosts = on_stack(PARSE_STACK, move || Network::from_xml_str(&xml).map(|n| n.ips[0].dhcp.as_ref().map_or(0, |d| d.hosts.len())));
+    let hosts = on_stack(PARSE_STACK, move || {
+        Network::from_xml_str(&xml).map(|n| n.ips[0].dhcp.as_ref().map_or(0, |d| d.hosts.len()))
+    });
     assert_eq!(hosts, Ok(50_000));
     println!("wide network: {:?}", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
@@ -166,8 +184,32 @@ fn too_many_nodes_are_refused() {
 /// without deep recursion (on a small stack) and never deeper than the limit.
 fn token() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
-        "<a>", "</a>", "<b x='>'>", "</b>", "<c/>", "<!--", "-->", "<![CDATA[", "]]>", "<?p", "?>", "'", "\"", "<", ">",
-        "/>", "text", " ", "\n", "<d y=\"<a>\">", "</d>", "=", "<e xmlns:q='u'>", "</e>", "&amp;", "<!DOCTYPE",
+        "<a>",
+        "</a>",
+        "<b x='>'>",
+        "</b>",
+        "<c/>",
+        "<!--",
+        "-->",
+        "<![CDATA[",
+        "]]>",
+        "<?p",
+        "?>",
+        "'",
+        "\"",
+        "<",
+        ">",
+        "/>",
+        "text",
+        " ",
+        "\n",
+        "<d y=\"<a>\">",
+        "</d>",
+        "=",
+        "<e xmlns:q='u'>",
+        "</e>",
+        "&amp;",
+        "<!DOCTYPE",
     ])
 }
 

@@ -116,7 +116,9 @@ fn nodedev_corpus_round_trips_and_validates() {
                     // an expected file may spell an empty element as `<x>\n</x>`: compare canonically then
                     let canonical = NodeDevice::from_xml_str(&want).map(|m| m.to_xml_string()).unwrap_or_default();
                     if want.trim() != out.trim() && canonical.trim() != out.trim() {
-                        failures.push(format!("{dir}/{name}: output differs from libvirt's\n--- want\n{want}\n--- got\n{out}"));
+                        failures.push(format!(
+                            "{dir}/{name}: output differs from libvirt's\n--- want\n{want}\n--- got\n{out}"
+                        ));
                     }
                 }
             }
@@ -141,7 +143,8 @@ fn invalid_values_are_located() {
     let msg = e.to_string();
     assert!(msg.contains("validity") && msg.contains("cap, sta"), "{msg}");
 
-    let e = NodeDevice::from_xml_str("<device><name>x</name><capability type='bogus'/></device>").expect_err("bad type");
+    let e =
+        NodeDevice::from_xml_str("<device><name>x</name><capability type='bogus'/></device>").expect_err("bad type");
     assert!(e.to_string().contains("expected one of: system, pci"), "{e}");
 }
 

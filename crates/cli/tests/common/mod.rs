@@ -50,7 +50,11 @@ pub fn run(bin: &str, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) 
         std::thread::sleep(Duration::from_millis(5));
     };
     let _ = feeder.join();
-    let out = Out { stdout: ro.join().expect("stdout reader"), stderr: re.join().expect("stderr reader"), code: status.code().unwrap_or(-1) };
+    let out = Out {
+        stdout: ro.join().expect("stdout reader"),
+        stderr: re.join().expect("stderr reader"),
+        code: status.code().unwrap_or(-1),
+    };
     assert!(!out.stderr.contains("panicked"), "{bin} {args:?} panicked: {}", out.stderr);
     out
 }
@@ -155,9 +159,12 @@ pub fn guest_dir() -> std::path::PathBuf {
     static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let dir = std::env::var_os("OXVIRT_GUEST_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| repo.join("target/guest"));
+        let dir = std::env::var_os("OXVIRT_GUEST_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| repo.join("target/guest"));
         if !dir.join("vmlinuz").exists() || !dir.join("initrd-shell.img").exists() {
-            let st = Command::new("bash").arg(repo.join("scripts/guest-image.sh")).arg(&dir).stdout(Stdio::null()).status();
+            let st =
+                Command::new("bash").arg(repo.join("scripts/guest-image.sh")).arg(&dir).stdout(Stdio::null()).status();
             assert!(st.is_ok_and(|s| s.success()), "scripts/guest-image.sh {} failed", dir.display());
         }
         dir.canonicalize().expect("guest dir")

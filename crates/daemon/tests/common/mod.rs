@@ -171,7 +171,10 @@ pub fn virsh(uri: &str, cmdline: &str) -> (bool, String) {
 /// run in ten, without any oxvirt code involved), so a run that hangs is retried.
 pub fn virsh_reference(cmdline: &str) -> (bool, String) {
     for _ in 0..4 {
-        let o = try_run_timeout(Command::new("virsh").arg("-q").arg("-c").arg("test:///default").arg(cmdline), Duration::from_secs(15));
+        let o = try_run_timeout(
+            Command::new("virsh").arg("-q").arg("-c").arg("test:///default").arg(cmdline),
+            Duration::from_secs(15),
+        );
         if let Some(o) = o {
             let mut s = String::from_utf8_lossy(&o.stdout).into_owned();
             s.push_str(&String::from_utf8_lossy(&o.stderr));
@@ -183,7 +186,5 @@ pub fn virsh_reference(cmdline: &str) -> (bool, String) {
 
 pub fn have(prog: &str) -> bool {
     Path::new(prog).exists()
-        || std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).exists()))
-            .unwrap_or(false)
+        || std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(prog).exists())).unwrap_or(false)
 }

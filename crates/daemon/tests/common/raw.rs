@@ -48,7 +48,10 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use oxvirt_rpc::message::{read_message, FrameError, Header, Message, MessageType, Status};
-use oxvirt_rpc::protocol::{procs, ConnectOpenArgs, RemoteError, KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, REMOTE_PROGRAM, REMOTE_VERSION};
+use oxvirt_rpc::protocol::{
+    procs, ConnectOpenArgs, RemoteError, KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, REMOTE_PROGRAM,
+    REMOTE_VERSION,
+};
 use oxvirt_rpc::server::keepalive_message;
 use oxvirt_rpc::xdr::{Xdr, MESSAGE_MAX};
 
@@ -93,8 +96,14 @@ impl Reply {
 
 /// The wire form (length word included) of a REMOTE call.
 pub fn call_frame<A: Xdr>(proc_: i32, serial: u32, args: &A) -> Vec<u8> {
-    let header =
-        Header { prog: REMOTE_PROGRAM, vers: REMOTE_VERSION, proc_, mtype: MessageType::Call, serial, status: Status::Ok };
+    let header = Header {
+        prog: REMOTE_PROGRAM,
+        vers: REMOTE_VERSION,
+        proc_,
+        mtype: MessageType::Call,
+        serial,
+        status: Status::Ok,
+    };
     Message::new(header, args).to_frame()
 }
 
@@ -140,7 +149,9 @@ impl RawClient {
     /// Waits for the reply with `serial` (after a call sent by hand with [`send_bytes`](Self::send_bytes)).
     pub fn wait_reply(&mut self, serial: u32) -> io::Result<Reply> {
         loop {
-            let m = self.read_message()?.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection"))?;
+            let m = self
+                .read_message()?
+                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection"))?;
             if m.header.prog == KEEPALIVE_PROGRAM {
                 if m.header.proc_ == KEEPALIVE_PING {
                     self.send_bytes(&keepalive_message(KEEPALIVE_PONG).to_frame())?;
@@ -205,7 +216,11 @@ impl RawClient {
             match self.sock.read(&mut buf) {
                 Ok(0) => return true,
                 Ok(_) => {}
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    ) => {}
                 Err(_) => return true,
             }
         }
@@ -241,7 +256,11 @@ pub fn assert_as_nobody(test_name: &str, role: &str, env: &[(&str, &str)]) -> Ou
     let o = run_as_nobody(test_name, role, env, Duration::from_secs(120));
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "test {test_name} as nobody ({role}) failed: {}\nstdout:\n{out}\nstderr:\n{err}", o.status);
+    assert!(
+        o.status.success(),
+        "test {test_name} as nobody ({role}) failed: {}\nstdout:\n{out}\nstderr:\n{err}",
+        o.status
+    );
     // A filter that matched nothing also exits 0: make sure the test really ran.
     assert!(out.contains("1 passed"), "test {test_name} as nobody ({role}) did not run:\n{out}\n{err}");
     o

@@ -62,14 +62,7 @@ impl CapsCache {
         let caps = probe(&key.binary)?;
         // The key was taken before probing: if the binary is replaced meanwhile, the next
         // call sees a different key and probes again.
-        store(
-            &self.dir,
-            &file,
-            &CacheEntry {
-                key,
-                caps: caps.clone(),
-            },
-        )?;
+        store(&self.dir, &file, &CacheEntry { key, caps: caps.clone() })?;
         Ok((caps, CacheOutcome::Probed))
     }
 
@@ -81,10 +74,7 @@ impl CapsCache {
 }
 
 fn key_for(binary: &Path) -> Result<CacheKey, CapsError> {
-    let stat_err = |source| CapsError::Stat {
-        path: binary.to_owned(),
-        source,
-    };
+    let stat_err = |source| CapsError::Stat { path: binary.to_owned(), source };
     let canonical = fs::canonicalize(binary).map_err(stat_err)?;
     let md = fs::metadata(&canonical).map_err(stat_err)?;
     Ok(CacheKey {
@@ -116,16 +106,9 @@ fn load(file: &Path, key: &CacheKey) -> Option<QemuCaps> {
 /// Temp file in the same directory, fsync, rename, fsync the directory: readers see the
 /// old entry or the new one, never a torn write, even across a crash.
 fn store(dir: &Path, file: &Path, entry: &CacheEntry) -> Result<(), CapsError> {
-    let werr = |source| CapsError::CacheWrite {
-        path: file.to_owned(),
-        source,
-    };
+    let werr = |source| CapsError::CacheWrite { path: file.to_owned(), source };
     fs::create_dir_all(dir).map_err(werr)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".qemu-caps-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(werr)?;
+    let mut tmp = tempfile::Builder::new().prefix(".qemu-caps-").suffix(".tmp").tempfile_in(dir).map_err(werr)?;
     let json = serde_json::to_vec_pretty(entry).map_err(|e| werr(e.into()))?;
     tmp.write_all(&json).map_err(werr)?;
     tmp.as_file().sync_all().map_err(werr)?;
@@ -180,24 +163,14 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        store(
-            dir.path(),
-            &file,
-            &CacheEntry {
-                key: key.clone(),
-                caps: caps.clone(),
-            },
-        )
-        .unwrap();
+        store(dir.path(), &file, &CacheEntry { key: key.clone(), caps: caps.clone() }).unwrap();
         assert_eq!(load(&file, &key), Some(caps));
         let mut other = key.clone();
         other.size += 1;
         assert!(load(&file, &other).is_none());
         // No temp files left behind.
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let names: Vec<_> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
     }
 }

@@ -63,26 +63,14 @@ impl KvmUsability {
     }
 
     pub fn check_device(dev: &Path, qemu_has_kvm: bool) -> KvmUsability {
-        let verdict = |verdict, reason: String, loop_rate| KvmUsability {
-            verdict,
-            reason,
-            loop_rate,
-        };
+        let verdict = |verdict, reason: String, loop_rate| KvmUsability { verdict, reason, loop_rate };
         if !dev.exists() {
-            return verdict(
-                KvmVerdict::NoDevice,
-                format!("{} does not exist; {}", dev.display(), host_facts()),
-                None,
-            );
+            return verdict(KvmVerdict::NoDevice, format!("{} does not exist; {}", dev.display(), host_facts()), None);
         }
         let kvm = match open_rw(dev) {
             Ok(fd) => fd,
             Err(e) => {
-                return verdict(
-                    KvmVerdict::NotOpenable,
-                    format!("cannot open {} read-write: {e}", dev.display()),
-                    None,
-                )
+                return verdict(KvmVerdict::NotOpenable, format!("cannot open {} read-write: {e}", dev.display()), None)
             }
         };
         if !qemu_has_kvm {
@@ -93,24 +81,18 @@ impl KvmUsability {
             );
         }
         let (tx, rx) = mpsc::channel();
-        let spawned = thread::Builder::new()
-            .name("kvm-check".into())
-            .spawn(move || {
-                let _ = tx.send(test_vm(kvm));
-            });
+        let spawned = thread::Builder::new().name("kvm-check".into()).spawn(move || {
+            let _ = tx.send(test_vm(kvm));
+        });
         if let Err(e) = spawned {
-            return verdict(
-                KvmVerdict::Broken,
-                format!("starting the test thread: {e}"),
-                None,
-            );
+            return verdict(KvmVerdict::Broken, format!("starting the test thread: {e}"), None);
         }
         let result = match rx.recv_timeout(TEST_TIMEOUT) {
             Ok(r) => r,
             // The thread is left behind; it holds only its own fds and memory.
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
-                "the test guest did not finish within {TEST_TIMEOUT:?} (KVM_RUN never returned)"
-            )),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                Err(format!("the test guest did not finish within {TEST_TIMEOUT:?} (KVM_RUN never returned)"))
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => Err("the test thread died".into()),
         };
         match result {
@@ -130,11 +112,7 @@ impl KvmUsability {
             ),
             Ok(rate) => verdict(
                 KvmVerdict::Usable,
-                format!(
-                    "KVM ran a test guest natively at {:.0} M loop iterations/s; {}",
-                    rate / 1e6,
-                    host_facts()
-                ),
+                format!("KVM ran a test guest natively at {:.0} M loop iterations/s; {}", rate / 1e6, host_facts()),
                 Some(rate),
             ),
         }
@@ -142,8 +120,8 @@ impl KvmUsability {
 }
 
 fn open_rw(dev: &Path) -> io::Result<Kvm> {
-    let c = CString::new(dev.as_os_str().as_encoded_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let c =
+        CString::new(dev.as_os_str().as_encoded_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // Opens read-write with O_CLOEXEC.
     Kvm::new_with_path(&c).map_err(io::Error::from)
 }
@@ -163,15 +141,9 @@ pub fn host_facts() -> String {
         (_, true) => "host CPU has svm (AMD-V)",
         _ => "host CPU advertises neither vmx nor svm",
     };
-    let nested = if has("hypervisor") {
-        " and runs under a hypervisor (nested)"
-    } else {
-        ""
-    };
-    let modules: Vec<&str> = ["kvm_intel", "kvm_amd", "kvm_pvm"]
-        .into_iter()
-        .filter(|m| Path::new("/sys/module").join(m).exists())
-        .collect();
+    let nested = if has("hypervisor") { " and runs under a hypervisor (nested)" } else { "" };
+    let modules: Vec<&str> =
+        ["kvm_intel", "kvm_amd", "kvm_pvm"].into_iter().filter(|m| Path::new("/sys/module").join(m).exists()).collect();
     let backend = if modules.is_empty() {
         "no KVM vendor module loaded".to_owned()
     } else {
@@ -235,9 +207,7 @@ impl From<VcpuExit<'_>> for Exit {
             VcpuExit::Unknown => Exit::Other("UNKNOWN", kvm_bindings::KVM_EXIT_UNKNOWN),
             VcpuExit::Exception => Exit::Other("EXCEPTION", kvm_bindings::KVM_EXIT_EXCEPTION),
             VcpuExit::IoIn(..) => Exit::Other("IO (in)", kvm_bindings::KVM_EXIT_IO),
-            VcpuExit::MmioRead(..) | VcpuExit::MmioWrite(..) => {
-                Exit::Other("MMIO", kvm_bindings::KVM_EXIT_MMIO)
-            }
+            VcpuExit::MmioRead(..) | VcpuExit::MmioWrite(..) => Exit::Other("MMIO", kvm_bindings::KVM_EXIT_MMIO),
             VcpuExit::Shutdown => Exit::Other("SHUTDOWN", kvm_bindings::KVM_EXIT_SHUTDOWN),
             VcpuExit::Intr => Exit::Other("INTR", kvm_bindings::KVM_EXIT_INTR),
             VcpuExit::Unsupported(r) => Exit::Other("other", r),
@@ -274,25 +244,17 @@ fn run(vcpu: &mut VcpuFd) -> Result<Exit, String> {
 fn test_vm(kvm: Kvm) -> Result<f64, String> {
     let version = kvm.get_api_version();
     if version < 0 {
-        return Err(format!(
-            "KVM_GET_API_VERSION: {}",
-            io::Error::last_os_error()
-        ));
+        return Err(format!("KVM_GET_API_VERSION: {}", io::Error::last_os_error()));
     }
     if version as u32 != kvm_bindings::KVM_API_VERSION {
-        return Err(format!(
-            "KVM API version {version}, expected {}",
-            kvm_bindings::KVM_API_VERSION
-        ));
+        return Err(format!("KVM API version {version}, expected {}", kvm_bindings::KVM_API_VERSION));
     }
     // Declared before the VM so that it is dropped after it: KVM may use it until then.
     let mut mem = Box::new(GuestMemory([0; MEM_SIZE]));
     let code = guest_code();
     mem.0[CODE_AT..CODE_AT + code.len()].copy_from_slice(&code);
 
-    let vm = kvm
-        .create_vm()
-        .map_err(|e| format!("KVM_CREATE_VM: {e}"))?;
+    let vm = kvm.create_vm().map_err(|e| format!("KVM_CREATE_VM: {e}"))?;
     let region = kvm_userspace_memory_region {
         slot: 0,
         flags: 0,
@@ -303,34 +265,20 @@ fn test_vm(kvm: Kvm) -> Result<f64, String> {
     // SAFETY: the region describes `mem`, MEM_SIZE page-aligned bytes that outlive `vm`
     // (declared before it, so dropped after it) and that nothing on our side touches again
     // while the guest may use them.
-    unsafe { vm.set_user_memory_region(region) }
-        .map_err(|e| format!("KVM_SET_USER_MEMORY_REGION: {e}"))?;
-    let mut vcpu = vm
-        .create_vcpu(0)
-        .map_err(|e| format!("KVM_CREATE_VCPU: {e}"))?;
+    unsafe { vm.set_user_memory_region(region) }.map_err(|e| format!("KVM_SET_USER_MEMORY_REGION: {e}"))?;
+    let mut vcpu = vm.create_vcpu(0).map_err(|e| format!("KVM_CREATE_VCPU: {e}"))?;
 
-    let mut sregs = vcpu
-        .get_sregs()
-        .map_err(|e| format!("KVM_GET_SREGS: {e}"))?;
+    let mut sregs = vcpu.get_sregs().map_err(|e| format!("KVM_GET_SREGS: {e}"))?;
     // Real mode with CS base 0 so that IP addresses the code directly.
     sregs.cs.base = 0;
     sregs.cs.selector = 0;
-    vcpu.set_sregs(&sregs)
-        .map_err(|e| format!("KVM_SET_SREGS: {e}"))?;
-    let regs = kvm_regs {
-        rip: CODE_AT as u64,
-        rflags: 0x2,
-        ..kvm_regs::default()
-    };
-    vcpu.set_regs(&regs)
-        .map_err(|e| format!("KVM_SET_REGS: {e}"))?;
+    vcpu.set_sregs(&sregs).map_err(|e| format!("KVM_SET_SREGS: {e}"))?;
+    let regs = kvm_regs { rip: CODE_AT as u64, rflags: 0x2, ..kvm_regs::default() };
+    vcpu.set_regs(&regs).map_err(|e| format!("KVM_SET_REGS: {e}"))?;
 
     let first = run(&mut vcpu)?;
     if first != Exit::Hlt {
-        return Err(format!(
-            "the test guest's hlt came back as {} instead of KVM_EXIT_HLT",
-            describe(first)
-        ));
+        return Err(format!("the test guest's hlt came back as {} instead of KVM_EXIT_HLT", describe(first)));
     }
 
     let start = Instant::now();

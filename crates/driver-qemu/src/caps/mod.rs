@@ -21,10 +21,7 @@ pub use probe::probe;
 #[derive(Debug, thiserror::Error)]
 pub enum CapsError {
     #[error("interpreting the {command} reply: {detail}")]
-    Interpret {
-        command: &'static str,
-        detail: String,
-    },
+    Interpret { command: &'static str, detail: String },
     #[error("reading recorded QMP conversation: {0}")]
     Replay(String),
     #[error("creating a scratch directory for probing: {0}")]
@@ -36,17 +33,9 @@ pub enum CapsError {
         source: std::io::Error,
     },
     #[error("probing {binary}: QEMU exited before QMP was ready ({status}); log tail:\n{log}")]
-    EarlyExit {
-        binary: PathBuf,
-        status: String,
-        log: String,
-    },
+    EarlyExit { binary: PathBuf, status: String, log: String },
     #[error("probing {binary}: QMP socket not ready within {timeout:?}; log tail:\n{log}")]
-    ReadyTimeout {
-        binary: PathBuf,
-        timeout: std::time::Duration,
-        log: String,
-    },
+    ReadyTimeout { binary: PathBuf, timeout: std::time::Duration, log: String },
     #[error("probing {binary}: {source}")]
     Query {
         binary: PathBuf,
@@ -158,11 +147,10 @@ pub struct QemuCaps {
 impl QemuCaps {
     /// Looks a machine up by name or alias.
     pub fn machine(&self, name: &str) -> Option<&Machine> {
-        self.machines.iter().find(|m| m.name == name).or_else(|| {
-            self.machines
-                .iter()
-                .find(|m| m.alias.as_deref() == Some(name))
-        })
+        self.machines
+            .iter()
+            .find(|m| m.name == name)
+            .or_else(|| self.machines.iter().find(|m| m.alias.as_deref() == Some(name)))
     }
 
     pub fn default_machine(&self) -> Option<&Machine> {
@@ -253,14 +241,8 @@ impl QemuCaps {
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(
-    command: &'static str,
-    v: &Value,
-) -> Result<T, CapsError> {
-    T::deserialize(v).map_err(|e| CapsError::Interpret {
-        command,
-        detail: e.to_string(),
-    })
+fn decode<T: serde::de::DeserializeOwned>(command: &'static str, v: &Value) -> Result<T, CapsError> {
+    T::deserialize(v).map_err(|e| CapsError::Interpret { command, detail: e.to_string() })
 }
 
 /// The `return` values capabilities are built from.
@@ -293,18 +275,14 @@ pub struct RecordedExchange {
 pub fn parse_conversation(text: &str) -> Result<Vec<RecordedExchange>, CapsError> {
     let mut out = Vec::new();
     let mut pending: Option<(String, Option<Value>)> = None;
-    for (n, item) in serde_json::Deserializer::from_str(text)
-        .into_iter::<Value>()
-        .enumerate()
-    {
+    for (n, item) in serde_json::Deserializer::from_str(text).into_iter::<Value>().enumerate() {
         let v = item.map_err(|e| CapsError::Replay(format!("object #{}: {e}", n + 1)))?;
         if v.get("event").is_some() {
             continue;
         }
         if let Some(cmd) = v.get("execute") {
-            let cmd = cmd.as_str().ok_or_else(|| {
-                CapsError::Replay(format!("object #{}: execute is not a string", n + 1))
-            })?;
+            let cmd =
+                cmd.as_str().ok_or_else(|| CapsError::Replay(format!("object #{}: execute is not a string", n + 1)))?;
             if let Some((prev, _)) = &pending {
                 return Err(CapsError::Replay(format!(
                     "object #{}: command {cmd} follows {prev} which got no reply",
@@ -313,25 +291,16 @@ pub fn parse_conversation(text: &str) -> Result<Vec<RecordedExchange>, CapsError
             }
             pending = Some((cmd.to_owned(), v.get("arguments").cloned()));
         } else if v.get("return").is_some() || v.get("error").is_some() {
-            let (command, arguments) = pending.take().ok_or_else(|| {
-                CapsError::Replay(format!("object #{}: reply without a command", n + 1))
-            })?;
-            out.push(RecordedExchange {
-                command,
-                arguments,
-                reply: v,
-            });
+            let (command, arguments) = pending
+                .take()
+                .ok_or_else(|| CapsError::Replay(format!("object #{}: reply without a command", n + 1)))?;
+            out.push(RecordedExchange { command, arguments, reply: v });
         } else {
-            return Err(CapsError::Replay(format!(
-                "object #{}: neither command, reply nor event",
-                n + 1
-            )));
+            return Err(CapsError::Replay(format!("object #{}: neither command, reply nor event", n + 1)));
         }
     }
     if let Some((cmd, _)) = pending {
-        return Err(CapsError::Replay(format!(
-            "command {cmd} at the end has no reply"
-        )));
+        return Err(CapsError::Replay(format!("command {cmd} at the end has no reply")));
     }
     Ok(out)
 }
@@ -344,19 +313,13 @@ impl ProbeReplies {
             ex.iter()
                 .filter(|e| e.command == want)
                 .filter(|e| {
-                    let imp = e
-                        .arguments
-                        .as_ref()
-                        .and_then(|a| a.get("implements"))
-                        .and_then(Value::as_str);
+                    let imp = e.arguments.as_ref().and_then(|a| a.get("implements")).and_then(Value::as_str);
                     imp == implements
                 })
                 .find_map(|e| e.reply.get("return").cloned())
         };
         let need = |want: &'static str| {
-            find(want, None).ok_or_else(|| {
-                CapsError::Replay(format!("no successful {want} in the conversation"))
-            })
+            find(want, None).ok_or_else(|| CapsError::Replay(format!("no successful {want} in the conversation")))
         };
         Ok(ProbeReplies {
             version: need("query-version")?,
@@ -386,9 +349,7 @@ mod tests {
                 {"name": "none", "cpu-max": 1},
                 {"name": "pc-i440fx-9.1", "alias": "pc", "is-default": true, "cpu-max": 255}
             ]),
-            cpu_definitions: Some(
-                json!([{"name": "qemu64", "static": false, "unavailable-features": []}]),
-            ),
+            cpu_definitions: Some(json!([{"name": "qemu64", "static": false, "unavailable-features": []}])),
             qom_types: json!([{"name": "virtio-blk-pci", "parent": "virtio-blk-pci-base"}, {"name": "memory-backend-ram"}]),
             device_types: Some(json!([{"name": "virtio-blk-pci"}])),
             commands: None,

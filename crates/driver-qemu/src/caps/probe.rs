@@ -36,10 +36,7 @@ pub fn probe(binary: &Path) -> Result<QemuCaps, CapsError> {
 
 /// The "talk to QEMU" half of [`probe`].
 pub fn probe_replies(binary: &Path) -> Result<ProbeReplies, CapsError> {
-    let scratch = tempfile::Builder::new()
-        .prefix("oxvirt-qemu-probe-")
-        .tempdir()
-        .map_err(CapsError::ScratchDir)?;
+    let scratch = tempfile::Builder::new().prefix("oxvirt-qemu-probe-").tempdir().map_err(CapsError::ScratchDir)?;
     let sock = scratch.path().join("qmp.sock");
     let log_path = scratch.path().join("qemu.log");
     let log = File::create(&log_path).map_err(CapsError::ScratchDir)?;
@@ -52,32 +49,19 @@ pub fn probe_replies(binary: &Path) -> Result<ProbeReplies, CapsError> {
     let mut cmd = Command::new(binary);
     if let Some(user) = unprivileged_prober(binary) {
         // The scratch directory must be the probe's own: it creates its QMP socket there.
-        crate::security::give_to(scratch.path(), &user)
-            .map_err(|e| CapsError::ScratchDir(std::io::Error::other(e)))?;
-        crate::security::give_to(&log_path, &user)
-            .map_err(|e| CapsError::ScratchDir(std::io::Error::other(e)))?;
+        crate::security::give_to(scratch.path(), &user).map_err(|e| CapsError::ScratchDir(std::io::Error::other(e)))?;
+        crate::security::give_to(&log_path, &user).map_err(|e| CapsError::ScratchDir(std::io::Error::other(e)))?;
         use std::os::unix::process::CommandExt;
         cmd.uid(user.uid).gid(user.gid);
     }
     let child = cmd
-        .args([
-            "-S",
-            "-no-user-config",
-            "-nodefaults",
-            "-nographic",
-            "-machine",
-            "none,accel=tcg",
-            "-qmp",
-        ])
+        .args(["-S", "-no-user-config", "-nodefaults", "-nographic", "-machine", "none,accel=tcg", "-qmp"])
         .arg(&qmp_arg)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)
         .spawn()
-        .map_err(|source| CapsError::Spawn {
-            binary: binary.to_owned(),
-            source,
-        })?;
+        .map_err(|source| CapsError::Spawn { binary: binary.to_owned(), source })?;
     let mut guard = ChildGuard(child);
 
     let mut exit_status = None;
@@ -105,19 +89,11 @@ pub fn probe_replies(binary: &Path) -> Result<ProbeReplies, CapsError> {
                 log: log_tail(&log_path, LOG_TAIL_LINES),
             })
         }
-        QmpWait::Failed(source) => {
-            return Err(CapsError::Query {
-                binary: binary.to_owned(),
-                source,
-            })
-        }
+        QmpWait::Failed(source) => return Err(CapsError::Query { binary: binary.to_owned(), source }),
     };
     let remaining = deadline.saturating_duration_since(Instant::now());
     qmp.set_command_timeout(remaining.max(Duration::from_secs(1)));
-    let replies = query_all(&mut qmp).map_err(|source| CapsError::Query {
-        binary: binary.to_owned(),
-        source,
-    })?;
+    let replies = query_all(&mut qmp).map_err(|source| CapsError::Query { binary: binary.to_owned(), source })?;
 
     // A clean exit keeps QEMU from leaving anything behind; the guard kills otherwise.
     let _ = qmp.execute_timeout("quit", None, Duration::from_secs(2));
@@ -159,10 +135,7 @@ pub fn query_all(qmp: &mut Qmp) -> Result<ProbeReplies, QmpError> {
         machines: qmp.execute("query-machines", None)?,
         cpu_definitions: optional(qmp.execute("query-cpu-definitions", None))?,
         qom_types: qmp.execute("qom-list-types", None)?,
-        device_types: Some(qmp.execute(
-            "qom-list-types",
-            Some(json!({"implements": "device", "abstract": false})),
-        )?),
+        device_types: Some(qmp.execute("qom-list-types", Some(json!({"implements": "device", "abstract": false})))?),
         commands: optional(qmp.execute("query-commands", None))?,
     })
 }

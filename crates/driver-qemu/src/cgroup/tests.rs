@@ -86,7 +86,10 @@ fn tuning_from_domain_in_cgroup_units() {
     assert_eq!(t.mems.as_deref(), Some("1"));
     assert!(t.per_thread());
 
-    let none = Tuning::from_domain(&domain("<domain type='qemu'><name>n</name><memory>1024</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>")).unwrap();
+    let none = Tuning::from_domain(&domain(
+        "<domain type='qemu'><name>n</name><memory>1024</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>",
+    ))
+    .unwrap();
     assert!(none.is_empty() && !none.per_thread());
 
     let with = |inner: &str| {
@@ -100,13 +103,17 @@ fn tuning_from_domain_in_cgroup_units() {
         ("<cputune><quota>10</quota></cputune>", "quota"),
         ("<memtune><hard_limit>2048</hard_limit><swap_hard_limit>1024</swap_hard_limit></memtune>", "swap_hard_limit"),
         ("<blkiotune><weight>5</weight></blkiotune>", "weight"),
-        ("<blkiotune><device><path>/etc/hostname</path><weight>500</weight></device></blkiotune>", "not a block device"),
+        (
+            "<blkiotune><device><path>/etc/hostname</path><weight>500</weight></device></blkiotune>",
+            "not a block device",
+        ),
     ] {
         let e = with(bad).unwrap_err().to_string();
         assert!(e.contains(says), "{bad}: {e}");
     }
     // libvirt's "unlimited" value and negative quotas mean no limit.
-    let t = with("<memtune><hard_limit>9007199254740991</hard_limit></memtune><cputune><quota>-5</quota></cputune>").unwrap();
+    let t = with("<memtune><hard_limit>9007199254740991</hard_limit></memtune><cputune><quota>-5</quota></cputune>")
+        .unwrap();
     assert_eq!(t.mem_hard, Some(None));
     assert_eq!(t.vcpu.quota, Some(-1));
 }
@@ -188,7 +195,9 @@ fn v2_create_apply_threaded_children() {
     // On a real v2 host, enabled controllers create their files; the fake tree needs them.
     let e = cg.apply(&t).unwrap_err().to_string();
     assert!(e.contains("cpu.weight"), "{e}");
-    for f in ["cpu.weight", "cpu.max", "memory.max", "memory.high", "memory.swap.max", "cpuset.mems", "io.weight", "io.max"] {
+    for f in
+        ["cpu.weight", "cpu.max", "memory.max", "memory.high", "memory.swap.max", "cpuset.mems", "io.weight", "io.max"]
+    {
         put(&dir.join(f), "");
     }
     cg.apply(&t).unwrap();
@@ -234,7 +243,9 @@ fn shares_weight_cpu_lists_scope_names() {
     assert_eq!(format_cpu_list(&[]), "");
     assert_eq!(scope_name(3, "web", None), "qemu-3-web.oxvirt");
     let a = scope_name(3, "web", Some("/tmp/a/run/qemu"));
-    assert!(a.starts_with("qemu-3-") && a.ends_with("-web.oxvirt") && a != scope_name(3, "web", Some("/tmp/b/run/qemu")));
+    assert!(
+        a.starts_with("qemu-3-") && a.ends_with("-web.oxvirt") && a != scope_name(3, "web", Some("/tmp/b/run/qemu"))
+    );
     assert!(scope_name(1, &"é".repeat(300), None).len() <= 255);
 }
 
@@ -244,7 +255,9 @@ fn pin_sets_parse_like_libvirt() {
     let on: Vec<usize> = (0..8).filter(|c| s.is_set(*c).unwrap()).collect();
     assert_eq!(on, [0, 1, 3, 5]);
     assert!(parse_pin_set("1", 2).is_ok());
-    for (bad, says) in [("2", "has CPUs 0-1"), ("0-1,^0,^1", "no CPU"), ("a", "invalid"), ("3-1", "invalid"), ("", "invalid")] {
+    for (bad, says) in
+        [("2", "has CPUs 0-1"), ("0-1,^0,^1", "no CPU"), ("a", "invalid"), ("3-1", "invalid"), ("", "invalid")]
+    {
         let e = parse_pin_set(bad, 2).unwrap_err().to_string();
         assert!(e.contains(says), "{bad:?}: {e}");
     }
@@ -256,8 +269,10 @@ fn pin_plan_defaults_and_vcpu_threads() {
     assert_eq!(p.vcpus[&0], "1");
     assert_eq!(p.vcpus[&1], "0-3,^2");
     assert_eq!(p.emulator.as_deref(), Some("0"));
-    let d = domain("<domain type='qemu'><name>n</name><memory>1024</memory><vcpu cpuset='1'>2</vcpu>
-        <cputune><vcpupin vcpu='1' cpuset='0'/></cputune><os><type>hvm</type></os></domain>");
+    let d = domain(
+        "<domain type='qemu'><name>n</name><memory>1024</memory><vcpu cpuset='1'>2</vcpu>
+        <cputune><vcpupin vcpu='1' cpuset='0'/></cputune><os><type>hvm</type></os></domain>",
+    );
     let p = PinPlan::from_domain(&d);
     assert_eq!((p.vcpus[&0].as_str(), p.vcpus[&1].as_str(), p.emulator.as_deref()), ("1", "0", Some("1")));
 
@@ -288,7 +303,9 @@ fn pinning_a_real_thread() {
 
 #[test]
 fn setup_without_hierarchy() {
-    let plain = domain("<domain type='qemu'><name>n</name><memory>1024</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>");
+    let plain = domain(
+        "<domain type='qemu'><name>n</name><memory>1024</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>",
+    );
     let s = setup(None, "x", &plain, std::process::id() as i32, &[]).unwrap();
     assert!(s.cgroup.is_none());
     let e = setup(None, "x", &domain(TUNED), 1, &[(0, 5), (1, 6)]).unwrap_err().to_string();

@@ -55,11 +55,7 @@ pub(crate) fn assign(def: &mut Domain, env: &BuildEnv) -> Result<(), CommandErro
     usb_addresses(devs)?;
     for net in &mut devs.interfaces {
         if net.mac.is_none() {
-            net.mac = Some(Mac {
-                address: MacAddr::random_qemu(),
-                kind: None,
-                check: None,
-            });
+            net.mac = Some(Mac { address: MacAddr::random_qemu(), kind: None, check: None });
         }
     }
     if kind != MachineKind::Microvm {
@@ -72,27 +68,16 @@ fn check_basics(def: &mut Domain) -> Result<(), CommandError> {
     if !matches!(def.kind, DomainType::Qemu | DomainType::Kvm) {
         return Err(unsupported(
             "/domain/@type",
-            format!(
-                "domain type '{}' (the QEMU driver runs 'qemu' and 'kvm')",
-                def.kind
-            ),
+            format!("domain type '{}' (the QEMU driver runs 'qemu' and 'kvm')", def.kind),
         ));
     }
     if def.os_type() != OsType::Hvm {
-        return Err(unsupported(
-            "/domain/os/type",
-            format!("OS type '{}' (only 'hvm')", def.os_type()),
-        ));
+        return Err(unsupported("/domain/os/type", format!("OS type '{}' (only 'hvm')", def.os_type())));
     }
     match def.os.kind.arch.as_deref() {
         None => def.os.kind.arch = Some("x86_64".into()),
         Some("x86_64") => {}
-        Some(a) => {
-            return Err(unsupported(
-                "/domain/os/type/@arch",
-                format!("architecture '{a}' (only x86_64)"),
-            ))
-        }
+        Some(a) => return Err(unsupported("/domain/os/type/@arch", format!("architecture '{a}' (only x86_64)"))),
     }
     Ok(())
 }
@@ -126,7 +111,10 @@ fn check_caps(def: &Domain, env: &BuildEnv) -> Result<(), CommandError> {
         if !caps.has_device(dev) {
             return Err(unsupported(
                 "/domain/devices/controller",
-                format!("USB controller model '{}' needs QEMU device '{dev}', which this emulator lacks", c.model.map(|m| m.to_string()).unwrap_or_default()),
+                format!(
+                    "USB controller model '{}' needs QEMU device '{dev}', which this emulator lacks",
+                    c.model.map(|m| m.to_string()).unwrap_or_default()
+                ),
             ));
         }
     }
@@ -146,35 +134,22 @@ fn resolve_machine(def: &mut Domain, env: &BuildEnv) -> Result<(), CommandError>
             .map(|m| m.name.clone())
             .or_else(|| caps.machine("pc").map(|m| m.name.clone()))
             .ok_or_else(|| {
-                invalid(
-                    "/domain/os/type/@machine",
-                    "no machine type given and the emulator has no default",
-                )
-            })?,
+            invalid("/domain/os/type/@machine", "no machine type given and the emulator has no default")
+        })?,
     };
     let m = caps.machine(&name).ok_or_else(|| {
-        unsupported(
-            "/domain/os/type/@machine",
-            format!("machine type '{name}' is not supported by this emulator"),
-        )
+        unsupported("/domain/os/type/@machine", format!("machine type '{name}' is not supported by this emulator"))
     })?;
     def.os.kind.machine = Some(m.name.clone());
     Ok(())
 }
 
 fn ctrl(kind: ControllerType, index: u32, model: Option<ControllerModel>) -> Controller {
-    Controller {
-        kind,
-        index: Some(index),
-        model,
-        ..Default::default()
-    }
+    Controller { kind, index: Some(index), model, ..Default::default() }
 }
 
 fn has_ctrl(devs: &Devices, kind: ControllerType, index: u32) -> bool {
-    devs.controllers
-        .iter()
-        .any(|c| c.kind == kind && c.index == Some(index))
+    devs.controllers.iter().any(|c| c.kind == kind && c.index == Some(index))
 }
 
 /// Controllers, balloon, PS/2 inputs and audio backend that libvirt adds to every x86 guest.
@@ -205,20 +180,11 @@ fn add_implicit(devs: &mut Devices, kind: MachineKind) {
     if kind == MachineKind::Microvm {
         return;
     }
-    let root = if kind == MachineKind::Q35 {
-        ControllerModel::PcieRoot
-    } else {
-        ControllerModel::PciRoot
-    };
+    let root = if kind == MachineKind::Q35 { ControllerModel::PcieRoot } else { ControllerModel::PciRoot };
     if !has_ctrl(devs, ControllerType::Pci, 0) {
-        devs.controllers
-            .push(ctrl(ControllerType::Pci, 0, Some(root)));
+        devs.controllers.push(ctrl(ControllerType::Pci, 0, Some(root)));
     }
-    if !devs
-        .controllers
-        .iter()
-        .any(|c| c.kind == ControllerType::Usb)
-    {
+    if !devs.controllers.iter().any(|c| c.kind == ControllerType::Usb) {
         devs.controllers.push(ctrl(ControllerType::Usb, 0, None));
     }
     match kind {
@@ -231,49 +197,22 @@ fn add_implicit(devs: &mut Devices, kind: MachineKind) {
         _ => {}
     }
     for t in [InputType::Mouse, InputType::Keyboard] {
-        if !devs
-            .inputs
-            .iter()
-            .any(|i| i.kind == t && i.bus == Some(InputBus::Ps2))
-        {
-            devs.inputs.push(Input {
-                kind: t,
-                bus: Some(InputBus::Ps2),
-                ..Default::default()
-            });
+        if !devs.inputs.iter().any(|i| i.kind == t && i.bus == Some(InputBus::Ps2)) {
+            devs.inputs.push(Input { kind: t, bus: Some(InputBus::Ps2), ..Default::default() });
         }
     }
     if devs.memballoon.is_none() {
-        devs.memballoon = Some(Memballoon {
-            model: MemballoonModel::Virtio,
-            ..Default::default()
-        });
+        devs.memballoon = Some(Memballoon { model: MemballoonModel::Virtio, ..Default::default() });
     }
     if devs.audios.is_empty() {
         let spice = devs.graphics.iter().any(|g| g.kind == GraphicsType::Spice);
-        let kind = if spice {
-            AudioType::Spice
-        } else {
-            AudioType::None
-        };
-        devs.audios.push(Audio {
-            id: 1,
-            kind,
-            ..Default::default()
-        });
+        let kind = if spice { AudioType::Spice } else { AudioType::None };
+        devs.audios.push(Audio { id: 1, kind, ..Default::default() });
     }
     // A graphics device without a video adapter gets libvirt's default one.
-    if devs.videos.is_empty()
-        && devs
-            .graphics
-            .iter()
-            .any(|g| g.kind != GraphicsType::EglHeadless)
-    {
+    if devs.videos.is_empty() && devs.graphics.iter().any(|g| g.kind != GraphicsType::EglHeadless) {
         devs.videos.push(Video {
-            model: Some(VideoModel {
-                kind: VideoType::Cirrus,
-                ..Default::default()
-            }),
+            model: Some(VideoModel { kind: VideoType::Cirrus, ..Default::default() }),
             ..Default::default()
         });
     }
@@ -317,15 +256,9 @@ fn console_compat(devs: &mut Devices) {
         }
     }
     if let Some(c) = devs.consoles.first() {
-        if c.target.as_ref().and_then(|t| t.kind) == Some(ChrTargetType::Serial)
-            && devs.serials.is_empty()
-        {
+        if c.target.as_ref().and_then(|t| t.kind) == Some(ChrTargetType::Serial) && devs.serials.is_empty() {
             let mut s = c.clone();
-            s.target = Some(ChrTarget {
-                kind: None,
-                port: Some(0),
-                ..Default::default()
-            });
+            s.target = Some(ChrTarget { kind: None, port: Some(0), ..Default::default() });
             devs.serials.push(s);
         }
     }
@@ -346,18 +279,13 @@ fn console_compat(devs: &mut Devices) {
         }
     }
     for (i, p) in devs.parallels.iter_mut().enumerate() {
-        p.target
-            .get_or_insert_with(ChrTarget::default)
-            .port
-            .get_or_insert(i as u32);
+        p.target.get_or_insert_with(ChrTarget::default).port.get_or_insert(i as u32);
     }
 }
 
 /// `hda` → 0, `sdb` → 1, `vdaa` → 26 (libvirt's disk name numbering).
 pub(crate) fn disk_index(dev: &str) -> Option<u32> {
-    let rest = ["xvd", "ubd", "hd", "sd", "vd", "fd"]
-        .iter()
-        .find_map(|p| dev.strip_prefix(p))?;
+    let rest = ["xvd", "ubd", "hd", "sd", "vd", "fd"].iter().find_map(|p| dev.strip_prefix(p))?;
     if rest.is_empty() {
         return None;
     }
@@ -397,10 +325,7 @@ fn drive_addresses(devs: &mut Devices) -> Result<(), CommandError> {
         if d.device.is_none() {
             d.device = Some(DiskDevice::Disk);
         }
-        if !matches!(
-            bus,
-            DiskBus::Ide | DiskBus::Sata | DiskBus::Scsi | DiskBus::Fdc
-        ) {
+        if !matches!(bus, DiskBus::Ide | DiskBus::Sata | DiskBus::Scsi | DiskBus::Fdc) {
             continue;
         }
         if d.info.address.as_ref().is_some_and(|a| a.kind.is_some()) {
@@ -409,10 +334,7 @@ fn drive_addresses(devs: &mut Devices) -> Result<(), CommandError> {
         let idx = disk_index(&d.target.dev).ok_or_else(|| {
             invalid(
                 "/domain/devices/disk/target/@dev",
-                format!(
-                    "cannot derive a drive address from target '{}'",
-                    d.target.dev
-                ),
+                format!("cannot derive a drive address from target '{}'", d.target.dev),
             )
         })?;
         let (controller, bus_no, unit) = match bus {
@@ -447,16 +369,12 @@ fn add_needed_controllers(devs: &mut Devices, kind: MachineKind) {
             want.push((t, c));
         }
     }
-    let virtio_chr =
-        |c: &Chardev| c.target.as_ref().and_then(|t| t.kind) == Some(ChrTargetType::Virtio);
+    let virtio_chr = |c: &Chardev| c.target.as_ref().and_then(|t| t.kind) == Some(ChrTargetType::Virtio);
     if devs.channels.iter().any(virtio_chr) || devs.consoles.iter().any(virtio_chr) {
         want.push((ControllerType::VirtioSerial, 0));
     }
     for (t, i) in want {
-        if kind == MachineKind::Microvm
-            && t != ControllerType::VirtioSerial
-            && t != ControllerType::Scsi
-        {
+        if kind == MachineKind::Microvm && t != ControllerType::VirtioSerial && t != ControllerType::Scsi {
             continue;
         }
         if !has_ctrl(devs, t, i) {
@@ -471,18 +389,14 @@ fn controller_defaults(devs: &mut Devices, kind: MachineKind) {
             continue;
         }
         c.model = match c.kind {
-            ControllerType::Usb => Some(if kind == MachineKind::Q35 {
-                ControllerModel::QemuXhci
-            } else {
-                ControllerModel::Piix3Uhci
-            }),
+            ControllerType::Usb => {
+                Some(if kind == MachineKind::Q35 { ControllerModel::QemuXhci } else { ControllerModel::Piix3Uhci })
+            }
             ControllerType::Scsi => Some(ControllerModel::Lsilogic),
             ControllerType::VirtioSerial => None,
-            ControllerType::Pci if c.index == Some(0) => Some(if kind == MachineKind::Q35 {
-                ControllerModel::PcieRoot
-            } else {
-                ControllerModel::PciRoot
-            }),
+            ControllerType::Pci if c.index == Some(0) => {
+                Some(if kind == MachineKind::Q35 { ControllerModel::PcieRoot } else { ControllerModel::PciRoot })
+            }
             _ => None,
         };
         if c.kind == ControllerType::Pci {
@@ -494,8 +408,7 @@ fn controller_defaults(devs: &mut Devices, kind: MachineKind) {
                 _ => None,
             };
             if let Some(n) = name {
-                c.model_name
-                    .get_or_insert(ControllerModelName { name: Some(n) });
+                c.model_name.get_or_insert(ControllerModelName { name: Some(n) });
             }
         }
     }
@@ -503,33 +416,19 @@ fn controller_defaults(devs: &mut Devices, kind: MachineKind) {
 
 fn virtio_serial_addresses(devs: &mut Devices) -> Result<(), CommandError> {
     let mut used: Vec<(u32, u32)> = Vec::new();
-    let is_virtio =
-        |c: &Chardev| c.target.as_ref().and_then(|t| t.kind) == Some(ChrTargetType::Virtio);
+    let is_virtio = |c: &Chardev| c.target.as_ref().and_then(|t| t.kind) == Some(ChrTargetType::Virtio);
     let port_of = |a: &Address| a.port.as_deref().and_then(|p| p.parse::<u32>().ok());
-    for c in devs
-        .consoles
-        .iter()
-        .chain(devs.channels.iter())
-        .filter(|c| is_virtio(c))
-    {
-        if let Some(a) = c
-            .address
-            .as_ref()
-            .filter(|a| a.kind == Some(AddressType::VirtioSerial))
-        {
+    for c in devs.consoles.iter().chain(devs.channels.iter()).filter(|c| is_virtio(c)) {
+        if let Some(a) = c.address.as_ref().filter(|a| a.kind == Some(AddressType::VirtioSerial)) {
             if let Some(p) = port_of(a) {
                 used.push((a.controller.unwrap_or(0), p));
             }
         }
     }
     let take = |start: u32, used: &mut Vec<(u32, u32)>| -> Result<Address, CommandError> {
-        let port = (start..31)
-            .find(|p| !used.contains(&(0, *p)))
-            .ok_or_else(|| {
-                CommandError::AddressAssignment(
-                    "virtio-serial controller 0 has no free port left".into(),
-                )
-            })?;
+        let port = (start..31).find(|p| !used.contains(&(0, *p))).ok_or_else(|| {
+            CommandError::AddressAssignment("virtio-serial controller 0 has no free port left".into())
+        })?;
         used.push((0, port));
         Ok(Address {
             kind: Some(AddressType::VirtioSerial),
@@ -567,41 +466,23 @@ fn usb_ports(c: &Controller) -> u32 {
 }
 
 fn usb_addresses(devs: &mut Devices) -> Result<(), CommandError> {
-    let Some(usb0) = devs
-        .controllers
-        .iter()
-        .find(|c| c.kind == ControllerType::Usb && c.index == Some(0))
-    else {
+    let Some(usb0) = devs.controllers.iter().find(|c| c.kind == ControllerType::Usb && c.index == Some(0)) else {
         return Ok(());
     };
     let nports = usb_ports(usb0);
     let none = usb0.model == Some(ControllerModel::None);
     let mut slots: Vec<&mut Option<Address>> = Vec::new();
-    for i in devs
-        .inputs
-        .iter_mut()
-        .filter(|i| i.bus == Some(InputBus::Usb))
-    {
+    for i in devs.inputs.iter_mut().filter(|i| i.bus == Some(InputBus::Usb)) {
         slots.push(&mut i.address);
     }
-    for d in devs
-        .disks
-        .iter_mut()
-        .filter(|d| d.target.bus == Some(DiskBus::Usb))
-    {
+    for d in devs.disks.iter_mut().filter(|d| d.target.bus == Some(DiskBus::Usb)) {
         slots.push(&mut d.info.address);
     }
-    for s in devs
-        .sounds
-        .iter_mut()
-        .filter(|s| s.model == SoundModel::Usb)
-    {
+    for s in devs.sounds.iter_mut().filter(|s| s.model == SoundModel::Usb) {
         slots.push(&mut s.address);
     }
-    for s in devs
-        .serials
-        .iter_mut()
-        .filter(|s| s.target.as_ref().and_then(|t| t.kind) == Some(ChrTargetType::UsbSerial))
+    for s in
+        devs.serials.iter_mut().filter(|s| s.target.as_ref().and_then(|t| t.kind) == Some(ChrTargetType::UsbSerial))
     {
         slots.push(&mut s.address);
     }
@@ -611,29 +492,18 @@ fn usb_addresses(devs: &mut Devices) -> Result<(), CommandError> {
             "USB devices need a USB controller, but its model is 'none'",
         ));
     }
-    let mut used: Vec<String> = slots
-        .iter()
-        .filter_map(|a| a.as_ref().and_then(|a| a.port.clone()))
-        .collect();
+    let mut used: Vec<String> = slots.iter().filter_map(|a| a.as_ref().and_then(|a| a.port.clone())).collect();
     for a in slots {
         if a.is_some() {
             continue;
         }
-        let port = (1..=nports)
-            .map(|p| p.to_string())
-            .find(|p| !used.contains(p))
-            .ok_or_else(|| {
-                CommandError::AddressAssignment(format!(
-                    "USB controller 0 has only {nports} ports (hubs are not added automatically)"
-                ))
-            })?;
+        let port = (1..=nports).map(|p| p.to_string()).find(|p| !used.contains(p)).ok_or_else(|| {
+            CommandError::AddressAssignment(format!(
+                "USB controller 0 has only {nports} ports (hubs are not added automatically)"
+            ))
+        })?;
         used.push(port.clone());
-        *a = Some(Address {
-            kind: Some(AddressType::Usb),
-            bus: Some(Hex(0)),
-            port: Some(port),
-            ..Default::default()
-        });
+        *a = Some(Address { kind: Some(AddressType::Usb), bus: Some(Hex(0)), port: Some(port), ..Default::default() });
     }
     Ok(())
 }
@@ -679,9 +549,7 @@ pub(crate) mod pci {
                 ControllerModel::PciBridge | ControllerModel::PcieToPciBridge => {
                     c == Conn::Pci || kind == MachineKind::Pc
                 }
-                ControllerModel::PcieRootPort | ControllerModel::PcieSwitchDownstreamPort => {
-                    c == Conn::Pcie
-                }
+                ControllerModel::PcieRootPort | ControllerModel::PcieSwitchDownstreamPort => c == Conn::Pcie,
                 _ => false,
             }
         }
@@ -709,8 +577,7 @@ pub(crate) mod pci {
     }
 
     fn is_pci(a: &Option<Address>) -> Option<&Address> {
-        a.as_ref()
-            .filter(|a| a.kind == Some(AddressType::Pci) && a.slot.is_some())
+        a.as_ref().filter(|a| a.kind == Some(AddressType::Pci) && a.slot.is_some())
     }
 
     struct Alloc {
@@ -723,33 +590,19 @@ pub(crate) mod pci {
             self.buses.iter_mut().find(|b| b.index == index)
         }
         fn mark(&mut self, a: &Address, what: &str) -> Result<(), CommandError> {
-            let (bus, slot, func) = (
-                a.bus.map_or(0, |h| h.0),
-                a.slot.map_or(0, |h| h.0),
-                a.function.map_or(0, |h| h.0),
-            );
+            let (bus, slot, func) =
+                (a.bus.map_or(0, |h| h.0), a.slot.map_or(0, |h| h.0), a.function.map_or(0, |h| h.0));
             if a.domain.is_some_and(|d| d.0 != 0) {
                 return Err(unsupported(what, "PCI domains other than 0"));
             }
             let b = self.bus_mut(bus).ok_or_else(|| {
-                invalid(
-                    what,
-                    format!(
-                        "PCI bus 0x{bus:02x} does not exist (no PCI controller with index {bus})"
-                    ),
-                )
+                invalid(what, format!("PCI bus 0x{bus:02x} does not exist (no PCI controller with index {bus})"))
             })?;
             if slot > 31 || func > 7 {
-                return Err(invalid(
-                    what,
-                    format!("PCI address {bus:02x}:{slot:02x}.{func} is out of range"),
-                ));
+                return Err(invalid(what, format!("PCI address {bus:02x}:{slot:02x}.{func} is out of range")));
             }
             if b.used[slot as usize] & (1 << func) != 0 {
-                return Err(invalid(
-                    what,
-                    format!("PCI address {bus:02x}:{slot:02x}.{func} is used twice"),
-                ));
+                return Err(invalid(what, format!("PCI address {bus:02x}:{slot:02x}.{func} is used twice")));
             }
             b.used[slot as usize] |= 1 << func;
             Ok(())
@@ -764,9 +617,7 @@ pub(crate) mod pci {
                     }
                 }
             }
-            Err(CommandError::AddressAssignment(format!(
-                "no free PCI slot for {what}"
-            )))
+            Err(CommandError::AddressAssignment(format!("no free PCI slot for {what}")))
         }
         fn take_fixed(&mut self, bus: u32, slot: u32, func: u32) -> Option<Address> {
             let b = self.bus_mut(bus)?;
@@ -780,9 +631,7 @@ pub(crate) mod pci {
 
     fn net_conn(n: &Interface) -> Conn {
         match n.model.as_ref().map(|m| m.kind.as_str()) {
-            Some("virtio") | Some("virtio-non-transitional") | Some("e1000e") | Some("igb") => {
-                Conn::Pcie
-            }
+            Some("virtio") | Some("virtio-non-transitional") | Some("e1000e") | Some("igb") => Conn::Pcie,
             _ => Conn::Pci,
         }
     }
@@ -807,9 +656,7 @@ pub(crate) mod pci {
                 Some(M::VirtioScsi | M::VirtioNonTransitional) => Some(Conn::Pcie),
                 _ => Some(Conn::Pci),
             },
-            ControllerType::VirtioSerial => {
-                Some(virtio_conn(c.model == Some(M::VirtioTransitional)))
-            }
+            ControllerType::VirtioSerial => Some(virtio_conn(c.model == Some(M::VirtioTransitional))),
             ControllerType::Sata => Some(Conn::Pcie),
             _ => None,
         }
@@ -824,10 +671,7 @@ pub(crate) mod pci {
             }
         }
         for s in &devs.sounds {
-            if needs(&s.address)
-                && sound_is_pci(s)
-                && !(kind == MachineKind::Q35 && s.model == SoundModel::Ich9)
-            {
+            if needs(&s.address) && sound_is_pci(s) && !(kind == MachineKind::Q35 && s.model == SoundModel::Ich9) {
                 v.push((Conn::Pci, "sound"));
             }
         }
@@ -845,10 +689,7 @@ pub(crate) mod pci {
         }
         if let Some(b) = &devs.memballoon {
             if balloon_is_pci(b) && needs(&b.address) {
-                v.push((
-                    virtio_conn(b.model == MemballoonModel::VirtioTransitional),
-                    "memballoon",
-                ));
+                v.push((virtio_conn(b.model == MemballoonModel::VirtioTransitional), "memballoon"));
             }
         }
         for r in &devs.rngs {
@@ -869,16 +710,11 @@ pub(crate) mod pci {
         }
         for i in &devs.inputs {
             if i.bus == Some(InputBus::Virtio) && needs(&i.address) {
-                v.push((
-                    virtio_conn(i.model == Some(InputModel::VirtioTransitional)),
-                    "input",
-                ));
+                v.push((virtio_conn(i.model == Some(InputModel::VirtioTransitional)), "input"));
             }
         }
         for s in &devs.serials {
-            if s.target.as_ref().and_then(|t| t.kind) == Some(ChrTargetType::PciSerial)
-                && needs(&s.address)
-            {
+            if s.target.as_ref().and_then(|t| t.kind) == Some(ChrTargetType::PciSerial) && needs(&s.address) {
                 v.push((Conn::Pci, "serial"));
             }
         }
@@ -888,48 +724,30 @@ pub(crate) mod pci {
     pub(crate) fn sound_is_pci(s: &Sound) -> bool {
         matches!(
             s.model,
-            SoundModel::Ich6
-                | SoundModel::Ich7
-                | SoundModel::Ich9
-                | SoundModel::Ac97
-                | SoundModel::Es1370
+            SoundModel::Ich6 | SoundModel::Ich7 | SoundModel::Ich9 | SoundModel::Ac97 | SoundModel::Es1370
         )
     }
 
     pub(crate) fn balloon_is_pci(b: &Memballoon) -> bool {
         matches!(
             b.model,
-            MemballoonModel::Virtio
-                | MemballoonModel::VirtioTransitional
-                | MemballoonModel::VirtioNonTransitional
+            MemballoonModel::Virtio | MemballoonModel::VirtioTransitional | MemballoonModel::VirtioNonTransitional
         )
     }
 
     pub(crate) fn video_is_pci(v: &Video) -> bool {
-        !matches!(
-            v.model.as_ref().map(|m| m.kind),
-            Some(VideoType::None | VideoType::Ramfb)
-        )
+        !matches!(v.model.as_ref().map(|m| m.kind), Some(VideoType::None | VideoType::Ramfb))
     }
 
     fn is_companion(c: &Controller) -> bool {
-        matches!(
-            c.model,
-            Some(
-                ControllerModel::Ich9Uhci1
-                    | ControllerModel::Ich9Uhci2
-                    | ControllerModel::Ich9Uhci3
-            )
-        )
+        matches!(c.model, Some(ControllerModel::Ich9Uhci1 | ControllerModel::Ich9Uhci2 | ControllerModel::Ich9Uhci3))
     }
 
     /// Controllers with a fixed place: PIIX3 IDE/USB on pc, ICH9 SATA/USB on q35.
     fn special_ctrl(c: &Controller, kind: MachineKind) -> bool {
         match (kind, c.kind, c.index) {
             (MachineKind::Pc, ControllerType::Ide, Some(0)) => true,
-            (MachineKind::Pc, ControllerType::Usb, Some(0)) => {
-                c.model == Some(ControllerModel::Piix3Uhci)
-            }
+            (MachineKind::Pc, ControllerType::Usb, Some(0)) => c.model == Some(ControllerModel::Piix3Uhci),
             (MachineKind::Q35, ControllerType::Sata, Some(0)) => true,
             (_, ControllerType::Usb, _) => c.model == Some(ControllerModel::Ich9Ehci1),
             _ => false,
@@ -953,15 +771,9 @@ pub(crate) mod pci {
 
     pub(crate) fn assign(devs: &mut Devices, kind: MachineKind) -> Result<(), CommandError> {
         // Buses from the PCI controllers.
-        let mut alloc = Alloc {
-            kind,
-            buses: Vec::new(),
-        };
-        let mut pci_ctrls: Vec<&Controller> = devs
-            .controllers
-            .iter()
-            .filter(|c| c.kind == ControllerType::Pci)
-            .collect();
+        let mut alloc = Alloc { kind, buses: Vec::new() };
+        let mut pci_ctrls: Vec<&Controller> =
+            devs.controllers.iter().filter(|c| c.kind == ControllerType::Pci).collect();
         pci_ctrls.sort_by_key(|c| c.index);
         for c in &pci_ctrls {
             let model = c.model.ok_or_else(|| {
@@ -985,11 +797,7 @@ pub(crate) mod pci {
                     format!("'{model}' does not fit this machine type"),
                 ));
             }
-            alloc.buses.push(Bus {
-                index: c.index.unwrap_or(0),
-                model,
-                used: [0; 32],
-            });
+            alloc.buses.push(Bus { index: c.index.unwrap_or(0), model, used: [0; 32] });
         }
         // Slot 0 of the roots is the host bridge.
         if let Some(b) = alloc.bus_mut(0) {
@@ -1020,19 +828,12 @@ pub(crate) mod pci {
             }
             let fixed = match (kind, c.kind, c.index, c.model) {
                 (MachineKind::Pc, ControllerType::Ide, Some(0), _) => Some((1, 1)),
-                (
-                    MachineKind::Pc,
-                    ControllerType::Usb,
-                    Some(0),
-                    Some(ControllerModel::Piix3Uhci),
-                ) => Some((1, 2)),
+                (MachineKind::Pc, ControllerType::Usb, Some(0), Some(ControllerModel::Piix3Uhci)) => Some((1, 2)),
                 (MachineKind::Q35, ControllerType::Sata, Some(0), _) => Some((0x1f, 2)),
                 _ => None,
             };
             if let Some((slot, func)) = fixed {
-                if kind == MachineKind::Pc && c.kind == ControllerType::Ide
-                    || kind == MachineKind::Q35
-                {
+                if kind == MachineKind::Pc && c.kind == ControllerType::Ide || kind == MachineKind::Q35 {
                     // Built into the chipset: the address is informative only.
                     c.info.address = Some(pci_addr(0, slot, func));
                     if let Some(b) = alloc.bus_mut(0) {
@@ -1062,15 +863,12 @@ pub(crate) mod pci {
         }
         // ich9 HDA sits at 0x1b on q35.
         if kind == MachineKind::Q35 {
-            for s in devs
-                .sounds
-                .iter_mut()
-                .filter(|s| s.model == SoundModel::Ich9)
-            {
+            for s in devs.sounds.iter_mut().filter(|s| s.model == SoundModel::Ich9) {
                 if needs(&s.address) {
-                    s.address = Some(alloc.take_fixed(0, 0x1b, 0).ok_or_else(|| {
-                        CommandError::AddressAssignment("slot 0x1b for ich9 sound is taken".into())
-                    })?);
+                    s.address =
+                        Some(alloc.take_fixed(0, 0x1b, 0).ok_or_else(|| {
+                            CommandError::AddressAssignment("slot 0x1b for ich9 sound is taken".into())
+                        })?);
                 }
             }
         }
@@ -1079,34 +877,21 @@ pub(crate) mod pci {
             .controllers
             .iter()
             .filter(|c| {
-                c.kind == ControllerType::Usb
-                    && c.model == Some(ControllerModel::Ich9Ehci1)
-                    && needs(&c.info.address)
+                c.kind == ControllerType::Usb && c.model == Some(ControllerModel::Ich9Ehci1) && needs(&c.info.address)
             })
             .filter_map(|c| c.index)
             .collect();
         for idx in groups {
-            let slot = if kind == MachineKind::Q35
-                && idx == 0
-                && alloc.bus_mut(0).is_some_and(|b| b.used[0x1d] == 0)
-            {
+            let slot = if kind == MachineKind::Q35 && idx == 0 && alloc.bus_mut(0).is_some_and(|b| b.used[0x1d] == 0) {
                 Some((0, 0x1d))
             } else {
-                let c = if kind == MachineKind::Q35 {
-                    Conn::Pci
-                } else {
-                    Conn::Pcie
-                };
+                let c = if kind == MachineKind::Q35 { Conn::Pci } else { Conn::Pcie };
                 ensure_capacity(devs, &mut alloc, kind, &[(c, "usb")])?;
                 let a = alloc.take(c, "USB controller")?;
                 Some((a.bus.map_or(0, |h| h.0), a.slot.map_or(0, |h| h.0)))
             };
             let Some((bus, slot)) = slot else { continue };
-            for c in devs
-                .controllers
-                .iter_mut()
-                .filter(|c| c.kind == ControllerType::Usb && c.index == Some(idx))
-            {
+            for c in devs.controllers.iter_mut().filter(|c| c.kind == ControllerType::Usb && c.index == Some(idx)) {
                 let func = match c.model {
                     Some(ControllerModel::Ich9Ehci1) => 7,
                     Some(ControllerModel::Ich9Uhci1) => 0,
@@ -1132,9 +917,9 @@ pub(crate) mod pci {
         place_new_controllers(devs, &mut alloc, kind)?;
         let mut queue = want.into_iter();
         let mut next = |what: &str| -> Result<Address, CommandError> {
-            let (conn, _) = queue.next().ok_or_else(|| {
-                CommandError::AddressAssignment(format!("internal: no slot planned for {what}"))
-            })?;
+            let (conn, _) = queue
+                .next()
+                .ok_or_else(|| CommandError::AddressAssignment(format!("internal: no slot planned for {what}")))?;
             alloc.take(conn, what)
         };
         for n in devs.interfaces.iter_mut() {
@@ -1143,19 +928,12 @@ pub(crate) mod pci {
             }
         }
         for s in devs.sounds.iter_mut() {
-            if needs(&s.address)
-                && sound_is_pci(s)
-                && !(kind == MachineKind::Q35 && s.model == SoundModel::Ich9)
-            {
+            if needs(&s.address) && sound_is_pci(s) && !(kind == MachineKind::Q35 && s.model == SoundModel::Ich9) {
                 s.address = Some(next("sound")?);
             }
         }
         for c in devs.controllers.iter_mut() {
-            if ctrl_conn(c).is_some()
-                && needs(&c.info.address)
-                && !special_ctrl(c, kind)
-                && !is_companion(c)
-            {
+            if ctrl_conn(c).is_some() && needs(&c.info.address) && !special_ctrl(c, kind) && !is_companion(c) {
                 c.info.address = Some(next("controller")?);
             }
         }
@@ -1190,9 +968,7 @@ pub(crate) mod pci {
             }
         }
         for s in devs.serials.iter_mut() {
-            if s.target.as_ref().and_then(|t| t.kind) == Some(ChrTargetType::PciSerial)
-                && needs(&s.address)
-            {
+            if s.target.as_ref().and_then(|t| t.kind) == Some(ChrTargetType::PciSerial) && needs(&s.address) {
                 s.address = Some(next("serial")?);
             }
         }
@@ -1208,12 +984,7 @@ pub(crate) mod pci {
         want: &[(Conn, &str)],
     ) -> Result<(), CommandError> {
         let free = |alloc: &Alloc, pred: &dyn Fn(&Bus) -> bool| -> usize {
-            alloc
-                .buses
-                .iter()
-                .filter(|b| pred(b))
-                .map(|b| b.slots().filter(|s| b.used[*s as usize] == 0).count())
-                .sum()
+            alloc.buses.iter().filter(|b| pred(b)).map(|b| b.slots().filter(|s| b.used[*s as usize] == 0).count()).sum()
         };
         let next_index = |devs: &Devices| {
             devs.controllers
@@ -1231,13 +1002,8 @@ pub(crate) mod pci {
                 while have < want.len() {
                     // A pci-bridge takes one slot and offers 31.
                     let idx = next_index(devs);
-                    devs.controllers
-                        .push(new_ctrl(idx, ControllerModel::PciBridge));
-                    alloc.buses.push(Bus {
-                        index: idx,
-                        model: ControllerModel::PciBridge,
-                        used: [0; 32],
-                    });
+                    devs.controllers.push(new_ctrl(idx, ControllerModel::PciBridge));
+                    alloc.buses.push(Bus { index: idx, model: ControllerModel::PciBridge, used: [0; 32] });
                     have += 30;
                 }
             }
@@ -1255,24 +1021,14 @@ pub(crate) mod pci {
                     let add = ports_needed - ports_free + 1;
                     for _ in 0..add {
                         let idx = next_index(devs);
-                        devs.controllers
-                            .push(new_ctrl(idx, ControllerModel::PcieRootPort));
-                        alloc.buses.push(Bus {
-                            index: idx,
-                            model: ControllerModel::PcieRootPort,
-                            used: [0; 32],
-                        });
+                        devs.controllers.push(new_ctrl(idx, ControllerModel::PcieRootPort));
+                        alloc.buses.push(Bus { index: idx, model: ControllerModel::PcieRootPort, used: [0; 32] });
                     }
                 }
                 for _ in 0..bridges {
                     let idx = next_index(devs);
-                    devs.controllers
-                        .push(new_ctrl(idx, ControllerModel::PcieToPciBridge));
-                    alloc.buses.push(Bus {
-                        index: idx,
-                        model: ControllerModel::PcieToPciBridge,
-                        used: [0; 32],
-                    });
+                    devs.controllers.push(new_ctrl(idx, ControllerModel::PcieToPciBridge));
+                    alloc.buses.push(Bus { index: idx, model: ControllerModel::PcieToPciBridge, used: [0; 32] });
                 }
             }
             MachineKind::Microvm => {}
@@ -1282,18 +1038,10 @@ pub(crate) mod pci {
 
     /// Addresses PCI controllers that have none: root ports packed as functions of pcie.0
     /// slots, bridges into a root port (q35) or a slot of pci.0 (pc).
-    fn place_new_controllers(
-        devs: &mut Devices,
-        alloc: &mut Alloc,
-        kind: MachineKind,
-    ) -> Result<(), CommandError> {
+    fn place_new_controllers(devs: &mut Devices, alloc: &mut Alloc, kind: MachineKind) -> Result<(), CommandError> {
         let mut last_port: Option<(u32, u32)> = None;
         let mut multi_slots: Vec<u32> = Vec::new();
-        for c in devs
-            .controllers
-            .iter_mut()
-            .filter(|c| c.kind == ControllerType::Pci)
-        {
+        for c in devs.controllers.iter_mut().filter(|c| c.kind == ControllerType::Pci) {
             if !needs(&c.info.address) {
                 continue;
             }
@@ -1301,13 +1049,7 @@ pub(crate) mod pci {
             let a = match model {
                 ControllerModel::PciRoot | ControllerModel::PcieRoot => continue,
                 ControllerModel::PcieRootPort => {
-                    let packed = last_port.and_then(|(s, f)| {
-                        if f < 7 {
-                            alloc.take_fixed(0, s, f + 1)
-                        } else {
-                            None
-                        }
-                    });
+                    let packed = last_port.and_then(|(s, f)| if f < 7 { alloc.take_fixed(0, s, f + 1) } else { None });
                     let a = match packed {
                         Some(a) => {
                             if let Some((s, _)) = last_port {
@@ -1316,13 +1058,10 @@ pub(crate) mod pci {
                             a
                         }
                         None => {
-                            let b = alloc.bus_mut(0).ok_or_else(|| {
-                                CommandError::AddressAssignment("no pcie.0".into())
-                            })?;
+                            let b =
+                                alloc.bus_mut(0).ok_or_else(|| CommandError::AddressAssignment("no pcie.0".into()))?;
                             let s = b.free_slot().ok_or_else(|| {
-                                CommandError::AddressAssignment(
-                                    "pcie.0 has no free slot for a root port".into(),
-                                )
+                                CommandError::AddressAssignment("pcie.0 has no free slot for a root port".into())
                             })?;
                             b.used[s as usize] |= 1;
                             pci_addr(0, s, 0)
@@ -1332,19 +1071,15 @@ pub(crate) mod pci {
                     a
                 }
                 ControllerModel::PcieToPciBridge => alloc.take(Conn::Pcie, "pcie-to-pci-bridge")?,
-                ControllerModel::DmiToPciBridge => alloc
-                    .take_fixed(0, 0x1e, 0)
-                    .map_or_else(|| alloc.take(Conn::Pci, "dmi-to-pci-bridge"), Ok)?,
-                ControllerModel::PciBridge if kind == MachineKind::Pc => {
-                    alloc.take(Conn::Pci, "pci-bridge")?
+                ControllerModel::DmiToPciBridge => {
+                    alloc.take_fixed(0, 0x1e, 0).map_or_else(|| alloc.take(Conn::Pci, "dmi-to-pci-bridge"), Ok)?
                 }
+                ControllerModel::PciBridge if kind == MachineKind::Pc => alloc.take(Conn::Pci, "pci-bridge")?,
                 ControllerModel::PciBridge => {
                     let idx = alloc
                         .buses
                         .iter()
-                        .find(|b| {
-                            b.model == ControllerModel::DmiToPciBridge && b.free_slot().is_some()
-                        })
+                        .find(|b| b.model == ControllerModel::DmiToPciBridge && b.free_slot().is_some())
                         .map(|b| b.index);
                     match idx.and_then(|i| {
                         let s = alloc.bus_mut(i)?.free_slot()?;
@@ -1357,19 +1092,13 @@ pub(crate) mod pci {
                 other => {
                     return Err(unsupported(
                         "/domain/devices/controller[@type='pci']",
-                        format!(
-                            "automatic placement of a '{other}' controller (give it an <address>)"
-                        ),
+                        format!("automatic placement of a '{other}' controller (give it an <address>)"),
                     ))
                 }
             };
             c.info.address = Some(a);
         }
-        for c in devs
-            .controllers
-            .iter_mut()
-            .filter(|c| c.kind == ControllerType::Pci)
-        {
+        for c in devs.controllers.iter_mut().filter(|c| c.kind == ControllerType::Pci) {
             if c.model == Some(ControllerModel::PcieRootPort) {
                 if let Some(a) = c.info.address.as_mut() {
                     let (slot, func) = (a.slot.map_or(0, |h| h.0), a.function.map_or(0, |h| h.0));
@@ -1409,13 +1138,7 @@ pub(crate) mod pci {
         for n in &devs.interfaces {
             f(&n.address, "/domain/devices/interface/address")?;
         }
-        for c in devs
-            .serials
-            .iter()
-            .chain(&devs.parallels)
-            .chain(&devs.channels)
-            .chain(&devs.consoles)
-        {
+        for c in devs.serials.iter().chain(&devs.parallels).chain(&devs.channels).chain(&devs.consoles) {
             f(&c.address, "/domain/devices/serial/address")?;
         }
         for i in &devs.inputs {

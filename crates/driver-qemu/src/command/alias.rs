@@ -33,11 +33,7 @@ pub(crate) fn assign(def: &mut Domain) {
     };
     for d in devs.disks.iter_mut() {
         let a = d.info.address.clone().unwrap_or_default();
-        let (c, b, u) = (
-            a.controller.unwrap_or(0),
-            a.bus.map_or(0, |h| h.0),
-            a.unit.unwrap_or(0),
-        );
+        let (c, b, u) = (a.controller.unwrap_or(0), a.bus.map_or(0, |h| h.0), a.unit.unwrap_or(0));
         let idx = disk_index(&d.target.dev).unwrap_or(0);
         let name = match d.target.bus.unwrap_or_default() {
             DiskBus::Virtio => format!("virtio-disk{idx}"),

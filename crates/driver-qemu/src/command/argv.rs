@@ -6,8 +6,8 @@ use oxvirt_xml::{OnOff, YesNo};
 
 use super::addr::{kind_of, MachineKind};
 use super::props::{kv_escape, Props};
-use super::{PassedFile, 
-    devices, disk, firmware, invalid, unsupported, Accel, BuildEnv, CommandError, GraphicsPort,
+use super::{
+    devices, disk, firmware, invalid, unsupported, Accel, BuildEnv, CommandError, GraphicsPort, PassedFile,
     PrepareFile, QemuCommand,
 };
 
@@ -73,10 +73,7 @@ pub(crate) fn build(def: &Domain, env: &BuildEnv) -> Result<QemuCommand, Command
     if def.kind == DomainType::Kvm && env.accel == Accel::Tcg {
         // The driver decided: a kvm domain on a host without usable KVM is refused by it, not here.
     }
-    let devs = def
-        .devices
-        .as_ref()
-        .unwrap_or_else(|| EMPTY_DEVICES.get_or_init(Devices::default));
+    let devs = def.devices.as_ref().unwrap_or_else(|| EMPTY_DEVICES.get_or_init(Devices::default));
     let (disk_boot, net_boot) = boot_indexes(def, devs)?;
     let mut cx = Ctx {
         def,
@@ -93,10 +90,7 @@ pub(crate) fn build(def: &Domain, env: &BuildEnv) -> Result<QemuCommand, Command
         passed_files: Vec::new(),
     };
     reject_unsupported_top(def)?;
-    cx.arg(
-        "-name",
-        format!("guest={},debug-threads=on", kv_escape(&def.name)),
-    );
+    cx.arg("-name", format!("guest={},debug-threads=on", kv_escape(&def.name)));
     cx.flag("-S");
     let pflash = pflash(&mut cx)?;
     machine(&mut cx, pflash)?;
@@ -121,15 +115,9 @@ pub(crate) fn build(def: &Domain, env: &BuildEnv) -> Result<QemuCommand, Command
     boot(&mut cx)?;
     devices::all(&mut cx)?;
     if let Some(d) = cx.missing.take() {
-        return Err(unsupported(
-            "/domain/devices",
-            format!("device '{d}' is not provided by this emulator"),
-        ));
+        return Err(unsupported("/domain/devices", format!("device '{d}' is not provided by this emulator")));
     }
-    cx.arg(
-        "-sandbox",
-        "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
-    );
+    cx.arg("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
     cx.arg("-msg", "timestamp=on");
     Ok(QemuCommand {
         emulator: env.emulator.clone(),
@@ -144,12 +132,7 @@ pub(crate) fn build(def: &Domain, env: &BuildEnv) -> Result<QemuCommand, Command
 fn reject_unsupported_top(def: &Domain) -> Result<(), CommandError> {
     let checks: [(bool, &str); 14] = [
         (def.numa_cells().is_empty(), "/domain/cpu/numa"),
-        (
-            def.memory_backing
-                .as_ref()
-                .is_none_or(|m| m.hugepages.is_none()),
-            "/domain/memoryBacking/hugepages",
-        ),
+        (def.memory_backing.as_ref().is_none_or(|m| m.hugepages.is_none()), "/domain/memoryBacking/hugepages"),
         (def.bootloader.is_none(), "/domain/bootloader"),
         (def.idmap.is_none(), "/domain/idmap"),
         (def.launch_security.is_none(), "/domain/launchSecurity"),
@@ -161,12 +144,7 @@ fn reject_unsupported_top(def: &Domain) -> Result<(), CommandError> {
         (def.os.acpi.is_none(), "/domain/os/acpi"),
         (def.os.init.is_none(), "/domain/os/init"),
         (def.os.root.is_none(), "/domain/os/root"),
-        (
-            def.vcpus
-                .as_ref()
-                .is_none_or(|v| v.vcpus.iter().all(|c| c.enabled.is_yes())),
-            "/domain/vcpus",
-        ),
+        (def.vcpus.as_ref().is_none_or(|v| v.vcpus.iter().all(|c| c.enabled.is_yes())), "/domain/vcpus"),
     ];
     for (ok, what) in checks {
         if !ok {
@@ -185,16 +163,8 @@ fn reject_unsupported_top(def: &Domain) -> Result<(), CommandError> {
 type BootIndexes = (Vec<Option<u32>>, Vec<Option<u32>>);
 
 fn boot_indexes(def: &Domain, devs: &Devices) -> Result<BootIndexes, CommandError> {
-    let mut disks: Vec<Option<u32>> = devs
-        .disks
-        .iter()
-        .map(|d| d.info.boot.as_ref().map(|b| b.order))
-        .collect();
-    let mut nets: Vec<Option<u32>> = devs
-        .interfaces
-        .iter()
-        .map(|n| n.boot.as_ref().map(|b| b.order))
-        .collect();
+    let mut disks: Vec<Option<u32>> = devs.disks.iter().map(|d| d.info.boot.as_ref().map(|b| b.order)).collect();
+    let mut nets: Vec<Option<u32>> = devs.interfaces.iter().map(|n| n.boot.as_ref().map(|b| b.order)).collect();
     let per_device = disks.iter().chain(nets.iter()).any(Option::is_some);
     if per_device && !def.os.boot.is_empty() {
         return Err(invalid(
@@ -219,11 +189,7 @@ fn boot_indexes(def: &Domain, devs: &Devices) -> Result<BootIndexes, CommandErro
         };
         match want {
             Some(w) => {
-                if let Some(i) = devs
-                    .disks
-                    .iter()
-                    .position(|d| d.device.unwrap_or_default() == w)
-                {
+                if let Some(i) = devs.disks.iter().position(|d| d.device.unwrap_or_default() == w) {
                     disks[i].get_or_insert(idx);
                 }
             }
@@ -255,10 +221,7 @@ fn pflash(cx: &mut Ctx) -> Result<Option<String>, CommandError> {
             disk::emit_pflash(cx, 1, path, false);
             machine.push_str(",pflash1=libvirt-pflash1-format");
             if let Some(t) = &nv.template {
-                cx.prepare.push(PrepareFile::CopyIfMissing {
-                    from: t.into(),
-                    to: path.into(),
-                });
+                cx.prepare.push(PrepareFile::CopyIfMissing { from: t.into(), to: path.into() });
             }
         }
     }
@@ -274,11 +237,7 @@ fn machine(cx: &mut Ctx, pflash: Option<String>) -> Result<(), CommandError> {
         if cx.kind == MachineKind::Microvm {
             return Err(unsupported("/domain/features/vmport", "on microvm"));
         }
-        m.push_str(if v.is_on() {
-            ",vmport=on"
-        } else {
-            ",vmport=off"
-        });
+        m.push_str(if v.is_on() { ",vmport=on" } else { ",vmport=off" });
     }
     let smm_needed = firmware::is_secure(&def.os);
     match &f.smm {
@@ -300,11 +259,7 @@ fn machine(cx: &mut Ctx, pflash: Option<String>) -> Result<(), CommandError> {
         None => {}
     }
     let dump = def.memory.as_ref().and_then(|m| m.dump_core) == Some(OnOff::On);
-    m.push_str(if dump {
-        ",dump-guest-core=on"
-    } else {
-        ",dump-guest-core=off"
-    });
+    m.push_str(if dump { ",dump-guest-core=on" } else { ",dump-guest-core=off" });
     if def.memory_backing.as_ref().is_some_and(|b| b.nosharepages) {
         m.push_str(",mem-merge=off");
     }
@@ -318,26 +273,16 @@ fn machine(cx: &mut Ctx, pflash: Option<String>) -> Result<(), CommandError> {
     }
     if let Some(io) = &f.ioapic {
         match io.driver {
-            Some(IoapicDriver::Qemu) if cx.accel() == Accel::Kvm => {
-                m.push_str(",kernel-irqchip=split")
-            }
+            Some(IoapicDriver::Qemu) if cx.accel() == Accel::Kvm => m.push_str(",kernel-irqchip=split"),
             Some(IoapicDriver::Kvm) if cx.accel() == Accel::Kvm => m.push_str(",kernel-irqchip=on"),
-            Some(_) => {
-                return Err(unsupported(
-                    "/domain/features/ioapic",
-                    "choosing the IOAPIC driver without KVM",
-                ))
-            }
+            Some(_) => return Err(unsupported("/domain/features/ioapic", "choosing the IOAPIC driver without KVM")),
             None => {}
         }
     }
     for t in def.clock.iter().flat_map(|c| &c.timers) {
         if t.name == TimerName::Hpet {
             if cx.kind == MachineKind::Microvm {
-                return Err(unsupported(
-                    "/domain/clock/timer[@name='hpet']",
-                    "on microvm",
-                ));
+                return Err(unsupported("/domain/clock/timer[@name='hpet']", "on microvm"));
             }
             if let Some(p) = t.present {
                 m.push_str(if p.is_yes() { ",hpet=on" } else { ",hpet=off" });
@@ -352,17 +297,13 @@ fn machine(cx: &mut Ctx, pflash: Option<String>) -> Result<(), CommandError> {
 }
 
 fn ram_id(cx: &Ctx) -> String {
-    cx.def
-        .machine()
-        .and_then(|n| cx.env.caps.machine(n))
-        .and_then(|m| m.default_ram_id.clone())
-        .unwrap_or_else(|| {
-            if cx.kind == MachineKind::Microvm {
-                "microvm.ram".into()
-            } else {
-                "pc.ram".into()
-            }
-        })
+    cx.def.machine().and_then(|n| cx.env.caps.machine(n)).and_then(|m| m.default_ram_id.clone()).unwrap_or_else(|| {
+        if cx.kind == MachineKind::Microvm {
+            "microvm.ram".into()
+        } else {
+            "pc.ram".into()
+        }
+    })
 }
 
 fn accel(cx: &mut Ctx) -> Result<(), CommandError> {
@@ -414,9 +355,7 @@ fn cpu(cx: &mut Ctx) -> Result<(), CommandError> {
                     "host".to_string()
                 }
                 // TCG cannot pass the host CPU through; `max` is every feature TCG emulates.
-                CpuMode::HostPassthrough | CpuMode::HostModel | CpuMode::Maximum => {
-                    "max".to_string()
-                }
+                CpuMode::HostPassthrough | CpuMode::HostModel | CpuMode::Maximum => "max".to_string(),
                 CpuMode::Custom => match c.model.as_ref().and_then(|m| m.name.clone()) {
                     Some(n) => {
                         let caps = cx.env.caps;
@@ -440,24 +379,14 @@ fn cpu(cx: &mut Ctx) -> Result<(), CommandError> {
                 props.push(format!("vendor={v}"));
             }
             if c.vendor.is_some() && mode == CpuMode::Custom && c.model.is_none() {
-                return Err(unsupported(
-                    "/domain/cpu/vendor",
-                    "a vendor without a model",
-                ));
+                return Err(unsupported("/domain/cpu/vendor", "a vendor without a model"));
             }
             if let Some(cache) = &c.cache {
                 match cache.mode {
                     CpuCacheMode::Passthrough => props.push("host-cache-info=on".into()),
-                    CpuCacheMode::Emulate if cache.level == Some(3) => {
-                        props.push("l3-cache=on".into())
-                    }
+                    CpuCacheMode::Emulate if cache.level == Some(3) => props.push("l3-cache=on".into()),
                     CpuCacheMode::Disable => props.push("l3-cache=off".into()),
-                    _ => {
-                        return Err(unsupported(
-                            "/domain/cpu/cache",
-                            "only level 3 can be emulated",
-                        ))
-                    }
+                    _ => return Err(unsupported("/domain/cpu/cache", "only level 3 can be emulated")),
                 }
             }
             if let Some(p) = &c.maxphysaddr {
@@ -474,9 +403,7 @@ fn cpu(cx: &mut Ctx) -> Result<(), CommandError> {
             }
             for f in &c.features {
                 let on = match f.policy.unwrap_or(CpuFeaturePolicy::Require) {
-                    CpuFeaturePolicy::Force
-                    | CpuFeaturePolicy::Require
-                    | CpuFeaturePolicy::Optional => true,
+                    CpuFeaturePolicy::Force | CpuFeaturePolicy::Require | CpuFeaturePolicy::Optional => true,
                     CpuFeaturePolicy::Disable | CpuFeaturePolicy::Forbid => false,
                 };
                 props.push(format!("{}={}", f.name, on_off(on)));
@@ -518,18 +445,13 @@ fn cpu(cx: &mut Ctx) -> Result<(), CommandError> {
                     props.push(format!("kvmclock={}", on_off(p.is_yes())));
                 }
             }
-            TimerName::Hypervclock if t.present != Some(YesNo::No) => {
-                props.push("hv-time=on".into())
-            }
+            TimerName::Hypervclock if t.present != Some(YesNo::No) => props.push("hv-time=on".into()),
             TimerName::Tsc => {
                 if let Some(fr) = t.frequency {
                     props.push(format!("tsc-frequency={fr}"));
                 }
                 if t.mode.is_some() {
-                    return Err(unsupported(
-                        "/domain/clock/timer[@name='tsc']/@mode",
-                        "TSC modes",
-                    ));
+                    return Err(unsupported("/domain/clock/timer[@name='tsc']/@mode", "TSC modes"));
                 }
             }
             _ => {}
@@ -609,16 +531,9 @@ fn memory(cx: &mut Ctx) -> Result<(), CommandError> {
     let qom = match source {
         None | Some(MemorySourceType::Anonymous) => "memory-backend-ram",
         Some(MemorySourceType::Memfd) => "memory-backend-memfd",
-        Some(other) => {
-            return Err(unsupported(
-                "/domain/memoryBacking/source",
-                format!("source type '{other}'"),
-            ))
-        }
+        Some(other) => return Err(unsupported("/domain/memoryBacking/source", format!("source type '{other}'"))),
     };
-    let mut p = Props::with("qom-type", qom)
-        .s("id", ram_id(cx))
-        .n("size", kib * 1024);
+    let mut p = Props::with("qom-type", qom).s("id", ram_id(cx)).n("size", kib * 1024);
     if let Some(a) = mb.and_then(|b| b.access.as_ref()) {
         p = p.b("share", a.mode == MemoryAccessMode::Shared);
     }
@@ -688,12 +603,7 @@ fn smbios(cx: &mut Ctx) -> Result<(), CommandError> {
                     (None, Some(v)) => {
                         format!("name={},string={}", kv_escape(&e.name), kv_escape(v))
                     }
-                    (None, None) => {
-                        return Err(invalid(
-                            "/domain/sysinfo/entry",
-                            "fw_cfg entry without value or file",
-                        ))
-                    }
+                    (None, None) => return Err(invalid("/domain/sysinfo/entry", "fw_cfg entry without value or file")),
                 };
                 cx.arg("-fw_cfg", v);
             }
@@ -703,18 +613,12 @@ fn smbios(cx: &mut Ctx) -> Result<(), CommandError> {
     match mode {
         None | Some(SmbiosMode::Emulate) => return Ok(()),
         Some(SmbiosMode::Host) => {
-            return Err(unsupported(
-                "/domain/os/smbios[@mode='host']",
-                "copying the host's SMBIOS tables",
-            ))
+            return Err(unsupported("/domain/os/smbios[@mode='host']", "copying the host's SMBIOS tables"))
         }
         Some(SmbiosMode::Sysinfo) => {}
     }
     let Some(s) = def.sysinfo.iter().find(|s| s.kind == SysinfoType::Smbios) else {
-        return Err(invalid(
-            "/domain/os/smbios",
-            "mode 'sysinfo' without <sysinfo type='smbios'>",
-        ));
+        return Err(invalid("/domain/os/smbios", "mode 'sysinfo' without <sysinfo type='smbios'>"));
     };
     fn entries<N: oxvirt_xml::XmlValue + Clone + PartialEq + std::fmt::Debug>(
         t: u32,
@@ -725,11 +629,7 @@ fn smbios(cx: &mut Ctx) -> Result<(), CommandError> {
         for e in &b.entries {
             if let Some(v) = &e.value {
                 let key = e.name.to_xml_value();
-                let key = if t == 0 && key == "release" {
-                    "release".into()
-                } else {
-                    key
-                };
+                let key = if t == 0 && key == "release" { "release".into() } else { key };
                 out.push_str(&format!(",{key}={}", kv_escape(v)));
                 any = true;
             }
@@ -781,23 +681,14 @@ pub(crate) fn civil(days: i64) -> (i64, u32, u32) {
 pub(crate) fn rtc_datetime(epoch: i64) -> String {
     let (y, mo, d) = civil(epoch.div_euclid(86_400));
     let s = epoch.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
-        s / 3600,
-        (s / 60) % 60,
-        s % 60
-    )
+    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
 fn clock(cx: &mut Ctx) -> Result<(), CommandError> {
     let def = cx.def;
     let default = Clock::default();
     let c = def.clock.as_ref().unwrap_or(&default);
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64)
-    };
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let mut rtc = match c.offset {
         ClockOffset::Utc => match c.adjustment {
             Some(ClockAdjustment::Seconds(s)) if s != 0 => {
@@ -812,27 +703,17 @@ fn clock(cx: &mut Ctx) -> Result<(), CommandError> {
                 _ => 0,
             };
             if c.basis == Some(ClockBasis::Localtime) {
-                return Err(unsupported(
-                    "/domain/clock/@basis",
-                    "'localtime' basis for a variable clock",
-                ));
+                return Err(unsupported("/domain/clock/@basis", "'localtime' basis for a variable clock"));
             }
             format!("base={}", rtc_datetime(now() + adj))
         }
         ClockOffset::Absolute => {
-            let start = c.start.ok_or_else(|| {
-                invalid(
-                    "/domain/clock/@start",
-                    "absolute clock offset needs 'start'",
-                )
-            })?;
+            let start =
+                c.start.ok_or_else(|| invalid("/domain/clock/@start", "absolute clock offset needs 'start'"))?;
             format!("base={}", rtc_datetime(start as i64))
         }
         ClockOffset::Timezone => {
-            return Err(unsupported(
-                "/domain/clock/@offset",
-                "'timezone' (set the guest's zone inside the guest)",
-            ))
+            return Err(unsupported("/domain/clock/@offset", "'timezone' (set the guest's zone inside the guest)"))
         }
     };
     for t in &c.timers {
@@ -864,12 +745,7 @@ fn clock(cx: &mut Ctx) -> Result<(), CommandError> {
                         cx.args.push("-global".into());
                         cx.args.push(format!("kvm-pit.lost_tick_policy={p}"));
                     }
-                    (Some(p), _) => {
-                        return Err(unsupported(
-                            path,
-                            format!("tick policy '{p}' with this accelerator"),
-                        ))
-                    }
+                    (Some(p), _) => return Err(unsupported(path, format!("tick policy '{p}' with this accelerator"))),
                 }
             }
             TimerName::Hpet | TimerName::Kvmclock | TimerName::Hypervclock | TimerName::Tsc => {}
@@ -893,10 +769,7 @@ fn boot(cx: &mut Ctx) -> Result<(), CommandError> {
     }
     if let Some(bios) = &os.bios {
         if bios.useserial == Some(YesNo::Yes) {
-            return Err(unsupported(
-                "/domain/os/bios/@useserial",
-                "the serial graphics adapter is gone from QEMU",
-            ));
+            return Err(unsupported("/domain/os/bios/@useserial", "the serial graphics adapter is gone from QEMU"));
         }
         if let Some(t) = bios.reboot_timeout {
             b.push(format!("reboot-timeout={t}"));
@@ -924,10 +797,7 @@ fn boot(cx: &mut Ctx) -> Result<(), CommandError> {
         cx.arg("-dtb", d.clone());
     }
     if os.kernel.is_none() && (os.initrd.is_some() || os.cmdline.is_some()) {
-        return Err(invalid(
-            "/domain/os/kernel",
-            "<initrd> or <cmdline> without <kernel>",
-        ));
+        return Err(invalid("/domain/os/kernel", "<initrd> or <cmdline> without <kernel>"));
     }
     Ok(())
 }

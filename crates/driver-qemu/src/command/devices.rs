@@ -35,22 +35,14 @@ pub(crate) fn pci_props(cx: &Ctx, a: &Option<Address>, what: &str) -> Result<Pro
     }
     let slot = a.slot.map_or(0, |h| h.0);
     let func = a.function.map_or(0, |h| h.0);
-    let addr = if func == 0 {
-        format!("0x{slot:x}")
-    } else {
-        format!("0x{slot:x}.0x{func:x}")
-    };
+    let addr = if func == 0 { format!("0x{slot:x}") } else { format!("0x{slot:x}.0x{func:x}") };
     Ok(p.s("addr", addr))
 }
 
 pub(crate) fn usb_props(a: &Option<Address>) -> Props {
     let a = a.clone().unwrap_or_default();
     let bus = a.bus.map_or(0, |h| h.0);
-    let bus = if bus == 0 {
-        "usb.0".to_string()
-    } else {
-        format!("usb{bus}.0")
-    };
+    let bus = if bus == 0 { "usb.0".to_string() } else { format!("usb{bus}.0") };
     Props::new().s("bus", bus).opt_s("port", a.port)
 }
 
@@ -59,9 +51,7 @@ fn is_microvm(cx: &Ctx) -> bool {
 }
 
 pub(crate) fn has_hyperv_panic(devs: &Devices) -> bool {
-    devs.panics
-        .iter()
-        .any(|p| p.model == Some(PanicModel::Hyperv))
+    devs.panics.iter().any(|p| p.model == Some(PanicModel::Hyperv))
 }
 
 pub(crate) fn all(cx: &mut Ctx) -> Result<(), CommandError> {
@@ -71,10 +61,7 @@ pub(crate) fn all(cx: &mut Ctx) -> Result<(), CommandError> {
         (d.smartcards.is_empty(), "smartcard"),
         (d.tpms.is_empty(), "tpm"),
         (d.hostdevs.is_empty(), "hostdev"),
-        (
-            d.redirdevs.is_empty() && d.redirfilter.is_none(),
-            "redirdev",
-        ),
+        (d.redirdevs.is_empty() && d.redirfilter.is_none(), "redirdev"),
         (d.hubs.is_empty(), "hub"),
         (d.shmems.is_empty(), "shmem"),
         (d.memories.is_empty(), "memory"),
@@ -85,10 +72,7 @@ pub(crate) fn all(cx: &mut Ctx) -> Result<(), CommandError> {
     ];
     for (ok, what) in reject {
         if !ok {
-            return Err(unsupported(
-                format!("/domain/devices/{what}"),
-                "not implemented by this driver",
-            ));
+            return Err(unsupported(format!("/domain/devices/{what}"), "not implemented by this driver"));
         }
     }
     controllers(cx)?;
@@ -109,42 +93,24 @@ pub(crate) fn all(cx: &mut Ctx) -> Result<(), CommandError> {
 
 fn controllers(cx: &mut Ctx) -> Result<(), CommandError> {
     let devs = cx.devs;
-    let mut order: Vec<&Controller> = devs
-        .controllers
-        .iter()
-        .filter(|c| c.kind == ControllerType::Pci)
-        .collect();
+    let mut order: Vec<&Controller> = devs.controllers.iter().filter(|c| c.kind == ControllerType::Pci).collect();
     order.sort_by_key(|c| c.index);
-    let mut rest: Vec<&Controller> = devs
-        .controllers
-        .iter()
-        .filter(|c| c.kind != ControllerType::Pci)
-        .collect();
+    let mut rest: Vec<&Controller> = devs.controllers.iter().filter(|c| c.kind != ControllerType::Pci).collect();
     // A USB master before its companions.
     rest.sort_by_key(|c| {
         (c.kind == ControllerType::Usb
             && matches!(
                 c.model,
-                Some(
-                    ControllerModel::Ich9Uhci1
-                        | ControllerModel::Ich9Uhci2
-                        | ControllerModel::Ich9Uhci3
-                )
+                Some(ControllerModel::Ich9Uhci1 | ControllerModel::Ich9Uhci2 | ControllerModel::Ich9Uhci3)
             )) as u8
     });
     order.extend(rest);
     for c in order {
         let idx = c.index.unwrap_or(0);
-        let path = format!(
-            "/domain/devices/controller[@type='{}'][@index='{idx}']",
-            c.kind
-        );
+        let path = format!("/domain/devices/controller[@type='{}'][@index='{idx}']", c.kind);
         let id = alias(&c.info.alias);
         if c.driver.as_ref().is_some_and(|d| d.ioeventfd.is_some()) {
-            return Err(unsupported(
-                format!("{path}/driver/@ioeventfd"),
-                "not implemented by this driver",
-            ));
+            return Err(unsupported(format!("{path}/driver/@ioeventfd"), "not implemented by this driver"));
         }
         use ControllerModel as M;
         let p = match c.kind {
@@ -155,11 +121,7 @@ fn controllers(cx: &mut Ctx) -> Result<(), CommandError> {
                 let p = match model {
                     M::PciRoot | M::PcieRoot => continue,
                     M::PcieRootPort => {
-                        let drv = if name == Some(PciModelName::Ioh3420) {
-                            "ioh3420"
-                        } else {
-                            "pcie-root-port"
-                        };
+                        let drv = if name == Some(PciModelName::Ioh3420) { "ioh3420" } else { "pcie-root-port" };
                         let mut p = Props::with("driver", drv)
                             .opt_n("port", t.port.map(|h| h.0.into()))
                             .opt_n("chassis", t.chassis.map(u64::from));
@@ -173,26 +135,21 @@ fn controllers(cx: &mut Ctx) -> Result<(), CommandError> {
                         .s("id", &id),
                     M::PcieToPciBridge => Props::with("driver", "pcie-pci-bridge").s("id", &id),
                     M::DmiToPciBridge => Props::with("driver", "i82801b11-bridge").s("id", &id),
-                    M::PcieSwitchUpstreamPort => {
-                        Props::with("driver", "x3130-upstream").s("id", &id)
-                    }
+                    M::PcieSwitchUpstreamPort => Props::with("driver", "x3130-upstream").s("id", &id),
                     M::PcieSwitchDownstreamPort => Props::with("driver", "xio3130-downstream")
                         .opt_n("port", t.port.map(|h| h.0.into()))
                         .opt_n("chassis", t.chassis.map(u64::from))
                         .s("id", &id),
-                    M::PciExpanderBus => Props::with("driver", "pxb")
-                        .opt_n("bus_nr", t.bus_nr.map(u64::from))
-                        .s("id", &id),
-                    M::PcieExpanderBus => Props::with("driver", "pxb-pcie")
-                        .opt_n("bus_nr", t.bus_nr.map(u64::from))
-                        .s("id", &id),
+                    M::PciExpanderBus => {
+                        Props::with("driver", "pxb").opt_n("bus_nr", t.bus_nr.map(u64::from)).s("id", &id)
+                    }
+                    M::PcieExpanderBus => {
+                        Props::with("driver", "pxb-pcie").opt_n("bus_nr", t.bus_nr.map(u64::from)).s("id", &id)
+                    }
                     other => return Err(invalid(&path, format!("model '{other}'"))),
                 };
                 if t.node.is_some() {
-                    return Err(unsupported(
-                        format!("{path}/target/node"),
-                        "NUMA nodes of expander buses",
-                    ));
+                    return Err(unsupported(format!("{path}/target/node"), "NUMA nodes of expander buses"));
                 }
                 p.extend(pci_props(cx, &c.info.address, &path)?)
             }
@@ -210,12 +167,7 @@ fn controllers(cx: &mut Ctx) -> Result<(), CommandError> {
                     Some(M::PciOhci) => ("pci-ohci", false),
                     Some(M::NecXhci) => ("nec-usb-xhci", true),
                     Some(M::QemuXhci) => ("qemu-xhci", true),
-                    Some(other) => {
-                        return Err(unsupported(
-                            &path,
-                            format!("USB controller model '{other}'"),
-                        ))
-                    }
+                    Some(other) => return Err(unsupported(&path, format!("USB controller model '{other}'"))),
                 };
                 if is_microvm(cx) {
                     return Err(unsupported(&path, "USB on microvm"));
@@ -223,17 +175,7 @@ fn controllers(cx: &mut Ctx) -> Result<(), CommandError> {
                 let mut p = Props::with("driver", drv);
                 if let Some(m) = &c.info.master {
                     p = p
-                        .s(
-                            "masterbus",
-                            format!(
-                                "{}.0",
-                                if idx == 0 {
-                                    "usb".to_string()
-                                } else {
-                                    format!("usb{idx}")
-                                }
-                            ),
-                        )
+                        .s("masterbus", format!("{}.0", if idx == 0 { "usb".to_string() } else { format!("usb{idx}") }))
                         .n("firstport", m.startport.into());
                 } else {
                     p = p.s("id", &id);
@@ -254,21 +196,14 @@ fn controllers(cx: &mut Ctx) -> Result<(), CommandError> {
                     Some(M::Lsilogic) | None => "lsi53c895a",
                     Some(M::Lsisas1068) => "mptsas1068",
                     Some(M::Lsisas1078) => "megasas",
-                    Some(M::VirtioScsi | M::VirtioNonTransitional) if is_microvm(cx) => {
-                        "virtio-scsi-device"
-                    }
+                    Some(M::VirtioScsi | M::VirtioNonTransitional) if is_microvm(cx) => "virtio-scsi-device",
                     Some(M::VirtioScsi) => "virtio-scsi-pci",
                     Some(M::VirtioTransitional) => "virtio-scsi-pci-transitional",
                     Some(M::VirtioNonTransitional) => "virtio-scsi-pci-non-transitional",
                     Some(M::Vmpvscsi) => "pvscsi",
                     Some(M::Am53c974) => "am53c974",
                     Some(M::Dc390) => "dc390",
-                    Some(other) => {
-                        return Err(unsupported(
-                            &path,
-                            format!("SCSI controller model '{other}'"),
-                        ))
-                    }
+                    Some(other) => return Err(unsupported(&path, format!("SCSI controller model '{other}'"))),
                 };
                 let mut p = Props::with("driver", drv).s("id", &id);
                 if let Some(dr) = &c.driver {
@@ -278,10 +213,7 @@ fn controllers(cx: &mut Ctx) -> Result<(), CommandError> {
                             || dr.cmd_per_lun.is_some()
                             || dr.max_sectors.is_some())
                     {
-                        return Err(invalid(
-                            format!("{path}/driver"),
-                            "queue/iothread tuning is for virtio-scsi",
-                        ));
+                        return Err(invalid(format!("{path}/driver"), "queue/iothread tuning is for virtio-scsi"));
                     }
                     p = p
                         .opt_n("num_queues", dr.queues.map(u64::from))
@@ -320,10 +252,7 @@ fn controllers(cx: &mut Ctx) -> Result<(), CommandError> {
                 if cx.kind == MachineKind::Pc && idx == 0 {
                     continue;
                 }
-                return Err(unsupported(
-                    &path,
-                    "IDE controllers other than the pc machine's built-in one",
-                ));
+                return Err(unsupported(&path, "IDE controllers other than the pc machine's built-in one"));
             }
             ControllerType::Sata => {
                 if cx.kind == MachineKind::Q35 && idx == 0 {
@@ -332,9 +261,7 @@ fn controllers(cx: &mut Ctx) -> Result<(), CommandError> {
                 if is_microvm(cx) {
                     return Err(unsupported(&path, "SATA on microvm"));
                 }
-                Props::with("driver", "ich9-ahci")
-                    .s("id", &id)
-                    .extend(pci_props(cx, &c.info.address, &path)?)
+                Props::with("driver", "ich9-ahci").s("id", &id).extend(pci_props(cx, &c.info.address, &path)?)
             }
             ControllerType::Fdc => match cx.kind {
                 MachineKind::Pc => continue,
@@ -353,8 +280,13 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
     for (i, n) in devs.interfaces.iter().enumerate() {
         let path = format!("/domain/devices/interface[{}]", i + 1);
         // Network, bridge, ethernet and direct (macvtap) NICs all get fds the driver opened.
-        let is_tap = matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet | InterfaceType::Direct);
-        if matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge) && n.vlan.as_ref().is_some_and(|v| !v.tags.is_empty()) {
+        let is_tap = matches!(
+            n.kind,
+            InterfaceType::Network | InterfaceType::Bridge | InterfaceType::Ethernet | InterfaceType::Direct
+        );
+        if matches!(n.kind, InterfaceType::Network | InterfaceType::Bridge)
+            && n.vlan.as_ref().is_some_and(|v| !v.tags.is_empty())
+        {
             // As libvirt: only Open vSwitch ports (or SR-IOV) carry tags; taps here sit on Linux bridges.
             return Err(unsupported(
                 format!("{path}/vlan"),
@@ -368,29 +300,18 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
             (n.bandwidth.is_none() || is_tap, "bandwidth"),
             (n.port.is_none(), "port"),
             (n.routes.is_empty(), "route"),
-            (
-                n.port_forwards.is_empty(),
-                "portForward (needs the passt backend)",
-            ),
+            (n.port_forwards.is_empty(), "portForward (needs the passt backend)"),
             (n.script.is_none() && n.downscript.is_none(), "script"),
             (n.filterref.is_none(), "filterref"),
             (n.tune.is_none(), "tune"),
             (n.teaming.is_none(), "teaming"),
             (n.coalesce.is_none(), "coalesce"),
-            (
-                n.backenddomain.is_none()
-                    && (n.target.is_none() || is_tap)
-                    && n.guest.is_none(),
-                "target/guest",
-            ),
+            (n.backenddomain.is_none() && (n.target.is_none() || is_tap) && n.guest.is_none(), "target/guest"),
             (n.acpi.is_none(), "acpi"),
         ];
         for (ok, what) in checks {
             if !ok {
-                return Err(unsupported(
-                    format!("{path}/{what}"),
-                    "not implemented by this driver",
-                ));
+                return Err(unsupported(format!("{path}/{what}"), "not implemented by this driver"));
             }
         }
         if n.kind != InterfaceType::User && !is_tap {
@@ -410,24 +331,23 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
                 ));
             }
             if b.tap.is_some() || b.vhost.is_some() || b.log_file.is_some() {
-                return Err(unsupported(
-                    format!("{path}/backend"),
-                    "backend device paths",
-                ));
+                return Err(unsupported(format!("{path}/backend"), "backend device paths"));
             }
         }
         let netid = format!("host{}", alias(&n.alias));
-        let tap = if is_tap {
-            let t = cx.env.taps.get(i).cloned().flatten().filter(|t| !t.fds.is_empty()).ok_or_else(|| {
-                invalid(format!("{path}/@type"), "no tap device was opened for this interface")
-            })?;
-            if !n.ips.is_empty() {
-                return Err(unsupported(format!("{path}/ip"), "host-side addresses on a tap"));
-            }
-            Some(t)
-        } else {
-            None
-        };
+        let tap =
+            if is_tap {
+                let t =
+                    cx.env.taps.get(i).cloned().flatten().filter(|t| !t.fds.is_empty()).ok_or_else(|| {
+                        invalid(format!("{path}/@type"), "no tap device was opened for this interface")
+                    })?;
+                if !n.ips.is_empty() {
+                    return Err(unsupported(format!("{path}/ip"), "host-side addresses on a tap"));
+                }
+                Some(t)
+            } else {
+                None
+            };
         let fd_list = |v: &[i32]| v.iter().map(i32::to_string).collect::<Vec<_>>().join(":");
         let mut np = match &tap {
             // QEMU probes the fds for a vnet header itself (`vnet_hdr` is refused with `fd`).
@@ -446,9 +366,7 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
             None => Props::with("type", "user").s("id", &netid),
         };
         for ip in n.ips.iter().filter(|_| tap.is_none()) {
-            let prefix = ip
-                .prefix
-                .unwrap_or(if ip.address.is_ipv4() { 24 } else { 64 });
+            let prefix = ip.prefix.unwrap_or(if ip.address.is_ipv4() { 24 } else { 64 });
             match ip.address {
                 IpAddr::V4(a) => np = np.s("net", format!("{a}/{prefix}")),
                 IpAddr::V6(a) => np = np.s("ipv6-net", format!("{a}/{prefix}")),
@@ -460,9 +378,7 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
         cx.arg("-netdev", np.to_json());
         let model = n.model.as_ref().map_or("rtl8139", |m| m.kind.as_str());
         let drv = match model {
-            "virtio" | "virtio-non-transitional" if is_microvm(cx) => {
-                "virtio-net-device".to_string()
-            }
+            "virtio" | "virtio-non-transitional" if is_microvm(cx) => "virtio-net-device".to_string(),
             "virtio" => "virtio-net-pci".to_string(),
             "virtio-transitional" => "virtio-net-pci-transitional".to_string(),
             "virtio-non-transitional" => "virtio-net-pci-non-transitional".to_string(),
@@ -511,10 +427,7 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
             // is refused when the taps are opened, see `vhost_wanted`).
             let tuning = InterfaceDriver { name: None, queues: None, ..dr.clone() };
             if !virtio && tuning != InterfaceDriver::default() {
-                return Err(invalid(
-                    format!("{path}/driver"),
-                    "driver tuning is for virtio NICs",
-                ));
+                return Err(invalid(format!("{path}/driver"), "driver tuning is for virtio NICs"));
             }
             if dr.txmode.is_some()
                 || dr.host.is_some()
@@ -522,10 +435,7 @@ fn interfaces(cx: &mut Ctx) -> Result<(), CommandError> {
                 || dr.rss.is_some()
                 || dr.rss_hash_report.is_some()
             {
-                return Err(unsupported(
-                    format!("{path}/driver"),
-                    "txmode, offload and RSS settings",
-                ));
+                return Err(unsupported(format!("{path}/driver"), "txmode, offload and RSS settings"));
             }
             p = p
                 .opt_n("rx_queue_size", dr.rx_queue_size.map(u64::from))
@@ -571,16 +481,9 @@ fn chardev_backend(
     default_sock: &str,
 ) -> Result<String, CommandError> {
     let s0 = src.sources.first().cloned().unwrap_or_default();
-    let path = |s: &ChrSource| {
-        s.path
-            .clone()
-            .ok_or_else(|| invalid(format!("{what}/source/@path"), "path missing"))
-    };
+    let path = |s: &ChrSource| s.path.clone().ok_or_else(|| invalid(format!("{what}/source/@path"), "path missing"));
     if s0.tls == Some(YesNo::Yes) {
-        return Err(unsupported(
-            format!("{what}/source/@tls"),
-            "TLS character devices",
-        ));
+        return Err(unsupported(format!("{what}/source/@tls"), "TLS character devices"));
     }
     let mut v = match kind.unwrap_or(ChrType::Pty) {
         ChrType::Null => format!("null,id={id}"),
@@ -592,32 +495,21 @@ fn chardev_backend(
             let fdset = cx.pass_file(&path(&s0)?, s0.append == Some(OnOff::On));
             let mut v = format!("file,id={id},path={fdset}");
             if let Some(a) = s0.append {
-                v.push_str(&format!(
-                    ",append={}",
-                    if a == OnOff::On { "on" } else { "off" }
-                ));
+                v.push_str(&format!(",append={}", if a == OnOff::On { "on" } else { "off" }));
             }
             v
         }
         ChrType::Pipe => format!("pipe,id={id},path={}", kv_escape(&path(&s0)?)),
         ChrType::Udp => {
-            let connect = src
-                .sources
-                .iter()
-                .find(|s| s.mode != Some(ChrSourceMode::Bind))
-                .cloned()
-                .unwrap_or_default();
-            let bind = src
-                .sources
-                .iter()
-                .find(|s| s.mode == Some(ChrSourceMode::Bind));
+            let connect = src.sources.iter().find(|s| s.mode != Some(ChrSourceMode::Bind)).cloned().unwrap_or_default();
+            let bind = src.sources.iter().find(|s| s.mode == Some(ChrSourceMode::Bind));
             let mut v = format!(
                 "udp,id={id},host={},port={}",
                 connect.host.as_deref().unwrap_or("localhost"),
-                connect.service.as_deref().ok_or_else(|| invalid(
-                    format!("{what}/source/@service"),
-                    "UDP port missing"
-                ))?
+                connect
+                    .service
+                    .as_deref()
+                    .ok_or_else(|| invalid(format!("{what}/source/@service"), "UDP port missing"))?
             );
             if let Some(b) = bind {
                 v.push_str(&format!(
@@ -630,20 +522,13 @@ fn chardev_backend(
         }
         ChrType::Tcp => {
             let host = s0.host.clone().unwrap_or_else(|| "localhost".into());
-            let port = s0
-                .service
-                .clone()
-                .ok_or_else(|| invalid(format!("{what}/source/@service"), "TCP port missing"))?;
+            let port =
+                s0.service.clone().ok_or_else(|| invalid(format!("{what}/source/@service"), "TCP port missing"))?;
             let mut v = format!("socket,id={id},host={host},port={port}");
             match src.protocol.as_ref().and_then(|p| p.kind) {
                 None | Some(ChrProtocolType::Raw) => {}
                 Some(ChrProtocolType::Telnet) => v.push_str(",telnet=on"),
-                Some(other) => {
-                    return Err(unsupported(
-                        format!("{what}/protocol"),
-                        format!("protocol '{other}'"),
-                    ))
-                }
+                Some(other) => return Err(unsupported(format!("{what}/protocol"), format!("protocol '{other}'"))),
             }
             v.push_str(&socket_role(&s0));
             v
@@ -651,9 +536,7 @@ fn chardev_backend(
         ChrType::Unix => {
             let p = match &s0.path {
                 Some(p) => p.clone(),
-                None if s0.mode == Some(ChrSourceMode::Bind) => {
-                    cx.env.run_dir.join(default_sock).display().to_string()
-                }
+                None if s0.mode == Some(ChrSourceMode::Bind) => cx.env.run_dir.join(default_sock).display().to_string(),
                 None => return Err(invalid(format!("{what}/source/@path"), "path missing")),
             };
             let mut v = format!("socket,id={id},path={}", kv_escape(&p));
@@ -666,59 +549,33 @@ fn chardev_backend(
         }
         ChrType::Spiceport => {
             spice_present(cx, what)?;
-            let ch = s0
-                .channel
-                .clone()
-                .ok_or_else(|| invalid(format!("{what}/source/@channel"), "channel missing"))?;
+            let ch = s0.channel.clone().ok_or_else(|| invalid(format!("{what}/source/@channel"), "channel missing"))?;
             format!("spiceport,id={id},name={}", kv_escape(&ch))
         }
         ChrType::QemuVdagent => {
             let mut v = format!("qemu-vdagent,id={id}");
             if let Some(c) = &s0.clipboard {
-                v.push_str(&format!(
-                    ",clipboard={}",
-                    if c.copypaste.is_yes() { "on" } else { "off" }
-                ));
+                v.push_str(&format!(",clipboard={}", if c.copypaste.is_yes() { "on" } else { "off" }));
             }
             if let Some(m) = &s0.mouse {
-                v.push_str(&format!(
-                    ",mouse={}",
-                    if m.mode == MouseMode::Client {
-                        "on"
-                    } else {
-                        "off"
-                    }
-                ));
+                v.push_str(&format!(",mouse={}", if m.mode == MouseMode::Client { "on" } else { "off" }));
             }
             v
         }
-        other => {
-            return Err(unsupported(
-                format!("{what}/@type"),
-                format!("character device type '{other}'"),
-            ))
-        }
+        other => return Err(unsupported(format!("{what}/@type"), format!("character device type '{other}'"))),
     };
     if let Some(l) = &src.log {
         let fdset = cx.pass_file(&l.file, l.append == Some(OnOff::On));
         v.push_str(&format!(",logfile={fdset}"));
         if let Some(a) = l.append {
-            v.push_str(&format!(
-                ",logappend={}",
-                if a == OnOff::On { "on" } else { "off" }
-            ));
+            v.push_str(&format!(",logappend={}", if a == OnOff::On { "on" } else { "off" }));
         }
     }
     Ok(v)
 }
 
 fn spice_present(cx: &Ctx, what: &str) -> Result<(), CommandError> {
-    if cx
-        .devs
-        .graphics
-        .iter()
-        .any(|g| g.kind == GraphicsType::Spice)
-    {
+    if cx.devs.graphics.iter().any(|g| g.kind == GraphicsType::Spice) {
         Ok(())
     } else {
         Err(invalid(what, "spice channels need <graphics type='spice'>"))
@@ -742,20 +599,13 @@ fn chardevs(cx: &mut Ctx) -> Result<(), CommandError> {
                 .s("chardev", &cid)
                 .s("id", &a)
                 .extend(pci_props(cx, &s.address, &what)?),
-            Some(ChrTargetType::UsbSerial) => Props::with("driver", "usb-serial")
-                .s("chardev", &cid)
-                .s("id", &a)
-                .extend(usb_props(&s.address)),
-            Some(ChrTargetType::IsaDebug) => Props::with("driver", "isa-debugcon")
-                .s("chardev", &cid)
-                .s("id", &a)
-                .n("iobase", 0x402),
-            Some(other) => {
-                return Err(unsupported(
-                    format!("{what}/target/@type"),
-                    format!("serial target '{other}'"),
-                ))
+            Some(ChrTargetType::UsbSerial) => {
+                Props::with("driver", "usb-serial").s("chardev", &cid).s("id", &a).extend(usb_props(&s.address))
             }
+            Some(ChrTargetType::IsaDebug) => {
+                Props::with("driver", "isa-debugcon").s("chardev", &cid).s("id", &a).n("iobase", 0x402)
+            }
+            Some(other) => return Err(unsupported(format!("{what}/target/@type"), format!("serial target '{other}'"))),
         };
         cx.arg("-chardev", be);
         cx.device(p);
@@ -764,14 +614,7 @@ fn chardevs(cx: &mut Ctx) -> Result<(), CommandError> {
         let a = alias(&pdev.alias);
         let what = format!("/domain/devices/parallel[@alias='{a}']");
         let cid = format!("char{a}");
-        let mut be = chardev_backend(
-            cx,
-            &cid,
-            pdev.kind,
-            &pdev.source,
-            &what,
-            &format!("{a}.sock"),
-        )?;
+        let mut be = chardev_backend(cx, &cid, pdev.kind, &pdev.source, &what, &format!("{a}.sock"))?;
         if be.starts_with("tty,") {
             be = be.replacen("tty,", "parport,", 1);
         }
@@ -779,11 +622,7 @@ fn chardevs(cx: &mut Ctx) -> Result<(), CommandError> {
             return Err(unsupported(what, "parallel ports on microvm"));
         }
         cx.arg("-chardev", be);
-        cx.device(
-            Props::with("driver", "isa-parallel")
-                .s("chardev", &cid)
-                .s("id", &a),
-        );
+        cx.device(Props::with("driver", "isa-parallel").s("chardev", &cid).s("id", &a));
     }
     for c in &devs.channels {
         let a = alias(&c.alias);
@@ -792,23 +631,16 @@ fn chardevs(cx: &mut Ctx) -> Result<(), CommandError> {
         if t.kind != Some(ChrTargetType::Virtio) {
             return Err(unsupported(
                 format!("{what}/target/@type"),
-                format!(
-                    "channel target '{}'",
-                    t.kind.map(|k| k.to_string()).unwrap_or_default()
-                ),
+                format!("channel target '{}'", t.kind.map(|k| k.to_string()).unwrap_or_default()),
             ));
         }
         let cid = format!("char{a}");
         let sock = format!("{}.sock", t.name.clone().unwrap_or_else(|| a.clone()));
         let be = chardev_backend(cx, &cid, c.kind, &c.source, &what, &sock)?;
-        cx.arg(
-            "-chardev",
-            be,
-        );
+        cx.arg("-chardev", be);
         let p = virtio_serial_port(cx, "virtserialport", c, &cid, &a)?;
-        let name = t.name.clone().or_else(|| {
-            (c.kind == Some(ChrType::Spicevmc)).then(|| "com.redhat.spice.0".to_string())
-        });
+        let name =
+            t.name.clone().or_else(|| (c.kind == Some(ChrType::Spicevmc)).then(|| "com.redhat.spice.0".to_string()));
         cx.device(p.opt_s("name", name));
     }
     for (i, c) in devs.consoles.iter().enumerate() {
@@ -820,20 +652,14 @@ fn chardevs(cx: &mut Ctx) -> Result<(), CommandError> {
             Some(ChrTargetType::Virtio) => {
                 let cid = format!("char{a}");
                 let be = chardev_backend(cx, &cid, c.kind, &c.source, &what, &format!("{a}.sock"))?;
-                cx.arg(
-                    "-chardev",
-                    be,
-                );
+                cx.arg("-chardev", be);
                 let p = virtio_serial_port(cx, "virtconsole", c, &cid, &a)?;
                 cx.device(p);
             }
             other => {
                 return Err(unsupported(
                     format!("{what}/target/@type"),
-                    format!(
-                        "console target '{}'",
-                        other.map(|k| k.to_string()).unwrap_or_default()
-                    ),
+                    format!("console target '{}'", other.map(|k| k.to_string()).unwrap_or_default()),
                 ))
             }
         }
@@ -841,13 +667,7 @@ fn chardevs(cx: &mut Ctx) -> Result<(), CommandError> {
     Ok(())
 }
 
-fn virtio_serial_port(
-    cx: &Ctx,
-    driver: &str,
-    c: &Chardev,
-    cid: &str,
-    id: &str,
-) -> Result<Props, CommandError> {
+fn virtio_serial_port(cx: &Ctx, driver: &str, c: &Chardev, cid: &str, id: &str) -> Result<Props, CommandError> {
     let a = c.address.clone().unwrap_or_default();
     let ctrl = a.controller.unwrap_or(0);
     let bus = cx
@@ -857,10 +677,7 @@ fn virtio_serial_port(
         .find(|x| x.kind == ControllerType::VirtioSerial && x.index == Some(ctrl))
         .map(|x| alias(&x.info.alias))
         .ok_or_else(|| {
-            invalid(
-                format!("/domain/devices/{driver}"),
-                format!("virtio-serial controller {ctrl} does not exist"),
-            )
+            invalid(format!("/domain/devices/{driver}"), format!("virtio-serial controller {ctrl} does not exist"))
         })?;
     let nr: u64 = a.port.as_deref().and_then(|p| p.parse().ok()).unwrap_or(1);
     Ok(Props::with("driver", driver)
@@ -878,18 +695,9 @@ fn inputs(cx: &mut Ctx) -> Result<(), CommandError> {
             InputType::Mouse => "mouse",
             InputType::Tablet => "tablet",
             InputType::Keyboard => "keyboard",
-            other => {
-                return Err(unsupported(
-                    format!("{what}/@type"),
-                    format!("input type '{other}'"),
-                ))
-            }
+            other => return Err(unsupported(format!("{what}/@type"), format!("input type '{other}'"))),
         };
-        let bus = inp.bus.unwrap_or(if inp.kind == InputType::Tablet {
-            InputBus::Usb
-        } else {
-            InputBus::Ps2
-        });
+        let bus = inp.bus.unwrap_or(if inp.kind == InputType::Tablet { InputBus::Usb } else { InputBus::Ps2 });
         let p = match bus {
             InputBus::Ps2 => {
                 if inp.kind == InputType::Tablet {
@@ -906,9 +714,7 @@ fn inputs(cx: &mut Ctx) -> Result<(), CommandError> {
                     InputType::Tablet => "usb-tablet",
                     _ => "usb-kbd",
                 };
-                Props::with("driver", drv)
-                    .s("id", &id)
-                    .extend(usb_props(&inp.address))
+                Props::with("driver", drv).s("id", &id).extend(usb_props(&inp.address))
             }
             InputBus::Virtio => {
                 let suffix = if is_microvm(cx) { "device" } else { "pci" };
@@ -921,12 +727,7 @@ fn inputs(cx: &mut Ctx) -> Result<(), CommandError> {
                 }
                 p
             }
-            other => {
-                return Err(unsupported(
-                    format!("{what}/@bus"),
-                    format!("input bus '{other}'"),
-                ))
-            }
+            other => return Err(unsupported(format!("{what}/@bus"), format!("input bus '{other}'"))),
         };
         cx.device(p);
     }
@@ -934,9 +735,7 @@ fn inputs(cx: &mut Ctx) -> Result<(), CommandError> {
 }
 
 fn audio_id(cx: &Ctx, r: Option<&AudioRef>) -> Option<String> {
-    r.map(|r| r.id)
-        .or_else(|| cx.devs.audios.first().map(|a| a.id))
-        .map(|id| format!("audio{id}"))
+    r.map(|r| r.id).or_else(|| cx.devs.audios.first().map(|a| a.id)).map(|id| format!("audio{id}"))
 }
 
 fn audios(cx: &mut Ctx) -> Result<(), CommandError> {
@@ -955,12 +754,7 @@ fn audios(cx: &mut Ctx) -> Result<(), CommandError> {
             AudioType::Oss => "oss",
             AudioType::Jack => "jack",
             AudioType::Dbus => "dbus",
-            other => {
-                return Err(unsupported(
-                    format!("{what}/@type"),
-                    format!("audio type '{other}'"),
-                ))
-            }
+            other => return Err(unsupported(format!("{what}/@type"), format!("audio type '{other}'"))),
         };
         let mut p = Props::with("id", format!("audio{}", a.id)).s("driver", drv);
         if a.kind == AudioType::File {
@@ -975,13 +769,7 @@ fn audios(cx: &mut Ctx) -> Result<(), CommandError> {
 }
 
 /// A free TCP port in `from..=to` on `listen`, skipping ports already used by this command.
-fn alloc_port(
-    cx: &mut Ctx,
-    listen: &str,
-    from: u16,
-    to: u16,
-    what: &str,
-) -> Result<u16, CommandError> {
+fn alloc_port(cx: &mut Ctx, listen: &str, from: u16, to: u16, what: &str) -> Result<u16, CommandError> {
     for p in from..=to {
         if cx.used_ports.contains(&p) {
             continue;
@@ -996,33 +784,23 @@ fn alloc_port(
         cx.used_ports.push(p);
         return Ok(p);
     }
-    Err(CommandError::PortAllocation {
-        what: what.into(),
-        from,
-        to,
-    })
+    Err(CommandError::PortAllocation { what: what.into(), from, to })
 }
 
 fn listen_address(g: &Graphics, what: &str) -> Result<Option<String>, CommandError> {
     match g.listens.first() {
         Some(l) => match l.kind {
-            ListenType::Address => Ok(Some(
-                l.address
-                    .clone()
-                    .or_else(|| g.listen.clone())
-                    .unwrap_or_else(|| "127.0.0.1".into()),
-            )),
+            ListenType::Address => {
+                Ok(Some(l.address.clone().or_else(|| g.listen.clone()).unwrap_or_else(|| "127.0.0.1".into())))
+            }
             ListenType::None => Ok(None),
             ListenType::Socket => Ok(Some(format!(
                 "unix:{}",
-                l.socket
-                    .clone()
-                    .ok_or_else(|| invalid(format!("{what}/listen"), "socket path missing"))?
+                l.socket.clone().ok_or_else(|| invalid(format!("{what}/listen"), "socket path missing"))?
             ))),
-            ListenType::Network => Err(unsupported(
-                format!("{what}/listen[@type='network']"),
-                "listening on a virtual network's address",
-            )),
+            ListenType::Network => {
+                Err(unsupported(format!("{what}/listen[@type='network']"), "listening on a virtual network's address"))
+            }
         },
         None => Ok(Some(match &g.socket {
             Some(s) => format!("unix:{s}"),
@@ -1036,24 +814,15 @@ fn graphics(cx: &mut Ctx) -> Result<(), CommandError> {
     let mut vnc_seen = false;
     for (gi, g) in list.iter().enumerate() {
         let what = format!("/domain/devices/graphics[{}]", gi + 1);
-        if g.gl
-            .as_ref()
-            .is_some_and(|gl| gl.enable == Some(YesNo::Yes))
-        {
+        if g.gl.as_ref().is_some_and(|gl| gl.enable == Some(YesNo::Yes)) {
             return Err(unsupported(format!("{what}/gl"), "OpenGL"));
         }
         let secret = |cx: &mut Ctx, pw: &str, name: &str| -> String {
             let id = format!("graphics{gi}-{name}-secret0");
             let path = cx.env.run_dir.join(format!("{id}.secret"));
-            cx.prepare.push(PrepareFile::Secret {
-                path: path.clone(),
-                data: pw.as_bytes().to_vec(),
-            });
+            cx.prepare.push(PrepareFile::Secret { path: path.clone(), data: pw.as_bytes().to_vec() });
             cx.object(
-                Props::with("qom-type", "secret")
-                    .s("id", &id)
-                    .s("format", "raw")
-                    .s("file", path.display().to_string()),
+                Props::with("qom-type", "secret").s("id", &id).s("format", "raw").s("file", path.display().to_string()),
             );
             id
         };
@@ -1064,42 +833,31 @@ fn graphics(cx: &mut Ctx) -> Result<(), CommandError> {
                 }
                 vnc_seen = true;
                 let listen = listen_address(g, &what)?;
-                let mut port_out = GraphicsPort {
-                    graphics: gi,
-                    port: None,
-                    tls_port: None,
-                    websocket: None,
-                };
+                let mut port_out = GraphicsPort { graphics: gi, port: None, tls_port: None, websocket: None };
                 let mut v = match listen {
                     None => "none".to_string(),
                     Some(l) if l.starts_with("unix:") => format!("unix:{}", kv_escape(&l[5..])),
                     Some(l) => {
                         let auto = g.autoport == Some(YesNo::Yes) || g.port.is_none_or(|p| p < 0);
-                        let port =
-                            if auto {
-                                alloc_port(cx, &l, 5900, 65535, "VNC")?
-                            } else {
-                                let p = g.port.unwrap_or(5900);
-                                let p = u16::try_from(p).ok().filter(|p| *p >= 5900).ok_or_else(
-                                    || invalid(format!("{what}/@port"), "VNC ports start at 5900"),
-                                )?;
-                                cx.used_ports.push(p);
-                                p
-                            };
-                        port_out.port = Some(port);
-                        let host = if l.contains(':') && !l.starts_with('[') {
-                            format!("[{l}]")
+                        let port = if auto {
+                            alloc_port(cx, &l, 5900, 65535, "VNC")?
                         } else {
-                            l.clone()
+                            let p = g.port.unwrap_or(5900);
+                            let p = u16::try_from(p)
+                                .ok()
+                                .filter(|p| *p >= 5900)
+                                .ok_or_else(|| invalid(format!("{what}/@port"), "VNC ports start at 5900"))?;
+                            cx.used_ports.push(p);
+                            p
                         };
+                        port_out.port = Some(port);
+                        let host = if l.contains(':') && !l.starts_with('[') { format!("[{l}]") } else { l.clone() };
                         let mut v = format!("{host}:{}", port - 5900);
                         if let Some(ws) = g.websocket {
                             let wp = if ws < 0 {
                                 alloc_port(cx, &l, 5700, 65535, "VNC websocket")?
                             } else {
-                                u16::try_from(ws).map_err(|_| {
-                                    invalid(format!("{what}/@websocket"), "bad port")
-                                })?
+                                u16::try_from(ws).map_err(|_| invalid(format!("{what}/@websocket"), "bad port"))?
                             };
                             port_out.websocket = Some(wp);
                             v.push_str(&format!(",websocket={wp}"));
@@ -1132,9 +890,7 @@ fn graphics(cx: &mut Ctx) -> Result<(), CommandError> {
                     return Err(unsupported(what, "this emulator was built without SPICE"));
                 }
                 if g.tls_port.is_some_and(|p| p > 0)
-                    || g.channels
-                        .iter()
-                        .any(|c| c.mode == SpiceChannelMode::Secure)
+                    || g.channels.iter().any(|c| c.mode == SpiceChannelMode::Secure)
                     || g.default_mode == Some(SpiceChannelMode::Secure)
                 {
                     return Err(unsupported(
@@ -1143,18 +899,11 @@ fn graphics(cx: &mut Ctx) -> Result<(), CommandError> {
                     ));
                 }
                 let listen = listen_address(g, &what)?;
-                let mut port_out = GraphicsPort {
-                    graphics: gi,
-                    port: None,
-                    tls_port: None,
-                    websocket: None,
-                };
+                let mut port_out = GraphicsPort { graphics: gi, port: None, tls_port: None, websocket: None };
                 let mut parts: Vec<String> = Vec::new();
                 match listen {
                     None => {}
-                    Some(l) if l.starts_with("unix:") => {
-                        parts.push(format!("unix=on,addr={}", kv_escape(&l[5..])))
-                    }
+                    Some(l) if l.starts_with("unix:") => parts.push(format!("unix=on,addr={}", kv_escape(&l[5..]))),
                     Some(l) => {
                         let auto = g.autoport == Some(YesNo::Yes) || g.port.is_none_or(|p| p < 0);
                         let port = if auto {
@@ -1189,11 +938,7 @@ fn graphics(cx: &mut Ctx) -> Result<(), CommandError> {
                 if let Some(p) = &g.playback {
                     parts.push(format!(
                         "playback-compression={}",
-                        if p.compression == OnOff::On {
-                            "on"
-                        } else {
-                            "off"
-                        }
+                        if p.compression == OnOff::On { "on" } else { "off" }
                     ));
                 }
                 if let Some(s) = &g.streaming {
@@ -1210,25 +955,13 @@ fn graphics(cx: &mut Ctx) -> Result<(), CommandError> {
                     }
                 }
                 if let Some(m) = &g.mouse {
-                    parts.push(format!(
-                        "agent-mouse={}",
-                        if m.mode == MouseMode::Client {
-                            "on"
-                        } else {
-                            "off"
-                        }
-                    ));
+                    parts.push(format!("agent-mouse={}", if m.mode == MouseMode::Client { "on" } else { "off" }));
                 }
                 parts.push("seamless-migration=on".into());
                 cx.arg("-spice", parts.join(","));
                 cx.graphics_ports.push(port_out);
             }
-            other => {
-                return Err(unsupported(
-                    format!("{what}/@type"),
-                    format!("graphics type '{other}'"),
-                ))
-            }
+            other => return Err(unsupported(format!("{what}/@type"), format!("graphics type '{other}'"))),
         }
     }
     Ok(())
@@ -1238,26 +971,14 @@ fn videos(cx: &mut Ctx) -> Result<(), CommandError> {
     for (i, v) in cx.devs.videos.iter().enumerate() {
         let what = format!("/domain/devices/video[{}]", i + 1);
         let m = v.model.clone().unwrap_or_default();
-        if m.acceleration
-            .as_ref()
-            .is_some_and(|a| a.accel3d == Some(YesNo::Yes))
-        {
-            return Err(unsupported(
-                format!("{what}/model/acceleration"),
-                "3D acceleration",
-            ));
+        if m.acceleration.as_ref().is_some_and(|a| a.accel3d == Some(YesNo::Yes)) {
+            return Err(unsupported(format!("{what}/model/acceleration"), "3D acceleration"));
         }
-        if v.driver
-            .as_ref()
-            .is_some_and(|d| d.name == Some(VideoBackend::Vhostuser))
-        {
+        if v.driver.as_ref().is_some_and(|d| d.name == Some(VideoBackend::Vhostuser)) {
             return Err(unsupported(format!("{what}/driver"), "vhost-user GPUs"));
         }
         if m.resolution.is_some() {
-            return Err(unsupported(
-                format!("{what}/model/resolution"),
-                "fixed resolutions",
-            ));
+            return Err(unsupported(format!("{what}/model/resolution"), "fixed resolutions"));
         }
         let primary = i == 0;
         if is_microvm(cx) && m.kind != VideoType::None {
@@ -1275,9 +996,9 @@ fn videos(cx: &mut Ctx) -> Result<(), CommandError> {
                 .s("id", &id)
                 .opt_n("vgamem_mb", kib_mb(m.vram)),
             VideoType::Cirrus if primary => Props::with("driver", "cirrus-vga").s("id", &id),
-            VideoType::Vmvga if primary => Props::with("driver", "vmware-svga")
-                .s("id", &id)
-                .opt_n("vgamem_mb", kib_mb(m.vram)),
+            VideoType::Vmvga if primary => {
+                Props::with("driver", "vmware-svga").s("id", &id).opt_n("vgamem_mb", kib_mb(m.vram))
+            }
             VideoType::Qxl => Props::with("driver", if primary { "qxl-vga" } else { "qxl" })
                 .s("id", &id)
                 .opt_n("ram_size", m.ram.map(|r| u64::from(r) * 1024))
@@ -1286,33 +1007,20 @@ fn videos(cx: &mut Ctx) -> Result<(), CommandError> {
                 .opt_n("vgamem_mb", kib_mb(m.vgamem))
                 .opt_n("max_outputs", m.heads.map(u64::from)),
             VideoType::Virtio => {
-                let drv = if primary && cx.env.caps.has_device("virtio-vga") {
-                    "virtio-vga"
-                } else {
-                    "virtio-gpu-pci"
-                };
-                let mut p = Props::with("driver", drv)
-                    .s("id", &id)
-                    .opt_n("max_outputs", m.heads.map(u64::from));
+                let drv = if primary && cx.env.caps.has_device("virtio-vga") { "virtio-vga" } else { "virtio-gpu-pci" };
+                let mut p = Props::with("driver", drv).s("id", &id).opt_n("max_outputs", m.heads.map(u64::from));
                 if let Some(d) = &v.driver {
                     p = virtio_opts(p, &d.virtio);
                 }
                 p
             }
-            VideoType::Bochs => Props::with("driver", "bochs-display")
-                .s("id", &id)
-                .opt_n("vgamem", m.vram.map(|r| u64::from(r) * 1024)),
+            VideoType::Bochs => {
+                Props::with("driver", "bochs-display").s("id", &id).opt_n("vgamem", m.vram.map(|r| u64::from(r) * 1024))
+            }
             other => {
                 return Err(unsupported(
                     format!("{what}/model/@type"),
-                    format!(
-                        "video model '{other}'{}",
-                        if primary {
-                            ""
-                        } else {
-                            " as a secondary adapter"
-                        }
-                    ),
+                    format!("video model '{other}'{}", if primary { "" } else { " as a secondary adapter" }),
                 ))
             }
         };
@@ -1334,12 +1042,7 @@ fn sounds(cx: &mut Ctx) -> Result<(), CommandError> {
             SoundModel::Es1370 => ("ES1370", false),
             SoundModel::Sb16 => ("sb16", false),
             SoundModel::Usb => ("usb-audio", false),
-            other => {
-                return Err(unsupported(
-                    format!("{what}/@model"),
-                    format!("sound model '{other}'"),
-                ))
-            }
+            other => return Err(unsupported(format!("{what}/@model"), format!("sound model '{other}'"))),
         };
         if is_microvm(cx) {
             return Err(unsupported(what, "sound on microvm"));
@@ -1375,10 +1078,7 @@ fn sounds(cx: &mut Ctx) -> Result<(), CommandError> {
                 );
             }
         } else if !s.codecs.is_empty() {
-            return Err(invalid(
-                format!("{what}/codec"),
-                "codecs are for ich6/ich9 sound",
-            ));
+            return Err(invalid(format!("{what}/codec"), "codecs are for ich6/ich9 sound"));
         }
     }
     Ok(())
@@ -1390,16 +1090,11 @@ fn watchdogs(cx: &mut Ctx) -> Result<(), CommandError> {
         let what = format!("/domain/devices/watchdog[{}]", i + 1);
         let id = alias(&w.alias);
         let p = match w.model {
-            WatchdogModel::I6300esb => Props::with("driver", "i6300esb")
-                .s("id", &id)
-                .extend(pci_props(cx, &w.address, &what)?),
-            WatchdogModel::Ib700 => Props::with("driver", "ib700").s("id", &id),
-            other => {
-                return Err(unsupported(
-                    format!("{what}/@model"),
-                    format!("watchdog model '{other}'"),
-                ))
+            WatchdogModel::I6300esb => {
+                Props::with("driver", "i6300esb").s("id", &id).extend(pci_props(cx, &w.address, &what)?)
             }
+            WatchdogModel::Ib700 => Props::with("driver", "ib700").s("id", &id),
+            other => return Err(unsupported(format!("{what}/@model"), format!("watchdog model '{other}'"))),
         };
         if is_microvm(cx) {
             return Err(unsupported(what, "watchdogs on microvm"));
@@ -1407,10 +1102,7 @@ fn watchdogs(cx: &mut Ctx) -> Result<(), CommandError> {
         cx.device(p);
         let a = w.action.unwrap_or(WatchdogAction::Reset);
         if action.is_some_and(|prev| prev != a) {
-            return Err(invalid(
-                format!("{what}/@action"),
-                "all watchdogs must have the same action",
-            ));
+            return Err(invalid(format!("{what}/@action"), "all watchdogs must have the same action"));
         }
         action = Some(a);
     }
@@ -1474,20 +1166,10 @@ fn rngs(cx: &mut Ctx) -> Result<(), CommandError> {
         let obj = format!("obj{id}");
         match r.backend.model {
             RngBackendModel::Random => {
-                let path = r
-                    .backend
-                    .path
-                    .clone()
-                    .unwrap_or_else(|| "/dev/urandom".into());
-                cx.object(
-                    Props::with("qom-type", "rng-random")
-                        .s("id", &obj)
-                        .s("filename", path),
-                );
+                let path = r.backend.path.clone().unwrap_or_else(|| "/dev/urandom".into());
+                cx.object(Props::with("qom-type", "rng-random").s("id", &obj).s("filename", path));
             }
-            RngBackendModel::Builtin => {
-                cx.object(Props::with("qom-type", "rng-builtin").s("id", &obj))
-            }
+            RngBackendModel::Builtin => cx.object(Props::with("qom-type", "rng-builtin").s("id", &obj)),
             RngBackendModel::Egd => {
                 let cid = format!("char{id}");
                 let be = chardev_backend(
@@ -1499,11 +1181,7 @@ fn rngs(cx: &mut Ctx) -> Result<(), CommandError> {
                     &format!("{id}.sock"),
                 )?;
                 cx.arg("-chardev", be);
-                cx.object(
-                    Props::with("qom-type", "rng-egd")
-                        .s("id", &obj)
-                        .s("chardev", &cid),
-                );
+                cx.object(Props::with("qom-type", "rng-egd").s("id", &obj).s("chardev", &cid));
             }
         }
         let drv = match r.model {
@@ -1514,9 +1192,7 @@ fn rngs(cx: &mut Ctx) -> Result<(), CommandError> {
         };
         let mut p = Props::with("driver", drv).s("rng", &obj).s("id", &id);
         if let Some(rate) = &r.rate {
-            p = p
-                .n("max-bytes", rate.bytes.into())
-                .n("period", rate.period.unwrap_or(1000).into());
+            p = p.n("max-bytes", rate.bytes.into()).n("period", rate.period.unwrap_or(1000).into());
         }
         if let Some(d) = &r.driver {
             p = virtio_opts(p, d);
@@ -1534,24 +1210,11 @@ fn panics(cx: &mut Ctx) -> Result<(), CommandError> {
         let what = format!("/domain/devices/panic[{}]", i + 1);
         match pd.model {
             Some(PanicModel::Isa) | None => {
-                let port = pd
-                    .address
-                    .as_ref()
-                    .and_then(|a| a.iobase)
-                    .map_or(0x505, |h| u64::from(h.0));
-                cx.device(
-                    Props::with("driver", "pvpanic")
-                        .s("id", alias(&pd.alias))
-                        .n("ioport", port),
-                );
+                let port = pd.address.as_ref().and_then(|a| a.iobase).map_or(0x505, |h| u64::from(h.0));
+                cx.device(Props::with("driver", "pvpanic").s("id", alias(&pd.alias)).n("ioport", port));
             }
             Some(PanicModel::Hyperv) => {}
-            Some(other) => {
-                return Err(unsupported(
-                    format!("{what}/@model"),
-                    format!("panic model '{other}'"),
-                ))
-            }
+            Some(other) => return Err(unsupported(format!("{what}/@model"), format!("panic model '{other}'"))),
         }
     }
     Ok(())

@@ -48,11 +48,7 @@ fn cache_mode(c: Option<DiskCache>) -> Option<CacheMode> {
         DiskCache::Directsync => (true, false, false),
         DiskCache::Unsafe => (false, true, true),
     };
-    Some(CacheMode {
-        direct,
-        no_flush,
-        write_cache,
-    })
+    Some(CacheMode { direct, no_flush, write_cache })
 }
 
 fn format_name(f: Option<StorageFormat>, what: &str) -> Result<&'static str, CommandError> {
@@ -116,43 +112,24 @@ fn check_disk(d: &Disk) -> Result<(), CommandError> {
     let p = format!("/domain/devices/disk[target/@dev='{}']", d.target.dev);
     let checks: [(bool, &str); 12] = [
         (d.iotune.is_none(), "iotune"),
-        (
-            d.encryption.is_none() && d.source.as_ref().is_none_or(|s| s.encryption.is_none()),
-            "encryption",
-        ),
+        (d.encryption.is_none() && d.source.as_ref().is_none_or(|s| s.encryption.is_none()), "encryption"),
         (d.auth.is_none(), "auth"),
         (d.mirror.is_none(), "mirror"),
         (d.transient.is_none(), "transient"),
         (d.backend_domain.is_none(), "backenddomain"),
         (d.rawio.is_none() && d.sgio.is_none(), "rawio/sgio"),
+        (d.driver.as_ref().is_none_or(|x| x.copy_on_read.is_none()), "driver/@copy_on_read"),
+        (d.driver.as_ref().is_none_or(|x| x.metadata_cache.is_none()), "driver/metadata_cache"),
         (
-            d.driver.as_ref().is_none_or(|x| x.copy_on_read.is_none()),
-            "driver/@copy_on_read",
-        ),
-        (
-            d.driver.as_ref().is_none_or(|x| x.metadata_cache.is_none()),
-            "driver/metadata_cache",
-        ),
-        (
-            d.source
-                .as_ref()
-                .is_none_or(|s| s.slices.is_none() && s.reservations.is_none()),
+            d.source.as_ref().is_none_or(|s| s.slices.is_none() && s.reservations.is_none()),
             "source/slices|reservations",
         ),
-        (
-            d.driver
-                .as_ref()
-                .is_none_or(|x| x.name.as_deref().is_none_or(|n| n == "qemu")),
-            "driver/@name (only 'qemu')",
-        ),
+        (d.driver.as_ref().is_none_or(|x| x.name.as_deref().is_none_or(|n| n == "qemu")), "driver/@name (only 'qemu')"),
         (d.info.rom.is_none() && d.info.master.is_none(), "rom"),
     ];
     for (ok, what) in checks {
         if !ok {
-            return Err(unsupported(
-                format!("{p}/{what}"),
-                "not implemented by this driver",
-            ));
+            return Err(unsupported(format!("{p}/{what}"), "not implemented by this driver"));
         }
     }
     Ok(())
@@ -160,11 +137,7 @@ fn check_disk(d: &Disk) -> Result<(), CommandError> {
 
 pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
     let devs = cx.devs;
-    let total: usize = devs
-        .disks
-        .iter()
-        .map(|d| chain(d).map_or(0, |c| c.len()))
-        .sum();
+    let total: usize = devs.disks.iter().map(|d| chain(d).map_or(0, |c| c.len())).sum();
     let mut counter = total;
     let mut fdc_boot: Vec<(u32, u32)> = Vec::new();
     for (di, d) in devs.disks.iter().enumerate() {
@@ -185,23 +158,13 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
             let storage = format!("libvirt-{n}-storage");
             let (driver, key, file) = match img.kind {
                 DiskType::File => ("file", "filename", img.source.file.as_deref()),
-                DiskType::Block => (
-                    if cdrom { "host_cdrom" } else { "host_device" },
-                    "filename",
-                    img.source.dev.as_deref(),
-                ),
-                other => {
-                    return Err(unsupported(
-                        format!("{path}/@type"),
-                        format!("disk type '{other}'"),
-                    ))
+                DiskType::Block => {
+                    (if cdrom { "host_cdrom" } else { "host_device" }, "filename", img.source.dev.as_deref())
                 }
+                other => return Err(unsupported(format!("{path}/@type"), format!("disk type '{other}'"))),
             };
-            let file =
-                file.ok_or_else(|| invalid(format!("{path}/source"), "source without a path"))?;
-            let mut sp = Props::with("driver", driver)
-                .s(key, file)
-                .s("node-name", &storage);
+            let file = file.ok_or_else(|| invalid(format!("{path}/source"), "source without a path"))?;
+            let mut sp = Props::with("driver", driver).s(key, file).s("node-name", &storage);
             if let Some(c) = &cache {
                 sp = sp.v("cache", json!({"direct": c.direct, "no-flush": c.no_flush}));
             }
@@ -222,8 +185,7 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
             sp = sp.b("auto-read-only", true).s("discard", "unmap");
             cx.arg("-blockdev", sp.to_json());
             let fmt = format_name(img.format, &format!("{path}/driver/@type"))?;
-            let mut fp = Props::with("node-name", format!("libvirt-{n}-format"))
-                .b("read-only", !top || readonly);
+            let mut fp = Props::with("node-name", format!("libvirt-{n}-format")).b("read-only", !top || readonly);
             if let Some(c) = &cache {
                 fp = fp.v("cache", json!({"direct": c.direct, "no-flush": c.no_flush}));
             }
@@ -245,12 +207,7 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
         }
         let drive = nums.first().map(|n| format!("libvirt-{n}-format"));
         let bus = d.target.bus.unwrap_or_default();
-        let alias = d
-            .info
-            .alias
-            .as_ref()
-            .map(|a| a.name.clone())
-            .unwrap_or_default();
+        let alias = d.info.alias.as_ref().map(|a| a.name.clone()).unwrap_or_default();
         let addr = d.info.address.clone().unwrap_or_default();
         if drive.is_none() && !matches!(device, DiskDevice::Cdrom | DiskDevice::Floppy) {
             return Err(invalid(
@@ -259,29 +216,19 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
             ));
         }
         if device == DiskDevice::Lun {
-            return Err(unsupported(
-                format!("{path}/@device"),
-                "'lun' (SCSI passthrough)",
-            ));
+            return Err(unsupported(format!("{path}/@device"), "'lun' (SCSI passthrough)"));
         }
         let mut p = match bus {
             DiskBus::Virtio => {
                 if device != DiskDevice::Disk {
-                    return Err(invalid(
-                        format!("{path}/target/@bus"),
-                        "virtio disks can only be device='disk'",
-                    ));
+                    return Err(invalid(format!("{path}/target/@bus"), "virtio disks can only be device='disk'"));
                 }
                 let drv_name = if cx.kind == MachineKind::Microvm {
                     "virtio-blk-device".to_string()
                 } else {
                     match d.model {
-                        Some(VirtioModel::VirtioTransitional) => {
-                            "virtio-blk-pci-transitional".into()
-                        }
-                        Some(VirtioModel::VirtioNonTransitional) => {
-                            "virtio-blk-pci-non-transitional".into()
-                        }
+                        Some(VirtioModel::VirtioTransitional) => "virtio-blk-pci-transitional".into(),
+                        Some(VirtioModel::VirtioNonTransitional) => "virtio-blk-pci-non-transitional".into(),
                         _ => "virtio-blk-pci".into(),
                     }
                 };
@@ -318,12 +265,7 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
                 let drv_name = match device {
                     DiskDevice::Cdrom => "ide-cd",
                     DiskDevice::Disk => "ide-hd",
-                    _ => {
-                        return Err(invalid(
-                            format!("{path}/@device"),
-                            "floppies go on bus 'fdc'",
-                        ))
-                    }
+                    _ => return Err(invalid(format!("{path}/@device"), "floppies go on bus 'fdc'")),
                 };
                 if device == DiskDevice::Disk && d.readonly {
                     return Err(unsupported(
@@ -341,8 +283,7 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
                             "IDE disks need the pc machine's built-in IDE controller 0",
                         ));
                     }
-                    p.s("bus", format!("ide.{}", addr.bus.map_or(0, |h| h.0)))
-                        .n("unit", unit.into())
+                    p.s("bus", format!("ide.{}", addr.bus.map_or(0, |h| h.0))).n("unit", unit.into())
                 } else if cx.kind == MachineKind::Q35 && ctrl == 0 {
                     p.s("bus", format!("ide.{unit}"))
                 } else {
@@ -353,12 +294,7 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
                 let drv_name = match device {
                     DiskDevice::Cdrom => "scsi-cd",
                     DiskDevice::Disk => "scsi-hd",
-                    _ => {
-                        return Err(invalid(
-                            format!("{path}/@device"),
-                            "floppies go on bus 'fdc'",
-                        ))
-                    }
+                    _ => return Err(invalid(format!("{path}/@device"), "floppies go on bus 'fdc'")),
                 };
                 let ctrl = addr.controller.unwrap_or(0);
                 let model = devs
@@ -379,10 +315,7 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
                         .n("lun", unit),
                     _ => {
                         if unit > 6 {
-                            return Err(invalid(
-                                format!("{path}/address/@unit"),
-                                "this SCSI controller has units 0-6",
-                            ));
+                            return Err(invalid(format!("{path}/address/@unit"), "this SCSI controller has units 0-6"));
                         }
                         p.n("scsi-id", unit)
                     }
@@ -395,10 +328,7 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
             }
             DiskBus::Fdc => {
                 if device != DiskDevice::Floppy {
-                    return Err(invalid(
-                        format!("{path}/@device"),
-                        "bus 'fdc' is for floppies",
-                    ));
+                    return Err(invalid(format!("{path}/@device"), "bus 'fdc' is for floppies"));
                 }
                 let unit = addr.unit.unwrap_or(0);
                 if let Some(b) = cx.disk_boot[di] {
@@ -416,18 +346,10 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
                 }
                 p
             }
-            other => {
-                return Err(unsupported(
-                    format!("{path}/target/@bus"),
-                    format!("bus '{other}'"),
-                ))
-            }
+            other => return Err(unsupported(format!("{path}/target/@bus"), format!("bus '{other}'"))),
         };
         if device == DiskDevice::Floppy && bus != DiskBus::Fdc {
-            return Err(invalid(
-                format!("{path}/target/@bus"),
-                "floppies need bus 'fdc'",
-            ));
+            return Err(invalid(format!("{path}/target/@bus"), "floppies need bus 'fdc'"));
         }
         if let Some(drive) = &drive {
             p = p.s("drive", drive);
@@ -457,28 +379,17 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
         }
         if d.vendor.is_some() || d.product.is_some() {
             if bus != DiskBus::Scsi {
-                return Err(invalid(
-                    format!("{path}/vendor"),
-                    "vendor/product are for SCSI disks",
-                ));
+                return Err(invalid(format!("{path}/vendor"), "vendor/product are for SCSI disks"));
             }
-            p = p
-                .opt_s("vendor", d.vendor.clone())
-                .opt_s("product", d.product.clone());
+            p = p.opt_s("vendor", d.vendor.clone()).opt_s("product", d.product.clone());
         }
         if let Some(r) = d.target.rotation_rate {
             p = p.n("rotation_rate", r.into());
         }
         if let Some(g) = &d.geometry {
-            p = p
-                .n("cyls", g.cyls.into())
-                .n("heads", g.heads.into())
-                .n("secs", g.secs.into());
+            p = p.n("cyls", g.cyls.into()).n("heads", g.heads.into()).n("secs", g.secs.into());
             if g.trans.is_some() {
-                p = p.s(
-                    "bios-chs-trans",
-                    g.trans.map(|t| t.to_string()).unwrap_or_default(),
-                );
+                p = p.s("bios-chs-trans", g.trans.map(|t| t.to_string()).unwrap_or_default());
             }
         }
         if let Some(b) = &d.blockio {

@@ -35,60 +35,36 @@ impl Default for FirmwarePaths {
 }
 
 pub(crate) fn is_efi(os: &Os) -> bool {
-    os.firmware == Some(FirmwareType::Efi)
-        || os
-            .loader
-            .as_ref()
-            .is_some_and(|l| l.kind == Some(LoaderType::Pflash))
+    os.firmware == Some(FirmwareType::Efi) || os.loader.as_ref().is_some_and(|l| l.kind == Some(LoaderType::Pflash))
 }
 
 pub(crate) fn is_secure(os: &Os) -> bool {
-    let want = os.firmware_features.as_ref().is_some_and(|f| {
-        f.features
-            .iter()
-            .any(|x| x.name == FirmwareFeatureName::SecureBoot && x.enabled.is_yes())
-    });
-    want || os
-        .loader
+    let want = os
+        .firmware_features
         .as_ref()
-        .is_some_and(|l| l.secure == Some(YesNo::Yes))
+        .is_some_and(|f| f.features.iter().any(|x| x.name == FirmwareFeatureName::SecureBoot && x.enabled.is_yes()));
+    want || os.loader.as_ref().is_some_and(|l| l.secure == Some(YesNo::Yes))
 }
 
 /// Fills `<loader>` and `<nvram>` for UEFI guests.
-pub(crate) fn assign(
-    def: &mut Domain,
-    env: &BuildEnv,
-    kind: MachineKind,
-) -> Result<(), CommandError> {
+pub(crate) fn assign(def: &mut Domain, env: &BuildEnv, kind: MachineKind) -> Result<(), CommandError> {
     if !is_efi(&def.os) {
         if let Some(l) = &def.os.loader {
             if l.path.is_none() {
-                return Err(unsupported(
-                    "/domain/os/loader",
-                    "a <loader> without a path and without UEFI",
-                ));
+                return Err(unsupported("/domain/os/loader", "a <loader> without a path and without UEFI"));
             }
         }
         if def.os.nvram.is_some() {
-            return Err(unsupported(
-                "/domain/os/nvram",
-                "<nvram> without a pflash loader",
-            ));
+            return Err(unsupported("/domain/os/nvram", "<nvram> without a pflash loader"));
         }
         return Ok(());
     }
     if kind == MachineKind::Microvm {
-        return Err(unsupported(
-            "/domain/os",
-            "UEFI firmware on the microvm machine",
-        ));
+        return Err(unsupported("/domain/os", "UEFI firmware on the microvm machine"));
     }
     let secure = is_secure(&def.os);
     if secure && kind != MachineKind::Q35 {
-        return Err(unsupported(
-            "/domain/os/loader/@secure",
-            "secure boot needs the q35 machine type",
-        ));
+        return Err(unsupported("/domain/os/loader/@secure", "secure boot needs the q35 machine type"));
     }
     let fw = &env.firmware;
     let loader = def.os.loader.get_or_insert_with(Loader::default);
@@ -110,16 +86,8 @@ pub(crate) fn assign(
     if loader.stateless == Some(YesNo::Yes) {
         return Ok(());
     }
-    if def
-        .os
-        .nvram
-        .as_ref()
-        .is_some_and(|n| n.kind.is_some() || n.source.is_some())
-    {
-        return Err(unsupported(
-            "/domain/os/nvram/source",
-            "a variable store given as <source> (use a path)",
-        ));
+    if def.os.nvram.as_ref().is_some_and(|n| n.kind.is_some() || n.source.is_some()) {
+        return Err(unsupported("/domain/os/nvram/source", "a variable store given as <source> (use a path)"));
     }
     let name = def.name.clone();
     let nvram = def.os.nvram.get_or_insert_with(Nvram::default);
@@ -128,13 +96,7 @@ pub(crate) fn assign(
         nvram.template = Some(t.display().to_string());
     }
     if nvram.path.is_none() {
-        nvram.path = Some(
-            env.lib_dir
-                .join("nvram")
-                .join(format!("{name}_VARS.fd"))
-                .display()
-                .to_string(),
-        );
+        nvram.path = Some(env.lib_dir.join("nvram").join(format!("{name}_VARS.fd")).display().to_string());
     }
     Ok(())
 }

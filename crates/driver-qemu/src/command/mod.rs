@@ -22,8 +22,8 @@ use oxvirt_xml::domain::Domain;
 
 use crate::caps::QemuCaps;
 
-pub use firmware::{FirmwarePaths, DEFAULT_OVMF_DIR};
 pub(crate) use argv::civil;
+pub use firmware::{FirmwarePaths, DEFAULT_OVMF_DIR};
 
 /// Which accelerator the guest runs on; the driver decides (domain type, KVM usability).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,10 +190,8 @@ impl QemuCommand {
                     if to.exists() {
                         continue;
                     }
-                    let data = std::fs::read(from).map_err(|source| CommandError::PrepareFile {
-                        path: from.clone(),
-                        source,
-                    })?;
+                    let data = std::fs::read(from)
+                        .map_err(|source| CommandError::PrepareFile { path: from.clone(), source })?;
                     write_atomic(to, &data, 0o600)?;
                 }
                 PrepareFile::Secret { path, data } => write_atomic(path, data, 0o600)?,
@@ -238,17 +236,11 @@ pub enum CommandError {
 }
 
 pub(crate) fn unsupported(element: impl Into<String>, detail: impl Into<String>) -> CommandError {
-    CommandError::Unsupported {
-        element: element.into(),
-        detail: detail.into(),
-    }
+    CommandError::Unsupported { element: element.into(), detail: detail.into() }
 }
 
 pub(crate) fn invalid(element: impl Into<String>, detail: impl Into<String>) -> CommandError {
-    CommandError::Invalid {
-        element: element.into(),
-        detail: detail.into(),
-    }
+    CommandError::Invalid { element: element.into(), detail: detail.into() }
 }
 
 /// Completes `def` in place: machine alias → versioned name, implicit controllers and default

@@ -68,10 +68,7 @@ impl Props {
     }
 
     pub fn get_str(&self, k: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(key, _)| key == k)
-            .and_then(|(_, v)| v.as_str())
+        self.0.iter().find(|(key, _)| key == k).and_then(|(_, v)| v.as_str())
     }
 
     pub fn to_json(&self) -> String {
@@ -105,10 +102,7 @@ mod tests {
             .n("bootindex", 1)
             .b("share-rw", true)
             .opt_s("serial", None::<String>);
-        assert_eq!(
-            p.to_json(),
-            r#"{"driver":"virtio-blk-pci","id":"a\"b","bootindex":1,"share-rw":true}"#
-        );
+        assert_eq!(p.to_json(), r#"{"driver":"virtio-blk-pci","id":"a\"b","bootindex":1,"share-rw":true}"#);
         assert_eq!(kv_escape("/a,b"), "/a,,b");
     }
 }

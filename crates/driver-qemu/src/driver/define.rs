@@ -92,18 +92,12 @@ impl QemuDriver {
             self.store_config(&def)?;
             existed
         };
-        let e = self
-            .entry(&def.name)?
-            .ok_or_else(|| Error::internal("definition vanished after writing it"))?;
+        let e = self.entry(&def.name)?.ok_or_else(|| Error::internal("definition vanished after writing it"))?;
         let r = e.reference();
         self.events.emit(
             &r,
             DomainEventKind::Defined,
-            if existed {
-                detail::DEFINED_UPDATED
-            } else {
-                detail::DEFINED_ADDED
-            },
+            if existed { detail::DEFINED_UPDATED } else { detail::DEFINED_ADDED },
         );
         Ok((r, warnings))
     }
@@ -117,39 +111,29 @@ impl QemuDriver {
         let save = self.layout.managed_save(&e.name)?;
         if save.exists() {
             if f & flags::UNDEFINE_MANAGED_SAVE == 0 {
-                return Err(op_invalid("Refusing to undefine while domain managed save image exists (use --managed-save)"));
+                return Err(op_invalid(
+                    "Refusing to undefine while domain managed save image exists (use --managed-save)",
+                ));
             }
-            remove_if_exists(&save)
-                .map_err(|err| sys_err(format!("removing {}", save.display()), &err))?;
+            remove_if_exists(&save).map_err(|err| sys_err(format!("removing {}", save.display()), &err))?;
         }
-        let nvram = e
-            .config
-            .as_ref()
-            .and_then(|c| c.os.nvram.as_ref())
-            .and_then(|n| n.path.clone());
+        let nvram = e.config.as_ref().and_then(|c| c.os.nvram.as_ref()).and_then(|n| n.path.clone());
         if let Some(nv) = nvram.clone().filter(|_| f & flags::UNDEFINE_NVRAM != 0) {
             let _ = remove_if_exists(Path::new(&nv));
         } else if nvram.is_some()
             && f & flags::UNDEFINE_KEEP_NVRAM == 0
             && Path::new(nvram.as_deref().unwrap_or("")).exists()
         {
-            return Err(op_invalid(
-                "cannot undefine domain with nvram (use --nvram or --keep-nvram)",
-            ));
+            return Err(op_invalid("cannot undefine domain with nvram (use --nvram or --keep-nvram)"));
         }
         let _ = remove_if_exists(&self.layout.autostart_link(&e.name)?);
         let path = self.layout.config_file(&e.name)?;
-        remove_if_exists(&path)
-            .map_err(|err| sys_err(format!("removing {}", path.display()), &err))?;
+        remove_if_exists(&path).map_err(|err| sys_err(format!("removing {}", path.display()), &err))?;
         if let Some(mut st) = e.status.take() {
             st.transient = true;
             self.store_status(&st)?;
         }
-        self.events.emit(
-            &e.reference(),
-            DomainEventKind::Undefined,
-            detail::UNDEFINED_REMOVED,
-        );
+        self.events.emit(&e.reference(), DomainEventKind::Undefined, detail::UNDEFINED_REMOVED);
         e.config = None;
         Ok(())
     }
@@ -167,8 +151,7 @@ impl QemuDriver {
                     .map_err(|err| sys_err(format!("creating {}", link.display()), &err))?;
             }
         } else {
-            remove_if_exists(&link)
-                .map_err(|err| sys_err(format!("removing {}", link.display()), &err))?;
+            remove_if_exists(&link).map_err(|err| sys_err(format!("removing {}", link.display()), &err))?;
         }
         Ok(())
     }

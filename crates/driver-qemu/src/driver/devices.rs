@@ -14,7 +14,8 @@ pub(super) fn impact(f: u32, active: bool) -> Result<(bool, bool)> {
 }
 
 pub(super) fn parse_interface(xml: &str, what: &str) -> Result<oxvirt_xml::domain::devices::interface::Interface> {
-    let root = oxvirt_xml::root_name(xml).map_err(|e| Error::xml("device definition", &e).in_domain(ErrorDomain::Qemu))?;
+    let root =
+        oxvirt_xml::root_name(xml).map_err(|e| Error::xml("device definition", &e).in_domain(ErrorDomain::Qemu))?;
     if root != "interface" {
         return Err(Error::coded(
             ErrorCode::OperationUnsupported,
@@ -22,13 +23,18 @@ pub(super) fn parse_interface(xml: &str, what: &str) -> Result<oxvirt_xml::domai
             format!("{what} of <{root}> is not supported yet (interfaces are)"),
         ));
     }
-    let (n, _) = oxvirt_xml::parse_element::<oxvirt_xml::domain::devices::interface::Interface>(xml, "interface", ParseOptions::default())
-        .map_err(|e| Error::xml("interface definition", &e).in_domain(ErrorDomain::Qemu))?;
+    let (n, _) = oxvirt_xml::parse_element::<oxvirt_xml::domain::devices::interface::Interface>(
+        xml,
+        "interface",
+        ParseOptions::default(),
+    )
+    .map_err(|e| Error::xml("interface definition", &e).in_domain(ErrorDomain::Qemu))?;
     Ok(n)
 }
 
 pub(super) fn parse_disk(xml: &str) -> Result<oxvirt_xml::domain::Disk> {
-    let root = oxvirt_xml::root_name(xml).map_err(|e| Error::xml("device definition", &e).in_domain(ErrorDomain::Qemu))?;
+    let root =
+        oxvirt_xml::root_name(xml).map_err(|e| Error::xml("device definition", &e).in_domain(ErrorDomain::Qemu))?;
     if root != "disk" {
         return Err(Error::coded(
             ErrorCode::OperationUnsupported,
@@ -62,8 +68,7 @@ impl QemuDriver {
     pub(super) fn set_memory(&self, d: &DomainRef, kib: u64, f: u32) -> Result<()> {
         let _l = self.lock_domain(&d.name, "setmem")?;
         let e = self.entry_by_ref(d)?;
-        let live =
-            f & flags::AFFECT_LIVE != 0 || (f & flags::AFFECT_CONFIG == 0 && e.status.is_some());
+        let live = f & flags::AFFECT_LIVE != 0 || (f & flags::AFFECT_CONFIG == 0 && e.status.is_some());
         let config = f & flags::AFFECT_CONFIG != 0;
         let def = e.definition()?;
         if kib == 0 {
@@ -78,9 +83,7 @@ impl QemuDriver {
         if live {
             let mut st = Self::require_active(&e)?;
             if f & flags::MEM_MAXIMUM != 0 {
-                return Err(op_invalid(
-                    "cannot resize the maximum memory on an active domain",
-                ));
+                return Err(op_invalid("cannot resize the maximum memory on an active domain"));
             }
             self.qmp(&st)?
                 .execute("balloon", Some(json!({"value": kib * 1024})))
@@ -91,9 +94,8 @@ impl QemuDriver {
             self.store_status(&st)?;
         }
         if config {
-            let mut c = e.config.clone().ok_or_else(|| {
-                op_invalid("cannot change persistent config of a transient domain")
-            })?;
+            let mut c =
+                e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
             if f & flags::MEM_MAXIMUM != 0 {
                 if let Some(m) = c.memory.as_mut() {
                     m.size = oxvirt_xml::KiB(kib);
@@ -115,8 +117,7 @@ impl QemuDriver {
         if count == 0 {
             return Err(Error::invalid_arg("vCPU count must be at least 1"));
         }
-        let live =
-            f & flags::AFFECT_LIVE != 0 || (f & flags::AFFECT_CONFIG == 0 && e.status.is_some());
+        let live = f & flags::AFFECT_LIVE != 0 || (f & flags::AFFECT_CONFIG == 0 && e.status.is_some());
         if live {
             let st = Self::require_active(&e)?;
             let def = e.definition()?;
@@ -136,9 +137,8 @@ impl QemuDriver {
             self.store_status(&st)?;
         }
         if f & flags::AFFECT_CONFIG != 0 {
-            let mut c = e.config.clone().ok_or_else(|| {
-                op_invalid("cannot change persistent config of a transient domain")
-            })?;
+            let mut c =
+                e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
             if let Some(v) = c.vcpu.as_mut() {
                 if count > v.count {
                     return Err(Error::invalid_arg(format!(
@@ -162,7 +162,8 @@ impl QemuDriver {
         let e = self.entry_by_ref(d)?;
         let (live, config) = impact(f, e.status.is_some())?;
         if config {
-            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
+            let mut c =
+                e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
             let devices = c.devices.get_or_insert_with(Default::default);
             if devices.disks.iter().any(|x| x.target.dev == disk.target.dev) {
                 return Err(op_invalid(format!("target {} already exists", disk.target.dev)));
@@ -202,12 +203,17 @@ impl QemuDriver {
             self.store_status(&st)?;
         }
         if config {
-            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
+            let mut c =
+                e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
             let devices = c.devices.get_or_insert_with(Default::default);
             let before = devices.disks.len();
             devices.disks.retain(|x| x.target.dev != target);
             if devices.disks.len() == before {
-                return Err(Error::coded(ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no disk with target '{target}'")));
+                return Err(Error::coded(
+                    ErrorCode::DeviceMissing,
+                    ErrorDomain::Qemu,
+                    format!("no disk with target '{target}'"),
+                ));
             }
             self.store_config(&c)?;
         }
@@ -216,9 +222,11 @@ impl QemuDriver {
 
     pub(super) fn update_device(&self, d: &DomainRef, xml: &str, f: u32) -> Result<()> {
         let new = parse_interface(xml, "update")?;
-        let mac = new.mac.as_ref().map(|m| m.address).ok_or_else(|| {
-            Error::invalid_arg("the interface to update must name its MAC address")
-        })?;
+        let mac = new
+            .mac
+            .as_ref()
+            .map(|m| m.address)
+            .ok_or_else(|| Error::invalid_arg("the interface to update must name its MAC address"))?;
         let state = new.link.as_ref().map_or(LinkState::Up, |l| l.state);
         let _l = self.lock_domain(&d.name, "update-device")?;
         let e = self.entry_by_ref(d)?;
@@ -230,14 +238,22 @@ impl QemuDriver {
                 .iter_mut()
                 .flat_map(|d| d.interfaces.iter_mut())
                 .find(|n| n.mac.as_ref().is_some_and(|m| m.address == mac))
-                .ok_or_else(|| Error::coded(ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no interface with MAC address {mac}")))?;
-            let same_source = |a: &Option<oxvirt_xml::domain::devices::interface::InterfaceSource>,
-                               b: &Option<oxvirt_xml::domain::devices::interface::InterfaceSource>| {
-                let key = |s: &Option<oxvirt_xml::domain::devices::interface::InterfaceSource>| {
-                    s.as_ref().map(|s| (s.network.clone(), if s.network.is_some() { None } else { s.bridge.clone() }))
+                .ok_or_else(|| {
+                    Error::coded(
+                        ErrorCode::DeviceMissing,
+                        ErrorDomain::Qemu,
+                        format!("no interface with MAC address {mac}"),
+                    )
+                })?;
+            let same_source =
+                |a: &Option<oxvirt_xml::domain::devices::interface::InterfaceSource>,
+                 b: &Option<oxvirt_xml::domain::devices::interface::InterfaceSource>| {
+                    let key = |s: &Option<oxvirt_xml::domain::devices::interface::InterfaceSource>| {
+                        s.as_ref()
+                            .map(|s| (s.network.clone(), if s.network.is_some() { None } else { s.bridge.clone() }))
+                    };
+                    b.is_none() || key(a) == key(b)
                 };
-                b.is_none() || key(a) == key(b)
-            };
             if n.kind != new.kind
                 || !same_source(&n.source, &new.source)
                 || (new.model.is_some() && n.model.as_ref().map(|m| &m.kind) != new.model.as_ref().map(|m| &m.kind))
@@ -262,7 +278,8 @@ impl QemuDriver {
             self.store_status(&st)?;
         }
         if config {
-            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
+            let mut c =
+                e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
             apply(&mut c)?;
             self.store_config(&c)?;
         }

@@ -48,20 +48,31 @@ impl QemuDriver {
                 .map_or(def.current_memory_kib(), |b| b / 1024);
             put("balloon.current".into(), TypedParam::ULLong(cur));
             put("balloon.maximum".into(), TypedParam::ULLong(def.memory_kib()));
-            if let Ok(v) = qmp.execute("qom-get", Some(json!({"path": "/machine/peripheral/balloon0", "property": "guest-stats"}))) {
+            if let Ok(v) =
+                qmp.execute("qom-get", Some(json!({"path": "/machine/peripheral/balloon0", "property": "guest-stats"})))
+            {
                 let s = &v["stats"];
-                for (k, q) in [("swap_in", "stat-swap-in"), ("swap_out", "stat-swap-out"), ("major_fault", "stat-major-faults"),
-                    ("minor_fault", "stat-minor-faults"), ("unused", "stat-free-memory"), ("available", "stat-total-memory"),
-                    ("usable", "stat-available-memory"), ("disk_caches", "stat-disk-caches")] {
+                for (k, q) in [
+                    ("swap_in", "stat-swap-in"),
+                    ("swap_out", "stat-swap-out"),
+                    ("major_fault", "stat-major-faults"),
+                    ("minor_fault", "stat-minor-faults"),
+                    ("unused", "stat-free-memory"),
+                    ("available", "stat-total-memory"),
+                    ("usable", "stat-available-memory"),
+                    ("disk_caches", "stat-disk-caches"),
+                ] {
                     if let Some(n) = s[q].as_i64().filter(|n| *n >= 0) {
-                        let n = if matches!(k, "unused" | "available" | "usable" | "disk_caches") { n / 1024 } else { n };
+                        let n =
+                            if matches!(k, "unused" | "available" | "usable" | "disk_caches") { n / 1024 } else { n };
                         put(format!("balloon.{k}"), TypedParam::ULLong(n as u64));
                     }
                 }
             }
         }
         if groups & stats::VCPU != 0 {
-            let cpus = qmp.execute("query-cpus-fast", None).ok().and_then(|v| v.as_array().cloned()).unwrap_or_default();
+            let cpus =
+                qmp.execute("query-cpus-fast", None).ok().and_then(|v| v.as_array().cloned()).unwrap_or_default();
             put("vcpu.current".into(), TypedParam::UInt(cpus.len() as u32));
             put("vcpu.maximum".into(), TypedParam::UInt(def.vcpus()));
             for c in &cpus {
@@ -86,14 +97,23 @@ impl QemuDriver {
                     put(format!("block.{i}.path"), TypedParam::String(p));
                 }
                 let qdev_match = |b: &&serde_json::Value| {
-                    b["qdev"].as_str().is_some_and(|q| q.contains(&format!("/{}/", dk.target.dev)) || q.ends_with(&dk.target.dev))
+                    b["qdev"]
+                        .as_str()
+                        .is_some_and(|q| q.contains(&format!("/{}/", dk.target.dev)) || q.ends_with(&dk.target.dev))
                         || b["device"].as_str() == Some(dk.target.dev.as_str())
                 };
                 let stats_of = list.iter().find(qdev_match).or_else(|| list.get(i)).map(|b| b["stats"].clone());
                 if let Some(sv) = stats_of {
-                    for (k, q) in [("rd.reqs", "rd_operations"), ("rd.bytes", "rd_bytes"), ("rd.times", "rd_total_time_ns"),
-                        ("wr.reqs", "wr_operations"), ("wr.bytes", "wr_bytes"), ("wr.times", "wr_total_time_ns"),
-                        ("fl.reqs", "flush_operations"), ("fl.times", "flush_total_time_ns")] {
+                    for (k, q) in [
+                        ("rd.reqs", "rd_operations"),
+                        ("rd.bytes", "rd_bytes"),
+                        ("rd.times", "rd_total_time_ns"),
+                        ("wr.reqs", "wr_operations"),
+                        ("wr.bytes", "wr_bytes"),
+                        ("wr.times", "wr_total_time_ns"),
+                        ("fl.reqs", "flush_operations"),
+                        ("fl.times", "flush_total_time_ns"),
+                    ] {
                         if let Some(n) = sv[q].as_u64() {
                             put(format!("block.{i}.{k}"), TypedParam::ULLong(n));
                         }

@@ -6,10 +6,7 @@ pub(super) fn set_pty(c: &mut oxvirt_xml::domain::Chardev, path: &str) {
     if let Some(src) = c.source.sources.first_mut() {
         src.path = Some(path.to_string());
     } else {
-        c.source.sources.push(oxvirt_xml::domain::ChrSource {
-            path: Some(path.to_string()),
-            ..Default::default()
-        });
+        c.source.sources.push(oxvirt_xml::domain::ChrSource { path: Some(path.to_string()), ..Default::default() });
     }
 }
 
@@ -20,10 +17,7 @@ impl QemuDriver {
         }
         let arch = def.arch().unwrap_or(std::env::consts::ARCH);
         let bin = format!("qemu-system-{arch}");
-        for dir in std::env::var("PATH")
-            .unwrap_or_else(|_| "/usr/bin:/bin".into())
-            .split(':')
-        {
+        for dir in std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()).split(':') {
             let p = Path::new(dir).join(&bin);
             if p.is_file() {
                 return Ok(p);
@@ -43,8 +37,7 @@ impl QemuDriver {
         }
         let cache = CapsCache::new(self.layout.cache.join("capabilities"));
         let (caps, _) = cache.get(emulator).map_err(|e| {
-            Error::operation_failed(format!("probing {}: {e}", emulator.display()))
-                .in_domain(ErrorDomain::Qemu)
+            Error::operation_failed(format!("probing {}: {e}", emulator.display())).in_domain(ErrorDomain::Qemu)
         })?;
         let caps = Arc::new(caps);
         *g = Some((emulator.to_path_buf(), caps.clone()));
@@ -64,8 +57,7 @@ impl QemuDriver {
 
     pub(super) fn qmp(&self, st: &Status) -> Result<Qmp> {
         let sock = RunDir::new(self.layout.domain_run_dir(&st.name)?).qmp_socket();
-        Qmp::connect(&sock, QMP_TIMEOUT)
-            .map_err(|e| qmp_err(&st.name, "connecting to the monitor", e))
+        Qmp::connect(&sock, QMP_TIMEOUT).map_err(|e| qmp_err(&st.name, "connecting to the monitor", e))
     }
 
     /// Kills and removes what a start or stop of `name` that was cut short left behind, when
@@ -73,7 +65,9 @@ impl QemuDriver {
     /// before the signal), its cgroup and its run dir. Cheap when there is nothing: one stat.
     /// The caller holds the lock that starts of `name` take.
     pub(super) fn reap_leftovers(&self, name: &str) {
-        let (Ok(run_dir), Ok(record)) = (self.layout.domain_run_dir(name), self.layout.cgroup_record(name)) else { return };
+        let (Ok(run_dir), Ok(record)) = (self.layout.domain_run_dir(name), self.layout.cgroup_record(name)) else {
+            return;
+        };
         if !run_dir.exists() && !record.exists() {
             return;
         }
@@ -90,7 +84,12 @@ impl QemuDriver {
 
     /// Kills a QEMU of ours nothing tracks (verified by pid, start time and command line).
     pub(super) fn kill_found(&self, f: &process::Found, why: &str) {
-        let p = QemuProcess { pid: f.pid, start_time: f.start_time, run_dir: RunDir::new(f.pidfile.parent().unwrap_or(Path::new("/nonexistent"))), cgroup_scope: None };
+        let p = QemuProcess {
+            pid: f.pid,
+            start_time: f.start_time,
+            run_dir: RunDir::new(f.pidfile.parent().unwrap_or(Path::new("/nonexistent"))),
+            cgroup_scope: None,
+        };
         tracing::warn!("killing QEMU pid {} of domain '{}': it {why} (a start or stop was cut short)", f.pid, f.name);
         if let Err(e) = p.kill(Duration::from_secs(2)) {
             tracing::error!("killing untracked QEMU pid {}: {e}", f.pid);
@@ -200,11 +199,7 @@ impl QemuDriver {
             return Ok(());
         };
         let status = qmp.execute("query-status", None).ok();
-        let run_state = status
-            .as_ref()
-            .and_then(|v| v.get("status"))
-            .and_then(|s| s.as_str())
-            .unwrap_or("");
+        let run_state = status.as_ref().and_then(|v| v.get("status")).and_then(|s| s.as_str()).unwrap_or("");
         match run_state {
             "shutdown" => {
                 if st.fake_reboot {
@@ -220,25 +215,12 @@ impl QemuDriver {
                     let _ = qmp.execute("quit", None);
                     drop(qmp);
                     let _ = proc_.kill(Duration::from_secs(5));
-                    self.events.emit(
-                        &e.reference(),
-                        DomainEventKind::Shutdown,
-                        detail::SHUTDOWN_GUEST,
-                    );
-                    self.finish_stop(
-                        e,
-                        reason::SHUTOFF_SHUTDOWN,
-                        DomainEventKind::Stopped,
-                        detail::STOPPED_SHUTDOWN,
-                    );
+                    self.events.emit(&e.reference(), DomainEventKind::Shutdown, detail::SHUTDOWN_GUEST);
+                    self.finish_stop(e, reason::SHUTOFF_SHUTDOWN, DomainEventKind::Stopped, detail::STOPPED_SHUTDOWN);
                 }
             }
             "paused" | "running" | "guest-panicked" | "io-error" => {
-                let running = status
-                    .as_ref()
-                    .and_then(|v| v.get("running"))
-                    .and_then(|r| r.as_bool())
-                    .unwrap_or(false);
+                let running = status.as_ref().and_then(|v| v.get("running")).and_then(|r| r.as_bool()).unwrap_or(false);
                 let (cur, _) = e.state();
                 let mut s = st.clone();
                 let mut event = None;
@@ -314,7 +296,13 @@ impl QemuDriver {
         Ok(id)
     }
 
-    pub(super) fn build_env<'c>(&self, def: &Domain, caps: &'c QemuCaps, emulator: &Path, run_dir: &Path) -> Result<BuildEnv<'c>> {
+    pub(super) fn build_env<'c>(
+        &self,
+        def: &Domain,
+        caps: &'c QemuCaps,
+        emulator: &Path,
+        run_dir: &Path,
+    ) -> Result<BuildEnv<'c>> {
         let accel = accel_of(def);
         let mut env = BuildEnv::new(caps, emulator, accel, &self.layout.lib, run_dir);
         env.log = self.layout.log_file(&def.name)?;
@@ -343,7 +331,8 @@ impl QemuDriver {
         let mut env = self.build_env(&def, &caps, &emulator, &run_dir.dir)?;
         // The completed definition (addresses, MACs, aliases) is what runs and what the live XML
         // shows; completed before the taps, which need the MACs.
-        command::assign_addresses(&mut def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+        command::assign_addresses(&mut def, &env)
+            .map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
         command::alias::assign(&mut def);
         // Given back (connection counts) if the start fails; the devices go with the fds. Declared
         // before the command and spawn spec, so on failure our fds close before anything is undone;
@@ -351,10 +340,12 @@ impl QemuDriver {
         let mut nics = self.open_taps(&mut def, None)?;
         let mut undo = std::mem::take(&mut nics.undo);
         env.taps = nics.args.clone();
-        let mut cmd = command::build(&def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+        let mut cmd =
+            command::build(&def, &env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
         cmd.pass_fds.append(&mut nics.fds);
         cmd.open_passed_files().map_err(|e| Error::operation_failed(format!("starting domain '{}': {e}", def.name)))?;
-        cmd.prepare_files().map_err(|e| Error::operation_failed(format!("preparing files of domain '{}': {e}", def.name)))?;
+        cmd.prepare_files()
+            .map_err(|e| Error::operation_failed(format!("preparing files of domain '{}': {e}", def.name)))?;
         for gp in &cmd.graphics_ports {
             if let Some(g) = def.devices.as_mut().and_then(|d| d.graphics.get_mut(gp.graphics)) {
                 if let Some(p) = gp.port {
@@ -393,8 +384,7 @@ impl QemuDriver {
         };
         let cgroups = crate::cgroup::StartPlan::new(&self.layout, &def, &mut undo)?;
         let (proc_, mut qmp, attached) = process::spawn_with(&spec, |pid| cgroups.attach(pid)).map_err(|e| {
-            Error::operation_failed(format!("starting domain '{}': {e}", def.name))
-                .in_domain(ErrorDomain::Qemu)
+            Error::operation_failed(format!("starting domain '{}': {e}", def.name)).in_domain(ErrorDomain::Qemu)
         })?;
         // From here on a failure must not leave QEMU running.
         let qemu = proc_.clone();
@@ -417,8 +407,7 @@ impl QemuDriver {
         }
         let paused = start_flags & flags::START_PAUSED != 0;
         if !paused {
-            qmp.execute("cont", None)
-                .map_err(|e| qmp_err(&def.name, "starting vCPUs", e))?;
+            qmp.execute("cont", None).map_err(|e| qmp_err(&def.name, "starting vCPUs", e))?;
         }
         let mut st = Status::new(&def.name, def.uuid.unwrap_or_default(), id);
         st.pid = proc_.pid;
@@ -428,40 +417,23 @@ impl QemuDriver {
         let restored = restore_from.is_some();
         if paused {
             st.state = DomainState::Paused as i32;
-            st.reason = if restored {
-                reason::PAUSED_SAVE
-            } else {
-                reason::PAUSED_USER
-            };
+            st.reason = if restored { reason::PAUSED_SAVE } else { reason::PAUSED_USER };
         } else {
             st.state = DomainState::Running as i32;
-            st.reason = if restored {
-                reason::RUNNING_RESTORED
-            } else {
-                reason::RUNNING_BOOTED
-            };
+            st.reason = if restored { reason::RUNNING_RESTORED } else { reason::RUNNING_BOOTED };
         }
         st.live_xml = def.to_xml_string();
         self.store_status(&st)?;
         let _ = remove_if_exists(&self.layout.stop_reason_file(&st.name)?);
         undo.commit();
-        let r = DomainRef {
-            name: st.name.clone(),
-            uuid: st.uuid,
-            id,
-        };
+        let r = DomainRef { name: st.name.clone(), uuid: st.uuid, id };
         self.events.emit(
             &r,
             DomainEventKind::Started,
-            if restored {
-                detail::STARTED_RESTORED
-            } else {
-                detail::STARTED_BOOTED
-            },
+            if restored { detail::STARTED_RESTORED } else { detail::STARTED_BOOTED },
         );
         if paused {
-            self.events
-                .emit(&r, DomainEventKind::Suspended, detail::SUSPENDED_PAUSED);
+            self.events.emit(&r, DomainEventKind::Suspended, detail::SUSPENDED_PAUSED);
         }
         crate::monitor::after_start(self, &st);
         Ok(st)
@@ -478,11 +450,7 @@ impl QemuDriver {
                 a.iter()
                     .filter_map(|c| {
                         let label = c.get("label")?.as_str()?.to_string();
-                        let file = c
-                            .get("filename")?
-                            .as_str()?
-                            .strip_prefix("pty:")?
-                            .to_string();
+                        let file = c.get("filename")?.as_str()?.strip_prefix("pty:")?.to_string();
                         Some((label, file))
                     })
                     .collect()
@@ -508,11 +476,8 @@ impl QemuDriver {
         }
         if let Some(path) = first_serial_pty {
             for c in devices.consoles.iter_mut() {
-                let is_serial = c
-                    .target
-                    .as_ref()
-                    .and_then(|t| t.kind.as_ref())
-                    .is_none_or(|k| k.to_string() == "serial");
+                let is_serial =
+                    c.target.as_ref().and_then(|t| t.kind.as_ref()).is_none_or(|k| k.to_string() == "serial");
                 if is_serial {
                     set_pty(c, &path);
                     c.tty = Some(path.clone());
@@ -537,15 +502,12 @@ impl QemuDriver {
             return Ok(());
         }
         p.kill(Duration::from_secs(3)).map(|_| ()).map_err(|e| {
-            Error::operation_failed(format!("stopping domain '{}': {e}", st.name))
-                .in_domain(ErrorDomain::Qemu)
+            Error::operation_failed(format!("stopping domain '{}': {e}", st.name)).in_domain(ErrorDomain::Qemu)
         })
     }
 
     pub(super) fn require_active(e: &Entry) -> Result<Status> {
-        e.status
-            .clone()
-            .ok_or_else(|| op_invalid("domain is not running"))
+        e.status.clone().ok_or_else(|| op_invalid("domain is not running"))
     }
 
     /// Starts the persistent domains marked autostart that are not running (daemon start).
@@ -595,7 +557,9 @@ impl QemuDriver {
                 }
                 for key in current.difference(&watched) {
                     let (w, name, pid) = (weak.clone(), key.0.clone(), key.1);
-                    let _ = std::thread::Builder::new().name(format!("qemu-watch-{name}")).spawn(move || crate::monitor::watch_domain(w, name, pid, crate::monitor::Role::Daemon));
+                    let _ = std::thread::Builder::new()
+                        .name(format!("qemu-watch-{name}"))
+                        .spawn(move || crate::monitor::watch_domain(w, name, pid, crate::monitor::Role::Daemon));
                 }
                 watched = current;
                 drop(d);
@@ -621,9 +585,23 @@ impl QemuDriver {
             return Err(op_invalid("domain is not paused"));
         }
         let (cmd, what, state, why, kind, det) = if pause {
-            ("stop", "pausing", DomainState::Paused, reason::PAUSED_USER, DomainEventKind::Suspended, detail::SUSPENDED_PAUSED)
+            (
+                "stop",
+                "pausing",
+                DomainState::Paused,
+                reason::PAUSED_USER,
+                DomainEventKind::Suspended,
+                detail::SUSPENDED_PAUSED,
+            )
         } else {
-            ("cont", "resuming", DomainState::Running, reason::RUNNING_UNPAUSED, DomainEventKind::Resumed, detail::RESUMED_UNPAUSED)
+            (
+                "cont",
+                "resuming",
+                DomainState::Running,
+                reason::RUNNING_UNPAUSED,
+                DomainEventKind::Resumed,
+                detail::RESUMED_UNPAUSED,
+            )
         };
         self.qmp(&st)?.execute(cmd, None).map_err(|err| qmp_err(&e.name, what, err))?;
         st.state = state as i32;
@@ -647,22 +625,14 @@ impl QemuDriver {
         if e.status.is_some() {
             return Err(op_invalid("domain is already running"));
         }
-        let def = e
-            .config
-            .clone()
-            .ok_or_else(|| Error::internal("inactive domain without a definition"))?;
+        let def = e.config.clone().ok_or_else(|| Error::internal("inactive domain without a definition"))?;
         let save = self.layout.managed_save(&e.name)?;
         let st = if save.exists() && f & flags::START_FORCE_BOOT == 0 {
             let (xml, was_running) = Self::read_save_header(&save)?;
-            let saved = Domain::from_xml_str(&xml)
-                .map_err(|err| Error::internal(format!("managed save image XML: {err}")))?;
+            let saved =
+                Domain::from_xml_str(&xml).map_err(|err| Error::internal(format!("managed save image XML: {err}")))?;
             let paused = f & flags::START_PAUSED != 0 || !was_running;
-            let st = self.launch(
-                saved,
-                false,
-                if paused { flags::START_PAUSED } else { 0 },
-                Some(&save),
-            )?;
+            let st = self.launch(saved, false, if paused { flags::START_PAUSED } else { 0 }, Some(&save))?;
             let _ = remove_if_exists(&save);
             st
         } else {
@@ -671,11 +641,7 @@ impl QemuDriver {
             }
             self.launch(def, false, f, None)?
         };
-        Ok(DomainRef {
-            name: st.name,
-            uuid: st.uuid,
-            id: st.id,
-        })
+        Ok(DomainRef { name: st.name, uuid: st.uuid, id: st.id })
     }
 
     pub(super) fn create_xml(&self, xml: &str, f: u32) -> Result<DomainRef> {
@@ -686,21 +652,14 @@ impl QemuDriver {
             let _n = self.lock_names("create")?;
             self.check_unique(&def)?;
             if current.is_some_and(|e| e.status.is_some()) {
-                return Err(op_invalid(format!(
-                    "domain '{}' is already running",
-                    def.name
-                )));
+                return Err(op_invalid(format!("domain '{}' is already running", def.name)));
             }
             self.complete_definition(&mut def)?;
             self.claim_uuid(&def)
         };
         let persistent = self.load_config(&def.name)?.is_some();
         let st = self.launch(def, !persistent, f, None)?;
-        Ok(DomainRef {
-            name: st.name,
-            uuid: st.uuid,
-            id: st.id,
-        })
+        Ok(DomainRef { name: st.name, uuid: st.uuid, id: st.id })
     }
 
     pub(super) fn shutdown(&self, d: &DomainRef, _f: u32) -> Result<()> {
@@ -709,13 +668,10 @@ impl QemuDriver {
         let st = Self::require_active(&e)?;
         if st.state == DomainState::Paused as i32 {
             // ACPI needs running vCPUs; libvirt refuses the same way for an agent-less shutdown
-            return Err(op_invalid(
-                "domain is paused: resume it first, or use destroy",
-            ));
+            return Err(op_invalid("domain is paused: resume it first, or use destroy"));
         }
         let mut qmp = self.qmp(&st)?;
-        qmp.execute("system_powerdown", None)
-            .map_err(|err| qmp_err(&e.name, "sending the ACPI power button", err))?;
+        qmp.execute("system_powerdown", None).map_err(|err| qmp_err(&e.name, "sending the ACPI power button", err))?;
         Ok(())
     }
 
@@ -762,9 +718,7 @@ impl QemuDriver {
         let _l = self.lock_domain(&d.name, "reset")?;
         let e = self.entry_by_ref(d)?;
         let st = Self::require_active(&e)?;
-        self.qmp(&st)?
-            .execute("system_reset", None)
-            .map_err(|err| qmp_err(&e.name, "resetting", err))?;
+        self.qmp(&st)?.execute("system_reset", None).map_err(|err| qmp_err(&e.name, "resetting", err))?;
         Ok(())
     }
 
@@ -773,12 +727,7 @@ impl QemuDriver {
         let mut e = self.entry_by_ref(d)?;
         let st = Self::require_active(&e)?;
         self.stop_qemu(&st, f & flags::DESTROY_GRACEFUL != 0)?;
-        self.finish_stop(
-            &mut e,
-            reason::SHUTOFF_DESTROYED,
-            DomainEventKind::Stopped,
-            detail::STOPPED_DESTROYED,
-        );
+        self.finish_stop(&mut e, reason::SHUTOFF_DESTROYED, DomainEventKind::Stopped, detail::STOPPED_DESTROYED);
         Ok(())
     }
 }

@@ -10,7 +10,9 @@ pub(super) fn mac_of(n: &Interface) -> Option<oxvirt_xml::MacAddr> {
 /// A `type='bridge'` (or managed `'ethernet'`) tap's nftables outbound limit outlives the tap:
 /// removed when it goes. (The network driver does the same for the taps of networks.)
 pub(super) fn forget_bridge_tap_limit(n: &Interface) {
-    if !matches!(n.kind, InterfaceType::Bridge | InterfaceType::Ethernet) || n.bandwidth.as_ref().is_none_or(|b| b.outbound.is_none()) {
+    if !matches!(n.kind, InterfaceType::Bridge | InterfaceType::Ethernet)
+        || n.bandwidth.as_ref().is_none_or(|b| b.outbound.is_none())
+    {
         return;
     }
     if let Some(dev) = n.target.as_ref().and_then(|t| t.dev.as_deref()) {
@@ -67,7 +69,11 @@ impl CreatedMacvtap {
                 failed.push(format!("releasing {} of network '{network}': {e}", self.lower));
             }
         }
-        if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("; "))
+        }
     }
 }
 
@@ -80,7 +86,9 @@ pub(super) fn uses_tap_fd(kind: InterfaceType) -> bool {
 pub(super) fn direct_error(path: &str, lower: &str, target: Option<&str>, e: &oxvirt_network::MacvtapError) -> Error {
     use oxvirt_network::MacvtapError as E;
     match e {
-        E::NoLower => Error::coded(ErrorCode::OperationFailed, ErrorDomain::Qemu, format!("{path}: <source dev='{lower}'>: {e}")),
+        E::NoLower => {
+            Error::coded(ErrorCode::OperationFailed, ErrorDomain::Qemu, format!("{path}: <source dev='{lower}'>: {e}"))
+        }
         E::Exists(n) => Error::coded(
             ErrorCode::OperationFailed,
             ErrorDomain::Qemu,
@@ -89,7 +97,10 @@ pub(super) fn direct_error(path: &str, lower: &str, target: Option<&str>, e: &ox
         _ => Error::new(
             ErrorCode::SystemError,
             ErrorDomain::Qemu,
-            format!("{path}: <source dev='{lower}'>{}: {e}", target.map(|t| format!(" <target dev='{t}'>")).unwrap_or_default()),
+            format!(
+                "{path}: <source dev='{lower}'>{}: {e}",
+                target.map(|t| format!(" <target dev='{t}'>")).unwrap_or_default()
+            ),
         ),
     }
 }
@@ -147,7 +158,9 @@ impl QemuDriver {
             }
             // A `type='network'` NIC on a macvtap network is a direct one on the device it picks.
             let mut chosen = None;
-            if let Some(network) = n.source.as_ref().and_then(|s| s.network.clone()).filter(|_| n.kind == InterfaceType::Network) {
+            if let Some(network) =
+                n.source.as_ref().and_then(|s| s.network.clone()).filter(|_| n.kind == InterfaceType::Network)
+            {
                 let net = self.net_for(&mut out)?;
                 if net.gives_direct_interfaces(&network)? {
                     chosen = Some(net.choose_direct_interface(&network)?);
@@ -214,9 +227,13 @@ impl QemuDriver {
         use oxvirt_xml::network::ForwardMode as F;
         let path = format!("interface {}", index + 1);
         let prepared = (|| {
-            let mac = mac_of(n).ok_or_else(|| Error::internal(format!("domain '{dom}': {path} has no MAC address after completion")))?;
+            let mac = mac_of(n).ok_or_else(|| {
+                Error::internal(format!("domain '{dom}': {path} has no MAC address after completion"))
+            })?;
             if n.target.as_ref().and_then(|t| t.managed) == Some(oxvirt_xml::YesNo::No) {
-                return Err(Error::unsupported_config(format!("{path}: <target managed='no'>: not supported on a macvtap (type 'direct')")));
+                return Err(Error::unsupported_config(format!(
+                    "{path}: <target managed='no'>: not supported on a macvtap (type 'direct')"
+                )));
             }
             let (lower, mode, xml_mode) = match &network {
                 Some(d) => {
@@ -231,7 +248,9 @@ impl QemuDriver {
                 None => {
                     let src = n.source.as_ref();
                     let lower = src.and_then(|s| s.dev.clone()).ok_or_else(|| {
-                        Error::unsupported_config(format!("{path}: <source dev>: a direct interface names the host interface it uses"))
+                        Error::unsupported_config(format!(
+                            "{path}: <source dev>: a direct interface names the host interface it uses"
+                        ))
                     })?;
                     let (m, x) = match src.and_then(|s| s.mode).unwrap_or(M::Vepa) {
                         M::Vepa => (MacvlanMode::Vepa, M::Vepa),
@@ -263,7 +282,8 @@ impl QemuDriver {
                 vnet_hdr: virtio,
                 node_dir: run_dir,
             };
-            let tap = oxvirt_network::open_macvtap(&spec).map_err(|e| direct_error(&path, &lower, wanted.as_deref(), &e))?;
+            let tap =
+                oxvirt_network::open_macvtap(&spec).map_err(|e| direct_error(&path, &lower, wanted.as_deref(), &e))?;
             Ok((tap, lower, xml_mode, vhost_fds, virtio))
         })();
         let (tap, lower, xml_mode, vhost_fds, virtio) = match prepared {
@@ -287,13 +307,19 @@ impl QemuDriver {
         if let Some(m) = tap.lower_mac {
             // Passthrough: the lower device's own MAC, put back when the guest is gone.
             let file = run_dir.join(format!("passthrough-{lower}.mac"));
-            write_atomic(&file, m.to_string().as_bytes(), 0o644).map_err(|e| sys_err(format!("writing {}", file.display()), &e))?;
+            write_atomic(&file, m.to_string().as_bytes(), 0o644)
+                .map_err(|e| sys_err(format!("writing {}", file.display()), &e))?;
         }
         if let Some(bw) = n.bandwidth.as_ref().filter(|b| oxvirt_network::bandwidth::has_limits(b)) {
             let bw = oxvirt_network::bandwidth::for_macvtap(bw);
-            oxvirt_network::bandwidth::apply(&oxvirt_network::bandwidth::TcCommand::system(), &tap.name, &bw, false).map_err(|e| {
-                Error::new(ErrorCode::OperationFailed, ErrorDomain::Qemu, format!("{path}: <bandwidth>: setting limits on {}: {e}", tap.name))
-            })?;
+            oxvirt_network::bandwidth::apply(&oxvirt_network::bandwidth::TcCommand::system(), &tap.name, &bw, false)
+                .map_err(|e| {
+                    Error::new(
+                        ErrorCode::OperationFailed,
+                        ErrorDomain::Qemu,
+                        format!("{path}: <bandwidth>: setting limits on {}: {e}", tap.name),
+                    )
+                })?;
         }
         if let Some(d) = network {
             // The live XML shows what the guest got, as libvirt does: a direct interface on the
@@ -393,7 +419,8 @@ impl QemuDriver {
             self.attach_interface_live(&e, n.clone())?;
         }
         if config {
-            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
+            let mut c =
+                e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
             let devices = c.devices.get_or_insert_with(Default::default);
             if let Some(mac) = mac_of(&n) {
                 if devices.interfaces.iter().any(|x| mac_of(x) == Some(mac)) {
@@ -422,7 +449,8 @@ impl QemuDriver {
                 return Err(op_invalid(format!("an interface with MAC address {mac} already exists")));
             }
         }
-        let used: BTreeSet<String> = devices.interfaces.iter().filter_map(|x| x.alias.as_ref().map(|a| a.name.clone())).collect();
+        let used: BTreeSet<String> =
+            devices.interfaces.iter().filter_map(|x| x.alias.as_ref().map(|a| a.name.clone())).collect();
         let alias = (0..).map(|i| format!("net{i}")).find(|a| !used.contains(a)).unwrap_or_default();
         n.alias = Some(oxvirt_xml::domain::devices::common::Alias { name: alias.clone() });
         // A generated name is made anew; the user's own one is kept (and refused if taken).
@@ -434,7 +462,8 @@ impl QemuDriver {
         let emulator = PathBuf::from(&st.emulator);
         let caps = self.caps_for(&emulator)?;
         let mut env = self.build_env(&ldef, &caps, &emulator, &self.layout.domain_run_dir(&e.name)?)?;
-        command::assign_addresses(&mut def, &env).map_err(|x| Error::unsupported_config(x).in_domain(ErrorDomain::Qemu))?;
+        command::assign_addresses(&mut def, &env)
+            .map_err(|x| Error::unsupported_config(x).in_domain(ErrorDomain::Qemu))?;
         command::alias::assign(&mut def);
         let mut nics = self.open_taps(&mut def, Some(idx))?;
         // The other NICs' taps are QEMU's already; placeholders let the whole line be built.
@@ -517,14 +546,20 @@ impl QemuDriver {
         let _l = self.lock_domain(&d.name, "detach-device")?;
         let e = self.entry_by_ref(d)?;
         let (live, config) = impact(f, e.status.is_some())?;
-        let missing = || Error::coded(ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no interface with MAC address {mac}"));
+        let missing = || {
+            Error::coded(ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no interface with MAC address {mac}"))
+        };
         if live {
             let mut st = Self::require_active(&e)?;
             let mut def = e.definition()?;
             let devices = def.devices.get_or_insert_with(Default::default);
             let idx = devices.interfaces.iter().position(|x| mac_of(x) == Some(mac)).ok_or_else(missing)?;
             let old = devices.interfaces[idx].clone();
-            let alias = old.alias.as_ref().map(|a| a.name.clone()).ok_or_else(|| Error::internal("live interface without alias"))?;
+            let alias = old
+                .alias
+                .as_ref()
+                .map(|a| a.name.clone())
+                .ok_or_else(|| Error::internal("live interface without alias"))?;
             let fail = |what: &str, x: &dyn std::fmt::Display| qmp_err(&e.name, what, x);
             let mut qmp = self.qmp(&st)?;
             qmp.execute("device_del", Some(json!({"id": alias}))).map_err(|x| fail("removing the NIC", &x))?;
@@ -534,7 +569,12 @@ impl QemuDriver {
                 match qmp.wait_event("DEVICE_DELETED", left) {
                     Ok(ev) if ev.data.get("device").and_then(|x| x.as_str()) == Some(alias.as_str()) => break,
                     Ok(_) => continue,
-                    Err(x) => return Err(fail("waiting for the guest to release the NIC (is ACPI hotplug enabled in the guest?)", &x)),
+                    Err(x) => {
+                        return Err(fail(
+                            "waiting for the guest to release the NIC (is ACPI hotplug enabled in the guest?)",
+                            &x,
+                        ))
+                    }
                 }
             }
             // QEMU closes the tap with the backend; the device goes with it.
@@ -548,7 +588,8 @@ impl QemuDriver {
             self.release_nic(&old, &self.layout.domain_run_dir(&e.name)?);
         }
         if config {
-            let mut c = e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
+            let mut c =
+                e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
             let devices = c.devices.get_or_insert_with(Default::default);
             let before = devices.interfaces.len();
             devices.interfaces.retain(|x| mac_of(x) != Some(mac));
@@ -560,7 +601,11 @@ impl QemuDriver {
         Ok(())
     }
 
-    pub(super) fn interface_addresses(&self, d: &DomainRef, source: u32) -> Result<Vec<oxvirt_api::types::DomainInterface>> {
+    pub(super) fn interface_addresses(
+        &self,
+        d: &DomainRef,
+        source: u32,
+    ) -> Result<Vec<oxvirt_api::types::DomainInterface>> {
         use oxvirt_api::types::netupdate;
         if source != netupdate::ADDRESSES_SRC_LEASE {
             return Err(Error::coded(
@@ -576,7 +621,9 @@ impl QemuDriver {
         };
         let mut out = Vec::new();
         for n in def.devices.iter().flat_map(|d| &d.interfaces) {
-            let Some(network) = n.source.as_ref().and_then(|s| s.network.clone()).filter(|_| n.kind == InterfaceType::Network) else {
+            let Some(network) =
+                n.source.as_ref().and_then(|s| s.network.clone()).filter(|_| n.kind == InterfaceType::Network)
+            else {
                 continue;
             };
             let Some(mac) = n.mac.as_ref().map(|m| m.address) else { continue };
@@ -589,7 +636,10 @@ impl QemuDriver {
             out.push(oxvirt_api::types::DomainInterface {
                 name: n.target.as_ref().and_then(|t| t.dev.clone()).unwrap_or_default(),
                 hwaddr: Some(mac.to_string()),
-                addrs: leases.iter().map(|l| (i32::from(l.ip.is_ipv6()), l.ip.to_string(), u32::from(l.prefix))).collect(),
+                addrs: leases
+                    .iter()
+                    .map(|l| (i32::from(l.ip.is_ipv6()), l.ip.to_string(), u32::from(l.prefix)))
+                    .collect(),
             });
         }
         Ok(out)

@@ -13,12 +13,16 @@ impl QemuDriver {
     /// restore would try to load; the temp file follows the atomic-write naming, so the next
     /// driver open removes one left in the managed-save directory.
     pub(super) fn save_to_file(&self, st: &Status, path: &Path) -> Result<()> {
-        let file_name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| Error::invalid_arg(format!("save path '{}' names no file", path.display())))?;
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::invalid_arg(format!("save path '{}' names no file", path.display())))?;
         let tmp = path.with_file_name(format!(".{file_name}.tmp{}", std::process::id()));
         // One of ours only by name: a dead process with our (recycled) pid left it.
         let _ = fs::remove_file(&tmp);
         let r = self.save_to_temp(st, &tmp).and_then(|()| {
-            fs::rename(&tmp, path).map_err(|e| sys_err(format!("renaming {} to {}", tmp.display(), path.display()), &e))?;
+            fs::rename(&tmp, path)
+                .map_err(|e| sys_err(format!("renaming {} to {}", tmp.display(), path.display()), &e))?;
             if let Some(dir) = path.parent().and_then(|d| fs::File::open(d).ok()) {
                 let _ = dir.sync_all();
             }
@@ -44,43 +48,27 @@ impl QemuDriver {
         header.push(u8::from(was_running));
         header.extend_from_slice(xml);
         if header.len() as u64 > SAVE_HEADER {
-            return Err(Error::internal(format!(
-                "domain XML of '{}' too large for a save image header",
-                st.name
-            )));
+            return Err(Error::internal(format!("domain XML of '{}' too large for a save image header", st.name)));
         }
         header.resize(SAVE_HEADER as usize, 0);
-        f.write_all(&header)
-            .map_err(|e| sys_err(format!("writing {}", path.display()), &e))?;
-        f.flush()
-            .map_err(|e| sys_err(format!("writing {}", path.display()), &e))?;
+        f.write_all(&header).map_err(|e| sys_err(format!("writing {}", path.display()), &e))?;
+        f.flush().map_err(|e| sys_err(format!("writing {}", path.display()), &e))?;
         let mut qmp = self.qmp(st)?;
-        qmp.execute("stop", None)
-            .map_err(|e| qmp_err(&st.name, "pausing", e))?;
+        qmp.execute("stop", None).map_err(|e| qmp_err(&st.name, "pausing", e))?;
         qmp.execute_with_fd("getfd", Some(json!({"fdname": "oxvirt-save"})), f.as_fd())
             .map_err(|e| qmp_err(&st.name, "passing the save file", e))?;
-        qmp.execute("migrate", Some(json!({"uri": "fd:oxvirt-save"})))
-            .map_err(|e| qmp_err(&st.name, "saving", e))?;
+        qmp.execute("migrate", Some(json!({"uri": "fd:oxvirt-save"}))).map_err(|e| qmp_err(&st.name, "saving", e))?;
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
-            let v = qmp
-                .execute("query-migrate", None)
-                .map_err(|e| qmp_err(&st.name, "watching the save", e))?;
+            let v = qmp.execute("query-migrate", None).map_err(|e| qmp_err(&st.name, "watching the save", e))?;
             match v.get("status").and_then(|s| s.as_str()).unwrap_or("") {
                 "completed" => break,
                 "failed" | "cancelled" => {
-                    let why = v
-                        .get("error-desc")
-                        .and_then(|s| s.as_str())
-                        .unwrap_or("unknown reason")
-                        .to_string();
+                    let why = v.get("error-desc").and_then(|s| s.as_str()).unwrap_or("unknown reason").to_string();
                     if was_running {
                         let _ = qmp.execute("cont", None);
                     }
-                    return Err(Error::operation_failed(format!(
-                        "saving domain '{}' failed: {why}",
-                        st.name
-                    )));
+                    return Err(Error::operation_failed(format!("saving domain '{}' failed: {why}", st.name)));
                 }
                 _ => {}
             }
@@ -94,61 +82,42 @@ impl QemuDriver {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        f.sync_all()
-            .map_err(|e| sys_err(format!("syncing {}", path.display()), &e))?;
+        f.sync_all().map_err(|e| sys_err(format!("syncing {}", path.display()), &e))?;
         Ok(())
     }
 
     pub(super) fn read_save_header(path: &Path) -> Result<(String, bool)> {
-        let mut f = fs::File::open(path)
-            .map_err(|e| sys_err(format!("opening save image {}", path.display()), &e))?;
+        let mut f = fs::File::open(path).map_err(|e| sys_err(format!("opening save image {}", path.display()), &e))?;
         let mut head = vec![0u8; SAVE_HEADER as usize];
-        f.read_exact(&mut head)
-            .map_err(|e| sys_err(format!("reading save image {}", path.display()), &e))?;
+        f.read_exact(&mut head).map_err(|e| sys_err(format!("reading save image {}", path.display()), &e))?;
         if &head[..16] != SAVE_MAGIC {
-            return Err(Error::invalid_arg(format!(
-                "{} is not an oxvirt QEMU save image",
-                path.display()
-            )));
+            return Err(Error::invalid_arg(format!("{} is not an oxvirt QEMU save image", path.display())));
         }
         let len = u64::from_be_bytes(head[16..24].try_into().unwrap_or_default()) as usize;
         let running = head[24] != 0;
-        let xml = head.get(25..25 + len).ok_or_else(|| {
-            Error::invalid_arg(format!("{} has a damaged header", path.display()))
-        })?;
+        let xml = head
+            .get(25..25 + len)
+            .ok_or_else(|| Error::invalid_arg(format!("{} has a damaged header", path.display())))?;
         Ok((String::from_utf8_lossy(xml).into_owned(), running))
     }
 
     pub(super) fn incoming_from_file(&self, qmp: &mut Qmp, name: &str, path: &Path) -> Result<()> {
-        let mut f = fs::File::open(path)
-            .map_err(|e| sys_err(format!("opening save image {}", path.display()), &e))?;
-        f.seek(SeekFrom::Start(SAVE_HEADER))
-            .map_err(|e| sys_err(format!("reading {}", path.display()), &e))?;
-        qmp.execute_with_fd(
-            "getfd",
-            Some(json!({"fdname": "oxvirt-restore"})),
-            f.as_fd(),
-        )
-        .map_err(|e| qmp_err(name, "passing the save image", e))?;
-        qmp.execute(
-            "migrate-incoming",
-            Some(json!({"uri": "fd:oxvirt-restore"})),
-        )
-        .map_err(|e| qmp_err(name, "restoring", e))?;
+        let mut f = fs::File::open(path).map_err(|e| sys_err(format!("opening save image {}", path.display()), &e))?;
+        f.seek(SeekFrom::Start(SAVE_HEADER)).map_err(|e| sys_err(format!("reading {}", path.display()), &e))?;
+        qmp.execute_with_fd("getfd", Some(json!({"fdname": "oxvirt-restore"})), f.as_fd())
+            .map_err(|e| qmp_err(name, "passing the save image", e))?;
+        qmp.execute("migrate-incoming", Some(json!({"uri": "fd:oxvirt-restore"})))
+            .map_err(|e| qmp_err(name, "restoring", e))?;
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
-            let v = qmp
-                .execute("query-migrate", None)
-                .map_err(|e| qmp_err(name, "watching the restore", e))?;
+            let v = qmp.execute("query-migrate", None).map_err(|e| qmp_err(name, "watching the restore", e))?;
             match v.get("status").and_then(|s| s.as_str()).unwrap_or("") {
                 "completed" => return Ok(()),
                 "failed" | "cancelled" => {
                     return Err(Error::operation_failed(format!(
                         "restoring domain '{name}' from {} failed: {}",
                         path.display(),
-                        v.get("error-desc")
-                            .and_then(|s| s.as_str())
-                            .unwrap_or("unknown reason")
+                        v.get("error-desc").and_then(|s| s.as_str()).unwrap_or("unknown reason")
                     )))
                 }
                 _ => {}
@@ -174,11 +143,7 @@ impl QemuDriver {
         }
         self.save_to_file(&keep, path)?;
         self.stop_qemu(&st, false)?;
-        self.events.emit(
-            &e.reference(),
-            DomainEventKind::Stopped,
-            detail::STOPPED_SAVED,
-        );
+        self.events.emit(&e.reference(), DomainEventKind::Stopped, detail::STOPPED_SAVED);
         self.release_taps(&st.live_xml);
         let _ = remove_if_exists(&self.layout.status_file(&e.name)?);
         let _ = fs::remove_dir_all(self.layout.domain_run_dir(&e.name)?);
@@ -190,34 +155,21 @@ impl QemuDriver {
 
     pub(super) fn restore(&self, path: &str, _dxml: Option<&str>, f: u32) -> Result<DomainRef> {
         let (xml, was_running) = Self::read_save_header(Path::new(path))?;
-        let def = Domain::from_xml_str(&xml)
-            .map_err(|err| Error::invalid_arg(format!("save image {path}: {err}")))?;
+        let def = Domain::from_xml_str(&xml).map_err(|err| Error::invalid_arg(format!("save image {path}: {err}")))?;
         let _l = self.lock_domain(&def.name, "restore")?;
         let current = self.entry(&def.name)?;
         let _claim = {
             let _n = self.lock_names("restore")?;
             self.check_unique(&def)?;
             if current.is_some_and(|e| e.status.is_some()) {
-                return Err(op_invalid(format!(
-                    "domain '{}' is already running",
-                    def.name
-                )));
+                return Err(op_invalid(format!("domain '{}' is already running", def.name)));
             }
             self.claim_uuid(&def)
         };
         let persistent = self.load_config(&def.name)?.is_some();
         let paused = f & flags::SAVE_PAUSED != 0 || (!was_running && f & flags::SAVE_RUNNING == 0);
-        let st = self.launch(
-            def,
-            !persistent,
-            if paused { flags::START_PAUSED } else { 0 },
-            Some(Path::new(path)),
-        )?;
-        Ok(DomainRef {
-            name: st.name,
-            uuid: st.uuid,
-            id: st.id,
-        })
+        let st = self.launch(def, !persistent, if paused { flags::START_PAUSED } else { 0 }, Some(Path::new(path)))?;
+        Ok(DomainRef { name: st.name, uuid: st.uuid, id: st.id })
     }
 
     pub(super) fn managed_save(&self, d: &DomainRef, f: u32) -> Result<()> {

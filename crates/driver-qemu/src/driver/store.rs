@@ -32,41 +32,24 @@ pub(super) struct Entry {
 
 impl Entry {
     pub(super) fn uuid(&self) -> Uuid {
-        self.status
-            .as_ref()
-            .map(|s| s.uuid)
-            .or_else(|| self.config.as_ref().and_then(|c| c.uuid))
-            .unwrap_or_default()
+        self.status.as_ref().map(|s| s.uuid).or_else(|| self.config.as_ref().and_then(|c| c.uuid)).unwrap_or_default()
     }
     pub(super) fn reference(&self) -> DomainRef {
-        DomainRef {
-            name: self.name.clone(),
-            uuid: self.uuid(),
-            id: self.status.as_ref().map_or(-1, |s| s.id),
-        }
+        DomainRef { name: self.name.clone(), uuid: self.uuid(), id: self.status.as_ref().map_or(-1, |s| s.id) }
     }
     pub(super) fn state(&self) -> (DomainState, i32) {
         match &self.status {
-            Some(s) => (
-                DomainState::from_i32(s.state).unwrap_or(DomainState::NoState),
-                s.reason,
-            ),
+            Some(s) => (DomainState::from_i32(s.state).unwrap_or(DomainState::NoState), s.reason),
             None => (DomainState::Shutoff, self.stop_reason),
         }
     }
     /// The definition in force: live when running, else persistent.
     pub(super) fn definition(&self) -> Result<Domain> {
         if let Some(s) = &self.status {
-            return Domain::from_xml_str(&s.live_xml).map_err(|e| {
-                Error::internal(format!(
-                    "status of domain '{}' holds bad XML: {e}",
-                    self.name
-                ))
-            });
+            return Domain::from_xml_str(&s.live_xml)
+                .map_err(|e| Error::internal(format!("status of domain '{}' holds bad XML: {e}", self.name)));
         }
-        self.config.clone().ok_or_else(|| {
-            Error::no_domain(format!("no domain with matching name '{}'", self.name))
-        })
+        self.config.clone().ok_or_else(|| Error::no_domain(format!("no domain with matching name '{}'", self.name)))
     }
 }
 
@@ -146,7 +129,8 @@ impl QemuDriver {
     pub(super) fn read_by_ref(&self, d: &DomainRef) -> Result<Entry> {
         match self.read_entry(&d.name)? {
             Some(e) if e.uuid() == d.uuid || d.uuid.is_nil() => Ok(e),
-            _ => Err(Error::no_domain(format!("no domain with matching uuid '{}' ({})", d.uuid, d.name)).in_domain(ErrorDomain::Qemu)),
+            _ => Err(Error::no_domain(format!("no domain with matching uuid '{}' ({})", d.uuid, d.name))
+                .in_domain(ErrorDomain::Qemu)),
         }
     }
 
@@ -160,9 +144,8 @@ impl QemuDriver {
         // Bounded read: a huge file is an error naming it, not a slow parse of every call.
         match oxvirt_xml::limits::read_file(&path, &oxvirt_xml::limits::Limits::DEFINITION) {
             Ok(text) => {
-                let def = Domain::from_xml_str(&text).map_err(|e| {
-                    Error::internal(format!("definition {} is not valid: {e}", path.display()))
-                })?;
+                let def = Domain::from_xml_str(&text)
+                    .map_err(|e| Error::internal(format!("definition {} is not valid: {e}", path.display())))?;
                 if let Some(k) = key.filter(|k| crate::parsed::FileKey::of(&path) == Some(*k)) {
                     self.parsed.put(&path, k, def.clone());
                 }
@@ -181,8 +164,7 @@ impl QemuDriver {
 
     pub(super) fn store_status(&self, st: &Status) -> Result<()> {
         let path = self.layout.status_file(&st.name)?;
-        st.store(&path)
-            .map_err(|e| sys_err(format!("writing {}", path.display()), &e))
+        st.store(&path).map_err(|e| sys_err(format!("writing {}", path.display()), &e))
     }
 
     /// Names of the domains with a definition or a status file. A file whose name is not a usable
@@ -271,11 +253,8 @@ impl QemuDriver {
     pub(super) fn entry_by_ref(&self, d: &DomainRef) -> Result<Entry> {
         match self.entry(&d.name)? {
             Some(e) if e.uuid() == d.uuid || d.uuid.is_nil() => Ok(e),
-            _ => Err(Error::no_domain(format!(
-                "no domain with matching uuid '{}' ({})",
-                d.uuid, d.name
-            ))
-            .in_domain(ErrorDomain::Qemu)),
+            _ => Err(Error::no_domain(format!("no domain with matching uuid '{}' ({})", d.uuid, d.name))
+                .in_domain(ErrorDomain::Qemu)),
         }
     }
 

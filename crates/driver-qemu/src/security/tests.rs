@@ -30,7 +30,9 @@ fn modes_owners_groups_and_directories() {
     let why = access_problem(&u, &ro, Access::ReadWrite).unwrap();
     assert_eq!(why, "the file is mode 0644 owned by root:root (read and write permission missing)");
     let private = file(d.path(), "p.img", 0o600);
-    assert!(access_problem(&u, &private, Access::Read).unwrap().contains("mode 0600 owned by root:root (read permission missing)"));
+    assert!(access_problem(&u, &private, Access::Read)
+        .unwrap()
+        .contains("mode 0600 owned by root:root (read permission missing)"));
 
     // Owner bits apply to the owner even when "other" would allow more.
     let owned = file(d.path(), "own.img", 0o066);
@@ -99,7 +101,13 @@ fn real_acl_on_a_directory() {
     chmod(d.path(), 0o755);
     assert!(access_problem(&u, &f, Access::Read).is_some());
     let mut x = 2u32.to_le_bytes().to_vec();
-    for (tag, perm, id) in [(ACL_USER_OBJ, 7u16, u32::MAX), (ACL_USER, 1, u.uid), (ACL_GROUP_OBJ, 0, u32::MAX), (ACL_MASK, 1, u32::MAX), (ACL_OTHER, 0, u32::MAX)] {
+    for (tag, perm, id) in [
+        (ACL_USER_OBJ, 7u16, u32::MAX),
+        (ACL_USER, 1, u.uid),
+        (ACL_GROUP_OBJ, 0, u32::MAX),
+        (ACL_MASK, 1, u32::MAX),
+        (ACL_OTHER, 0, u32::MAX),
+    ] {
         x.extend(tag.to_le_bytes());
         x.extend(perm.to_le_bytes());
         x.extend(id.to_le_bytes());
@@ -155,13 +163,21 @@ fn check_files_errors_and_warnings() {
     let u = nobody();
     let d = tempfile::tempdir().unwrap();
     chmod(d.path(), 0o755);
-    for (n, m) in [("k", 0o600), ("i", 0o644), ("nv.fd", 0o666), ("rw.qcow2", 0o666), ("cd.iso", 0o644), ("serial.log", 0o600)] {
+    for (n, m) in
+        [("k", 0o600), ("i", 0o644), ("nv.fd", 0o666), ("rw.qcow2", 0o666), ("cd.iso", 0o644), ("serial.log", 0o600)]
+    {
         file(d.path(), n, m);
     }
     let def = def_with(d.path());
     let warnings = check_files(&def, &u).unwrap();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
-    assert!(warnings[0].contains("cannot read") && warnings[0].contains("/k (kernel)") && warnings[0].contains("before dropping"), "{}", warnings[0]);
+    assert!(
+        warnings[0].contains("cannot read")
+            && warnings[0].contains("/k (kernel)")
+            && warnings[0].contains("before dropping"),
+        "{}",
+        warnings[0]
+    );
 
     chmod(&d.path().join("rw.qcow2"), 0o644);
     let e = check_files(&def, &u).unwrap_err().to_string();
@@ -178,9 +194,15 @@ fn check_files_errors_and_warnings() {
 #[test]
 fn args_for_the_drop() {
     let u = QemuUser { name: "oxvirt-qemu".into(), uid: 998, gid: 998, groups: vec![998] };
-    let mut a: Vec<String> = ["-S", "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny"].iter().map(|s| s.to_string()).collect();
+    let mut a: Vec<String> = ["-S", "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     apply_to_args(&mut a, &RunAs::User(u.clone()), 10_000_002);
-    assert_eq!(a, ["-S", "-sandbox", "on,obsolete=deny,elevateprivileges=allow,spawn=deny", "-run-with", "user=oxvirt-qemu"]);
+    assert_eq!(
+        a,
+        ["-S", "-sandbox", "on,obsolete=deny,elevateprivileges=allow,spawn=deny", "-run-with", "user=oxvirt-qemu"]
+    );
     assert_eq!(drop_args(&u, 9_000_000), ["-runas", "oxvirt-qemu"]);
     let mut same = vec!["-sandbox".to_string(), "on,elevateprivileges=deny".to_string()];
     apply_to_args(&mut same, &RunAs::Same, 10_000_002);
@@ -204,7 +226,9 @@ fn nvram_copies_are_given_to_the_user() {
     assert_eq!(fs::metadata(&nv).unwrap().uid(), u.uid);
     // Elsewhere: never chowned.
     let other = file(d.path(), "mine.fd", 0o600);
-    let def2 = Domain::from_xml_str(&def.to_xml_string().replace(&nv.display().to_string(), &other.display().to_string())).unwrap();
+    let def2 =
+        Domain::from_xml_str(&def.to_xml_string().replace(&nv.display().to_string(), &other.display().to_string()))
+            .unwrap();
     prepare_owned_files(&def2, &u, &nvdir).unwrap();
     assert_eq!(fs::metadata(&other).unwrap().uid(), 0);
 }

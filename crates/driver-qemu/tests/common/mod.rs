@@ -12,11 +12,7 @@ pub fn guest_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/guest"));
     if !dir.join("vmlinuz").exists() || !dir.join("initrd-shell.img").exists() {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/guest-image.sh");
-        let st = std::process::Command::new("bash")
-            .arg(&script)
-            .arg(&dir)
-            .status()
-            .expect("running guest-image.sh");
+        let st = std::process::Command::new("bash").arg(&script).arg(&dir).status().expect("running guest-image.sh");
         assert!(st.success(), "scripts/guest-image.sh failed");
     }
     dir.canonicalize().unwrap()
@@ -26,11 +22,7 @@ pub fn guest_dir() -> PathBuf {
 /// (a file path) or a pty when `None`.
 pub fn guest_xml(name: &str, mode: &str, serial: Option<&Path>) -> String {
     let g = guest_dir();
-    let initrd = if mode == "poweroff" {
-        "initrd-poweroff.img"
-    } else {
-        "initrd-shell.img"
-    };
+    let initrd = if mode == "poweroff" { "initrd-poweroff.img" } else { "initrd-shell.img" };
     let serial_xml = match serial {
         Some(p) => format!("<serial type='file'><source path='{}'/><target port='0'/></serial>", p.display()),
         None => "<serial type='pty'><target port='0'/></serial><console type='pty'><target type='serial' port='0'/></console>".into(),

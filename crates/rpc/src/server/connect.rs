@@ -33,7 +33,9 @@ impl Session {
                 };
                 Ok(SupportsFeatureRet { supported: supported as i32 })
             }),
-            P::CONNECT_REGISTER_CLOSE_CALLBACK | P::CONNECT_UNREGISTER_CLOSE_CALLBACK => run(body, |_: ()| self.conn().map(|_| ())),
+            P::CONNECT_REGISTER_CLOSE_CALLBACK | P::CONNECT_UNREGISTER_CLOSE_CALLBACK => {
+                run(body, |_: ()| self.conn().map(|_| ()))
+            }
             P::CONNECT_GET_TYPE => run(body, |_: ()| Ok(StringRet { s: self.conn()?.kind().to_string() })),
             P::CONNECT_GET_VERSION => run(body, |_: ()| Ok(HyperRet { value: self.conn()?.hypervisor_version()? })),
             P::CONNECT_GET_LIB_VERSION => run(body, |_: ()| Ok(HyperRet { value: LIB_VERSION })),

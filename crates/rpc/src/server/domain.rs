@@ -20,7 +20,8 @@ impl Session {
                 let all = self.conn()?.list_all_domains(a.flags)?;
                 list_limit(all.len(), DOMAIN_LIST_MAX, "domains")?;
                 let ret = all.len() as u32;
-                let domains = if a.need_results != 0 { all.iter().map(|d| d.reference().into()).collect() } else { vec![] };
+                let domains =
+                    if a.need_results != 0 { all.iter().map(|d| d.reference().into()).collect() } else { vec![] };
                 Ok(ListAllDomainsRet { domains: Array(domains), ret })
             }),
             P::CONNECT_NUM_OF_DOMAINS => run(body, |_: ()| {
@@ -33,28 +34,33 @@ impl Session {
             }),
             P::CONNECT_LIST_DOMAINS => run(body, |a: IntArgs| {
                 list_limit(a.value.max(0) as usize, DOMAIN_LIST_MAX, "domains")?;
-                let mut ids: Vec<i32> = self.conn()?.list_all_domains(flags::LIST_DOMAINS_ACTIVE)?.iter().map(|d| d.id()).collect();
+                let mut ids: Vec<i32> =
+                    self.conn()?.list_all_domains(flags::LIST_DOMAINS_ACTIVE)?.iter().map(|d| d.id()).collect();
                 ids.sort_unstable();
                 ids.truncate(a.value.max(0) as usize);
                 Ok(ListDomainsRet { ids: Array(ids) })
             }),
             P::CONNECT_LIST_DEFINED_DOMAINS => run(body, |a: IntArgs| {
                 list_limit(a.value.max(0) as usize, DOMAIN_LIST_MAX, "domains")?;
-                let mut names: Vec<String> =
-                    self.conn()?.list_all_domains(flags::LIST_DOMAINS_INACTIVE)?.iter().map(|d| d.name().to_string()).collect();
+                let mut names: Vec<String> = self
+                    .conn()?
+                    .list_all_domains(flags::LIST_DOMAINS_INACTIVE)?
+                    .iter()
+                    .map(|d| d.name().to_string())
+                    .collect();
                 names.sort();
                 names.truncate(a.value.max(0) as usize);
                 Ok(ListNamesRet { names: Array(names) })
             }),
-            P::DOMAIN_LOOKUP_BY_ID => {
-                run(body, |a: IntArgs| Ok(DomRet { dom: self.conn()?.lookup_domain_by_id(a.value)?.reference().into() }))
-            }
-            P::DOMAIN_LOOKUP_BY_NAME => {
-                run(body, |a: StringArgs| Ok(DomRet { dom: self.conn()?.lookup_domain_by_name(&a.s)?.reference().into() }))
-            }
-            P::DOMAIN_LOOKUP_BY_UUID => {
-                run(body, |a: UuidArgs| Ok(DomRet { dom: self.conn()?.lookup_domain_by_uuid(&a.uuid)?.reference().into() }))
-            }
+            P::DOMAIN_LOOKUP_BY_ID => run(body, |a: IntArgs| {
+                Ok(DomRet { dom: self.conn()?.lookup_domain_by_id(a.value)?.reference().into() })
+            }),
+            P::DOMAIN_LOOKUP_BY_NAME => run(body, |a: StringArgs| {
+                Ok(DomRet { dom: self.conn()?.lookup_domain_by_name(&a.s)?.reference().into() })
+            }),
+            P::DOMAIN_LOOKUP_BY_UUID => run(body, |a: UuidArgs| {
+                Ok(DomRet { dom: self.conn()?.lookup_domain_by_uuid(&a.uuid)?.reference().into() })
+            }),
             P::DOMAIN_DEFINE_XML => run(body, |a: StringArgs| {
                 let (d, _) = self.conn()?.define_domain(&a.s, 0)?;
                 Ok(DomRet { dom: d.reference().into() })
@@ -94,9 +100,13 @@ impl Session {
                 run(body, |a: StringFlagsArgs| Ok(StringRet { s: self.conn()?.save_image_xml(&a.s, a.flags)? }))
             }
             P::DOMAIN_MANAGED_SAVE => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.managed_save(a.flags)),
-            P::DOMAIN_HAS_MANAGED_SAVE_IMAGE => run(body, |a: DomFlagsArgs| Ok(int(self.dom(&a.dom)?.has_managed_save()?))),
+            P::DOMAIN_HAS_MANAGED_SAVE_IMAGE => {
+                run(body, |a: DomFlagsArgs| Ok(int(self.dom(&a.dom)?.has_managed_save()?)))
+            }
             P::DOMAIN_MANAGED_SAVE_REMOVE => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.managed_save_remove()),
-            P::DOMAIN_GET_XML_DESC => run(body, |a: DomFlagsArgs| Ok(StringRet { s: self.dom(&a.dom)?.xml_desc(a.flags)? })),
+            P::DOMAIN_GET_XML_DESC => {
+                run(body, |a: DomFlagsArgs| Ok(StringRet { s: self.dom(&a.dom)?.xml_desc(a.flags)? }))
+            }
             P::DOMAIN_GET_INFO => run(body, |a: DomArgs| {
                 let i = self.dom(&a.dom)?.info()?;
                 Ok(DomainGetInfoRet {
@@ -134,27 +144,46 @@ impl Session {
                 self.dom(&a.dom)?;
                 Ok(MessagesRet { msgs: Array(vec![]) })
             }),
-            P::DOMAIN_SET_MEMORY => run(body, |a: DomainSetMemoryArgs| self.dom(&a.dom)?.set_memory(a.memory, flags::AFFECT_LIVE)),
+            P::DOMAIN_SET_MEMORY => {
+                run(body, |a: DomainSetMemoryArgs| self.dom(&a.dom)?.set_memory(a.memory, flags::AFFECT_LIVE))
+            }
             // The flagless calls are the FLAGS ones with AFFECT_LIVE, as in libvirt.
-            P::DOMAIN_ATTACH_DEVICE => run(body, |a: DomXmlArgs| self.dom(&a.dom)?.attach_device(&a.xml, flags::AFFECT_LIVE)),
-            P::DOMAIN_ATTACH_DEVICE_FLAGS => run(body, |a: DomXmlFlagsArgs| self.dom(&a.dom)?.attach_device(&a.xml, a.flags)),
-            P::DOMAIN_DETACH_DEVICE => run(body, |a: DomXmlArgs| self.dom(&a.dom)?.detach_device(&a.xml, flags::AFFECT_LIVE)),
-            P::DOMAIN_DETACH_DEVICE_FLAGS => run(body, |a: DomXmlFlagsArgs| self.dom(&a.dom)?.detach_device(&a.xml, a.flags)),
-            P::DOMAIN_UPDATE_DEVICE_FLAGS => run(body, |a: DomXmlFlagsArgs| self.dom(&a.dom)?.update_device(&a.xml, a.flags)),
+            P::DOMAIN_ATTACH_DEVICE => {
+                run(body, |a: DomXmlArgs| self.dom(&a.dom)?.attach_device(&a.xml, flags::AFFECT_LIVE))
+            }
+            P::DOMAIN_ATTACH_DEVICE_FLAGS => {
+                run(body, |a: DomXmlFlagsArgs| self.dom(&a.dom)?.attach_device(&a.xml, a.flags))
+            }
+            P::DOMAIN_DETACH_DEVICE => {
+                run(body, |a: DomXmlArgs| self.dom(&a.dom)?.detach_device(&a.xml, flags::AFFECT_LIVE))
+            }
+            P::DOMAIN_DETACH_DEVICE_FLAGS => {
+                run(body, |a: DomXmlFlagsArgs| self.dom(&a.dom)?.detach_device(&a.xml, a.flags))
+            }
+            P::DOMAIN_UPDATE_DEVICE_FLAGS => {
+                run(body, |a: DomXmlFlagsArgs| self.dom(&a.dom)?.update_device(&a.xml, a.flags))
+            }
             P::DOMAIN_INTERFACE_ADDRESSES => run(body, |a: DomainInterfaceAddressesArgs| {
                 if a.flags != 0 {
-                    return Err(Error::invalid_arg(format!("unsupported flags (0x{:x}) in function virDomainInterfaceAddresses", a.flags)));
+                    return Err(Error::invalid_arg(format!(
+                        "unsupported flags (0x{:x}) in function virDomainInterfaceAddresses",
+                        a.flags
+                    )));
                 }
                 let ifaces = self.dom(&a.dom)?.interface_addresses(a.source)?;
-                Ok(DomainInterfaceAddressesRet { ifaces: Array(ifaces.iter().map(DomainInterfaceWire::from).collect()) })
+                Ok(DomainInterfaceAddressesRet {
+                    ifaces: Array(ifaces.iter().map(DomainInterfaceWire::from).collect()),
+                })
             }),
             P::DOMAIN_SET_INTERFACE_PARAMETERS => run(body, |a: DomainSetInterfaceParametersArgs| {
-                let params: Vec<(String, oxvirt_api::TypedParam)> = a.params.0.iter().map(|p| (p.field.clone(), (&p.value).into())).collect();
+                let params: Vec<(String, oxvirt_api::TypedParam)> =
+                    a.params.0.iter().map(|p| (p.field.clone(), (&p.value).into())).collect();
                 self.dom(&a.dom)?.set_interface_parameters(&a.device, &params, a.flags)
             }),
             // libvirt's two-step getter: nparams 0 asks how many there are.
             P::DOMAIN_GET_INTERFACE_PARAMETERS => run(body, |a: DomainGetInterfaceParametersArgs| {
-                let wanted = usize::try_from(a.nparams).map_err(|_| Error::invalid_arg("nparams must not be negative"))?;
+                let wanted =
+                    usize::try_from(a.nparams).map_err(|_| Error::invalid_arg("nparams must not be negative"))?;
                 if wanted > DOMAIN_INTERFACE_PARAMETERS_MAX {
                     return Err(Error::invalid_arg("nparams too large"));
                 }
@@ -165,23 +194,31 @@ impl Session {
                     return Ok(DomainGetInterfaceParametersRet { params: Array(Vec::new()), nparams: n });
                 }
                 let params = d.interface_parameters(&a.device, a.flags)?;
-                let params = params.iter().take(wanted).map(|(k, v)| RemoteTypedParam { field: k.clone(), value: v.into() }).collect();
+                let params = params
+                    .iter()
+                    .take(wanted)
+                    .map(|(k, v)| RemoteTypedParam { field: k.clone(), value: v.into() })
+                    .collect();
                 Ok(DomainGetInterfaceParametersRet { params: Array(params), nparams: 0 })
             }),
             P::DOMAIN_SET_MEMORY_FLAGS => {
                 run(body, |a: DomainSetMemoryFlagsArgs| self.dom(&a.dom)?.set_memory(a.memory, a.flags))
             }
-            P::DOMAIN_SET_VCPUS => run(body, |a: DomainSetVcpusArgs| self.dom(&a.dom)?.set_vcpus(a.nvcpus, flags::AFFECT_LIVE)),
+            P::DOMAIN_SET_VCPUS => {
+                run(body, |a: DomainSetVcpusArgs| self.dom(&a.dom)?.set_vcpus(a.nvcpus, flags::AFFECT_LIVE))
+            }
             P::DOMAIN_SET_VCPUS_FLAGS => {
                 run(body, |a: DomainSetVcpusFlagsArgs| self.dom(&a.dom)?.set_vcpus(a.nvcpus, a.flags))
             }
             P::DOMAIN_GET_VCPUS_FLAGS => run(body, |a: DomFlagsArgs| {
                 Ok(IntRet { value: i32::try_from(self.dom(&a.dom)?.vcpus_flags(a.flags)?).unwrap_or(i32::MAX) })
             }),
-            P::DOMAIN_GET_MAX_VCPUS => {
-                run(body, |a: DomArgs| Ok(IntRet { value: i32::try_from(self.dom(&a.dom)?.max_vcpus()?).unwrap_or(i32::MAX) }))
+            P::DOMAIN_GET_MAX_VCPUS => run(body, |a: DomArgs| {
+                Ok(IntRet { value: i32::try_from(self.dom(&a.dom)?.max_vcpus()?).unwrap_or(i32::MAX) })
+            }),
+            P::DOMAIN_GET_MAX_MEMORY => {
+                run(body, |a: DomArgs| Ok(HyperRet { value: self.dom(&a.dom)?.info()?.max_mem }))
             }
-            P::DOMAIN_GET_MAX_MEMORY => run(body, |a: DomArgs| Ok(HyperRet { value: self.dom(&a.dom)?.info()?.max_mem })),
             P::DOMAIN_GET_JOB_INFO => run(body, |a: DomArgs| {
                 self.dom(&a.dom)?;
                 Ok(JobInfoRet {
@@ -214,7 +251,12 @@ impl Session {
                     let params = d.stats(groups)?;
                     out.push(DomainStatsRecord {
                         dom: d.reference().into(),
-                        params: Array(params.iter().map(|(k, v)| RemoteTypedParam { field: k.clone(), value: v.into() }).collect()),
+                        params: Array(
+                            params
+                                .iter()
+                                .map(|(k, v)| RemoteTypedParam { field: k.clone(), value: v.into() })
+                                .collect(),
+                        ),
                     });
                 }
                 Ok(GetAllDomainStatsRet { stats: Array(out) })
@@ -234,7 +276,9 @@ impl Session {
         }
         let conn = self.conn()?;
         if self.events.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_EVENT_CALLBACKS {
-            return Err(rpc_error(format!("too many event callbacks on this connection (limit {MAX_EVENT_CALLBACKS})")));
+            return Err(rpc_error(format!(
+                "too many event callbacks on this connection (limit {MAX_EVENT_CALLBACKS})"
+            )));
         }
         let dom = a.dom.as_ref().map(|d| conn.lookup_domain_by_uuid(&d.uuid)).transpose()?;
         let callback_id = self.next_callback.fetch_add(1, Ordering::Relaxed) + 1;

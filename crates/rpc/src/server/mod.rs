@@ -147,7 +147,8 @@ impl Session {
             s.close();
         }
         let conn = self.conn.write().unwrap_or_else(|e| e.into_inner()).take();
-        let ids: Vec<Option<i32>> = self.events.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, v)| v).collect();
+        let ids: Vec<Option<i32>> =
+            self.events.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, v)| v).collect();
         if let Some(c) = conn {
             for id in ids.into_iter().flatten() {
                 let _ = c.domain_event_deregister(id);
@@ -161,11 +162,9 @@ impl Session {
     }
 
     fn conn(&self) -> Result<Connect> {
-        self.conn
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| Error::new(ErrorCode::InternalError, ErrorDomain::Rpc, "internal error: hypervisor connection not open"))
+        self.conn.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(|| {
+            Error::new(ErrorCode::InternalError, ErrorDomain::Rpc, "internal error: hypervisor connection not open")
+        })
     }
 
     /// The call's domain, looked up by UUID. Not a handle built from the wire's name and UUID:
@@ -195,7 +194,9 @@ impl Session {
             match h.mtype {
                 MessageType::Call => Some(self.call(&msg)),
                 MessageType::Stream if h.prog == REMOTE_PROGRAM => self.stream_message(&msg),
-                MessageType::CallWithFds => Some(error_reply(h, &rpc_error("file descriptor passing is not supported"))),
+                MessageType::CallWithFds => {
+                    Some(error_reply(h, &rpc_error("file descriptor passing is not supported")))
+                }
                 _ => None,
             }
         };
@@ -227,9 +228,10 @@ impl Session {
         }
         const PAYLOAD_MAX: usize = xdr::MESSAGE_MAX - crate::message::LEN_SIZE - crate::message::HEADER_SIZE;
         match self.dispatch(h, &msg.body) {
-            Ok(body) if body.len() > PAYLOAD_MAX => {
-                error_reply(h, &rpc_error(format!("reply of {} bytes exceeds the protocol's limit of {PAYLOAD_MAX}", body.len())))
-            }
+            Ok(body) if body.len() > PAYLOAD_MAX => error_reply(
+                h,
+                &rpc_error(format!("reply of {} bytes exceeds the protocol's limit of {PAYLOAD_MAX}", body.len())),
+            ),
             Ok(body) => Message { header: h.reply(Status::Ok), body },
             Err(e) => {
                 tracing::debug!(proc = proc_name(h.proc_), serial = h.serial, error = %e, "call failed");
@@ -285,7 +287,10 @@ impl Session {
                 Err(e) => {
                     self.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(&h.serial);
                     stream.close();
-                    Some(Message { header: stream_header(h.proc_, h.serial, Status::Error), body: xdr::to_bytes(&RemoteError::from(&e)) })
+                    Some(Message {
+                        header: stream_header(h.proc_, h.serial, Status::Error),
+                        body: xdr::to_bytes(&RemoteError::from(&e)),
+                    })
                 }
             },
             // Finish or abort: stop, and confirm with an empty packet.

@@ -8,13 +8,16 @@ impl Session {
         use procs as P;
         Some(match h.proc_ {
             P::CONNECT_NUM_OF_STORAGE_POOLS | P::CONNECT_NUM_OF_DEFINED_STORAGE_POOLS => run(body, |_: ()| {
-                let f = if h.proc_ == P::CONNECT_NUM_OF_STORAGE_POOLS { flags::LIST_ACTIVE } else { flags::LIST_INACTIVE };
+                let f =
+                    if h.proc_ == P::CONNECT_NUM_OF_STORAGE_POOLS { flags::LIST_ACTIVE } else { flags::LIST_INACTIVE };
                 Ok(IntRet { value: self.conn()?.list_all_storage_pools(f)?.len() as i32 })
             }),
             P::CONNECT_LIST_STORAGE_POOLS | P::CONNECT_LIST_DEFINED_STORAGE_POOLS => run(body, |a: IntArgs| {
                 list_limit(a.value.max(0) as usize, STORAGE_POOL_LIST_MAX, "storage pools")?;
-                let f = if h.proc_ == P::CONNECT_LIST_STORAGE_POOLS { flags::LIST_ACTIVE } else { flags::LIST_INACTIVE };
-                let mut names: Vec<String> = self.conn()?.list_all_storage_pools(f)?.iter().map(|p| p.name().to_string()).collect();
+                let f =
+                    if h.proc_ == P::CONNECT_LIST_STORAGE_POOLS { flags::LIST_ACTIVE } else { flags::LIST_INACTIVE };
+                let mut names: Vec<String> =
+                    self.conn()?.list_all_storage_pools(f)?.iter().map(|p| p.name().to_string()).collect();
                 names.truncate(a.value.max(0) as usize);
                 Ok(ListNamesRet { names: Array(names) })
             }),
@@ -22,14 +25,16 @@ impl Session {
                 let all = self.conn()?.list_all_storage_pools(a.flags)?;
                 list_limit(all.len(), STORAGE_POOL_LIST_MAX, "storage pools")?;
                 let ret = all.len() as u32;
-                let pools = if a.need_results != 0 { all.iter().map(|p| p.reference().into()).collect() } else { vec![] };
+                let pools =
+                    if a.need_results != 0 { all.iter().map(|p| p.reference().into()).collect() } else { vec![] };
                 Ok(ListAllPoolsRet { pools: Array(pools), ret })
             }),
             P::STORAGE_POOL_LIST_ALL_VOLUMES => run(body, |a: PoolListAllVolumesArgs| {
                 let all = self.pool(&a.pool)?.list_all_volumes()?;
                 list_limit(all.len(), STORAGE_VOL_LIST_MAX, "storage volumes")?;
                 let ret = all.len() as u32;
-                let vols = if a.need_results != 0 { all.iter().map(|v| v.reference().into()).collect() } else { vec![] };
+                let vols =
+                    if a.need_results != 0 { all.iter().map(|v| v.reference().into()).collect() } else { vec![] };
                 Ok(ListAllVolumesRet { vols: Array(vols), ret })
             }),
             P::STORAGE_POOL_NUM_OF_VOLUMES => {
@@ -37,7 +42,8 @@ impl Session {
             }
             P::STORAGE_POOL_LIST_VOLUMES => run(body, |a: PoolIntArgs| {
                 list_limit(a.value.max(0) as usize, STORAGE_VOL_LIST_MAX, "storage volumes")?;
-                let mut names: Vec<String> = self.pool(&a.pool)?.list_all_volumes()?.iter().map(|v| v.name().to_string()).collect();
+                let mut names: Vec<String> =
+                    self.pool(&a.pool)?.list_all_volumes()?.iter().map(|v| v.name().to_string()).collect();
                 names.truncate(a.value.max(0) as usize);
                 Ok(ListNamesRet { names: Array(names) })
             }),
@@ -47,9 +53,9 @@ impl Session {
             P::STORAGE_POOL_LOOKUP_BY_UUID => run(body, |a: UuidArgs| {
                 Ok(PoolRet { pool: self.conn()?.lookup_storage_pool_by_uuid(&a.uuid)?.reference().into() })
             }),
-            P::STORAGE_POOL_LOOKUP_BY_VOLUME => run(body, |a: VolArgs| {
-                Ok(PoolRet { pool: self.vol(&a.vol)?.pool()?.reference().into() })
-            }),
+            P::STORAGE_POOL_LOOKUP_BY_VOLUME => {
+                run(body, |a: VolArgs| Ok(PoolRet { pool: self.vol(&a.vol)?.pool()?.reference().into() }))
+            }
             P::STORAGE_POOL_DEFINE_XML => run(body, |a: StringFlagsArgs| {
                 Ok(PoolRet { pool: self.conn()?.define_storage_pool(&a.s, a.flags)?.reference().into() })
             }),
@@ -67,18 +73,25 @@ impl Session {
             }
             P::STORAGE_POOL_GET_INFO => run(body, |a: PoolArgs| {
                 let i = self.pool(&a.pool)?.info()?;
-                Ok(PoolGetInfoRet { state: i.state as u8, capacity: i.capacity, allocation: i.allocation, available: i.available })
+                Ok(PoolGetInfoRet {
+                    state: i.state as u8,
+                    capacity: i.capacity,
+                    allocation: i.allocation,
+                    available: i.available,
+                })
             }),
             P::STORAGE_POOL_GET_AUTOSTART => run(body, |a: PoolArgs| Ok(int(self.pool(&a.pool)?.autostart()?))),
-            P::STORAGE_POOL_SET_AUTOSTART => run(body, |a: PoolIntArgs| self.pool(&a.pool)?.set_autostart(a.value != 0)),
+            P::STORAGE_POOL_SET_AUTOSTART => {
+                run(body, |a: PoolIntArgs| self.pool(&a.pool)?.set_autostart(a.value != 0))
+            }
             P::STORAGE_POOL_IS_ACTIVE => run(body, |a: PoolArgs| Ok(int(self.pool(&a.pool)?.is_active()?))),
             P::STORAGE_POOL_IS_PERSISTENT => run(body, |a: PoolArgs| Ok(int(self.pool(&a.pool)?.is_persistent()?))),
             P::STORAGE_VOL_LOOKUP_BY_NAME => run(body, |a: VolLookupByNameArgs| {
                 Ok(VolRet { vol: self.pool(&a.pool)?.lookup_volume_by_name(&a.name)?.reference().into() })
             }),
-            P::STORAGE_VOL_LOOKUP_BY_KEY => {
-                run(body, |a: StringArgs| Ok(VolRet { vol: self.conn()?.lookup_storage_vol_by_key(&a.s)?.reference().into() }))
-            }
+            P::STORAGE_VOL_LOOKUP_BY_KEY => run(body, |a: StringArgs| {
+                Ok(VolRet { vol: self.conn()?.lookup_storage_vol_by_key(&a.s)?.reference().into() })
+            }),
             P::STORAGE_VOL_LOOKUP_BY_PATH => run(body, |a: StringArgs| {
                 Ok(VolRet { vol: self.conn()?.lookup_storage_vol_by_path(&a.s)?.reference().into() })
             }),
@@ -86,14 +99,24 @@ impl Session {
                 Ok(VolRet { vol: self.pool(&a.pool)?.create_volume_xml(&a.xml, a.flags)?.reference().into() })
             }),
             P::STORAGE_VOL_DELETE => run(body, |a: VolFlagsArgs| self.vol(&a.vol)?.delete(a.flags)),
-            P::STORAGE_VOL_GET_XML_DESC => run(body, |a: VolFlagsArgs| Ok(StringRet { s: self.vol(&a.vol)?.xml_desc(a.flags)? })),
+            P::STORAGE_VOL_GET_XML_DESC => {
+                run(body, |a: VolFlagsArgs| Ok(StringRet { s: self.vol(&a.vol)?.xml_desc(a.flags)? }))
+            }
             P::STORAGE_VOL_GET_INFO_FLAGS => run(body, |a: VolFlagsArgs| {
                 let i = self.vol(&a.vol)?.info()?;
-                Ok(VolGetInfoRet { kind: i8::try_from(i.kind).unwrap_or(0), capacity: i.capacity, allocation: i.allocation })
+                Ok(VolGetInfoRet {
+                    kind: i8::try_from(i.kind).unwrap_or(0),
+                    capacity: i.capacity,
+                    allocation: i.allocation,
+                })
             }),
             P::STORAGE_VOL_GET_INFO => run(body, |a: VolArgs| {
                 let i = self.vol(&a.vol)?.info()?;
-                Ok(VolGetInfoRet { kind: i8::try_from(i.kind).unwrap_or(0), capacity: i.capacity, allocation: i.allocation })
+                Ok(VolGetInfoRet {
+                    kind: i8::try_from(i.kind).unwrap_or(0),
+                    capacity: i.capacity,
+                    allocation: i.allocation,
+                })
             }),
             P::STORAGE_VOL_GET_PATH => run(body, |a: VolArgs| Ok(StringRet { s: self.vol(&a.vol)?.path()? })),
             _ => return None,

@@ -319,9 +319,11 @@ impl FromXml for Tseg {
         let unit: Option<String> = el.attr_opt("unit")?;
         let value: u64 = el.text_req()?;
         let unit = unit.unwrap_or_else(|| "MiB".into());
-        KiB::from_parts(value, Some(&unit))
-            .map(Tseg)
-            .map_err(|reason| XmlError::InvalidText { at: el.location(), value: format!("{value} {unit}"), reason })
+        KiB::from_parts(value, Some(&unit)).map(Tseg).map_err(|reason| XmlError::InvalidText {
+            at: el.location(),
+            value: format!("{value} {unit}"),
+            reason,
+        })
     }
 }
 

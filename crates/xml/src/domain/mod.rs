@@ -334,7 +334,10 @@ impl Domain {
                 if m.cellid as usize >= ncells {
                     return Err(XmlError::invalid(
                         "/domain/numatune/memnode",
-                        format!("<memnode cellid='{}'> does not refer to a guest NUMA cell ({ncells} defined)", m.cellid),
+                        format!(
+                            "<memnode cellid='{}'> does not refer to a guest NUMA cell ({ncells} defined)",
+                            m.cellid
+                        ),
                     ));
                 }
                 if seen.contains(&m.cellid) {
@@ -608,7 +611,8 @@ impl Domain {
 fn valid_bios_date(s: &str) -> bool {
     let parts: Vec<&str> = s.split('/').collect();
     let [m, d, y] = parts[..] else { return false };
-    let num = |p: &str| (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse::<u32>().ok()).flatten();
+    let num =
+        |p: &str| (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse::<u32>().ok()).flatten();
     match (num(m), num(d), num(y)) {
         (Some(m), Some(d), Some(y)) => (1..=12).contains(&m) && (1..=31).contains(&d) && !(100..1900).contains(&y),
         _ => false,

@@ -56,9 +56,10 @@ impl Devices {
     /// Every device with its element path, address and boot order.
     fn placed<'a>(&'a self) -> Vec<Placed<'a>> {
         let mut out: Vec<Placed<'a>> = Vec::new();
-        let mut add = |kind: &str, n: usize, i: usize, address: Option<&'a Address>, boot: Option<&'a BootOrder>, usb| {
-            out.push(Placed { path: nth(kind, i, n), address, boot, usb });
-        };
+        let mut add =
+            |kind: &str, n: usize, i: usize, address: Option<&'a Address>, boot: Option<&'a BootOrder>, usb| {
+                out.push(Placed { path: nth(kind, i, n), address, boot, usb });
+            };
         // `add` borrows each list separately; collect in libvirt's device order.
         for (i, d) in self.disks.iter().enumerate() {
             let usb = d.target.bus == Some(DiskBus::Usb);
@@ -77,9 +78,12 @@ impl Devices {
         for (i, d) in self.smartcards.iter().enumerate() {
             add("smartcard", self.smartcards.len(), i, d.info.address.as_ref(), None, true);
         }
-        for (kind, list) in
-            [("serial", &self.serials), ("parallel", &self.parallels), ("console", &self.consoles), ("channel", &self.channels)]
-        {
+        for (kind, list) in [
+            ("serial", &self.serials),
+            ("parallel", &self.parallels),
+            ("console", &self.consoles),
+            ("channel", &self.channels),
+        ] {
             for (i, d) in list.iter().enumerate() {
                 let target = d.target.as_ref().and_then(|t| t.kind);
                 // A serial-type console is the first <serial> again, not a device of its own.
@@ -187,15 +191,16 @@ impl Domain {
     /// `<cachetune>` and `<memorytune>`: allocations must not collide.
     fn check_resctrl(&self) -> Res {
         let Some(ct) = &self.cputune else { return Ok(()) };
-        let set = |s: &str, path: &str| {
-            parse_cpuset(s).map_err(|r| XmlError::invalid(path, format!("'vcpus': {r}")))
-        };
+        let set = |s: &str, path: &str| parse_cpuset(s).map_err(|r| XmlError::invalid(path, format!("'vcpus': {r}")));
         let mut cache_sets: Vec<Vec<u32>> = Vec::new();
         for (i, c) in ct.cachetunes.iter().enumerate() {
             let path = format!("/domain/cputune/cachetune[{}]", i + 1);
             let vcpus = set(&c.vcpus, &path)?;
             if cache_sets.iter().any(|p| p.iter().any(|v| vcpus.contains(v))) {
-                return Err(XmlError::invalid(&path, format!("<cachetune vcpus='{}'> overlaps another <cachetune>", c.vcpus)));
+                return Err(XmlError::invalid(
+                    &path,
+                    format!("<cachetune vcpus='{}'> overlaps another <cachetune>", c.vcpus),
+                ));
             }
             let mut seen: Vec<(u32, u32, CacheType)> = Vec::new();
             for a in &c.caches {
@@ -229,7 +234,10 @@ impl Domain {
             let vcpus = set(&m.vcpus, &path)?;
             let overlaps = |s: &Vec<u32>| s.iter().any(|v| vcpus.contains(v));
             if mem_sets.iter().any(overlaps) {
-                return Err(XmlError::invalid(&path, format!("<memorytune vcpus='{}'> overlaps another <memorytune>", m.vcpus)));
+                return Err(XmlError::invalid(
+                    &path,
+                    format!("<memorytune vcpus='{}'> overlaps another <memorytune>", m.vcpus),
+                ));
             }
             if cache_sets.iter().any(|s| overlaps(s) && *s != vcpus) {
                 return Err(XmlError::invalid(
@@ -240,7 +248,10 @@ impl Domain {
             let mut ids = BTreeSet::new();
             for n in &m.nodes {
                 if !ids.insert(n.id) {
-                    return Err(XmlError::invalid(format!("{path}/node"), format!("<node id='{}'> is given more than once", n.id)));
+                    return Err(XmlError::invalid(
+                        format!("{path}/node"),
+                        format!("<node id='{}'> is given more than once", n.id),
+                    ));
                 }
             }
             mem_sets.push(vcpus);
@@ -254,7 +265,10 @@ impl Domain {
             let path = "/domain/cputune/iothreadsched";
             let set = parse_cpuset(text).map_err(|r| XmlError::invalid(path, format!("'iothreads': {r}")))?;
             if let Some(bad) = set.iter().find(|t| !ids.contains(t)) {
-                return Err(XmlError::invalid(path, format!("<iothreadsched iothreads='{text}'>: IOThread {bad} does not exist")));
+                return Err(XmlError::invalid(
+                    path,
+                    format!("<iothreadsched iothreads='{text}'>: IOThread {bad} does not exist"),
+                ));
             }
         }
         Ok(())
@@ -278,11 +292,18 @@ impl Domain {
             }
         } else {
             if os.firmware_features.is_some() {
-                return err("firmware", "<firmware> features select a firmware automatically and need <os firmware=...>".into());
+                return err(
+                    "firmware",
+                    "<firmware> features select a firmware automatically and need <os firmware=...>".into(),
+                );
             }
             if let Some(l) = loader {
                 if l.path.as_deref().is_none_or(|p| p.trim().is_empty()) {
-                    return err("loader", "<loader> needs a path when the firmware is not selected automatically (<os firmware=...>)".into());
+                    return err(
+                        "loader",
+                        "<loader> needs a path when the firmware is not selected automatically (<os firmware=...>)"
+                            .into(),
+                    );
                 }
             }
         }
@@ -337,7 +358,10 @@ impl Domain {
                     if let Some(prev) = default {
                         return Err(XmlError::invalid(
                             "/domain/memoryBacking/hugepages/page",
-                            format!("two default huge page sizes ({prev} KiB and {} KiB): give all but one a 'nodeset'", p.size.0),
+                            format!(
+                                "two default huge page sizes ({prev} KiB and {} KiB): give all but one a 'nodeset'",
+                                p.size.0
+                            ),
                         ));
                     }
                     default = Some(p.size.0);
@@ -346,9 +370,13 @@ impl Domain {
         }
         if let Some(m) = self.numatune.as_ref().and_then(|n| n.memory.as_ref()) {
             if let Some(ns) = &m.nodeset {
-                let set = parse_cpuset(ns).map_err(|r| XmlError::invalid("/domain/numatune/memory", format!("'nodeset': {r}")))?;
+                let set = parse_cpuset(ns)
+                    .map_err(|r| XmlError::invalid("/domain/numatune/memory", format!("'nodeset': {r}")))?;
                 if set.is_empty() {
-                    return Err(unsupported("/domain/numatune/memory", format!("'nodeset' '{ns}' selects no host node")));
+                    return Err(unsupported(
+                        "/domain/numatune/memory",
+                        format!("'nodeset' '{ns}' selects no host node"),
+                    ));
                 }
             }
         }
@@ -421,7 +449,10 @@ fn check_controllers(d: &Devices) -> Res {
         if matches!(c.model, Some(ControllerModel::PciRoot | ControllerModel::PcieRoot)) {
             let m = c.model.map(|m| m.to_string()).unwrap_or_default();
             if c.info.address.is_some() {
-                return Err(unsupported(format!("{path}/address"), format!("a '{m}' controller is the root bus and takes no <address>")));
+                return Err(unsupported(
+                    format!("{path}/address"),
+                    format!("a '{m}' controller is the root bus and takes no <address>"),
+                ));
             }
         }
     }
@@ -452,7 +483,10 @@ fn check_usb(d: &Devices, placed: &[Placed<'_>]) -> Res {
         if c.info.master.is_some() && !usb.iter().any(|(_, m)| m.index == c.index && m.info.master.is_none()) {
             return Err(XmlError::invalid(
                 format!("{path}/master"),
-                format!("companion USB controller index '{}' has no master USB controller with that index", c.index.unwrap_or(0)),
+                format!(
+                    "companion USB controller index '{}' has no master USB controller with that index",
+                    c.index.unwrap_or(0)
+                ),
             ));
         }
         if let (Some(m @ (ControllerModel::NecXhci | ControllerModel::QemuXhci)), Some(p)) = (c.model, c.ports) {
@@ -491,10 +525,16 @@ fn check_usb(d: &Devices, placed: &[Placed<'_>]) -> Res {
         for depth in 1..nums.len() {
             let hub = parts[..depth].join(".");
             if !hubs.contains(&(bus, hub.clone())) {
-                return Err(XmlError::invalid(path, format!("USB port {port} on bus {bus} needs a <hub> at port {hub}, and there is none")));
+                return Err(XmlError::invalid(
+                    path,
+                    format!("USB port {port} on bus {bus} needs a <hub> at port {hub}, and there is none"),
+                ));
             }
             if nums[depth] > 8 {
-                return Err(XmlError::invalid(path, format!("USB port {port} on bus {bus} does not exist: a hub has ports 1 to 8")));
+                return Err(XmlError::invalid(
+                    path,
+                    format!("USB port {port} on bus {bus} does not exist: a hub has ports 1 to 8"),
+                ));
             }
         }
         if let Some(other) = taken.insert((bus, port.clone()), &p.path) {
@@ -539,14 +579,20 @@ fn check_chr_source(path: &str, kind: ChrType, src: &ChrSourceContent, auto_path
         return Err(XmlError::invalid(spath, format!("a '{kind}' character device takes one <source>, not {n}")));
     }
     if n > 2 {
-        return Err(XmlError::invalid(spath, format!("a 'udp' character device takes at most two <source> (bind and connect), not {n}")));
+        return Err(XmlError::invalid(
+            spath,
+            format!("a 'udp' character device takes at most two <source> (bind and connect), not {n}"),
+        ));
     }
     let first = src.sources.first();
     let internal = |m: String| Err(XmlError::rule(RuleClass::Internal, &spath, m));
     for s in &src.sources {
         if let Some(r) = &s.reconnect {
             if r.enabled == YesNo::Yes && r.timeout.is_none() {
-                return Err(XmlError::invalid(format!("{spath}/reconnect"), "<reconnect enabled='yes'> needs a 'timeout'"));
+                return Err(XmlError::invalid(
+                    format!("{spath}/reconnect"),
+                    "<reconnect enabled='yes'> needs a 'timeout'",
+                ));
             }
         }
     }
@@ -574,9 +620,12 @@ fn check_chr_source(path: &str, kind: ChrType, src: &ChrSourceContent, auto_path
             }
         }
         ChrType::Udp => {
-            let connect = src.sources.iter().find(|s| s.mode.unwrap_or(ChrSourceMode::Connect) == ChrSourceMode::Connect);
+            let connect =
+                src.sources.iter().find(|s| s.mode.unwrap_or(ChrSourceMode::Connect) == ChrSourceMode::Connect);
             if connect.and_then(|s| s.service.as_ref()).is_none() {
-                return internal("a 'udp' character device needs a mode='connect' <source> with 'service' (the port)".into());
+                return internal(
+                    "a 'udp' character device needs a mode='connect' <source> with 'service' (the port)".into(),
+                );
             }
         }
         ChrType::Unix => {
@@ -701,9 +750,8 @@ fn check_videos(d: &Devices) -> Res {
                 "video model 'none' must be the only <video> device",
             ));
         }
-        let primaries: Vec<usize> = (0..n)
-            .filter(|&i| d.videos[i].model.as_ref().and_then(|m| m.primary) == Some(YesNo::Yes))
-            .collect();
+        let primaries: Vec<usize> =
+            (0..n).filter(|&i| d.videos[i].model.as_ref().and_then(|m| m.primary) == Some(YesNo::Yes)).collect();
         if primaries.len() > 1 {
             return Err(unsupported(
                 format!("{}/model", nth("video", primaries[1], n)),
@@ -724,7 +772,9 @@ fn check_root_attached(d: &Devices) -> Res {
         if c.kind != ControllerType::Pci {
             continue;
         }
-        let Some(bus) = c.info.address.as_ref().filter(|a| a.kind == Some(AddressType::Pci)).and_then(|a| a.bus) else { continue };
+        let Some(bus) = c.info.address.as_ref().filter(|a| a.kind == Some(AddressType::Pci)).and_then(|a| a.bus) else {
+            continue;
+        };
         let Some(parent) = pci(bus.0).and_then(|p| p.model) else { continue };
         let fits = match m {
             M::PciExpanderBus => parent == M::PciRoot,
@@ -758,7 +808,13 @@ fn disk_drive_address(disk: &Disk, scsi_units: u32) -> Option<DriveKey> {
             DiskBus::Scsi => "scsi",
             _ => return None,
         };
-        return Some((ctype, a.controller.unwrap_or(0), a.bus.map_or(0, |b| b.0), a.target.unwrap_or(0), a.unit.unwrap_or(0)));
+        return Some((
+            ctype,
+            a.controller.unwrap_or(0),
+            a.bus.map_or(0, |b| b.0),
+            a.target.unwrap_or(0),
+            a.unit.unwrap_or(0),
+        ));
     }
     let idx = disk_index(&disk.target.dev)?;
     match bus {
@@ -792,15 +848,24 @@ impl Domain {
         if let Some(smm) = &features.smm {
             if let Some(t) = smm.tseg {
                 if machine == Some(Chipset::I440fx) {
-                    return Err(unsupported("/domain/features/smm/tseg", "<tseg> (SMM TSEG size) needs a q35 machine type"));
+                    return Err(unsupported(
+                        "/domain/features/smm/tseg",
+                        "<tseg> (SMM TSEG size) needs a q35 machine type",
+                    ));
                 }
                 if t.0 % 1024 != 0 {
-                    return Err(unsupported("/domain/features/smm/tseg", format!("<tseg> size {} KiB is not a multiple of 1 MiB", t.0)));
+                    return Err(unsupported(
+                        "/domain/features/smm/tseg",
+                        format!("<tseg> size {} KiB is not a multiple of 1 MiB", t.0),
+                    ));
                 }
             }
         }
         if x86 && features.hpt.is_some() {
-            return Err(unsupported("/domain/features/hpt", "<hpt> is a pSeries (ppc64) feature, not available on x86"));
+            return Err(unsupported(
+                "/domain/features/hpt",
+                "<hpt> is a pSeries (ppc64) feature, not available on x86",
+            ));
         }
         let uefi = self.os.firmware == Some(FirmwareType::Efi)
             || self.os.loader.as_ref().and_then(|l| l.kind) == Some(LoaderType::Pflash);
@@ -834,9 +899,14 @@ impl Domain {
                 None => None,
             };
             // pSeries has several root buses (PHBs); x86 has one.
-            if let (true, Some(m @ (ControllerModel::PciRoot | ControllerModel::PcieRoot)), Some(idx)) = (x86, c.model, c.index) {
+            if let (true, Some(m @ (ControllerModel::PciRoot | ControllerModel::PcieRoot)), Some(idx)) =
+                (x86, c.model, c.index)
+            {
                 if idx != 0 {
-                    return Err(XmlError::invalid(path, format!("a '{m}' controller must have index='0', not '{idx}'")));
+                    return Err(XmlError::invalid(
+                        path,
+                        format!("a '{m}' controller must have index='0', not '{idx}'"),
+                    ));
                 }
             }
             if c.index == Some(0) {
@@ -844,7 +914,10 @@ impl Domain {
                     if m != want {
                         return Err(XmlError::invalid(
                             path,
-                            format!("PCI controller index 0 must be model='{want}' for machine type '{}', not '{m}'", self.machine().unwrap_or("")),
+                            format!(
+                                "PCI controller index 0 must be model='{want}' for machine type '{}', not '{m}'",
+                                self.machine().unwrap_or("")
+                            ),
                         ));
                     }
                 }
@@ -855,7 +928,10 @@ impl Domain {
                 _ => None,
             };
             if let Some(m) = bad {
-                return Err(unsupported(path, format!("'{m}' controllers are not supported with machine type '{}'", self.machine().unwrap_or(""))));
+                return Err(unsupported(
+                    path,
+                    format!("'{m}' controllers are not supported with machine type '{}'", self.machine().unwrap_or("")),
+                ));
             }
         }
         check_root_attached(d)?;
@@ -864,12 +940,15 @@ impl Domain {
         if machine == Some(Chipset::I440fx) {
             for p in d.placed() {
                 let Some(a) = p.address.filter(|a| a.kind == Some(AddressType::Pci)) else { continue };
-                if a.bus.map_or(0, |b| b.0) != 0 || a.slot.map(|s| s.0) != Some(1) || a.domain.is_some_and(|d| d.0 != 0) {
+                if a.bus.map_or(0, |b| b.0) != 0 || a.slot.map(|s| s.0) != Some(1) || a.domain.is_some_and(|d| d.0 != 0)
+                {
                     continue;
                 }
                 let f = a.function.map_or(0, |f| f.0);
                 let is_ide = p.path.starts_with("/domain/devices/controller")
-                    && d.controllers.iter().any(|c| c.kind == ControllerType::Ide && c.info.address.as_ref() == Some(a));
+                    && d.controllers
+                        .iter()
+                        .any(|c| c.kind == ControllerType::Ide && c.info.address.as_ref() == Some(a));
                 if matches!(f, 0 | 3) || (f == 1 && !is_ide) {
                     return Err(XmlError::invalid(
                         format!("{}/address", p.path),
@@ -893,7 +972,10 @@ impl Domain {
                     }
                     if let Some(a) = &io.info.address {
                         if a.kind != Some(AddressType::Pci) {
-                            return Err(unsupported(format!("{path}/address"), "<iommu model='virtio'> needs a PCI <address>"));
+                            return Err(unsupported(
+                                format!("{path}/address"),
+                                "<iommu model='virtio'> needs a PCI <address>",
+                            ));
                         }
                         if a.bus.is_some_and(|b| b.0 != 0) {
                             return Err(XmlError::invalid(
@@ -913,27 +995,42 @@ impl Domain {
             {
                 return Err(unsupported(
                     format!("{path}/backend"),
-                    format!("<backend tap=...> (a custom tap device) is not supported for type '{}' interfaces", n.kind),
+                    format!(
+                        "<backend tap=...> (a custom tap device) is not supported for type '{}' interfaces",
+                        n.kind
+                    ),
                 ));
             }
             if let Some(q) = n.driver.as_ref().and_then(|d| d.rx_queue_size) {
                 if !q.is_power_of_two() {
-                    return Err(unsupported(format!("{path}/driver"), format!("rx_queue_size {q} is not a power of two")));
+                    return Err(unsupported(
+                        format!("{path}/driver"),
+                        format!("rx_queue_size {q} is not a power of two"),
+                    ));
                 }
             }
         }
         for (i, s) in d.shmems.iter().enumerate() {
             let path = nth("shmem", i, d.shmems.len());
             if let Some(t) = s.address.as_ref().and_then(|a| a.kind).filter(|t| *t != AddressType::Pci) {
-                return Err(unsupported(format!("{path}/address"), format!("<shmem> needs a PCI <address>, not type '{t}'")));
+                return Err(unsupported(
+                    format!("{path}/address"),
+                    format!("<shmem> needs a PCI <address>, not type '{t}'"),
+                ));
             }
             if let Some(sz) = s.size {
                 let b = sz.bytes();
                 if !b.is_power_of_two() {
-                    return Err(XmlError::invalid(format!("{path}/size"), format!("<shmem> size {b} bytes is not a power of two")));
+                    return Err(XmlError::invalid(
+                        format!("{path}/size"),
+                        format!("<shmem> size {b} bytes is not a power of two"),
+                    ));
                 }
                 if b < 1 << 20 {
-                    return Err(XmlError::invalid(format!("{path}/size"), format!("<shmem> size {b} bytes is below the 1 MiB minimum")));
+                    return Err(XmlError::invalid(
+                        format!("{path}/size"),
+                        format!("<shmem> size {b} bytes is below the 1 MiB minimum"),
+                    ));
                 }
             }
         }
@@ -948,7 +1045,10 @@ impl Domain {
         }
         for (i, v) in d.videos.iter().enumerate() {
             if v.model.as_ref().map(|m| m.kind) == Some(VideoType::Ramfb) && v.address.is_some() {
-                return Err(unsupported(format!("{}/address", nth("video", i, d.videos.len())), "a 'ramfb' video device takes no <address>"));
+                return Err(unsupported(
+                    format!("{}/address", nth("video", i, d.videos.len())),
+                    "a 'ramfb' video device takes no <address>",
+                ));
             }
         }
         for (i, n) in d.inputs.iter().enumerate() {
@@ -963,7 +1063,11 @@ impl Domain {
         }
         let egl = d.graphics.iter().any(|g| g.kind == GraphicsType::EglHeadless);
         if egl {
-            if let Some(g) = d.graphics.iter().find(|g| !matches!(g.kind, GraphicsType::EglHeadless | GraphicsType::Vnc | GraphicsType::Spice)) {
+            if let Some(g) = d
+                .graphics
+                .iter()
+                .find(|g| !matches!(g.kind, GraphicsType::EglHeadless | GraphicsType::Vnc | GraphicsType::Spice))
+            {
                 return Err(unsupported(
                     "/domain/devices/graphics",
                     format!("'egl-headless' graphics only work together with 'vnc' or 'spice', not '{}'", g.kind),
@@ -982,7 +1086,10 @@ impl Domain {
         for (i, h) in d.hostdevs.iter().enumerate() {
             let path = nth("hostdev", i, d.hostdevs.len());
             if h.kind == HostdevType::ScsiHost && h.info.boot.is_some() {
-                return Err(unsupported(format!("{path}/boot"), "vhost-scsi host devices cannot be booted from (<boot order>)"));
+                return Err(unsupported(
+                    format!("{path}/boot"),
+                    "vhost-scsi host devices cannot be booted from (<boot order>)",
+                ));
             }
             if x86 && h.info.address.as_ref().is_some_and(|a| a.zpci.is_some()) {
                 return Err(unsupported(format!("{path}/address/zpci"), "<zpci> addresses exist only on s390x guests"));
@@ -991,11 +1098,17 @@ impl Domain {
         if x86 {
             for (i, s) in d.serials.iter().enumerate() {
                 let Some(t) = &s.target else { continue };
-                let bad_type = matches!(t.kind, Some(ChrTargetType::SpaprVioSerial | ChrTargetType::SystemSerial | ChrTargetType::SclpSerial));
+                let bad_type = matches!(
+                    t.kind,
+                    Some(ChrTargetType::SpaprVioSerial | ChrTargetType::SystemSerial | ChrTargetType::SclpSerial)
+                );
                 let bad_model = t.model.as_ref().is_some_and(|m| {
                     matches!(
                         m.name,
-                        ChrTargetModelName::SpaprVty | ChrTargetModelName::Pl011 | ChrTargetModelName::Sclpconsole | ChrTargetModelName::Sclplmconsole
+                        ChrTargetModelName::SpaprVty
+                            | ChrTargetModelName::Pl011
+                            | ChrTargetModelName::Sclpconsole
+                            | ChrTargetModelName::Sclplmconsole
                     )
                 });
                 if bad_type || bad_model {
@@ -1006,7 +1119,9 @@ impl Domain {
                 }
             }
         }
-        for (kind, list) in [("serial", &d.serials), ("channel", &d.channels), ("console", &d.consoles), ("parallel", &d.parallels)] {
+        for (kind, list) in
+            [("serial", &d.serials), ("channel", &d.channels), ("console", &d.consoles), ("parallel", &d.parallels)]
+        {
             for (i, c) in list.iter().enumerate() {
                 for s in &c.source.sources {
                     if s.reconnect.as_ref().is_some_and(|r| r.enabled == YesNo::Yes && r.timeout == Some(0)) {
@@ -1033,7 +1148,10 @@ impl Domain {
             let path = nth("disk", i, n);
             let dev = &disk.target.dev;
             if dev.ends_with(|c: char| c.is_ascii_digit()) {
-                return Err(unsupported(format!("{path}/target"), format!("disk target '{dev}' names a partition; give the whole disk")));
+                return Err(unsupported(
+                    format!("{path}/target"),
+                    format!("disk target '{dev}' names a partition; give the whole disk"),
+                ));
             }
             let bus = disk.target.bus;
             if let (Some(b), Some(t)) = (bus, disk.info.address.as_ref().and_then(|a| a.kind)) {
@@ -1054,29 +1172,46 @@ impl Domain {
             }
             let format = disk.driver.as_ref().and_then(|d| d.format);
             match format {
-                Some(StorageFormat::Cow) => return Err(unsupported(format!("{path}/driver"), "disk format 'cow' is not supported")),
+                Some(StorageFormat::Cow) => {
+                    return Err(unsupported(format!("{path}/driver"), "disk format 'cow' is not supported"))
+                }
                 Some(StorageFormat::Dir) => {
-                    return Err(unsupported(format!("{path}/driver"), "disk format 'dir' is not an image format: use <disk type='dir'>"))
+                    return Err(unsupported(
+                        format!("{path}/driver"),
+                        "disk format 'dir' is not an image format: use <disk type='dir'>",
+                    ))
                 }
                 Some(StorageFormat::Iso) => {
-                    return Err(unsupported(format!("{path}/driver"), "disk format 'iso' is not an image format for QEMU: use 'raw'"))
+                    return Err(unsupported(
+                        format!("{path}/driver"),
+                        "disk format 'iso' is not an image format for QEMU: use 'raw'",
+                    ))
                 }
                 _ => {}
             }
             let src = disk.source.as_ref();
             let src_enc = src.and_then(|s| s.encryption.as_ref());
             if disk.encryption.is_some() && src_enc.is_some() {
-                return Err(unsupported(format!("{path}/encryption"), "<encryption> is given both in <disk> and in its <source>"));
+                return Err(unsupported(
+                    format!("{path}/encryption"),
+                    "<encryption> is given both in <disk> and in its <source>",
+                ));
             }
             if let Some(e) = disk.encryption.as_ref().or(src_enc) {
                 if e.cipher.is_some() || e.ivgen.is_some() {
-                    return Err(unsupported(format!("{path}/encryption"), "<cipher> and <ivgen> are properties of the volume, not of a disk's <encryption>"));
+                    return Err(unsupported(
+                        format!("{path}/encryption"),
+                        "<cipher> and <ivgen> are properties of the volume, not of a disk's <encryption>",
+                    ));
                 }
                 if matches!(e.format, Some(EncryptionFormat::Luks | EncryptionFormat::Luks2))
                     && e.engine != Some(EncryptionEngine::Librbd)
                     && !matches!(format, None | Some(StorageFormat::Raw | StorageFormat::Qcow2))
                 {
-                    return Err(unsupported(format!("{path}/encryption"), "LUKS <encryption> needs disk format 'raw' or 'qcow2'"));
+                    return Err(unsupported(
+                        format!("{path}/encryption"),
+                        "LUKS <encryption> needs disk format 'raw' or 'qcow2'",
+                    ));
                 }
             }
             let src_auth = src.and_then(|s| s.auth.as_ref());
@@ -1095,7 +1230,10 @@ impl Domain {
                         k => {
                             return Err(unsupported(
                                 format!("{path}/auth/secret"),
-                                format!("a disk with protocol '{proto}' needs <secret type='{want}'>, not {}", k.map_or("none".into(), |k| format!("'{k}'"))),
+                                format!(
+                                    "a disk with protocol '{proto}' needs <secret type='{want}'>, not {}",
+                                    k.map_or("none".into(), |k| format!("'{k}'"))
+                                ),
                             ))
                         }
                     }
@@ -1122,7 +1260,13 @@ impl Domain {
                 continue;
             }
             let path = nth("hostdev", i, d.hostdevs.len());
-            let key = ("scsi", a.controller.unwrap_or(0), a.bus.map_or(0, |b| b.0), a.target.unwrap_or(0), a.unit.unwrap_or(0));
+            let key = (
+                "scsi",
+                a.controller.unwrap_or(0),
+                a.bus.map_or(0, |b| b.0),
+                a.target.unwrap_or(0),
+                a.unit.unwrap_or(0),
+            );
             if let Some(other) = drives.insert(key, path.clone()) {
                 return Err(unsupported(
                     format!("{path}/address"),

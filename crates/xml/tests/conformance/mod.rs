@@ -77,7 +77,13 @@ pub struct Corpus {
 
 impl Corpus {
     /// Every `*.xml` in `tests/<dir>`, minus `exclusions` (name without `.xml`, reason).
-    pub fn dir(name: &'static str, dir: &str, schema: &'static str, threshold: f64, exclusions: &[(&str, &str)]) -> Self {
+    pub fn dir(
+        name: &'static str,
+        dir: &str,
+        schema: &'static str,
+        threshold: f64,
+        exclusions: &[(&str, &str)],
+    ) -> Self {
         let root = data_root().join("tests").join(dir);
         let mut files = Vec::new();
         let mut excluded = Vec::new();
@@ -223,7 +229,12 @@ pub struct Rejections {
 
 impl Rejections {
     pub fn summary(&self) -> String {
-        format!("{}: oxvirt rejects {}/{} inputs libvirt rejects", self.corpus, self.total - self.accepted.len(), self.total)
+        format!(
+            "{}: oxvirt rejects {}/{} inputs libvirt rejects",
+            self.corpus,
+            self.total - self.accepted.len(),
+            self.total
+        )
     }
 
     pub fn text(&self) -> String {
@@ -610,7 +621,9 @@ pub fn verbatim_equal(a: roxmltree::Node, b: roxmltree::Node) -> bool {
         return false;
     }
     let attrs = |n: roxmltree::Node| -> BTreeSet<(Option<String>, String, String)> {
-        n.attributes().map(|a| (a.namespace().map(str::to_string), a.name().to_string(), a.value().to_string())).collect()
+        n.attributes()
+            .map(|a| (a.namespace().map(str::to_string), a.name().to_string(), a.value().to_string()))
+            .collect()
     };
     if attrs(a) != attrs(b) {
         return false;
@@ -628,7 +641,10 @@ pub fn compare_documents(input: &str, output: &str) -> Result<Vec<Issue>, String
     let (ir, or) = (i.root_element(), o.root_element());
     let path = format!("/{}", display_name(ir));
     if qname(ir) != qname(or) {
-        return Ok(vec![Issue::new("changed root element", format!("<{}> -> <{}>", display_name(ir), display_name(or)))]);
+        return Ok(vec![Issue::new(
+            "changed root element",
+            format!("<{}> -> <{}>", display_name(ir), display_name(or)),
+        )]);
     }
     let mut issues = Vec::new();
     compare(ir, or, &path, &mut issues);
@@ -686,13 +702,17 @@ pub fn check_one<T: XmlDocument + PartialEq + Debug>(name: &str, input: &str) ->
         Ok((again, w2)) => {
             for w in &w2 {
                 let i = warning_issue(w);
-                r.issues.push(Issue::new(format!("re-parse of output: {}", i.key), format!("re-parse of output: {}", i.detail)));
+                r.issues.push(Issue::new(
+                    format!("re-parse of output: {}", i.key),
+                    format!("re-parse of output: {}", i.detail),
+                ));
             }
             if again != model {
                 r.issues.push(Issue::new("re-parsed model differs", first_difference(&model, &again)));
             } else if again.to_xml_string() != output {
                 // equal models must format identically, or the output depends on hidden state
-                r.issues.push(Issue::new("formatting is not stable", "formatting the re-parsed model gives different XML"));
+                r.issues
+                    .push(Issue::new("formatting is not stable", "formatting the re-parsed model gives different XML"));
             }
         }
     }
@@ -726,7 +746,11 @@ pub struct Report {
 
 impl Report {
     pub fn rate(&self) -> f64 {
-        if self.total == 0 { 0.0 } else { self.passed as f64 / self.total as f64 }
+        if self.total == 0 {
+            0.0
+        } else {
+            self.passed as f64 / self.total as f64
+        }
     }
 
     pub fn summary(&self) -> String {
@@ -809,7 +833,12 @@ impl Report {
             let _ = writeln!(s, "\nFailing files: {}{more}.", names.join(", "));
         }
         if !self.excluded.is_empty() {
-            let _ = writeln!(s, "\nNot in this corpus: {} files ({}).", self.excluded.len(), summarize_exclusions(&self.excluded));
+            let _ = writeln!(
+                s,
+                "\nNot in this corpus: {} files ({}).",
+                self.excluded.len(),
+                summarize_exclusions(&self.excluded)
+            );
         }
         s
     }
@@ -886,7 +915,9 @@ fn summarize_exclusions(ex: &[(String, String)]) -> String {
         by.entry(why.as_str()).or_default().push(n.as_str());
     }
     by.iter()
-        .map(|(why, ns)| if ns.len() > 5 { format!("{why}: {}", ns.len()) } else { format!("{why}: {}", ns.join(", ")) })
+        .map(
+            |(why, ns)| if ns.len() > 5 { format!("{why}: {}", ns.len()) } else { format!("{why}: {}", ns.join(", ")) },
+        )
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -1141,13 +1172,22 @@ fn run_xmllint(schema: &Path, batch: &[(usize, PathBuf)], log: &Path) -> Vec<(us
         let Some(i) = by_path.get(&p) else { continue };
         let (lineno, msg) = rest.split_once(": ").unwrap_or(("?", rest));
         let msg = msg.replace("Relax-NG validity error : ", "");
-        issues.entry(*i).or_default().push(Issue::new(format!("schema: {msg}"), format!("schema (output line {lineno}): {msg}")));
+        issues
+            .entry(*i)
+            .or_default()
+            .push(Issue::new(format!("schema: {msg}"), format!("schema (output line {lineno}): {msg}")));
     }
     // A file xmllint gave no verdict for (crash, odd output) must not pass silently.
     if !status.success() || verdicts.len() != batch.len() {
         for (i, _) in batch {
             if !verdicts.contains(i) && !issues.contains_key(i) {
-                issues.insert(*i, vec![Issue::new("schema: no verdict from xmllint", format!("xmllint exited {status} without a verdict"))]);
+                issues.insert(
+                    *i,
+                    vec![Issue::new(
+                        "schema: no verdict from xmllint",
+                        format!("xmllint exited {status} without a verdict"),
+                    )],
+                );
             }
         }
     }
@@ -1198,7 +1238,11 @@ mod tests {
             losses("<d><memory unit='GiB'>1</memory></d>", "<d><memory unit='KiB'>1024</memory></d>"),
             ["changed text /d/memory"]
         );
-        assert!(losses("<d><cell memory='2' unit='MiB' cpus='0'/></d>", "<d><cell memory='2048' unit='KiB' cpus='0'/></d>").is_empty());
+        assert!(losses(
+            "<d><cell memory='2' unit='MiB' cpus='0'/></d>",
+            "<d><cell memory='2048' unit='KiB' cpus='0'/></d>"
+        )
+        .is_empty());
         // a drive address' unit is a number, not a size unit
         assert_eq!(
             losses("<d><address type='drive' unit='1'/></d>", "<d><address type='drive' unit='0'/></d>"),
@@ -1211,11 +1255,10 @@ mod tests {
         let input = "<d a='1'><x k='1'/><x k='2'><y/></x><z>t</z></d>";
         // order-insensitive, extras allowed
         assert!(losses(input, "<d a='0x1' extra='e'><z> t </z><x k='1'/><q/><x k='2'><y/><w/></x></d>").is_empty());
-        assert_eq!(losses(input, "<d><x k='1'/><x k='2'/><z>u</z></d>"), [
-            "lost attribute /d/@a",
-            "lost element /d/x/y",
-            "changed text /d/z"
-        ]);
+        assert_eq!(
+            losses(input, "<d><x k='1'/><x k='2'/><z>u</z></d>"),
+            ["lost attribute /d/@a", "lost element /d/x/y", "changed text /d/z"]
+        );
         // each input child needs its own output child
         assert_eq!(losses("<d><x/><x/></d>", "<d><x/></d>"), ["lost element /d/x"]);
         // a later output candidate covers when the first does not
@@ -1227,7 +1270,11 @@ mod tests {
             ["reordered element /d/boot"]
         );
         assert!(losses("<d><a/><b/><a k='1'/></d>", "<d><b/><a/><a k='1'/></d>").is_empty());
-        assert!(losses("<d><controller index='1'/><controller index='0'/></d>", "<d><controller index='0'/><controller index='1'/></d>").is_empty());
+        assert!(losses(
+            "<d><controller index='1'/><controller index='0'/></d>",
+            "<d><controller index='0'/><controller index='1'/></d>"
+        )
+        .is_empty());
         assert!(losses("<d><a/><a/></d>", "<d><a/><a/></d>").is_empty());
     }
 
@@ -1237,7 +1284,10 @@ mod tests {
         let input = format!("<d {q}><qemu:commandline><qemu:arg value='-x'/></qemu:commandline></d>");
         let output = "<d xmlns:q='http://libvirt.org/schemas/domain/qemu/1.0'><q:commandline><q:arg value='-x'/></q:commandline></d>";
         assert!(losses(&input, output).is_empty());
-        assert_eq!(losses(&input, "<d><commandline><arg value='-x'/></commandline></d>"), ["lost element /d/qemu:commandline"]);
+        assert_eq!(
+            losses(&input, "<d><commandline><arg value='-x'/></commandline></d>"),
+            ["lost element /d/qemu:commandline"]
+        );
         let meta = "<d><metadata><a:x xmlns:a='urn:a' k='v'>t<a:y/></a:x></metadata></d>";
         assert!(losses(meta, "<d>\n<metadata>\n  <b:x xmlns:b='urn:a' k='v'>t<b:y/></b:x>\n</metadata></d>").is_empty());
         assert_eq!(

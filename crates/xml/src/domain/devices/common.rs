@@ -292,7 +292,6 @@ pub struct DeviceInfo {
     pub address: Option<Address>,
 }
 
-
 /// Virtio transport options shared by every virtio device's `<driver>` (flattened into it).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
 pub struct VirtioOptions {

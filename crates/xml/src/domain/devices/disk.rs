@@ -5,11 +5,10 @@
 //! matter), so parsing and formatting never lose an attribute the input had.
 
 use crate::units::Bytes;
-use crate::{El, FromXml, ToXml, Writer, Xml, XmlError, XmlValue, YesNo, OnOff};
+use crate::{El, FromXml, OnOff, ToXml, Writer, Xml, XmlError, XmlValue, YesNo};
 
 use super::common::{
-    Address, DeviceInfo, DeviceSeclabel, Initiator, Reconnect, SecretRef, StorageAuth, VirtioModel,
-    VirtioOptions,
+    Address, DeviceInfo, DeviceSeclabel, Initiator, Reconnect, SecretRef, StorageAuth, VirtioModel, VirtioOptions,
 };
 
 #[derive(Debug, Clone, PartialEq, Default, Xml)]
@@ -513,7 +512,10 @@ impl BackingStore {
     }
 
     fn level_eq(&self, other: &Self) -> bool {
-        self.kind == other.kind && self.index == other.index && self.format == other.format && self.source == other.source
+        self.kind == other.kind
+            && self.index == other.index
+            && self.format == other.format
+            && self.source == other.source
     }
 
     /// Links `levels` (outermost first) into one chain.

@@ -306,9 +306,14 @@ impl Hostdev {
         let model_ok = match (self.kind, self.model) {
             (_, None) => self.kind != HostdevType::Mdev,
             (HostdevType::ScsiHost, Some(m)) => {
-                matches!(m, HostdevModel::Virtio | HostdevModel::VirtioTransitional | HostdevModel::VirtioNonTransitional)
+                matches!(
+                    m,
+                    HostdevModel::Virtio | HostdevModel::VirtioTransitional | HostdevModel::VirtioNonTransitional
+                )
             }
-            (HostdevType::Mdev, Some(m)) => matches!(m, HostdevModel::VfioPci | HostdevModel::VfioCcw | HostdevModel::VfioAp),
+            (HostdevType::Mdev, Some(m)) => {
+                matches!(m, HostdevModel::VfioPci | HostdevModel::VfioCcw | HostdevModel::VfioAp)
+            }
             _ => false,
         };
         if !model_ok {
@@ -335,7 +340,9 @@ impl Hostdev {
             HostdevType::Net => src.interface.is_none().then_some("<interface>"),
         };
         match missing {
-            Some(what) => Err(XmlError::invalid(format!("{path}/source"), format!("{} hostdev source needs {what}", self.kind))),
+            Some(what) => {
+                Err(XmlError::invalid(format!("{path}/source"), format!("{} hostdev source needs {what}", self.kind)))
+            }
             None => Ok(()),
         }
     }

@@ -41,7 +41,10 @@ impl Smartcard {
         match self.mode {
             SmartcardMode::HostCertificates if self.certificates.len() != 3 => Err(crate::XmlError::invalid(
                 path,
-                format!("host-certificates smartcard needs 3 <certificate> elements, found {}", self.certificates.len()),
+                format!(
+                    "host-certificates smartcard needs 3 <certificate> elements, found {}",
+                    self.certificates.len()
+                ),
             )),
             SmartcardMode::Passthrough if self.kind.is_none() => {
                 Err(crate::XmlError::invalid(path, "passthrough smartcard needs attribute 'type'"))
