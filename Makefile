@@ -33,9 +33,13 @@ guest: deps
 demo: deps release guest
 	scripts/demo.sh
 
-# With --all-features, so that the e2e tier's code is linted as it runs.
+# Formatting (rustfmt.toml), clippy over everything with --all-features (the e2e tier's code is
+# linted as it runs), and the library discipline: no unwrap() in library or binary code, every
+# unsafe block with its `// SAFETY:` comment.
 lint:
+	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	$(CARGO) clippy --workspace --lib --bins --all-features -- -D warnings -D clippy::unwrap_used -D clippy::undocumented_unsafe_blocks
 
 # Everything: unit, conformance, CLI and end-to-end tests (real QEMU under TCG, real virsh): the
 # e2e tier is on (--all-features: each crate's `e2e` feature).
