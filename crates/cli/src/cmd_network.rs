@@ -272,21 +272,8 @@ pub fn dhcp_leases(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 }
 
 const UPDATE_COMMANDS: &[&str] = &["none", "modify", "delete", "add-last", "add-first"];
-const SECTIONS: &[&str] = &[
-    "none",
-    "bridge",
-    "domain",
-    "ip",
-    "ip-dhcp-host",
-    "ip-dhcp-range",
-    "forward",
-    "forward-interface",
-    "forward-pf",
-    "portgroup",
-    "dns-host",
-    "dns-txt",
-    "dns-srv",
-];
+/// virsh's section names, by number: the API's table.
+use oxvirt_api::network_update::SECTION_NAMES as SECTIONS;
 
 pub fn update(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     use oxvirt_api::netupdate::*;
