@@ -372,7 +372,10 @@ impl Driver for QemuDriver {
     }
 
     fn domain_has_managed_save(&self, d: &DomainRef) -> Result<bool> {
-        Ok(self.layout.managed_save(&d.name)?.exists())
+        // A handle names its domain by UUID too: a stale one (undefined, or the name reused) gets
+        // "no domain", not an answer about another domain.
+        let e = self.read_by_ref(d)?;
+        Ok(self.layout.managed_save(&e.name)?.exists())
     }
 
     fn domain_managed_save_remove(&self, d: &DomainRef) -> Result<()> {
@@ -428,7 +431,8 @@ impl Driver for QemuDriver {
     }
 
     fn domain_autostart(&self, d: &DomainRef) -> Result<bool> {
-        Ok(self.layout.autostart_link(&d.name)?.exists())
+        let e = self.read_by_ref(d)?;
+        Ok(self.layout.autostart_link(&e.name)?.exists())
     }
 
     fn domain_set_autostart(&self, d: &DomainRef, on: bool) -> Result<()> {
@@ -504,7 +508,8 @@ impl Driver for QemuDriver {
         self.stats(d, groups)
     }
 
-    fn domain_snapshot_count(&self, _d: &DomainRef) -> Result<u32> {
+    fn domain_snapshot_count(&self, d: &DomainRef) -> Result<u32> {
+        self.read_by_ref(d)?;
         Ok(0)
     }
 

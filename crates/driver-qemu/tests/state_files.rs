@@ -182,3 +182,27 @@ fn initrd_the_qemu_user_cannot_read_is_refused() {
     assert!(err.to_string().contains("/etc/shadow"), "{err}");
     assert_eq!(dom.state().unwrap().0, DomainState::Shutoff);
 }
+
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU (define probes it) (make test)")]
+fn a_stale_handle_gets_no_domain_not_another_domains_answer() {
+    let root = tempfile::tempdir().unwrap();
+    let conn = embed(root.path());
+    conn.define_domain(&guest_xml("same", "shell", None), 0).unwrap();
+    let old = conn.lookup_domain_by_name("same").unwrap();
+    old.undefine(0).unwrap();
+    // The name comes back as another domain (a new UUID); the old handle must not see it.
+    conn.define_domain(&guest_xml("same", "shell", None), 0).unwrap();
+    let new = conn.lookup_domain_by_name("same").unwrap();
+    assert_ne!(old.uuid(), new.uuid());
+    assert!(new.autostart().is_ok() && new.has_managed_save().is_ok());
+    for (what, r) in [
+        ("autostart", old.autostart().map(|_| ())),
+        ("has_managed_save", old.has_managed_save().map(|_| ())),
+        ("snapshot_count", old.snapshot_count().map(|_| ())),
+        ("xml_desc", old.xml_desc(0).map(|_| ())),
+    ] {
+        let e = r.expect_err(what);
+        assert_eq!(e.code, oxvirt_api::ErrorCode::NoDomain, "{what}: {e}");
+    }
+}
