@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::{run_timeout, virsh, Daemon};
 use oxvirt_rpc::message::read_message;
-use oxvirt_rpc::protocol::{procs, ConnectOpenArgs, StringArgs, StringRet, REMOTE_PROGRAM, REMOTE_VERSION};
+use oxvirt_rpc::protocol::{procs, ConnectOpenArgs, StringArgs, StringRet, REMOTE_PROGRAM};
 use oxvirt_rpc::tls::{connect_tls, TlsClientConfig, TlsError};
-use oxvirt_rpc::{Header, Message, MessageType, Status};
+use oxvirt_rpc::{Header, Message, Status};
 
 const SERVER_EXT: &str = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
     extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n";
@@ -273,14 +273,7 @@ fn connector_talks_rpc_over_tls_and_checks_the_server() {
     let s = connect_tls("127.0.0.1", port, &cfg).expect("connect_tls");
     s.socket().set_read_timeout(Some(Duration::from_secs(30))).unwrap();
 
-    let header = |serial: u32, proc_: i32| Header {
-        prog: REMOTE_PROGRAM,
-        vers: REMOTE_VERSION,
-        proc_,
-        mtype: MessageType::Call,
-        serial,
-        status: Status::Ok,
-    };
+    let header = |serial: u32, proc_: i32| Header::remote_call(proc_, serial);
     let open = ConnectOpenArgs { name: Some("test:///default".into()), flags: 0 };
     (&s).write_all(&Message::new(header(1, procs::CONNECT_OPEN), &open).to_frame()).unwrap();
     let reply = read_message(&mut &s, 1 << 20).unwrap().unwrap();

@@ -51,14 +51,7 @@ impl Client {
     /// Calls a REMOTE procedure; an ERROR reply becomes [`ClientError::Remote`].
     pub fn call<A: Xdr, R: Xdr>(&mut self, proc_: i32, args: &A) -> Result<R, ClientError> {
         self.serial = self.serial.wrapping_add(1);
-        let header = Header {
-            prog: REMOTE_PROGRAM,
-            vers: REMOTE_VERSION,
-            proc_,
-            mtype: MessageType::Call,
-            serial: self.serial,
-            status: Status::Ok,
-        };
+        let header = Header::remote_call(proc_, self.serial);
         self.sock.write_all(&Message::new(header, args).to_frame()).map_err(ClientError::Send)?;
         loop {
             let m = read_message(&mut self.sock, MESSAGE_MAX)?.ok_or(ClientError::Closed)?;

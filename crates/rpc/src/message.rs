@@ -43,6 +43,18 @@ crate::xdr_struct! {
 }
 
 impl Header {
+    /// A call of `proc_` in libvirt's REMOTE program, numbered `serial`.
+    pub fn remote_call(proc_: i32, serial: u32) -> Header {
+        Header {
+            prog: crate::protocol::REMOTE_PROGRAM,
+            vers: crate::protocol::REMOTE_VERSION,
+            proc_,
+            mtype: MessageType::Call,
+            serial,
+            status: Status::Ok,
+        }
+    }
+
     /// The header of the answer to this call (same program, procedure and serial).
     pub fn reply(&self, status: Status) -> Header {
         Header { mtype: MessageType::Reply, status, ..self.clone() }

@@ -262,14 +262,7 @@ impl RemoteDriver {
             Some(p) => p.insert(serial, tx),
             None => return Err(closed_err()),
         };
-        let header = Header {
-            prog: REMOTE_PROGRAM,
-            vers: REMOTE_VERSION,
-            proc_,
-            mtype: MessageType::Call,
-            serial,
-            status: Status::Ok,
-        };
+        let header = Header::remote_call(proc_, serial);
         let forget = || {
             if let Some(p) = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
                 p.remove(&serial);

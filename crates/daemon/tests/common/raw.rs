@@ -48,10 +48,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use oxvirt_rpc::message::{read_message, FrameError, Header, Message, MessageType, Status};
-use oxvirt_rpc::protocol::{
-    procs, ConnectOpenArgs, RemoteError, KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM, REMOTE_PROGRAM,
-    REMOTE_VERSION,
-};
+use oxvirt_rpc::protocol::{procs, ConnectOpenArgs, RemoteError, KEEPALIVE_PING, KEEPALIVE_PONG, KEEPALIVE_PROGRAM};
 use oxvirt_rpc::server::keepalive_message;
 use oxvirt_rpc::xdr::{Xdr, MESSAGE_MAX};
 
@@ -96,15 +93,7 @@ impl Reply {
 
 /// The wire form (length word included) of a REMOTE call.
 pub fn call_frame<A: Xdr>(proc_: i32, serial: u32, args: &A) -> Vec<u8> {
-    let header = Header {
-        prog: REMOTE_PROGRAM,
-        vers: REMOTE_VERSION,
-        proc_,
-        mtype: MessageType::Call,
-        serial,
-        status: Status::Ok,
-    };
-    Message::new(header, args).to_frame()
+    Message::new(Header::remote_call(proc_, serial), args).to_frame()
 }
 
 /// One client connection to a daemon socket, with a read/write timeout (30 s by default).
