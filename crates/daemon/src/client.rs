@@ -142,11 +142,11 @@ pub fn serve(sock: Arc<dyn Transport>, info: ClientInfo, cfg: Arc<Config>, slot:
     let id = info.id;
     let span = tracing::info_span!("client", id, uid = info.uid, pid = info.pid, ro = info.readonly, peer = %info.peer);
     let _g = span.enter();
-    // Unprivileged local clients log their comings and goings within a budget (see LogBudget).
+    // Unprivileged local clients log their comings and goings within a budget (see RateLimit).
     // SAFETY: geteuid has no preconditions and cannot fail.
     let privileged = info.uid == 0 || info.uid == unsafe { libc::geteuid() } || info.peer != "unix";
     let loud = privileged
-        || CONNECTION_LOG.take().is_some_and(|quieted| {
+        || CONNECTION_LOG.allow().is_some_and(|quieted| {
             if quieted > 0 {
                 tracing::warn!(
                     quieted,
@@ -544,9 +544,9 @@ fn read_frames(
 
 /// Rate limits for the warnings many hostile clients could otherwise flood the log with.
 /// 20 connections' lines a second, bursts of 200.
-static CONNECTION_LOG: std::sync::LazyLock<crate::limits::LogBudget> =
-    std::sync::LazyLock::new(|| crate::limits::LogBudget::new(20.0, 200.0));
+static CONNECTION_LOG: std::sync::LazyLock<crate::limits::RateLimit> =
+    std::sync::LazyLock::new(|| crate::limits::RateLimit::new(20.0, 200.0));
 static BUDGET_LOG: std::sync::LazyLock<crate::limits::RateLimit> =
-    std::sync::LazyLock::new(|| crate::limits::RateLimit::new(Duration::from_secs(10)));
+    std::sync::LazyLock::new(|| crate::limits::RateLimit::per_period(Duration::from_secs(10)));
 static SLOW_LOG: std::sync::LazyLock<crate::limits::RateLimit> =
-    std::sync::LazyLock::new(|| crate::limits::RateLimit::new(Duration::from_secs(10)));
+    std::sync::LazyLock::new(|| crate::limits::RateLimit::per_period(Duration::from_secs(10)));

@@ -95,7 +95,7 @@ impl Limits {
             state: Mutex::new(State::default()),
             anonymous: AtomicUsize::new(0),
             workers: AtomicUsize::new(0),
-            refusal_log: RateLimit::new(Duration::from_secs(10)),
+            refusal_log: RateLimit::per_period(Duration::from_secs(10)),
         })
     }
 
@@ -302,55 +302,35 @@ impl Drop for Bytes {
     }
 }
 
-/// Lets an event through at most once per period.
+/// A token bucket for log lines that clients cause: any local user can connect, misbehave and
+/// be refused in a loop, and must not grow root's log without bound. Within the budget a line is
+/// logged as usual; beyond it the caller stays quiet (or drops to debug level), and the next line
+/// allowed says how many were quieted.
 pub struct RateLimit {
-    period: Duration,
-    state: Mutex<(Option<Instant>, u64)>,
-}
-
-impl RateLimit {
-    pub fn new(period: Duration) -> RateLimit {
-        RateLimit { period, state: Mutex::new((None, 0)) }
-    }
-
-    /// `Some(number of events suppressed since the last one allowed)`, or `None` to stay quiet.
-    pub fn allow(&self) -> Option<u64> {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        match s.0 {
-            Some(last) if now.duration_since(last) < self.period => {
-                s.1 += 1;
-                None
-            }
-            _ => {
-                let suppressed = s.1;
-                *s = (Some(now), 0);
-                Some(suppressed)
-            }
-        }
-    }
-}
-
-/// A token bucket for the log lines unprivileged clients cause (one per connection and
-/// disconnection): any local user can connect in a loop, and must not grow root's log without
-/// bound. Within the budget lines are logged as usual; beyond it they drop to debug level, and
-/// the next line allowed says how many were quieted.
-pub struct LogBudget {
     per_sec: f64,
     burst: f64,
     state: Mutex<(f64, Instant, u64)>,
 }
 
-impl LogBudget {
-    pub fn new(per_sec: f64, burst: f64) -> LogBudget {
-        LogBudget { per_sec, burst, state: Mutex::new((burst, Instant::now(), 0)) }
+impl RateLimit {
+    /// `per_sec` lines a second on average, bursts of `burst`.
+    pub fn new(per_sec: f64, burst: f64) -> RateLimit {
+        RateLimit { per_sec, burst, state: Mutex::new((burst, Instant::now(), 0)) }
     }
 
-    /// `Some(lines quieted since the last one allowed)`, or `None`: log this one quietly.
-    pub fn take(&self) -> Option<u64> {
+    /// At most one line per `period` (every line with a zero period).
+    pub fn per_period(period: Duration) -> RateLimit {
+        let per_sec = if period.is_zero() { f64::INFINITY } else { 1.0 / period.as_secs_f64() };
+        RateLimit::new(per_sec, 1.0)
+    }
+
+    /// `Some(lines quieted since the last one allowed)`, or `None`: stay quiet about this one.
+    pub fn allow(&self) -> Option<u64> {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        s.0 = (s.0 + now.duration_since(s.1).as_secs_f64() * self.per_sec).min(self.burst);
+        let refill =
+            if self.per_sec.is_infinite() { self.burst } else { now.duration_since(s.1).as_secs_f64() * self.per_sec };
+        s.0 = (s.0 + refill).min(self.burst);
         s.1 = now;
         if s.0 >= 1.0 {
             s.0 -= 1.0;
@@ -368,11 +348,11 @@ mod tests {
 
     #[test]
     fn log_budget_quiets_a_flood_and_says_so() {
-        let b = LogBudget::new(1.0, 3.0);
-        assert_eq!((0..3).filter_map(|_| b.take()).count(), 3);
-        assert_eq!((0..100).filter_map(|_| b.take()).count(), 0);
+        let b = RateLimit::new(1.0, 3.0);
+        assert_eq!((0..3).filter_map(|_| b.allow()).count(), 3);
+        assert_eq!((0..100).filter_map(|_| b.allow()).count(), 0);
         std::thread::sleep(Duration::from_millis(1100));
-        assert_eq!(b.take(), Some(100));
+        assert_eq!(b.allow(), Some(100));
     }
 
     fn cfg() -> Config {
@@ -443,11 +423,11 @@ mod tests {
 
     #[test]
     fn rate_limit() {
-        let r = RateLimit::new(Duration::from_secs(3600));
+        let r = RateLimit::per_period(Duration::from_secs(3600));
         assert_eq!(r.allow(), Some(0));
         assert_eq!(r.allow(), None);
         assert_eq!(r.allow(), None);
-        let r2 = RateLimit::new(Duration::ZERO);
+        let r2 = RateLimit::per_period(Duration::ZERO);
         assert_eq!(r2.allow(), Some(0));
     }
 }
