@@ -570,8 +570,8 @@ impl NetworkDriver {
     /// Starts a transient network (or a defined inactive one with this XML as its live definition).
     pub fn create_xml(&self, xml: &str, f: u32) -> Result<(NetworkRef, StartReport)> {
         let _l = self.lock()?;
-        self.undo_interrupted_starts(&self.load_all()?);
         let objs = self.load_all()?;
+        self.undo_interrupted_starts(&objs);
         let (mut def, idx) = self.prepare(&objs, xml, f & VALIDATE != 0)?;
         if let Some(i) = idx {
             if objs[i].live.is_some() {
@@ -584,8 +584,8 @@ impl NetworkDriver {
 
     pub fn start(&self, r: &NetworkRef) -> Result<StartReport> {
         let _l = self.lock()?;
-        self.undo_interrupted_starts(&self.load_all()?);
         let objs = self.load_all()?;
+        self.undo_interrupted_starts(&objs);
         let o = Self::find(&objs, r)?;
         if o.live.is_some() {
             return Err(op_invalid(format!("network '{}' is already active", o.name)));
@@ -701,7 +701,8 @@ impl NetworkDriver {
 
     /// Undoes starts that a killed process left half done (their record in `starting/` without a
     /// live state): stops their dnsmasq (verified by its command line), removes their firewall
-    /// rules and the bridge they made. Runs under the driver lock, so no start is under way.
+    /// rules and the bridge they made. Runs under the driver lock, so no start is under way; it
+    /// changes nothing `load_all` reads (only networks that are not live), so `objs` stays valid.
     fn undo_interrupted_starts(&self, objs: &[Obj]) {
         let Ok(rd) = fs::read_dir(self.layout.starting_dir()) else { return };
         for e in rd.flatten() {
@@ -1065,10 +1066,10 @@ impl NetworkDriver {
             return Ok(());
         }
         let _l = self.lock()?;
-        if interrupted {
-            self.undo_interrupted_starts(&self.load_all()?);
-        }
         let objs = self.load_all()?;
+        if interrupted {
+            self.undo_interrupted_starts(&objs);
+        }
         let mut changed_rules = false;
         for o in &objs {
             let Some((def, rt)) = &o.live else { continue };

@@ -47,7 +47,7 @@ pub fn probe_replies(binary: &Path) -> Result<ProbeReplies, CapsError> {
 
     let deadline = Instant::now() + PROBE_TIMEOUT;
     let mut cmd = Command::new(binary);
-    if let Some(user) = unprivileged_prober(binary) {
+    if let Some(user) = unprivileged_prober() {
         // The scratch directory must be the probe's own: it creates its QMP socket there.
         crate::security::give_to(scratch.path(), &user).map_err(|e| CapsError::ScratchDir(std::io::Error::other(e)))?;
         crate::security::give_to(&log_path, &user).map_err(|e| CapsError::ScratchDir(std::io::Error::other(e)))?;
@@ -107,10 +107,10 @@ pub fn probe_replies(binary: &Path) -> Result<ProbeReplies, CapsError> {
     Ok(replies)
 }
 
-/// Who probes `binary` when we are root: the unprivileged QEMU user, as libvirt probes as its
+/// Who probes QEMU binaries when we are root: the unprivileged QEMU user, as libvirt probes as its
 /// `qemu` user, so no binary — a definition's own `<emulator>` least of all — runs as root to
 /// answer what it supports. `None`: probe as ourselves (not root, or QEMU is to run as root).
-fn unprivileged_prober(_binary: &Path) -> Option<crate::security::QemuUser> {
+fn unprivileged_prober() -> Option<crate::security::QemuUser> {
     if !nix::unistd::Uid::effective().is_root() {
         return None;
     }
