@@ -178,13 +178,7 @@ impl Connect {
     /// daemon) may not: they get no file access by path.
     pub fn save_image_xml(&self, path: &str, flags: u32) -> Result<String> {
         self.writable("reading a save image by path")?;
-        // VIR_DOMAIN_SAVE_IMAGE_XML_SECURE has VIR_DOMAIN_XML_SECURE's value.
-        let xml = self.inner.driver.domain_save_image_xml(path, flags)?;
-        if flags & crate::types::flags::XML_SECURE != 0 {
-            Ok(xml)
-        } else {
-            crate::secrets::redact_domain_xml(xml)
-        }
+        crate::secrets::domain_xml_for(self.inner.driver.domain_save_image_xml(path, flags)?, flags)
     }
     pub fn domain_event_register(&self, d: Option<&Domain>, cb: DomainEventCallback) -> Result<i32> {
         self.inner.driver.domain_event_register(d.map(|d| &d.r), cb)
@@ -339,12 +333,7 @@ impl Domain {
     pub fn xml_desc(&self, flags: u32) -> Result<String> {
         let secure = flags & crate::types::flags::XML_SECURE != 0;
         crate::secrets::check_secure_allowed(self.conn.inner.readonly, secure, "virDomainGetXMLDesc")?;
-        let xml = self.conn.inner.driver.domain_xml(&self.r, flags)?;
-        if secure {
-            Ok(xml)
-        } else {
-            crate::secrets::redact_domain_xml(xml)
-        }
+        crate::secrets::domain_xml_for(self.conn.inner.driver.domain_xml(&self.r, flags)?, flags)
     }
     /// `virDomainInterfaceAddresses`; asking the guest agent talks to the guest, which libvirt
     /// allows read-write connections only.

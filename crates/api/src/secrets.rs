@@ -18,6 +18,16 @@ pub fn check_secure_allowed(readonly: bool, secure: bool, operation: &str) -> Re
     Ok(())
 }
 
+/// Domain XML as a caller with these flags may see it: whole with `VIR_DOMAIN_XML_SECURE` (which
+/// `VIR_DOMAIN_SAVE_IMAGE_XML_SECURE` shares), otherwise without its secrets.
+pub fn domain_xml_for(xml: String, flags: u32) -> Result<String> {
+    if flags & crate::types::flags::XML_SECURE != 0 {
+        Ok(xml)
+    } else {
+        redact_domain_xml(xml)
+    }
+}
+
 /// `xml` without the secrets it holds (VNC/SPICE `passwd`). Documents without any are returned
 /// unchanged, without a parse.
 pub fn redact_domain_xml(xml: String) -> Result<String> {
