@@ -8,11 +8,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{guest_dir, run, Out};
+use common::{guest_dir, qemus_of, run, Out};
 
 struct Root {
     dir: tempfile::TempDir,
@@ -62,27 +61,6 @@ impl Drop for Root {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
-}
-
-/// Live QEMU processes whose command line names `root` (zombies do not count).
-fn qemus_of(root: &Path) -> Vec<i32> {
-    let needle = root.display().to_string();
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
-        let args: Vec<String> = cmd.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        if !args.first().is_some_and(|a| a.contains("qemu-system")) || !args.iter().any(|a| a.contains(&needle)) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit_once(')').and_then(|(_, r)| r.trim_start().chars().next());
-        if matches!(state, Some('Z') | Some('X') | None) {
-            continue;
-        }
-        out.push(pid);
-    }
-    out
 }
 
 fn xml(name: &str) -> String {

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{guest_dir, run, Out};
+use common::{alive, guest_dir, qemus_of, run, Out};
 
 const BOOT: Duration = Duration::from_secs(120);
 const MARKER: &str = "OXVIRT-GUEST-UP";
@@ -122,18 +122,7 @@ impl Root {
     }
     /// QEMU processes whose command line mentions this root.
     fn qemu_processes(&self) -> Vec<i32> {
-        let needle = self.path().to_string_lossy().into_owned();
-        let mut out = Vec::new();
-        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-            if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
-                let cmd = String::from_utf8_lossy(&cmd);
-                if cmd.starts_with("/") && cmd.contains("qemu-system") && cmd.contains(&needle) && alive(pid) {
-                    out.push(pid);
-                }
-            }
-        }
-        out
+        qemus_of(self.path())
     }
 }
 
@@ -192,12 +181,6 @@ impl Drop for Root {
 }
 
 /// Running and not a zombie.
-fn alive(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next().map(str::to_owned));
-    !matches!(state.as_deref(), None | Some("Z") | Some("X"))
-}
-
 fn wait_gone(pid: i32, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while alive(pid) {

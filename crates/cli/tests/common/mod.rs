@@ -171,3 +171,28 @@ pub fn guest_dir() -> std::path::PathBuf {
     })
     .clone()
 }
+
+/// Live QEMU processes whose command line names `root` (zombies do not count).
+pub fn qemus_of(root: &Path) -> Vec<i32> {
+    let needle = root.display().to_string();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let args: Vec<String> = cmd.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        if !args.first().is_some_and(|a| a.contains("qemu-system")) || !args.iter().any(|a| a.contains(&needle)) {
+            continue;
+        }
+        if alive(pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Whether `pid` runs (a zombie has exited).
+pub fn alive(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let state = stat.rsplit_once(')').and_then(|(_, r)| r.trim_start().chars().next());
+    !matches!(state, Some('Z') | Some('X') | None)
+}
