@@ -6,11 +6,15 @@ pub mod rollback;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 /// Writes `data` to `path` so readers see the old or the new content, never a torn one, and a crash
 /// loses neither: temp file in the same directory, fsync, rename, fsync the directory.
@@ -41,12 +45,13 @@ pub fn remove_if_exists(path: &Path) -> io::Result<()> {
 
 /// An exclusive `flock` held until dropped, so concurrent oxvirt processes on one root take turns.
 ///
-/// Waiting blocks in the kernel (no polling): the lock is tried without blocking first, and only
-/// when another open file description holds it does a helper thread block in `flock` while the
-/// caller waits at most `timeout` for it. A helper whose caller gave up keeps waiting and lets go
-/// of the lock the moment it gets it (the file is dropped with the channel nobody reads).
+/// Waiting sleeps in the kernel (no polling, no helper thread): the lock is tried without blocking,
+/// and while another open file description holds it the caller sleeps on an inotify watch of the
+/// locked inode until someone closes it (a holder's drop, or its process dying, is such a close),
+/// then tries again, until `timeout`. A caller that gives up therefore leaves nothing behind that
+/// could take the lock later (a blocked `flock` in a helper thread would).
 pub struct FileLock {
-    file: File,
+    file: Flock<File>,
 }
 
 impl FileLock {
@@ -56,33 +61,32 @@ impl FileLock {
 
     /// `Ok(None)` if another open file description holds the lock now.
     pub fn try_acquire(path: &Path) -> io::Result<Option<FileLock>> {
-        Self::try_lock(path, libc::LOCK_EX)
+        Self::try_lock(path, FlockArg::LockExclusiveNonblock)
     }
 
     /// A shared lock (many holders, excluding an exclusive one); `Ok(None)` if held exclusively.
     pub fn try_acquire_shared(path: &Path) -> io::Result<Option<FileLock>> {
-        Self::try_lock(path, libc::LOCK_SH)
+        Self::try_lock(path, FlockArg::LockSharedNonblock)
     }
 
     pub fn acquire(path: &Path, timeout: Duration) -> io::Result<FileLock> {
-        Self::lock(path, libc::LOCK_EX, timeout)
+        Self::lock(path, FlockArg::LockExclusiveNonblock, timeout)
     }
 
     /// A shared lock, waiting at most `timeout` while an exclusive holder has it.
     pub fn acquire_shared(path: &Path, timeout: Duration) -> io::Result<FileLock> {
-        Self::lock(path, libc::LOCK_SH, timeout)
+        Self::lock(path, FlockArg::LockSharedNonblock, timeout)
     }
 
-    fn try_lock(path: &Path, op: libc::c_int) -> io::Result<Option<FileLock>> {
-        let file = Self::open(path)?;
-        Ok(try_flock(&file, op)?.then_some(FileLock { file }))
+    fn try_lock(path: &Path, op: FlockArg) -> io::Result<Option<FileLock>> {
+        Ok(try_flock(Self::open(path)?, op)?.ok().map(|file| FileLock { file }))
     }
 
-    fn lock(path: &Path, op: libc::c_int, timeout: Duration) -> io::Result<FileLock> {
-        let file = Self::open(path)?;
-        if try_flock(&file, op)? {
-            return Ok(FileLock { file });
-        }
+    fn lock(path: &Path, op: FlockArg, timeout: Duration) -> io::Result<FileLock> {
+        let file = match try_flock(Self::open(path)?, op)? {
+            Ok(file) => return Ok(FileLock { file }),
+            Err(file) => file,
+        };
         let timed_out = || {
             io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -92,25 +96,20 @@ impl FileLock {
         if timeout.is_zero() {
             return Err(timed_out());
         }
-        let (tx, rx) = mpsc::sync_channel::<io::Result<File>>(1);
-        std::thread::Builder::new().name("flock-wait".into()).spawn(move || {
-            let r = loop {
-                // SAFETY: flock on a valid open descriptor owned by this closure; no memory is passed.
-                if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-                    break Ok(file);
-                }
-                let err = io::Error::last_os_error();
-                if err.kind() != io::ErrorKind::Interrupted {
-                    break Err(err);
-                }
+        let deadline = Instant::now() + timeout;
+        let closes = CloseWatch::new(&file, path)?;
+        // The watch exists before each retry, so a release between a failed try and the sleep wakes it.
+        let mut file = file;
+        loop {
+            file = match try_flock(file, op)? {
+                Ok(file) => return Ok(FileLock { file }),
+                Err(file) => file,
             };
-            // Nobody listening any more: the file (and so the lock) is dropped with the channel.
-            let _ = tx.send(r);
-        })?;
-        match rx.recv_timeout(timeout) {
-            Ok(r) => r.map(|file| FileLock { file }),
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(timed_out()),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(io::Error::other("flock helper thread ended")),
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(timed_out());
+            }
+            closes.wait(left)?;
         }
     }
 
@@ -120,18 +119,58 @@ impl FileLock {
     }
 }
 
-/// `op | LOCK_NB`: true if taken, false if held elsewhere.
-fn try_flock(file: &File, op: libc::c_int) -> io::Result<bool> {
+/// A non-blocking `flock`: the locked file, or the file back if another open file description
+/// holds the lock.
+fn try_flock(mut file: File, op: FlockArg) -> io::Result<Result<Flock<File>, File>> {
     loop {
-        // SAFETY: flock on a valid open descriptor; no memory is passed.
-        if unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
-            return Ok(true);
+        match Flock::lock(file, op) {
+            Ok(locked) => return Ok(Ok(locked)),
+            Err((f, Errno::EWOULDBLOCK)) => return Ok(Err(f)),
+            Err((f, Errno::EINTR)) => file = f,
+            Err((_, e)) => return Err(e.into()),
         }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EWOULDBLOCK) => return Ok(false),
-            Some(libc::EINTR) => continue,
-            _ => return Err(err),
+    }
+}
+
+/// Wakes when any open file description of one inode is closed (or the file is unlinked or moved),
+/// the moments a `flock` on it can have been released.
+struct CloseWatch {
+    inotify: Inotify,
+}
+
+impl CloseWatch {
+    fn new(file: &File, path: &Path) -> io::Result<CloseWatch> {
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
+        let what = AddWatchFlags::IN_CLOSE_WRITE
+            | AddWatchFlags::IN_CLOSE_NOWRITE
+            | AddWatchFlags::IN_ATTRIB
+            | AddWatchFlags::IN_DELETE_SELF
+            | AddWatchFlags::IN_MOVE_SELF;
+        // Through our own descriptor, so the watch is on the inode we lock even if `path` was
+        // replaced since we opened it; the path itself if /proc is not there.
+        let own = format!("/proc/self/fd/{}", file.as_raw_fd());
+        if inotify.add_watch(own.as_str(), what).is_err() {
+            inotify.add_watch(path, what)?;
+        }
+        Ok(CloseWatch { inotify })
+    }
+
+    /// Sleeps until an event or `left` passes, then drains the events (their content does not
+    /// matter: the caller just tries the lock again).
+    fn wait(&self, left: Duration) -> io::Result<()> {
+        let ms = u16::try_from(left.as_millis().saturating_add(1)).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        loop {
+            match self.inotify.read_events() {
+                Ok(events) if !events.is_empty() => continue,
+                Ok(_) | Err(Errno::EAGAIN) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 }
@@ -176,7 +215,11 @@ mod tests {
         drop(held);
         let waited = waiter.join().unwrap().unwrap();
         assert!(waited >= Duration::from_millis(100) && waited < Duration::from_secs(5), "{waited:?}");
-        // the abandoned helper got the lock at some point and let it go again
-        FileLock::acquire(&l, Duration::from_secs(5)).unwrap();
+        // nothing of the given-up wait is left to take the lock: it is free right after each release
+        for _ in 0..50 {
+            let held = FileLock::try_acquire(&l).unwrap().expect("free after release");
+            assert!(FileLock::acquire(&l, Duration::from_millis(1)).is_err());
+            drop(held);
+        }
     }
 }
