@@ -146,6 +146,7 @@ pub struct DomainInfo {
 /// `virNodeInfo`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeInfo {
+    /// CPU architecture (`x86_64`).
     pub model: String,
     /// KiB
     pub memory: u64,

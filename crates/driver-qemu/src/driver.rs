@@ -254,17 +254,7 @@ impl Driver for QemuDriver {
     }
 
     fn node_info(&self) -> Result<NodeInfo> {
-        let f = oxvirt_host::node_facts();
-        Ok(NodeInfo {
-            model: f.model,
-            memory: f.memory,
-            cpus: f.cpus,
-            mhz: f.mhz,
-            nodes: f.nodes,
-            sockets: f.sockets,
-            cores: f.cores,
-            threads: f.threads,
-        })
+        Ok(oxvirt_host::node_info())
     }
 
     fn list_domains(&self, f: u32) -> Result<Vec<DomainRef>> {
@@ -594,7 +584,7 @@ impl Driver for QemuDriver {
                 m.parse::<oxvirt_xml::MacAddr>().map_err(|_| Error::invalid_arg(format!("invalid MAC address '{m}'")))
             })
             .transpose()?;
-        Ok(self.net()?.dhcp_leases(n, mac)?.into_iter().map(lease_to_api).collect())
+        self.net()?.dhcp_leases(n, mac)
     }
     fn network_update(
         &self,
@@ -645,7 +635,6 @@ mod store;
 
 use self::devices::impact;
 use self::domstats::proc_cpu_split_ns;
-use self::nics::*;
 use self::store::*;
 
 #[path = "iftune.rs"]

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
+use oxvirt_api::NodeInfo;
 use serde::Serialize;
 
 pub mod details;
@@ -12,23 +13,9 @@ pub mod nodedev;
 
 pub use details::{host_details, host_details_at, HostDetails};
 
-/// `virNodeInfo`'s facts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NodeFacts {
-    /// CPU architecture (`x86_64`).
-    pub model: String,
-    /// KiB
-    pub memory: u64,
-    pub cpus: u32,
-    pub mhz: u32,
-    pub nodes: u32,
-    pub sockets: u32,
-    pub cores: u32,
-    pub threads: u32,
-}
-
-/// Reads node facts from `root` (`/` normally; a fixture directory in tests).
-pub fn node_facts_at(root: &Path) -> NodeFacts {
+/// Reads `virNodeInfo` from `root` (`/` normally; a fixture directory in tests); `model` is the CPU
+/// architecture (`x86_64`).
+pub fn node_info_at(root: &Path) -> NodeInfo {
     let cpuinfo = fs::read_to_string(root.join("proc/cpuinfo")).unwrap_or_default();
     let meminfo = fs::read_to_string(root.join("proc/meminfo")).unwrap_or_default();
     let memory = meminfo
@@ -75,7 +62,7 @@ pub fn node_facts_at(root: &Path) -> NodeFacts {
     let sockets = (sockets_total / nodes).max(1);
     let cores_per_socket = (cores_total / sockets_total).max(1);
     let threads = (cpus / cores_total).max(1);
-    NodeFacts {
+    NodeInfo {
         model: std::env::consts::ARCH.to_string(),
         memory,
         cpus,
@@ -87,8 +74,8 @@ pub fn node_facts_at(root: &Path) -> NodeFacts {
     }
 }
 
-pub fn node_facts() -> NodeFacts {
-    node_facts_at(Path::new("/"))
+pub fn node_info() -> NodeInfo {
+    node_info_at(Path::new("/"))
 }
 
 /// CPU feature flags of the first CPU (`vmx`, `svm`, `hypervisor`, ...).
@@ -136,7 +123,7 @@ mod tests {
 
     #[test]
     fn reads_this_host() {
-        let f = node_facts();
+        let f = node_info();
         assert!(f.cpus >= 1 && f.memory > 0, "{f:?}");
         assert_eq!(f.cpus % (f.sockets * f.cores * f.threads * f.nodes).max(1), 0, "{f:?}");
     }
@@ -151,7 +138,7 @@ mod tests {
         };
         fs::write(d.join("proc/cpuinfo"), format!("{}{}{}{}", cpu(0, 0), cpu(1, 0), cpu(2, 1), cpu(3, 1))).unwrap();
         fs::write(d.join("proc/meminfo"), "MemTotal:       24000000 kB\n").unwrap();
-        let f = node_facts_at(&d);
+        let f = node_info_at(&d);
         assert_eq!((f.cpus, f.mhz, f.nodes, f.sockets, f.cores, f.threads, f.memory), (4, 2400, 1, 1, 2, 2, 24000000));
         fs::remove_dir_all(&d).unwrap();
     }

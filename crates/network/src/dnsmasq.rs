@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use oxvirt_api::DhcpLease;
 use oxvirt_sysutil::procstat::ProcStat;
 use oxvirt_xml::network::{prefix_netmask, AddrFamily, DhcpHost, DnsSrv, ForwardMode, Ip, Lease, LeaseUnit, Network};
 use oxvirt_xml::{MacAddr, YesNo};
-use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DnsmasqError {
@@ -471,27 +471,6 @@ fn exited(pid: u32) -> bool {
     ProcStat::of_pid(pid as i32).is_none_or(|s| s.exited())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LeaseType {
-    Ipv4,
-    Ipv6,
-}
-
-/// One DHCP lease, as `virsh net-dhcp-leases` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DhcpLease {
-    pub interface: String,
-    /// Seconds since the epoch; 0 for an infinite lease.
-    pub expiry_time: i64,
-    pub kind: LeaseType,
-    pub mac: Option<MacAddr>,
-    pub iaid: Option<String>,
-    pub ip: IpAddr,
-    pub prefix: u8,
-    pub hostname: Option<String>,
-    pub client_id: Option<String>,
-}
-
 /// Parses dnsmasq's lease file: `EXPIRY MAC IP HOSTNAME CLIENTID` for DHCPv4, a `duid SERVERDUID` line,
 /// then `EXPIRY IAID IP HOSTNAME CLIENTDUID` for DHCPv6; `*` means absent. The prefix comes from the
 /// network's `<ip>` holding the address.
@@ -512,15 +491,16 @@ pub fn parse_leases(text: &str, def: &Network, interface: &str) -> Vec<DhcpLease
         let prefix = def.ip_for(ip).and_then(Ip::prefix_len).unwrap_or(if ip.is_ipv4() { 24 } else { 64 });
         let is6 = v6 || ip.is_ipv6();
         out.push(DhcpLease {
-            interface: interface.into(),
+            iface: interface.into(),
             expiry_time: expiry,
-            kind: if is6 { LeaseType::Ipv6 } else { LeaseType::Ipv4 },
-            mac: if is6 { None } else { f[1].parse().ok() },
+            kind: i32::from(ip.is_ipv6()),
+            // normalized through MacAddr: dnsmasq's spelling is not necessarily libvirt's
+            mac: if is6 { None } else { f[1].parse::<MacAddr>().ok().map(|m| m.to_string()) },
             iaid: if is6 { Some(f[1].to_string()) } else { None },
-            ip,
-            prefix,
+            ipaddr: ip.to_string(),
+            prefix: u32::from(prefix),
             hostname: opt(f.get(3).copied()),
-            client_id: opt(f.get(4).copied()),
+            clientid: opt(f.get(4).copied()),
         });
     }
     out
@@ -588,9 +568,9 @@ mod tests {
                     1700000100 1234 fd00::50 g6 00:01:00:01\n";
         let l = parse_leases(text, &n, "virbr9");
         assert_eq!(l.len(), 3);
-        assert_eq!(l[0].mac.unwrap().to_string(), "52:54:00:aa:bb:cc");
+        assert_eq!(l[0].mac.as_deref(), Some("52:54:00:aa:bb:cc"));
         assert_eq!((l[0].prefix, l[0].hostname.as_deref()), (24, Some("guest")));
-        assert_eq!((l[1].hostname.clone(), l[1].client_id.clone()), (None, None));
-        assert_eq!((l[2].kind, l[2].prefix, l[2].iaid.as_deref()), (LeaseType::Ipv6, 64, Some("1234")));
+        assert_eq!((l[1].hostname.clone(), l[1].clientid.clone()), (None, None));
+        assert_eq!((l[2].kind, l[2].prefix, l[2].iaid.as_deref()), (1, 64, Some("1234")));
     }
 }

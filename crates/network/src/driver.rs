@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::bandwidth;
-use crate::dnsmasq::{self, DhcpLease, DnsmasqPaths};
+use crate::dnsmasq::{self, DnsmasqPaths};
 use crate::firewall::{self, FwMode, NetRules};
 use crate::host::Host;
 use crate::layout::NetLayout;
@@ -1120,7 +1120,7 @@ impl NetworkDriver {
     // ---- DHCP ----
 
     /// `net-dhcp-leases`: leases from dnsmasq's lease file, optionally only those of `mac`.
-    pub fn dhcp_leases(&self, r: &NetworkRef, mac: Option<MacAddr>) -> Result<Vec<DhcpLease>> {
+    pub fn dhcp_leases(&self, r: &NetworkRef, mac: Option<MacAddr>) -> Result<Vec<oxvirt_api::DhcpLease>> {
         let objs = self.load_all()?;
         let o = Self::find(&objs, r)?;
         let Some((def, _)) = &o.live else {
@@ -1133,6 +1133,7 @@ impl NetworkDriver {
             Err(e) => return Err(sys(format!("reading {}", lf.display()), e)),
         };
         let iface = def.bridge_name().unwrap_or_default();
+        let mac = mac.map(|m| m.to_string());
         Ok(dnsmasq::parse_leases(&text, def, iface).into_iter().filter(|l| mac.is_none() || l.mac == mac).collect())
     }
 

@@ -16,7 +16,6 @@ pub use oxvirt_sysutil::rollback;
 pub mod tap;
 pub mod util;
 
-pub use dnsmasq::{DhcpLease, LeaseType};
 pub use driver::{DirectInterface, NetworkDriver, Runtime, StartReport, TapHandle, UpdateCommand};
 pub use host::Host;
 pub use layout::NetLayout;

@@ -105,20 +105,6 @@ pub(super) fn direct_error(path: &str, lower: &str, target: Option<&str>, e: &ox
     }
 }
 
-pub(super) fn lease_to_api(l: oxvirt_network::DhcpLease) -> oxvirt_api::types::DhcpLease {
-    oxvirt_api::types::DhcpLease {
-        iface: l.interface,
-        expiry_time: l.expiry_time,
-        kind: i32::from(l.ip.is_ipv6()),
-        mac: l.mac.map(|m| m.to_string()),
-        iaid: l.iaid,
-        ipaddr: l.ip.to_string(),
-        prefix: u32::from(l.prefix),
-        hostname: l.hostname,
-        clientid: l.client_id,
-    }
-}
-
 impl QemuDriver {
     /// The network driver of this root, opened (and re-attached) on first use.
     pub(super) fn net(&self) -> Result<Arc<NetworkDriver>> {
@@ -636,10 +622,7 @@ impl QemuDriver {
             out.push(oxvirt_api::types::DomainInterface {
                 name: n.target.as_ref().and_then(|t| t.dev.clone()).unwrap_or_default(),
                 hwaddr: Some(mac.to_string()),
-                addrs: leases
-                    .iter()
-                    .map(|l| (i32::from(l.ip.is_ipv6()), l.ip.to_string(), u32::from(l.prefix)))
-                    .collect(),
+                addrs: leases.into_iter().map(|l| (l.kind, l.ipaddr, l.prefix)).collect(),
             });
         }
         Ok(out)
