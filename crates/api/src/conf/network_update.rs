@@ -1,6 +1,8 @@
 //! `virNetworkUpdate` on a network definition: what libvirt's network configuration code does per
 //! section (which element, what counts as a match or a duplicate, which errors), shared by the test
-//! driver (in-memory XML) and the network driver (which then rewrites dnsmasq's files).
+//! driver (in-memory XML) and the network driver (which then rewrites dnsmasq's files). Which
+//! definitions an update changes is [`crate::conf::impact`]'s; what the result must meet,
+//! [`crate::conf::network::validate`].
 //!
 //! Updated here: `ip-dhcp-host`, `ip-dhcp-range`, `forward-interface`, `portgroup`, `dns-host`,
 //! `dns-txt`, `dns-srv`; libvirt refuses `bridge`, `domain`, `ip`, `forward` and `forward-pf` too.
@@ -8,8 +10,7 @@
 use std::net::IpAddr;
 
 use oxvirt_xml::network::{
-    AddrFamily, DhcpHost, DhcpRange, DnsHost, DnsSrv, DnsTxt, ForwardInterface, ForwardMode, Network, PortGroup,
-    SrvProtocol,
+    AddrFamily, DhcpHost, DhcpRange, DnsHost, DnsSrv, DnsTxt, ForwardInterface, Network, PortGroup, SrvProtocol,
 };
 use oxvirt_xml::{parse_element, ParseOptions, YesNo};
 
@@ -93,20 +94,11 @@ pub fn apply(def: &mut Network, command: u32, section: u32, parent: i32, xml: &s
     if def.dns.as_ref().is_some_and(|d| *d == Default::default()) {
         def.dns = None;
     }
-    let name = def.name.clone();
     if let Some(f) = def.forward.as_mut().filter(|_| section == SECTION_FORWARD_INTERFACE) {
         if f.pf.is_none() {
             f.dev = f.interfaces.first().map(|i| i.dev.clone());
         }
-        let mode = f.mode();
-        if matches!(mode, ForwardMode::Nat | ForwardMode::Route | ForwardMode::Open) && f.interfaces.len() > 1 {
-            return Err(xml_err(format!(
-                "multiple forwarding interfaces specified for network '{name}', only one is supported"
-            )));
-        }
-        if mode == ForwardMode::Open && !f.interfaces.is_empty() {
-            return Err(xml_err(format!("forward dev not allowed for network '{name}' with forward mode='open'")));
-        }
+        crate::conf::network::check_forward(def)?;
     }
     Ok(())
 }
