@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::driver::*;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
+use crate::port::SecondaryDrivers;
 use crate::types::*;
 use crate::uri::ConnectUri;
 
@@ -19,8 +20,23 @@ pub fn register_driver(factory: Arc<dyn DriverFactory>) {
     registry().write().unwrap_or_else(|e| e.into_inner()).push(factory);
 }
 
+/// The object-family drivers the registered factories host for a hypervisor connection to
+/// `uri` ([`DriverFactory::secondary_for`]); earlier registrations win per family. A hypervisor
+/// driver calls this when it opens and carries the result ([`Driver::secondary_drivers`]).
+pub fn secondary_drivers_for(uri: &ConnectUri) -> Result<SecondaryDrivers> {
+    let factories = registry().read().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut out = SecondaryDrivers::default();
+    for f in &factories {
+        out = out.or(f.secondary_for(uri)?);
+    }
+    Ok(out)
+}
+
 struct Inner {
+    /// The hypervisor driver: domains, host facts, and every family it carries no driver for.
     driver: Arc<dyn Driver>,
+    /// Network calls go here: the connection's network driver, or `driver` itself.
+    network: Arc<dyn Driver>,
     readonly: bool,
 }
 
@@ -64,13 +80,15 @@ impl Connect {
         Err(Error::new(
             ErrorCode::NoConnect,
             ErrorDomain::None,
-            format!("no connection driver available for {uri} (known: test:///default, qemu:///system, qemu:///session, qemu:///embed?root=DIR, DRIVER+unix:///PATH?socket=SOCK)"),
+            format!("no connection driver available for {uri} (known: test:///default, qemu:///system, qemu:///session, qemu:///embed?root=DIR, network:///system, DRIVER+unix:///PATH?socket=SOCK)"),
         ))
     }
 
-    /// Wraps an already opened driver (the daemon hosts drivers this way).
+    /// Wraps an already opened driver (the daemon hosts drivers this way), with the secondary
+    /// drivers it carries.
     pub fn from_driver(driver: Arc<dyn Driver>, readonly: bool) -> Connect {
-        Connect { inner: Arc::new(Inner { driver, readonly }) }
+        let network = driver.secondary_drivers().network.unwrap_or_else(|| driver.clone());
+        Connect { inner: Arc::new(Inner { driver, network, readonly }) }
     }
 
     pub fn is_read_only(&self) -> bool {
@@ -124,6 +142,12 @@ impl Connect {
 
     fn domain(&self, r: DomainRef) -> Domain {
         Domain { conn: self.clone(), r }
+    }
+    /// A handle from a name and UUID the caller already has (the daemon's wire handles, as
+    /// libvirt's `get_nonnull_domain`), without asking the driver: every driver checks a handle's
+    /// UUID where it acts on it, so a stale or forged one gets "no domain" there.
+    pub fn domain_handle(&self, r: DomainRef) -> Domain {
+        self.domain(r)
     }
 
     pub fn list_all_domains(&self, flags: u32) -> Result<Vec<Domain>> {
@@ -190,14 +214,18 @@ impl Connect {
     fn network(&self, r: NetworkRef) -> Network {
         Network { conn: self.clone(), r }
     }
+    /// [`Connect::domain_handle`] for networks: each network driver checks the handle's UUID.
+    pub fn network_handle(&self, r: NetworkRef) -> Network {
+        self.network(r)
+    }
     pub fn list_all_networks(&self, flags: u32) -> Result<Vec<Network>> {
-        Ok(self.inner.driver.list_networks(flags)?.into_iter().map(|r| self.network(r)).collect())
+        Ok(self.inner.network.list_networks(flags)?.into_iter().map(|r| self.network(r)).collect())
     }
     pub fn lookup_network_by_name(&self, name: &str) -> Result<Network> {
-        self.inner.driver.lookup_network_by_name(name).map(|r| self.network(r))
+        self.inner.network.lookup_network_by_name(name).map(|r| self.network(r))
     }
     pub fn lookup_network_by_uuid(&self, uuid: &Uuid) -> Result<Network> {
-        self.inner.driver.lookup_network_by_uuid(uuid).map(|r| self.network(r))
+        self.inner.network.lookup_network_by_uuid(uuid).map(|r| self.network(r))
     }
     /// Name or UUID, as virsh accepts.
     pub fn lookup_network(&self, key: &str) -> Result<Network> {
@@ -210,11 +238,11 @@ impl Connect {
     }
     pub fn define_network(&self, xml: &str, flags: u32) -> Result<Network> {
         self.writable("defining a network")?;
-        self.inner.driver.network_define(xml, flags).map(|r| self.network(r))
+        self.inner.network.network_define(xml, flags).map(|r| self.network(r))
     }
     pub fn create_network_xml(&self, xml: &str, flags: u32) -> Result<Network> {
         self.writable("creating a network")?;
-        self.inner.driver.network_create_xml(xml, flags).map(|r| self.network(r))
+        self.inner.network.network_create_xml(xml, flags).map(|r| self.network(r))
     }
 
     fn pool(&self, r: PoolRef) -> StoragePool {
@@ -282,17 +310,23 @@ pub fn default_uri() -> String {
 }
 
 macro_rules! handle_ops {
+    // `via`: the connection's driver for this object family.
     ($ty:ident, $field:ident : $rty:ty, {
+        $($body:tt)*
+    }) => {
+        handle_ops!($ty, $field: $rty, via driver, { $($body)* });
+    };
+    ($ty:ident, $field:ident : $rty:ty, via $via:ident, {
         $( read $rname:ident($($ra:ident : $rt:ty),*) -> $rret:ty => $rcall:ident; )*
         $( write $wname:ident($($wa:ident : $wt:ty),*) -> $wret:ty => $wcall:ident, $what:literal; )*
     }) => {
         impl $ty {
             $(pub fn $rname(&self $(, $ra: $rt)*) -> Result<$rret> {
-                self.conn.inner.driver.$rcall(&self.$field $(, $ra)*)
+                self.conn.inner.$via.$rcall(&self.$field $(, $ra)*)
             })*
             $(pub fn $wname(&self $(, $wa: $wt)*) -> Result<$wret> {
                 self.conn.writable($what)?;
-                self.conn.inner.driver.$wcall(&self.$field $(, $wa)*)
+                self.conn.inner.$via.$wcall(&self.$field $(, $wa)*)
             })*
         }
     };
@@ -405,7 +439,7 @@ impl Network {
     }
 }
 
-handle_ops!(Network, r: NetworkRef, {
+handle_ops!(Network, r: NetworkRef, via network, {
     read xml_desc(flags: u32) -> String => network_xml;
     read bridge_name() -> String => network_bridge_name;
     read autostart() -> bool => network_autostart;
@@ -555,5 +589,64 @@ impl EventBus {
         for cb in cbs {
             cb(&ev);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A network driver that knows one network.
+    struct Nets;
+
+    impl Driver for Nets {
+        fn kind(&self) -> &'static str {
+            "network"
+        }
+        fn uri(&self) -> String {
+            "network:///unit".into()
+        }
+        fn list_networks(&self, _: u32) -> Result<Vec<NetworkRef>> {
+            Ok(vec![NetworkRef { name: "from-network-driver".into(), uuid: Uuid::nil() }])
+        }
+        fn network_is_active(&self, _: &NetworkRef) -> Result<bool> {
+            Ok(true)
+        }
+    }
+
+    /// A hypervisor driver, carrying `net` for networks when given.
+    struct Hyp {
+        net: Option<Arc<dyn Driver>>,
+    }
+
+    impl Driver for Hyp {
+        fn kind(&self) -> &'static str {
+            "Hyp"
+        }
+        fn uri(&self) -> String {
+            "hyp:///unit".into()
+        }
+        fn list_networks(&self, _: u32) -> Result<Vec<NetworkRef>> {
+            Ok(vec![NetworkRef { name: "from-hypervisor".into(), uuid: Uuid::nil() }])
+        }
+        fn secondary_drivers(&self) -> SecondaryDrivers {
+            SecondaryDrivers { network: self.net.clone(), network_ports: None }
+        }
+    }
+
+    #[test]
+    fn a_hypervisor_connection_routes_network_calls_to_its_network_driver() {
+        let c = Connect::from_driver(Arc::new(Hyp { net: Some(Arc::new(Nets)) }), false);
+        assert_eq!((c.uri().as_str(), c.kind()), ("hyp:///unit", "Hyp"), "the connection is the hypervisor's");
+        let nets = c.list_all_networks(0).unwrap();
+        assert_eq!(nets.iter().map(Network::name).collect::<Vec<_>>(), ["from-network-driver"]);
+        // Handles go to the same driver; what it lacks answers "not supported", not the hypervisor.
+        assert!(nets[0].is_active().unwrap());
+        assert_eq!(nets[0].autostart().unwrap_err().code, ErrorCode::NoSupport);
+
+        // Without a network driver (the test and remote drivers), the hypervisor driver answers.
+        let own = Connect::from_driver(Arc::new(Hyp { net: None }), false);
+        assert_eq!(own.list_all_networks(0).unwrap()[0].name(), "from-hypervisor");
+        assert_eq!(own.list_all_networks(0).unwrap()[0].is_active().unwrap_err().code, ErrorCode::NoSupport);
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::port::SecondaryDrivers;
 use crate::types::*;
 use crate::uri::ConnectUri;
 
@@ -183,6 +184,13 @@ pub trait Driver: Send + Sync {
         Ok(self.domain_state(d)?.0.is_active())
     }
 
+    /// The drivers of other object families this connection carries (see
+    /// [`SecondaryDrivers`]); [`Connect`](crate::Connect) sends those families' calls to them.
+    /// None by default: the driver answers every family itself.
+    fn secondary_drivers(&self) -> SecondaryDrivers {
+        SecondaryDrivers::default()
+    }
+
     // Typed queries libvirt has as calls of their own. The defaults read the driver's own XML
     // through the typed model, once, so front ends never scan XML text; a driver (or the remote
     // one, over the wire) overrides them when it knows better.
@@ -256,6 +264,15 @@ pub trait DriverFactory: Send + Sync {
     /// side-effect free.
     fn try_open(&self, uri: &ConnectUri, flags: u32) -> Result<Option<Arc<dyn Driver>>> {
         self.open(uri, flags).map(Some)
+    }
+
+    /// The object-family drivers this factory hosts for a hypervisor connection to `uri`
+    /// (`qemu:///system` gets the instance `network:///system` opens), for hypervisor drivers to
+    /// carry: see [`secondary_drivers_for`](crate::connect::secondary_drivers_for). Must stay
+    /// cheap: an instance opens what it runs on first use.
+    fn secondary_for(&self, uri: &ConnectUri) -> Result<SecondaryDrivers> {
+        let _ = uri;
+        Ok(SecondaryDrivers::default())
     }
 }
 

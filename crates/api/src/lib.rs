@@ -6,6 +6,7 @@ pub mod conf;
 pub mod connect;
 pub mod driver;
 pub mod error;
+pub mod port;
 pub mod secrets;
 pub mod types;
 pub mod uri;
@@ -13,9 +14,11 @@ pub mod uri;
 /// Kept at its old path for the front ends; it lives with the other shared rules.
 pub use conf::network_update;
 pub use connect::{
-    default_uri, register_driver, Connect, Domain, EventBus, Network, NodeDevice, StoragePool, StorageVol,
+    default_uri, register_driver, secondary_drivers_for, Connect, Domain, EventBus, Network, NodeDevice, StoragePool,
+    StorageVol,
 };
 pub use driver::{DomainEventCallback, DomainRef, Driver, DriverFactory, NetworkRef, NodeDevRef, PoolRef, VolRef};
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
+pub use port::{NetworkPort, NetworkPorts, PortPlug, PortRequest, SecondaryDrivers};
 pub use types::*;
 pub use uri::{ConnectUri, Transport};

@@ -11,7 +11,7 @@ use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use oxvirt_api::types::object_matches;
-use oxvirt_api::{Error, ErrorCode, ErrorDomain, NetworkRef, Result};
+use oxvirt_api::{Error, ErrorCode, ErrorDomain, NetworkPort, NetworkRef, PortPlug, PortRequest, Result};
 use oxvirt_xml::network::{next_bridge_name, random_mac, AddrFamily, Bandwidth, ForwardMode, Ip, Network};
 use oxvirt_xml::{parse_document, MacAddr, OnOff, ParseOptions, XmlDocument, YesNo};
 use serde::{Deserialize, Serialize};
@@ -292,6 +292,31 @@ fn joined<T>(
         Ok(r) => r.map_err(|e| e.to_string()),
         Err(_) => Err("the helper thread panicked".into()),
     }
+}
+
+/// What a guest's tap on a bridge network gets: the bridge, the network's MTU, and the limits
+/// (the interface's own, else its port group's). Refuses what such a port cannot have.
+fn bridge_port(
+    def: &Network,
+    network: &str,
+    portgroup: Option<&str>,
+    own: Option<&Bandwidth>,
+) -> Result<(String, Option<u32>, Option<Bandwidth>)> {
+    if def.forward_mode() == Some(ForwardMode::Hostdev) {
+        return Err(err(ErrorCode::ConfigUnsupported, "hostdev networks are not supported yet"));
+    }
+    let bridge = def.bridge_name().ok_or_else(|| failed(format!("network '{network}' has no bridge")))?.to_string();
+    let bandwidth = port_bandwidth(def, portgroup, own)?;
+    if let Some(floor) = bandwidth.as_ref().and_then(|b| b.inbound.as_ref()).and_then(|r| r.floor) {
+        return Err(err(
+            ErrorCode::OperationUnsupported,
+            format!(
+                "unsupported: <bandwidth><inbound floor='{floor}'> on an interface of network '{network}' \
+                 (guaranteed minimum rates, QoS by floor, are not implemented)"
+            ),
+        ));
+    }
+    Ok((bridge, def.mtu.as_ref().map(|m| u32::from(m.size)), bandwidth))
 }
 
 pub struct NetworkDriver {
@@ -1276,7 +1301,8 @@ impl NetworkDriver {
 
     /// Creates the TAP device of a guest NIC (`<interface type='network'>`) on the network's bridge,
     /// as `tap` says (name, queues, vnet header); the interface's own `<bandwidth>`, or else its
-    /// port group's ([`port_bandwidth`]), is set on the tap.
+    /// port group's ([`port_bandwidth`]), is set on the tap. Hypervisor drivers use
+    /// [`Self::allocate_port`] and make their taps themselves; this is the same for tests and tools.
     pub fn attach_guest_port(
         &self,
         network: &str,
@@ -1288,7 +1314,6 @@ impl NetworkDriver {
         let taps = self.host.taps.clone();
         let tc = self.host.tc.clone();
         self.with_live(network, |def, rt| {
-            let mode = def.forward_mode();
             if is_direct(def) {
                 return Err(err(
                     ErrorCode::OperationUnsupported,
@@ -1297,22 +1322,7 @@ impl NetworkDriver {
                     ),
                 ));
             }
-            if mode == Some(ForwardMode::Hostdev) {
-                return Err(err(ErrorCode::ConfigUnsupported, "hostdev networks are not supported yet"));
-            }
-            let bridge =
-                def.bridge_name().ok_or_else(|| failed(format!("network '{network}' has no bridge")))?.to_string();
-            let bandwidth = port_bandwidth(def, portgroup, bandwidth)?;
-            if let Some(floor) = bandwidth.as_ref().and_then(|b| b.inbound.as_ref()).and_then(|r| r.floor) {
-                return Err(err(
-                    ErrorCode::OperationUnsupported,
-                    format!(
-                        "unsupported: <bandwidth><inbound floor='{floor}'> on an interface of network '{network}' \
-                         (guaranteed minimum rates, QoS by floor, are not implemented)"
-                    ),
-                ));
-            }
-            let mtu = def.mtu.as_ref().map(|m| u32::from(m.size));
+            let (bridge, mtu, bandwidth) = bridge_port(def, network, portgroup, bandwidth)?;
             let (fds, ifname) = taps.open_tap(tap, &bridge, mtu, mac).map_err(|e| match e {
                 TapError::Exists(_) => op_invalid(e),
                 e => sys(format!("creating a tap device on {bridge}"), e),
@@ -1325,6 +1335,38 @@ impl NetworkDriver {
             rt.connections += 1;
             Ok(TapHandle { fds, ifname, network: network.into(), bridge, mac, vnet_hdr: tap.vnet_hdr })
         })
+    }
+
+    /// A port for a guest interface on active network `req.network` ([`oxvirt_api::NetworkPorts`]): on a
+    /// bridge network the bridge, MTU and the limits the guest's tap gets; on a macvtap network
+    /// the forward interface with the fewest guests (passthrough: a free one). Counted as a
+    /// connection until [`Self::release_port`].
+    pub fn allocate_port(&self, req: &PortRequest<'_>) -> Result<NetworkPort> {
+        let network = req.network;
+        self.with_live(network, |def, rt| {
+            let plug = if is_direct(def) {
+                let d = Self::choose_direct_locked(network, def, rt)?;
+                PortPlug::Direct { dev: d.dev, mode: d.mode }
+            } else {
+                let (bridge, mtu, bandwidth) = bridge_port(def, network, req.portgroup, req.bandwidth)?;
+                rt.connections += 1;
+                return Ok(NetworkPort { network: network.into(), plug: PortPlug::Bridge { bridge, mtu }, bandwidth });
+            };
+            // A macvtap gets the interface's own limits only, as before ports existed.
+            Ok(NetworkPort { network: network.into(), plug, bandwidth: req.bandwidth.cloned() })
+        })
+    }
+
+    /// Gives back a port of [`Self::allocate_port`]: one connection less (and for a direct
+    /// port, one on its forward interface).
+    pub fn release_port(&self, network: &str, plug: &PortPlug) -> Result<()> {
+        match plug {
+            PortPlug::Direct { dev, .. } => self.release_direct_interface(network, dev),
+            PortPlug::Bridge { .. } => self.with_live(network, |_, rt| {
+                rt.connections = rt.connections.saturating_sub(1);
+                Ok(())
+            }),
+        }
     }
 
     /// The guest using a tap is gone (the tap went with QEMU): one connection less, and its
@@ -1352,27 +1394,29 @@ impl NetworkDriver {
 
     /// For macvtap networks: the forward interface with the fewest guests (passthrough: a free one).
     pub fn choose_direct_interface(&self, network: &str) -> Result<DirectInterface> {
-        self.with_live(network, |def, rt| {
-            let mode = def
-                .forward_mode()
-                .filter(|_| is_direct(def))
-                .ok_or_else(|| op_invalid(format!("network '{network}' does not give guests direct interfaces")))?;
-            let f = def.forward.as_ref().ok_or_else(|| op_invalid("no forward element"))?;
-            let mut devs: Vec<String> = f.interfaces.iter().map(|i| i.dev.clone()).collect();
-            if devs.is_empty() {
-                devs.extend(f.dev.clone().or_else(|| f.pf.as_ref().map(|p| p.dev.clone())));
-            }
-            let count = |d: &String| rt.direct_connections.get(d).copied().unwrap_or(0);
-            let dev = if mode == ForwardMode::Passthrough {
-                devs.iter().find(|d| count(d) == 0).cloned()
-            } else {
-                devs.iter().min_by_key(|d| count(d)).cloned()
-            }
-            .ok_or_else(|| failed(format!("network '{network}' has no free forward interface")))?;
-            *rt.direct_connections.entry(dev.clone()).or_default() += 1;
-            rt.connections += 1;
-            Ok(DirectInterface { network: network.into(), dev, mode })
-        })
+        self.with_live(network, |def, rt| Self::choose_direct_locked(network, def, rt))
+    }
+
+    fn choose_direct_locked(network: &str, def: &Network, rt: &mut Runtime) -> Result<DirectInterface> {
+        let mode = def
+            .forward_mode()
+            .filter(|_| is_direct(def))
+            .ok_or_else(|| op_invalid(format!("network '{network}' does not give guests direct interfaces")))?;
+        let f = def.forward.as_ref().ok_or_else(|| op_invalid("no forward element"))?;
+        let mut devs: Vec<String> = f.interfaces.iter().map(|i| i.dev.clone()).collect();
+        if devs.is_empty() {
+            devs.extend(f.dev.clone().or_else(|| f.pf.as_ref().map(|p| p.dev.clone())));
+        }
+        let count = |d: &String| rt.direct_connections.get(d).copied().unwrap_or(0);
+        let dev = if mode == ForwardMode::Passthrough {
+            devs.iter().find(|d| count(d) == 0).cloned()
+        } else {
+            devs.iter().min_by_key(|d| count(d)).cloned()
+        }
+        .ok_or_else(|| failed(format!("network '{network}' has no free forward interface")))?;
+        *rt.direct_connections.entry(dev.clone()).or_default() += 1;
+        rt.connections += 1;
+        Ok(DirectInterface { network: network.into(), dev, mode })
     }
 
     pub fn release_direct_interface(&self, network: &str, dev: &str) -> Result<()> {

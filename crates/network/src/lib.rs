@@ -1,9 +1,11 @@
 //! oxvirt's virtual networks, libvirt-compatible: a bridge per network with its addresses and
-//! routes, dnsmasq for DHCP/DNS/RA, NAT and forwarding rules in nftables tables of our own, TAP
-//! devices for guests. All host access sits behind the traits in [`host`], so the driver logic is
+//! routes, dnsmasq for DHCP/DNS/RA, NAT and forwarding rules in nftables tables of our own, ports
+//! for guests ([`connection`]: a driver of its own, `network:///system`, that hypervisor
+//! connections carry). All host access sits behind the traits in [`host`], so the driver logic is
 //! tested without privileges; the real parts act on the calling thread's network namespace.
 
 pub mod bandwidth;
+pub mod connection;
 pub mod dnsmasq;
 pub mod driver;
 pub mod firewall;
@@ -16,6 +18,7 @@ pub use oxvirt_sysutil::rollback;
 pub mod tap;
 pub mod util;
 
+pub use connection::{enable_daemon_mode, register, NetworkConnection, NetworkDriverFactory};
 pub use driver::{DirectInterface, NetworkDriver, Runtime, StartReport, TapHandle, UpdateCommand};
 pub use host::Host;
 pub use layout::NetLayout;
