@@ -83,7 +83,7 @@ impl QemuDriver {
         let set = iftune::parse(params)?;
         let _l = self.lock_domain(&d.name, "domiftune")?;
         let e = self.entry_by_ref(d)?;
-        let (live, config) = impact(f, e.status.is_some())?;
+        let (live, config) = impact(f, &e)?;
         // Both definitions are checked before either changes.
         let mut ldef = if live { Some(e.definition()?) } else { None };
         let mut cdef = if config {
@@ -137,16 +137,12 @@ impl QemuDriver {
             flags::AFFECT_LIVE | flags::AFFECT_CONFIG | iftune::TYPED_PARAM_STRING_OKAY,
             "qemuDomainGetInterfaceParameters",
         )?;
-        let (live, config) = iftune::get_flags(f)?;
         let e = self.read_by_ref(d)?;
-        let active = e.status.is_some();
-        if live && !active {
-            return Err(op_invalid("domain is not running"));
-        }
-        let mut def = if config || !active {
-            e.config.clone().ok_or_else(|| op_invalid("transient domains do not have any persistent config"))?
-        } else {
-            e.definition()?
+        // virDomainObjGetOneDef, every driver's (oxvirt_api::conf::impact).
+        let live = oxvirt_api::conf::impact::resolve_one(f, e.status.is_some(), e.config.is_some())?;
+        let mut def = match e.config.clone() {
+            Some(c) if !live => c,
+            _ => e.definition()?,
         };
         let n = find(&mut def, device)?;
         Ok(iftune::params(Bandwidth::tune_values(n.bandwidth.as_ref())))

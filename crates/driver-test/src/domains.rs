@@ -5,6 +5,8 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use oxvirt_api::conf::impact::{self, Target};
+use oxvirt_api::conf::objlist::{self, ObjFacts, ObjKind};
 use oxvirt_api::types::{detail, flags, iftune, reason};
 use oxvirt_api::TypedParam;
 use oxvirt_api::{
@@ -102,52 +104,23 @@ impl State {
         }
     }
 
-    /// Adds or updates a definition the way `virDomainObjListAdd` does; `live` is for create/restore.
+    /// Adds or updates a definition the way `virDomainObjListAdd` does (`oxvirt_api::conf::objlist`);
+    /// `live` is for create/restore. Returns the index and whether a persistent definition was replaced.
     fn add_def(&mut self, def: Def, live: bool) -> Result<(usize, bool)> {
         let uuid = def.uuid();
         if let Some(i) = self.dom_index_by_uuid(&uuid) {
             let d = &mut self.domains[i];
-            if d.def.name() != def.name() {
-                return Err(Error::coded(
-                    ErrorCode::OperationFailed,
-                    ErrorDomain::Domain,
-                    format!("domain '{}' is already defined with uuid {}", d.def.name(), uuid),
-                ));
-            }
+            objlist::check_identity(ObjKind::Domain, d.def.name(), uuid, def.name(), uuid)?;
             if live {
-                if d.is_active() {
-                    return Err(Error::operation_invalid(format!("domain '{}' is already active", d.def.name())));
-                }
-                if !d.persistent {
-                    return Err(Error::operation_invalid(format!(
-                        "domain '{}' is already being started",
-                        d.def.name()
-                    )));
-                }
+                let facts = ObjFacts { name: d.def.name(), uuid, active: d.is_active(), persistent: d.persistent };
+                objlist::check_not_live(ObjKind::Domain, &facts)?;
             }
-            // libvirt reports "updated" only when a previous persistent definition was replaced.
-            let had_old;
-            if d.is_active() {
-                had_old = d.new_def.is_some();
-                d.new_def = Some(def);
-            } else if live {
-                let old = std::mem::replace(&mut d.def, def);
-                if d.new_def.is_none() {
-                    d.new_def = Some(old);
-                }
-                had_old = false;
-            } else {
-                had_old = true;
-                d.def = def;
-            }
-            return Ok((i, had_old));
+            let active = d.is_active();
+            let replaced = objlist::assign_def(&mut d.def, &mut d.new_def, active, def, live);
+            return Ok((i, replaced.is_some()));
         }
         if let Some(i) = self.dom_index_by_name(def.name()) {
-            return Err(Error::coded(
-                ErrorCode::OperationFailed,
-                ErrorDomain::Domain,
-                format!("domain '{}' already exists with uuid {}", def.name(), self.domains[i].def.uuid()),
-            ));
+            objlist::check_identity(ObjKind::Domain, def.name(), self.domains[i].def.uuid(), def.name(), uuid)?;
         }
         let i = self.push_domain(DomObj {
             def,
@@ -460,18 +433,10 @@ impl State {
         })
     }
 
-    /// Resolves `AFFECT_*` like libvirt: "current" means live when running, else config.
-    fn modification_impact(d: &DomObj, mut f: u32) -> Result<u32> {
-        if f & (flags::AFFECT_LIVE | flags::AFFECT_CONFIG) == 0 {
-            f |= if d.is_active() { flags::AFFECT_LIVE } else { flags::AFFECT_CONFIG };
-        }
-        if !d.is_active() && f & flags::AFFECT_LIVE != 0 {
-            return Err(not_running());
-        }
-        if !d.persistent && f & flags::AFFECT_CONFIG != 0 {
-            return Err(Error::operation_invalid("transient domains do not have any persistent config"));
-        }
-        Ok(f)
+    /// Resolves `AFFECT_*` like every driver (`oxvirt_api::conf::impact`).
+    fn modification_impact(d: &DomObj, f: u32) -> Result<u32> {
+        let i = impact::resolve(Target::Domain, f, d.is_active(), d.persistent)?;
+        Ok(f | if i.live { flags::AFFECT_LIVE } else { 0 } | if i.config { flags::AFFECT_CONFIG } else { 0 })
     }
 
     pub fn domain_set_memory(&mut self, r: &DomainRef, kib: u64, f: u32) -> Result<()> {
@@ -552,11 +517,7 @@ impl State {
 
     /// libvirt's `virDomainObjGetOneDef`: whether the call is about the live definition.
     fn one_def_is_live(d: &DomObj, f: u32) -> Result<bool> {
-        let (live, config) = iftune::get_flags(f)?;
-        if live && !d.is_active() {
-            return Err(not_running());
-        }
-        Ok(live || (!config && d.is_active()))
+        impact::resolve_one(f, d.is_active(), d.persistent)
     }
 
     pub fn domain_set_interface_parameters(

@@ -4,7 +4,9 @@
 
 use std::net::IpAddr;
 
-use oxvirt_api::network_update::apply;
+use oxvirt_api::conf::impact::{self, Impact, Target};
+use oxvirt_api::conf::network::validate;
+use oxvirt_api::conf::network_update::apply;
 use oxvirt_api::types::netupdate::*;
 use oxvirt_api::{DomainInterface, DomainRef, Error, ErrorCode, ErrorDomain, NetworkRef, Result};
 use oxvirt_xml::domain::devices::interface::InterfaceType;
@@ -30,24 +32,15 @@ impl State {
             .position(|n| n.def.uuid.unwrap_or_default() == r.uuid)
             .ok_or_else(|| Error::no_network(format!("no network with matching uuid '{}' ({})", r.uuid, r.name)))?;
         let n = &mut self.networks[i];
-        let mut f = f;
-        if f & (AFFECT_LIVE | AFFECT_CONFIG) == 0 {
-            f |= if n.active { AFFECT_LIVE } else { AFFECT_CONFIG };
-        }
-        if f & AFFECT_LIVE != 0 && !n.active {
-            return Err(Error::operation_invalid("network is not running").in_domain(ErrorDomain::Network));
-        }
-        if f & AFFECT_CONFIG != 0 && !n.persistent {
-            return Err(Error::operation_invalid("cannot change persistent config of a transient network")
-                .in_domain(ErrorDomain::Network));
-        }
+        let Impact { live: affect_live, config: affect_config } =
+            impact::resolve(Target::Network, f, n.active, n.persistent)?;
         // Work on copies so a failure in one of live/config leaves both untouched.
         let mut live = n.def.clone();
         let mut config = n.new_def.clone();
-        if f & AFFECT_LIVE != 0 {
+        if affect_live {
             apply(&mut live, command, section, parent, xml)?;
         }
-        if f & AFFECT_CONFIG != 0 {
+        if affect_config {
             match (&mut config, n.active) {
                 (Some(c), _) => apply(c, command, section, parent, xml)?,
                 (None, true) => {
@@ -58,6 +51,11 @@ impl State {
                 }
                 (None, false) => apply(&mut live, command, section, parent, xml)?,
             }
+        }
+        // What an update makes must meet the rules a definition does.
+        validate(&live)?;
+        if let Some(c) = &config {
+            validate(c)?;
         }
         n.def = live;
         n.new_def = config;

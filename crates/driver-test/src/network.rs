@@ -1,9 +1,11 @@
 //! Virtual networks, in memory, as libvirt's test driver keeps them: no bridges are created.
 
+use oxvirt_api::conf::objlist::{self, ObjFacts, ObjKind};
+use oxvirt_api::conf::{self};
 use oxvirt_api::types::{flags, object_matches};
 use oxvirt_api::{Error, ErrorCode, ErrorDomain, NetworkRef, Result};
-use oxvirt_xml::network::{ForwardMode, Network};
-use oxvirt_xml::{parse_document, OnOff, ParseOptions, XmlDocument};
+use oxvirt_xml::network::Network;
+use oxvirt_xml::{parse_document, ParseOptions, XmlDocument};
 use uuid::Uuid;
 
 use crate::domains::unsupported_flags;
@@ -27,24 +29,11 @@ impl NetObj {
     }
 }
 
-/// The defaults libvirt's network parser fills in, so our XML reads like libvirt's.
-fn apply_defaults(n: &mut Network) {
-    let mode = n.forward.as_ref().map(|f| f.mode());
-    if let Some(f) = n.forward.as_mut() {
-        f.mode.get_or_insert(ForwardMode::Nat);
-    }
-    if matches!(mode, None | Some(ForwardMode::Nat | ForwardMode::Route | ForwardMode::Open)) {
-        if let Some(b) = n.bridge.as_mut() {
-            b.stp.get_or_insert(OnOff::On);
-            b.delay.get_or_insert(0);
-        }
-    }
-}
-
 pub fn parse(doc: &str, origin: (u32, u32), xml: &str, validate: bool) -> Result<Network> {
     let (mut n, _warnings) = parse_document::<Network>(xml, ParseOptions { validate })
         .map_err(|e| Error::xml(doc, &shift(e, origin)).in_domain(ErrorDomain::Network))?;
-    apply_defaults(&mut n);
+    // The defaults and rules every driver applies (`oxvirt_api::conf::network`).
+    conf::network::prepare(&mut n)?;
     Ok(n)
 }
 
@@ -60,46 +49,27 @@ impl State {
             .ok_or_else(|| Error::no_network(format!("no network with matching uuid '{}' ({})", r.uuid, r.name)))
     }
 
-    /// `virNetworkObjAssignDef`: name/UUID conflicts, live versus persistent definitions.
+    /// `virNetworkObjAssignDef`: name/UUID conflicts, live versus persistent definitions
+    /// (`oxvirt_api::conf::objlist`).
     fn assign_net(&mut self, def: Network, live: bool) -> Result<usize> {
-        let uuid = uuid_of(&def);
-        if let Some(i) = self.networks.iter().position(|n| uuid_of(&n.def) == uuid) {
-            let n = &mut self.networks[i];
-            if n.def.name != def.name {
-                return Err(Error::coded(
-                    ErrorCode::OperationFailed,
-                    ErrorDomain::Network,
-                    format!("network '{}' is already defined with uuid {uuid}", n.def.name),
-                ));
+        let facts = self.networks.iter().map(|n| ObjFacts {
+            name: &n.def.name,
+            uuid: uuid_of(&n.def),
+            active: n.active,
+            persistent: n.persistent,
+        });
+        match objlist::find_for_add(ObjKind::Network, facts, &def.name, uuid_of(&def), live)? {
+            Some(i) => {
+                let n = &mut self.networks[i];
+                objlist::assign_def(&mut n.def, &mut n.new_def, n.active, def, live);
+                n.persistent |= !live;
+                Ok(i)
             }
-            if live {
-                if n.active {
-                    return Err(Error::operation_invalid(format!("network is already active as '{}'", n.def.name))
-                        .in_domain(ErrorDomain::Network));
-                }
-                let old = std::mem::replace(&mut n.def, def);
-                if n.persistent && n.new_def.is_none() {
-                    n.new_def = Some(old);
-                }
-            } else if n.active {
-                n.new_def = Some(def);
-                n.persistent = true;
-            } else {
-                n.new_def = None;
-                n.def = def;
-                n.persistent = true;
+            None => {
+                self.networks.push(NetObj { def, new_def: None, active: false, persistent: !live, autostart: false });
+                Ok(self.networks.len() - 1)
             }
-            return Ok(i);
         }
-        if let Some(n) = self.networks.iter().find(|n| n.def.name == def.name) {
-            return Err(Error::coded(
-                ErrorCode::OperationFailed,
-                ErrorDomain::Network,
-                format!("network '{}' already exists with uuid {}", def.name, uuid_of(&n.def)),
-            ));
-        }
-        self.networks.push(NetObj { def, new_def: None, active: false, persistent: !live, autostart: false });
-        Ok(self.networks.len() - 1)
     }
 
     /// Loads a network from a node file: persistent and active.

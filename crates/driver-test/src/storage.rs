@@ -1,6 +1,7 @@
 //! Storage pools and volumes, in memory, as libvirt's test driver keeps them: every pool is
 //! 100 GiB, volumes only count against that, nothing touches the disk.
 
+use oxvirt_api::conf::objlist::{self, ObjFacts, ObjKind};
 use oxvirt_api::types::{flags, object_matches};
 use oxvirt_api::{Error, ErrorCode, ErrorDomain, PoolInfo, PoolRef, PoolState, Result, VolInfo, VolRef};
 use oxvirt_xml::storage::{PoolType, StoragePool, StorageVol, VolFormat, VolFormatType, VolTarget, VolType};
@@ -136,30 +137,18 @@ impl State {
         }
         let uuid = def.uuid.unwrap_or_default();
         def.capacity = Some(Bytes(POOL_CAPACITY));
-        if let Some(i) = self.pools.iter().position(|p| p.def.uuid == Some(uuid)) {
-            let p = &mut self.pools[i];
-            if p.def.name() != def.name() {
-                return Err(storage_err(
-                    ErrorCode::OperationFailed,
-                    format!("pool '{}' is already defined with uuid {uuid}", p.def.name()),
-                ));
-            }
-            if check_live && p.active {
-                return Err(storage_err(
-                    ErrorCode::OperationInvalid,
-                    format!("pool is already active as '{}'", p.def.name()),
-                ));
-            }
+        let facts = self.pools.iter().map(|p| ObjFacts {
+            name: p.def.name(),
+            uuid: p.def.uuid.unwrap_or_default(),
+            active: p.active,
+            persistent: p.persistent,
+        });
+        if let Some(i) = objlist::find_for_add(ObjKind::Pool, facts, def.name(), uuid, check_live)? {
             // The test driver keeps one definition; a running pool takes the new one at once.
+            let p = &mut self.pools[i];
             p.def = def;
             p.account();
             return Ok(i);
-        }
-        if let Some(p) = self.pools.iter().find(|p| p.def.name() == def.name()) {
-            return Err(storage_err(
-                ErrorCode::OperationFailed,
-                format!("pool '{}' already exists with uuid {}", def.name(), p.def.uuid.unwrap_or_default()),
-            ));
         }
         let mut p = PoolObj { def, active: false, persistent: false, autostart: false, vols: Vec::new() };
         p.account();

@@ -127,10 +127,7 @@ impl Obj {
     }
 }
 
-/// Whether a forward mode runs on a bridge oxvirt creates.
-fn own_bridge(mode: Option<ForwardMode>) -> bool {
-    matches!(mode, None | Some(ForwardMode::Nat | ForwardMode::Route | ForwardMode::Open))
-}
+use oxvirt_api::conf::network::own_bridge;
 
 /// A host bridge network: forward mode bridge naming a bridge and no interface pool.
 fn host_bridge(def: &Network) -> bool {
@@ -145,87 +142,12 @@ fn is_direct(def: &Network) -> bool {
     ) && !host_bridge(def)
 }
 
-/// libvirt's parse-time defaults, so our XML reads like libvirt's.
-fn apply_defaults(n: &mut Network) {
-    let mode = n.forward_mode();
-    if let Some(f) = n.forward.as_mut() {
-        f.mode.get_or_insert(ForwardMode::Nat);
-    }
-    if own_bridge(mode) {
-        let b = n.bridge.get_or_insert_with(Default::default);
-        b.stp.get_or_insert(OnOff::On);
-        b.delay.get_or_insert(0);
-    }
-}
-
-fn check_ifname(name: &str, what: &str) -> Result<()> {
-    let bad = name.is_empty()
-        || name.len() > 15
-        || name == "."
-        || name == ".."
-        || name.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '"' | '\\' | ':' | '\''));
-    if bad {
-        return Err(err(ErrorCode::XmlError, format!("{what} '{name}' is not a valid interface name")));
-    }
-    Ok(())
-}
-
 fn parse(xml: &str, validate: bool) -> Result<Network> {
     let (mut n, _warnings) = parse_document::<Network>(xml, ParseOptions { validate })
         .map_err(|e| Error::xml("network definition", &e).in_domain(ErrorDomain::Network))?;
-    apply_defaults(&mut n);
-    if let Some(b) = n.bridge_name() {
-        check_ifname(&b.replace("%d", "0"), "bridge name")?;
-    }
-    if let Some(f) = &n.forward {
-        if let Some(d) = &f.dev {
-            check_ifname(d, "forward device")?;
-        }
-        for i in &f.interfaces {
-            check_ifname(&i.dev, "forward interface")?;
-        }
-    }
-    check_vlan(&n)?;
+    // The defaults and rules every driver applies; host-specific checks follow in `prepare`.
+    oxvirt_api::conf::network::prepare(&mut n)?;
     Ok(n)
-}
-
-/// libvirt's rule for `<vlan>` (on the network or a port group): tags need a switch that carries
-/// them — an Open vSwitch bridge (`<virtualport type='openvswitch'>` on a bridge-mode network) or
-/// SR-IOV (hostdev, passthrough). A plain Linux bridge cannot, so the definition is refused.
-fn check_vlan(def: &Network) -> Result<()> {
-    let has_tags = |v: &Option<oxvirt_xml::network::Vlan>| v.as_ref().is_some_and(|v| !v.tags.is_empty());
-    let mode = def.forward_mode();
-    let ovs = |vp: &Option<oxvirt_xml::network::VirtualPort>| {
-        mode == Some(ForwardMode::Bridge)
-            && vp.as_ref().is_some_and(|v| v.kind == Some(oxvirt_xml::network::VirtualPortType::Openvswitch))
-    };
-    let allowed = matches!(mode, Some(ForwardMode::Hostdev | ForwardMode::Passthrough)) || ovs(&def.virtualport);
-    let net_vlan = has_tags(&def.vlan);
-    let mut bad = None;
-    for pg in &def.portgroups {
-        if net_vlan || has_tags(&pg.vlan) {
-            let ok = if pg.virtualport.is_some() { ovs(&pg.virtualport) } else { allowed };
-            if !ok {
-                bad = Some(format!("portgroup '{}' of ", pg.name));
-                break;
-            }
-        }
-    }
-    let has_default = def.portgroups.iter().any(|p| p.default == Some(YesNo::Yes));
-    if bad.is_none() && net_vlan && !allowed && !has_default {
-        bad = Some(String::new());
-    }
-    match bad {
-        Some(what) => Err(err(
-            ErrorCode::ConfigUnsupported,
-            format!(
-                "<vlan> element specified for {what}network {}, whose type doesn't support vlan configuration \
-                 (vlan tags need an Open vSwitch bridge or an SR-IOV network; a Linux bridge cannot carry them)",
-                def.name
-            ),
-        )),
-        None => Ok(()),
-    }
 }
 
 /// The `<bandwidth>` a guest interface on `def` gets (libvirt's rule): its own if it has one, else
@@ -454,17 +376,14 @@ impl NetworkDriver {
 
     /// libvirt's `virNetworkObjAssignDef` checks: a uuid names one network, a name one uuid.
     fn check_identity(objs: &[Obj], def: &Network) -> Result<Option<usize>> {
-        let uuid = def.uuid.unwrap_or_default();
-        if let Some(i) = objs.iter().position(|o| o.uuid() == uuid) {
-            if objs[i].name != def.name {
-                return Err(failed(format!("network '{}' is already defined with uuid {uuid}", objs[i].name)));
-            }
-            return Ok(Some(i));
-        }
-        if let Some(o) = objs.iter().find(|o| o.name == def.name) {
-            return Err(failed(format!("network '{}' already exists with uuid {}", def.name, o.uuid())));
-        }
-        Ok(None)
+        use oxvirt_api::conf::objlist::{find_for_add, ObjFacts, ObjKind};
+        let facts = objs.iter().map(|o| ObjFacts {
+            name: &o.name,
+            uuid: o.uuid(),
+            active: o.live.is_some(),
+            persistent: o.config.is_some(),
+        });
+        find_for_add(ObjKind::Network, facts, &def.name, def.uuid.unwrap_or_default(), false)
     }
 
     /// Fills in the bridge name and MAC libvirt generates, and refuses a bridge another network uses.
@@ -500,7 +419,7 @@ impl NetworkDriver {
                         .find(|c| !used.contains(c))
                         .unwrap_or_else(|| format!("{pre}0{post}"))
                 };
-                check_ifname(&name, "bridge name")?;
+                oxvirt_api::conf::network::check_ifname(&name, "bridge name")?;
                 b.name = Some(name);
             }
         }
@@ -598,10 +517,14 @@ impl NetworkDriver {
         let objs = self.load_all()?;
         self.undo_interrupted_starts(&objs);
         let (mut def, idx) = self.prepare(&objs, xml, f & VALIDATE != 0)?;
-        if let Some(i) = idx {
-            if objs[i].live.is_some() {
-                return Err(op_invalid(format!("network is already active as '{}'", objs[i].name)));
-            }
+        if let Some(o) = idx.map(|i| &objs[i]) {
+            let facts = oxvirt_api::conf::objlist::ObjFacts {
+                name: &o.name,
+                uuid: o.uuid(),
+                active: o.live.is_some(),
+                persistent: o.config.is_some(),
+            };
+            oxvirt_api::conf::objlist::check_not_live(oxvirt_api::conf::objlist::ObjKind::Network, &facts)?;
         }
         let report = self.start_locked(&objs, &mut def)?;
         Ok((NetworkRef { name: def.name.clone(), uuid: def.uuid.unwrap_or_default() }, report))
@@ -1182,19 +1105,12 @@ impl NetworkDriver {
         let _l = self.lock()?;
         let objs = self.load_all()?;
         let o = Self::find(&objs, r)?;
-        let (live, config) = match f & (UPDATE_AFFECT_LIVE | UPDATE_AFFECT_CONFIG) {
-            0 => (o.live.is_some(), o.live.is_none()),
-            x => (x & UPDATE_AFFECT_LIVE != 0, x & UPDATE_AFFECT_CONFIG != 0),
-        };
-        if live && o.live.is_none() {
-            return Err(op_invalid(format!("network '{}' is not active", o.name)));
-        }
-        if config && o.config.is_none() {
-            return Err(op_invalid(format!(
-                "cannot change the persistent definition of transient network '{}'",
-                o.name
-            )));
-        }
+        let oxvirt_api::conf::impact::Impact { live, config } = oxvirt_api::conf::impact::resolve(
+            oxvirt_api::conf::impact::Target::Network,
+            f,
+            o.live.is_some(),
+            o.config.is_some(),
+        )?;
         let paths = self.paths(&o.name);
         let mut new_live = None;
         if let Some((def, rt)) = o.live.as_ref().filter(|_| live) {
@@ -1211,7 +1127,7 @@ impl NetworkDriver {
                     i.connections = None;
                 }
             }
-            check_vlan(&d)?;
+            oxvirt_api::conf::network::validate(&d)?;
             let files = Self::check_dnsmasq(&d, &paths)?;
             new_live = Some((d, rt.clone(), files));
         }
@@ -1220,7 +1136,7 @@ impl NetworkDriver {
             let mut c = c.clone();
             oxvirt_api::network_update::apply(&mut c, command, section, parent, xml)?;
             // The rules define applies hold for what an update makes, too.
-            check_vlan(&c)?;
+            oxvirt_api::conf::network::validate(&c)?;
             Self::check_dnsmasq(&c, &paths)?;
             new_cfg = Some(c);
         }

@@ -396,7 +396,7 @@ fn update_sections_reconfigure_dnsmasq_as_each_needs() {
     d.update(&r, CMD_DELETE, SECTION_DNS_TXT, -1, "<txt name='cfg'/>", 0).unwrap();
     assert!(!d.xml(&r, XML_INACTIVE).unwrap().contains("cfg"));
     let e = d.update(&r, CMD_DELETE, SECTION_DNS_TXT, -1, "<txt name='cfg'/>", live).unwrap_err();
-    assert!(e.message.contains("not active"), "{e}");
+    assert!(e.message.contains("network is not running"), "{e}");
 }
 
 #[test]

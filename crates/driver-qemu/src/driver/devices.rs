@@ -2,15 +2,16 @@
 
 use super::*;
 
-/// libvirt's modification impact: (live, config), with CURRENT meaning live when running.
-pub(super) fn impact(f: u32, active: bool) -> Result<(bool, bool)> {
-    let live = f & flags::AFFECT_LIVE != 0;
-    let config = f & flags::AFFECT_CONFIG != 0;
-    let (live, config) = if !live && !config { (active, !active) } else { (live, config) };
-    if live && !active {
-        return Err(op_invalid("domain is not running"));
-    }
-    Ok((live, config))
+/// libvirt's modification impact for `e` (`oxvirt_api::conf::impact`, every driver's): (live, config),
+/// with CURRENT meaning live when running; live needs it running, config a persistent domain.
+pub(super) fn impact(f: u32, e: &Entry) -> Result<(bool, bool)> {
+    let i = oxvirt_api::conf::impact::resolve(
+        oxvirt_api::conf::impact::Target::Domain,
+        f,
+        e.status.is_some(),
+        e.config.is_some(),
+    )?;
+    Ok((i.live, i.config))
 }
 
 pub(super) fn parse_interface(xml: &str, what: &str) -> Result<oxvirt_xml::domain::devices::interface::Interface> {
@@ -68,8 +69,7 @@ impl QemuDriver {
     pub(super) fn set_memory(&self, d: &DomainRef, kib: u64, f: u32) -> Result<()> {
         let _l = self.lock_domain(&d.name, "setmem")?;
         let e = self.entry_by_ref(d)?;
-        let live = f & flags::AFFECT_LIVE != 0 || (f & flags::AFFECT_CONFIG == 0 && e.status.is_some());
-        let config = f & flags::AFFECT_CONFIG != 0;
+        let (live, config) = impact(f, &e)?;
         let def = e.definition()?;
         if kib == 0 {
             return Err(Error::invalid_arg("memory size must be greater than zero"));
@@ -117,7 +117,7 @@ impl QemuDriver {
         if count == 0 {
             return Err(Error::invalid_arg("vCPU count must be at least 1"));
         }
-        let live = f & flags::AFFECT_LIVE != 0 || (f & flags::AFFECT_CONFIG == 0 && e.status.is_some());
+        let (live, config) = impact(f, &e)?;
         if live {
             let st = Self::require_active(&e)?;
             let def = e.definition()?;
@@ -136,7 +136,7 @@ impl QemuDriver {
             st.live_xml = ldef.to_xml_string();
             self.store_status(&st)?;
         }
-        if f & flags::AFFECT_CONFIG != 0 {
+        if config {
             let mut c =
                 e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
             if let Some(v) = c.vcpu.as_mut() {
@@ -160,7 +160,7 @@ impl QemuDriver {
         let disk = parse_disk(xml)?;
         let _l = self.lock_domain(&d.name, "attach-device")?;
         let e = self.entry_by_ref(d)?;
-        let (live, config) = impact(f, e.status.is_some())?;
+        let (live, config) = impact(f, &e)?;
         if config {
             let mut c =
                 e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
@@ -193,7 +193,7 @@ impl QemuDriver {
         let target = disk.target.dev.clone();
         let _l = self.lock_domain(&d.name, "detach-device")?;
         let e = self.entry_by_ref(d)?;
-        let (live, config) = impact(f, e.status.is_some())?;
+        let (live, config) = impact(f, &e)?;
         if live {
             let mut st = Self::require_active(&e)?;
             let ldef = e.definition()?;
@@ -230,7 +230,7 @@ impl QemuDriver {
         let state = new.link.as_ref().map_or(LinkState::Up, |l| l.state);
         let _l = self.lock_domain(&d.name, "update-device")?;
         let e = self.entry_by_ref(d)?;
-        let (live, config) = impact(f, e.status.is_some())?;
+        let (live, config) = impact(f, &e)?;
         // Only the link state may change; the rest must match what is there.
         let apply = |def: &mut Domain| -> Result<String> {
             let n = def

@@ -651,8 +651,10 @@ impl QemuDriver {
         let _claim = {
             let _n = self.lock_names("create")?;
             self.check_unique(&def)?;
-            if current.is_some_and(|e| e.status.is_some()) {
-                return Err(op_invalid(format!("domain '{}' is already running", def.name)));
+            if let Some(e) = current.filter(|e| e.status.is_some()) {
+                use oxvirt_api::conf::objlist::{check_not_live, ObjFacts, ObjKind};
+                let facts = ObjFacts { name: &e.name, uuid: e.uuid(), active: true, persistent: e.config.is_some() };
+                check_not_live(ObjKind::Domain, &facts)?;
             }
             self.complete_definition(&mut def)?;
             self.claim_uuid(&def)

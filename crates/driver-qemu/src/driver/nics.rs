@@ -391,7 +391,7 @@ impl QemuDriver {
     pub(super) fn attach_interface(&self, d: &DomainRef, n: Interface, f: u32) -> Result<()> {
         let _l = self.lock_domain(&d.name, "attach-device")?;
         let e = self.entry_by_ref(d)?;
-        let (live, config) = impact(f, e.status.is_some())?;
+        let (live, config) = impact(f, &e)?;
         let mut n = n;
         if live {
             // The MAC is chosen once, so config and live agree.
@@ -531,7 +531,7 @@ impl QemuDriver {
         let mac = mac_of(&n).ok_or_else(|| Error::invalid_arg("the interface to detach must name its MAC address"))?;
         let _l = self.lock_domain(&d.name, "detach-device")?;
         let e = self.entry_by_ref(d)?;
-        let (live, config) = impact(f, e.status.is_some())?;
+        let (live, config) = impact(f, &e)?;
         let missing = || {
             Error::coded(ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no interface with MAC address {mac}"))
         };
