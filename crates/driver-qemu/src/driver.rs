@@ -131,8 +131,8 @@ pub struct QemuDriver {
     /// Set once this process watches every guest's events (the daemon): queries then read the
     /// committed state, which the watchers keep up to date, as libvirt's queries do.
     watching: std::sync::atomic::AtomicBool,
-    /// The name each UUID was last found under: only a hint for lookups by UUID, always checked.
-    uuid_names: Mutex<std::collections::HashMap<Uuid, String>>,
+    /// UUID to name, on disk (crate::parsed::UuidIndex): a hint for lookups by UUID, always checked.
+    index: crate::parsed::UuidIndex,
     /// Parsed definitions by file identity.
     parsed: crate::parsed::ParseCache<Domain>,
 }
@@ -164,6 +164,7 @@ impl QemuDriver {
         layout
             .create_dirs()
             .map_err(|e| sys_err(format!("creating driver directories under {}", layout.run.display()), &e))?;
+        let index_dir = layout.uuid_index_dir();
         Ok(QemuDriver {
             uri,
             locks: crate::locks::Locks::new(layout.lock_file()),
@@ -175,7 +176,7 @@ impl QemuDriver {
 
             creating: Mutex::new(BTreeMap::new()),
             watching: std::sync::atomic::AtomicBool::new(false),
-            uuid_names: Mutex::new(std::collections::HashMap::new()),
+            index: crate::parsed::UuidIndex::new(index_dir),
             parsed: crate::parsed::ParseCache::new(4096),
         })
     }
@@ -284,21 +285,14 @@ impl Driver for QemuDriver {
     }
 
     fn lookup_domain_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef> {
-        // Every wire call names its domain by UUID: the name it had last time is tried first (and
-        // checked on disk), so a call does not parse every definition to find its domain.
-        let hint = self.uuid_names.lock().unwrap_or_else(|e| e.into_inner()).get(uuid).cloned();
-        if let Some(name) = hint {
-            if let Some(e) = self.read_entry(&name)?.filter(|e| e.uuid() == *uuid) {
-                return Ok(e.reference());
-            }
-        }
-        self.find_entry(|e| e.uuid() == *uuid)?.map(|e| e.reference()).ok_or_else(|| {
+        // The UUID index names the domain; no other definition is read (driver/store.rs).
+        self.read_by_uuid(uuid)?.map(|e| e.reference()).ok_or_else(|| {
             Error::no_domain(format!("no domain with matching uuid '{uuid}'")).in_domain(ErrorDomain::Qemu)
         })
     }
 
     fn lookup_domain_by_id(&self, id: i32) -> Result<DomainRef> {
-        self.find_entry(|e| e.status.as_ref().is_some_and(|s| s.id == id))?
+        self.read_by_id(id)?
             .map(|e| e.reference())
             .ok_or_else(|| Error::no_domain(format!("no domain with matching id {id}")).in_domain(ErrorDomain::Qemu))
     }

@@ -121,6 +121,11 @@ impl Layout {
     pub fn config_file(&self, name: &str) -> Result<PathBuf, BadName> {
         Ok(self.config.join(format!("{}.xml", component(name)?)))
     }
+    /// The UUID index, `UUID -> NAME` symlinks ([`crate::parsed::UuidIndex`]); no `NAME.xml`
+    /// can be this directory.
+    pub fn uuid_index_dir(&self) -> PathBuf {
+        self.config.join(".uuids")
+    }
     pub fn autostart_link(&self, name: &str) -> Result<PathBuf, BadName> {
         Ok(self.autostart.join(format!("{}.xml", component(name)?)))
     }

@@ -1,11 +1,16 @@
-//! Parsed files kept by file identity, so calls that read every definition (`list --all`, lookups
-//! by UUID that miss) parse only what changed since. A file is the same while its device, inode,
-//! modification time and size are: atomic writes make a new inode, edits in place change the time.
+//! What spares the QEMU driver parsing definitions: parsed files kept by file identity (so
+//! `list --all` parses only what changed since), and the on-disk UUID index (so a lookup by UUID
+//! or a define's uniqueness check parses no other domain's file). A file is the same while its
+//! device, inode, modification time and size are: atomic writes make a new inode, edits in place
+//! change the time.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileKey {
@@ -53,6 +58,135 @@ impl<T: Clone> ParseCache<T> {
     }
 }
 
+/// The UUID index: one symlink per UUID, `DIR/UUID -> NAME`, written atomically (a temp link
+/// renamed over) by whoever writes that domain's files, under its domain lock. A hint only: the
+/// name read back passes [`crate::layout::component`] like any other, and callers check the
+/// domain's own files say that UUID — a stale or missing entry costs a scan of file names, never
+/// a wrong answer. Nothing else is kept in it, so old layouts (no index) and files written by
+/// others are picked up by that scan ([`UuidIndex::needs_scan`]).
+pub struct UuidIndex {
+    dir: PathBuf,
+    /// The directories' modification times when the index was last found to cover every domain
+    /// on disk: while they are unchanged a miss is a miss, without a scan.
+    verified: Mutex<Option<Vec<(i64, i64)>>>,
+}
+
+/// How old a directory's modification time must be to vouch for its contents (a change within
+/// one timestamp tick of a scan would not change it).
+const RACY: Duration = Duration::from_millis(100);
+
+impl UuidIndex {
+    pub fn new(dir: PathBuf) -> UuidIndex {
+        UuidIndex { dir, verified: Mutex::new(None) }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn entry(&self, uuid: &Uuid) -> PathBuf {
+        self.dir.join(uuid.hyphenated().to_string())
+    }
+
+    /// The name `uuid` was last recorded under, if it is a usable name.
+    pub fn get(&self, uuid: &Uuid) -> Option<String> {
+        let target = std::fs::read_link(self.entry(uuid)).ok()?;
+        let name = target.to_str()?;
+        crate::layout::component(name).ok()?;
+        Some(name.to_string())
+    }
+
+    /// Records `uuid` as `name`'s (nothing written if it already is).
+    pub fn put(&self, uuid: &Uuid, name: &str) -> std::io::Result<()> {
+        crate::layout::component(name).map_err(std::io::Error::other)?;
+        if self.get(uuid).as_deref() == Some(name) {
+            return Ok(());
+        }
+        let tmp = self.dir.join(format!(".{}.tmp{}", uuid.hyphenated(), std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        if let Err(e) = std::os::unix::fs::symlink(name, &tmp) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(e);
+            }
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir)?;
+            std::os::unix::fs::symlink(name, &tmp)?;
+        }
+        std::fs::rename(&tmp, self.entry(uuid)).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    }
+
+    /// Drops `uuid`'s entry if it still names `name`.
+    pub fn remove(&self, uuid: &Uuid, name: &str) {
+        if self.get(uuid).as_deref() == Some(name) {
+            let _ = std::fs::remove_file(self.entry(uuid));
+        }
+    }
+
+    /// Every entry with a usable name; temp links left by a killed writer are removed.
+    pub fn entries(&self) -> Vec<(Uuid, String)> {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let file = e.file_name();
+            let Some(file) = file.to_str() else { continue };
+            if let Some(pid) = crate::layout::is_temp_name(file) {
+                if pid as u32 != std::process::id() && !crate::process::is_alive(pid) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+                continue;
+            }
+            let Ok(uuid) = Uuid::parse_str(file) else { continue };
+            if let Some(name) = self.get(&uuid) {
+                out.push((uuid, name));
+            }
+        }
+        out
+    }
+
+    fn stamp(&self, dirs: &[&Path]) -> Option<Vec<(i64, i64)>> {
+        dirs.iter()
+            .chain(std::iter::once(&self.dir.as_path()))
+            .map(|d| std::fs::metadata(d).ok().map(|m| (m.mtime(), m.mtime_nsec())))
+            .collect()
+    }
+
+    /// Whether a miss must be checked by a scan of `dirs` (where the domains' files are): unless
+    /// none of them, nor the index, changed since a scan found the index complete. Gives the
+    /// stamp to pass to [`UuidIndex::scanned`] after that scan.
+    pub fn needs_scan(&self, dirs: &[&Path]) -> Option<ScanStamp> {
+        let now = self.stamp(dirs);
+        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if now.is_some() && *verified == now {
+            return None;
+        }
+        Some(ScanStamp { before: now, started: SystemTime::now() })
+    }
+
+    /// Records a scan that made the index cover what was on disk when `s` was taken: trusted for
+    /// later misses only if nothing changed during the scan (the scan's own index writes count,
+    /// so the next miss scans once more, finding nothing to do) and the times are not so recent
+    /// that a change in the same tick could hide.
+    pub fn scanned(&self, s: ScanStamp, dirs: &[&Path]) {
+        let after = self.stamp(dirs);
+        let old_enough = |v: &Vec<(i64, i64)>| {
+            let cut = s.started.checked_sub(RACY).and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok());
+            cut.is_some_and(|cut| {
+                v.iter().all(|&(sec, ns)| (sec, ns) < (cut.as_secs() as i64, i64::from(cut.subsec_nanos())))
+            })
+        };
+        if after.is_some() && after == s.before && s.before.as_ref().is_some_and(old_enough) {
+            *self.verified.lock().unwrap_or_else(|e| e.into_inner()) = after;
+        }
+    }
+}
+
+/// The state of the directories when a scan started (see [`UuidIndex::needs_scan`]).
+pub struct ScanStamp {
+    before: Option<Vec<(i64, i64)>>,
+    started: SystemTime,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +212,69 @@ mod tests {
         assert_eq!(c.get(&p, k2), None, "cleared when full");
         assert_eq!(c.get(&d.path().join("c"), k2), Some(4));
         assert!(FileKey::of(&d.path().join("missing")).is_none());
+    }
+
+    fn u(i: u128) -> Uuid {
+        Uuid::from_u128(i)
+    }
+
+    #[test]
+    fn index_entries_are_hints_with_checked_names() {
+        let d = tempfile::tempdir().unwrap();
+        let ix = UuidIndex::new(d.path().join("uuids"));
+        assert_eq!(ix.get(&u(1)), None, "missing directory: no entry");
+        ix.put(&u(1), "a").unwrap();
+        ix.put(&u(2), "b").unwrap();
+        assert_eq!(ix.get(&u(1)).as_deref(), Some("a"));
+        ix.put(&u(1), "c").unwrap();
+        assert_eq!(ix.get(&u(1)).as_deref(), Some("c"), "replaced");
+        ix.remove(&u(1), "a");
+        assert_eq!(ix.get(&u(1)).as_deref(), Some("c"), "removing another name's entry is a no-op");
+        ix.remove(&u(1), "c");
+        assert_eq!(ix.get(&u(1)), None);
+        assert!(ix.put(&u(3), "../x").is_err(), "a name is checked before it is written");
+        // An entry steering outside (written by someone else) is no entry.
+        std::os::unix::fs::symlink("../../etc/passwd", ix.entry(&u(4))).unwrap();
+        std::os::unix::fs::symlink("..", ix.entry(&u(5))).unwrap();
+        assert_eq!(ix.get(&u(4)), None);
+        assert_eq!(ix.get(&u(5)), None);
+        // A temp link of a dead writer is cleaned; junk is skipped.
+        std::os::unix::fs::symlink("z", d.path().join("uuids/.x.tmp999999999")).unwrap();
+        std::fs::write(d.path().join("uuids/not-a-uuid"), "").unwrap();
+        assert_eq!(ix.entries(), vec![(u(2), "b".to_string())]);
+        assert!(!d.path().join("uuids/.x.tmp999999999").exists());
+    }
+
+    #[test]
+    fn a_miss_is_trusted_only_after_a_quiet_complete_scan() {
+        let d = tempfile::tempdir().unwrap();
+        let conf = d.path().join("conf");
+        std::fs::create_dir(&conf).unwrap();
+        let ix = UuidIndex::new(d.path().join("uuids"));
+        ix.put(&u(1), "a").unwrap();
+        let dirs = [conf.as_path()];
+        // Just changed: a scan is not trusted (a change in the same tick could hide).
+        let s = ix.needs_scan(&dirs).expect("never scanned");
+        ix.scanned(s, &dirs);
+        assert!(ix.needs_scan(&dirs).is_some(), "too recent to vouch for");
+        std::thread::sleep(RACY * 2);
+        let s = ix.needs_scan(&dirs).expect("still unverified");
+        ix.scanned(s, &dirs);
+        assert!(ix.needs_scan(&dirs).is_none(), "quiet and complete: a miss is a miss");
+        // A new definition file, or a changed index, asks for a scan again.
+        std::fs::write(conf.join("b.xml"), "").unwrap();
+        assert!(ix.needs_scan(&dirs).is_some());
+        std::thread::sleep(RACY * 2);
+        let s = ix.needs_scan(&dirs).unwrap();
+        ix.scanned(s, &dirs);
+        assert!(ix.needs_scan(&dirs).is_none());
+        ix.put(&u(2), "b").unwrap();
+        assert!(ix.needs_scan(&dirs).is_some());
+        // Something changing during a scan is not trusted.
+        std::thread::sleep(RACY * 2);
+        let s = ix.needs_scan(&dirs).unwrap();
+        ix.put(&u(3), "c").unwrap();
+        ix.scanned(s, &dirs);
+        assert!(ix.needs_scan(&dirs).is_some());
     }
 }

@@ -15,27 +15,22 @@ impl QemuDriver {
         Ok((def, warnings.into_iter().map(|w| w.to_string()).collect()))
     }
 
-    /// Refuses a definition whose name or UUID belongs to another domain.
+    /// Refuses a definition whose name or UUID belongs to another domain (libvirt's messages).
+    /// Reads only the name's files and the UUID's index entry (and that domain's files).
     /// The caller holds `def.name`'s lock and the names lock, and has brought `def.name` up to date.
     pub(super) fn check_unique(&self, def: &Domain) -> Result<()> {
+        use oxvirt_api::conf::objlist::{check_identity, ObjKind};
         let uuid = def.uuid.unwrap_or_default();
         let creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(other) = creating.get(&uuid).filter(|n| !uuid.is_nil() && **n != def.name) {
-            return Err(Error::coded(
-                ErrorCode::OperationFailed,
-                ErrorDomain::Qemu,
-                format!("domain '{other}' is already defined with uuid {uuid}"),
-            ));
+            return check_identity(ObjKind::Domain, other, uuid, &def.name, uuid);
         }
         drop(creating);
-        let conflict = |e: &Entry| (e.name == def.name) != (e.uuid() == uuid);
-        if let Some(e) = self.find_entry(conflict)? {
-            let msg = if e.name == def.name {
-                format!("domain '{}' already exists with uuid {}", e.name, e.uuid())
-            } else {
-                format!("domain '{}' is already defined with uuid {}", e.name, uuid)
-            };
-            return Err(Error::coded(ErrorCode::OperationFailed, ErrorDomain::Qemu, msg));
+        if let Some(e) = self.raw_entry(&def.name)? {
+            check_identity(ObjKind::Domain, &e.name, e.uuid(), &def.name, uuid)?;
+        }
+        if let Some(e) = self.read_by_uuid(&uuid)? {
+            check_identity(ObjKind::Domain, &e.name, e.uuid(), &def.name, uuid)?;
         }
         Ok(())
     }
@@ -132,6 +127,8 @@ impl QemuDriver {
         if let Some(mut st) = e.status.take() {
             st.transient = true;
             self.store_status(&st)?;
+        } else {
+            self.index.remove(&e.uuid(), &e.name);
         }
         self.events.emit(&e.reference(), DomainEventKind::Undefined, detail::UNDEFINED_REMOVED);
         e.config = None;

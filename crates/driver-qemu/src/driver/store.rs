@@ -1,4 +1,6 @@
-//! On-disk domain state: definitions, status and stop-reason files, the parse cache and the UUID index.
+//! On-disk domain state: definitions, status and stop-reason files, the parse cache and the UUID
+//! index. A lookup by name reads that name's files, one by UUID its index entry and then that
+//! name's files, one by id the status files of running domains: none reads every definition.
 
 use super::*;
 
@@ -17,9 +19,6 @@ use super::*;
 // status file is written, one being destroyed running until it is removed. In the daemon,
 // whose watchers bring a domain up to date on each QEMU event (and when QEMU goes), queries
 // read the committed state without asking QEMU at all, as libvirt's do.
-
-/// Bound of `uuid_names` (forgotten all at once when reached).
-pub(super) const UUID_HINTS: usize = 65_536;
 
 /// What is known of one domain after re-attaching: its persistent definition and its live status.
 pub(super) struct Entry {
@@ -90,18 +89,6 @@ impl QemuDriver {
         }
     }
 
-    /// [`Self::read_entry`] of an entry already read raw.
-    pub(super) fn read_reconciled(&self, raw: Entry) -> Result<Option<Entry>> {
-        if self.watching.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(Some(raw));
-        }
-        let path = self.layout.domain_lock_file(&raw.name)?;
-        match self.locks.try_acquire(&path, &format!("domain '{}'", raw.name), "query")? {
-            Some(_g) => self.entry(&raw.name),
-            None => Ok(Some(raw)),
-        }
-    }
-
     /// Holds `def`'s UUID for it while it starts without a status file yet (see `creating`);
     /// the caller holds the names lock and has checked the UUID is free.
     pub(super) fn claim_uuid(&self, def: &Domain) -> UuidClaim<'_> {
@@ -112,17 +99,68 @@ impl QemuDriver {
         UuidClaim { creating: &self.creating, uuid }
     }
 
-    /// Remembers under which name `e`'s UUID was seen (scans note every domain they read), so
-    /// that lookups by UUID — every wire call on a domain — go straight to it next time.
-    pub(super) fn note_uuid(&self, e: &Entry) {
-        let uuid = e.uuid();
-        let mut names = self.uuid_names.lock().unwrap_or_else(|e| e.into_inner());
-        if names.get(&uuid) != Some(&e.name) {
-            if names.len() >= UUID_HINTS {
-                names.clear();
-            }
-            names.insert(uuid, e.name.clone());
+    /// Records `name`'s UUID in the index; a failure is logged and costs only a later scan.
+    pub(super) fn index_uuid(&self, uuid: &Uuid, name: &str) {
+        if let Err(e) = self.index.put(uuid, name) {
+            tracing::warn!("recording domain '{name}' in the UUID index {}: {e}", self.index.dir().display());
         }
+    }
+
+    /// Brings the UUID index up to date with the files on disk, unless nothing changed since it
+    /// last was: names with no entry (an old layout without an index, a lost write, a file
+    /// copied in) are read — only those — and entered; entries whose name has no file go.
+    fn complete_index(&self) {
+        let dirs = [self.layout.config.clone(), self.layout.status_dir()];
+        let dirs: Vec<&Path> = dirs.iter().map(|d| d.as_path()).collect();
+        let Some(stamp) = self.index.needs_scan(&dirs) else { return };
+        let on_disk = self.names();
+        let entries = self.index.entries();
+        let indexed: BTreeSet<&str> = entries.iter().map(|(_, n)| n.as_str()).collect();
+        for n in on_disk.iter().filter(|n| !indexed.contains(n.as_str())) {
+            match self.raw_entry(n) {
+                Ok(Some(e)) => self.index_uuid(&e.uuid(), n),
+                Ok(None) => {}
+                Err(err) => tracing::error!("skipping domain '{n}': {err}"),
+            }
+        }
+        for (uuid, n) in entries.iter().filter(|(_, n)| !on_disk.contains(n)) {
+            self.index.remove(uuid, n);
+        }
+        self.index.scanned(stamp, &dirs);
+    }
+
+    /// The domain with `uuid`, the query way (see `read_entry`): the one its index entry names if
+    /// that domain has the UUID, else whatever a scan of names (`complete_index`) finds.
+    pub(super) fn read_by_uuid(&self, uuid: &Uuid) -> Result<Option<Entry>> {
+        for scan in [true, false] {
+            if let Some(name) = self.index.get(uuid) {
+                match self.read_entry(&name) {
+                    Ok(Some(e)) if e.uuid() == *uuid => return Ok(Some(e)),
+                    // A stale entry (the name now has another UUID): that UUID is entered at least.
+                    Ok(Some(e)) => self.index_uuid(&e.uuid(), &e.name),
+                    Ok(None) => {}
+                    // One broken definition must not hide every other domain (libvirt skips it too).
+                    Err(e) => tracing::error!("skipping domain '{name}': {e}"),
+                }
+            }
+            if scan {
+                self.complete_index();
+            }
+        }
+        Ok(None)
+    }
+
+    /// The running domain with `id`, the query way: only status files are read (every running
+    /// domain has one; nothing else has an id).
+    pub(super) fn read_by_id(&self, id: i32) -> Result<Option<Entry>> {
+        let Ok(rd) = fs::read_dir(self.layout.status_dir()) else { return Ok(None) };
+        for f in rd.flatten() {
+            let Some(st) = Status::load(&f.path()).filter(|s| s.id == id) else { continue };
+            if let Some(e) = self.read_entry(&st.name)?.filter(|e| e.status.as_ref().is_some_and(|s| s.id == id)) {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
     }
 
     /// [`Self::entry_by_ref`] for queries.
@@ -159,12 +197,16 @@ impl QemuDriver {
     pub(super) fn store_config(&self, def: &Domain) -> Result<()> {
         let path = self.layout.config_file(&def.name)?;
         write_atomic(&path, def.to_xml_string().as_bytes(), 0o600)
-            .map_err(|e| sys_err(format!("writing {}", path.display()), &e))
+            .map_err(|e| sys_err(format!("writing {}", path.display()), &e))?;
+        self.index_uuid(&def.uuid.unwrap_or_default(), &def.name);
+        Ok(())
     }
 
     pub(super) fn store_status(&self, st: &Status) -> Result<()> {
         let path = self.layout.status_file(&st.name)?;
-        st.store(&path).map_err(|e| sys_err(format!("writing {}", path.display()), &e))
+        st.store(&path).map_err(|e| sys_err(format!("writing {}", path.display()), &e))?;
+        self.index_uuid(&st.uuid, &st.name);
+        Ok(())
     }
 
     /// Names of the domains with a definition or a status file. A file whose name is not a usable
@@ -223,33 +265,6 @@ impl QemuDriver {
         Ok(Some(e))
     }
 
-    /// The first domain matching `pred`, re-attaching only to candidates (not to every running
-    /// guest, which costs a QMP round trip each); a candidate is checked again once up to date
-    /// (the query way: as last committed while another caller holds it, see `read_entry`).
-    pub(super) fn find_entry(&self, pred: impl Fn(&Entry) -> bool) -> Result<Option<Entry>> {
-        for n in self.names() {
-            let raw = match self.raw_entry(&n) {
-                Ok(Some(raw)) => raw,
-                Ok(None) => continue,
-                // One broken definition must not hide every other domain (libvirt skips it too).
-                Err(e) => {
-                    tracing::error!("skipping domain '{n}': {e}");
-                    continue;
-                }
-            };
-            self.note_uuid(&raw);
-            if !pred(&raw) {
-                continue;
-            }
-            if let Some(e) = self.read_reconciled(raw)? {
-                if pred(&e) {
-                    return Ok(Some(e));
-                }
-            }
-        }
-        Ok(None)
-    }
-
     pub(super) fn entry_by_ref(&self, d: &DomainRef) -> Result<Entry> {
         match self.entry(&d.name)? {
             Some(e) if e.uuid() == d.uuid || d.uuid.is_nil() => Ok(e),
@@ -263,10 +278,7 @@ impl QemuDriver {
         let mut out = Vec::new();
         for n in self.names() {
             match self.read_entry(&n) {
-                Ok(Some(e)) => {
-                    self.note_uuid(&e);
-                    out.push(e)
-                }
+                Ok(Some(e)) => out.push(e),
                 Ok(None) => {}
                 Err(e) => tracing::error!("skipping domain '{n}': {e}"),
             }
