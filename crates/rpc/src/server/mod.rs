@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use oxvirt_api::{flags, Connect, Domain, Error, ErrorCode, ErrorDomain, Network, StoragePool, StorageVol};
+use oxvirt_api::{
+    flags, Connect, Domain, DomainRef, Error, ErrorCode, ErrorDomain, Network, NetworkRef, StoragePool, StorageVol,
+};
 
 use crate::console::ConsoleStream;
 use crate::message::{Header, Message, MessageType, Status};
@@ -167,15 +169,19 @@ impl Session {
         })
     }
 
-    /// The call's domain, looked up by UUID. Not a handle built from the wire's name and UUID:
-    /// some QEMU driver queries (autostart, managed save) go by the name alone, so only a
-    /// lookup makes a stale or forged handle answer "no domain".
+    /// The call's domain: the handle the wire names (name, UUID, id), with no driver lookup per
+    /// call, as libvirt's `get_nonnull_domain`. Every driver checks a handle's UUID where it acts
+    /// on it (the QEMU driver against its store, the test driver by UUID), so a stale or forged
+    /// handle still answers "no domain".
     fn dom(&self, d: &NonnullDomain) -> Result<Domain> {
-        self.conn()?.lookup_domain_by_uuid(&d.uuid)
+        Ok(self.conn()?.domain_handle(DomainRef { name: d.name.clone(), uuid: d.uuid, id: d.id }))
     }
+    /// The call's network, from the wire as [`Session::dom`]: the network drivers check its UUID.
     fn net(&self, n: &NonnullNetwork) -> Result<Network> {
-        self.conn()?.lookup_network_by_uuid(&n.uuid)
+        Ok(self.conn()?.network_handle(NetworkRef { name: n.name.clone(), uuid: n.uuid }))
     }
+    /// Looked up: the test driver finds pools by name alone, so a lookup by UUID is what makes a
+    /// stale handle answer "no pool".
     fn pool(&self, p: &NonnullStoragePool) -> Result<StoragePool> {
         self.conn()?.lookup_storage_pool_by_uuid(&p.uuid)
     }
