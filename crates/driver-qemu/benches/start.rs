@@ -183,30 +183,17 @@ fn wait_gone(pid: i32) {
 }
 
 /// The argv oxvirt uses for the domain, with its run-dir paths moved to `raw_dir` and the serial to
-/// `raw_serial`; `-pidfile`/`-qmp` dropped when `for_spawn` (process::spawn adds its own).
+/// `raw_serial` (its pidfile and monitor sockets move with the run dir).
 struct Argv {
     binary: String,
     args: Vec<String>,
 }
 
 impl Argv {
-    fn relocated(
-        &self,
-        run_dir: &str,
-        raw_dir: &Path,
-        serial: &Path,
-        raw_serial: &Path,
-        keep_s: bool,
-        for_spawn: bool,
-    ) -> Vec<String> {
+    fn relocated(&self, run_dir: &str, raw_dir: &Path, serial: &Path, raw_serial: &Path, keep_s: bool) -> Vec<String> {
         let mut out = Vec::new();
-        let mut it = self.args.iter().peekable();
-        while let Some(a) = it.next() {
+        for a in &self.args {
             if a == "-S" && !keep_s {
-                continue;
-            }
-            if for_spawn && (a == "-pidfile" || a == "-qmp") {
-                it.next();
                 continue;
             }
             out.push(
@@ -302,12 +289,14 @@ fn main() {
     let raw_dir = tmp.path().join("raw");
     fs::create_dir_all(&raw_dir).expect("raw dir");
     let raw_serial = tmp.path().join("raw-serial.log");
-    let run_args = argv.relocated(&run_dir, &raw_dir, &serial, &raw_serial, false, false);
-    let cont_args = argv.relocated(&run_dir, &raw_dir, &serial, &raw_serial, true, false);
+    let run_args = argv.relocated(&run_dir, &raw_dir, &serial, &raw_serial, false);
+    let cont_args = argv.relocated(&run_dir, &raw_dir, &serial, &raw_serial, true);
     let qmp_sock = cont_args
         .iter()
-        .find_map(|a| a.strip_prefix("unix:").map(|s| s.split(',').next().unwrap_or(s).to_string()))
-        .expect("-qmp unix: argument");
+        .find_map(|a| {
+            a.strip_prefix("socket,id=charmonitor,path=").map(|s| s.split(',').next().unwrap_or(s).to_string())
+        })
+        .expect("the QMP monitor's -chardev argument");
     let cli = oxvirt_bin();
     println!("oxvirt start/destroy benchmark: {n} rounds, QEMU {}", argv.binary);
     println!("argv ({} args): {} {}", argv.args.len(), argv.binary, argv.args.join(" "));
@@ -639,7 +628,7 @@ fn breakdown(
     });
     let spawn_dir = tmp.join("spawn");
     let spawn_serial = tmp.join("spawn-serial.log");
-    let spawn_args = argv.relocated(run_dir, &spawn_dir, serial, &spawn_serial, true, true);
+    let spawn_args = argv.relocated(run_dir, &spawn_dir, serial, &spawn_serial, true);
     let mut cont = Vec::new();
     time("spawn -S until QMP ready", &mut || {
         let spec = SpawnSpec {

@@ -79,8 +79,11 @@ pub fn attach_disk(
     devices.disks.push(disk);
     crate::command::assign_addresses(&mut def, env)
         .map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+    // The live definition has its aliases; the new disk gets its id only in the command line.
+    let mut run = def.clone();
+    crate::command::assign_aliases(&mut run);
     let cmd =
-        crate::command::build(&def, env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
+        crate::command::build(&run, env).map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
     // The new disk is last, so its image chain got the lowest node numbers: its top node is the
     // smallest-numbered drive of all devices.
     let devices_json = json_args(&cmd.argv, "-device");
@@ -145,7 +148,7 @@ pub fn detach_disk(
         Error::operation_failed(format!("{what} for domain '{name}': {e}")).in_domain(ErrorDomain::Qemu)
     };
     let mut with_alias = live.clone();
-    crate::command::alias::assign(&mut with_alias);
+    crate::command::assign_aliases(&mut with_alias);
     let devices = with_alias.devices.clone().unwrap_or_default();
     let idx = devices.disks.iter().position(|d| d.target.dev == target).ok_or_else(|| {
         Error::coded(oxvirt_api::ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no disk with target '{target}'"))

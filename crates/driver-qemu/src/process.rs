@@ -67,6 +67,8 @@ pub enum ProcessError {
     },
     #[error("QEMU pid {pid} still alive {waited:?} after SIGKILL")]
     Unkillable { pid: i32, waited: Duration },
+    #[error("the QEMU command line does not name the pidfile {pidfile} (command::RuntimeArgs)")]
+    RuntimeArgs { pidfile: PathBuf },
     #[error("marking this process as child subreaper: {0}")]
     Subreaper(#[source] Errno),
 }
@@ -179,6 +181,10 @@ impl RunDir {
     }
     pub fn qmp_socket(&self) -> PathBuf {
         self.dir.join("qmp.sock")
+    }
+    /// The second monitor, which the daemon's watcher holds.
+    pub fn events_socket(&self) -> PathBuf {
+        self.dir.join("events.sock")
     }
     pub fn with_log(mut self, log: impl Into<PathBuf>) -> RunDir {
         self.log_path = Some(log.into());
@@ -396,7 +402,8 @@ pub enum KillOutcome {
 #[derive(Debug)]
 pub struct SpawnSpec {
     pub binary: PathBuf,
-    /// QEMU arguments without `-pidfile` and `-qmp`, which are added.
+    /// QEMU's arguments, as [`crate::command`] makes them: they name `run_dir`'s pidfile and
+    /// QMP socket ([`crate::command::RuntimeArgs`]), which this layer waits for.
     pub args: Vec<OsString>,
     pub run_dir: RunDir,
     /// Bounds QEMU's initialisation and the QMP handshake together.
@@ -446,16 +453,20 @@ pub fn spawn_with<T: Send>(
         }
     }
 
-    let mut args = spec.args.clone();
-    let mut qmp_arg = OsString::from("unix:");
-    qmp_arg.push(&sock);
-    qmp_arg.push(",server=on,wait=off");
-    args.extend(["-pidfile".into(), pidfile.clone().into_os_string(), "-qmp".into(), qmp_arg]);
+    let args = &spec.args;
+    // Without its pidfile on the command line a QEMU is never recognised as ours (nothing could
+    // stop it), so such a command line is a bug of the caller's, refused before it runs.
+    let raw: Vec<Vec<u8>> =
+        args.iter().map(|a| std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str()).to_vec()).collect();
+    let named = pidfile_arg(&raw).map(|p| resolve_dir_of(&p));
+    if named.as_deref() != Some(pidfile.as_path()) {
+        return Err(ProcessError::RuntimeArgs { pidfile: pidfile.clone() });
+    }
 
     let log_err = |source| ProcessError::Log { path: log_path.clone(), source };
     let mut log = OpenOptions::new().create(true).append(true).mode(0o600).open(&log_path).map_err(log_err)?;
     let mut header = format!("starting: {}", spec.binary.display());
-    for a in &args {
+    for a in args {
         header.push(' ');
         header.push_str(&a.to_string_lossy());
     }
@@ -464,7 +475,7 @@ pub fn spawn_with<T: Send>(
 
     let deadline = Instant::now() + spec.timeout;
     let mut cmd = Command::new(&spec.binary);
-    cmd.args(&args)
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)

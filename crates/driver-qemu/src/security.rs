@@ -149,28 +149,15 @@ fn create_user(name: &str) -> Result<(), SecurityError> {
     Err(fail(format!("{status}: {}", stderr.trim())))
 }
 
-/// QEMU arguments that drop privileges, by QEMU version (`-run-with` from 9.1).
-pub fn drop_args(user: &QemuUser, qemu_version: u64) -> Vec<String> {
-    if qemu_version >= 9_001_000 {
-        vec!["-run-with".into(), format!("user={}", user.name)]
-    } else {
-        vec!["-runas".into(), user.name.clone()]
-    }
-}
-
-/// Adds the privilege drop to a QEMU command line and relaxes the sandbox's set*id ban, which
-/// would otherwise kill QEMU at the drop (see the module doc).
-pub fn apply_to_args(args: &mut Vec<String>, run_as: &RunAs, qemu_version: u64) {
-    let RunAs::User(user) = run_as else { return };
-    let mut i = 0;
-    while i + 1 < args.len() {
-        if args[i] == "-sandbox" {
-            args[i + 1] = args[i + 1].replace("elevateprivileges=deny", "elevateprivileges=allow");
-            args[i + 1] = args[i + 1].replace("elevateprivileges=children", "elevateprivileges=allow");
+impl RunAs {
+    /// The user QEMU drops to, for [`crate::command::RuntimeArgs::run_as`] (which writes the
+    /// `-run-with`/`-runas` argument and relaxes the sandbox's set*id ban for it).
+    pub fn user_name(&self) -> Option<String> {
+        match self {
+            RunAs::Same => None,
+            RunAs::User(u) => Some(u.name.clone()),
         }
-        i += 1;
     }
-    args.extend(drop_args(user, qemu_version));
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -483,14 +470,12 @@ pub fn open_as_user(def: &Domain, user: &QemuUser) -> Result<(), SecurityError> 
     result.unwrap_or_else(|_| Err(SecurityError::Denied("checking file access as the QEMU user failed".into())))
 }
 
-/// The driver's hook before QEMU starts (after the builder prepared its files): decides who QEMU
-/// runs as, gives oxvirt's own files to that user, and refuses a definition whose other files
-/// that user cannot use.
-pub fn start_hook(def: &Domain, layout: &crate::layout::Layout) -> oxvirt_api::Result<RunAs> {
+/// The driver's hook before QEMU starts (after the builder prepared its files): gives oxvirt's own
+/// files to the user QEMU will run as ([`run_as_for_start`]), and refuses a definition whose other
+/// files that user cannot use.
+pub fn start_hook(def: &Domain, layout: &crate::layout::Layout, run_as: &RunAs) -> oxvirt_api::Result<()> {
     use oxvirt_api::{Error, ErrorCode, ErrorDomain};
-    let run_as =
-        resolve_run_as().map_err(|e| Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security))?;
-    if let RunAs::User(u) = &run_as {
+    if let RunAs::User(u) = run_as {
         prepare_owned_files(def, u, &layout.nvram_dir())
             .map_err(|e| Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security))?;
         let warnings = check_files(def, u).map_err(|e| match e {
@@ -505,7 +490,13 @@ pub fn start_hook(def: &Domain, layout: &crate::layout::Layout) -> oxvirt_api::R
             e => Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security),
         })?;
     }
-    Ok(run_as)
+    Ok(())
+}
+
+/// Who QEMU runs as ([`resolve_run_as`]), as a driver error; decided before the command line is built.
+pub fn run_as_for_start() -> oxvirt_api::Result<RunAs> {
+    use oxvirt_api::{Error, ErrorDomain};
+    resolve_run_as().map_err(|e| Error::operation_failed(e.to_string()).in_domain(ErrorDomain::Security))
 }
 
 /// The same check for a device hot-plugged into a running QEMU, against the user that QEMU

@@ -11,7 +11,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use oxvirt_driver_qemu::caps::QemuCaps;
-use oxvirt_driver_qemu::command::{assign_addresses, build, vhost_wanted, Accel, BuildEnv, PortCheck, TapArg};
+use oxvirt_driver_qemu::command::{
+    assign_addresses, build, complete_for_start, vhost_wanted, Accel, BuildEnv, PortCheck, QemuCommand, TapArg,
+};
 use oxvirt_driver_qemu::process::{self, RunDir, SpawnSpec};
 use oxvirt_xml::domain::*;
 use oxvirt_xml::{parse_document, ParseOptions, XmlDocument};
@@ -98,6 +100,13 @@ fn golden_env<'a>(caps: &'a QemuCaps, def: &Domain) -> BuildEnv<'a> {
     env
 }
 
+/// The start path: completion (addresses, aliases) on a copy, then the builder.
+fn complete_and_build(def: &Domain, env: &BuildEnv) -> Result<QemuCommand, String> {
+    let mut run = def.clone();
+    complete_for_start(&mut run, env).map_err(|e| e.to_string())?;
+    build(&run, env).map_err(|e| e.to_string())
+}
+
 fn parse(path: &Path) -> Domain {
     let text = std::fs::read_to_string(path).unwrap();
     let (d, warnings) =
@@ -141,14 +150,14 @@ fn golden() {
         let env = golden_env(&caps, &def);
         let stem = p.file_stem().unwrap().to_string_lossy().to_string();
         if stem.starts_with("err-") {
-            let msg = match assign_addresses(&mut def, &env).and_then(|_| build(&def, &env)) {
+            let msg = match complete_and_build(&def, &env) {
                 Ok(_) => "accepted".to_string(),
-                Err(e) => e.to_string(),
+                Err(e) => e,
             };
             check_or_write(&p.with_extension("err"), &format!("{msg}\n"), &mut failures);
             continue;
         }
-        let cmd = build(&def, &env).unwrap_or_else(|e| panic!("{stem}: {e}"));
+        let cmd = complete_and_build(&def, &env).unwrap_or_else(|e| panic!("{stem}: {e}"));
         let mut args = cmd.argv.join("\n");
         args.push('\n');
         check_or_write(&p.with_extension("args"), &args, &mut failures);
@@ -160,7 +169,11 @@ fn golden() {
         let mut again = def.clone();
         assign_addresses(&mut again, &env).unwrap();
         assert_eq!(again.to_xml_string(), xml, "{stem}: assign_addresses is not idempotent");
-        assert_eq!(build(&def, &env).unwrap().argv, cmd.argv, "{stem}: build differs after assign_addresses");
+        assert_eq!(
+            complete_and_build(&def, &env).unwrap().argv,
+            cmd.argv,
+            "{stem}: the command line differs after assign_addresses"
+        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
@@ -286,7 +299,7 @@ fn guest_dir() -> PathBuf {
 fn spawn(def: &Domain, caps: &QemuCaps, dir: &Path) -> Result<(process::QemuProcess, oxvirt_qmp::Qmp), String> {
     let mut env = BuildEnv::new(caps, qemu_binary(), Accel::Tcg, dir.join("lib"), dir.join("run"));
     env.domain_id = 1;
-    let mut cmd = build(def, &env).map_err(|e| e.to_string())?;
+    let mut cmd = complete_and_build(def, &env)?;
     cmd.prepare_files().map_err(|e| e.to_string())?;
     cmd.open_passed_files().map_err(|e| e.to_string())?;
     let spec = SpawnSpec {
@@ -486,7 +499,7 @@ fn corpus_figure() {
         };
         parsed += 1;
         let env = golden_env(&caps, &def);
-        match build(&def, &env) {
+        match complete_and_build(&def, &env) {
             Ok(cmd) => {
                 built += 1;
                 let ours = device_drivers(&cmd.argv);
@@ -502,8 +515,7 @@ fn corpus_figure() {
                     );
                 }
             }
-            Err(e) => {
-                let msg = e.to_string();
+            Err(msg) => {
                 let key = msg.split(':').take(2).collect::<Vec<_>>().join(":");
                 *reasons.entry(key).or_default() += 1;
             }

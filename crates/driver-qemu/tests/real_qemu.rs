@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use oxvirt_driver_qemu::caps::{CacheOutcome, CapsCache, KvmUsability, KvmVerdict};
+use oxvirt_driver_qemu::command::RuntimeArgs;
 use oxvirt_driver_qemu::process::{self, KillOutcome, ProcessError, RunDir, SpawnSpec};
 use oxvirt_qmp::QmpError;
 
@@ -26,6 +27,8 @@ fn spec(run_dir: &Path, extra: &[&str]) -> SpawnSpec {
             .map(OsString::from)
             .collect();
     args.extend(extra.iter().map(OsString::from));
+    // The pidfile and monitors, as the command builder writes them for every start.
+    args.extend(RuntimeArgs::in_dir(run_dir).to_args(0).into_iter().map(OsString::from));
     SpawnSpec {
         binary: qemu_binary(),
         args,

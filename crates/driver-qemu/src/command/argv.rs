@@ -4,67 +4,11 @@
 use oxvirt_xml::domain::*;
 use oxvirt_xml::{OnOff, YesNo};
 
-use super::addr::{kind_of, MachineKind};
+use super::ctx::{iothread_ids, Ctx};
+use super::devices::{self, disk};
+use super::machine::{kind_of, MachineKind};
 use super::props::{kv_escape, Props};
-use super::{
-    devices, disk, firmware, invalid, unsupported, Accel, BuildEnv, CommandError, GraphicsPort, PassedFile,
-    PrepareFile, QemuCommand,
-};
-
-pub(crate) struct Ctx<'a> {
-    pub def: &'a Domain,
-    pub devs: &'a Devices,
-    pub env: &'a BuildEnv<'a>,
-    pub kind: MachineKind,
-    pub args: Vec<String>,
-    pub prepare: Vec<PrepareFile>,
-    pub graphics_ports: Vec<GraphicsPort>,
-    pub used_ports: Vec<u16>,
-    /// Boot index per disk and per interface (from `<os><boot>` or per-device `<boot>`).
-    pub disk_boot: Vec<Option<u32>>,
-    pub net_boot: Vec<Option<u32>>,
-    /// The first `-device` driver the emulator does not provide.
-    pub missing: Option<String>,
-    /// Files the driver opens and QEMU gets as descriptors (`-add-fd`), in fd order.
-    pub passed_files: Vec<PassedFile>,
-}
-
-impl Ctx<'_> {
-    pub fn arg(&mut self, flag: &str, value: impl Into<String>) {
-        self.args.push(flag.to_owned());
-        self.args.push(value.into());
-    }
-    pub fn flag(&mut self, flag: &str) {
-        self.args.push(flag.to_owned());
-    }
-    /// A file QEMU writes (a character device's file or log) is opened by the driver and
-    /// passed as a descriptor, so QEMU never opens a path with the rights it has before its
-    /// privilege drop. Adds the `-add-fd` and returns the `/dev/fdset/N` path for the option.
-    pub fn pass_file(&mut self, path: &str, append: bool) -> String {
-        // Descriptors after the NICs' (the driver passes those first, in this order).
-        let base: usize = self.env.taps.iter().flatten().map(|t| t.fds.len() + t.vhostfds.len()).sum();
-        let set = self.passed_files.len();
-        let fd = crate::process::passed_fd(base + set);
-        self.arg("-add-fd", format!("set={set},fd={fd}"));
-        self.passed_files.push(PassedFile { path: path.into(), append });
-        format!("/dev/fdset/{set}")
-    }
-    /// Adds a `-device`; a driver the emulator lacks is reported when the build ends.
-    pub fn device(&mut self, p: Props) {
-        if let Some(d) = p.get_str("driver") {
-            if self.missing.is_none() && !self.env.caps.has_device(d) {
-                self.missing = Some(d.to_owned());
-            }
-        }
-        self.arg("-device", p.to_json());
-    }
-    pub fn object(&mut self, p: Props) {
-        self.arg("-object", p.to_json());
-    }
-    pub fn accel(&self) -> Accel {
-        self.env.accel
-    }
-}
+use super::{firmware, invalid, unsupported, Accel, BuildEnv, CommandError, PrepareFile, QemuCommand};
 
 static EMPTY_DEVICES: std::sync::OnceLock<Devices> = std::sync::OnceLock::new();
 
@@ -89,7 +33,6 @@ pub(crate) fn build(def: &Domain, env: &BuildEnv) -> Result<QemuCommand, Command
         missing: None,
         passed_files: Vec::new(),
     };
-    reject_unsupported_top(def)?;
     cx.arg("-name", format!("guest={},debug-threads=on", kv_escape(&def.name)));
     cx.flag("-S");
     let pflash = pflash(&mut cx)?;
@@ -107,6 +50,7 @@ pub(crate) fn build(def: &Domain, env: &BuildEnv) -> Result<QemuCommand, Command
     }
     cx.flag("-no-user-config");
     cx.flag("-nodefaults");
+    cx.args.extend(env.runtime.monitor_args());
     clock(&mut cx)?;
     cx.flag("-no-shutdown");
     if def.on_reboot == Some(LifecycleAction::Destroy) {
@@ -117,7 +61,7 @@ pub(crate) fn build(def: &Domain, env: &BuildEnv) -> Result<QemuCommand, Command
     if let Some(d) = cx.missing.take() {
         return Err(unsupported("/domain/devices", format!("device '{d}' is not provided by this emulator")));
     }
-    cx.arg("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    cx.args.extend(env.runtime.tail_args(env.caps.version.number()));
     cx.arg("-msg", "timestamp=on");
     Ok(QemuCommand {
         emulator: env.emulator.clone(),
@@ -129,34 +73,6 @@ pub(crate) fn build(def: &Domain, env: &BuildEnv) -> Result<QemuCommand, Command
     })
 }
 
-fn reject_unsupported_top(def: &Domain) -> Result<(), CommandError> {
-    let checks: [(bool, &str); 14] = [
-        (def.numa_cells().is_empty(), "/domain/cpu/numa"),
-        (def.memory_backing.as_ref().is_none_or(|m| m.hugepages.is_none()), "/domain/memoryBacking/hugepages"),
-        (def.bootloader.is_none(), "/domain/bootloader"),
-        (def.idmap.is_none(), "/domain/idmap"),
-        (def.launch_security.is_none(), "/domain/launchSecurity"),
-        (def.keywrap.is_none(), "/domain/keywrap"),
-        (def.qemu_commandline.is_none(), "/domain/qemu:commandline"),
-        (def.qemu_capabilities.is_none(), "/domain/qemu:capabilities"),
-        (def.qemu_override.is_none(), "/domain/qemu:override"),
-        (def.genid.is_none(), "/domain/genid"),
-        (def.os.acpi.is_none(), "/domain/os/acpi"),
-        (def.os.init.is_none(), "/domain/os/init"),
-        (def.os.root.is_none(), "/domain/os/root"),
-        (def.vcpus.as_ref().is_none_or(|v| v.vcpus.iter().all(|c| c.enabled.is_yes())), "/domain/vcpus"),
-    ];
-    for (ok, what) in checks {
-        if !ok {
-            return Err(unsupported(what, "not implemented by this driver"));
-        }
-    }
-    if let Some(pm) = &def.pm {
-        let _ = pm;
-    }
-    Ok(())
-}
-
 /// Per-disk and per-interface boot indexes: `<os><boot dev>` picks the first device of each
 /// kind, as libvirt translates it; per-device `<boot order>` is used as given.
 /// Boot indexes of the disks and of the interfaces.
@@ -166,12 +82,6 @@ fn boot_indexes(def: &Domain, devs: &Devices) -> Result<BootIndexes, CommandErro
     let mut disks: Vec<Option<u32>> = devs.disks.iter().map(|d| d.info.boot.as_ref().map(|b| b.order)).collect();
     let mut nets: Vec<Option<u32>> = devs.interfaces.iter().map(|n| n.boot.as_ref().map(|b| b.order)).collect();
     let per_device = disks.iter().chain(nets.iter()).any(Option::is_some);
-    if per_device && !def.os.boot.is_empty() {
-        return Err(invalid(
-            "/domain/os/boot",
-            "per-device boot elements cannot be used together with <os><boot dev=...>",
-        ));
-    }
     if per_device {
         return Ok((disks, nets));
     }
@@ -234,19 +144,11 @@ fn machine(cx: &mut Ctx, pflash: Option<String>) -> Result<(), CommandError> {
     let mut m = format!("{name},usb=off");
     let f = def.features();
     if let Some(v) = &f.vmport {
-        if cx.kind == MachineKind::Microvm {
-            return Err(unsupported("/domain/features/vmport", "on microvm"));
-        }
         m.push_str(if v.is_on() { ",vmport=on" } else { ",vmport=off" });
     }
     let smm_needed = firmware::is_secure(&def.os);
     match &f.smm {
-        Some(s) if s.state == Some(OnOff::Off) => {
-            if smm_needed {
-                return Err(invalid("/domain/features/smm", "secure boot needs SMM"));
-            }
-            m.push_str(",smm=off");
-        }
+        Some(s) if s.state == Some(OnOff::Off) => m.push_str(",smm=off"),
         Some(s) => {
             m.push_str(",smm=on");
             if let Some(t) = s.tseg {
@@ -275,15 +177,11 @@ fn machine(cx: &mut Ctx, pflash: Option<String>) -> Result<(), CommandError> {
         match io.driver {
             Some(IoapicDriver::Qemu) if cx.accel() == Accel::Kvm => m.push_str(",kernel-irqchip=split"),
             Some(IoapicDriver::Kvm) if cx.accel() == Accel::Kvm => m.push_str(",kernel-irqchip=on"),
-            Some(_) => return Err(unsupported("/domain/features/ioapic", "choosing the IOAPIC driver without KVM")),
-            None => {}
+            _ => {}
         }
     }
     for t in def.clock.iter().flat_map(|c| &c.timers) {
         if t.name == TimerName::Hpet {
-            if cx.kind == MachineKind::Microvm {
-                return Err(unsupported("/domain/clock/timer[@name='hpet']", "on microvm"));
-            }
             if let Some(p) = t.present {
                 m.push_str(if p.is_yes() { ",hpet=on" } else { ",hpet=off" });
             }
@@ -313,16 +211,10 @@ fn accel(cx: &mut Ctx) -> Result<(), CommandError> {
         Accel::Tcg => "tcg".to_string(),
     };
     if let Some(t) = f.tcg.as_ref().and_then(|t| t.tb_cache) {
-        if cx.accel() != Accel::Tcg {
-            return Err(invalid("/domain/features/tcg", "TCG tuning on a KVM guest"));
-        }
         a.push_str(&format!(",tb-size={}", t.0 / 1024));
     }
     if let Some(d) = f.kvm.as_ref().and_then(|k| k.dirty_ring.as_ref()) {
         if d.state != Some(OnOff::Off) {
-            if cx.accel() != Accel::Kvm {
-                return Err(invalid("/domain/features/kvm/dirty-ring", "needs KVM"));
-            }
             if let Some(s) = d.size {
                 a.push_str(&format!(",dirty-ring-size={s}"));
             }
@@ -357,16 +249,7 @@ fn cpu(cx: &mut Ctx) -> Result<(), CommandError> {
                 // TCG cannot pass the host CPU through; `max` is every feature TCG emulates.
                 CpuMode::HostPassthrough | CpuMode::HostModel | CpuMode::Maximum => "max".to_string(),
                 CpuMode::Custom => match c.model.as_ref().and_then(|m| m.name.clone()) {
-                    Some(n) => {
-                        let caps = cx.env.caps;
-                        if !caps.cpu_models.is_empty() && caps.cpu_model(&n).is_none() {
-                            return Err(unsupported(
-                                "/domain/cpu/model",
-                                format!("CPU model '{n}' is not known to this emulator"),
-                            ));
-                        }
-                        n
-                    }
+                    Some(n) => n,
                     None => "qemu64".to_string(),
                 },
             };
@@ -377,9 +260,6 @@ fn cpu(cx: &mut Ctx) -> Result<(), CommandError> {
             }
             if let Some(v) = c.model.as_ref().and_then(|m| m.vendor_id.as_ref()) {
                 props.push(format!("vendor={v}"));
-            }
-            if c.vendor.is_some() && mode == CpuMode::Custom && c.model.is_none() {
-                return Err(unsupported("/domain/cpu/vendor", "a vendor without a model"));
             }
             if let Some(cache) = &c.cache {
                 match cache.mode {
@@ -449,9 +329,6 @@ fn cpu(cx: &mut Ctx) -> Result<(), CommandError> {
             TimerName::Tsc => {
                 if let Some(fr) = t.frequency {
                     props.push(format!("tsc-frequency={fr}"));
-                }
-                if t.mode.is_some() {
-                    return Err(unsupported("/domain/clock/timer[@name='tsc']/@mode", "TSC modes"));
                 }
             }
             _ => {}
@@ -581,16 +458,6 @@ fn smp(cx: &mut Ctx) -> Result<(), CommandError> {
     }
     cx.arg("-smp", s);
     Ok(())
-}
-
-/// IOThread ids: `<iothreadids>` or 1..=`<iothreads>`.
-pub(crate) fn iothread_ids(def: &Domain) -> Option<Vec<u32>> {
-    if let Some(ids) = &def.iothreadids {
-        if !ids.iothreads.is_empty() {
-            return Some(ids.iothreads.iter().map(|t| t.id).collect());
-        }
-    }
-    def.iothreads.filter(|n| *n > 0).map(|n| (1..=n).collect())
 }
 
 fn smbios(cx: &mut Ctx) -> Result<(), CommandError> {
@@ -768,9 +635,6 @@ fn boot(cx: &mut Ctx) -> Result<(), CommandError> {
         }
     }
     if let Some(bios) = &os.bios {
-        if bios.useserial == Some(YesNo::Yes) {
-            return Err(unsupported("/domain/os/bios/@useserial", "the serial graphics adapter is gone from QEMU"));
-        }
         if let Some(t) = bios.reboot_timeout {
             b.push(format!("reboot-timeout={t}"));
         }
@@ -795,9 +659,6 @@ fn boot(cx: &mut Ctx) -> Result<(), CommandError> {
     }
     if let Some(d) = &os.dtb {
         cx.arg("-dtb", d.clone());
-    }
-    if os.kernel.is_none() && (os.initrd.is_some() || os.cmdline.is_some()) {
-        return Err(invalid("/domain/os/kernel", "<initrd> or <cmdline> without <kernel>"));
     }
     Ok(())
 }

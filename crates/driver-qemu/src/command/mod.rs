@@ -2,19 +2,22 @@
 //!
 //! [`assign_addresses`] completes a definition the way libvirt does when it is defined
 //! (resolved machine type, implicit controllers and devices, PCI/drive/virtio-serial/USB
-//! addresses, firmware paths) so the persistent XML records the guest ABI. [`build`] runs the
-//! same completion on a copy and turns it into arguments, so a command line never depends on
-//! whether the caller assigned addresses first.
+//! addresses, firmware paths) so the persistent XML records the guest ABI;
+//! [`complete_for_start`] does the same plus aliases when it starts ([`complete`]). [`build`]
+//! takes such a completed definition and only formats it.
 //!
-//! `-pidfile` and the QMP monitor are not emitted: [`crate::process::spawn`] adds them.
+//! Every argument comes from here, including the run's own ones ([`RuntimeArgs`]: `-pidfile`,
+//! the monitor sockets, `-incoming`, `-sandbox`, the privilege drop), so a golden file shows
+//! the command line QEMU really gets.
 
-mod addr;
-pub(crate) mod alias;
 mod argv;
+pub mod complete;
+mod ctx;
 mod devices;
-mod disk;
 mod firmware;
+mod machine;
 mod props;
+mod validate;
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +62,93 @@ pub struct BuildEnv<'a> {
     /// Per `<interface>` (same index): the tap the driver opened for it, for types `network`,
     /// `bridge` and `ethernet`, which need one.
     pub taps: Vec<Option<TapArg>>,
+    /// The run's own arguments (pidfile, monitors, incoming migration, sandbox, user).
+    pub runtime: RuntimeArgs,
+}
+
+/// The parts of the command line that come from the run, not from the domain XML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeArgs {
+    /// `-pidfile`: how a QEMU of ours is told from any other process ([`crate::process::names_pidfile`]).
+    pub pidfile: PathBuf,
+    /// The QMP monitor the driver talks to.
+    pub monitor: PathBuf,
+    /// A second QMP monitor, reserved for a long-lived watcher (the daemon), so ad-hoc commands
+    /// on the main one never queue behind it.
+    pub events: Option<PathBuf>,
+    /// `-incoming` (`defer`: a restore feeds the migration stream over QMP).
+    pub incoming: Option<String>,
+    /// The user QEMU drops to once initialised (`-run-with user=` from QEMU 9.1, `-runas` before).
+    pub run_as: Option<String>,
+    /// QEMU's seccomp sandbox.
+    pub sandbox: bool,
+}
+
+impl RuntimeArgs {
+    /// The usual files in a run directory (the names [`crate::process::RunDir`] knows), sandbox
+    /// on, no incoming migration, no privilege drop.
+    pub fn in_dir(run_dir: &Path) -> RuntimeArgs {
+        let d = crate::process::RunDir::new(run_dir);
+        RuntimeArgs {
+            pidfile: d.pidfile(),
+            monitor: d.qmp_socket(),
+            events: Some(d.events_socket()),
+            incoming: None,
+            run_as: None,
+            sandbox: true,
+        }
+    }
+
+    /// All of these arguments on their own, for a command line not made by [`build`] (tests of
+    /// the process layer).
+    pub fn to_args(&self, qemu_version: u64) -> Vec<String> {
+        let mut a = self.monitor_args();
+        a.extend(self.tail_args(qemu_version));
+        a
+    }
+
+    /// `-pidfile` and the monitors (after `-nodefaults`, where libvirt puts its monitor).
+    pub(crate) fn monitor_args(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        let mut mon = |id: &str, path: &Path, mon_id: Option<&str>| {
+            a.push("-chardev".to_string());
+            a.push(format!("socket,id={id},path={},server=on,wait=off", props::kv_escape(&path.to_string_lossy())));
+            a.push("-mon".to_string());
+            a.push(match mon_id {
+                Some(m) => format!("chardev={id},id={m},mode=control"),
+                None => format!("chardev={id},mode=control"),
+            });
+        };
+        mon("charmonitor", &self.monitor, Some("monitor"));
+        if let Some(ev) = &self.events {
+            mon("charmonitor-ev", ev, None);
+        }
+        a.push("-pidfile".to_string());
+        a.push(self.pidfile.to_string_lossy().into_owned());
+        a
+    }
+
+    /// `-incoming`, `-sandbox` and the privilege drop (at the end, as libvirt orders them). The
+    /// sandbox's set*id ban would kill QEMU at the drop, so a drop relaxes it.
+    pub(crate) fn tail_args(&self, qemu_version: u64) -> Vec<String> {
+        let mut a = Vec::new();
+        if let Some(i) = &self.incoming {
+            a.extend(["-incoming".to_string(), i.clone()]);
+        }
+        if self.sandbox {
+            let elevate = if self.run_as.is_some() { "allow" } else { "deny" };
+            a.push("-sandbox".to_string());
+            a.push(format!("on,obsolete=deny,elevateprivileges={elevate},spawn=deny,resourcecontrol=deny"));
+        }
+        if let Some(user) = &self.run_as {
+            if qemu_version >= 9_001_000 {
+                a.extend(["-run-with".to_string(), format!("user={user}")]);
+            } else {
+                a.extend(["-runas".to_string(), user.clone()]);
+            }
+        }
+        a
+    }
 }
 
 /// The tap descriptors QEMU inherits for one NIC.
@@ -109,6 +199,7 @@ impl<'a> BuildEnv<'a> {
     ) -> Self {
         let run_dir = run_dir.into();
         BuildEnv {
+            runtime: RuntimeArgs::in_dir(&run_dir),
             caps,
             emulator: emulator.into(),
             accel,
@@ -243,17 +334,76 @@ pub(crate) fn invalid(element: impl Into<String>, detail: impl Into<String>) -> 
     CommandError::Invalid { element: element.into(), detail: detail.into() }
 }
 
-/// Completes `def` in place: machine alias → versioned name, implicit controllers and default
-/// devices, controller models and indexes, PCI / drive / virtio-serial / USB addresses, MAC
-/// addresses and firmware paths.
+/// Completes `def` in place at define time: machine alias → versioned name, implicit
+/// controllers and default devices, controller models and indexes, PCI / drive /
+/// virtio-serial / USB addresses, MAC addresses and firmware paths ([`complete::for_define`]).
 pub fn assign_addresses(def: &mut Domain, env: &BuildEnv) -> Result<(), CommandError> {
-    addr::assign(def, env)
+    complete::for_define(def, env)
 }
 
-/// The QEMU command line (without the emulator itself, `-pidfile` and `-qmp`) for `def`.
+/// Completes `def` in place for a start: [`assign_addresses`] plus device aliases (QEMU ids).
+/// [`build`] needs a definition completed so.
+pub fn complete_for_start(def: &mut Domain, env: &BuildEnv) -> Result<(), CommandError> {
+    complete::for_start(def, env)
+}
+
+/// Device aliases (QEMU ids) alone, for a definition completed already.
+pub fn assign_aliases(def: &mut Domain) {
+    complete::aliases(def)
+}
+
+/// The QEMU command line (without the emulator itself) for `def`, which
+/// [`complete_for_start`] has completed: the builder only formats.
 pub fn build(def: &Domain, env: &BuildEnv) -> Result<QemuCommand, CommandError> {
-    let mut def = def.clone();
-    addr::assign(&mut def, env)?;
-    alias::assign(&mut def);
-    argv::build(&def, env)
+    validate::for_start(def, env)?;
+    argv::build(def, env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run's own arguments: monitors and pidfile from the run dir; a privilege drop by QEMU
+    /// version, with the sandbox's set*id ban relaxed for it; `-incoming` for a restore.
+    #[test]
+    fn runtime_args() {
+        let mut r = RuntimeArgs::in_dir(Path::new("/run/x"));
+        assert_eq!(
+            r.monitor_args(),
+            [
+                "-chardev",
+                "socket,id=charmonitor,path=/run/x/qmp.sock,server=on,wait=off",
+                "-mon",
+                "chardev=charmonitor,id=monitor,mode=control",
+                "-chardev",
+                "socket,id=charmonitor-ev,path=/run/x/events.sock,server=on,wait=off",
+                "-mon",
+                "chardev=charmonitor-ev,mode=control",
+                "-pidfile",
+                "/run/x/qemu.pid",
+            ]
+        );
+        assert_eq!(
+            r.tail_args(10_000_002),
+            ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
+        );
+        r.run_as = Some("oxvirt-qemu".into());
+        r.incoming = Some("defer".into());
+        assert_eq!(
+            r.tail_args(10_000_002),
+            [
+                "-incoming",
+                "defer",
+                "-sandbox",
+                "on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny",
+                "-run-with",
+                "user=oxvirt-qemu",
+            ]
+        );
+        assert_eq!(r.tail_args(9_000_000)[4..], ["-runas", "oxvirt-qemu"]);
+        r.sandbox = false;
+        r.events = None;
+        assert!(!r.tail_args(10_000_002).contains(&"-sandbox".to_string()));
+        assert_eq!(r.monitor_args().len(), 6);
+    }
 }

@@ -325,15 +325,24 @@ impl QemuDriver {
         }
         let id = self.next_id()?;
         def.id = Some(id);
-        let run_dir = RunDir::new(self.layout.domain_run_dir(&def.name)?).with_log(self.layout.log_file(&def.name)?);
+        let mut run_dir =
+            RunDir::new(self.layout.domain_run_dir(&def.name)?).with_log(self.layout.log_file(&def.name)?);
         let _ = fs::remove_dir_all(&run_dir.dir);
         fs::create_dir_all(&run_dir.dir).map_err(|e| sys_err(format!("creating {}", run_dir.dir.display()), &e))?;
+        // Resolved, so the pidfile on the command line is the one process::spawn checks for.
+        run_dir.dir =
+            fs::canonicalize(&run_dir.dir).map_err(|e| sys_err(format!("resolving {}", run_dir.dir.display()), &e))?;
         let mut env = self.build_env(&def, &caps, &emulator, &run_dir.dir)?;
         // The completed definition (addresses, MACs, aliases) is what runs and what the live XML
         // shows; completed before the taps, which need the MACs.
-        command::assign_addresses(&mut def, &env)
+        command::complete_for_start(&mut def, &env)
             .map_err(|e| Error::unsupported_config(e).in_domain(ErrorDomain::Qemu))?;
-        command::alias::assign(&mut def);
+        // Who QEMU runs as is part of its command line (`-run-with`, the sandbox's set*id rule).
+        let run_as = crate::security::run_as_for_start()?;
+        env.runtime.run_as = run_as.user_name();
+        if restore_from.is_some() {
+            env.runtime.incoming = Some("defer".into());
+        }
         // Given back (connection counts) if the start fails; the devices go with the fds. Declared
         // before the command and spawn spec, so on failure our fds close before anything is undone;
         // undone last first: QEMU killed, then its cgroup removed, then the NICs given back.
@@ -359,25 +368,11 @@ impl QemuDriver {
                 }
             }
         }
-        // Who QEMU runs as, and whether it can use the definition's files: decided before it starts.
-        let run_as = crate::security::start_hook(&def, &self.layout)?;
-        let mut args = cmd.argv.clone();
-        crate::security::apply_to_args(&mut args, &run_as, caps.version.number());
-        // A second monitor, reserved for a long-lived watcher (the daemon), so ad-hoc commands on the
-        // main one never queue behind it.
-        let events = run_dir.dir.join("events.sock");
-        args.extend([
-            "-chardev".into(),
-            format!("socket,id=charmonitor-ev,path={},server=on,wait=off", events.display()),
-            "-mon".into(),
-            "chardev=charmonitor-ev,mode=control".into(),
-        ]);
-        if restore_from.is_some() {
-            args.extend(["-incoming".into(), "defer".into()]);
-        }
+        // Whether QEMU's user can use the definition's files: decided before it starts.
+        crate::security::start_hook(&def, &self.layout, &run_as)?;
         let spec = SpawnSpec {
             binary: emulator.clone(),
-            args: args.into_iter().map(Into::into).collect(),
+            args: std::mem::take(&mut cmd.argv).into_iter().map(Into::into).collect(),
             run_dir,
             timeout: START_TIMEOUT,
             pass_fds: std::mem::take(&mut cmd.pass_fds),

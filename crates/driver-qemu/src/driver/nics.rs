@@ -450,7 +450,7 @@ impl QemuDriver {
         let mut env = self.build_env(&ldef, &caps, &emulator, &self.layout.domain_run_dir(&e.name)?)?;
         command::assign_addresses(&mut def, &env)
             .map_err(|x| Error::unsupported_config(x).in_domain(ErrorDomain::Qemu))?;
-        command::alias::assign(&mut def);
+        command::assign_aliases(&mut def);
         let mut nics = self.open_taps(&mut def, Some(idx))?;
         // The other NICs' taps are QEMU's already; placeholders let the whole line be built.
         env.taps = nics.args.clone();

@@ -192,21 +192,10 @@ fn check_files_errors_and_warnings() {
 }
 
 #[test]
-fn args_for_the_drop() {
+fn user_for_the_drop() {
     let u = QemuUser { name: "oxvirt-qemu".into(), uid: 998, gid: 998, groups: vec![998] };
-    let mut a: Vec<String> = ["-S", "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    apply_to_args(&mut a, &RunAs::User(u.clone()), 10_000_002);
-    assert_eq!(
-        a,
-        ["-S", "-sandbox", "on,obsolete=deny,elevateprivileges=allow,spawn=deny", "-run-with", "user=oxvirt-qemu"]
-    );
-    assert_eq!(drop_args(&u, 9_000_000), ["-runas", "oxvirt-qemu"]);
-    let mut same = vec!["-sandbox".to_string(), "on,elevateprivileges=deny".to_string()];
-    apply_to_args(&mut same, &RunAs::Same, 10_000_002);
-    assert_eq!(same, ["-sandbox", "on,elevateprivileges=deny"]);
+    assert_eq!(RunAs::User(u).user_name().as_deref(), Some("oxvirt-qemu"));
+    assert_eq!(RunAs::Same.user_name(), None);
 }
 
 #[test]

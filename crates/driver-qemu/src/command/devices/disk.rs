@@ -5,11 +5,11 @@ use serde_json::json;
 use oxvirt_xml::domain::*;
 use oxvirt_xml::OnOff;
 
-use super::addr::MachineKind;
-use super::argv::Ctx;
-use super::devices::{pci_props, usb_props};
-use super::props::Props;
-use super::{invalid, unsupported, CommandError};
+use super::super::ctx::Ctx;
+use super::super::machine::MachineKind;
+use super::super::props::Props;
+use super::super::{invalid, unsupported, CommandError};
+use super::common::{pci_props, usb_props, virtio_opts};
 
 /// A pflash image (UEFI code = 0, variables = 1) as libvirt names its nodes.
 pub(crate) fn emit_pflash(cx: &mut Ctx, n: u32, path: &str, readonly: bool) {
@@ -250,7 +250,7 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
                         p = p.b("ioeventfd", e == OnOff::On);
                     }
                     if let Some(t) = x.iothread {
-                        if !super::argv::iothread_ids(cx.def).is_some_and(|ids| ids.contains(&t)) {
+                        if !super::super::ctx::iothread_ids(cx.def).is_some_and(|ids| ids.contains(&t)) {
                             return Err(invalid(
                                 format!("{path}/driver/@iothread"),
                                 format!("iothread {t} is not defined"),
@@ -428,20 +428,4 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
         }
     }
     Ok(())
-}
-
-pub(crate) fn virtio_opts(mut p: Props, v: &VirtioOptions) -> Props {
-    if let Some(x) = v.iommu {
-        p = p.b("iommu_platform", x == OnOff::On);
-    }
-    if let Some(x) = v.ats {
-        p = p.b("ats", x == OnOff::On);
-    }
-    if let Some(x) = v.packed {
-        p = p.b("packed", x == OnOff::On);
-    }
-    if let Some(x) = v.page_per_vq {
-        p = p.b("page-per-vq", x == OnOff::On);
-    }
-    p
 }

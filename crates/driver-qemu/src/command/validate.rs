@@ -1,0 +1,335 @@
+//! Every refusal of the QEMU driver that depends on the definition and the host's facts alone
+//! (the emulator's capabilities, the accelerator), in one place, run before anything is built:
+//! [`for_define`] before a definition is completed (define and start), [`for_start`] on the
+//! completed definition before the builder formats it. The emitters keep only the failures of
+//! states that cannot be told before building (a bus that completion did not create, a port
+//! that cannot be bound).
+//!
+//! The rules libvirt's generic domain parser enforces for every driver stay in
+//! `oxvirt_xml::domain` (they run when the XML is parsed).
+
+use oxvirt_xml::domain::*;
+use oxvirt_xml::{OnOff, YesNo};
+
+use super::firmware;
+use super::machine::{kind_of, MachineKind};
+use super::{invalid, unsupported, Accel, BuildEnv, CommandError};
+
+/// Refusals before completion: domain and OS type, architecture.
+pub(crate) fn for_define(def: &Domain) -> Result<(), CommandError> {
+    if !matches!(def.kind, DomainType::Qemu | DomainType::Kvm) {
+        return Err(unsupported(
+            "/domain/@type",
+            format!("domain type '{}' (the QEMU driver runs 'qemu' and 'kvm')", def.kind),
+        ));
+    }
+    if def.os_type() != OsType::Hvm {
+        return Err(unsupported("/domain/os/type", format!("OS type '{}' (only 'hvm')", def.os_type())));
+    }
+    if let Some(a) = def.os.kind.arch.as_deref().filter(|a| *a != "x86_64") {
+        return Err(unsupported("/domain/os/type/@arch", format!("architecture '{a}' (only x86_64)")));
+    }
+    Ok(())
+}
+
+/// What this QEMU binary lacks (a custom CPU model, a USB controller model, IOThreads), refused
+/// at define time as libvirt does, not only at start; checked once the machine type is resolved.
+pub(crate) fn caps(def: &Domain, env: &BuildEnv) -> Result<(), CommandError> {
+    let caps = env.caps;
+    if let Some(cpu) = &def.cpu {
+        let custom = matches!(cpu.mode, None | Some(CpuMode::Custom));
+        if let Some(name) = cpu.model.as_ref().and_then(|m| m.name.as_deref()).filter(|_| custom) {
+            if !caps.cpu_models.is_empty() && caps.cpu_model(name).is_none() {
+                return Err(unsupported(
+                    "/domain/cpu/model",
+                    format!("CPU model '{name}' is not known to this emulator"),
+                ));
+            }
+        }
+    }
+    let devs = def.devices.iter().flat_map(|d| &d.controllers);
+    for c in devs.filter(|c| c.kind == ControllerType::Usb) {
+        use ControllerModel as M;
+        let dev = match c.model {
+            Some(M::NecXhci) => "nec-usb-xhci",
+            Some(M::QemuXhci) => "qemu-xhci",
+            Some(M::Ehci) => "usb-ehci",
+            Some(M::Ich9Ehci1) => "ich9-usb-ehci1",
+            Some(M::PciOhci) => "pci-ohci",
+            _ => continue,
+        };
+        if !caps.has_device(dev) {
+            return Err(unsupported(
+                "/domain/devices/controller",
+                format!(
+                    "USB controller model '{}' needs QEMU device '{dev}', which this emulator lacks",
+                    c.model.map(|m| m.to_string()).unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    let iothreads = def.iothreads.unwrap_or(0) > 0 || def.iothreadids.as_ref().is_some_and(|t| !t.iothreads.is_empty());
+    if iothreads && !caps.qom_types.is_empty() && !caps.has_type("iothread") {
+        return Err(unsupported("/domain/iothreads", "this emulator has no IOThreads ('iothread' objects)"));
+    }
+    Ok(())
+}
+
+/// Refusals of a completed definition at start, before the builder runs.
+pub(crate) fn for_start(def: &Domain, env: &BuildEnv) -> Result<(), CommandError> {
+    let kind = kind_of(def)?;
+    top_level(def)?;
+    boot(def)?;
+    machine(def, env, kind)?;
+    cpu(def, env)?;
+    memory(def)?;
+    sysinfo(def)?;
+    clock(def, env)?;
+    if let Some(d) = &def.devices {
+        devices(d, kind)?;
+    }
+    Ok(())
+}
+
+/// Elements this driver does not implement at all.
+fn top_level(def: &Domain) -> Result<(), CommandError> {
+    let checks: [(bool, &str); 14] = [
+        (def.numa_cells().is_empty(), "/domain/cpu/numa"),
+        (def.memory_backing.as_ref().is_none_or(|m| m.hugepages.is_none()), "/domain/memoryBacking/hugepages"),
+        (def.bootloader.is_none(), "/domain/bootloader"),
+        (def.idmap.is_none(), "/domain/idmap"),
+        (def.launch_security.is_none(), "/domain/launchSecurity"),
+        (def.keywrap.is_none(), "/domain/keywrap"),
+        (def.qemu_commandline.is_none(), "/domain/qemu:commandline"),
+        (def.qemu_capabilities.is_none(), "/domain/qemu:capabilities"),
+        (def.qemu_override.is_none(), "/domain/qemu:override"),
+        (def.genid.is_none(), "/domain/genid"),
+        (def.os.acpi.is_none(), "/domain/os/acpi"),
+        (def.os.init.is_none(), "/domain/os/init"),
+        (def.os.root.is_none(), "/domain/os/root"),
+        (def.vcpus.as_ref().is_none_or(|v| v.vcpus.iter().all(|c| c.enabled.is_yes())), "/domain/vcpus"),
+    ];
+    for (ok, what) in checks {
+        if !ok {
+            return Err(unsupported(what, "not implemented by this driver"));
+        }
+    }
+    Ok(())
+}
+
+/// Boot order, firmware and direct kernel boot.
+fn boot(def: &Domain) -> Result<(), CommandError> {
+    let os = &def.os;
+    if let Some(devs) = &def.devices {
+        let per_device =
+            devs.disks.iter().any(|d| d.info.boot.is_some()) || devs.interfaces.iter().any(|n| n.boot.is_some());
+        if per_device && !os.boot.is_empty() {
+            return Err(invalid(
+                "/domain/os/boot",
+                "per-device boot elements cannot be used together with <os><boot dev=...>",
+            ));
+        }
+    }
+    if firmware::is_efi(os) && os.loader.as_ref().and_then(|l| l.path.as_ref()).is_none() {
+        return Err(invalid("/domain/os/loader", "UEFI loader path missing"));
+    }
+    if os.bios.as_ref().is_some_and(|b| b.useserial == Some(YesNo::Yes)) {
+        return Err(unsupported("/domain/os/bios/@useserial", "the serial graphics adapter is gone from QEMU"));
+    }
+    if os.kernel.is_none() && (os.initrd.is_some() || os.cmdline.is_some()) {
+        return Err(invalid("/domain/os/kernel", "<initrd> or <cmdline> without <kernel>"));
+    }
+    Ok(())
+}
+
+/// `-machine` and `-accel` properties the machine or accelerator cannot have.
+fn machine(def: &Domain, env: &BuildEnv, kind: MachineKind) -> Result<(), CommandError> {
+    let f = def.features();
+    let kvm = env.accel == Accel::Kvm;
+    if f.vmport.is_some() && kind == MachineKind::Microvm {
+        return Err(unsupported("/domain/features/vmport", "on microvm"));
+    }
+    if f.smm.as_ref().is_some_and(|s| s.state == Some(OnOff::Off)) && firmware::is_secure(&def.os) {
+        return Err(invalid("/domain/features/smm", "secure boot needs SMM"));
+    }
+    if f.ioapic.as_ref().is_some_and(|io| io.driver.is_some()) && !kvm {
+        return Err(unsupported("/domain/features/ioapic", "choosing the IOAPIC driver without KVM"));
+    }
+    if kind == MachineKind::Microvm && def.clock.iter().flat_map(|c| &c.timers).any(|t| t.name == TimerName::Hpet) {
+        return Err(unsupported("/domain/clock/timer[@name='hpet']", "on microvm"));
+    }
+    if f.tcg.as_ref().and_then(|t| t.tb_cache).is_some() && env.accel != Accel::Tcg {
+        return Err(invalid("/domain/features/tcg", "TCG tuning on a KVM guest"));
+    }
+    if f.kvm.as_ref().and_then(|k| k.dirty_ring.as_ref()).is_some_and(|d| d.state != Some(OnOff::Off)) && !kvm {
+        return Err(invalid("/domain/features/kvm/dirty-ring", "needs KVM"));
+    }
+    Ok(())
+}
+
+fn cpu(def: &Domain, env: &BuildEnv) -> Result<(), CommandError> {
+    let Some(c) = &def.cpu else { return Ok(()) };
+    let mode = c.mode.unwrap_or_default();
+    if mode == CpuMode::Custom {
+        if let Some(n) = c.model.as_ref().and_then(|m| m.name.as_ref()) {
+            let caps = env.caps;
+            if !caps.cpu_models.is_empty() && caps.cpu_model(n).is_none() {
+                return Err(unsupported("/domain/cpu/model", format!("CPU model '{n}' is not known to this emulator")));
+            }
+        }
+        if c.vendor.is_some() && c.model.is_none() {
+            return Err(unsupported("/domain/cpu/vendor", "a vendor without a model"));
+        }
+    }
+    Ok(())
+}
+
+fn memory(def: &Domain) -> Result<(), CommandError> {
+    match def.memory_backing.as_ref().and_then(|b| b.source.as_ref()).map(|s| s.kind) {
+        None | Some(MemorySourceType::Anonymous | MemorySourceType::Memfd) => Ok(()),
+        Some(other) => Err(unsupported("/domain/memoryBacking/source", format!("source type '{other}'"))),
+    }
+}
+
+/// fw_cfg entries and SMBIOS tables.
+fn sysinfo(def: &Domain) -> Result<(), CommandError> {
+    for s in def.sysinfo.iter().filter(|s| s.kind == SysinfoType::Fwcfg) {
+        if s.entries.iter().any(|e| e.file.is_none() && e.value.is_none()) {
+            return Err(invalid("/domain/sysinfo/entry", "fw_cfg entry without value or file"));
+        }
+    }
+    match def.os.smbios.as_ref().map(|s| s.mode) {
+        None | Some(SmbiosMode::Emulate) => Ok(()),
+        Some(SmbiosMode::Host) => {
+            Err(unsupported("/domain/os/smbios[@mode='host']", "copying the host's SMBIOS tables"))
+        }
+        Some(SmbiosMode::Sysinfo) if !def.sysinfo.iter().any(|s| s.kind == SysinfoType::Smbios) => {
+            Err(invalid("/domain/os/smbios", "mode 'sysinfo' without <sysinfo type='smbios'>"))
+        }
+        Some(SmbiosMode::Sysinfo) => Ok(()),
+    }
+}
+
+/// Clock offsets and timers QEMU cannot express.
+fn clock(def: &Domain, env: &BuildEnv) -> Result<(), CommandError> {
+    let Some(c) = &def.clock else { return Ok(()) };
+    match c.offset {
+        ClockOffset::Variable if c.basis == Some(ClockBasis::Localtime) => {
+            return Err(unsupported("/domain/clock/@basis", "'localtime' basis for a variable clock"));
+        }
+        ClockOffset::Absolute if c.start.is_none() => {
+            return Err(invalid("/domain/clock/@start", "absolute clock offset needs 'start'"));
+        }
+        ClockOffset::Timezone => {
+            return Err(unsupported("/domain/clock/@offset", "'timezone' (set the guest's zone inside the guest)"));
+        }
+        _ => {}
+    }
+    for t in &c.timers {
+        let path = format!("/domain/clock/timer[@name='{}']", t.name);
+        match t.name {
+            TimerName::Rtc => {
+                match t.tickpolicy {
+                    None | Some(TickPolicy::Delay | TickPolicy::Catchup) => {}
+                    Some(p) => return Err(unsupported(path, format!("tick policy '{p}'"))),
+                }
+                if t.present == Some(YesNo::No) {
+                    return Err(unsupported(path, "removing the RTC"));
+                }
+            }
+            TimerName::Pit => {
+                if t.present == Some(YesNo::No) {
+                    return Err(unsupported(path, "removing the PIT"));
+                }
+                match (t.tickpolicy, env.accel) {
+                    (None, _)
+                    | (Some(TickPolicy::Delay), Accel::Tcg)
+                    | (Some(TickPolicy::Delay | TickPolicy::Discard), Accel::Kvm) => {}
+                    (Some(p), _) => return Err(unsupported(path, format!("tick policy '{p}' with this accelerator"))),
+                }
+            }
+            TimerName::Tsc if t.mode.is_some() => {
+                return Err(unsupported("/domain/clock/timer[@name='tsc']/@mode", "TSC modes"));
+            }
+            TimerName::Hpet | TimerName::Kvmclock | TimerName::Hypervclock | TimerName::Tsc => {}
+            other => return Err(unsupported(path, format!("timer '{other}'"))),
+        }
+    }
+    Ok(())
+}
+
+/// Device families and device settings this driver does not implement, and what microvm lacks.
+fn devices(d: &Devices, kind: MachineKind) -> Result<(), CommandError> {
+    let reject: [(bool, &str); 12] = [
+        (d.filesystems.is_empty(), "filesystem"),
+        (d.smartcards.is_empty(), "smartcard"),
+        (d.tpms.is_empty(), "tpm"),
+        (d.hostdevs.is_empty(), "hostdev"),
+        (d.redirdevs.is_empty() && d.redirfilter.is_none(), "redirdev"),
+        (d.hubs.is_empty(), "hub"),
+        (d.shmems.is_empty(), "shmem"),
+        (d.memories.is_empty(), "memory"),
+        (d.iommu.is_none(), "iommu"),
+        (d.vsock.is_none(), "vsock"),
+        (d.cryptos.is_empty(), "crypto"),
+        (d.leases.is_empty(), "lease"),
+    ];
+    for (ok, what) in reject {
+        if !ok {
+            return Err(unsupported(format!("/domain/devices/{what}"), "not implemented by this driver"));
+        }
+    }
+    let microvm = kind == MachineKind::Microvm;
+    for (i, v) in d.videos.iter().enumerate() {
+        let what = format!("/domain/devices/video[{}]", i + 1);
+        let m = v.model.clone().unwrap_or_default();
+        if m.acceleration.as_ref().is_some_and(|a| a.accel3d == Some(YesNo::Yes)) {
+            return Err(unsupported(format!("{what}/model/acceleration"), "3D acceleration"));
+        }
+        if v.driver.as_ref().is_some_and(|d| d.name == Some(VideoBackend::Vhostuser)) {
+            return Err(unsupported(format!("{what}/driver"), "vhost-user GPUs"));
+        }
+        if m.resolution.is_some() {
+            return Err(unsupported(format!("{what}/model/resolution"), "fixed resolutions"));
+        }
+        if microvm && m.kind != VideoType::None {
+            return Err(unsupported(what, "video on microvm"));
+        }
+    }
+    for a in &d.audios {
+        if a.input.is_some() || a.output.is_some() || a.timer_period.is_some() {
+            return Err(unsupported(format!("/domain/devices/audio[@id='{}']", a.id), "audio input/output tuning"));
+        }
+    }
+    let mut action: Option<WatchdogAction> = None;
+    for (i, w) in d.watchdogs.iter().enumerate() {
+        let what = format!("/domain/devices/watchdog[{}]", i + 1);
+        if microvm {
+            return Err(unsupported(what, "watchdogs on microvm"));
+        }
+        let a = w.action.unwrap_or(WatchdogAction::Reset);
+        if action.is_some_and(|prev| prev != a) {
+            return Err(invalid(format!("{what}/@action"), "all watchdogs must have the same action"));
+        }
+        action = Some(a);
+    }
+    if d.memballoon.as_ref().is_some_and(|b| b.model == MemballoonModel::Xen) {
+        return Err(unsupported("/domain/devices/memballoon", "model 'xen'"));
+    }
+    for (i, inp) in d.inputs.iter().enumerate() {
+        let what = format!("/domain/devices/input[{}]", i + 1);
+        let bus = inp.bus.unwrap_or(if inp.kind == InputType::Tablet { InputBus::Usb } else { InputBus::Ps2 });
+        if bus == InputBus::Ps2 && inp.kind == InputType::Tablet {
+            return Err(invalid(what, "a tablet cannot be on the PS/2 bus"));
+        }
+        if bus == InputBus::Ps2 && microvm && matches!(inp.kind, InputType::Mouse | InputType::Keyboard) {
+            return Err(unsupported(what, "PS/2 devices on microvm"));
+        }
+    }
+    if microvm {
+        if let Some((i, _)) = d.sounds.iter().enumerate().next() {
+            return Err(unsupported(format!("/domain/devices/sound[{}]", i + 1), "sound on microvm"));
+        }
+    }
+    Ok(())
+}
