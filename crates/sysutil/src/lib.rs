@@ -19,20 +19,66 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 /// Writes `data` to `path` so readers see the old or the new content, never a torn one, and a crash
 /// loses neither: temp file in the same directory, fsync, rename, fsync the directory.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    replace_atomic(path, mode, |f| f.write_all(data)).map_err(|e| match e {
+        AtomicError::Fill(e) | AtomicError::Io { source: e, .. } => e,
+    })
+}
+
+/// The step of [`replace_atomic`] that failed, for callers whose messages name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtomicStep {
+    Open,
+    Sync,
+    Rename,
+}
+
+/// Why [`replace_atomic`] failed: the caller's `fill`, or one of its own steps.
+#[derive(Debug)]
+pub enum AtomicError<E> {
+    Fill(E),
+    Io { step: AtomicStep, source: io::Error },
+}
+
+/// [`write_atomic`] for content that is not a byte slice at hand (a stream, a file another process
+/// writes into): `fill` writes the temp file (`.NAME.tmpPID` beside `path`, created with `mode`),
+/// which then is synced and renamed over `path`, and the directory synced. On failure the temp file
+/// is removed and `path` is untouched. The one atomic replace of the project: no other hand-rolled
+/// temp-and-rename, so the naming that start-up cleanup recognises stays the same.
+pub fn replace_atomic<E>(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut File) -> Result<(), E>,
+) -> Result<(), AtomicError<E>> {
+    let io = |step| move |source| AtomicError::Io { step, source };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    // One of ours only by name: a dead process with our (recycled) pid left it.
+    let _ = fs::remove_file(&tmp);
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        let mut f =
+            OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp).map_err(io(AtomicStep::Open))?;
+        fill(&mut f).map_err(AtomicError::Fill)?;
+        f.sync_all().map_err(io(AtomicStep::Sync))?;
+        fs::rename(&tmp, path).map_err(io(AtomicStep::Rename))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io(AtomicStep::Sync))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// FNV-1a, 64 bits: the one hash for names made from other names (cgroup scopes, cache files).
+/// Stable across Rust versions and platforms, unlike `DefaultHasher`; not for untrusted keys in
+/// hash tables.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// Removes a file; a missing file is fine.
@@ -178,6 +224,28 @@ impl CloseWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_replace_leaves_the_old_file_and_no_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("image");
+        write_atomic(&p, b"old", 0o600).unwrap();
+        let r = replace_atomic(&p, 0o600, |f| {
+            f.write_all(b"half")?;
+            Err::<(), io::Error>(io::Error::other("interrupted"))
+        });
+        assert!(matches!(r, Err(AtomicError::Fill(_))));
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1, "no temp files left");
+        let r = replace_atomic(&d.path().join("no/such/dir"), 0o600, |_| Ok::<(), io::Error>(()));
+        assert!(matches!(r, Err(AtomicError::Io { step: AtomicStep::Open, .. })));
+    }
+
+    #[test]
+    fn fnv1a_is_stable() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
 
     #[test]
     fn atomic_write_replaces_and_lock_excludes() {
