@@ -1083,13 +1083,9 @@ fn plan_create(
         }
     };
     let features = t.features.clone().unwrap_or_default();
-    let compat = if qcow2 {
-        Some(t.compat.clone().unwrap_or_else(|| {
-            if features.lazy_refcounts || features.extended_l2 { "1.1" } else { "0.10" }.to_string()
-        }))
-    } else {
-        None
-    };
+    // libvirt: a `<features>` element (even empty) asks for compat 1.1; else qcow2 gets 0.10.
+    let compat = qcow2
+        .then(|| t.compat.clone().unwrap_or_else(|| if t.features.is_some() { "1.1" } else { "0.10" }.to_string()));
     if compat.as_deref() == Some("0.10") && (features.lazy_refcounts || features.extended_l2) {
         return Err(unsupported("lazy_refcounts and extended_l2 need qcow2 <compat> 1.1 or later, not 0.10".into()));
     }
