@@ -300,9 +300,7 @@ pub fn default_uri() -> String {
             return u;
         }
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    if euid == 0 {
+    if nix::unistd::geteuid().is_root() {
         "qemu:///system".into()
     } else {
         "qemu:///session".into()

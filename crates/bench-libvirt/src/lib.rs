@@ -21,10 +21,13 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
 
 pub const LIBVIRTD: &str = "/usr/sbin/libvirtd";
 pub const PYTHON: &str = "/usr/bin/python3";
@@ -91,9 +94,9 @@ pub fn run_timeout(cmd: &mut Command, limit: Duration) -> Result<Output, String>
     Ok(Output { status, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() })
 }
 
-fn kill(pid: i32, sig: i32) {
-    // SAFETY: kill(2) has no memory effects; callers pass pids of processes this run started.
-    unsafe { libc::kill(pid, sig) };
+/// Callers pass pids of processes this run started.
+fn kill(pid: i32, sig: Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
 }
 
 fn read_pid(path: &Path) -> Option<i32> {
@@ -302,18 +305,18 @@ impl Drop for Libvirtd {
             for e in rd.flatten() {
                 if e.path().extension().is_some_and(|x| x == "pid") {
                     if let Some(p) = read_pid(&e.path()) {
-                        kill(p, libc::SIGKILL);
+                        kill(p, Signal::SIGKILL);
                     }
                 }
             }
         }
         let daemon = self.daemon_pid();
-        kill(self.child.id() as i32, libc::SIGTERM);
+        kill(self.child.id() as i32, Signal::SIGTERM);
         let deadline = Instant::now() + STOP_WAIT;
         while !matches!(self.child.try_wait(), Ok(Some(_))) {
             if Instant::now() > deadline {
                 if let Some(p) = daemon {
-                    kill(p, libc::SIGKILL);
+                    kill(p, Signal::SIGKILL);
                 }
                 let _ = self.child.kill();
                 let _ = self.child.wait();
@@ -325,7 +328,7 @@ impl Drop for Libvirtd {
             // The session's virtlogd (auto-started by libvirtd) would linger for its idle timeout.
             Mode::Session => {
                 if let Some(p) = read_pid(&self.dir.path().join("run/libvirt/virtlogd.pid")) {
-                    kill(p, libc::SIGTERM);
+                    kill(p, Signal::SIGTERM);
                 }
             }
             // dnsmasq and anything else libvirtd left in the namespace, then the namespace (its
@@ -333,7 +336,7 @@ impl Drop for Libvirtd {
             Mode::System { netns } => {
                 if let Ok(o) = run_timeout(Command::new("ip").args(["netns", "pids", netns]), Duration::from_secs(10)) {
                     for p in String::from_utf8_lossy(&o.stdout).split_whitespace().filter_map(|p| p.parse().ok()) {
-                        kill(p, libc::SIGKILL);
+                        kill(p, Signal::SIGKILL);
                     }
                 }
                 let _ = run_timeout(Command::new("ip").args(["netns", "del", netns]), Duration::from_secs(10));
@@ -473,12 +476,9 @@ impl PyLibvirt {
             if left.is_zero() {
                 return Err(format!("no answer within {:?}", self.timeout));
             }
-            let mut pfd = libc::pollfd { fd: self.out.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: one valid pollfd for the duration of the call.
-            let r = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
-            if r < 0 {
-                return Err(format!("poll: {}", std::io::Error::last_os_error()));
-            }
+            let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+            let r = poll(&mut [PollFd::new(self.out.as_fd(), PollFlags::POLLIN)], timeout)
+                .map_err(|e| format!("poll: {}", std::io::Error::from(e)))?;
             if r == 0 {
                 continue;
             }

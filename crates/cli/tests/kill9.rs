@@ -57,8 +57,7 @@ impl Root {
 impl Drop for Root {
     fn drop(&mut self) {
         for pid in qemus_of(self.dir.path()) {
-            // SAFETY: plain kill of a QEMU this test's root started.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
     }
 }
@@ -211,8 +210,7 @@ impl Drop for Netns {
         let o = Command::new("ip").args(["netns", "pids", &self.0]).output();
         for pid in o.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default().lines() {
             if let Ok(pid) = pid.trim().parse::<i32>() {
-                // SAFETY: plain kill of a process inside this test's own namespace.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
         }
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();

@@ -258,16 +258,15 @@ while True:
         &self,
         f: impl FnOnce(&oxvirt_api::Connect) -> oxvirt_api::Result<T> + Send,
     ) -> oxvirt_api::Result<T> {
-        use std::os::fd::AsRawFd;
         oxvirt_cli::register_drivers();
         let path = format!("/run/netns/{}", self.ns);
         let uri = self.uri.clone();
         std::thread::scope(|s| {
             s.spawn(move || {
                 let ns = std::fs::File::open(&path).expect("netns file");
-                // SAFETY: setns on a valid namespace fd, affecting only this thread.
-                let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
+                // affects only this thread
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .unwrap_or_else(|e| panic!("setns {path}: {e}"));
                 f(&oxvirt_api::Connect::open(Some(&uri))?)
             })
             .join()

@@ -9,7 +9,6 @@ mod common;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -166,8 +165,7 @@ impl Drop for Root {
         }
         let left = self.qemu_processes();
         for pid in &left {
-            // SAFETY: kill has no memory effects; the pid is a QEMU of this test's root.
-            unsafe { libc::kill(*pid, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
         }
         if !left.is_empty() {
             for pid in left {
@@ -259,20 +257,19 @@ impl Pty {
             .open(path)
             .unwrap_or_else(|e| panic!("open {path}: {e}"));
         // Raw, so nothing echoes the guest's output back into it or rewrites our input.
-        // SAFETY: termios is plain data filled by tcgetattr, checked; the fd is open.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            assert_eq!(libc::tcgetattr(f.as_raw_fd(), &mut t), 0, "tcgetattr {path}");
-            libc::cfmakeraw(&mut t);
-            assert_eq!(libc::tcsetattr(f.as_raw_fd(), libc::TCSANOW, &t), 0, "tcsetattr {path}");
+        {
+            use nix::sys::termios;
+            let mut t = termios::tcgetattr(&f).unwrap_or_else(|e| panic!("tcgetattr {path}: {e}"));
+            termios::cfmakeraw(&mut t);
+            termios::tcsetattr(&f, termios::SetArg::TCSANOW, &t).unwrap_or_else(|e| panic!("tcsetattr {path}: {e}"));
         }
         Pty { f, buf: Vec::new(), seen: 0, token: 0 }
     }
 
     fn fill(&mut self, wait: Duration) {
-        let mut pfd = libc::pollfd { fd: self.f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd for the duration of the call.
-        let n = unsafe { libc::poll(&mut pfd, 1, wait.as_millis() as i32) };
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+        let n = poll(&mut [PollFd::new(std::os::fd::AsFd::as_fd(&self.f), PollFlags::POLLIN)], timeout).unwrap_or(0);
         if n > 0 {
             let mut b = [0u8; 4096];
             if let Ok(k) = self.f.read(&mut b) {
@@ -496,8 +493,7 @@ fn start_paused_then_killed_qemu_is_crashed() {
     assert!(wait_line(&serial, MARKER, BOOT), "guest did not boot after resume");
 
     let pid = root.pid("g4").expect("pid");
-    // SAFETY: kill has no memory effects; pid is this test's QEMU.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    assert_eq!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL), Ok(()));
     assert!(wait_gone(pid, Duration::from_secs(10)));
     assert_eq!(root.state("g4"), "shut off (crashed)");
     assert!(!root.status_file("g4").exists(), "status file left after the crash was noticed");

@@ -143,8 +143,7 @@ pub fn serve(sock: Arc<dyn Transport>, info: ClientInfo, cfg: Arc<Config>, slot:
     let span = tracing::info_span!("client", id, uid = info.uid, pid = info.pid, ro = info.readonly, peer = %info.peer);
     let _g = span.enter();
     // Unprivileged local clients log their comings and goings within a budget (see RateLimit).
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let privileged = info.uid == 0 || info.uid == unsafe { libc::geteuid() } || info.peer != "unix";
+    let privileged = info.uid == 0 || info.uid == nix::unistd::geteuid().as_raw() || info.peer != "unix";
     let loud = privileged
         || CONNECTION_LOG.allow().is_some_and(|quieted| {
             if quieted > 0 {

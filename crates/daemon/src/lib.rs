@@ -23,6 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::Pid;
 
 pub use config::Config;
 use limits::{Class, Limits};
@@ -38,29 +40,20 @@ struct Listener {
 /// it. Call first thing in `main`, before any thread exists. (Child processes get a clean mask:
 /// the standard library resets it before exec.)
 pub fn block_signals() -> Result<libc::sigset_t> {
-    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise and edit it in place, and
-    // pthread_sigmask reads it; all pointers are valid for the duration of each call.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [libc::SIGTERM, libc::SIGINT, libc::SIGCHLD, libc::SIGHUP] {
-            libc::sigaddset(&mut set, s);
-        }
-        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        if rc != 0 {
-            bail!("blocking signals: {}", std::io::Error::from_raw_os_error(rc));
-        }
-        Ok(set)
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGCHLD, Signal::SIGHUP] {
+        set.add(s);
     }
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(|e| anyhow::anyhow!("blocking signals: {e}"))?;
+    Ok(*set.as_ref())
 }
 
 /// Makes orphaned descendants (helpers whose parent died) our children, so we reap them
 /// rather than leave them to PID 1 or as zombies of a container's init.
 fn set_child_subreaper() {
-    // SAFETY: PR_SET_CHILD_SUBREAPER takes one integer argument; the rest are ignored.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    if rc != 0 {
-        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot become a child subreaper");
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::warn!(error = %std::io::Error::from(e), "cannot become a child subreaper");
     }
 }
 
@@ -77,20 +70,12 @@ fn fixed_mmap_threshold() {
 
 /// Raises the soft open-file limit to the hard one (each client is an fd) and returns it.
 fn raise_nofile() -> usize {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit read and write one rlimit struct we own.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
-            return 1024;
-        }
-        if r.rlim_cur < r.rlim_max {
-            let want = libc::rlimit { rlim_cur: r.rlim_max, rlim_max: r.rlim_max };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
-                r = want;
-            }
-        }
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((mut cur, max)) = getrlimit(Resource::RLIMIT_NOFILE) else { return 1024 };
+    if cur < max && setrlimit(Resource::RLIMIT_NOFILE, max, max).is_ok() {
+        cur = max;
     }
-    usize::try_from(r.rlim_cur).unwrap_or(usize::MAX)
+    usize::try_from(cur).unwrap_or(usize::MAX)
 }
 
 /// Binds a socket at `path` with `mode`. A live socket there means another daemon: refuse.
@@ -103,11 +88,9 @@ fn bind(path: &Path, mode: u32) -> Result<UnixListener> {
     }
     // Bind under a tight umask so the socket is never reachable with wider permissions than
     // intended, then set the final mode. Single-threaded here, so the umask change is safe.
-    // SAFETY: umask only swaps the process file mode mask.
-    let old = unsafe { libc::umask(0o077) };
+    let old = umask(Mode::from_bits_truncate(0o077));
     let l = UnixListener::bind(path);
-    // SAFETY: as above, restoring the previous mask.
-    unsafe { libc::umask(old) };
+    umask(old);
     let l = l.with_context(|| format!("binding {}", path.display()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).with_context(|| format!("chmod {}", path.display()))?;
     Ok(l)
@@ -139,20 +122,8 @@ fn write_pidfile(path: &Path) -> Result<()> {
 
 /// SO_PEERCRED of a connected unix socket: (pid, uid).
 fn peer_cred(s: &UnixStream) -> Option<(i32, u32)> {
-    use std::os::fd::AsRawFd;
-    let mut c = libc::ucred { pid: 0, uid: 0, gid: 0 };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `c` and `len` are valid for writes of the sizes given; the fd is open.
-    let rc = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut c as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    (rc == 0).then_some((c.pid, c.uid))
+    let c = nix::sys::socket::getsockopt(s, nix::sys::socket::sockopt::PeerCredentials).ok()?;
+    Some((c.pid(), c.uid()))
 }
 
 /// Reaps zombie children nobody else waits for. Children the drivers spawn are waited for by
@@ -185,11 +156,10 @@ impl Reaper {
         for pid in zombies {
             let since = *self.first_seen.entry(pid).or_insert(now);
             if now.duration_since(since) >= REAP_GRACE {
-                let mut status = 0;
-                // SAFETY: waitpid on a specific pid with WNOHANG writes only `status`.
-                let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-                if rc == pid {
-                    tracing::info!(pid, status, "reaped orphaned child");
+                use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+                match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::StillAlive) | Err(_) => {}
+                    Ok(status) => tracing::info!(pid, ?status, "reaped orphaned child"),
                 }
                 self.first_seen.remove(&pid);
             }
@@ -314,8 +284,7 @@ fn serve(cfg: Config, signals: libc::sigset_t) -> Result<()> {
 /// Accepts clients of one unix socket. A client over a limit is accepted and closed at once
 /// (it sees the end of the stream), with a rate-limited log line; accepting goes on.
 fn accept_loop(l: Listener, cfg: Arc<Config>, clients: Arc<Limits>, next_id: Arc<AtomicU64>) {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
+    let euid = nix::unistd::geteuid().as_raw();
     for conn in l.sock.incoming() {
         let sock = match conn {
             Ok(s) => s,

@@ -90,8 +90,7 @@ fn raw_client_as_nobody() {
         assert_eq!(t.s, "TEST");
         let r = c.call(procs::DOMAIN_CREATE_XML, &StringFlagsArgs { s: "<domain/>".into(), flags: 0 }).unwrap();
         assert!(r.error().is_some(), "a read-only client cannot create domains");
-        // SAFETY: getuid has no preconditions.
-        assert_eq!(unsafe { libc::getuid() }, raw::NOBODY);
+        assert_eq!(nix::unistd::getuid().as_raw(), raw::NOBODY);
         assert!(
             RawClient::connect(Path::new(sock.trim_end_matches("-ro"))).is_err(),
             "nobody cannot reach oxvirt-sock"

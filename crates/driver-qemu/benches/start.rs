@@ -225,8 +225,10 @@ impl RawQemu {
     /// SIGTERM until reaped, as a plain `kill` + `wait` would.
     fn stop(mut self) -> Duration {
         let t0 = Instant::now();
-        // SAFETY: kill has no memory effects; the pid is our child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let _ = self.child.wait();
         t0.elapsed()
     }

@@ -90,8 +90,7 @@ impl Layout {
             std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| home.join(fallback)).join("oxvirt")
         };
         let config = xdg("XDG_CONFIG_HOME", ".config").join("qemu");
-        // SAFETY: getuid has no preconditions and cannot fail.
-        let uid = unsafe { libc::getuid() };
+        let uid = nix::unistd::getuid();
         let run = std::env::var_os("XDG_RUNTIME_DIR")
             .map(|d| PathBuf::from(d).join("oxvirt"))
             .unwrap_or_else(|| PathBuf::from(format!("/tmp/oxvirt-{uid}")))

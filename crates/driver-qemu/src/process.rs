@@ -490,24 +490,19 @@ pub fn spawn_with<T: Send>(
             // Two passes, so a source that happens to sit on a target number is not clobbered
             // before it is moved: first out of the target range, then onto the targets.
             for (i, &src) in sources.iter().enumerate() {
-                // SAFETY: fcntl on a descriptor we own in the child; async-signal-safe.
-                let fd = unsafe { libc::fcntl(src, libc::F_DUPFD_CLOEXEC, PASS_FD_BASE + 1024) };
-                if fd < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                moved[i] = fd;
+                // fcntl on a descriptor we own in the child; async-signal-safe.
+                moved[i] = nix::fcntl::fcntl(src, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(PASS_FD_BASE + 1024))?;
             }
             for (i, &fd) in moved.iter().enumerate() {
-                // SAFETY: dup2 is async-signal-safe; the target is ours to overwrite in the
-                // child, and the copy it makes has FD_CLOEXEC clear so QEMU inherits it.
-                if unsafe { libc::dup2(fd, passed_fd(i)) } < 0 {
-                    return Err(io::Error::last_os_error());
-                }
+                // dup2 is async-signal-safe; the target is ours to overwrite in the child, and
+                // the copy it makes has FD_CLOEXEC clear so QEMU inherits it.
+                nix::unistd::dup2(fd, passed_fd(i))?;
             }
             Ok(())
         };
-        // SAFETY: the hook only calls async-signal-safe functions (fcntl, dup2) and writes
-        // into memory allocated before the fork.
+        // SAFETY: the hook only calls async-signal-safe functions (fcntl, dup2; nix's wrappers
+        // neither allocate nor lock, an error is a plain errno) and writes into memory
+        // allocated before the fork.
         unsafe {
             cmd.pre_exec(hook);
         }

@@ -33,7 +33,7 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::unistd::{Gid, Group, Uid, User};
+use nix::unistd::{setfsgid, setfsuid, Gid, Group, Uid, User};
 use oxvirt_xml::domain::{DiskDevice, DiskType, Domain};
 
 pub const USER_ENV: &str = "OXVIRT_QEMU_USER";
@@ -432,14 +432,12 @@ pub fn open_as_user(def: &Domain, user: &QemuUser) -> Result<(), SecurityError> 
             if r != 0 {
                 return Err(SecurityError::Denied(format!("cannot take the groups of user '{}': {}", user.name, io::Error::last_os_error())));
             }
-            // SAFETY: setfsgid/setfsuid change this thread's filesystem ids only; no memory is involved.
-            unsafe {
-                libc::setfsgid(user.gid);
-                libc::setfsuid(user.uid);
-            }
-            // SAFETY: as above; passing an invalid id (-1) only reads back the current one.
-            let (fsuid, fsgid) = unsafe { (libc::setfsuid(u32::MAX), libc::setfsgid(u32::MAX)) };
-            if fsuid as u32 != user.uid || fsgid as u32 != user.gid {
+            // setfsgid/setfsuid change this thread's filesystem ids only.
+            setfsgid(Gid::from_raw(user.gid));
+            setfsuid(Uid::from_raw(user.uid));
+            // Passing an invalid id (-1) only reads back the current one.
+            let (fsuid, fsgid) = (setfsuid(Uid::from_raw(u32::MAX)), setfsgid(Gid::from_raw(u32::MAX)));
+            if fsuid.as_raw() != user.uid || fsgid.as_raw() != user.gid {
                 return Err(SecurityError::Denied(format!("cannot take the file identity of user '{}'", user.name)));
             }
             let mut denied = Vec::new();

@@ -105,8 +105,7 @@ impl Status {
         if !meta.file_type().is_file() {
             return Err(bad("not a regular file".into()));
         }
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
+        let me = nix::unistd::geteuid().as_raw();
         if meta.uid() != me {
             return Err(bad(format!("owned by uid {}, not {me}", meta.uid())));
         }

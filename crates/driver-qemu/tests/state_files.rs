@@ -167,8 +167,7 @@ fn bad_names_never_become_paths() {
 #[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root (QEMU runs as an unprivileged user) and QEMU (make test)")]
 fn initrd_the_qemu_user_cannot_read_is_refused() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || !Path::new("/etc/shadow").exists() {
+    if !nix::unistd::geteuid().is_root() || !Path::new("/etc/shadow").exists() {
         eprintln!("skipped: needs root (QEMU then runs as an unprivileged user) and /etc/shadow");
         return;
     }

@@ -142,14 +142,8 @@ pub fn register() {
 }
 
 fn hostname() -> Result<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for writes of its full length, which is what we pass.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return Err(Error::system("cannot get hostname", &std::io::Error::last_os_error()));
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
+    let name = nix::unistd::gethostname().map_err(|e| Error::system("cannot get hostname", &e.into()))?;
+    Ok(name.to_string_lossy().into_owned())
 }
 
 impl Driver for TestDriver {

@@ -605,6 +605,9 @@ fn pcie_links(config: &[u8], cap: usize) -> PciExpress {
 /// A NIC's offload features through the `SIOCETHTOOL` ioctl, as libvirt reports them (those
 /// with a simple get command; tunnel segmentation, RDMA and switchdev need other interfaces).
 mod ethtool {
+    use std::os::fd::{AsRawFd, OwnedFd};
+
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
     use oxvirt_xml::nodedev::{NetFeature, NetFeatureName as F};
 
     const SIOCETHTOOL: libc::c_ulong = 0x8946;
@@ -624,17 +627,8 @@ mod ethtool {
         _pad: [u8; 16],
     }
 
-    struct Socket(libc::c_int);
-
-    impl Drop for Socket {
-        fn drop(&mut self) {
-            // SAFETY: the descriptor is owned by this value and closed once.
-            unsafe { libc::close(self.0) };
-        }
-    }
-
     /// One `ETHTOOL_G*` value; `None` when the driver does not answer.
-    fn get(sock: &Socket, ifname: &str, cmd: u32) -> Option<u32> {
+    fn get(sock: &OwnedFd, ifname: &str, cmd: u32) -> Option<u32> {
         let mut val = EthtoolValue { cmd, data: 0 };
         let mut req = IfReq { name: [0; libc::IFNAMSIZ], data: std::ptr::null_mut(), _pad: [0; 16] };
         let bytes = ifname.as_bytes();
@@ -645,17 +639,14 @@ mod ethtool {
         req.data = (&mut val as *mut EthtoolValue).cast();
         // SAFETY: `req` is a valid ifreq whose data points at `val`, both alive for the call; the
         // kernel writes only `val`. A datagram socket's ioctl does not block.
-        let rc = unsafe { libc::ioctl(sock.0, SIOCETHTOOL as _, &mut req as *mut IfReq) };
+        let rc = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCETHTOOL as _, &mut req as *mut IfReq) };
         (rc == 0).then_some(val.data)
     }
 
     pub fn features(ifname: &str) -> Vec<NetFeature> {
-        // SAFETY: plain socket creation; the result is checked and owned by `Socket`.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
+        let Ok(sock) = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None) else {
             return Vec::new();
-        }
-        let sock = Socket(fd);
+        };
         let mut out = Vec::new();
         for (cmd, name) in [(0x14, F::Rx), (0x16, F::Tx), (0x18, F::Sg), (0x1e, F::Tso), (0x23, F::Gso), (0x2b, F::Gro)]
         {

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use oxvirt_api::DhcpLease;
 use oxvirt_sysutil::procstat::ProcStat;
 use oxvirt_xml::network::{prefix_netmask, AddrFamily, DhcpHost, DnsSrv, ForwardMode, Ip, Lease, LeaseUnit, Network};
@@ -423,22 +426,17 @@ pub fn is_running(pid: u32, conf: &Path) -> bool {
     is_dnsmasq && !zombie && args.contains(&want.as_bytes())
 }
 
-fn signal(pid: u32, sig: i32) -> Result<(), DnsmasqError> {
-    // SAFETY: kill(2) with a pid we verified is our dnsmasq; no memory involved.
-    let r = unsafe { libc::kill(pid as libc::pid_t, sig) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::ESRCH) {
-            return Err(DnsmasqError::Signal { pid, source: e });
-        }
+fn signal(pid: u32, sig: Signal) -> Result<(), DnsmasqError> {
+    match kill(Pid::from_raw(pid as i32), sig) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(e) => Err(DnsmasqError::Signal { pid, source: e.into() }),
     }
-    Ok(())
 }
 
 /// Makes dnsmasq re-read its hosts files (net-update).
 pub fn reload(pid: u32, conf: &Path) -> Result<(), DnsmasqError> {
     if is_running(pid, conf) {
-        signal(pid, libc::SIGHUP)?;
+        signal(pid, Signal::SIGHUP)?;
     }
     Ok(())
 }
@@ -448,11 +446,11 @@ pub fn stop(pid: u32, conf: &Path) -> Result<(), DnsmasqError> {
     if !is_running(pid, conf) {
         return Ok(());
     }
-    signal(pid, libc::SIGTERM)?;
+    signal(pid, Signal::SIGTERM)?;
     let deadline = Instant::now() + STOP_TIMEOUT;
     while is_running(pid, conf) {
         if Instant::now() >= deadline {
-            signal(pid, libc::SIGKILL)?;
+            signal(pid, Signal::SIGKILL)?;
             break;
         }
         std::thread::sleep(Duration::from_millis(1));

@@ -173,10 +173,7 @@ fn dhcp_host_update_live_and_config() {
     let lf = d.dnsmasq_paths("default").leasefile.unwrap();
     std::fs::write(&lf, "1900000000 52:54:00:00:00:09 192.168.122.99 vm9 *\n").unwrap();
     let l = d.dhcp_leases(&r, None).unwrap();
-    assert_eq!(
-        (l.len(), l[0].prefix, l[0].hostname.as_deref(), l[0].interface.as_str()),
-        (1, 24, Some("vm9"), "virbr0")
-    );
+    assert_eq!((l.len(), l[0].prefix, l[0].hostname.as_deref(), l[0].iface.as_str()), (1, 24, Some("vm9"), "virbr0"));
     assert!(d.dhcp_leases(&r, Some("52:54:00:00:00:01".parse().unwrap())).unwrap().is_empty());
 }
 

@@ -7,13 +7,15 @@
 //! namespaces clash): the device numbers come from sysfs of our namespace and, when `/dev` has no
 //! matching node, a private node is made, opened and unlinked at once.
 
-use std::ffi::CString;
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{mknod, Mode, SFlag};
+use nix::sys::statvfs::{statvfs, FsFlags};
 use oxvirt_xml::MacAddr;
 
 use crate::netlink::{self, MacvlanMode, NetlinkError};
@@ -186,25 +188,12 @@ fn char_dev(name: &str, ifindex: u32, scratch: &Path) -> Result<(u32, u32), Macv
 
 /// Runs `f` with a fresh sysfs mounted on `mnt`, unmounting it afterwards.
 fn with_sysfs<T>(mnt: &Path, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    let c = |s: &str| CString::new(s).map_err(|_| format!("path {s} contains a NUL"));
-    let target = c(&mnt.display().to_string())?;
-    let sysfs = c("sysfs")?;
-    // SAFETY: all pointers are NUL-terminated strings that outlive the call; no data argument.
-    let r = unsafe {
-        libc::mount(
-            sysfs.as_ptr(),
-            target.as_ptr(),
-            sysfs.as_ptr(),
-            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NOEXEC,
-            std::ptr::null(),
-        )
-    };
-    if r < 0 {
-        return Err(format!("mounting sysfs on {}: {}", mnt.display(), io::Error::last_os_error()));
-    }
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+    mount(Some("sysfs"), mnt, Some("sysfs"), flags, None::<&str>)
+        .map_err(|e| format!("mounting sysfs on {}: {}", mnt.display(), io::Error::from(e)))?;
     let out = f();
-    // SAFETY: target is a valid NUL-terminated path; MNT_DETACH never blocks.
-    unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    // MNT_DETACH never blocks
+    let _ = umount2(mnt, MntFlags::MNT_DETACH);
     out
 }
 
@@ -257,15 +246,10 @@ fn open_queues(
     let dir = if nodev(node_dir) { Path::new("/dev") } else { node_dir };
     let node = dir.join(format!(".oxvirt-{name}-{}", std::process::id()));
     let _ = fs::remove_file(&node);
-    let c = CString::new(node.display().to_string()).map_err(|_| MacvtapError::CharDev {
-        name: name.into(),
-        reason: format!("path {} contains a NUL", node.display()),
-    })?;
-    // SAFETY: c is a valid NUL-terminated path; mknod has no memory effects.
-    if unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, rdev) } < 0 {
+    if let Err(e) = mknod(&node, SFlag::S_IFCHR, Mode::from_bits_truncate(0o600), rdev) {
         return Err(MacvtapError::CharDev {
             name: name.into(),
-            reason: format!("making node {} ({major}:{minor}): {}", node.display(), io::Error::last_os_error()),
+            reason: format!("making node {} ({major}:{minor}): {}", node.display(), io::Error::from(e)),
         });
     }
     let fds = open_all(&node);
@@ -274,12 +258,7 @@ fn open_queues(
 }
 
 fn nodev(dir: &Path) -> bool {
-    let Ok(c) = CString::new(dir.display().to_string()) else { return false };
-    // SAFETY: statvfs fills the zeroed struct; c is a valid path.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: see above; the pointers are valid for the call.
-    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    r == 0 && st.f_flag & libc::ST_NODEV != 0
+    statvfs(dir).is_ok_and(|st| st.flags().contains(FsFlags::ST_NODEV))
 }
 
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;

@@ -4,9 +4,14 @@
 
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
+use nix::errno::Errno;
+use nix::sys::socket::{
+    recv, sendto, setsockopt, socket, sockopt, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
+};
+use nix::sys::time::TimeVal;
 use oxvirt_xml::MacAddr;
 
 #[derive(Debug, thiserror::Error)]
@@ -219,61 +224,26 @@ struct Socket {
 
 impl Socket {
     fn open() -> Result<Socket> {
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) };
-        if fd < 0 {
-            return Err(NetlinkError::Socket(io::Error::last_os_error()));
-        }
-        // SAFETY: fd was just returned by socket(2) and is owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let tv = libc::timeval { tv_sec: TIMEOUT.as_secs() as libc::time_t, tv_usec: 0 };
-        // SAFETY: setsockopt with a correctly sized timeval living across the call.
-        let r = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                &tv as *const libc::timeval as *const libc::c_void,
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(NetlinkError::Socket(io::Error::last_os_error()));
-        }
+        let fd = socket(AddressFamily::Netlink, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::NetlinkRoute)
+            .map_err(|e| NetlinkError::Socket(e.into()))?;
+        setsockopt(&fd, sockopt::ReceiveTimeout, &TimeVal::new(TIMEOUT.as_secs() as _, 0))
+            .map_err(|e| NetlinkError::Socket(e.into()))?;
         Ok(Socket { fd })
     }
 
     fn send(&self, msg: &[u8], what: &str) -> Result<()> {
-        // SAFETY: sockaddr_nl is plain data; zeroed means "to the kernel".
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: msg and addr are valid for the lengths given for the duration of the call.
-        let r = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                msg.as_ptr() as *const libc::c_void,
-                msg.len(),
-                0,
-                &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(NetlinkError::Send { what: what.into(), source: io::Error::last_os_error() });
-        }
+        // port 0, no groups: to the kernel
+        sendto(self.fd.as_raw_fd(), msg, &NetlinkAddr::new(0, 0), MsgFlags::empty())
+            .map_err(|e| NetlinkError::Send { what: what.into(), source: e.into() })?;
         Ok(())
     }
 
     fn recv(&self, buf: &mut [u8], what: &str) -> Result<usize> {
         loop {
-            // SAFETY: buf is valid writable memory of buf.len() bytes.
-            let r = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
-            if r >= 0 {
-                return Ok(r as usize);
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(NetlinkError::Receive { what: what.into(), source: e });
+            match recv(self.fd.as_raw_fd(), buf, MsgFlags::empty()) {
+                Ok(n) => return Ok(n),
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(NetlinkError::Receive { what: what.into(), source: e.into() }),
             }
         }
     }

@@ -154,7 +154,7 @@ fn nat_network_reaches_upstream_through_masquerade() {
     assert_eq!(w.guest_connect().unwrap(), "203.0.113.1");
     let leases = d.dhcp_leases(&r, None).unwrap();
     assert_eq!(leases.len(), 1, "{leases:?}");
-    assert_eq!(leases[0].ip.to_string(), ip);
+    assert_eq!(leases[0].ipaddr, ip);
     assert_eq!((leases[0].prefix, leases[0].hostname.as_deref()), (24, Some("guest1")));
 
     // dumpxml shows the generated bridge and MAC, also written back to the config.

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use common::{veth, Netns};
@@ -37,9 +37,8 @@ fn send(fd: &OwnedFd, dst: MacAddr, src: MacAddr, payload: &[u8]) {
     f.extend_from_slice(&ETHERTYPE);
     f.extend_from_slice(payload);
     f.resize(60.max(f.len()), 0);
-    // SAFETY: f is a valid buffer of f.len() bytes.
-    let r = unsafe { libc::write(fd.as_raw_fd(), f.as_ptr() as *const libc::c_void, f.len()) };
-    assert_eq!(r, f.len() as isize, "write to macvtap: {}", std::io::Error::last_os_error());
+    let r = nix::unistd::write(fd, &f);
+    assert_eq!(r, Ok(f.len()), "write to macvtap");
 }
 
 /// Reads frames until one of ours arrives (other traffic, e.g. IPv6 neighbour discovery, is skipped).
@@ -47,15 +46,13 @@ fn receive(fd: &OwnedFd, within: Duration) -> Option<Vec<u8>> {
     let deadline = Instant::now() + within;
     let mut buf = vec![0u8; 2048];
     while Instant::now() < deadline {
-        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd.
-        if unsafe { libc::poll(&mut p, 1, 200) } <= 0 {
+        use nix::poll::{poll, PollFd, PollFlags};
+        if poll(&mut [PollFd::new(fd.as_fd(), PollFlags::POLLIN)], 200u16).unwrap_or(0) <= 0 {
             continue;
         }
-        // SAFETY: buf is valid writable memory of buf.len() bytes.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+        let n = nix::unistd::read(fd.as_raw_fd(), &mut buf).unwrap_or(0);
         if n >= 14 && buf[12..14] == ETHERTYPE {
-            return Some(buf[..n as usize].to_vec());
+            return Some(buf[..n].to_vec());
         }
     }
     None

@@ -3,12 +3,14 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nix::poll::{poll, PollFd, PollFlags};
+use nix::sys::termios;
 use oxvirt_api::Error;
 
 use crate::message::{Message, Status};
@@ -17,7 +19,7 @@ use crate::server::{stream_header, Sink};
 /// How long a write to the pty may wait for room before the stream fails.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the reading thread looks at the closed flag.
-const POLL_MS: i32 = 200;
+const POLL_MS: u16 = 200;
 
 pub struct ConsoleStream {
     file: File,
@@ -28,21 +30,11 @@ pub struct ConsoleStream {
     started: Mutex<bool>,
 }
 
-fn wait_fd(fd: i32, events: i16, timeout_ms: i32) -> io::Result<bool> {
-    let mut p = libc::pollfd { fd, events, revents: 0 };
-    // SAFETY: `p` is a valid pollfd for the duration of the call and we pass a count of 1.
-    let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
-    match rc {
-        -1 => {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(e)
-            }
-        }
-        0 => Ok(false),
-        _ => Ok(true),
+fn wait_fd(fd: BorrowedFd<'_>, events: PollFlags, timeout_ms: u16) -> io::Result<bool> {
+    match poll(&mut [PollFd::new(fd, events)], timeout_ms) {
+        Err(nix::errno::Errno::EINTR) | Ok(0) => Ok(false),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(true),
     }
 }
 
@@ -55,16 +47,9 @@ impl ConsoleStream {
             .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
             .open(path)
             .map_err(|e| Error::system(format!("cannot open console device '{path}'"), &e))?;
-        let fd = file.as_raw_fd();
-        // SAFETY: termios is plain data; tcgetattr fills it for a valid open fd.
-        let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: fd is open for the life of `file`; `t` is a valid termios to read into / from.
-        if unsafe { libc::tcgetattr(fd, &mut t) } == 0 {
-            // SAFETY: as above; cfmakeraw only edits the struct.
-            unsafe {
-                libc::cfmakeraw(&mut t);
-                libc::tcsetattr(fd, libc::TCSADRAIN, &t);
-            }
+        if let Ok(mut t) = termios::tcgetattr(&file) {
+            termios::cfmakeraw(&mut t);
+            let _ = termios::tcsetattr(&file, termios::SetArg::TCSADRAIN, &t);
         }
         Ok(Arc::new(ConsoleStream {
             file,
@@ -93,9 +78,8 @@ impl ConsoleStream {
 
     fn pump(&self) {
         let mut buf = vec![0u8; 64 * 1024];
-        let fd = self.file.as_raw_fd();
         while !self.closed.load(Ordering::Relaxed) {
-            match wait_fd(fd, libc::POLLIN, POLL_MS) {
+            match wait_fd(self.file.as_fd(), PollFlags::POLLIN, POLL_MS) {
                 Ok(false) => continue,
                 Ok(true) => {}
                 Err(_) => break,
@@ -144,7 +128,7 @@ impl ConsoleStream {
                             "Timed out during operation: console does not accept input",
                         ));
                     }
-                    let _ = wait_fd(self.file.as_raw_fd(), libc::POLLOUT, left.as_millis().min(1000) as i32);
+                    let _ = wait_fd(self.file.as_fd(), PollFlags::POLLOUT, left.as_millis().min(1000) as u16);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::system("cannot write to console", &e)),

@@ -252,8 +252,7 @@ impl TlsClientConfig {
     /// files present there (certificate and key only as a pair), the rest from
     /// `/etc/pki/CA/cacert.pem` and `/etc/pki/libvirt/{clientcert.pem,private/clientkey.pem}`.
     pub fn locate(pkipath: Option<&Path>, no_verify: bool) -> TlsClientConfig {
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = nix::unistd::geteuid().is_root();
         let home = std::env::var_os("HOME").map(PathBuf::from);
         Self::locate_for(pkipath, no_verify, if root { None } else { home.as_deref() })
     }

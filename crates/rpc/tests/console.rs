@@ -2,7 +2,7 @@
 //! serial, the reply first, an empty OK packet to confirm the client's finish.
 
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,14 +38,9 @@ impl Driver for PtyDriver {
 /// (master, slave, slave path); the slave stays open while the test holds it, so the pty
 /// does not hang up.
 fn openpty() -> (OwnedFd, OwnedFd, String) {
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes two fds into the given ints; name, termios and winsize may be null.
-    let rc =
-        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
-    assert_eq!(rc, 0);
-    let name = std::fs::read_link(format!("/proc/self/fd/{slave}")).unwrap().display().to_string();
-    // SAFETY: the fds were just returned by openpty and are owned by nobody else.
-    unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave), name) }
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let name = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd())).unwrap().display().to_string();
+    (pty.master, pty.slave, name)
 }
 
 #[test]

@@ -58,8 +58,7 @@ impl ProcStat {
 
 /// `sysconf(_SC_CLK_TCK)`, the unit of the time fields (at least 1).
 pub fn clock_ticks_per_sec() -> u64 {
-    // SAFETY: sysconf reads a constant of the system; no memory is passed or touched.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(1);
     hz.max(1) as u64
 }
 

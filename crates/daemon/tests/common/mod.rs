@@ -95,8 +95,10 @@ impl Daemon {
 
     /// SIGTERM, then waits (bounded) for a clean exit.
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
-        // SAFETY: kill with a pid of our own child and a valid signal number.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(Some(st)) = self.child.try_wait() {

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -47,9 +46,9 @@ impl Netns {
         std::thread::scope(|s| {
             s.spawn(|| {
                 let fd = File::open(&path).unwrap();
-                // SAFETY: setns on a valid namespace fd, affecting only this thread.
-                let r = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
+                // affects only this thread
+                nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .unwrap_or_else(|e| panic!("setns {path}: {e}"));
                 f()
             })
             .join()
@@ -63,8 +62,7 @@ impl Drop for Netns {
         // Anything still running in it (a dnsmasq of a failed test) goes with it.
         let pids = self.exec(&["ip", "netns", "pids", &self.name]).stdout;
         for p in pids.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-            // SAFETY: kill(2) of a process inside our test namespace.
-            unsafe { libc::kill(p, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
         }
         let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }

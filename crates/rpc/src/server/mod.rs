@@ -56,8 +56,7 @@ pub fn check_served_uri(uri: &str, readonly: bool, configured: &[String]) -> Res
     if u.transport.is_some() || u.host.is_some() || u.user.is_some() {
         return denied(format!("oxvirtd serves only local URIs and relays to no other daemon or host: '{uri}'"));
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = nix::unistd::geteuid().is_root();
     match (u.driver.as_str(), u.path.as_str()) {
         ("test", "/default") => Ok(()),
         ("test", _) if readonly => {
