@@ -37,6 +37,8 @@ struct Inner {
     driver: Arc<dyn Driver>,
     /// Network calls go here: the connection's network driver, or `driver` itself.
     network: Arc<dyn Driver>,
+    /// Storage pool and volume calls go here: the connection's storage driver, or `driver`.
+    storage: Arc<dyn Driver>,
     readonly: bool,
 }
 
@@ -87,8 +89,10 @@ impl Connect {
     /// Wraps an already opened driver (the daemon hosts drivers this way), with the secondary
     /// drivers it carries.
     pub fn from_driver(driver: Arc<dyn Driver>, readonly: bool) -> Connect {
-        let network = driver.secondary_drivers().network.unwrap_or_else(|| driver.clone());
-        Connect { inner: Arc::new(Inner { driver, network, readonly }) }
+        let side = driver.secondary_drivers();
+        let network = side.network.unwrap_or_else(|| driver.clone());
+        let storage = side.storage.unwrap_or_else(|| driver.clone());
+        Connect { inner: Arc::new(Inner { driver, network, storage, readonly }) }
     }
 
     pub fn is_read_only(&self) -> bool {
@@ -249,13 +253,13 @@ impl Connect {
         StoragePool { conn: self.clone(), r }
     }
     pub fn list_all_storage_pools(&self, flags: u32) -> Result<Vec<StoragePool>> {
-        Ok(self.inner.driver.list_pools(flags)?.into_iter().map(|r| self.pool(r)).collect())
+        Ok(self.inner.storage.list_pools(flags)?.into_iter().map(|r| self.pool(r)).collect())
     }
     pub fn lookup_storage_pool_by_name(&self, name: &str) -> Result<StoragePool> {
-        self.inner.driver.lookup_pool_by_name(name).map(|r| self.pool(r))
+        self.inner.storage.lookup_pool_by_name(name).map(|r| self.pool(r))
     }
     pub fn lookup_storage_pool_by_uuid(&self, uuid: &Uuid) -> Result<StoragePool> {
-        self.inner.driver.lookup_pool_by_uuid(uuid).map(|r| self.pool(r))
+        self.inner.storage.lookup_pool_by_uuid(uuid).map(|r| self.pool(r))
     }
     pub fn lookup_storage_pool(&self, key: &str) -> Result<StoragePool> {
         if let Ok(u) = Uuid::parse_str(key) {
@@ -267,11 +271,11 @@ impl Connect {
     }
     pub fn define_storage_pool(&self, xml: &str, flags: u32) -> Result<StoragePool> {
         self.writable("defining a storage pool")?;
-        self.inner.driver.pool_define(xml, flags).map(|r| self.pool(r))
+        self.inner.storage.pool_define(xml, flags).map(|r| self.pool(r))
     }
     pub fn create_storage_pool_xml(&self, xml: &str, flags: u32) -> Result<StoragePool> {
         self.writable("creating a storage pool")?;
-        self.inner.driver.pool_create_xml(xml, flags).map(|r| self.pool(r))
+        self.inner.storage.pool_create_xml(xml, flags).map(|r| self.pool(r))
     }
     fn nodedev(&self, r: NodeDevRef) -> NodeDevice {
         NodeDevice { conn: self.clone(), r }
@@ -286,10 +290,10 @@ impl Connect {
         StorageVol { conn: self.clone(), r }
     }
     pub fn lookup_storage_vol_by_key(&self, key: &str) -> Result<StorageVol> {
-        self.inner.driver.lookup_volume_by_key(key).map(|r| self.vol(r))
+        self.inner.storage.lookup_volume_by_key(key).map(|r| self.vol(r))
     }
     pub fn lookup_storage_vol_by_path(&self, path: &str) -> Result<StorageVol> {
-        self.inner.driver.lookup_volume_by_path(path).map(|r| self.vol(r))
+        self.inner.storage.lookup_volume_by_path(path).map(|r| self.vol(r))
     }
 }
 
@@ -469,18 +473,18 @@ impl StoragePool {
         &self.r
     }
     pub fn list_all_volumes(&self) -> Result<Vec<StorageVol>> {
-        Ok(self.conn.inner.driver.list_volumes(&self.r)?.into_iter().map(|r| self.conn.vol(r)).collect())
+        Ok(self.conn.inner.storage.list_volumes(&self.r)?.into_iter().map(|r| self.conn.vol(r)).collect())
     }
     pub fn lookup_volume_by_name(&self, name: &str) -> Result<StorageVol> {
-        self.conn.inner.driver.lookup_volume_by_name(&self.r, name).map(|r| self.conn.vol(r))
+        self.conn.inner.storage.lookup_volume_by_name(&self.r, name).map(|r| self.conn.vol(r))
     }
     pub fn create_volume_xml(&self, xml: &str, flags: u32) -> Result<StorageVol> {
         self.conn.writable("creating a volume")?;
-        self.conn.inner.driver.volume_create_xml(&self.r, xml, flags).map(|r| self.conn.vol(r))
+        self.conn.inner.storage.volume_create_xml(&self.r, xml, flags).map(|r| self.conn.vol(r))
     }
 }
 
-handle_ops!(StoragePool, r: PoolRef, {
+handle_ops!(StoragePool, r: PoolRef, via storage, {
     read xml_desc(flags: u32) -> String => pool_xml;
     read info() -> PoolInfo => pool_info;
     read autostart() -> bool => pool_autostart;
@@ -517,11 +521,11 @@ impl StorageVol {
     }
     /// `virStoragePoolLookupByVolume`: the pool holding this volume.
     pub fn pool(&self) -> Result<StoragePool> {
-        self.conn.inner.driver.lookup_pool_by_volume(&self.r).map(|r| self.conn.pool(r))
+        self.conn.inner.storage.lookup_pool_by_volume(&self.r).map(|r| self.conn.pool(r))
     }
 }
 
-handle_ops!(StorageVol, r: VolRef, {
+handle_ops!(StorageVol, r: VolRef, via storage, {
     read xml_desc(flags: u32) -> String => volume_xml;
     read info() -> VolInfo => volume_info;
     read path() -> String => volume_path;
@@ -628,8 +632,55 @@ mod tests {
             Ok(vec![NetworkRef { name: "from-hypervisor".into(), uuid: Uuid::nil() }])
         }
         fn secondary_drivers(&self) -> SecondaryDrivers {
-            SecondaryDrivers { network: self.net.clone(), network_ports: None }
+            SecondaryDrivers { network: self.net.clone(), ..Default::default() }
         }
+    }
+
+    /// A storage driver with one pool.
+    struct Pools;
+
+    impl Driver for Pools {
+        fn kind(&self) -> &'static str {
+            "storage"
+        }
+        fn uri(&self) -> String {
+            "storage:///unit".into()
+        }
+        fn list_pools(&self, _: u32) -> Result<Vec<PoolRef>> {
+            Ok(vec![PoolRef { name: "from-storage-driver".into(), uuid: Uuid::nil() }])
+        }
+        fn pool_is_active(&self, _: &PoolRef) -> Result<bool> {
+            Ok(true)
+        }
+    }
+
+    /// A hypervisor driver carrying a storage driver only.
+    struct HypWithStorage;
+
+    impl Driver for HypWithStorage {
+        fn kind(&self) -> &'static str {
+            "Hyp"
+        }
+        fn uri(&self) -> String {
+            "hyp:///unit".into()
+        }
+        fn secondary_drivers(&self) -> SecondaryDrivers {
+            SecondaryDrivers { storage: Some(Arc::new(Pools)), ..Default::default() }
+        }
+    }
+
+    #[test]
+    fn a_hypervisor_connection_routes_storage_calls_to_its_storage_driver() {
+        let c = Connect::from_driver(Arc::new(HypWithStorage), false);
+        let pools = c.list_all_storage_pools(0).unwrap();
+        assert_eq!(pools.iter().map(StoragePool::name).collect::<Vec<_>>(), ["from-storage-driver"]);
+        assert!(pools[0].is_active().unwrap());
+        assert_eq!(pools[0].info().unwrap_err().code, ErrorCode::NoSupport);
+        // Networks stay with the hypervisor driver, which has none here.
+        assert_eq!(c.list_all_networks(0).unwrap_err().code, ErrorCode::NoSupport);
+        // Without a storage driver the hypervisor driver answers.
+        let own = Connect::from_driver(Arc::new(Hyp { net: None }), false);
+        assert_eq!(own.list_all_storage_pools(0).unwrap_err().code, ErrorCode::NoSupport);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The seam between hypervisor drivers and the drivers of other object families (libvirt's
-//! secondary drivers): a hypervisor connection carries a network driver (storage and node
-//! devices next), and a hypervisor driver plugs guests into networks only through
+//! secondary drivers): a hypervisor connection carries a network driver and a storage driver
+//! (node devices next), and a hypervisor driver plugs guests into networks only through
 //! [`NetworkPorts`] (libvirt's `virNetworkPort`), so any hypervisor driver can use networks
 //! without knowing how they are run.
 
@@ -60,6 +60,8 @@ pub struct SecondaryDrivers {
     pub network: Option<Arc<dyn Driver>>,
     /// The same network driver as hypervisor drivers use it.
     pub network_ports: Option<Arc<dyn NetworkPorts>>,
+    /// Storage pools and volumes (`virsh pool-*`, `vol-*` on a `qemu:///...` connection).
+    pub storage: Option<Arc<dyn Driver>>,
 }
 
 impl SecondaryDrivers {
@@ -71,6 +73,9 @@ impl SecondaryDrivers {
         if self.network_ports.is_none() {
             self.network_ports = other.network_ports;
         }
+        if self.storage.is_none() {
+            self.storage = other.storage;
+        }
         self
     }
 }
@@ -80,6 +85,7 @@ impl std::fmt::Debug for SecondaryDrivers {
         f.debug_struct("SecondaryDrivers")
             .field("network", &self.network.as_ref().map(|d| d.uri()))
             .field("network_ports", &self.network_ports.is_some())
+            .field("storage", &self.storage.as_ref().map(|d| d.uri()))
             .finish()
     }
 }

@@ -125,7 +125,7 @@ impl DriverFactory for NetworkDriverFactory {
             return Ok(SecondaryDrivers::default());
         }
         Ok(match Self::open_instance(uri).ok().flatten() {
-            Some(c) => SecondaryDrivers { network: Some(c.clone()), network_ports: Some(c) },
+            Some(c) => SecondaryDrivers { network: Some(c.clone()), network_ports: Some(c), ..Default::default() },
             None => SecondaryDrivers::default(),
         })
     }
