@@ -4,9 +4,11 @@
 //! sits behind [`host::System`] so the driver logic is tested without privileges or qemu-img.
 //!
 //! [`register`] makes `storage:///system`, `storage:///session` and `storage:///embed?root=DIR`
-//! openable through [`oxvirt_api::Connect::open`]; hypervisor connections are to carry it as a
-//! secondary driver (docs/storage.md).
+//! openable through [`oxvirt_api::Connect::open`], and local hypervisor connections
+//! (`qemu:///system`, ...) carry the instance of their layout as their storage driver
+//! ([`oxvirt_api::SecondaryDrivers`]; docs/storage.md).
 
+pub mod connection;
 pub mod driver;
 pub mod host;
 pub mod image;
@@ -16,9 +18,12 @@ pub mod volume;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use oxvirt_api::{ConnectUri, Driver, DriverFactory, Error, PoolInfo, PoolRef, Result, VolInfo, VolRef};
+use oxvirt_api::{
+    ConnectUri, Driver, DriverFactory, Error, PoolInfo, PoolRef, Result, SecondaryDrivers, VolInfo, VolRef,
+};
 use uuid::Uuid;
 
+pub use connection::{enable_daemon_mode, StorageConnection};
 pub use driver::StorageDriver;
 pub use layout::StorageLayout;
 
@@ -47,11 +52,23 @@ pub struct StorageDriverFactory;
 
 impl DriverFactory for StorageDriverFactory {
     fn accepts(&self, uri: &ConnectUri) -> bool {
-        uri.driver == "storage" && uri.host.is_none() && uri.transport.is_none()
+        uri.driver == "storage" && connection::in_process(uri)
     }
 
+    /// The one instance of the URI's layout in this process (see [`connection`]).
     fn open(&self, uri: &ConnectUri, _flags: u32) -> Result<Arc<dyn Driver>> {
-        Ok(Arc::new(StorageDriver::new(layout_for(uri)?, uri.as_str())?))
+        Ok(connection::instance(uri)?)
+    }
+
+    /// Local hypervisor URIs (`qemu:///system`, `qemu:///session`, `qemu:///embed?root=DIR`)
+    /// carry the instance of the same layout, so `virsh -c qemu:///system pool-list` and
+    /// `storage:///system` see the same pools.
+    fn secondary_for(&self, uri: &ConnectUri) -> Result<SecondaryDrivers> {
+        if !connection::carries(uri) {
+            return Ok(SecondaryDrivers::default());
+        }
+        let storage: Arc<dyn Driver> = connection::instance(uri)?;
+        Ok(SecondaryDrivers { storage: Some(storage), ..Default::default() })
     }
 }
 

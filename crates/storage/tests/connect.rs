@@ -34,3 +34,25 @@ fn storage_uris_open_through_connect() {
     let e = Connect::open(Some("storage:///elsewhere")).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidArg, "{e}");
 }
+
+#[test]
+fn hypervisor_uris_carry_the_storage_driver() {
+    oxvirt_storage::register();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().display().to_string();
+    let side = oxvirt_api::secondary_drivers_for(
+        &oxvirt_api::ConnectUri::parse(&format!("qemu:///embed?root={root}")).unwrap(),
+    )
+    .unwrap();
+    let storage = side.storage.expect("qemu:///embed carries the storage driver");
+    assert_eq!(storage.uri(), format!("storage:///embed?root={root}"));
+    // The same instance as storage:///embed?root=… opens: a pool defined there is seen here.
+    let c = Connect::open(Some(&format!("storage:///embed?root={root}"))).unwrap();
+    c.define_storage_pool(&format!("<pool type='dir'><name>p</name><target><path>{root}/p</path></target></pool>"), 0)
+        .unwrap();
+    assert_eq!(storage.list_pools(0).unwrap().len(), 1);
+    for other in ["test:///default", "storage:///system", "qemu+unix:///system"] {
+        let u = oxvirt_api::ConnectUri::parse(other).unwrap();
+        assert!(oxvirt_api::secondary_drivers_for(&u).unwrap().storage.is_none(), "{other}");
+    }
+}
