@@ -39,6 +39,8 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 const ROOT_PASS_WAIT: Duration = Duration::from_secs(2);
 const QMP_TIMEOUT: Duration = Duration::from_secs(10);
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound of the cache of whole parsed definitions (queries over every domain use `facts`).
+const PARSED_DEFINITIONS: usize = 128;
 
 /// Opens the QEMU driver for local `qemu:///system`, `qemu:///session` and `qemu:///embed?root=DIR`.
 pub struct QemuDriverFactory;
@@ -133,8 +135,11 @@ pub struct QemuDriver {
     watching: std::sync::atomic::AtomicBool,
     /// UUID to name, on disk (crate::parsed::UuidIndex): a hint for lookups by UUID, always checked.
     index: crate::parsed::UuidIndex,
-    /// Parsed definitions by file identity.
+    /// Parsed definitions by file identity, for the calls that need a whole one (few domains at
+    /// a time: a change, dumpxml, a start).
     parsed: crate::parsed::ParseCache<Domain>,
+    /// What list, state, dominfo and lookups need of every definition (driver/store.rs).
+    facts: crate::parsed::ParseCache<store::DefFacts>,
 }
 
 fn sys_err(what: impl std::fmt::Display, e: &std::io::Error) -> Error {
@@ -177,7 +182,8 @@ impl QemuDriver {
             creating: Mutex::new(BTreeMap::new()),
             watching: std::sync::atomic::AtomicBool::new(false),
             index: crate::parsed::UuidIndex::new(index_dir),
-            parsed: crate::parsed::ParseCache::new(4096),
+            parsed: crate::parsed::ParseCache::new(PARSED_DEFINITIONS),
+            facts: crate::parsed::ParseCache::new(65_536),
         })
     }
 
@@ -260,10 +266,10 @@ impl Driver for QemuDriver {
 
     fn list_domains(&self, f: u32) -> Result<Vec<DomainRef>> {
         let mut out = Vec::new();
-        for e in self.all_entries()? {
+        for e in self.all_summaries()? {
             let facts = oxvirt_api::DomainListFacts {
                 state: e.state().0,
-                persistent: e.config.is_some(),
+                persistent: e.persistent,
                 managed_save: self.layout.managed_save(&e.name)?.exists(),
                 autostart: self.layout.autostart_link(&e.name)?.exists(),
                 snapshots: false,
@@ -279,7 +285,7 @@ impl Driver for QemuDriver {
         if name.contains('/') {
             return Err(Error::no_domain(format!("no domain with matching name '{name}'")).in_domain(ErrorDomain::Qemu));
         }
-        self.read_entry(name)?.map(|e| e.reference()).ok_or_else(|| {
+        self.summary(name)?.map(|e| e.reference()).ok_or_else(|| {
             Error::no_domain(format!("no domain with matching name '{name}'")).in_domain(ErrorDomain::Qemu)
         })
     }
@@ -383,10 +389,10 @@ impl Driver for QemuDriver {
     }
 
     fn domain_info(&self, d: &DomainRef) -> Result<DomainInfo> {
-        let e = self.read_by_ref(d)?;
-        let def = e.definition()?;
+        let e = self.summary_by_ref(d)?;
+        let def = e.facts;
         let (state, _) = e.state();
-        let mut memory = def.current_memory_kib();
+        let mut memory = def.memory;
         let mut cpu_time = 0;
         if let Some(st) = &e.status {
             let (user, system) = proc_cpu_split_ns(st.pid);
@@ -399,11 +405,11 @@ impl Driver for QemuDriver {
                 }
             }
         }
-        Ok(DomainInfo { state, max_mem: def.memory_kib(), memory, nr_virt_cpu: def.vcpus_current(), cpu_time })
+        Ok(DomainInfo { state, max_mem: def.max_mem, memory, nr_virt_cpu: def.vcpus, cpu_time })
     }
 
     fn domain_state(&self, d: &DomainRef) -> Result<(DomainState, i32)> {
-        let e = self.read_by_ref(d)?;
+        let e = self.summary_by_ref(d)?;
         if e.status.is_none() && self.layout.managed_save(&e.name)?.exists() {
             return Ok((DomainState::Shutoff, reason::SHUTOFF_SAVED));
         }
@@ -424,7 +430,7 @@ impl Driver for QemuDriver {
     }
 
     fn domain_is_persistent(&self, d: &DomainRef) -> Result<bool> {
-        Ok(self.read_by_ref(d)?.config.is_some())
+        Ok(self.summary_by_ref(d)?.persistent)
     }
 
     fn domain_is_updated(&self, d: &DomainRef) -> Result<bool> {

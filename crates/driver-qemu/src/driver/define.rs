@@ -30,7 +30,7 @@ impl QemuDriver {
             check_identity(ObjKind::Domain, &e.name, e.uuid(), &def.name, uuid)?;
         }
         if let Some(e) = self.read_by_uuid(&uuid)? {
-            check_identity(ObjKind::Domain, &e.name, e.uuid(), &def.name, uuid)?;
+            check_identity(ObjKind::Domain, &e.name, e.uuid, &def.name, uuid)?;
         }
         Ok(())
     }

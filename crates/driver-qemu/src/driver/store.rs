@@ -52,6 +52,62 @@ impl Entry {
     }
 }
 
+/// The few facts of a definition that queries over many domains need (list, state, dominfo,
+/// lookups), cached per file version for every domain instead of the whole parsed definition.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DefFacts {
+    pub(super) uuid: Uuid,
+    pub(super) max_mem: u64,
+    pub(super) memory: u64,
+    pub(super) vcpus: u32,
+}
+
+impl DefFacts {
+    pub(super) fn of(def: &Domain) -> DefFacts {
+        DefFacts {
+            uuid: def.uuid.unwrap_or_default(),
+            max_mem: def.memory_kib(),
+            memory: def.current_memory_kib(),
+            vcpus: def.vcpus_current(),
+        }
+    }
+}
+
+/// A domain as a query sees it (see `read_entry`) without its definitions: for a shut-off domain
+/// only [`DefFacts`] are read; a running one is read in full (its status is what counts).
+pub(super) struct Summary {
+    pub(super) name: String,
+    pub(super) uuid: Uuid,
+    pub(super) persistent: bool,
+    pub(super) status: Option<Status>,
+    pub(super) stop_reason: i32,
+    /// Of the definition in force (the live one while running).
+    pub(super) facts: DefFacts,
+}
+
+impl Summary {
+    fn of(e: Entry) -> Result<Summary> {
+        let facts = DefFacts::of(&e.definition()?);
+        Ok(Summary {
+            uuid: e.uuid(),
+            persistent: e.config.is_some(),
+            facts,
+            name: e.name,
+            status: e.status,
+            stop_reason: e.stop_reason,
+        })
+    }
+    pub(super) fn reference(&self) -> DomainRef {
+        DomainRef { name: self.name.clone(), uuid: self.uuid, id: self.status.as_ref().map_or(-1, |s| s.id) }
+    }
+    pub(super) fn state(&self) -> (DomainState, i32) {
+        match &self.status {
+            Some(s) => (DomainState::from_i32(s.state).unwrap_or(DomainState::NoState), s.reason),
+            None => (DomainState::Shutoff, self.stop_reason),
+        }
+    }
+}
+
 /// A UUID claimed by a start in progress; given back when the start ends either way.
 pub(super) struct UuidClaim<'a> {
     creating: &'a Mutex<BTreeMap<Uuid, String>>,
@@ -131,13 +187,13 @@ impl QemuDriver {
 
     /// The domain with `uuid`, the query way (see `read_entry`): the one its index entry names if
     /// that domain has the UUID, else whatever a scan of names (`complete_index`) finds.
-    pub(super) fn read_by_uuid(&self, uuid: &Uuid) -> Result<Option<Entry>> {
+    pub(super) fn read_by_uuid(&self, uuid: &Uuid) -> Result<Option<Summary>> {
         for scan in [true, false] {
             if let Some(name) = self.index.get(uuid) {
-                match self.read_entry(&name) {
-                    Ok(Some(e)) if e.uuid() == *uuid => return Ok(Some(e)),
+                match self.summary(&name) {
+                    Ok(Some(e)) if e.uuid == *uuid => return Ok(Some(e)),
                     // A stale entry (the name now has another UUID): that UUID is entered at least.
-                    Ok(Some(e)) => self.index_uuid(&e.uuid(), &e.name),
+                    Ok(Some(e)) => self.index_uuid(&e.uuid, &e.name),
                     Ok(None) => {}
                     // One broken definition must not hide every other domain (libvirt skips it too).
                     Err(e) => tracing::error!("skipping domain '{name}': {e}"),
@@ -191,6 +247,65 @@ impl QemuDriver {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(sys_err(format!("reading {}", path.display()), &e)),
+        }
+    }
+
+    /// [`DefFacts`] of `name`'s persistent definition, parsed once per version of the file; the
+    /// parsed definition itself is not kept (most domains are only ever listed).
+    pub(super) fn config_facts(&self, name: &str) -> Result<Option<DefFacts>> {
+        let path = self.layout.config_file(name)?;
+        let key = crate::parsed::FileKey::of(&path);
+        if let Some(f) = key.and_then(|k| self.facts.get(&path, k)) {
+            return Ok(Some(f));
+        }
+        if let Some(def) = key.and_then(|k| self.parsed.get(&path, k)) {
+            return Ok(Some(DefFacts::of(&def)));
+        }
+        match oxvirt_xml::limits::read_file(&path, &oxvirt_xml::limits::Limits::DEFINITION) {
+            Ok(text) => {
+                let def = Domain::from_xml_str(&text)
+                    .map_err(|e| Error::internal(format!("definition {} is not valid: {e}", path.display())))?;
+                let f = DefFacts::of(&def);
+                if let Some(k) = key.filter(|k| crate::parsed::FileKey::of(&path) == Some(*k)) {
+                    self.facts.put(&path, k, f);
+                }
+                Ok(Some(f))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(sys_err(format!("reading {}", path.display()), &e)),
+        }
+    }
+
+    /// `name` the query way (see `read_entry`), as a [`Summary`]: a shut-off domain costs a few
+    /// file checks and its cached facts, a running one a full read.
+    pub(super) fn summary(&self, name: &str) -> Result<Option<Summary>> {
+        let status = self.layout.status_file(name)?;
+        if fs::symlink_metadata(&status).is_err() {
+            if let Some(facts) = self.config_facts(name)? {
+                let stop_reason = fs::read_to_string(self.layout.stop_reason_file(name)?)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(reason::UNKNOWN);
+                return Ok(Some(Summary {
+                    name: name.to_string(),
+                    uuid: facts.uuid,
+                    persistent: true,
+                    status: None,
+                    stop_reason,
+                    facts,
+                }));
+            }
+        }
+        // Running, being started (no definition yet), or gone.
+        self.read_entry(name)?.map(Summary::of).transpose()
+    }
+
+    /// [`Self::read_by_ref`] as a [`Summary`].
+    pub(super) fn summary_by_ref(&self, d: &DomainRef) -> Result<Summary> {
+        match self.summary(&d.name)? {
+            Some(e) if e.uuid == d.uuid || d.uuid.is_nil() => Ok(e),
+            _ => Err(Error::no_domain(format!("no domain with matching uuid '{}' ({})", d.uuid, d.name))
+                .in_domain(ErrorDomain::Qemu)),
         }
     }
 
@@ -273,11 +388,11 @@ impl QemuDriver {
         }
     }
 
-    /// Every domain, the query way (see `read_entry`).
-    pub(super) fn all_entries(&self) -> Result<Vec<Entry>> {
+    /// Every domain, the query way (see `read_entry`), as summaries.
+    pub(super) fn all_summaries(&self) -> Result<Vec<Summary>> {
         let mut out = Vec::new();
         for n in self.names() {
-            match self.read_entry(&n) {
+            match self.summary(&n) {
                 Ok(Some(e)) => out.push(e),
                 Ok(None) => {}
                 Err(e) => tracing::error!("skipping domain '{n}': {e}"),
