@@ -827,12 +827,7 @@ pub fn scope_name(id: i32, name: &str, instance: Option<&str>) -> String {
 }
 
 fn fnv_hex(s: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{:08x}", h >> 32)
+    format!("{:08x}", oxvirt_sysutil::fnv1a(s.as_bytes()) >> 32)
 }
 
 /// Everything cgroup-related a start does, with its timing.

@@ -556,30 +556,26 @@ impl State {
     }
 }
 
-/// Writes a save image atomically: temp file beside the target, fsync, rename.
+/// Writes a save image atomically (`oxvirt_sysutil::replace_atomic`), with libvirt's messages.
 fn write_save_image(path: &str, name: &str, xml: &str) -> Result<()> {
+    use oxvirt_sysutil::{AtomicError, AtomicStep};
     let fail = |what: &str, e: &std::io::Error| Error::system(format!("saving domain '{name}' to '{path}': {what}"), e);
     let len =
         i32::try_from(xml.len()).map_err(|_| Error::internal(format!("saving domain '{name}': XML too large")))?;
-    let target = Path::new(path);
-    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let file_name = target.file_name().ok_or_else(|| Error::invalid_arg(format!("'{path}' is not a file path")))?;
-    let tmp = dir.join(format!(".{}.tmp{}", file_name.to_string_lossy(), std::process::id()));
-    let result = (|| {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp).map_err(|e| fail("open failed", &e))?;
-        f.write_all(SAVE_MAGIC).map_err(|e| fail("write failed", &e))?;
-        f.write_all(&len.to_ne_bytes()).map_err(|e| fail("write failed", &e))?;
-        f.write_all(xml.as_bytes()).map_err(|e| fail("write failed", &e))?;
-        f.sync_all().map_err(|e| fail("fsync failed", &e))?;
-        std::fs::rename(&tmp, target).map_err(|e| fail("rename failed", &e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    if Path::new(path).file_name().is_none() {
+        return Err(Error::invalid_arg(format!("'{path}' is not a file path")));
     }
-    result
+    oxvirt_sysutil::replace_atomic(Path::new(path), 0o600, |f| {
+        f.write_all(SAVE_MAGIC)?;
+        f.write_all(&len.to_ne_bytes())?;
+        f.write_all(xml.as_bytes())
+    })
+    .map_err(|e| match e {
+        AtomicError::Fill(e) => fail("write failed", &e),
+        AtomicError::Io { step: AtomicStep::Open, source } => fail("open failed", &source),
+        AtomicError::Io { step: AtomicStep::Sync, source } => fail("fsync failed", &source),
+        AtomicError::Io { step: AtomicStep::Rename, source } => fail("rename failed", &source),
+    })
 }
 
 fn read_save_image(path: &str) -> Result<String> {

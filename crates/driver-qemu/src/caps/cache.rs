@@ -5,8 +5,7 @@
 //! canonical path, size, mtime and ctime are unchanged: a package upgrade replaces the
 //! file and changes at least ctime. QEMU modules loaded at run time are not tracked.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -68,7 +67,7 @@ impl CapsCache {
 
     /// The cache file for a binary, named after a hash of its canonical path.
     pub fn entry_path(&self, canonical_binary: &Path) -> PathBuf {
-        let hash = fnv1a(canonical_binary.as_os_str().as_encoded_bytes());
+        let hash = oxvirt_sysutil::fnv1a(canonical_binary.as_os_str().as_encoded_bytes());
         self.dir.join(format!("qemu-caps-{hash:016x}.json"))
     }
 }
@@ -103,39 +102,18 @@ fn load(file: &Path, key: &CacheKey) -> Option<QemuCaps> {
     }
 }
 
-/// Temp file in the same directory, fsync, rename, fsync the directory: readers see the
-/// old entry or the new one, never a torn write, even across a crash.
+/// Through the one atomic replace (`oxvirt_sysutil::write_atomic`): readers see the old entry or
+/// the new one, never a torn write, even across a crash.
 fn store(dir: &Path, file: &Path, entry: &CacheEntry) -> Result<(), CapsError> {
     let werr = |source| CapsError::CacheWrite { path: file.to_owned(), source };
     fs::create_dir_all(dir).map_err(werr)?;
-    let mut tmp = tempfile::Builder::new().prefix(".qemu-caps-").suffix(".tmp").tempfile_in(dir).map_err(werr)?;
     let json = serde_json::to_vec_pretty(entry).map_err(|e| werr(e.into()))?;
-    tmp.write_all(&json).map_err(werr)?;
-    tmp.as_file().sync_all().map_err(werr)?;
-    tmp.persist(file).map_err(|e| werr(e.error))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(werr)?;
-    Ok(())
-}
-
-/// Stable across Rust versions, unlike `DefaultHasher`.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    oxvirt_sysutil::write_atomic(file, &json, 0o600).map_err(werr)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fnv_is_stable() {
-        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
-    }
 
     #[test]
     fn missing_binary_is_a_stat_error() {

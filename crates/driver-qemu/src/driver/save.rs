@@ -13,33 +13,20 @@ impl QemuDriver {
     /// restore would try to load; the temp file follows the atomic-write naming, so the next
     /// driver open removes one left in the managed-save directory.
     pub(super) fn save_to_file(&self, st: &Status, path: &Path) -> Result<()> {
-        let file_name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| Error::invalid_arg(format!("save path '{}' names no file", path.display())))?;
-        let tmp = path.with_file_name(format!(".{file_name}.tmp{}", std::process::id()));
-        // One of ours only by name: a dead process with our (recycled) pid left it.
-        let _ = fs::remove_file(&tmp);
-        let r = self.save_to_temp(st, &tmp).and_then(|()| {
-            fs::rename(&tmp, path)
-                .map_err(|e| sys_err(format!("renaming {} to {}", tmp.display(), path.display()), &e))?;
-            if let Some(dir) = path.parent().and_then(|d| fs::File::open(d).ok()) {
-                let _ = dir.sync_all();
-            }
-            Ok(())
-        });
-        if r.is_err() {
-            let _ = fs::remove_file(&tmp);
+        if path.file_name().is_none() {
+            return Err(Error::invalid_arg(format!("save path '{}' names no file", path.display())));
         }
-        r
+        // The one atomic replace (oxvirt_sysutil); its temp file is synced before the rename.
+        crate::fsutil::replace_atomic(path, 0o644, |f| self.save_into(st, f, path)).map_err(|e| match e {
+            crate::fsutil::AtomicError::Fill(e) => e,
+            crate::fsutil::AtomicError::Io { step, source } => {
+                sys_err(format!("writing save image {} ({step:?})", path.display()), &source)
+            }
+        })
     }
 
-    pub(super) fn save_to_temp(&self, st: &Status, path: &Path) -> Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| sys_err(format!("creating save image {}", path.display()), &e))?;
+    /// Writes the header, then has QEMU migrate the guest into `f` (a temp file beside `path`).
+    fn save_into(&self, st: &Status, f: &mut fs::File, path: &Path) -> Result<()> {
         let xml = st.live_xml.as_bytes();
         let mut header = Vec::with_capacity(SAVE_HEADER as usize);
         header.extend_from_slice(SAVE_MAGIC);
@@ -82,7 +69,6 @@ impl QemuDriver {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        f.sync_all().map_err(|e| sys_err(format!("syncing {}", path.display()), &e))?;
         Ok(())
     }
 
