@@ -22,6 +22,7 @@ pub use features::*;
 pub use misc::*;
 pub use os::*;
 pub use resources::*;
+pub use rules::{disk_index, QemuMachineFamily};
 
 #[derive(Debug, Clone, PartialEq, Default, Xml)]
 pub struct Domain {

@@ -25,22 +25,35 @@ fn nth(kind: &str, i: usize, n: usize) -> String {
     }
 }
 
-/// The chipset family of a QEMU x86 machine type, when the name tells.
+/// The family of a QEMU x86 machine type, when its name tells: the one classifier for these rules
+/// and the QEMU driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chipset {
+pub enum QemuMachineFamily {
+    /// i440FX + PIIX3 (`pc`, `pc-i440fx-*`, the old `pc-0.*`/`pc-1.*`): conventional PCI only.
     I440fx,
+    /// Q35 + ICH9 (`q35`, `pc-q35-*`): PCI Express.
     Q35,
+    /// `microvm`: no PCI; virtio devices on virtio-mmio.
+    Microvm,
 }
 
-fn chipset(machine: Option<&str>) -> Option<Chipset> {
-    let m = machine?;
-    if m == "q35" || m.starts_with("pc-q35-") {
-        Some(Chipset::Q35)
-    } else if m == "pc" || m.starts_with("pc-i440fx-") || m.starts_with("pc-0.") || m.starts_with("pc-1.") {
-        Some(Chipset::I440fx)
-    } else {
-        None
+impl QemuMachineFamily {
+    pub fn of(machine: &str) -> Option<QemuMachineFamily> {
+        let m = machine;
+        if m == "q35" || m.starts_with("pc-q35-") {
+            Some(QemuMachineFamily::Q35)
+        } else if m == "pc" || m.starts_with("pc-i440fx-") || m.starts_with("pc-0.") || m.starts_with("pc-1.") {
+            Some(QemuMachineFamily::I440fx)
+        } else if m == "microvm" {
+            Some(QemuMachineFamily::Microvm)
+        } else {
+            None
+        }
     }
+}
+
+fn chipset(machine: Option<&str>) -> Option<QemuMachineFamily> {
+    machine.and_then(QemuMachineFamily::of)
 }
 
 /// One device's placement, for the checks that span device kinds.
@@ -826,8 +839,9 @@ fn disk_drive_address(disk: &Disk, scsi_units: u32) -> Option<DriveKey> {
     }
 }
 
-/// `sdb` -> 1, `hdaa` -> 26: the disk's index from its target name.
-fn disk_index(dev: &str) -> Option<u32> {
+/// `sdb` -> 1, `hdaa` -> 26: the disk's index from its target name (libvirt's numbering; the one
+/// copy, which the QEMU driver's drive addresses and aliases use too).
+pub fn disk_index(dev: &str) -> Option<u32> {
     let letters = ["xvd", "ubd", "hd", "sd", "vd", "fd"].iter().find_map(|p| dev.strip_prefix(p))?;
     if letters.is_empty() || !letters.bytes().all(|b| b.is_ascii_lowercase()) {
         return None;
@@ -847,7 +861,7 @@ impl Domain {
         let features = self.features();
         if let Some(smm) = &features.smm {
             if let Some(t) = smm.tseg {
-                if machine == Some(Chipset::I440fx) {
+                if machine == Some(QemuMachineFamily::I440fx) {
                     return Err(unsupported(
                         "/domain/features/smm/tseg",
                         "<tseg> (SMM TSEG size) needs a q35 machine type",
@@ -886,7 +900,7 @@ impl Domain {
         self.check_qemu_devices(d, machine, x86)
     }
 
-    fn check_qemu_devices(&self, d: &Devices, machine: Option<Chipset>, x86: bool) -> Res {
+    fn check_qemu_devices(&self, d: &Devices, machine: Option<QemuMachineFamily>, x86: bool) -> Res {
         // The root bus must match the chipset; expander buses belong to one chipset.
         for (i, c) in d.controllers.iter().enumerate() {
             let path = nth("controller", i, d.controllers.len());
@@ -894,9 +908,9 @@ impl Domain {
                 continue;
             }
             let want_root = match machine {
-                Some(Chipset::I440fx) => Some(ControllerModel::PciRoot),
-                Some(Chipset::Q35) => Some(ControllerModel::PcieRoot),
-                None => None,
+                Some(QemuMachineFamily::I440fx) => Some(ControllerModel::PciRoot),
+                Some(QemuMachineFamily::Q35) => Some(ControllerModel::PcieRoot),
+                Some(QemuMachineFamily::Microvm) | None => None,
             };
             // pSeries has several root buses (PHBs); x86 has one.
             if let (true, Some(m @ (ControllerModel::PciRoot | ControllerModel::PcieRoot)), Some(idx)) =
@@ -923,8 +937,8 @@ impl Domain {
                 }
             }
             let bad = match (c.model, machine) {
-                (Some(m @ ControllerModel::PcieExpanderBus), Some(Chipset::I440fx)) => Some(m),
-                (Some(m @ ControllerModel::PciExpanderBus), Some(Chipset::Q35)) => Some(m),
+                (Some(m @ ControllerModel::PcieExpanderBus), Some(QemuMachineFamily::I440fx)) => Some(m),
+                (Some(m @ ControllerModel::PciExpanderBus), Some(QemuMachineFamily::Q35)) => Some(m),
                 _ => None,
             };
             if let Some(m) = bad {
@@ -937,7 +951,7 @@ impl Domain {
         check_root_attached(d)?;
         self.check_qemu_disks(d)?;
         // i440FX: 00:01.0 is the ISA bridge, 00:01.1 the IDE controller, 00:01.3 power management.
-        if machine == Some(Chipset::I440fx) {
+        if machine == Some(QemuMachineFamily::I440fx) {
             for p in d.placed() {
                 let Some(a) = p.address.filter(|a| a.kind == Some(AddressType::Pci)) else { continue };
                 if a.bus.map_or(0, |b| b.0) != 0 || a.slot.map(|s| s.0) != Some(1) || a.domain.is_some_and(|d| d.0 != 0)
@@ -960,11 +974,11 @@ impl Domain {
         if let Some(io) = &d.iommu {
             let path = "/domain/devices/iommu";
             match io.model {
-                IommuModel::Intel if machine == Some(Chipset::I440fx) => {
+                IommuModel::Intel if machine == Some(QemuMachineFamily::I440fx) => {
                     return Err(unsupported(path, "<iommu model='intel'> needs a q35 machine type"));
                 }
                 IommuModel::Virtio => {
-                    if machine == Some(Chipset::I440fx) {
+                    if machine == Some(QemuMachineFamily::I440fx) {
                         return Err(unsupported(path, "<iommu model='virtio'> needs a q35 machine type on x86"));
                     }
                     if x86 && !self.features().acpi {
@@ -1278,5 +1292,36 @@ impl Domain {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_names() {
+        assert_eq!(disk_index("hda"), Some(0));
+        assert_eq!(disk_index("sdb"), Some(1));
+        assert_eq!(disk_index("vdz"), Some(25));
+        assert_eq!(disk_index("vdaa"), Some(26));
+        assert_eq!(disk_index("vdab"), Some(27));
+        assert_eq!(disk_index("xvda"), Some(0));
+        assert_eq!(disk_index("vd"), None);
+        assert_eq!(disk_index("nvme0"), None);
+        assert_eq!(disk_index("vdA"), None);
+    }
+
+    #[test]
+    fn machine_families() {
+        use QemuMachineFamily as F;
+        assert_eq!(F::of("pc"), Some(F::I440fx));
+        assert_eq!(F::of("pc-i440fx-10.0"), Some(F::I440fx));
+        assert_eq!(F::of("pc-1.3"), Some(F::I440fx));
+        assert_eq!(F::of("q35"), Some(F::Q35));
+        assert_eq!(F::of("pc-q35-9.1"), Some(F::Q35));
+        assert_eq!(F::of("microvm"), Some(F::Microvm));
+        assert_eq!(F::of("isapc"), None);
+        assert_eq!(F::of("virt"), None);
     }
 }

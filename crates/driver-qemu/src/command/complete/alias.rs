@@ -4,7 +4,6 @@
 use oxvirt_xml::domain::*;
 
 use super::super::machine::{kind_of, MachineKind};
-use super::devices::disk_index;
 
 fn set(slot: &mut Option<Alias>, name: impl FnOnce() -> String) {
     if slot.as_ref().is_some_and(|a| a.name.starts_with("ua-")) {
@@ -28,7 +27,7 @@ pub(crate) fn controller_alias(c: &Controller, kind: MachineKind) -> String {
 }
 
 pub(crate) fn assign(def: &mut Domain) {
-    let kind = kind_of(def).unwrap_or(MachineKind::Pc);
+    let kind = kind_of(def).unwrap_or(MachineKind::I440fx);
     let Some(devs) = def.devices.as_mut() else {
         return;
     };

@@ -51,7 +51,7 @@ pub(super) fn add_implicit(devs: &mut Devices, kind: MachineKind) {
         devs.controllers.push(ctrl(ControllerType::Usb, 0, None));
     }
     match kind {
-        MachineKind::Pc if !has_ctrl(devs, ControllerType::Ide, 0) => {
+        MachineKind::I440fx if !has_ctrl(devs, ControllerType::Ide, 0) => {
             devs.controllers.push(ctrl(ControllerType::Ide, 0, None));
         }
         MachineKind::Q35 if !has_ctrl(devs, ControllerType::Sata, 0) => {
@@ -144,25 +144,6 @@ pub(super) fn console_compat(devs: &mut Devices) {
     for (i, p) in devs.parallels.iter_mut().enumerate() {
         p.target.get_or_insert_with(ChrTarget::default).port.get_or_insert(i as u32);
     }
-}
-
-/// `hda` → 0, `sdb` → 1, `vdaa` → 26 (libvirt's disk name numbering).
-pub(super) fn disk_index(dev: &str) -> Option<u32> {
-    let rest = ["xvd", "ubd", "hd", "sd", "vd", "fd"].iter().find_map(|p| dev.strip_prefix(p))?;
-    if rest.is_empty() {
-        return None;
-    }
-    let mut idx: u32 = 0;
-    for (i, c) in rest.chars().enumerate() {
-        if !c.is_ascii_lowercase() {
-            return None;
-        }
-        if i > 0 {
-            idx = idx.checked_add(1)?;
-        }
-        idx = idx.checked_mul(26)?.checked_add(c as u32 - 'a' as u32)?;
-    }
-    Some(idx)
 }
 
 pub(super) fn disk_bus(d: &Disk) -> DiskBus {
@@ -374,21 +355,4 @@ pub(super) fn usb_addresses(devs: &mut Devices) -> Result<(), CommandError> {
 /// Whether a virtio model string denotes the transitional (conventional PCI) flavour.
 pub(super) fn transitional(m: Option<VirtioModel>) -> bool {
     m == Some(VirtioModel::VirtioTransitional)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn disk_names() {
-        assert_eq!(disk_index("hda"), Some(0));
-        assert_eq!(disk_index("sdb"), Some(1));
-        assert_eq!(disk_index("vdz"), Some(25));
-        assert_eq!(disk_index("vdaa"), Some(26));
-        assert_eq!(disk_index("vdab"), Some(27));
-        assert_eq!(disk_index("xvda"), Some(0));
-        assert_eq!(disk_index("vd"), None);
-        assert_eq!(disk_index("nvme0"), None);
-    }
 }

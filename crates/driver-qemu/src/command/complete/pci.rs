@@ -35,7 +35,7 @@ impl Bus {
     fn accepts(&self, c: Conn, kind: MachineKind) -> bool {
         match self.model {
             ControllerModel::PciRoot | ControllerModel::PciExpanderBus => true,
-            ControllerModel::PciBridge | ControllerModel::PcieToPciBridge => c == Conn::Pci || kind == MachineKind::Pc,
+            ControllerModel::PciBridge | ControllerModel::PcieToPciBridge => c == Conn::Pci || kind == MachineKind::I440fx,
             ControllerModel::PcieRootPort | ControllerModel::PcieSwitchDownstreamPort => c == Conn::Pcie,
             _ => false,
         }
@@ -229,8 +229,8 @@ fn is_companion(c: &Controller) -> bool {
 /// Controllers with a fixed place: PIIX3 IDE/USB on pc, ICH9 SATA/USB on q35.
 fn special_ctrl(c: &Controller, kind: MachineKind) -> bool {
     match (kind, c.kind, c.index) {
-        (MachineKind::Pc, ControllerType::Ide, Some(0)) => true,
-        (MachineKind::Pc, ControllerType::Usb, Some(0)) => c.model == Some(ControllerModel::Piix3Uhci),
+        (MachineKind::I440fx, ControllerType::Ide, Some(0)) => true,
+        (MachineKind::I440fx, ControllerType::Usb, Some(0)) => c.model == Some(ControllerModel::Piix3Uhci),
         (MachineKind::Q35, ControllerType::Sata, Some(0)) => true,
         (_, ControllerType::Usb, _) => c.model == Some(ControllerModel::Ich9Ehci1),
         _ => false,
@@ -271,7 +271,7 @@ pub(super) fn assign(devs: &mut Devices, kind: MachineKind) -> Result<(), Comman
                 "the PCI root controller must have index 0 and be the only root",
             ));
         }
-        if kind == MachineKind::Pc && model == ControllerModel::PcieRoot
+        if kind == MachineKind::I440fx && model == ControllerModel::PcieRoot
             || kind == MachineKind::Q35 && model == ControllerModel::PciRoot
         {
             return Err(invalid(
@@ -292,7 +292,7 @@ pub(super) fn assign(devs: &mut Devices, kind: MachineKind) -> Result<(), Comman
     })?;
     // Fixed chipset slots.
     match kind {
-        MachineKind::Pc => {
+        MachineKind::I440fx => {
             if let Some(b) = alloc.bus_mut(0) {
                 b.used[1] |= 0b1011; // ISA bridge, IDE, ACPI/PM (USB at .2 below)
             }
@@ -309,13 +309,13 @@ pub(super) fn assign(devs: &mut Devices, kind: MachineKind) -> Result<(), Comman
             continue;
         }
         let fixed = match (kind, c.kind, c.index, c.model) {
-            (MachineKind::Pc, ControllerType::Ide, Some(0), _) => Some((1, 1)),
-            (MachineKind::Pc, ControllerType::Usb, Some(0), Some(ControllerModel::Piix3Uhci)) => Some((1, 2)),
+            (MachineKind::I440fx, ControllerType::Ide, Some(0), _) => Some((1, 1)),
+            (MachineKind::I440fx, ControllerType::Usb, Some(0), Some(ControllerModel::Piix3Uhci)) => Some((1, 2)),
             (MachineKind::Q35, ControllerType::Sata, Some(0), _) => Some((0x1f, 2)),
             _ => None,
         };
         if let Some((slot, func)) = fixed {
-            if kind == MachineKind::Pc && c.kind == ControllerType::Ide || kind == MachineKind::Q35 {
+            if kind == MachineKind::I440fx && c.kind == ControllerType::Ide || kind == MachineKind::Q35 {
                 // Built into the chipset: the address is informative only.
                 c.info.address = Some(pci_addr(0, slot, func));
                 if let Some(b) = alloc.bus_mut(0) {
@@ -326,7 +326,7 @@ pub(super) fn assign(devs: &mut Devices, kind: MachineKind) -> Result<(), Comman
             }
         }
     }
-    if kind == MachineKind::Pc {
+    if kind == MachineKind::I440fx {
         // PIIX IDE is not shown in libvirt's XML with an address; keep it unaddressed.
         for c in devs.controllers.iter_mut() {
             if c.kind == ControllerType::Ide && c.index == Some(0) {
@@ -480,7 +480,7 @@ fn ensure_capacity(
     let n_pci = want.iter().filter(|(c, _)| *c == Conn::Pci).count();
     let n_pcie = want.len() - n_pci;
     match kind {
-        MachineKind::Pc => {
+        MachineKind::I440fx => {
             let mut have = free(alloc, &|b| b.accepts(Conn::Pci, kind));
             while have < want.len() {
                 // A pci-bridge takes one slot and offers 31.
@@ -556,7 +556,7 @@ fn place_new_controllers(devs: &mut Devices, alloc: &mut Alloc, kind: MachineKin
             ControllerModel::DmiToPciBridge => {
                 alloc.take_fixed(0, 0x1e, 0).map_or_else(|| alloc.take(Conn::Pci, "dmi-to-pci-bridge"), Ok)?
             }
-            ControllerModel::PciBridge if kind == MachineKind::Pc => alloc.take(Conn::Pci, "pci-bridge")?,
+            ControllerModel::PciBridge if kind == MachineKind::I440fx => alloc.take(Conn::Pci, "pci-bridge")?,
             ControllerModel::PciBridge => {
                 let idx = alloc
                     .buses

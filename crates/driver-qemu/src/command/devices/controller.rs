@@ -27,9 +27,6 @@ pub(super) fn controllers(cx: &mut Ctx) -> Result<(), CommandError> {
         let idx = c.index.unwrap_or(0);
         let path = format!("/domain/devices/controller[@type='{}'][@index='{idx}']", c.kind);
         let id = alias(&c.info.alias);
-        if c.driver.as_ref().is_some_and(|d| d.ioeventfd.is_some()) {
-            return Err(unsupported(format!("{path}/driver/@ioeventfd"), "not implemented by this driver"));
-        }
         use ControllerModel as M;
         let p = match c.kind {
             ControllerType::Pci => {
@@ -167,7 +164,7 @@ pub(super) fn controllers(cx: &mut Ctx) -> Result<(), CommandError> {
                 }
             }
             ControllerType::Ide => {
-                if cx.kind == MachineKind::Pc && idx == 0 {
+                if cx.kind == MachineKind::I440fx && idx == 0 {
                     continue;
                 }
                 return Err(unsupported(&path, "IDE controllers other than the pc machine's built-in one"));
@@ -182,7 +179,7 @@ pub(super) fn controllers(cx: &mut Ctx) -> Result<(), CommandError> {
                 Props::with("driver", "ich9-ahci").s("id", &id).extend(pci_props(cx, &c.info.address, &path)?)
             }
             ControllerType::Fdc => match cx.kind {
-                MachineKind::Pc => continue,
+                MachineKind::I440fx => continue,
                 MachineKind::Q35 => Props::with("driver", "isa-fdc").s("id", &id),
                 MachineKind::Microvm => return Err(unsupported(&path, "floppies on microvm")),
             },

@@ -108,40 +108,12 @@ fn chain(d: &Disk) -> Result<Vec<Image<'_>>, CommandError> {
     Ok(out)
 }
 
-fn check_disk(d: &Disk) -> Result<(), CommandError> {
-    let p = format!("/domain/devices/disk[target/@dev='{}']", d.target.dev);
-    let checks: [(bool, &str); 12] = [
-        (d.iotune.is_none(), "iotune"),
-        (d.encryption.is_none() && d.source.as_ref().is_none_or(|s| s.encryption.is_none()), "encryption"),
-        (d.auth.is_none(), "auth"),
-        (d.mirror.is_none(), "mirror"),
-        (d.transient.is_none(), "transient"),
-        (d.backend_domain.is_none(), "backenddomain"),
-        (d.rawio.is_none() && d.sgio.is_none(), "rawio/sgio"),
-        (d.driver.as_ref().is_none_or(|x| x.copy_on_read.is_none()), "driver/@copy_on_read"),
-        (d.driver.as_ref().is_none_or(|x| x.metadata_cache.is_none()), "driver/metadata_cache"),
-        (
-            d.source.as_ref().is_none_or(|s| s.slices.is_none() && s.reservations.is_none()),
-            "source/slices|reservations",
-        ),
-        (d.driver.as_ref().is_none_or(|x| x.name.as_deref().is_none_or(|n| n == "qemu")), "driver/@name (only 'qemu')"),
-        (d.info.rom.is_none() && d.info.master.is_none(), "rom"),
-    ];
-    for (ok, what) in checks {
-        if !ok {
-            return Err(unsupported(format!("{p}/{what}"), "not implemented by this driver"));
-        }
-    }
-    Ok(())
-}
-
 pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
     let devs = cx.devs;
     let total: usize = devs.disks.iter().map(|d| chain(d).map_or(0, |c| c.len())).sum();
     let mut counter = total;
     let mut fdc_boot: Vec<(u32, u32)> = Vec::new();
     for (di, d) in devs.disks.iter().enumerate() {
-        check_disk(d)?;
         let path = format!("/domain/devices/disk[target/@dev='{}']", d.target.dev);
         let images = chain(d)?;
         let nums: Vec<usize> = (0..images.len()).map(|i| counter - i).collect();
@@ -277,7 +249,7 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
                 let unit = addr.unit.unwrap_or(0);
                 let p = Props::with("driver", drv_name);
                 if bus == DiskBus::Ide {
-                    if cx.kind != MachineKind::Pc || ctrl != 0 {
+                    if cx.kind != MachineKind::I440fx || ctrl != 0 {
                         return Err(unsupported(
                             format!("{path}/target/@bus"),
                             "IDE disks need the pc machine's built-in IDE controller 0",
@@ -420,7 +392,7 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
     // Floppy boot order is a property of the controller.
     for (unit, idx) in fdc_boot {
         let drive = if unit == 0 { "A" } else { "B" };
-        if cx.kind == MachineKind::Pc {
+        if cx.kind == MachineKind::I440fx {
             cx.arg("-global", format!("isa-fdc.bootindex{drive}={idx}"));
         } else {
             // q35's isa-fdc was created with the controllers; libvirt sets it there too.

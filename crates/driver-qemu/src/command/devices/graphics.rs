@@ -53,12 +53,8 @@ pub(super) fn listen_address(g: &Graphics, what: &str) -> Result<Option<String>,
 
 pub(super) fn graphics(cx: &mut Ctx) -> Result<(), CommandError> {
     let list = cx.devs.graphics.clone();
-    let mut vnc_seen = false;
     for (gi, g) in list.iter().enumerate() {
         let what = format!("/domain/devices/graphics[{}]", gi + 1);
-        if g.gl.as_ref().is_some_and(|gl| gl.enable == Some(YesNo::Yes)) {
-            return Err(unsupported(format!("{what}/gl"), "OpenGL"));
-        }
         let secret = |cx: &mut Ctx, pw: &str, name: &str| -> String {
             let id = format!("graphics{gi}-{name}-secret0");
             let path = cx.env.run_dir.join(format!("{id}.secret"));
@@ -70,10 +66,6 @@ pub(super) fn graphics(cx: &mut Ctx) -> Result<(), CommandError> {
         };
         match g.kind {
             GraphicsType::Vnc => {
-                if vnc_seen {
-                    return Err(unsupported(what, "more than one VNC display"));
-                }
-                vnc_seen = true;
                 let listen = listen_address(g, &what)?;
                 let mut port_out = GraphicsPort { graphics: gi, port: None, tls_port: None, websocket: None };
                 let mut v = match listen {
@@ -127,19 +119,6 @@ pub(super) fn graphics(cx: &mut Ctx) -> Result<(), CommandError> {
                 cx.graphics_ports.push(port_out);
             }
             GraphicsType::Spice => {
-                // Debian ships SPICE as a loadable module; without it the chardev types are missing.
-                if !cx.env.caps.has_type("chardev-spicevmc") {
-                    return Err(unsupported(what, "this emulator was built without SPICE"));
-                }
-                if g.tls_port.is_some_and(|p| p > 0)
-                    || g.channels.iter().any(|c| c.mode == SpiceChannelMode::Secure)
-                    || g.default_mode == Some(SpiceChannelMode::Secure)
-                {
-                    return Err(unsupported(
-                        format!("{what}/@tlsPort"),
-                        "SPICE over TLS (no certificates are configured)",
-                    ));
-                }
                 let listen = listen_address(g, &what)?;
                 let mut port_out = GraphicsPort { graphics: gi, port: None, tls_port: None, websocket: None };
                 let mut parts: Vec<String> = Vec::new();
