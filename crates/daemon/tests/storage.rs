@@ -1,0 +1,37 @@
+//! virsh → oxvirtd → the storage driver a hypervisor connection carries: pool and volume calls on
+//! `qemu:///…` reach crates/storage through the daemon.
+
+mod common;
+
+use common::{virsh, Daemon};
+
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs virsh 9.0 and qemu-img (make test)")]
+fn virsh_pools_and_volumes_through_the_daemon() {
+    let tmp = tempfile::tempdir().unwrap();
+    let uri = format!("qemu:///embed?root={}", tmp.path().join("root").display());
+    let images = tmp.path().join("images");
+    let d = Daemon::start_opts(&[], &uri, tempfile::tempdir().unwrap());
+    let run = |cmd: &str| {
+        let (ok, out) = virsh(&d.uri_default(), cmd);
+        assert!(ok, "{cmd}: {out}\n{}", d.log());
+        out
+    };
+    run(&format!("pool-define-as images dir --target {}; pool-build images; pool-start images", images.display()));
+    let list = run("pool-list --all");
+    assert!(list.contains("images") && list.contains("active"), "{list}");
+    run("vol-create-as images a.img 8M; vol-create-as images b.qcow2 1G --format qcow2");
+    let vols = run("vol-list images");
+    assert!(vols.contains("a.img") && vols.contains("b.qcow2"), "{vols}");
+    let info = run("vol-info --pool images b.qcow2");
+    assert!(info.contains("1.00 GiB"), "{info}");
+    let path = run("vol-path --pool images a.img");
+    assert_eq!(path.trim(), images.join("a.img").display().to_string());
+    let key = run(&format!("vol-key {}", images.join("a.img").display()));
+    assert_eq!(key.trim(), images.join("a.img").display().to_string());
+    let (ok, out) = virsh(&d.uri_default(), "pool-undefine images");
+    assert!(!ok && out.contains("storage pool 'images' is still active"), "{out}");
+    run("vol-delete --pool images a.img; vol-delete --pool images b.qcow2; pool-destroy images; pool-delete images");
+    run("pool-undefine images");
+    assert!(!images.exists());
+}
