@@ -154,7 +154,7 @@ impl Connect {
         self.domain(r)
     }
 
-    pub fn list_all_domains(&self, flags: u32) -> Result<Vec<Domain>> {
+    pub fn list_all_domains(&self, flags: ConnectListAllDomainsFlags) -> Result<Vec<Domain>> {
         Ok(self.inner.driver.list_domains(flags)?.into_iter().map(|r| self.domain(r)).collect())
     }
     pub fn lookup_domain_by_name(&self, name: &str) -> Result<Domain> {

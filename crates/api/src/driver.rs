@@ -74,7 +74,7 @@ pub trait Driver: Send + Sync {
         fn domain_capabilities(&self, emulator: Option<&str>, arch: Option<&str>, machine: Option<&str>, virttype: Option<&str>) -> Result<String>;
         fn max_vcpus(&self, kind: Option<&str>) -> Result<u32>;
 
-        fn list_domains(&self, flags: u32) -> Result<Vec<DomainRef>>;
+        fn list_domains(&self, flags: ConnectListAllDomainsFlags) -> Result<Vec<DomainRef>>;
         fn lookup_domain_by_name(&self, name: &str) -> Result<DomainRef>;
         fn lookup_domain_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef>;
         fn lookup_domain_by_id(&self, id: i32) -> Result<DomainRef>;

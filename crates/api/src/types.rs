@@ -262,64 +262,8 @@ pub struct DomainEvent {
 }
 
 /// Flag bits, libvirt's values.
-pub mod flags {
-    // virConnectListAllDomainsFlags
-    pub const LIST_DOMAINS_ACTIVE: u32 = 1;
-    pub const LIST_DOMAINS_INACTIVE: u32 = 2;
-    pub const LIST_DOMAINS_PERSISTENT: u32 = 4;
-    pub const LIST_DOMAINS_TRANSIENT: u32 = 8;
-    pub const LIST_DOMAINS_RUNNING: u32 = 16;
-    pub const LIST_DOMAINS_PAUSED: u32 = 32;
-    pub const LIST_DOMAINS_SHUTOFF: u32 = 64;
-    pub const LIST_DOMAINS_OTHER: u32 = 128;
-    pub const LIST_DOMAINS_MANAGEDSAVE: u32 = 256;
-    pub const LIST_DOMAINS_NO_MANAGEDSAVE: u32 = 512;
-    pub const LIST_DOMAINS_AUTOSTART: u32 = 1024;
-    pub const LIST_DOMAINS_NO_AUTOSTART: u32 = 2048;
-    pub const LIST_DOMAINS_HAS_SNAPSHOT: u32 = 4096;
-    pub const LIST_DOMAINS_NO_SNAPSHOT: u32 = 8192;
-    // virConnectListAllNetworksFlags and virConnectListAllStoragePoolsFlags share these bits
-    pub const LIST_INACTIVE: u32 = 1;
-    pub const LIST_ACTIVE: u32 = 2;
-    pub const LIST_PERSISTENT: u32 = 4;
-    pub const LIST_TRANSIENT: u32 = 8;
-    pub const LIST_AUTOSTART: u32 = 16;
-    pub const LIST_NO_AUTOSTART: u32 = 32;
-    // virDomainXMLFlags
-    pub const XML_SECURE: u32 = 1;
-    pub const XML_INACTIVE: u32 = 2;
-    pub const XML_UPDATE_CPU: u32 = 4;
-    pub const XML_MIGRATABLE: u32 = 8;
-    // virDomainDefineFlags / virNetworkDefineFlags
-    pub const DEFINE_VALIDATE: u32 = 1;
-    // virDomainCreateFlags
-    pub const START_PAUSED: u32 = 1;
-    pub const START_AUTODESTROY: u32 = 2;
-    pub const START_BYPASS_CACHE: u32 = 4;
-    pub const START_FORCE_BOOT: u32 = 8;
-    pub const START_VALIDATE: u32 = 16;
-    // virDomainUndefineFlags
-    pub const UNDEFINE_MANAGED_SAVE: u32 = 1;
-    pub const UNDEFINE_SNAPSHOTS_METADATA: u32 = 2;
-    pub const UNDEFINE_NVRAM: u32 = 4;
-    pub const UNDEFINE_KEEP_NVRAM: u32 = 8;
-    // virDomainDestroyFlags
-    pub const DESTROY_GRACEFUL: u32 = 1;
-    // virDomainShutdownFlags
-    pub const SHUTDOWN_ACPI: u32 = 1;
-    pub const SHUTDOWN_GUEST_AGENT: u32 = 2;
-    // virDomainModificationImpact
-    pub const AFFECT_LIVE: u32 = 1;
-    pub const AFFECT_CONFIG: u32 = 2;
-    pub const MEM_MAXIMUM: u32 = 4;
-    // virDomainVcpuFlags
-    pub const VCPU_MAXIMUM: u32 = 4;
-    // virDomainSaveRestoreFlags
-    pub const SAVE_RUNNING: u32 = 2;
-    pub const SAVE_PAUSED: u32 = 4;
-    // virConnectFlags
-    pub const CONNECT_RO: u32 = 1;
-}
+pub mod flags;
+pub use flags::typed::*;
 
 /// What `list_domains` needs to know about one domain to apply libvirt's filter flags.
 #[derive(Debug, Clone, Copy)]
@@ -332,33 +276,33 @@ pub struct DomainListFacts {
 }
 
 /// libvirt's filter semantics: within each group of flags, no bit set means "any".
-pub fn domain_matches(f: u32, d: &DomainListFacts) -> bool {
-    use flags::*;
-    let group = |a: u32, b: u32, has_a: bool| -> bool {
-        let (fa, fb) = (f & a != 0, f & b != 0);
+pub fn domain_matches(f: ConnectListAllDomainsFlags, d: &DomainListFacts) -> bool {
+    type F = ConnectListAllDomainsFlags;
+    let group = |a: F, b: F, has_a: bool| -> bool {
+        let (fa, fb) = (f.contains(a), f.contains(b));
         (!fa && !fb) || (fa && has_a) || (fb && !has_a)
     };
     let active = d.state.is_active();
     let state_ok = {
-        let mask = LIST_DOMAINS_RUNNING | LIST_DOMAINS_PAUSED | LIST_DOMAINS_SHUTOFF | LIST_DOMAINS_OTHER;
-        if f & mask == 0 {
+        let mask = F::RUNNING | F::PAUSED | F::SHUTOFF | F::OTHER;
+        if !f.intersects(mask) {
             true
         } else {
             let bit = match d.state {
-                DomainState::Running => LIST_DOMAINS_RUNNING,
-                DomainState::Paused => LIST_DOMAINS_PAUSED,
-                DomainState::Shutoff => LIST_DOMAINS_SHUTOFF,
-                _ => LIST_DOMAINS_OTHER,
+                DomainState::Running => F::RUNNING,
+                DomainState::Paused => F::PAUSED,
+                DomainState::Shutoff => F::SHUTOFF,
+                _ => F::OTHER,
             };
-            f & bit != 0
+            f.contains(bit)
         }
     };
-    group(LIST_DOMAINS_ACTIVE, LIST_DOMAINS_INACTIVE, active)
-        && group(LIST_DOMAINS_PERSISTENT, LIST_DOMAINS_TRANSIENT, d.persistent)
+    group(F::ACTIVE, F::INACTIVE, active)
+        && group(F::PERSISTENT, F::TRANSIENT, d.persistent)
         && state_ok
-        && group(LIST_DOMAINS_MANAGEDSAVE, LIST_DOMAINS_NO_MANAGEDSAVE, d.managed_save)
-        && group(LIST_DOMAINS_AUTOSTART, LIST_DOMAINS_NO_AUTOSTART, d.autostart)
-        && group(LIST_DOMAINS_HAS_SNAPSHOT, LIST_DOMAINS_NO_SNAPSHOT, d.snapshots)
+        && group(F::MANAGEDSAVE, F::NO_MANAGEDSAVE, d.managed_save)
+        && group(F::AUTOSTART, F::NO_AUTOSTART, d.autostart)
+        && group(F::HAS_SNAPSHOT, F::NO_SNAPSHOT, d.snapshots)
 }
 
 /// The same for networks and pools (active, persistent, autostart).

@@ -32,27 +32,27 @@ fn id_str(d: &Domain) -> String {
 }
 
 pub fn list(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
-    use flags::*;
-    let mut f = LIST_DOMAINS_ACTIVE;
+    type F = oxvirt_api::ConnectListAllDomainsFlags;
+    let mut f = F::ACTIVE;
     if cmd.flag("inactive") || cmd.flag("state-shutoff") {
-        f = LIST_DOMAINS_INACTIVE;
+        f = F::INACTIVE;
     }
     if cmd.flag("all") {
-        f = LIST_DOMAINS_ACTIVE | LIST_DOMAINS_INACTIVE;
+        f = F::ACTIVE | F::INACTIVE;
     }
     for (name, bit) in [
-        ("persistent", LIST_DOMAINS_PERSISTENT),
-        ("transient", LIST_DOMAINS_TRANSIENT),
-        ("with-managed-save", LIST_DOMAINS_MANAGEDSAVE),
-        ("without-managed-save", LIST_DOMAINS_NO_MANAGEDSAVE),
-        ("autostart", LIST_DOMAINS_AUTOSTART),
-        ("no-autostart", LIST_DOMAINS_NO_AUTOSTART),
-        ("with-snapshot", LIST_DOMAINS_HAS_SNAPSHOT),
-        ("without-snapshot", LIST_DOMAINS_NO_SNAPSHOT),
-        ("state-running", LIST_DOMAINS_RUNNING),
-        ("state-paused", LIST_DOMAINS_PAUSED),
-        ("state-shutoff", LIST_DOMAINS_SHUTOFF),
-        ("state-other", LIST_DOMAINS_OTHER),
+        ("persistent", F::PERSISTENT),
+        ("transient", F::TRANSIENT),
+        ("with-managed-save", F::MANAGEDSAVE),
+        ("without-managed-save", F::NO_MANAGEDSAVE),
+        ("autostart", F::AUTOSTART),
+        ("no-autostart", F::NO_AUTOSTART),
+        ("with-snapshot", F::HAS_SNAPSHOT),
+        ("without-snapshot", F::NO_SNAPSHOT),
+        ("state-running", F::RUNNING),
+        ("state-paused", F::PAUSED),
+        ("state-shutoff", F::SHUTOFF),
+        ("state-other", F::OTHER),
     ] {
         if cmd.flag(name) {
             f |= bit;
@@ -257,7 +257,9 @@ pub fn domstats(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     }
     let names = cmd.all("domain");
     let domains = if names.is_empty() {
-        ctl.conn()?.list_all_domains(0).map_err(|e| CmdError::api("failed to list domains", e))?
+        ctl.conn()?
+            .list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty())
+            .map_err(|e| CmdError::api("failed to list domains", e))?
     } else {
         let conn = ctl.conn()?.clone();
         let mut v = Vec::new();

@@ -37,7 +37,7 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
             log.push(format!("{}: {:?}", $what, $e))
         };
     }
-    let names = |c: &Connect, f: u32| -> Vec<String> {
+    let names = |c: &Connect, f: oxvirt_api::ConnectListAllDomainsFlags| -> Vec<String> {
         c.list_all_domains(f)
             .map(|v| v.iter().map(|d| format!("{}/{}", d.name(), d.id())).collect())
             .unwrap_or_default()
@@ -48,13 +48,13 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
     step!("capabilities", c.capabilities());
     step!("nodeinfo", c.node_info());
     step!("maxvcpus", c.max_vcpus(None));
-    step!("list", names(c, 0));
+    step!("list", names(c, oxvirt_api::ConnectListAllDomainsFlags::empty()));
 
     // Domain lifecycle.
     let (d, _) = c.define_domain(&dom_xml(), 0).expect("define");
     step!("defined", d.reference());
-    step!("list after define", names(c, 0));
-    step!("inactive", names(c, flags::LIST_DOMAINS_INACTIVE));
+    step!("list after define", names(c, oxvirt_api::ConnectListAllDomainsFlags::empty()));
+    step!("inactive", names(c, oxvirt_api::ConnectListAllDomainsFlags::INACTIVE));
     step!("xml", d.xml_desc(0));
     step!("xml inactive", d.xml_desc(flags::XML_INACTIVE));
     step!("info", d.info().map(|i| (i.state, i.max_mem, i.memory, i.nr_virt_cpu)));
@@ -106,7 +106,7 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
     if let Ok(t) = c.lookup_domain_by_name("rt1") {
         step!("destroy transient", t.destroy(0));
     }
-    step!("list at end", names(c, 0));
+    step!("list at end", names(c, oxvirt_api::ConnectListAllDomainsFlags::empty()));
 
     // Networks.
     let net = format!(
@@ -252,7 +252,7 @@ fn read_only_socket_refuses_writes() {
     let daemon = Daemon::start();
     // Opened read-write by the client, but on the read-only socket: the daemon refuses.
     let ro = Connect::open(Some(&daemon.uri_ro())).expect("remote ro");
-    assert!(!ro.list_all_domains(0).expect("reads work").is_empty());
+    assert!(!ro.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).expect("reads work").is_empty());
     let d = ro.lookup_domain_by_name("test").expect("lookup");
     let local = Connect::open_read_only(Some("test:///default")).expect("in-process ro");
     let ld = local.lookup_domain_by_name("test").expect("lookup");
@@ -327,7 +327,7 @@ fn idle_connection_survives_keepalive() {
     let c = Connect::open(Some(&daemon.uri())).expect("remote");
     // Several ping intervals with no calls: the reader thread answers, the daemon keeps us.
     std::thread::sleep(Duration::from_secs(5));
-    assert!(!c.list_all_domains(0).expect("still connected").is_empty());
+    assert!(!c.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).expect("still connected").is_empty());
 }
 
 #[test]
@@ -337,7 +337,7 @@ fn daemon_gone_fails_calls_quickly() {
     let c = Connect::open(Some(&daemon.uri())).expect("remote");
     daemon.stop();
     let t = std::time::Instant::now();
-    let e = c.list_all_domains(0).unwrap_err();
+    let e = c.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
     assert_eq!(e.code, ErrorCode::SystemError, "{e}");
 }

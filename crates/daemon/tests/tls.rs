@@ -451,7 +451,11 @@ fn remote_driver_over_tls() {
     let remote = oxvirt_api::Connect::open(Some(&uri)).unwrap_or_else(|e| panic!("{e}\nlog:\n{}", d.log()));
     let local = oxvirt_api::Connect::open(Some("test:///default")).expect("in-process");
     let names = |c: &oxvirt_api::Connect| -> Vec<(String, i32)> {
-        c.list_all_domains(0).expect("list").iter().map(|d| (d.name().to_string(), d.id())).collect()
+        c.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty())
+            .expect("list")
+            .iter()
+            .map(|d| (d.name().to_string(), d.id()))
+            .collect()
     };
     assert_eq!(names(&remote), names(&local));
     assert_eq!(

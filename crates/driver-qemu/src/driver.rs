@@ -264,7 +264,7 @@ impl Driver for QemuDriver {
         Ok(oxvirt_host::node_info())
     }
 
-    fn list_domains(&self, f: u32) -> Result<Vec<DomainRef>> {
+    fn list_domains(&self, f: oxvirt_api::ConnectListAllDomainsFlags) -> Result<Vec<DomainRef>> {
         let mut out = Vec::new();
         for e in self.all_summaries()? {
             let facts = oxvirt_api::DomainListFacts {

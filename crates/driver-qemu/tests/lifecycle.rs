@@ -52,7 +52,7 @@ fn boot_pause_save_restore_destroy() {
     restored.destroy(0).unwrap();
     assert_eq!(restored.state().unwrap(), (DomainState::Shutoff, 2), "destroyed");
     dom.undefine(0).unwrap();
-    assert!(conn.list_all_domains(0).unwrap().is_empty());
+    assert!(conn.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).unwrap().is_empty());
 }
 
 #[test]

@@ -82,7 +82,9 @@ fn a_held_start_starves_no_query_and_no_other_domain() {
                             c.lookup_domain_by_uuid(&d.uuid()).map_err(|e| format!("lookup by uuid {name}: {e}"))?,
                         ),
                         _ => {
-                            let all = c.list_all_domains(0).map_err(|e| format!("list: {e}"))?;
+                            let all = c
+                                .list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty())
+                                .map_err(|e| format!("list: {e}"))?;
                             if all.len() != names.len() {
                                 return Err(format!("list --all gave {} domains", all.len()));
                             }
@@ -132,7 +134,7 @@ fn lookup_by_uuid_follows_moved_names() {
     let u = |s: &str| s.parse::<uuid::Uuid>().unwrap();
     conn.define_domain(&with_uuid("a", u1), 0).unwrap();
     conn.define_domain(&with_uuid("z", u2), 0).unwrap();
-    assert_eq!(conn.list_all_domains(0).unwrap().len(), 2);
+    assert_eq!(conn.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).unwrap().len(), 2);
     assert_eq!(conn.lookup_domain_by_uuid(&u(u1)).unwrap().name(), "a");
     // "a" goes; its UUID comes back as "b", and "a" comes back with z's (z gone too)
     conn.lookup_domain_by_name("a").unwrap().undefine(0).unwrap();

@@ -210,7 +210,7 @@ fn transient_guest_that_powers_itself_off_is_gone_entirely() {
     assert!(!layout.domain_run_dir("mon2").unwrap().exists());
     let err = conn.lookup_domain_by_name("mon2").unwrap_err();
     assert_eq!(err.code, ErrorCode::NoDomain, "{err}");
-    assert!(conn.list_all_domains(0).unwrap().is_empty());
+    assert!(conn.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).unwrap().is_empty());
     drop(dom);
 }
 

@@ -66,7 +66,7 @@ fn forged_status_files_signal_nothing_and_touch_no_outside_path() {
     std::os::unix::fs::symlink(root.path().join("elsewhere.json"), status_dir.join("sym.status")).unwrap();
 
     // Every path through the driver: list, lookups, destroy.
-    let doms = conn.list_all_domains(0).unwrap();
+    let doms = conn.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).unwrap();
     for name in ["victim", "init", "sym"] {
         if let Ok(d) = conn.lookup_domain_by_name(name) {
             let _ = d.destroy(0);
@@ -93,7 +93,12 @@ fn one_unparseable_definition_hides_only_itself() {
     conn.define_domain(&guest_xml("good", "shell", None), 0).unwrap();
     fs::write(root.path().join("etc/qemu/bad.xml"), "<domain type='qemu'><name>bad</name><mem").unwrap();
     write_private(&root.path().join("run/qemu/status/worse.status"), "{ not json");
-    let names: Vec<String> = conn.list_all_domains(0).unwrap().iter().map(|d| d.name().to_string()).collect();
+    let names: Vec<String> = conn
+        .list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty())
+        .unwrap()
+        .iter()
+        .map(|d| d.name().to_string())
+        .collect();
     assert_eq!(names, ["good"]);
     let d = conn.lookup_domain_by_name("good").unwrap();
     assert_eq!(d.state().unwrap().0, DomainState::Shutoff);
@@ -115,7 +120,12 @@ fn huge_definitions_are_refused_and_a_huge_file_hides_only_itself() {
     let f = fs::File::create(&big).unwrap();
     f.set_len(100 << 20).unwrap();
     let t0 = std::time::Instant::now();
-    let names: Vec<String> = conn.list_all_domains(0).unwrap().iter().map(|d| d.name().to_string()).collect();
+    let names: Vec<String> = conn
+        .list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty())
+        .unwrap()
+        .iter()
+        .map(|d| d.name().to_string())
+        .collect();
     assert_eq!(names, ["good"]);
     let err = conn.lookup_domain_by_name("big").unwrap_err();
     assert!(err.to_string().contains("big.xml"), "{err}");

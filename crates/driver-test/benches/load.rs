@@ -36,7 +36,7 @@ fn main() {
     for _ in 0..30 {
         let t = Instant::now();
         let c = Connect::open(Some(&uri)).expect("open");
-        let all = c.list_all_domains(0).expect("list");
+        let all = c.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).expect("list");
         let names: usize = all.iter().map(|d| d.name().len()).sum();
         let states = all.iter().filter(|d| d.state().map(|s| s.0.is_active()).unwrap_or(false)).count();
         times.push(t.elapsed());

@@ -5,7 +5,7 @@ fn main() -> Result<(), oxvirt_api::Error> {
     oxvirt_driver_test::register();
     let uri = std::env::args().nth(1).unwrap_or_else(|| "test:///default".into());
     let c = oxvirt_api::Connect::open(Some(&uri))?;
-    for d in c.list_all_domains(0)? {
+    for d in c.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty())? {
         let i = d.info()?;
         println!("== domain {} id {} {:?} {:?}", d.name(), d.id(), d.state()?, i);
         print!("{}", d.xml_desc(0)?);

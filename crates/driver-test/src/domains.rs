@@ -159,7 +159,7 @@ impl State {
         Ok(())
     }
 
-    pub fn list_domains(&self, f: u32) -> Vec<DomainRef> {
+    pub fn list_domains(&self, f: oxvirt_api::ConnectListAllDomainsFlags) -> Vec<DomainRef> {
         self.domains
             .iter()
             .filter(|d| {

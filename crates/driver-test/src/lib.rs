@@ -175,7 +175,7 @@ impl Driver for TestDriver {
         Ok(domains::MAX_VCPUS)
     }
 
-    fn list_domains(&self, flags: u32) -> Result<Vec<DomainRef>> {
+    fn list_domains(&self, flags: oxvirt_api::ConnectListAllDomainsFlags) -> Result<Vec<DomainRef>> {
         self.read(|st| Ok(st.list_domains(flags)))
     }
 

@@ -25,7 +25,7 @@ fn default_world_matches_libvirt() {
     let caps = c.capabilities().unwrap();
     assert!(caps.contains("<cells num='2'>") && caps.contains("<emulator>/usr/bin/test-hv</emulator>"), "{caps}");
 
-    let all = c.list_all_domains(0).unwrap();
+    let all = c.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).unwrap();
     assert_eq!(all.len(), 1);
     let d = c.lookup_domain("test").unwrap();
     assert_eq!((d.id(), d.uuid().to_string().as_str()), (1, TEST_UUID));
@@ -145,7 +145,11 @@ fn name_and_uuid_conflicts() {
     let e = c.create_domain_xml(&domain_xml_uuid("test", TEST_UUID), 0).unwrap_err();
     assert_eq!(e.code, ErrorCode::OperationInvalid);
     assert_eq!(e.message, "Requested operation is not valid: domain 'test' is already active");
-    assert_eq!(c.list_all_domains(0).unwrap().len(), 1, "nothing changed");
+    assert_eq!(
+        c.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).unwrap().len(),
+        1,
+        "nothing changed"
+    );
 }
 
 #[test]
@@ -175,7 +179,7 @@ fn bad_input_changes_nothing() {
     assert!(e.message.contains("line 4, column 2"), "{e}");
     let e = c.create_domain_xml("<domain", 0).unwrap_err();
     assert_eq!(e.code, ErrorCode::XmlError);
-    assert_eq!(c.list_all_domains(0).unwrap().len(), 1);
+    assert_eq!(c.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).unwrap().len(), 1);
     let d = c.lookup_domain("test").unwrap();
     assert_eq!(d.state().unwrap().0, S::Running);
     // unknown elements are warnings without validation
@@ -363,7 +367,7 @@ fn managed_save_rules() {
     assert!(d.has_managed_save().unwrap());
     assert_eq!(d.state().unwrap(), (S::Shutoff, reason::SHUTOFF_SAVED));
     assert_eq!(d.managed_save(0).unwrap_err().code, ErrorCode::OperationInvalid);
-    let listed = c.list_all_domains(flags::LIST_DOMAINS_MANAGEDSAVE).unwrap();
+    let listed = c.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::MANAGEDSAVE).unwrap();
     assert_eq!(listed.len(), 1);
     let e = d.undefine(0).unwrap_err();
     assert_eq!(
@@ -392,12 +396,12 @@ fn autostart_and_list_filters() {
     assert!(d.autostart().unwrap());
     c.define_domain(&domain_xml("off"), 0).unwrap();
     let names = |f| c.list_all_domains(f).unwrap().iter().map(|d| d.name().to_string()).collect::<Vec<_>>();
-    assert_eq!(names(flags::LIST_DOMAINS_ACTIVE), ["test"]);
-    assert_eq!(names(flags::LIST_DOMAINS_INACTIVE), ["off"]);
-    assert_eq!(names(flags::LIST_DOMAINS_AUTOSTART), ["test"]);
-    assert_eq!(names(flags::LIST_DOMAINS_NO_AUTOSTART), ["off"]);
-    assert_eq!(names(flags::LIST_DOMAINS_SHUTOFF), ["off"]);
-    assert_eq!(names(0).len(), 2);
+    assert_eq!(names(oxvirt_api::ConnectListAllDomainsFlags::ACTIVE), ["test"]);
+    assert_eq!(names(oxvirt_api::ConnectListAllDomainsFlags::INACTIVE), ["off"]);
+    assert_eq!(names(oxvirt_api::ConnectListAllDomainsFlags::AUTOSTART), ["test"]);
+    assert_eq!(names(oxvirt_api::ConnectListAllDomainsFlags::NO_AUTOSTART), ["off"]);
+    assert_eq!(names(oxvirt_api::ConnectListAllDomainsFlags::SHUTOFF), ["off"]);
+    assert_eq!(names(oxvirt_api::ConnectListAllDomainsFlags::empty()).len(), 2);
 }
 
 #[test]

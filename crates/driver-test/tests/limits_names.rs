@@ -20,7 +20,7 @@ fn qemu_error(xml: &str) -> Error {
 #[test]
 fn bad_domain_names_are_refused_like_the_qemu_driver() {
     let c = fresh();
-    let before = c.list_all_domains(0).unwrap().len();
+    let before = c.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).unwrap().len();
     for name in BAD {
         let xml = domain_xml(name);
         let want = qemu_error(&xml);
@@ -31,7 +31,11 @@ fn bad_domain_names_are_refused_like_the_qemu_driver() {
             assert_eq!(e.message, want.message, "{name:?}");
         }
     }
-    assert_eq!(c.list_all_domains(0).unwrap().len(), before, "nothing defined");
+    assert_eq!(
+        c.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).unwrap().len(),
+        before,
+        "nothing defined"
+    );
     let e = c.define_domain(&domain_xml("a\u{202e}b"), 0).map(|_| ()).unwrap_err();
     assert_eq!(
         e.message,

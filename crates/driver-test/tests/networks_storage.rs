@@ -186,7 +186,12 @@ fn node_file_loads_like_libvirt() {
         ("oxcpu", 3000, 6, 1, 2, 2, 2, 4_194_304)
     );
 
-    let names: Vec<_> = c.list_all_domains(0).unwrap().iter().map(|d| (d.name().to_string(), d.id())).collect();
+    let names: Vec<_> = c
+        .list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty())
+        .unwrap()
+        .iter()
+        .map(|d| (d.name().to_string(), d.id()))
+        .collect();
     assert_eq!(names, [("web".into(), 1), ("db".into(), -1), ("scratch".into(), 2), ("cache".into(), 3)]);
     let web = c.lookup_domain("web").unwrap();
     assert_eq!(web.state().unwrap(), (S::Running, reason::UNKNOWN));

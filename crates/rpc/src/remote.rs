@@ -478,8 +478,8 @@ impl Driver for RemoteDriver {
         Ok(SecurityModel { model: xdr::from_c_chars(&r.model.0), doi: xdr::from_c_chars(&r.doi.0) })
     }
 
-    fn list_domains(&self, flags: u32) -> Result<Vec<DomainRef>> {
-        let r: ListAllDomainsRet = self.call(procs::CONNECT_LIST_ALL_DOMAINS, &list_all(true, flags))?;
+    fn list_domains(&self, flags: oxvirt_api::ConnectListAllDomainsFlags) -> Result<Vec<DomainRef>> {
+        let r: ListAllDomainsRet = self.call(procs::CONNECT_LIST_ALL_DOMAINS, &list_all(true, flags.bits()))?;
         Ok(r.domains.0.iter().map(dom_ref).collect())
     }
     fn lookup_domain_by_name(&self, name: &str) -> Result<DomainRef> {

@@ -17,7 +17,7 @@ impl Session {
                 Ok(StringRet { s })
             }),
             P::CONNECT_LIST_ALL_DOMAINS => run(body, |a: ListAllArgs| {
-                let all = self.conn()?.list_all_domains(a.flags)?;
+                let all = self.conn()?.list_all_domains(from_wire(a.flags, "virConnectListAllDomains")?)?;
                 list_limit(all.len(), DOMAIN_LIST_MAX, "domains")?;
                 let ret = all.len() as u32;
                 let domains =
@@ -25,17 +25,17 @@ impl Session {
                 Ok(ListAllDomainsRet { domains: Array(domains), ret })
             }),
             P::CONNECT_NUM_OF_DOMAINS => run(body, |_: ()| {
-                let n = self.conn()?.list_all_domains(flags::LIST_DOMAINS_ACTIVE)?.len();
+                let n = self.conn()?.list_all_domains(ConnectListAllDomainsFlags::ACTIVE)?.len();
                 Ok(IntRet { value: n as i32 })
             }),
             P::CONNECT_NUM_OF_DEFINED_DOMAINS => run(body, |_: ()| {
-                let n = self.conn()?.list_all_domains(flags::LIST_DOMAINS_INACTIVE)?.len();
+                let n = self.conn()?.list_all_domains(ConnectListAllDomainsFlags::INACTIVE)?.len();
                 Ok(IntRet { value: n as i32 })
             }),
             P::CONNECT_LIST_DOMAINS => run(body, |a: IntArgs| {
                 list_limit(a.value.max(0) as usize, DOMAIN_LIST_MAX, "domains")?;
                 let mut ids: Vec<i32> =
-                    self.conn()?.list_all_domains(flags::LIST_DOMAINS_ACTIVE)?.iter().map(|d| d.id()).collect();
+                    self.conn()?.list_all_domains(ConnectListAllDomainsFlags::ACTIVE)?.iter().map(|d| d.id()).collect();
                 ids.sort_unstable();
                 ids.truncate(a.value.max(0) as usize);
                 Ok(ListDomainsRet { ids: Array(ids) })
@@ -44,7 +44,7 @@ impl Session {
                 list_limit(a.value.max(0) as usize, DOMAIN_LIST_MAX, "domains")?;
                 let mut names: Vec<String> = self
                     .conn()?
-                    .list_all_domains(flags::LIST_DOMAINS_INACTIVE)?
+                    .list_all_domains(ConnectListAllDomainsFlags::INACTIVE)?
                     .iter()
                     .map(|d| d.name().to_string())
                     .collect();
@@ -241,7 +241,7 @@ impl Session {
                 let conn = self.conn()?;
                 let doms: Vec<oxvirt_api::Domain> = if a.doms.0.is_empty() {
                     // the state filters share the bits of virConnectListAllDomains
-                    conn.list_all_domains(a.flags & 0xff)?
+                    conn.list_all_domains(ConnectListAllDomainsFlags::from_bits_truncate(a.flags & 0xff))?
                 } else {
                     a.doms.0.iter().map(|d| self.dom(d)).collect::<Result<_>>()?
                 };

@@ -7,8 +7,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use oxvirt_api::flags::from_wire;
 use oxvirt_api::{
-    flags, Connect, Domain, DomainRef, Error, ErrorCode, ErrorDomain, Network, NetworkRef, StoragePool, StorageVol,
+    flags, Connect, ConnectListAllDomainsFlags, Domain, DomainRef, Error, ErrorCode, ErrorDomain, Network, NetworkRef,
+    StoragePool, StorageVol,
 };
 
 use crate::console::ConsoleStream;

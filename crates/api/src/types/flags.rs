@@ -1,0 +1,81 @@
+//! libvirt's flag families. Each family is its own `bitflags` type ([`typed`]), named after
+//! libvirt's C enum without the `vir` prefix and with its bit values, so unrelated flags that
+//! share a value cannot be mixed up; the wire's `u32` becomes one of them once, in
+//! [`from_wire`], which refuses bits the family lacks as libvirt's `virCheckFlags` does. The
+//! plain `u32` constants below are the families not converted yet.
+
+use crate::error::{Error, Result};
+
+/// The typed families.
+pub mod typed {
+    bitflags::bitflags! {
+        /// `virConnectListAllDomainsFlags`: filters; within each pair no bit means "either".
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub struct ConnectListAllDomainsFlags: u32 {
+            const ACTIVE = 1;
+            const INACTIVE = 2;
+            const PERSISTENT = 4;
+            const TRANSIENT = 8;
+            const RUNNING = 16;
+            const PAUSED = 32;
+            const SHUTOFF = 64;
+            const OTHER = 128;
+            const MANAGEDSAVE = 256;
+            const NO_MANAGEDSAVE = 512;
+            const AUTOSTART = 1024;
+            const NO_AUTOSTART = 2048;
+            const HAS_SNAPSHOT = 4096;
+            const NO_SNAPSHOT = 8192;
+        }
+    }
+}
+
+/// `bits` as the flag family `F`; bits `F` does not define are refused with libvirt's
+/// `VIR_ERR_INVALID_ARG` "unsupported flags (0x..) in function FUNC" instead of being ignored.
+pub fn from_wire<F: bitflags::Flags<Bits = u32>>(bits: u32, func: &str) -> Result<F> {
+    F::from_bits(bits).ok_or_else(|| {
+        Error::invalid_arg(format!("unsupported flags (0x{:x}) in function {func}", bits & !F::all().bits()))
+    })
+}
+
+// virConnectListAllNetworksFlags and virConnectListAllStoragePoolsFlags share these bits
+pub const LIST_INACTIVE: u32 = 1;
+pub const LIST_ACTIVE: u32 = 2;
+pub const LIST_PERSISTENT: u32 = 4;
+pub const LIST_TRANSIENT: u32 = 8;
+pub const LIST_AUTOSTART: u32 = 16;
+pub const LIST_NO_AUTOSTART: u32 = 32;
+// virDomainXMLFlags
+pub const XML_SECURE: u32 = 1;
+pub const XML_INACTIVE: u32 = 2;
+pub const XML_UPDATE_CPU: u32 = 4;
+pub const XML_MIGRATABLE: u32 = 8;
+// virDomainDefineFlags / virNetworkDefineFlags
+pub const DEFINE_VALIDATE: u32 = 1;
+// virDomainCreateFlags
+pub const START_PAUSED: u32 = 1;
+pub const START_AUTODESTROY: u32 = 2;
+pub const START_BYPASS_CACHE: u32 = 4;
+pub const START_FORCE_BOOT: u32 = 8;
+pub const START_VALIDATE: u32 = 16;
+// virDomainUndefineFlags
+pub const UNDEFINE_MANAGED_SAVE: u32 = 1;
+pub const UNDEFINE_SNAPSHOTS_METADATA: u32 = 2;
+pub const UNDEFINE_NVRAM: u32 = 4;
+pub const UNDEFINE_KEEP_NVRAM: u32 = 8;
+// virDomainDestroyFlags
+pub const DESTROY_GRACEFUL: u32 = 1;
+// virDomainShutdownFlags
+pub const SHUTDOWN_ACPI: u32 = 1;
+pub const SHUTDOWN_GUEST_AGENT: u32 = 2;
+// virDomainModificationImpact
+pub const AFFECT_LIVE: u32 = 1;
+pub const AFFECT_CONFIG: u32 = 2;
+pub const MEM_MAXIMUM: u32 = 4;
+// virDomainVcpuFlags
+pub const VCPU_MAXIMUM: u32 = 4;
+// virDomainSaveRestoreFlags
+pub const SAVE_RUNNING: u32 = 2;
+pub const SAVE_PAUSED: u32 = 4;
+// virConnectFlags
+pub const CONNECT_RO: u32 = 1;
