@@ -33,7 +33,7 @@ pub enum PortPlug {
     Direct { dev: String, mode: ForwardMode },
 }
 
-/// A port a network gave one guest interface; handed back with [`NetworkPorts::release_port`].
+/// A port a network gave one guest interface; given back with [`NetworkPorts::release_port`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetworkPort {
     pub network: String,
@@ -47,9 +47,10 @@ pub struct NetworkPort {
 pub trait NetworkPorts: Send + Sync {
     /// A port on active network `req.network`, with what the guest's device needs.
     fn allocate_port(&self, req: &PortRequest<'_>) -> Result<NetworkPort>;
-    /// The guest's device is gone. For a bridge port only `network` and the plug's kind
-    /// matter; a direct port names the forward device it was given.
-    fn release_port(&self, network: &str, plug: &PortPlug) -> Result<()>;
+    /// The guest's device is gone: gives back a port of `network`, a bridge port (`direct_dev`
+    /// `None`) or a direct one on forward device `direct_dev`. Takes only what a stopped
+    /// guest's live XML still shows.
+    fn release_port(&self, network: &str, direct_dev: Option<&str>) -> Result<()>;
 }
 
 /// The drivers of other object families a hypervisor connection carries. `None`: the

@@ -187,12 +187,12 @@ pub fn run(mut cfg: Config, signals: libc::sigset_t) -> Result<()> {
     );
     oxvirt_driver_test::register();
     oxvirt_driver_qemu::register();
-    // The storage driver, a peer of the hypervisor drivers: storage:///system, and the storage
-    // side every local qemu:///… connection carries. In daemon mode a root's autostart pools
-    // come up when it is first opened, before its hypervisor driver autostarts guests.
-    oxvirt_storage::register();
-    oxvirt_storage::enable_daemon_mode();
-    // Hosted drivers autostart their domains and watch running guests live (events, power-off).
+    // The network driver, a peer of the hypervisor drivers: network:///system, and the network
+    // side every local qemu:///… connection carries (one instance per layout).
+    oxvirt_network::register();
+    // Hosted drivers autostart their networks and domains (a root's networks come up first, when
+    // its hypervisor driver opens them) and watch running guests live (events, power-off).
+    oxvirt_network::enable_daemon_mode();
     oxvirt_driver_qemu::enable_daemon_mode();
     let _hosted: Vec<oxvirt_api::Connect> = cfg
         .host_uris

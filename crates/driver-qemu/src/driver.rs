@@ -32,7 +32,6 @@ use crate::fsutil::{remove_if_exists, write_atomic};
 use crate::layout::Layout;
 use crate::process::{self, QemuProcess, RunDir, SpawnSpec};
 use crate::status::Status;
-use oxvirt_network::{NetLayout, NetworkDriver};
 
 const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long opening a root waits for other processes' operations to pause for the clean-up pass.
@@ -51,19 +50,20 @@ impl DriverFactory for QemuDriverFactory {
     }
 
     fn open(&self, uri: &ConnectUri, _flags: u32) -> Result<Arc<dyn Driver>> {
-        let (layout, net_layout) = layouts_for(uri)?;
+        let layout = layout_for(uri)?;
         // One driver per root and process: connections share its event bus and watchers.
         let mut instances = INSTANCES.lock().unwrap_or_else(|e| e.into_inner());
         instances.retain(|_, w| w.strong_count() > 0);
         if let Some(d) = instances.get(&layout.config).and_then(|w| w.upgrade()) {
             return Ok(d);
         }
-        let d = Arc::new(QemuDriver::new(uri.as_str().to_string(), layout)?.with_networks(net_layout));
+        // The network driver of the same layout (in the daemon it has autostarted its networks
+        // by now, before our guests that may use them).
+        let secondary = oxvirt_api::secondary_drivers_for(uri)?;
+        let d = Arc::new(QemuDriver::new(uri.as_str().to_string(), layout)?.with_secondary(secondary));
         instances.insert(d.layout.config.clone(), Arc::downgrade(&d));
         drop(instances);
         if DAEMON_MODE.load(std::sync::atomic::Ordering::SeqCst) {
-            // Networks first: autostarted guests may use them.
-            d.autostart_networks();
             d.autostart();
             QemuDriver::start_watching(&d);
         }
@@ -71,9 +71,10 @@ impl DriverFactory for QemuDriverFactory {
     }
 }
 
-/// Where the domains and networks of a local QEMU URI live.
-pub(crate) fn layouts_for(uri: &ConnectUri) -> Result<(Layout, Option<NetLayout>)> {
-    let layout = match uri.path.as_str() {
+/// Where the domains of a local QEMU URI live (its networks: the network driver's
+/// [`secondary_for`](DriverFactory::secondary_for) the same URI).
+pub(crate) fn layout_for(uri: &ConnectUri) -> Result<Layout> {
+    Ok(match uri.path.as_str() {
         "/system" => Layout::system(),
         "/session" => Layout::session(),
         _ => {
@@ -85,13 +86,7 @@ pub(crate) fn layouts_for(uri: &ConnectUri) -> Result<(Layout, Option<NetLayout>
             }
             Layout::embed(Path::new(root))
         }
-    };
-    let net_layout = match uri.path.as_str() {
-        "/system" => Some(NetLayout::system()),
-        "/session" => None,
-        _ => uri.param("root").map(|r| NetLayout::under(Path::new(r))),
-    };
-    Ok((layout, net_layout))
+    })
 }
 
 static INSTANCES: Mutex<BTreeMap<PathBuf, Weak<QemuDriver>>> = Mutex::new(BTreeMap::new());
@@ -120,11 +115,9 @@ pub struct QemuDriver {
     layout: Layout,
     events: EventBus,
     caps: Mutex<Option<(PathBuf, Arc<QemuCaps>)>>,
-    /// Where this root's virtual networks live; `None` for session mode (no privileges for bridges).
-    net_layout: Option<NetLayout>,
-    /// Opened on first use, since re-attaching to networks costs `nft` runs a domain-only call
-    /// should not pay.
-    net: Mutex<Option<Arc<NetworkDriver>>>,
+    /// The drivers of other object families this root's connections carry: its networks,
+    /// which guests join through their ports ([`oxvirt_api::NetworkPorts`]).
+    secondary: oxvirt_api::SecondaryDrivers,
     /// State change locks: per domain, plus the short driver-wide one (crate::locks).
     locks: crate::locks::Locks,
     /// UUIDs (and names) of transient domains being started in this process: taken before their
@@ -176,8 +169,7 @@ impl QemuDriver {
             layout,
             events: EventBus::default(),
             caps: Mutex::new(None),
-            net_layout: None,
-            net: Mutex::new(None),
+            secondary: oxvirt_api::SecondaryDrivers::default(),
 
             creating: Mutex::new(BTreeMap::new()),
             watching: std::sync::atomic::AtomicBool::new(false),
@@ -187,9 +179,10 @@ impl QemuDriver {
         })
     }
 
-    /// Serves virtual networks from `layout` (`None`: network calls are refused as unsupported).
-    pub fn with_networks(mut self, layout: Option<NetLayout>) -> QemuDriver {
-        self.net_layout = layout;
+    /// Carries `secondary` (the network driver of this root): connections send network calls
+    /// there, and guests' `type='network'` interfaces get their ports from it.
+    pub fn with_secondary(mut self, secondary: oxvirt_api::SecondaryDrivers) -> QemuDriver {
+        self.secondary = secondary;
         self
     }
 
@@ -524,78 +517,8 @@ impl Driver for QemuDriver {
         })
     }
 
-    fn list_networks(&self, f: u32) -> Result<Vec<oxvirt_api::NetworkRef>> {
-        self.net()?.list(f)
-    }
-    fn lookup_network_by_name(&self, name: &str) -> Result<oxvirt_api::NetworkRef> {
-        self.net()?.lookup_by_name(name)
-    }
-    fn lookup_network_by_uuid(&self, uuid: &Uuid) -> Result<oxvirt_api::NetworkRef> {
-        self.net()?.lookup_by_uuid(uuid)
-    }
-    fn network_define(&self, xml: &str, f: u32) -> Result<oxvirt_api::NetworkRef> {
-        self.net()?.define(xml, f)
-    }
-    fn network_create_xml(&self, xml: &str, f: u32) -> Result<oxvirt_api::NetworkRef> {
-        let (r, report) = self.net()?.create_xml(xml, f)?;
-        for w in report.warnings {
-            tracing::warn!("network '{}': {w}", r.name);
-        }
-        Ok(r)
-    }
-    fn network_create(&self, n: &oxvirt_api::NetworkRef) -> Result<()> {
-        let report = self.net()?.start(n)?;
-        for w in report.warnings {
-            tracing::warn!("network '{}': {w}", n.name);
-        }
-        Ok(())
-    }
-    fn network_destroy(&self, n: &oxvirt_api::NetworkRef) -> Result<()> {
-        self.net()?.destroy(n)
-    }
-    fn network_undefine(&self, n: &oxvirt_api::NetworkRef) -> Result<()> {
-        self.net()?.undefine(n)
-    }
-    fn network_xml(&self, n: &oxvirt_api::NetworkRef, f: u32) -> Result<String> {
-        self.net()?.xml(n, f)
-    }
-    fn network_bridge_name(&self, n: &oxvirt_api::NetworkRef) -> Result<String> {
-        self.net()?.bridge_name(n)
-    }
-    fn network_autostart(&self, n: &oxvirt_api::NetworkRef) -> Result<bool> {
-        self.net()?.autostart(n)
-    }
-    fn network_set_autostart(&self, n: &oxvirt_api::NetworkRef, on: bool) -> Result<()> {
-        self.net()?.set_autostart(n, on)
-    }
-    fn network_is_active(&self, n: &oxvirt_api::NetworkRef) -> Result<bool> {
-        self.net()?.is_active(n)
-    }
-    fn network_is_persistent(&self, n: &oxvirt_api::NetworkRef) -> Result<bool> {
-        self.net()?.is_persistent(n)
-    }
-    fn network_dhcp_leases(
-        &self,
-        n: &oxvirt_api::NetworkRef,
-        mac: Option<&str>,
-    ) -> Result<Vec<oxvirt_api::types::DhcpLease>> {
-        let mac = mac
-            .map(|m| {
-                m.parse::<oxvirt_xml::MacAddr>().map_err(|_| Error::invalid_arg(format!("invalid MAC address '{m}'")))
-            })
-            .transpose()?;
-        self.net()?.dhcp_leases(n, mac)
-    }
-    fn network_update(
-        &self,
-        n: &oxvirt_api::NetworkRef,
-        command: u32,
-        section: u32,
-        parent_index: i32,
-        xml: &str,
-        f: u32,
-    ) -> Result<()> {
-        self.net()?.update(n, command, section, parent_index, xml, f)
+    fn secondary_drivers(&self) -> oxvirt_api::SecondaryDrivers {
+        self.secondary.clone()
     }
 
     fn list_node_devices(&self, cap: Option<&str>) -> Result<Vec<NodeDevRef>> {

@@ -404,8 +404,8 @@ pub fn main() -> ExitCode {
 fn run(args: &[OsString]) -> Result<(), MonitorError> {
     let a = parse_args(args)?;
     let uri = ConnectUri::parse(&a.uri).map_err(|source| MonitorError::Driver { uri: a.uri.clone(), source })?;
-    let (layout, net) =
-        crate::driver::layouts_for(&uri).map_err(|source| MonitorError::Driver { uri: a.uri.clone(), source })?;
+    let layout =
+        crate::driver::layout_for(&uri).map_err(|source| MonitorError::Driver { uri: a.uri.clone(), source })?;
     let ours = crate::process::proc_stat(a.pid).is_some_and(|s| s.start_time == a.start_time && s.state != 'Z');
     if !ours {
         return Err(MonitorError::NotOurQemu { name: a.name, pid: a.pid });
@@ -436,9 +436,12 @@ fn run(args: &[OsString]) -> Result<(), MonitorError> {
     }
     nix::unistd::setsid().map_err(|source| MonitorError::Sys { what: "setsid".into(), source })?;
     note(&format!("watching domain '{}' (QEMU pid {})", a.name, a.pid));
+    // The root's network driver (registered by our binary), to give the guest's ports back.
+    let secondary = oxvirt_api::secondary_drivers_for(&uri)
+        .map_err(|source| MonitorError::Driver { uri: a.uri.clone(), source })?;
     let driver = QemuDriver::without_cleanup(a.uri.clone(), layout)
         .map_err(|source| MonitorError::Driver { uri: a.uri.clone(), source })?
-        .with_networks(net);
+        .with_secondary(secondary);
     let driver = Arc::new(driver);
     let started = Instant::now();
     watch_domain(Arc::downgrade(&driver), a.name.clone(), a.pid, Role::Monitor { start_time: a.start_time });

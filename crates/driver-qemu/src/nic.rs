@@ -7,9 +7,9 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use oxvirt_api::{Error, ErrorCode, ErrorDomain, Result};
+use oxvirt_api::{Error, ErrorCode, ErrorDomain, NetworkPort, PortPlug, Result};
 use oxvirt_network::bandwidth::{self, TcCommand};
-use oxvirt_network::{is_generated_name, NetworkDriver, TapError, TapSpec};
+use oxvirt_network::{is_generated_name, TapError, TapSpec};
 use oxvirt_xml::domain::devices::interface::{Interface, InterfaceType};
 use oxvirt_xml::YesNo;
 
@@ -91,15 +91,16 @@ pub fn open_vhost(dom: &str, index: usize, queues: u32) -> Result<Vec<OwnedFd>> 
         .collect()
 }
 
-/// Opens the tap (and vhost-net fds) of interface `index` of domain `dom`; `net` is asked for the
-/// tap of a `type='network'` NIC. `vhost_net`: whether /dev/vhost-net exists.
+/// Opens the tap (and vhost-net fds) of interface `index` of domain `dom`; a `type='network'`
+/// NIC's tap goes on the bridge of the network `port` it was given. `vhost_net`: whether
+/// /dev/vhost-net exists.
 pub fn open_nic(
     dom: &str,
     n: &Interface,
     index: usize,
     accel: Accel,
     vhost_net: bool,
-    net: impl FnOnce() -> Result<std::sync::Arc<NetworkDriver>>,
+    port: Option<&NetworkPort>,
 ) -> Result<OpenedNic> {
     let path = format!("/domain/devices/interface[{}]", index + 1);
     let conf = |what: &str, msg: String| {
@@ -139,19 +140,33 @@ pub fn open_nic(
             return Err(tap_err(TapError::Exists(name.to_string())));
         }
     }
-    // Before the tap, so a failure here leaves no network connection to give back.
+    // Before the tap, so a failure here leaves no tap behind.
     let vhost_fds = if vhost { open_vhost(dom, index, queues)? } else { Vec::new() };
     let src = n.source.as_ref();
     let mut network = None;
     let (tap_fds, ifname) = match n.kind {
         InterfaceType::Network => {
-            let name = src
-                .and_then(|s| s.network.clone())
-                .ok_or_else(|| conf("/source/@network", "no source network given".into()))?;
-            let portgroup = src.and_then(|s| s.portgroup.as_deref());
-            let tap = net()?.attach_guest_port(&name, mac, &spec, portgroup, n.bandwidth.as_ref())?;
-            network = Some((name, tap.bridge.clone()));
-            (tap.fds, tap.ifname)
+            let port = port.ok_or_else(|| conf("/source/@network", "no source network given".into()))?;
+            let PortPlug::Bridge { bridge, mtu } = &port.plug else {
+                return Err(Error::internal(format!("domain '{dom}': {path}: a direct port has no tap")));
+            };
+            let net_err = |code, msg: String| Error::coded(code, ErrorDomain::Network, msg);
+            let (fds, ifname) = oxvirt_network::open_tap(&spec, Some(bridge), *mtu, mac).map_err(|e| match e {
+                TapError::Exists(_) => net_err(ErrorCode::OperationInvalid, e.to_string()),
+                e => Error::new(
+                    ErrorCode::SystemError,
+                    ErrorDomain::Network,
+                    format!("creating a tap device on {bridge}: {e}"),
+                ),
+            })?;
+            if let Some(bw) = port.bandwidth.as_ref().filter(|b| bandwidth::has_limits(b)) {
+                // On failure the fds drop and the tap goes with them.
+                bandwidth::apply(&TcCommand::system(), &ifname, bw, false).map_err(|e| {
+                    net_err(ErrorCode::OperationFailed, format!("setting bandwidth limits on {ifname}: {e}"))
+                })?;
+            }
+            network = Some((port.network.clone(), bridge.clone()));
+            (fds, ifname)
         }
         InterfaceType::Bridge | InterfaceType::Ethernet if !unmanaged => {
             if let Some(floor) = n.bandwidth.as_ref().and_then(|b| b.inbound.as_ref()).and_then(|r| r.floor) {

@@ -1,4 +1,5 @@
-//! The QEMU driver in daemon mode brings up autostart networks when it is opened. Runs on a thread
+//! A QEMU connection in daemon mode brings up autostart networks when it is opened (its network
+//! driver does, before the QEMU driver autostarts guests). Runs on a thread
 //! moved into a fresh network namespace (netlink, nft and dnsmasq all act in the calling thread's
 //! namespace), so the bridge and rules never reach the host. Needs root, `nft` and `dnsmasq`.
 //! A second test has a guest with a direct (macvtap) interface power off while only the daemon's
@@ -45,6 +46,9 @@ fn daemon_mode_autostarts_networks() {
             net.set_autostart(&r, true).unwrap();
             assert!(!net.is_active(&r).unwrap());
         }
+        // As oxvirtd hosts them: the network driver beside the QEMU one, both in daemon mode.
+        oxvirt_network::register();
+        oxvirt_network::enable_daemon_mode();
         oxvirt_driver_qemu::register();
         oxvirt_driver_qemu::enable_daemon_mode();
         let uri = format!("qemu:///embed?root={}", dir.display());

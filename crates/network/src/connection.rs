@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use oxvirt_api::{
     ConnectUri, DhcpLease, Driver, DriverFactory, Error, ErrorCode, ErrorDomain, NetworkPort, NetworkPorts, NetworkRef,
-    PortPlug, PortRequest, Result, SecondaryDrivers,
+    PortRequest, Result, SecondaryDrivers,
 };
 use uuid::Uuid;
 
@@ -170,8 +170,8 @@ impl NetworkPorts for NetworkConnection {
     fn allocate_port(&self, req: &PortRequest<'_>) -> Result<NetworkPort> {
         self.driver()?.allocate_port(req)
     }
-    fn release_port(&self, network: &str, plug: &PortPlug) -> Result<()> {
-        self.driver()?.release_port(network, plug)
+    fn release_port(&self, network: &str, direct_dev: Option<&str>) -> Result<()> {
+        self.driver()?.release_port(network, direct_dev)
     }
 }
 

@@ -1274,11 +1274,11 @@ impl NetworkDriver {
     }
 
     /// Gives back a port of [`Self::allocate_port`]: one connection less (and for a direct
-    /// port, one on its forward interface).
-    pub fn release_port(&self, network: &str, plug: &PortPlug) -> Result<()> {
-        match plug {
-            PortPlug::Direct { dev, .. } => self.release_direct_interface(network, dev),
-            PortPlug::Bridge { .. } => self.with_live(network, |_, rt| {
+    /// port, on forward interface `direct_dev`, one there too).
+    pub fn release_port(&self, network: &str, direct_dev: Option<&str>) -> Result<()> {
+        match direct_dev {
+            Some(dev) => self.release_direct_interface(network, dev),
+            None => self.with_live(network, |_, rt| {
                 rt.connections = rt.connections.saturating_sub(1);
                 Ok(())
             }),

@@ -954,9 +954,9 @@ fn ro_suffix(flags: u32) -> &'static str {
     }
 }
 
-/// Opens [`RemoteDriver`]s: `DRIVER+unix://` URIs always, and plain local `qemu:///system` and
-/// `qemu:///session` when oxvirtd answers (otherwise it declines and the in-process QEMU driver
-/// serves them). `test:///...` stays in-process, as in libvirt. Register it first.
+/// Opens [`RemoteDriver`]s: `DRIVER+unix://` URIs always, and plain local `qemu:///system`,
+/// `qemu:///session` and their `network:///` peers when oxvirtd answers (otherwise it declines
+/// and the in-process driver serves them). `test:///...` stays in-process, as in libvirt. Register it first.
 pub struct RemoteDriverFactory;
 
 impl DriverFactory for RemoteDriverFactory {
@@ -964,7 +964,9 @@ impl DriverFactory for RemoteDriverFactory {
         match uri.transport {
             Some(_) => true,
             None if uri.host.is_some() => true,
-            None => uri.driver == "qemu" && matches!(uri.path.as_str(), "/system" | "/session"),
+            None => {
+                matches!(uri.driver.as_str(), "qemu" | "network") && matches!(uri.path.as_str(), "/system" | "/session")
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! NIC plumbing: taps, macvtaps, network connections and their release.
 
 use super::*;
+use oxvirt_api::{NetworkPort, NetworkPorts, PortPlug, PortRequest};
 use oxvirt_sysutil::rollback::Rollback;
 
 pub(super) fn mac_of(n: &Interface) -> Option<oxvirt_xml::MacAddr> {
@@ -23,12 +24,11 @@ pub(super) fn forget_bridge_tap_limit(n: &Interface) {
 }
 
 /// The taps of a starting guest. Until `undo` is committed, dropping it gives the network
-/// connections back and deletes the macvtaps made (taps vanish with their last fd).
+/// ports back and deletes the macvtaps made (taps vanish with their last fd).
 pub(super) struct NicTaps {
-    pub(super) net: Option<Arc<NetworkDriver>>,
     pub(super) fds: Vec<std::os::fd::OwnedFd>,
     pub(super) args: Vec<Option<TapArg>>,
-    /// Per `type='network'` NIC its connection, per direct NIC its macvtap (which outlives its fds).
+    /// Per `type='network'` NIC its port, per direct NIC its macvtap (which outlives its fds).
     pub(super) undo: Rollback,
 }
 
@@ -44,6 +44,13 @@ pub(super) struct CreatedMacvtap {
     pub(super) nft_limit: bool,
 }
 
+/// Removes the nftables outbound limit of a network port's tap, which outlives the tap.
+fn forget_port_tap_limit(dev: &str) {
+    if let Err(e) = oxvirt_network::bandwidth::forget(&oxvirt_network::bandwidth::TcCommand::system(), dev) {
+        tracing::warn!("removing the outbound limit of {dev}: {e}");
+    }
+}
+
 /// Removes a macvtap's nftables limit (see [`CreatedMacvtap::nft_limit`]).
 pub(super) fn forget_macvtap_limit(name: &str) {
     if let Err(e) = oxvirt_network::bandwidth::forget(&oxvirt_network::bandwidth::TcCommand::system(), name) {
@@ -52,8 +59,9 @@ pub(super) fn forget_macvtap_limit(name: &str) {
 }
 
 impl CreatedMacvtap {
-    /// Deletes the macvtap of a failed start and gives back what it took; reports what failed.
-    fn undo(self, net: Option<Arc<NetworkDriver>>) -> std::result::Result<(), String> {
+    /// Deletes the macvtap of a failed start and puts back a passthrough device's MAC (its
+    /// network port, if any, is given back by an undo step of its own); reports what failed.
+    fn undo(self) -> std::result::Result<(), String> {
         let mut failed = Vec::new();
         if let Err(e) = oxvirt_network::delete_macvtap(&self.name) {
             failed.push(format!("deleting it: {e}"));
@@ -63,11 +71,6 @@ impl CreatedMacvtap {
         }
         if let Some(mac) = self.lower_mac {
             oxvirt_network::macvtap::restore_lower_mac(&self.lower, mac);
-        }
-        if let (Some(network), Some(net)) = (&self.network, &net) {
-            if let Err(e) = net.release_direct_interface(network, &self.lower) {
-                failed.push(format!("releasing {} of network '{network}': {e}", self.lower));
-            }
         }
         if failed.is_empty() {
             Ok(())
@@ -106,22 +109,15 @@ pub(super) fn direct_error(path: &str, lower: &str, target: Option<&str>, e: &ox
 }
 
 impl QemuDriver {
-    /// The network driver of this root, opened (and re-attached) on first use.
-    pub(super) fn net(&self) -> Result<Arc<NetworkDriver>> {
-        let Some(layout) = &self.net_layout else {
-            return Err(Error::coded(
+    /// Where this root's guests get network ports: the network driver the connection carries.
+    pub(super) fn ports(&self) -> Result<Arc<dyn NetworkPorts>> {
+        self.secondary.network_ports.clone().ok_or_else(|| {
+            Error::coded(
                 ErrorCode::OperationUnsupported,
                 ErrorDomain::Network,
-                "virtual networks are not supported by qemu:///session (they need root); use qemu:///system",
-            ));
-        };
-        let mut g = self.net.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = &*g {
-            return Ok(n.clone());
-        }
-        let n = Arc::new(NetworkDriver::new(layout.clone())?);
-        *g = Some(n.clone());
-        Ok(n)
+                format!("no network driver serves {} in this process (interface type 'network')", self.uri),
+            )
+        })
     }
 
     /// Opens the tap of every `<interface type='network'|'bridge'|'ethernet'>` (on the network's
@@ -131,7 +127,7 @@ impl QemuDriver {
     /// `type='direct'` source), as the live XML shows it.
     /// `only`: just that interface (hot-plug), the others get no tap.
     pub(super) fn open_taps(&self, def: &mut Domain, only: Option<usize>) -> Result<NicTaps> {
-        let mut out = NicTaps { net: None, fds: Vec::new(), args: Vec::new(), undo: Rollback::new() };
+        let mut out = NicTaps { fds: Vec::new(), args: Vec::new(), undo: Rollback::new() };
         let name = def.name.clone();
         let run_dir = self.layout.domain_run_dir(&name)?;
         let accel = accel_of(def);
@@ -142,29 +138,55 @@ impl QemuDriver {
                 out.args.push(None);
                 continue;
             }
-            // A `type='network'` NIC on a macvtap network is a direct one on the device it picks.
-            let mut chosen = None;
-            if let Some(network) =
-                n.source.as_ref().and_then(|s| s.network.clone()).filter(|_| n.kind == InterfaceType::Network)
-            {
-                let net = self.net_for(&mut out)?;
-                if net.gives_direct_interfaces(&network)? {
-                    chosen = Some(net.choose_direct_interface(&network)?);
-                }
-            }
-            let nic = if n.kind == InterfaceType::Direct || chosen.is_some() {
-                self.open_direct(&mut out, &name, n, i, (accel, vhost_net), &run_dir, chosen)?
-            } else {
-                crate::nic::open_nic(&name, n, i, accel, vhost_net, || self.net_for(&mut out))?
-            };
-            if let Some((network, bridge)) = nic.network {
-                // Set whenever the NIC joined a network.
-                if let Some(net) = out.net.clone() {
-                    let dev = nic.ifname.clone();
-                    out.undo.push(format!("detaching {dev} from network '{network}'"), move || {
-                        net.detach_guest_interface(&network, &dev).map_err(|e| e.to_string())
+            // A `type='network'` NIC gets a port of its network: a tap on its bridge, or on a
+            // macvtap network a direct interface on the device the network picks.
+            let port = match n.source.as_ref().filter(|_| n.kind == InterfaceType::Network) {
+                Some(src) => {
+                    let network = src.network.clone().ok_or_else(|| {
+                        Error::unsupported_config(format!(
+                            "domain '{name}': /domain/devices/interface[{}]/source/@network: no source network given",
+                            i + 1
+                        ))
+                        .in_domain(ErrorDomain::Qemu)
+                    })?;
+                    let mac = mac_of(n).ok_or_else(|| {
+                        Error::internal(format!(
+                            "domain '{name}': /domain/devices/interface[{}] has no MAC address after completion",
+                            i + 1
+                        ))
+                    })?;
+                    let ports = self.ports()?;
+                    let req = PortRequest {
+                        network: &network,
+                        mac,
+                        portgroup: src.portgroup.as_deref(),
+                        bandwidth: n.bandwidth.as_ref(),
+                    };
+                    let port = ports.allocate_port(&req)?;
+                    let direct = match &port.plug {
+                        PortPlug::Direct { dev, .. } => Some(dev.clone()),
+                        PortPlug::Bridge { .. } => None,
+                    };
+                    out.undo.push(format!("giving back a port of network '{network}'"), move || {
+                        ports.release_port(&network, direct.as_deref()).map_err(|e| e.to_string())
                     });
+                    Some(port)
                 }
+                None => None,
+            };
+            let direct_port = port.as_ref().filter(|p| matches!(p.plug, PortPlug::Direct { .. }));
+            let nic = if n.kind == InterfaceType::Direct || direct_port.is_some() {
+                self.open_direct(&mut out, &name, n, i, (accel, vhost_net), &run_dir, direct_port.cloned())?
+            } else {
+                crate::nic::open_nic(&name, n, i, accel, vhost_net, port.as_ref())?
+            };
+            if let Some((_, bridge)) = nic.network {
+                // Set whenever the NIC's tap joined a network's bridge.
+                let dev = nic.ifname.clone();
+                out.undo.push(format!("removing the outbound limit of {dev}"), move || {
+                    forget_port_tap_limit(&dev);
+                    Ok(())
+                });
                 n.source.get_or_insert_with(Default::default).bridge = Some(bridge);
             }
             let managed = n.target.as_ref().and_then(|t| t.managed);
@@ -183,19 +205,9 @@ impl QemuDriver {
         Ok(out)
     }
 
-    /// The network driver, kept in `out` so a failed start can give connections back.
-    pub(super) fn net_for(&self, out: &mut NicTaps) -> Result<Arc<NetworkDriver>> {
-        if let Some(n) = &out.net {
-            return Ok(n.clone());
-        }
-        let n = self.net()?;
-        out.net = Some(n.clone());
-        Ok(n)
-    }
-
     /// Creates and opens the macvtap of direct interface `index`: on `<source dev>` in `<source
-    /// mode>` (vepa when not given), or on the forward device `network` chose (given back should
-    /// this fail). One queue fd per `<driver queues>`, vhost-net as for taps (`vhost`: the accel
+    /// mode>` (vepa when not given), or on the forward device of network port `network` (whose
+    /// release the caller registered). One queue fd per `<driver queues>`, vhost-net as for taps (`vhost`: the accel
     /// and whether /dev/vhost-net exists). Registered in `out`, so a failed start deletes it again.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn open_direct(
@@ -206,12 +218,16 @@ impl QemuDriver {
         index: usize,
         vhost: (Accel, bool),
         run_dir: &Path,
-        network: Option<oxvirt_network::DirectInterface>,
+        network: Option<NetworkPort>,
     ) -> Result<crate::nic::OpenedNic> {
         use oxvirt_network::netlink::MacvlanMode;
         use oxvirt_xml::domain::devices::interface::InterfaceSourceMode as M;
         use oxvirt_xml::network::ForwardMode as F;
         let path = format!("interface {}", index + 1);
+        let network = network.and_then(|p| match p.plug {
+            PortPlug::Direct { dev, mode } => Some((p.network, dev, mode)),
+            PortPlug::Bridge { .. } => None,
+        });
         let prepared = (|| {
             let mac = mac_of(n).ok_or_else(|| {
                 Error::internal(format!("domain '{dom}': {path} has no MAC address after completion"))
@@ -222,14 +238,14 @@ impl QemuDriver {
                 )));
             }
             let (lower, mode, xml_mode) = match &network {
-                Some(d) => {
-                    let (m, x) = match d.mode {
+                Some((_, dev, fmode)) => {
+                    let (m, x) = match fmode {
                         F::Bridge => (MacvlanMode::Bridge, M::Bridge),
                         F::Private => (MacvlanMode::Private, M::Private),
                         F::Passthrough => (MacvlanMode::Passthru, M::Passthrough),
                         _ => (MacvlanMode::Vepa, M::Vepa),
                     };
-                    (d.dev.clone(), m, x)
+                    (dev.clone(), m, x)
                 }
                 None => {
                     let src = n.source.as_ref();
@@ -272,24 +288,15 @@ impl QemuDriver {
                 oxvirt_network::open_macvtap(&spec).map_err(|e| direct_error(&path, &lower, wanted.as_deref(), &e))?;
             Ok((tap, lower, xml_mode, vhost_fds, virtio))
         })();
-        let (tap, lower, xml_mode, vhost_fds, virtio) = match prepared {
-            Ok(p) => p,
-            Err(e) => {
-                if let (Some(d), Some(nd)) = (&network, &out.net) {
-                    let _ = nd.release_direct_interface(&d.network, &d.dev);
-                }
-                return Err(e);
-            }
-        };
+        let (tap, lower, xml_mode, vhost_fds, virtio) = prepared?;
         let made = CreatedMacvtap {
             name: tap.name.clone(),
             lower: lower.clone(),
             lower_mac: tap.lower_mac,
-            network: network.as_ref().map(|d| d.network.clone()),
+            network: network.as_ref().map(|(net, _, _)| net.clone()),
             nft_limit: n.bandwidth.as_ref().is_some_and(|b| b.inbound.is_some()),
         };
-        let net = out.net.clone();
-        out.undo.push(format!("removing macvtap {} after a failed start", tap.name), move || made.undo(net));
+        out.undo.push(format!("removing macvtap {} after a failed start", tap.name), move || made.undo());
         if let Some(m) = tap.lower_mac {
             // Passthrough: the lower device's own MAC, put back when the guest is gone.
             let file = run_dir.join(format!("passthrough-{lower}.mac"));
@@ -307,18 +314,18 @@ impl QemuDriver {
                     )
                 })?;
         }
-        if let Some(d) = network {
+        if let Some((_, dev, _)) = network {
             // The live XML shows what the guest got, as libvirt does: a direct interface on the
             // network's forward device.
             n.kind = InterfaceType::Direct;
-            n.source.get_or_insert_with(Default::default).dev = Some(d.dev);
+            n.source.get_or_insert_with(Default::default).dev = Some(dev);
         }
         n.source.get_or_insert_with(Default::default).mode = Some(xml_mode);
         Ok(crate::nic::OpenedNic { ifname: tap.name, tap_fds: tap.fds, vhost_fds, vnet_hdr: virtio, network: None })
     }
 
-    /// A guest stopped: its taps are gone with QEMU and the networks count one connection less
-    /// each; its macvtaps (which outlive QEMU) are deleted.
+    /// A guest stopped: its taps are gone with QEMU and their network ports are given back; its
+    /// macvtaps (which outlive QEMU) are deleted.
     pub(super) fn release_taps(&self, live_xml: &str) {
         let Ok(def) = Domain::from_xml_str(live_xml) else { return };
         let Ok(run_dir) = self.layout.domain_run_dir(&def.name) else { return };
@@ -335,7 +342,8 @@ impl QemuDriver {
         match n.kind {
             InterfaceType::Network => {
                 if let Some(network) = network {
-                    if let Err(e) = self.net().and_then(|net| net.detach_guest_interface(&network, &dev)) {
+                    forget_port_tap_limit(&dev);
+                    if let Err(e) = self.ports().and_then(|p| p.release_port(&network, None)) {
                         tracing::warn!("releasing {dev} from network '{network}': {e}");
                     }
                 }
@@ -367,24 +375,9 @@ impl QemuDriver {
         }
         let _ = remove_if_exists(&file);
         if let Some(network) = &m.network {
-            if let Err(e) = self.net().and_then(|net| net.release_direct_interface(network, &m.lower)) {
+            if let Err(e) = self.ports().and_then(|p| p.release_port(network, Some(&m.lower))) {
                 tracing::warn!("releasing {} from network '{network}': {e}", m.lower);
             }
-        }
-    }
-
-    /// Daemon start: networks marked autostart come up (failures logged, as libvirt does).
-    pub fn autostart_networks(&self) {
-        if self.net_layout.is_none() {
-            return;
-        }
-        match self.net().and_then(|n| n.autostart_all()) {
-            Ok(failures) => {
-                for (name, e) in failures {
-                    tracing::warn!("autostarting network '{name}': {e}");
-                }
-            }
-            Err(e) => tracing::warn!("opening the network driver for autostart: {e}"),
         }
     }
 
@@ -613,9 +606,15 @@ impl QemuDriver {
                 continue;
             };
             let Some(mac) = n.mac.as_ref().map(|m| m.address) else { continue };
-            let net = self.net()?;
-            let nref = net.lookup_by_name(&network)?;
-            let leases = net.dhcp_leases(&nref, Some(mac))?;
+            let net = self.secondary.network.as_ref().ok_or_else(|| {
+                Error::coded(
+                    ErrorCode::OperationUnsupported,
+                    ErrorDomain::Network,
+                    format!("no network driver serves {} in this process", self.uri),
+                )
+            })?;
+            let nref = net.lookup_network_by_name(&network)?;
+            let leases = net.network_dhcp_leases(&nref, Some(&mac.to_string()))?;
             if leases.is_empty() {
                 continue;
             }

@@ -59,6 +59,12 @@ pub fn check_served_uri(uri: &str, readonly: bool, configured: &[String]) -> Res
         return denied(format!("oxvirtd serves only local URIs and relays to no other daemon or host: '{uri}'"));
     }
     let root = nix::unistd::geteuid().is_root();
+    // A hosted hypervisor URI on the same layout (qemu:///system for network:///system) runs
+    // that layout's network driver already, so opening it starts nothing.
+    let peer_hosted = configured
+        .iter()
+        .filter_map(|c| oxvirt_api::ConnectUri::parse(c).ok())
+        .any(|c| c.transport.is_none() && c.host.is_none() && c.path == u.path && c.driver != "test");
     match (u.driver.as_str(), u.path.as_str()) {
         ("test", "/default") => Ok(()),
         ("test", _) if readonly => {
@@ -67,19 +73,20 @@ pub fn check_served_uri(uri: &str, readonly: bool, configured: &[String]) -> Res
         ("test", _) => Ok(()),
         // Opening a driver the daemon does not host yet starts it (autostart, watchers): a side
         // effect a read-only client must not cause.
-        ("qemu", "/system" | "/session") if readonly => Err(Error::new(
+        ("network", "/system" | "/session") if readonly && peer_hosted => Ok(()),
+        ("qemu" | "network", "/system" | "/session") if readonly => Err(Error::new(
             ErrorCode::NoConnect,
             ErrorDomain::Rpc,
             format!("'{uri}' is not hosted by this daemon (host_uris), so read-only clients cannot open it"),
         )),
-        ("qemu", "/system") if root => Ok(()),
-        ("qemu", "/session") if !root => Ok(()),
-        ("qemu", "/system" | "/session") => Err(Error::new(
+        ("qemu" | "network", "/system") if root => Ok(()),
+        ("qemu" | "network", "/session") if !root => Ok(()),
+        ("qemu" | "network", "/system" | "/session") => Err(Error::new(
             ErrorCode::NoConnect,
             ErrorDomain::Rpc,
             format!("this daemon runs as {}, so it serves {} and not '{uri}'", if root { "root" } else { "a user" }, if root { "qemu:///system" } else { "qemu:///session" }),
         )),
-        ("qemu", "/embed") => denied(format!(
+        ("qemu" | "network", "/embed") => denied(format!(
             "clients may not open embedded roots through the daemon ('{uri}'); its administrator can host one (host_uris or --default-uri)"
         )),
         _ => Err(Error::new(ErrorCode::NoConnect, ErrorDomain::Rpc, format!("no connection driver available for '{uri}' in this daemon"))),
@@ -352,11 +359,15 @@ mod tests {
             assert_eq!(code("qemu+tcp://10.0.0.1/system", ro), Some(ErrorCode::OperationDenied));
             assert_eq!(code("test+unix:///default?socket=/x", ro), Some(ErrorCode::OperationDenied));
             assert_eq!(code("xen:///system", ro), Some(ErrorCode::NoConnect));
+            assert_eq!(code("network:///embed?root=/tmp/mine", ro), Some(ErrorCode::OperationDenied));
         }
+        // the network driver of a hosted hypervisor root is running already: read-only is fine
+        assert_eq!(code("network:///system", true), None);
         // files by path: read-write (root-equivalent) clients only
         assert_eq!(code("test:///etc/shadow", true), Some(ErrorCode::OperationDenied));
         assert_eq!(code("test:///tmp/node.xml", false), None);
         // a read-only client does not make the daemon start a driver it does not host
         assert!(check_served_uri("qemu:///system", true, &[]).is_err());
+        assert!(check_served_uri("network:///system", true, &[]).is_err());
     }
 }
