@@ -27,6 +27,8 @@ pub fn register_drivers() {
         oxvirt_rpc::remote::register();
         oxvirt_driver_test::register();
         oxvirt_driver_qemu::register();
+        // storage:///…, and the storage side that local qemu:///… connections carry.
+        oxvirt_storage::register();
         // network:///…, and the network side that local qemu:///… connections carry.
         oxvirt_network::register();
     });

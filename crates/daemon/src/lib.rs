@@ -187,6 +187,11 @@ pub fn run(mut cfg: Config, signals: libc::sigset_t) -> Result<()> {
     );
     oxvirt_driver_test::register();
     oxvirt_driver_qemu::register();
+    // The storage driver, a peer of the hypervisor drivers: storage:///system, and the storage
+    // side every local qemu:///… connection carries. In daemon mode a root's autostart pools
+    // come up when it is first opened, before its hypervisor driver autostarts guests.
+    oxvirt_storage::register();
+    oxvirt_storage::enable_daemon_mode();
     // The network driver, a peer of the hypervisor drivers: network:///system, and the network
     // side every local qemu:///… connection carries (one instance per layout).
     oxvirt_network::register();
