@@ -6,11 +6,13 @@
 //! pool's directory; the list kept between refreshes is what libvirt keeps in memory, so a file
 //! made behind the driver's back shows up at the next `pool-refresh`, as with libvirt.
 
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use oxvirt_api::conf::objlist::{self, ObjFacts, ObjKind};
@@ -218,7 +220,14 @@ pub struct StorageDriver {
     layout: StorageLayout,
     host: Host,
     uri: String,
+    /// The volume list last read per pool, by the identity of the file it came from: lists are
+    /// replaced by atomic rename, so the same (device, inode, size, mtime) is the same list.
+    /// Saves re-reading a 10,000-volume list for each of `vol-list`'s per-volume calls.
+    vols_cache: Mutex<HashMap<String, (FileId, Arc<Vec<VolRecord>>)>>,
 }
+
+/// Identity of a file's content as far as atomic replaces go.
+type FileId = (u64, u64, u64, i64, i64);
 
 impl StorageDriver {
     /// Opens the driver on `layout` with the real host, re-attaching to pools left running.
@@ -230,7 +239,7 @@ impl StorageDriver {
         layout
             .create_dirs()
             .map_err(|e| sys(format!("creating storage driver directories under {}", layout.run.display()), e))?;
-        let d = StorageDriver { layout, host, uri: uri.into() };
+        let d = StorageDriver { layout, host, uri: uri.into(), vols_cache: Mutex::new(HashMap::new()) };
         d.reattach()?;
         Ok(d)
     }
@@ -333,12 +342,48 @@ impl StorageDriver {
     }
 
     fn read_volumes(&self, name: &str) -> Result<Vec<VolRecord>> {
+        Ok(self.volumes(name)?.to_vec())
+    }
+
+    /// The pool's volume list, from the cache while its file is the same one.
+    fn volumes(&self, name: &str) -> Result<Arc<Vec<VolRecord>>> {
+        use std::io::Read;
+        use std::os::unix::fs::MetadataExt;
         let p = self.layout.volumes_file(name);
-        match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| failed(format!("{} is unreadable: {e}", p.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(sys(format!("reading {}", p.display()), e)),
+        let mut f = match fs::File::open(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Arc::new(Vec::new())),
+            Err(e) => return Err(sys(format!("reading {}", p.display()), e)),
+        };
+        let m = f.metadata().map_err(|e| sys(format!("reading {}", p.display()), e))?;
+        let id = (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec());
+        let mut cache = self.vols_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((have, vols)) = cache.get(name) {
+            if *have == id {
+                return Ok(vols.clone());
+            }
         }
+        let mut b = Vec::new();
+        f.read_to_end(&mut b).map_err(|e| sys(format!("reading {}", p.display()), e))?;
+        let vols: Arc<Vec<VolRecord>> =
+            Arc::new(serde_json::from_slice(&b).map_err(|e| failed(format!("{} is unreadable: {e}", p.display())))?);
+        cache.insert(name.to_string(), (id, vols.clone()));
+        Ok(vols)
+    }
+
+    /// The pool `r` names, reading only its own files when its name is a valid one.
+    fn obj(&self, r: &PoolRef) -> Result<Obj> {
+        if oxvirt_xml::names::check(oxvirt_xml::names::Kind::StoragePool, &r.name).is_ok() {
+            if let Some(o) = self.load_one(&r.name)? {
+                if r.uuid.is_nil() || o.uuid() == r.uuid {
+                    return Ok(o);
+                }
+            }
+        }
+        let mut objs = self.load_all()?;
+        let name = Self::find(&objs, r)?.name.clone();
+        let i = objs.iter().position(|o| o.name == name).ok_or_else(|| Error::no_pool(name.clone()))?;
+        Ok(objs.swap_remove(i))
     }
 
     /// Records an active pool: its volumes, then its definition with fresh size figures (the
@@ -822,18 +867,19 @@ impl StorageDriver {
 
     // ---- volumes ----
 
-    fn active_pool(&self, name: &str) -> Result<(StoragePool, Vec<VolRecord>)> {
-        let objs = self.load_all()?;
-        let live = Self::find_by_name(&objs, name)?.live()?.clone();
-        let vols = self.read_volumes(name)?;
+    fn active_pool(&self, name: &str) -> Result<(StoragePool, Arc<Vec<VolRecord>>)> {
+        let o = self.obj(&PoolRef { name: name.to_string(), uuid: Uuid::nil() })?;
+        let live = o.live()?.clone();
+        let vols = self.volumes(name)?;
         Ok((live, vols))
     }
 
     fn volume(&self, v: &VolRef) -> Result<(StoragePool, VolRecord)> {
         let (pool, vols) = self.active_pool(&v.pool)?;
         let rec = vols
-            .into_iter()
+            .iter()
             .find(|x| x.name == v.name)
+            .cloned()
             .ok_or_else(|| Error::no_volume(format!("no storage vol with matching name '{}'", v.name)))?;
         Ok((pool, rec))
     }
@@ -846,17 +892,15 @@ impl StorageDriver {
     }
 
     pub fn list_volumes(&self, p: &PoolRef) -> Result<Vec<VolRef>> {
-        let objs = self.load_all()?;
-        let o = Self::find(&objs, p)?;
+        let o = self.obj(p)?;
         o.live()?;
-        Ok(self.read_volumes(&o.name)?.iter().map(|v| vol_ref(&o.name, v)).collect())
+        Ok(self.volumes(&o.name)?.iter().map(|v| vol_ref(&o.name, v)).collect())
     }
 
     pub fn lookup_volume_by_name(&self, p: &PoolRef, name: &str) -> Result<VolRef> {
-        let objs = self.load_all()?;
-        let o = Self::find(&objs, p)?;
+        let o = self.obj(p)?;
         o.live()?;
-        self.read_volumes(&o.name)?
+        self.volumes(&o.name)?
             .iter()
             .find(|v| v.name == name)
             .map(|v| vol_ref(&o.name, v))
@@ -865,7 +909,7 @@ impl StorageDriver {
 
     fn find_volume(&self, pred: impl Fn(&VolRecord) -> bool) -> Result<Option<VolRef>> {
         for o in self.load_all()?.iter().filter(|o| o.live.is_some()) {
-            if let Some(v) = self.read_volumes(&o.name)?.iter().find(|v| pred(v)) {
+            if let Some(v) = self.volumes(&o.name)?.iter().find(|v| pred(v)) {
                 return Ok(Some(vol_ref(&o.name, v)));
             }
         }
@@ -963,7 +1007,8 @@ impl StorageDriver {
     pub fn volume_delete(&self, v: &VolRef, f: u32) -> Result<()> {
         check_flags("volume_delete", f, 0)?;
         let _l = self.lock()?;
-        let (pool, mut vols) = self.active_pool(&v.pool)?;
+        let (pool, vols) = self.active_pool(&v.pool)?;
+        let mut vols = vols.to_vec();
         let i = vols
             .iter()
             .position(|x| x.name == v.name)
