@@ -102,17 +102,8 @@ pub struct CpuCounter {
     pub scaling: Option<YesNo>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
-pub struct CpuTopology {
-    #[xml(attr = "sockets")]
-    pub sockets: u32,
-    #[xml(attr = "dies")]
-    pub dies: Option<u32>,
-    #[xml(attr = "cores")]
-    pub cores: u32,
-    #[xml(attr = "threads")]
-    pub threads: u32,
-}
+/// The host CPU's `<topology>`: the one type domain CPUs use too.
+pub use crate::domain::cpu::CpuTopology;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, XmlValue)]
 pub enum MaxPhysAddrMode {

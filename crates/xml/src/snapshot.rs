@@ -2,9 +2,10 @@
 //! configuration at that moment.
 
 use crate::core::{El, FromXml, ToXml, Writer};
+use crate::domain::devices::disk::StorageFormat;
 use crate::domain::{DeviceSeclabel, Domain};
-use crate::storage::{Encryption, VolFormatType};
-use crate::{Bytes, RawXml, Xml, XmlDocument, XmlError, XmlValue};
+use crate::storage::Encryption;
+use crate::{RawXml, Xml, XmlDocument, XmlError, XmlValue};
 
 #[derive(Debug, Clone, PartialEq, Default, Xml)]
 pub struct DomainSnapshot {
@@ -109,17 +110,15 @@ pub struct SnapshotDisk {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
 pub struct SnapshotDiskDriver {
+    /// An image format, as a domain disk's `<driver type>` (libvirt's `virStorageFileFormat`).
     #[xml(attr = "type")]
-    pub format: Option<VolFormatType>,
+    pub format: Option<StorageFormat>,
     #[xml(child = "metadata_cache")]
     pub metadata_cache: Option<MetadataCache>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
-pub struct MetadataCache {
-    #[xml(child = "max_size")]
-    pub max_size: Option<Bytes>,
-}
+/// `<metadata_cache>`: the one type domain disks use too.
+pub use crate::domain::devices::disk::MetadataCache;
 
 /// The new overlay's location. Same shape as a domain disk `<source>`, limited to what a snapshot
 /// target can be.

@@ -233,16 +233,8 @@ pub struct Auth {
     pub secret: Secret,
 }
 
-/// A reference to a libvirt secret, by UUID or usage name.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
-pub struct Secret {
-    #[xml(attr = "type")]
-    pub kind: Option<String>,
-    #[xml(attr = "uuid")]
-    pub uuid: Option<uuid::Uuid>,
-    #[xml(attr = "usage")]
-    pub usage: Option<String>,
-}
+/// A reference to a libvirt secret, by UUID or usage name: the one type domain devices use too.
+pub use crate::domain::devices::common::SecretRef as Secret;
 
 /// NFS protocol version for netfs mounts.
 #[derive(Debug, Clone, PartialEq, Eq, Xml)]
@@ -575,54 +567,8 @@ pub struct VolFeatures {
     pub extended_l2: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, XmlValue)]
-pub enum EncryptionFormat {
-    Default,
-    Qcow,
-    Luks,
-    Luks2,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, XmlValue)]
-pub enum EncryptionEngine {
-    Qemu,
-    Librbd,
-}
-
-/// `<encryption>`: also used by domain disks.
-#[derive(Debug, Clone, PartialEq, Eq, Xml)]
-pub struct Encryption {
-    #[xml(attr = "format")]
-    pub format: EncryptionFormat,
-    #[xml(attr = "engine")]
-    pub engine: Option<EncryptionEngine>,
-    #[xml(child = "secret")]
-    pub secrets: Vec<Secret>,
-    #[xml(child = "cipher")]
-    pub cipher: Option<Cipher>,
-    #[xml(child = "ivgen")]
-    pub ivgen: Option<Ivgen>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Xml)]
-pub struct Cipher {
-    #[xml(attr = "name")]
-    pub name: String,
-    #[xml(attr = "size")]
-    pub size: u32,
-    #[xml(attr = "mode")]
-    pub mode: Option<String>,
-    #[xml(attr = "hash")]
-    pub hash: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Xml)]
-pub struct Ivgen {
-    #[xml(attr = "name")]
-    pub name: String,
-    #[xml(attr = "hash")]
-    pub hash: Option<String>,
-}
+/// `<encryption>` of a volume: the one type domain disks use too.
+pub use crate::domain::devices::disk::{Cipher, Encryption, EncryptionEngine, EncryptionFormat, Ivgen};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
 pub struct BackingStore {
@@ -671,6 +617,10 @@ impl XmlDocument for StorageVol {
             }
         }
         if let Some(enc) = self.target.as_ref().and_then(|t| t.encryption.as_ref()) {
+            // Optional in the shared type (domain disks), required on a volume.
+            if enc.format.is_none() {
+                return Err(invalid("/volume/target/encryption", "missing required attribute 'format'"));
+            }
             for s in &enc.secrets {
                 if s.uuid.is_some() == s.usage.is_some() {
                     return Err(invalid("/volume/target/encryption/secret", "give exactly one of uuid or usage"));

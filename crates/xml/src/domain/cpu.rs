@@ -290,7 +290,7 @@ pub enum CpuFallback {
     Forbid,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Xml)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Xml)]
 pub struct CpuTopology {
     #[xml(attr = "sockets")]
     pub sockets: u32,
