@@ -11,6 +11,7 @@ pub mod features;
 pub mod misc;
 pub mod os;
 pub mod resources;
+mod qemu_rules;
 mod rules;
 
 use crate::units::KiB;
@@ -22,7 +23,8 @@ pub use features::*;
 pub use misc::*;
 pub use os::*;
 pub use resources::*;
-pub use rules::{disk_index, QemuMachineFamily};
+pub use qemu_rules::QemuMachineFamily;
+pub use rules::disk_index;
 
 #[derive(Debug, Clone, PartialEq, Default, Xml)]
 pub struct Domain {
