@@ -223,11 +223,12 @@ pub struct StorageDriver {
     /// The volume list last read per pool, by the identity of the file it came from: lists are
     /// replaced by atomic rename, so the same (device, inode, size, mtime) is the same list.
     /// Saves re-reading a 10,000-volume list for each of `vol-list`'s per-volume calls.
-    vols_cache: Mutex<HashMap<String, (FileId, Arc<Vec<VolRecord>>)>>,
+    vols_cache: Mutex<HashMap<String, (FileId, SharedVols)>>,
 }
 
 /// Identity of a file's content as far as atomic replaces go.
 type FileId = (u64, u64, u64, i64, i64);
+type SharedVols = Arc<Vec<VolRecord>>;
 
 impl StorageDriver {
     /// Opens the driver on `layout` with the real host, re-attaching to pools left running.
