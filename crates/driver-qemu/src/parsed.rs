@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
 
 use uuid::Uuid;
 
@@ -59,25 +58,21 @@ impl<T: Clone> ParseCache<T> {
 }
 
 /// The UUID index: one symlink per UUID, `DIR/UUID -> NAME`, written atomically (a temp link
-/// renamed over) by whoever writes that domain's files, under its domain lock. A hint only: the
-/// name read back passes [`crate::layout::component`] like any other, and callers check the
-/// domain's own files say that UUID — a stale or missing entry costs a scan of file names, never
-/// a wrong answer. Nothing else is kept in it, so old layouts (no index) and files written by
-/// others are picked up by that scan ([`UuidIndex::needs_scan`]).
+/// renamed over) by whoever writes that domain's files, under its domain lock; every oxvirt
+/// writer keeps it so. Never trusted to steer a path: the name read back passes
+/// [`crate::layout::component`] like any other, and callers check the domain's own files say that
+/// UUID. A process checks it against the file names once, at its first miss (a layout from
+/// before the index, files copied in while no oxvirt ran: names without an entry are read), and
+/// after that takes a miss as a miss, as libvirt's daemons know their domains from start-up.
 pub struct UuidIndex {
     dir: PathBuf,
-    /// The directories' modification times when the index was last found to cover every domain
-    /// on disk: while they are unchanged a miss is a miss, without a scan.
-    verified: Mutex<Option<Vec<(i64, i64)>>>,
+    /// Set once a scan in this process made the index cover every domain on disk.
+    verified: std::sync::atomic::AtomicBool,
 }
-
-/// How old a directory's modification time must be to vouch for its contents (a change within
-/// one timestamp tick of a scan would not change it).
-const RACY: Duration = Duration::from_millis(100);
 
 impl UuidIndex {
     pub fn new(dir: PathBuf) -> UuidIndex {
-        UuidIndex { dir, verified: Mutex::new(None) }
+        UuidIndex { dir, verified: std::sync::atomic::AtomicBool::new(false) }
     }
 
     pub fn dir(&self) -> &Path {
@@ -144,47 +139,15 @@ impl UuidIndex {
         out
     }
 
-    fn stamp(&self, dirs: &[&Path]) -> Option<Vec<(i64, i64)>> {
-        dirs.iter()
-            .chain(std::iter::once(&self.dir.as_path()))
-            .map(|d| std::fs::metadata(d).ok().map(|m| (m.mtime(), m.mtime_nsec())))
-            .collect()
+    /// Whether a miss must first be checked by a scan of the file names (see above).
+    pub fn needs_scan(&self) -> bool {
+        !self.verified.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Whether a miss must be checked by a scan of `dirs` (where the domains' files are): unless
-    /// none of them, nor the index, changed since a scan found the index complete. Gives the
-    /// stamp to pass to [`UuidIndex::scanned`] after that scan.
-    pub fn needs_scan(&self, dirs: &[&Path]) -> Option<ScanStamp> {
-        let now = self.stamp(dirs);
-        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if now.is_some() && *verified == now {
-            return None;
-        }
-        Some(ScanStamp { before: now, started: SystemTime::now() })
+    /// Records that a scan made the index cover what is on disk.
+    pub fn scanned(&self) {
+        self.verified.store(true, std::sync::atomic::Ordering::Release);
     }
-
-    /// Records a scan that made the index cover what was on disk when `s` was taken: trusted for
-    /// later misses only if nothing changed during the scan (the scan's own index writes count,
-    /// so the next miss scans once more, finding nothing to do) and the times are not so recent
-    /// that a change in the same tick could hide.
-    pub fn scanned(&self, s: ScanStamp, dirs: &[&Path]) {
-        let after = self.stamp(dirs);
-        let old_enough = |v: &Vec<(i64, i64)>| {
-            let cut = s.started.checked_sub(RACY).and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok());
-            cut.is_some_and(|cut| {
-                v.iter().all(|&(sec, ns)| (sec, ns) < (cut.as_secs() as i64, i64::from(cut.subsec_nanos())))
-            })
-        };
-        if after.is_some() && after == s.before && s.before.as_ref().is_some_and(old_enough) {
-            *self.verified.lock().unwrap_or_else(|e| e.into_inner()) = after;
-        }
-    }
-}
-
-/// The state of the directories when a scan started (see [`UuidIndex::needs_scan`]).
-pub struct ScanStamp {
-    before: Option<Vec<(i64, i64)>>,
-    started: SystemTime,
 }
 
 #[cfg(test)]
@@ -243,38 +206,5 @@ mod tests {
         std::fs::write(d.path().join("uuids/not-a-uuid"), "").unwrap();
         assert_eq!(ix.entries(), vec![(u(2), "b".to_string())]);
         assert!(!d.path().join("uuids/.x.tmp999999999").exists());
-    }
-
-    #[test]
-    fn a_miss_is_trusted_only_after_a_quiet_complete_scan() {
-        let d = tempfile::tempdir().unwrap();
-        let conf = d.path().join("conf");
-        std::fs::create_dir(&conf).unwrap();
-        let ix = UuidIndex::new(d.path().join("uuids"));
-        ix.put(&u(1), "a").unwrap();
-        let dirs = [conf.as_path()];
-        // Just changed: a scan is not trusted (a change in the same tick could hide).
-        let s = ix.needs_scan(&dirs).expect("never scanned");
-        ix.scanned(s, &dirs);
-        assert!(ix.needs_scan(&dirs).is_some(), "too recent to vouch for");
-        std::thread::sleep(RACY * 2);
-        let s = ix.needs_scan(&dirs).expect("still unverified");
-        ix.scanned(s, &dirs);
-        assert!(ix.needs_scan(&dirs).is_none(), "quiet and complete: a miss is a miss");
-        // A new definition file, or a changed index, asks for a scan again.
-        std::fs::write(conf.join("b.xml"), "").unwrap();
-        assert!(ix.needs_scan(&dirs).is_some());
-        std::thread::sleep(RACY * 2);
-        let s = ix.needs_scan(&dirs).unwrap();
-        ix.scanned(s, &dirs);
-        assert!(ix.needs_scan(&dirs).is_none());
-        ix.put(&u(2), "b").unwrap();
-        assert!(ix.needs_scan(&dirs).is_some());
-        // Something changing during a scan is not trusted.
-        std::thread::sleep(RACY * 2);
-        let s = ix.needs_scan(&dirs).unwrap();
-        ix.put(&u(3), "c").unwrap();
-        ix.scanned(s, &dirs);
-        assert!(ix.needs_scan(&dirs).is_some());
     }
 }

@@ -105,3 +105,22 @@ fn racing_defines_of_one_uuid_under_many_names_admit_one() {
         assert!(e.message.contains("is already defined with uuid"), "{e}");
     }
 }
+
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: define probes QEMU's capabilities (make test)")]
+fn a_process_checks_the_index_once_and_a_listing_heals_it() {
+    let root = tempfile::tempdir().unwrap();
+    let c = embed(root.path());
+    c.define_domain(&xml("a", u(0)), 0).unwrap();
+    assert_eq!(c.lookup_domain_by_uuid(&u(5)).unwrap_err().code, ErrorCode::NoDomain, "checked against the files");
+    // Copied in by hand while this process runs: a later miss is taken as a miss (no scan per
+    // miss) until a listing, which reads every name anyway, enters it.
+    let copied = fs::read_to_string(root.path().join("etc/qemu/a.xml"))
+        .unwrap()
+        .replace(">a<", ">w<")
+        .replace(&u(0).to_string(), &u(5).to_string());
+    fs::write(root.path().join("etc/qemu/w.xml"), copied).unwrap();
+    assert_eq!(c.lookup_domain_by_uuid(&u(5)).unwrap_err().code, ErrorCode::NoDomain);
+    assert_eq!(c.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).unwrap().len(), 2);
+    assert_eq!(c.lookup_domain_by_uuid(&u(5)).unwrap().name(), "w");
+}

@@ -162,13 +162,14 @@ impl QemuDriver {
         }
     }
 
-    /// Brings the UUID index up to date with the files on disk, unless nothing changed since it
-    /// last was: names with no entry (an old layout without an index, a lost write, a file
-    /// copied in) are read — only those — and entered; entries whose name has no file go.
+    /// Brings the UUID index up to date with the files on disk, once per process (see
+    /// [`crate::parsed::UuidIndex`]): names with no entry (an old layout without an index, a lost
+    /// write, a file copied in) are read — only those — and entered; entries whose name has no
+    /// file go.
     fn complete_index(&self) {
-        let dirs = [self.layout.config.clone(), self.layout.status_dir()];
-        let dirs: Vec<&Path> = dirs.iter().map(|d| d.as_path()).collect();
-        let Some(stamp) = self.index.needs_scan(&dirs) else { return };
+        if !self.index.needs_scan() {
+            return;
+        }
         let on_disk = self.names();
         let entries = self.index.entries();
         let indexed: BTreeSet<&str> = entries.iter().map(|(_, n)| n.as_str()).collect();
@@ -182,7 +183,7 @@ impl QemuDriver {
         for (uuid, n) in entries.iter().filter(|(_, n)| !on_disk.contains(n)) {
             self.index.remove(uuid, n);
         }
-        self.index.scanned(stamp, &dirs);
+        self.index.scanned();
     }
 
     /// The domain with `uuid`, the query way (see `read_entry`): the one its index entry names if
@@ -393,7 +394,13 @@ impl QemuDriver {
         let mut out = Vec::new();
         for n in self.names() {
             match self.summary(&n) {
-                Ok(Some(e)) => out.push(e),
+                Ok(Some(e)) => {
+                    // Listing heals the index too (a definition copied in while this process ran).
+                    if self.index.get(&e.uuid).as_deref() != Some(n.as_str()) {
+                        self.index_uuid(&e.uuid, &n);
+                    }
+                    out.push(e)
+                }
                 Ok(None) => {}
                 Err(e) => tracing::error!("skipping domain '{n}': {e}"),
             }
