@@ -25,6 +25,7 @@ pub mod smartcard;
 pub mod sound;
 pub mod tpm;
 pub mod video;
+pub mod visit;
 pub mod vsock;
 pub mod watchdog;
 
@@ -53,6 +54,7 @@ pub use smartcard::*;
 pub use sound::*;
 pub use tpm::*;
 pub use video::*;
+pub use visit::{DeviceKind, InfoMut, InfoRef, Position};
 pub use vsock::*;
 pub use watchdog::*;
 
