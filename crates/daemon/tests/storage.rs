@@ -11,12 +11,13 @@ fn virsh_pools_and_volumes_through_the_daemon() {
     let tmp = tempfile::tempdir().unwrap();
     let uri = format!("qemu:///embed?root={}", tmp.path().join("root").display());
     let images = tmp.path().join("images");
-    let d = Daemon::start_opts(&[], &uri, tempfile::tempdir().unwrap());
-    let run = |cmd: &str| {
+    let mut d = Daemon::start_opts(&[], &uri, tempfile::tempdir().unwrap());
+    fn on(d: &Daemon, cmd: &str) -> String {
         let (ok, out) = virsh(&d.uri_default(), cmd);
         assert!(ok, "{cmd}: {out}\n{}", d.log());
         out
-    };
+    }
+    let run = |cmd: &str| on(&d, cmd);
     run(&format!("pool-define-as images dir --target {}; pool-build images; pool-start images", images.display()));
     let list = run("pool-list --all");
     assert!(list.contains("images") && list.contains("active"), "{list}");
@@ -31,6 +32,16 @@ fn virsh_pools_and_volumes_through_the_daemon() {
     assert_eq!(key.trim(), images.join("a.img").display().to_string());
     let (ok, out) = virsh(&d.uri_default(), "pool-undefine images");
     assert!(!ok && out.contains("storage pool 'images' is still active"), "{out}");
+
+    // Autostart: a new daemon starts the pool when it opens the root.
+    run("pool-autostart images; pool-destroy images");
+    assert!(d.stop().expect("daemon stopped").success());
+    let d = Daemon::start_opts(&[], &uri, tempfile::tempdir().unwrap());
+    let list = on(&d, "pool-list --autostart --name");
+    assert_eq!(list.trim(), "images");
+    let info = on(&d, "pool-info images");
+    assert!(info.lines().any(|l| l.starts_with("State:") && l.ends_with("running")), "{info}\n{}", d.log());
+    let run = |cmd: &str| on(&d, cmd);
     run("vol-delete --pool images a.img; vol-delete --pool images b.qcow2; pool-destroy images; pool-delete images");
     run("pool-undefine images");
     assert!(!images.exists());
