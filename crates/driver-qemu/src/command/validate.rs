@@ -288,6 +288,7 @@ fn devices(d: &Devices, kind: MachineKind, env: &BuildEnv) -> Result<(), Command
     }
     interfaces(d)?;
     graphics(d, env)?;
+    chardevs(d, kind)?;
     let microvm = kind == MachineKind::Microvm;
     for (i, v) in d.videos.iter().enumerate() {
         let what = format!("/domain/devices/video[{}]", i + 1);
@@ -471,6 +472,42 @@ fn graphics(d: &Devices, env: &BuildEnv) -> Result<(), CommandError> {
                 }
             }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Character device targets this driver has no device for.
+fn chardevs(d: &Devices, kind: MachineKind) -> Result<(), CommandError> {
+    let alias = |a: &Option<Alias>| a.as_ref().map(|a| a.name.clone()).unwrap_or_default();
+    if kind == MachineKind::Microvm {
+        if let Some(p) = d.parallels.first() {
+            return Err(unsupported(
+                format!("/domain/devices/parallel[@alias='{}']", alias(&p.alias)),
+                "parallel ports on microvm",
+            ));
+        }
+    }
+    for c in &d.channels {
+        let t = c.target.clone().unwrap_or_default();
+        if t.kind != Some(ChrTargetType::Virtio) {
+            return Err(unsupported(
+                format!("/domain/devices/channel[@alias='{}']/target/@type", alias(&c.alias)),
+                format!("channel target '{}'", t.kind.map(|k| k.to_string()).unwrap_or_default()),
+            ));
+        }
+    }
+    for (i, c) in d.consoles.iter().enumerate() {
+        let t = c.target.as_ref().and_then(|t| t.kind);
+        match t {
+            Some(ChrTargetType::Serial) if i == 0 => {}
+            Some(ChrTargetType::Virtio) => {}
+            other => {
+                return Err(unsupported(
+                    format!("/domain/devices/console[{}]/target/@type", i + 1),
+                    format!("console target '{}'", other.map(|k| k.to_string()).unwrap_or_default()),
+                ))
+            }
         }
     }
     Ok(())

@@ -6,7 +6,7 @@ use oxvirt_xml::{OnOff, YesNo};
 use super::super::ctx::Ctx;
 use super::super::props::{kv_escape, Props};
 use super::super::{invalid, unsupported, CommandError};
-use super::common::{alias, is_microvm, pci_props, usb_props};
+use super::common::{alias, pci_props, usb_props};
 
 /// The `-chardev` value for a character device backend.
 pub(super) fn chardev_backend(
@@ -155,9 +155,6 @@ pub(super) fn chardevs(cx: &mut Ctx) -> Result<(), CommandError> {
         if be.starts_with("tty,") {
             be = be.replacen("tty,", "parport,", 1);
         }
-        if is_microvm(cx) {
-            return Err(unsupported(what, "parallel ports on microvm"));
-        }
         cx.arg("-chardev", be);
         cx.device(Props::with("driver", "isa-parallel").s("chardev", &cid).s("id", &a));
     }
@@ -165,12 +162,6 @@ pub(super) fn chardevs(cx: &mut Ctx) -> Result<(), CommandError> {
         let a = alias(&c.alias);
         let what = format!("/domain/devices/channel[@alias='{a}']");
         let t = c.target.clone().unwrap_or_default();
-        if t.kind != Some(ChrTargetType::Virtio) {
-            return Err(unsupported(
-                format!("{what}/target/@type"),
-                format!("channel target '{}'", t.kind.map(|k| k.to_string()).unwrap_or_default()),
-            ));
-        }
         let cid = format!("char{a}");
         let sock = format!("{}.sock", t.name.clone().unwrap_or_else(|| a.clone()));
         let be = chardev_backend(cx, &cid, c.kind, &c.source, &what, &sock)?;
@@ -193,12 +184,8 @@ pub(super) fn chardevs(cx: &mut Ctx) -> Result<(), CommandError> {
                 let p = virtio_serial_port(cx, "virtconsole", c, &cid, &a)?;
                 cx.device(p);
             }
-            other => {
-                return Err(unsupported(
-                    format!("{what}/target/@type"),
-                    format!("console target '{}'", other.map(|k| k.to_string()).unwrap_or_default()),
-                ))
-            }
+            // validate refuses other console targets.
+            _ => continue,
         }
     }
     Ok(())
