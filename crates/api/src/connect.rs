@@ -206,7 +206,8 @@ impl Connect {
     /// daemon) may not: they get no file access by path.
     pub fn save_image_xml(&self, path: &str, flags: u32) -> Result<String> {
         self.writable("reading a save image by path")?;
-        crate::secrets::domain_xml_for(self.inner.driver.domain_save_image_xml(path, flags)?, flags)
+        let secure = flags & crate::types::flags::SAVE_IMAGE_XML_SECURE != 0;
+        crate::secrets::domain_xml_for(self.inner.driver.domain_save_image_xml(path, flags)?, secure)
     }
     pub fn domain_event_register(&self, d: Option<&Domain>, cb: DomainEventCallback) -> Result<i32> {
         self.inner.driver.domain_event_register(d.map(|d| &d.r), cb)
@@ -366,10 +367,10 @@ impl Domain {
     }
     /// `virDomainGetXMLDesc`: secrets (graphics passwords) only with `XML_SECURE`, which
     /// read-only connections may not ask for.
-    pub fn xml_desc(&self, flags: u32) -> Result<String> {
-        let secure = flags & crate::types::flags::XML_SECURE != 0;
+    pub fn xml_desc(&self, flags: DomainXmlFlags) -> Result<String> {
+        let secure = flags.contains(DomainXmlFlags::SECURE);
         crate::secrets::check_secure_allowed(self.conn.inner.readonly, secure, "virDomainGetXMLDesc")?;
-        crate::secrets::domain_xml_for(self.conn.inner.driver.domain_xml(&self.r, flags)?, flags)
+        crate::secrets::domain_xml_for(self.conn.inner.driver.domain_xml(&self.r, flags)?, secure)
     }
     /// `virDomainInterfaceAddresses`; asking the guest agent talks to the guest, which libvirt
     /// allows read-write connections only.

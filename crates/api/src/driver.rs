@@ -95,7 +95,7 @@ pub trait Driver: Send + Sync {
         fn domain_managed_save(&self, d: &DomainRef, flags: u32) -> Result<()>;
         fn domain_has_managed_save(&self, d: &DomainRef) -> Result<bool>;
         fn domain_managed_save_remove(&self, d: &DomainRef) -> Result<()>;
-        fn domain_xml(&self, d: &DomainRef, flags: u32) -> Result<String>;
+        fn domain_xml(&self, d: &DomainRef, flags: DomainXmlFlags) -> Result<String>;
         fn domain_info(&self, d: &DomainRef) -> Result<DomainInfo>;
         /// State and reason.
         fn domain_state(&self, d: &DomainRef) -> Result<(DomainState, i32)>;
@@ -199,13 +199,13 @@ pub trait Driver: Send + Sync {
     /// the running one (neither: whichever the domain's state says); `VCPU_MAXIMUM` asks for
     /// the `<vcpu>` count rather than the vCPUs online.
     fn domain_vcpus_flags(&self, d: &DomainRef, flags: u32) -> Result<u32> {
-        use crate::types::flags::{AFFECT_CONFIG, AFFECT_LIVE, VCPU_MAXIMUM, XML_INACTIVE};
+        use crate::types::flags::{AFFECT_CONFIG, AFFECT_LIVE, VCPU_MAXIMUM};
         let config = flags & AFFECT_CONFIG != 0 || (flags & AFFECT_LIVE == 0 && !self.domain_is_active(d)?);
         if !config && flags & VCPU_MAXIMUM == 0 && !self.domain_is_active(d)? {
             return Err(Error::operation_invalid("domain is not running"));
         }
         let def = parse_model::<oxvirt_xml::domain::Domain>(
-            &self.domain_xml(d, if config { XML_INACTIVE } else { 0 })?,
+            &self.domain_xml(d, if config { DomainXmlFlags::INACTIVE } else { DomainXmlFlags::empty() })?,
             "domain",
         )?;
         let vcpu = def.vcpu.as_ref().ok_or_else(|| Error::internal("domain XML has no <vcpu> element"))?;
@@ -233,7 +233,7 @@ pub trait Driver: Send + Sync {
     /// `virDomainGetSecurityLabel`: the live definition's `<seclabel><label>`, enforcing when the
     /// driver labelled the guest.
     fn domain_security_label(&self, d: &DomainRef) -> Result<SecurityLabel> {
-        let def = parse_model::<oxvirt_xml::domain::Domain>(&self.domain_xml(d, 0)?, "domain")?;
+        let def = parse_model::<oxvirt_xml::domain::Domain>(&self.domain_xml(d, DomainXmlFlags::empty())?, "domain")?;
         Ok(match def.seclabels.iter().find_map(|s| s.label.as_deref()) {
             Some(l) => SecurityLabel { label: l.trim().to_string(), enforcing: true },
             None => SecurityLabel { label: String::new(), enforcing: false },
@@ -302,8 +302,8 @@ mod tests {
         fn domain_state(&self, _: &DomainRef) -> Result<(DomainState, i32)> {
             Ok((if self.running { DomainState::Running } else { DomainState::Shutoff }, 1))
         }
-        fn domain_xml(&self, _: &DomainRef, flags: u32) -> Result<String> {
-            Ok(if flags & crate::types::flags::XML_INACTIVE != 0 { self.config } else { self.live }.to_string())
+        fn domain_xml(&self, _: &DomainRef, flags: DomainXmlFlags) -> Result<String> {
+            Ok(if flags.contains(DomainXmlFlags::INACTIVE) { self.config } else { self.live }.to_string())
         }
     }
 

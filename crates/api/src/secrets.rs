@@ -18,10 +18,10 @@ pub fn check_secure_allowed(readonly: bool, secure: bool, operation: &str) -> Re
     Ok(())
 }
 
-/// Domain XML as a caller with these flags may see it: whole with `VIR_DOMAIN_XML_SECURE` (which
-/// `VIR_DOMAIN_SAVE_IMAGE_XML_SECURE` shares), otherwise without its secrets.
-pub fn domain_xml_for(xml: String, flags: u32) -> Result<String> {
-    if flags & crate::types::flags::XML_SECURE != 0 {
+/// Domain XML as a caller may see it: whole when it asked for secrets (`VIR_DOMAIN_XML_SECURE`,
+/// `VIR_DOMAIN_SAVE_IMAGE_XML_SECURE`), otherwise without them.
+pub fn domain_xml_for(xml: String, secure: bool) -> Result<String> {
+    if secure {
         Ok(xml)
     } else {
         redact_domain_xml(xml)

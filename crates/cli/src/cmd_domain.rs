@@ -134,7 +134,9 @@ pub fn list(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 
 /// The first line of `<title>`, as virsh's list shows it.
 fn domain_title(d: &Domain) -> Result<String, CmdError> {
-    let xml = d.xml_desc(0).map_err(|e| CmdError::api("Failed to get domain description xml", e))?;
+    let xml = d
+        .xml_desc(oxvirt_api::DomainXmlFlags::empty())
+        .map_err(|e| CmdError::api("Failed to get domain description xml", e))?;
     let title = parse_model::<oxvirt_xml::domain::Domain>(&xml).and_then(|d| d.title);
     Ok(title.map(|t| t.lines().next().unwrap_or("").to_string()).unwrap_or_default())
 }
@@ -318,12 +320,13 @@ pub fn domname(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 
 pub fn dumpxml(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let d = lookup(ctl, cmd)?;
-    let mut f = 0;
+    type F = oxvirt_api::DomainXmlFlags;
+    let mut f = F::empty();
     for (n, b) in [
-        ("inactive", flags::XML_INACTIVE),
-        ("security-info", flags::XML_SECURE),
-        ("update-cpu", flags::XML_UPDATE_CPU),
-        ("migratable", flags::XML_MIGRATABLE),
+        ("inactive", F::INACTIVE),
+        ("security-info", F::SECURE),
+        ("update-cpu", F::UPDATE_CPU),
+        ("migratable", F::MIGRATABLE),
     ] {
         if cmd.flag(n) {
             f |= b;
@@ -543,7 +546,7 @@ pub fn restore(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 
 pub fn save_image_dumpxml(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let file = cmd.req("file")?.to_string();
-    let f = if cmd.flag("security-info") { flags::XML_SECURE } else { 0 };
+    let f = if cmd.flag("security-info") { flags::SAVE_IMAGE_XML_SECURE } else { 0 };
     let xml = ctl.conn()?.save_image_xml(&file, f).map_err(|e| CmdError::api("", e))?;
     ctl.print(&xml);
     Ok(())
@@ -638,7 +641,9 @@ pub fn edit(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let d = lookup(ctl, cmd)?;
     let name = d.name().to_string();
     let conn = ctl.conn()?;
-    let orig = d.xml_desc(flags::XML_INACTIVE | flags::XML_SECURE).map_err(|e| CmdError::api("", e))?;
+    let orig = d
+        .xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE | oxvirt_api::DomainXmlFlags::SECURE)
+        .map_err(|e| CmdError::api("", e))?;
     let validate = !cmd.flag("skip-validate");
     ctl.flush();
     let outcome = crate::edit::edit_loop(&orig, "xml", validate, |xml, validate| {

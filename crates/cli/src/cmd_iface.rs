@@ -13,7 +13,8 @@ use crate::parse::Cmd;
 use crate::table::Table;
 
 fn domain_xml(d: &Domain, inactive: bool) -> Result<String, CmdError> {
-    d.xml_desc(if inactive { flags::XML_INACTIVE } else { 0 }).map_err(|e| CmdError::api("", e))
+    d.xml_desc(if inactive { oxvirt_api::DomainXmlFlags::INACTIVE } else { oxvirt_api::DomainXmlFlags::empty() })
+        .map_err(|e| CmdError::api("", e))
 }
 
 /// The domain XML a server sent, parsed within the same limits as every other document.

@@ -55,8 +55,8 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
     step!("defined", d.reference());
     step!("list after define", names(c, oxvirt_api::ConnectListAllDomainsFlags::empty()));
     step!("inactive", names(c, oxvirt_api::ConnectListAllDomainsFlags::INACTIVE));
-    step!("xml", d.xml_desc(0));
-    step!("xml inactive", d.xml_desc(flags::XML_INACTIVE));
+    step!("xml", d.xml_desc(oxvirt_api::DomainXmlFlags::empty()));
+    step!("xml inactive", d.xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE));
     step!("info", d.info().map(|i| (i.state, i.max_mem, i.memory, i.nr_virt_cpu)));
     step!("state", d.state());
     step!("os", d.os_type());

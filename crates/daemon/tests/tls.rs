@@ -459,8 +459,8 @@ fn remote_driver_over_tls() {
     };
     assert_eq!(names(&remote), names(&local));
     assert_eq!(
-        remote.lookup_domain_by_name("test").unwrap().xml_desc(0),
-        local.lookup_domain_by_name("test").unwrap().xml_desc(0)
+        remote.lookup_domain_by_name("test").unwrap().xml_desc(oxvirt_api::DomainXmlFlags::empty()),
+        local.lookup_domain_by_name("test").unwrap().xml_desc(oxvirt_api::DomainXmlFlags::empty())
     );
     assert_eq!(remote.lookup_domain_by_name("nope").unwrap_err(), local.lookup_domain_by_name("nope").unwrap_err());
     assert_eq!(remote.uri(), uri);

@@ -368,10 +368,10 @@ impl Driver for QemuDriver {
         remove_if_exists(&p).map_err(|err| sys_err(format!("removing {}", p.display()), &err))
     }
 
-    fn domain_xml(&self, d: &DomainRef, f: u32) -> Result<String> {
+    fn domain_xml(&self, d: &DomainRef, f: oxvirt_api::DomainXmlFlags) -> Result<String> {
         let e = self.read_by_ref(d)?;
         match (&e.status, &e.config) {
-            (Some(s), Some(c)) if f & flags::XML_INACTIVE != 0 => {
+            (Some(s), Some(c)) if f.contains(oxvirt_api::DomainXmlFlags::INACTIVE) => {
                 let _ = s;
                 Ok(c.to_xml_string())
             }

@@ -54,10 +54,10 @@ fn attach_and_detach_a_qcow2_disk_live_and_in_config() {
         img.display()
     );
     dom.attach_device(&disk, flags::AFFECT_LIVE | flags::AFFECT_CONFIG).unwrap();
-    let live = dom.xml_desc(0).unwrap();
+    let live = dom.xml_desc(oxvirt_api::DomainXmlFlags::empty()).unwrap();
     assert!(live.contains("<target dev='vdb' bus='virtio'/>"), "{live}");
     assert!(live.contains("type='pci'"), "address assigned: {live}");
-    assert!(dom.xml_desc(flags::XML_INACTIVE).unwrap().contains("dev='vdb'"));
+    assert!(dom.xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE).unwrap().contains("dev='vdb'"));
     // QEMU itself has the device
     let mut q =
         oxvirt_qmp::Qmp::connect(root.path().join("run/qemu/domains/hp/qmp.sock"), Duration::from_secs(5)).unwrap();
@@ -68,8 +68,8 @@ fn attach_and_detach_a_qcow2_disk_live_and_in_config() {
     assert!(err.message.contains("already exists"), "{err}");
 
     dom.detach_device(&disk, flags::AFFECT_LIVE | flags::AFFECT_CONFIG).unwrap();
-    assert!(!dom.xml_desc(0).unwrap().contains("dev='vdb'"));
-    assert!(!dom.xml_desc(flags::XML_INACTIVE).unwrap().contains("dev='vdb'"));
+    assert!(!dom.xml_desc(oxvirt_api::DomainXmlFlags::empty()).unwrap().contains("dev='vdb'"));
+    assert!(!dom.xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE).unwrap().contains("dev='vdb'"));
     let mut q =
         oxvirt_qmp::Qmp::connect(root.path().join("run/qemu/domains/hp/qmp.sock"), Duration::from_secs(5)).unwrap();
     let blocks = q.execute("query-named-block-nodes", None).unwrap().to_string();

@@ -25,7 +25,7 @@ fn boot_pause_save_restore_destroy() {
     assert!(dom.id() > 0);
     assert!(wait_for_text(&serial, "OXVIRT-GUEST-UP", Duration::from_secs(60)), "guest did not boot");
     assert_eq!(dom.state().unwrap(), (DomainState::Running, 1));
-    assert!(dom.xml_desc(0).unwrap().contains(&format!("id='{}'", dom.id())));
+    assert!(dom.xml_desc(oxvirt_api::DomainXmlFlags::empty()).unwrap().contains(&format!("id='{}'", dom.id())));
 
     dom.suspend().unwrap();
     assert_eq!(dom.state().unwrap(), (DomainState::Paused, 1));

@@ -67,7 +67,9 @@ fn a_held_start_starves_no_query_and_no_other_domain() {
                     match k % 5 {
                         0 => drop(d.info().map_err(|e| format!("dominfo {name}: {e}"))?),
                         1 => {
-                            let x = d.xml_desc(0).map_err(|e| format!("dumpxml {name}: {e}"))?;
+                            let x = d
+                                .xml_desc(oxvirt_api::DomainXmlFlags::empty())
+                                .map_err(|e| format!("dumpxml {name}: {e}"))?;
                             if !x.contains(&format!("<name>{name}</name>")) {
                                 return Err(format!("dumpxml {name}: wrong document"));
                             }

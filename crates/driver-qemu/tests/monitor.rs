@@ -144,7 +144,7 @@ fn guest_power_off_is_handled_by_its_monitor_at_once() {
         let xml = guest_xml("mon1", "shell", Some(&serial)).replace("  </devices>", &format!("    {nics}\n  </devices>"));
         let (mut dom, _) = conn.define_domain(&xml, 0).unwrap();
         dom.create(0).unwrap();
-        let live = dom.xml_desc(0).unwrap();
+        let live = dom.xml_desc(oxvirt_api::DomainXmlFlags::empty()).unwrap();
         assert!(live.contains("<target dev='macvtap0'/>") && live.contains("<target dev='vnet0'/>"), "{live}");
         assert!(wait_for_text(&serial, "OXVIRT-GUEST-UP", BOOT), "guest not up");
         let pid = qemu_pid(&layout, "mon1");

@@ -209,7 +209,7 @@ fn a_stale_handle_gets_no_domain_not_another_domains_answer() {
         ("autostart", old.autostart().map(|_| ())),
         ("has_managed_save", old.has_managed_save().map(|_| ())),
         ("snapshot_count", old.snapshot_count().map(|_| ())),
-        ("xml_desc", old.xml_desc(0).map(|_| ())),
+        ("xml_desc", old.xml_desc(oxvirt_api::DomainXmlFlags::empty()).map(|_| ())),
     ] {
         let e = r.expect_err(what);
         assert_eq!(e.code, oxvirt_api::ErrorCode::NoDomain, "{what}: {e}");

@@ -84,7 +84,7 @@ print(" ".join(map(str, ok)))
         let t = Instant::now();
         for x in &mine {
             let (d, _) = conn.define_domain(x, 0).expect("defines");
-            std::hint::black_box(d.xml_desc(0).expect("dumpxml"));
+            std::hint::black_box(d.xml_desc(oxvirt_api::DomainXmlFlags::empty()).expect("dumpxml"));
             d.undefine(0).expect("undefine");
         }
         runs.push(t.elapsed());

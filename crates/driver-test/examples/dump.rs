@@ -8,7 +8,7 @@ fn main() -> Result<(), oxvirt_api::Error> {
     for d in c.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty())? {
         let i = d.info()?;
         println!("== domain {} id {} {:?} {:?}", d.name(), d.id(), d.state()?, i);
-        print!("{}", d.xml_desc(0)?);
+        print!("{}", d.xml_desc(oxvirt_api::DomainXmlFlags::empty())?);
     }
     for n in c.list_all_networks(0)? {
         println!("== network {} active {}", n.name(), n.is_active()?);

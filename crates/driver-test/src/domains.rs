@@ -409,14 +409,9 @@ impl State {
         Ok(())
     }
 
-    pub fn domain_xml(&self, r: &DomainRef, f: u32) -> Result<String> {
-        unsupported_flags(
-            "domain_xml",
-            f,
-            flags::XML_SECURE | flags::XML_INACTIVE | flags::XML_UPDATE_CPU | flags::XML_MIGRATABLE,
-        )?;
+    pub fn domain_xml(&self, r: &DomainRef, f: oxvirt_api::DomainXmlFlags) -> Result<String> {
         let d = self.dom(r)?;
-        let inactive = f & (flags::XML_INACTIVE | flags::XML_MIGRATABLE) != 0;
+        let inactive = f.intersects(oxvirt_api::DomainXmlFlags::INACTIVE | oxvirt_api::DomainXmlFlags::MIGRATABLE);
         let def = if inactive { d.persistent_def() } else { &d.def };
         let id = (!inactive && d.is_active()).then_some(d.id);
         Ok(def.to_xml(id))

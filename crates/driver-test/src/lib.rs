@@ -255,7 +255,7 @@ impl Driver for TestDriver {
         self.change(|st, _| st.domain_managed_save_remove(d))
     }
 
-    fn domain_xml(&self, d: &DomainRef, flags: u32) -> Result<String> {
+    fn domain_xml(&self, d: &DomainRef, flags: oxvirt_api::DomainXmlFlags) -> Result<String> {
         self.read(|st| st.domain_xml(d, flags))
     }
 

@@ -52,12 +52,12 @@ fn default_world_matches_libvirt() {
 fn live_xml_has_id_inactive_does_not() {
     let c = fresh();
     let d = c.lookup_domain("test").unwrap();
-    let live = d.xml_desc(0).unwrap();
+    let live = d.xml_desc(oxvirt_api::DomainXmlFlags::empty()).unwrap();
     assert!(live.starts_with("<domain type='test' id='1'>"), "{live}");
     assert!(live.contains("<memory unit='KiB'>8388608</memory>"), "{live}");
     assert!(live.contains("<currentMemory unit='KiB'>2097152</currentMemory>"), "{live}");
     assert!(live.contains("<vcpu placement='static'>2</vcpu>"), "{live}");
-    let inactive = d.xml_desc(flags::XML_INACTIVE).unwrap();
+    let inactive = d.xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE).unwrap();
     assert!(inactive.starts_with("<domain type='test'>"), "{inactive}");
 }
 
@@ -82,7 +82,7 @@ fn define_start_stop_undefine_with_events() {
     assert_eq!((i.max_mem, i.memory, i.nr_virt_cpu), (65536, 65536, 1));
 
     // redefining the same name and UUID is an update
-    let xml_same_uuid = d.xml_desc(flags::XML_INACTIVE).unwrap();
+    let xml_same_uuid = d.xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE).unwrap();
     c.define_domain(&xml_same_uuid, 0).unwrap();
 
     d.create(0).unwrap();
@@ -199,7 +199,7 @@ fn transient_domains_vanish_when_stopped() {
     assert_eq!(d.id(), 2);
     assert!(!d.is_persistent().unwrap());
     assert_eq!(d.state().unwrap(), (S::Running, reason::RUNNING_BOOTED));
-    assert!(d.xml_desc(flags::XML_INACTIVE).unwrap().starts_with("<domain type='test'>"));
+    assert!(d.xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE).unwrap().starts_with("<domain type='test'>"));
     d.destroy(0).unwrap();
     assert!(c.lookup_domain_by_name("t1").is_err());
 
@@ -212,7 +212,7 @@ fn transient_domains_vanish_when_stopped() {
     let e = d.managed_save(0).unwrap_err();
     assert_eq!(e.message, "Requested operation is not valid: cannot do managed save for transient domain");
     // defining a running transient domain makes it persistent; stopping keeps it
-    c.define_domain(&d.xml_desc(flags::XML_INACTIVE).unwrap(), 0).unwrap();
+    c.define_domain(&d.xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE).unwrap(), 0).unwrap();
     assert!(d.is_persistent().unwrap());
     d.destroy(0).unwrap();
     assert_eq!(c.lookup_domain_by_name("t3").unwrap().state().unwrap().0, S::Shutoff);
@@ -237,7 +237,7 @@ fn create_xml_over_defined_domain_restores_config_at_stop() {
     c.create_domain_xml(&live, 0).unwrap();
     assert!(d.is_persistent().unwrap());
     assert_eq!(d.info().unwrap().max_mem, 32768);
-    assert!(d.xml_desc(flags::XML_INACTIVE).unwrap().contains(">65536<"));
+    assert!(d.xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE).unwrap().contains(">65536<"));
     d.destroy(0).unwrap();
     assert_eq!(d.info().unwrap().max_mem, 65536);
 }
@@ -335,7 +335,7 @@ fn save_and_restore_through_a_real_file() {
     assert_eq!(r.id(), 2);
     assert_eq!(r.state().unwrap(), (S::Running, reason::RUNNING_RESTORED));
     assert_eq!(r.info().unwrap().memory, 1_048_576, "the live memory size came back");
-    assert!(d.xml_desc(flags::XML_INACTIVE).unwrap().contains("2097152"), "persistent config kept");
+    assert!(d.xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE).unwrap().contains("2097152"), "persistent config kept");
     let e = c.restore_domain(p, None, 0).unwrap_err();
     assert_eq!(e.message, "Requested operation is not valid: domain 'test' is already active");
 
@@ -416,9 +416,15 @@ fn set_memory_and_vcpus() {
     d.set_memory(1_000_000, 0).unwrap();
     assert_eq!(d.info().unwrap().memory, 1_000_000);
     // live change only: the persistent config keeps its value
-    assert!(d.xml_desc(flags::XML_INACTIVE).unwrap().contains("<currentMemory unit='KiB'>2097152</currentMemory>"));
+    assert!(d
+        .xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE)
+        .unwrap()
+        .contains("<currentMemory unit='KiB'>2097152</currentMemory>"));
     d.set_memory(1_500_000, flags::AFFECT_CONFIG).unwrap();
-    assert!(d.xml_desc(flags::XML_INACTIVE).unwrap().contains("<currentMemory unit='KiB'>1500000</currentMemory>"));
+    assert!(d
+        .xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE)
+        .unwrap()
+        .contains("<currentMemory unit='KiB'>1500000</currentMemory>"));
     let e = d.set_memory(1, flags::AFFECT_LIVE | flags::AFFECT_CONFIG).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidArg);
     let e = d.set_memory(4_000_000, flags::MEM_MAXIMUM | flags::AFFECT_LIVE).unwrap_err();
@@ -439,7 +445,10 @@ fn set_memory_and_vcpus() {
     assert_eq!(e.message, "invalid argument: requested cpu amount exceeds maximum (3 > 2)");
     d.set_vcpus(1, 0).unwrap();
     assert_eq!(d.info().unwrap().nr_virt_cpu, 1);
-    assert!(d.xml_desc(0).unwrap().contains("<vcpu placement='static' current='1'>2</vcpu>"));
+    assert!(d
+        .xml_desc(oxvirt_api::DomainXmlFlags::empty())
+        .unwrap()
+        .contains("<vcpu placement='static' current='1'>2</vcpu>"));
     d.set_vcpus(4, flags::MEM_MAXIMUM).unwrap();
     d.set_vcpus(4, 0).unwrap();
     assert_eq!(d.info().unwrap().nr_virt_cpu, 4);

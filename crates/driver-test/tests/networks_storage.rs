@@ -205,7 +205,10 @@ fn node_file_loads_like_libvirt() {
     let cache = c.lookup_domain("cache").unwrap();
     let i = cache.info().unwrap();
     assert_eq!((i.state, i.max_mem, i.memory, i.nr_virt_cpu), (S::Paused, 524_288, 262_144, 1));
-    assert!(!cache.xml_desc(0).unwrap().contains("test:"), "test namespace elements are not part of the definition");
+    assert!(
+        !cache.xml_desc(oxvirt_api::DomainXmlFlags::empty()).unwrap().contains("test:"),
+        "test namespace elements are not part of the definition"
+    );
 
     let nets: Vec<_> = c.list_all_networks(0).unwrap().iter().map(|n| n.name().to_string()).collect();
     assert_eq!(nets, ["lan", "isolated"]);

@@ -553,8 +553,8 @@ impl Driver for RemoteDriver {
     fn domain_managed_save_remove(&self, d: &DomainRef) -> Result<()> {
         self.dom_flags(procs::DOMAIN_MANAGED_SAVE_REMOVE, d, 0)
     }
-    fn domain_xml(&self, d: &DomainRef, flags: u32) -> Result<String> {
-        Ok(self.dom_flags::<StringRet>(procs::DOMAIN_GET_XML_DESC, d, flags)?.s)
+    fn domain_xml(&self, d: &DomainRef, flags: oxvirt_api::DomainXmlFlags) -> Result<String> {
+        Ok(self.dom_flags::<StringRet>(procs::DOMAIN_GET_XML_DESC, d, flags.bits())?.s)
     }
     fn domain_vcpus_flags(&self, d: &DomainRef, flags: u32) -> Result<u32> {
         let r: IntRet = self.dom_flags(procs::DOMAIN_GET_VCPUS_FLAGS, d, flags)?;

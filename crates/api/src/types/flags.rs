@@ -27,6 +27,17 @@ pub mod typed {
             const HAS_SNAPSHOT = 4096;
             const NO_SNAPSHOT = 8192;
         }
+
+        /// `virDomainXMLFlags`: what `virDomainGetXMLDesc` shows.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub struct DomainXmlFlags: u32 {
+            /// With secrets (graphics passwords); refused on read-only connections.
+            const SECURE = 1;
+            /// The persistent definition rather than the live one.
+            const INACTIVE = 2;
+            const UPDATE_CPU = 4;
+            const MIGRATABLE = 8;
+        }
     }
 }
 
@@ -45,11 +56,8 @@ pub const LIST_PERSISTENT: u32 = 4;
 pub const LIST_TRANSIENT: u32 = 8;
 pub const LIST_AUTOSTART: u32 = 16;
 pub const LIST_NO_AUTOSTART: u32 = 32;
-// virDomainXMLFlags
-pub const XML_SECURE: u32 = 1;
-pub const XML_INACTIVE: u32 = 2;
-pub const XML_UPDATE_CPU: u32 = 4;
-pub const XML_MIGRATABLE: u32 = 8;
+// virDomainSaveImageXMLFlags
+pub const SAVE_IMAGE_XML_SECURE: u32 = 1;
 // virDomainDefineFlags / virNetworkDefineFlags
 pub const DEFINE_VALIDATE: u32 = 1;
 // virDomainCreateFlags

@@ -104,9 +104,9 @@ impl Session {
                 run(body, |a: DomFlagsArgs| Ok(int(self.dom(&a.dom)?.has_managed_save()?)))
             }
             P::DOMAIN_MANAGED_SAVE_REMOVE => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.managed_save_remove()),
-            P::DOMAIN_GET_XML_DESC => {
-                run(body, |a: DomFlagsArgs| Ok(StringRet { s: self.dom(&a.dom)?.xml_desc(a.flags)? }))
-            }
+            P::DOMAIN_GET_XML_DESC => run(body, |a: DomFlagsArgs| {
+                Ok(StringRet { s: self.dom(&a.dom)?.xml_desc(from_wire(a.flags, "virDomainGetXMLDesc")?)? })
+            }),
             P::DOMAIN_GET_INFO => run(body, |a: DomArgs| {
                 let i = self.dom(&a.dom)?.info()?;
                 Ok(DomainGetInfoRet {
