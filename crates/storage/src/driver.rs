@@ -786,8 +786,30 @@ impl StorageDriver {
         let _l = self.lock()?;
         let objs = self.load_all()?;
         let live = Self::find(&objs, r)?.live()?;
-        let vols = self.scan(live)?;
-        self.write_live(live, &vols)
+        // libvirt stops a pool whose refresh fails (its directory gone, its filesystem
+        // unmounted behind its back) rather than list what is no longer there.
+        let r = if self.check_running(live)? { self.scan(live) } else { Err(self.gone(live)) };
+        match r.and_then(|vols| self.write_live(live, &vols)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if live.kind == PoolType::Fs {
+                    if let Err(u) = self.unmount(&target_path(live)?) {
+                        tracing::warn!("stopping pool '{}' after a failed refresh: {u}", live.name());
+                    }
+                }
+                self.remove_live(live.name())?;
+                Err(e)
+            }
+        }
+    }
+
+    fn gone(&self, def: &StoragePool) -> Error {
+        let what = if def.kind == PoolType::Fs { "is no longer mounted" } else { "no longer exists" };
+        failed(format!(
+            "the target '{}' of storage pool '{}' {what}; the pool is stopped",
+            def.target.as_ref().and_then(|t| t.path.as_deref()).unwrap_or(""),
+            def.name()
+        ))
     }
 
     pub fn pool_xml(&self, r: &PoolRef, f: u32) -> Result<String> {

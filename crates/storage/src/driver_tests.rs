@@ -464,6 +464,12 @@ fn restart_reattaches_or_forgets() {
     let d2 = env.reopen();
     assert!(d2.pool_is_active(&p).unwrap());
     assert!(!d2.pool_is_active(&q).unwrap());
+    // A refresh that finds the directory gone stops the pool, as libvirt.
+    std::fs::remove_dir(env.path("keep")).unwrap();
+    let (c, m) = code(d2.pool_refresh(&p, 0));
+    assert_eq!(c, ErrorCode::OperationFailed);
+    assert!(m.contains("no longer exists; the pool is stopped"), "{m}");
+    assert!(!d2.pool_is_active(&p).unwrap());
 }
 
 fn fs_pool_xml(env: &Env, dev: &Path) -> String {
