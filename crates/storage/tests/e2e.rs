@@ -317,3 +317,45 @@ fn libvirt_volume_cases() {
     assert!(d.list_volumes(&p).unwrap().is_empty());
     d.pool_destroy(&p).unwrap();
 }
+
+/// Unmounts `mnt` on drop (mount made the loop device itself, with autoclear: it goes too).
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let t = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        if oxvirt_storage::host::mount_source(&t, &self.0).is_some() {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root, mkfs.ext4 and mount (make test)")]
+fn fs_pool_on_an_image_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("fs.img");
+    std::fs::File::create(&image).unwrap().set_len(48 << 20).unwrap();
+    let mnt = tmp.path().join("mnt");
+    let _guard = Unmount(mnt.clone());
+    let d = driver(&tmp.path().join("state"));
+    let xml = format!(
+        "<pool type='fs'><name>img</name><source><device path='{}'/><format type='ext4'/></source>\
+         <target><path>{}</path></target></pool>",
+        image.display(),
+        mnt.display()
+    );
+    let p = d.pool_create_xml(&xml, flags::CREATE_WITH_BUILD_OVERWRITE).unwrap();
+    let t = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let src = oxvirt_storage::host::mount_source(&t, &mnt).expect("mounted");
+    assert!(src.starts_with("/dev/loop"), "{src}");
+    let info = d.pool_info(&p).unwrap();
+    assert!(info.capacity > 30 << 20 && info.capacity < 48 << 20, "{info:?}");
+    // Transient: destroy unmounts it and forgets it.
+    d.pool_destroy(&p).unwrap();
+    let t = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(oxvirt_storage::host::mount_source(&t, &mnt).is_none());
+    assert!(d.list_pools(0).unwrap().is_empty());
+    let lo = Command::new("losetup").args(["-j"]).arg(&image).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&lo.stdout).trim(), "", "the loop device went with the mount");
+}
