@@ -7,8 +7,13 @@ use oxvirt_api::types::flags::{AFFECT_CONFIG, AFFECT_LIVE};
 use oxvirt_api::types::netupdate::{CMD_ADD_LAST, CMD_DELETE};
 use oxvirt_api::{Connect, Error};
 
+// test:///default is one state per process, shared by the tests running in parallel here: each
+// test uses names and UUIDs of its own.
 const U1: &str = "0e6f2d8a-5b1c-4c7e-9d2a-6a1f3b9c0d11";
 const U2: &str = "0e6f2d8a-5b1c-4c7e-9d2a-6a1f3b9c0d12";
+const U3: &str = "0e6f2d8a-5b1c-4c7e-9d2a-6a1f3b9c0d13";
+const U4: &str = "0e6f2d8a-5b1c-4c7e-9d2a-6a1f3b9c0d14";
+const U5: &str = "0e6f2d8a-5b1c-4c7e-9d2a-6a1f3b9c0d15";
 
 struct Both {
     test: Connect,
@@ -47,23 +52,23 @@ const IP: &str = "<ip address='10.123.0.1' prefix='24'/>";
 fn bad_network_definitions_are_refused_alike() {
     let b = open();
     let cases = [
-        ("bridge name with a slash", net("sr1", U1, "<bridge name='br/0'/>")),
-        ("bridge name too long", net("sr1", U1, "<bridge name='abcdefghijklmnop'/>")),
-        ("vlan tags on a Linux bridge", net("sr1", U1, &format!("<vlan><tag id='42'/></vlan>{IP}"))),
+        ("bridge name with a slash", net("sr1", U5, "<bridge name='br/0'/>")),
+        ("bridge name too long", net("sr1", U5, "<bridge name='abcdefghijklmnop'/>")),
+        ("vlan tags on a Linux bridge", net("sr1", U5, &format!("<vlan><tag id='42'/></vlan>{IP}"))),
         (
             "nat through two interfaces",
             net(
                 "sr1",
-                U1,
+                U5,
                 &format!("<forward mode='nat'><interface dev='eth0'/><interface dev='eth1'/></forward>{IP}"),
             ),
         ),
-        ("forward interface name", net("sr1", U1, "<forward mode='bridge'><interface dev='a:b'/></forward>")),
+        ("forward interface name", net("sr1", U5, "<forward mode='bridge'><interface dev='a:b'/></forward>")),
         (
             "two DHCP blocks",
             net(
                 "sr1",
-                U1,
+                U5,
                 "<ip address='10.1.0.1' prefix='24'><dhcp/></ip><ip address='10.2.0.1' prefix='24'><dhcp/></ip>",
             ),
         ),
@@ -132,13 +137,13 @@ fn domain_names_and_uuids_clash_alike() {
     assert!(e.message.ends_with(&format!("domain 'sr-a' is already defined with uuid {U1}")), "{e}");
     let e = same_refusal("taken name, new UUID", &b, |c| c.define_domain(&dom("sr-a", U2), 0));
     assert!(e.message.ends_with(&format!("domain 'sr-a' already exists with uuid {U1}")), "{e}");
-    same_refusal("create with a taken UUID", &b, |c| c.create_domain_xml(&dom("sr-c", U1), 0));
+    same_refusal("create with a taken UUID", &b, |c| c.create_domain_xml(&dom("sr-c", U1), oxvirt_api::DomainCreateFlags::empty()));
 }
 
 #[test]
 fn modification_impact_is_resolved_alike() {
     let b = open();
-    define_both(&b, "sr-m", U1);
+    define_both(&b, "sr-m", U3);
     let e = same_refusal("live change of a domain that is not running", &b, |c| {
         c.lookup_domain_by_name("sr-m")?.set_memory(32768, AFFECT_LIVE)
     });
@@ -153,4 +158,31 @@ fn modification_impact_is_resolved_alike() {
     same_refusal("live interface parameters of a domain that is not running", &b, |c| {
         c.lookup_domain_by_name("sr-m")?.interface_parameters("52:54:00:aa:bb:01", AFFECT_LIVE)
     });
+}
+
+/// A transient domain has no persistent config to change, whichever driver runs it.
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs root and QEMU (make test)")]
+fn transient_domains_refuse_config_changes_alike() {
+    let b = open();
+    let xml = format!(
+        "<domain type='qemu'><name>sr-t</name><uuid>{U4}</uuid><memory unit='KiB'>65536</memory>\
+         <vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os></domain>"
+    );
+    let mut started = Vec::new();
+    for c in [&b.test, &b.qemu] {
+        started.push(c.create_domain_xml(&xml, oxvirt_api::DomainCreateFlags::empty()).expect("create a transient domain"));
+    }
+    let e = same_refusal("config change of a transient domain", &b, |c| {
+        c.lookup_domain_by_name("sr-t")?.set_memory(32768, AFFECT_CONFIG)
+    });
+    assert!(e.message.ends_with("transient domains do not have any persistent config"), "{e}");
+    same_refusal("config vCPUs of a transient domain", &b, |c| {
+        c.lookup_domain_by_name("sr-t")?.set_vcpus(1, AFFECT_CONFIG)
+    });
+    let e = same_refusal("create over a running domain", &b, |c| c.create_domain_xml(&xml, oxvirt_api::DomainCreateFlags::empty()));
+    assert!(e.message.ends_with("domain 'sr-t' is already active"), "{e}");
+    for d in started {
+        d.destroy(0).expect("destroy");
+    }
 }
