@@ -282,7 +282,7 @@ fn devices(d: &Devices, kind: MachineKind, env: &BuildEnv) -> Result<(), Command
     for disk in &d.disks {
         check_disk(disk)?;
     }
-    for c in d.controllers.iter().filter(|c| c.driver.as_ref().is_some_and(|d| d.ioeventfd.is_some())) {
+    if let Some(c) = d.controllers.iter().find(|c| c.driver.as_ref().is_some_and(|d| d.ioeventfd.is_some())) {
         let path = format!("/domain/devices/controller[@type='{}'][@index='{}']", c.kind, c.index.unwrap_or(0));
         return Err(unsupported(format!("{path}/driver/@ioeventfd"), "not implemented by this driver"));
     }
@@ -336,10 +336,8 @@ fn devices(d: &Devices, kind: MachineKind, env: &BuildEnv) -> Result<(), Command
             return Err(unsupported(what, "PS/2 devices on microvm"));
         }
     }
-    if microvm {
-        if let Some((i, _)) = d.sounds.iter().enumerate().next() {
-            return Err(unsupported(format!("/domain/devices/sound[{}]", i + 1), "sound on microvm"));
-        }
+    if microvm && !d.sounds.is_empty() {
+        return Err(unsupported("/domain/devices/sound[1]", "sound on microvm"));
     }
     Ok(())
 }
