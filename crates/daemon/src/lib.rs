@@ -13,7 +13,6 @@ pub mod limits;
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -112,12 +111,9 @@ fn write_pidfile(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    writeln!(f, "{}", std::process::id())?;
-    f.sync_all()?;
-    fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+    // The one atomic replace (oxvirt_sysutil, re-exported by the QEMU driver).
+    oxvirt_driver_qemu::fsutil::write_atomic(path, format!("{}\n", std::process::id()).as_bytes(), 0o644)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// SO_PEERCRED of a connected unix socket: (pid, uid).
