@@ -58,7 +58,7 @@ pub fn is_temp_name(file_name: &str) -> Option<i32> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
-    /// Persistent definitions, `NAME.xml`.
+    /// Persistent definitions, `NAME.xml`, and the UUID index `.uuids/UUID -> NAME` (a hint only).
     pub config: PathBuf,
     /// Symlinks to definitions that start with the host (daemon start).
     pub autostart: PathBuf,
