@@ -224,10 +224,22 @@ pub struct StorageDriver {
     /// replaced by atomic rename, so the same (device, inode, size, mtime) is the same list.
     /// Saves re-reading a 10,000-volume list for each of `vol-list`'s per-volume calls.
     vols_cache: Mutex<HashMap<String, (FileId, SharedVols)>>,
+    /// Parsed definition files, the same way.
+    defs_cache: Mutex<HashMap<PathBuf, (FileId, StoragePool)>>,
 }
 
 /// Identity of a file's content as far as atomic replaces go.
 type FileId = (u64, u64, u64, i64, i64);
+
+/// Whether a file read now may be cached under its [`FileId`]: only once its mtime is well in
+/// the past. File times tick coarsely (a few ms) and inodes are reused, so two replaces within
+/// one tick could look alike; a replace after this read gets a later mtime, so a different id.
+fn settled(m: &fs::Metadata) -> bool {
+    m.modified()
+        .ok()
+        .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+        .is_some_and(|age| age > Duration::from_millis(50))
+}
 type SharedVols = Arc<Vec<VolRecord>>;
 
 impl StorageDriver {
@@ -240,7 +252,13 @@ impl StorageDriver {
         layout
             .create_dirs()
             .map_err(|e| sys(format!("creating storage driver directories under {}", layout.run.display()), e))?;
-        let d = StorageDriver { layout, host, uri: uri.into(), vols_cache: Mutex::new(HashMap::new()) };
+        let d = StorageDriver {
+            layout,
+            host,
+            uri: uri.into(),
+            vols_cache: Mutex::new(HashMap::new()),
+            defs_cache: Mutex::new(HashMap::new()),
+        };
         d.reattach()?;
         Ok(d)
     }
@@ -280,22 +298,43 @@ impl StorageDriver {
     // ---- on-disk state ----
 
     fn load_one(&self, name: &str) -> Result<Option<Obj>> {
-        let read = |p: &Path| -> Result<Option<StoragePool>> {
-            match oxvirt_xml::limits::read_file(p, &oxvirt_xml::Limits::DEFINITION) {
-                Ok(s) => parse_document::<StoragePool>(&s, ParseOptions { validate: false })
-                    .map(|(d, _)| Some(d))
-                    .map_err(|e| failed(format!("{} is unreadable: {e}", p.display()))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(sys(format!("reading {}", p.display()), e)),
-            }
-        };
-        let config = read(&self.layout.config_file(name))?;
-        let live = read(&self.layout.live_file(name))?;
+        let config = self.read_def(&self.layout.config_file(name))?;
+        let live = self.read_def(&self.layout.live_file(name))?;
         if config.is_none() && live.is_none() {
             return Ok(None);
         }
         let autostart = config.is_some() && fs::symlink_metadata(self.layout.autostart_link(name)).is_ok();
         Ok(Some(Obj { name: name.into(), config, live, autostart }))
+    }
+
+    /// A stored pool definition, parsed again only when its file was replaced (as with
+    /// [`Self::volumes`]): per-volume calls on a large pool read it once per volume.
+    fn read_def(&self, p: &Path) -> Result<Option<StoragePool>> {
+        use std::os::unix::fs::MetadataExt;
+        let m = match fs::metadata(p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(sys(format!("reading {}", p.display()), e)),
+        };
+        let id = (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec());
+        let mut cache = self.defs_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((have, def)) = cache.get(p) {
+            if *have == id {
+                return Ok(Some(def.clone()));
+            }
+        }
+        // Stored definitions are read within the same size limit they were accepted under.
+        let def = match oxvirt_xml::limits::read_file(p, &oxvirt_xml::Limits::DEFINITION) {
+            Ok(s) => parse_document::<StoragePool>(&s, ParseOptions { validate: false })
+                .map(|(d, _)| d)
+                .map_err(|e| failed(format!("{} is unreadable: {e}", p.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(sys(format!("reading {}", p.display()), e)),
+        };
+        if settled(&m) {
+            cache.insert(p.to_path_buf(), (id, def.clone()));
+        }
+        Ok(Some(def))
     }
 
     fn load_all(&self) -> Result<Vec<Obj>> {
@@ -368,7 +407,9 @@ impl StorageDriver {
         f.read_to_end(&mut b).map_err(|e| sys(format!("reading {}", p.display()), e))?;
         let vols: Arc<Vec<VolRecord>> =
             Arc::new(serde_json::from_slice(&b).map_err(|e| failed(format!("{} is unreadable: {e}", p.display())))?);
-        cache.insert(name.to_string(), (id, vols.clone()));
+        if settled(&m) {
+            cache.insert(name.to_string(), (id, vols.clone()));
+        }
         Ok(vols)
     }
 

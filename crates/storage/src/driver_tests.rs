@@ -536,6 +536,28 @@ fn fs_pool_builds_mounts_and_unmounts() {
 }
 
 #[test]
+fn cached_lists_follow_other_processes() {
+    let env = Env::new();
+    let p = env.started_dir_pool("p");
+    let other = env.reopen();
+    let names = |d: &StorageDriver| d.list_volumes(&p).unwrap().into_iter().map(|v| v.name).collect::<Vec<_>>();
+    std::thread::sleep(Duration::from_millis(80));
+    assert!(names(&env.d).is_empty());
+    assert!(names(&env.d).is_empty(), "served from the cache");
+    // Changes by another driver (another process) in quick succession are all seen.
+    for i in 0..5 {
+        let v = other
+            .volume_create_xml(&p, &format!("<volume><name>v{i}</name><capacity>1024</capacity></volume>"), 0)
+            .unwrap();
+        assert_eq!(names(&env.d), [format!("v{i}")]);
+        other.volume_delete(&v, 0).unwrap();
+        assert!(names(&env.d).is_empty());
+    }
+    other.pool_destroy(&p).unwrap();
+    assert!(!env.d.pool_is_active(&p).unwrap());
+}
+
+#[test]
 fn sanitized_paths() {
     assert_eq!(sanitize_path("///var/////lib/libvirt/images//"), "/var/lib/libvirt/images");
     assert_eq!(sanitize_path("/"), "/");
