@@ -86,7 +86,7 @@ pub(crate) fn for_start(def: &Domain, env: &BuildEnv) -> Result<(), CommandError
     sysinfo(def)?;
     clock(def, env)?;
     if let Some(d) = &def.devices {
-        devices(d, kind, env)?;
+        devices(def, d, kind, env)?;
     }
     Ok(())
 }
@@ -259,7 +259,7 @@ fn clock(def: &Domain, env: &BuildEnv) -> Result<(), CommandError> {
 }
 
 /// Device families and device settings this driver does not implement, and what microvm lacks.
-fn devices(d: &Devices, kind: MachineKind, env: &BuildEnv) -> Result<(), CommandError> {
+fn devices(def: &Domain, d: &Devices, kind: MachineKind, env: &BuildEnv) -> Result<(), CommandError> {
     let reject: [(bool, &str); 12] = [
         (d.filesystems.is_empty(), "filesystem"),
         (d.smartcards.is_empty(), "smartcard"),
@@ -282,6 +282,7 @@ fn devices(d: &Devices, kind: MachineKind, env: &BuildEnv) -> Result<(), Command
     for disk in &d.disks {
         check_disk(disk)?;
     }
+    disk_devices(def, d)?;
     if let Some(c) = d.controllers.iter().find(|c| c.driver.as_ref().is_some_and(|d| d.ioeventfd.is_some())) {
         let path = format!("/domain/devices/controller[@type='{}'][@index='{}']", c.kind, c.index.unwrap_or(0));
         return Err(unsupported(format!("{path}/driver/@ioeventfd"), "not implemented by this driver"));
@@ -505,6 +506,28 @@ fn chardevs(d: &Devices, kind: MachineKind) -> Result<(), CommandError> {
                     format!("/domain/devices/console[{}]/target/@type", i + 1),
                     format!("console target '{}'", other.map(|k| k.to_string()).unwrap_or_default()),
                 ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Disk devices QEMU is not given here: SCSI passthrough, virtio CD-ROMs or floppies, an IOThread
+/// that does not exist.
+fn disk_devices(def: &Domain, d: &Devices) -> Result<(), CommandError> {
+    let iothreads = super::ctx::iothread_ids(def).unwrap_or_default();
+    for disk in &d.disks {
+        let path = format!("/domain/devices/disk[target/@dev='{}']", disk.target.dev);
+        let device = disk.device.unwrap_or_default();
+        if device == DiskDevice::Lun {
+            return Err(unsupported(format!("{path}/@device"), "'lun' (SCSI passthrough)"));
+        }
+        if disk.target.bus.unwrap_or_default() == DiskBus::Virtio {
+            if device != DiskDevice::Disk {
+                return Err(invalid(format!("{path}/target/@bus"), "virtio disks can only be device='disk'"));
+            }
+            if let Some(t) = disk.driver.as_ref().and_then(|x| x.iothread).filter(|t| !iothreads.contains(t)) {
+                return Err(invalid(format!("{path}/driver/@iothread"), format!("iothread {t} is not defined")));
             }
         }
     }

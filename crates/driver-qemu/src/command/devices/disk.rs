@@ -187,14 +187,8 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
                 "a disk needs a source (only CD-ROMs and floppies can be empty)",
             ));
         }
-        if device == DiskDevice::Lun {
-            return Err(unsupported(format!("{path}/@device"), "'lun' (SCSI passthrough)"));
-        }
         let mut p = match bus {
             DiskBus::Virtio => {
-                if device != DiskDevice::Disk {
-                    return Err(invalid(format!("{path}/target/@bus"), "virtio disks can only be device='disk'"));
-                }
                 let drv_name = if cx.kind == MachineKind::Microvm {
                     "virtio-blk-device".to_string()
                 } else {
@@ -222,12 +216,6 @@ pub(crate) fn disks(cx: &mut Ctx) -> Result<(), CommandError> {
                         p = p.b("ioeventfd", e == OnOff::On);
                     }
                     if let Some(t) = x.iothread {
-                        if !super::super::ctx::iothread_ids(cx.def).is_some_and(|ids| ids.contains(&t)) {
-                            return Err(invalid(
-                                format!("{path}/driver/@iothread"),
-                                format!("iothread {t} is not defined"),
-                            ));
-                        }
                         p = p.s("iothread", format!("iothread{t}"));
                     }
                 }
