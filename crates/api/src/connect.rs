@@ -194,7 +194,7 @@ impl Connect {
         let (r, w) = self.inner.driver.domain_define(xml, flags)?;
         Ok((self.domain(r), w))
     }
-    pub fn create_domain_xml(&self, xml: &str, flags: u32) -> Result<Domain> {
+    pub fn create_domain_xml(&self, xml: &str, flags: DomainCreateFlags) -> Result<Domain> {
         self.writable("creating a domain")?;
         self.inner.driver.domain_create_xml(xml, flags).map(|r| self.domain(r))
     }
@@ -360,7 +360,7 @@ impl Domain {
         &self.conn
     }
     /// Starts the defined domain (`virDomainCreateWithFlags`); refreshes the id.
-    pub fn create(&mut self, flags: u32) -> Result<()> {
+    pub fn create(&mut self, flags: DomainCreateFlags) -> Result<()> {
         self.conn.writable("starting a domain")?;
         self.r = self.conn.inner.driver.domain_create(&self.r, flags)?;
         Ok(())

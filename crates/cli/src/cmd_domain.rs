@@ -359,12 +359,9 @@ pub fn define(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 pub fn create(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let file = cmd.req("file")?;
     let xml = read_file(file)?;
-    let mut f = 0;
-    for (n, b) in [
-        ("paused", flags::START_PAUSED),
-        ("autodestroy", flags::START_AUTODESTROY),
-        ("validate", flags::START_VALIDATE),
-    ] {
+    type F = oxvirt_api::DomainCreateFlags;
+    let mut f = F::empty();
+    for (n, b) in [("paused", F::PAUSED), ("autodestroy", F::AUTODESTROY), ("validate", F::VALIDATE)] {
         if cmd.flag(n) {
             f |= b;
         }
@@ -386,12 +383,13 @@ pub fn start(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     if d.id() >= 0 {
         return Err(CmdError::Failed("Domain is already active".into()));
     }
-    let mut f = 0;
+    type F = oxvirt_api::DomainCreateFlags;
+    let mut f = F::empty();
     for (n, b) in [
-        ("paused", flags::START_PAUSED),
-        ("autodestroy", flags::START_AUTODESTROY),
-        ("bypass-cache", flags::START_BYPASS_CACHE),
-        ("force-boot", flags::START_FORCE_BOOT),
+        ("paused", F::PAUSED),
+        ("autodestroy", F::AUTODESTROY),
+        ("bypass-cache", F::BYPASS_CACHE),
+        ("force-boot", F::FORCE_BOOT),
     ] {
         if cmd.flag(n) {
             f |= b;

@@ -68,13 +68,13 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
     step!("set memory", d.set_memory(65536, flags::AFFECT_CONFIG));
     step!("set vcpus", d.set_vcpus(1, flags::AFFECT_CONFIG));
     let mut d = d;
-    step!("start", d.create(0));
+    step!("start", d.create(oxvirt_api::DomainCreateFlags::empty()));
     step!("id", d.id());
     step!("by id", c.lookup_domain_by_id(d.id()).map(|x| x.name().to_string()));
     step!("by uuid", c.lookup_domain_by_uuid(&d.uuid()).map(|x| x.name().to_string()));
     step!("active", d.is_active());
     step!("info running", d.info().map(|i| (i.state, i.max_mem, i.memory, i.nr_virt_cpu)));
-    step!("start again", d.create(0));
+    step!("start again", d.create(oxvirt_api::DomainCreateFlags::empty()));
     step!("suspend", d.suspend());
     step!("state paused", d.state());
     step!("resume", d.resume());
@@ -84,7 +84,7 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
     step!("managed save", d.managed_save(0));
     step!("has managed save", d.has_managed_save());
     step!("state saved", d.state());
-    step!("start from image", d.create(0));
+    step!("start from image", d.create(oxvirt_api::DomainCreateFlags::empty()));
     step!("has managed save after", d.has_managed_save());
     let img = pool_dir.join("rt1.save");
     step!("save", d.save(img.to_str().unwrap_or_default(), None, 0));
@@ -97,12 +97,16 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
     step!("state restored", d.state());
     step!("shutdown", d.shutdown(0));
     step!("state shut", d.state());
-    step!("start", d.create(0));
+    step!("start", d.create(oxvirt_api::DomainCreateFlags::empty()));
     step!("destroy", d.destroy(0));
     step!("destroy again", d.destroy(0));
     step!("undefine", d.undefine(0));
     step!("lookup undefined", c.lookup_domain_by_name("rt1").map(|x| x.name().to_string()));
-    step!("transient", c.create_domain_xml(&dom_xml(), 0).map(|x| (x.name().to_string(), x.is_persistent())));
+    step!(
+        "transient",
+        c.create_domain_xml(&dom_xml(), oxvirt_api::DomainCreateFlags::empty())
+            .map(|x| (x.name().to_string(), x.is_persistent()))
+    );
     if let Ok(t) = c.lookup_domain_by_name("rt1") {
         step!("destroy transient", t.destroy(0));
     }
@@ -287,7 +291,7 @@ fn lifecycle_events_reach_callbacks() {
     let d = other.lookup_domain_by_name("test").expect("lookup");
     d.destroy(0).expect("destroy");
     let mut d2 = d.clone();
-    d2.create(0).expect("start");
+    d2.create(oxvirt_api::DomainCreateFlags::empty()).expect("start");
     d2.suspend().expect("suspend");
     let got: Vec<(String, DomainEventKind)> = (0..3)
         .map(|_| rx.recv_timeout(Duration::from_secs(10)).expect("event"))

@@ -277,7 +277,7 @@ fn main() {
     let (mut dom, _) = conn.define_domain(&domain_xml(&serial), 0).expect("define");
 
     // The exact command line oxvirt runs.
-    dom.create(flags::START_PAUSED).expect("start for argv");
+    dom.create(oxvirt_api::DomainCreateFlags::PAUSED).expect("start for argv");
     let pid = status_pid(&root);
     let raw_cmdline = fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
     dom.destroy(0).expect("destroy");
@@ -355,7 +355,7 @@ fn main() {
                 }
                 "api" => managed(&serial, &mut ready, &mut |step| {
                     match step {
-                        Step::Start => dom.create(0).expect("api start"),
+                        Step::Start => dom.create(oxvirt_api::DomainCreateFlags::empty()).expect("api start"),
                         Step::Pid => return status_pid(&root),
                         Step::Destroy => dom.destroy(0).expect("api destroy"),
                     }
@@ -608,7 +608,7 @@ fn breakdown(
     let fsync_file = tmp.join("fsync-probe");
     {
         let mut d = conn.lookup_domain_by_name("bench").expect("lookup");
-        d.create(flags::START_PAUSED).expect("start");
+        d.create(oxvirt_api::DomainCreateFlags::PAUSED).expect("start");
         let sock = root.join("run/qemu/domains/bench/qmp.sock");
         time("QMP connect + query-status", &mut || {
             let t = Instant::now();
@@ -654,7 +654,7 @@ fn breakdown(
     time("API start --paused (whole)", &mut || {
         let mut d = conn.lookup_domain_by_name("bench").expect("lookup");
         let t = Instant::now();
-        d.create(flags::START_PAUSED).expect("start");
+        d.create(oxvirt_api::DomainCreateFlags::PAUSED).expect("start");
         let e = t.elapsed();
         d.destroy(0).expect("destroy");
         e

@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use oxvirt_api::{
-    detail, flags, reason, stats, ConnectUri, DomainEventCallback, DomainEventKind, DomainInfo, DomainRef, DomainState,
-    Driver, DriverFactory, Error, ErrorCode, ErrorDomain, EventBus, NodeDevRef, NodeInfo, Result, TypedParam,
+    detail, flags, reason, stats, ConnectUri, DomainCreateFlags, DomainEventCallback, DomainEventKind, DomainInfo,
+    DomainRef, DomainState, Driver, DriverFactory, Error, ErrorCode, ErrorDomain, EventBus, NodeDevRef, NodeInfo,
+    Result, TypedParam,
 };
 use oxvirt_qmp::Qmp;
 use oxvirt_xml::domain::devices::interface::{InterfaceTarget, InterfaceType, LinkState};
@@ -304,11 +305,11 @@ impl Driver for QemuDriver {
         self.undefine(d, f)
     }
 
-    fn domain_create(&self, d: &DomainRef, f: u32) -> Result<DomainRef> {
+    fn domain_create(&self, d: &DomainRef, f: DomainCreateFlags) -> Result<DomainRef> {
         self.create(d, f)
     }
 
-    fn domain_create_xml(&self, xml: &str, f: u32) -> Result<DomainRef> {
+    fn domain_create_xml(&self, xml: &str, f: DomainCreateFlags) -> Result<DomainRef> {
         self.create_xml(xml, f)
     }
 

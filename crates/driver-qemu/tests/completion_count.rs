@@ -22,7 +22,7 @@ fn once_per_define_and_once_per_start() {
     let mut dom = None;
     assert_eq!(runs(&mut || dom = Some(conn.define_domain(&xml, 0).unwrap().0)), 1, "define");
     let mut dom = dom.unwrap();
-    assert_eq!(runs(&mut || dom.create(flags::START_PAUSED).unwrap()), 1, "start");
+    assert_eq!(runs(&mut || dom.create(oxvirt_api::DomainCreateFlags::PAUSED).unwrap()), 1, "start");
     let save = root.path().join("count.save");
     dom.save(save.to_str().unwrap(), None, 0).unwrap();
     let mut restored = None;
@@ -33,6 +33,10 @@ fn once_per_define_and_once_per_start() {
     // create-xml defines (completes) a transient domain and starts it.
     let xml = guest_xml("count2", "shell", None);
     let mut created = None;
-    assert_eq!(runs(&mut || created = Some(conn.create_domain_xml(&xml, flags::START_PAUSED).unwrap())), 2, "create-xml");
+    assert_eq!(
+        runs(&mut || created = Some(conn.create_domain_xml(&xml, oxvirt_api::DomainCreateFlags::PAUSED).unwrap())),
+        2,
+        "create-xml"
+    );
     created.unwrap().destroy(0).unwrap();
 }

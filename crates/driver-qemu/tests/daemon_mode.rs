@@ -23,7 +23,7 @@ fn guest_poweroff_is_seen_live_and_autostart_starts_domains() {
 
     let serial = root.path().join("serial.log");
     let (mut dom, _) = conn.define_domain(&guest_xml("live", "poweroff", Some(&serial)), 0).unwrap();
-    dom.create(0).unwrap();
+    dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     // No further API call: the watcher must notice the guest powering off by itself.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -15,7 +15,7 @@ fn attach_and_detach_a_qcow2_disk_live_and_in_config() {
     let conn = Connect::open(Some(&format!("qemu:///embed?root={}", root.path().display()))).unwrap();
     let serial = root.path().join("serial.log");
     let (mut dom, _) = conn.define_domain(&guest_xml("hp", "shell", Some(&serial)), 0).unwrap();
-    dom.create(0).unwrap();
+    dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     assert!(wait_for_text(&serial, "OXVIRT-GUEST-UP", Duration::from_secs(60)));
 
     // QEMU runs unprivileged: first an image it cannot reach is refused with a clear reason...

@@ -78,7 +78,7 @@ fn tuning_pinning_and_unprivileged_qemu() {
     let serial = root.path().join("serial.log");
     let (mut dom, _) = conn.define_domain(&tuned_xml("iso1", &serial, TUNING), 0).unwrap();
     let t0 = Instant::now();
-    dom.create(0).unwrap();
+    dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     let start_time = t0.elapsed();
     assert!(wait_for_text(&serial, "OXVIRT-GUEST-UP", Duration::from_secs(90)), "guest did not boot");
     let pid = status(root.path(), "iso1")["pid"].as_i64().unwrap() as i32;
@@ -161,7 +161,7 @@ fn crashed_domain_cgroup_does_not_block_next_start() {
     let serial = root.path().join("serial.log");
     let xml = tuned_xml("iso2", &serial, "  <cputune><shares>300</shares></cputune>");
     let (mut dom, _) = conn.define_domain(&xml, 0).unwrap();
-    dom.create(0).unwrap();
+    dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     let pid = status(root.path(), "iso2")["pid"].as_i64().unwrap() as i32;
     let first = cg_dir(&record(root.path(), "iso2"), "cpu");
     assert_eq!(read(&first.join("cpu.shares")), "300");
@@ -173,7 +173,7 @@ fn crashed_domain_cgroup_does_not_block_next_start() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // The next start notices the crash, removes the old cgroup and makes a new one.
-    dom.create(0).unwrap();
+    dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     assert!(!first.exists(), "{} left behind", first.display());
     let second = cg_dir(&record(root.path(), "iso2"), "cpu");
     assert_ne!(first, second);
@@ -205,7 +205,7 @@ fn unusable_image_is_refused_before_qemu_starts() {
     );
     let xml = guest_xml("iso3", "shell", Some(&serial)).replacen("<devices>", &format!("<devices>\n    {disk}"), 1);
     let (mut dom, _) = conn.define_domain(&xml, 0).unwrap();
-    let err = dom.create(0).unwrap_err();
+    let err = dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap_err();
     let uid = nix::unistd::User::from_name("oxvirt-qemu").unwrap().unwrap().uid;
     let expect = format!(
         "QEMU will run as user 'oxvirt-qemu' (uid {uid}), which cannot read and write {} (disk 'vda'): {} is mode 0700 owned by root:root (search (x) permission missing)",

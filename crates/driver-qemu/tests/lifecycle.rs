@@ -21,7 +21,7 @@ fn boot_pause_save_restore_destroy() {
     let (mut dom, warnings) = conn.define_domain(&guest_xml("g1", "shell", Some(&serial)), 0).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(dom.state().unwrap().0, DomainState::Shutoff);
-    dom.create(0).unwrap();
+    dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     assert!(dom.id() > 0);
     assert!(wait_for_text(&serial, "OXVIRT-GUEST-UP", Duration::from_secs(60)), "guest did not boot");
     assert_eq!(dom.state().unwrap(), (DomainState::Running, 1));
@@ -31,7 +31,7 @@ fn boot_pause_save_restore_destroy() {
     assert_eq!(dom.state().unwrap(), (DomainState::Paused, 1));
     dom.resume().unwrap();
     assert_eq!(dom.state().unwrap(), (DomainState::Running, 5));
-    let err = dom.create(0).unwrap_err();
+    let err = dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap_err();
     assert!(err.message.contains("domain is already running"), "{err}");
 
     // A second connection (as a later CLI call would) sees the same running guest.
@@ -62,7 +62,7 @@ fn guest_poweroff_is_shutdown_and_kill_is_crash() {
     let conn = embed(root.path());
     let serial = root.path().join("serial.log");
     let (mut dom, _) = conn.define_domain(&guest_xml("g2", "poweroff", Some(&serial)), 0).unwrap();
-    dom.create(0).unwrap();
+    dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     assert!(wait_for_text(&serial, "OXVIRT-GUEST-UP", Duration::from_secs(60)));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while dom.state().unwrap().0 != DomainState::Shutoff {
@@ -75,7 +75,7 @@ fn guest_poweroff_is_shutdown_and_kill_is_crash() {
     dom.undefine(0).unwrap();
     let xml = guest_xml("g2", "shell", Some(&serial2));
     let (mut dom, _) = conn.define_domain(&xml, 0).unwrap();
-    dom.create(0).unwrap();
+    dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     assert!(wait_for_text(&serial2, "OXVIRT-GUEST-UP", Duration::from_secs(60)));
     let status: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.path().join("run/qemu/status/g2.status")).unwrap()).unwrap();
@@ -86,7 +86,7 @@ fn guest_poweroff_is_shutdown_and_kill_is_crash() {
     assert!(!root.path().join("run/qemu/status/g2.status").exists());
 
     // start --paused, then a power button on a paused guest is refused with a hint
-    dom.create(flags::START_PAUSED).unwrap();
+    dom.create(oxvirt_api::DomainCreateFlags::PAUSED).unwrap();
     assert_eq!(dom.state().unwrap(), (DomainState::Paused, 1));
     let err = dom.shutdown(0).unwrap_err();
     assert!(err.message.contains("paused"), "{err}");

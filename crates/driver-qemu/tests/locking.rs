@@ -34,7 +34,7 @@ fn a_held_start_starves_no_query_and_no_other_domain() {
         conn.define_domain(&guest_xml(n, "shell", None), 0).unwrap();
     }
     let mut a = conn.lookup_domain_by_name("a").unwrap();
-    a.create(0).unwrap();
+    a.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
 
     // Another process is in the middle of changing "held": its lock file is taken.
     let lock = Layout::embed(root.path()).domain_lock_file("held").unwrap();
@@ -44,7 +44,7 @@ fn a_held_start_starves_no_query_and_no_other_domain() {
         let (root, started) = (root.path().to_path_buf(), started.clone());
         std::thread::spawn(move || {
             let mut d = embed(&root).lookup_domain_by_name("held").unwrap();
-            let r = d.create(0);
+            let r = d.create(oxvirt_api::DomainCreateFlags::empty());
             started.store(true, Ordering::SeqCst);
             r
         })
@@ -109,7 +109,7 @@ fn a_held_start_starves_no_query_and_no_other_domain() {
 
     // State changes of other domains go on too.
     let mut b = conn.lookup_domain_by_name("b").unwrap();
-    b.create(0).unwrap();
+    b.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     b.destroy(0).unwrap();
     a.destroy(0).unwrap();
     assert!(!started.load(Ordering::SeqCst), "the start of 'held' went on while its lock was held");

@@ -143,7 +143,7 @@ fn guest_power_off_is_handled_by_its_monitor_at_once() {
     <interface type='ethernet'><mac address='52:54:00:0e:3f:02'/><model type='virtio'/></interface>";
         let xml = guest_xml("mon1", "shell", Some(&serial)).replace("  </devices>", &format!("    {nics}\n  </devices>"));
         let (mut dom, _) = conn.define_domain(&xml, 0).unwrap();
-        dom.create(0).unwrap();
+        dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
         let live = dom.xml_desc(oxvirt_api::DomainXmlFlags::empty()).unwrap();
         assert!(live.contains("<target dev='macvtap0'/>") && live.contains("<target dev='vnet0'/>"), "{live}");
         assert!(wait_for_text(&serial, "OXVIRT-GUEST-UP", BOOT), "guest not up");
@@ -200,7 +200,9 @@ fn transient_guest_that_powers_itself_off_is_gone_entirely() {
     let layout = Layout::embed(root.path());
     let serial = root.path().join("serial.log");
     // The guest powers itself off right after it is up.
-    let dom = conn.create_domain_xml(&guest_xml("mon2", "poweroff", Some(&serial)), 0).unwrap();
+    let dom = conn
+        .create_domain_xml(&guest_xml("mon2", "poweroff", Some(&serial)), oxvirt_api::DomainCreateFlags::empty())
+        .unwrap();
     let pid = qemu_pid(&layout, "mon2");
     let mon = monitor_pid(&layout, "mon2");
     assert!(wait_for_text(&serial, "OXVIRT-GUEST-UP", BOOT), "guest not up");
@@ -223,7 +225,7 @@ fn reboot_is_finished_by_the_monitor_and_a_killed_monitor_leaves_it_to_the_next_
     let layout = Layout::embed(root.path());
     let serial = root.path().join("serial.log");
     let (mut dom, _) = conn.define_domain(&guest_xml("mon3", "shell", Some(&serial)), 0).unwrap();
-    dom.create(0).unwrap();
+    dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     assert!(wait_for_text(&serial, "OXVIRT-GUEST-UP", BOOT), "guest not up");
     let pid = qemu_pid(&layout, "mon3");
     let mon = monitor_pid(&layout, "mon3");

@@ -42,7 +42,7 @@ fn a_daemon_takes_a_guest_over_from_its_monitor() {
         // Embedded, as the CLI: the start launches the guest's monitor.
         let conn = Connect::open(Some(&uri)).unwrap();
         let (mut dom, _) = conn.define_domain(&guest_xml("hand", "shell", Some(&serial)), 0).unwrap();
-        dom.create(0).unwrap();
+        dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     }
     assert!(wait_for_text(&serial, "OXVIRT-GUEST-UP", Duration::from_secs(120)), "guest not up");
     let mon = monitor_pid(&layout, "hand");

@@ -86,7 +86,7 @@ fn daemon_watcher_deletes_the_macvtap_of_a_guest_that_powered_off() {
         let nic = "<interface type='direct'><mac address='52:54:00:0e:2f:01'/><source dev='lan0' mode='bridge'/><model type='virtio'/></interface>";
         let xml = common::guest_xml("mvd", "shell", Some(&serial)).replace("  </devices>", &format!("    {nic}\n  </devices>"));
         let (mut dom, _) = conn.define_domain(&xml, 0).unwrap();
-        dom.create(0).unwrap();
+        dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
         let live = dom.xml_desc(oxvirt_api::DomainXmlFlags::empty()).unwrap();
         assert!(live.contains("<target dev='macvtap0'/>"), "{live}");
         let link = netlink::link_by_name("macvtap0").unwrap().expect("macvtap0 in our namespace");

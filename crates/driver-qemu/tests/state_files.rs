@@ -187,7 +187,7 @@ fn initrd_the_qemu_user_cannot_read_is_refused() {
     let initrd = common::guest_dir().join("initrd-shell.img");
     let xml = xml.replace(&initrd.display().to_string(), "/etc/shadow");
     let (mut dom, _) = conn.define_domain(&xml, 0).unwrap();
-    let err = dom.create(0).unwrap_err();
+    let err = dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap_err();
     assert!(err.to_string().contains("/etc/shadow"), "{err}");
     assert_eq!(dom.state().unwrap().0, DomainState::Shutoff);
 }

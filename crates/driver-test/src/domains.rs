@@ -10,8 +10,8 @@ use oxvirt_api::conf::objlist::{self, ObjFacts, ObjKind};
 use oxvirt_api::types::{detail, flags, iftune, reason};
 use oxvirt_api::TypedParam;
 use oxvirt_api::{
-    domain_matches, DomainEventKind, DomainInfo, DomainListFacts, DomainRef, DomainState, Error, ErrorCode,
-    ErrorDomain, Result,
+    domain_matches, DomainCreateFlags, DomainEventKind, DomainInfo, DomainListFacts, DomainRef, DomainState, Error,
+    ErrorCode, ErrorDomain, Result,
 };
 use oxvirt_xml::network::Bandwidth;
 use uuid::Uuid;
@@ -228,8 +228,8 @@ impl State {
 
     /// Starts a defined domain. `START_PAUSED` is accepted (libvirt's test driver refuses it):
     /// the domain starts, then pauses, with both events.
-    pub fn domain_create(&mut self, r: &DomainRef, f: u32, out: &mut Events) -> Result<DomainRef> {
-        unsupported_flags("domain_create", f, flags::START_PAUSED)?;
+    pub fn domain_create(&mut self, r: &DomainRef, f: DomainCreateFlags, out: &mut Events) -> Result<DomainRef> {
+        unsupported_flags("domain_create", f.bits(), DomainCreateFlags::PAUSED.bits())?;
         let i = self.dom_idx(r)?;
         if self.domains[i].state != DomainState::Shutoff {
             return Err(internal(format!("Domain '{}' is already running", self.domains[i].def.name())));
@@ -240,8 +240,8 @@ impl State {
         Ok(self.domains[i].reference())
     }
 
-    fn maybe_pause(&mut self, i: usize, f: u32, out: &mut Events) {
-        if f & flags::START_PAUSED != 0 {
+    fn maybe_pause(&mut self, i: usize, f: DomainCreateFlags, out: &mut Events) {
+        if f.contains(DomainCreateFlags::PAUSED) {
             let d = &mut self.domains[i];
             d.state = DomainState::Paused;
             d.reason = reason::PAUSED_USER;
@@ -249,13 +249,24 @@ impl State {
         }
     }
 
-    pub fn domain_create_xml(&mut self, xml: &str, f: u32, out: &mut Events) -> Result<DomainRef> {
-        unsupported_flags("domain_create_xml", f, flags::START_VALIDATE | flags::START_PAUSED)?;
-        let (def, _, _) = domdef::parse("domain definition", (1, 1), xml, f & flags::START_VALIDATE != 0)?;
+    pub fn domain_create_xml(&mut self, xml: &str, f: DomainCreateFlags, out: &mut Events) -> Result<DomainRef> {
+        unsupported_flags(
+            "domain_create_xml",
+            f.bits(),
+            (DomainCreateFlags::VALIDATE | DomainCreateFlags::PAUSED).bits(),
+        )?;
+        let (def, _, _) = domdef::parse("domain definition", (1, 1), xml, f.contains(DomainCreateFlags::VALIDATE))?;
         self.start_live(def, reason::RUNNING_BOOTED, detail::STARTED_BOOTED, f, out)
     }
 
-    fn start_live(&mut self, def: Def, why: i32, det: i32, f: u32, out: &mut Events) -> Result<DomainRef> {
+    fn start_live(
+        &mut self,
+        def: Def,
+        why: i32,
+        det: i32,
+        f: DomainCreateFlags,
+        out: &mut Events,
+    ) -> Result<DomainRef> {
         let (i, _) = self.add_def(def, true)?;
         self.start_state(i, DomainState::Running, why);
         ev(out, &self.domains[i], DomainEventKind::Started, det);
@@ -377,7 +388,7 @@ impl State {
         }
         let xml = read_save_image(path)?;
         let (def, _, _) = domdef::parse(path, (1, 1), &xml, false)?;
-        self.start_live(def, reason::RUNNING_RESTORED, detail::STARTED_RESTORED, 0, out)
+        self.start_live(def, reason::RUNNING_RESTORED, detail::STARTED_RESTORED, DomainCreateFlags::empty(), out)
     }
 
     pub fn domain_save_image_xml(&self, path: &str, f: u32) -> Result<String> {

@@ -199,11 +199,11 @@ impl Driver for TestDriver {
         self.change(|st, ev| st.domain_undefine(d, flags, ev))
     }
 
-    fn domain_create(&self, d: &DomainRef, flags: u32) -> Result<DomainRef> {
+    fn domain_create(&self, d: &DomainRef, flags: oxvirt_api::DomainCreateFlags) -> Result<DomainRef> {
         self.change(|st, ev| st.domain_create(d, flags, ev))
     }
 
-    fn domain_create_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
+    fn domain_create_xml(&self, xml: &str, flags: oxvirt_api::DomainCreateFlags) -> Result<DomainRef> {
         self.change(|st, ev| st.domain_create_xml(xml, flags, ev))
     }
 

@@ -85,10 +85,10 @@ fn define_start_stop_undefine_with_events() {
     let xml_same_uuid = d.xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE).unwrap();
     c.define_domain(&xml_same_uuid, 0).unwrap();
 
-    d.create(0).unwrap();
+    d.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     assert_eq!(d.id(), 2, "ids continue after the default domain's 1");
     assert_eq!(d.state().unwrap(), (S::Running, reason::RUNNING_BOOTED));
-    let e = d.create(0).unwrap_err();
+    let e = d.create(oxvirt_api::DomainCreateFlags::empty()).unwrap_err();
     assert_eq!(e.code, ErrorCode::InternalError);
     assert!(e.message.contains("Domain 'vm1' is already running"), "{e}");
 
@@ -98,7 +98,7 @@ fn define_start_stop_undefine_with_events() {
     d.refresh().unwrap();
     assert_eq!(d.id(), -1);
 
-    d.create(0).unwrap();
+    d.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     assert_eq!(d.id(), 3, "ids grow, never reused");
     d.shutdown(0).unwrap();
     assert_eq!(d.state().unwrap(), (S::Shutoff, reason::SHUTOFF_SHUTDOWN));
@@ -142,7 +142,8 @@ fn name_and_uuid_conflicts() {
     assert_eq!(e.code, ErrorCode::OperationFailed);
     assert_eq!(e.message, format!("operation failed: domain 'test' is already defined with uuid {TEST_UUID}"));
     // create_xml of a running domain's definition
-    let e = c.create_domain_xml(&domain_xml_uuid("test", TEST_UUID), 0).unwrap_err();
+    let e =
+        c.create_domain_xml(&domain_xml_uuid("test", TEST_UUID), oxvirt_api::DomainCreateFlags::empty()).unwrap_err();
     assert_eq!(e.code, ErrorCode::OperationInvalid);
     assert_eq!(e.message, "Requested operation is not valid: domain 'test' is already active");
     assert_eq!(
@@ -177,7 +178,7 @@ fn bad_input_changes_nothing() {
         )
         .unwrap_err();
     assert!(e.message.contains("line 4, column 2"), "{e}");
-    let e = c.create_domain_xml("<domain", 0).unwrap_err();
+    let e = c.create_domain_xml("<domain", oxvirt_api::DomainCreateFlags::empty()).unwrap_err();
     assert_eq!(e.code, ErrorCode::XmlError);
     assert_eq!(c.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).unwrap().len(), 1);
     let d = c.lookup_domain("test").unwrap();
@@ -195,7 +196,7 @@ fn bad_input_changes_nothing() {
 #[test]
 fn transient_domains_vanish_when_stopped() {
     let c = fresh();
-    let d = c.create_domain_xml(&domain_xml("t1"), 0).unwrap();
+    let d = c.create_domain_xml(&domain_xml("t1"), oxvirt_api::DomainCreateFlags::empty()).unwrap();
     assert_eq!(d.id(), 2);
     assert!(!d.is_persistent().unwrap());
     assert_eq!(d.state().unwrap(), (S::Running, reason::RUNNING_BOOTED));
@@ -203,12 +204,12 @@ fn transient_domains_vanish_when_stopped() {
     d.destroy(0).unwrap();
     assert!(c.lookup_domain_by_name("t1").is_err());
 
-    let d = c.create_domain_xml(&domain_xml("t2"), 0).unwrap();
+    let d = c.create_domain_xml(&domain_xml("t2"), oxvirt_api::DomainCreateFlags::empty()).unwrap();
     d.shutdown(0).unwrap();
     assert!(c.lookup_domain_by_name("t2").is_err());
 
     // managed save is for persistent domains only
-    let d = c.create_domain_xml(&domain_xml("t3"), 0).unwrap();
+    let d = c.create_domain_xml(&domain_xml("t3"), oxvirt_api::DomainCreateFlags::empty()).unwrap();
     let e = d.managed_save(0).unwrap_err();
     assert_eq!(e.message, "Requested operation is not valid: cannot do managed save for transient domain");
     // defining a running transient domain makes it persistent; stopping keeps it
@@ -234,7 +235,7 @@ fn create_xml_over_defined_domain_restores_config_at_stop() {
     let c = fresh();
     let (d, _) = c.define_domain(&domain_xml_uuid("p", "00000000-0000-0000-0000-00000000000a"), 0).unwrap();
     let live = domain_xml_uuid("p", "00000000-0000-0000-0000-00000000000a").replace("65536", "32768");
-    c.create_domain_xml(&live, 0).unwrap();
+    c.create_domain_xml(&live, oxvirt_api::DomainCreateFlags::empty()).unwrap();
     assert!(d.is_persistent().unwrap());
     assert_eq!(d.info().unwrap().max_mem, 32768);
     assert!(d.xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE).unwrap().contains(">65536<"));
@@ -291,7 +292,7 @@ fn lifecycle_actions_from_xml() {
     let xml = "<domain type='test'><name>act</name><memory>1024</memory><vcpu>1</vcpu><os><type>hvm</type></os>\
                <on_poweroff>restart</on_poweroff><on_reboot>destroy</on_reboot></domain>";
     let (mut d, _) = c.define_domain(xml, 0).unwrap();
-    d.create(0).unwrap();
+    d.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     d.shutdown(0).unwrap();
     assert_eq!(d.state().unwrap(), (S::Running, reason::RUNNING_BOOTED), "on_poweroff=restart keeps it running");
     d.reboot(0).unwrap();
@@ -306,11 +307,11 @@ fn start_paused() {
     c.domain_event_register(None, Arc::new(move |e: &DomainEvent| s2.lock().unwrap().push((e.kind, e.detail))))
         .unwrap();
     let (mut d, _) = c.define_domain(&domain_xml("pz"), 0).unwrap();
-    d.create(flags::START_PAUSED).unwrap();
+    d.create(oxvirt_api::DomainCreateFlags::PAUSED).unwrap();
     assert_eq!(d.state().unwrap(), (S::Paused, reason::PAUSED_USER));
-    let t = c.create_domain_xml(&domain_xml("pz2"), flags::START_PAUSED).unwrap();
+    let t = c.create_domain_xml(&domain_xml("pz2"), oxvirt_api::DomainCreateFlags::PAUSED).unwrap();
     assert_eq!(t.state().unwrap().0, S::Paused);
-    assert_eq!(d.create(flags::START_AUTODESTROY).unwrap_err().code, ErrorCode::InvalidArg);
+    assert_eq!(d.create(oxvirt_api::DomainCreateFlags::AUTODESTROY).unwrap_err().code, ErrorCode::InvalidArg);
     let got = seen.lock().unwrap().clone();
     assert_eq!(got[1..3], [(K::Started, detail::STARTED_BOOTED), (K::Suspended, detail::SUSPENDED_PAUSED)]);
 }
@@ -352,7 +353,7 @@ fn transient_save_removes_domain() {
     let c = fresh();
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("t.save");
-    let d = c.create_domain_xml(&domain_xml("ts"), 0).unwrap();
+    let d = c.create_domain_xml(&domain_xml("ts"), oxvirt_api::DomainCreateFlags::empty()).unwrap();
     d.save(p.to_str().unwrap(), None, 0).unwrap();
     assert!(c.lookup_domain_by_name("ts").is_err());
     let r = c.restore_domain(p.to_str().unwrap(), None, 0).unwrap();
@@ -375,14 +376,14 @@ fn managed_save_rules() {
         "Requested operation is not valid: Refusing to undefine while domain managed save image exists"
     );
     // starting consumes the image
-    d.create(0).unwrap();
+    d.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     assert!(!d.has_managed_save().unwrap());
     assert_eq!(d.state().unwrap(), (S::Running, reason::RUNNING_BOOTED));
     d.managed_save(0).unwrap();
     d.managed_save_remove().unwrap();
     assert!(!d.has_managed_save().unwrap());
     d.managed_save(0).unwrap_err();
-    d.create(0).unwrap();
+    d.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     d.managed_save(0).unwrap();
     d.undefine(flags::UNDEFINE_MANAGED_SAVE).unwrap();
     assert!(c.lookup_domain_by_name("test").is_err());
@@ -454,7 +455,7 @@ fn set_memory_and_vcpus() {
     assert_eq!(d.info().unwrap().nr_virt_cpu, 4);
     assert!(d.set_vcpus(0, 0).is_err());
 
-    let t = c.create_domain_xml(&domain_xml("tv"), 0).unwrap();
+    let t = c.create_domain_xml(&domain_xml("tv"), oxvirt_api::DomainCreateFlags::empty()).unwrap();
     let e = t.set_memory(1024, flags::AFFECT_CONFIG).unwrap_err();
     assert_eq!(e.message, "Requested operation is not valid: transient domains do not have any persistent config");
 }
@@ -471,7 +472,7 @@ fn read_only_connections_refuse_writes() {
         d.suspend().unwrap_err(),
         d.set_autostart(true).unwrap_err(),
         ro.define_domain(&domain_xml("ro"), 0).unwrap_err(),
-        ro.create_domain_xml(&domain_xml("ro"), 0).unwrap_err(),
+        ro.create_domain_xml(&domain_xml("ro"), oxvirt_api::DomainCreateFlags::empty()).unwrap_err(),
     ] {
         assert_eq!(e.code, ErrorCode::OperationDenied, "{e}");
     }

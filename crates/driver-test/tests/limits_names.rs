@@ -24,9 +24,10 @@ fn bad_domain_names_are_refused_like_the_qemu_driver() {
     for name in BAD {
         let xml = domain_xml(name);
         let want = qemu_error(&xml);
-        for e in
-            [c.define_domain(&xml, 0).map(|_| ()).unwrap_err(), c.create_domain_xml(&xml, 0).map(|_| ()).unwrap_err()]
-        {
+        for e in [
+            c.define_domain(&xml, 0).map(|_| ()).unwrap_err(),
+            c.create_domain_xml(&xml, oxvirt_api::DomainCreateFlags::empty()).map(|_| ()).unwrap_err(),
+        ] {
             assert_eq!(e.code, ErrorCode::XmlError, "{name:?}: {e}");
             assert_eq!(e.message, want.message, "{name:?}");
         }

@@ -499,11 +499,12 @@ impl Driver for RemoteDriver {
     fn domain_undefine(&self, d: &DomainRef, flags: u32) -> Result<()> {
         self.dom_flags(procs::DOMAIN_UNDEFINE_FLAGS, d, flags)
     }
-    fn domain_create(&self, d: &DomainRef, flags: u32) -> Result<DomainRef> {
-        Ok(dom_ref(&self.dom_flags::<DomRet>(procs::DOMAIN_CREATE_WITH_FLAGS, d, flags)?.dom))
+    fn domain_create(&self, d: &DomainRef, flags: oxvirt_api::DomainCreateFlags) -> Result<DomainRef> {
+        Ok(dom_ref(&self.dom_flags::<DomRet>(procs::DOMAIN_CREATE_WITH_FLAGS, d, flags.bits())?.dom))
     }
-    fn domain_create_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
-        Ok(dom_ref(&self.call::<_, DomRet>(procs::DOMAIN_CREATE_XML, &StringFlagsArgs { s: xml.into(), flags })?.dom))
+    fn domain_create_xml(&self, xml: &str, flags: oxvirt_api::DomainCreateFlags) -> Result<DomainRef> {
+        let args = StringFlagsArgs { s: xml.into(), flags: flags.bits() };
+        Ok(dom_ref(&self.call::<_, DomRet>(procs::DOMAIN_CREATE_XML, &args)?.dom))
     }
     fn domain_shutdown(&self, d: &DomainRef, flags: u32) -> Result<()> {
         self.dom_flags(procs::DOMAIN_SHUTDOWN_FLAGS, d, flags)

@@ -38,6 +38,16 @@ pub mod typed {
             const UPDATE_CPU = 4;
             const MIGRATABLE = 8;
         }
+
+        /// `virDomainCreateFlags`: how `virDomainCreateWithFlags` and `virDomainCreateXML` start.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub struct DomainCreateFlags: u32 {
+            const PAUSED = 1;
+            const AUTODESTROY = 2;
+            const BYPASS_CACHE = 4;
+            const FORCE_BOOT = 8;
+            const VALIDATE = 16;
+        }
     }
 }
 
@@ -60,12 +70,6 @@ pub const LIST_NO_AUTOSTART: u32 = 32;
 pub const SAVE_IMAGE_XML_SECURE: u32 = 1;
 // virDomainDefineFlags / virNetworkDefineFlags
 pub const DEFINE_VALIDATE: u32 = 1;
-// virDomainCreateFlags
-pub const START_PAUSED: u32 = 1;
-pub const START_AUTODESTROY: u32 = 2;
-pub const START_BYPASS_CACHE: u32 = 4;
-pub const START_FORCE_BOOT: u32 = 8;
-pub const START_VALIDATE: u32 = 16;
 // virDomainUndefineFlags
 pub const UNDEFINE_MANAGED_SAVE: u32 = 1;
 pub const UNDEFINE_SNAPSHOTS_METADATA: u32 = 2;

@@ -315,7 +315,7 @@ impl QemuDriver {
         &self,
         mut def: Domain,
         transient: bool,
-        start_flags: u32,
+        start_flags: DomainCreateFlags,
         restore_from: Option<&Path>,
     ) -> Result<Status> {
         let emulator = self.emulator_for(&def)?;
@@ -400,7 +400,7 @@ impl QemuDriver {
                     .map_err(|e| qmp_err(&def.name, "setting a NIC's link down", e))?;
             }
         }
-        let paused = start_flags & flags::START_PAUSED != 0;
+        let paused = start_flags.contains(DomainCreateFlags::PAUSED);
         if !paused {
             qmp.execute("cont", None).map_err(|e| qmp_err(&def.name, "starting vCPUs", e))?;
         }
@@ -517,7 +517,7 @@ impl QemuDriver {
             let r = DomainRef { name: name.clone(), uuid: Uuid::nil(), id: -1 };
             match self.domain_state(&r) {
                 Ok((DomainState::Shutoff, _)) => {
-                    if let Err(err) = self.domain_create(&r, 0) {
+                    if let Err(err) = self.domain_create(&r, oxvirt_api::DomainCreateFlags::empty()) {
                         tracing::warn!(domain = %name, "autostart failed: {err}");
                     }
                 }
@@ -614,7 +614,7 @@ impl QemuDriver {
         }
     }
 
-    pub(super) fn create(&self, d: &DomainRef, f: u32) -> Result<DomainRef> {
+    pub(super) fn create(&self, d: &DomainRef, f: DomainCreateFlags) -> Result<DomainRef> {
         let _l = self.lock_domain(&d.name, "start")?;
         let e = self.entry_by_ref(d)?;
         if e.status.is_some() {
@@ -622,12 +622,12 @@ impl QemuDriver {
         }
         let def = e.config.clone().ok_or_else(|| Error::internal("inactive domain without a definition"))?;
         let save = self.layout.managed_save(&e.name)?;
-        let st = if save.exists() && f & flags::START_FORCE_BOOT == 0 {
+        let st = if save.exists() && !f.contains(DomainCreateFlags::FORCE_BOOT) {
             let (xml, was_running) = Self::read_save_header(&save)?;
             let saved =
                 Domain::from_xml_str(&xml).map_err(|err| Error::internal(format!("managed save image XML: {err}")))?;
-            let paused = f & flags::START_PAUSED != 0 || !was_running;
-            let st = self.launch(saved, false, if paused { flags::START_PAUSED } else { 0 }, Some(&save))?;
+            let paused = f.contains(DomainCreateFlags::PAUSED) || !was_running;
+            let st = self.launch(saved, false, paused_if(paused), Some(&save))?;
             let _ = remove_if_exists(&save);
             st
         } else {
@@ -639,8 +639,8 @@ impl QemuDriver {
         Ok(DomainRef { name: st.name, uuid: st.uuid, id: st.id })
     }
 
-    pub(super) fn create_xml(&self, xml: &str, f: u32) -> Result<DomainRef> {
-        let (mut def, _) = self.parse_definition(xml, f & flags::START_VALIDATE != 0)?;
+    pub(super) fn create_xml(&self, xml: &str, f: DomainCreateFlags) -> Result<DomainRef> {
+        let (mut def, _) = self.parse_definition(xml, f.contains(DomainCreateFlags::VALIDATE))?;
         let _l = self.lock_domain(&def.name, "create")?;
         let current = self.entry(&def.name)?;
         let _claim = {
@@ -726,5 +726,14 @@ impl QemuDriver {
         self.stop_qemu(&st, f & flags::DESTROY_GRACEFUL != 0)?;
         self.finish_stop(&mut e, reason::SHUTOFF_DESTROYED, DomainEventKind::Stopped, detail::STOPPED_DESTROYED);
         Ok(())
+    }
+}
+
+/// Start flags asking for a paused start, or none.
+pub(super) fn paused_if(paused: bool) -> DomainCreateFlags {
+    if paused {
+        DomainCreateFlags::PAUSED
+    } else {
+        DomainCreateFlags::empty()
     }
 }

@@ -156,7 +156,7 @@ impl QemuDriver {
         };
         let persistent = self.load_config(&def.name)?.is_some();
         let paused = f & flags::SAVE_PAUSED != 0 || (!was_running && f & flags::SAVE_RUNNING == 0);
-        let st = self.launch(def, !persistent, if paused { flags::START_PAUSED } else { 0 }, Some(Path::new(path)))?;
+        let st = self.launch(def, !persistent, super::lifecycle::paused_if(paused), Some(Path::new(path)))?;
         Ok(DomainRef { name: st.name, uuid: st.uuid, id: st.id })
     }
 

@@ -71,14 +71,15 @@ impl Session {
             }),
             P::DOMAIN_UNDEFINE => run(body, |a: DomArgs| self.dom(&a.dom)?.undefine(0)),
             P::DOMAIN_UNDEFINE_FLAGS => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.undefine(a.flags)),
-            P::DOMAIN_CREATE => run(body, |a: DomArgs| self.dom(&a.dom)?.create(0)),
+            P::DOMAIN_CREATE => run(body, |a: DomArgs| self.dom(&a.dom)?.create(DomainCreateFlags::empty())),
             P::DOMAIN_CREATE_WITH_FLAGS => run(body, |a: DomFlagsArgs| {
                 let mut d = self.dom(&a.dom)?;
-                d.create(a.flags)?;
+                d.create(from_wire(a.flags, "virDomainCreateWithFlags")?)?;
                 Ok(DomRet { dom: d.reference().into() })
             }),
             P::DOMAIN_CREATE_XML => run(body, |a: StringFlagsArgs| {
-                Ok(DomRet { dom: self.conn()?.create_domain_xml(&a.s, a.flags)?.reference().into() })
+                let f = from_wire(a.flags, "virDomainCreateXML")?;
+                Ok(DomRet { dom: self.conn()?.create_domain_xml(&a.s, f)?.reference().into() })
             }),
             P::DOMAIN_SHUTDOWN => run(body, |a: DomArgs| self.dom(&a.dom)?.shutdown(0)),
             P::DOMAIN_SHUTDOWN_FLAGS => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.shutdown(a.flags)),
