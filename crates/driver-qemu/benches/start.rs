@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oxvirt_api::{flags, Connect};
+use oxvirt_api::Connect;
 use oxvirt_bench_libvirt::{pct, run_timeout, Kind, Libvirtd, PyLibvirt};
 use oxvirt_driver_qemu::caps::CapsCache;
 use oxvirt_driver_qemu::fsutil::FileLock;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use oxvirt_api::{flags, Connect};
+use oxvirt_api::Connect;
 use oxvirt_driver_qemu::command::complete;
 
 #[test]

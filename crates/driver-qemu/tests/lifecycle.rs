@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use oxvirt_api::{flags, Connect, DomainState};
+use oxvirt_api::{Connect, DomainState};
 
 fn embed(root: &std::path::Path) -> Connect {
     oxvirt_driver_qemu::register();
