@@ -553,3 +553,47 @@ fn a_start_cut_short_is_undone_by_the_next_call_and_never_takes_a_foreign_bridge
     assert!(!fake.state().links.contains_key("virbr0"));
     d2.start(&r).unwrap();
 }
+
+#[test]
+fn ports_give_bridge_or_direct_facts_and_count_connections() {
+    let (_dir, _fake, d) = setup();
+    let mac = MacAddr::default();
+    let req = |network, portgroup, bandwidth| PortRequest { network, mac, portgroup, bandwidth };
+    let e = d.allocate_port(&req("pn", None, None)).unwrap_err();
+    assert_eq!(e.code, ErrorCode::NoNetwork, "{e}");
+    let (r, _) = d
+        .create_xml(
+            "<network><name>pn</name><forward mode='nat'/><mtu size='9000'/>
+              <portgroup name='pg' default='yes'><bandwidth><inbound average='1000'/></bandwidth></portgroup>
+              <ip address='192.168.123.1' netmask='255.255.255.0'/></network>",
+            0,
+        )
+        .unwrap();
+    let bridge = d.bridge_name(&r).unwrap();
+    let p = d.allocate_port(&req("pn", None, None)).unwrap();
+    assert_eq!(p.plug, PortPlug::Bridge { bridge: bridge.clone(), mtu: Some(9000) });
+    assert_eq!(p.bandwidth.and_then(|b| b.inbound).and_then(|i| i.average), Some(1000), "the default port group's");
+    let own = Bandwidth {
+        inbound: Some(oxvirt_xml::network::BandwidthRate { average: Some(5), ..Default::default() }),
+        ..Default::default()
+    };
+    let p2 = d.allocate_port(&req("pn", Some("pg"), Some(&own))).unwrap();
+    assert_eq!(p2.bandwidth.and_then(|b| b.inbound).and_then(|i| i.average), Some(5), "the interface's own wins");
+    assert_eq!(d.runtime("pn").unwrap().unwrap().connections, 2);
+    d.release_port("pn", None).unwrap();
+    assert_eq!(d.runtime("pn").unwrap().unwrap().connections, 1);
+    d.destroy(&r).unwrap();
+
+    // A macvtap network gives forward devices, fewest guests first, until they are given back.
+    let (r, _) = d
+        .create_xml("<network><name>mv</name><forward mode='bridge'><interface dev='eth1'/><interface dev='eth2'/></forward></network>", 0)
+        .unwrap();
+    let a = d.allocate_port(&req("mv", None, None)).unwrap();
+    let b = d.allocate_port(&req("mv", None, None)).unwrap();
+    assert_eq!(a.plug, PortPlug::Direct { dev: "eth1".into(), mode: ForwardMode::Bridge });
+    assert_eq!(b.plug, PortPlug::Direct { dev: "eth2".into(), mode: ForwardMode::Bridge });
+    d.release_port("mv", Some("eth1")).unwrap();
+    assert_eq!(d.allocate_port(&req("mv", None, None)).unwrap().plug, a.plug);
+    assert_eq!(d.runtime("mv").unwrap().unwrap().connections, 2);
+    d.destroy(&r).unwrap();
+}
