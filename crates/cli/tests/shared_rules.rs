@@ -137,7 +137,9 @@ fn domain_names_and_uuids_clash_alike() {
     assert!(e.message.ends_with(&format!("domain 'sr-a' is already defined with uuid {U1}")), "{e}");
     let e = same_refusal("taken name, new UUID", &b, |c| c.define_domain(&dom("sr-a", U2), 0));
     assert!(e.message.ends_with(&format!("domain 'sr-a' already exists with uuid {U1}")), "{e}");
-    same_refusal("create with a taken UUID", &b, |c| c.create_domain_xml(&dom("sr-c", U1), 0));
+    same_refusal("create with a taken UUID", &b, |c| {
+        c.create_domain_xml(&dom("sr-c", U1), oxvirt_api::DomainCreateFlags::empty())
+    });
 }
 
 #[test]
@@ -171,7 +173,9 @@ fn transient_domains_refuse_config_changes_alike() {
     );
     let mut started = Vec::new();
     for c in [&b.test, &b.qemu] {
-        started.push(c.create_domain_xml(&xml, 0).expect("create a transient domain"));
+        started.push(
+            c.create_domain_xml(&xml, oxvirt_api::DomainCreateFlags::empty()).expect("create a transient domain"),
+        );
     }
     let e = same_refusal("config change of a transient domain", &b, |c| {
         c.lookup_domain_by_name("sr-t")?.set_memory(32768, AFFECT_CONFIG)
@@ -180,7 +184,9 @@ fn transient_domains_refuse_config_changes_alike() {
     same_refusal("config vCPUs of a transient domain", &b, |c| {
         c.lookup_domain_by_name("sr-t")?.set_vcpus(1, AFFECT_CONFIG)
     });
-    let e = same_refusal("create over a running domain", &b, |c| c.create_domain_xml(&xml, 0));
+    let e = same_refusal("create over a running domain", &b, |c| {
+        c.create_domain_xml(&xml, oxvirt_api::DomainCreateFlags::empty())
+    });
     assert!(e.message.ends_with("domain 'sr-t' is already active"), "{e}");
     for d in started {
         d.destroy(0).expect("destroy");
