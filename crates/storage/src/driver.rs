@@ -211,6 +211,14 @@ impl Obj {
     }
 }
 
+/// A volume by name: the lists are kept sorted by name (scan and create sort them).
+fn by_name<'a>(vols: &'a [VolRecord], name: &str) -> Option<&'a VolRecord> {
+    match vols.binary_search_by(|v| v.name.as_str().cmp(name)) {
+        Ok(i) => vols.get(i),
+        Err(_) => None,
+    }
+}
+
 fn vol_ref(pool: &str, v: &VolRecord) -> VolRef {
     VolRef { pool: pool.to_string(), name: v.name.clone(), key: v.path.clone() }
 }
@@ -940,9 +948,7 @@ impl StorageDriver {
 
     fn volume(&self, v: &VolRef) -> Result<(StoragePool, VolRecord)> {
         let (pool, vols) = self.active_pool(&v.pool)?;
-        let rec = vols
-            .iter()
-            .find(|x| x.name == v.name)
+        let rec = by_name(&vols, &v.name)
             .cloned()
             .ok_or_else(|| Error::no_volume(format!("no storage vol with matching name '{}'", v.name)))?;
         Ok((pool, rec))
@@ -964,9 +970,7 @@ impl StorageDriver {
     pub fn lookup_volume_by_name(&self, p: &PoolRef, name: &str) -> Result<VolRef> {
         let o = self.obj(p)?;
         o.live()?;
-        self.volumes(&o.name)?
-            .iter()
-            .find(|v| v.name == name)
+        by_name(&self.volumes(&o.name)?, name)
             .map(|v| vol_ref(&o.name, v))
             .ok_or_else(|| Error::no_volume(format!("no storage vol with matching name '{name}'")))
     }
