@@ -405,7 +405,7 @@ handle_ops!(Domain, r: DomainRef, {
     read security_label() -> SecurityLabel => domain_security_label;
     read interface_parameters(device: &str, flags: u32) -> Vec<(String, TypedParam)> => domain_get_interface_parameters;
     write set_interface_parameters(device: &str, params: &[(String, TypedParam)], flags: u32) -> () => domain_set_interface_parameters, "changing interface parameters";
-    write undefine(flags: u32) -> () => domain_undefine, "undefining a domain";
+    write undefine(flags: DomainUndefineFlags) -> () => domain_undefine, "undefining a domain";
     write shutdown(flags: u32) -> () => domain_shutdown, "shutting down a domain";
     write reboot(flags: u32) -> () => domain_reboot, "rebooting a domain";
     write reset(flags: u32) -> () => domain_reset, "resetting a domain";

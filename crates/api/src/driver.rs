@@ -80,7 +80,7 @@ pub trait Driver: Send + Sync {
         fn lookup_domain_by_id(&self, id: i32) -> Result<DomainRef>;
         /// Returns the new definition and the parser's warnings about what it passed over.
         fn domain_define(&self, xml: &str, flags: u32) -> Result<(DomainRef, Vec<String>)>;
-        fn domain_undefine(&self, d: &DomainRef, flags: u32) -> Result<()>;
+        fn domain_undefine(&self, d: &DomainRef, flags: DomainUndefineFlags) -> Result<()>;
         fn domain_create(&self, d: &DomainRef, flags: DomainCreateFlags) -> Result<DomainRef>;
         fn domain_create_xml(&self, xml: &str, flags: DomainCreateFlags) -> Result<DomainRef>;
         fn domain_shutdown(&self, d: &DomainRef, flags: u32) -> Result<()>;

@@ -492,15 +492,16 @@ pub fn autostart(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 pub fn undefine(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     cmd.exclusive("nvram", "keep-nvram")?;
     cmd.exclusive("tpm", "keep-tpm")?;
-    let mut f = 0;
+    type F = oxvirt_api::DomainUndefineFlags;
+    let mut f = F::empty();
     for (n, b) in [
-        ("managed-save", flags::UNDEFINE_MANAGED_SAVE),
-        ("snapshots-metadata", flags::UNDEFINE_SNAPSHOTS_METADATA),
-        ("nvram", flags::UNDEFINE_NVRAM),
-        ("keep-nvram", flags::UNDEFINE_KEEP_NVRAM),
-        ("checkpoints-metadata", 16),
-        ("tpm", 32),
-        ("keep-tpm", 64),
+        ("managed-save", F::MANAGED_SAVE),
+        ("snapshots-metadata", F::SNAPSHOTS_METADATA),
+        ("nvram", F::NVRAM),
+        ("keep-nvram", F::KEEP_NVRAM),
+        ("checkpoints-metadata", F::CHECKPOINTS_METADATA),
+        ("tpm", F::TPM),
+        ("keep-tpm", F::KEEP_TPM),
     ] {
         if cmd.flag(n) {
             f |= b;

@@ -100,7 +100,7 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
     step!("start", d.create(oxvirt_api::DomainCreateFlags::empty()));
     step!("destroy", d.destroy(0));
     step!("destroy again", d.destroy(0));
-    step!("undefine", d.undefine(0));
+    step!("undefine", d.undefine(oxvirt_api::DomainUndefineFlags::empty()));
     step!("lookup undefined", c.lookup_domain_by_name("rt1").map(|x| x.name().to_string()));
     step!(
         "transient",
@@ -319,7 +319,7 @@ fn lifecycle_events_reach_callbacks() {
         }),
     )
     .expect("register one");
-    nd.undefine(0).expect("undefine other");
+    nd.undefine(oxvirt_api::DomainUndefineFlags::empty()).expect("undefine other");
     d2.suspend().expect("suspend");
     assert_eq!(rx.recv_timeout(Duration::from_secs(10)).expect("event"), DomainEventKind::Suspended);
 }

@@ -551,7 +551,7 @@ fn main() {
     drop(lvg);
 
     breakdown(&conn, &root, &argv, &run_dir, tmp.path(), &serial, cli.as_deref(), &uri);
-    let _ = dom.undefine(0);
+    let _ = dom.undefine(oxvirt_api::DomainUndefineFlags::empty());
 }
 
 /// Times the pieces of a start without booting a guest (QEMU with `-S`).

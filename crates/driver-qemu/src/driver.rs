@@ -301,7 +301,7 @@ impl Driver for QemuDriver {
         self.define_xml(xml, f)
     }
 
-    fn domain_undefine(&self, d: &DomainRef, f: u32) -> Result<()> {
+    fn domain_undefine(&self, d: &DomainRef, f: oxvirt_api::DomainUndefineFlags) -> Result<()> {
         self.undefine(d, f)
     }
 

@@ -29,7 +29,7 @@ fn once_per_define_and_once_per_start() {
     let path = save.to_str().unwrap();
     assert_eq!(runs(&mut || restored = Some(conn.restore_domain(path, None, 0).unwrap())), 1, "restore");
     restored.unwrap().destroy(0).unwrap();
-    dom.undefine(0).unwrap();
+    dom.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
     // create-xml defines (completes) a transient domain and starts it.
     let xml = guest_xml("count2", "shell", None);
     let mut created = None;

@@ -40,7 +40,7 @@ fn guest_poweroff_is_seen_live_and_autostart_starts_domains() {
 
     // autostart: a fresh driver instance in daemon mode starts the domain
     let serial2 = root.path().join("serial2.log");
-    dom.undefine(0).unwrap();
+    dom.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
     drop(dom);
     let (dom, _) = conn.define_domain(&guest_xml("auto", "shell", Some(&serial2)), 0).unwrap();
     dom.set_autostart(true).unwrap();

@@ -146,7 +146,7 @@ fn tuning_pinning_and_unprivileged_qemu() {
         assert!(!d.exists(), "{} removed at stop", d.display());
     }
     assert!(!root.path().join("run/qemu/status/iso1.cgroup").exists());
-    dom.undefine(0).unwrap();
+    dom.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
 }
 
 #[test]
@@ -180,7 +180,7 @@ fn crashed_domain_cgroup_does_not_block_next_start() {
     assert_eq!(read(&second.join("cpu.shares")), "300");
     dom.destroy(0).unwrap();
     assert!(!second.exists());
-    dom.undefine(0).unwrap();
+    dom.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
 }
 
 #[test]
@@ -218,5 +218,5 @@ fn unusable_image_is_refused_before_qemu_starts() {
     assert!(!root.path().join("log/qemu/iso3.log").exists() && !run.join("qemu.pid").exists(), "QEMU was started");
     assert!(!root.path().join("run/qemu/status/iso3.status").exists());
     assert_eq!(dom.state().unwrap().0, DomainState::Shutoff);
-    dom.undefine(0).unwrap();
+    dom.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
 }

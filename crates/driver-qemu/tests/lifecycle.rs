@@ -51,7 +51,7 @@ fn boot_pause_save_restore_destroy() {
     assert_eq!(restored.state().unwrap(), (DomainState::Running, 3));
     restored.destroy(0).unwrap();
     assert_eq!(restored.state().unwrap(), (DomainState::Shutoff, 2), "destroyed");
-    dom.undefine(0).unwrap();
+    dom.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
     assert!(conn.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).unwrap().is_empty());
 }
 
@@ -72,7 +72,7 @@ fn guest_poweroff_is_shutdown_and_kill_is_crash() {
 
     let serial2 = root.path().join("serial2.log");
     let _ = std::fs::remove_file(&serial);
-    dom.undefine(0).unwrap();
+    dom.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
     let xml = guest_xml("g2", "shell", Some(&serial2));
     let (mut dom, _) = conn.define_domain(&xml, 0).unwrap();
     dom.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();

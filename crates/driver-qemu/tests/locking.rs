@@ -139,12 +139,12 @@ fn lookup_by_uuid_follows_moved_names() {
     assert_eq!(conn.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::empty()).unwrap().len(), 2);
     assert_eq!(conn.lookup_domain_by_uuid(&u(u1)).unwrap().name(), "a");
     // "a" goes; its UUID comes back as "b", and "a" comes back with z's (z gone too)
-    conn.lookup_domain_by_name("a").unwrap().undefine(0).unwrap();
-    conn.lookup_domain_by_name("z").unwrap().undefine(0).unwrap();
+    conn.lookup_domain_by_name("a").unwrap().undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
+    conn.lookup_domain_by_name("z").unwrap().undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
     conn.define_domain(&with_uuid("b", u1), 0).unwrap();
     conn.define_domain(&with_uuid("a", u2), 0).unwrap();
     assert_eq!(conn.lookup_domain_by_uuid(&u(u1)).unwrap().name(), "b");
     assert_eq!(conn.lookup_domain_by_uuid(&u(u2)).unwrap().name(), "a");
-    conn.lookup_domain_by_name("b").unwrap().undefine(0).unwrap();
+    conn.lookup_domain_by_name("b").unwrap().undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
     assert!(conn.lookup_domain_by_uuid(&u(u1)).is_err());
 }

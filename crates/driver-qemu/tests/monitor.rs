@@ -185,7 +185,7 @@ fn guest_power_off_is_handled_by_its_monitor_at_once() {
         assert!(handled.is_some(), "the monitor did not log handling the power-off:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
         assert_eq!(dom.state().unwrap(), (DomainState::Shutoff, 1), "shut off by the guest");
         assert!(netlink::link_by_name("lan0").unwrap().is_some(), "the lower device stays");
-        dom.undefine(0).unwrap();
+        dom.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
     })
     .join()
     .unwrap();
@@ -270,5 +270,5 @@ fn reboot_is_finished_by_the_monitor_and_a_killed_monitor_leaves_it_to_the_next_
     }
     assert_eq!(dom.state().unwrap(), (DomainState::Shutoff, 1));
     assert!(wait_gone(pid, Duration::from_secs(10)).is_some());
-    dom.undefine(0).unwrap();
+    dom.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
 }

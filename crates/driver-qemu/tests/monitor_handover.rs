@@ -77,5 +77,5 @@ fn a_daemon_takes_a_guest_over_from_its_monitor() {
     }
     assert_eq!(dom.state().unwrap(), (DomainState::Shutoff, 1));
     assert!(!Path::new(&layout.status_file("hand").unwrap()).exists());
-    dom.undefine(0).unwrap();
+    dom.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
 }

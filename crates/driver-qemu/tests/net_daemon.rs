@@ -109,7 +109,7 @@ fn daemon_watcher_deletes_the_macvtap_of_a_guest_that_powered_off() {
         }
         assert_eq!(state, (DomainState::Shutoff, 1), "shut off by the guest");
         assert!(netlink::link_by_name("lan0").unwrap().is_some(), "the lower device stays");
-        dom.undefine(0).unwrap();
+        dom.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
     })
     .join()
     .unwrap();

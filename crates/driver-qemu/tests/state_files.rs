@@ -199,7 +199,7 @@ fn a_stale_handle_gets_no_domain_not_another_domains_answer() {
     let conn = embed(root.path());
     conn.define_domain(&guest_xml("same", "shell", None), 0).unwrap();
     let old = conn.lookup_domain_by_name("same").unwrap();
-    old.undefine(0).unwrap();
+    old.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
     // The name comes back as another domain (a new UUID); the old handle must not see it.
     conn.define_domain(&guest_xml("same", "shell", None), 0).unwrap();
     let new = conn.lookup_domain_by_name("same").unwrap();

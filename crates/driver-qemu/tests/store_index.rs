@@ -68,7 +68,7 @@ fn index_is_written_rebuilt_and_never_trusted() {
         assert!(c.define_domain(&xml("y", u(2)), 0).unwrap_err().message.contains("domain 'c' is already defined"));
         // Gone is gone: undefine drops the entry, and the UUID is free again.
         let b = c.lookup_domain_by_name("b").unwrap();
-        b.undefine(0).unwrap();
+        b.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
         let e = c.lookup_domain_by_uuid(&u(1)).unwrap_err();
         assert_eq!(e.code, ErrorCode::NoDomain);
         // The handle of the undefined domain is stale, also when its name is reused.

@@ -74,7 +74,7 @@ print(" ".join(map(str, ok)))
         .filter(|x| {
             conn.define_domain(x, 0)
                 .map(|(d, _)| {
-                    let _ = d.undefine(0);
+                    let _ = d.undefine(oxvirt_api::DomainUndefineFlags::empty());
                 })
                 .is_ok()
         })
@@ -85,7 +85,7 @@ print(" ".join(map(str, ok)))
         for x in &mine {
             let (d, _) = conn.define_domain(x, 0).expect("defines");
             std::hint::black_box(d.xml_desc(oxvirt_api::DomainXmlFlags::empty()).expect("dumpxml"));
-            d.undefine(0).expect("undefine");
+            d.undefine(oxvirt_api::DomainUndefineFlags::empty()).expect("undefine");
         }
         runs.push(t.elapsed());
     }

@@ -10,8 +10,8 @@ use oxvirt_api::conf::objlist::{self, ObjFacts, ObjKind};
 use oxvirt_api::types::{detail, flags, iftune, reason};
 use oxvirt_api::TypedParam;
 use oxvirt_api::{
-    domain_matches, DomainCreateFlags, DomainEventKind, DomainInfo, DomainListFacts, DomainRef, DomainState, Error,
-    ErrorCode, ErrorDomain, Result,
+    domain_matches, DomainCreateFlags, DomainEventKind, DomainInfo, DomainListFacts, DomainRef, DomainState,
+    DomainUndefineFlags, Error, ErrorCode, ErrorDomain, Result,
 };
 use oxvirt_xml::network::Bandwidth;
 use uuid::Uuid;
@@ -209,11 +209,12 @@ impl State {
         Ok((d.reference(), warnings))
     }
 
-    pub fn domain_undefine(&mut self, r: &DomainRef, f: u32, out: &mut Events) -> Result<()> {
-        unsupported_flags("domain_undefine", f, flags::UNDEFINE_MANAGED_SAVE | flags::UNDEFINE_SNAPSHOTS_METADATA)?;
+    pub fn domain_undefine(&mut self, r: &DomainRef, f: DomainUndefineFlags, out: &mut Events) -> Result<()> {
+        let known = DomainUndefineFlags::MANAGED_SAVE | DomainUndefineFlags::SNAPSHOTS_METADATA;
+        unsupported_flags("domain_undefine", f.bits(), known.bits())?;
         let i = self.dom_idx(r)?;
         let d = &mut self.domains[i];
-        if d.managed_save && f & flags::UNDEFINE_MANAGED_SAVE == 0 {
+        if d.managed_save && !f.contains(DomainUndefineFlags::MANAGED_SAVE) {
             return Err(Error::operation_invalid("Refusing to undefine while domain managed save image exists"));
         }
         ev(out, d, DomainEventKind::Undefined, detail::UNDEFINED_REMOVED);

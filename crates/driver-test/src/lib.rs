@@ -195,7 +195,7 @@ impl Driver for TestDriver {
         self.change(|st, ev| st.domain_define(xml, flags, ev))
     }
 
-    fn domain_undefine(&self, d: &DomainRef, flags: u32) -> Result<()> {
+    fn domain_undefine(&self, d: &DomainRef, flags: oxvirt_api::DomainUndefineFlags) -> Result<()> {
         self.change(|st, ev| st.domain_undefine(d, flags, ev))
     }
 

@@ -106,7 +106,7 @@ fn define_start_stop_undefine_with_events() {
     assert_eq!(e.code, ErrorCode::InternalError);
     assert!(e.message.contains("domain 'vm1' not running"), "{e}");
 
-    d.undefine(0).unwrap();
+    d.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
     assert_eq!(c.lookup_domain_by_name("vm1").unwrap_err().code, ErrorCode::NoDomain);
     let e = d.info().unwrap_err();
     assert_eq!(e.code, ErrorCode::NoDomain);
@@ -223,7 +223,7 @@ fn transient_domains_vanish_when_stopped() {
 fn undefine_running_makes_transient() {
     let c = fresh();
     let d = c.lookup_domain("test").unwrap();
-    d.undefine(0).unwrap();
+    d.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
     assert!(!d.is_persistent().unwrap());
     assert_eq!(d.state().unwrap().0, S::Running);
     d.destroy(0).unwrap();
@@ -370,7 +370,7 @@ fn managed_save_rules() {
     assert_eq!(d.managed_save(0).unwrap_err().code, ErrorCode::OperationInvalid);
     let listed = c.list_all_domains(oxvirt_api::ConnectListAllDomainsFlags::MANAGEDSAVE).unwrap();
     assert_eq!(listed.len(), 1);
-    let e = d.undefine(0).unwrap_err();
+    let e = d.undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap_err();
     assert_eq!(
         e.message,
         "Requested operation is not valid: Refusing to undefine while domain managed save image exists"
@@ -385,7 +385,7 @@ fn managed_save_rules() {
     d.managed_save(0).unwrap_err();
     d.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     d.managed_save(0).unwrap();
-    d.undefine(flags::UNDEFINE_MANAGED_SAVE).unwrap();
+    d.undefine(oxvirt_api::DomainUndefineFlags::MANAGED_SAVE).unwrap();
     assert!(c.lookup_domain_by_name("test").is_err());
 }
 

@@ -496,8 +496,8 @@ impl Driver for RemoteDriver {
         let r: DomRet = self.call(procs::DOMAIN_DEFINE_XML_FLAGS, &StringFlagsArgs { s: xml.into(), flags })?;
         Ok((dom_ref(&r.dom), Vec::new()))
     }
-    fn domain_undefine(&self, d: &DomainRef, flags: u32) -> Result<()> {
-        self.dom_flags(procs::DOMAIN_UNDEFINE_FLAGS, d, flags)
+    fn domain_undefine(&self, d: &DomainRef, flags: oxvirt_api::DomainUndefineFlags) -> Result<()> {
+        self.dom_flags(procs::DOMAIN_UNDEFINE_FLAGS, d, flags.bits())
     }
     fn domain_create(&self, d: &DomainRef, flags: oxvirt_api::DomainCreateFlags) -> Result<DomainRef> {
         Ok(dom_ref(&self.dom_flags::<DomRet>(procs::DOMAIN_CREATE_WITH_FLAGS, d, flags.bits())?.dom))

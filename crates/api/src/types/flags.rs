@@ -48,6 +48,18 @@ pub mod typed {
             const FORCE_BOOT = 8;
             const VALIDATE = 16;
         }
+
+        /// `virDomainUndefineFlags`: what goes with a persistent definition.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub struct DomainUndefineFlags: u32 {
+            const MANAGED_SAVE = 1;
+            const SNAPSHOTS_METADATA = 2;
+            const NVRAM = 4;
+            const KEEP_NVRAM = 8;
+            const CHECKPOINTS_METADATA = 16;
+            const TPM = 32;
+            const KEEP_TPM = 64;
+        }
     }
 }
 
@@ -70,11 +82,6 @@ pub const LIST_NO_AUTOSTART: u32 = 32;
 pub const SAVE_IMAGE_XML_SECURE: u32 = 1;
 // virDomainDefineFlags / virNetworkDefineFlags
 pub const DEFINE_VALIDATE: u32 = 1;
-// virDomainUndefineFlags
-pub const UNDEFINE_MANAGED_SAVE: u32 = 1;
-pub const UNDEFINE_SNAPSHOTS_METADATA: u32 = 2;
-pub const UNDEFINE_NVRAM: u32 = 4;
-pub const UNDEFINE_KEEP_NVRAM: u32 = 8;
 // virDomainDestroyFlags
 pub const DESTROY_GRACEFUL: u32 = 1;
 // virDomainShutdownFlags

@@ -97,7 +97,7 @@ impl QemuDriver {
         Ok((r, warnings))
     }
 
-    pub(super) fn undefine(&self, d: &DomainRef, f: u32) -> Result<()> {
+    pub(super) fn undefine(&self, d: &DomainRef, f: oxvirt_api::DomainUndefineFlags) -> Result<()> {
         let _l = self.lock_domain(&d.name, "undefine")?;
         let mut e = self.entry_by_ref(d)?;
         if e.config.is_none() {
@@ -105,7 +105,7 @@ impl QemuDriver {
         }
         let save = self.layout.managed_save(&e.name)?;
         if save.exists() {
-            if f & flags::UNDEFINE_MANAGED_SAVE == 0 {
+            if !f.contains(oxvirt_api::DomainUndefineFlags::MANAGED_SAVE) {
                 return Err(op_invalid(
                     "Refusing to undefine while domain managed save image exists (use --managed-save)",
                 ));
@@ -113,10 +113,10 @@ impl QemuDriver {
             remove_if_exists(&save).map_err(|err| sys_err(format!("removing {}", save.display()), &err))?;
         }
         let nvram = e.config.as_ref().and_then(|c| c.os.nvram.as_ref()).and_then(|n| n.path.clone());
-        if let Some(nv) = nvram.clone().filter(|_| f & flags::UNDEFINE_NVRAM != 0) {
+        if let Some(nv) = nvram.clone().filter(|_| f.contains(oxvirt_api::DomainUndefineFlags::NVRAM)) {
             let _ = remove_if_exists(Path::new(&nv));
         } else if nvram.is_some()
-            && f & flags::UNDEFINE_KEEP_NVRAM == 0
+            && !f.contains(oxvirt_api::DomainUndefineFlags::KEEP_NVRAM)
             && Path::new(nvram.as_deref().unwrap_or("")).exists()
         {
             return Err(op_invalid("cannot undefine domain with nvram (use --nvram or --keep-nvram)"));

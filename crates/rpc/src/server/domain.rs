@@ -69,8 +69,10 @@ impl Session {
                 let (d, _) = self.conn()?.define_domain(&a.s, a.flags)?;
                 Ok(DomRet { dom: d.reference().into() })
             }),
-            P::DOMAIN_UNDEFINE => run(body, |a: DomArgs| self.dom(&a.dom)?.undefine(0)),
-            P::DOMAIN_UNDEFINE_FLAGS => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.undefine(a.flags)),
+            P::DOMAIN_UNDEFINE => run(body, |a: DomArgs| self.dom(&a.dom)?.undefine(DomainUndefineFlags::empty())),
+            P::DOMAIN_UNDEFINE_FLAGS => {
+                run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.undefine(from_wire(a.flags, "virDomainUndefineFlags")?))
+            }
             P::DOMAIN_CREATE => run(body, |a: DomArgs| self.dom(&a.dom)?.create(DomainCreateFlags::empty())),
             P::DOMAIN_CREATE_WITH_FLAGS => run(body, |a: DomFlagsArgs| {
                 let mut d = self.dom(&a.dom)?;

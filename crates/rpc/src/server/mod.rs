@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use oxvirt_api::flags::from_wire;
 use oxvirt_api::{
-    flags, Connect, ConnectListAllDomainsFlags, Domain, DomainCreateFlags, DomainRef, Error, ErrorCode, ErrorDomain,
-    Network, NetworkRef, StoragePool, StorageVol,
+    flags, Connect, ConnectListAllDomainsFlags, Domain, DomainCreateFlags, DomainRef, DomainUndefineFlags, Error,
+    ErrorCode, ErrorDomain, Network, NetworkRef, StoragePool, StorageVol,
 };
 
 use crate::console::ConsoleStream;
