@@ -956,7 +956,7 @@ fn ro_suffix(flags: u32) -> &'static str {
 }
 
 /// Opens [`RemoteDriver`]s: `DRIVER+unix://` URIs always, and plain local `qemu:///system`,
-/// `qemu:///session` and their `network:///` peers when oxvirtd answers (otherwise it declines
+/// `qemu:///session` and their `network:///` and `storage:///` peers when oxvirtd answers (otherwise it declines
 /// and the in-process driver serves them). `test:///...` stays in-process, as in libvirt. Register it first.
 pub struct RemoteDriverFactory;
 
@@ -966,7 +966,8 @@ impl DriverFactory for RemoteDriverFactory {
             Some(_) => true,
             None if uri.host.is_some() => true,
             None => {
-                matches!(uri.driver.as_str(), "qemu" | "network") && matches!(uri.path.as_str(), "/system" | "/session")
+                matches!(uri.driver.as_str(), "qemu" | "network" | "storage")
+                    && matches!(uri.path.as_str(), "/system" | "/session")
             }
         }
     }

@@ -59,8 +59,9 @@ pub fn check_served_uri(uri: &str, readonly: bool, configured: &[String]) -> Res
         return denied(format!("oxvirtd serves only local URIs and relays to no other daemon or host: '{uri}'"));
     }
     let root = nix::unistd::geteuid().is_root();
-    // A hosted hypervisor URI on the same layout (qemu:///system for network:///system) runs
-    // that layout's network driver already, so opening it starts nothing.
+    // A hosted hypervisor URI on the same layout (qemu:///system for network:///system or
+    // storage:///system) runs that layout's network and storage drivers already, so opening
+    // them starts nothing (no autostart).
     let peer_hosted = configured
         .iter()
         .filter_map(|c| oxvirt_api::ConnectUri::parse(c).ok())
@@ -73,20 +74,20 @@ pub fn check_served_uri(uri: &str, readonly: bool, configured: &[String]) -> Res
         ("test", _) => Ok(()),
         // Opening a driver the daemon does not host yet starts it (autostart, watchers): a side
         // effect a read-only client must not cause.
-        ("network", "/system" | "/session") if readonly && peer_hosted => Ok(()),
-        ("qemu" | "network", "/system" | "/session") if readonly => Err(Error::new(
+        ("network" | "storage", "/system" | "/session") if readonly && peer_hosted => Ok(()),
+        ("qemu" | "network" | "storage", "/system" | "/session") if readonly => Err(Error::new(
             ErrorCode::NoConnect,
             ErrorDomain::Rpc,
             format!("'{uri}' is not hosted by this daemon (host_uris), so read-only clients cannot open it"),
         )),
-        ("qemu" | "network", "/system") if root => Ok(()),
-        ("qemu" | "network", "/session") if !root => Ok(()),
-        ("qemu" | "network", "/system" | "/session") => Err(Error::new(
+        ("qemu" | "network" | "storage", "/system") if root => Ok(()),
+        ("qemu" | "network" | "storage", "/session") if !root => Ok(()),
+        ("qemu" | "network" | "storage", "/system" | "/session") => Err(Error::new(
             ErrorCode::NoConnect,
             ErrorDomain::Rpc,
             format!("this daemon runs as {}, so it serves {} and not '{uri}'", if root { "root" } else { "a user" }, if root { "qemu:///system" } else { "qemu:///session" }),
         )),
-        ("qemu" | "network", "/embed") => denied(format!(
+        ("qemu" | "network" | "storage", "/embed") => denied(format!(
             "clients may not open embedded roots through the daemon ('{uri}'); its administrator can host one (host_uris or --default-uri)"
         )),
         _ => Err(Error::new(ErrorCode::NoConnect, ErrorDomain::Rpc, format!("no connection driver available for '{uri}' in this daemon"))),
@@ -369,5 +370,23 @@ mod tests {
         // a read-only client does not make the daemon start a driver it does not host
         assert!(check_served_uri("qemu:///system", true, &[]).is_err());
         assert!(check_served_uri("network:///system", true, &[]).is_err());
+    }
+
+    #[test]
+    fn served_storage_uris() {
+        let hosted = vec!["qemu:///system".to_string()];
+        let code = |uri: &str, ro: bool| check_served_uri(uri, ro, &hosted).err().map(|e| e.code);
+        for ro in [false, true] {
+            assert_eq!(code("storage:///embed?root=/tmp/mine", ro), Some(ErrorCode::OperationDenied));
+            assert_eq!(code("storage+tcp://10.0.0.1/system", ro), Some(ErrorCode::OperationDenied));
+        }
+        // qemu:///system hosts storage:///system already: opening it starts no autostart
+        assert_eq!(code("storage:///system", true), None);
+        assert_eq!(code("storage:///session", true), Some(ErrorCode::NoConnect));
+        // a read-only client does not make the daemon start (and autostart) a storage driver
+        assert_eq!(check_served_uri("storage:///system", true, &[]).err().map(|e| e.code), Some(ErrorCode::NoConnect));
+        let root = nix::unistd::geteuid().is_root();
+        assert_eq!(code("storage:///system", false).is_none(), root);
+        assert_eq!(code("storage:///session", false).is_none(), !root);
     }
 }
