@@ -12,6 +12,11 @@
 //! A root-wide pass that must see no operation in flight (the driver's start-up clean-up of what
 //! crashed processes left) takes the root lock file exclusively; every domain lock holds it shared.
 //!
+//! A lock file whose domain name is gone (undefined, or a transient domain stopped) is deleted by
+//! its last holder while it holds it (see [`Guard::remove_on_release`]); so an acquirer that got
+//! the `flock` checks the path still names the inode it locked, else it locked a deleted file and
+//! tries again (the classic race of unlinking lock files).
+//!
 //! The holder writes who it is into the lock file (pid, operation, start time), and remembers it
 //! in memory, so a waiter that times out says which operation holds the domain and since when —
 //! in this process or in which other one.
@@ -19,7 +24,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -112,13 +117,27 @@ pub struct Guard<'a> {
     path: PathBuf,
     file: Option<FileLock>,
     root: Option<FileLock>,
+    remove: bool,
+}
+
+impl Guard<'_> {
+    /// Deletes the lock file on release (while still holding it): what it locks is gone, and lock
+    /// files of undefined names would pile up. Safe against other holders: they hold the lock only
+    /// after we release it, and then see their file is no longer at the path and lock it again.
+    pub fn remove_on_release(&mut self) {
+        self.remove = true;
+    }
 }
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
         if let Some(f) = self.file.take() {
-            // Not held any more: a stale record would name an operation that finished.
-            let _ = f.file().set_len(0);
+            if self.remove {
+                let _ = fs::remove_file(&self.path);
+            } else {
+                // Not held any more: a stale record would name an operation that finished.
+                let _ = f.file().set_len(0);
+            }
             drop(f);
         }
         self.root.take();
@@ -196,7 +215,7 @@ impl Locks {
             }
         }
         // Ours in this process; now between processes, within what is left of the time.
-        let mut guard = Guard { locks: self, path: path.to_path_buf(), file: None, root: None };
+        let mut guard = Guard { locks: self, path: path.to_path_buf(), file: None, root: None, remove: false };
         let io = |p: &Path, source| LockError::Io { what: what.to_string(), path: p.to_path_buf(), source };
         let left = deadline.saturating_duration_since(Instant::now());
         open_lock(&self.root, what)?;
@@ -208,14 +227,18 @@ impl Locks {
                 io(&self.root, source)
             }
         })?);
-        let left = deadline.saturating_duration_since(Instant::now());
-        let file = match open_lock(path, what).and_then(|_| FileLock::acquire(path, left).map_err(|e| io(path, e))) {
-            Ok(f) => f,
-            Err(LockError::Io { source, .. }) if source.kind() == std::io::ErrorKind::TimedOut => {
-                let holder = fs::read_to_string(path).ok().and_then(|t| Holder::parse(&t));
-                return Err(LockError::Timeout { what: what.to_string(), waited: timeout, holder });
+        let file = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match open_lock(path, what).and_then(|_| FileLock::acquire(path, left).map_err(|e| io(path, e))) {
+                Ok(f) if is_linked(&f, path) => break f,
+                // its last holder deleted it: lock the file now at the path
+                Ok(_) => continue,
+                Err(LockError::Io { source, .. }) if source.kind() == std::io::ErrorKind::TimedOut => {
+                    let holder = fs::read_to_string(path).ok().and_then(|t| Holder::parse(&t));
+                    return Err(LockError::Timeout { what: what.to_string(), waited: timeout, holder });
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         };
         record(&file, op);
         guard.file = Some(file);
@@ -232,7 +255,7 @@ impl Locks {
             }
             slot.holder = Some(Holder::now(op));
         }
-        let mut guard = Guard { locks: self, path: path.to_path_buf(), file: None, root: None };
+        let mut guard = Guard { locks: self, path: path.to_path_buf(), file: None, root: None, remove: false };
         let io = |p: &Path, source| LockError::Io { what: what.to_string(), path: p.to_path_buf(), source };
         open_lock(&self.root, what)?;
         match FileLock::try_acquire_shared(&self.root) {
@@ -240,15 +263,19 @@ impl Locks {
             Ok(None) => return Ok(None),
             Err(e) => return Err(io(&self.root, e)),
         }
-        open_lock(path, what)?;
-        match FileLock::try_acquire(path) {
-            Ok(Some(f)) => {
-                record(&f, op);
-                guard.file = Some(f);
-                Ok(Some(guard))
+        loop {
+            open_lock(path, what)?;
+            match FileLock::try_acquire(path) {
+                Ok(Some(f)) if is_linked(&f, path) => {
+                    record(&f, op);
+                    guard.file = Some(f);
+                    return Ok(Some(guard));
+                }
+                // deleted by its last holder: try the file now at the path
+                Ok(Some(_)) => continue,
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(io(path, e)),
             }
-            Ok(None) => Ok(None),
-            Err(e) => Err(io(path, e)),
         }
     }
 
@@ -267,6 +294,14 @@ fn open_lock(path: &Path, what: &str) -> Result<(), LockError> {
             source,
         }),
         _ => Ok(()),
+    }
+}
+
+/// Whether the locked file is still the one at `path` (not deleted by a previous holder).
+fn is_linked(f: &FileLock, path: &Path) -> bool {
+    match (f.file().metadata(), fs::metadata(path)) {
+        (Ok(held), Ok(now)) => held.dev() == now.dev() && held.ino() == now.ino(),
+        _ => false,
     }
 }
 
@@ -353,6 +388,38 @@ mod tests {
         assert!(msg.contains("start-up clean-up"), "{msg}");
         drop(pass);
         assert!(mine.try_acquire(&d.path().join("a.lock"), "domain 'a'", "query").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_removed_lock_file_is_not_held_twice() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("locks/z.lock");
+        let root = d.path().join("driver.lock");
+        // three instances stand for three processes (own open file descriptions)
+        let (a, b, c) = (Arc::new(Locks::new(root.clone())), Arc::new(Locks::new(root.clone())), Locks::new(root));
+        for _ in 0..20 {
+            let mut g = a.acquire(&p, "domain 'z'", "undefine", Duration::from_secs(1)).unwrap();
+            g.remove_on_release();
+            let (b2, p2) = (b.clone(), p.clone());
+            let (tx, rx) = std::sync::mpsc::channel();
+            let waiter = std::thread::spawn(move || {
+                let g = b2.acquire(&p2, "domain 'z'", "define", Duration::from_secs(10)).unwrap();
+                tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+                drop(g);
+            });
+            std::thread::sleep(Duration::from_millis(20));
+            drop(g);
+            rx.recv().unwrap();
+            // b holds the file at the path, not the deleted one: nobody else may take it
+            assert!(p.exists(), "the waiter locks a fresh file at the path");
+            assert!(c.try_acquire(&p, "domain 'z'", "query").unwrap().is_none(), "two holders");
+            waiter.join().unwrap();
+        }
+        let mut g = c.acquire(&p, "domain 'z'", "undefine", Duration::from_secs(1)).unwrap();
+        g.remove_on_release();
+        drop(g);
+        assert!(!p.exists(), "the lock file of a gone name is deleted");
     }
 
     #[test]

@@ -141,6 +141,8 @@ fn lookup_by_uuid_follows_moved_names() {
     // "a" goes; its UUID comes back as "b", and "a" comes back with z's (z gone too)
     conn.lookup_domain_by_name("a").unwrap().undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
     conn.lookup_domain_by_name("z").unwrap().undefine(oxvirt_api::DomainUndefineFlags::empty()).unwrap();
+    let z_lock = Layout::embed(root.path()).domain_lock_file("z").unwrap();
+    assert!(!z_lock.exists(), "the lock file of an undefined name is deleted");
     conn.define_domain(&with_uuid("b", u1), 0).unwrap();
     conn.define_domain(&with_uuid("a", u2), 0).unwrap();
     assert_eq!(conn.lookup_domain_by_uuid(&u(u1)).unwrap().name(), "b");

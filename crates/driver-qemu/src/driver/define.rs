@@ -98,7 +98,7 @@ impl QemuDriver {
     }
 
     pub(super) fn undefine(&self, d: &DomainRef, f: oxvirt_api::DomainUndefineFlags) -> Result<()> {
-        let _l = self.lock_domain(&d.name, "undefine")?;
+        let mut l = self.lock_domain(&d.name, "undefine")?;
         let mut e = self.entry_by_ref(d)?;
         if e.config.is_none() {
             return Err(op_invalid("cannot undefine transient domain"));
@@ -129,6 +129,8 @@ impl QemuDriver {
             self.store_status(&st)?;
         } else {
             self.index.remove(&e.uuid(), &e.name);
+            // nothing is left of the name (a running one stays, transient, until it stops)
+            l.remove_on_release();
         }
         self.events.emit(&e.reference(), DomainEventKind::Undefined, detail::UNDEFINED_REMOVED);
         e.config = None;

@@ -720,11 +720,15 @@ impl QemuDriver {
     }
 
     pub(super) fn destroy(&self, d: &DomainRef, f: u32) -> Result<()> {
-        let _l = self.lock_domain(&d.name, "destroy")?;
+        let mut l = self.lock_domain(&d.name, "destroy")?;
         let mut e = self.entry_by_ref(d)?;
         let st = Self::require_active(&e)?;
         self.stop_qemu(&st, f & flags::DESTROY_GRACEFUL != 0)?;
         self.finish_stop(&mut e, reason::SHUTOFF_DESTROYED, DomainEventKind::Stopped, detail::STOPPED_DESTROYED);
+        if e.config.is_none() {
+            // a transient domain is gone with its name
+            l.remove_on_release();
+        }
         Ok(())
     }
 }
