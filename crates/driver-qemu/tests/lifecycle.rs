@@ -81,7 +81,12 @@ fn guest_poweroff_is_shutdown_and_kill_is_crash() {
         serde_json::from_slice(&std::fs::read(root.path().join("run/qemu/status/g2.status")).unwrap()).unwrap();
     let pid = status["pid"].as_i64().unwrap() as i32;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // SIGKILL is sent, not done: a loaded machine may take a while to tear QEMU down (its pages,
+    // threads), and until then it runs. Wait for the state, not a fixed time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while dom.state().unwrap().0 == DomainState::Running && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(dom.state().unwrap(), (DomainState::Shutoff, 3), "killed QEMU counts as crashed");
     assert!(!root.path().join("run/qemu/status/g2.status").exists());
 
