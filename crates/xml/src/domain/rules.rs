@@ -36,96 +36,41 @@ pub(super) struct Placed<'a> {
 }
 
 impl Devices {
-    /// Every device with its element path, address and boot order.
+    /// Every device with its element path, address and boot order, through the device visitor.
     pub(super) fn placed<'a>(&'a self) -> Vec<Placed<'a>> {
         let mut out: Vec<Placed<'a>> = Vec::new();
-        let mut add =
-            |kind: &str, n: usize, i: usize, address: Option<&'a Address>, boot: Option<&'a BootOrder>, usb| {
-                out.push(Placed { path: nth(kind, i, n), address, boot, usb });
-            };
-        // `add` borrows each list separately; collect in libvirt's device order.
-        for (i, d) in self.disks.iter().enumerate() {
-            let usb = d.target.bus == Some(DiskBus::Usb);
-            add("disk", self.disks.len(), i, d.info.address.as_ref(), d.info.boot.as_ref(), usb);
-        }
-        for (i, d) in self.controllers.iter().enumerate() {
-            add("controller", self.controllers.len(), i, d.info.address.as_ref(), None, false);
-        }
-        for (i, d) in self.filesystems.iter().enumerate() {
-            add("filesystem", self.filesystems.len(), i, d.info.address.as_ref(), d.info.boot.as_ref(), false);
-        }
-        for (i, d) in self.interfaces.iter().enumerate() {
-            let usb = d.model.as_ref().is_some_and(|m| m.kind.as_str() == "usb-net");
-            add("interface", self.interfaces.len(), i, d.address.as_ref(), d.boot.as_ref(), usb);
-        }
-        for (i, d) in self.smartcards.iter().enumerate() {
-            add("smartcard", self.smartcards.len(), i, d.info.address.as_ref(), None, true);
-        }
-        for (kind, list) in [
-            ("serial", &self.serials),
-            ("parallel", &self.parallels),
-            ("console", &self.consoles),
-            ("channel", &self.channels),
-        ] {
-            for (i, d) in list.iter().enumerate() {
-                let target = d.target.as_ref().and_then(|t| t.kind);
-                // A serial-type console is the first <serial> again, not a device of its own.
-                if kind == "console" && matches!(target, None | Some(ChrTargetType::Serial)) {
-                    continue;
+        self.visit_info(|p, info| {
+            let chr_target = |list: &[Chardev]| list[p.index].target.as_ref().and_then(|t| t.kind);
+            let usb = match p.kind {
+                DeviceKind::Disk => self.disks[p.index].target.bus == Some(DiskBus::Usb),
+                DeviceKind::Interface => {
+                    self.interfaces[p.index].model.as_ref().is_some_and(|m| m.kind.as_str() == "usb-net")
                 }
-                let usb = target == Some(ChrTargetType::UsbSerial);
-                add(kind, list.len(), i, d.address.as_ref(), None, usb);
-            }
-        }
-        for (i, d) in self.inputs.iter().enumerate() {
-            add("input", self.inputs.len(), i, d.address.as_ref(), None, d.bus == Some(InputBus::Usb));
-        }
-        for (i, d) in self.tpms.iter().enumerate() {
-            add("tpm", self.tpms.len(), i, d.address.as_ref(), None, false);
-        }
-        for (i, d) in self.sounds.iter().enumerate() {
-            add("sound", self.sounds.len(), i, d.address.as_ref(), None, d.model == SoundModel::Usb);
-        }
-        for (i, d) in self.videos.iter().enumerate() {
-            add("video", self.videos.len(), i, d.address.as_ref(), None, false);
-        }
-        for (i, d) in self.hostdevs.iter().enumerate() {
-            let usb = d.kind == HostdevType::Usb;
-            add("hostdev", self.hostdevs.len(), i, d.info.address.as_ref(), d.info.boot.as_ref(), usb);
-        }
-        for (i, d) in self.redirdevs.iter().enumerate() {
-            add("redirdev", self.redirdevs.len(), i, d.info.address.as_ref(), d.info.boot.as_ref(), true);
-        }
-        for (i, d) in self.hubs.iter().enumerate() {
-            add("hub", self.hubs.len(), i, d.info.address.as_ref(), None, true);
-        }
-        for (i, d) in self.watchdogs.iter().enumerate() {
-            add("watchdog", self.watchdogs.len(), i, d.address.as_ref(), None, false);
-        }
-        if let Some(d) = &self.memballoon {
-            add("memballoon", 1, 0, d.address.as_ref(), None, false);
-        }
-        for (i, d) in self.rngs.iter().enumerate() {
-            add("rng", self.rngs.len(), i, d.address.as_ref(), None, false);
-        }
-        for (i, d) in self.panics.iter().enumerate() {
-            add("panic", self.panics.len(), i, d.address.as_ref(), None, false);
-        }
-        for (i, d) in self.shmems.iter().enumerate() {
-            add("shmem", self.shmems.len(), i, d.address.as_ref(), None, false);
-        }
-        for (i, d) in self.memories.iter().enumerate() {
-            add("memory", self.memories.len(), i, d.info.address.as_ref(), None, false);
-        }
-        if let Some(d) = &self.iommu {
-            add("iommu", 1, 0, d.info.address.as_ref(), None, false);
-        }
-        if let Some(d) = &self.vsock {
-            add("vsock", 1, 0, d.address.as_ref(), None, false);
-        }
-        for (i, d) in self.cryptos.iter().enumerate() {
-            add("crypto", self.cryptos.len(), i, d.address.as_ref(), None, false);
-        }
+                DeviceKind::Smartcard | DeviceKind::Redirdev | DeviceKind::Hub => true,
+                DeviceKind::Serial => chr_target(&self.serials) == Some(ChrTargetType::UsbSerial),
+                DeviceKind::Parallel => chr_target(&self.parallels) == Some(ChrTargetType::UsbSerial),
+                DeviceKind::Channel => chr_target(&self.channels) == Some(ChrTargetType::UsbSerial),
+                DeviceKind::Console => match chr_target(&self.consoles) {
+                    // A serial-type console is the first <serial> again, not a device of its own.
+                    None | Some(ChrTargetType::Serial) => return,
+                    t => t == Some(ChrTargetType::UsbSerial),
+                },
+                DeviceKind::Input => self.inputs[p.index].bus == Some(InputBus::Usb),
+                DeviceKind::Sound => self.sounds[p.index].model == SoundModel::Usb,
+                DeviceKind::Hostdev => self.hostdevs[p.index].kind == HostdevType::Usb,
+                _ => false,
+            };
+            // Only these kinds take part in boot ordering here (libvirt's bootable devices).
+            let boot = match p.kind {
+                DeviceKind::Disk
+                | DeviceKind::Filesystem
+                | DeviceKind::Interface
+                | DeviceKind::Hostdev
+                | DeviceKind::Redirdev => info.boot,
+                _ => None,
+            };
+            out.push(Placed { path: p.path(), address: info.address, boot, usb });
+        });
         out
     }
 }
