@@ -400,7 +400,7 @@ handle_ops!(Domain, r: DomainRef, {
     read snapshot_count() -> u32 => domain_snapshot_count;
     read stats(groups: u32) -> Vec<(String, TypedParam)> => domain_stats;
     read console_path(dev: Option<&str>) -> String => domain_console_path;
-    read vcpus_flags(flags: u32) -> u32 => domain_vcpus_flags;
+    read vcpus_flags(flags: DomainVcpuFlags) -> u32 => domain_vcpus_flags;
     read max_vcpus() -> u32 => domain_max_vcpus;
     read security_label() -> SecurityLabel => domain_security_label;
     read interface_parameters(device: &str, flags: u32) -> Vec<(String, TypedParam)> => domain_get_interface_parameters;
@@ -416,11 +416,11 @@ handle_ops!(Domain, r: DomainRef, {
     write managed_save(flags: u32) -> () => domain_managed_save, "saving a domain";
     write managed_save_remove() -> () => domain_managed_save_remove, "removing a managed save image";
     write set_autostart(on: bool) -> () => domain_set_autostart, "changing autostart";
-    write set_memory(kib: u64, flags: u32) -> () => domain_set_memory, "changing memory";
-    write set_vcpus(count: u32, flags: u32) -> () => domain_set_vcpus, "changing vCPUs";
-    write attach_device(xml: &str, flags: u32) -> () => domain_attach_device, "attaching a device";
-    write update_device(xml: &str, flags: u32) -> () => domain_update_device, "updating a device";
-    write detach_device(xml: &str, flags: u32) -> () => domain_detach_device, "detaching a device";
+    write set_memory(kib: u64, flags: DomainMemoryModFlags) -> () => domain_set_memory, "changing memory";
+    write set_vcpus(count: u32, flags: DomainVcpuFlags) -> () => domain_set_vcpus, "changing vCPUs";
+    write attach_device(xml: &str, flags: DomainDeviceModifyFlags) -> () => domain_attach_device, "attaching a device";
+    write update_device(xml: &str, flags: DomainDeviceModifyFlags) -> () => domain_update_device, "updating a device";
+    write detach_device(xml: &str, flags: DomainDeviceModifyFlags) -> () => domain_detach_device, "detaching a device";
 });
 
 /// A virtual network handle (`virNetworkPtr`).
@@ -483,6 +483,11 @@ impl StoragePool {
         self.conn.writable("creating a volume")?;
         self.conn.inner.storage.volume_create_xml(&self.r, xml, flags).map(|r| self.conn.vol(r))
     }
+    /// `virStorageVolCreateXMLFrom`: a new volume in this pool with `clone`'s data.
+    pub fn create_volume_xml_from(&self, xml: &str, clone: &StorageVol, flags: u32) -> Result<StorageVol> {
+        self.conn.writable("creating a volume")?;
+        self.conn.inner.storage.volume_create_xml_from(&self.r, xml, &clone.r, flags).map(|r| self.conn.vol(r))
+    }
 }
 
 handle_ops!(StoragePool, r: PoolRef, via storage, {
@@ -531,6 +536,8 @@ handle_ops!(StorageVol, r: VolRef, via storage, {
     read info() -> VolInfo => volume_info;
     read path() -> String => volume_path;
     write delete(flags: u32) -> () => volume_delete, "deleting a volume";
+    write resize(capacity: u64, flags: u32) -> () => volume_resize, "resizing a volume";
+    write wipe_pattern(algorithm: u32, flags: u32) -> () => volume_wipe_pattern, "wiping a volume";
 });
 
 /// A host device handle (`virNodeDevicePtr`).

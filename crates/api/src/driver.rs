@@ -104,14 +104,14 @@ pub trait Driver: Send + Sync {
         fn domain_set_autostart(&self, d: &DomainRef, on: bool) -> Result<()>;
         fn domain_is_persistent(&self, d: &DomainRef) -> Result<bool>;
         fn domain_is_updated(&self, d: &DomainRef) -> Result<bool>;
-        fn domain_set_memory(&self, d: &DomainRef, kib: u64, flags: u32) -> Result<()>;
-        fn domain_set_vcpus(&self, d: &DomainRef, count: u32, flags: u32) -> Result<()>;
-        fn domain_attach_device(&self, d: &DomainRef, xml: &str, flags: u32) -> Result<()>;
+        fn domain_set_memory(&self, d: &DomainRef, kib: u64, flags: DomainMemoryModFlags) -> Result<()>;
+        fn domain_set_vcpus(&self, d: &DomainRef, count: u32, flags: DomainVcpuFlags) -> Result<()>;
+        fn domain_attach_device(&self, d: &DomainRef, xml: &str, flags: DomainDeviceModifyFlags) -> Result<()>;
         /// Changes a device in place (virsh domif-setlink, change-media).
-        fn domain_update_device(&self, d: &DomainRef, xml: &str, flags: u32) -> Result<()>;
+        fn domain_update_device(&self, d: &DomainRef, xml: &str, flags: DomainDeviceModifyFlags) -> Result<()>;
         /// Guest interfaces and their addresses from `source` (`netupdate::ADDRESSES_SRC_*`).
         fn domain_interface_addresses(&self, d: &DomainRef, source: u32) -> Result<Vec<DomainInterface>>;
-        fn domain_detach_device(&self, d: &DomainRef, xml: &str, flags: u32) -> Result<()>;
+        fn domain_detach_device(&self, d: &DomainRef, xml: &str, flags: DomainDeviceModifyFlags) -> Result<()>;
         fn domain_snapshot_count(&self, d: &DomainRef) -> Result<u32>;
         /// Statistics of the groups in `stats` (`stats::*`), as libvirt's named typed parameters.
         fn domain_stats(&self, d: &DomainRef, stats: u32) -> Result<Vec<(String, TypedParam)>>;
@@ -168,6 +168,12 @@ pub trait Driver: Send + Sync {
         fn volume_xml(&self, v: &VolRef, flags: u32) -> Result<String>;
         fn volume_info(&self, v: &VolRef) -> Result<VolInfo>;
         fn volume_path(&self, v: &VolRef) -> Result<String>;
+        /// `virStorageVolResize`: `capacity` in bytes, absolute or (with the delta flag) relative.
+        fn volume_resize(&self, v: &VolRef, capacity: u64, flags: u32) -> Result<()>;
+        /// `virStorageVolWipePattern` (`virStorageVolWipe` is algorithm 0, zero).
+        fn volume_wipe_pattern(&self, v: &VolRef, algorithm: u32, flags: u32) -> Result<()>;
+        /// `virStorageVolCreateXMLFrom`: a new volume in `p` holding `clone`'s data (vol-clone).
+        fn volume_create_xml_from(&self, p: &PoolRef, xml: &str, clone: &VolRef, flags: u32) -> Result<VolRef>;
 
         /// Host devices, optionally only those with capability `cap` (`pci`, `net`, `usb_device`, ...).
         fn list_node_devices(&self, cap: Option<&str>) -> Result<Vec<NodeDevRef>>;
@@ -198,10 +204,10 @@ pub trait Driver: Send + Sync {
     /// `virDomainGetVcpusFlags`: `AFFECT_CONFIG` reads the persistent definition, `AFFECT_LIVE`
     /// the running one (neither: whichever the domain's state says); `VCPU_MAXIMUM` asks for
     /// the `<vcpu>` count rather than the vCPUs online.
-    fn domain_vcpus_flags(&self, d: &DomainRef, flags: u32) -> Result<u32> {
-        use crate::types::flags::{AFFECT_CONFIG, AFFECT_LIVE, VCPU_MAXIMUM};
-        let config = flags & AFFECT_CONFIG != 0 || (flags & AFFECT_LIVE == 0 && !self.domain_is_active(d)?);
-        if !config && flags & VCPU_MAXIMUM == 0 && !self.domain_is_active(d)? {
+    fn domain_vcpus_flags(&self, d: &DomainRef, flags: DomainVcpuFlags) -> Result<u32> {
+        let config = flags.contains(DomainVcpuFlags::CONFIG)
+            || (!flags.contains(DomainVcpuFlags::LIVE) && !self.domain_is_active(d)?);
+        if !config && !flags.contains(DomainVcpuFlags::MAXIMUM) && !self.domain_is_active(d)? {
             return Err(Error::operation_invalid("domain is not running"));
         }
         let def = parse_model::<oxvirt_xml::domain::Domain>(
@@ -209,12 +215,12 @@ pub trait Driver: Send + Sync {
             "domain",
         )?;
         let vcpu = def.vcpu.as_ref().ok_or_else(|| Error::internal("domain XML has no <vcpu> element"))?;
-        Ok(if flags & VCPU_MAXIMUM != 0 { vcpu.count } else { vcpu.current.unwrap_or(vcpu.count) })
+        Ok(if flags.contains(DomainVcpuFlags::MAXIMUM) { vcpu.count } else { vcpu.current.unwrap_or(vcpu.count) })
     }
     /// `virDomainGetMaxVcpus`: the running definition's `<vcpu>` count (the persistent one's when
     /// the domain is not running).
     fn domain_max_vcpus(&self, d: &DomainRef) -> Result<u32> {
-        self.domain_vcpus_flags(d, crate::types::flags::AFFECT_LIVE | crate::types::flags::VCPU_MAXIMUM)
+        self.domain_vcpus_flags(d, DomainVcpuFlags::LIVE | DomainVcpuFlags::MAXIMUM)
     }
     /// `virNodeGetSecurityModel`: the host's first `<secmodel>` in the capabilities, as libvirt's
     /// drivers report it; "none" (DOI "0") when no security driver runs or the capabilities
@@ -279,7 +285,9 @@ pub trait DriverFactory: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::flags::{AFFECT_CONFIG, AFFECT_LIVE, VCPU_MAXIMUM};
+    const AFFECT_CONFIG: DomainVcpuFlags = DomainVcpuFlags::CONFIG;
+    const AFFECT_LIVE: DomainVcpuFlags = DomainVcpuFlags::LIVE;
+    const VCPU_MAXIMUM: DomainVcpuFlags = DomainVcpuFlags::MAXIMUM;
 
     /// Answers with fixed documents, to check what the defaults read from them.
     struct Docs {
@@ -322,7 +330,7 @@ mod tests {
         assert_eq!(d.domain_vcpus_flags(&dom(), AFFECT_CONFIG | VCPU_MAXIMUM).unwrap(), 4);
         assert_eq!(d.domain_vcpus_flags(&dom(), AFFECT_CONFIG).unwrap(), 2);
         assert_eq!(d.domain_vcpus_flags(&dom(), AFFECT_LIVE).unwrap(), 3);
-        assert_eq!(d.domain_vcpus_flags(&dom(), 0).unwrap(), 3);
+        assert_eq!(d.domain_vcpus_flags(&dom(), DomainVcpuFlags::empty()).unwrap(), 3);
         assert_eq!(d.domain_max_vcpus(&dom()).unwrap(), 8);
         let m = d.node_security_model().unwrap();
         assert_eq!((m.model.as_str(), m.doi.as_str()), ("testSecurity", ""));
@@ -331,7 +339,7 @@ mod tests {
 
         // no current='': all online; not running: live counts are an error, the maximum is the config's
         let off = Docs { live: d.config, config: "<domain type='test'><name>x</name><memory>65536</memory><os><type>hvm</type></os><vcpu>4</vcpu></domain>", caps: None, running: false };
-        assert_eq!(off.domain_vcpus_flags(&dom(), 0).unwrap(), 4);
+        assert_eq!(off.domain_vcpus_flags(&dom(), DomainVcpuFlags::empty()).unwrap(), 4);
         assert_eq!(
             off.domain_vcpus_flags(&dom(), AFFECT_LIVE).unwrap_err().code,
             crate::error::ErrorCode::OperationInvalid

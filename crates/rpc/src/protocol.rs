@@ -186,6 +186,10 @@ procedures! {
     CONNECT_GET_DOMAIN_CAPABILITIES = 342,
     DOMAIN_DEFINE_XML_FLAGS = 350,
     STORAGE_VOL_GET_INFO_FLAGS = 378,
+    STORAGE_VOL_CREATE_XML_FROM = 125,
+    STORAGE_VOL_WIPE = 165,
+    STORAGE_VOL_WIPE_PATTERN = 259,
+    STORAGE_VOL_RESIZE = 260,
     CONNECT_REGISTER_CLOSE_CALLBACK = 360,
     CONNECT_UNREGISTER_CLOSE_CALLBACK = 361,
     DOMAIN_GET_MESSAGES = 426,
@@ -389,6 +393,9 @@ crate::xdr_struct! {
     pub struct PoolGetInfoRet { pub state: u8, pub capacity: u64, pub allocation: u64, pub available: u64 }
     pub struct VolLookupByNameArgs { pub pool: NonnullStoragePool, pub name: String }
     pub struct VolCreateXmlArgs { pub pool: NonnullStoragePool, pub xml: String, pub flags: u32 }
+    pub struct VolCreateXmlFromArgs { pub pool: NonnullStoragePool, pub xml: String, pub clonevol: NonnullStorageVol, pub flags: u32 }
+    pub struct VolWipePatternArgs { pub vol: NonnullStorageVol, pub algorithm: u32, pub flags: u32 }
+    pub struct VolResizeArgs { pub vol: NonnullStorageVol, pub capacity: u64, pub flags: u32 }
     pub struct VolGetInfoRet { pub kind: i8, pub capacity: u64, pub allocation: u64 }
     pub struct EventRegisterArgs { pub event_id: i32, pub dom: Option<NonnullDomain> }
     pub struct EventLifecycleMsg { pub dom: NonnullDomain, pub event: i32, pub detail: i32 }

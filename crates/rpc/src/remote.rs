@@ -557,8 +557,8 @@ impl Driver for RemoteDriver {
     fn domain_xml(&self, d: &DomainRef, flags: oxvirt_api::DomainXmlFlags) -> Result<String> {
         Ok(self.dom_flags::<StringRet>(procs::DOMAIN_GET_XML_DESC, d, flags.bits())?.s)
     }
-    fn domain_vcpus_flags(&self, d: &DomainRef, flags: u32) -> Result<u32> {
-        let r: IntRet = self.dom_flags(procs::DOMAIN_GET_VCPUS_FLAGS, d, flags)?;
+    fn domain_vcpus_flags(&self, d: &DomainRef, flags: oxvirt_api::DomainVcpuFlags) -> Result<u32> {
+        let r: IntRet = self.dom_flags(procs::DOMAIN_GET_VCPUS_FLAGS, d, flags.bits())?;
         u32::try_from(r.value).map_err(|_| bad_reply("vCPU count", r.value.into()))
     }
     fn domain_max_vcpus(&self, d: &DomainRef) -> Result<u32> {
@@ -601,25 +601,30 @@ impl Driver for RemoteDriver {
     fn domain_is_active(&self, d: &DomainRef) -> Result<bool> {
         self.flag(procs::DOMAIN_IS_ACTIVE, &DomArgs { dom: d.into() })
     }
-    fn domain_set_memory(&self, d: &DomainRef, kib: u64, flags: u32) -> Result<()> {
-        self.call(procs::DOMAIN_SET_MEMORY_FLAGS, &DomainSetMemoryFlagsArgs { dom: d.into(), memory: kib, flags })
+    fn domain_set_memory(&self, d: &DomainRef, kib: u64, flags: oxvirt_api::DomainMemoryModFlags) -> Result<()> {
+        let args = DomainSetMemoryFlagsArgs { dom: d.into(), memory: kib, flags: flags.bits() };
+        self.call(procs::DOMAIN_SET_MEMORY_FLAGS, &args)
     }
-    fn domain_attach_device(&self, d: &DomainRef, xml: &str, flags: u32) -> Result<()> {
-        self.call(procs::DOMAIN_ATTACH_DEVICE_FLAGS, &DomXmlFlagsArgs { dom: d.into(), xml: xml.to_string(), flags })
+    fn domain_attach_device(&self, d: &DomainRef, xml: &str, flags: oxvirt_api::DomainDeviceModifyFlags) -> Result<()> {
+        let args = DomXmlFlagsArgs { dom: d.into(), xml: xml.to_string(), flags: flags.bits() };
+        self.call(procs::DOMAIN_ATTACH_DEVICE_FLAGS, &args)
     }
-    fn domain_detach_device(&self, d: &DomainRef, xml: &str, flags: u32) -> Result<()> {
-        self.call(procs::DOMAIN_DETACH_DEVICE_FLAGS, &DomXmlFlagsArgs { dom: d.into(), xml: xml.to_string(), flags })
+    fn domain_detach_device(&self, d: &DomainRef, xml: &str, flags: oxvirt_api::DomainDeviceModifyFlags) -> Result<()> {
+        let args = DomXmlFlagsArgs { dom: d.into(), xml: xml.to_string(), flags: flags.bits() };
+        self.call(procs::DOMAIN_DETACH_DEVICE_FLAGS, &args)
     }
-    fn domain_update_device(&self, d: &DomainRef, xml: &str, flags: u32) -> Result<()> {
-        self.call(procs::DOMAIN_UPDATE_DEVICE_FLAGS, &DomXmlFlagsArgs { dom: d.into(), xml: xml.to_string(), flags })
+    fn domain_update_device(&self, d: &DomainRef, xml: &str, flags: oxvirt_api::DomainDeviceModifyFlags) -> Result<()> {
+        let args = DomXmlFlagsArgs { dom: d.into(), xml: xml.to_string(), flags: flags.bits() };
+        self.call(procs::DOMAIN_UPDATE_DEVICE_FLAGS, &args)
     }
     fn domain_interface_addresses(&self, d: &DomainRef, source: u32) -> Result<Vec<oxvirt_api::DomainInterface>> {
         let args = DomainInterfaceAddressesArgs { dom: d.into(), source, flags: 0 };
         let r: DomainInterfaceAddressesRet = self.call(procs::DOMAIN_INTERFACE_ADDRESSES, &args)?;
         Ok(r.ifaces.0.into_iter().map(Into::into).collect())
     }
-    fn domain_set_vcpus(&self, d: &DomainRef, count: u32, flags: u32) -> Result<()> {
-        self.call(procs::DOMAIN_SET_VCPUS_FLAGS, &DomainSetVcpusFlagsArgs { dom: d.into(), nvcpus: count, flags })
+    fn domain_set_vcpus(&self, d: &DomainRef, count: u32, flags: oxvirt_api::DomainVcpuFlags) -> Result<()> {
+        let args = DomainSetVcpusFlagsArgs { dom: d.into(), nvcpus: count, flags: flags.bits() };
+        self.call(procs::DOMAIN_SET_VCPUS_FLAGS, &args)
     }
     fn domain_set_interface_parameters(
         &self,
@@ -826,6 +831,20 @@ impl Driver for RemoteDriver {
     }
     fn volume_delete(&self, v: &VolRef, flags: u32) -> Result<()> {
         self.call(procs::STORAGE_VOL_DELETE, &VolFlagsArgs { vol: v.into(), flags })
+    }
+    fn volume_resize(&self, v: &VolRef, capacity: u64, flags: u32) -> Result<()> {
+        self.call(procs::STORAGE_VOL_RESIZE, &VolResizeArgs { vol: v.into(), capacity, flags })
+    }
+    fn volume_wipe_pattern(&self, v: &VolRef, algorithm: u32, flags: u32) -> Result<()> {
+        if algorithm == 0 {
+            // virStorageVolWipe: every libvirt daemon has it
+            return self.call(procs::STORAGE_VOL_WIPE, &VolFlagsArgs { vol: v.into(), flags });
+        }
+        self.call(procs::STORAGE_VOL_WIPE_PATTERN, &VolWipePatternArgs { vol: v.into(), algorithm, flags })
+    }
+    fn volume_create_xml_from(&self, p: &PoolRef, xml: &str, clone: &VolRef, flags: u32) -> Result<VolRef> {
+        let a = VolCreateXmlFromArgs { pool: p.into(), xml: xml.into(), clonevol: clone.into(), flags };
+        Ok(vol_ref(&self.call::<_, VolRet>(procs::STORAGE_VOL_CREATE_XML_FROM, &a)?.vol))
     }
     fn volume_xml(&self, v: &VolRef, flags: u32) -> Result<String> {
         Ok(self.call::<_, StringRet>(procs::STORAGE_VOL_GET_XML_DESC, &VolFlagsArgs { vol: v.into(), flags })?.s)

@@ -132,6 +132,9 @@ impl Driver for StorageConnection {
         fn volume_xml(&self, v: &VolRef, flags: u32) -> String;
         fn volume_info(&self, v: &VolRef) -> VolInfo;
         fn volume_path(&self, v: &VolRef) -> String;
+        fn volume_resize(&self, v: &VolRef, capacity: u64, flags: u32) -> ();
+        fn volume_wipe_pattern(&self, v: &VolRef, algorithm: u32, flags: u32) -> ();
+        fn volume_create_xml_from(&self, p: &PoolRef, xml: &str, clone: &VolRef, flags: u32) -> VolRef;
     }
 }
 

@@ -1228,6 +1228,10 @@ fn plan_create(
     })
 }
 
+#[path = "volops.rs"]
+mod volops;
+pub use volops::{VOL_RESIZE_ALLOCATE, VOL_RESIZE_DELTA, VOL_RESIZE_SHRINK, WIPE_ALGORITHMS};
+
 #[cfg(test)]
 #[path = "driver_tests.rs"]
 mod tests;

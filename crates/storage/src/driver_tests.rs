@@ -85,6 +85,34 @@ impl Fake {
                     None => fail(1, "qemu-img: Could not open"),
                 }
             }
+            Some("resize") => {
+                let pos: Vec<&String> = args[1..].iter().filter(|a| !a.starts_with('-')).collect();
+                // pos: FORMAT PATH SIZE
+                let (path, size) = (pos[1].clone(), pos[2].parse::<u64>().unwrap());
+                let Some(img) = st.images.get_mut(&path) else { return fail(1, "qemu-img: Could not open") };
+                if size < img.1 && !args.iter().any(|a| a == "--shrink") {
+                    return fail(1, "qemu-img: Use the --shrink option to perform a shrink operation.");
+                }
+                img.1 = size;
+                if img.0 == "raw" {
+                    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(size).unwrap();
+                }
+                ok("")
+            }
+            Some("convert") => {
+                let out = args.iter().position(|a| a == "-O").map(|i| args[i + 1].clone()).unwrap();
+                let (src, dst) = (args[args.len() - 2].clone(), args[args.len() - 1].clone());
+                let Some(&(_, size)) = st.images.get(&src) else { return fail(1, "qemu-img: Could not open") };
+                let mut f = std::fs::File::create(&dst).unwrap();
+                if out == "qcow2" {
+                    use std::io::Write;
+                    f.write_all(b"QFI\xfb\0\0\0\x03").unwrap();
+                } else {
+                    f.set_len(size).unwrap();
+                }
+                st.images.insert(dst, (out, size));
+                ok("")
+            }
             _ => fail(1, "unexpected"),
         }
     }
@@ -561,4 +589,117 @@ fn cached_lists_follow_other_processes() {
 fn sanitized_paths() {
     assert_eq!(sanitize_path("///var/////lib/libvirt/images//"), "/var/lib/libvirt/images");
     assert_eq!(sanitize_path("/"), "/");
+}
+
+#[test]
+fn volume_resize_wipe_clone() {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new();
+    let d = &env.d;
+    let p = env.started_dir_pool("p");
+    let raw = d
+        .volume_create_xml(
+            &p,
+            "<volume><name>a.img</name><capacity>1048576</capacity><allocation>0</allocation></volume>",
+            0,
+        )
+        .unwrap();
+    let q = d
+        .volume_create_xml(
+            &p,
+            "<volume><name>b.qcow2</name><capacity>1048576</capacity><target><format type='qcow2'/></target></volume>",
+            0,
+        )
+        .unwrap();
+
+    // resize: grow, delta, shrink only with the flag, --allocate for raw only
+    d.volume_resize(&raw, 2 << 20, 0).unwrap();
+    assert_eq!(d.volume_info(&raw).unwrap().capacity, 2 << 20);
+    assert!(env.fake.last("qemu-img resize").ends_with("a.img 2097152"), "{}", env.fake.last("qemu-img resize"));
+    d.volume_resize(&raw, 1 << 20, VOL_RESIZE_DELTA).unwrap();
+    assert_eq!(d.volume_info(&raw).unwrap().capacity, 3 << 20);
+    let (c, m) = code(d.volume_resize(&raw, 1 << 20, 0));
+    assert_eq!(c, ErrorCode::InvalidArg, "{m}");
+    assert!(m.contains("shrink"), "{m}");
+    d.volume_resize(&raw, 1 << 20, VOL_RESIZE_DELTA | VOL_RESIZE_SHRINK).unwrap();
+    assert_eq!(d.volume_info(&raw).unwrap().capacity, 2 << 20);
+    assert!(env.fake.last("qemu-img resize").contains("--shrink"));
+    let (c, _) = code(d.volume_resize(&raw, 3 << 20, VOL_RESIZE_DELTA | VOL_RESIZE_SHRINK));
+    assert_eq!(c, ErrorCode::InvalidArg);
+    d.volume_resize(&raw, 4 << 20, VOL_RESIZE_ALLOCATE).unwrap();
+    let i = d.volume_info(&raw).unwrap();
+    assert_eq!((i.capacity, i.allocation), (4 << 20, 4 << 20));
+    let (c, m) = code(d.volume_resize(&q, 4 << 20, VOL_RESIZE_ALLOCATE));
+    assert_eq!(c, ErrorCode::NoSupport, "{m}");
+    let (c, _) = code(d.volume_resize(&q, 4 << 20, 8));
+    assert_eq!(c, ErrorCode::InvalidArg);
+    d.volume_resize(&q, 4 << 20, 0).unwrap();
+    assert!(
+        env.fake.last("qemu-img resize").starts_with("qemu-img resize -f qcow2 "),
+        "{}",
+        env.fake.last("qemu-img resize")
+    );
+
+    // wipe: zero keeps the size (and allocation); the other algorithms are refused by name
+    let path = d.volume_path(&raw).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all(b"secret").unwrap();
+    d.volume_wipe_pattern(&raw, 0, 0).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len(), 4 << 20);
+    assert!(bytes.iter().all(|b| *b == 0));
+    assert!(std::fs::metadata(&path).unwrap().blocks() * 512 >= 4 << 20);
+    let (c, m) = code(d.volume_wipe_pattern(&raw, 4, 0));
+    assert_eq!(c, ErrorCode::NoSupport);
+    assert!(m.contains("'gutmann'"), "{m}");
+    let (c, _) = code(d.volume_wipe_pattern(&raw, 10, 0));
+    assert_eq!(c, ErrorCode::InvalidArg);
+    // a sparse file stays sparse
+    let s = d
+        .volume_create_xml(
+            &p,
+            "<volume><name>s.img</name><capacity>1048576</capacity><allocation>0</allocation></volume>",
+            0,
+        )
+        .unwrap();
+    d.volume_wipe_pattern(&s, 0, 0).unwrap();
+    let m = std::fs::metadata(d.volume_path(&s).unwrap()).unwrap();
+    assert_eq!((m.len(), m.blocks()), (1 << 20, 0));
+
+    // clone: same format by default, conversion when asked; a taken name is refused
+    let c1 =
+        d.volume_create_xml_from(&p, "<volume><name>c1.qcow2</name><capacity>1</capacity></volume>", &q, 0).unwrap();
+    assert!(
+        env.fake.last("qemu-img convert").starts_with("qemu-img convert -f qcow2 -O qcow2"),
+        "{}",
+        env.fake.last("qemu-img convert")
+    );
+    assert_eq!(d.lookup_volume_by_name(&p, "c1.qcow2").unwrap(), c1);
+    let c2 = d
+        .volume_create_xml_from(
+            &p,
+            "<volume><name>c2.img</name><capacity>0</capacity><target><format type='raw'/></target></volume>",
+            &q,
+            0,
+        )
+        .unwrap();
+    assert!(env.fake.last("qemu-img convert").starts_with("qemu-img convert -f qcow2 -O raw"));
+    assert_eq!(d.volume_info(&c2).unwrap().capacity, 4 << 20);
+    let (c, _) =
+        code(d.volume_create_xml_from(&p, "<volume><name>c2.img</name><capacity>0</capacity></volume>", &q, 0));
+    assert_eq!(c, ErrorCode::StorageVolExist);
+    // a failed copy leaves nothing
+    let gone = VolRef { pool: "p".into(), name: "nope".into(), key: "x".into() };
+    assert!(d
+        .volume_create_xml_from(&p, "<volume><name>c3.img</name><capacity>0</capacity></volume>", &gone, 0)
+        .is_err());
+    assert!(!env.path("p/c3.img").exists());
+    std::fs::remove_file(d.volume_path(&q).unwrap()).unwrap();
+    assert!(d.volume_create_xml_from(&p, "<volume><name>c4.img</name><capacity>0</capacity></volume>", &c1, 0).is_ok());
+    env.fake.st().images.clear();
+    assert!(d
+        .volume_create_xml_from(&p, "<volume><name>c5.img</name><capacity>0</capacity></volume>", &c2, 0)
+        .is_err());
+    assert!(!env.path("p/c5.img").exists());
+    assert!(d.lookup_volume_by_name(&p, "c5.img").is_err());
 }

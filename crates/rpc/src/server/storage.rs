@@ -118,6 +118,17 @@ impl Session {
                     allocation: i.allocation,
                 })
             }),
+            P::STORAGE_VOL_CREATE_XML_FROM => run(body, |a: VolCreateXmlFromArgs| {
+                let src = self.vol(&a.clonevol)?;
+                Ok(VolRet {
+                    vol: self.pool(&a.pool)?.create_volume_xml_from(&a.xml, &src, a.flags)?.reference().into(),
+                })
+            }),
+            P::STORAGE_VOL_WIPE => run(body, |a: VolFlagsArgs| self.vol(&a.vol)?.wipe_pattern(0, a.flags)),
+            P::STORAGE_VOL_WIPE_PATTERN => {
+                run(body, |a: VolWipePatternArgs| self.vol(&a.vol)?.wipe_pattern(a.algorithm, a.flags))
+            }
+            P::STORAGE_VOL_RESIZE => run(body, |a: VolResizeArgs| self.vol(&a.vol)?.resize(a.capacity, a.flags)),
             P::STORAGE_VOL_GET_PATH => run(body, |a: VolArgs| Ok(StringRet { s: self.vol(&a.vol)?.path()? })),
             _ => return None,
         })
