@@ -464,6 +464,33 @@ pub fn stop(pid: u32, conf: &Path) -> Result<(), DnsmasqError> {
     Ok(())
 }
 
+/// Stops every dnsmasq running on `conf`, found by command line. A start killed after spawning
+/// dnsmasq but before it wrote its pid file leaves one (or its not yet daemonized parent, which
+/// forks it) that nothing else names; it holds the network's addresses, so the next start's
+/// dnsmasq would fail with "Address already in use". Returns once none is left (each waited for
+/// until it has exited), or after a bounded time.
+pub fn stop_all(conf: &Path) -> Result<(), DnsmasqError> {
+    let deadline = Instant::now() + STOP_TIMEOUT * 2;
+    loop {
+        let pids = running_on(conf);
+        if pids.is_empty() || Instant::now() >= deadline {
+            return Ok(());
+        }
+        for pid in pids {
+            stop(pid, conf)?;
+        }
+    }
+}
+
+/// The live dnsmasq processes started on `conf`.
+fn running_on(conf: &Path) -> Vec<u32> {
+    let Ok(rd) = fs::read_dir("/proc") else { return Vec::new() };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| is_running(*pid, conf))
+        .collect()
+}
+
 /// Whether `pid` has finished exiting (zombie or reaped).
 fn exited(pid: u32) -> bool {
     ProcStat::of_pid(pid as i32).is_none_or(|s| s.exited())

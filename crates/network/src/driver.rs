@@ -691,6 +691,10 @@ impl NetworkDriver {
                 tracing::warn!(network = %name, "stopping dnsmasq {pid}: {e}");
             }
         }
+        // killed before dnsmasq wrote its pid file: found by its configuration file instead
+        if let Err(e) = self.host.dhcp.stop_all(&paths.conf) {
+            tracing::warn!(network = %name, "stopping dnsmasq: {e}");
+        }
         for p in [&paths.conf, &paths.hostsfile, &paths.addnhosts].into_iter().chain(paths.pidfile.as_ref()) {
             let _ = remove_if_exists(p);
         }

@@ -42,6 +42,10 @@ pub trait Taps: Send + Sync {
 pub trait DhcpDaemon: Send + Sync {
     fn start(&self, network: &str, conf: &Path, pidfile: &Path, errlog: &Path) -> Result<u32, DnsmasqError>;
     fn stop(&self, pid: u32, conf: &Path) -> Result<(), DnsmasqError>;
+    /// Stops any instance running on `conf` that no pid file names (see [`dnsmasq::stop_all`]).
+    fn stop_all(&self, _conf: &Path) -> Result<(), DnsmasqError> {
+        Ok(())
+    }
     fn reload(&self, pid: u32, conf: &Path) -> Result<(), DnsmasqError>;
     fn is_running(&self, pid: u32, conf: &Path) -> bool;
 }
@@ -136,6 +140,9 @@ impl DhcpDaemon for RealDnsmasq {
     }
     fn stop(&self, pid: u32, conf: &Path) -> Result<(), DnsmasqError> {
         dnsmasq::stop(pid, conf)
+    }
+    fn stop_all(&self, conf: &Path) -> Result<(), DnsmasqError> {
+        dnsmasq::stop_all(conf)
     }
     fn reload(&self, pid: u32, conf: &Path) -> Result<(), DnsmasqError> {
         dnsmasq::reload(pid, conf)
