@@ -359,3 +359,88 @@ fn fs_pool_on_an_image_file() {
     let lo = Command::new("losetup").args(["-j"]).arg(&image).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&lo.stdout).trim(), "", "the loop device went with the mount");
 }
+
+#[test]
+#[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs qemu-img (make test)")]
+fn resize_wipe_clone_with_qemu_img() {
+    use oxvirt_storage::driver::{VOL_RESIZE_ALLOCATE, VOL_RESIZE_DELTA, VOL_RESIZE_SHRINK};
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = driver(tmp.path());
+    let p = d.pool_create_xml(&dir_pool(tmp.path(), "imgs"), flags::CREATE_WITH_BUILD).unwrap();
+    let raw = d
+        .volume_create_xml(
+            &p,
+            "<volume><name>r.img</name><capacity unit='M'>8</capacity><allocation>0</allocation></volume>",
+            0,
+        )
+        .unwrap();
+    let q = d
+        .volume_create_xml(
+            &p,
+            "<volume><name>q.qcow2</name><capacity unit='M'>8</capacity><target><format type='qcow2'/></target></volume>",
+            0,
+        )
+        .unwrap();
+    // grow, delta, shrink, allocate
+    d.volume_resize(&raw, 16 << 20, 0).unwrap();
+    assert_eq!(d.volume_info(&raw).unwrap().capacity, 16 << 20);
+    assert_eq!(d.volume_resize(&raw, 8 << 20, 0).unwrap_err().code, ErrorCode::InvalidArg);
+    d.volume_resize(&raw, 4 << 20, VOL_RESIZE_DELTA | VOL_RESIZE_SHRINK).unwrap();
+    assert_eq!(d.volume_info(&raw).unwrap().capacity, 12 << 20);
+    d.volume_resize(&raw, 16 << 20, VOL_RESIZE_ALLOCATE).unwrap();
+    let i = d.volume_info(&raw).unwrap();
+    assert!(i.capacity == 16 << 20 && i.allocation >= 16 << 20, "{i:?}");
+    d.volume_resize(&q, 1 << 30, 0).unwrap();
+    assert_eq!(qemu_img_info(&tmp.path().join("imgs/q.qcow2"))["virtual-size"], 1u64 << 30);
+    d.volume_resize(&q, 512 << 20, VOL_RESIZE_SHRINK).unwrap();
+    assert_eq!(d.volume_info(&q).unwrap().capacity, 512 << 20);
+
+    // wipe: data gone, size and format kept for raw
+    let rp = tmp.path().join("imgs/r.img");
+    std::fs::OpenOptions::new().write(true).open(&rp).unwrap().write_all(b"secret data").unwrap();
+    d.volume_wipe_pattern(&raw, 0, 0).unwrap();
+    let bytes = std::fs::read(&rp).unwrap();
+    assert_eq!(bytes.len(), 16 << 20);
+    assert!(!bytes.windows(6).any(|w| w == b"secret"));
+    let e = d.volume_wipe_pattern(&raw, 8, 0).unwrap_err();
+    assert_eq!(e.code, ErrorCode::NoSupport);
+    assert!(e.message.contains("'random'"), "{}", e.message);
+
+    // clone with conversion: qcow2 -> raw and raw -> qcow2, data preserved
+    std::fs::OpenOptions::new().write(true).open(&rp).unwrap().write_all(b"hello clone").unwrap();
+    let c = d
+        .volume_create_xml_from(
+            &p,
+            "<volume><name>c.qcow2</name><capacity>0</capacity><target><format type='qcow2'/></target></volume>",
+            &raw,
+            0,
+        )
+        .unwrap();
+    let cp = tmp.path().join("imgs/c.qcow2");
+    assert_eq!(qemu_img_info(&cp)["format"], "qcow2");
+    assert_eq!(d.volume_info(&c).unwrap().capacity, 16 << 20);
+    let back = d
+        .volume_create_xml_from(
+            &p,
+            "<volume><name>back.img</name><capacity>0</capacity><target><format type='raw'/></target></volume>",
+            &c,
+            0,
+        )
+        .unwrap();
+    let bp = d.volume_path(&back).unwrap();
+    assert!(std::fs::read(&bp).unwrap().starts_with(b"hello clone"));
+    assert_eq!(d.volume_info(&back).unwrap().capacity, 16 << 20);
+    let q2 = d
+        .volume_create_xml_from(&p, "<volume><name>q2.qcow2</name><capacity unit='G'>1</capacity></volume>", &q, 0)
+        .unwrap();
+    assert_eq!(qemu_img_info(Path::new(&d.volume_path(&q2).unwrap()))["virtual-size"], 1u64 << 30);
+    // a taken name leaves the existing file alone
+    assert_eq!(
+        d.volume_create_xml_from(&p, "<volume><name>c.qcow2</name><capacity>0</capacity></volume>", &raw, 0)
+            .unwrap_err()
+            .code,
+        ErrorCode::StorageVolExist
+    );
+    assert_eq!(qemu_img_info(&cp)["format"], "qcow2");
+}
