@@ -31,41 +31,15 @@ pub(crate) fn assign(def: &mut Domain) {
     let Some(devs) = def.devices.as_mut() else {
         return;
     };
-    for d in devs.disks.iter_mut() {
-        let a = d.info.address.clone().unwrap_or_default();
-        let (c, b, u) = (a.controller.unwrap_or(0), a.bus.map_or(0, |h| h.0), a.unit.unwrap_or(0));
-        let idx = disk_index(&d.target.dev).unwrap_or(0);
-        let name = match d.target.bus.unwrap_or_default() {
-            DiskBus::Virtio => format!("virtio-disk{idx}"),
-            DiskBus::Ide => format!("ide{c}-{b}-{u}"),
-            DiskBus::Sata => format!("sata{c}-0-{u}"),
-            DiskBus::Scsi => format!("scsi{c}-{b}-{u}"),
-            DiskBus::Fdc => format!("fdc0-0-{u}"),
-            DiskBus::Usb => format!("usb-disk{idx}"),
-            other => format!("{other}-disk{idx}"),
-        };
-        set(&mut d.info.alias, || name);
-    }
-    for c in devs.controllers.iter_mut() {
-        let name = match (c.kind, c.index) {
-            (ControllerType::Sata, Some(i)) => format!("sata{i}"),
-            _ => controller_alias(c, kind),
-        };
-        set(&mut c.info.alias, || name);
-    }
-    for (i, n) in devs.interfaces.iter_mut().enumerate() {
-        set(&mut n.alias, || format!("net{i}"));
-    }
-    for (list, prefix) in [
-        (&mut devs.serials, "serial"),
-        (&mut devs.parallels, "parallel"),
-        (&mut devs.channels, "channel"),
-        (&mut devs.consoles, "console"),
-    ] {
-        for (i, c) in list.iter_mut().enumerate() {
-            set(&mut c.alias, || format!("{prefix}{i}"));
+    // Names first (they read the device itself), then filled in through the mutable visitor.
+    let mut names: Vec<Option<String>> = Vec::new();
+    devs.visit_info(|p, info| names.push(name_of(devs, p, info, kind)));
+    let mut names = names.into_iter();
+    devs.visit_info_mut(|_, info| {
+        if let Some(name) = names.next().flatten() {
+            set(info.alias, || name);
         }
-    }
+    });
     // A serial-type console 0 is the first serial port itself.
     let serial0 = devs.serials.first().and_then(|s| s.alias.clone());
     if let Some(c) = devs.consoles.first_mut() {
@@ -96,4 +70,46 @@ pub(crate) fn assign(def: &mut Domain) {
     for (i, x) in devs.panics.iter_mut().enumerate() {
         set(&mut x.alias, || format!("panic{i}"));
     }
+}
+
+/// libvirt's alias for one device, `None` for kinds that get none here.
+fn name_of(devs: &Devices, p: Position, info: InfoRef<'_>, kind: MachineKind) -> Option<String> {
+    let i = p.index;
+    Some(match p.kind {
+        DeviceKind::Disk => {
+            let d = &devs.disks[i];
+            let a = info.address.cloned().unwrap_or_default();
+            let (c, b, u) = (a.controller.unwrap_or(0), a.bus.map_or(0, |h| h.0), a.unit.unwrap_or(0));
+            let idx = disk_index(&d.target.dev).unwrap_or(0);
+            match d.target.bus.unwrap_or_default() {
+                DiskBus::Virtio => format!("virtio-disk{idx}"),
+                DiskBus::Ide => format!("ide{c}-{b}-{u}"),
+                DiskBus::Sata => format!("sata{c}-0-{u}"),
+                DiskBus::Scsi => format!("scsi{c}-{b}-{u}"),
+                DiskBus::Fdc => format!("fdc0-0-{u}"),
+                DiskBus::Usb => format!("usb-disk{idx}"),
+                other => format!("{other}-disk{idx}"),
+            }
+        }
+        DeviceKind::Controller => {
+            let c = &devs.controllers[i];
+            match (c.kind, c.index) {
+                (ControllerType::Sata, Some(n)) => format!("sata{n}"),
+                _ => controller_alias(c, kind),
+            }
+        }
+        DeviceKind::Interface => format!("net{i}"),
+        DeviceKind::Memballoon => "balloon0".into(),
+        DeviceKind::Serial
+        | DeviceKind::Parallel
+        | DeviceKind::Channel
+        | DeviceKind::Console
+        | DeviceKind::Input
+        | DeviceKind::Video
+        | DeviceKind::Sound
+        | DeviceKind::Watchdog
+        | DeviceKind::Rng
+        | DeviceKind::Panic => format!("{}{i}", p.kind.element()),
+        _ => return None,
+    })
 }

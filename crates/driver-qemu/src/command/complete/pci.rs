@@ -35,7 +35,9 @@ impl Bus {
     fn accepts(&self, c: Conn, kind: MachineKind) -> bool {
         match self.model {
             ControllerModel::PciRoot | ControllerModel::PciExpanderBus => true,
-            ControllerModel::PciBridge | ControllerModel::PcieToPciBridge => c == Conn::Pci || kind == MachineKind::I440fx,
+            ControllerModel::PciBridge | ControllerModel::PcieToPciBridge => {
+                c == Conn::Pci || kind == MachineKind::I440fx
+            }
             ControllerModel::PcieRootPort | ControllerModel::PcieSwitchDownstreamPort => c == Conn::Pcie,
             _ => false,
         }
@@ -63,8 +65,8 @@ fn needs(a: &Option<Address>) -> bool {
     }
 }
 
-fn is_pci(a: &Option<Address>) -> Option<&Address> {
-    a.as_ref().filter(|a| a.kind == Some(AddressType::Pci) && a.slot.is_some())
+fn is_pci(a: Option<&Address>) -> Option<&Address> {
+    a.filter(|a| a.kind == Some(AddressType::Pci) && a.slot.is_some())
 }
 
 struct Alloc {
@@ -606,43 +608,33 @@ fn place_new_controllers(devs: &mut Devices, alloc: &mut Alloc, kind: MachineKin
     Ok(())
 }
 
-/// Calls `f` with every device address (for marking explicit ones as used).
+/// Calls `f` with every device address (for marking explicit ones as used), through the device
+/// visitor. Only the kinds QEMU places here are seen; every character device is named `serial`.
 fn for_each_addr(
     devs: &Devices,
-    mut f: impl FnMut(&Option<Address>, &str) -> Result<(), CommandError>,
+    mut f: impl FnMut(Option<&Address>, &str) -> Result<(), CommandError>,
 ) -> Result<(), CommandError> {
-    for d in &devs.disks {
-        f(&d.info.address, "/domain/devices/disk/address")?;
-    }
-    for c in &devs.controllers {
-        f(&c.info.address, "/domain/devices/controller/address")?;
-    }
-    for n in &devs.interfaces {
-        f(&n.address, "/domain/devices/interface/address")?;
-    }
-    for c in devs.serials.iter().chain(&devs.parallels).chain(&devs.channels).chain(&devs.consoles) {
-        f(&c.address, "/domain/devices/serial/address")?;
-    }
-    for i in &devs.inputs {
-        f(&i.address, "/domain/devices/input/address")?;
-    }
-    for s in &devs.sounds {
-        f(&s.address, "/domain/devices/sound/address")?;
-    }
-    for v in &devs.videos {
-        f(&v.address, "/domain/devices/video/address")?;
-    }
-    for w in &devs.watchdogs {
-        f(&w.address, "/domain/devices/watchdog/address")?;
-    }
-    if let Some(b) = &devs.memballoon {
-        f(&b.address, "/domain/devices/memballoon/address")?;
-    }
-    for r in &devs.rngs {
-        f(&r.address, "/domain/devices/rng/address")?;
-    }
-    for p in &devs.panics {
-        f(&p.address, "/domain/devices/panic/address")?;
-    }
-    Ok(())
+    let mut res = Ok(());
+    devs.visit_info(|p, info| {
+        let what = match p.kind {
+            DeviceKind::Disk => "/domain/devices/disk/address",
+            DeviceKind::Controller => "/domain/devices/controller/address",
+            DeviceKind::Interface => "/domain/devices/interface/address",
+            DeviceKind::Serial | DeviceKind::Parallel | DeviceKind::Channel | DeviceKind::Console => {
+                "/domain/devices/serial/address"
+            }
+            DeviceKind::Input => "/domain/devices/input/address",
+            DeviceKind::Sound => "/domain/devices/sound/address",
+            DeviceKind::Video => "/domain/devices/video/address",
+            DeviceKind::Watchdog => "/domain/devices/watchdog/address",
+            DeviceKind::Memballoon => "/domain/devices/memballoon/address",
+            DeviceKind::Rng => "/domain/devices/rng/address",
+            DeviceKind::Panic => "/domain/devices/panic/address",
+            _ => return,
+        };
+        if res.is_ok() {
+            res = f(info.address, what);
+        }
+    });
+    res
 }
