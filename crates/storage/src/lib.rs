@@ -166,4 +166,13 @@ impl Driver for StorageDriver {
     fn volume_path(&self, v: &VolRef) -> Result<String> {
         StorageDriver::volume_path(self, v)
     }
+    fn volume_resize(&self, v: &VolRef, capacity: u64, flags: u32) -> Result<()> {
+        StorageDriver::volume_resize(self, v, capacity, flags)
+    }
+    fn volume_wipe_pattern(&self, v: &VolRef, algorithm: u32, flags: u32) -> Result<()> {
+        StorageDriver::volume_wipe_pattern(self, v, algorithm, flags)
+    }
+    fn volume_create_xml_from(&self, p: &PoolRef, xml: &str, clone: &VolRef, flags: u32) -> Result<VolRef> {
+        StorageDriver::volume_create_xml_from(self, p, xml, clone, flags)
+    }
 }
