@@ -200,11 +200,12 @@ fn build_flags(cmd: &Cmd, create: bool) -> Result<u32, CmdError> {
             f |= 4;
         }
     } else {
+        // virStoragePoolBuildFlags: NO_OVERWRITE = 4, OVERWRITE = 8
         if cmd.flag("no-overwrite") {
-            f |= 2;
+            f |= 4;
         }
         if cmd.flag("overwrite") {
-            f |= 4;
+            f |= 8;
         }
     }
     Ok(f)
@@ -445,5 +446,218 @@ pub fn vol_key(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 pub fn vol_name(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let v = vol(ctl, cmd, false)?;
     ctl.print(&format!("{}\n", v.name()));
+    Ok(())
+}
+
+/// A size with an optional unit suffix, in bytes (the unit-less default), as virsh's
+/// vol-create-as and vol-resize read it (`k`/`KiB` = 1024, `KB` = 1000, up to exbibytes).
+pub fn scaled_bytes(s: &str) -> Option<u64> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let (base, exp): (u64, u32) = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" | "byte" | "bytes" => (1, 0),
+        "k" | "kib" => (1024, 1),
+        "kb" => (1000, 1),
+        "m" | "mib" => (1024, 2),
+        "mb" => (1000, 2),
+        "g" | "gib" => (1024, 3),
+        "gb" => (1000, 3),
+        "t" | "tib" => (1024, 4),
+        "tb" => (1000, 4),
+        "p" | "pib" => (1024, 5),
+        "pb" => (1000, 5),
+        "e" | "eib" => (1024, 6),
+        "eb" => (1000, 6),
+        _ => return None,
+    };
+    n.checked_mul(base.checked_pow(exp)?)
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('\'', "&apos;").replace('"', "&quot;")
+}
+
+/// The pool XML virsh's pool-define-as / pool-create-as build (dir and fs need no more).
+fn pool_xml_as(cmd: &Cmd) -> Result<(String, String), CmdError> {
+    let name = cmd.req("name")?.to_string();
+    let kind = cmd.req("type")?;
+    let mut x = format!("<pool type='{}'>\n  <name>{}</name>\n", xml_escape(kind), xml_escape(&name));
+    let (host, path, dev, sname, fmt) = (
+        cmd.get("source-host"),
+        cmd.get("source-path"),
+        cmd.get("source-dev"),
+        cmd.get("source-name"),
+        cmd.get("source-format"),
+    );
+    if host.is_some() || path.is_some() || dev.is_some() || sname.is_some() || fmt.is_some() {
+        x.push_str("  <source>\n");
+        if let Some(h) = host {
+            x.push_str(&format!("    <host name='{}'/>\n", xml_escape(h)));
+        }
+        if let Some(p) = path {
+            x.push_str(&format!("    <dir path='{}'/>\n", xml_escape(p)));
+        }
+        if let Some(d) = dev {
+            x.push_str(&format!("    <device path='{}'/>\n", xml_escape(d)));
+        }
+        if let Some(f) = fmt {
+            x.push_str(&format!("    <format type='{}'/>\n", xml_escape(f)));
+        }
+        if let Some(n) = sname {
+            x.push_str(&format!("    <name>{}</name>\n", xml_escape(n)));
+        }
+        x.push_str("  </source>\n");
+    }
+    if let Some(t) = cmd.get("target") {
+        x.push_str(&format!("  <target>\n    <path>{}</path>\n  </target>\n", xml_escape(t)));
+    }
+    x.push_str("</pool>\n");
+    Ok((name, x))
+}
+
+pub fn pool_define_as(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
+    let (name, xml) = pool_xml_as(cmd)?;
+    if cmd.flag("print-xml") {
+        ctl.print(&xml);
+        return Ok(());
+    }
+    let p = ctl
+        .conn()?
+        .define_storage_pool(&xml, 0)
+        .map_err(|e| CmdError::api(format!("Failed to define pool {name}"), e))?;
+    ctl.extra(&format!("Pool {} defined\n", p.name()));
+    Ok(())
+}
+
+pub fn pool_create_as(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
+    let f = build_flags(cmd, true)?;
+    let (name, xml) = pool_xml_as(cmd)?;
+    if cmd.flag("print-xml") {
+        ctl.print(&xml);
+        return Ok(());
+    }
+    let p = ctl
+        .conn()?
+        .create_storage_pool_xml(&xml, f)
+        .map_err(|e| CmdError::api(format!("Failed to create pool {name}"), e))?;
+    ctl.extra(&format!("Pool {} created\n", p.name()));
+    Ok(())
+}
+
+fn size_arg(cmd: &Cmd, name: &str) -> Result<Option<u64>, CmdError> {
+    cmd.get(name).map(|s| scaled_bytes(s).ok_or_else(|| CmdError::Failed(format!("Malformed size {s}")))).transpose()
+}
+
+pub fn vol_create_as(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
+    let p = pool(ctl, cmd)?;
+    let name = cmd.req("name")?.to_string();
+    let capacity = size_arg(cmd, "capacity")?.unwrap_or(0);
+    let mut x = format!("<volume>\n  <name>{}</name>\n  <capacity>{capacity}</capacity>\n", xml_escape(&name));
+    if let Some(a) = size_arg(cmd, "allocation")? {
+        x.push_str(&format!("  <allocation>{a}</allocation>\n"));
+    }
+    if let Some(f) = cmd.get("format") {
+        x.push_str(&format!("  <target>\n    <format type='{}'/>\n  </target>\n", xml_escape(f)));
+    }
+    if let Some(b) = cmd.get("backing-vol") {
+        // virsh: a volume of this pool by name, else any by key, else by path; else the path as given
+        let conn = ctl.conn()?;
+        let path = p
+            .lookup_volume_by_name(b)
+            .or_else(|_| conn.lookup_storage_vol_by_key(b))
+            .or_else(|_| conn.lookup_storage_vol_by_path(b))
+            .and_then(|v| v.path())
+            .map_err(|e| CmdError::api(format!("failed to get vol '{b}'"), e))?;
+        x.push_str(&format!("  <backingStore>\n    <path>{}</path>\n", xml_escape(&path)));
+        if let Some(f) = cmd.get("backing-vol-format") {
+            x.push_str(&format!("    <format type='{}'/>\n", xml_escape(f)));
+        }
+        x.push_str("  </backingStore>\n");
+    }
+    x.push_str("</volume>\n");
+    if cmd.flag("print-xml") {
+        ctl.print(&x);
+        return Ok(());
+    }
+    let f = if cmd.flag("prealloc-metadata") { 1 } else { 0 };
+    let v = p.create_volume_xml(&x, f).map_err(|e| CmdError::api(format!("Failed to create vol {name}"), e))?;
+    ctl.extra(&format!("Vol {} created\n", v.name()));
+    Ok(())
+}
+
+pub fn vol_clone(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
+    let src = vol(ctl, cmd, true)?;
+    let new = cmd.req("newname")?.to_string();
+    let pool = src.pool().map_err(|e| CmdError::api("failed to get parent pool", e))?;
+    let orig = src.xml_desc(0).map_err(|e| CmdError::api("", e))?;
+    let mut def: oxvirt_xml::storage::StorageVol =
+        parse_model(&orig).ok_or_else(|| CmdError::Failed("failed to read the volume's XML".into()))?;
+    def.name = new.clone();
+    def.key = None;
+    let xml = oxvirt_xml::XmlDocument::to_xml_string(&def);
+    if cmd.flag("print-xml") {
+        ctl.print(&xml);
+        return Ok(());
+    }
+    let mut f = 0;
+    if cmd.flag("prealloc-metadata") {
+        f |= 1;
+    }
+    if cmd.flag("reflink") {
+        f |= 2;
+    }
+    pool.create_volume_xml_from(&xml, &src, f)
+        .map_err(|e| CmdError::api(format!("Failed to clone vol from {}", src.name()), e))?;
+    ctl.extra(&format!("Vol {new} cloned from {}\n", src.name()));
+    Ok(())
+}
+
+pub fn vol_resize(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
+    let mut f = 0;
+    let shrink = cmd.flag("shrink");
+    let mut delta = cmd.flag("delta");
+    let raw = cmd.req("capacity")?.to_string();
+    let text = match raw.strip_prefix('-') {
+        Some(rest) => {
+            delta = true;
+            if !shrink {
+                return Err(CmdError::Failed("negative size requires --shrink".into()));
+            }
+            rest.to_string()
+        }
+        None => raw.clone(),
+    };
+    if cmd.flag("allocate") {
+        f |= 1;
+    }
+    if delta {
+        f |= 2;
+    }
+    if shrink {
+        f |= 4;
+    }
+    let cap = scaled_bytes(&text).ok_or_else(|| CmdError::Failed(format!("Malformed size {text}")))?;
+    let v = vol(ctl, cmd, true)?;
+    let name = v.name().to_string();
+    v.resize(cap, f).map_err(|e| CmdError::api(format!("Failed to change size of volume '{name}' to {text}"), e))?;
+    ctl.extra(&format!("Size of volume '{name}' successfully changed to {text}\n"));
+    Ok(())
+}
+
+pub fn vol_wipe(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
+    const ALGORITHMS: [&str; 10] =
+        ["zero", "nnsa", "dod", "bsi", "gutmann", "schneier", "pfitzner7", "pfitzner33", "random", "trim"];
+    let alg = match cmd.get("algorithm") {
+        None => 0,
+        Some(a) => ALGORITHMS
+            .iter()
+            .position(|x| *x == a)
+            .ok_or_else(|| CmdError::Failed(format!("Unsupported algorithm '{a}'")))? as u32,
+    };
+    let v = vol(ctl, cmd, true)?;
+    let name = v.name().to_string();
+    v.wipe_pattern(alg, 0).map_err(|e| CmdError::api(format!("Failed to wipe vol {name}"), e))?;
+    ctl.extra(&format!("Vol {name} wiped\n"));
     Ok(())
 }
