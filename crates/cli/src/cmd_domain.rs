@@ -1,6 +1,6 @@
 //! Domain commands.
 
-use oxvirt_api::{flags, Domain, DomainState};
+use oxvirt_api::{flags, Domain, DomainMemoryModFlags, DomainModificationImpact, DomainState, DomainVcpuFlags};
 use serde_json::json;
 
 use crate::commands::Ctl;
@@ -598,21 +598,17 @@ pub fn scaled_kib(s: &str) -> Option<u64> {
 }
 
 /// virsh's `--config` / `--live` / `--current` (none: current), as API flags.
-pub(crate) fn impact_flags(cmd: &Cmd) -> Result<u32, CmdError> {
+pub(crate) fn impact_flags(cmd: &Cmd) -> Result<DomainModificationImpact, CmdError> {
     cmd.exclusive("current", "live")?;
     cmd.exclusive("current", "config")?;
-    let mut f = 0;
-    if cmd.flag("config") {
-        f |= flags::AFFECT_CONFIG;
-    }
-    if cmd.flag("live") {
-        f |= flags::AFFECT_LIVE;
-    }
+    let mut f = DomainModificationImpact::empty();
+    f.set(DomainModificationImpact::CONFIG, cmd.flag("config"));
+    f.set(DomainModificationImpact::LIVE, cmd.flag("live"));
     Ok(f)
 }
 
 pub fn setmem(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
-    let f = impact_flags(cmd)?;
+    let f = DomainMemoryModFlags::from_bits_retain(impact_flags(cmd)?.bits());
     let size = cmd.req("size")?;
     let kib = scaled_kib(size).ok_or_else(|| {
         CmdError::Usage(format!("Numeric value '{size}' for <size> option is malformed or out of range"))
@@ -622,11 +618,13 @@ pub fn setmem(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 }
 
 pub fn setvcpus(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
-    let mut f = impact_flags(cmd)?;
-    for (n, b) in [("maximum", flags::MEM_MAXIMUM), ("guest", 8), ("hotpluggable", 16)] {
-        if cmd.flag(n) {
-            f |= b;
-        }
+    let mut f = DomainVcpuFlags::from_bits_retain(impact_flags(cmd)?.bits());
+    for (n, b) in [
+        ("maximum", DomainVcpuFlags::MAXIMUM),
+        ("guest", DomainVcpuFlags::GUEST),
+        ("hotpluggable", DomainVcpuFlags::HOTPLUGGABLE),
+    ] {
+        f.set(b, cmd.flag(n));
     }
     let count: u32 = cmd.int("count")?.unwrap_or(0);
     if count == 0 {

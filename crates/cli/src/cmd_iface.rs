@@ -1,7 +1,7 @@
 //! Guest interface and disk listing commands. Like virsh, most read the domain XML and change
 //! devices through attach/update/detach-device, so they work with any driver that has those.
 
-use oxvirt_api::{flags, Domain};
+use oxvirt_api::{Domain, DomainDeviceModifyFlags, DomainVcpuFlags};
 use oxvirt_xml::domain::devices::interface::{Interface, Link, LinkState};
 use oxvirt_xml::{parse_element, ParseOptions, Writer};
 use serde_json::json;
@@ -134,9 +134,9 @@ pub fn domif_setlink(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
         s => return Err(CmdError::Failed(format!("invalid link state '{s}'"))),
     };
     let config = cmd.flag("config") || cmd.flag("persistent");
-    let mut f = if config { flags::AFFECT_CONFIG } else { flags::AFFECT_LIVE };
+    let mut f = if config { DomainDeviceModifyFlags::CONFIG } else { DomainDeviceModifyFlags::LIVE };
     if !d.is_active().unwrap_or(true) {
-        f = flags::AFFECT_CONFIG;
+        f = DomainDeviceModifyFlags::CONFIG;
     }
     let xml = domain_xml(&d, config)?;
     let doc = parse(&xml)?;
@@ -254,11 +254,11 @@ pub fn attach_interface(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     let d = lookup(ctl, cmd)?;
     let kind = cmd.req("type")?.to_string();
     let source = cmd.req("source")?.to_string();
-    let mut f = impact_flags(cmd)?;
+    let mut f = DomainDeviceModifyFlags::from_bits_retain(impact_flags(cmd)?.bits());
     if cmd.flag("persistent") {
-        f |= flags::AFFECT_CONFIG;
+        f |= DomainDeviceModifyFlags::CONFIG;
         if d.is_active().unwrap_or(false) {
-            f |= flags::AFFECT_LIVE;
+            f |= DomainDeviceModifyFlags::LIVE;
         }
     }
     const KNOWN: &[&str] = &[
@@ -364,12 +364,12 @@ pub fn detach_interface(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     Ok(())
 }
 
-fn detach_flags(d: &Domain, cmd: &Cmd) -> Result<u32, CmdError> {
-    let mut f = impact_flags(cmd)?;
+fn detach_flags(d: &Domain, cmd: &Cmd) -> Result<DomainDeviceModifyFlags, CmdError> {
+    let mut f = DomainDeviceModifyFlags::from_bits_retain(impact_flags(cmd)?.bits());
     if cmd.flag("persistent") {
-        f |= flags::AFFECT_CONFIG;
+        f |= DomainDeviceModifyFlags::CONFIG;
         if d.is_active().unwrap_or(false) {
-            f |= flags::AFFECT_LIVE;
+            f |= DomainDeviceModifyFlags::LIVE;
         }
     }
     Ok(f)
@@ -395,10 +395,10 @@ fn libxml_quotes(xml: &str) -> String {
 }
 
 /// The `<interface>` element to detach, as the domain XML has it.
-fn find_detach_iface(d: &Domain, cmd: &Cmd, f: u32) -> Result<String, CmdError> {
+fn find_detach_iface(d: &Domain, cmd: &Cmd, f: DomainDeviceModifyFlags) -> Result<String, CmdError> {
     let kind = cmd.req("type")?.to_string();
     let mac = cmd.get("mac").map(str::to_string);
-    let xml = domain_xml(d, f & flags::AFFECT_CONFIG != 0)?;
+    let xml = domain_xml(d, f.contains(DomainDeviceModifyFlags::CONFIG))?;
     let doc = parse(&xml)?;
     let of_type: Vec<_> =
         devices(&doc, "interface").into_iter().filter(|n| n.attribute("type") == Some(kind.as_str())).collect();
@@ -470,9 +470,9 @@ pub fn domblklist(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 }
 
 /// (maximum, current) vCPUs of the persistent (`AFFECT_CONFIG`) or running (`AFFECT_LIVE`) definition.
-fn vcpus_of(d: &Domain, which: u32) -> Result<(u32, u32), CmdError> {
-    let get = |f: u32| d.vcpus_flags(which | f).map_err(|e| CmdError::api("", e));
-    Ok((get(flags::VCPU_MAXIMUM)?, get(0)?))
+fn vcpus_of(d: &Domain, which: DomainVcpuFlags) -> Result<(u32, u32), CmdError> {
+    let get = |f: DomainVcpuFlags| d.vcpus_flags(which | f).map_err(|e| CmdError::api("", e));
+    Ok((get(DomainVcpuFlags::MAXIMUM)?, get(DomainVcpuFlags::empty())?))
 }
 
 pub fn vcpucount(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
@@ -483,8 +483,8 @@ pub fn vcpucount(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
     cmd.exclusive("current", "live")?;
     cmd.exclusive("current", "config")?;
     cmd.exclusive("maximum", "active")?;
-    let cfg = vcpus_of(&d, flags::AFFECT_CONFIG)?;
-    let liv = if active { Some(vcpus_of(&d, flags::AFFECT_LIVE)?) } else { None };
+    let cfg = vcpus_of(&d, DomainVcpuFlags::CONFIG)?;
+    let liv = if active { Some(vcpus_of(&d, DomainVcpuFlags::LIVE)?) } else { None };
     if cmd.flag("guest") {
         return Err(CmdError::api(
             "Failed to retrieve vCPU count from the guest",
@@ -528,7 +528,8 @@ pub fn maxvcpus(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 /// virsh's `domiftune`: without `--inbound`/`--outbound` it prints the seven bandwidth parameters,
 /// else it sets the directions given (a 0 average clears one).
 pub fn domiftune(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
-    let f = impact_flags(cmd)?;
+    // virDomainSetInterfaceParameters' flags stay u32 (impact and typed-parameter bits mixed).
+    let f = impact_flags(cmd)?.bits();
     let d = lookup(ctl, cmd)?;
     let device = cmd.req("interface")?.to_string();
     let mut params: Vec<(String, oxvirt_api::TypedParam)> = Vec::new();

@@ -1205,7 +1205,8 @@ fn multiqueue_named_taps_vhost_refusal_and_ethernet() {
     // Hot-plug: a second multiqueue NIC, each of its fds passed with getfd; the guest sees its queues.
     // (The CLI has no attach-device: the API runs in-process on a thread inside the namespace.)
     let hot = format!("<interface type='network'><source network='{net}'/><mac address='52:54:00:0e:47:09'/><model type='virtio'/><driver queues='2'/></interface>");
-    w.api(|c| c.lookup_domain_by_name("mq")?.attach_device(&hot, 1)).expect("attach-device --live");
+    w.api(|c| c.lookup_domain_by_name("mq")?.attach_device(&hot, oxvirt_api::DomainDeviceModifyFlags::LIVE))
+        .expect("attach-device --live");
     let hot_tap = w
         .ox(&["domiflist", "mq"])
         .lines()
@@ -1229,7 +1230,8 @@ fn multiqueue_named_taps_vhost_refusal_and_ethernet() {
         hot_queues.contains("rx-0") && hot_queues.contains("rx-1") && hot_queues.contains("tx-1"),
         "hot-plugged NIC's queues:\n{hot_queues}"
     );
-    w.api(|c| c.lookup_domain_by_name("mq")?.detach_device(&hot, 1)).expect("detach-device --live");
+    w.api(|c| c.lookup_domain_by_name("mq")?.detach_device(&hot, oxvirt_api::DomainDeviceModifyFlags::LIVE))
+        .expect("detach-device --live");
     assert!(!w.links().contains(&format!(": {hot_tap}:")), "hot-plugged tap gone after detach");
 
     // The same name again: refused, naming the device; nothing counted or left.

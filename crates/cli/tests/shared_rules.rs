@@ -3,9 +3,10 @@
 //! `test:///default` and to the QEMU driver (with its network driver) in an embedded root, and
 //! their errors are compared. Unit tier: nothing here starts QEMU or touches the host's network.
 
-use oxvirt_api::types::flags::{AFFECT_CONFIG, AFFECT_LIVE};
+use oxvirt_api::conf::impact::{AFFECT_CONFIG, AFFECT_LIVE};
 use oxvirt_api::types::netupdate::{CMD_ADD_LAST, CMD_DELETE};
 use oxvirt_api::{Connect, Error};
+use oxvirt_api::{DomainMemoryModFlags, DomainVcpuFlags};
 
 // test:///default is one state per process, shared by the tests running in parallel here: each
 // test uses names and UUIDs of its own.
@@ -147,7 +148,7 @@ fn modification_impact_is_resolved_alike() {
     let b = open();
     define_both(&b, "sr-m", U3);
     let e = same_refusal("live change of a domain that is not running", &b, |c| {
-        c.lookup_domain_by_name("sr-m")?.set_memory(32768, AFFECT_LIVE)
+        c.lookup_domain_by_name("sr-m")?.set_memory(32768, DomainMemoryModFlags::LIVE)
     });
     assert!(e.message.ends_with("domain is not running"), "{e}");
     same_refusal("live interface tuning of a domain that is not running", &b, |c| {
@@ -178,11 +179,11 @@ fn transient_domains_refuse_config_changes_alike() {
         );
     }
     let e = same_refusal("config change of a transient domain", &b, |c| {
-        c.lookup_domain_by_name("sr-t")?.set_memory(32768, AFFECT_CONFIG)
+        c.lookup_domain_by_name("sr-t")?.set_memory(32768, DomainMemoryModFlags::CONFIG)
     });
     assert!(e.message.ends_with("transient domains do not have any persistent config"), "{e}");
     same_refusal("config vCPUs of a transient domain", &b, |c| {
-        c.lookup_domain_by_name("sr-t")?.set_vcpus(1, AFFECT_CONFIG)
+        c.lookup_domain_by_name("sr-t")?.set_vcpus(1, DomainVcpuFlags::CONFIG)
     });
     let e = same_refusal("create over a running domain", &b, |c| {
         c.create_domain_xml(&xml, oxvirt_api::DomainCreateFlags::empty())

@@ -65,8 +65,8 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
     step!("snapshots", d.snapshot_count());
     step!("set autostart", d.set_autostart(true));
     step!("autostart", d.autostart());
-    step!("set memory", d.set_memory(65536, flags::AFFECT_CONFIG));
-    step!("set vcpus", d.set_vcpus(1, flags::AFFECT_CONFIG));
+    step!("set memory", d.set_memory(65536, oxvirt_api::DomainMemoryModFlags::CONFIG));
+    step!("set vcpus", d.set_vcpus(1, oxvirt_api::DomainVcpuFlags::CONFIG));
     let mut d = d;
     step!("start", d.create(oxvirt_api::DomainCreateFlags::empty()));
     step!("id", d.id());

@@ -441,19 +441,19 @@ impl Driver for QemuDriver {
         })
     }
 
-    fn domain_set_memory(&self, d: &DomainRef, kib: u64, f: u32) -> Result<()> {
+    fn domain_set_memory(&self, d: &DomainRef, kib: u64, f: oxvirt_api::DomainMemoryModFlags) -> Result<()> {
         self.set_memory(d, kib, f)
     }
 
-    fn domain_set_vcpus(&self, d: &DomainRef, count: u32, f: u32) -> Result<()> {
+    fn domain_set_vcpus(&self, d: &DomainRef, count: u32, f: oxvirt_api::DomainVcpuFlags) -> Result<()> {
         self.set_vcpus(d, count, f)
     }
 
-    fn domain_attach_device(&self, d: &DomainRef, xml: &str, f: u32) -> Result<()> {
+    fn domain_attach_device(&self, d: &DomainRef, xml: &str, f: oxvirt_api::DomainDeviceModifyFlags) -> Result<()> {
         self.attach_device(d, xml, f)
     }
 
-    fn domain_detach_device(&self, d: &DomainRef, xml: &str, f: u32) -> Result<()> {
+    fn domain_detach_device(&self, d: &DomainRef, xml: &str, f: oxvirt_api::DomainDeviceModifyFlags) -> Result<()> {
         self.detach_device(d, xml, f)
     }
 
@@ -484,7 +484,7 @@ impl Driver for QemuDriver {
         self.get_interface_parameters(d, device, f)
     }
 
-    fn domain_update_device(&self, d: &DomainRef, xml: &str, f: u32) -> Result<()> {
+    fn domain_update_device(&self, d: &DomainRef, xml: &str, f: oxvirt_api::DomainDeviceModifyFlags) -> Result<()> {
         self.update_device(d, xml, f)
     }
 

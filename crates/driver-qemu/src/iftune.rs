@@ -5,7 +5,7 @@
 //! the persistent definition. As in libvirt, a change names whole directions: the ones it names are
 //! replaced (or removed when their average is 0), the others stay as the interface has them.
 
-use oxvirt_api::types::{flags, iftune};
+use oxvirt_api::types::iftune;
 use oxvirt_api::{Error, ErrorCode, ErrorDomain, Result, TypedParam};
 use oxvirt_network::bandwidth::{self, TcCommand};
 use oxvirt_xml::domain::devices::interface::{Interface, InterfaceType};
@@ -79,11 +79,15 @@ impl QemuDriver {
         params: &[(String, TypedParam)],
         f: u32,
     ) -> Result<()> {
-        check_flags(f, flags::AFFECT_LIVE | flags::AFFECT_CONFIG, "qemuDomainSetInterfaceParameters")?;
+        check_flags(
+            f,
+            oxvirt_api::conf::impact::AFFECT_LIVE | oxvirt_api::conf::impact::AFFECT_CONFIG,
+            "qemuDomainSetInterfaceParameters",
+        )?;
         let set = iftune::parse(params)?;
         let _l = self.lock_domain(&d.name, "domiftune")?;
         let e = self.entry_by_ref(d)?;
-        let (live, config) = impact(f, &e)?;
+        let (live, config) = impact(oxvirt_api::DomainModificationImpact::from_bits_truncate(f), &e)?;
         // Both definitions are checked before either changes.
         let mut ldef = if live { Some(e.definition()?) } else { None };
         let mut cdef = if config {
@@ -134,12 +138,18 @@ impl QemuDriver {
     ) -> Result<Vec<(String, TypedParam)>> {
         check_flags(
             f,
-            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | iftune::TYPED_PARAM_STRING_OKAY,
+            oxvirt_api::conf::impact::AFFECT_LIVE
+                | oxvirt_api::conf::impact::AFFECT_CONFIG
+                | iftune::TYPED_PARAM_STRING_OKAY,
             "qemuDomainGetInterfaceParameters",
         )?;
         let e = self.read_by_ref(d)?;
         // virDomainObjGetOneDef, every driver's (oxvirt_api::conf::impact).
-        let live = oxvirt_api::conf::impact::resolve_one(f, e.status.is_some(), e.config.is_some())?;
+        let live = oxvirt_api::conf::impact::resolve_one(
+            oxvirt_api::DomainModificationImpact::from_bits_truncate(f),
+            e.status.is_some(),
+            e.config.is_some(),
+        )?;
         let mut def = match e.config.clone() {
             Some(c) if !live => c,
             _ => e.definition()?,

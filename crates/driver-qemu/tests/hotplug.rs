@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use oxvirt_api::{flags, Connect};
+use oxvirt_api::{Connect, DomainDeviceModifyFlags};
 
 #[test]
 #[cfg_attr(not(feature = "e2e"), ignore = "e2e: needs QEMU and the test guest (make test)")]
@@ -35,7 +35,7 @@ fn attach_and_detach_a_qcow2_disk_live_and_in_config() {
         hidden.display()
     );
     if nix::unistd::Uid::effective().is_root() {
-        let err = dom.attach_device(&bad, flags::AFFECT_LIVE).unwrap_err();
+        let err = dom.attach_device(&bad, DomainDeviceModifyFlags::LIVE).unwrap_err();
         assert!(err.message.contains("cannot read and write") && err.message.contains("hidden.qcow2"), "{err}");
     }
     // ...then one in a directory it can search, in a file it may use.
@@ -53,7 +53,7 @@ fn attach_and_detach_a_qcow2_disk_live_and_in_config() {
         "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{}'/><target dev='vdb' bus='virtio'/></disk>",
         img.display()
     );
-    dom.attach_device(&disk, flags::AFFECT_LIVE | flags::AFFECT_CONFIG).unwrap();
+    dom.attach_device(&disk, DomainDeviceModifyFlags::LIVE | DomainDeviceModifyFlags::CONFIG).unwrap();
     let live = dom.xml_desc(oxvirt_api::DomainXmlFlags::empty()).unwrap();
     assert!(live.contains("<target dev='vdb' bus='virtio'/>"), "{live}");
     assert!(live.contains("type='pci'"), "address assigned: {live}");
@@ -64,10 +64,10 @@ fn attach_and_detach_a_qcow2_disk_live_and_in_config() {
     let blocks = q.execute("query-block", None).unwrap().to_string();
     assert!(blocks.contains("data.qcow2"), "{blocks}");
     drop(q);
-    let err = dom.attach_device(&disk, flags::AFFECT_LIVE).unwrap_err();
+    let err = dom.attach_device(&disk, DomainDeviceModifyFlags::LIVE).unwrap_err();
     assert!(err.message.contains("already exists"), "{err}");
 
-    dom.detach_device(&disk, flags::AFFECT_LIVE | flags::AFFECT_CONFIG).unwrap();
+    dom.detach_device(&disk, DomainDeviceModifyFlags::LIVE | DomainDeviceModifyFlags::CONFIG).unwrap();
     assert!(!dom.xml_desc(oxvirt_api::DomainXmlFlags::empty()).unwrap().contains("dev='vdb'"));
     assert!(!dom.xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE).unwrap().contains("dev='vdb'"));
     let mut q =

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use oxvirt_api::conf::impact::{self, Target};
+use oxvirt_api::conf::impact::{self, Impact, Target};
 use oxvirt_api::conf::objlist::{self, ObjFacts, ObjKind};
 use oxvirt_api::types::{detail, flags, iftune, reason};
 use oxvirt_api::TypedParam;
@@ -13,6 +13,7 @@ use oxvirt_api::{
     domain_matches, DomainCreateFlags, DomainEventKind, DomainInfo, DomainListFacts, DomainRef, DomainState,
     DomainUndefineFlags, Error, ErrorCode, ErrorDomain, Result,
 };
+use oxvirt_api::{DomainMemoryModFlags, DomainModificationImpact, DomainVcpuFlags};
 use oxvirt_xml::network::Bandwidth;
 use uuid::Uuid;
 
@@ -441,24 +442,21 @@ impl State {
     }
 
     /// Resolves `AFFECT_*` like every driver (`oxvirt_api::conf::impact`).
-    fn modification_impact(d: &DomObj, f: u32) -> Result<u32> {
-        let i = impact::resolve(Target::Domain, f, d.is_active(), d.persistent)?;
-        Ok(f | if i.live { flags::AFFECT_LIVE } else { 0 } | if i.config { flags::AFFECT_CONFIG } else { 0 })
+    fn modification_impact(d: &DomObj, f: DomainModificationImpact) -> Result<Impact> {
+        impact::resolve(Target::Domain, f, d.is_active(), d.persistent)
     }
 
-    pub fn domain_set_memory(&mut self, r: &DomainRef, kib: u64, f: u32) -> Result<()> {
-        unsupported_flags("domain_set_memory", f, flags::AFFECT_LIVE | flags::AFFECT_CONFIG | flags::MEM_MAXIMUM)?;
+    pub fn domain_set_memory(&mut self, r: &DomainRef, kib: u64, f: DomainMemoryModFlags) -> Result<()> {
         let d = self.dom_mut(r)?;
-        if f & flags::AFFECT_LIVE != 0 && f & flags::AFFECT_CONFIG != 0 {
+        if f.contains(DomainMemoryModFlags::LIVE | DomainMemoryModFlags::CONFIG) {
             return Err(Error::invalid_arg(
                 "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive",
             ));
         }
-        let f = Self::modification_impact(d, f)?;
-        let live = f & flags::AFFECT_LIVE != 0;
+        let live = Self::modification_impact(d, f.impact())?.live;
         let active = d.is_active();
         let def = if active && !live { d.new_def.as_mut().unwrap_or(&mut d.def) } else { &mut d.def };
-        if f & flags::MEM_MAXIMUM != 0 {
+        if f.contains(DomainMemoryModFlags::MAXIMUM) {
             if live {
                 return Err(Error::operation_invalid("cannot resize the maximum memory on an active domain"));
             }
@@ -472,10 +470,11 @@ impl State {
         Ok(())
     }
 
-    pub fn domain_set_vcpus(&mut self, r: &DomainRef, count: u32, f: u32) -> Result<()> {
-        // VIR_DOMAIN_VCPU_MAXIMUM shares MEM_MAXIMUM's bit.
-        let maximum = flags::MEM_MAXIMUM;
-        unsupported_flags("domain_set_vcpus", f, flags::AFFECT_LIVE | flags::AFFECT_CONFIG | maximum)?;
+    pub fn domain_set_vcpus(&mut self, r: &DomainRef, count: u32, f: DomainVcpuFlags) -> Result<()> {
+        // Not implemented here: GUEST and HOTPLUGGABLE.
+        let implemented = DomainVcpuFlags::LIVE | DomainVcpuFlags::CONFIG | DomainVcpuFlags::MAXIMUM;
+        unsupported_flags("domain_set_vcpus", f.bits(), implemented.bits())?;
+        let maximum = f.contains(DomainVcpuFlags::MAXIMUM);
         if count == 0 {
             return Err(Error::invalid_arg("nvcpus in domain_set_vcpus must not be zero"));
         }
@@ -485,18 +484,18 @@ impl State {
             )));
         }
         let d = self.dom_mut(r)?;
-        let f = Self::modification_impact(d, f)?;
+        let i = Self::modification_impact(d, f.impact())?;
         let active = d.is_active();
         let exceeds = |max: u32| Error::invalid_arg(format!("requested cpu amount exceeds maximum ({count} > {max})"));
-        let set_live = active && f & flags::AFFECT_LIVE != 0;
-        let set_pers = f & flags::AFFECT_CONFIG != 0 || !active;
+        let set_live = active && i.live;
+        let set_pers = i.config || !active;
         if set_live && d.def.max_vcpus() < count {
             return Err(exceeds(d.def.max_vcpus()));
         }
         {
             let pers = if active { d.new_def.as_ref() } else { Some(&d.def) };
             if let Some(p) = pers.filter(|_| set_pers) {
-                if f & maximum == 0 && p.max_vcpus() < count {
+                if !maximum && p.max_vcpus() < count {
                     return Err(exceeds(p.max_vcpus()));
                 }
             }
@@ -507,7 +506,7 @@ impl State {
         if set_pers {
             let pers = if active { d.new_def.as_mut() } else { Some(&mut d.def) };
             if let Some(p) = pers {
-                if f & maximum != 0 {
+                if maximum {
                     p.set_max_vcpus(count);
                 } else {
                     p.set_vcpus(count);
@@ -524,7 +523,7 @@ impl State {
 
     /// libvirt's `virDomainObjGetOneDef`: whether the call is about the live definition.
     fn one_def_is_live(d: &DomObj, f: u32) -> Result<bool> {
-        impact::resolve_one(f, d.is_active(), d.persistent)
+        impact::resolve_one(DomainModificationImpact::from_bits_truncate(f), d.is_active(), d.persistent)
     }
 
     pub fn domain_set_interface_parameters(
@@ -534,7 +533,7 @@ impl State {
         params: &[(String, TypedParam)],
         f: u32,
     ) -> Result<()> {
-        unsupported_flags("testDomainSetInterfaceParameters", f, flags::AFFECT_LIVE | flags::AFFECT_CONFIG)?;
+        unsupported_flags("testDomainSetInterfaceParameters", f, impact::AFFECT_LIVE | impact::AFFECT_CONFIG)?;
         let set = iftune::parse(params)?;
         let d = self.dom_mut(r)?;
         let live = Self::one_def_is_live(d, f)?;
@@ -553,7 +552,7 @@ impl State {
         unsupported_flags(
             "testDomainGetInterfaceParameters",
             f,
-            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | iftune::TYPED_PARAM_STRING_OKAY,
+            impact::AFFECT_LIVE | impact::AFFECT_CONFIG | iftune::TYPED_PARAM_STRING_OKAY,
         )?;
         let d = self.dom(r)?;
         let live = Self::one_def_is_live(d, f)?;

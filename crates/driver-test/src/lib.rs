@@ -288,11 +288,11 @@ impl Driver for TestDriver {
         self.read(|st| st.dom(d).map(|_| false))
     }
 
-    fn domain_set_memory(&self, d: &DomainRef, kib: u64, flags: u32) -> Result<()> {
+    fn domain_set_memory(&self, d: &DomainRef, kib: u64, flags: oxvirt_api::DomainMemoryModFlags) -> Result<()> {
         self.change(|st, _| st.domain_set_memory(d, kib, flags))
     }
 
-    fn domain_set_vcpus(&self, d: &DomainRef, count: u32, flags: u32) -> Result<()> {
+    fn domain_set_vcpus(&self, d: &DomainRef, count: u32, flags: oxvirt_api::DomainVcpuFlags) -> Result<()> {
         self.change(|st, _| st.domain_set_vcpus(d, count, flags))
     }
 
@@ -336,23 +336,38 @@ impl Driver for TestDriver {
         Err(oxvirt_api::Error::no_support("virNetworkGetDHCPLeases"))
     }
 
-    fn domain_attach_device(&self, _d: &DomainRef, _xml: &str, flags: u32) -> Result<()> {
-        Err(oxvirt_api::Error::no_support(if flags == 0 {
+    fn domain_attach_device(
+        &self,
+        _d: &DomainRef,
+        _xml: &str,
+        flags: oxvirt_api::DomainDeviceModifyFlags,
+    ) -> Result<()> {
+        Err(oxvirt_api::Error::no_support(if flags.is_empty() {
             "virDomainAttachDevice"
         } else {
             "virDomainAttachDeviceFlags"
         }))
     }
 
-    fn domain_detach_device(&self, _d: &DomainRef, _xml: &str, flags: u32) -> Result<()> {
-        Err(oxvirt_api::Error::no_support(if flags == 0 {
+    fn domain_detach_device(
+        &self,
+        _d: &DomainRef,
+        _xml: &str,
+        flags: oxvirt_api::DomainDeviceModifyFlags,
+    ) -> Result<()> {
+        Err(oxvirt_api::Error::no_support(if flags.is_empty() {
             "virDomainDetachDevice"
         } else {
             "virDomainDetachDeviceFlags"
         }))
     }
 
-    fn domain_update_device(&self, _d: &DomainRef, _xml: &str, _flags: u32) -> Result<()> {
+    fn domain_update_device(
+        &self,
+        _d: &DomainRef,
+        _xml: &str,
+        _flags: oxvirt_api::DomainDeviceModifyFlags,
+    ) -> Result<()> {
         Err(oxvirt_api::Error::no_support("virDomainUpdateDeviceFlags"))
     }
 

@@ -8,6 +8,7 @@ use oxvirt_api::conf::impact::{self, Impact, Target};
 use oxvirt_api::conf::network::validate;
 use oxvirt_api::conf::network_update::apply;
 use oxvirt_api::types::netupdate::*;
+use oxvirt_api::DomainModificationImpact;
 use oxvirt_api::{DomainInterface, DomainRef, Error, ErrorCode, ErrorDomain, NetworkRef, Result};
 use oxvirt_xml::domain::devices::interface::InterfaceType;
 
@@ -33,7 +34,7 @@ impl State {
             .ok_or_else(|| Error::no_network(format!("no network with matching uuid '{}' ({})", r.uuid, r.name)))?;
         let n = &mut self.networks[i];
         let Impact { live: affect_live, config: affect_config } =
-            impact::resolve(Target::Network, f, n.active, n.persistent)?;
+            impact::resolve(Target::Network, DomainModificationImpact::from_bits_truncate(f), n.active, n.persistent)?;
         // Work on copies so a failure in one of live/config leaves both untouched.
         let mut live = n.def.clone();
         let mut config = n.new_def.clone();

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use common::{domain_xml, domain_xml_uuid, fresh};
 use oxvirt_api::types::{detail, flags, reason};
-use oxvirt_api::{Connect, DomainEvent, DomainEventKind as K, DomainState as S, ErrorCode};
+use oxvirt_api::{
+    Connect, DomainEvent, DomainEventKind as K, DomainMemoryModFlags, DomainState as S, DomainVcpuFlags, ErrorCode,
+};
 
 const TEST_UUID: &str = "6695eb01-f6a4-8304-79aa-97f2502e193f";
 
@@ -323,7 +325,7 @@ fn save_and_restore_through_a_real_file() {
     let path = dir.path().join("test.save");
     let p = path.to_str().unwrap();
     let d = c.lookup_domain("test").unwrap();
-    d.set_memory(1_048_576, 0).unwrap();
+    d.set_memory(1_048_576, DomainMemoryModFlags::empty()).unwrap();
     d.save(p, None, 0).unwrap();
     assert_eq!(d.state().unwrap(), (S::Shutoff, reason::SHUTOFF_SAVED));
     let bytes = std::fs::read(&path).unwrap();
@@ -409,54 +411,54 @@ fn autostart_and_list_filters() {
 fn set_memory_and_vcpus() {
     let c = fresh();
     let d = c.lookup_domain("test").unwrap();
-    let e = d.set_memory(9_000_000, 0).unwrap_err();
+    let e = d.set_memory(9_000_000, DomainMemoryModFlags::empty()).unwrap_err();
     assert_eq!(
         (e.code, e.message.as_str()),
         (ErrorCode::InvalidArg, "invalid argument: cannot set memory higher than max memory")
     );
-    d.set_memory(1_000_000, 0).unwrap();
+    d.set_memory(1_000_000, DomainMemoryModFlags::empty()).unwrap();
     assert_eq!(d.info().unwrap().memory, 1_000_000);
     // live change only: the persistent config keeps its value
     assert!(d
         .xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE)
         .unwrap()
         .contains("<currentMemory unit='KiB'>2097152</currentMemory>"));
-    d.set_memory(1_500_000, flags::AFFECT_CONFIG).unwrap();
+    d.set_memory(1_500_000, DomainMemoryModFlags::CONFIG).unwrap();
     assert!(d
         .xml_desc(oxvirt_api::DomainXmlFlags::INACTIVE)
         .unwrap()
         .contains("<currentMemory unit='KiB'>1500000</currentMemory>"));
-    let e = d.set_memory(1, flags::AFFECT_LIVE | flags::AFFECT_CONFIG).unwrap_err();
+    let e = d.set_memory(1, DomainMemoryModFlags::LIVE | DomainMemoryModFlags::CONFIG).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidArg);
-    let e = d.set_memory(4_000_000, flags::MEM_MAXIMUM | flags::AFFECT_LIVE).unwrap_err();
+    let e = d.set_memory(4_000_000, DomainMemoryModFlags::MAXIMUM | DomainMemoryModFlags::LIVE).unwrap_err();
     assert_eq!(e.message, "Requested operation is not valid: cannot resize the maximum memory on an active domain");
-    d.set_memory(1_000_000, flags::MEM_MAXIMUM | flags::AFFECT_CONFIG).unwrap();
+    d.set_memory(1_000_000, DomainMemoryModFlags::MAXIMUM | DomainMemoryModFlags::CONFIG).unwrap();
     d.destroy(0).unwrap();
     let i = d.info().unwrap();
     assert_eq!((i.max_mem, i.memory), (1_000_000, 1_000_000), "config change applies after stop");
     assert_eq!(
-        d.set_memory(1, flags::AFFECT_LIVE).unwrap_err().message,
+        d.set_memory(1, DomainMemoryModFlags::LIVE).unwrap_err().message,
         "Requested operation is not valid: domain is not running"
     );
 
     // vCPUs
-    let e = d.set_vcpus(33, 0).unwrap_err();
+    let e = d.set_vcpus(33, DomainVcpuFlags::empty()).unwrap_err();
     assert_eq!(e.message, "invalid argument: requested cpu amount exceeds maximum supported amount (33 > 32)");
-    let e = d.set_vcpus(3, 0).unwrap_err();
+    let e = d.set_vcpus(3, DomainVcpuFlags::empty()).unwrap_err();
     assert_eq!(e.message, "invalid argument: requested cpu amount exceeds maximum (3 > 2)");
-    d.set_vcpus(1, 0).unwrap();
+    d.set_vcpus(1, DomainVcpuFlags::empty()).unwrap();
     assert_eq!(d.info().unwrap().nr_virt_cpu, 1);
     assert!(d
         .xml_desc(oxvirt_api::DomainXmlFlags::empty())
         .unwrap()
         .contains("<vcpu placement='static' current='1'>2</vcpu>"));
-    d.set_vcpus(4, flags::MEM_MAXIMUM).unwrap();
-    d.set_vcpus(4, 0).unwrap();
+    d.set_vcpus(4, DomainVcpuFlags::MAXIMUM).unwrap();
+    d.set_vcpus(4, DomainVcpuFlags::empty()).unwrap();
     assert_eq!(d.info().unwrap().nr_virt_cpu, 4);
-    assert!(d.set_vcpus(0, 0).is_err());
+    assert!(d.set_vcpus(0, DomainVcpuFlags::empty()).is_err());
 
     let t = c.create_domain_xml(&domain_xml("tv"), oxvirt_api::DomainCreateFlags::empty()).unwrap();
-    let e = t.set_memory(1024, flags::AFFECT_CONFIG).unwrap_err();
+    let e = t.set_memory(1024, DomainMemoryModFlags::CONFIG).unwrap_err();
     assert_eq!(e.message, "Requested operation is not valid: transient domains do not have any persistent config");
 }
 

@@ -1111,7 +1111,7 @@ impl NetworkDriver {
         let o = Self::find(&objs, r)?;
         let oxvirt_api::conf::impact::Impact { live, config } = oxvirt_api::conf::impact::resolve(
             oxvirt_api::conf::impact::Target::Network,
-            f,
+            oxvirt_api::DomainModificationImpact::from_bits_truncate(f),
             o.live.is_some(),
             o.config.is_some(),
         )?;

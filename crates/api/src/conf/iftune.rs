@@ -59,7 +59,7 @@ pub const TYPED_PARAM_STRING_OKAY: u32 = 4;
 /// The getter's `(live, config)` flags, which may not both be set.
 pub fn get_flags(f: u32) -> Result<(bool, bool)> {
     use crate::conf::impact::{check_exclusive, AFFECT_CONFIG, AFFECT_LIVE};
-    check_exclusive(f)?;
+    check_exclusive(crate::DomainModificationImpact::from_bits_truncate(f))?;
     Ok((f & AFFECT_LIVE != 0, f & AFFECT_CONFIG != 0))
 }
 

@@ -60,8 +60,56 @@ pub mod typed {
             const TPM = 32;
             const KEEP_TPM = 64;
         }
+
+        /// `virDomainModificationImpact`: which definitions a change touches; neither bit is
+        /// "current" (live when running, else config). The families below extend it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub struct DomainModificationImpact: u32 {
+            const LIVE = 1;
+            const CONFIG = 2;
+        }
+
+        /// `virDomainMemoryModFlags`: the impact, and `MAXIMUM` for the maximum rather than the
+        /// current balloon size.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub struct DomainMemoryModFlags: u32 {
+            const LIVE = 1;
+            const CONFIG = 2;
+            const MAXIMUM = 4;
+        }
+
+        /// `virDomainVcpuFlags`: the impact, and which count is meant.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub struct DomainVcpuFlags: u32 {
+            const LIVE = 1;
+            const CONFIG = 2;
+            const MAXIMUM = 4;
+            const GUEST = 8;
+            const HOTPLUGGABLE = 16;
+        }
+
+        /// `virDomainDeviceModifyFlags`: the impact, and `FORCE` (eject a locked medium).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub struct DomainDeviceModifyFlags: u32 {
+            const LIVE = 1;
+            const CONFIG = 2;
+            const FORCE = 4;
+        }
     }
 }
+
+/// The families that extend [`typed::DomainModificationImpact`] give their impact bits.
+macro_rules! impact_of {
+    ($($t:ident),*) => {$(
+        impl typed::$t {
+            /// The `LIVE` / `CONFIG` bits alone.
+            pub fn impact(self) -> typed::DomainModificationImpact {
+                typed::DomainModificationImpact::from_bits_truncate(self.bits())
+            }
+        }
+    )*};
+}
+impact_of!(DomainMemoryModFlags, DomainVcpuFlags, DomainDeviceModifyFlags);
 
 /// `bits` as the flag family `F`; bits `F` does not define are refused with libvirt's
 /// `VIR_ERR_INVALID_ARG` "unsupported flags (0x..) in function FUNC" instead of being ignored.
@@ -87,12 +135,6 @@ pub const DESTROY_GRACEFUL: u32 = 1;
 // virDomainShutdownFlags
 pub const SHUTDOWN_ACPI: u32 = 1;
 pub const SHUTDOWN_GUEST_AGENT: u32 = 2;
-// virDomainModificationImpact
-pub const AFFECT_LIVE: u32 = 1;
-pub const AFFECT_CONFIG: u32 = 2;
-pub const MEM_MAXIMUM: u32 = 4;
-// virDomainVcpuFlags
-pub const VCPU_MAXIMUM: u32 = 4;
 // virDomainSaveRestoreFlags
 pub const SAVE_RUNNING: u32 = 2;
 pub const SAVE_PAUSED: u32 = 4;

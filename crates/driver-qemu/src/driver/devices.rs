@@ -1,10 +1,11 @@
 //! Device and setting changes of defined and running domains.
 
 use super::*;
+use oxvirt_api::{DomainDeviceModifyFlags, DomainMemoryModFlags, DomainModificationImpact, DomainVcpuFlags};
 
 /// libvirt's modification impact for `e` (`oxvirt_api::conf::impact`, every driver's): (live, config),
 /// with CURRENT meaning live when running; live needs it running, config a persistent domain.
-pub(super) fn impact(f: u32, e: &Entry) -> Result<(bool, bool)> {
+pub(super) fn impact(f: DomainModificationImpact, e: &Entry) -> Result<(bool, bool)> {
     let i = oxvirt_api::conf::impact::resolve(
         oxvirt_api::conf::impact::Target::Domain,
         f,
@@ -66,15 +67,15 @@ impl QemuDriver {
         self.store_status(&st)
     }
 
-    pub(super) fn set_memory(&self, d: &DomainRef, kib: u64, f: u32) -> Result<()> {
+    pub(super) fn set_memory(&self, d: &DomainRef, kib: u64, f: DomainMemoryModFlags) -> Result<()> {
         let _l = self.lock_domain(&d.name, "setmem")?;
         let e = self.entry_by_ref(d)?;
-        let (live, config) = impact(f, &e)?;
+        let (live, config) = impact(f.impact(), &e)?;
         let def = e.definition()?;
         if kib == 0 {
             return Err(Error::invalid_arg("memory size must be greater than zero"));
         }
-        if kib > def.memory_kib() && f & flags::MEM_MAXIMUM == 0 {
+        if kib > def.memory_kib() && !f.contains(DomainMemoryModFlags::MAXIMUM) {
             return Err(Error::invalid_arg(format!(
                 "cannot set memory higher than max memory ({kib} KiB > {} KiB)",
                 def.memory_kib()
@@ -82,7 +83,7 @@ impl QemuDriver {
         }
         if live {
             let mut st = Self::require_active(&e)?;
-            if f & flags::MEM_MAXIMUM != 0 {
+            if f.contains(DomainMemoryModFlags::MAXIMUM) {
                 return Err(op_invalid("cannot resize the maximum memory on an active domain"));
             }
             self.qmp(&st)?
@@ -96,7 +97,7 @@ impl QemuDriver {
         if config {
             let mut c =
                 e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
-            if f & flags::MEM_MAXIMUM != 0 {
+            if f.contains(DomainMemoryModFlags::MAXIMUM) {
                 if let Some(m) = c.memory.as_mut() {
                     m.size = oxvirt_xml::KiB(kib);
                 }
@@ -111,13 +112,13 @@ impl QemuDriver {
         Ok(())
     }
 
-    pub(super) fn set_vcpus(&self, d: &DomainRef, count: u32, f: u32) -> Result<()> {
+    pub(super) fn set_vcpus(&self, d: &DomainRef, count: u32, f: DomainVcpuFlags) -> Result<()> {
         let _l = self.lock_domain(&d.name, "setvcpus")?;
         let e = self.entry_by_ref(d)?;
         if count == 0 {
             return Err(Error::invalid_arg("vCPU count must be at least 1"));
         }
-        let (live, config) = impact(f, &e)?;
+        let (live, config) = impact(f.impact(), &e)?;
         if live {
             let st = Self::require_active(&e)?;
             let def = e.definition()?;
@@ -153,14 +154,14 @@ impl QemuDriver {
         Ok(())
     }
 
-    pub(super) fn attach_device(&self, d: &DomainRef, xml: &str, f: u32) -> Result<()> {
+    pub(super) fn attach_device(&self, d: &DomainRef, xml: &str, f: DomainDeviceModifyFlags) -> Result<()> {
         if oxvirt_xml::root_name(xml).is_ok_and(|r| r == "interface") {
             return self.attach_interface(d, parse_interface(xml, "attach")?, f);
         }
         let disk = parse_disk(xml)?;
         let _l = self.lock_domain(&d.name, "attach-device")?;
         let e = self.entry_by_ref(d)?;
-        let (live, config) = impact(f, &e)?;
+        let (live, config) = impact(f.impact(), &e)?;
         if config {
             let mut c =
                 e.config.clone().ok_or_else(|| op_invalid("cannot change persistent config of a transient domain"))?;
@@ -185,7 +186,7 @@ impl QemuDriver {
         Ok(())
     }
 
-    pub(super) fn detach_device(&self, d: &DomainRef, xml: &str, f: u32) -> Result<()> {
+    pub(super) fn detach_device(&self, d: &DomainRef, xml: &str, f: DomainDeviceModifyFlags) -> Result<()> {
         if oxvirt_xml::root_name(xml).is_ok_and(|r| r == "interface") {
             return self.detach_interface(d, parse_interface(xml, "detach")?, f);
         }
@@ -193,7 +194,7 @@ impl QemuDriver {
         let target = disk.target.dev.clone();
         let _l = self.lock_domain(&d.name, "detach-device")?;
         let e = self.entry_by_ref(d)?;
-        let (live, config) = impact(f, &e)?;
+        let (live, config) = impact(f.impact(), &e)?;
         if live {
             let mut st = Self::require_active(&e)?;
             let ldef = e.definition()?;
@@ -220,7 +221,7 @@ impl QemuDriver {
         Ok(())
     }
 
-    pub(super) fn update_device(&self, d: &DomainRef, xml: &str, f: u32) -> Result<()> {
+    pub(super) fn update_device(&self, d: &DomainRef, xml: &str, f: DomainDeviceModifyFlags) -> Result<()> {
         let new = parse_interface(xml, "update")?;
         let mac = new
             .mac
@@ -230,7 +231,7 @@ impl QemuDriver {
         let state = new.link.as_ref().map_or(LinkState::Up, |l| l.state);
         let _l = self.lock_domain(&d.name, "update-device")?;
         let e = self.entry_by_ref(d)?;
-        let (live, config) = impact(f, &e)?;
+        let (live, config) = impact(f.impact(), &e)?;
         // Only the link state may change; the rest must match what is there.
         let apply = |def: &mut Domain| -> Result<String> {
             let n = def

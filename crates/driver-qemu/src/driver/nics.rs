@@ -381,10 +381,15 @@ impl QemuDriver {
         }
     }
 
-    pub(super) fn attach_interface(&self, d: &DomainRef, n: Interface, f: u32) -> Result<()> {
+    pub(super) fn attach_interface(
+        &self,
+        d: &DomainRef,
+        n: Interface,
+        f: oxvirt_api::DomainDeviceModifyFlags,
+    ) -> Result<()> {
         let _l = self.lock_domain(&d.name, "attach-device")?;
         let e = self.entry_by_ref(d)?;
-        let (live, config) = impact(f, &e)?;
+        let (live, config) = impact(f.impact(), &e)?;
         let mut n = n;
         if live {
             // The MAC is chosen once, so config and live agree.
@@ -520,11 +525,16 @@ impl QemuDriver {
         Ok(())
     }
 
-    pub(super) fn detach_interface(&self, d: &DomainRef, n: Interface, f: u32) -> Result<()> {
+    pub(super) fn detach_interface(
+        &self,
+        d: &DomainRef,
+        n: Interface,
+        f: oxvirt_api::DomainDeviceModifyFlags,
+    ) -> Result<()> {
         let mac = mac_of(&n).ok_or_else(|| Error::invalid_arg("the interface to detach must name its MAC address"))?;
         let _l = self.lock_domain(&d.name, "detach-device")?;
         let e = self.entry_by_ref(d)?;
-        let (live, config) = impact(f, &e)?;
+        let (live, config) = impact(f.impact(), &e)?;
         let missing = || {
             Error::coded(ErrorCode::DeviceMissing, ErrorDomain::Qemu, format!("no interface with MAC address {mac}"))
         };

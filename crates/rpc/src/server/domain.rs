@@ -1,6 +1,7 @@
 //! Domain procedures, listing and lifecycle events included.
 
 use super::*;
+use oxvirt_api::{DomainDeviceModifyFlags, DomainMemoryModFlags, DomainVcpuFlags};
 
 impl Session {
     /// `None`: not one of this group's procedures.
@@ -148,24 +149,24 @@ impl Session {
                 Ok(MessagesRet { msgs: Array(vec![]) })
             }),
             P::DOMAIN_SET_MEMORY => {
-                run(body, |a: DomainSetMemoryArgs| self.dom(&a.dom)?.set_memory(a.memory, flags::AFFECT_LIVE))
+                run(body, |a: DomainSetMemoryArgs| self.dom(&a.dom)?.set_memory(a.memory, DomainMemoryModFlags::LIVE))
             }
             // The flagless calls are the FLAGS ones with AFFECT_LIVE, as in libvirt.
             P::DOMAIN_ATTACH_DEVICE => {
-                run(body, |a: DomXmlArgs| self.dom(&a.dom)?.attach_device(&a.xml, flags::AFFECT_LIVE))
+                run(body, |a: DomXmlArgs| self.dom(&a.dom)?.attach_device(&a.xml, DomainDeviceModifyFlags::LIVE))
             }
-            P::DOMAIN_ATTACH_DEVICE_FLAGS => {
-                run(body, |a: DomXmlFlagsArgs| self.dom(&a.dom)?.attach_device(&a.xml, a.flags))
-            }
+            P::DOMAIN_ATTACH_DEVICE_FLAGS => run(body, |a: DomXmlFlagsArgs| {
+                self.dom(&a.dom)?.attach_device(&a.xml, from_wire(a.flags, "virDomainAttachDeviceFlags")?)
+            }),
             P::DOMAIN_DETACH_DEVICE => {
-                run(body, |a: DomXmlArgs| self.dom(&a.dom)?.detach_device(&a.xml, flags::AFFECT_LIVE))
+                run(body, |a: DomXmlArgs| self.dom(&a.dom)?.detach_device(&a.xml, DomainDeviceModifyFlags::LIVE))
             }
-            P::DOMAIN_DETACH_DEVICE_FLAGS => {
-                run(body, |a: DomXmlFlagsArgs| self.dom(&a.dom)?.detach_device(&a.xml, a.flags))
-            }
-            P::DOMAIN_UPDATE_DEVICE_FLAGS => {
-                run(body, |a: DomXmlFlagsArgs| self.dom(&a.dom)?.update_device(&a.xml, a.flags))
-            }
+            P::DOMAIN_DETACH_DEVICE_FLAGS => run(body, |a: DomXmlFlagsArgs| {
+                self.dom(&a.dom)?.detach_device(&a.xml, from_wire(a.flags, "virDomainDetachDeviceFlags")?)
+            }),
+            P::DOMAIN_UPDATE_DEVICE_FLAGS => run(body, |a: DomXmlFlagsArgs| {
+                self.dom(&a.dom)?.update_device(&a.xml, from_wire(a.flags, "virDomainUpdateDeviceFlags")?)
+            }),
             P::DOMAIN_INTERFACE_ADDRESSES => run(body, |a: DomainInterfaceAddressesArgs| {
                 if a.flags != 0 {
                     return Err(Error::invalid_arg(format!(
@@ -204,17 +205,20 @@ impl Session {
                     .collect();
                 Ok(DomainGetInterfaceParametersRet { params: Array(params), nparams: 0 })
             }),
-            P::DOMAIN_SET_MEMORY_FLAGS => {
-                run(body, |a: DomainSetMemoryFlagsArgs| self.dom(&a.dom)?.set_memory(a.memory, a.flags))
-            }
+            P::DOMAIN_SET_MEMORY_FLAGS => run(body, |a: DomainSetMemoryFlagsArgs| {
+                self.dom(&a.dom)?.set_memory(a.memory, from_wire(a.flags, "virDomainSetMemoryFlags")?)
+            }),
             P::DOMAIN_SET_VCPUS => {
-                run(body, |a: DomainSetVcpusArgs| self.dom(&a.dom)?.set_vcpus(a.nvcpus, flags::AFFECT_LIVE))
+                run(body, |a: DomainSetVcpusArgs| self.dom(&a.dom)?.set_vcpus(a.nvcpus, DomainVcpuFlags::LIVE))
             }
-            P::DOMAIN_SET_VCPUS_FLAGS => {
-                run(body, |a: DomainSetVcpusFlagsArgs| self.dom(&a.dom)?.set_vcpus(a.nvcpus, a.flags))
-            }
+            P::DOMAIN_SET_VCPUS_FLAGS => run(body, |a: DomainSetVcpusFlagsArgs| {
+                self.dom(&a.dom)?.set_vcpus(a.nvcpus, from_wire(a.flags, "virDomainSetVcpusFlags")?)
+            }),
             P::DOMAIN_GET_VCPUS_FLAGS => run(body, |a: DomFlagsArgs| {
-                Ok(IntRet { value: i32::try_from(self.dom(&a.dom)?.vcpus_flags(a.flags)?).unwrap_or(i32::MAX) })
+                Ok(IntRet {
+                    value: i32::try_from(self.dom(&a.dom)?.vcpus_flags(from_wire(a.flags, "virDomainGetVcpusFlags")?)?)
+                        .unwrap_or(i32::MAX),
+                })
             }),
             P::DOMAIN_GET_MAX_VCPUS => run(body, |a: DomArgs| {
                 Ok(IntRet { value: i32::try_from(self.dom(&a.dom)?.max_vcpus()?).unwrap_or(i32::MAX) })
