@@ -51,6 +51,13 @@ pub trait NetworkPorts: Send + Sync {
     /// `None`) or a direct one on forward device `direct_dev`. Takes only what a stopped
     /// guest's live XML still shows.
     fn release_port(&self, network: &str, direct_dev: Option<&str>) -> Result<()>;
+    /// Sets every active network's connection counts to the ports running guests hold
+    /// (`in_use`: one `(network, direct forward device)` per guest NIC). A process killed between
+    /// allocating a port and recording its guest never gave it back; only a caller that sees every
+    /// guest with no operation in flight (the hypervisor driver's start-up pass) may call this.
+    fn reconcile_ports(&self, _in_use: &[(String, Option<String>)]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The drivers of other object families a hypervisor connection carries. `None`: the

@@ -61,7 +61,10 @@ impl DriverFactory for QemuDriverFactory {
         // The network driver of the same layout (in the daemon it has autostarted its networks
         // by now, before our guests that may use them).
         let secondary = oxvirt_api::secondary_drivers_for(uri)?;
-        let d = Arc::new(QemuDriver::new(uri.as_str().to_string(), layout)?.with_secondary(secondary));
+        // The clean-up pass after the network driver is known: it recounts the networks' ports.
+        let d = QemuDriver::without_cleanup(uri.as_str().to_string(), layout)?.with_secondary(secondary);
+        d.reconcile_root();
+        let d = Arc::new(d);
         instances.insert(d.layout.config.clone(), Arc::downgrade(&d));
         drop(instances);
         if DAEMON_MODE.load(std::sync::atomic::Ordering::SeqCst) {

@@ -173,6 +173,9 @@ impl NetworkPorts for NetworkConnection {
     fn release_port(&self, network: &str, direct_dev: Option<&str>) -> Result<()> {
         self.driver()?.release_port(network, direct_dev)
     }
+    fn reconcile_ports(&self, in_use: &[(String, Option<String>)]) -> Result<()> {
+        self.driver()?.reconcile_ports(in_use)
+    }
 }
 
 impl Driver for NetworkConnection {

@@ -1339,6 +1339,36 @@ impl NetworkDriver {
         Ok(DirectInterface { network: network.into(), dev, mode })
     }
 
+    /// Recounts the connections of every active network from the ports guests hold
+    /// ([`oxvirt_api::NetworkPorts::reconcile_ports`]), so a count a killed process left wrong
+    /// (and a macvtap network's choice of forward device with it) heals.
+    pub fn reconcile_ports(&self, in_use: &[(String, Option<String>)]) -> Result<()> {
+        let _l = self.lock()?;
+        for o in self.load_all()? {
+            let Some((def, mut rt)) = o.live else { continue };
+            let mine = in_use.iter().filter(|(n, _)| *n == o.name);
+            let mut direct: BTreeMap<String, u32> = BTreeMap::new();
+            let mut connections = 0;
+            for (_, dev) in mine {
+                connections += 1;
+                if let Some(dev) = dev.as_ref().filter(|_| is_direct(&def)) {
+                    *direct.entry(dev.clone()).or_default() += 1;
+                }
+            }
+            if rt.connections != connections || rt.direct_connections != direct {
+                tracing::warn!(
+                    network = %o.name,
+                    "{} connections recorded, {connections} in use by running guests: corrected",
+                    rt.connections
+                );
+                rt.connections = connections;
+                rt.direct_connections = direct;
+                self.write_live(&def, &rt)?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn release_direct_interface(&self, network: &str, dev: &str) -> Result<()> {
         self.with_live(network, |_, rt| {
             if let Some(c) = rt.direct_connections.get_mut(dev) {

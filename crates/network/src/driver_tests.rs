@@ -597,3 +597,26 @@ fn ports_give_bridge_or_direct_facts_and_count_connections() {
     assert_eq!(d.runtime("mv").unwrap().unwrap().connections, 2);
     d.destroy(&r).unwrap();
 }
+
+#[test]
+fn reconciled_ports_heal_counts_a_killed_start_left() {
+    let (_dir, _fake, d) = setup();
+    let mac = MacAddr::default();
+    let req = |network| PortRequest { network, mac, portgroup: None, bandwidth: None };
+    let (r, _) = d
+        .create_xml("<network><name>mv</name><forward mode='bridge'><interface dev='eth1'/><interface dev='eth2'/></forward></network>", 0)
+        .unwrap();
+    // two starts allocated ports on eth1 and eth2 and were killed; one guest runs on eth2
+    d.allocate_port(&req("mv")).unwrap();
+    d.allocate_port(&req("mv")).unwrap();
+    d.reconcile_ports(&[("mv".into(), Some("eth2".into())), ("other".into(), None)]).unwrap();
+    let rt = d.runtime("mv").unwrap().unwrap();
+    assert_eq!(rt.connections, 1);
+    assert_eq!(rt.direct_connections, [("eth2".to_string(), 1)].into_iter().collect());
+    // the fewest-guests choice sees the truth again: eth1 is free
+    let p = d.allocate_port(&req("mv")).unwrap();
+    assert_eq!(p.plug, PortPlug::Direct { dev: "eth1".into(), mode: ForwardMode::Bridge });
+    d.reconcile_ports(&[]).unwrap();
+    assert_eq!(d.runtime("mv").unwrap().unwrap().connections, 0);
+    d.destroy(&r).unwrap();
+}

@@ -171,6 +171,33 @@ impl QemuDriver {
             .filter_map(|r| crate::cgroup::recorded_scope(&r))
             .collect();
         crate::cgroup::sweep(&self.layout, &live);
+        self.reconcile_ports(&status_of);
+    }
+
+    /// Gives the network driver the ports running guests hold, so counts a process killed during
+    /// a start (after allocating a port, before recording its guest) left behind are corrected.
+    /// Only under the exclusive root: no start or device change is in flight.
+    fn reconcile_ports(&self, status_of: &dyn Fn(&str) -> Option<Status>) {
+        let Some(ports) = self.secondary.network_ports.clone() else { return };
+        let mut in_use = Vec::new();
+        for n in self.names() {
+            let Some(st) = status_of(&n) else { continue };
+            if !self.process_of(&st).is_ok_and(|p| p.is_ours()) {
+                continue;
+            }
+            let Ok(def) = Domain::from_xml_str(&st.live_xml) else { continue };
+            for i in def.devices.iter().flat_map(|d| &d.interfaces) {
+                let Some(network) = i.source.as_ref().and_then(|s| s.network.clone()) else { continue };
+                match i.kind {
+                    InterfaceType::Network => in_use.push((network, None)),
+                    InterfaceType::Direct => in_use.push((network, i.source.as_ref().and_then(|s| s.dev.clone()))),
+                    _ => {}
+                }
+            }
+        }
+        if let Err(e) = ports.reconcile_ports(&in_use) {
+            tracing::warn!("recounting network ports: {e}");
+        }
     }
 
     /// Notices what happened while nobody watched: QEMU gone (crashed, unless we stopped it), or the
