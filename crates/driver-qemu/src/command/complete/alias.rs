@@ -49,27 +49,6 @@ pub(crate) fn assign(def: &mut Domain) {
             }
         }
     }
-    for (i, x) in devs.inputs.iter_mut().enumerate() {
-        set(&mut x.alias, || format!("input{i}"));
-    }
-    for (i, x) in devs.videos.iter_mut().enumerate() {
-        set(&mut x.alias, || format!("video{i}"));
-    }
-    for (i, x) in devs.sounds.iter_mut().enumerate() {
-        set(&mut x.alias, || format!("sound{i}"));
-    }
-    for (i, x) in devs.watchdogs.iter_mut().enumerate() {
-        set(&mut x.alias, || format!("watchdog{i}"));
-    }
-    if let Some(b) = devs.memballoon.as_mut() {
-        set(&mut b.alias, || "balloon0".into());
-    }
-    for (i, x) in devs.rngs.iter_mut().enumerate() {
-        set(&mut x.alias, || format!("rng{i}"));
-    }
-    for (i, x) in devs.panics.iter_mut().enumerate() {
-        set(&mut x.alias, || format!("panic{i}"));
-    }
 }
 
 /// libvirt's alias for one device, `None` for kinds that get none here.
