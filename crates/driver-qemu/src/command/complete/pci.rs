@@ -186,7 +186,7 @@ fn wanted(devs: &Devices, kind: MachineKind) -> Vec<(Conn, &'static str)> {
         }
     }
     for w in &devs.watchdogs {
-        if w.model == WatchdogModel::I6300esb && needs(&w.address) {
+        if w.model == WatchdogModel::I6300esb && needs(&w.info.address) {
             v.push((Conn::Pci, "watchdog"));
         }
     }
@@ -438,8 +438,8 @@ pub(super) fn assign(devs: &mut Devices, kind: MachineKind) -> Result<(), Comman
         }
     }
     for w in devs.watchdogs.iter_mut() {
-        if w.model == WatchdogModel::I6300esb && needs(&w.address) {
-            w.address = Some(next("watchdog")?);
+        if w.model == WatchdogModel::I6300esb && needs(&w.info.address) {
+            w.info.address = Some(next("watchdog")?);
         }
     }
     for (i, vd) in devs.videos.iter_mut().enumerate() {

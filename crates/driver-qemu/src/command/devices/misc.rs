@@ -13,10 +13,10 @@ pub(super) fn watchdogs(cx: &mut Ctx) -> Result<(), CommandError> {
     let mut action: Option<WatchdogAction> = None;
     for (i, w) in cx.devs.watchdogs.iter().enumerate() {
         let what = format!("/domain/devices/watchdog[{}]", i + 1);
-        let id = alias(&w.alias);
+        let id = alias(&w.info.alias);
         let p = match w.model {
             WatchdogModel::I6300esb => {
-                Props::with("driver", "i6300esb").s("id", &id).extend(pci_props(cx, &w.address, &what)?)
+                Props::with("driver", "i6300esb").s("id", &id).extend(pci_props(cx, &w.info.address, &what)?)
             }
             WatchdogModel::Ib700 => Props::with("driver", "ib700").s("id", &id),
             other => return Err(unsupported(format!("{what}/@model"), format!("watchdog model '{other}'"))),

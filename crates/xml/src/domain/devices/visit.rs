@@ -134,7 +134,7 @@ macro_rules! walk {
         walk!(@one $devs, $f, $iter, $info, $fields, Hostdev, hostdevs, info);
         walk!(@one $devs, $f, $iter, $info, $fields, Redirdev, redirdevs, info);
         walk!(@one $devs, $f, $iter, $info, $fields, Hub, hubs, info);
-        walk!(@one $devs, $f, $iter, $info, $fields, Watchdog, watchdogs, [alias acpi address]);
+        walk!(@one $devs, $f, $iter, $info, $fields, Watchdog, watchdogs, info);
         walk!(@one $devs, $f, $iter, $info, $fields, Memballoon, memballoon, [alias acpi address]);
         walk!(@one $devs, $f, $iter, $info, $fields, Rng, rngs, [alias acpi address]);
         walk!(@one $devs, $f, $iter, $info, $fields, Panic, panics, [alias address]);

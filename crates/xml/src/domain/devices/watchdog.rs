@@ -1,6 +1,6 @@
 //! `<watchdog>`: a hardware watchdog and what to do when it fires.
 
-use super::common::{Acpi, Address, Alias};
+use super::common::DeviceInfo;
 use crate::{Xml, XmlValue};
 
 #[derive(Debug, Clone, PartialEq, Default, Xml)]
@@ -10,12 +10,8 @@ pub struct Watchdog {
     /// libvirt's default is `reset`.
     #[xml(attr = "action")]
     pub action: Option<WatchdogAction>,
-    #[xml(child = "alias")]
-    pub alias: Option<Alias>,
-    #[xml(child = "acpi")]
-    pub acpi: Option<Acpi>,
-    #[xml(child = "address")]
-    pub address: Option<Address>,
+    #[xml(flatten)]
+    pub info: DeviceInfo,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, XmlValue)]
