@@ -407,7 +407,7 @@ handle_ops!(Domain, r: DomainRef, {
     write set_interface_parameters(device: &str, params: &[(String, TypedParam)], flags: u32) -> () => domain_set_interface_parameters, "changing interface parameters";
     write undefine(flags: DomainUndefineFlags) -> () => domain_undefine, "undefining a domain";
     write shutdown(flags: u32) -> () => domain_shutdown, "shutting down a domain";
-    write reboot(flags: u32) -> () => domain_reboot, "rebooting a domain";
+    write reboot(flags: DomainRebootFlagValues) -> () => domain_reboot, "rebooting a domain";
     write reset(flags: u32) -> () => domain_reset, "resetting a domain";
     write destroy(flags: u32) -> () => domain_destroy, "destroying a domain";
     write suspend() -> () => domain_suspend, "suspending a domain";

@@ -84,7 +84,7 @@ pub trait Driver: Send + Sync {
         fn domain_create(&self, d: &DomainRef, flags: DomainCreateFlags) -> Result<DomainRef>;
         fn domain_create_xml(&self, xml: &str, flags: DomainCreateFlags) -> Result<DomainRef>;
         fn domain_shutdown(&self, d: &DomainRef, flags: u32) -> Result<()>;
-        fn domain_reboot(&self, d: &DomainRef, flags: u32) -> Result<()>;
+        fn domain_reboot(&self, d: &DomainRef, flags: DomainRebootFlagValues) -> Result<()>;
         fn domain_reset(&self, d: &DomainRef, flags: u32) -> Result<()>;
         fn domain_destroy(&self, d: &DomainRef, flags: u32) -> Result<()>;
         fn domain_suspend(&self, d: &DomainRef) -> Result<()>;

@@ -447,7 +447,8 @@ pub fn shutdown(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
 }
 
 pub fn reboot(ctl: &mut Ctl, cmd: &Cmd) -> Result<(), CmdError> {
-    let f = mode_flags(cmd)?;
+    // virsh --mode's bits are the same for reboot and shutdown.
+    let f = oxvirt_api::DomainRebootFlagValues::from_bits_retain(mode_flags(cmd)?);
     simple(ctl, cmd, |d| d.reboot(f), "Failed to reboot domain '{}'", "Domain '{}' is being rebooted\n")
 }
 

@@ -79,7 +79,7 @@ fn script(c: &Connect, pool_dir: &Path) -> Vec<String> {
     step!("state paused", d.state());
     step!("resume", d.resume());
     step!("state resumed", d.state());
-    step!("reboot", d.reboot(0));
+    step!("reboot", d.reboot(oxvirt_api::DomainRebootFlagValues::empty()));
     step!("reset", d.reset(0));
     step!("managed save", d.managed_save(0));
     step!("has managed save", d.has_managed_save());

@@ -320,7 +320,7 @@ impl Driver for QemuDriver {
         self.shutdown(d, f)
     }
 
-    fn domain_reboot(&self, d: &DomainRef, f: u32) -> Result<()> {
+    fn domain_reboot(&self, d: &DomainRef, f: oxvirt_api::DomainRebootFlagValues) -> Result<()> {
         self.reboot(d, f)
     }
 

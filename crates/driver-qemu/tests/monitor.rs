@@ -233,7 +233,7 @@ fn reboot_is_finished_by_the_monitor_and_a_killed_monitor_leaves_it_to_the_next_
     // With a monitor, reboot returns once the button is pressed (as libvirt's); the monitor
     // turns the guest's power-off into a reset: same QEMU, booting again, running.
     let t = Instant::now();
-    dom.reboot(0).unwrap();
+    dom.reboot(oxvirt_api::DomainRebootFlagValues::empty()).unwrap();
     assert!(t.elapsed() < Duration::from_secs(5), "reboot waited {:?} for the guest", t.elapsed());
     let up_twice = || std::fs::read_to_string(&serial).unwrap_or_default().matches("OXVIRT-GUEST-UP").count() >= 2;
     let deadline = Instant::now() + BOOT;

@@ -13,7 +13,7 @@ use oxvirt_api::{
     domain_matches, DomainCreateFlags, DomainEventKind, DomainInfo, DomainListFacts, DomainRef, DomainState,
     DomainUndefineFlags, Error, ErrorCode, ErrorDomain, Result,
 };
-use oxvirt_api::{DomainMemoryModFlags, DomainModificationImpact, DomainVcpuFlags};
+use oxvirt_api::{DomainMemoryModFlags, DomainModificationImpact, DomainRebootFlagValues, DomainVcpuFlags};
 use oxvirt_xml::network::Bandwidth;
 use uuid::Uuid;
 
@@ -309,9 +309,9 @@ impl State {
         Ok(())
     }
 
-    pub fn domain_reboot(&mut self, r: &DomainRef, f: u32, out: &mut Events) -> Result<()> {
+    pub fn domain_reboot(&mut self, r: &DomainRef, f: DomainRebootFlagValues, out: &mut Events) -> Result<()> {
         // default, ACPI power button, guest agent, initctl, signal, paravirt
-        unsupported_flags("domain_reboot", f, 0x1f)?;
+        unsupported_flags("domain_reboot", f.bits(), DomainRebootFlagValues::all().bits())?;
         let i = self.dom_idx(r)?;
         let d = &self.domains[i];
         if !d.is_active() {

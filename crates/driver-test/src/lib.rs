@@ -211,7 +211,7 @@ impl Driver for TestDriver {
         self.change(|st, ev| st.domain_shutdown(d, flags, ev))
     }
 
-    fn domain_reboot(&self, d: &DomainRef, flags: u32) -> Result<()> {
+    fn domain_reboot(&self, d: &DomainRef, flags: oxvirt_api::DomainRebootFlagValues) -> Result<()> {
         self.change(|st, ev| st.domain_reboot(d, flags, ev))
     }
 

@@ -264,13 +264,13 @@ fn suspend_resume_reboot_reset() {
     assert_eq!(e.message, "internal error: domain 'test' not paused");
 
     // on_reboot defaults to restart: still running, same id, no event
-    d.reboot(0).unwrap();
+    d.reboot(oxvirt_api::DomainRebootFlagValues::empty()).unwrap();
     assert_eq!(d.state().unwrap(), (S::Running, reason::RUNNING_BOOTED));
     assert_eq!(c.lookup_domain("test").unwrap().id(), 1);
     d.reset(0).unwrap();
 
     d.destroy(0).unwrap();
-    for e in [d.reboot(0).unwrap_err(), d.reset(0).unwrap_err()] {
+    for e in [d.reboot(oxvirt_api::DomainRebootFlagValues::empty()).unwrap_err(), d.reset(0).unwrap_err()] {
         assert_eq!(
             (e.code, e.message.as_str()),
             (ErrorCode::OperationInvalid, "Requested operation is not valid: domain is not running")
@@ -297,7 +297,7 @@ fn lifecycle_actions_from_xml() {
     d.create(oxvirt_api::DomainCreateFlags::empty()).unwrap();
     d.shutdown(0).unwrap();
     assert_eq!(d.state().unwrap(), (S::Running, reason::RUNNING_BOOTED), "on_poweroff=restart keeps it running");
-    d.reboot(0).unwrap();
+    d.reboot(oxvirt_api::DomainRebootFlagValues::empty()).unwrap();
     assert_eq!(d.state().unwrap(), (S::Shutoff, reason::SHUTOFF_SHUTDOWN), "on_reboot=destroy stops it");
 }
 

@@ -509,8 +509,8 @@ impl Driver for RemoteDriver {
     fn domain_shutdown(&self, d: &DomainRef, flags: u32) -> Result<()> {
         self.dom_flags(procs::DOMAIN_SHUTDOWN_FLAGS, d, flags)
     }
-    fn domain_reboot(&self, d: &DomainRef, flags: u32) -> Result<()> {
-        self.dom_flags(procs::DOMAIN_REBOOT, d, flags)
+    fn domain_reboot(&self, d: &DomainRef, flags: oxvirt_api::DomainRebootFlagValues) -> Result<()> {
+        self.dom_flags(procs::DOMAIN_REBOOT, d, flags.bits())
     }
     fn domain_reset(&self, d: &DomainRef, flags: u32) -> Result<()> {
         self.dom_flags(procs::DOMAIN_RESET, d, flags)

@@ -95,6 +95,16 @@ pub mod typed {
             const CONFIG = 2;
             const FORCE = 4;
         }
+
+        /// `virDomainRebootFlagValues`: the reboot methods to try; none is the driver's choice.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub struct DomainRebootFlagValues: u32 {
+            const ACPI_POWER_BTN = 1;
+            const GUEST_AGENT = 2;
+            const INITCTL = 4;
+            const SIGNAL = 8;
+            const PARAVIRT = 16;
+        }
     }
 }
 

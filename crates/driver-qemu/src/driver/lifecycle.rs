@@ -699,7 +699,7 @@ impl QemuDriver {
         Ok(())
     }
 
-    pub(super) fn reboot(&self, d: &DomainRef, _f: u32) -> Result<()> {
+    pub(super) fn reboot(&self, d: &DomainRef, _f: oxvirt_api::DomainRebootFlagValues) -> Result<()> {
         let name = {
             let _l = self.lock_domain(&d.name, "reboot")?;
             let e = self.entry_by_ref(d)?;

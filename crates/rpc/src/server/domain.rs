@@ -86,7 +86,9 @@ impl Session {
             }),
             P::DOMAIN_SHUTDOWN => run(body, |a: DomArgs| self.dom(&a.dom)?.shutdown(0)),
             P::DOMAIN_SHUTDOWN_FLAGS => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.shutdown(a.flags)),
-            P::DOMAIN_REBOOT => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.reboot(a.flags)),
+            P::DOMAIN_REBOOT => {
+                run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.reboot(from_wire(a.flags, "virDomainReboot")?))
+            }
             P::DOMAIN_RESET => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.reset(a.flags)),
             P::DOMAIN_DESTROY => run(body, |a: DomArgs| self.dom(&a.dom)?.destroy(0)),
             P::DOMAIN_DESTROY_FLAGS => run(body, |a: DomFlagsArgs| self.dom(&a.dom)?.destroy(a.flags)),
