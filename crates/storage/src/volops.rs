@@ -57,16 +57,17 @@ impl StorageDriver {
         let _l = self.lock()?;
         let (pool, rec) = self.volume(v)?;
         let rec = self.fresh(&rec)?;
-        let format =
-            match rec.format.as_str() {
-                "raw" | "qcow2" if !rec.is_dir => rec.format.clone(),
-                other => return Err(err(
+        let format = match rec.format.as_str() {
+            "raw" | "qcow2" if !rec.is_dir => rec.format.clone(),
+            other => {
+                return Err(err(
                     ErrorCode::NoSupport,
                     format!(
                         "resizing a volume of format '{other}' is not supported: oxvirt resizes raw and qcow2 volumes"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         if f & VOL_RESIZE_ALLOCATE != 0 && format != "raw" {
             return Err(err(ErrorCode::NoSupport, "preallocation (--allocate) is only supported for raw volumes"));
         }
@@ -165,12 +166,14 @@ impl StorageDriver {
                         src.format.as_str()
                     }
                 }
-                other => return Err(err(
-                    ErrorCode::NoSupport,
-                    format!(
+                other => {
+                    return Err(err(
+                        ErrorCode::NoSupport,
+                        format!(
                         "cloning a volume of format '{other}' is not supported: oxvirt clones raw and qcow2 volumes"
                     ),
-                )),
+                    ))
+                }
             };
             let out_fmt = match t.format.as_ref().map(|x| x.kind) {
                 None => in_fmt.to_string(),

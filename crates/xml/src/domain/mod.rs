@@ -10,8 +10,8 @@ pub mod devices;
 pub mod features;
 pub mod misc;
 pub mod os;
-pub mod resources;
 mod qemu_rules;
+pub mod resources;
 mod rules;
 
 use crate::units::KiB;
@@ -22,8 +22,8 @@ pub use devices::*;
 pub use features::*;
 pub use misc::*;
 pub use os::*;
-pub use resources::*;
 pub use qemu_rules::QemuMachineFamily;
+pub use resources::*;
 pub use rules::disk_index;
 
 #[derive(Debug, Clone, PartialEq, Default, Xml)]
