@@ -2,11 +2,11 @@
 //! mkfs, mount, blkid), each with a deadline, and the mount table. Behind [`System`] so the driver
 //! logic is unit-tested without root and without those programs.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a finished command left.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -82,50 +82,18 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Runs a child with null stdin, reading its output on threads so a chatty child cannot block on
-/// a full pipe, and kills it at the deadline.
+/// Runs a child with null stdin in the C locale (messages we quote stay English), killed at the
+/// deadline (`oxvirt_sysutil::child::run`).
 pub fn run_command(program: &str, args: &[String], timeout: Duration) -> io::Result<CmdOutput> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env("LC_ALL", "C")
-        .spawn()
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot run {program}: {e}")))?;
-    let reader = |p: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            if let Some(mut p) = p {
-                let _ = p.read_to_end(&mut s);
-            }
-            String::from_utf8_lossy(&s).into_owned()
-        })
-    };
-    let out = reader(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let err = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_micros(200);
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
+    let mut cmd = Command::new(program);
+    cmd.args(args).env("LC_ALL", "C");
+    let o = oxvirt_sysutil::child::run(cmd, None, timeout).map_err(|e| match e.kind() {
+        io::ErrorKind::TimedOut => {
+            io::Error::new(e.kind(), format!("{program} {} did not finish within {timeout:?}", args.join(" ")))
         }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("{program} {} did not finish within {timeout:?}", args.join(" ")),
-            ));
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(10));
-    };
-    Ok(CmdOutput {
-        code: status.code(),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
+        _ => io::Error::new(e.kind(), format!("cannot run {program}: {e}")),
+    })?;
+    Ok(CmdOutput { code: o.status.code(), stdout: o.stdout, stderr: o.stderr })
 }
 
 #[cfg(test)]

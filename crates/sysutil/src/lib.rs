@@ -1,6 +1,7 @@
 //! Small OS helpers the drivers share: atomic replace, an inter-process lock, a rollback guard,
 //! the `/proc/PID/stat` reader.
 
+pub mod child;
 pub mod procstat;
 pub mod rollback;
 
