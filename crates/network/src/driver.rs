@@ -1347,7 +1347,8 @@ impl NetworkDriver {
         for o in self.load_all()? {
             let Some((def, mut rt)) = o.live else { continue };
             let mine = in_use.iter().filter(|(n, _)| *n == o.name);
-            let mut direct: BTreeMap<String, u32> = BTreeMap::new();
+            // Devices counted before stay listed (at 0 when free), as release leaves them.
+            let mut direct: BTreeMap<String, u32> = rt.direct_connections.keys().map(|k| (k.clone(), 0)).collect();
             let mut connections = 0;
             for (_, dev) in mine {
                 connections += 1;
