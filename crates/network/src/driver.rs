@@ -585,15 +585,9 @@ impl NetworkDriver {
             return Err(op_invalid("cannot set autostart for transient network"));
         }
         let link = self.layout.autostart_link(&o.name);
-        if on {
-            if fs::symlink_metadata(&link).is_err() {
-                std::os::unix::fs::symlink(self.layout.config_file(&o.name), &link)
-                    .map_err(|e| sys(format!("creating autostart link {}", link.display()), e))?;
-            }
-        } else {
-            remove_if_exists(&link).map_err(|e| sys(format!("removing {}", link.display()), e))?;
-        }
-        Ok(())
+        oxvirt_sysutil::set_link(&link, &self.layout.config_file(&o.name), on).map_err(|e| {
+            sys(format!("{} autostart link {}", if on { "creating" } else { "removing" }, link.display()), e)
+        })
     }
 
     pub fn is_active(&self, r: &NetworkRef) -> Result<bool> {

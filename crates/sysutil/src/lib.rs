@@ -90,6 +90,18 @@ pub fn remove_if_exists(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Makes `link` a symlink to `target` (`on`) or removes it; an existing link is kept, a missing
+/// one is fine (the autostart links of the network and storage drivers).
+pub fn set_link(link: &Path, target: &Path, on: bool) -> io::Result<()> {
+    if !on {
+        return remove_if_exists(link);
+    }
+    if fs::symlink_metadata(link).is_err() {
+        std::os::unix::fs::symlink(target, link)?;
+    }
+    Ok(())
+}
+
 /// An exclusive `flock` held until dropped, so concurrent oxvirt processes on one root take turns.
 ///
 /// Waiting sleeps in the kernel (no polling, no helper thread): the lock is tried without blocking,
